@@ -1,0 +1,112 @@
+"""The library: one function per command. The CLI only parses options and calls these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .config import ScanOptions, TableSpec
+from .findings import ScanResult, TableResult, findings_dict, write_findings
+
+
+def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) -> ScanResult:
+    """Scan every table in ``options`` in one read-only transaction and return what was found."""
+    from .attribute import attribute_table
+    from .cluster import build_clusters
+    from .connect import introspect, mask_url, read_only, timestamp_awareness
+    from .detect import detect, key_counter
+    from .writers import resolve_writers
+
+    scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
+    tables: list[TableResult] = []
+    with read_only(options.url, options.statement_timeout) as conn:
+        for spec in options.tables:
+            if progress:
+                progress(f"scanning {spec.table}")
+            given = [c for _, c in spec.writers]
+            info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given})
+            writers = resolve_writers(spec.writers, spec.infer_writers, info.column_names,
+                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key))
+            aware = timestamp_awareness(info, spec.ts)
+            found = detect(conn, info, spec, aware)
+            clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
+            if spec.since is not None:
+                since_us = int(spec.since.timestamp() * 1_000_000)
+                clusters = [c for c in clusters if c.end_us >= since_us]
+            notes = _notes(info, aware)
+            table = TableResult(
+                spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
+                incidents=(), far_duplicates=found.far_duplicates, far_total=found.far_total,
+                ts_timezone_aware=aware, notes=tuple(notes),
+            )
+            tables.append(attribute_table(table, key_counter(conn, info, spec, aware)))
+    return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))
+
+
+def _notes(info, aware: bool | None) -> list[str]:
+    notes = []
+    if not info.primary_key:
+        notes.append(
+            f"table has no primary key: rows are identified by the engine's row id ({info.row_id}), "
+            "which changes when rows are updated or the table is rewritten; scan and clean up close together"
+        )
+    if aware is False:
+        notes.append("the timestamp column has no time zone: gaps are computed on wall-clock values")
+    return notes
+
+
+@dataclass(frozen=True)
+class Outputs:
+    findings: dict[str, Any]
+    files: dict[str, Path]
+
+
+def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
+    """Write every file ``--out`` names: findings.json, report.html, cleanup.sql, rollback.sql, migration.sql."""
+    from .remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
+    from .report import render_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = findings_dict(result)
+    files = {
+        "findings.json": out / "findings.json",
+        "cleanup.sql": out / "cleanup.sql",
+        "rollback.sql": out / "rollback.sql",
+        "migration.sql": out / "migration.sql",
+        "report.html": out / "report.html",
+    }
+    write_findings(doc, files["findings.json"])
+    sql = {
+        "cleanup.sql": cleanup_sql(doc),
+        "rollback.sql": rollback_sql(doc),
+        "migration.sql": migration_sql_for_findings(doc),
+    }
+    for name, text in sql.items():
+        files[name].write_text(text, encoding="utf-8")
+    files["report.html"].write_text(render_report(doc, sql), encoding="utf-8")
+    return Outputs(findings=doc, files=files)
+
+
+def scan_specs_from_config(path: str | Path, overrides: dict[str, Any]) -> tuple[str | None, list[TableSpec]]:
+    """Read ``--config`` into table specs (a thin wrapper kept here so the CLI imports one module)."""
+    from .config import load_config
+
+    return load_config(path, overrides)
+
+
+def demo(out_dir: str | Path, progress: Callable[[str], None] | None = None) -> Outputs:
+    """Build the sample incidents in ``out_dir/demo.db`` and run the whole pipeline on them."""
+    from .sample_data import build_demo_database, demo_specs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "demo.db"
+    if db.exists():
+        db.unlink()
+    build_demo_database(f"sqlite:///{db}")
+    options = ScanOptions(url=f"sqlite:///{db}", tables=tuple(demo_specs()))
+    return write_outputs(scan(options, progress), out)

@@ -1,0 +1,161 @@
+"""Command line: parse options, call dupfinder.api, print, map errors to exit codes. Nothing else."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import DupfinderError, UsageError
+
+EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_DATABASE = 0, 1, 2, 3
+
+
+def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The one place errors become an ``Error:`` line and an exit code (design.md)."""
+
+    @click.option("--traceback", "show_traceback", is_flag=True, help="Show the stack trace of an error.")
+    @wraps(command)
+    def wrapper(*args: Any, show_traceback: bool = False, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        show = show_traceback or bool((ctx.find_root().obj or {}).get("traceback"))
+        try:
+            return command(*args, **kwargs)
+        except DupfinderError as err:
+            if show:
+                traceback.print_exc()
+            click.echo(f"Error: {err}", err=True)
+            sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            sys.exit(130)
+        except Exception as err:  # a bug in dupfinder: say so, keep the exit code of a failed run
+            if show:
+                traceback.print_exc()
+            click.echo(f"Error: unexpected {type(err).__name__}: {err} (rerun with --traceback and report it)",
+                       err=True)
+            sys.exit(EXIT_DATABASE)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dupfinder")
+@click.option("--traceback", is_flag=True, help="Show the stack trace of an error.")
+@click.pass_context
+def main(ctx: click.Context, traceback: bool) -> None:
+    """Find rows written twice by jobs that ran twice, say who wrote them, and clean up safely."""
+    ctx.obj = {"traceback": traceback}
+
+
+@main.command()
+@click.argument("url", required=False)
+@click.option("--table", help="Table to scan (schema.table allowed).")
+@click.option("--key", "keys", multiple=True, help="Business-key column; repeat for a composite key.")
+@click.option("--ts", help="Creation-timestamp column.")
+@click.option("--window", default=None, help="Largest gap that still counts as the same moment [2s].")
+@click.option("--writer", "writers", multiple=True, metavar="ROLE=COLUMN",
+              help="Column naming who wrote a row; roles: host, process, run, version, app.")
+@click.option("--no-infer-writers", is_flag=True, help="Do not guess writer columns from column names.")
+@click.option("--since", default=None, help="Only rows written since DURATION ago (30m) or since TIMESTAMP.")
+@click.option("--keep", type=click.Choice(["earliest", "latest"]), default=None, help="Row to keep [earliest].")
+@click.option("--timezone", default=None, help="The scheduler's time zone, for clock-change evidence.")
+@click.option("--incident-gap", default=None, help="Largest gap between clusters of one incident [10m].")
+@click.option("--statement-timeout", default=None, help="Abort any query running longer than this (e.g. 5m).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="dupfinder.toml with several tables.")
+@click.option("--out", type=click.Path(file_okay=False), help="Write findings.json, report.html and the SQL here.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@_handle_errors
+def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
+         statement_timeout, config_path, out, fmt):
+    """Scan tables at URL for rows with the same key written moments apart."""
+    from . import api
+    from .config import ScanOptions, table_spec
+    from .durations import parse_duration
+
+    if config_path:
+        if table or keys or ts or writers:
+            raise UsageError("give tables either with --config or with --table/--key/--ts, not both")
+        overrides = {"window": window, "keep": keep, "since": since, "timezone": timezone,
+                     "incident_gap": incident_gap, **({"infer_writers": False} if no_infer_writers else {})}
+        config_url, specs = api.scan_specs_from_config(config_path, overrides)
+        url = url or config_url
+    else:
+        missing = [name for name, value in (("--table", table), ("--key", keys), ("--ts", ts)) if not value]
+        if missing:
+            raise UsageError(f"missing {', '.join(missing)} (or use --config FILE)")
+        specs = [table_spec(table=table, keys=keys, ts=ts, window=window, writers=writers,
+                            infer_writers=not no_infer_writers, keep=keep or "earliest", since=since,
+                            timezone=timezone, incident_gap=incident_gap)]
+    if not url:
+        raise UsageError("missing database URL, e.g. sqlite:///app.db or postgresql+psycopg://user@host/db")
+    timeout = parse_duration(statement_timeout) if statement_timeout else None
+    options = ScanOptions(url=url, tables=tuple(specs), statement_timeout=timeout)
+    progress = _progress(fmt)
+    result = api.scan(options, progress)
+    if out:
+        outputs = api.write_outputs(result, out)
+        doc = outputs.findings
+    else:
+        from .findings import findings_dict
+
+        doc = findings_dict(result)
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        _print_summary(doc)
+        if out:
+            click.echo(f"wrote {out}/findings.json, report.html, cleanup.sql, rollback.sql, migration.sql")
+    sys.exit(EXIT_FOUND if result.cluster_count else EXIT_CLEAN)
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False), default="dupfinder-demo", show_default=True,
+              help="Folder for demo.db and every output file.")
+@_handle_errors
+def demo(out):
+    """Build the sample incidents in a SQLite file and run the whole pipeline on them."""
+    from . import api
+
+    outputs = api.demo(out, _progress("text"))
+    _print_summary(outputs.findings)
+    click.echo(f"\nsample database: {out}/demo.db")
+    click.echo(f"report: {outputs.files['report.html']}")
+    click.echo(f"also wrote: {', '.join(str(p) for name, p in outputs.files.items() if name != 'report.html')}")
+
+
+def _progress(fmt: str) -> Callable[[str], None] | None:
+    if fmt != "text" or not sys.stderr.isatty():
+        return None
+    return lambda message: click.echo(f"... {message}", err=True)
+
+
+def _print_summary(doc: dict[str, Any]) -> None:
+    for t in doc["tables"]:
+        clusters = t["clusters"]
+        head = (f"{t['table']}: {len(clusters)} near-duplicate cluster(s) in {len(t['incidents'])} incident(s), "
+                f"{t['rows_in_clusters']} rows, {t['rows_to_delete']} to delete, "
+                f"{t['divergent_clusters']} divergent; {t['far_duplicates']} far-duplicate key(s); "
+                f"{t['rows_scanned']:,} rows scanned")
+        click.echo(head)
+        if t["rows_null_key"] or t["rows_null_ts"]:
+            click.echo(f"  {t['rows_null_key']} row(s) with a NULL key (distinct), "
+                       f"{t['rows_null_ts']} with a NULL timestamp (excluded)")
+        if t["writer_columns"]:
+            used = ", ".join(f"{w['role']}={w['column']} ({w['reason']})" for w in t["writer_columns"])
+            click.echo(f"  writer columns: {used}")
+        for incident in t["incidents"][:10]:
+            click.echo(f"  {incident['id']} {incident['mechanism']} "
+                       f"({incident.get('confidence', 0):.0%}): {incident['summary']}")
+        if len(t["incidents"]) > 10:
+            click.echo(f"  ... and {len(t['incidents']) - 10} more incident(s) in findings.json")
+        for note in t.get("notes", []):
+            click.echo(f"  note: {note}")
+    total = sum(len(t["clusters"]) for t in doc["tables"])
+    click.echo(f"{'clean' if not total else f'{total} cluster(s) found'} ({doc['database']})")

@@ -1,0 +1,119 @@
+"""Turn the detected rows into clusters: payload comparison, gaps and the survivor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .connect import TableInfo
+from .values import iso_timestamp, jsonable
+from .writers import WriterColumn
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    pk: dict[str, Any]
+    ts: str
+    ts_us: int
+    writer: dict[str, Any]
+    survivor: bool
+    values: dict[str, Any]
+    xmin: str | None = None
+    ctid: str | None = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    key: dict[str, Any]
+    rows: tuple[ClusterRow, ...]
+    span_seconds: float
+    payload: str
+    differing_columns: tuple[str, ...]
+    gaps_seconds: tuple[float, ...]
+    mechanism: str = "unknown"
+    confidence: float = 0.0
+    explanation: str = "not attributed"
+    incident: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def start_us(self) -> int:
+        return self.rows[0].ts_us if self.rows else 0
+
+    @property
+    def end_us(self) -> int:
+        return max(r.ts_us for r in self.rows) if self.rows else 0
+
+    @property
+    def survivor(self) -> ClusterRow:
+        return next(r for r in self.rows if r.survivor)
+
+    @property
+    def losers(self) -> tuple[ClusterRow, ...]:
+        return tuple(r for r in self.rows if not r.survivor)
+
+
+def payload_columns(info: TableInfo, keys: tuple[str, ...], ts: str, writers: tuple[WriterColumn, ...]) -> list[str]:
+    """Every column other than the primary key, the business key, the timestamp and the writer columns."""
+    skip = set(info.primary_key) | set(keys) | {ts} | {w.column for w in writers}
+    return [c for c in info.column_names if c not in skip]
+
+
+def build_clusters(
+    frame: pd.DataFrame,
+    info: TableInfo,
+    keys: tuple[str, ...],
+    ts: str,
+    writers: tuple[WriterColumn, ...],
+    keep: str,
+) -> list[Cluster]:
+    """Group detected rows by key and cluster number, compare payloads and mark one survivor."""
+    if frame.empty:
+        return []
+    payload = payload_columns(info, keys, ts, writers)
+    id_columns = list(info.order_columns)
+    clusters: list[Cluster] = []
+    group_columns = [*keys, "_cluster_no"]
+    for _, group in frame.groupby(group_columns, sort=False, dropna=False):
+        records = group.to_dict("records")
+        records.sort(key=lambda r: (int(r["_ts_us"]), tuple(_sortable(r[c]) for c in id_columns)))
+        survivor_index = 0 if keep == "earliest" else len(records) - 1
+        rows = tuple(
+            ClusterRow(
+                pk={c: jsonable(r[c]) for c in id_columns},
+                ts=iso_timestamp(r[ts]) or "",
+                ts_us=int(r["_ts_us"]),
+                writer={w.role: jsonable(r[w.column]) for w in writers},
+                survivor=i == survivor_index,
+                values={c: jsonable(r[c]) for c in info.column_names},
+                xmin=r.get("_xmin"),
+                ctid=r.get("_ctid"),
+            )
+            for i, r in enumerate(records)
+        )
+        differing = tuple(c for c in payload if len({_comparable(r.values[c]) for r in rows}) > 1)
+        clusters.append(Cluster(
+            key={k: jsonable(records[0][k]) for k in keys},
+            rows=rows,
+            span_seconds=(rows[-1].ts_us - rows[0].ts_us) / 1e6,
+            payload="divergent" if differing else "identical",
+            differing_columns=differing,
+            gaps_seconds=tuple((b.ts_us - a.ts_us) / 1e6 for a, b in zip(rows, rows[1:], strict=False)),
+        ))
+    clusters.sort(key=lambda c: (c.start_us, str(c.key)))
+    return clusters
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    if isinstance(value, (int, float)):
+        return (0, value)
+    if isinstance(value, str) and value.startswith("(") and "," in value:  # ctid "(block,offset)"
+        block, _, offset = value.strip("()").partition(",")
+        return (0, (int(block), int(offset)))
+    return (1, str(value))
+
+
+def _comparable(value: Any) -> str:
+    return repr(value)

@@ -1,0 +1,204 @@
+"""Connect read-only and introspect: columns, primary key, unique constraints, foreign keys."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
+
+ROW_ID = {"postgresql": "ctid", "sqlite": "rowid"}
+
+
+def mask_url(url: str | sa.URL) -> str:
+    """Render a URL with its password hidden, the only form dupfinder ever shows or writes.
+
+    >>> mask_url("postgresql+psycopg://app:s3cret@db.internal/prod")
+    'postgresql+psycopg://app:***@db.internal/prod'
+    """
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "<unparseable URL>"
+
+
+def create_engine(url: str) -> Engine:
+    """Create an engine for ``url`` or raise BadURL; connecting happens later."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise BadURL(
+            f"cannot parse database URL {mask_url(url)!r}: use a SQLAlchemy URL such as "
+            "sqlite:///file.db or postgresql+psycopg://user@host/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            if not Path(database).is_file():
+                raise BadURL(f"SQLite database file {database!r} does not exist (scanning never creates one)")
+    connect_args = {}
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
+        connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
+    try:
+        return sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+    except exc.NoSuchModuleError:
+        raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
+    except ImportError as err:
+        raise BadURL(f"the driver for {parsed.drivername!r} is not installed ({err.name or err})") from None
+    except exc.ArgumentError as err:
+        raise BadURL(f"bad database URL {mask_url(parsed)!r}: {err}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    original = getattr(err, "orig", None) or err
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__
+
+
+@contextmanager
+def read_only(url: str, statement_timeout: float | None = None) -> Iterator[Connection]:
+    """Open one read-only transaction on one consistent snapshot; it is always rolled back."""
+    engine = create_engine(url)
+    try:
+        try:
+            conn = engine.connect()
+        except exc.DBAPIError as err:
+            raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {_first_line(err)}") from None
+        with conn:
+            try:
+                _begin_read_only(conn, statement_timeout)
+            except exc.DBAPIError as err:
+                raise DatabaseUnavailable(
+                    f"cannot start a read-only transaction on {mask_url(url)}: {_first_line(err)}"
+                ) from None
+            try:
+                yield conn
+            except exc.DBAPIError as err:
+                raise QueryFailed(f"query failed on {mask_url(url)}: {_first_line(err)}") from None
+            finally:
+                conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def _begin_read_only(conn: Connection, statement_timeout: float | None) -> None:
+    name = conn.dialect.name
+    if name == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+        if statement_timeout:
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(statement_timeout * 1000)}")
+    elif name == "sqlite":
+        conn.exec_driver_sql("PRAGMA query_only = ON")
+        conn.exec_driver_sql("BEGIN")
+    elif name in ("mysql", "mariadb"):
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        if statement_timeout:
+            conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(statement_timeout * 1000)}")
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    type: str
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What the inspector says about one table; the rest of the pipeline reads only this."""
+
+    name: str
+    schema: str | None
+    dialect: str
+    columns: tuple[ColumnInfo, ...]
+    primary_key: tuple[str, ...]
+    row_id: str | None
+    unique_constraints: tuple[tuple[str, ...], ...]
+    ts_timezone_aware: bool | None
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def order_columns(self) -> tuple[str, ...]:
+        """Columns that identify a row: the primary key, else the engine's row id."""
+        return self.primary_key or ((self.row_id,) if self.row_id else ())
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
+    """Find ``table`` (optionally ``schema.table``); raise TableNotFound naming similar tables."""
+    inspector = sa.inspect(conn)
+    try:
+        names = inspector.get_table_names() + inspector.get_view_names()
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
+    if table in names:
+        return None, table
+    schema, dot, name = table.partition(".")
+    if dot:
+        try:
+            if name in inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema):
+                return schema, name
+        except exc.DBAPIError:
+            pass  # no such schema: fall through to the suggestions below
+    close = difflib.get_close_matches(table, names, n=3, cutoff=0.5)
+    hint = f"; tables with a similar name: {', '.join(close)}" if close else (
+        f"; the database has {len(names)} table(s)" + (f": {', '.join(sorted(names)[:8])}" if names else ""))
+    raise TableNotFound(f"table {table!r} not found{hint}")
+
+
+def introspect(conn: Connection, table: str, needed: dict[str, list[str]]) -> TableInfo:
+    """Read a table's shape and check that every column in ``needed`` (purpose → names) exists."""
+    schema, name = resolve_table(conn, table)
+    inspector = sa.inspect(conn)
+    try:
+        raw_columns = inspector.get_columns(name, schema=schema)
+        pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
+        uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(name, schema=schema)]
+        uniques += [tuple(i["column_names"]) for i in inspector.get_indexes(name, schema=schema)
+                    if i.get("unique") and all(i.get("column_names") or [None])]
+    except exc.NoSuchTableError:
+        raise TableNotFound(f"table {table!r} not found") from None
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot introspect table {table!r}: {_first_line(err)}") from None
+    columns = tuple(ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True))) for c in raw_columns)
+    names = [c.name for c in columns]
+    for purpose, wanted in needed.items():
+        for column in wanted:
+            if column not in names:
+                close = difflib.get_close_matches(column, names, n=3, cutoff=0.5)
+                hint = (f"; columns with a similar name: {', '.join(close)}" if close
+                        else f"; its columns are: {', '.join(names)}")
+                raise ColumnNotFound(f"{purpose} column {column!r} not found in table {table!r}{hint}")
+    dialect = conn.dialect.name
+    row_id = None if pk else ROW_ID.get(dialect)
+    if not pk and row_id is None:
+        raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on")
+    return TableInfo(
+        name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
+        unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
+    )
+
+
+def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:
+    """Whether the timestamp column stores an instant (timestamptz) or a naive wall-clock time."""
+    column = next(c for c in info.columns if c.name == ts)
+    upper = column.type.upper()
+    if "WITH TIME ZONE" in upper or upper in ("TIMESTAMPTZ", "TIMESTAMP_TZ"):
+        return True
+    if "TIMESTAMP" in upper or "DATETIME" in upper:
+        return False
+    return None

@@ -1,0 +1,141 @@
+"""Detect near-duplicate clusters by SQL pushdown: only the rows of clusters leave the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .config import TableSpec
+from .connect import TableInfo
+from .sqltemplates import quote_table, render_sql
+
+FAR_LIST_LIMIT = 1000
+FETCH_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class TableStats:
+    rows_scanned: int
+    rows_null_key: int
+    rows_null_ts: int
+    first_ts: Any
+    last_ts: Any
+
+
+@dataclass(frozen=True)
+class FarDuplicate:
+    key: dict[str, Any]
+    rows: int
+    first_ts: Any
+    last_ts: Any
+    max_gap_seconds: float
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What the database returned for one table."""
+
+    stats: TableStats
+    rows: pd.DataFrame  # one row per member of a near cluster; columns named as in the table
+    far_duplicates: tuple[FarDuplicate, ...]
+    far_total: int
+    sql: dict[str, str]
+
+
+def _context(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, Any]:
+    columns = list(info.column_names)
+    return {
+        "table": quote_table(conn.dialect, info.name, info.schema),
+        "keys": list(spec.keys),
+        "ts": spec.ts,
+        "columns": columns,
+        "row_id": [info.row_id] if info.row_id else [],
+        "key_aliases": [f"c{columns.index(k)}" for k in spec.keys],
+        "order_aliases": [f"c{columns.index(c)}" for c in info.primary_key] or ["r0"],
+        "since": spec.since is not None,
+    }
+
+
+def ts_bind(info: TableInfo, aware: bool | None, moment: datetime) -> Any:
+    """A UTC instant in the form the timestamp column compares with: text on SQLite, naive when naive."""
+    moment = moment.astimezone(UTC)
+    if info.dialect == "sqlite":
+        return moment.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment if aware else moment.replace(tzinfo=None)
+
+
+def since_bind(info: TableInfo, spec: TableSpec, aware: bool | None) -> Any:
+    """The --since bound, moved back by one window so a pair straddling it is still caught."""
+    if spec.since is None:
+        return None
+    return ts_bind(info, aware, spec.since - timedelta(seconds=spec.window))
+
+
+def key_counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None):
+    """A function counting the distinct keys written between two instants (µs), for coverage."""
+    sql = render_sql("count_keys.sql.j2", conn.dialect, **_context(conn, info, spec))
+    margin = max(30.0, 10 * spec.window)
+
+    def count(start_us: int, end_us: int) -> int | None:
+        lo = datetime.fromtimestamp(start_us / 1e6, UTC) - timedelta(seconds=margin)
+        hi = datetime.fromtimestamp(end_us / 1e6, UTC) + timedelta(seconds=margin)
+        params = {"lo": ts_bind(info, aware, lo), "hi": ts_bind(info, aware, hi)}
+        return int(conn.execute(sa.text(sql), params).scalar_one())
+
+    return count
+
+
+def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, str]:
+    """Return the three statements a scan of one table runs, rendered for this connection's dialect."""
+    ctx = _context(conn, info, spec)
+    far_ctx = {**ctx, "key_aliases": [f"k{i}" for i in range(len(spec.keys))]}
+    return {
+        "table_stats": render_sql("table_stats.sql.j2", conn.dialect, **ctx),
+        "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect, **ctx),
+        "far_duplicates": render_sql("far_duplicates.sql.j2", conn.dialect, **far_ctx),
+    }
+
+
+def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None) -> Detection:
+    """Run the detection statements for one table inside the caller's read-only transaction."""
+    sql = detect_sql(conn, info, spec)
+    params: dict[str, Any] = {"window_us": int(round(spec.window * 1_000_000))}
+    if spec.since is not None:
+        params["since"] = since_bind(info, spec, aware)
+
+    stats_row = conn.execute(sa.text(sql["table_stats"]), params).mappings().one()
+    stats = TableStats(
+        rows_scanned=int(stats_row["rows_scanned"] or 0),
+        rows_null_key=int(stats_row["rows_null_key"] or 0),
+        rows_null_ts=int(stats_row["rows_null_ts"] or 0),
+        first_ts=stats_row["first_ts"],
+        last_ts=stats_row["last_ts"],
+    )
+
+    result = conn.execution_options(stream_results=True, yield_per=FETCH_CHUNK).execute(
+        sa.text(sql["detect_clusters"]), params)
+    labels = list(result.keys())
+    chunks = [pd.DataFrame(list(part), columns=labels, dtype=object) for part in result.partitions()]
+    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=labels, dtype=object)
+    frame = frame.rename(columns={f"c{i}": name for i, name in enumerate(info.column_names)})
+    if info.row_id:
+        frame = frame.rename(columns={"r0": info.row_id})
+
+    far_rows = conn.execute(sa.text(sql["far_duplicates"]), params).mappings().fetchmany(FAR_LIST_LIMIT)
+    far = tuple(
+        FarDuplicate(
+            key={k: row[f"k{i}"] for i, k in enumerate(spec.keys)},
+            rows=int(row["_rows"]),
+            first_ts=row["_first_ts"],
+            last_ts=row["_last_ts"],
+            max_gap_seconds=float(row["_max_gap_us"]) / 1e6,
+        )
+        for row in far_rows
+    )
+    far_total = int(far_rows[0]["_far_keys"]) if far_rows else 0
+    return Detection(stats=stats, rows=frame, far_duplicates=far, far_total=far_total, sql=sql)

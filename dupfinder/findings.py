@@ -1,0 +1,167 @@
+"""The findings document (design.md's contract) built from plain scan results, and read back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .cluster import Cluster
+from .config import TableSpec
+from .connect import TableInfo
+from .detect import FarDuplicate, TableStats
+from .errors import BadFindings
+from .values import iso_timestamp, jsonable
+from .writers import WriterColumn
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    mechanism: str
+    start: str
+    end: str
+    clusters: int
+    rows: int
+    writers: tuple[dict[str, Any], ...]
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TableResult:
+    """Everything one table's scan found, ready to be written out."""
+
+    spec: TableSpec
+    info: TableInfo
+    stats: TableStats
+    writers: tuple[WriterColumn, ...]
+    clusters: tuple[Cluster, ...]
+    incidents: tuple[Incident, ...]
+    far_duplicates: tuple[FarDuplicate, ...]
+    far_total: int
+    ts_timezone_aware: bool | None
+    notes: tuple[str, ...] = ()
+    signals: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_in_clusters(self) -> int:
+        return sum(len(c.rows) for c in self.clusters)
+
+    @property
+    def rows_to_delete(self) -> int:
+        return sum(len(c.rows) - 1 for c in self.clusters if c.payload == "identical")
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    database: str
+    scanned_at: str
+    tables: tuple[TableResult, ...]
+
+    @property
+    def cluster_count(self) -> int:
+        return sum(len(t.clusters) for t in self.tables)
+
+
+def cluster_dict(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "key": cluster.key,
+        "span_seconds": round(cluster.span_seconds, 6),
+        "payload": cluster.payload,
+        "differing_columns": list(cluster.differing_columns),
+        "mechanism": cluster.mechanism,
+        "confidence": round(cluster.confidence, 3),
+        "explanation": cluster.explanation,
+        "incident": cluster.incident,
+        "gaps_seconds": [round(g, 6) for g in cluster.gaps_seconds],
+        "evidence": cluster.evidence,
+        "rows": [
+            {
+                "pk": r.pk, "ts": r.ts, "writer": r.writer, "survivor": r.survivor,
+                "values": r.values,
+                **({"xmin": r.xmin} if r.xmin is not None else {}),
+                **({"ctid": r.ctid} if r.ctid is not None else {}),
+            }
+            for r in cluster.rows
+        ],
+    }
+
+
+def incident_dict(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id, "mechanism": incident.mechanism, "start": incident.start, "end": incident.end,
+        "clusters": incident.clusters, "rows": incident.rows, "writers": list(incident.writers),
+        "summary": incident.summary, **incident.details,
+    }
+
+
+def table_dict(t: TableResult) -> dict[str, Any]:
+    spec, info = t.spec, t.info
+    return {
+        "table": info.qualified_name,
+        "keys": list(spec.keys),
+        "ts_column": spec.ts,
+        "window_seconds": spec.window,
+        "rows_scanned": t.stats.rows_scanned,
+        "rows_null_key": t.stats.rows_null_key,
+        "rows_null_ts": t.stats.rows_null_ts,
+        "far_duplicates": t.far_total,
+        "clusters": [cluster_dict(c) for c in t.clusters],
+        "incidents": [incident_dict(i) for i in t.incidents],
+        "primary_key": list(info.primary_key),
+        "row_id": info.row_id,
+        "columns": [{"name": c.name, "type": c.type} for c in info.columns],
+        "dialect": info.dialect,
+        "ts_timezone_aware": t.ts_timezone_aware,
+        "keep": spec.keep,
+        "since": spec.since.isoformat() if spec.since else None,
+        "time_range": {"first": iso_timestamp(t.stats.first_ts), "last": iso_timestamp(t.stats.last_ts)},
+        "writer_columns": [{"role": w.role, "column": w.column, "reason": w.reason} for w in t.writers],
+        "rows_in_clusters": t.rows_in_clusters,
+        "rows_to_delete": t.rows_to_delete,
+        "divergent_clusters": sum(1 for c in t.clusters if c.payload == "divergent"),
+        "far_duplicate_keys": [
+            {"key": {k: jsonable(v) for k, v in f.key.items()}, "rows": f.rows,
+             "first_ts": iso_timestamp(f.first_ts), "last_ts": iso_timestamp(f.last_ts),
+             "max_gap_seconds": f.max_gap_seconds}
+            for f in t.far_duplicates
+        ],
+        "far_duplicate_keys_listed": len(t.far_duplicates),
+        "signals": t.signals,
+        "notes": list(t.notes),
+    }
+
+
+def findings_dict(result: ScanResult) -> dict[str, Any]:
+    """The findings.json document for a scan."""
+    return {
+        "dupfinder_version": __version__,
+        "scanned_at": result.scanned_at,
+        "database": result.database,
+        "clusters_total": result.cluster_count,
+        "tables": [table_dict(t) for t in result.tables],
+    }
+
+
+def write_findings(doc: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=jsonable) + "\n", encoding="utf-8")
+
+
+def read_findings(path: str | Path) -> dict[str, Any]:
+    """Load a findings.json written by a scan; raise BadFindings with the reason when it is not one."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadFindings(f"findings file {str(path)!r} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BadFindings(f"{str(path)!r} is not a findings.json: {err}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("tables"), list):
+        raise BadFindings(f"{str(path)!r} is not a findings.json: it has no 'tables' list")
+    for table in doc["tables"]:
+        missing = [k for k in ("table", "keys", "ts_column", "clusters") if k not in table]
+        if missing:
+            raise BadFindings(f"{str(path)!r}: a table entry lacks {', '.join(missing)}")
+    return doc

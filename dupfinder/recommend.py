@@ -1,0 +1,67 @@
+"""What to change, per mechanism: the fixes a person can act on, specific to the evidence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIGRATION = ("Add the UNIQUE constraint on the business key (migration.sql) so the next double run fails "
+             "loudly instead of writing a second row.")
+
+
+def _names(writers: list[dict[str, Any]], role: str) -> str:
+    values = sorted({str(w[role]) for w in writers if w.get(role) is not None})
+    return " and ".join(values) if values else f"the other {role}"
+
+
+def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bool) -> list[str]:
+    """Concrete next steps for an incident; the UNIQUE migration is always the last one."""
+    hosts = _names(writers, "host")
+    versions = _names(writers, "version")
+    steps: dict[str, list[str]] = {
+        "multi_host": [
+            f"Find which of {hosts} should own this job and disable its schedule on the other "
+            "(a warm standby's crontab, a second scheduler instance sharing the job store).",
+            "Take a lock at the job's entry so a second copy exits at once: `flock -n /run/lock/JOB.lock` "
+            "on one host, or `SELECT pg_try_advisory_lock(<job id>)` across hosts.",
+        ],
+        "duplicate_run": [
+            f"List every scheduler on {hosts}: `systemctl list-timers --all`, `crontab -l`, "
+            "`sudo crontab -l`, /var/spool/cron/crontabs/* and /etc/cron.d/*; keep exactly one entry for this job.",
+            "Wrap the job in `flock -n` so an overlapping second start exits instead of writing the batch again.",
+        ],
+        "worker_race": [
+            "Make the claim atomic: `UPDATE ... SET claimed = true WHERE id = :id AND claimed = false "
+            "RETURNING id` and only the worker that gets a row proceeds.",
+            "Write with `INSERT ... ON CONFLICT DO NOTHING` on the business key once the constraint exists.",
+        ],
+        "retry": [
+            "Give each message or request an idempotency key and record it atomically with the write "
+            "(`INSERT ... ON CONFLICT (idempotency_key) DO NOTHING`), so a redelivery or retry becomes a no-op.",
+            "Check the consumer's acknowledgement timeout against how long processing takes: a message "
+            "acknowledged after the timeout is delivered again.",
+        ],
+        "deploy_overlap": [
+            f"Stop the scheduler of the old release ({versions}) before the new one starts: "
+            "`maxSurge: 0` for the scheduler's Deployment, `concurrencyPolicy: Forbid` on a CronJob.",
+            "Run scheduled jobs from one singleton (leader election or a database advisory lock), not from "
+            "every application pod.",
+        ],
+        "same_transaction": [
+            "Fix the application code path that inserts the row twice inside one transaction (a loop "
+            "that revisits an item, a retry wrapper inside the transaction, a savepoint re-run).",
+        ],
+        "dst_fallback": [
+            "Schedule the job in UTC (`CRON_TZ=UTC`, systemd `OnCalendar=... UTC`) or outside 01:00–03:00 "
+            "local time, so the repeated hour of the autumn clock change cannot fire it twice.",
+        ],
+        "unknown": [
+            "Record who writes each row (host, process id, run id, release version) so the next scan can "
+            "name the second writer; then use `--writer ROLE=COLUMN`.",
+        ],
+    }
+    result = list(steps.get(mechanism, steps["unknown"]))
+    if recurring and mechanism in ("multi_host", "duplicate_run", "deploy_overlap", "dst_fallback"):
+        result.append("The pattern recurs at the same time of day: it is a schedule, so check every "
+                      "scheduler that could fire at that time, not only the one you expect.")
+    result.append(MIGRATION)
+    return result

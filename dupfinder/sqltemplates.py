@@ -1,0 +1,70 @@
+"""Render the SQL templates in queries/: identifiers through the dialect's preparer, values as binds."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+from sqlalchemy.engine import Dialect
+
+
+def resource_dir(package: str, source_name: str) -> Path:
+    """Locate a data folder that ships as ``dupfinder.<package>`` (installed) or sits at the repo root."""
+    try:
+        found = resources.files(f"dupfinder.{package}")
+        path = Path(str(found))
+        if path.is_dir():
+            return path
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / source_name
+
+
+def quote_table(dialect: Dialect, name: str, schema: str | None = None) -> str:
+    """Quote a possibly schema-qualified table name with the dialect's rules.
+
+    >>> from sqlalchemy.dialects import postgresql
+    >>> quote_table(postgresql.dialect(), "Order Lines", "sales")
+    'sales."Order Lines"'
+    """
+    preparer = dialect.identifier_preparer
+    quoted = preparer.quote(name)
+    return f"{preparer.quote_schema(schema)}.{quoted}" if schema else quoted
+
+
+@cache
+def _environment(folder: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env
+
+
+def render_sql(template: str, dialect: Dialect, **context: object) -> str:
+    """Render ``queries/<template>`` for ``dialect``; only the ``ident`` filter may emit identifiers."""
+    env = _environment(str(resource_dir("queries", "queries"))).overlay()
+    env.filters["ident"] = dialect.identifier_preparer.quote
+    env.filters["literal"] = lambda value: literal(dialect, value)
+    return env.get_template(template).render(dialect=dialect.name, **context)
+
+
+def literal(dialect: Dialect, value: object) -> str:
+    """Render a Python value as a SQL literal the dialect itself would write.
+
+    >>> from sqlalchemy.dialects import postgresql
+    >>> literal(postgresql.dialect(), "it's")
+    "'it''s'"
+    """
+    from sqlalchemy import literal as sa_literal
+
+    if value is None:
+        return "NULL"
+    compiled = sa_literal(value).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    return str(compiled)

@@ -40,7 +40,8 @@ def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) ->
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=found.far_duplicates, far_total=found.far_total,
-                ts_timezone_aware=aware, notes=tuple(notes),
+                ts_timezone_aware=aware, notes=tuple(notes), rows_fetched=found.rows_fetched,
+                xmin_top_share=found.xmin_top_share,
             )
             tables.append(attribute_table(table, key_counter(conn, info, spec, aware)))
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))

@@ -109,7 +109,8 @@ def _score(cluster: Cluster, group: Group, has_roles: set[str], xmin_trusted: bo
     gap = max(cluster.gaps_seconds) if cluster.gaps_seconds else 0.0
     coverage = group.coverage
 
-    if xmin_trusted and len(xmins) == 1 and len(cluster.rows) > 1 and cluster.rows[0].xmin is not None:
+    one_writer = len(writers) == 1
+    if xmin_trusted and len(xmins) == 1 and cluster.rows[0].xmin is not None and (one_writer or not has_roles):
         pts["same_transaction"] += 7
     elif xmins and len(xmins) > 1:
         pts["same_transaction"] -= 3
@@ -211,13 +212,10 @@ def _explain(cluster: Cluster, mechanism: str, group: Group, runner_up: tuple[st
     return text
 
 
-def _xmin_trusted(clusters: list[Cluster], rows_scanned: int) -> bool:
-    xmins = Counter(r.xmin for c in clusters for r in c.rows if r.xmin is not None)
-    if not xmins:
-        return False
-    _, top = xmins.most_common(1)[0]
-    # one xmin on a large share of the table means a rewrite or restore replaced the inserting xids
-    return not (rows_scanned and top / max(rows_scanned, 1) >= XMIN_REWRITE_SHARE and top > 2)
+def _xmin_trusted(table: TableResult) -> bool:
+    """Equal xmin means one transaction unless a bulk load, restore or rewrite gave most rows one xid."""
+    share = table.xmin_top_share
+    return share is not None and share < XMIN_REWRITE_SHARE
 
 
 def _iso(us: int, aware: bool | None) -> str:
@@ -263,7 +261,7 @@ def attribute_table(table: TableResult, count_keys: KeyCounter | None = None,
     if not clusters:
         return replace(table, signals=_signals(table, clusters, False))
     has_roles = {w.role for w in table.writers}
-    xmin_ok = _xmin_trusted(clusters, table.stats.rows_scanned)
+    xmin_ok = _xmin_trusted(table)
     groups = _groups(clusters, int(table.spec.incident_gap * 1e6))
     budget = [coverage_budget]
     decided: list[Cluster] = list(clusters)
@@ -368,6 +366,17 @@ def _summary(inc: Incident, recurring: str | None, table: TableResult) -> str:
     return text
 
 
+def _xmin_signal(table: TableResult, trusted: bool) -> str:
+    if table.info.dialect != "postgresql":
+        return "not available on this engine"
+    if table.xmin_top_share is None:
+        return "not read (no clusters)"
+    if not trusted:
+        return (f"not trusted: one transaction id covers {table.xmin_top_share:.0%} of the rows "
+                "(bulk load, restore or table rewrite)")
+    return "usable"
+
+
 def _signals(table: TableResult, clusters: list[Cluster], xmin_ok: bool) -> dict[str, Any]:
     """Which evidence was usable for this table, for the findings and the report."""
     ts_values = [r.ts_us for c in clusters for r in c.rows]
@@ -375,9 +384,7 @@ def _signals(table: TableResult, clusters: list[Cluster], xmin_ok: bool) -> dict
     share = whole / len(ts_values) if ts_values else None
     signals: dict[str, Any] = {
         "writer_roles": sorted({w.role for w in table.writers}),
-        "xmin": ("usable" if xmin_ok else "not trusted (one xid covers much of the table: rewrite or restore?)")
-        if table.info.dialect == "postgresql" and clusters else (
-            "read" if table.info.dialect == "postgresql" else "not available on this engine"),
+        "xmin": _xmin_signal(table, xmin_ok),
         "whole_second_timestamps_share": None if share is None else round(share, 4),
     }
     if share is not None and share >= 0.9:

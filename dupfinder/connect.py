@@ -109,6 +109,7 @@ class ColumnInfo:
     name: str
     type: str
     nullable: bool
+    timezone: bool | None = None  # for date-time columns: does the type store an instant?
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,10 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]]) -> Ta
         raise TableNotFound(f"table {table!r} not found") from None
     except exc.DBAPIError as err:
         raise QueryFailed(f"cannot introspect table {table!r}: {_first_line(err)}") from None
-    columns = tuple(ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True))) for c in raw_columns)
+    columns = tuple(
+        ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)), getattr(c["type"], "timezone", None))
+        for c in raw_columns
+    )
     names = [c.name for c in columns]
     for purpose, wanted in needed.items():
         for column in wanted:
@@ -196,6 +200,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]]) -> Ta
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:
     """Whether the timestamp column stores an instant (timestamptz) or a naive wall-clock time."""
     column = next(c for c in info.columns if c.name == ts)
+    if column.timezone is not None and info.dialect != "sqlite":
+        return bool(column.timezone)
     upper = column.type.upper()
     if "WITH TIME ZONE" in upper or upper in ("TIMESTAMPTZ", "TIMESTAMP_TZ"):
         return True

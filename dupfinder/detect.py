@@ -45,6 +45,8 @@ class Detection:
     far_duplicates: tuple[FarDuplicate, ...]
     far_total: int
     sql: dict[str, str]
+    rows_fetched: int  # every row any statement returned: memory follows this, not the table
+    xmin_top_share: float | None = None
 
 
 def _context(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, Any]:
@@ -138,4 +140,18 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         for row in far_rows
     )
     far_total = int(far_rows[0]["_far_keys"]) if far_rows else 0
-    return Detection(stats=stats, rows=frame, far_duplicates=far, far_total=far_total, sql=sql)
+    fetched = 1 + len(frame) + len(far_rows)
+    xmin_share = None
+    if info.dialect == "postgresql" and len(frame):
+        xmin_share = _xmin_top_share(conn, info, stats.rows_scanned)
+        fetched += 1
+    return Detection(stats=stats, rows=frame, far_duplicates=far, far_total=far_total, sql=sql,
+                     rows_fetched=fetched, xmin_top_share=xmin_share)
+
+
+def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | None:
+    sample = 1 if rows > 1_000_000 else 0
+    sql = render_sql("xmin_share.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+                     sample_percent=sample)
+    row = conn.execute(sa.text(sql)).mappings().first()
+    return float(row["n"]) / float(row["total"]) if row and row["total"] else None

@@ -44,6 +44,8 @@ class TableResult:
     far_total: int
     ts_timezone_aware: bool | None
     notes: tuple[str, ...] = ()
+    rows_fetched: int = 0
+    xmin_top_share: float | None = None
     signals: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,6 +123,7 @@ def table_dict(t: TableResult) -> dict[str, Any]:
         "time_range": {"first": iso_timestamp(t.stats.first_ts), "last": iso_timestamp(t.stats.last_ts)},
         "writer_columns": [{"role": w.role, "column": w.column, "reason": w.reason} for w in t.writers],
         "rows_in_clusters": t.rows_in_clusters,
+        "rows_fetched": t.rows_fetched,
         "rows_to_delete": t.rows_to_delete,
         "divergent_clusters": sum(1 for c in t.clusters if c.payload == "divergent"),
         "far_duplicate_keys": [

@@ -1,0 +1,59 @@
+"""Small helpers shared by tests: make a table on a real engine and run a scan on it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from dupfinder import api
+from dupfinder.config import ScanOptions, table_spec
+
+T0 = datetime(2026, 11, 3, 2, 30, 0)
+
+
+def at(seconds: float, aware: bool = False) -> datetime:
+    moment = T0 + timedelta(seconds=seconds)
+    return moment.replace(tzinfo=UTC) if aware else moment
+
+
+def make_table(url: str, name: str, columns: list[sa.Column], rows: list[dict]) -> sa.Table:
+    engine = sa.create_engine(url)
+    md = sa.MetaData()
+    table = sa.Table(name, md, *columns)
+    with engine.begin() as conn:
+        md.create_all(conn)
+        if rows:
+            conn.execute(table.insert(), rows)
+    engine.dispose()
+    return table
+
+
+def events_table(url: str, rows: list[tuple], name: str = "events", aware: bool = False) -> sa.Table:
+    """A table (id, account, day, ts, host, note) from (id, account, seconds, host[, note]) tuples."""
+    columns = [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("account", sa.Integer),
+        sa.Column("day", sa.String(10)),
+        sa.Column("ts", sa.DateTime(timezone=aware)),
+        sa.Column("host", sa.String(20)),
+        sa.Column("note", sa.String(40)),
+    ]
+    data = [
+        {"id": r[0], "account": r[1], "day": "2026-11-02", "ts": None if r[2] is None else at(r[2], aware),
+         "host": r[3] if len(r) > 3 else "a", "note": r[4] if len(r) > 4 else "same"}
+        for r in rows
+    ]
+    return make_table(url, name, columns, data)
+
+
+def scan_one(url: str, **spec):
+    spec.setdefault("table", "events")
+    spec.setdefault("keys", ["account", "day"])
+    spec.setdefault("ts", "ts")
+    return api.scan(ScanOptions(url=url, tables=(table_spec(**spec),))).tables[0]
+
+
+def cluster_ids(table_result) -> list[list]:
+    """The clusters as lists of primary-key values, in time order."""
+    return [[next(iter(r.pk.values())) for r in c.rows] for c in table_result.clusters]

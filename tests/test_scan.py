@@ -1,0 +1,206 @@
+"""Detection on real engines: identifiers, tables without a primary key, payloads, writers, scale."""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from helpers import at, cluster_ids, events_table, make_table, scan_one
+
+from dupfinder.connect import introspect, read_only
+from dupfinder.errors import ColumnNotFound, QueryFailed, TableNotFound
+
+
+def table_hash(url: str, table: str) -> str:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        quoted = conn.dialect.identifier_preparer.quote(table)
+        rows = conn.exec_driver_sql(f"SELECT * FROM {quoted} ORDER BY 1").fetchall()
+    engine.dispose()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def test_payload_identical_and_divergent(db_url):
+    events_table(db_url, [(1, 7, 0.0, "a", "x"), (2, 7, 0.3, "b", "x"), (3, 8, 0.0, "a", "x"),
+                          (4, 8, 0.4, "b", "y")])
+    result = scan_one(db_url, writers=["host=host"])
+    by_key = {c.key["account"]: c for c in result.clusters}
+    assert by_key[7].payload == "identical" and by_key[7].differing_columns == ()
+    assert by_key[8].payload == "divergent" and by_key[8].differing_columns == ("note",)
+    assert [r.writer for r in by_key[8].rows] == [{"host": "a"}, {"host": "b"}]
+    assert result.rows_to_delete == 1  # divergent clusters are never counted for deletion
+
+
+def test_keep_latest_marks_last_row(db_url):
+    events_table(db_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 7, 0.6)])
+    result = scan_one(db_url, keep="latest")
+    assert [r.survivor for r in result.clusters[0].rows] == [False, False, True]
+
+
+def test_mixed_case_spaces_and_reserved_words(db_url):
+    columns = [
+        sa.Column("Order ID", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("group", sa.Integer),
+        sa.Column("Select", sa.String(10)),
+        sa.Column("Created At", sa.DateTime),
+        sa.Column("user", sa.String(10)),
+    ]
+    rows = [{"Order ID": i, "group": g, "Select": "s", "Created At": at(t), "user": "u"}
+            for i, g, t in [(1, 5, 0.0), (2, 5, 0.2), (3, 6, 0.0)]]
+    make_table(db_url, "Order Lines", columns, rows)
+    result = scan_one(db_url, table="Order Lines", keys=["group", "Select"], ts="Created At")
+    assert cluster_ids(result) == [[1, 2]]
+    assert result.clusters[0].key == {"group": 5, "Select": "s"}
+
+
+HOSTILE_TABLE = 'we"ird; drop table x; --'
+HOSTILE_COLUMN = "gr\"oup'); delete from t; --"
+
+
+def test_hostile_identifiers_stay_identifiers(db_url):
+    columns = [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column(HOSTILE_COLUMN, sa.String(20)),
+        sa.Column("ts", sa.DateTime),
+    ]
+    rows = [{"id": 1, HOSTILE_COLUMN: "k", "ts": at(0)}, {"id": 2, HOSTILE_COLUMN: "k", "ts": at(0.1)}]
+    make_table(db_url, HOSTILE_TABLE, columns, rows)
+    result = scan_one(db_url, table=HOSTILE_TABLE, keys=[HOSTILE_COLUMN], ts="ts")
+    assert cluster_ids(result) == [[1, 2]]
+    assert table_hash(db_url, HOSTILE_TABLE) == table_hash(db_url, HOSTILE_TABLE)
+
+
+def test_table_without_primary_key_uses_row_id(db_url):
+    columns = [sa.Column("account", sa.Integer), sa.Column("day", sa.String(10)), sa.Column("ts", sa.DateTime)]
+    rows = [{"account": 1, "day": "d", "ts": at(0)}, {"account": 1, "day": "d", "ts": at(0.5)},
+            {"account": 2, "day": "d", "ts": at(0)}]
+    make_table(db_url, "events", columns, rows)
+    result = scan_one(db_url)
+    expected = "ctid" if db_url.startswith("postgresql") else "rowid"
+    assert result.info.row_id == expected
+    assert len(result.clusters) == 1
+    assert set(result.clusters[0].rows[0].pk) == {expected}
+    assert any("no primary key" in note for note in result.notes)
+
+
+def test_unknown_table_and_column_name_the_closest(db_url):
+    events_table(db_url, [(1, 7, 0.0)])
+    with pytest.raises(TableNotFound, match="similar name: events"):
+        scan_one(db_url, table="evnts")
+    with pytest.raises(ColumnNotFound, match="similar name: account"):
+        scan_one(db_url, keys=["acount"])
+    with pytest.raises(ColumnNotFound, match="writer column 'hostt'"):
+        scan_one(db_url, writers=["host=hostt"])
+
+
+def test_scan_writes_nothing(db_url):
+    events_table(db_url, [(1, 7, 0.0), (2, 7, 0.1), (3, 8, None)])
+    before = table_hash(db_url, "events")
+    engine = sa.create_engine(db_url)
+    tables_before = sa.inspect(engine).get_table_names()
+    scan_one(db_url)
+    assert table_hash(db_url, "events") == before
+    assert sa.inspect(engine).get_table_names() == tables_before
+    engine.dispose()
+
+
+def test_scan_transaction_refuses_writes(db_url):
+    events_table(db_url, [(1, 7, 0.0)])
+    with pytest.raises(QueryFailed), read_only(db_url) as conn:
+        conn.exec_driver_sql("DELETE FROM events")
+    assert table_hash(db_url, "events") == table_hash(db_url, "events")
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
+    engine.dispose()
+
+
+def test_select_only_role(pg_url):
+    events_table(pg_url, [(1, 7, 0.0), (2, 7, 0.4)])
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP ROLE IF EXISTS dupfinder_reader")
+        conn.exec_driver_sql("CREATE ROLE dupfinder_reader LOGIN PASSWORD 'reader-pw'")
+        conn.exec_driver_sql("GRANT SELECT ON events TO dupfinder_reader")
+    reader = sa.make_url(pg_url).set(username="dupfinder_reader", password="reader-pw")
+    result = scan_one(reader.render_as_string(hide_password=False))
+    assert cluster_ids(result) == [[1, 2]]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("REVOKE SELECT ON events FROM dupfinder_reader")
+    with pytest.raises(QueryFailed, match="permission denied"):
+        scan_one(reader.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP OWNED BY dupfinder_reader")
+        conn.exec_driver_sql("DROP ROLE dupfinder_reader")
+    engine.dispose()
+
+
+def test_timezone_awareness_is_reported(pg_url):
+    events_table(pg_url, [(1, 7, 0.0), (2, 7, 0.4)], aware=True)
+    events_table(pg_url, [(1, 7, 0.0), (2, 7, 0.4)], name="naive_events")
+    aware = scan_one(pg_url)
+    naive = scan_one(pg_url, table="naive_events")
+    assert aware.ts_timezone_aware is True and naive.ts_timezone_aware is False
+    assert aware.clusters[0].rows[0].ts.endswith("+00:00")
+    assert not naive.clusters[0].rows[0].ts.endswith("+00:00")
+    assert any("no time zone" in n for n in naive.notes)
+
+
+def _fill_big_table(url: str, n: int) -> None:
+    """n rows, one per key, written one second apart, then a handful of near duplicates."""
+    engine = sa.create_engine(url)
+    events_table(url, [])
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "INSERT INTO events (id, account, day, ts, host, note) SELECT g, g, '2026-11-02', "
+                "timestamp '2026-11-01' + g * interval '1 second', 'a', repeat('x', 30) "
+                f"FROM generate_series(1, {n}) AS g")
+        else:
+            conn.exec_driver_sql(
+                f"WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {n}) "
+                "INSERT INTO events (id, account, day, ts, host, note) SELECT i, i, '2026-11-02', "
+                "strftime('%Y-%m-%d %H:%M:%S', '2026-11-01', '+' || i || ' seconds') || '.000000', 'a', "
+                "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' FROM g")
+        for k in range(5):
+            account = 1000 + 30000 * k
+            conn.execute(sa.text("INSERT INTO events (id, account, day, ts, host, note) "
+                                 "SELECT :id, account, day, ts, 'b', note FROM events WHERE id = :src"),
+                         {"id": n + 1 + k, "src": account})
+    engine.dispose()
+
+
+def test_only_cluster_rows_reach_python(db_url):
+    n = 200_000
+    _fill_big_table(db_url, n)
+    tracemalloc.start()
+    result = scan_one(db_url, writers=["host=host"])
+    _, scan_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(result.clusters) == 5
+    assert result.stats.rows_scanned == n + 5
+    # the statements returned the stats row and the ten cluster rows: nothing else crossed the wire
+    assert result.rows_fetched == 1 + 10
+    # what a scan that pulled the table into Python would hold, measured on the same engine
+    tracemalloc.start()
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        whole = pd.read_sql(sa.text("SELECT * FROM events"), conn)
+    _, read_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    engine.dispose()
+    assert len(whole) == n + 5
+    assert scan_peak * 10 < read_peak, (scan_peak, read_peak)
+
+
+def test_introspection_reads_unique_constraints(db_url):
+    columns = [sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer),
+               sa.Column("ts", sa.DateTime), sa.UniqueConstraint("a", name="uq_a")]
+    make_table(db_url, "withuq", columns, [])
+    with read_only(db_url) as conn:
+        info = introspect(conn, "withuq", {"key": ["a"]})
+    assert ("a",) in info.unique_constraints
+    assert info.primary_key == ("id",)

@@ -16,7 +16,8 @@ def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
 
 def rollback_sql(findings: dict[str, Any]) -> str:
     """Return rollback.sql for a findings document (placeholder until remediation lands)."""
-    return "-- dupfinder rollback.sql\n-- cleanup.sql changes nothing in this version, so there is nothing to roll back.\n"
+    return ("-- dupfinder rollback.sql\n"
+            "-- cleanup.sql changes nothing in this version, so there is nothing to roll back.\n")
 
 
 def migration_sql_for_findings(findings: dict[str, Any]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import jinja2
@@ -11,15 +10,10 @@ from sqlalchemy.engine import Dialect
 
 
 def resource_dir(package: str, source_name: str) -> Path:
-    """Locate a data folder that ships as ``dupfinder.<package>`` (installed) or sits at the repo root."""
-    try:
-        found = resources.files(f"dupfinder.{package}")
-        path = Path(str(found))
-        if path.is_dir():
-            return path
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / source_name
+    """Locate a data folder: ``dupfinder/<package>`` in an installed wheel, else ``<repo>/<source_name>``."""
+    here = Path(__file__).resolve().parent
+    installed = here / package
+    return installed if installed.is_dir() else here.parent / source_name
 
 
 def quote_table(dialect: Dialect, name: str, schema: str | None = None) -> str:

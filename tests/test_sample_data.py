@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dupfinder.sample_data import build_demo_database, demo_specs
-
 from dupfinder import api
 from dupfinder.config import ScanOptions
+from dupfinder.sample_data import build_demo_database, demo_specs
 
 
 def test_scan_finds_exactly_the_labelled_clusters(db_url):

@@ -1,0 +1,32 @@
+"""A real concurrent race on PostgreSQL: the scan reports exactly the groups the table holds and names
+the writers: multi_host where both hosts wrote a key, worker_race where workers of one host collided."""
+
+from __future__ import annotations
+
+from race import create, duplicate_groups, host_sets, race
+
+from dupfinder import api
+from dupfinder.config import ScanOptions, table_spec
+
+
+def test_real_race_is_found_and_attributed(pg_url):
+    create(pg_url, jobs=400)
+    for attempt in range(4):  # collisions are random: race again until both kinds have happened
+        assert race(pg_url, {"host-a": 3, "host-b": 2}, stop_at=60 - 15 * attempt, seed=attempt + 1) == []
+        kinds = {len(h) for h in host_sets(pg_url).values()}
+        if kinds >= {1, 2}:
+            break
+    truth = duplicate_groups(pg_url)
+    hosts = host_sets(pg_url)
+    assert {len(h) for h in hosts.values()} >= {1, 2}, "the race produced no collisions of one kind"
+
+    spec = table_spec(table="race_charges", keys=["job_id"], ts="created_at",
+                      writers=["host=host", "process=pid"])
+    table = api.scan(ScanOptions(url=pg_url, tables=(spec,))).tables[0]
+    found = {c.key["job_id"]: sorted(r.pk["id"] for r in c.rows) for c in table.clusters}
+    assert found == truth
+    for cluster in table.clusters:
+        job = cluster.key["job_id"]
+        expected = "multi_host" if len(hosts[job]) == 2 else "worker_race"
+        assert cluster.mechanism == expected, (job, hosts[job], cluster.explanation)
+        assert {r.writer["host"] for r in cluster.rows} == hosts[job]

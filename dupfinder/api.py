@@ -111,3 +111,23 @@ def demo(out_dir: str | Path, progress: Callable[[str], None] | None = None) -> 
     build_demo_database(f"sqlite:///{db}")
     options = ScanOptions(url=f"sqlite:///{db}", tables=tuple(demo_specs()))
     return write_outputs(scan(options, progress), out)
+
+
+def cleanup(findings_path: str | Path, keep: str | None = None) -> tuple[str, str]:
+    """Regenerate cleanup.sql and rollback.sql text from a findings.json (runs nothing)."""
+    from .findings import read_findings
+    from .remediate import cleanup_sql, rollback_sql
+
+    doc = read_findings(findings_path)
+    return cleanup_sql(doc, keep), rollback_sql(doc, keep)
+
+
+def migrate(url: str, table: str, keys: list[str] | tuple[str, ...]) -> str:
+    """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing)."""
+    from .connect import introspect, read_only
+    from .remediate import migration_sql
+
+    with read_only(url) as conn:
+        info = introspect(conn, table, {"key": list(keys)})
+        dialect = conn.dialect.name
+    return migration_sql(dialect, info.qualified_name, list(keys))

@@ -130,6 +130,49 @@ def demo(out):
     click.echo(f"also wrote: {', '.join(str(p) for name, p in outputs.files.items() if name != 'report.html')}")
 
 
+@main.command()
+@click.argument("findings", type=click.Path(dir_okay=False))
+@click.option("-o", "output", type=click.Path(dir_okay=False), help="Write cleanup SQL here (rollback beside it).")
+@click.option("--keep", type=click.Choice(["earliest", "latest"]), default=None, help="Row to keep.")
+@_handle_errors
+def cleanup(findings, output, keep):
+    """Regenerate cleanup and rollback SQL from a findings.json."""
+    from pathlib import Path
+
+    from . import api
+
+    cleanup_text, rollback_text = api.cleanup(findings, keep)
+    if not output:
+        click.echo(cleanup_text, nl=False)
+        return
+    path = Path(output)
+    path.write_text(cleanup_text, encoding="utf-8")
+    rollback_path = path.with_name(path.stem.replace("cleanup", "rollback") if "cleanup" in path.stem
+                                   else path.stem + ".rollback").with_suffix(".sql")
+    rollback_path.write_text(rollback_text, encoding="utf-8")
+    click.echo(f"wrote {path} and {rollback_path}")
+
+
+@main.command()
+@click.argument("url")
+@click.option("--table", required=True, help="Table to constrain.")
+@click.option("--key", "keys", multiple=True, required=True, help="Business-key column; repeat for several.")
+@click.option("-o", "output", type=click.Path(dir_okay=False), help="Write the migration here.")
+@_handle_errors
+def migrate(url, table, keys, output):
+    """Write the UNIQUE-constraint migration (with its duplicate pre-flight) for a table."""
+    from pathlib import Path
+
+    from . import api
+
+    text = api.migrate(url, table, keys)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
 def _progress(fmt: str) -> Callable[[str], None] | None:
     if fmt != "text" or not sys.stderr.isatty():
         return None

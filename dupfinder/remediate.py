@@ -1,28 +1,167 @@
-"""Cleanup, rollback and migration SQL, generated as plans: these functions return text and run nothing."""
+"""Cleanup, rollback and migration SQL, generated as plans: these functions return text and run nothing.
+
+Everything is rendered from a findings document (so ``dupfinder cleanup FINDINGS.json`` regenerates the
+same files), for the dialect the scan ran on, with identifiers quoted and values rendered by that dialect.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
+
+from sqlalchemy.engine import Dialect
+
+from .sqltemplates import literal, quote_table, render_sql
+
+LOCK_TIMEOUT = "5s"
+STATEMENT_TIMEOUT = "15min"
+SUPPORTED = ("postgresql", "sqlite")
+
+
+def dialect_for(name: str) -> Dialect:
+    """A SQLAlchemy dialect object for quoting and literals, without a connection."""
+    from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+    known = {"postgresql": postgresql, "sqlite": sqlite, "mysql": mysql, "mariadb": mysql}
+    module = known.get(name)
+    if module is None:
+        from .errors import UsageError
+
+        raise UsageError(f"no SQL generator for dialect {name!r}: supported are {', '.join(SUPPORTED)}")
+    return module.dialect()
+
+
+def _split(qualified: str) -> tuple[str | None, str]:
+    schema, dot, name = qualified.partition(".")
+    return (schema, name) if dot else (None, qualified)
+
+
+def _stamp(findings: dict[str, Any]) -> str:
+    return re.sub(r"\D", "", findings.get("scanned_at", ""))[:14] or "00000000000000"
+
+
+def _backup_name(table: str, stamp: str) -> str:
+    base = re.sub(r"\W+", "_", table).strip("_").lower() or "table"
+    return f"dupfinder_backup_{base[:28]}_{stamp}"
+
+
+def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: str | None) -> dict[str, Any]:
+    schema, name = _split(table["table"])
+    pk = table.get("primary_key") or []
+    columns = [c["name"] for c in table.get("columns", [])]
+    writer_columns = {w["column"] for w in table.get("writer_columns", [])}
+    skip = set(pk) | set(table["keys"]) | {table["ts_column"]} | writer_columns
+    payload = [c for c in columns if c not in skip]
+    keep = keep or table.get("keep", "earliest")
+    pairs, divergent, clusters = [], [], 0
+    for cluster in table["clusters"]:
+        rows = cluster["rows"]
+        if cluster["payload"] != "identical":
+            # json.dumps keeps values from the database on one comment line (no newline can end it)
+            divergent.append({"key": json.dumps(cluster["key"], ensure_ascii=True),
+                              "ids": json.dumps([r["pk"] for r in rows], ensure_ascii=True),
+                              "columns": json.dumps(cluster["differing_columns"], ensure_ascii=True)})
+            continue
+        if len(pk) != 1:
+            continue
+        clusters += 1
+        survivor = rows[0] if keep == "earliest" else rows[-1]
+        for row in rows:
+            if row is not survivor:
+                pairs.append({"loser": literal(dialect, row["pk"][pk[0]]),
+                              "survivor": literal(dialect, survivor["pk"][pk[0]])})
+    return {
+        "table": table["table"], "qtable": quote_table(dialect, name, schema), "pk": pk[0] if len(pk) == 1 else None,
+        "key_columns": table["keys"], "payload": payload, "columns": columns, "pairs": pairs, "clusters": clusters,
+        "divergent": divergent, "keep": keep, "backup": _backup_name(table["table"], stamp),
+        "unsupported": None if len(pk) == 1 else (
+            "the table has no single-column primary key; this version generates no delete for it "
+            "(composite keys and ctid/rowid deletes are not supported yet)"),
+    }
+
+
+def _header(kind: str, findings: dict[str, Any], lines: list[str]) -> list[str]:
+    return [
+        f"-- dupfinder {kind}",
+        f"-- generated from the scan of {findings.get('database', '?')} at {findings.get('scanned_at', '?')}",
+        "-- (dupfinder " + str(findings.get("dupfinder_version", "?")) + ")",
+        *lines,
+        "",
+    ]
 
 
 def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
-    """Return cleanup.sql for a findings document (placeholder until remediation lands)."""
-    lines = ["-- dupfinder cleanup.sql", "-- Remediation SQL is not generated yet by this version: nothing here",
-             "-- changes data. Clusters to review are listed in findings.json."]
+    """Return cleanup.sql: per table one transaction that backs up and deletes the losing rows."""
+    stamp = _stamp(findings)
+    body, summary, total = [], [], 0
     for table in findings["tables"]:
-        lines.append(f"-- {table['table']}: {len(table['clusters'])} cluster(s)")
-    return "\n".join(lines) + "\n"
+        dialect = dialect_for(table.get("dialect", "sqlite"))
+        ctx = _table_context(table, dialect, stamp, keep)
+        total += len(ctx["pairs"])
+        summary.append(f"--   {table['table']}: {ctx['clusters']} identical cluster(s), {len(ctx['pairs'])} row(s) "
+                       f"to delete, {len(ctx['divergent'])} divergent cluster(s) left for a person")
+        if ctx["unsupported"]:
+            body.append(f"-- table {table['table']}: {ctx['unsupported']}")
+            continue
+        body.append(render_sql("cleanup.sql.j2", dialect, t=ctx, lock_timeout=LOCK_TIMEOUT,
+                               statement_timeout=STATEMENT_TIMEOUT))
+    head = _header("cleanup.sql", findings, [
+        f"-- deletes {total} row(s) that duplicate an earlier row exactly; every deleted row is first copied",
+        "-- into a dupfinder_backup_* table in the same transaction. Each table's transaction aborts and",
+        "-- deletes nothing if any losing row changed since the scan or its survivor is gone.",
+        "-- Running it twice deletes nothing the second time. Undo with rollback.sql.",
+        "-- PostgreSQL: psql -v ON_ERROR_STOP=1 -f cleanup.sql    SQLite: sqlite3 -bail DATABASE < cleanup.sql",
+        "-- Verify afterwards: dupfinder scan ... again should report no near-duplicate clusters.",
+        *summary,
+    ])
+    return "\n".join(head + body)
 
 
-def rollback_sql(findings: dict[str, Any]) -> str:
-    """Return rollback.sql for a findings document (placeholder until remediation lands)."""
-    return ("-- dupfinder rollback.sql\n"
-            "-- cleanup.sql changes nothing in this version, so there is nothing to roll back.\n")
+def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
+    """Return rollback.sql: put back every row cleanup.sql backed up; safe to run more than once."""
+    stamp = _stamp(findings)
+    body = []
+    for table in findings["tables"]:
+        dialect = dialect_for(table.get("dialect", "sqlite"))
+        ctx = _table_context(table, dialect, stamp, keep)
+        if ctx["unsupported"]:
+            body.append(f"-- table {table['table']}: nothing to roll back ({ctx['unsupported']})")
+            continue
+        body.append(render_sql("rollback.sql.j2", dialect, t=ctx))
+    head = _header("rollback.sql", findings, [
+        "-- restores the rows cleanup.sql deleted, exactly (same primary keys and values), from its backup",
+        "-- tables; rows already present are skipped. The backup tables are kept: drop them when done.",
+    ])
+    return "\n".join(head + body)
+
+
+def constraint_name(table: str, keys: list[str]) -> str:
+    """A deterministic constraint name within PostgreSQL's 63-byte limit.
+
+    >>> constraint_name("recon_summary", ["account_id", "window_id"])
+    'uq_recon_summary_account_id_window_id'
+    """
+    base = re.sub(r"\W+", "_", "_".join([table.split(".")[-1], *keys])).strip("_").lower()
+    return f"uq_{base}"[:63]
+
+
+def migration_sql(dialect_name: str, table: str, keys: list[str]) -> str:
+    """Return the UNIQUE migration for one table and key, with its pre-flight and a down step."""
+    dialect = dialect_for(dialect_name)
+    schema, name = _split(table)
+    constraint = constraint_name(table, keys)
+    ctx = {"table": table, "qtable": quote_table(dialect, name, schema), "key_columns": keys, "name": constraint,
+           "name_in_schema": quote_table(dialect, constraint, schema)}
+    return render_sql("migration.sql.j2", dialect, t=ctx, lock_timeout=LOCK_TIMEOUT)
 
 
 def migration_sql_for_findings(findings: dict[str, Any]) -> str:
-    """Return migration.sql for a findings document (placeholder until remediation lands)."""
-    lines = ["-- dupfinder migration.sql", "-- The UNIQUE-constraint migration is not generated yet by this version."]
-    for table in findings["tables"]:
-        lines.append(f"-- {table['table']}: UNIQUE ({', '.join(table['keys'])}) would be added here")
-    return "\n".join(lines) + "\n"
+    """Return migration.sql for every table of a findings document."""
+    body = [migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"]) for t in findings["tables"]]
+    head = _header("migration.sql", findings, [
+        "-- adds a UNIQUE constraint on each business key so the next double run fails loudly.",
+        "-- Each table's pre-flight stops the migration while any duplicate key remains (near clusters,",
+        "-- divergent ones and far duplicates alike): run cleanup.sql and resolve the rest first.",
+    ])
+    return "\n".join(head + body)

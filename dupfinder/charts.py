@@ -34,10 +34,17 @@ def _time_label(us: int, span_us: int) -> str:
     return moment.strftime("%m-%d %H:%M")
 
 
-def timeline(points: list[tuple[int, str]], title: str, max_lanes: int = 8) -> Markup:
-    """Who wrote when: one lane per writer, a marker per duplicate write (time in µs, writer label)."""
+def timeline(points: list[tuple[int, str]], title: str, max_lanes: int = 8, max_points: int = 600) -> Markup:
+    """Who wrote when: one lane per writer, a marker per duplicate write (time in µs, writer label).
+
+    More than ``max_points`` writes are thinned evenly (the title says so) so big incidents stay light.
+    """
     if not points:
         return Markup("")
+    if len(points) > max_points:
+        step = len(points) / max_points
+        title = f"{title} (every {step:.0f}th of {len(points)} writes shown)"
+        points = [points[int(i * step)] for i in range(max_points)]
     lanes = sorted({w for _, w in points})
     shown = lanes[:max_lanes]
     other = len(lanes) > max_lanes
@@ -60,7 +67,7 @@ def timeline(points: list[tuple[int, str]], title: str, max_lanes: int = 8) -> M
         parts.append(_marker(shape, 12, y, colour, lane))
         label = lane if len(lane) <= 30 else lane[:29] + "…"
         parts.append(f'<text x="24" y="{y + 4}" font-size="12">{escape(label)}</text>')
-    for us, writer in points[:5000]:
+    for us, writer in points:
         i = shown.index(writer) if writer in shown else len(shown) - 1
         y = top + lane_h * i + lane_h / 2
         parts.append(_marker(SHAPES[i % len(SHAPES)], x(us), y, COLOURS[i % len(COLOURS)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,8 +77,10 @@ def build_clusters(
     id_columns = list(info.order_columns)
     clusters: list[Cluster] = []
     group_columns = [*keys, "_cluster_no"]
-    for _, group in frame.groupby(group_columns, sort=False, dropna=False):
-        records = group.to_dict("records")
+    # the query returns rows ordered by key, time and id, so each cluster is one run of records
+    all_records = frame.to_dict("records")
+    for _, run in itertools.groupby(all_records, key=lambda r: tuple(repr(r[c]) for c in group_columns)):
+        records = list(run)
         records.sort(key=lambda r: (int(r["_ts_us"]), tuple(_sortable(r[c]) for c in id_columns)))
         survivor_index = 0 if keep == "earliest" else len(records) - 1
         rows = tuple(

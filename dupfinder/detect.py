@@ -122,7 +122,8 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     result = conn.execution_options(stream_results=True, yield_per=FETCH_CHUNK).execute(
         sa.text(sql["detect_clusters"]), params)
     labels = list(result.keys())
-    chunks = [pd.DataFrame(list(part), columns=labels, dtype=object) for part in result.partitions()]
+    chunks = [pd.DataFrame([tuple(r) for r in part], columns=labels, dtype=object)
+              for part in result.partitions(FETCH_CHUNK)]
     frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=labels, dtype=object)
     frame = frame.rename(columns={f"c{i}": name for i, name in enumerate(info.column_names)})
     if info.row_id:

@@ -14,6 +14,7 @@ from .sqltemplates import resource_dir
 
 CLUSTERS_SHOWN = 100      # per table; the rest are counted and left to findings.json
 SQL_LINES_SHOWN = 400
+INCIDENTS_SHOWN = 30     # per table
 
 
 def environment() -> jinja2.Environment:
@@ -37,8 +38,9 @@ def _writer_label(writer: dict[str, Any]) -> str:
     return " / ".join(f"{k}={v}" for k, v in writer.items()) or "unknown writer"
 
 
-def _incident_context(table: dict[str, Any], incident: dict[str, Any]) -> dict[str, Any]:
-    members = [c for c in table["clusters"] if c["incident"] == incident["id"]]
+def _incident_context(table: dict[str, Any], incident: dict[str, Any],
+                      by_incident: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    members = by_incident.get(incident["id"], [])
     points = [(_ts_us(r["ts"]), _writer_label(r["writer"])) for c in members for r in c["rows"]]
     gaps = incident.get("gap_seconds", {})
     return {
@@ -90,6 +92,9 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
     table_ctx = []
     for n, t in enumerate(tables, start=1):
         shown = t["clusters"][:CLUSTERS_SHOWN]
+        by_incident: dict[str, list[dict[str, Any]]] = {}
+        for c in t["clusters"]:
+            by_incident.setdefault(c["incident"], []).append(c)
         table_ctx.append({
             "name": t["table"], "anchor": n, "key_columns": ", ".join(t["keys"]), "ts": t["ts_column"],
             "window": format_seconds(t["window_seconds"]), "rows_scanned": t["rows_scanned"],
@@ -98,7 +103,8 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
             "time_range": t.get("time_range", {}), "since": t.get("since"),
             "writer_columns": [f"{w['role']} = {w['column']} ({w['reason']})" for w in t.get("writer_columns", [])],
             "signals": t.get("signals", {}), "notes": t.get("notes", []),
-            "incidents": [_incident_context(t, i) for i in t["incidents"]],
+            "incidents": [_incident_context(t, i, by_incident) for i in t["incidents"][:INCIDENTS_SHOWN]],
+            "more_incidents": max(0, len(t["incidents"]) - INCIDENTS_SHOWN),
             "clusters": [_cluster_context(t, c, i) for i, c in enumerate(shown)],
             "more_clusters": len(t["clusters"]) - len(shown),
         })

@@ -14,10 +14,12 @@ from .findings import ScanResult, TableResult, findings_dict, write_findings
 
 def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) -> ScanResult:
     """Scan every table in ``options`` in one read-only transaction and return what was found."""
-    from .attribute import attribute_table
+    from dataclasses import replace
+
+    from .attribute import attribute_table, in_repeated_hour
     from .cluster import build_clusters
     from .connect import introspect, mask_url, read_only, timestamp_awareness
-    from .detect import detect, key_counter
+    from .detect import detect, detect_hour_apart, key_counter
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -33,13 +35,27 @@ def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) ->
             aware = timestamp_awareness(info, spec.ts)
             found = detect(conn, info, spec, aware)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
+            far_total, far_list = found.far_total, found.far_duplicates
+            if spec.timezone and aware:
+                hour_apart = build_clusters(detect_hour_apart(conn, info, spec, aware), info, spec.keys, spec.ts,
+                                            writers, spec.keep)
+                repeated = [replace(c, evidence={"hour_apart": True}) for c in hour_apart
+                            if in_repeated_hour(c.start_us, True, spec.timezone)]
+                clusters = sorted([*clusters, *repeated], key=lambda c: (c.start_us, str(c.key)))
+                # a key whose only rows are the hour-apart pair was a far duplicate until the clock change
+                # explained it
+                far_rows = {tuple(f.key.values()): f.rows for f in found.far_duplicates}
+                explained = {tuple(c.key.values()) for c in repeated
+                             if far_rows.get(tuple(c.key.values())) == len(c.rows)}
+                far_total -= len(explained)
+                far_list = tuple(f for f in found.far_duplicates if tuple(f.key.values()) not in explained)
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
             notes = _notes(info, aware)
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
-                incidents=(), far_duplicates=found.far_duplicates, far_total=found.far_total,
+                incidents=(), far_duplicates=far_list, far_total=far_total,
                 ts_timezone_aware=aware, notes=tuple(notes), rows_fetched=found.rows_fetched,
                 xmin_top_share=found.xmin_top_share,
             )

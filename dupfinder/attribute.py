@@ -95,8 +95,36 @@ def _group_evidence(clusters: list[Cluster], members: list[int], count_keys: Key
     )
 
 
+def in_repeated_hour(ts_us: int, aware: bool | None, zone: str | None) -> bool:
+    """Whether a timestamp falls in the hour a fall-back clock change repeats, in the scheduler's zone.
+
+    Aware columns store instants: true only for the first pass through the hour (fold 0), the run that
+    the second pass repeats. Naive columns store wall-clock values: any value inside the hour.
+
+    >>> from datetime import datetime, UTC
+    >>> us = int(datetime(2026, 10, 25, 0, 30, tzinfo=UTC).timestamp() * 1e6)
+    >>> in_repeated_hour(us, True, "Europe/Berlin"), in_repeated_hour(us + 3_600_000_000, True, "Europe/Berlin")
+    (True, False)
+    """
+    if not zone:
+        return False
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    moment = datetime.fromtimestamp(ts_us / 1e6, UTC)
+    if aware:
+        local = moment.astimezone(tz)
+        wall = local.replace(tzinfo=None)
+        if local.fold:
+            return False
+    else:
+        wall = moment.replace(tzinfo=None)
+    first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+    return first.utcoffset() is not None and first.utcoffset() > second.utcoffset()
+
+
 def _score(cluster: Cluster, group: Group, has_roles: set[str], xmin_trusted: bool,
-           window: float) -> tuple[dict[str, float], list[str]]:
+           window: float, dst: bool = False) -> tuple[dict[str, float], list[str]]:
     """Points per mechanism and the evidence sentences behind them."""
     pts = dict.fromkeys(MECHANISMS, 0.0)
     pts["unknown"] = BASELINE
@@ -110,6 +138,8 @@ def _score(cluster: Cluster, group: Group, has_roles: set[str], xmin_trusted: bo
     coverage = group.coverage
 
     one_writer = len(writers) == 1
+    if dst:
+        pts["dst_fallback"] += 7
     if xmin_trusted and len(xmins) == 1 and cluster.rows[0].xmin is not None and (one_writer or not has_roles):
         pts["same_transaction"] += 7
     elif xmins and len(xmins) > 1:
@@ -197,7 +227,8 @@ def _explain(cluster: Cluster, mechanism: str, group: Group, runner_up: tuple[st
     elif mechanism == "same_transaction":
         text = f"all {len(cluster.rows)} rows carry xmin {cluster.rows[0].xmin}: one transaction inserted the key twice"
     elif mechanism == "dst_fallback":
-        text = f"the key was written again {span} later, in the repeated hour of a clock change"
+        text = (f"the key was written again {span} later, the first time inside the hour that the autumn clock "
+                "change repeats: a local-time schedule fired twice")
     else:
         text = f"{len(cluster.rows)} rows {span} apart"
         if not has_roles:
@@ -270,14 +301,18 @@ def attribute_table(table: TableResult, count_keys: KeyCounter | None = None,
         group = _group_evidence(clusters, members, count_keys, budget)
         for i in members:
             group_of[i] = group
-            points, _ = _score(clusters[i], group, has_roles, xmin_ok, table.spec.window)
+            cluster = clusters[i]
+            dst = bool(cluster.evidence.get("hour_apart")) or (
+                table.ts_timezone_aware is not True and len({_writer_tuple(r) for r in cluster.rows}) == 1
+                and in_repeated_hour(cluster.start_us, False, table.spec.timezone))
+            points, _ = _score(cluster, group, has_roles, xmin_ok, table.spec.window, dst)
             ranked = _softmax(points)
             mechanism, confidence = ranked[0]
             runner_up = ranked[1] if len(ranked) > 1 else None
             decided[i] = replace(
                 clusters[i], mechanism=mechanism, confidence=confidence,
                 explanation=_explain(clusters[i], mechanism, group, runner_up, has_roles),
-                evidence={"points": {m: round(p, 2) for m, p in points.items() if p},
+                evidence={**clusters[i].evidence, "points": {m: round(p, 2) for m, p in points.items() if p},
                           "coverage": None if group.coverage is None else round(group.coverage, 4)},
             )
     incidents, decided = _incidents(decided, groups, group_of, table)

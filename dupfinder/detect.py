@@ -106,7 +106,7 @@ def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, 
 def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None) -> Detection:
     """Run the detection statements for one table inside the caller's read-only transaction."""
     sql = detect_sql(conn, info, spec)
-    params: dict[str, Any] = {"window_us": int(round(spec.window * 1_000_000))}
+    params: dict[str, Any] = {"window_us": int(round(spec.window * 1_000_000)), "offset_us": 0}
     if spec.since is not None:
         params["since"] = since_bind(info, spec, aware)
 
@@ -121,13 +121,7 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
 
     result = conn.execution_options(stream_results=True, yield_per=FETCH_CHUNK).execute(
         sa.text(sql["detect_clusters"]), params)
-    labels = list(result.keys())
-    chunks = [pd.DataFrame([tuple(r) for r in part], columns=labels, dtype=object)
-              for part in result.partitions(FETCH_CHUNK)]
-    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=labels, dtype=object)
-    frame = frame.rename(columns={f"c{i}": name for i, name in enumerate(info.column_names)})
-    if info.row_id:
-        frame = frame.rename(columns={"r0": info.row_id})
+    frame = _frame(result, info)
 
     far_rows = conn.execute(sa.text(sql["far_duplicates"]), params).mappings().fetchmany(FAR_LIST_LIMIT)
     far = tuple(
@@ -156,3 +150,23 @@ def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | Non
                      sample_percent=sample)
     row = conn.execute(sa.text(sql)).mappings().first()
     return float(row["n"]) / float(row["total"]) if row and row["total"] else None
+
+
+def detect_hour_apart(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None) -> pd.DataFrame:
+    """Rows of a key written again one hour (± window) later: what a local-time schedule does on the
+    night clocks go back, seen in a column that stores instants."""
+    sql = render_sql("detect_clusters.sql.j2", conn.dialect, **_context(conn, info, spec))
+    params: dict[str, Any] = {"window_us": int(round(spec.window * 1_000_000)), "offset_us": 3_600_000_000}
+    if spec.since is not None:
+        params["since"] = since_bind(info, spec, aware)
+    return _frame(conn.execute(sa.text(sql), params), info)
+
+
+def _frame(result: sa.CursorResult, info: TableInfo) -> pd.DataFrame:
+    """Collect a detection result in chunks into one frame with the table's own column names."""
+    labels = list(result.keys())
+    chunks = [pd.DataFrame([tuple(r) for r in part], columns=labels, dtype=object)
+              for part in result.partitions(FETCH_CHUNK)]
+    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=labels, dtype=object)
+    frame = frame.rename(columns={f"c{i}": name for i, name in enumerate(info.column_names)})
+    return frame.rename(columns={"r0": info.row_id}) if info.row_id else frame

@@ -19,7 +19,7 @@ def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) ->
     from .attribute import attribute_table, in_repeated_hour
     from .cluster import build_clusters
     from .connect import introspect, mask_url, read_only, timestamp_awareness
-    from .detect import detect, detect_hour_apart, key_counter
+    from .detect import detect, detect_hour_apart, key_counter, verify_sql
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -57,7 +57,7 @@ def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) ->
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
                 ts_timezone_aware=aware, notes=tuple(notes), rows_fetched=found.rows_fetched,
-                xmin_top_share=found.xmin_top_share,
+                xmin_top_share=found.xmin_top_share, verify_sql=verify_sql(conn, info, spec),
             )
             tables.append(attribute_table(table, key_counter(conn, info, spec, aware)))
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))
@@ -95,6 +95,7 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
         "rollback.sql": out / "rollback.sql",
         "migration.sql": out / "migration.sql",
         "report.html": out / "report.html",
+        "verify.sql": out / "verify.sql",
     }
     write_findings(doc, files["findings.json"])
     sql = {
@@ -104,8 +105,23 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
     }
     for name, text in sql.items():
         files[name].write_text(text, encoding="utf-8")
+    files["verify.sql"].write_text(_verify_file(result), encoding="utf-8")
     files["report.html"].write_text(render_report(doc, sql), encoding="utf-8")
     return Outputs(findings=doc, files=files)
+
+
+def _verify_file(result: ScanResult) -> str:
+    parts = [
+        "-- dupfinder verify.sql: a post-deploy check, one standalone query per table.",
+        "-- Bind :since to the start of the period to check, minus one window; the query returns the rows of",
+        "-- near-duplicate clusters written since then and nothing when the table is clean (so a dbt singular",
+        f"-- test or a monitoring alert can fail on any row). Generated from the scan at {result.scanned_at}.",
+        "",
+    ]
+    for t in result.tables:
+        parts += [f"-- table {t.info.qualified_name}: key ({', '.join(t.spec.keys)}), window {t.spec.window} s",
+                  t.verify_sql.rstrip() + ";", ""]
+    return "\n".join(parts)
 
 
 def scan_specs_from_config(path: str | Path, overrides: dict[str, Any]) -> tuple[str | None, list[TableSpec]]:

@@ -111,7 +111,7 @@ def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, t
     else:
         _print_summary(doc)
         if out:
-            click.echo(f"wrote {out}/findings.json, report.html, cleanup.sql, rollback.sql, migration.sql")
+            click.echo(f"wrote {out}/findings.json, report.html, cleanup.sql, rollback.sql, migration.sql, verify.sql")
     sys.exit(EXIT_FOUND if result.cluster_count else EXIT_CLEAN)
 
 

@@ -60,6 +60,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, An
         "key_aliases": [f"c{columns.index(k)}" for k in spec.keys],
         "order_aliases": [f"c{columns.index(c)}" for c in info.primary_key] or ["r0"],
         "since": spec.since is not None,
+        "window_us": ":window_us", "offset_us": ":offset_us", "since_bind": ":since",
     }
 
 
@@ -170,3 +171,14 @@ def _frame(result: sa.CursorResult, info: TableInfo) -> pd.DataFrame:
     frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=labels, dtype=object)
     frame = frame.rename(columns={f"c{i}": name for i, name in enumerate(info.column_names)})
     return frame.rename(columns={"r0": info.row_id}) if info.row_id else frame
+
+
+def verify_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> str:
+    """A standalone query returning the near-duplicate rows written since the bound parameter ``:since``.
+
+    The window is written into the text, so only ``:since`` is left to bind: paste it into a monitoring
+    system or a dbt singular test (which fails when it returns rows).
+    """
+    ctx = {**_context(conn, info, spec), "since": True,
+           "window_us": str(int(round(spec.window * 1_000_000))), "offset_us": "0"}
+    return render_sql("detect_clusters.sql.j2", conn.dialect, **ctx)

@@ -46,6 +46,7 @@ class TableResult:
     notes: tuple[str, ...] = ()
     rows_fetched: int = 0
     xmin_top_share: float | None = None
+    verify_sql: str = ""
     signals: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -1,0 +1,48 @@
+"""The post-deploy mode: --since catches a pair straddling the bound, and verify.sql finds the same rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+from helpers import make_table
+
+from dupfinder.cli import main
+
+
+def _recent_table(url: str, now: datetime) -> datetime:
+    bound = now - timedelta(minutes=30)
+    rows = [
+        (1, 1, bound - timedelta(hours=3)), (2, 1, bound - timedelta(hours=3) + timedelta(milliseconds=300)),
+        (3, 2, bound - timedelta(milliseconds=500)), (4, 2, bound + timedelta(milliseconds=500)),  # straddles
+        (5, 3, bound + timedelta(minutes=5)), (6, 3, bound + timedelta(minutes=5, milliseconds=200)),
+        (7, 4, bound + timedelta(minutes=6)),
+    ]
+    columns = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), sa.Column("account", sa.Integer),
+               sa.Column("ts", sa.DateTime(timezone=True)), sa.Column("host", sa.String(10))]
+    make_table(url, "events", columns, [{"id": i, "account": a, "ts": ts, "host": "h"} for i, a, ts in rows])
+    return bound
+
+
+def test_since_catches_a_pair_straddling_the_bound(pg_url, tmp_path):
+    now = datetime.now(UTC)
+    bound = _recent_table(pg_url, now)
+    result = CliRunner().invoke(main, ["scan", pg_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--since", "30m", "--format", "json", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    import json
+
+    doc = json.loads(result.output)
+    assert sorted(c["key"]["account"] for c in doc["tables"][0]["clusters"]) == [2, 3]
+    verify = (tmp_path / "o" / "verify.sql").read_text()
+    query = verify.split("-- table events", 1)[1].split("\n", 1)[1].rstrip().rstrip(";")
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(query), {"since": bound - timedelta(seconds=2)}).mappings().all()
+        assert sorted({r["c1"] for r in rows}) == [2, 3]
+        assert conn.execute(sa.text(query), {"since": now + timedelta(minutes=1)}).all() == []
+    engine.dispose()
+    clean = CliRunner().invoke(main, ["scan", pg_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                      "--since", "10m"])
+    assert clean.exit_code == 0, clean.output

@@ -205,3 +205,15 @@ def test_introspection_reads_unique_constraints(db_url):
         info = introspect(conn, "withuq", {"key": ["a"]})
     assert ("a",) in info.unique_constraints
     assert info.primary_key == ("id",)
+
+
+def test_statement_timeout_stops_a_slow_scan(pg_url):
+    _fill_big_table(pg_url, 200_000)
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    result = CliRunner().invoke(main, ["scan", pg_url, "--table", "events", "--key", "account", "--key", "day",
+                                       "--ts", "ts", "--statement-timeout", "1ms"])
+    assert result.exit_code == 3, result.output
+    assert "statement timeout" in result.output

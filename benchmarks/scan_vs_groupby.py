@@ -1,0 +1,134 @@
+"""Benchmark: a dupfinder scan against the bare uniqueness check peer tools run, on PostgreSQL.
+
+Starts a throwaway PostgreSQL server (as tests do), builds a table of N rows over the last five days with
+~0.05% of keys written again 200–900 ms later by a second host, then measures in one run, median of --runs:
+  (a) `dupfinder scan` as a process: wall time including start-up, and its peak RSS;
+  (b) SELECT keys, count(*) ... GROUP BY keys HAVING count(*) > 1 (dbt-utils / Soda / Great Expectations);
+  (c) SELECT count(*): one sequential scan, the floor;
+  (d) pandas.read_sql of the table + DataFrame.duplicated(): what a user would otherwise write;
+  (e) `dupfinder scan --since 30m` with an index on the timestamp.
+Prints the ratios and checks every injected cluster was found.
+
+    python benchmarks/scan_vs_groupby.py [--rows 1000000 5000000] [--runs 3] [--skip-pandas]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from pg_server import PostgresServer  # noqa: E402
+
+
+def build(url: str, rows: int) -> int:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS recon")
+        conn.exec_driver_sql(
+            "CREATE TABLE recon (id bigserial PRIMARY KEY, account_id integer, window_id date, amount integer, "
+            "created_at timestamptz, host text)")
+        conn.exec_driver_sql(
+            "INSERT INTO recon (account_id, window_id, amount, created_at, host) "
+            "SELECT g, date '2026-11-01' + mod(g, 5), mod(g, 1000), "
+            f"now() - interval '5 days' + g * (interval '5 days' / {rows}), 'batch-01' "
+            f"FROM generate_series(1, {rows}) g")
+        injected = conn.exec_driver_sql(
+            "INSERT INTO recon (account_id, window_id, amount, created_at, host) "
+            "SELECT account_id, window_id, amount, created_at + (200 + random() * 700) * interval '1 ms', "
+            "'batch-02' FROM recon WHERE mod(id, 2000) = 7").rowcount
+        conn.exec_driver_sql("CREATE INDEX recon_created_at ON recon (created_at)")
+        conn.exec_driver_sql("ANALYZE recon")
+    engine.dispose()
+    return injected
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def sql_runner(url: str, sql: str):
+    def run() -> None:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            conn.exec_driver_sql(sql).fetchall()
+        engine.dispose()
+    return run
+
+
+def dupfinder_process(url: str, *extra: str) -> tuple[float, int, dict]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "dupfinder", "scan", url, "--table", "recon", "--key", "account_id",
+                           "--key", "window_id", "--ts", "created_at", "--writer", "host=host", "--format", "json",
+                           *extra], capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    assert done.returncode in (0, 1), done.stderr
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(peak, before), json.loads(done.stdout)
+
+
+def pandas_way(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        frame = pd.read_sql(sa.text("SELECT * FROM recon"), conn)
+    engine.dispose()
+    frame.duplicated(subset=["account_id", "window_id"], keep=False).sum()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-pandas", action="store_true")
+    args = parser.parse_args()
+    server = PostgresServer().start()
+    try:
+        admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql("CREATE DATABASE bench")
+        admin.dispose()
+        url = server.url("bench")
+        for rows in args.rows:
+            injected = build(url, rows)
+            group_by = sql_runner(url, "SELECT account_id, window_id, count(*) FROM recon "
+                                       "GROUP BY account_id, window_id HAVING count(*) > 1")
+            count = sql_runner(url, "SELECT count(*) FROM recon")
+            a, b, c, d, e, rss = [], [], [], [], [], 0
+            found = 0
+            for _ in range(args.runs):
+                elapsed, peak, doc = dupfinder_process(url)
+                a.append(elapsed)
+                rss = max(rss, peak)
+                found = len(doc["tables"][0]["clusters"])
+                b.append(timed(group_by))
+                c.append(timed(count))
+                e.append(dupfinder_process(url, "--since", "30m")[0])
+            if not args.skip_pandas:
+                d.append(timed(lambda: pandas_way(url)))
+            m = {k: statistics.median(v) for k, v in {"a": a, "b": b, "c": c, "e": e}.items()}
+            print(f"\n== {rows:,} rows, {injected} injected near-duplicate pairs, median of {args.runs} ==")
+            print(f"(a) dupfinder scan (process, incl. start-up): {m['a']:.2f} s, peak RSS {rss / 1024:.0f} MB; "
+                  f"clusters found {found} of {injected}")
+            print(f"(b) bare GROUP BY ... HAVING count(*) > 1:   {m['b']:.2f} s   (a)/(b) = {m['a'] / m['b']:.2f}")
+            print(f"(c) SELECT count(*):                         {m['c']:.2f} s   (a)/(c) = {m['a'] / m['c']:.2f}")
+            if d:
+                print(f"(d) pandas read_sql + duplicated():          {d[0]:.2f} s   (d)/(a) = {d[0] / m['a']:.2f}")
+            print(f"(e) dupfinder scan --since 30m:              {m['e']:.2f} s   (e)/(a) = {m['e'] / m['a']:.2f}")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,8 @@ Starts a throwaway PostgreSQL server (as tests do), builds a table of N rows ove
 Prints the ratios and checks every injected cluster was found.
 
     python benchmarks/scan_vs_groupby.py [--rows 1000000 5000000] [--runs 3] [--skip-pandas]
+
+Needs /usr/bin/time (Debian package `time`) for the peak RSS of the scan process.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ScanOptions, TableSpec
+from .connect import TableInfo
 from .findings import ScanResult, TableResult, findings_dict, write_findings
 
 
@@ -63,7 +64,7 @@ def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) ->
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))
 
 
-def _notes(info, aware: bool | None) -> list[str]:
+def _notes(info: TableInfo, aware: bool | None) -> list[str]:
     notes = []
     if not info.primary_key:
         notes.append(

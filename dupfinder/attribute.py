@@ -124,11 +124,10 @@ def in_repeated_hour(ts_us: int, aware: bool | None, zone: str | None) -> bool:
 
 
 def _score(cluster: Cluster, group: Group, has_roles: set[str], xmin_trusted: bool,
-           window: float, dst: bool = False) -> tuple[dict[str, float], list[str]]:
-    """Points per mechanism and the evidence sentences behind them."""
+           dst: bool = False) -> dict[str, float]:
+    """Points per mechanism from the evidence of one cluster and its group."""
     pts = dict.fromkeys(MECHANISMS, 0.0)
     pts["unknown"] = BASELINE
-    notes: list[str] = []
     n = len(group.clusters)
     versions, hosts = _distinct(cluster, "version"), _distinct(cluster, "host")
     procs = _distinct(cluster, "process") | {("run", v) for v in _distinct(cluster, "run")}
@@ -176,9 +175,7 @@ def _score(cluster: Cluster, group: Group, has_roles: set[str], xmin_trusted: bo
             pts["worker_race"] += 1.5
         elif gap >= RETRY_PAUSE:
             pts["retry"] += 1
-    if coverage is not None:
-        notes.append(f"coverage {coverage:.0%}")
-    return pts, notes
+    return pts
 
 
 def _softmax(points: dict[str, float]) -> list[tuple[str, float]]:
@@ -305,7 +302,7 @@ def attribute_table(table: TableResult, count_keys: KeyCounter | None = None,
             dst = bool(cluster.evidence.get("hour_apart")) or (
                 table.ts_timezone_aware is not True and len({_writer_tuple(r) for r in cluster.rows}) == 1
                 and in_repeated_hour(cluster.start_us, False, table.spec.timezone))
-            points, _ = _score(cluster, group, has_roles, xmin_ok, table.spec.window, dst)
+            points = _score(cluster, group, has_roles, xmin_ok, dst)
             ranked = _softmax(points)
             mechanism, confidence = ranked[0]
             runner_up = ranked[1] if len(ranked) > 1 else None

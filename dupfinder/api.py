@@ -58,7 +58,8 @@ def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) ->
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
                 ts_timezone_aware=aware, notes=tuple(notes), rows_fetched=found.rows_fetched,
-                xmin_top_share=found.xmin_top_share, verify_sql=verify_sql(conn, info, spec),
+                xmin_top_share=found.xmin_top_share, commit_timestamps=found.commit_timestamps,
+                verify_sql=verify_sql(conn, info, spec),
             )
             tables.append(attribute_table(table, key_counter(conn, info, spec, aware)))
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))

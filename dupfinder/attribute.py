@@ -16,10 +16,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from . import heap
 from .cluster import Cluster
 from .durations import format_seconds
 from .findings import Incident, TableResult
 from .recommend import recommendations
+from .values import iso_from_us
 
 MECHANISMS = ("deploy_overlap", "multi_host", "duplicate_run", "worker_race", "retry",
               "same_transaction", "dst_fallback", "unknown")
@@ -40,6 +42,7 @@ class Group:
     pair_share: float
     pairs: int
     offsets: tuple[float, ...]
+    anonymous: heap.Writers = heap.UNKNOWN  # writers told apart without writer columns
 
 
 def _distinct(cluster: Cluster, role: str) -> set[Any]:
@@ -79,7 +82,7 @@ def _groups(clusters: list[Cluster], gap_us: int) -> list[list[int]]:
 
 
 def _group_evidence(clusters: list[Cluster], members: list[int], count_keys: KeyCounter | None,
-                    budget: list[int]) -> Group:
+                    budget: list[int], anonymous: bool, xmin_trusted: bool) -> Group:
     chosen = [clusters[i] for i in members]
     pairs = Counter(_pair(c) for c in chosen)
     top_pair_count = pairs.most_common(1)[0][1]
@@ -92,6 +95,7 @@ def _group_evidence(clusters: list[Cluster], members: list[int], count_keys: Key
         clusters=tuple(members), coverage=coverage, keys_written=keys_written,
         pair_share=top_pair_count / len(chosen), pairs=len(pairs),
         offsets=tuple(c.span_seconds for c in chosen),
+        anonymous=heap.writers(chosen, xmin_trusted) if anonymous else heap.UNKNOWN,
     )
 
 
@@ -167,14 +171,35 @@ def _score(cluster: Cluster, group: Group, has_roles: set[str], xmin_trusted: bo
             pts["duplicate_run"] += 1.5
             pts["worker_race"] += 1.5
     elif not has_roles:
-        # no writer columns: timing and coverage only, and lower confidence
-        if coverage is not None and coverage >= 0.5:
-            pts["duplicate_run"] += 1.5
-            pts["multi_host"] += 1.5
+        # no writer columns: heap blocks, transactions, timing and coverage, at lower confidence
+        same_session = heap.session(cluster)
+        high = coverage is not None and coverage >= 0.5
+        low = coverage is not None and coverage < 0.25
+        pair = group.anonymous.count == 2
+        if same_session == "same" and gap >= RETRY_PAUSE:
+            pts["retry"] += 2
+        elif same_session == "same" and group.anonymous.count != 3 and not low:
+            pts["retry"] += 1
+        elif same_session == "same":
+            # several sessions inserting at once share blocks now and then: sub-second copies amid other
+            # collisions are a race, whatever block they landed in
+            pts["worker_race"] += 1.5
+        elif high or (pair and coverage is None and n >= 5):
+            pts["duplicate_run"] += 3 if pair else 1.5
+            pts["multi_host"] += 2.5 if pair else 1.5
+        elif same_session == "different" and (low or group.anonymous.count == 3):
+            pts["worker_race"] += 2.5 + (0.5 if gap < 1 else 0)
         elif gap < 0.05:
             pts["worker_race"] += 1.5
         elif gap >= RETRY_PAUSE:
             pts["retry"] += 1
+    order = heap.commit_order(cluster, int(RETRY_PAUSE * 1e6))
+    if order == "overlapped":  # the second copy was written while the first transaction was still open
+        pts["retry"] -= 2
+        pts["worker_race"] += 1
+    elif order == "sequential":  # the first copy was committed and visible when the second was written
+        pts["retry"] += 1.5
+        pts["worker_race"] -= 2
     return pts
 
 
@@ -200,7 +225,7 @@ def _who(values: set[Any]) -> str:
 
 
 def _explain(cluster: Cluster, mechanism: str, group: Group, runner_up: tuple[str, float] | None,
-             has_roles: set[str]) -> str:
+             has_roles: set[str], commits_off: bool) -> str:
     span = format_seconds(cluster.span_seconds)
     others = len(group.clusters) - 1
     tail = f"; the same writers wrote {others} other key(s) in this incident" if others else ""
@@ -220,7 +245,8 @@ def _explain(cluster: Cluster, mechanism: str, group: Group, runner_up: tuple[st
                 f"with {group.pairs} different worker pair(s): a check-then-act race")
     elif mechanism == "retry":
         who = _who({"/".join(str(v) for v in cluster.rows[0].writer.values())}) if has_roles else "one writer"
-        text = f"{who} wrote this key again {span} later, after a pause: a retry or redelivery"
+        pause = ", after a pause" if max(cluster.gaps_seconds, default=0.0) >= RETRY_PAUSE else ""
+        text = f"{who} wrote this key again {span} later{pause}: a retry or redelivery"
     elif mechanism == "same_transaction":
         text = f"all {len(cluster.rows)} rows carry xmin {cluster.rows[0].xmin}: one transaction inserted the key twice"
     elif mechanism == "dst_fallback":
@@ -231,7 +257,15 @@ def _explain(cluster: Cluster, mechanism: str, group: Group, runner_up: tuple[st
         if not has_roles:
             text += "; the table has no writer columns, so the second writer cannot be named"
     if not has_roles and mechanism != "same_transaction":
-        text += " (timing only: lower confidence)"
+        text += f"; {_anonymous_evidence(cluster, group)} (no writer columns: lower confidence)"
+    order = heap.commit_order(cluster, int(RETRY_PAUSE * 1e6))
+    if order == "overlapped":
+        text += "; a copy was written before the previous copy's transaction committed: the transactions overlapped"
+    elif order == "sequential":
+        text += "; each copy was written after the previous copy's transaction had committed"
+    elif commits_off and mechanism in ("retry", "worker_race") and not {"process", "run"} & has_roles:
+        text += ("; commit timestamps (track_commit_timestamp = on) would tell whether the transactions overlapped "
+                 "(a race) or followed each other (a retry)")
     if runner_up and runner_up[1] >= 0.2:
         signal = SEPARATING_SIGNAL.get(frozenset({mechanism, runner_up[0]}))
         text += f"; {runner_up[0]} is also possible ({runner_up[1]:.0%})"
@@ -240,15 +274,23 @@ def _explain(cluster: Cluster, mechanism: str, group: Group, runner_up: tuple[st
     return text
 
 
+def _anonymous_evidence(cluster: Cluster, group: Group) -> str:
+    """What heap blocks, transactions and ids say about the writers of a table without writer columns."""
+    parts = []
+    same = heap.session(cluster)
+    if same == "same":
+        parts.append(f"the copies share heap block {heap.block(cluster.rows[0].ctid)}: most likely one session")
+    elif same == "different":
+        parts.append("the copies sit in different heap blocks: different sessions")
+    if group.anonymous.count:
+        parts.append(group.anonymous.describe())
+    return "; ".join(parts) or "timing only"
+
+
 def _xmin_trusted(table: TableResult) -> bool:
     """Equal xmin means one transaction unless a bulk load, restore or rewrite gave most rows one xid."""
     share = table.xmin_top_share
     return share is not None and share < XMIN_REWRITE_SHARE
-
-
-def _iso(us: int, aware: bool | None) -> str:
-    moment = datetime.fromtimestamp(us / 1e6, tz=UTC)
-    return moment.isoformat() if aware else moment.replace(tzinfo=None).isoformat()
 
 
 def _offset_shape(offsets: tuple[float, ...]) -> str:
@@ -295,7 +337,7 @@ def attribute_table(table: TableResult, count_keys: KeyCounter | None = None,
     decided: list[Cluster] = list(clusters)
     group_of: dict[int, Group] = {}
     for members in groups:
-        group = _group_evidence(clusters, members, count_keys, budget)
+        group = _group_evidence(clusters, members, count_keys, budget, not has_roles, xmin_ok)
         for i in members:
             group_of[i] = group
             cluster = clusters[i]
@@ -308,7 +350,8 @@ def attribute_table(table: TableResult, count_keys: KeyCounter | None = None,
             runner_up = ranked[1] if len(ranked) > 1 else None
             decided[i] = replace(
                 clusters[i], mechanism=mechanism, confidence=confidence,
-                explanation=_explain(clusters[i], mechanism, group, runner_up, has_roles),
+                explanation=_explain(clusters[i], mechanism, group, runner_up, has_roles,
+                                     table.commit_timestamps.startswith("off")),
                 evidence={**clusters[i].evidence, "points": {m: round(p, 2) for m, p in points.items() if p},
                           "coverage": None if group.coverage is None else round(group.coverage, 4)},
             )
@@ -340,7 +383,8 @@ def _incidents(clusters: list[Cluster], groups: list[list[int]], group_of: dict[
         mechanism = chosen[0].mechanism
         incidents.append(Incident(
             id=inc_id, mechanism=mechanism,
-            start=_iso(min(c.start_us for c in chosen), aware), end=_iso(max(c.end_us for c in chosen), aware),
+            start=iso_from_us(min(c.start_us for c in chosen), aware),
+            end=iso_from_us(max(c.end_us for c in chosen), aware),
             clusters=len(chosen), rows=sum(len(c.rows) for c in chosen), writers=tuple(writers),
             summary="",
             details={
@@ -409,6 +453,19 @@ def _xmin_signal(table: TableResult, trusted: bool) -> str:
     return "usable"
 
 
+def _commit_signal(table: TableResult, clusters: list[Cluster]) -> str:
+    status = table.commit_timestamps
+    if not status.startswith("usable"):
+        return status
+    if table.ts_timezone_aware is False:
+        return "read, not compared: the timestamp column has no time zone"
+    share = heap.comparable_share(clusters)
+    if share is not None and share < 0.5:
+        return ("read, not compared: the timestamp column does not match the commit times (set by an "
+                "application clock, or the rows were loaded from elsewhere)")
+    return status
+
+
 def _signals(table: TableResult, clusters: list[Cluster], xmin_ok: bool) -> dict[str, Any]:
     """Which evidence was usable for this table, for the findings and the report."""
     ts_values = [r.ts_us for c in clusters for r in c.rows]
@@ -417,6 +474,10 @@ def _signals(table: TableResult, clusters: list[Cluster], xmin_ok: bool) -> dict
     signals: dict[str, Any] = {
         "writer_roles": sorted({w.role for w in table.writers}),
         "xmin": _xmin_signal(table, xmin_ok),
+        "commit_timestamps": _commit_signal(table, clusters),
+        "heap_blocks": ("not available on this engine" if table.info.dialect != "postgresql" else
+                        "used to tell writers apart (no writer columns)" if not table.writers and clusters else
+                        "read, not needed (writer columns given or inferred)" if clusters else "not read"),
         "whole_second_timestamps_share": None if share is None else round(share, 4),
     }
     if share is not None and share >= 0.9:

@@ -23,6 +23,7 @@ class ClusterRow:
     values: dict[str, Any]
     xmin: str | None = None
     ctid: str | None = None
+    committed_us: int | None = None  # when the inserting transaction committed (PostgreSQL, if tracked)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def build_clusters(
                 values={c: jsonable(r[c]) for c in info.column_names},
                 xmin=r.get("_xmin"),
                 ctid=r.get("_ctid"),
+                committed_us=r.get("_committed_us"),
             )
             for i, r in enumerate(records)
         )

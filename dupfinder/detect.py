@@ -16,6 +16,7 @@ from .sqltemplates import quote_table, render_sql
 
 FAR_LIST_LIMIT = 1000
 FETCH_CHUNK = 10_000
+COMMIT_TS_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Detection:
     sql: dict[str, str]
     rows_fetched: int  # every row any statement returned: memory follows this, not the table
     xmin_top_share: float | None = None
+    commit_timestamps: str = "not available on this engine"
 
 
 def _context(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, Any]:
@@ -120,8 +122,10 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         last_ts=stats_row["last_ts"],
     )
 
-    result = conn.execution_options(stream_results=True, yield_per=FETCH_CHUNK).execute(
-        sa.text(sql["detect_clusters"]), params)
+    # streamed per statement: Connection.execution_options() would switch every later statement (the
+    # savepoint included) to a server-side cursor
+    result = conn.execute(sa.text(sql["detect_clusters"]), params,
+                          execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
     frame = _frame(result, info)
 
     far_rows = conn.execute(sa.text(sql["far_duplicates"]), params).mappings().fetchmany(FAR_LIST_LIMIT)
@@ -138,11 +142,43 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     far_total = int(far_rows[0]["_far_keys"]) if far_rows else 0
     fetched = 1 + len(frame) + len(far_rows)
     xmin_share = None
-    if info.dialect == "postgresql" and len(frame):
-        xmin_share = _xmin_top_share(conn, info, stats.rows_scanned)
-        fetched += 1
+    commits = Detection.commit_timestamps
+    if info.dialect == "postgresql":
+        commits = "not read (no clusters)"
+        if len(frame):
+            xmin_share = _xmin_top_share(conn, info, stats.rows_scanned)
+            frame, commits = _with_commit_timestamps(conn, frame)
+            fetched += 2 + frame["_xmin"].nunique()  # xmin share, the setting, one commit time per xid
     return Detection(stats=stats, rows=frame, far_duplicates=far, far_total=far_total, sql=sql,
-                     rows_fetched=fetched, xmin_top_share=xmin_share)
+                     rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits)
+
+
+def _with_commit_timestamps(conn: Connection, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Add ``_committed_us``, when each row's inserting transaction committed, where PostgreSQL kept it.
+
+    Needs ``track_commit_timestamp = on``; never required. Returns the frame and what happened, in words.
+    """
+    setting = conn.execute(sa.text("SELECT current_setting('track_commit_timestamp')")).scalar_one()
+    if setting != "on":
+        return frame, "off (track_commit_timestamp = off on the server)"
+    xids = sorted({x for x in frame["_xmin"] if x is not None})[:COMMIT_TS_LIMIT]
+    sql = render_sql("commit_timestamps.sql.j2", conn.dialect)
+    committed: dict[str, int] = {}
+    try:
+        with conn.begin_nested():  # a role without EXECUTE on the function must not end the scan
+            for start in range(0, len(xids), FETCH_CHUNK):
+                for xid, moment in conn.execute(sa.text(sql), {"xids": xids[start:start + FETCH_CHUNK]}):
+                    if moment is not None:
+                        committed[xid] = int(moment.timestamp() * 1_000_000)
+    except sa.exc.DBAPIError as err:
+        reason = str(err.orig).splitlines()[0] if err.orig else str(err)
+        return frame, f"not readable: {reason}"
+    frame = frame.assign(_committed_us=pd.Series([committed.get(x) for x in frame["_xmin"]], index=frame.index,
+                                                 dtype=object))
+    if not committed:
+        return frame, "on, but none of these transactions has a commit timestamp (older than the setting)"
+    share = sum(1 for x in xids if x in committed) / len(xids)
+    return frame, "usable" if share == 1 else f"usable for {share:.0%} of the transactions"
 
 
 def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | None:

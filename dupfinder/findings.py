@@ -13,7 +13,7 @@ from .config import TableSpec
 from .connect import TableInfo
 from .detect import FarDuplicate, TableStats
 from .errors import BadFindings
-from .values import iso_timestamp, jsonable
+from .values import iso_from_us, iso_timestamp, jsonable
 from .writers import WriterColumn
 
 
@@ -46,6 +46,7 @@ class TableResult:
     notes: tuple[str, ...] = ()
     rows_fetched: int = 0
     xmin_top_share: float | None = None
+    commit_timestamps: str = "not available on this engine"
     verify_sql: str = ""
     signals: dict[str, Any] = field(default_factory=dict)
 
@@ -87,6 +88,7 @@ def cluster_dict(cluster: Cluster) -> dict[str, Any]:
                 "values": r.values,
                 **({"xmin": r.xmin} if r.xmin is not None else {}),
                 **({"ctid": r.ctid} if r.ctid is not None else {}),
+                **({"committed": iso_from_us(r.committed_us)} if r.committed_us is not None else {}),
             }
             for r in cluster.rows
         ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -52,3 +52,13 @@ def iso_timestamp(value: Any) -> str | None:
         return value.isoformat()
     text = str(value)
     return text[:10] + "T" + text[11:] if len(text) > 10 and text[10] == " " else text
+
+
+def iso_from_us(us: int, aware: bool | None = True) -> str:
+    """ISO-8601 text for integer microseconds since the epoch (UTC; no offset for a naive column).
+
+    >>> iso_from_us(1_793_327_400_412_000)
+    '2026-10-30T02:30:00.412000+00:00'
+    """
+    moment = datetime.fromtimestamp(us / 1e6, tz=UTC)
+    return moment.isoformat() if aware else moment.replace(tzinfo=None).isoformat()

@@ -1,7 +1,8 @@
 """A labelled generator: one table holding episodes of every mechanism plus decoys, with the ground truth.
 
-Column names, batch sizes, gaps and writer names vary with the seed, so attribution rules are scored on
-many shapes, not tuned to one. Each episode is written the way its writers would write it: one transaction
+Column names, which writer columns exist, batch sizes, gaps and writer names vary with the seed, so
+attribution rules are scored on many shapes, not tuned to one. (A mechanism the table's columns cannot
+reveal is not generated: without a version column a deploy overlap is not in the ground truth.) Each episode is written the way its writers would write it: one transaction
 per run, one per worker claim, both rows of an application bug inside one transaction (PostgreSQL then
 gives those rows one ``xmin``, the evidence ``same_transaction`` rests on).
 """
@@ -44,9 +45,11 @@ class _Writer:
     def row(self, key: tuple, at: datetime, host: str, process: str, run: str, version: str, app: str,
             amount: int) -> dict:
         names = self.lab.writers
+        if "process" not in names:  # a table without a pid column: the run id names the worker instead
+            run = f"{run}.{process}"
+        values = {"host": host, "process": process, "run": run, "version": version, "app": app}
         row = {"id": self.next_id, self.lab.keys[0]: key[0], self.lab.keys[1]: key[1], self.lab.ts: at,
-               names["host"]: host, names["process"]: process, names["run"]: run, names["version"]: version,
-               names["app"]: app, "amount": amount}
+               **{column: values[role] for role, column in names.items()}, "amount": amount}
         self.next_id += 1
         return row
 
@@ -60,7 +63,7 @@ def generate(seed: int, with_xmin: bool) -> Labelled:
     keys = rng.choice(NAMES["key"])
     lab = Labelled(
         table=f"labelled_{seed}", keys=keys, ts=rng.choice(NAMES["ts"]),
-        writers={role: rng.choice(NAMES[role]) for role in ("host", "process", "run", "version", "app")},
+        writers={role: rng.choice(NAMES[role]) for role in _roles(rng)},
         window="5s",
     )
     w = _Writer(lab, rng)
@@ -94,10 +97,11 @@ def generate(seed: int, with_xmin: bool) -> Labelled:
     v1, v2 = f"1.{rng.randint(2, 9)}.{rng.randint(0, 9)}", f"2.{rng.randint(0, 4)}.{rng.randint(0, 9)}"
     for episode in range(rng.randint(2, 3)):
         start = day + timedelta(days=episode * 7, hours=1)
-        # a rolling deploy: the old pod and the new one both fire the job
-        batch(start, rng.randint(15, 120), rng.uniform(5, 40),
-              [("pod-old", "1", f"r{episode}a", v1, app), ("pod-new", "1", f"r{episode}b", v2, app)],
-              [0.0, rng.uniform(0.05, 2.5)], "deploy_overlap", rng.uniform(0.3, 1.0))
+        # a rolling deploy: the old pod and the new one both fire the job (only knowable with a version column)
+        if "version" in lab.writers:
+            batch(start, rng.randint(15, 120), rng.uniform(5, 40),
+                  [("pod-old", "1", f"r{episode}a", v1, app), ("pod-new", "1", f"r{episode}b", v2, app)],
+                  [0.0, rng.uniform(0.05, 2.5)], "deploy_overlap", rng.uniform(0.3, 1.0))
         # a standby host with a live crontab
         start = day + timedelta(days=episode * 7 + 1, hours=2, minutes=30)
         batch(start, rng.randint(20, 200), rng.uniform(5, 60),
@@ -116,6 +120,13 @@ def generate(seed: int, with_xmin: bool) -> Labelled:
             _app_bug(w, lab, rng, day + timedelta(days=episode * 7 + 5, hours=11), fresh_key, v1, app)
     _decoys(w, lab, rng, day + timedelta(days=30), fresh_key, v1, app)
     return lab
+
+
+def _roles(rng: random.Random) -> list[str]:
+    """Which writer columns this table has: always a host, a pid or a run id or both, the rest by chance."""
+    roles = ["host", *rng.choice([["process"], ["run"], ["process", "run"]])]
+    roles += [role for role in ("version", "app") if rng.random() < 0.6]
+    return roles
 
 
 def _worker_pool(w, lab, rng, start, fresh_key, version, app) -> None:

@@ -30,7 +30,8 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, commit_timestamps: bool = True) -> None:
+        self.commit_timestamps = commit_timestamps
         bindir = find_bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL server binaries not found (install postgresql; .ci/run does)")
@@ -57,7 +58,7 @@ class PostgresServer:
                   "--locale=C", "-N")
         options = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60 "
-                   "-c track_commit_timestamp=on")
+                   f"-c track_commit_timestamp={'on' if self.commit_timestamps else 'off'}")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
                   "-w", "-t", "60", "start")
         return self

@@ -10,7 +10,7 @@ from dupfinder import api
 from dupfinder.config import ScanOptions, table_spec
 from dupfinder.sample_data.labelled import generate, write
 
-SEEDS = (11, 23, 47, 90)
+SEEDS = (11, 23, 47, 90, 6)  # seed 6: no version column; see _roles for the others
 
 
 def confusion_matrix(pairs: list[tuple[str, str]]) -> str:

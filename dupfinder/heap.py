@@ -1,0 +1,192 @@
+"""Evidence about writers that the rows carry without writer columns (PostgreSQL).
+
+- ``xmin``: rows inserted by one transaction share it, so a batch written in one transaction per run
+  names its run.
+- Heap blocks (``ctid``): a backend keeps filling the block it inserted into last, so two sessions writing
+  at once mostly land in different blocks. Copies of one key in different blocks were written by different
+  sessions; copies in one block, most likely by the same session. Across a batch, the blocks of the
+  copies falling into two classes (a two-colouring of the graph "these two blocks hold copies of one key")
+  is two writers each writing the whole batch; odd cycles in that graph mean more than two writers.
+- Ids: a sequence hands out values in call order, so two sessions inserting at the same time interleave
+  their ids, and two runs one after the other do not.
+- Commit timestamps (``track_commit_timestamp = on``): a copy written before the other copy's transaction
+  committed means the two transactions overlapped: a race, not a retry.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .cluster import Cluster
+
+CONFLICT_TOLERANCE = 0.1  # share of block edges allowed to break the two-colouring (blocks both sessions touched)
+SEVERAL_WRITERS = 0.2     # above this share of odd-cycle edges, more than two sessions wrote the copies
+CLOCK_SLACK_US = 1_000_000  # a row may carry a timestamp up to 1 s after its own commit (clock granularity)
+COMPARABLE_US = 6 * 3600 * 1_000_000  # commits hours after the row's time: the column is not the DB clock
+
+
+@dataclass(frozen=True)
+class Writers:
+    """Who wrote a group of clusters, as far as transactions and heap blocks tell."""
+
+    count: int | None        # 2: a stable pair; 3: more than two; None: cannot tell
+    basis: str               # "transactions", "heap blocks" or ""
+    interleaved: bool | None  # ids of the two writers interleave (they inserted at the same time)
+    labels: tuple[str, ...] = ()  # the two writers, in words
+
+    def describe(self) -> str:
+        if self.count == 2:
+            text = f"two writers ({' and '.join(self.labels)}, told apart by {self.basis}) each wrote the batch"
+            if self.interleaved is not None:
+                text += ", their ids interleaving: at the same time" if self.interleaved else \
+                    ", one after the other (ids do not interleave)"
+            return text
+        if self.count == 3:
+            return f"more than two writers ({self.basis} of the copies do not split into two sets)"
+        return ""
+
+
+UNKNOWN = Writers(count=None, basis="", interleaved=None)
+
+
+def block(ctid: str | None) -> int | None:
+    """The heap block of a ``ctid`` read as text.
+
+    >>> block("(12,5)"), block(None)
+    (12, None)
+    """
+    if not ctid or not ctid.startswith("("):
+        return None
+    return int(ctid[1:].split(",", 1)[0])
+
+
+def session(cluster: Cluster) -> str | None:
+    """'same' when every copy sits in one heap block (one backend, most likely), 'different' when not."""
+    blocks = {block(r.ctid) for r in cluster.rows}
+    if None in blocks:
+        return None
+    return "same" if len(blocks) == 1 else "different"
+
+
+def commit_order(cluster: Cluster, pause_us: int) -> str | None:
+    """'overlapped' when a copy was written before the previous copy's transaction committed;
+    'sequential' when every copy came at least ``pause_us`` after the previous one committed.
+
+    Only rows whose timestamps agree with their own commit (not after it, not hours before it) count: a
+    timestamp set by an application clock, or loaded from elsewhere, cannot be compared with the server's.
+    """
+    verdicts = []
+    for a, b in zip(cluster.rows, cluster.rows[1:], strict=False):
+        if a.xmin is None or a.xmin == b.xmin or not (_comparable(a) and _comparable(b)):
+            return None
+        if b.ts_us < a.committed_us:
+            verdicts.append("overlapped")
+        elif b.ts_us - a.committed_us >= pause_us:
+            verdicts.append("sequential")
+        else:
+            return None
+    if "overlapped" in verdicts:
+        return "overlapped"
+    return "sequential" if verdicts else None
+
+
+def _comparable(row) -> bool:
+    if row.committed_us is None:
+        return False
+    lag = row.committed_us - row.ts_us
+    return -CLOCK_SLACK_US <= lag <= COMPARABLE_US
+
+
+def comparable_share(clusters: Sequence[Cluster]) -> float | None:
+    """Share of rows with a commit timestamp that agrees with their timestamp column (None: none read)."""
+    read = [r for c in clusters for r in c.rows if r.committed_us is not None]
+    return sum(1 for r in read if _comparable(r)) / len(read) if read else None
+
+
+def writers(clusters: Sequence[Cluster], xmin_trusted: bool) -> Writers:
+    """The writers of a group of clusters from transactions first, heap blocks second."""
+    if len(clusters) < 3:
+        return UNKNOWN
+    by_xmin = _by_transactions(clusters) if xmin_trusted else None
+    return by_xmin or _by_heap(clusters)
+
+
+def _by_transactions(clusters: Sequence[Cluster]) -> Writers | None:
+    pairs = Counter(frozenset(r.xmin for r in c.rows) for c in clusters)
+    if any(None in p for p in pairs):
+        return None
+    (top, count), = pairs.most_common(1)
+    if len(top) != 2 or count / len(clusters) < 0.8:
+        return None
+    first, second = sorted(top, key=lambda x: _first_ts(clusters, x))
+    classes = {first: 0, second: 1}
+    return Writers(count=2, basis="transactions", interleaved=_interleaved(clusters, lambda r: classes.get(r.xmin)),
+                   labels=(f"transaction {first}", f"transaction {second}"))
+
+
+def _first_ts(clusters: Sequence[Cluster], xmin: str) -> int:
+    return min(r.ts_us for c in clusters for r in c.rows if r.xmin == xmin)
+
+
+def _by_heap(clusters: Sequence[Cluster]) -> Writers:
+    edges = []
+    for c in clusters:
+        blocks = [block(r.ctid) for r in c.rows]
+        if None in blocks:
+            return UNKNOWN
+        edges.extend((a, b) for a, b in zip(blocks, blocks[1:], strict=False) if a != b)
+    if len(edges) < 3:
+        return UNKNOWN
+    colour = _two_colour(edges)
+    broken = sum(1 for a, b in edges if colour[a] == colour[b]) / len(edges)
+    components = len({root for root, _ in colour.values()})
+    if broken > SEVERAL_WRITERS:
+        return Writers(count=3, basis="heap blocks", interleaved=None)
+    if broken > CONFLICT_TOLERANCE or components > 1:
+        return UNKNOWN
+
+    def side(row) -> int | None:
+        found = colour.get(block(row.ctid))
+        return None if found is None else found[1]
+
+    return Writers(count=2, basis="heap blocks", interleaved=_interleaved(clusters, side),
+                   labels=("the sessions writing first", "the sessions writing second"))
+
+
+def _two_colour(edges: list[tuple[int, int]]) -> dict[int, tuple[int, int]]:
+    """Colour blocks by breadth-first search: block → (component root, 0 or 1). Conflicts are left for the
+    caller to count: a block both sessions wrote into breaks the colouring on a few edges."""
+    neighbours: dict[int, list[int]] = {}
+    for a, b in edges:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    colour: dict[int, tuple[int, int]] = {}
+    for root in sorted(neighbours):
+        if root in colour:
+            continue
+        colour[root] = (root, 0)
+        queue = [root]
+        while queue:
+            node = queue.pop()
+            for nxt in neighbours[node]:
+                if nxt not in colour:
+                    colour[nxt] = (root, 1 - colour[node][1])
+                    queue.append(nxt)
+    return colour
+
+
+def _interleaved(clusters: Sequence[Cluster], side) -> bool | None:
+    """Whether the integer ids written by the two sides overlap in range (None: ids are not integers)."""
+    ids: dict[int, list[int]] = {0: [], 1: []}
+    for c in clusters:
+        for r in c.rows:
+            values = list(r.pk.values())
+            s = side(r)
+            if len(values) != 1 or not isinstance(values[0], int) or s is None:
+                return None
+            ids[s].append(values[0])
+    if not ids[0] or not ids[1]:
+        return None
+    return max(min(ids[0]), min(ids[1])) < min(max(ids[0]), max(ids[1]))

@@ -1,0 +1,142 @@
+"""Writers told apart without writer columns, on a real PostgreSQL with real concurrent sessions:
+transactions (xmin), heap blocks (ctid), id interleaving and commit timestamps."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+from pg_server import PostgresServer
+from race import create, dsn, duplicate_groups, race
+
+from dupfinder import api
+from dupfinder.config import ScanOptions, table_spec
+
+LEDGER = """
+CREATE TABLE ledger (
+    id bigserial PRIMARY KEY,
+    account integer NOT NULL,
+    amount_cents integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+)
+"""
+
+
+def _ledger(url: str, history: int = 400) -> None:
+    """The table with some history: earlier keys written in small transactions of their own."""
+    with psycopg.connect(dsn(url, "setup"), autocommit=True) as conn:
+        conn.execute(LEDGER)
+        for start in range(0, history, 20):
+            with conn.transaction():
+                for account in range(start, start + 20):
+                    conn.execute("INSERT INTO ledger (account, amount_cents, created_at) "
+                                 "VALUES (%s, 1, now() - interval '1 day')", (100_000 + account,))
+
+
+def _run(url: str, name: str, delay: float, keys: range, one_transaction: bool) -> None:
+    """One run of the nightly job: every key of the batch, a millisecond apart."""
+    time.sleep(delay)
+    with psycopg.connect(dsn(url, name), autocommit=not one_transaction) as conn:
+        for account in keys:
+            conn.execute("INSERT INTO ledger (account, amount_cents) VALUES (%s, 500)", (account,))
+            time.sleep(0.001)
+        if one_transaction:
+            conn.commit()
+
+
+def _two_runs(url: str, one_transaction: bool) -> None:
+    threads = [threading.Thread(target=_run, args=(url, f"run-{n}", delay, range(1, 151), one_transaction))
+               for n, delay in enumerate((0.0, 0.15))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _scan(url: str, table: str, keys: list[str]):
+    spec = table_spec(table=table, keys=keys, ts="created_at", infer_writers=False)
+    return api.scan(ScanOptions(url=url, tables=(spec,))).tables[0]
+
+
+@pytest.mark.parametrize(("one_transaction", "basis"), [(True, "transactions"), (False, "heap blocks")],
+                         ids=["run-per-transaction", "row-per-transaction"])
+def test_two_whole_runs_are_a_duplicate_run_without_writer_columns(pg_url, one_transaction, basis):
+    _ledger(pg_url)
+    _two_runs(pg_url, one_transaction)
+    table = _scan(pg_url, "ledger", ["account"])
+    assert len(table.clusters) == 150
+    assert table.signals["heap_blocks"].startswith("used")
+    mechanisms = [c.mechanism for c in table.clusters]
+    assert mechanisms.count("duplicate_run") >= 0.95 * len(mechanisms), mechanisms
+    explanation = table.clusters[0].explanation
+    assert f"told apart by {basis}" in explanation, explanation
+    assert "ids interleaving: at the same time" in explanation, explanation
+    assert "a host column" in explanation  # the signal that would separate duplicate_run from multi_host
+
+
+def test_racing_sessions_without_writer_columns_are_a_worker_race(pg_url):
+    create(pg_url, jobs=400)
+    for attempt in range(4):
+        assert race(pg_url, {"pool": 5}, stop_at=60 - 15 * attempt, seed=attempt + 3) == []
+        if len(duplicate_groups(pg_url)) >= 3:
+            break
+    truth = duplicate_groups(pg_url)
+    assert len(truth) >= 3, "the race produced too few collisions"
+    table = _scan(pg_url, "race_charges", ["job_id"])
+    assert {c.key["job_id"]: sorted(r.pk["id"] for r in c.rows) for c in table.clusters} == truth
+    mechanisms = [c.mechanism for c in table.clusters]
+    assert mechanisms.count("worker_race") >= 0.8 * len(mechanisms), [
+        (c.mechanism, c.explanation) for c in table.clusters]
+
+
+def _overlapping_and_sequential(url: str) -> None:
+    with psycopg.connect(dsn(url, "setup"), autocommit=True) as conn:
+        conn.execute(LEDGER)
+    with psycopg.connect(dsn(url, "a")) as first, psycopg.connect(dsn(url, "b"), autocommit=True) as second:
+        # account 1: the first transaction is still open when the second session writes the key
+        first.execute("INSERT INTO ledger (account, amount_cents) VALUES (1, 500)")
+        time.sleep(0.6)
+        second.execute("INSERT INTO ledger (account, amount_cents) VALUES (1, 500)")
+        first.commit()
+        time.sleep(0.1)
+        # account 2: the first write was committed well before the second
+        first.execute("INSERT INTO ledger (account, amount_cents) VALUES (2, 500)")
+        first.commit()
+        time.sleep(0.6)
+        second.execute("INSERT INTO ledger (account, amount_cents) VALUES (2, 500)")
+
+
+def test_commit_timestamps_tell_a_race_from_a_retry(pg_url):
+    _overlapping_and_sequential(pg_url)
+    table = _scan(pg_url, "ledger", ["account"])
+    assert table.signals["commit_timestamps"] == "usable"
+    by_key = {c.key["account"]: c for c in table.clusters}
+    assert set(by_key) == {1, 2}
+    assert by_key[2].mechanism == "retry", by_key[2].explanation
+    assert "after the previous copy's transaction had committed" in by_key[2].explanation
+    # 0.6 s apart would read as a retry too; the overlapping transactions say it was not one
+    assert by_key[1].mechanism != "retry", by_key[1].explanation
+    assert "the transactions overlapped" in by_key[1].explanation
+    assert all(r.committed_us is not None for c in table.clusters for r in c.rows)
+
+
+@pytest.fixture(scope="module")
+def pg_without_commit_timestamps():
+    server = PostgresServer(commit_timestamps=False).start()
+    yield server
+    server.stop()
+
+
+def test_without_commit_timestamps_the_missing_signal_is_named(pg_without_commit_timestamps):
+    url = pg_without_commit_timestamps.url()
+    _overlapping_and_sequential(url)
+    table = _scan(url, "ledger", ["account"])
+    assert table.signals["commit_timestamps"].startswith("off")
+    by_key = {c.key["account"]: c for c in table.clusters}
+    # without the setting both pairs look alike: the same gap, the same session pattern
+    assert by_key[1].mechanism == by_key[2].mechanism
+    for cluster in table.clusters:
+        assert "track_commit_timestamp = on" in cluster.explanation, cluster.explanation
+    assert all(r.committed_us is None for c in table.clusters for r in c.rows)

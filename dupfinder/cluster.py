@@ -24,6 +24,7 @@ class ClusterRow:
     xmin: str | None = None
     ctid: str | None = None
     committed_us: int | None = None  # when the inserting transaction committed (PostgreSQL, if tracked)
+    row_hash: str | None = None  # md5 of the row as scanned (PostgreSQL): cleanup.sql's guard
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def build_clusters(
                 xmin=r.get("_xmin"),
                 ctid=r.get("_ctid"),
                 committed_us=r.get("_committed_us"),
+                row_hash=r.get("_row_md5"),
             )
             for i, r in enumerate(records)
         )

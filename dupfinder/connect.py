@@ -15,6 +15,10 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
 
 ROW_ID = {"postgresql": "ctid", "sqlite": "rowid"}
+# how PostgreSQL renders values as text: the scan and cleanup.sql set the same, so a row's md5 taken by the
+# scan equals the one cleanup.sql takes when nothing changed
+PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 'postgres'",
+                  "extra_float_digits = 1", "bytea_output = 'hex'")
 
 
 def mask_url(url: str | sa.URL) -> str:
@@ -92,7 +96,8 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None) -> None:
     name = conn.dialect.name
     if name == "postgresql":
         conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+        for setting in PG_TEXT_FORMAT:
+            conn.exec_driver_sql(f"SET LOCAL {setting}")
         if statement_timeout:
             conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(statement_timeout * 1000)}")
     elif name == "sqlite":
@@ -113,6 +118,18 @@ class ColumnInfo:
 
 
 @dataclass(frozen=True)
+class ChildKey:
+    """A foreign key in another table that points at this one: cleanup must re-point its rows."""
+
+    table: str                  # the child table, schema-qualified when not in the default schema
+    name: str | None
+    columns: tuple[str, ...]    # in the child
+    referred_columns: tuple[str, ...]
+    ondelete: str | None        # CASCADE, SET NULL, ... (None: NO ACTION)
+    child_primary_key: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TableInfo:
     """What the inspector says about one table; the rest of the pipeline reads only this."""
 
@@ -124,6 +141,7 @@ class TableInfo:
     row_id: str | None
     unique_constraints: tuple[tuple[str, ...], ...]
     ts_timezone_aware: bool | None
+    referenced_by: tuple[ChildKey, ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -194,7 +212,31 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]]) -> Ta
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
+        referenced_by=_child_keys(inspector, schema, name),
     )
+
+
+def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:
+    """Foreign keys in the same schema that reference the table (one batched catalog read)."""
+    default = inspector.default_schema_name
+    try:
+        multi = inspector.get_multi_foreign_keys(schema=schema)
+        pks = inspector.get_multi_pk_constraint(schema=schema)
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot read foreign keys: {_first_line(err)}") from None
+    found = []
+    for (child_schema, child), keys in sorted(multi.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        for fk in keys:
+            if fk["referred_table"] != name or (fk.get("referred_schema") or default) != (schema or default):
+                continue
+            qualified = f"{child_schema}.{child}" if child_schema and child_schema != default else child
+            found.append(ChildKey(
+                table=qualified, name=fk.get("name"), columns=tuple(fk["constrained_columns"]),
+                referred_columns=tuple(fk["referred_columns"]),
+                ondelete=(fk.get("options") or {}).get("ondelete"),
+                child_primary_key=tuple((pks.get((child_schema, child)) or {}).get("constrained_columns") or ()),
+            ))
+    return tuple(found)
 
 
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:

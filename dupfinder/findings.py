@@ -89,6 +89,7 @@ def cluster_dict(cluster: Cluster) -> dict[str, Any]:
                 **({"xmin": r.xmin} if r.xmin is not None else {}),
                 **({"ctid": r.ctid} if r.ctid is not None else {}),
                 **({"committed": iso_from_us(r.committed_us)} if r.committed_us is not None else {}),
+                **({"hash": r.row_hash} if r.row_hash is not None else {}),
             }
             for r in cluster.rows
         ],
@@ -118,6 +119,11 @@ def table_dict(t: TableResult) -> dict[str, Any]:
         "incidents": [incident_dict(i) for i in t.incidents],
         "primary_key": list(info.primary_key),
         "row_id": info.row_id,
+        "referenced_by": [
+            {"table": k.table, "name": k.name, "columns": list(k.columns), "referred_columns": list(k.referred_columns),
+             "ondelete": k.ondelete, "child_primary_key": list(k.child_primary_key)}
+            for k in info.referenced_by
+        ],
         "columns": [{"name": c.name, "type": c.type} for c in info.columns],
         "dialect": info.dialect,
         "ts_timezone_aware": t.ts_timezone_aware,

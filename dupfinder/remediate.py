@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect
 
+from .connect import PG_TEXT_FORMAT
 from .sqltemplates import literal, quote_table, render_sql
 
+BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks and WAL in smaller pieces
 LOCK_TIMEOUT = "5s"
 STATEMENT_TIMEOUT = "15min"
 SUPPORTED = ("postgresql", "sqlite")
@@ -43,16 +45,48 @@ def _stamp(findings: dict[str, Any]) -> str:
 
 def _backup_name(table: str, stamp: str) -> str:
     base = re.sub(r"\W+", "_", table).strip("_").lower() or "table"
-    return f"dupfinder_backup_{base[:28]}_{stamp}"
+    return f"dupfinder_backup_{base[:26]}_{stamp}"
+
+
+def _identity(row: dict[str, Any], ids: list[str], dialect: Dialect, row_id: str | None) -> list[str]:
+    """The literals that find one row again: its primary key, or the ctid/rowid the scan read."""
+    values = [literal(dialect, row["pk"][c]) for c in ids]
+    return [f"CAST({v} AS tid)" for v in values] if row_id == "ctid" else values
+
+
+def _children(table: dict[str, Any], dialect: Dialect, backup: str) -> list[dict[str, Any]]:
+    """Foreign keys pointing at the table: re-pointable ones (one column, referring to a one-column primary
+    key, in a child with a primary key to record the old reference by) and the ones cleanup must refuse."""
+    pk = table.get("primary_key") or []
+    children = []
+    for n, fk in enumerate(table.get("referenced_by") or [], start=1):
+        schema, name = _split(fk["table"])
+        reason = None
+        if len(fk["columns"]) != 1 or fk["referred_columns"] != pk or len(pk) != 1:
+            reason = "it is not a one-column reference to the primary key"
+        elif not fk.get("child_primary_key"):
+            reason = "the child table has no primary key to record the old reference by"
+        children.append({
+            "table": fk["table"], "qtable": quote_table(dialect, name, schema), "name": fk.get("name") or "",
+            "columns": fk["columns"], "referred": fk["referred_columns"], "pk": fk.get("child_primary_key") or [],
+            "ondelete": fk.get("ondelete") or "NO ACTION", "reason": reason, "refs": f"{backup}_r{n}",
+        })
+    return children
 
 
 def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: str | None) -> dict[str, Any]:
     schema, name = _split(table["table"])
     pk = table.get("primary_key") or []
+    row_id = None if pk else table.get("row_id")
+    ids = pk or ([row_id] if row_id else [])
     columns = [c["name"] for c in table.get("columns", [])]
     writer_columns = {w["column"] for w in table.get("writer_columns", [])}
     skip = set(pk) | set(table["keys"]) | {table["ts_column"]} | writer_columns
     payload = [c for c in columns if c not in skip]
+    # SQLite has no hash function: its guard compares every scanned value (blobs are read back as hex text,
+    # so they are left to the survivor comparison)
+    checked = [c["name"] for c in table.get("columns", []) if "BLOB" not in c.get("type", "").upper()
+               and "BINARY" not in c.get("type", "").upper()]
     keep = keep or table.get("keep", "earliest")
     pairs, divergent, clusters = [], [], 0
     for cluster in table["clusters"]:
@@ -63,21 +97,27 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
                               "ids": json.dumps([r["pk"] for r in rows], ensure_ascii=True),
                               "columns": json.dumps(cluster["differing_columns"], ensure_ascii=True)})
             continue
-        if len(pk) != 1:
+        if not ids:
             continue
         clusters += 1
         survivor = rows[0] if keep == "earliest" else rows[-1]
         for row in rows:
             if row is not survivor:
-                pairs.append({"loser": literal(dialect, row["pk"][pk[0]]),
-                              "survivor": literal(dialect, survivor["pk"][pk[0]])})
+                pairs.append({
+                    "loser": _identity(row, ids, dialect, row_id),
+                    "survivor": _identity(survivor, ids, dialect, row_id),
+                    "hash": literal(dialect, row.get("hash")),
+                    "values": [literal(dialect, row.get("values", {}).get(c)) for c in checked],
+                })
+    backup = _backup_name(table["table"], stamp)
     return {
-        "table": table["table"], "qtable": quote_table(dialect, name, schema), "pk": pk[0] if len(pk) == 1 else None,
-        "key_columns": table["keys"], "payload": payload, "columns": columns, "pairs": pairs, "clusters": clusters,
-        "divergent": divergent, "keep": keep, "backup": _backup_name(table["table"], stamp),
-        "unsupported": None if len(pk) == 1 else (
-            "the table has no single-column primary key; this version generates no delete for it "
-            "(composite keys and ctid/rowid deletes are not supported yet)"),
+        "table": table["table"], "qtable": quote_table(dialect, name, schema), "ids": ids, "row_id": row_id,
+        "key_columns": table["keys"], "payload": payload, "columns": columns, "checked": checked,
+        "pairs": pairs, "batches": [pairs[i:i + BATCH_ROWS] for i in range(0, len(pairs), BATCH_ROWS)],
+        "clusters": clusters, "divergent": divergent, "keep": keep, "backup": backup,
+        "hashed": bool(pairs) and all(p["hash"] != "NULL" for p in pairs),
+        "children": _children(table, dialect, backup), "text_format": PG_TEXT_FORMAT,
+        "unsupported": None if ids else "the table has neither a primary key nor a row id the engine exposes",
     }
 
 
@@ -102,7 +142,7 @@ def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
         summary.append(f"--   {table['table']}: {ctx['clusters']} identical cluster(s), {len(ctx['pairs'])} row(s) "
                        f"to delete, {len(ctx['divergent'])} divergent cluster(s) left for a person")
         if ctx["unsupported"]:
-            body.append(f"-- table {table['table']}: {ctx['unsupported']}")
+            body.append(f"-- table {table['table']}: nothing deleted ({ctx['unsupported']})")
             continue
         body.append(render_sql("cleanup.sql.j2", dialect, t=ctx, lock_timeout=LOCK_TIMEOUT,
                                statement_timeout=STATEMENT_TIMEOUT))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -60,5 +61,35 @@ def literal(dialect: Dialect, value: object) -> str:
 
     if value is None:
         return "NULL"
+    if isinstance(value, str) and _CONTROL.search(value):
+        return _spelled_out(dialect, value)
     compiled = sa_literal(value).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     return str(compiled)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _spelled_out(dialect: Dialect, value: str) -> str:
+    r"""A string with line breaks or other control characters, as a concatenation of printable literals and
+    character codes, so no value can start a new line of the file (a reviewer reads every line as SQL).
+
+    >>> from sqlalchemy.dialects import sqlite
+    >>> literal(sqlite.dialect(), "a'\n-- b")
+    "('a''' || char(10) || '-- b')"
+    """
+    parts = []
+    for piece in _CONTROL_SPLIT.split(value):
+        if not piece:
+            continue
+        if _CONTROL.fullmatch(piece):
+            name = "chr" if dialect.name == "postgresql" else "char"
+            parts.append(f"{name}({ord(piece)})")
+        else:
+            parts.append(literal(dialect, piece))
+    if dialect.name in ("mysql", "mariadb"):
+        return f"CONCAT({', '.join(parts)})"
+    return "(" + " || ".join(parts) + ")" if len(parts) > 1 else parts[0]
+
+
+_CONTROL_SPLIT = re.compile(r"([\x00-\x1f\x7f])")

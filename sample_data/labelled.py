@@ -2,7 +2,8 @@
 
 Column names, which writer columns exist, batch sizes, gaps and writer names vary with the seed, so
 attribution rules are scored on many shapes, not tuned to one. (A mechanism the table's columns cannot
-reveal is not generated: without a version column a deploy overlap is not in the ground truth.) Each episode is written the way its writers would write it: one transaction
+reveal is not generated: without a version column a deploy overlap is not in the ground truth.)
+Each episode is written the way its writers would write it: one transaction
 per run, one per worker claim, both rows of an application bug inside one transaction (PostgreSQL then
 gives those rows one ``xmin``, the evidence ``same_transaction`` rests on).
 """

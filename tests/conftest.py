@@ -59,3 +59,12 @@ def db_url(request, tmp_path):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def runner(request, db_url):
+    """Apply a generated SQL file to the test's database: psql on PostgreSQL, sqlite3 on SQLite."""
+    from sqlrun import apply_sql
+
+    server = request.getfixturevalue("pg_server") if db_url.startswith("postgresql") else None
+    return lambda sql: apply_sql(db_url, sql, server)

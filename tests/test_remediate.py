@@ -2,75 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import sqlite3
-import subprocess
 
 import pytest
 import sqlalchemy as sa
 from helpers import at, events_table, make_table
 from race import create, duplicate_groups, race
+from sqlrun import SQLFailed, apply_sql, digest, rows_of, scan_doc
 
 from dupfinder import api
-from dupfinder.config import ScanOptions, table_spec
-from dupfinder.findings import findings_dict
 from dupfinder.remediate import cleanup_sql, migration_sql, rollback_sql
 from dupfinder.sqltemplates import render_sql
-
-
-class SQLFailed(Exception):
-    pass
-
-
-def apply_sql(url: str, sql: str, pg_server=None) -> str:
-    """Run a generated file the way a person would: psql -v ON_ERROR_STOP=1 -f, or sqlite3's executor."""
-    if url.startswith("postgresql"):
-        parsed = sa.make_url(url)
-        done = subprocess.run(
-            [pg_server.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", parsed.host, "-p", str(parsed.port),
-             "-U", parsed.username, "-d", parsed.database, "-f", "-"],
-            input=sql, capture_output=True, text=True)
-        if done.returncode:
-            raise SQLFailed(done.stderr)
-        return done.stderr
-    conn = sqlite3.connect(sa.make_url(url).database, isolation_level=None)
-    try:
-        conn.executescript(sql)
-    except sqlite3.Error as err:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise SQLFailed(str(err)) from None
-    finally:
-        conn.close()
-    return ""
-
-
-def rows_of(url: str, table: str = "events") -> list[tuple]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        quoted = conn.dialect.identifier_preparer.quote(table)
-        rows = [tuple(map(str, r)) for r in conn.exec_driver_sql(f"SELECT * FROM {quoted} ORDER BY 1")]
-    engine.dispose()
-    return rows
-
-
-def digest(rows: list[tuple]) -> str:
-    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
-
-
-def scan_doc(url: str, **spec) -> dict:
-    spec.setdefault("table", "events")
-    spec.setdefault("keys", ["account", "day"])
-    spec.setdefault("ts", "ts")
-    return findings_dict(api.scan(ScanOptions(url=url, tables=(table_spec(**spec),))))
-
-
-@pytest.fixture
-def runner(request, db_url):
-    server = request.getfixturevalue("pg_server") if db_url.startswith("postgresql") else None
-    return lambda sql: apply_sql(db_url, sql, server)
 
 
 def test_cleanup_deletes_losers_backs_them_up_and_rolls_back_exactly(db_url, runner):

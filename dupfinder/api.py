@@ -156,12 +156,42 @@ def cleanup(findings_path: str | Path, keep: str | None = None) -> tuple[str, st
     return cleanup_sql(doc, keep), rollback_sql(doc, keep)
 
 
-def migrate(url: str, table: str, keys: list[str] | tuple[str, ...]) -> str:
+def migrate(url: str, table: str, keys: list[str] | tuple[str, ...], nulls_not_distinct: bool = False,
+            where: str | None = None) -> str:
     """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing)."""
-    from .connect import introspect, read_only
     from .remediate import migration_sql
 
+    dialect, qualified = _migration_target(url, table, keys, where)
+    return migration_sql(dialect, qualified, list(keys), nulls_not_distinct, where)
+
+
+def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], directory: str | Path,
+                    nulls_not_distinct: bool = False, where: str | None = None) -> Path:
+    """Write the migration as an Alembic revision into ``directory`` and return its path."""
+    from .alembic_revision import versions_dir, write_revision
+
+    versions_dir(directory)  # a bad folder is reported before the database is asked anything
+    dialect, qualified = _migration_target(url, table, keys, where)
+    return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where)
+
+
+def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], where: str | None) -> tuple[str, str]:
+    """Check the table, the key columns and the predicate on the database (read-only)."""
+    import sqlalchemy as sa
+
+    from .connect import introspect, read_only
+    from .errors import UsageError
+    from .remediate import check_predicate
+    from .sqltemplates import quote_table
+
+    where = check_predicate(where)
     with read_only(url) as conn:
         info = introspect(conn, table, {"key": list(keys)})
-        dialect = conn.dialect.name
-    return migration_sql(dialect, info.qualified_name, list(keys))
+        if where:
+            try:
+                conn.execute(sa.text(f"SELECT 1 FROM {quote_table(conn.dialect, info.name, info.schema)} "
+                                     f"WHERE ({where}) AND 1 = 0"))
+            except sa.exc.DBAPIError as err:
+                reason = str(err.orig or err).strip().splitlines()[0]
+                raise UsageError(f"--where {where!r} does not work on {info.qualified_name}: {reason}") from None
+        return conn.dialect.name, info.qualified_name

@@ -158,14 +158,24 @@ def cleanup(findings, output, keep):
 @click.option("--table", required=True, help="Table to constrain.")
 @click.option("--key", "keys", multiple=True, required=True, help="Business-key column; repeat for several.")
 @click.option("-o", "output", type=click.Path(dir_okay=False), help="Write the migration here.")
+@click.option("--alembic", "alembic_dir", type=click.Path(file_okay=False),
+              help="Write an Alembic revision into this versions folder (or script folder) instead.")
+@click.option("--nulls-not-distinct", is_flag=True,
+              help="PostgreSQL 15+: rows with NULL in a key column count as equal (NULLS NOT DISTINCT).")
+@click.option("--where", "where", metavar="PREDICATE",
+              help="Only rows matching this SQL predicate must be unique (a partial unique index; no constraint).")
 @_handle_errors
-def migrate(url, table, keys, output):
+def migrate(url, table, keys, output, alembic_dir, nulls_not_distinct, where):
     """Write the UNIQUE-constraint migration (with its duplicate pre-flight) for a table."""
     from pathlib import Path
 
     from . import api
 
-    text = api.migrate(url, table, keys)
+    if alembic_dir:
+        path = api.migrate_alembic(url, table, keys, alembic_dir, nulls_not_distinct, where)
+        click.echo(f"wrote {path}")
+        return
+    text = api.migrate(url, table, keys, nulls_not_distinct, where)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")

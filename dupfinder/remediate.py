@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from typing import Any
 
 from sqlalchemy.engine import Dialect
 
 from .connect import PG_TEXT_FORMAT
+from .errors import UsageError
 from .sqltemplates import literal, quote_table, render_sql
 
 BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks and WAL in smaller pieces
 LOCK_TIMEOUT = "5s"
+LOCK_WAIT_SECONDS = 5
 STATEMENT_TIMEOUT = "15min"
 SUPPORTED = ("postgresql", "sqlite")
 
@@ -28,8 +31,6 @@ def dialect_for(name: str) -> Dialect:
     known = {"postgresql": postgresql, "sqlite": sqlite, "mysql": mysql, "mariadb": mysql}
     module = known.get(name)
     if module is None:
-        from .errors import UsageError
-
         raise UsageError(f"no SQL generator for dialect {name!r}: supported are {', '.join(SUPPORTED)}")
     return module.dialect()
 
@@ -186,22 +187,79 @@ def constraint_name(table: str, keys: list[str]) -> str:
     return f"uq_{base}"[:63]
 
 
-def migration_sql(dialect_name: str, table: str, keys: list[str]) -> str:
+def check_predicate(where: str | None) -> str | None:
+    """A --where predicate is one boolean expression the user writes; refuse what could end it early.
+
+    >>> check_predicate("status = 'active'")
+    "status = 'active'"
+    """
+    if where is None:
+        return None
+    where = where.strip()
+    if not where or ";" in where or "--" in where or "/*" in where or "$" in where:
+        raise UsageError("--where must be one boolean expression, without ';', comments or '$'")
+    return where
+
+
+def migration_sql(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
+                  where: str | None = None) -> str:
     """Return the UNIQUE migration for one table and key, with its pre-flight and a down step."""
+    return render_sql("migration.sql.j2", dialect_for(dialect_name),
+                      **_migration_context(dialect_name, table, keys, nulls_not_distinct, where))
+
+
+def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool,
+                       where: str | None) -> dict[str, Any]:
     dialect = dialect_for(dialect_name)
+    where = check_predicate(where)
+    if nulls_not_distinct and dialect.name != "postgresql":
+        raise UsageError(f"NULLS NOT DISTINCT is PostgreSQL 15+ only; {dialect.name} treats NULLs as distinct")
+    if where and dialect.name in ("mysql", "mariadb"):
+        raise UsageError("MySQL has no partial indexes: drop --where, or use a generated column")
     schema, name = _split(table)
     constraint = constraint_name(table, keys)
-    ctx = {"table": table, "qtable": quote_table(dialect, name, schema), "key_columns": keys, "name": constraint,
-           "name_in_schema": quote_table(dialect, constraint, schema)}
-    return render_sql("migration.sql.j2", dialect, t=ctx, lock_timeout=LOCK_TIMEOUT)
+    t = {"table": table, "qtable": quote_table(dialect, name, schema), "key_columns": keys, "name": constraint,
+         "name_in_schema": quote_table(dialect, constraint, schema), "nulls_not_distinct": nulls_not_distinct,
+         "where": where}
+    return {"t": t, "lock_timeout": LOCK_TIMEOUT, "lock_wait_seconds": LOCK_WAIT_SECONDS}
+
+
+def migration_parts(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
+                    where: str | None = None) -> dict[str, str]:
+    """The migration as separate statements groups (preflight, create_index, add_constraint, down), for an
+    Alembic revision that must run CREATE INDEX CONCURRENTLY in an autocommit block."""
+    dialect = dialect_for(dialect_name)
+    ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where)
+    return {part: render_sql("migration_part.sql.j2", dialect, part=part, **ctx).strip()
+            for part in ("preflight", "create_index", "add_constraint", "down")}
 
 
 def migration_sql_for_findings(findings: dict[str, Any]) -> str:
-    """Return migration.sql for every table of a findings document."""
-    body = [migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"]) for t in findings["tables"]]
+    """Return migration.sql for the tables of a findings document that cleanup.sql leaves free of duplicates.
+
+    A table where the scan saw far duplicates or divergent clusters would only stop at its pre-flight, so it
+    gets a comment with what to resolve and the command to run afterwards instead of a migration that cannot
+    pass.
+    """
+    body, held = [], []
+    for t in findings["tables"]:
+        blockers = []
+        if t.get("far_duplicates"):
+            blockers.append(f"{t['far_duplicates']} far-duplicate key(s)")
+        if t.get("divergent_clusters"):
+            blockers.append(f"{t['divergent_clusters']} divergent cluster(s)")
+        if blockers:
+            keys = " ".join(f"--key {shlex.quote(k)}" for k in t["keys"])
+            held.append(t["table"])
+            body.append(f"-- table {t['table']}: not migrated yet: {' and '.join(blockers)} remain after cleanup.sql "
+                        "(see the report); resolve them by hand, then write the migration with\n"
+                        f"--   dupfinder migrate URL --table {shlex.quote(t['table'])} {keys}\n")
+            continue
+        body.append(migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"]))
     head = _header("migration.sql", findings, [
-        "-- adds a UNIQUE constraint on each business key so the next double run fails loudly.",
-        "-- Each table's pre-flight stops the migration while any duplicate key remains (near clusters,",
-        "-- divergent ones and far duplicates alike): run cleanup.sql and resolve the rest first.",
+        "-- adds a UNIQUE constraint on each business key so the next double run fails loudly. Run it after",
+        "-- cleanup.sql. Each table's pre-flight stops the migration while any duplicate key remains (near",
+        "-- clusters, divergent ones and far duplicates alike).",
+        *([f"-- held back (duplicates cleanup.sql does not remove): {', '.join(held)}"] if held else []),
     ])
     return "\n".join(head + body)

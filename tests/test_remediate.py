@@ -150,7 +150,7 @@ def test_every_template_keeps_a_hostile_identifier_one_quoted_name(dialect_name)
            "window_us": ":window_us", "offset_us": ":offset_us", "since_bind": ":since"}
     templates = [p.name for p in resource_dir("queries", "queries").glob("*.sql.j2")
                  if not p.name.startswith("_") and p.name not in ("cleanup.sql.j2", "rollback.sql.j2",
-                                                                    "migration.sql.j2",
+                                                                    "migration.sql.j2", "migration_part.sql.j2",
                                                                     "commit_timestamps.sql.j2")]  # no names
     rendered = [render_sql(name, dialect, **ctx) for name in templates]
     table = {"table": HOSTILE, "keys": [HOSTILE], "ts_column": "ts", "primary_key": ["id"], "dialect": dialect_name,
@@ -171,7 +171,7 @@ def test_every_template_keeps_a_hostile_identifier_one_quoted_name(dialect_name)
             assert "ird; drop" not in code, line
 
 
-def test_demo_cleanup_and_rollback_apply_to_the_demo_database(tmp_path):
+def test_demo_cleanup_rollback_and_migration_apply_to_the_demo_database(tmp_path):
     outputs = api.demo(tmp_path / "d")
     url = f"sqlite:///{tmp_path / 'd' / 'demo.db'}"
     tables = [t["table"] for t in outputs.findings["tables"]]
@@ -181,6 +181,19 @@ def test_demo_cleanup_and_rollback_apply_to_the_demo_database(tmp_path):
         assert len(rows_of(url, t["table"])) == t["rows_scanned"] - t["rows_to_delete"]
     apply_sql(url, (tmp_path / "d" / "rollback.sql").read_text())
     assert {t: digest(rows_of(url, t)) for t in tables} == before
+    # cleanup, then the migration: it applies cleanly, holding back only the table with duplicates that
+    # need a person (recon_summary's far duplicate and divergent cluster)
+    apply_sql(url, (tmp_path / "d" / "cleanup.sql").read_text())
+    migration = (tmp_path / "d" / "migration.sql").read_text()
+    assert "held back (duplicates cleanup.sql does not remove): recon_summary" in migration
+    apply_sql(url, migration)
+    engine = sa.create_engine(url)
+    unique = {t: [i["column_names"] for i in sa.inspect(engine).get_indexes(t) if i["unique"]] for t in tables}
+    engine.dispose()
+    held = {t["table"] for t in outputs.findings["tables"] if t["far_duplicates"] or t["divergent_clusters"]}
+    assert held == {"recon_summary"}
+    for t in outputs.findings["tables"]:
+        assert (t["keys"] in unique[t["table"]]) == (t["table"] not in held), (t["table"], unique[t["table"]])
 
 
 def test_cleanup_and_migrate_commands(db_url, tmp_path):

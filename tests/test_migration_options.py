@@ -1,0 +1,140 @@
+"""Migration options executed for real: NULLS NOT DISTINCT and partial unique indexes (PostgreSQL, SQLite),
+MySQL 8 text against a golden file, and the Alembic revision upgraded and downgraded by Alembic itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from helpers import events_table
+from sqlrun import SQLFailed, apply_sql
+
+from dupfinder.cli import main
+from dupfinder.errors import UsageError
+from dupfinder.remediate import migration_sql
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _dialect(url: str) -> str:
+    return "postgresql" if url.startswith("postgresql") else "sqlite"
+
+
+def _insert(url: str, rows: list[tuple]) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO events (id, account, day, ts, host, note) "
+                             "VALUES (:id, :account, :day, '2026-11-03 02:30:00', 'a', :note)"),
+                     [{"id": r[0], "account": r[1], "day": r[2], "note": r[3] if len(r) > 3 else "same"}
+                      for r in rows])
+    engine.dispose()
+
+
+def test_mysql_migration_matches_the_golden_file():
+    """MySQL 8 is not run here: the text is reviewed once and pinned (online DDL, CHECK-based pre-flight)."""
+    text = migration_sql("mysql", "shop.Order Lines", ["account id", "select"])
+    assert text == (GOLDEN / "mysql_migration.sql").read_text()
+    assert "ALGORITHM=INPLACE, LOCK=NONE" in text and "shop.`Order Lines`" in text
+
+
+def test_options_that_a_dialect_cannot_honour_are_refused():
+    with pytest.raises(UsageError, match="PostgreSQL 15"):
+        migration_sql("sqlite", "events", ["account"], nulls_not_distinct=True)
+    with pytest.raises(UsageError, match="no partial indexes"):
+        migration_sql("mysql", "events", ["account"], where="note = 'x'")
+    for hostile in ("note = 'x'; DROP TABLE events", "true -- x", "true $dupfinder$"):
+        with pytest.raises(UsageError, match="one boolean expression"):
+            migration_sql("postgresql", "events", ["account"], where=hostile)
+
+
+def test_nulls_not_distinct_counts_null_keys_as_duplicates(pg_url, pg_server):
+    def runner(sql: str) -> None:
+        apply_sql(pg_url, sql, pg_server)
+
+    events_table(pg_url, [])
+    _insert(pg_url, [(1, None, "2026-11-02"), (2, None, "2026-11-02"), (3, 7, "2026-11-02")])
+    with pytest.raises(SQLFailed, match="pre-flight"):
+        runner(migration_sql("postgresql", "events", ["account", "day"], nulls_not_distinct=True))
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM events WHERE id = 2")
+    runner(migration_sql("postgresql", "events", ["account", "day"], nulls_not_distinct=True))
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (9, NULL, '2026-11-02')")
+    engine.dispose()
+
+
+def test_partial_unique_index_only_constrains_matching_rows(db_url, runner):
+    events_table(db_url, [])
+    # cancelled rows may repeat a key; live ones may not
+    _insert(db_url, [(1, 7, "d", "cancelled"), (2, 7, "d", "cancelled"), (3, 7, "d", "live")])
+    text = migration_sql(_dialect(db_url), "events", ["account", "day"], where="note = 'live'")
+    runner(text)
+    engine = sa.create_engine(db_url)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO events (id, account, day, note) VALUES (9, 7, 'd', 'live')")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO events (id, account, day, note) VALUES (10, 7, 'd', 'cancelled')")
+    engine.dispose()
+    if db_url.startswith("postgresql"):
+        assert "cannot back a UNIQUE constraint" in text and "UNIQUE USING INDEX" not in text
+
+
+def test_migrate_checks_the_predicate_on_the_database(sqlite_url):
+    events_table(sqlite_url, [])
+    result = CliRunner().invoke(main, ["migrate", sqlite_url, "--table", "events", "--key", "account",
+                                       "--where", "no_such_column = 1"])
+    assert result.exit_code == 2
+    assert "--where" in result.output and "no_such_column" in result.output
+
+
+def _alembic(url: str, folder: Path):
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(folder.parent / "alembic.ini"))
+    command.init(config, str(folder))
+    config.set_main_option("script_location", str(folder))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config, command
+
+
+def test_alembic_revision_upgrades_and_downgrades(db_url, tmp_path):
+    events_table(db_url, [(1, 7, 0.0), (2, 8, 0.0)])
+    folder = tmp_path / "migrations"
+    config, command = _alembic(db_url, folder)
+    command.revision(config, message="an earlier revision of the project")
+    result = CliRunner().invoke(main, ["migrate", db_url, "--table", "events", "--key", "account", "--key", "day",
+                                       "--alembic", str(folder)])
+    assert result.exit_code == 0, result.output
+    written = list((folder / "versions").glob("*_dupfinder_uq_events_account_day.py"))
+    assert len(written) == 1
+    text = written[0].read_text()
+    if db_url.startswith("postgresql"):
+        assert "autocommit_block()" in text
+    command.upgrade(config, "head")
+    engine = sa.create_engine(db_url)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (3, 7, '2026-11-02')")
+    command.downgrade(config, "-1")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (3, 7, '2026-11-02')")
+    engine.dispose()
+    # with the duplicate back, the revision's pre-flight stops the upgrade
+    with pytest.raises(sa.exc.DBAPIError if db_url.startswith("postgresql") else sa.exc.IntegrityError):
+        command.upgrade(config, "head")
+
+
+def test_alembic_needs_a_single_head(sqlite_url, tmp_path):
+    events_table(sqlite_url, [])
+    folder = tmp_path / "migrations"
+    config, command = _alembic(sqlite_url, folder)
+    base = command.revision(config, message="base")
+    command.revision(config, message="one", head=base.revision)
+    command.revision(config, message="two", head=base.revision, splice=True)
+    result = CliRunner().invoke(main, ["migrate", sqlite_url, "--table", "events", "--key", "account",
+                                       "--alembic", str(folder)])
+    assert result.exit_code == 2
+    assert "several heads" in result.output

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
 
-ROW_ID = {"postgresql": "ctid", "sqlite": "rowid"}
+ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
 # how PostgreSQL renders values as text: the scan and cleanup.sql set the same, so a row's md5 taken by the
 # scan equals the one cleanup.sql takes when nothing changed
 PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 'postgres'",
@@ -42,12 +42,16 @@ def create_engine(url: str) -> Engine:
             f"cannot parse database URL {mask_url(url)!r}: use a SQLAlchemy URL such as "
             "sqlite:///file.db or postgresql+psycopg://user@host/db"
         ) from None
-    if parsed.get_backend_name() == "sqlite":
+    backend = parsed.get_backend_name()
+    if backend in ("sqlite", "duckdb"):
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             if not Path(database).is_file():
-                raise BadURL(f"SQLite database file {database!r} does not exist (scanning never creates one)")
-    connect_args = {}
+                raise BadURL(f"{'SQLite' if backend == 'sqlite' else 'DuckDB'} database file {database!r} does not "
+                             "exist (scanning never creates one)")
+    connect_args: dict[str, object] = {}
+    if backend == "duckdb":
+        connect_args = {"read_only": True}  # DuckDB has no read-only transactions: open the file read-only
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
     try:
@@ -182,21 +186,26 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
 def introspect(conn: Connection, table: str, needed: dict[str, list[str]]) -> TableInfo:
     """Read a table's shape and check that every column in ``needed`` (purpose → names) exists."""
     schema, name = resolve_table(conn, table)
+    duckdb = conn.dialect.name == "duckdb"
     inspector = sa.inspect(conn)
     try:
-        raw_columns = inspector.get_columns(name, schema=schema)
-        pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
-        uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(name, schema=schema)]
-        uniques += [tuple(i["column_names"]) for i in inspector.get_indexes(name, schema=schema)
-                    if i.get("unique") and all(i.get("column_names") or [None])]
+        if duckdb:
+            columns, pk, uniques = _duckdb_shape(conn, schema, name)
+        else:
+            raw_columns = inspector.get_columns(name, schema=schema)
+            pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
+            uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(name, schema=schema)]
+            uniques += [tuple(i["column_names"]) for i in inspector.get_indexes(name, schema=schema)
+                        if i.get("unique") and all(i.get("column_names") or [None])]
+            columns = tuple(
+                ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)),
+                           getattr(c["type"], "timezone", None))
+                for c in raw_columns
+            )
     except exc.NoSuchTableError:
         raise TableNotFound(f"table {table!r} not found") from None
     except exc.DBAPIError as err:
         raise QueryFailed(f"cannot introspect table {table!r}: {_first_line(err)}") from None
-    columns = tuple(
-        ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)), getattr(c["type"], "timezone", None))
-        for c in raw_columns
-    )
     names = [c.name for c in columns]
     for purpose, wanted in needed.items():
         for column in wanted:
@@ -212,8 +221,24 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]]) -> Ta
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
-        referenced_by=_child_keys(inspector, schema, name),
+        referenced_by=() if duckdb else _child_keys(inspector, schema, name),
     )
+
+
+def _duckdb_shape(conn: Connection, schema: str | None, name: str):
+    """DuckDB's own catalog (duckdb-engine reflects through PostgreSQL catalog queries DuckDB lacks)."""
+    where = "table_name = :name AND table_schema = coalesce(:schema, current_schema())"
+    rows = conn.execute(sa.text(f"SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                                f"WHERE {where} ORDER BY ordinal_position"), {"name": name, "schema": schema}).all()
+    columns = tuple(ColumnInfo(c, t, n == "YES", True if "WITH TIME ZONE" in t.upper() else
+                               (False if "TIMESTAMP" in t.upper() else None)) for c, t, n in rows)
+    constraints = conn.execute(sa.text(
+        "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() "
+        "WHERE table_name = :name AND schema_name = coalesce(:schema, current_schema())"),
+        {"name": name, "schema": schema}).all()
+    pk = next((list(cols) for kind, cols in constraints if kind == "PRIMARY KEY"), [])
+    uniques = [tuple(cols) for kind, cols in constraints if kind == "UNIQUE"]
+    return columns, pk, uniques
 
 
 def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:

@@ -56,6 +56,18 @@ def db_url(request, tmp_path):
 
 
 @pytest.fixture
+def duckdb_url(tmp_path):
+    """A DuckDB file path; the test's first table creates it (a scan never creates a database)."""
+    return f"duckdb:///{tmp_path / 'test.duckdb'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "duckdb"])
+def any_url(request):
+    """The same detection test on SQLite, PostgreSQL and DuckDB (the second non-PostgreSQL engine)."""
+    return request.getfixturevalue(f"{request.param}_url" if request.param != "postgresql" else "pg_url")
+
+
+@pytest.fixture
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS

@@ -1,4 +1,5 @@
-"""Clustering cases as data: tests/cases/*.json give rows in and clusters out; each runs on both engines."""
+"""Clustering cases as data: tests/cases/*.json give rows in and clusters out; each runs on SQLite,
+PostgreSQL and DuckDB."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ CASES = sorted(Path(__file__).parent.joinpath("cases").glob("*.json"))
 
 @pytest.mark.parametrize("aware", [False, True], ids=["naive", "timestamptz"])
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_case(case, aware, db_url):
+def test_case(case, aware, any_url):
     spec = json.loads(case.read_text())
-    events_table(db_url, [tuple(r) for r in spec["rows"]], aware=aware)
-    result = scan_one(db_url, window=spec["window"])
+    events_table(any_url, [tuple(r) for r in spec["rows"]], aware=aware)
+    result = scan_one(any_url, window=spec["window"])
     expect = spec["expect"]
     assert cluster_ids(result) == expect["clusters"], spec["description"]
     assert result.far_total == expect["far_duplicates"]

@@ -183,6 +183,42 @@ def migrate(url, table, keys, output, alembic_dir, nulls_not_distinct, where):
         click.echo(text, nl=False)
 
 
+@main.command()
+@click.argument("url")
+@click.option("--schema", default=None, help="Schema to look in [the default schema].")
+@click.option("-o", "output", type=click.Path(dir_okay=False), default="dupfinder.toml", show_default=True,
+              help="Write the starter config here.")
+@click.option("--force", is_flag=True, help="Overwrite the config file if it exists.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@_handle_errors
+def discover(url, schema, output, force, fmt):
+    """Propose business keys for tables with a creation timestamp and no unique constraint; write a
+    starter dupfinder.toml that scan --config accepts."""
+    import json
+    from pathlib import Path
+
+    from .discover import discover as propose
+    from .discover import starter_toml
+    from .errors import UsageError
+
+    path = Path(output)
+    if path.exists() and not force:
+        raise UsageError(f"{output} exists; pass --force to overwrite it or -o to write elsewhere")
+    proposals = propose(url, schema)
+    path.write_text(starter_toml(url, proposals), encoding="utf-8")
+    if fmt == "json":
+        click.echo(json.dumps({"config": str(path), "tables": [p.as_dict() for p in proposals]}, indent=2))
+        return
+    for p in proposals:
+        if p.keys:
+            click.echo(f"{p.table}: key ({', '.join(p.keys)}), timestamp {p.ts} -- {p.evidence}; read {p.rows_read}")
+        else:
+            click.echo(f"{p.table}: no key proposed -- {p.evidence}")
+    if not proposals:
+        click.echo("no table has a creation-timestamp column without a unique constraint besides its primary key")
+    click.echo(f"wrote {path}")
+
+
 def _progress(fmt: str) -> Callable[[str], None] | None:
     if fmt != "text" or not sys.stderr.isatty():
         return None

@@ -172,7 +172,8 @@ def _export(rows: _Rows, truth: GroundTruth, rng: random.Random) -> None:
     for day in range(10):
         night = datetime(2026, 11, 1) + timedelta(days=day)
         export_date = (night - timedelta(days=1)).date().isoformat()
-        records = list(range(500 + day * 300, 500 + day * 300 + 250))
+        # each night exports the records changed that day: a record comes back on later nights
+        records = list(range(500 + day * 100, 500 + day * 100 + 250))
         start = night + _ms(rng, 50, 400)
         timer_pid, cron_pid = rng.randint(3000, 9000), rng.randint(3000, 9000)
         timer_run, cron_run = f"timer-{night:%m%d}", f"cron-{night:%m%d}"
@@ -201,8 +202,9 @@ def _stock(rows: _Rows, truth: GroundTruth, rng: random.Random) -> None:
         fire = start + timedelta(minutes=15 * run)
         orders = [order + i for i in range(rng.randint(3, 7))]
         order += len(orders)
-        for n, order_id in enumerate(orders):
-            sku = f"SKU-{rng.randint(100, 999)}"
+        lines = [(order_id, f"SKU-{sku}") for order_id in orders
+                 for sku in rng.sample(range(100, 1000), rng.randint(1, 3))]  # an order reserves 1-3 SKUs
+        for n, (order_id, sku) in enumerate(lines):
             qty = rng.randint(1, 4)
             at = fire + timedelta(milliseconds=300 + 90 * n) + _ms(rng, 0, 20)
             first = rows.add("stock_reservations", order_id=order_id, sku=sku, quantity=qty, reserved_at=at,

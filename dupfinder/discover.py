@@ -1,0 +1,222 @@
+"""Propose business keys: tables with a creation timestamp and no unique constraint besides the primary
+key, and for each the column sets that are unique except for rows written moments apart.
+
+Every measurement is one GROUP BY in the database (``queries/discover_keyset.sql.j2``); big tables are read
+through their latest rows only (a time slice keeps both copies of a double write, a random sample would
+split them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .connect import TableInfo, introspect, read_only, timestamp_awareness
+from .detect import ts_bind
+from .errors import QueryFailed
+from .sqltemplates import quote_table, render_sql
+from .writers import _words, infer_writers
+
+NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint
+SLICE_ROWS = 500_000     # big tables are measured on their latest rows
+MAX_COLUMNS = 8          # candidate columns per table (pairs of them are tried too)
+TS_WORDS = ("created", "inserted", "written", "recorded", "logged", "received", "applied", "charged",
+            "exported", "reserved", "booked", "at", "ts", "time", "timestamp")
+MEASURE_WORDS = {"amount", "cents", "total", "count", "sum", "qty", "quantity", "price", "balance", "cost",
+                 "checksum", "hash", "md5", "sha", "digest", "note", "notes", "comment", "description",
+                 "payload", "body", "data", "json", "status", "state"}
+KEY_WORDS = {"id", "ref", "reference", "no", "number", "key", "code", "uuid", "sku", "date", "day",
+             "month", "period", "window", "week", "year"}
+
+
+@dataclass(frozen=True)
+class KeySet:
+    columns: tuple[str, ...]
+    key_groups: int
+    dup_groups: int
+    near_groups: int
+    dup_rows: int
+
+    @property
+    def near_share(self) -> float:
+        return self.near_groups / self.dup_groups if self.dup_groups else 1.0
+
+    @property
+    def rows_per_group(self) -> float:
+        return self.dup_rows / self.dup_groups if self.dup_groups else 0.0
+
+
+@dataclass
+class Proposal:
+    table: str
+    ts: str
+    keys: tuple[str, ...] | None
+    evidence: str
+    rows_read: str
+    alternatives: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
+                "evidence": self.evidence, "rows_read": self.rows_read, "alternatives": self.alternatives}
+
+
+def discover(url: str, schema: str | None = None) -> list[Proposal]:
+    """Propose a key per table of ``schema`` (default: the default schema), read-only."""
+    proposals = []
+    with read_only(url) as conn:
+        inspector = sa.inspect(conn)
+        try:
+            names = sorted(inspector.get_table_names(schema=schema))
+        except sa.exc.DBAPIError as err:
+            raise QueryFailed(f"cannot list tables: {str(err.orig or err).splitlines()[0]}") from None
+        for name in names:
+            if name.startswith(("dupfinder_backup_", "alembic_version")):
+                continue
+            qualified = f"{schema}.{name}" if schema else name
+            info = introspect(conn, qualified, {})
+            if [u for u in info.unique_constraints if tuple(u) != info.primary_key]:
+                continue  # already constrained beyond its primary key
+            ts = _timestamp_column(info)
+            if ts is None:
+                continue
+            proposals.append(_propose(conn, info, ts))
+    return proposals
+
+
+def _timestamp_column(info: TableInfo) -> str | None:
+    """The creation-timestamp column: a date-time column, preferring names that say 'created'."""
+    def is_time(c) -> bool:
+        upper = c.type.upper()
+        return "TIMESTAMP" in upper or "DATETIME" in upper or c.timezone is not None
+
+    timed = [c.name for c in info.columns if is_time(c) and c.name not in info.primary_key]
+    if not timed:
+        return None
+    return min(timed, key=lambda n: next((i for i, w in enumerate(TS_WORDS) if w in _words(n)), len(TS_WORDS)))
+
+
+def _candidates(info: TableInfo, ts: str) -> list[str]:
+    writers = {w.column for w in infer_writers(info.column_names, set(info.primary_key) | {ts})}
+    skip = set(info.primary_key) | {ts} | writers
+    found = []
+    for c in info.columns:
+        words = set(_words(c.name))
+        upper = c.type.upper()
+        if c.name in skip or words & MEASURE_WORDS or "FLOAT" in upper or "REAL" in upper or "DOUBLE" in upper \
+                or "TIMESTAMP" in upper or "DATETIME" in upper or "BLOB" in upper or "JSON" in upper:
+            continue
+        found.append(c.name)
+    found.sort(key=lambda n: (not set(_words(n)) & KEY_WORDS, info.column_names.index(n)))
+    return found[:MAX_COLUMNS]
+
+
+def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
+    aware = timestamp_awareness(info, ts)
+    table = quote_table(conn.dialect, info.name, info.schema)
+    total = int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+    lo = _slice_start(conn, table, ts, total)
+    rows_read = f"all {total:,} rows" if lo is None else f"the latest {SLICE_ROWS:,} of {total:,} rows"
+    columns = _candidates(info, ts)
+    measured: dict[tuple[str, ...], KeySet] = {}
+
+    def measure(cols: tuple[str, ...]) -> KeySet:
+        if cols not in measured:
+            sql = render_sql("discover_keyset.sql.j2", conn.dialect, table=table, keys=list(cols), ts=ts,
+                             bounded=lo is not None)
+            params: dict[str, Any] = {"near_us": int(NEAR_SECONDS * 1e6)}
+            if lo is not None:
+                params["lo"] = ts_bind(info, aware, lo) if not isinstance(lo, str) else lo
+            row = conn.execute(sa.text(sql), params).mappings().one()
+            measured[cols] = KeySet(cols, *(int(row[k] or 0) for k in
+                                            ("key_groups", "dup_groups", "near_groups", "dup_rows")))
+        return measured[cols]
+
+    sets = [(c,) for c in columns] + list(itertools.combinations(columns, 2))
+    good = [s for s in sets if _fits(measure(s)) and not _too_coarse(s, columns, measure)]
+    minimal = [s for s in good if not any(set(o) < set(s) for o in good)]
+    if not minimal:
+        return Proposal(info.qualified_name, ts, None, "no column set among " + ", ".join(columns or ["(none)"])
+                        + " is unique except for rows written moments apart", rows_read)
+    ranked = sorted(minimal, key=lambda s: (-min(measure(s).dup_groups, 1), len(s), -_name_score(s),
+                                            -measure(s).dup_groups))
+    best = measure(ranked[0])
+    return Proposal(info.qualified_name, ts, best.columns, _evidence(best), rows_read,
+                    [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]])
+
+
+def _slice_start(conn: Connection, table: str, ts: str, total: int):
+    """For a big table, the timestamp from which the latest SLICE_ROWS rows were written."""
+    if total <= SLICE_ROWS:
+        return None
+    quoted = conn.dialect.identifier_preparer.quote(ts)
+    return conn.execute(sa.text(f"SELECT {quoted} FROM {table} WHERE {quoted} IS NOT NULL "
+                                f"ORDER BY {quoted} DESC LIMIT 1 OFFSET {SLICE_ROWS - 1}")).scalar()
+
+
+def _fits(k: KeySet) -> bool:
+    """Unique, or duplicated only in small groups written moments apart."""
+    if k.key_groups == 0:
+        return False
+    if k.dup_groups == 0:
+        return True
+    return k.near_share >= 0.9 and k.rows_per_group <= 3
+
+
+def _too_coarse(cols: tuple[str, ...], columns: list[str], measure) -> bool:
+    """Whether the 'duplicates' of a set differ in another column: then they are different rows (an order's
+    two SKUs reserved together), not one row written twice."""
+    base = measure(cols)
+    if not base.dup_groups:
+        return False
+    for extra in columns:
+        if extra in cols or len(cols) >= 2:
+            continue
+        finer = measure(tuple(sorted((*cols, extra), key=columns.index)))
+        if finer.dup_groups < 0.5 * base.dup_groups:
+            return True
+    return False
+
+
+def _name_score(cols: tuple[str, ...]) -> int:
+    return sum(1 for c in cols if set(_words(c)) & KEY_WORDS)
+
+
+def _evidence(k: KeySet) -> str:
+    if not k.dup_groups:
+        return f"unique today over {k.key_groups:,} keys: the constraint can be added now"
+    return (f"{k.key_groups:,} keys; {k.dup_groups:,} written more than once, {k.near_groups:,} of them within "
+            f"{NEAR_SECONDS:g} s ({k.near_share:.0%}), {k.rows_per_group:.1f} rows each")
+
+
+def starter_toml(url: str, proposals: list[Proposal]) -> str:
+    """A dupfinder.toml that ``scan --config`` accepts; the password is never written."""
+    from .connect import mask_url
+
+    parsed = sa.make_url(url)
+    lines = ["# Written by `dupfinder discover`: review the keys, then `dupfinder scan --config dupfinder.toml`.",
+             ""]
+    if parsed.password:
+        lines += [f"# database = \"{_toml_escape(mask_url(url))}\"  # password removed: pass the URL on the "
+                  "command line", ""]
+    else:
+        lines += [f"database = \"{_toml_escape(url)}\"", ""]
+    lines += ["window = \"2s\"", ""]
+    for p in proposals:
+        if not p.keys:
+            lines += [f"# {p.table}: {p.evidence}", ""]
+            continue
+        lines += [f"# {p.evidence} (read {p.rows_read})"]
+        lines += [f"# also possible: {alt}" for alt in p.alternatives]
+        lines += ["[[table]]", f"name = \"{_toml_escape(p.table)}\"",
+                  "keys = [" + ", ".join(f"\"{_toml_escape(k)}\"" for k in p.keys) + "]",
+                  f"ts = \"{_toml_escape(p.ts)}\"", ""]
+    return "\n".join(lines)
+
+
+def _toml_escape(text: str) -> str:
+    return re.sub(r'(["\\])', r"\\\1", text).replace("\n", "\\n")

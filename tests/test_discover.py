@@ -1,0 +1,54 @@
+"""discover proposes the business keys of the sample data and writes a config scan accepts."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+from helpers import at, make_table
+
+from dupfinder.cli import main
+from dupfinder.config import load_config
+from dupfinder.discover import discover
+from dupfinder.sample_data import build_demo_database, demo_specs
+
+
+def test_discover_proposes_the_sample_data_keys(db_url):
+    build_demo_database(db_url)
+    proposals = {p.table: p for p in discover(db_url)}
+    expected = {s.table: (s.keys, s.ts) for s in demo_specs()}
+    assert {t: (p.keys, p.ts) for t, p in proposals.items()} == expected
+    assert "within 5 s" in proposals["export_records"].evidence
+
+
+def test_tables_already_constrained_or_without_a_timestamp_are_left_out(sqlite_url):
+    make_table(sqlite_url, "constrained", [sa.Column("id", sa.Integer, primary_key=True),
+                                           sa.Column("ref", sa.Integer), sa.Column("created_at", sa.DateTime),
+                                           sa.UniqueConstraint("ref")], [])
+    make_table(sqlite_url, "no_time", [sa.Column("id", sa.Integer, primary_key=True),
+                                       sa.Column("ref", sa.Integer)], [])
+    make_table(sqlite_url, "loose", [sa.Column("id", sa.Integer, primary_key=True),
+                                     sa.Column("order_ref", sa.Integer), sa.Column("amount", sa.Integer),
+                                     sa.Column("created_at", sa.DateTime)],
+               [{"id": 1, "order_ref": 5, "amount": 1, "created_at": at(0)}])
+    assert [(p.table, p.keys) for p in discover(sqlite_url)] == [("loose", ("order_ref",))]
+
+
+def test_discover_command_writes_a_config_scan_accepts(pg_server, pg_url, tmp_path):
+    build_demo_database(pg_url)
+    with_password = pg_url.replace("postgres@", "postgres:s3cret@")
+    config = tmp_path / "dupfinder.toml"
+    result = CliRunner().invoke(main, ["discover", with_password, "-o", str(config), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert {t["table"] for t in report["tables"]} == {s.table for s in demo_specs()}
+    text = config.read_text()
+    assert "s3cret" not in text and "password removed" in text
+    database, specs = load_config(config)
+    assert database is None
+    assert {(s.table, s.keys, s.ts) for s in specs} == {(s.table, s.keys, s.ts) for s in demo_specs()}
+    scan = CliRunner().invoke(main, ["scan", pg_url, "--config", str(config), "--format", "json"])
+    assert scan.exit_code == 1, scan.output  # the sample data holds duplicates
+    again = CliRunner().invoke(main, ["discover", pg_url, "-o", str(config)])
+    assert again.exit_code == 2 and "--force" in again.output

@@ -12,8 +12,10 @@ from .config import ScanOptions, TableSpec
 from .connect import TableInfo
 from .findings import ScanResult, TableResult, findings_dict, write_findings
 
+Progress = Callable[[str, str, int, int], None]  # (table, what is happening, tables done, tables in all)
 
-def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) -> ScanResult:
+
+def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     """Scan every table in ``options`` in one read-only transaction and return what was found."""
     from dataclasses import replace
 
@@ -25,10 +27,11 @@ def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) ->
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
     tables: list[TableResult] = []
-    with read_only(options.url, options.statement_timeout) as conn:
-        for spec in options.tables:
+    with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
+        total = len(options.tables)
+        for done, spec in enumerate(options.tables):
             if progress:
-                progress(f"scanning {spec.table}")
+                progress(spec.table, "finding clusters", done, total)
             given = [c for _, c in spec.writers]
             info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given})
             writers = resolve_writers(spec.writers, spec.infer_writers, info.column_names,
@@ -61,7 +64,11 @@ def scan(options: ScanOptions, progress: Callable[[str], None] | None = None) ->
                 xmin_top_share=found.xmin_top_share, commit_timestamps=found.commit_timestamps,
                 verify_sql=verify_sql(conn, info, spec),
             )
+            if progress:
+                progress(spec.table, "attributing writers", done, total)
             tables.append(attribute_table(table, key_counter(conn, info, spec, aware)))
+            if progress:
+                progress(spec.table, "done", done + 1, total)
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))
 
 
@@ -133,7 +140,7 @@ def scan_specs_from_config(path: str | Path, overrides: dict[str, Any]) -> tuple
     return load_config(path, overrides)
 
 
-def demo(out_dir: str | Path, progress: Callable[[str], None] | None = None) -> Outputs:
+def demo(out_dir: str | Path, progress: Progress | None = None) -> Outputs:
     """Build the sample incidents in ``out_dir/demo.db`` and run the whole pipeline on them."""
     from .sample_data import build_demo_database, demo_specs
 

@@ -28,6 +28,7 @@ MECHANISMS = ("deploy_overlap", "multi_host", "duplicate_run", "worker_race", "r
 BASELINE = 1.0          # points 'unknown' always has: thin evidence leaves it in the running
 RETRY_PAUSE = 0.25      # seconds: the same writer coming back after at least this long is a retry
 XMIN_REWRITE_SHARE = 0.5
+COVERAGE_SPAN_US = 3600 * 1_000_000  # longer groups get their coverage measured around a few clusters
 
 KeyCounter = Callable[[int, int], int | None]
 
@@ -86,17 +87,38 @@ def _group_evidence(clusters: list[Cluster], members: list[int], count_keys: Key
     chosen = [clusters[i] for i in members]
     pairs = Counter(_pair(c) for c in chosen)
     top_pair_count = pairs.most_common(1)[0][1]
-    keys_written = None
-    if count_keys is not None and budget[0] > 0:
-        budget[0] -= 1
-        keys_written = count_keys(min(c.start_us for c in chosen), max(c.end_us for c in chosen))
-    coverage = min(1.0, len(chosen) / keys_written) if keys_written else None
+    keys_written, counted = _keys_written(chosen, count_keys, budget)
+    coverage = min(1.0, counted / keys_written) if keys_written else None
     return Group(
         clusters=tuple(members), coverage=coverage, keys_written=keys_written,
         pair_share=top_pair_count / len(chosen), pairs=len(pairs),
         offsets=tuple(c.span_seconds for c in chosen),
         anonymous=heap.writers(chosen, xmin_trusted) if anonymous else heap.UNKNOWN,
     )
+
+
+def _keys_written(chosen: list[Cluster], count_keys: KeyCounter | None, budget: list[int]) -> tuple[int | None, int]:
+    """Keys written around a group's clusters and how many of the group's clusters that count covers.
+
+    A group spanning more than COVERAGE_SPAN is measured around three of its clusters (at a quarter, half
+    and three quarters of the way) instead of over its whole span: a handful of short, indexable range counts
+    rather than one distinct count over hours or days of the table.
+    """
+    if count_keys is None or budget[0] <= 0:
+        return None, len(chosen)
+    start, end = min(c.start_us for c in chosen), max(c.end_us for c in chosen)
+    if end - start <= COVERAGE_SPAN_US:
+        budget[0] -= 1
+        return count_keys(start, end), len(chosen)
+    margin = getattr(count_keys, "margin_us", 0)
+    picks = sorted({int(q * (len(chosen) - 1)) for q in (0.25, 0.5, 0.75)})
+    written = counted = 0
+    for pick in (chosen[i] for i in picks):
+        budget[0] -= 1
+        lo, hi = pick.start_us - margin, pick.end_us + margin
+        written += count_keys(pick.start_us, pick.end_us) or 0
+        counted += sum(1 for c in chosen if lo <= c.start_us <= hi)
+    return written or None, counted
 
 
 def in_repeated_hour(ts_us: int, aware: bool | None, zone: str | None) -> bool:

@@ -68,16 +68,19 @@ def main(ctx: click.Context, traceback: bool) -> None:
 @click.option("--timezone", default=None, help="The scheduler's time zone, for clock-change evidence.")
 @click.option("--incident-gap", default=None, help="Largest gap between clusters of one incident [10m].")
 @click.option("--statement-timeout", default=None, help="Abort any query running longer than this (e.g. 5m).")
+@click.option("--work-mem", default="64MB", show_default=True,
+              help="PostgreSQL work_mem for the scan's own transaction (hash aggregates and sorts); 0 keeps "
+                   "the server's setting.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="dupfinder.toml with several tables.")
 @click.option("--out", type=click.Path(file_okay=False), help="Write findings.json, report.html and the SQL here.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 @_handle_errors
 def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
-         statement_timeout, config_path, out, fmt):
+         statement_timeout, work_mem, config_path, out, fmt):
     """Scan tables at URL for rows with the same key written moments apart."""
     from . import api
     from .config import ScanOptions, table_spec
-    from .durations import parse_duration
+    from .durations import parse_duration, parse_memory
 
     if config_path:
         if table or keys or ts or writers:
@@ -96,7 +99,8 @@ def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, t
     if not url:
         raise UsageError("missing database URL, e.g. sqlite:///app.db or postgresql+psycopg://user@host/db")
     timeout = parse_duration(statement_timeout) if statement_timeout else None
-    options = ScanOptions(url=url, tables=tuple(specs), statement_timeout=timeout)
+    options = ScanOptions(url=url, tables=tuple(specs), statement_timeout=timeout,
+                          work_mem=parse_memory(work_mem) if work_mem not in (None, "0") else None)
     progress = _progress(fmt)
     result = api.scan(options, progress)
     if out:
@@ -219,10 +223,31 @@ def discover(url, schema, output, force, fmt):
     click.echo(f"wrote {path}")
 
 
-def _progress(fmt: str) -> Callable[[str], None] | None:
-    if fmt != "text" or not sys.stderr.isatty():
+def _progress(fmt: str, stream=None, environ=None):
+    """A per-table progress bar (tqdm) on stderr when a person is watching: a terminal, text output, not CI.
+
+    Returns the callback api.scan calls, or None; the bar closes itself when the last table is done.
+    """
+    import os
+
+    stream = stream if stream is not None else sys.stderr
+    environ = environ if environ is not None else os.environ
+    if fmt != "text" or not stream.isatty() or environ.get("CI"):
         return None
-    return lambda message: click.echo(f"... {message}", err=True)
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(table: str, phase: str, done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="table", file=stream, leave=False, dynamic_ncols=True)
+        bar.set_description_str(f"{table}: {phase}")
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
 
 
 def _print_summary(doc: dict[str, Any]) -> None:

@@ -57,6 +57,7 @@ class ScanOptions:
     url: str
     tables: tuple[TableSpec, ...]
     statement_timeout: float | None = None
+    work_mem: str | None = None  # PostgreSQL, e.g. "64MB": SET LOCAL for the scan's transaction
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -71,7 +71,7 @@ def _first_line(err: BaseException) -> str:
 
 
 @contextmanager
-def read_only(url: str, statement_timeout: float | None = None) -> Iterator[Connection]:
+def read_only(url: str, statement_timeout: float | None = None, work_mem: str | None = None) -> Iterator[Connection]:
     """Open one read-only transaction on one consistent snapshot; it is always rolled back."""
     engine = create_engine(url)
     try:
@@ -81,7 +81,7 @@ def read_only(url: str, statement_timeout: float | None = None) -> Iterator[Conn
             raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {_first_line(err)}") from None
         with conn:
             try:
-                _begin_read_only(conn, statement_timeout)
+                _begin_read_only(conn, statement_timeout, work_mem)
             except exc.DBAPIError as err:
                 raise DatabaseUnavailable(
                     f"cannot start a read-only transaction on {mask_url(url)}: {_first_line(err)}"
@@ -96,7 +96,7 @@ def read_only(url: str, statement_timeout: float | None = None) -> Iterator[Conn
         engine.dispose()
 
 
-def _begin_read_only(conn: Connection, statement_timeout: float | None) -> None:
+def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem: str | None = None) -> None:
     name = conn.dialect.name
     if name == "postgresql":
         conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -104,6 +104,8 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None) -> None:
             conn.exec_driver_sql(f"SET LOCAL {setting}")
         if statement_timeout:
             conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(statement_timeout * 1000)}")
+        if work_mem:  # validated by durations.parse_memory: digits and a unit only
+            conn.exec_driver_sql(f"SET LOCAL work_mem = '{work_mem}'")
     elif name == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from .config import TableSpec
 from .connect import TableInfo
 from .sqltemplates import quote_table, render_sql
+from .values import iso_from_us
 
 FAR_LIST_LIMIT = 1000
 FETCH_CHUNK = 10_000
@@ -63,6 +64,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, An
         "order_aliases": [f"c{columns.index(c)}" for c in info.primary_key] or ["r0"],
         "since": spec.since is not None,
         "window_us": ":window_us", "offset_us": ":offset_us", "since_bind": ":since",
+        "far": False, "far_limit": FAR_LIST_LIMIT,
     }
 
 
@@ -92,6 +94,7 @@ def key_counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool 
         params = {"lo": ts_bind(info, aware, lo), "hi": ts_bind(info, aware, hi)}
         return int(conn.execute(sa.text(sql), params).scalar_one())
 
+    count.margin_us = int(margin * 1e6)  # type: ignore[attr-defined]  (attribute reads it for sampling)
     return count
 
 
@@ -101,7 +104,7 @@ def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, 
     far_ctx = {**ctx, "key_aliases": [f"k{i}" for i in range(len(spec.keys))]}
     return {
         "table_stats": render_sql("table_stats.sql.j2", conn.dialect, **ctx),
-        "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect, **ctx),
+        "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect, **{**ctx, "far": True}),
         "far_duplicates": render_sql("far_duplicates.sql.j2", conn.dialect, **far_ctx),
     }
 
@@ -126,21 +129,24 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     # savepoint included) to a server-side cursor
     result = conn.execute(sa.text(sql["detect_clusters"]), params,
                           execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
-    frame = _frame(result, info)
-
-    far_rows = conn.execute(sa.text(sql["far_duplicates"]), params).mappings().fetchmany(FAR_LIST_LIMIT)
-    far = tuple(
+    returned = _frame(result, info)
+    far_rows = returned[returned["_far_first"] == 1]
+    frame = returned[returned["_near"] == 1].reset_index(drop=True)
+    far = tuple(sorted((
         FarDuplicate(
-            key={k: row[f"k{i}"] for i, k in enumerate(spec.keys)},
-            rows=int(row["_rows"]),
-            first_ts=row["_first_ts"],
-            last_ts=row["_last_ts"],
-            max_gap_seconds=float(row["_max_gap_us"]) / 1e6,
+            key={k: row[k] for k in spec.keys},
+            rows=int(row["_key_rows"]),
+            first_ts=row[spec.ts],
+            last_ts=iso_from_us(int(row["_key_last_us"]), aware),
+            max_gap_seconds=float(row["_key_max_gap_us"]) / 1e6,
         )
-        for row in far_rows
-    )
-    far_total = int(far_rows[0]["_far_keys"]) if far_rows else 0
-    fetched = 1 + len(frame) + len(far_rows)
+        for row in far_rows.to_dict("records")
+    ), key=lambda f: str(f.first_ts)))
+    far_total = len(far)
+    fetched = 1 + len(returned)
+    if far_total >= FAR_LIST_LIMIT:  # the list was capped: count them all (rare; one more pass)
+        far_total = int(conn.execute(sa.text(sql["far_duplicates"]), params).mappings().first()["_far_keys"])
+        fetched += 1
     xmin_share = None
     commits = Detection.commit_timestamps
     if info.dialect == "postgresql":

@@ -84,3 +84,19 @@ def format_seconds(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+_MEMORY = re.compile(r"^\s*(\d+)\s*(kB|MB|GB)\s*$", re.IGNORECASE)
+
+
+def parse_memory(text: str) -> str:
+    """A PostgreSQL memory setting such as ``64MB``, checked so it can be written into SET LOCAL.
+
+    >>> parse_memory("256 mb")
+    '256MB'
+    """
+    match = _MEMORY.match(text or "")
+    if not match or int(match.group(1)) == 0:
+        raise BadDuration(f"bad memory size {text!r}: use a number and kB, MB or GB, e.g. 64MB")
+    unit = {"kb": "kB", "mb": "MB", "gb": "GB"}[match.group(2).lower()]
+    return f"{int(match.group(1))}{unit}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -11,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 from helpers import events_table
 
+from dupfinder import api
 from dupfinder.cli import main
+from dupfinder.config import ScanOptions, table_spec
 
 SHARED_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_findings.py"
 
@@ -143,3 +146,26 @@ def test_demo_command(tmp_path):
     result = run("demo", "--out", str(tmp_path / "d"))
     assert result.exit_code == 0, result.output
     assert "report:" in result.output and "recon_summary" in result.output
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_for_a_person_at_a_terminal(sqlite_url):
+    from dupfinder.cli import _progress
+
+    assert _progress("json", _Terminal(), {}) is None
+    assert _progress("text", io.StringIO(), {}) is None  # piped or redirected
+    assert _progress("text", _Terminal(), {"CI": "true"}) is None
+    screen = _Terminal()
+    update = _progress("text", screen, {})
+    events_table(sqlite_url, [(1, 7, 0.0), (2, 7, 0.2)])
+    events_table(sqlite_url, [(1, 7, 0.0)], name="other")
+    spec = table_spec(table="events", keys=["account", "day"], ts="ts")
+    other = table_spec(table="other", keys=["account", "day"], ts="ts")
+    api.scan(ScanOptions(url=sqlite_url, tables=(spec, other)), update)
+    drawn = screen.getvalue()
+    assert "events: finding clusters" in drawn and "other: attributing writers" in drawn
+    assert "1/2" in drawn  # counted in tables; cleared from the screen when the last one is done

@@ -229,3 +229,35 @@ def test_statement_timeout_stops_a_slow_scan(pg_url):
                                        "--ts", "ts", "--statement-timeout", "1ms"])
     assert result.exit_code == 3, result.output
     assert "statement timeout" in result.output
+
+
+def test_far_duplicates_are_listed_up_to_the_limit_and_all_counted(any_url, monkeypatch):
+    from dupfinder import detect
+
+    rows = [(n, 100 + n // 2, 0.0 if n % 2 == 0 else 600.0 + n) for n in range(10)]  # 5 keys, 10 min apart
+    events_table(any_url, [*rows, (20, 7, 0.0), (21, 7, 0.2)])
+    full = scan_one(any_url)
+    assert full.far_total == 5 and len(full.far_duplicates) == 5 and cluster_ids(full) == [[20, 21]]
+    assert {f.rows for f in full.far_duplicates} == {2}
+    monkeypatch.setattr(detect, "FAR_LIST_LIMIT", 2)
+    capped = scan_one(any_url)
+    assert capped.far_total == 5 and len(capped.far_duplicates) == 2
+    assert cluster_ids(capped) == [[20, 21]]
+
+
+def test_work_mem_is_set_for_the_scan_transaction_only(pg_url):
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    with read_only(pg_url, work_mem="77MB") as conn:
+        assert conn.exec_driver_sql("SHOW work_mem").scalar() == "77MB"
+    with read_only(pg_url) as conn:
+        assert conn.exec_driver_sql("SHOW work_mem").scalar() != "77MB"
+    events_table(pg_url, [(1, 7, 0.0)])
+    bad = CliRunner().invoke(main, ["scan", pg_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                    "--work-mem", "64MB'; DROP TABLE events; --"])
+    assert bad.exit_code == 2 and "bad memory size" in bad.output
+    good = CliRunner().invoke(main, ["scan", pg_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                     "--work-mem", "16MB"])
+    assert good.exit_code == 0, good.output

@@ -7,7 +7,9 @@ Starts a throwaway PostgreSQL server (as tests do), builds a table of N rows ove
   (c) SELECT count(*): one sequential scan, the floor;
   (d) pandas.read_sql of the table + DataFrame.duplicated(): what a user would otherwise write;
   (e) `dupfinder scan --since 30m` with an index on the timestamp.
-Prints the ratios and checks every injected cluster was found.
+Prints the ratios and checks every injected cluster was found; then runs one scan in-process timing each
+statement it sends, and writes EXPLAIN (ANALYZE, BUFFERS) of the detection statement and of the bare GROUP BY
+to benchmarks/plans/<rows>.txt.
 
     python benchmarks/scan_vs_groupby.py [--rows 1000000 5000000] [--runs 3] [--skip-pandas]
 
@@ -84,6 +86,56 @@ def dupfinder_process(url: str, *extra: str) -> tuple[float, int, dict]:
     return elapsed, rss_kb, json.loads(done.stdout)
 
 
+def statement_times(url: str) -> list[tuple[float, str]]:
+    """One in-process scan with every statement timed (SQLAlchemy cursor events): where the time goes."""
+    from dupfinder import api
+    from dupfinder.config import ScanOptions, table_spec
+
+    timings: list[tuple[float, str]] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info["started"] = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        first = next((line.strip() for line in statement.splitlines() if line.strip() and
+                      not line.strip().startswith(("--", "{#"))), "")
+        timings.append((time.perf_counter() - conn.info.pop("started"), first[:70]))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", before)
+    sa.event.listen(sa.engine.Engine, "after_cursor_execute", after)
+    try:
+        spec = table_spec(table="recon", keys=["account_id", "window_id"], ts="created_at", writers=["host=host"])
+        started = time.perf_counter()
+        api.scan(ScanOptions(url=url, tables=(spec,), work_mem="64MB"))
+        timings.append((time.perf_counter() - started, "whole scan, in process"))
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", before)
+        sa.event.remove(sa.engine.Engine, "after_cursor_execute", after)
+    return timings
+
+
+def write_plans(url: str, rows: int) -> Path:
+    from dupfinder.config import table_spec
+    from dupfinder.connect import introspect, read_only
+    from dupfinder.detect import detect_sql
+
+    spec = table_spec(table="recon", keys=["account_id", "window_id"], ts="created_at")
+    out = Path(__file__).resolve().parent / "plans" / f"{rows}.txt"
+    out.parent.mkdir(exist_ok=True)
+    with read_only(url, work_mem="64MB") as conn:
+        info = introspect(conn, "recon", {})
+        detection = detect_sql(conn, info, spec)["detect_clusters"]
+        sections = []
+        for title, sql, params in (
+                ("detection statement", detection, {"window_us": 2_000_000, "offset_us": 0}),
+                ("bare GROUP BY", "SELECT account_id, window_id, count(*) FROM recon GROUP BY account_id, window_id "
+                                  "HAVING count(*) > 1", {})):
+            plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}"), params).scalars().all()
+            sections.append(f"== {title} ==\n" + "\n".join(plan))
+    out.write_text("\n\n".join(sections) + "\n")
+    return out
+
+
 def pandas_way(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
@@ -131,6 +183,11 @@ def main() -> None:
             if d:
                 print(f"(d) pandas read_sql + duplicated():          {d[0]:.2f} s   (d)/(a) = {d[0] / m['a']:.2f}")
             print(f"(e) dupfinder scan --since 30m:              {m['e']:.2f} s   (e)/(a) = {m['e'] / m['a']:.2f}")
+            print("where the time of one scan goes (in process, each statement):")
+            for seconds, what in statement_times(url):
+                if seconds >= 0.01:
+                    print(f"    {seconds:7.2f} s  {what}")
+            print(f"plans (EXPLAIN ANALYZE, BUFFERS): {write_plans(url, rows)}")
     finally:
         server.stop()
 

@@ -18,6 +18,7 @@ from .values import iso_from_us
 FAR_LIST_LIMIT = 1000
 FETCH_CHUNK = 10_000
 COMMIT_TS_LIMIT = 200_000
+XMIN_SAMPLE_ROWS = 100_000  # the xmin share is read from about this many rows (TABLESAMPLE SYSTEM)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, An
         "since": spec.since is not None,
         "window_us": ":window_us", "offset_us": ":offset_us", "since_bind": ":since",
         "far": False, "far_limit": FAR_LIST_LIMIT,
+        "materialize": conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,),
     }
 
 
@@ -188,7 +190,7 @@ def _with_commit_timestamps(conn: Connection, frame: pd.DataFrame) -> tuple[pd.D
 
 
 def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | None:
-    sample = 1 if rows > 1_000_000 else 0
+    sample = max(1, min(100, round(100 * XMIN_SAMPLE_ROWS / rows))) if rows > XMIN_SAMPLE_ROWS else 0
     sql = render_sql("xmin_share.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
                      sample_percent=sample)
     row = conn.execute(sa.text(sql)).mappings().first()

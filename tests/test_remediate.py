@@ -147,8 +147,8 @@ def test_every_template_keeps_a_hostile_identifier_one_quoted_name(dialect_name)
     assert quoted != HOSTILE
     ctx = {"table": quote_table(dialect, HOSTILE), "keys": [HOSTILE], "ts": HOSTILE, "columns": [HOSTILE],
            "row_id": [], "key_aliases": ["c0"], "order_aliases": ["c0"], "since": True, "sample_percent": 0,
-           "bounded": True, "far": True, "far_limit": 1000, "window_us": ":window_us", "offset_us": ":offset_us",
-           "since_bind": ":since"}
+           "bounded": True, "far": True, "far_limit": 1000, "materialize": True, "window_us": ":window_us",
+           "offset_us": ":offset_us", "since_bind": ":since"}
     templates = [p.name for p in resource_dir("queries", "queries").glob("*.sql.j2")
                  if not p.name.startswith("_") and p.name not in ("cleanup.sql.j2", "rollback.sql.j2",
                                                                     "migration.sql.j2", "migration_part.sql.j2",

@@ -106,7 +106,7 @@ def statement_times(url: str) -> list[tuple[float, str]]:
     try:
         spec = table_spec(table="recon", keys=["account_id", "window_id"], ts="created_at", writers=["host=host"])
         started = time.perf_counter()
-        api.scan(ScanOptions(url=url, tables=(spec,), work_mem="64MB"))
+        api.scan(ScanOptions(url=url, tables=(spec,)))
         timings.append((time.perf_counter() - started, "whole scan, in process"))
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", before)
@@ -122,7 +122,7 @@ def write_plans(url: str, rows: int) -> Path:
     spec = table_spec(table="recon", keys=["account_id", "window_id"], ts="created_at")
     out = Path(__file__).resolve().parent / "plans" / f"{rows}.txt"
     out.parent.mkdir(exist_ok=True)
-    with read_only(url, work_mem="64MB") as conn:
+    with read_only(url) as conn:
         info = introspect(conn, "recon", {})
         detection = detect_sql(conn, info, spec)["detect_clusters"]
         sections = []

@@ -68,9 +68,8 @@ def main(ctx: click.Context, traceback: bool) -> None:
 @click.option("--timezone", default=None, help="The scheduler's time zone, for clock-change evidence.")
 @click.option("--incident-gap", default=None, help="Largest gap between clusters of one incident [10m].")
 @click.option("--statement-timeout", default=None, help="Abort any query running longer than this (e.g. 5m).")
-@click.option("--work-mem", default="64MB", show_default=True,
-              help="PostgreSQL work_mem for the scan's own transaction (hash aggregates and sorts); 0 keeps "
-                   "the server's setting.")
+@click.option("--work-mem", default=None,
+              help="PostgreSQL work_mem for the scan's own transaction, e.g. 16MB [the server's setting].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="dupfinder.toml with several tables.")
 @click.option("--out", type=click.Path(file_okay=False), help="Write findings.json, report.html and the SQL here.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
@@ -100,7 +99,7 @@ def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, t
         raise UsageError("missing database URL, e.g. sqlite:///app.db or postgresql+psycopg://user@host/db")
     timeout = parse_duration(statement_timeout) if statement_timeout else None
     options = ScanOptions(url=url, tables=tuple(specs), statement_timeout=timeout,
-                          work_mem=parse_memory(work_mem) if work_mem not in (None, "0") else None)
+                          work_mem=parse_memory(work_mem) if work_mem else None)
     progress = _progress(fmt)
     result = api.scan(options, progress)
     if out:

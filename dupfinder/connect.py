@@ -110,6 +110,7 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")
     elif name in ("mysql", "mariadb"):
+        conn.exec_driver_sql("SET SESSION time_zone = '+00:00'")  # TIMESTAMP values read in UTC
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         if statement_timeout:
             conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(statement_timeout * 1000)}")

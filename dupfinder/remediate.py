@@ -21,7 +21,7 @@ BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks an
 LOCK_TIMEOUT = "5s"
 LOCK_WAIT_SECONDS = 5
 STATEMENT_TIMEOUT = "15min"
-SUPPORTED = ("postgresql", "sqlite")
+SUPPORTED = ("postgresql", "sqlite", "mysql")
 
 
 def dialect_for(name: str) -> Dialect:
@@ -122,6 +122,10 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     }
 
 
+def _template(kind: str, dialect: Dialect) -> str:
+    return f"{kind}_mysql.sql.j2" if dialect.name in ("mysql", "mariadb") else f"{kind}.sql.j2"
+
+
 def _header(kind: str, findings: dict[str, Any], lines: list[str]) -> list[str]:
     return [
         f"-- dupfinder {kind}",
@@ -145,14 +149,15 @@ def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
         if ctx["unsupported"]:
             body.append(f"-- table {table['table']}: nothing deleted ({ctx['unsupported']})")
             continue
-        body.append(render_sql("cleanup.sql.j2", dialect, t=ctx, lock_timeout=LOCK_TIMEOUT,
-                               statement_timeout=STATEMENT_TIMEOUT))
+        body.append(render_sql(_template("cleanup", dialect), dialect, t=ctx, lock_timeout=LOCK_TIMEOUT,
+                               statement_timeout=STATEMENT_TIMEOUT, lock_wait_seconds=LOCK_WAIT_SECONDS))
     head = _header("cleanup.sql", findings, [
         f"-- deletes {total} row(s) that duplicate an earlier row exactly; every deleted row is first copied",
         "-- into a dupfinder_backup_* table in the same transaction. Each table's transaction aborts and",
         "-- deletes nothing if any losing row changed since the scan or its survivor is gone.",
         "-- Running it twice deletes nothing the second time. Undo with rollback.sql.",
         "-- PostgreSQL: psql -v ON_ERROR_STOP=1 -f cleanup.sql    SQLite: sqlite3 -bail DATABASE < cleanup.sql",
+        "-- MySQL 8.0.16+: mysql DATABASE < cleanup.sql (stops at the first error; the open transaction rolls back)",
         "-- Verify afterwards: dupfinder scan ... again should report no near-duplicate clusters.",
         *summary,
     ])
@@ -169,7 +174,7 @@ def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
         if ctx["unsupported"]:
             body.append(f"-- table {table['table']}: nothing to roll back ({ctx['unsupported']})")
             continue
-        body.append(render_sql("rollback.sql.j2", dialect, t=ctx))
+        body.append(render_sql(_template("rollback", dialect), dialect, t=ctx))
     head = _header("rollback.sql", findings, [
         "-- restores the rows cleanup.sql deleted, exactly (same primary keys and values), from its backup",
         "-- tables; rows already present are skipped. The backup tables are kept: drop them when done.",

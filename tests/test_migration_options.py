@@ -13,7 +13,7 @@ from sqlrun import SQLFailed, apply_sql
 
 from dupfinder.cli import main
 from dupfinder.errors import UsageError
-from dupfinder.remediate import migration_sql
+from dupfinder.remediate import cleanup_sql, migration_sql, rollback_sql
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -37,6 +37,20 @@ def test_mysql_migration_matches_the_golden_file():
     text = migration_sql("mysql", "shop.Order Lines", ["account id", "select"])
     assert text == (GOLDEN / "mysql_migration.sql").read_text()
     assert "ALGORITHM=INPLACE, LOCK=NONE" in text and "shop.`Order Lines`" in text
+
+
+def test_mysql_cleanup_and_rollback_match_the_golden_files():
+    """MySQL 8 cleanup/rollback from a findings document with a re-pointable child, a child that cannot be
+    re-pointed, a divergent cluster and a value with a quote and a backslash; pinned after review."""
+    import json
+
+    doc = json.loads((GOLDEN / "mysql_findings.json").read_text())
+    cleanup, rollback = cleanup_sql(doc), rollback_sql(doc)
+    assert cleanup == (GOLDEN / "mysql_cleanup.sql").read_text()
+    assert rollback == (GOLDEN / "mysql_rollback.sql").read_text()
+    assert "'O''Brien \\\\ x'" in cleanup  # MySQL's default sql_mode reads backslashes as escapes
+    assert cleanup.index("CREATE TABLE IF NOT EXISTS") < cleanup.index("START TRANSACTION")  # DDL commits
+    assert "CHECK (changed = 0)" in cleanup and "UPDATE receipts AS ch JOIN" in cleanup
 
 
 def test_options_that_a_dialect_cannot_honour_are_refused():

@@ -1,0 +1,73 @@
+-- dupfinder cleanup.sql
+-- generated from the scan of mysql+pymysql://app:***@db/shop at 2026-11-03T02:30:00+00:00
+-- (dupfinder 0.1.0)
+-- deletes 1 row(s) that duplicate an earlier row exactly; every deleted row is first copied
+-- into a dupfinder_backup_* table in the same transaction. Each table's transaction aborts and
+-- deletes nothing if any losing row changed since the scan or its survivor is gone.
+-- Running it twice deletes nothing the second time. Undo with rollback.sql.
+-- PostgreSQL: psql -v ON_ERROR_STOP=1 -f cleanup.sql    SQLite: sqlite3 -bail DATABASE < cleanup.sql
+-- MySQL 8.0.16+: mysql DATABASE < cleanup.sql (stops at the first error; the open transaction rolls back)
+-- Verify afterwards: dupfinder scan ... again should report no near-duplicate clusters.
+--   Order Lines: 1 identical cluster(s), 1 row(s) to delete, 1 divergent cluster(s) left for a person
+
+-- ---------------------------------------------------------------------------------------------------
+-- table Order Lines: 1 row(s) to delete from 1 identical cluster(s)
+-- survivors: the earliest row of each cluster; backup table: dupfinder_backup_order_lines_20261103023000
+-- child receipts.line_id (ON DELETE CASCADE): rows pointing at a deleted row are re-pointed to its survivor; old references kept in dupfinder_backup_order_lines_20261103023000_r1
+-- child audit (line_id -> id, ON DELETE NO ACTION): cannot be re-pointed (the child table has no primary key to record the old reference by); the cleanup stops if any of its rows point at a row to delete
+-- ---------------------------------------------------------------------------------------------------
+-- NOT DELETED (divergent, decide by hand): key {"account id": 8, "select": "s"} rows [{"id": 3}, {"id": 4}] differ in ["amount"]
+CREATE TABLE IF NOT EXISTS dupfinder_backup_order_lines_20261103023000 LIKE `Order Lines`;
+CREATE TABLE IF NOT EXISTS dupfinder_backup_order_lines_20261103023000_r1 AS
+SELECT ch.id AS child_id, ch.line_id AS old_ref FROM receipts AS ch WHERE 1 = 0;
+SET SESSION innodb_lock_wait_timeout = 5;
+-- the scan read TIMESTAMP values in UTC; compare them the same way
+SET SESSION time_zone = '+00:00';
+START TRANSACTION;
+CREATE TEMPORARY TABLE dupfinder_plan AS
+SELECT 2 AS loser_0, 1 AS survivor_0, 2 AS v_0, 7 AS v_1, 'O''Brien \\ x' AS v_2, '12.50' AS v_3, '2026-11-03T02:30:00.400000' AS v_4, 'b' AS v_5;
+CREATE TEMPORARY TABLE dupfinder_guard (
+    changed INTEGER NOT NULL,
+    blocked INTEGER NOT NULL,
+    CONSTRAINT rows_changed_since_the_scan_nothing_deleted CHECK (changed = 0),
+    CONSTRAINT child_rows_cannot_be_repointed_nothing_deleted CHECK (blocked = 0)
+);
+-- lock losers and survivors before looking at them
+SELECT count(*) INTO @dupfinder_locked FROM `Order Lines` AS r
+JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0) OR (r.id) = (p.survivor_0)
+FOR UPDATE;
+-- guard: each losing row still holds every value the scan saw, and its survivor still exists with the
+-- same key and payload
+INSERT INTO dupfinder_guard (changed, blocked)
+SELECT count(*), 0
+FROM dupfinder_plan AS p
+JOIN `Order Lines` AS l ON (l.id) = (p.loser_0)
+LEFT JOIN `Order Lines` AS s ON (s.id) = (p.survivor_0)
+WHERE s.id IS NULL
+   OR NOT (l.id <=> p.v_0)
+   OR NOT (l.`account id` <=> p.v_1)
+   OR NOT (l.`select` <=> p.v_2)
+   OR NOT (l.amount <=> p.v_3)
+   OR NOT (l.created_at <=> p.v_4)
+   OR NOT (l.host <=> p.v_5)
+   OR NOT (l.`account id` <=> s.`account id`)
+   OR NOT (l.`select` <=> s.`select`)
+   OR NOT (l.amount <=> s.amount)
+;
+INSERT INTO dupfinder_guard (changed, blocked)
+SELECT 0, count(*) FROM audit AS ch
+JOIN `Order Lines` AS l ON ch.line_id = l.id
+JOIN dupfinder_plan AS p ON (l.id) = (p.loser_0);
+INSERT INTO dupfinder_backup_order_lines_20261103023000_r1
+SELECT ch.id, ch.line_id FROM receipts AS ch
+JOIN dupfinder_plan AS p ON ch.line_id = p.loser_0;
+UPDATE receipts AS ch JOIN dupfinder_plan AS p ON ch.line_id = p.loser_0
+SET ch.line_id = p.survivor_0;
+INSERT INTO dupfinder_backup_order_lines_20261103023000
+SELECT r.* FROM `Order Lines` AS r JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0);
+DELETE r FROM `Order Lines` AS r JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0);
+SELECT concat('dupfinder: deleted ', ROW_COUNT(), ' of 1 planned row(s) from Order Lines; 0 means already cleaned up') AS dupfinder;
+INSERT INTO dupfinder_guard (changed, blocked)
+SELECT count(*), 0 FROM `Order Lines` AS r JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0);
+COMMIT;
+DROP TEMPORARY TABLE dupfinder_guard, dupfinder_plan;

@@ -57,6 +57,10 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
             notes = _notes(info, aware)
+            if spec.since is not None and info.dialect != "duckdb" and spec.ts not in info.index_leading_columns:
+                notes.append(f"no index starts with {spec.ts}: --since still read the whole table; an index on it "
+                             f"(CREATE INDEX CONCURRENTLY ON {info.qualified_name} ({spec.ts})) makes post-deploy "
+                             "scans cost what the recent rows cost")
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,

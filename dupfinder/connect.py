@@ -149,6 +149,7 @@ class TableInfo:
     unique_constraints: tuple[tuple[str, ...], ...]
     ts_timezone_aware: bool | None
     referenced_by: tuple[ChildKey, ...] = ()
+    index_leading_columns: tuple[str, ...] = ()  # first column of each index: what a range scan can use
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -194,12 +195,15 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]]) -> Ta
     try:
         if duckdb:
             columns, pk, uniques = _duckdb_shape(conn, schema, name)
+            leading = ()
         else:
             raw_columns = inspector.get_columns(name, schema=schema)
             pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
             uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(name, schema=schema)]
-            uniques += [tuple(i["column_names"]) for i in inspector.get_indexes(name, schema=schema)
+            indexes = inspector.get_indexes(name, schema=schema)
+            uniques += [tuple(i["column_names"]) for i in indexes
                         if i.get("unique") and all(i.get("column_names") or [None])]
+            leading = tuple({(i.get("column_names") or [None])[0] for i in indexes} - {None})
             columns = tuple(
                 ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)),
                            getattr(c["type"], "timezone", None))
@@ -225,6 +229,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]]) -> Ta
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
         referenced_by=() if duckdb else _child_keys(inspector, schema, name),
+        index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
     )
 
 

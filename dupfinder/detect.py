@@ -225,4 +225,7 @@ def verify_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> str:
     """
     ctx = {**_context(conn, info, spec), "since": True,
            "window_us": str(int(round(spec.window * 1_000_000))), "offset_us": "0"}
-    return render_sql("detect_clusters.sql.j2", conn.dialect, **ctx)
+    inner = render_sql("detect_clusters.sql.j2", conn.dialect, **ctx).strip()
+    quote = conn.dialect.identifier_preparer.quote
+    named = ",\n    ".join(f"{quote(f'c{i}')} AS {quote(name)}" for i, name in enumerate(info.column_names))
+    return f"SELECT\n    {named},\n    _ts_us,\n    _cluster_no\nFROM (\n{inner}\n) AS near_duplicates"

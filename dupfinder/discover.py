@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from .connect import TableInfo, introspect, read_only, timestamp_awareness
 from .detect import ts_bind
-from .errors import QueryFailed
+from .errors import QueryFailed, UsageError
 from .sqltemplates import quote_table, render_sql
 from .writers import _words, infer_writers
 
@@ -71,6 +71,8 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
     with read_only(url) as conn:
         inspector = sa.inspect(conn)
         try:
+            if schema is not None and schema not in inspector.get_schema_names():
+                raise UsageError(f"schema {schema!r} not found; schemas: {', '.join(inspector.get_schema_names())}")
             names = sorted(inspector.get_table_names(schema=schema))
         except sa.exc.DBAPIError as err:
             raise QueryFailed(f"cannot list tables: {str(err.orig or err).splitlines()[0]}") from None

@@ -52,3 +52,16 @@ def test_discover_command_writes_a_config_scan_accepts(pg_server, pg_url, tmp_pa
     assert scan.exit_code == 1, scan.output  # the sample data holds duplicates
     again = CliRunner().invoke(main, ["discover", pg_url, "-o", str(config)])
     assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_bad_input_to_discover_and_migrate_is_a_clear_error(pg_url, tmp_path):
+    build_demo_database(pg_url)
+    result = CliRunner().invoke(main, ["discover", pg_url, "--schema", "nope", "-o", str(tmp_path / "d.toml")])
+    assert result.exit_code == 2 and "schema 'nope' not found" in result.output
+    assert not (tmp_path / "d.toml").exists()
+    result = CliRunner().invoke(main, ["migrate", pg_url, "--table", "charges", "--key", "invoice_id",
+                                       "--alembic", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "is not a folder" in result.output
+    result = CliRunner().invoke(main, ["discover", "postgresql+psycopg://nobody@127.0.0.1:1/x",
+                                       "-o", str(tmp_path / "d.toml")])
+    assert result.exit_code == 3 and "cannot connect" in result.output

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .connect import TableInfo
 from .values import iso_timestamp, jsonable
 from .writers import WriterColumn
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def payload_columns(info: TableInfo, keys: tuple[str, ...], ts: str, writers: tu
 
 
 def build_clusters(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | None,
     info: TableInfo,
     keys: tuple[str, ...],
     ts: str,
@@ -73,7 +74,7 @@ def build_clusters(
     keep: str,
 ) -> list[Cluster]:
     """Group detected rows by key and cluster number, compare payloads and mark one survivor."""
-    if frame.empty:
+    if frame is None or frame.empty:
         return []
     payload = payload_columns(info, keys, ts, writers)
     id_columns = list(info.order_columns)

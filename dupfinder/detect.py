@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -14,6 +14,9 @@ from .config import TableSpec
 from .connect import TableInfo
 from .sqltemplates import quote_table, render_sql
 from .values import iso_from_us
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FAR_LIST_LIMIT = 1000
 FETCH_CHUNK = 10_000
@@ -44,7 +47,7 @@ class Detection:
     """What the database returned for one table."""
 
     stats: TableStats
-    rows: pd.DataFrame  # one row per member of a near cluster; columns named as in the table
+    rows: pd.DataFrame | None  # one row per member of a near cluster, named as in the table; None: no rows
     far_duplicates: tuple[FarDuplicate, ...]
     far_total: int
     sql: dict[str, str]
@@ -132,6 +135,10 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     result = conn.execute(sa.text(sql["detect_clusters"]), params,
                           execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
     returned = _frame(result, info)
+    if returned is None:  # nothing duplicated: the common post-deploy answer, without loading pandas
+        return Detection(stats=stats, rows=None, far_duplicates=(), far_total=0, sql=sql, rows_fetched=1,
+                         commit_timestamps=("not read (no clusters)" if info.dialect == "postgresql"
+                                            else Detection.commit_timestamps))
     far_rows = returned[returned["_far_first"] == 1]
     frame = returned[returned["_near"] == 1].reset_index(drop=True)
     far = tuple(sorted((
@@ -166,6 +173,8 @@ def _with_commit_timestamps(conn: Connection, frame: pd.DataFrame) -> tuple[pd.D
 
     Needs ``track_commit_timestamp = on``; never required. Returns the frame and what happened, in words.
     """
+    import pandas as pd
+
     setting = conn.execute(sa.text("SELECT current_setting('track_commit_timestamp')")).scalar_one()
     if setting != "on":
         return frame, "off (track_commit_timestamp = off on the server)"
@@ -197,7 +206,8 @@ def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | Non
     return float(row["n"]) / float(row["total"]) if row and row["total"] else None
 
 
-def detect_hour_apart(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None) -> pd.DataFrame:
+def detect_hour_apart(conn: Connection, info: TableInfo, spec: TableSpec,
+                      aware: bool | None) -> pd.DataFrame | None:
     """Rows of a key written again one hour (± window) later: what a local-time schedule does on the
     night clocks go back, seen in a column that stores instants."""
     sql = render_sql("detect_clusters.sql.j2", conn.dialect, **_context(conn, info, spec))
@@ -207,12 +217,19 @@ def detect_hour_apart(conn: Connection, info: TableInfo, spec: TableSpec, aware:
     return _frame(conn.execute(sa.text(sql), params), info)
 
 
-def _frame(result: sa.CursorResult, info: TableInfo) -> pd.DataFrame:
-    """Collect a detection result in chunks into one frame with the table's own column names."""
+def _frame(result: sa.CursorResult, info: TableInfo) -> pd.DataFrame | None:
+    """Collect a detection result in chunks into one frame with the table's own column names; None when the
+    statement returned nothing (pandas is imported only when there is something to hold)."""
     labels = list(result.keys())
+    parts = iter(result.partitions(FETCH_CHUNK))
+    first = next(parts, None)
+    if not first:
+        return None
+    import pandas as pd
+
     chunks = [pd.DataFrame([tuple(r) for r in part], columns=labels, dtype=object)
-              for part in result.partitions(FETCH_CHUNK)]
-    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=labels, dtype=object)
+              for part in itertools.chain([first], parts)]
+    frame = pd.concat(chunks, ignore_index=True)
     frame = frame.rename(columns={f"c{i}": name for i, name in enumerate(info.column_names)})
     return frame.rename(columns={"r0": info.row_id}) if info.row_id else frame
 

@@ -169,3 +169,13 @@ def test_progress_bar_only_for_a_person_at_a_terminal(sqlite_url):
     drawn = screen.getvalue()
     assert "events: finding clusters" in drawn and "other: attributing writers" in drawn
     assert "1/2" in drawn  # counted in tables; cleared from the screen when the last one is done
+
+
+def test_a_clean_scan_does_not_load_pandas(sqlite_url):
+    """The post-deploy check that finds nothing is the common case: it should not pay for pandas."""
+    events_table(sqlite_url, [(1, 7, 0.0), (2, 8, 0.1)])
+    probe = ("import sys\nfrom click.testing import CliRunner\nfrom dupfinder.cli import main\n"
+             f"r = CliRunner().invoke(main, ['scan', {sqlite_url!r}, '--table', 'events', '--key', 'account', "
+             "'--ts', 'ts'])\nprint(r.exit_code, 'pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "False"], done.stdout + done.stderr

@@ -104,6 +104,9 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
             conn.exec_driver_sql(f"SET LOCAL {setting}")
         if statement_timeout:
             conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(statement_timeout * 1000)}")
+        # JIT compiling the detection statement costs more than it saves (measured: 3.15 s -> 2.90 s at
+        # 5M rows, the bare GROUP BY unchanged); settings of this transaction only
+        conn.exec_driver_sql("SET LOCAL jit = off")
         if work_mem:  # validated by durations.parse_memory: digits and a unit only
             conn.exec_driver_sql(f"SET LOCAL work_mem = '{work_mem}'")
     elif name == "sqlite":

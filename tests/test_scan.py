@@ -252,6 +252,7 @@ def test_work_mem_is_set_for_the_scan_transaction_only(pg_url):
 
     with read_only(pg_url, work_mem="77MB") as conn:
         assert conn.exec_driver_sql("SHOW work_mem").scalar() == "77MB"
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
     with read_only(pg_url) as conn:
         assert conn.exec_driver_sql("SHOW work_mem").scalar() != "77MB"
     events_table(pg_url, [(1, 7, 0.0)])

@@ -16,6 +16,7 @@ from .errors import UsageError
 from .remediate import constraint_name, migration_parts
 
 _REVISION = re.compile(r"^revision\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOLLAR_TAG = re.compile(r"(DO )?\$dupfinder\d*\$;?")
 _DOWN = re.compile(r"^down_revision\s*(?::[^=]+)?=\s*(.+)$", re.M)
 
 
@@ -50,7 +51,7 @@ def current_head(folder: Path) -> str | None:
 
 def statements(sql: str) -> list[str]:
     """Split generated SQL into single statements (drivers such as sqlite3 run one per call); a
-    ``$dupfinder$`` block stays whole.
+    ``$dupfinder$`` block (or ``$dupfinderN$``, when a name contains the plain tag) stays whole.
 
     >>> statements("CREATE TEMP TABLE x (a int);\nDO $dupfinder$\nBEGIN\n  NULL;\nEND\n$dupfinder$;")
     ['CREATE TEMP TABLE x (a int);', 'DO $dupfinder$\nBEGIN\n  NULL;\nEND\n$dupfinder$;']
@@ -58,7 +59,7 @@ def statements(sql: str) -> list[str]:
     found, current, quoted = [], [], False
     for line in sql.splitlines():
         current.append(line)
-        if line.count("$dupfinder$") % 2:
+        if _DOLLAR_TAG.fullmatch(line.strip()):  # "DO $tag$" opens a block, "$tag$;" closes it
             quoted = not quoted
         if not quoted and line.rstrip().endswith(";"):
             found.append("\n".join(current).strip())

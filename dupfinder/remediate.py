@@ -112,6 +112,7 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
                 })
     backup = _backup_name(table["table"], stamp)
     return {
+        "tag": dollar_tag(json.dumps(table, default=str), *(fk["table"] for fk in table.get("referenced_by") or [])),
         "table": table["table"], "qtable": quote_table(dialect, name, schema), "ids": ids, "row_id": row_id,
         "key_columns": table["keys"], "payload": payload, "columns": columns, "checked": checked,
         "pairs": pairs, "batches": [pairs[i:i + BATCH_ROWS] for i in range(0, len(pairs), BATCH_ROWS)],
@@ -120,6 +121,19 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "children": _children(table, dialect, backup), "text_format": PG_TEXT_FORMAT,
         "unsupported": None if ids else "the table has neither a primary key nor a row id the engine exposes",
     }
+
+
+def dollar_tag(*texts: str) -> str:
+    """A PL/pgSQL dollar-quote tag that none of the names or values going inside the block contain.
+
+    >>> dollar_tag("orders"), dollar_tag("odd$dupfinder$name")
+    ('dupfinder', 'dupfinder1')
+    """
+    tag, n = "dupfinder", 0
+    while any(f"${tag}$" in text for text in texts):
+        n += 1
+        tag = f"dupfinder{n}"
+    return tag
 
 
 def _template(kind: str, dialect: Dialect) -> str:
@@ -225,7 +239,7 @@ def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not
     constraint = constraint_name(table, keys)
     t = {"table": table, "qtable": quote_table(dialect, name, schema), "key_columns": keys, "name": constraint,
          "name_in_schema": quote_table(dialect, constraint, schema), "nulls_not_distinct": nulls_not_distinct,
-         "where": where}
+         "where": where, "tag": dollar_tag(table, *keys)}
     return {"t": t, "lock_timeout": LOCK_TIMEOUT, "lock_wait_seconds": LOCK_WAIT_SECONDS}
 
 

@@ -112,3 +112,25 @@ def test_a_loser_changed_in_any_column_aborts(db_url, runner):
     with pytest.raises(SQLFailed, match="changed since the scan|rows_changed_since_the_scan"):
         runner(cleanup_sql(doc))
     assert rows_of(db_url) == before
+
+
+def test_a_name_containing_the_dollar_quote_tag_stays_inside_its_block(db_url, runner):
+    from helpers import make_table
+
+    from dupfinder.remediate import migration_sql
+
+    name, key = "odd$dupfinder$table", "key$dupfinder$"
+    columns = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), sa.Column(key, sa.String(20)),
+               sa.Column("ts", sa.DateTime)]
+    make_table(db_url, name, columns, [{"id": 1, key: "k", "ts": at(0)}, {"id": 2, key: "k", "ts": at(0.2)},
+                                        {"id": 3, key: "j", "ts": at(0)}])
+    doc = scan_doc(db_url, table=name, keys=[key], ts="ts")
+    text = cleanup_sql(doc)
+    if db_url.startswith("postgresql"):
+        assert "DO $dupfinder1$" in text
+    runner(text)
+    assert [r[0] for r in rows_of(db_url, name)] == ["1", "3"]
+    runner(migration_sql("postgresql" if db_url.startswith("postgresql") else "sqlite", name, [key]))
+    with pytest.raises(SQLFailed, match="UNIQUE|unique"):  # the constraint now refuses the duplicate back
+        runner(rollback_sql(doc))
+    assert [r[0] for r in rows_of(db_url, name)] == ["1", "3"]

@@ -65,3 +65,17 @@ def test_bad_input_to_discover_and_migrate_is_a_clear_error(pg_url, tmp_path):
     result = CliRunner().invoke(main, ["discover", "postgresql+psycopg://nobody@127.0.0.1:1/x",
                                        "-o", str(tmp_path / "d.toml")])
     assert result.exit_code == 3 and "cannot connect" in result.output
+
+
+def test_big_tables_are_measured_on_their_latest_rows(db_url, monkeypatch):
+    from dupfinder import discover as module
+
+    build_demo_database(db_url)
+    monkeypatch.setattr(module, "SLICE_ROWS", 2000)
+    proposals = {p.table: p for p in discover(db_url)}
+    assert proposals["recon_summary"].rows_read == "the latest 2,000 of 5,624 rows"
+    assert proposals["payments_applied"].rows_read == "all 243 rows"
+    # the slice holds the night export_records was written twice, both copies of each record
+    assert proposals["export_records"].rows_read == "the latest 2,000 of 2,750 rows"
+    assert proposals["export_records"].keys == ("record_id", "export_date")
+    assert "250 written more than once" in proposals["export_records"].evidence

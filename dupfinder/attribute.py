@@ -195,10 +195,14 @@ def _score(cluster: Cluster, group: Group, has_roles: set[str], xmin_trusted: bo
     elif not has_roles:
         # no writer columns: heap blocks, transactions, timing and coverage, at lower confidence
         same_session = heap.session(cluster)
-        high = coverage is not None and coverage >= 0.5
+        high = coverage is not None and coverage >= 0.5 and n >= 3  # a batch, not two keys out of two
         low = coverage is not None and coverage < 0.25
         pair = group.anonymous.count == 2
-        if same_session == "same" and gap >= RETRY_PAUSE:
+        if high or (pair and coverage is None and n >= 5):
+            # the whole batch was written twice: that outweighs where one cluster's copies landed
+            pts["duplicate_run"] += 3 if pair else 1.5
+            pts["multi_host"] += 2.5 if pair else 1.5
+        elif same_session == "same" and gap >= RETRY_PAUSE:
             pts["retry"] += 2
         elif same_session == "same" and group.anonymous.count != 3 and not low:
             pts["retry"] += 1
@@ -206,9 +210,6 @@ def _score(cluster: Cluster, group: Group, has_roles: set[str], xmin_trusted: bo
             # several sessions inserting at once share blocks now and then: sub-second copies amid other
             # collisions are a race, whatever block they landed in
             pts["worker_race"] += 1.5
-        elif high or (pair and coverage is None and n >= 5):
-            pts["duplicate_run"] += 3 if pair else 1.5
-            pts["multi_host"] += 2.5 if pair else 1.5
         elif same_session == "different" and (low or group.anonymous.count == 3):
             pts["worker_race"] += 2.5 + (0.5 if gap < 1 else 0)
         elif gap < 0.05:
@@ -254,7 +255,10 @@ def _explain(cluster: Cluster, mechanism: str, group: Group, runner_up: tuple[st
     cover = (f" ({len(group.clusters)} of {group.keys_written} keys written then, {group.coverage:.0%})"
              if group.coverage is not None and group.keys_written else "")
     procs = _distinct(cluster, "process") or _distinct(cluster, "run")
-    if mechanism == "deploy_overlap":
+    if mechanism in ("multi_host", "duplicate_run") and not has_roles:
+        text = (f"two writers wrote this key {span} apart and duplicated the batch{cover}{tail}; whether on one "
+                "host or two, the table cannot say")
+    elif mechanism == "deploy_overlap":
         text = f"versions {_who(_distinct(cluster, 'version'))} wrote this key {span} apart{tail}"
     elif mechanism == "multi_host":
         text = f"hosts {_who(_distinct(cluster, 'host'))} wrote this key {span} apart{tail}"

@@ -18,7 +18,7 @@ ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
 # how PostgreSQL renders values as text: the scan and cleanup.sql set the same, so a row's md5 taken by the
 # scan equals the one cleanup.sql takes when nothing changed
 PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 'postgres'",
-                  "extra_float_digits = 1", "bytea_output = 'hex'")
+                  "extra_float_digits = 1", "bytea_output = 'hex'", "lc_monetary = 'C'")
 
 
 def mask_url(url: str | sa.URL) -> str:

@@ -263,6 +263,14 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if t["writer_columns"]:
             used = ", ".join(f"{w['role']}={w['column']} ({w['reason']})" for w in t["writer_columns"])
             click.echo(f"  writer columns: {used}")
+        elif clusters:
+            click.echo("  writer columns: none (give --writer ROLE=COLUMN if the table records who wrote a row)")
+        signals = t.get("signals", {})
+        if clusters and t.get("dialect") == "postgresql":
+            click.echo(f"  evidence: xmin {signals.get('xmin')}; commit timestamps {signals.get('commit_timestamps')}; "
+                       f"heap blocks {signals.get('heap_blocks')}")
+        if signals.get("timestamp_precision_warning"):
+            click.echo(f"  warning: {signals['timestamp_precision_warning']}")
         for incident in t["incidents"][:10]:
             click.echo(f"  {incident['id']} {incident['mechanism']} "
                        f"({incident.get('confidence', 0):.0%}): {incident['summary']}")

@@ -140,3 +140,16 @@ def test_without_commit_timestamps_the_missing_signal_is_named(pg_without_commit
     for cluster in table.clusters:
         assert "track_commit_timestamp = on" in cluster.explanation, cluster.explanation
     assert all(r.committed_us is None for c in table.clusters for r in c.rows)
+
+
+def test_text_output_says_which_evidence_was_read(pg_url):
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    _overlapping_and_sequential(pg_url)
+    result = CliRunner().invoke(main, ["scan", pg_url, "--table", "ledger", "--key", "account",
+                                       "--ts", "created_at"])
+    assert result.exit_code == 1, result.output
+    assert "writer columns: none" in result.output
+    assert "commit timestamps usable" in result.output and "heap blocks used" in result.output

@@ -91,6 +91,7 @@ def test_demo_report_in_headless_chromium(tmp_path, artifacts):
     incidents = sum(len(t["incidents"]) for t in outputs.findings["tables"])
     assert clusters > 300 and incidents >= 5
     assert f"{clusters} near-duplicate cluster(s) in {incidents} incident(s)" in page
+    assert page.count("Evidence read: xmin: not available on this engine") == len(outputs.findings["tables"])
     for table in outputs.findings["tables"]:
         for incident in table["incidents"]:
             assert incident["mechanism"] in page

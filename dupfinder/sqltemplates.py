@@ -42,12 +42,25 @@ def _environment(folder: str) -> jinja2.Environment:
     return env
 
 
+_DIALECT_ENVIRONMENTS: dict[tuple[type, str], jinja2.Environment] = {}
+
+
+def _dialect_environment(dialect: Dialect) -> jinja2.Environment:
+    """One environment per dialect, kept: an overlay has its own template cache, so making one per call
+    compiled every template again on every render."""
+    key = (type(dialect), dialect.name)
+    env = _DIALECT_ENVIRONMENTS.get(key)
+    if env is None:
+        env = _environment(str(resource_dir("queries", "queries"))).overlay()
+        env.filters["ident"] = dialect.identifier_preparer.quote
+        env.filters["literal"] = lambda value: literal(dialect, value)
+        _DIALECT_ENVIRONMENTS[key] = env
+    return env
+
+
 def render_sql(template: str, dialect: Dialect, **context: object) -> str:
     """Render ``queries/<template>`` for ``dialect``; only the ``ident`` filter may emit identifiers."""
-    env = _environment(str(resource_dir("queries", "queries"))).overlay()
-    env.filters["ident"] = dialect.identifier_preparer.quote
-    env.filters["literal"] = lambda value: literal(dialect, value)
-    return env.get_template(template).render(dialect=dialect.name, **context)
+    return _dialect_environment(dialect).get_template(template).render(dialect=dialect.name, **context)
 
 
 def literal(dialect: Dialect, value: object) -> str:

@@ -33,7 +33,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if progress:
                 progress(spec.table, "finding clusters", done, total)
             given = [c for _, c in spec.writers]
-            info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given})
+            info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given},
+                              children=True)
             writers = resolve_writers(spec.writers, spec.infer_writers, info.column_names,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key))
             aware = timestamp_awareness(info, spec.ts)

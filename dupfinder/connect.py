@@ -52,7 +52,7 @@ def create_engine(url: str) -> Engine:
     connect_args: dict[str, object] = {}
     if backend == "duckdb":
         connect_args = {"read_only": True}  # DuckDB has no read-only transactions: open the file read-only
-    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
+    if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
     try:
         return sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
@@ -190,8 +190,12 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     raise TableNotFound(f"table {table!r} not found{hint}")
 
 
-def introspect(conn: Connection, table: str, needed: dict[str, list[str]]) -> TableInfo:
-    """Read a table's shape and check that every column in ``needed`` (purpose → names) exists."""
+def introspect(conn: Connection, table: str, needed: dict[str, list[str]], children: bool = False) -> TableInfo:
+    """Read a table's shape and check that every column in ``needed`` (purpose → names) exists.
+
+    ``children``: also read the foreign keys pointing at the table (a read over the whole schema; only a scan,
+    whose cleanup re-points them, needs it).
+    """
     schema, name = resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
     inspector = sa.inspect(conn)
@@ -231,7 +235,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]]) -> Ta
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
-        referenced_by=() if duckdb else _child_keys(inspector, schema, name),
+        referenced_by=_child_keys(inspector, schema, name) if children and not duckdb else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
     )
 

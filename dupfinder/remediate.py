@@ -75,7 +75,10 @@ def _children(table: dict[str, Any], dialect: Dialect, backup: str) -> list[dict
     return children
 
 
-def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: str | None) -> dict[str, Any]:
+def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: str | None,
+                   plan: bool = True) -> dict[str, Any]:
+    """What the templates need for one table. ``plan=False`` (rollback) skips rendering the plan's literals,
+    the costly part for big findings: rollback only needs to know there were losers."""
     schema, name = _split(table["table"])
     pk = table.get("primary_key") or []
     row_id = None if pk else table.get("row_id")
@@ -89,7 +92,7 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     checked = [c["name"] for c in table.get("columns", []) if "BLOB" not in c.get("type", "").upper()
                and "BINARY" not in c.get("type", "").upper()]
     keep = keep or table.get("keep", "earliest")
-    pairs, divergent, clusters = [], [], 0
+    pairs, divergent, clusters, losers = [], [], 0, 0
     for cluster in table["clusters"]:
         rows = cluster["rows"]
         if cluster["payload"] != "identical":
@@ -102,6 +105,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
             continue
         clusters += 1
         survivor = rows[0] if keep == "earliest" else rows[-1]
+        losers += len(rows) - 1
+        if not plan:
+            continue
         for row in rows:
             if row is not survivor:
                 pairs.append({
@@ -115,7 +121,8 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "tag": dollar_tag(json.dumps(table, default=str), *(fk["table"] for fk in table.get("referenced_by") or [])),
         "table": table["table"], "qtable": quote_table(dialect, name, schema), "ids": ids, "row_id": row_id,
         "key_columns": table["keys"], "payload": payload, "columns": columns, "checked": checked,
-        "pairs": pairs, "batches": [pairs[i:i + BATCH_ROWS] for i in range(0, len(pairs), BATCH_ROWS)],
+        "pairs": pairs, "losers": losers,
+        "batches": [pairs[i:i + BATCH_ROWS] for i in range(0, len(pairs), BATCH_ROWS)],
         "clusters": clusters, "divergent": divergent, "keep": keep, "backup": backup,
         "hashed": bool(pairs) and all(p["hash"] != "NULL" for p in pairs),
         "children": _children(table, dialect, backup), "text_format": PG_TEXT_FORMAT,
@@ -184,7 +191,7 @@ def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
     body = []
     for table in findings["tables"]:
         dialect = dialect_for(table.get("dialect", "sqlite"))
-        ctx = _table_context(table, dialect, stamp, keep)
+        ctx = _table_context(table, dialect, stamp, keep, plan=False)
         if ctx["unsupported"]:
             body.append(f"-- table {table['table']}: nothing to roll back ({ctx['unsupported']})")
             continue
@@ -223,12 +230,12 @@ def check_predicate(where: str | None) -> str | None:
 def migration_sql(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
                   where: str | None = None) -> str:
     """Return the UNIQUE migration for one table and key, with its pre-flight and a down step."""
-    return render_sql("migration.sql.j2", dialect_for(dialect_name),
-                      **_migration_context(dialect_name, table, keys, nulls_not_distinct, where))
+    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where)
+    return render_sql("migration.sql.j2", dialect, **ctx)
 
 
 def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool,
-                       where: str | None) -> dict[str, Any]:
+                       where: str | None) -> tuple[Dialect, dict[str, Any]]:
     dialect = dialect_for(dialect_name)
     where = check_predicate(where)
     if nulls_not_distinct and dialect.name != "postgresql":
@@ -240,15 +247,14 @@ def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not
     t = {"table": table, "qtable": quote_table(dialect, name, schema), "key_columns": keys, "name": constraint,
          "name_in_schema": quote_table(dialect, constraint, schema), "nulls_not_distinct": nulls_not_distinct,
          "where": where, "tag": dollar_tag(table, *keys)}
-    return {"t": t, "lock_timeout": LOCK_TIMEOUT, "lock_wait_seconds": LOCK_WAIT_SECONDS}
+    return dialect, {"t": t, "lock_timeout": LOCK_TIMEOUT, "lock_wait_seconds": LOCK_WAIT_SECONDS}
 
 
 def migration_parts(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
                     where: str | None = None) -> dict[str, str]:
     """The migration as separate statements groups (preflight, create_index, add_constraint, down), for an
     Alembic revision that must run CREATE INDEX CONCURRENTLY in an autocommit block."""
-    dialect = dialect_for(dialect_name)
-    ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where)
+    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where)
     return {part: render_sql("migration_part.sql.j2", dialect, part=part, **ctx).strip()
             for part in ("preflight", "create_index", "add_constraint", "down")}
 

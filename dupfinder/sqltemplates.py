@@ -52,6 +52,7 @@ def _dialect_environment(dialect: Dialect) -> jinja2.Environment:
     env = _DIALECT_ENVIRONMENTS.get(key)
     if env is None:
         env = _environment(str(resource_dir("queries", "queries"))).overlay()
+        env.filters = dict(env.filters)  # an overlay shares its parent's filter dict: give it its own
         env.filters["ident"] = dialect.identifier_preparer.quote
         env.filters["literal"] = lambda value: literal(dialect, value)
         _DIALECT_ENVIRONMENTS[key] = env

@@ -194,15 +194,15 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
     from .connect import introspect, read_only
     from .errors import UsageError
     from .remediate import check_predicate
-    from .sqltemplates import quote_table
+    from .sqltemplates import quote_table, render_sql
 
     where = check_predicate(where)
     with read_only(url) as conn:
         info = introspect(conn, table, {"key": list(keys)})
         if where:
             try:
-                conn.execute(sa.text(f"SELECT 1 FROM {quote_table(conn.dialect, info.name, info.schema)} "
-                                     f"WHERE ({where}) AND 1 = 0"))
+                conn.execute(sa.text(render_sql("predicate_check.sql.j2", conn.dialect, where=where,
+                                                table=quote_table(conn.dialect, info.name, info.schema))))
             except sa.exc.DBAPIError as err:
                 reason = str(err.orig or err).strip().splitlines()[0]
                 raise UsageError(f"--where {where!r} does not work on {info.qualified_name}: {reason}") from None

@@ -16,8 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .connect import TableInfo, introspect, read_only, timestamp_awareness
-from .detect import ts_bind
+from .connect import TableInfo, introspect, read_only
 from .errors import QueryFailed, UsageError
 from .sqltemplates import quote_table, render_sql
 from .writers import _words, infer_writers
@@ -118,9 +117,8 @@ def _candidates(info: TableInfo, ts: str) -> list[str]:
 
 
 def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
-    aware = timestamp_awareness(info, ts)
     table = quote_table(conn.dialect, info.name, info.schema)
-    total = int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+    total = int(conn.execute(sa.text(render_sql("row_count.sql.j2", conn.dialect, table=table))).scalar_one())
     lo = _slice_start(conn, table, ts, total)
     rows_read = f"all {total:,} rows" if lo is None else f"the latest {SLICE_ROWS:,} of {total:,} rows"
     columns = _candidates(info, ts)
@@ -132,7 +130,7 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
                              bounded=lo is not None)
             params: dict[str, Any] = {"near_us": int(NEAR_SECONDS * 1e6)}
             if lo is not None:
-                params["lo"] = ts_bind(info, aware, lo) if not isinstance(lo, str) else lo
+                params["lo"] = lo  # read from the column itself: it binds back as it came
             row = conn.execute(sa.text(sql), params).mappings().one()
             measured[cols] = KeySet(cols, *(int(row[k] or 0) for k in
                                             ("key_groups", "dup_groups", "near_groups", "dup_rows")))
@@ -155,9 +153,8 @@ def _slice_start(conn: Connection, table: str, ts: str, total: int):
     """For a big table, the timestamp from which the latest SLICE_ROWS rows were written."""
     if total <= SLICE_ROWS:
         return None
-    quoted = conn.dialect.identifier_preparer.quote(ts)
-    return conn.execute(sa.text(f"SELECT {quoted} FROM {table} WHERE {quoted} IS NOT NULL "
-                                f"ORDER BY {quoted} DESC LIMIT 1 OFFSET {SLICE_ROWS - 1}")).scalar()
+    sql = render_sql("latest_rows_start.sql.j2", conn.dialect, table=table, ts=ts)
+    return conn.execute(sa.text(sql), {"offset": SLICE_ROWS - 1}).scalar()
 
 
 def _fits(k: KeySet) -> bool:

@@ -148,7 +148,7 @@ def test_every_template_keeps_a_hostile_identifier_one_quoted_name(dialect_name)
     ctx = {"table": quote_table(dialect, HOSTILE), "keys": [HOSTILE], "ts": HOSTILE, "columns": [HOSTILE],
            "row_id": [], "key_aliases": ["c0"], "order_aliases": ["c0"], "since": True, "sample_percent": 0,
            "bounded": True, "far": True, "far_limit": 1000, "materialize": True, "window_us": ":window_us",
-           "offset_us": ":offset_us", "since_bind": ":since"}
+           "offset_us": ":offset_us", "since_bind": ":since", "where": "1 = 1"}
     templates = [p.name for p in resource_dir("queries", "queries").glob("*.sql.j2")
                  # remediation templates are rendered below through their functions; commit_timestamps has
                  # no identifiers
@@ -214,3 +214,16 @@ def test_cleanup_and_migrate_commands(db_url, tmp_path):
     assert result.exit_code == 2 and "similar name: account" in result.output
     result = CliRunner().invoke(main, ["cleanup", str(tmp_path / "missing.json")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_each_dialect_renders_with_its_own_quoting_in_one_process():
+    """Templates are cached per dialect; each dialect must keep its own identifier filter."""
+    from dupfinder.remediate import dialect_for
+
+    rendered = {name: render_sql("row_count.sql.j2", dialect_for(name), table="t", ts="x")
+                for name in ("postgresql", "mysql", "sqlite")}
+    again = {name: render_sql("latest_rows_start.sql.j2", dialect_for(name), table="t", ts="Created At")
+             for name in ("mysql", "postgresql", "sqlite")}
+    assert "`Created At`" in again["mysql"]
+    assert '"Created At"' in again["postgresql"] and '"Created At"' in again["sqlite"]
+    assert all("count(*)" in text for text in rendered.values())

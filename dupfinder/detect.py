@@ -135,10 +135,10 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     result = conn.execute(sa.text(sql["detect_clusters"]), params,
                           execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
     returned = _frame(result, info)
+    commits = "not read (no clusters)" if info.dialect == "postgresql" else Detection.commit_timestamps
     if returned is None:  # nothing duplicated: the common post-deploy answer, without loading pandas
         return Detection(stats=stats, rows=None, far_duplicates=(), far_total=0, sql=sql, rows_fetched=1,
-                         commit_timestamps=("not read (no clusters)" if info.dialect == "postgresql"
-                                            else Detection.commit_timestamps))
+                         commit_timestamps=commits)
     far_rows = returned[returned["_far_first"] == 1]
     frame = returned[returned["_near"] == 1].reset_index(drop=True)
     far = tuple(sorted((
@@ -157,13 +157,10 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         far_total = int(conn.execute(sa.text(sql["far_duplicates"]), params).mappings().first()["_far_keys"])
         fetched += 1
     xmin_share = None
-    commits = Detection.commit_timestamps
-    if info.dialect == "postgresql":
-        commits = "not read (no clusters)"
-        if len(frame):
-            xmin_share = _xmin_top_share(conn, info, stats.rows_scanned)
-            frame, commits = _with_commit_timestamps(conn, frame)
-            fetched += 2 + frame["_xmin"].nunique()  # xmin share, the setting, one commit time per xid
+    if info.dialect == "postgresql" and len(frame):
+        xmin_share = _xmin_top_share(conn, info, stats.rows_scanned)
+        frame, commits = _with_commit_timestamps(conn, frame)
+        fetched += 2 + frame["_xmin"].nunique()  # xmin share, the setting, one commit time per xid
     return Detection(stats=stats, rows=frame, far_duplicates=far, far_total=far_total, sql=sql,
                      rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits)
 

@@ -114,13 +114,23 @@ def build_clusters(
     return clusters
 
 
+def ctid_parts(value: Any) -> tuple[int, int] | None:
+    """A PostgreSQL ``ctid`` read as text, as (heap block, offset); None for anything else.
+
+    >>> ctid_parts("(12,5)"), ctid_parts(7)
+    ((12, 5), None)
+    """
+    if isinstance(value, str) and value.startswith("(") and "," in value:
+        block, _, offset = value.strip("()").partition(",")
+        return int(block), int(offset)
+    return None
+
+
 def _sortable(value: Any) -> tuple[int, Any]:
     if isinstance(value, (int, float)):
         return (0, value)
-    if isinstance(value, str) and value.startswith("(") and "," in value:  # ctid "(block,offset)"
-        block, _, offset = value.strip("()").partition(",")
-        return (0, (int(block), int(offset)))
-    return (1, str(value))
+    parts = ctid_parts(value)
+    return (0, parts) if parts is not None else (1, str(value))
 
 
 def _comparable(value: Any) -> str:

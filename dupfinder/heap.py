@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cluster import Cluster
+from .cluster import Cluster, ctid_parts
 
 CONFLICT_TOLERANCE = 0.1  # share of block edges allowed to break the two-colouring (blocks both sessions touched)
 SEVERAL_WRITERS = 0.2     # above this share of odd-cycle edges, more than two sessions wrote the copies
@@ -57,9 +57,8 @@ def block(ctid: str | None) -> int | None:
     >>> block("(12,5)"), block(None)
     (12, None)
     """
-    if not ctid or not ctid.startswith("("):
-        return None
-    return int(ctid[1:].split(",", 1)[0])
+    parts = ctid_parts(ctid)
+    return None if parts is None else parts[0]
 
 
 def session(cluster: Cluster) -> str | None:

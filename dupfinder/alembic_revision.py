@@ -50,7 +50,7 @@ def current_head(folder: Path) -> str | None:
 
 
 def statements(sql: str) -> list[str]:
-    """Split generated SQL into single statements (drivers such as sqlite3 run one per call); a
+    r"""Split generated SQL into single statements (drivers such as sqlite3 run one per call); a
     ``$dupfinder$`` block (or ``$dupfinderN$``, when a name contains the plain tag) stays whole.
 
     >>> statements("CREATE TEMP TABLE x (a int);\nDO $dupfinder$\nBEGIN\n  NULL;\nEND\n$dupfinder$;")

@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["durations", "config", "values", "writers", "connect", "sqltemplates", "remediate", "attribute"]
+MODULES = ["durations", "config", "values", "writers", "connect", "sqltemplates", "remediate", "attribute", "heap",
+           "cluster", "alembic_revision"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from .connect import TableInfo, introspect, read_only
 from .errors import QueryFailed, UsageError
 from .sqltemplates import quote_table, render_sql
-from .writers import _words, infer_writers
+from .writers import infer_writers, name_words
 
 NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint
 SLICE_ROWS = 500_000     # big tables are measured on their latest rows
@@ -98,7 +98,7 @@ def _timestamp_column(info: TableInfo) -> str | None:
     timed = [c.name for c in info.columns if is_time(c) and c.name not in info.primary_key]
     if not timed:
         return None
-    return min(timed, key=lambda n: next((i for i, w in enumerate(TS_WORDS) if w in _words(n)), len(TS_WORDS)))
+    return min(timed, key=lambda n: next((i for i, w in enumerate(TS_WORDS) if w in name_words(n)), len(TS_WORDS)))
 
 
 def _candidates(info: TableInfo, ts: str) -> list[str]:
@@ -106,13 +106,13 @@ def _candidates(info: TableInfo, ts: str) -> list[str]:
     skip = set(info.primary_key) | {ts} | writers
     found = []
     for c in info.columns:
-        words = set(_words(c.name))
+        words = set(name_words(c.name))
         upper = c.type.upper()
         if c.name in skip or words & MEASURE_WORDS or "FLOAT" in upper or "REAL" in upper or "DOUBLE" in upper \
                 or "TIMESTAMP" in upper or "DATETIME" in upper or "BLOB" in upper or "JSON" in upper:
             continue
         found.append(c.name)
-    found.sort(key=lambda n: (not set(_words(n)) & KEY_WORDS, info.column_names.index(n)))
+    found.sort(key=lambda n: (not set(name_words(n)) & KEY_WORDS, info.column_names.index(n)))
     return found[:MAX_COLUMNS]
 
 
@@ -182,7 +182,7 @@ def _too_coarse(cols: tuple[str, ...], columns: list[str], measure) -> bool:
 
 
 def _name_score(cols: tuple[str, ...]) -> int:
-    return sum(1 for c in cols if set(_words(c)) & KEY_WORDS)
+    return sum(1 for c in cols if set(name_words(c)) & KEY_WORDS)
 
 
 def _evidence(k: KeySet) -> str:

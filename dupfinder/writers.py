@@ -22,12 +22,12 @@ class WriterColumn:
     reason: str
 
 
-def _words(name: str) -> list[str]:
+def name_words(name: str) -> list[str]:
     """Split a column name into lower-case words.
 
-    >>> _words("workerPID")
+    >>> name_words("workerPID")
     ['worker', 'pid']
-    >>> _words("app_version")
+    >>> name_words("app_version")
     ['app', 'version']
     """
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
@@ -44,7 +44,7 @@ def infer_writers(columns: list[str] | tuple[str, ...], exclude: set[str]) -> tu
     for column in columns:
         if column in exclude:
             continue
-        roles = [(_WORD_ROLE[w], w) for w in _words(column) if w in _WORD_ROLE]
+        roles = [(_WORD_ROLE[w], w) for w in name_words(column) if w in _WORD_ROLE]
         if not roles:
             continue
         role, word = roles[-1]

@@ -36,7 +36,7 @@ def ordinal(n: int) -> str:
 
 def text_width(text: str, size: float = FONT) -> float:
     """An upper estimate of a label's drawn width (used to keep labels apart and inside the chart)."""
-    return len(text) * 0.6 * size
+    return len(text) * 0.62 * size
 
 
 def _text(x: float, y: float, text: str, anchor: str = "middle", extra: str = "") -> str:
@@ -44,14 +44,31 @@ def _text(x: float, y: float, text: str, anchor: str = "middle", extra: str = ""
             f"{escape(text)}</text>")
 
 
-def _edge_text(x: float, y: float, text: str, width: float) -> str:
-    """A label centred on x unless that would cut it at either edge of the chart."""
-    half = text_width(text) / 2
-    if x - half < 2:
-        return _text(max(x, 2.0), y, text, "start")
-    if x + half > width - 2:
-        return _text(min(x, width - 2.0), y, text, "end")
-    return _text(x, y, text)
+def _edge_place(x: float, text: str, width: float) -> tuple[float, float, str]:
+    """Where a label centred on x goes so it stays inside [2, width - 2]: (left edge, right edge, anchor)."""
+    w = text_width(text)
+    if x - w / 2 < 2:
+        return max(x, 2.0), max(x, 2.0) + w, "start"
+    if x + w / 2 > width - 2:
+        return min(x, width - 2.0) - w, min(x, width - 2.0), "end"
+    return x - w / 2, x + w / 2, "middle"
+
+
+def _placed(x: float, y: float, text: str, width: float) -> tuple[str, float, float]:
+    left, right, anchor = _edge_place(x, text, width)
+    at = {"start": left, "end": right, "middle": x}[anchor]
+    return _text(at, y, text, anchor), left, right
+
+
+def _axis_labels(ticks: list[tuple[float, str]], y: float, width: float) -> list[str]:
+    """Tick labels along an axis, each kept inside the chart; one that would touch its neighbour is left out."""
+    parts, last_right = [], -1e9
+    for x, text in ticks:
+        label, left, right = _placed(x, y, text, width)
+        if left >= last_right + 8:
+            parts.append(label)
+            last_right = right
+    return parts
 
 
 def _svg(kind: str, width: int, height: float, title: str) -> str:
@@ -143,11 +160,13 @@ def _gap_histogram(gaps: list[float], windows: list[tuple[float, list[str]]], wi
             parts.append(_text(x + bar_w / 2, y0 - h - 4, f"{c:,}"))
     widest = max(text_width(_DECADE_LABELS.get(e, f"1e{e} s")) for e in range(lo_exp, hi_exp + 1))
     every = max(1, math.ceil((widest + 8) / decade_px))
+    labels = []
     for e in range(lo_exp, hi_exp + 1):
         x = left + (e - lo_exp) * decade_px
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y0}" y2="{y0 + 5}" stroke="#555"/>')
         if (e - lo_exp) % every == 0:
-            parts.append(_edge_text(x, y0 + 19, _DECADE_LABELS.get(e, f"1e{e} s"), width))
+            labels.append((x, _DECADE_LABELS.get(e, f"1e{e} s")))
+    parts += _axis_labels(labels, y0 + 19, width)
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y0}" y2="{y0}" stroke="#555"/>')
     parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{y0}" stroke="#555"/>')
     caption = "gap to the previous row of the same key (log scale)"
@@ -212,9 +231,10 @@ def _per_day(days: dict[str, int], zone: str, width: int) -> str:
         if text_width(f"{n:,}") <= max(per, bar_w):
             parts.append(_text(x(d), y0 - h - 4, f"{n:,}"))
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y0}" y2="{y0}" stroke="#555"/>')
-    for d in _day_ticks(first, n_days, per):
+    day_ticks = _day_ticks(first, n_days, per)
+    for d in day_ticks:
         parts.append(f'<line x1="{x(d):.1f}" x2="{x(d):.1f}" y1="{y0}" y2="{y0 + 5}" stroke="#555"/>')
-        parts.append(_edge_text(x(d), y0 + 19, d.isoformat(), width))
+    parts += _axis_labels([(x(d), d.isoformat()) for d in day_ticks], y0 + 19, width)
     parts.append(_text(left + plot_w / 2, height - 8, f"day ({zone})"))
     parts.append("</svg>")
     return "".join(parts)
@@ -343,7 +363,7 @@ def _timeline(points: list[tuple[int, str]], title: str, zone: str, max_lanes: i
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{axis_y}" y2="{axis_y}" stroke="#555"/>')
     for us in ticks:
         parts.append(f'<line x1="{x(us):.1f}" x2="{x(us):.1f}" y1="{axis_y}" y2="{axis_y + 5}" stroke="#555"/>')
-        parts.append(_edge_text(x(us), axis_y + 19, _tick_label(us, step, same_day), width))
+    parts += _axis_labels([(x(us), _tick_label(us, step, same_day)) for us in ticks], axis_y + 19, width)
     day = datetime.fromtimestamp(lo / 1e6, UTC).strftime("%Y-%m-%d") if same_day else None
     caption = f"time on {day} ({zone})" if day else f"time ({zone})"
     parts.append(_text(width - right, axis_y + 40, caption, "end"))

@@ -43,13 +43,36 @@ def count(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
+_WHOLE = re.compile(r"\d")  # a token with a digit (an id, a date, an amount) is never broken across lines
+
+
+def _token(token: str) -> str:
+    if _URL.match(token) or len(token) > 24:  # a URL or a long name: may break anywhere rather than overflow
+        return f'<span class="breakable">{escape(token)}</span>'
+    if _WHOLE.search(token) and len(token) > 1:
+        return f'<span class="nowrap">{escape(token)}</span>'
+    return str(escape(token))
+
+
+def prose(text: str) -> Markup:
+    """Escape free text for the page; tokens with digits (ids, dates, amounts) are kept on one line, URLs may
+    break anywhere.
+
+    >>> prose("host batch-02 wrote <b> on 2026-11-03")
+    Markup('host <span class="nowrap">batch-02</span> wrote &lt;b&gt; on <span class="nowrap">2026-11-03</span>')
+    """
+    return Markup(re.sub(r"\S+", lambda m: _token(m.group(0)), text))
+
+
 def inline_markdown(text: str) -> Markup:
     """Escape ``text``, then render `code spans` as <code>: the only markup a recommendation may carry.
 
     >>> inline_markdown("run `flock -n <lock>` & <b>wait</b>")
     Markup('run <code>flock -n &lt;lock&gt;</code> &amp; &lt;b&gt;wait&lt;/b&gt;')
     """
-    return Markup(_CODE.sub(lambda m: f"<code>{m.group(1)}</code>", str(escape(text))))
+    parts = _CODE.split(text)  # odd positions are the insides of code spans
+    return Markup("".join(f"<code>{escape(p)}</code>" if i % 2 else prose(p) for i, p in enumerate(parts)))
 
 
 def headline(verdict: dict[str, Any], table_names: list[str]) -> str:
@@ -122,17 +145,17 @@ def _incident_context(table: dict[str, Any], incident: dict[str, Any], rank: int
     chart, thinned = charts.timeline(writes, f"Duplicate writes of {incident['id']} in {table['table']}, "
                                              "one lane per writer", _zone(table))
     gaps = incident.get("gap_seconds", {})
-    writers = [writer_label(w) for w in incident["writers"] if w] or [NO_WRITER]
+    writers = [writer_label(w).split(" / ") for w in incident["writers"] if w] or [[NO_WRITER]]
     return {
-        "id": incident["id"], "rank": rank, "mechanism": incident["mechanism"], "summary": incident["summary"],
+        "id": incident["id"], "rank": rank, "mechanism": incident["mechanism"], "summary": prose(incident["summary"]),
         "confidence": incident.get("confidence", 0), "start": incident["start"], "end": incident["end"],
         "clusters": f"{incident['clusters']:,}", "rows": f"{incident['rows']:,}",
-        "writers": writers, "writers_recorded": writers != [NO_WRITER],
+        "writers": writers, "writers_recorded": writers != [[NO_WRITER]],
         "gaps": {k: format_seconds(v) for k, v in gaps.items()},
         "offset_shape": incident.get("offset_shape"), "coverage": incident.get("coverage"),
         "recurring": incident.get("recurring"),
         "recommendations": [inline_markdown(r) for r in incident.get("recommendations", [])],
-        "evidence": members[0]["explanation"] if members else "",
+        "evidence": prose(members[0]["explanation"]) if members else "",
         "timeline": chart, "thinned": thinned,
     }
 
@@ -147,7 +170,7 @@ def _cluster_context(table: dict[str, Any], cluster: dict[str, Any], index: int)
         "key": _parts(cluster["key"]),
         "open": index < 3, "mechanism": cluster["mechanism"], "confidence": cluster["confidence"],
         "incident": cluster.get("incident"),
-        "explanation": cluster["explanation"], "payload": cluster["payload"],
+        "explanation": prose(cluster["explanation"]), "payload": cluster["payload"],
         "span": format_seconds(cluster["span_seconds"]),
         "headers": [{"name": name, "long": len(name) > LABEL_CHARS, "differs": name in cluster["differing_columns"],
                      "writer": name in roles} for name in roles + columns],
@@ -206,7 +229,8 @@ deleted row is first copied into a backup table.', 'sub': False}, {'text': 't: 4
 
 def _sql_context(name: str, text: str, linked: bool) -> dict[str, Any]:
     lines = text.splitlines()
-    return {"name": name, "summary": sql_summary(text), "text": "\n".join(lines[:SQL_LINES_SHOWN]),
+    summary = [{"text": prose(p["text"]), "sub": p["sub"]} for p in sql_summary(text)]
+    return {"name": name, "summary": summary, "text": "\n".join(lines[:SQL_LINES_SHOWN]),
             "truncated": max(0, len(lines) - SQL_LINES_SHOWN), "linked": linked}
 
 
@@ -239,7 +263,7 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
             "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),
             "time_range": t.get("time_range", {}), "since": t.get("since"),
             "writer_columns": [f"{w['role']} = {w['column']} ({w['reason']})" for w in t.get("writer_columns", [])],
-            "signals": t.get("signals", {}), "notes": t.get("notes", []),
+            "signals": t.get("signals", {}), "notes": [prose(note) for note in t.get("notes", [])],
             "incidents": [_incident_context(t, i, r + 1, by_incident) for r, i in enumerate(ordered[:INCIDENTS_SHOWN])],
             "more_incidents": max(0, len(t["incidents"]) - INCIDENTS_SHOWN),
             "clusters": [_cluster_context(t, c, i) for i, c in enumerate(shown)],
@@ -256,7 +280,7 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
     }
     overview = [{"table": name, "anchor": n, "id": i["id"], "mechanism": i["mechanism"],
                  "rows": f"{i['rows']:,}", "clusters": f"{i['clusters']:,}", "start": i["start"],
-                 "summary": i["summary"]}
+                 "summary": prose(i["summary"])}
                 for _, name, n, i in sorted(ranking, key=lambda r: r[0])]
     zones = {_zone(t) for t in tables if t["clusters"]}
     return {

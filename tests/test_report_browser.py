@@ -1,0 +1,255 @@
+"""The demo's report measured in a real headless Chromium: phone, desktop and print (PDF).
+
+Every assertion is a measurement the browser makes on the laid-out page (widths, line boxes, text boxes of the
+charts), or on the text of the PDF it prints. Screenshots at 390 and 1400 px and the PDF are kept in
+test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pypdf
+import pytest
+from playwright.sync_api import sync_playwright
+
+from dupfinder import api
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+# Measures the laid-out page: what overflows, what wraps into too narrow a column, what word is split.
+LAYOUT_PROBE = r"""
+() => {
+  const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+  const lineTops = (node) => {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const tops = new Set();
+    for (const r of range.getClientRects()) if (r.width > 0.5) tops.add(Math.round(r.top));
+    return tops;
+  };
+  const charWidth = (el) => {
+    const probe = document.createElement("span");
+    probe.textContent = "0000000000";
+    probe.style.cssText = "position:absolute;visibility:hidden;white-space:nowrap";
+    el.appendChild(probe);
+    const w = probe.getBoundingClientRect().width / 10;
+    probe.remove();
+    return w;
+  };
+  const out = {scrollWidth: document.scrollingElement.scrollWidth, innerWidth: window.innerWidth,
+               narrow: [], split: [], wrapped: [], checked: 0};
+  const texts = "td, th, p, li, summary, h1, h2, h3, h4, dt, dd, figcaption";
+  for (const el of document.querySelectorAll(texts)) {
+    if (!visible(el) || el.closest("pre") || !el.textContent.trim()) continue;
+    out.checked++;
+    const style = getComputedStyle(el);
+    const content = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    if (lineTops(el).size > 1 && content < 8 * charWidth(el)) {
+      out.narrow.push([el.tagName, el.textContent.trim().slice(0, 40), Math.round(content)]);
+    }
+    if (el.closest(".breakable, code")) continue;
+    // every word of the element's own text sits on one line
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest(".breakable, code, svg")) continue;
+      if (node.parentElement.closest(texts) !== el) continue;
+      for (const m of node.data.matchAll(/\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...range.getClientRects()].filter(r => r.width > 0.5).map(r => Math.round(r.top)));
+        // prose may break a plain word at its hyphen or slash; nothing else is ever split
+        const plain = !/[0-9]/.test(m[0]) && !node.parentElement.closest("td, th, dt, dd, .num, .ts, .id");
+        if (tops.size > 1 && !(plain && /^[^-\/]+([-\/][^-\/]+)+$/.test(m[0].replace(/[.,:;()]/g, ""))))
+          out.split.push([el.tagName, m[0]]);
+      }
+    }
+  }
+  for (const el of document.querySelectorAll(".num, .ts, .id, .nowrap")) {
+    if (visible(el) && lineTops(el).size > 1) out.wrapped.push(el.textContent.trim().slice(0, 40));
+  }
+  return out;
+}
+"""
+
+# Every label of every chart on screen: inside its chart, legible, clear of the other labels and of the bars.
+CHART_PROBE = r"""
+() => {
+  const inter = (a, b) => Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) *
+                          Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
+  const out = {charts: 0, wide: 0, narrow: 0, cut: [], small: [], overlap: [], onBar: []};
+  for (const svg of document.querySelectorAll("svg.chart")) {
+    if (svg.getClientRects().length === 0) continue;
+    out.charts++;
+    if (svg.classList.contains("wide")) out.wide++; else out.narrow++;
+    const box = svg.getBoundingClientRect();
+    const scale = box.width / svg.viewBox.baseVal.width;
+    const labels = [...svg.querySelectorAll("text")].map(t => [t.textContent, t.getBoundingClientRect(),
+                                                               parseFloat(t.getAttribute("font-size")) * scale]);
+    const bars = [...svg.querySelectorAll("rect")].map(r => r.getBoundingClientRect()).filter(r => r.height > 0);
+    for (const [text, r, size] of labels) {
+      if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+        out.cut.push(text);
+      if (size < 9) out.small.push([text, size]);
+      for (const bar of bars) if (inter(r, bar) > 4) out.onBar.push(text);
+    }
+    for (let i = 0; i < labels.length; i++)
+      for (let j = i + 1; j < labels.length; j++)
+        if (inter(labels[i][1], labels[j][1]) > 1) out.overlap.push([labels[i][0], labels[j][0]]);
+  }
+  return out;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return api.demo(tmp_path_factory.mktemp("report-browser"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path("/usr/bin/chromium").exists() and not shutil.which("chromium"):
+        pytest.fail("chromium not installed (.ci/system-deps installs it)")
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _open(browser, demo, width: int, javascript: bool = True):
+    context = browser.new_context(viewport={"width": width, "height": 900}, java_script_enabled=javascript)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(demo.files["report.html"].resolve().as_uri())
+    return context, page, errors
+
+
+@pytest.mark.parametrize("width", [360, 390, 1400])
+def test_layout_holds_at_every_width(browser, demo, width, artifacts):
+    context, page, errors = _open(browser, demo, width)
+    page.evaluate("document.querySelectorAll('details.cluster').forEach(d => d.open = true)")
+    found = page.evaluate(LAYOUT_PROBE)
+    if width in (390, 1400):
+        page.evaluate("document.querySelectorAll('details.cluster').forEach((d, i) => d.open = i % 40 < 3)")
+        page.screenshot(path=str(artifacts / f"report-{width}.png"), full_page=True)
+    context.close()
+    assert errors == []
+    assert found["checked"] > 500
+    assert found["scrollWidth"] <= found["innerWidth"], found
+    assert found["narrow"] == [], found["narrow"][:10]
+    assert found["split"] == [], found["split"][:10]
+    assert found["wrapped"] == [], found["wrapped"][:10]
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+def test_charts_are_legible_and_uncut(browser, demo, width):
+    context, page, _ = _open(browser, demo, width)
+    found = page.evaluate(CHART_PROBE)
+    context.close()
+    # gaps, clusters per day and one timeline per incident, drawn for the width they are read at
+    incidents = sum(len(t["incidents"]) for t in demo.findings["tables"])
+    assert found["charts"] == 2 + incidents
+    assert (found["narrow"], found["wide"]) == ((found["charts"], 0) if width < 640 else (0, found["charts"]))
+    assert found["cut"] == [] and found["small"] == [] and found["overlap"] == [] and found["onBar"] == [], found
+
+
+def test_h1_states_the_verdict_and_incidents_come_by_impact(browser, demo):
+    context, page, _ = _open(browser, demo, 1400)
+    h1 = page.inner_text("h1")
+    overview = page.eval_on_selector_all("#incidents tbody tr", "rows => rows.map(r => [r.cells[1].innerText, "
+                                         "r.cells[2].innerText, Number(r.cells[4].innerText.replace(/,/g, ''))])")
+    per_table = page.eval_on_selector_all(
+        "section.table-findings", "ss => ss.map(s => [...s.querySelectorAll('article.incident')].map(a => a.id))")
+    far = page.eval_on_selector_all("section.far tbody tr", "rows => rows.map(r => r.cells[0].textContent)")
+    context.close()
+    tables = demo.findings["tables"]
+    clusters = sum(len(t["clusters"]) for t in tables)
+    rows = sum(t["rows_in_clusters"] for t in tables)
+    incidents = [(t["table"], i["id"], i["rows"], i["clusters"], i["start"]) for t in tables for i in t["incidents"]]
+    assert h1 == f"{len(tables)} tables: {clusters} keys written twice ({rows} rows) in {len(incidents)} incidents"
+    by_impact = sorted(incidents, key=lambda i: (-i[2], -i[3], i[4]))
+    assert [tuple(r) for r in overview] == [(t, i, n) for t, i, n, _, _ in by_impact]
+    assert by_impact != sorted(incidents, key=lambda i: i[4])  # the demo's time order is not its impact order
+    for n, (table, ids) in enumerate(zip(tables, per_table, strict=True), start=1):
+        expected = sorted(table["incidents"], key=lambda i: (-i["rows"], -i["clusters"], i["start"]))
+        assert ids == [f"t{n}-{i['id']}" for i in expected]
+    listed = [", ".join(f"{k}={v}" for k, v in f["key"].items()) for t in tables for f in t["far_duplicate_keys"]]
+    assert listed and far == listed
+
+
+def test_print_expands_every_cluster(browser, demo, artifacts):
+    context, page, errors = _open(browser, demo, 1400)
+    shown = page.eval_on_selector_all("details.cluster tbody tr", "rows => rows.map(r => r.cells[0].textContent)")
+    closed = page.eval_on_selector_all("details.cluster:not([open])", "ds => ds.length")
+    # the beforeprint handler opens the closed clusters and afterprint closes them again
+    opened = page.evaluate("dispatchEvent(new Event('beforeprint')); "
+                           "document.querySelectorAll('details.cluster:not([open])').length")
+    restored = page.evaluate("dispatchEvent(new Event('afterprint')); "
+                             "document.querySelectorAll('details.cluster:not([open])').length")
+    page.emulate_media(media="print")
+    pdf = artifacts / "report.pdf"
+    page.pdf(path=str(pdf), format="A4", print_background=True)
+    context.close()
+    assert errors == [] and closed > 100 and opened == 0 and restored == closed
+    every_row = {", ".join(f"{k}={v}" for k, v in row["pk"].items())
+                 for t in demo.findings["tables"] for c in t["clusters"] for row in c["rows"]}
+    pks = [s.replace("✔ kept", "").strip() for s in shown]
+    assert set(pks) <= every_row and len(pks) > 400
+    reader = pypdf.PdfReader(str(pdf))
+    printed = Counter(re.findall(r"\b\w+=[^\s,]+", "\n".join(p.extract_text() for p in reader.pages)))
+    missing = Counter(part for pk in pks for part in pk.split(", ")) - printed
+    assert missing == Counter()
+    # without script (a mail client, a locked-down viewer) the stylesheet alone shows them in print
+    context, page, _ = _open(browser, demo, 1400, javascript=False)
+    count_visible = "rows => rows.filter(r => r.checkVisibility()).length"
+    on_screen = page.eval_on_selector_all("details.cluster tbody tr", count_visible)
+    page.emulate_media(media="print")
+    in_print = page.eval_on_selector_all("details.cluster tbody tr", count_visible)
+    context.close()
+    assert on_screen < len(pks) and in_print == len(pks)
+
+
+def _lines(page) -> list[tuple[float, str]]:
+    """(height above the bottom edge, text) of each line of a PDF page, top first."""
+    items: list[tuple[float, str]] = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            items.append((round(cm[3] * tm[5] + cm[5], 0), text.strip()))
+
+    page.extract_text(visitor_text=visit)
+    lines: dict[float, list[str]] = {}
+    for y, text in items:
+        lines.setdefault(y, []).append(text)
+    return sorted(((y, " ".join(t)) for y, t in lines.items()), reverse=True)
+
+
+def test_printed_pages_are_filled_and_headings_stay_with_their_content(browser, demo, artifacts):
+    context, page, _ = _open(browser, demo, 1400)
+    headings = page.eval_on_selector_all("h2, h3, h4", "hs => hs.map(h => h.innerText.replace(/\\s+/g, ' ').trim())")
+    page.emulate_media(media="print")
+    pdf = artifacts / "report-pages.pdf"
+    page.pdf(path=str(pdf), format="A4")
+    context.close()
+    reader = pypdf.PdfReader(str(pdf))
+    height = float(reader.pages[0].mediabox.height)
+    first = _lines(reader.pages[0])
+    assert first[-1][0] < 0.25 * height, first[-3:]  # page 1 is filled to its last quarter
+    stranded = []
+    for number, pdf_page in enumerate(reader.pages[:-1], start=1):
+        lines = _lines(pdf_page)
+        last = re.sub(r"\s+", " ", lines[-1][1]) if lines else ""
+        if any(last and h.startswith(last) for h in headings):
+            stranded.append((number, last))
+    assert len(reader.pages) > 10
+    assert stranded == []

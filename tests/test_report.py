@@ -103,7 +103,7 @@ def test_demo_report_in_headless_chromium(tmp_path, artifacts):
                 for value in writer.values():
                     assert str(value) in page
     assert page.count('class="chart timeline wide"') == 6 and page.count('class="chart timeline narrow"') == 6
-    assert 'class="chart gaps"' in page and 'class="chart per-day"' in page
+    assert 'class="chart gaps wide"' in page and 'class="chart per-day narrow"' in page
     for name in ("cleanup.sql", "rollback.sql", "migration.sql"):
         assert f'href="{name}"' in page
     shot = artifacts / "demo-report.png"

@@ -221,15 +221,16 @@ deleted row is first copied into a backup table.', 'sub': False}, {'text': 't: 4
         wrapped = len(previous) >= 60 and not previous.rstrip().endswith(_TERMINATORS)
         if points and not sub and wrapped and (stripped[0].islower() or stripped[0] == "("):
             points[-1]["text"] += " " + stripped
-        else:
-            points.append({"text": stripped, "sub": sub})
+        else:  # a wide run of spaces separates two points on one line (two commands side by side)
+            points += [{"text": part, "sub": sub} for part in re.split(r"\s{3,}", stripped)]
         previous = body
     return points[:30]
 
 
 def _sql_context(name: str, text: str, linked: bool) -> dict[str, Any]:
     lines = text.splitlines()
-    summary = [{"text": prose(p["text"]), "sub": p["sub"]} for p in sql_summary(text)]
+    summary = [{"text": prose(p["text"]), "sub": p["sub"]} for p in sql_summary(text)
+               if p["text"] != f"dupfinder {name}"]  # the heading already names the file
     return {"name": name, "summary": summary, "text": "\n".join(lines[:SQL_LINES_SHOWN]),
             "truncated": max(0, len(lines) - SQL_LINES_SHOWN), "linked": linked}
 

@@ -296,7 +296,7 @@ def _wrap(label: str, chars: int) -> list[str]:
 
 
 def _marker(shape: str, x: float, y: float, colour: str, title: str) -> str:
-    t = f"<title>{escape(title)}</title>"
+    t = f"<title>{escape(title)}</title>" if title else ""
     if shape == "circle":
         return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}">{t}</circle>'
     if shape == "square":
@@ -358,8 +358,10 @@ def _timeline(points: list[tuple[int, str]], title: str, zone: str, max_lanes: i
     step, ticks, same_day = _time_ticks(lo, hi, plot_w)
     for us, writer in points:
         i = shown.index(writer) if writer in lane_y else len(shown) - 1
+        # a phone has no pointer to hover with: the narrow drawing leaves out the per-write tooltips
+        tooltip = "" if narrow else f"{writer} at {_tick_label(us, 1, False)}"
         parts.append(_marker(SHAPES[i % len(SHAPES)], x(us), lane_y.get(writer, lane_y.get(other, top)),
-                             COLOURS[i % len(COLOURS)], f"{writer} at {_tick_label(us, 1, False)}"))
+                             COLOURS[i % len(COLOURS)], tooltip))
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{axis_y}" y2="{axis_y}" stroke="#555"/>')
     for us in ticks:
         parts.append(f'<line x1="{x(us):.1f}" x2="{x(us):.1f}" y1="{axis_y}" y2="{axis_y + 5}" stroke="#555"/>')

@@ -258,7 +258,7 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
         shown = sorted(t["clusters"], key=lambda c: (rank.get(c["incident"], len(rank)), c["rows"][0]["ts"]))
         shown = shown[:CLUSTERS_SHOWN]
         table_ctx.append({
-            "name": t["table"], "anchor": n, "key_columns": ", ".join(t["keys"]), "ts": t["ts_column"],
+            "name": t["table"], "anchor": n, "key_columns": t["keys"], "ts": t["ts_column"],
             "window": format_seconds(t["window_seconds"]), "rows_scanned": f"{t['rows_scanned']:,}",
             "rows_null_key": f"{t['rows_null_key']:,}", "rows_null_ts": f"{t['rows_null_ts']:,}",
             "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),

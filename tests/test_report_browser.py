@@ -198,7 +198,7 @@ def test_print_expands_every_cluster(browser, demo, artifacts):
                              "document.querySelectorAll('details.cluster:not([open])').length")
     page.emulate_media(media="print")
     pdf = artifacts / "report.pdf"
-    page.pdf(path=str(pdf), format="A4", print_background=True)
+    page.pdf(path=str(pdf), format="A4", print_background=True, prefer_css_page_size=True)
     context.close()
     assert errors == [] and closed > 100 and opened == 0 and restored == closed
     every_row = {", ".join(f"{k}={v}" for k, v in row["pk"].items())
@@ -239,10 +239,11 @@ def test_printed_pages_are_filled_and_headings_stay_with_their_content(browser, 
     headings = page.eval_on_selector_all("h2, h3, h4", "hs => hs.map(h => h.innerText.replace(/\\s+/g, ' ').trim())")
     page.emulate_media(media="print")
     pdf = artifacts / "report-pages.pdf"
-    page.pdf(path=str(pdf), format="A4")
+    page.pdf(path=str(pdf), format="A4", prefer_css_page_size=True)
     context.close()
     reader = pypdf.PdfReader(str(pdf))
-    height = float(reader.pages[0].mediabox.height)
+    width, height = float(reader.pages[0].mediabox.width), float(reader.pages[0].mediabox.height)
+    assert abs(width - 842) < 2 and abs(height - 595) < 2  # A4 landscape, as the stylesheet asks
     first = _lines(reader.pages[0])
     assert first[-1][0] < 0.25 * height, first[-3:]  # page 1 is filled to its last quarter
     stranded = []
@@ -253,3 +254,19 @@ def test_printed_pages_are_filled_and_headings_stay_with_their_content(browser, 
             stranded.append((number, last))
     assert len(reader.pages) > 10
     assert stranded == []
+
+
+def test_printed_tables_fit_the_page(browser, demo):
+    """Laid out for print at the width of an A4 landscape page less its margins, no table is wider than the page
+    (Chromium would otherwise shrink the whole document to fit)."""
+    context, page, _ = _open(browser, demo, round((297 - 24) / 25.4 * 96))
+    page.emulate_media(media="print")
+    found = page.evaluate("""() => {
+      const main = document.querySelector("main").clientWidth;
+      const tables = [...document.querySelectorAll("table")].filter(t => t.checkVisibility());
+      return {main, tables: tables.length, wider: tables.filter(t => t.getBoundingClientRect().width > main + 0.5)
+                                                     .map(t => t.rows[1].cells[0].textContent)};
+    }""")
+    context.close()
+    shown = sum(min(len(t["clusters"]), 100) for t in demo.findings["tables"])
+    assert found["tables"] >= shown + 2 and found["wider"] == [], found

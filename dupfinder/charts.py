@@ -89,6 +89,11 @@ def _count_ticks(peak: int, room_px: float) -> list[int]:
     return list(range(0, top + 1, step))
 
 
+def _y_margin(ticks: list[int]) -> float:
+    """Room left of the plot for the rotated unit and the widest count label."""
+    return 30 + max(text_width(f"{t:,}") for t in ticks)
+
+
 def _y_axis(ticks: list[int], left: float, right: float, y0: float, plot_h: float, unit: str) -> list[str]:
     top = ticks[-1]
     parts = []
@@ -108,16 +113,14 @@ def _both(draw, *args) -> Markup:
 
 # --- gaps -------------------------------------------------------------------------------------------------
 
-def _window_label(seconds: float, tables: list[str], room: float) -> str:
+def _window_labels(seconds: float, tables: list[str]) -> list[str]:
+    """The window's label from the most to the least complete; the chart uses the first that fits."""
     from .durations import format_seconds
 
-    head = f"window {format_seconds(seconds)}: "
-    for shown in range(len(tables), 0, -1):
-        rest = f" and {len(tables) - shown} more" if shown < len(tables) else ""
-        label = head + ", ".join(tables[:shown]) + rest
-        if text_width(label) <= room or shown == 1:
-            return label
-    return head.rstrip(": ")
+    head = f"window {format_seconds(seconds)}"
+    labels = [f"{head}: " + ", ".join(tables[:shown]) + (f" and {len(tables) - shown} more" if shown < len(tables)
+                                                           else "") for shown in range(len(tables), 0, -1)]
+    return [*labels, f"{head}: {len(tables)} table{'s' if len(tables) > 1 else ''}", head, format_seconds(seconds)]
 
 
 def _gap_histogram(gaps: list[float], windows: list[tuple[float, list[str]]], width: int) -> str:
@@ -130,27 +133,29 @@ def _gap_histogram(gaps: list[float], windows: list[tuple[float, list[str]]], wi
     for g in gaps:
         pos = (math.log10(max(g, 1e-6)) - lo_exp) * per_decade
         counts[min(max(int(pos), 0), n_bins - 1)] += 1
-    left, right, bottom = 52, 14, 50
-    band = 8 + 18 * len(windows)          # one row per window label, above the bars
     plot_h = 150 if width == WIDE else 130
+    ticks = _count_ticks(max(counts), plot_h)
+    left, right, bottom = _y_margin(ticks), 14, 50
+    band = 8 + 18 * len(windows)          # one row per window label, above the bars
     top = band + 16                        # room for the count above the tallest bar
     height = top + plot_h + bottom
     y0 = top + plot_h
     bar_w = (width - left - right) / n_bins
     decade_px = per_decade * bar_w
-    ticks = _count_ticks(max(counts), plot_h)
     parts = [_svg("gaps", width, height, "Gaps between the rows of each cluster (log scale)")]
     parts += _y_axis(ticks, left, width - right, y0, plot_h, "gaps")
     for row, (seconds, tables) in enumerate(windows):
         wx = left + (math.log10(max(seconds, 1e-6)) - lo_exp) * decade_px
         ly = 8 + 18 * row + FONT
-        right_side = wx > left + (width - left - right) / 2
-        room = (wx - 6) if right_side else (width - wx - 6)
-        label = _window_label(seconds, tables, room)
         parts.append(f'<line x1="{wx:.1f}" x2="{wx:.1f}" y1="{ly + 3:.1f}" y2="{y0}" stroke="#c92a2a" '
                      'stroke-dasharray="4 3"/>')
-        anchor, lx = ("end", wx - 4) if right_side else ("start", wx + 4)
-        parts.append(_text(lx, ly, label, anchor, ' fill="#c92a2a"'))
+        room_left, room_right = wx - 6, width - wx - 6
+        for label in _window_labels(seconds, tables):  # the most complete label that fits on either side
+            if text_width(label) <= max(room_left, room_right):
+                break
+        anchor, lx = ("end", wx - 4) if text_width(label) > room_right else ("start", wx + 4)
+        text = _text(lx, ly, label, anchor, ' fill="#c92a2a"')
+        parts.append(f"<g><title>{escape(_window_labels(seconds, tables)[0])}</title>{text}</g>")
     for i, c in enumerate(counts):
         h = plot_h * c / ticks[-1]
         x = left + i * bar_w
@@ -210,8 +215,9 @@ def _per_day(days: dict[str, int], zone: str, width: int) -> str:
     parsed = {date.fromisoformat(d): n for d, n in days.items()}
     first, last = min(parsed), max(parsed)
     n_days = (last - first).days + 1
-    left, right, top, bottom = 52, 14, 22, 50
     plot_h = 120 if width == WIDE else 110
+    ticks = _count_ticks(max(parsed.values()), plot_h)
+    left, right, top, bottom = _y_margin(ticks), 14, 22, 50
     height = top + plot_h + bottom
     y0 = top + plot_h
     plot_w = width - left - right
@@ -221,7 +227,6 @@ def _per_day(days: dict[str, int], zone: str, width: int) -> str:
         return left + ((d - first).days + 0.5) * per
 
     bar_w = max(1.5, min(per * 0.8, 48.0))
-    ticks = _count_ticks(max(parsed.values()), plot_h)
     parts = [_svg("per-day", width, height, "Near-duplicate clusters per day")]
     parts += _y_axis(ticks, left, width - right, y0, plot_h, "clusters")
     for d, n in sorted(parsed.items()):

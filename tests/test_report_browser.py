@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import re
 import shutil
+import string
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
 import pypdf
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from playwright.sync_api import sync_playwright
 
-from dupfinder import api
+from dupfinder import api, charts
+from dupfinder.sqltemplates import resource_dir
 
 pytestmark = pytest.mark.browser
 
@@ -270,3 +275,46 @@ def test_printed_tables_fit_the_page(browser, demo):
     context.close()
     shown = sum(min(len(t["clusters"]), 100) for t in demo.findings["tables"])
     assert found["tables"] >= shown + 2 and found["wider"] == [], found
+
+
+NAME = st.text(alphabet=string.ascii_letters + string.digits + "_-.=/ ", min_size=1, max_size=48).map(str.strip).filter(
+    bool)
+
+
+@st.composite
+def chart_inputs(draw):
+    """Gaps, table windows, days and an incident's writes, from tiny to wide ranges and long names."""
+    gaps = draw(st.lists(st.floats(1e-7, 5e3), min_size=1, max_size=300))
+    windows: dict[float, list[str]] = {}
+    for seconds in draw(st.lists(st.sampled_from([0.001, 0.05, 0.5, 1.0, 2.0, 5.0, 60.0, 600.0]), min_size=1,
+                                 max_size=4, unique=True)):
+        windows[seconds] = draw(st.lists(NAME, min_size=1, max_size=5))
+    first = draw(st.dates(date(2019, 1, 1), date(2030, 1, 1)))
+    span = draw(st.sampled_from([0, 1, 3, 20, 90, 400, 1200]))
+    days = {(first + timedelta(days=draw(st.integers(0, span)))).isoformat(): draw(st.integers(1, 100_000))
+            for _ in range(draw(st.integers(1, 30)))}
+    start = draw(st.integers(1_500_000_000_000_000, 1_900_000_000_000_000))
+    scale = draw(st.sampled_from([1, 1_000, 1_000_000, 60_000_000, 86_400_000_000]))
+    writers = draw(st.lists(NAME, min_size=1, max_size=11, unique=True))
+    clusters = [[(start + draw(st.integers(0, 50)) * scale + k, draw(st.sampled_from(writers))) for k in range(2)]
+                for _ in range(draw(st.integers(1, 400)))]
+    return gaps, windows, days, clusters
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(inputs=chart_inputs())
+def test_generated_charts_keep_every_label_inside_legible_and_apart(browser, inputs):
+    gaps, windows, days, clusters = inputs
+    timeline, _ = charts.timeline(clusters, "generated writes")
+    body = f"{charts.gap_histogram(gaps, windows)}{charts.per_day(days)}{timeline}"
+    css = (resource_dir("reports", "reports") / "report.css").read_text()
+    html = f"<!doctype html><meta name=viewport content='width=device-width'><style>{css}</style><main>{body}</main>"
+    for width in (390, 1400):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        page.set_content(html)
+        found = page.evaluate(CHART_PROBE)
+        context.close()
+        assert found["charts"] == 3
+        assert found["cut"] == [] and found["small"] == [] and found["overlap"] == [] and found["onBar"] == [], found

@@ -257,3 +257,15 @@ def test_clusters_per_day_on_a_time_axis_with_full_dates():
                        r"<title>(\S+):", wide)]
     (x30, _), (x31, _), (x02, _) = sorted(bars)
     assert abs((x02 - x30) - 3 * (x31 - x30)) < 0.5  # the empty day is a gap, not squeezed out
+
+
+def test_big_timelines_keep_whole_clusters_and_say_how_many():
+    clusters = [[(k * 10_000_000, "host=a"), (k * 10_000_000 + 300_000, "host=b")] for k in range(1217)]
+    svg, note = charts.timeline(clusters, "writes")
+    assert note == "every 5th of 1,217 clusters shown: 488 of 2,434 writes"
+    wide = str(svg).split("</svg>")[0]
+    assert f"writes ({note})" in wide
+    tooltips = re.findall(r"<title>(host=[ab]) at [^<]+</title>", wide)
+    assert tooltips.count("host=a") == tooltips.count("host=b") == 244  # both writes of every kept cluster
+    assert charts.timeline(clusters[:300], "writes")[1] == ""
+    assert [charts.ordinal(n) for n in (2, 3, 11, 23, 1217)] == ["2nd", "3rd", "11th", "23rd", "1,217th"]

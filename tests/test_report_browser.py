@@ -263,7 +263,7 @@ def test_printed_pages_are_filled_and_headings_stay_with_their_content(browser, 
 
 def test_printed_tables_fit_the_page(browser, demo):
     """Laid out for print at the width of an A4 landscape page less its margins, no table is wider than the page
-    (Chromium would otherwise shrink the whole document to fit)."""
+    (Chromium would otherwise shrink the whole document to fit), and no word, number or timestamp is split."""
     context, page, _ = _open(browser, demo, round((297 - 24) / 25.4 * 96))
     page.emulate_media(media="print")
     found = page.evaluate("""() => {
@@ -272,7 +272,9 @@ def test_printed_tables_fit_the_page(browser, demo):
       return {main, tables: tables.length, wider: tables.filter(t => t.getBoundingClientRect().width > main + 0.5)
                                                      .map(t => t.rows[1].cells[0].textContent)};
     }""")
+    words = page.evaluate(LAYOUT_PROBE)
     context.close()
+    assert words["split"] == [] and words["wrapped"] == [] and words["narrow"] == [], words
     shown = sum(min(len(t["clusters"]), 100) for t in demo.findings["tables"])
     assert found["tables"] >= shown + 2 and found["wider"] == [], found
 

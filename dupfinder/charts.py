@@ -9,8 +9,10 @@ or sit on a bar: tick labels near an edge are anchored inside, marker labels liv
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from html import escape
+from typing import Any
 
 from markupsafe import Markup
 
@@ -378,7 +380,7 @@ def _timeline(points: list[tuple[int, str]], title: str, zone: str, max_lanes: i
     return "".join(parts)
 
 
-def thin(clusters: list[list[tuple[int, str]]], max_points: int = 600) -> tuple[list[tuple[int, str]], str]:
+def thin(clusters: list[list[Any]], max_points: int = 600) -> tuple[list[Any], str]:
     """Keep every k-th cluster whole (so each kept write keeps its duplicate) to stay under ``max_points``.
 
     Returns the points to draw and a note saying what was left out ('' when nothing was).
@@ -397,13 +399,15 @@ def thin(clusters: list[list[tuple[int, str]]], max_points: int = 600) -> tuple[
     return kept, f"every {ordinal(step)} of {len(clusters):,} clusters shown: {len(kept):,} of {total:,} writes"
 
 
-def timeline(clusters: list[list[tuple[int, str]]], title: str, zone: str = "UTC", max_lanes: int = 8,
-             max_points: int = 600) -> tuple[Markup, str]:
+def timeline(clusters: list[list[Any]], title: str, zone: str = "UTC", max_lanes: int = 8, max_points: int = 600,
+             point: Callable[[Any], tuple[int, str]] | None = None) -> tuple[Markup, str]:
     """Who wrote when: one lane per writer, a marker per duplicate write (time in µs, writer label).
 
-    Big incidents are thinned a whole cluster at a time; the returned note says so.
+    Big incidents are thinned a whole cluster at a time; the returned note says so. ``point`` turns a write
+    into (µs, writer label), applied only to the writes kept.
     """
-    points, note = thin(clusters, max_points)
+    kept, note = thin(clusters, max_points)
+    points = [point(w) for w in kept] if point else kept
     if not points:
         return Markup(""), ""
     full = f"{title} ({note})" if note else title

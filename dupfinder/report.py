@@ -140,10 +140,10 @@ def _zone(table: dict[str, Any]) -> str:
 def _incident_context(table: dict[str, Any], incident: dict[str, Any], rank: int,
                       by_incident: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     members = by_incident.get(incident["id"], [])
-    writes = [[(_ts_us(r["ts"]), writer_label(r["writer"])) for r in c["rows"]]
-              for c in sorted(members, key=lambda c: c["rows"][0]["ts"])]
+    writes = [c["rows"] for c in sorted(members, key=lambda c: c["rows"][0]["ts"])]
     chart, thinned = charts.timeline(writes, f"Duplicate writes of {incident['id']} in {table['table']}, "
-                                             "one lane per writer", _zone(table))
+                                             "one lane per writer", _zone(table),
+                                     point=lambda r: (_ts_us(r["ts"]), writer_label(r["writer"])))
     gaps = incident.get("gap_seconds", {})
     writers = [writer_label(w).split(" / ") for w in incident["writers"] if w] or [[NO_WRITER]]
     return {

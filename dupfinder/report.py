@@ -81,7 +81,7 @@ def headline(verdict: dict[str, Any], table_names: list[str]) -> str:
     >>> headline({"clean": True, "tables": 2, "far": 0}, ["a", "b"])
     'No duplicates found in 2 tables'
     >>> headline({"clean": False, "tables": 3, "tables_affected": 3, "clusters": 206, "rows_affected": 412,
-    ...           "incidents": 9, "largest_cluster": 2}, ["a", "b", "c"])
+    ...           "incidents": 9, "keys": 206, "most_rows_per_key": 2}, ["a", "b", "c"])
     '3 tables: 206 keys written twice (412 rows) in 9 incidents'
     """
     if verdict["clean"]:
@@ -97,8 +97,8 @@ def headline(verdict: dict[str, Any], table_names: list[str]) -> str:
         where = count(total, "table")
     else:
         where = f"{affected:,} of {count(total, 'table')}"
-    times = "twice" if verdict["largest_cluster"] == 2 else "more than once"
-    return (f"{where}: {count(verdict['clusters'], 'key')} written {times} "
+    times = "twice" if verdict["most_rows_per_key"] == 2 else "more than once"
+    return (f"{where}: {count(verdict['keys'], 'key')} written {times} "
             f"({count(verdict['rows_affected'], 'row')}) in {count(verdict['incidents'], 'incident')}")
 
 
@@ -239,6 +239,10 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
     """Everything the templates show, computed here so the templates hold no logic."""
     tables = findings["tables"]
     clusters = [c for t in tables for c in t["clusters"]]
+    per_key: Counter = Counter()  # rows in clusters per (table, key): a key can have clusters on several days
+    for t in tables:
+        for c in t["clusters"]:
+            per_key[(t["table"], tuple(sorted((k, str(v)) for k, v in c["key"].items())))] += len(c["rows"])
     incidents = sum(len(t["incidents"]) for t in tables)
     days = Counter(c["rows"][0]["ts"][:10] for c in clusters)
     gaps = [g for c in clusters for g in c.get("gaps_seconds", [])]
@@ -277,7 +281,7 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
         "rows_to_delete": sum(t.get("rows_to_delete", 0) for t in tables),
         "divergent": sum(t.get("divergent_clusters", 0) for t in tables),
         "far": sum(t["far_duplicates"] for t in tables),
-        "largest_cluster": max((len(c["rows"]) for c in clusters), default=0),
+        "keys": len(per_key), "most_rows_per_key": max(per_key.values(), default=0),
     }
     overview = [{"table": name, "anchor": n, "id": i["id"], "mechanism": i["mechanism"],
                  "rows": f"{i['rows']:,}", "clusters": f"{i['clusters']:,}", "start": i["start"],

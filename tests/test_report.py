@@ -269,3 +269,15 @@ def test_big_timelines_keep_whole_clusters_and_say_how_many():
     assert tooltips.count("host=a") == tooltips.count("host=b") == 244  # both writes of every kept cluster
     assert charts.timeline(clusters[:300], "writes")[1] == ""
     assert [charts.ordinal(n) for n in (2, 3, 11, 23, 1217)] == ["2nd", "3rd", "11th", "23rd", "1,217th"]
+
+
+def test_h1_counts_keys_and_says_more_than_once_when_a_key_came_back(sqlite_url, tmp_path):
+    day = 86_400.0
+    events_table(sqlite_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 7, day), (4, 7, day + 0.2), (5, 8, 0.0), (6, 8, 0.1)])
+    result = api.scan(ScanOptions(url=sqlite_url, tables=(table_spec(table="events", keys=["account", "day"],
+                                                                     ts="ts"),)))
+    outputs = api.write_outputs(result, tmp_path / "o")
+    html = outputs.files["report.html"].read_text()
+    incidents = len(outputs.findings["tables"][0]["incidents"])
+    assert len(outputs.findings["tables"][0]["clusters"]) == 3
+    assert f"<h1>events: 2 keys written more than once (6 rows) in {report.count(incidents, 'incident')}</h1>" in html

@@ -21,7 +21,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
     from .attribute import attribute_table, in_repeated_hour
     from .cluster import build_clusters
-    from .connect import introspect, mask_url, read_only, timestamp_awareness
+    from .connect import check_timestamp_column, introspect, mask_url, read_only, timestamp_awareness
     from .detect import detect, detect_hour_apart, key_counter, verify_sql
     from .writers import resolve_writers
 
@@ -35,6 +35,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             given = [c for _, c in spec.writers]
             info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given},
                               children=True)
+            check_timestamp_column(info, spec.ts)
             writers = resolve_writers(spec.writers, spec.infer_writers, info.column_names,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key))
             aware = timestamp_awareness(info, spec.ts)
@@ -70,6 +71,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 verify_sql=verify_sql(conn, info, spec),
             )
             if progress:
+                if hasattr(progress, "rows_read"):  # the command line's progress line shows rows per second
+                    progress.rows_read(spec.table, found.stats.rows_scanned)
                 progress(spec.table, "attributing writers", done, total)
             tables.append(attribute_table(table, key_counter(conn, info, spec, aware)))
             if progress:

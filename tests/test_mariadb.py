@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from helpers import at, cluster_ids, events_table, make_table, scan_one, ts_type
 from sqlrun import SQLFailed, apply_sql, digest, rows_of, scan_doc
 
+from dupfinder.cli import main
+from dupfinder.connect import read_only
+from dupfinder.discover import discover
+from dupfinder.errors import QueryFailed
 from dupfinder.remediate import cleanup_sql, migration_sql, rollback_sql
 
 CASES = sorted(Path(__file__).parent.joinpath("cases").glob("*.json"))
@@ -112,3 +117,39 @@ def _execute(url: str, statement: str) -> None:
             conn.exec_driver_sql(statement)
     finally:
         engine.dispose()
+
+
+def test_scan_transaction_is_read_only_on_the_server(mariadb_url):
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    with pytest.raises(QueryFailed, match="READ ONLY"), read_only(mariadb_url) as conn:
+        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (9, 1, 'x')")
+    assert len(rows_of(mariadb_url)) == 2
+
+
+def test_statement_timeout_uses_the_servers_own_setting(mariadb_url):
+    with read_only(mariadb_url, statement_timeout=1.5) as conn:
+        assert conn.dialect.is_mariadb
+        assert float(conn.exec_driver_sql("SELECT @@max_statement_time").scalar()) == 1.5
+    with pytest.raises(QueryFailed, match="max_statement_time"), read_only(mariadb_url, statement_timeout=0.2) as conn:
+        # a cross join big enough to run for seconds
+        conn.exec_driver_sql("SELECT count(*) FROM information_schema.columns a, information_schema.columns b, "
+                             "information_schema.columns c").scalar()
+
+
+def test_statement_timeout_through_the_cli(mariadb_url):
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    result = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "events", "--key", "account", "--key", "day",
+                                       "--ts", "ts", "--statement-timeout", "30s"])
+    assert result.exit_code == 1, result.output
+    assert "dupfinder:dupfinder" not in result.output  # the password is never shown
+
+
+def test_discover_does_not_stop_at_a_table_without_a_primary_key(mariadb_url):
+    make_table(mariadb_url, "a_no_pk", [sa.Column("ref", sa.Integer), sa.Column("created_at", ts_type())],
+               [{"ref": 1, "created_at": at(0)}, {"ref": 1, "created_at": at(0.2)}, {"ref": 2, "created_at": at(0)}])
+    make_table(mariadb_url, "b_orders", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                                         sa.Column("order_ref", sa.Integer), sa.Column("created_at", ts_type())],
+               [{"id": i, "order_ref": i // 2 if i < 4 else i, "created_at": at(i * 0.1)} for i in range(20)])
+    proposals = {p.table: p for p in discover(mariadb_url)}
+    assert proposals["b_orders"].keys == ("order_ref",)
+    assert "a_no_pk" in proposals

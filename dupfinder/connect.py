@@ -140,9 +140,14 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
         conn.exec_driver_sql("BEGIN")
     elif name in ("mysql", "mariadb"):
         conn.exec_driver_sql("SET SESSION time_zone = '+00:00'")  # TIMESTAMP values read in UTC
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        if statement_timeout:
-            conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(statement_timeout * 1000)}")
+        if statement_timeout and getattr(conn.dialect, "is_mariadb", False):
+            # MariaDB: max_statement_time, in seconds, for every statement
+            conn.exec_driver_sql(f"SET SESSION max_statement_time = {max(statement_timeout, 0.001):.3f}")
+        elif statement_timeout:
+            # MySQL 5.7.8+: max_execution_time, in milliseconds, for SELECT statements (all a scan runs)
+            conn.exec_driver_sql(f"SET SESSION max_execution_time = {max(int(statement_timeout * 1000), 1)}")
+        # one snapshot for every statement of the scan, and the server refuses writes in it
+        conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ class TableInfo:
     ts_timezone_aware: bool | None
     referenced_by: tuple[ChildKey, ...] = ()
     index_leading_columns: tuple[str, ...] = ()  # first column of each index: what a range scan can use
+    id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -186,8 +192,8 @@ class TableInfo:
 
     @property
     def order_columns(self) -> tuple[str, ...]:
-        """Columns that identify a row: the primary key, else the engine's row id."""
-        return self.primary_key or ((self.row_id,) if self.row_id else ())
+        """Columns that identify a row: the --id columns, else the primary key, else the engine's row id."""
+        return self.id_columns or self.primary_key or ((self.row_id,) if self.row_id else ())
 
     @property
     def qualified_name(self) -> str:
@@ -216,12 +222,16 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     raise TableNotFound(f"table {table!r} not found{hint}")
 
 
-def introspect(conn: Connection, table: str, needed: dict[str, list[str]], children: bool = False) -> TableInfo:
+def introspect(conn: Connection, table: str, needed: dict[str, list[str]], children: bool = False,
+               ids: tuple[str, ...] = (), require_identity: bool = True) -> TableInfo:
     """Read a table's shape and check that every column in ``needed`` (purpose → names) exists.
 
     ``children``: also read the foreign keys pointing at the table (a read over the whole schema; only a scan,
-    whose cleanup re-points them, needs it).
+    whose cleanup re-points them, needs it). ``ids``: the --id columns that identify a row. A table with no
+    primary key, no row id and no ``ids`` is refused unless ``require_identity`` is false (discover).
     """
+    if ids:
+        needed = {**needed, "--id": list(ids)}
     schema, name = resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
     inspector = sa.inspect(conn)
@@ -255,14 +265,16 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                         else f"; its columns are: {', '.join(names)}")
                 raise ColumnNotFound(f"{purpose} column {column!r} not found in table {table!r}{hint}")
     dialect = conn.dialect.name
-    row_id = None if pk else ROW_ID.get(dialect)
-    if not pk and row_id is None:
-        raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on")
+    row_id = None if pk or ids else ROW_ID.get(dialect)
+    if not pk and row_id is None and not ids and require_identity:
+        raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on: "
+                         "name the columns that identify a row with --id COL")
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
         referenced_by=_child_keys(inspector, schema, name) if children and not duckdb else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
+        id_columns=tuple(ids),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,8 +87,10 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
             qualified = f"{schema}.{name}" if schema else name
             try:
                 # one table that cannot be read (no SELECT privilege, a type without equality) is skipped with
-                # a note: its savepoint keeps the transaction usable for the next table
-                with conn.begin_nested(), warnings.catch_warnings():
+                # a note; on PostgreSQL a savepoint keeps the transaction usable for the next table (a failed
+                # statement does not end the transaction on the other engines)
+                savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
+                with savepoint, warnings.catch_warnings():
                     warnings.simplefilter("ignore", sa.exc.SAWarning)  # types the dialect does not know
                     proposal = _discover_table(conn, qualified)
             except (QueryFailed, sa.exc.DBAPIError) as err:
@@ -100,7 +103,7 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
 
 
 def _discover_table(conn: Connection, qualified: str) -> Proposal | None:
-    info = introspect(conn, qualified, {})
+    info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
     if [u for u in info.unique_constraints if tuple(u) != info.primary_key]:
         return None  # already constrained beyond its primary key
     ts = _timestamp_column(info)

@@ -246,7 +246,7 @@ def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not
     constraint = constraint_name(table, keys)
     t = {"table": table, "qtable": quote_table(dialect, name, schema), "key_columns": keys, "name": constraint,
          "name_in_schema": quote_table(dialect, constraint, schema), "nulls_not_distinct": nulls_not_distinct,
-         "where": where, "tag": dollar_tag(table, *keys)}
+         "where": where, "tag": dollar_tag(table, *keys), "schema_name": schema, "table_name": name}
     return dialect, {"t": t, "lock_timeout": LOCK_TIMEOUT, "lock_wait_seconds": LOCK_WAIT_SECONDS}
 
 

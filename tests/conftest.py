@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from mariadb_server import MariaDBServer, find_mariadbd  # noqa: E402
 from pg_server import PostgresServer  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -38,6 +39,26 @@ def pg_url(pg_server, request):
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server():
+    """A throwaway MariaDB server (Debian's mariadbd) for the session; never skipped in CI."""
+    if find_mariadbd() is None and not os.environ.get("CI"):
+        pytest.skip("MariaDB SERVER BINARIES NOT FOUND: MariaDB tests skipped (apt-get install mariadb-server, "
+                    "or run .ci/system-deps); CI installs it and never skips")
+    server = MariaDBServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mariadb_url(mariadb_server):
+    """A fresh, empty MariaDB database for one test (``mysql+pymysql://``)."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    mariadb_server.admin(f"CREATE DATABASE `{name}`")
+    yield mariadb_server.url(name)
+    mariadb_server.admin(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @pytest.fixture

@@ -29,13 +29,21 @@ def make_table(url: str, name: str, columns: list[sa.Column], rows: list[dict]) 
     return table
 
 
+def ts_type(aware: bool = False) -> sa.types.TypeEngine:
+    """A timestamp column type keeping microseconds on every engine (MySQL/MariaDB need an explicit fsp)."""
+    from sqlalchemy.dialects import mysql
+
+    return sa.DateTime(timezone=aware).with_variant(
+        mysql.TIMESTAMP(fsp=6) if aware else mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
 def events_table(url: str, rows: list[tuple], name: str = "events", aware: bool = False) -> sa.Table:
     """A table (id, account, day, ts, host, note) from (id, account, seconds, host[, note]) tuples."""
     columns = [
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("account", sa.Integer),
         sa.Column("day", sa.String(10)),
-        sa.Column("ts", sa.DateTime(timezone=aware)),
+        sa.Column("ts", ts_type(aware)),
         sa.Column("host", sa.String(20)),
         sa.Column("note", sa.String(40)),
     ]

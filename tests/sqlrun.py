@@ -29,6 +29,8 @@ def apply_sql(url: str, sql: str, pg_server=None) -> str:
         if done.returncode:
             raise SQLFailed(done.stderr)
         return done.stderr
+    if url.startswith(("mysql", "mariadb")):
+        return apply_mysql(url, sql)
     conn = sqlite3.connect(sa.make_url(url).database, isolation_level=None)
     try:
         conn.executescript(sql)
@@ -39,6 +41,23 @@ def apply_sql(url: str, sql: str, pg_server=None) -> str:
     finally:
         conn.close()
     return ""
+
+
+def apply_mysql(url: str, sql: str) -> str:
+    """Run a generated file with the mariadb/mysql client, which stops at the first error."""
+    import os
+    import shutil
+
+    parsed = sa.make_url(url)
+    client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
+    done = subprocess.run(
+        [client, "--no-defaults", "--batch", "--default-character-set=utf8mb4", "-h", parsed.host or "127.0.0.1",
+         "-P", str(parsed.port or 3306), "-u", parsed.username or "root", parsed.database or ""],
+        input=sql, capture_output=True, text=True,
+        env={**os.environ, "MYSQL_PWD": parsed.password or ""})
+    if done.returncode:
+        raise SQLFailed(done.stderr)
+    return done.stdout
 
 
 def rows_of(url: str, table: str = "events") -> list[tuple]:

@@ -86,7 +86,28 @@ def _database_url(given: str | None, config_url: str | None = None) -> str:
     return url
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """click's own usage errors (unknown option, bad choice, missing value) as one ``Error:`` line too."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("standalone_mode", None)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as err:
+            _error(f"{err.format_message()} (see dupfinder --help)")
+            sys.exit(err.exit_code)
+        except click.Abort:
+            _error("aborted")
+            sys.exit(130)
+        except BrokenPipeError:  # --help or --version into a closed pipe
+            _quiet_broken_pipe()
+            sys.exit(EXIT_CLEAN)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dupfinder")
 @click.option("--traceback", is_flag=True, help="Show the stack trace of an error.")
 @click.pass_context

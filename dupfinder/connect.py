@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,7 +59,9 @@ def create_engine(url: str) -> Engine:
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
     try:
-        return sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        with warnings.catch_warnings():  # "query argument ignored" notes: not for a person running a scan
+            warnings.simplefilter("ignore", exc.SAWarning)
+            return sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
     except exc.NoSuchModuleError:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
     except ImportError as err:

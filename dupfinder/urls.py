@@ -15,9 +15,10 @@ MASK = "***"
 # query parameters whose value is a secret (names compared case-insensitively, after percent-decoding):
 # password, sslpassword, passwd, pwd, secret, access_token, api_key, sslkey, ...
 _SECRET_NAME = re.compile(r"pass|pwd|secret|token|credential|key|auth|sig", re.IGNORECASE)
-_SCHEME = re.compile(r"^[A-Za-z][\w+.-]*:")
+_SCHEME = re.compile(r"^[A-Za-z][\w+.-]*:(?=/)")  # "postgresql:/" or "sqlite:///"; "app:pw@h" is userinfo
 # conninfo-style text (``host=db password=x``) that reached an error message
-_KEYWORD_SECRET = re.compile(r"(?i)\b([\w.-]*(?:pass|pwd|secret|token)[\w.-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+_KEYWORD_SECRET = re.compile(
+    r"(?i)(?:^|(?<=\s))([\w.-]*(?:pass|pwd|secret|token)[\w.-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'?|\S+)")
 
 _seen: set[str] = set()  # secrets of the URLs this process opened, scrubbed from any error text
 
@@ -25,8 +26,9 @@ _seen: set[str] = set()  # secrets of the URLs this process opened, scrubbed fro
 def mask_url(url: object) -> str:
     """Render a URL with every secret replaced by ``***``: the only form dupfinder ever shows or writes.
 
-    Masks the userinfo password (up to the last ``@``, so an unencoded ``@`` in a password leaks nothing)
-    and the values of secret-looking query parameters; malformed text is masked the same way.
+    Masks the userinfo password and the values of secret-looking query parameters. Where an unencoded ``@``
+    makes it unclear where the password ends, both readings are masked (the password up to the first and up
+    to the last ``@``), so no part of it shows; malformed text is masked the same way.
 
     >>> mask_url("postgresql+psycopg://app:s3cret@db.internal/prod")
     'postgresql+psycopg://app:***@db.internal/prod'
@@ -34,39 +36,57 @@ def mask_url(url: object) -> str:
     'postgresql://app:***@db/prod?sslmode=require&password=***'
     """
     text = _as_text(url)
-    start, userinfo, rest = _split(text)
-    if userinfo is not None:
-        user, colon, _password = userinfo.partition(":")
-        text = text[:start] + user + (":" + MASK if colon else "") + "@" + rest
-    question = text.find("?", start)
-    if question >= 0:
-        text = text[:question + 1] + _mask_query(text[question + 1:])
-    else:
-        text = _KEYWORD_SECRET.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    ranges = sorted(_secret_ranges(text))
+    merged: list[list[int]] = []
+    for lo, hi in ranges:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    for lo, hi in reversed(merged):
+        text = text[:lo] + MASK + text[hi:]
     return scrub(text)
 
 
 def url_secrets(url: object) -> list[str]:
-    """Every text in ``url`` that ``mask_url`` hides (the password read generously, secret query values)."""
+    """Every text in ``url`` that ``mask_url`` hides, and the pieces of it a driver might echo."""
     text = _as_text(url)
-    found: list[str] = []
-    start, userinfo, _rest = _split(text)
-    if userinfo is not None and ":" in userinfo:
-        found.append(userinfo.partition(":")[2])
-    question = text.find("?", start)
-    if question >= 0:
-        for name, value in _params(text[question + 1:]):
-            if _SECRET_NAME.search(unquote_plus(name)):
-                found.append(value)
-    else:
-        found += [m.group(3) for m in _KEYWORD_SECRET.finditer(text)]
     pieces: list[str] = []
-    for secret in found:
+    for lo, hi in _secret_ranges(text):
+        secret = text[lo:hi]
         for variant in (secret, unquote_plus(secret)):
             pieces.append(variant)
-            # what a driver may echo of a password it misread: the parts between separators
-            pieces += [p for p in re.split(r"[@/:?#&=]", variant) if len(p) >= 3]
+            pieces += [p for p in re.split(r"[@/:?#&=]", variant) if len(p) >= 4]
     return sorted({p for p in pieces if p and p != MASK}, key=len, reverse=True)
+
+
+def _secret_ranges(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every secret in ``text``, under each reading of where the userinfo ends."""
+    found: list[tuple[int, int]] = []
+    scheme = _SCHEME.match(text)
+    start = scheme.end() if scheme else 0
+    while start < len(text) and text[start] == "/":
+        start += 1
+    body = text[start:]
+    first_at = body.find("@")
+    user_end = min([i for i in (body.find(":"), first_at) if i >= 0], default=-1)
+    has_userinfo = first_at >= 0 and "/" not in body[:user_end]
+    ends = sorted({first_at, body.rfind("@")}) if has_userinfo else [-1]
+    for at in ends:  # the userinfo ending at the first @ (as SQLAlchemy reads it) and at the last one
+        if at >= 0:
+            colon = body.find(":", 0, at)
+            if colon >= 0:
+                found.append((start + colon + 1, start + at))
+        question = body.find("?", max(at, 0))
+        if question >= 0:
+            offset = start + question + 1
+            for name, eq, value in _params(body[question + 1:]):
+                value_start = offset + len(name) + len(eq)
+                if eq and value and _SECRET_NAME.search(unquote_plus(name)):
+                    found.append((value_start, value_start + len(value)))
+                offset = value_start + len(value) + 1  # and the & after it
+    found += [(m.start(3), m.end(3)) for m in _KEYWORD_SECRET.finditer(text)]
+    return [(lo, hi) for lo, hi in found if hi > lo]
 
 
 def remember(url: object) -> None:
@@ -147,24 +167,14 @@ def _split(text: str) -> tuple[int, str | None, str]:
     return start, body[:last_at], body[last_at + 1:]
 
 
-def _params(query: str) -> list[tuple[str, str]]:
-    """Split a query string into (name, raw value); a piece without ``=`` continues the previous value (a
-    password with an unencoded ``&``)."""
+def _params(query: str) -> list[tuple[str, str, str]]:
+    """Split a query string into (name, "=" or "", raw value); a piece without ``=`` continues the previous
+    value (a password with an unencoded ``&``)."""
     params: list[list[str]] = []
     for piece in query.split("&"):
         name, eq, value = piece.partition("=")
         if eq or not params:
-            params.append([name, value])
+            params.append([name, eq, value])
         else:
-            params[-1][1] += "&" + piece
-    return [(n, v) for n, v in params]
-
-
-def _mask_query(query: str) -> str:
-    parts = []
-    for name, value in _params(query):
-        if _SECRET_NAME.search(unquote_plus(name)):
-            parts.append(f"{name}={MASK}")
-        else:
-            parts.append(f"{name}={value}" if f"{name}=" in query else name)
-    return "&".join(parts)
+            params[-1][2] += "&" + piece
+    return [(n, e, v) for n, e, v in params]

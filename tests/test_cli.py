@@ -322,3 +322,21 @@ def test_progress_shows_the_running_statement_and_rows_per_second(sqlite_url):
     screen2 = _Terminal()
     api.scan(ScanOptions(url=sqlite_url, tables=(spec,)), _progress("text", screen2, {}, refresh=0.05))
     assert "rows/s" in screen2.getvalue()
+
+
+def test_a_timestamp_column_that_is_not_a_date_time_is_refused(db_url):
+    import sqlalchemy as sa
+    from helpers import make_table
+
+    make_table(db_url, "typed", [sa.Column("id", sa.Integer, primary_key=True), sa.Column("k", sa.Integer),
+                                 sa.Column("t_text", sa.Text), sa.Column("t_bigint", sa.BigInteger),
+                                 sa.Column("t_date", sa.Date), sa.Column("t_ok", sa.DateTime)],
+               [{"id": 1, "k": 1, "t_text": "2026-11-03 02:30:00", "t_bigint": 1, "t_date": None, "t_ok": None}])
+    for column, kind in (("t_text", "TEXT"), ("t_bigint", "BIGINT"), ("t_date", "DATE")):
+        result = run("scan", db_url, "--table", "typed", "--key", "k", "--ts", column)
+        assert result.exit_code == 2, result.output
+        assert f"timestamp column '{column}' of table 'typed' is {kind}, not a date-time type" in result.output
+        assert result.output.count("\n") == 1
+    assert "a date has no time of day" in run("scan", db_url, "--table", "typed", "--key", "k", "--ts",
+                                               "t_date").output
+    assert run("scan", db_url, "--table", "typed", "--key", "k", "--ts", "t_ok").exit_code == 0

@@ -21,18 +21,34 @@ BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks an
 LOCK_TIMEOUT = "5s"
 LOCK_WAIT_SECONDS = 5
 STATEMENT_TIMEOUT = "15min"
-SUPPORTED = ("postgresql", "sqlite", "mysql")
+SUPPORTED = ("postgresql", "sqlite", "mysql", "duckdb")
 
 
 def dialect_for(name: str) -> Dialect:
     """A SQLAlchemy dialect object for quoting and literals, without a connection."""
     from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+    if name == "duckdb":
+        return _duckdb_dialect()
     known = {"postgresql": postgresql, "sqlite": sqlite, "mysql": mysql, "mariadb": mysql}
     module = known.get(name)
     if module is None:
         raise UsageError(f"no SQL generator for dialect {name!r}: supported are {', '.join(SUPPORTED)}")
     return module.dialect()
+
+
+def _duckdb_dialect() -> Dialect:
+    """DuckDB quotes and writes literals as PostgreSQL does: duckdb-engine's dialect when installed, else
+    PostgreSQL's preparer under DuckDB's name (regenerating cleanup.sql needs no DuckDB driver)."""
+    try:
+        from duckdb_engine import Dialect as DuckDBDialect
+        return DuckDBDialect()
+    except ImportError:
+        from sqlalchemy.dialects import postgresql
+
+        dialect = postgresql.dialect()
+        dialect.name = "duckdb"
+        return dialect
 
 
 def _split(qualified: str) -> tuple[str | None, str]:
@@ -144,6 +160,8 @@ def dollar_tag(*texts: str) -> str:
 
 
 def _template(kind: str, dialect: Dialect) -> str:
+    if dialect.name == "duckdb":
+        return f"{kind}_duckdb.sql.j2"
     return f"{kind}_mysql.sql.j2" if dialect.name in ("mysql", "mariadb") else f"{kind}.sql.j2"
 
 

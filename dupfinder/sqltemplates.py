@@ -97,7 +97,7 @@ def _spelled_out(dialect: Dialect, value: str) -> str:
         if not piece:
             continue
         if _CONTROL.fullmatch(piece):
-            name = "chr" if dialect.name == "postgresql" else "char"
+            name = "chr" if dialect.name in ("postgresql", "duckdb") else "char"
             parts.append(f"{name}({ord(piece)})")
         else:
             parts.append(literal(dialect, piece))

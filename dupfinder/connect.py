@@ -252,6 +252,19 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     )
 
 
+def check_ids_unique(conn: Connection, info: TableInfo) -> None:
+    """Raise UsageError when two rows share the --id values (one GROUP BY, stopping at the first repeat)."""
+    from .sqltemplates import quote_table, render_sql
+
+    sql = render_sql("ids_unique.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+                     ids=list(info.id_columns))
+    repeated = conn.execute(sa.text(sql)).first()
+    if repeated is not None:
+        shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))
+        raise UsageError(f"--id {', '.join(info.id_columns)} does not identify a row of {info.qualified_name!r}: "
+                         f"more than one row has {shown}; name more columns with --id")
+
+
 def _duckdb_shape(conn: Connection, schema: str | None, name: str):
     """DuckDB's own catalog (duckdb-engine reflects through PostgreSQL catalog queries DuckDB lacks)."""
     where = "table_name = :name AND table_schema = coalesce(:schema, current_schema())"

@@ -97,11 +97,12 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     the costly part for big findings: rollback only needs to know there were losers."""
     schema, name = _split(table["table"])
     pk = table.get("primary_key") or []
-    row_id = None if pk else table.get("row_id")
-    ids = pk or ([row_id] if row_id else [])
+    given = table.get("id_columns") or []  # --id: the columns the scan checked unique
+    row_id = None if pk or given else table.get("row_id")
+    ids = given or pk or ([row_id] if row_id else [])
     columns = [c["name"] for c in table.get("columns", [])]
     writer_columns = {w["column"] for w in table.get("writer_columns", [])}
-    skip = set(pk) | set(table["keys"]) | {table["ts_column"]} | writer_columns
+    skip = set(pk) | set(given) | set(table["keys"]) | {table["ts_column"]} | writer_columns
     payload = [c for c in columns if c not in skip]
     # SQLite has no hash function: its guard compares every scanned value (blobs are read back as hex text,
     # so they are left to the survivor comparison)

@@ -31,6 +31,8 @@ def apply_sql(url: str, sql: str, pg_server=None) -> str:
         return done.stderr
     if url.startswith(("mysql", "mariadb")):
         return apply_mysql(url, sql)
+    if url.startswith("duckdb"):
+        return apply_duckdb(url, sql)
     conn = sqlite3.connect(sa.make_url(url).database, isolation_level=None)
     try:
         conn.executescript(sql)
@@ -58,6 +60,21 @@ def apply_mysql(url: str, sql: str) -> str:
     if done.returncode:
         raise SQLFailed(done.stderr)
     return done.stdout
+
+
+def apply_duckdb(url: str, sql: str) -> str:
+    """Run a generated file through the duckdb Python API; on an error the connection closes, which rolls the
+    open transaction back (what duckdb -bail does)."""
+    import duckdb
+
+    conn = duckdb.connect(sa.make_url(url).database)
+    try:
+        conn.execute(sql)
+    except duckdb.Error as err:
+        raise SQLFailed(str(err)) from None
+    finally:
+        conn.close()
+    return ""
 
 
 def rows_of(url: str, table: str = "events") -> list[tuple]:

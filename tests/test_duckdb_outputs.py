@@ -8,28 +8,12 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from helpers import at, events_table, make_table
-from sqlrun import digest, scan_doc
+from sqlrun import SQLFailed, apply_sql, digest, scan_doc
 
 from dupfinder.cli import main
 from dupfinder.remediate import cleanup_sql, migration_sql, rollback_sql
 
 FILES = {"findings.json", "report.html", "cleanup.sql", "rollback.sql", "migration.sql", "verify.sql"}
-
-
-class DuckDBFailed(Exception):
-    pass
-
-
-def run_duckdb(url: str, sql: str) -> None:
-    """Run a generated file through the duckdb Python API; on an error the connection closes, which rolls
-    the open transaction back (what duckdb -bail does)."""
-    conn = duckdb.connect(sa.make_url(url).database)
-    try:
-        conn.execute(sql)
-    except duckdb.Error as err:
-        raise DuckDBFailed(str(err)) from None
-    finally:
-        conn.close()
 
 
 def rows(url: str, table: str = "events") -> list[tuple]:
@@ -65,15 +49,15 @@ def test_cleanup_rollback_cycles_on_duckdb(duckdb_url):
     before = rows(duckdb_url)
     doc = scan_doc(duckdb_url, writers=["host=host"])
     for _ in range(2):  # cleanup -> rollback -> cleanup -> rollback
-        run_duckdb(duckdb_url, cleanup_sql(doc))
+        apply_sql(duckdb_url, cleanup_sql(doc))
         assert [r[0] for r in rows(duckdb_url)] == ["1", "4", "5", "6"]  # divergent cluster untouched
         backup = [t for t in tables(duckdb_url) if t.startswith("dupfinder_backup")]
         assert len(backup) == 1 and [r[0] for r in rows(duckdb_url, backup[0])] == ["2", "3"]
-        run_duckdb(duckdb_url, cleanup_sql(doc))  # a second run deletes nothing
+        apply_sql(duckdb_url, cleanup_sql(doc))  # a second run deletes nothing
         assert [r[0] for r in rows(duckdb_url)] == ["1", "4", "5", "6"]
-        run_duckdb(duckdb_url, rollback_sql(doc))
+        apply_sql(duckdb_url, rollback_sql(doc))
         assert digest(rows(duckdb_url)) == digest(before)
-        run_duckdb(duckdb_url, rollback_sql(doc))  # idempotent
+        apply_sql(duckdb_url, rollback_sql(doc))  # idempotent
         assert digest(rows(duckdb_url)) == digest(before)
 
 
@@ -85,13 +69,13 @@ def test_cleanup_by_rowid_without_a_primary_key(duckdb_url):
     before = rows(duckdb_url)
     doc = scan_doc(duckdb_url, writers=["host=host"])
     assert doc["tables"][0]["row_id"] == "rowid"
-    run_duckdb(duckdb_url, cleanup_sql(doc))
+    apply_sql(duckdb_url, cleanup_sql(doc))
     assert sorted((r[0], r[3]) for r in rows(duckdb_url)) == [("7", "a"), ("8", "a")]
-    run_duckdb(duckdb_url, cleanup_sql(doc))  # a second run deletes nothing more
+    apply_sql(duckdb_url, cleanup_sql(doc))  # a second run deletes nothing more
     assert len(rows(duckdb_url)) == 2
-    run_duckdb(duckdb_url, rollback_sql(doc))
+    apply_sql(duckdb_url, rollback_sql(doc))
     assert sorted(rows(duckdb_url)) == sorted(before)
-    run_duckdb(duckdb_url, rollback_sql(doc))  # the backup was emptied: nothing twice
+    apply_sql(duckdb_url, rollback_sql(doc))  # the backup was emptied: nothing twice
     assert sorted(rows(duckdb_url)) == sorted(before)
 
 
@@ -102,8 +86,8 @@ def test_changed_row_or_missing_survivor_aborts_and_deletes_nothing(duckdb_url):
     conn.execute("UPDATE events SET note = 'edited after the scan' WHERE id = 4")
     conn.close()
     before = rows(duckdb_url)
-    with pytest.raises(DuckDBFailed, match="rows_changed_since_the_scan"):
-        run_duckdb(duckdb_url, cleanup_sql(doc))
+    with pytest.raises(SQLFailed, match="rows_changed_since_the_scan"):
+        apply_sql(duckdb_url, cleanup_sql(doc))
     assert rows(duckdb_url) == before
     assert not [t for t in tables(duckdb_url) if t.startswith("dupfinder_backup")]  # the DDL rolled back too
 
@@ -118,21 +102,21 @@ def test_hostile_names_and_values(duckdb_url):
     doc = scan_doc(duckdb_url, table='we"ird; drop', keys=['gr"oup'], ts="Created At")
     text = cleanup_sql(doc)
     assert "\n-- DROP TABLE x" not in text
-    run_duckdb(duckdb_url, text)
+    apply_sql(duckdb_url, text)
     assert [r[0] for r in rows(duckdb_url, 'we""ird; drop')] == ["1"]
-    run_duckdb(duckdb_url, rollback_sql(doc))
+    apply_sql(duckdb_url, rollback_sql(doc))
     assert [r[0] for r in rows(duckdb_url, 'we""ird; drop')] == ["1", "2"]
 
 
 def test_migration_runs_on_duckdb(duckdb_url):
     events_table(duckdb_url, [(1, 7, 0.0), (2, 7, 3600.0), (3, 8, 0.0)])
     migration = migration_sql("duckdb", "events", ["account", "day"])
-    with pytest.raises(DuckDBFailed, match="duplicates_remain_run_cleanup_first"):
-        run_duckdb(duckdb_url, migration)
+    with pytest.raises(SQLFailed, match="duplicates_remain_run_cleanup_first"):
+        apply_sql(duckdb_url, migration)
     conn = duckdb.connect(sa.make_url(duckdb_url).database)
     conn.execute("DELETE FROM events WHERE id = 2")
     conn.close()
-    run_duckdb(duckdb_url, migration)
-    run_duckdb(duckdb_url, migration)  # a second run changes nothing
-    with pytest.raises(DuckDBFailed, match="(?i)duplicate key"):
-        run_duckdb(duckdb_url, "INSERT INTO events (id, account, day) VALUES (9, 7, '2026-11-02')")
+    apply_sql(duckdb_url, migration)
+    apply_sql(duckdb_url, migration)  # a second run changes nothing
+    with pytest.raises(SQLFailed, match="(?i)duplicate key"):
+        apply_sql(duckdb_url, "INSERT INTO events (id, account, day) VALUES (9, 7, '2026-11-02')")

@@ -15,6 +15,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
 
 ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
+# engines whose "primary key" is a sort key that does not make rows unique: rows are identified by --id only
+SORT_KEY_ENGINES = ("chdb", "clickhouse", "clickhousedb")
 # how PostgreSQL renders values as text: the scan and cleanup.sql set the same, so a row's md5 taken by the
 # scan equals the one cleanup.sql takes when nothing changed
 PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 'postgres'",
@@ -49,6 +51,11 @@ def create_engine(url: str) -> Engine:
             if not Path(database).is_file():
                 raise BadURL(f"{'SQLite' if backend == 'sqlite' else 'DuckDB'} database file {database!r} does not "
                              "exist (scanning never creates one)")
+    if backend == "chdb":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not Path(database if database.startswith("/")
+                                                             else "/" + database).is_dir():
+            raise BadURL(f"chDB database folder {database!r} does not exist (scanning never creates one)")
     connect_args: dict[str, object] = {}
     if backend == "duckdb":
         connect_args = {"read_only": True}  # DuckDB has no read-only transactions: open the file read-only
@@ -112,6 +119,12 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
     elif name == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")
+    elif name in SORT_KEY_ENGINES:
+        # ClickHouse: no transactions (each statement reads the parts that exist when it starts); readonly = 1
+        # makes the server refuse every write and every later change of settings for this session
+        if statement_timeout:
+            conn.exec_driver_sql(f"SET max_execution_time = {max(statement_timeout, 0.001):.3f}")
+        conn.exec_driver_sql("SET readonly = 1")
     elif name in ("mysql", "mariadb"):
         conn.exec_driver_sql("SET SESSION time_zone = '+00:00'")  # TIMESTAMP values read in UTC
         if statement_timeout and getattr(conn.dialect, "is_mariadb", False):
@@ -239,6 +252,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                         else f"; its columns are: {', '.join(names)}")
                 raise ColumnNotFound(f"{purpose} column {column!r} not found in table {table!r}{hint}")
     dialect = conn.dialect.name
+    if dialect in SORT_KEY_ENGINES:
+        pk = []  # MergeTree's PRIMARY KEY orders the data; two rows may share it
     row_id = None if pk or ids else ROW_ID.get(dialect)
     if not pk and row_id is None and not ids and require_identity:
         raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on: "

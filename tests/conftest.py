@@ -82,6 +82,14 @@ def duckdb_url(tmp_path):
     return f"duckdb:///{tmp_path / 'test.duckdb'}"
 
 
+@pytest.fixture
+def chdb_url(tmp_path):
+    """A chDB (embedded ClickHouse) database folder; chDB keeps one session per process, so one at a time."""
+    folder = tmp_path / "chdb"
+    folder.mkdir()
+    return f"chdb:///{folder}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql", "duckdb"])
 def any_url(request):
     """The same detection test on SQLite, PostgreSQL and DuckDB (the second non-PostgreSQL engine)."""

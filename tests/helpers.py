@@ -33,8 +33,13 @@ def ts_type(aware: bool = False) -> sa.types.TypeEngine:
     """A timestamp column type keeping microseconds on every engine (MySQL/MariaDB need an explicit fsp)."""
     from sqlalchemy.dialects import mysql
 
-    return sa.DateTime(timezone=aware).with_variant(
+    kind = sa.DateTime(timezone=aware).with_variant(
         mysql.TIMESTAMP(fsp=6) if aware else mysql.DATETIME(fsp=6), "mysql", "mariadb")
+    try:
+        from chdb_sqlalchemy.types import DateTime64
+    except ImportError:
+        return kind
+    return kind.with_variant(DateTime64(6, timezone="UTC") if aware else DateTime64(6), "chdb")
 
 
 def events_table(url: str, rows: list[tuple], name: str = "events", aware: bool = False) -> sa.Table:

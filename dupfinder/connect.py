@@ -62,7 +62,9 @@ def create_engine(url: str) -> Engine:
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
     try:
-        return sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        fix_quoting(engine.dialect)
+        return engine
     except exc.NoSuchModuleError:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
     except ImportError as err:
@@ -71,10 +73,27 @@ def create_engine(url: str) -> Engine:
         raise BadURL(f"bad database URL {mask_url(parsed)!r}: {err}") from None
 
 
+def fix_quoting(dialect: sa.Dialect) -> sa.Dialect:
+    """Quote names the way the engine reads them. PyHive quotes with backticks but escapes double quotes inside
+    them (a backtick in a name would end it; Spark SQL doubles it); chDB's dialect doubles double quotes, but
+    ClickHouse reads a backslash inside a quoted name as an escape."""
+    preparer = dialect.identifier_preparer
+    if dialect.name == "hive" and preparer.escape_quote != "`":
+        preparer.escape_quote, preparer.escape_to_quote, preparer._strings = "`", "``", {}
+    elif dialect.name in ("chdb", "clickhouse") and not getattr(preparer, "_dupfinder_fixed", False):
+        escape = preparer._escape_identifier
+        preparer._escape_identifier = lambda value: escape(value.replace("\\", "\\\\"))
+        preparer._dupfinder_fixed, preparer._strings = True, {}
+    return dialect
+
+
 def _first_line(err: BaseException) -> str:
     original = getattr(err, "orig", None) or err
+    message = getattr(original, "args", None) and getattr(original.args[0], "errorMessage", None)
+    if isinstance(message, str):  # PyHive: the Thrift status, whose errorMessage is what Spark said
+        original = message.removeprefix("Error running query: ")
     text = str(original).strip().splitlines()
-    return text[0] if text else type(original).__name__
+    return text[0][:500] if text else type(original).__name__
 
 
 @contextmanager
@@ -189,9 +208,8 @@ class TableInfo:
 
 def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     """Find ``table`` (optionally ``schema.table``); raise TableNotFound naming similar tables."""
-    inspector = sa.inspect(conn)
     try:
-        names = inspector.get_table_names() + inspector.get_view_names()
+        names = table_names(conn)
     except exc.DBAPIError as err:
         raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
     if table in names:
@@ -199,7 +217,7 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     schema, dot, name = table.partition(".")
     if dot:
         try:
-            if name in inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema):
+            if name in table_names(conn, schema):
                 return schema, name
         except exc.DBAPIError:
             pass  # no such schema: fall through to the suggestions below
@@ -207,6 +225,18 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     hint = f"; tables with a similar name: {', '.join(close)}" if close else (
         f"; the database has {len(names)} table(s)" + (f": {', '.join(sorted(names)[:8])}" if names else ""))
     raise TableNotFound(f"table {table!r} not found{hint}")
+
+
+def table_names(conn: Connection, schema: str | None = None) -> list[str]:
+    """Tables and views of ``schema`` (default: the connection's), as the engine's own catalog lists them."""
+    if conn.dialect.name == "hive":
+        # PyHive reads the first column of SHOW TABLES, which Spark fills with the database name
+        where = f" IN {conn.dialect.identifier_preparer.quote_schema(schema)}" if schema else ""
+        result = conn.exec_driver_sql(f"SHOW TABLES{where}")
+        column = list(result.keys()).index("tableName") if "tableName" in result.keys() else -1
+        return [row[column] for row in result if column >= 0 or len(row) == 1]
+    inspector = sa.inspect(conn)
+    return inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
 
 
 def introspect(conn: Connection, table: str, needed: dict[str, list[str]], children: bool = False,
@@ -226,6 +256,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         if duckdb:
             columns, pk, uniques = _duckdb_shape(conn, schema, name)
             leading = ()
+        elif conn.dialect.name == "hive":
+            columns, pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
         else:
             raw_columns = inspector.get_columns(name, schema=schema)
             pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
@@ -261,7 +293,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
-        referenced_by=_child_keys(inspector, schema, name) if children and not duckdb else (),
+        referenced_by=_child_keys(inspector, schema, name) if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         id_columns=tuple(ids),
     )
@@ -294,6 +326,21 @@ def _duckdb_shape(conn: Connection, schema: str | None, name: str):
     pk = next((list(cols) for kind, cols in constraints if kind == "PRIMARY KEY"), [])
     uniques = [tuple(cols) for kind, cols in constraints if kind == "UNIQUE"]
     return columns, pk, uniques
+
+
+def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[ColumnInfo, ...]:
+    """Columns from Spark's DESCRIBE TABLE (rows up to the first '#' section); Spark has no primary key."""
+    from .sqltemplates import quote_table
+
+    rows = conn.exec_driver_sql(f"DESCRIBE TABLE {quote_table(conn.dialect, name, schema)}").all()
+    columns = []
+    for col_name, data_type, *_ in rows:
+        if not col_name or col_name.startswith("#"):
+            break
+        upper = (data_type or "").upper()
+        timezone = True if upper == "TIMESTAMP" else (False if upper == "TIMESTAMP_NTZ" else None)
+        columns.append(ColumnInfo(col_name, data_type, True, timezone))
+    return tuple(columns)
 
 
 def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:

@@ -191,6 +191,7 @@ class TableInfo:
     referenced_by: tuple[ChildKey, ...] = ()
     index_leading_columns: tuple[str, ...] = ()  # first column of each index: what a range scan can use
     id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
+    storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -251,13 +252,14 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         needed = {**needed, "--id": list(ids)}
     schema, name = resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
+    storage = None
     inspector = sa.inspect(conn)
     try:
         if duckdb:
             columns, pk, uniques = _duckdb_shape(conn, schema, name)
             leading = ()
         elif conn.dialect.name == "hive":
-            columns, pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
+            (columns, storage), pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
         else:
             raw_columns = inspector.get_columns(name, schema=schema)
             pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
@@ -295,7 +297,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
         referenced_by=_child_keys(inspector, schema, name) if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
-        id_columns=tuple(ids),
+        id_columns=tuple(ids), storage=storage,
     )
 
 
@@ -328,19 +330,23 @@ def _duckdb_shape(conn: Connection, schema: str | None, name: str):
     return columns, pk, uniques
 
 
-def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[ColumnInfo, ...]:
-    """Columns from Spark's DESCRIBE TABLE (rows up to the first '#' section); Spark has no primary key."""
+def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[tuple[ColumnInfo, ...], str | None]:
+    """Columns and provider from Spark's DESCRIBE TABLE EXTENDED (columns: the rows before the first '#'
+    section); Spark has no primary key."""
     from .sqltemplates import quote_table
 
-    rows = conn.exec_driver_sql(f"DESCRIBE TABLE {quote_table(conn.dialect, name, schema)}").all()
-    columns = []
+    rows = conn.exec_driver_sql(f"DESCRIBE TABLE EXTENDED {quote_table(conn.dialect, name, schema)}").all()
+    columns, provider, section = [], None, False
     for col_name, data_type, *_ in rows:
         if not col_name or col_name.startswith("#"):
-            break
-        upper = (data_type or "").upper()
-        timezone = True if upper == "TIMESTAMP" else (False if upper == "TIMESTAMP_NTZ" else None)
-        columns.append(ColumnInfo(col_name, data_type, True, timezone))
-    return tuple(columns)
+            section = True
+        elif not section:
+            upper = (data_type or "").upper()
+            timezone = True if upper == "TIMESTAMP" else (False if upper == "TIMESTAMP_NTZ" else None)
+            columns.append(ColumnInfo(col_name, data_type, True, timezone))
+        elif col_name == "Provider":
+            provider = (data_type or "").strip().lower() or None
+    return tuple(columns), provider
 
 
 def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:

@@ -10,10 +10,12 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from helpers import cluster_ids, events_table, scan_one
+from sqlrun import SQLFailed, apply_sql, rows_of, scan_doc
 
 from dupfinder.cli import main
 from dupfinder.connect import read_only
 from dupfinder.errors import QueryFailed, UsageError
+from dupfinder.remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
 
 CASES = sorted(Path(__file__).parent.joinpath("cases").glob("*.json"))
 
@@ -66,3 +68,41 @@ def test_out_writes_every_file_with_a_plan_instead_of_transactional_sql(chdb_url
     assert result.exit_code == 1, result.output
     assert {p.name for p in out.iterdir()} >= {"findings.json", "report.html", "cleanup.sql", "rollback.sql",
                                                "migration.sql", "verify.sql"}
+
+
+def test_cleanup_plan_and_rollback_run_on_chdb(chdb_url):
+    events_table(chdb_url, [(1, 7, 0.0, "a", "x"), (2, 7, 0.3, "b", "x"), (3, 7, 0.5, "c", "x"),
+                            (4, 8, 0.0, "a", "x"), (5, 8, 0.2, "b", "DIFFERENT"), (6, 9, 0.0, "a", "x")])
+    before = rows_of(chdb_url)
+    doc = scan_doc(chdb_url, ids=["id"], writers=["host=host"])
+    text = cleanup_sql(doc)
+    assert "PLAN of separate statements" in text and "throwIf(" in text
+    for _ in range(2):  # cleanup -> rollback -> cleanup -> rollback
+        apply_sql(chdb_url, text)
+        assert [r[0] for r in rows_of(chdb_url)] == ["1", "4", "5", "6"]  # the divergent cluster is left
+        apply_sql(chdb_url, text)  # a second run deletes nothing more
+        assert [r[0] for r in rows_of(chdb_url)] == ["1", "4", "5", "6"]
+        assert [r[0] for r in rows_of(chdb_url, doc_backup(doc))] == ["2", "3"]
+        apply_sql(chdb_url, rollback_sql(doc))
+        assert rows_of(chdb_url) == before
+        apply_sql(chdb_url, rollback_sql(doc))  # idempotent
+        assert rows_of(chdb_url) == before
+    assert "ClickHouse enforces no UNIQUE constraint" in migration_sql_for_findings(doc)
+
+
+def test_cleanup_plan_guard_stops_before_anything_is_deleted(chdb_url):
+    events_table(chdb_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0), (4, 8, 0.3)])
+    doc = scan_doc(chdb_url, ids=["id"])
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ALTER TABLE events UPDATE note = 'edited' WHERE id = 4 SETTINGS mutations_sync = 1")
+    engine.dispose()
+    before = rows_of(chdb_url)
+    with pytest.raises(SQLFailed, match="rows_changed_since_the_scan"):
+        apply_sql(chdb_url, cleanup_sql(doc))
+    assert rows_of(chdb_url) == before
+
+
+def doc_backup(doc: dict) -> str:
+    return next(line.split("backup table: ")[1].strip() for line in cleanup_sql(doc).splitlines()
+                if "backup table: " in line)

@@ -150,7 +150,7 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
          statement_timeout, work_mem, config_path, out, fmt, fail_on, baseline, quiet):
     """Scan tables at URL (or DUPFINDER_URL) for rows with the same key written moments apart."""
     from . import api, gates
-    from .config import ScanOptions, prepare_out_dir, table_spec
+    from .config import ScanOptions, prepare_out_dir, remove_created, table_spec
     from .durations import parse_memory, parse_timeout
 
     config_url = None
@@ -173,9 +173,12 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
     timeout = parse_timeout(statement_timeout) if statement_timeout is not None else None
     options = ScanOptions(url=url, tables=tuple(specs), statement_timeout=timeout,
                           work_mem=parse_memory(work_mem) if work_mem is not None else None)
-    if out:
-        prepare_out_dir(out)  # before the scan: a folder that cannot be written fails now, not after an hour
-    result = api.scan(options, None if quiet else _progress(fmt))
+    created = prepare_out_dir(out) if out else []  # a folder that cannot be written fails now, not after an hour
+    try:
+        result = api.scan(options, None if quiet else _progress(fmt))
+    except BaseException:
+        remove_created(created)  # a failed scan leaves no empty --out folder behind
+        raise
     if out:
         doc = api.write_outputs(result, out).findings
     else:

@@ -230,24 +230,40 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
     return doc.get("database"), specs
 
 
-def prepare_out_dir(out: str | Path) -> Path:
-    """Create the ``--out`` folder (and its parents) before anything is scanned, or raise UsageError saying
-    why it cannot be: a file in the way, no permission, a read-only disk."""
-    import os
+def prepare_out_dir(out: str | Path) -> list[Path]:
+    """Create the ``--out`` folder before anything is scanned and check a file can be written in it, or raise
+    UsageError saying why (a file in the way, no permission, a read-only disk). Returns the folders it
+    created, for ``remove_created`` to take back when the scan fails (a failed scan leaves nothing behind)."""
     import tempfile
 
     path = Path(out)
+    missing = []
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UsageError(f"--out {str(out)!r} cannot be created: {str(probe)!r} is a file, not a folder")
+    created: list[Path] = []
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
         with tempfile.TemporaryFile(dir=path):
             pass
-    except FileExistsError:
-        raise UsageError(f"--out {str(out)!r} cannot be created: a file is in the way") from None
     except OSError as err:
-        raise UsageError(f"--out {str(out)!r} cannot be written: {err.strerror or err}") from None
-    if not os.access(path, os.W_OK):
-        raise UsageError(f"--out {str(out)!r} cannot be written: permission denied")
-    return path
+        remove_created(created)
+        raise UsageError(f"--out {str(out)!r} cannot be created or written: {err.strerror or err}") from None
+    return created
+
+
+def remove_created(created: list[Path]) -> None:
+    """Remove the folders ``prepare_out_dir`` created, deepest first, if they are still empty."""
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def writable_file(output: str | Path, option: str = "-o") -> Path:

@@ -238,12 +238,17 @@ def test_out_that_cannot_be_created_fails_before_the_scan(dup_db, tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
-    for out, message in ((blocker, "is a file"), (blocker / "sub", "cannot be"),
-                         ("/proc/dupfinder-out", "cannot be")):
+    for out, message in ((blocker, "is a file"), (blocker / "sub", "is a file, not a folder"),
+                         ("/proc/dupfinder-out", "cannot be"), ("/proc/dupfinder/out", "cannot be")):
         result = run("scan", dup_db, "--table", "events", "--key", "account", "--ts", "ts", "--out", str(out))
         assert result.exit_code == 2, result.output
         assert result.output.startswith("Error: ") and "--out" in result.output and message in result.output
         assert result.output.count("\n") == 1 and "unexpected" not in result.output
+    assert not Path("/proc/dupfinder-out").exists()
+    # a scan that fails leaves no --out folder behind, and neither does a folder it had to create
+    failed = run("scan", dup_db, "--table", "events", "--key", "account", "--ts", "tss", "--out",
+                 str(tmp_path / "new" / "deeper"))
+    assert failed.exit_code == 2 and not (tmp_path / "new").exists()
     if os.geteuid() != 0:  # root writes anywhere: the permission case only means something for a user
         result = run("scan", dup_db, "--table", "events", "--key", "account", "--ts", "ts", "--out",
                      str(locked / "out"))

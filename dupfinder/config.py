@@ -136,7 +136,9 @@ def table_spec(
 _TEXT, _DURATION, _FLAG, _KEYS, _WRITERS = "a string", "a duration", "true or false", "keys", "writers"
 _DEFAULT_FIELDS = {"window": _DURATION, "keep": _TEXT, "since": _TEXT, "timezone": _TEXT,
                    "infer_writers": _FLAG, "incident_gap": _DURATION}
-_TOP_FIELDS = {"database": _TEXT, "table": "tables", "tables": "tables", **_DEFAULT_FIELDS}
+# runs / runs_pattern: job-run logs (branch realwriters: config.run_logs checks their types)
+_TOP_FIELDS = {"database": _TEXT, "table": "tables", "tables": "tables", "runs": "runs", "runs_pattern": "runs",
+               **_DEFAULT_FIELDS}
 _TABLE_FIELDS = {"name": _TEXT, "table": _TEXT, "key": _KEYS, "keys": _KEYS, "ts": _TEXT, "writers": _WRITERS,
                  "id": _KEYS, "ids": _KEYS, **_DEFAULT_FIELDS}
 

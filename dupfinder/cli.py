@@ -94,7 +94,10 @@ class _OneLineErrors(click.Group):
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except click.ClickException as err:
-            _error(f"{err.format_message()} (see dupfinder --help)")
+            if type(err).__name__ == "NoArgsIsHelpError":  # click 8.2: no command given -> the help, as before
+                click.echo(err.format_message())
+            else:
+                _error(f"{err.format_message()} (see dupfinder --help)")
             sys.exit(err.exit_code)
         except click.Abort:
             _error("aborted")

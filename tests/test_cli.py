@@ -345,3 +345,20 @@ def test_a_timestamp_column_that_is_not_a_date_time_is_refused(db_url):
     assert "a date has no time of day" in run("scan", db_url, "--table", "typed", "--key", "k", "--ts",
                                                "t_date").output
     assert run("scan", db_url, "--table", "typed", "--key", "k", "--ts", "t_ok").exit_code == 0
+
+
+def test_a_statement_timeout_of_one_millisecond_is_really_applied(pg_url):
+    """The smallest timeout accepted reaches the server (exit 3), where 500us used to mean none at all."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE big (id int PRIMARY KEY, k int, ts timestamp)")
+        conn.exec_driver_sql("INSERT INTO big SELECT g, g % 1000, timestamp '2026-11-03' + g * interval '1 ms' "
+                             "FROM generate_series(1, 300000) g")
+    engine.dispose()
+    args = ["scan", pg_url, "--table", "big", "--key", "k", "--ts", "ts"]
+    timed_out = run(*args, "--statement-timeout", "1ms")
+    assert timed_out.exit_code == 3, timed_out.output
+    assert "statement timeout" in timed_out.output and timed_out.output.count("\n") == 1
+    assert run(*args, "--statement-timeout", "10m").exit_code in (0, 1)

@@ -355,7 +355,7 @@ def test_a_statement_timeout_of_one_millisecond_is_really_applied(pg_url):
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE big (id int PRIMARY KEY, k int, ts timestamp)")
         conn.exec_driver_sql("INSERT INTO big SELECT g, mod(g, 1000), timestamp '2026-11-03' + g * interval '1 ms' "
-                             "FROM generate_series(1, 300000) g")
+                             "FROM generate_series(1, 100000) g")
     engine.dispose()
     args = ["scan", pg_url, "--table", "big", "--key", "k", "--ts", "ts"]
     timed_out = run(*args, "--statement-timeout", "1ms")

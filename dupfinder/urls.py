@@ -57,7 +57,8 @@ def url_secrets(url: object) -> list[str]:
         for variant in (secret, unquote_plus(secret)):
             pieces.append(variant)
             pieces += [p for p in re.split(r"[@/:?#&=]", variant) if len(p) >= 4]
-    return sorted({p for p in pieces if p and p != MASK}, key=len, reverse=True)
+    # a secret of one or two characters would garble every message it was scrubbed from; mask_url still hides it
+    return sorted({p for p in pieces if len(p) >= 3 and p != MASK}, key=len, reverse=True)
 
 
 def _secret_ranges(text: str) -> list[tuple[int, int]]:

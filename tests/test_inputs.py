@@ -252,3 +252,21 @@ def test_config_values_of_the_wrong_type(small_db, tmp_path, text, message):
     result = run("scan", small_db, "--config", str(path))
     assert_one_error_line(result)
     assert message in result.output, result.output
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(
+    st.text(max_size=60),
+    st.builds(lambda scheme, rest: f"{scheme}://{rest}",
+              st.sampled_from(["postgresql+psycopg", "postgresql", "sqlite", "duckdb", "mysql+pymysql", "x+y", ""]),
+              st.text(alphabet=st.sampled_from(list("ab1:@/?#%&=.[] -_~é\x00\n")), max_size=40))))
+def test_any_url_text_makes_an_engine_or_a_bad_url_error(text):
+    from dupfinder.connect import create_engine
+    from dupfinder.errors import BadURL
+
+    urls._seen.clear()
+    try:
+        engine = create_engine(text)
+    except BadURL:
+        return  # the CLI prints it as one Error: line (tested above with the commands themselves)
+    engine.dispose()  # nothing was connected: creating an engine opens no connection

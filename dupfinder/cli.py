@@ -38,10 +38,15 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             _error("interrupted")
             sys.exit(130)
-        except OSError as err:  # a file that cannot be written or read: bad input, not a bug
+        except OSError as err:
+            import socket
+
             if show:
                 traceback.print_exc()
-            where = f" {err.filename!r}" if err.filename else ""
+            if isinstance(err, (ConnectionError, TimeoutError, socket.gaierror, socket.herror)):
+                _error(f"cannot reach the database: {err.strerror or err}")  # a driver that let a socket error out
+                sys.exit(EXIT_DATABASE)
+            where = f" {err.filename!r}" if err.filename else ""  # a file that cannot be written or read
             _error(f"cannot write or read{where}: {err.strerror or err}")
             sys.exit(EXIT_USAGE)
         except Exception as err:  # a bug in dupfinder: say so, keep the exit code of a failed run

@@ -201,3 +201,25 @@ def test_a_baseline_that_is_not_findings_is_one_error_line(sqlite_url, tmp_path)
         result = run("scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts", "--baseline",
                      str(bad))
         assert result.exit_code == 2 and result.output.startswith("Error: ") and result.output.count("\n") == 1
+
+
+def test_baseline_on_a_table_without_a_primary_key(sqlite_url, tmp_path):
+    """Row ids change when a table is rewritten: rows of a table without a primary key are recognised by their
+    timestamp. VACUUM renumbers SQLite's rowids; the accepted cluster stays accepted, a new one does not."""
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE loose (k INTEGER, ts DATETIME, note TEXT)")
+        conn.execute(sa.text("INSERT INTO loose VALUES (:k, :ts, 'x')"),
+                     [{"k": 0, "ts": at(-5)}, {"k": 1, "ts": at(0)}, {"k": 1, "ts": at(0.3)}, {"k": 2, "ts": at(50)}])
+    args = ["scan", sqlite_url, "--table", "loose", "--key", "k", "--ts", "ts"]
+    assert run(*args, "--out", str(tmp_path / "a")).exit_code == 1
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM loose WHERE k = 0")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("VACUUM")  # rowids of the remaining rows change
+    baseline = str(tmp_path / "a" / "findings.json")
+    assert run(*args, "--baseline", baseline).exit_code == 0
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO loose VALUES (2, :ts, 'x')"), {"ts": at(50.2)})
+    engine.dispose()
+    assert run(*args, "--baseline", baseline).exit_code == 1

@@ -102,8 +102,10 @@ def test_mask_url_hides_every_token_of_the_password(secret, shape, extra):
     assert all(token in secrets for token in tokens), (url, secrets)  # what the scrubber will remove from errors
 
 
-def test_a_password_in_the_query_string_is_written_nowhere(pg_server, pg_url, tmp_path):
-    """Real scan, real server: the password given as ?password= reaches the server and no output file."""
+@pytest.mark.parametrize("where", ["query", "userinfo"])
+def test_a_password_in_the_url_is_written_nowhere(pg_server, pg_url, tmp_path, where):
+    """Real scan, real server: a password with every separator (percent-encoded), in the query string or in the
+    userinfo, reaches no output: not stdout/stderr, no file --out writes, no format, not discover's config."""
     events_table(pg_url, [(1, 7, 0.0), (2, 7, 0.2), (3, 8, 0.0)], name="qs")
     with pg_server_conn(pg_server) as conn:
         conn.exec_driver_sql("DROP ROLE IF EXISTS qs_user")
@@ -111,7 +113,9 @@ def test_a_password_in_the_query_string_is_written_nowhere(pg_server, pg_url, tm
         conn.exec_driver_sql(f'GRANT CONNECT ON DATABASE "{pg_url.rsplit("/", 1)[1]}" TO qs_user')
     with pg_server_conn(pg_server, pg_url) as conn:
         conn.exec_driver_sql("GRANT SELECT ON qs TO qs_user")
-    url = pg_url.replace("postgres@", "qs_user@") + "?password=Qsecret%40with%3Aall%2Fthe%3Fparts%23x"
+    encoded = "Qsecret%40with%3Aall%2Fthe%3Fparts%23x"
+    url = (pg_url.replace("postgres@", "qs_user@") + f"?password={encoded}" if where == "query"
+           else pg_url.replace("postgres@", f"qs_user:{encoded}@"))
     out = tmp_path / "out"
     result = run("scan", url, "--table", "qs", "--key", "account", "--ts", "ts", "--out", str(out))
     assert result.exit_code == 1, result.output
@@ -126,7 +130,9 @@ def test_a_password_in_the_query_string_is_written_nowhere(pg_server, pg_url, tm
     for name, text in outputs.items():
         for piece in ("Qsecret", "with%3Aall", "with:all", "parts#x", "parts%23x"):
             assert piece not in text, (name, piece)
-    assert json.loads((out / "findings.json").read_text())["database"].endswith("?password=***")
+    database = json.loads((out / "findings.json").read_text())["database"]
+    assert database.endswith("?password=***") if where == "query" else database.startswith(
+        "postgresql+psycopg://qs_user:***@")
     assert "password removed" in outputs["discover"]
 
 

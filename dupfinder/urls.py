@@ -129,7 +129,7 @@ def at_signs_ambiguous(url: str) -> bool:
     (True, False)
     """
     start, userinfo, _rest = _split(url)
-    if userinfo is None and "@" not in url[start:]:
+    if userinfo is None:  # no @, or every @ is in a path that comes first (sqlite:////data/a@b/c@d.db)
         return False
     body = url[start:]
     first_at = body.find("@")

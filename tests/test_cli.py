@@ -362,3 +362,13 @@ def test_a_statement_timeout_of_one_millisecond_is_really_applied(pg_url):
     assert timed_out.exit_code == 3, timed_out.output
     assert "statement timeout" in timed_out.output and timed_out.output.count("\n") == 1
     assert run(*args, "--statement-timeout", "10m").exit_code in (0, 1)
+
+
+def test_at_signs_in_a_sqlite_path_are_not_a_password(tmp_path):
+    folder = tmp_path / "team@corp" / "db@v2"
+    folder.mkdir(parents=True)
+    url = f"sqlite:///{folder / 'x@y.db'}"
+    events_table(url, [(1, 7, 0.0), (2, 7, 0.3)])
+    result = run("scan", url, "--table", "events", "--key", "account", "--ts", "ts")
+    assert result.exit_code == 1, result.output
+    assert f"({url})" in result.output  # shown as given: nothing in a path is masked

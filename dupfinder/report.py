@@ -18,6 +18,7 @@ CLUSTERS_SHOWN = 100      # per table; the rest are counted and left to findings
 SQL_LINES_SHOWN = 400
 INCIDENTS_SHOWN = 30     # per table
 FAR_KEYS_SHOWN = 50      # per table
+ROWS_SHOWN = 40          # per cluster: the first rows and the survivor; the rest are counted, left to findings.json
 NO_WRITER = "writer not recorded"
 LABEL_CHARS = 14         # a column name longer than this goes above its value in the phone layout
 
@@ -178,8 +179,19 @@ def _cluster_context(table: dict[str, Any], cluster: dict[str, Any], index: int)
         "rows": [{"pk": ", ".join(f"{k}={_value(v)}" for k, v in r["pk"].items()), "ts": r["ts"],
                   "survivor": r["survivor"],
                   "cells": [_value(r["writer"].get(role)) for role in roles]
-                           + [_value(r.get("values", {}).get(c)) for c in columns]} for r in cluster["rows"]],
+                           + [_value(r.get("values", {}).get(c)) for c in columns]}
+                 for r in _shown_rows(cluster["rows"])],
+        "rows_total": len(cluster["rows"]), "more_rows": max(0, len(cluster["rows"]) - ROWS_SHOWN),
     }
+
+
+def _shown_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most ROWS_SHOWN rows of a cluster, in order: the first ones, and the survivor wherever it is."""
+    if len(rows) <= ROWS_SHOWN:
+        return rows
+    shown = rows[:ROWS_SHOWN - 1]
+    survivor = next((r for r in rows if r["survivor"]), None)
+    return [*shown, survivor if survivor is not None and survivor not in shown else rows[ROWS_SHOWN - 1]]
 
 
 def _far_context(table: dict[str, Any], anchor: int) -> dict[str, Any]:

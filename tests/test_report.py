@@ -281,3 +281,14 @@ def test_h1_counts_keys_and_says_more_than_once_when_a_key_came_back(sqlite_url,
     incidents = len(outputs.findings["tables"][0]["incidents"])
     assert len(outputs.findings["tables"][0]["clusters"]) == 3
     assert f"<h1>events: 2 keys written more than once (6 rows) in {report.count(incidents, 'incident')}</h1>" in html
+
+
+def test_a_huge_cluster_shows_its_first_rows_and_its_survivor(sqlite_url, tmp_path):
+    rows = [(n, 7, n * 0.01) for n in range(1, report.ROWS_SHOWN + 11)]
+    events_table(sqlite_url, rows)
+    result = api.scan(ScanOptions(url=sqlite_url, tables=(table_spec(table="events", keys=["account", "day"],
+                                                                     ts="ts", keep="latest"),)))
+    html = api.write_outputs(result, tmp_path / "o").files["report.html"].read_text()
+    shown = re.findall(r'<td data-label="row" class="id">id=(\d+)', html)
+    assert shown == [str(n) for n in range(1, report.ROWS_SHOWN)] + [str(report.ROWS_SHOWN + 10)]
+    assert f"{report.ROWS_SHOWN + 10} rows</span>" in html and "… and 10 more row(s) of this cluster" in html

@@ -77,6 +77,9 @@ LAYOUT_PROBE = r"""
       }
     }
   }
+  out.overflowing = [...document.querySelectorAll("tbody td")]
+    .filter(td => visible(td) && td.scrollWidth > td.clientWidth + 1)
+    .map(td => [td.dataset.label, td.textContent.trim().slice(0, 40), td.scrollWidth, td.clientWidth]);
   for (const el of document.querySelectorAll(".num, .ts, .id, .nowrap")) {
     if (visible(el) && lineTops(el).size > 1) out.wrapped.push(el.textContent.trim().slice(0, 40));
   }
@@ -154,6 +157,7 @@ def test_layout_holds_at_every_width(browser, demo, width, artifacts):
     assert found["narrow"] == [], found["narrow"][:10]
     assert found["split"] == [], found["split"][:10]
     assert found["wrapped"] == [], found["wrapped"][:10]
+    assert found["overflowing"] == [], found["overflowing"][:10]  # every value fits its cell or card
 
 
 @pytest.mark.parametrize("width", [390, 1400])

@@ -160,7 +160,7 @@ def test_layout_holds_at_every_width(browser, demo, width, artifacts):
     assert found["overflowing"] == [], found["overflowing"][:10]  # every value fits its cell or card
 
 
-@pytest.mark.parametrize("width", [390, 1400])
+@pytest.mark.parametrize("width", [390, 700, 1400])
 def test_charts_are_legible_and_uncut(browser, demo, width):
     context, page, _ = _open(browser, demo, width)
     found = page.evaluate(CHART_PROBE)
@@ -168,7 +168,7 @@ def test_charts_are_legible_and_uncut(browser, demo, width):
     # gaps, clusters per day and one timeline per incident, drawn for the width they are read at
     incidents = sum(len(t["incidents"]) for t in demo.findings["tables"])
     assert found["charts"] == 2 + incidents
-    assert (found["narrow"], found["wide"]) == ((found["charts"], 0) if width < 640 else (0, found["charts"]))
+    assert (found["narrow"], found["wide"]) == ((found["charts"], 0) if width <= 900 else (0, found["charts"]))
     assert found["cut"] == [] and found["small"] == [] and found["overlap"] == [] and found["onBar"] == [], found
 
 
@@ -317,7 +317,7 @@ def test_generated_charts_keep_every_label_inside_legible_and_apart(browser, inp
     body = f"{charts.gap_histogram(gaps, windows)}{charts.per_day(days)}{timeline}"
     css = (resource_dir("reports", "reports") / "report.css").read_text()
     html = f"<!doctype html><meta name=viewport content='width=device-width'><style>{css}</style><main>{body}</main>"
-    for width in (390, 1400):
+    for width in (390, 700, 1400):
         context = browser.new_context(viewport={"width": width, "height": 900})
         page = context.new_page()
         page.set_content(html)

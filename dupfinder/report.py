@@ -81,6 +81,8 @@ def headline(verdict: dict[str, Any], table_names: list[str]) -> str:
 
     >>> headline({"clean": True, "tables": 2, "far": 0}, ["a", "b"])
     'No duplicates found in 2 tables'
+    >>> headline({"clean": True, "tables": 1, "far": 3}, ["ledger"])
+    'No near-duplicates in ledger; 3 keys written again later block a UNIQUE constraint'
     >>> headline({"clean": False, "tables": 3, "tables_affected": 3, "clusters": 206, "rows_affected": 412,
     ...           "incidents": 9, "keys": 206, "most_rows_per_key": 2}, ["a", "b", "c"])
     '3 tables: 206 keys written twice (412 rows) in 9 incidents'

@@ -89,7 +89,8 @@ def fix_quoting(dialect: sa.Dialect) -> sa.Dialect:
 
 def _first_line(err: BaseException) -> str:
     original = getattr(err, "orig", None) or err
-    message = getattr(original, "args", None) and getattr(original.args[0], "errorMessage", None)
+    status = next((a for a in getattr(original, "args", ()) if hasattr(a, "status")), None)
+    message = getattr(getattr(status, "status", None), "errorMessage", None)
     if isinstance(message, str):  # PyHive: the Thrift status, whose errorMessage is what Spark said
         original = message.removeprefix("Error running query: ")
     text = str(original).strip().splitlines()
@@ -215,6 +216,8 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
         raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
     if table in names:
         return None, table
+    if conn.dialect.name == "hive" and table.lower() in names:  # Spark's catalog keeps names in lower case
+        return resolve_table(conn, table.lower())
     schema, dot, name = table.partition(".")
     if dot:
         try:

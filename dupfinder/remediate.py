@@ -166,6 +166,10 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "hashed": bool(pairs) and all(p["hash"] != "NULL" for p in pairs),
         "children": _children(table, dialect, backup), "text_format": PG_TEXT_FORMAT,
         "storage": table.get("storage"),
+        # Spark: the backup is stored like the table (CTAS would make a Hive SerDe table); a provider name
+        # only, else parquet
+        "backup_format": table.get("storage") if re.fullmatch(r"[a-z][a-z0-9_]*", table.get("storage") or "")
+        and table.get("storage") != "hive" else "parquet",
         "unsupported": None if ids else "the table has neither a primary key nor a row id the engine exposes",
     }
 

@@ -60,8 +60,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 clusters = [c for c in clusters if c.end_us >= since_us]
             notes = _notes(info, aware)
             if index is None and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
-                notes.append(f"the scan sorted every key of the table: an index on ({', '.join([*spec.keys, spec.ts])}) "
-                             f"lets it read them in order ({recommended_index_sql(conn.dialect, info, spec)})")
+                columns = ", ".join([*spec.keys, spec.ts])
+                notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
+                             f"in order ({recommended_index_sql(conn.dialect, info, spec)})")
             if spec.since is not None and info.dialect != "duckdb" and spec.ts not in info.index_leading_columns:
                 notes.append(f"no index starts with {spec.ts}: --since still read the whole table; an index on it "
                              f"(CREATE INDEX CONCURRENTLY ON {info.qualified_name} ({spec.ts})) makes post-deploy "

@@ -17,7 +17,7 @@ from .sqltemplates import quote_table, render_sql
 from .values import iso_from_us
 
 Record = dict[str, Any]  # one detected row, named as in the table, plus the statement's _-prefixed columns
-FAR_LIST_LIMIT = 1000
+FAR_LIST_LIMIT = 1000  # far-duplicate keys listed; all are counted by the detection statement
 FETCH_CHUNK = 10_000
 COMMIT_TS_LIMIT = 200_000
 XMIN_SAMPLE_ROWS = 100_000  # the xmin share is read from about this many rows (TABLESAMPLE SYSTEM)
@@ -58,10 +58,11 @@ class Detection:
 ROW_ID_EXPR = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}  # present in every row of a table
 
 
-def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[str, ...] | None = None) -> dict[str, Any]:
+def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[str, ...] | None = None,
+             plan: str | None = None) -> dict[str, Any]:
     columns = list(info.column_names)
     rid = ROW_ID_EXPR.get(conn.dialect.name)
-    plan = "index" if index and conn.dialect.name == "postgresql" else ("rowid" if rid else "key")
+    plan = plan or ("index" if index and conn.dialect.name == "postgresql" else ("rowid" if rid else "key"))
     return {
         "table": quote_table(conn.dialect, info.name, info.schema),
         "keys": list(spec.keys),
@@ -150,14 +151,15 @@ def key_counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool 
     return count
 
 
-def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec,
-               index: tuple[str, ...] | None = None) -> dict[str, str]:
+def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[str, ...] | None = None,
+               plan: str | None = None) -> dict[str, str]:
     """Return the statements a scan of one table runs, rendered for this connection's dialect.
 
     ``index``: the key columns in the order of an index on them (see ``key_index``), which PostgreSQL reads
-    instead of sorting the table.
+    instead of sorting the table. ``plan`` forces one of "rowid", "index" (PostgreSQL, DuckDB) or "key"
+    (every engine); by default the engine's best.
     """
-    ctx = _context(conn, info, spec, index)
+    ctx = _context(conn, info, spec, index, plan)
     return {
         "table_stats": render_sql("table_stats.sql.j2", conn.dialect, **ctx),
         "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect, **{**ctx, "far": True}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ def create_engine(url: str) -> Engine:
     try:
         engine = sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
         fix_quoting(engine.dialect)
+        if backend == "chdb":
+            sa.event.listen(engine, "before_cursor_execute", _without_comment_lines, retval=True)
         return engine
     except exc.NoSuchModuleError:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
@@ -71,6 +74,16 @@ def create_engine(url: str) -> Engine:
         raise BadURL(f"the driver for {parsed.drivername!r} is not installed ({err.name or err})") from None
     except exc.ArgumentError as err:
         raise BadURL(f"bad database URL {mask_url(parsed)!r}: {err}") from None
+
+
+_COMMENT_LINE = re.compile(r"^[ \t]*--[^\n]*\n?", re.MULTILINE)
+
+
+def _without_comment_lines(conn, cursor, statement, parameters, context, executemany):
+    """chDB substitutes ? parameters in the client without reading comments: an apostrophe in a comment line
+    ("the database's own") hides every later ? as if inside a string. The templates' comments are whole lines,
+    and no value starts a line (line breaks in values are spelled out), so whole comment lines are dropped."""
+    return _COMMENT_LINE.sub("", statement), parameters
 
 
 def fix_quoting(dialect: sa.Dialect) -> sa.Dialect:
@@ -373,6 +386,36 @@ def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple
                 child_primary_key=tuple((pks.get((child_schema, child)) or {}).get("constrained_columns") or ()),
             ))
     return tuple(found)
+
+
+def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
+    """What makes a --since scan read only the recent rows, in the engine's own terms; None when nothing is
+    missing (an index starts with the timestamp) or the engine needs nothing (DuckDB's min/max zone maps skip
+    row groups of older rows by themselves when rows arrive in time order)."""
+    from .sqltemplates import quote_table
+
+    table, column = quote_table(dialect, info.name, info.schema), dialect.identifier_preparer.quote(ts)
+    name = dialect.identifier_preparer.quote(f"{info.name}_{ts}_idx"[:63])
+    head = "--since still read the whole table: "
+    if info.dialect == "duckdb":
+        return None
+    if info.dialect == "hive":
+        return (head + f"Spark has no indexes; partition the table by a date derived from {ts} (PARTITIONED BY), "
+                f"or on Delta cluster it by {ts} (ALTER TABLE {table} CLUSTER BY ({column}), or OPTIMIZE ... ZORDER "
+                f"BY ({column})), so the filter prunes files")
+    if info.dialect in SORT_KEY_ENGINES:
+        return (head + f"put {ts} in the table's ORDER BY, or add a min/max skip index: ALTER TABLE {table} ADD INDEX "
+                f"{name} {column} TYPE minmax GRANULARITY 1, then ALTER TABLE {table} MATERIALIZE INDEX {name}")
+    if ts in info.index_leading_columns:
+        return None
+    if info.dialect == "postgresql":
+        statement = f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column})"
+    elif info.dialect in ("mysql", "mariadb"):
+        statement = f"ALTER TABLE {table} ADD INDEX {name} ({column}), ALGORITHM=INPLACE, LOCK=NONE"
+    else:
+        statement = f"CREATE INDEX {name} ON {table} ({column})"
+    return f"no index starts with {ts}: " + head + f"an index on it ({statement}) makes post-deploy scans cost " \
+        "what the recent rows cost"
 
 
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:

@@ -106,3 +106,9 @@ def test_cleanup_plan_guard_stops_before_anything_is_deleted(chdb_url):
 def doc_backup(doc: dict) -> str:
     return next(line.split("backup table: ")[1].strip() for line in cleanup_sql(doc).splitlines()
                 if "backup table: " in line)
+
+
+def test_since_advice_speaks_clickhouse(chdb_url):
+    events_table(chdb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    notes = scan_doc(chdb_url, ids=["id"], since="2026-11-01T00:00:00")["tables"][0]["notes"]
+    assert any("TYPE minmax" in n and "MATERIALIZE INDEX" in n for n in notes)

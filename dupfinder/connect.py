@@ -130,6 +130,7 @@ class ColumnInfo:
     type: str
     nullable: bool
     timezone: bool | None = None  # for date-time columns: does the type store an instant?
+    generated: bool = False  # computed by the engine (GENERATED ALWAYS AS ...): never inserted
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,8 @@ class ChildKey:
     referred_columns: tuple[str, ...]
     ondelete: str | None        # CASCADE, SET NULL, ... (None: NO ACTION)
     child_primary_key: tuple[str, ...]
+    table_schema: str | None = None  # the child's schema and bare name (a name may hold a dot)
+    table_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             leading = tuple({(i.get("column_names") or [None])[0] for i in indexes} - {None})
             columns = tuple(
                 ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)),
-                           getattr(c["type"], "timezone", None))
+                           getattr(c["type"], "timezone", None), generated=bool(c.get("computed")))
                 for c in raw_columns
             )
     except exc.NoSuchTableError:
@@ -287,6 +290,7 @@ def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple
                 referred_columns=tuple(fk["referred_columns"]),
                 ondelete=(fk.get("options") or {}).get("ondelete"),
                 child_primary_key=tuple((pks.get((child_schema, child)) or {}).get("constrained_columns") or ()),
+                table_schema=child_schema if child_schema and child_schema != default else None, table_name=child,
             ))
     return tuple(found)
 

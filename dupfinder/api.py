@@ -35,7 +35,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             given = [c for _, c in spec.writers]
             info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given},
                               children=True)
-            writers = resolve_writers(spec.writers, spec.infer_writers, info.column_names,
+            writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key))
             aware = timestamp_awareness(info, spec.ts)
             found = detect(conn, info, spec, aware)
@@ -97,7 +97,7 @@ class Outputs:
 
 def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
     """Write every file ``--out`` names: findings.json, report.html, cleanup.sql, rollback.sql, migration.sql."""
-    from .remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
+    from .remediate import cleanup_sql, keep_previous_run, migration_sql_for_findings, rollback_sql, scan_stamp
     from .report import render_report
 
     out = Path(out_dir)
@@ -117,6 +117,7 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
         "rollback.sql": rollback_sql(doc),
         "migration.sql": migration_sql_for_findings(doc),
     }
+    keep_previous_run(out, scan_stamp(doc))  # an applied cleanup's rollback is never overwritten
     for name, text in sql.items():
         files[name].write_text(text, encoding="utf-8")
     files["verify.sql"].write_text(_verify_file(result), encoding="utf-8")

@@ -320,20 +320,25 @@ def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
     return "\n".join(head + body)
 
 
-def keep_applied_rollback(out_dir: str | Path, new_rollback: str) -> Path | None:
-    """Before ``--out`` writes a new rollback.sql: when the one there belongs to another scan (another stamp),
-    keep it as ``rollback-<stamp>.sql`` (its cleanup may have been applied; its backup tables are still there).
-    Returns the path it was kept at, if any."""
-    old = Path(out_dir) / "rollback.sql"
-    if not old.is_file():
-        return None
-    found = re.search(r"^-- stamp: (\d{14})$", old.read_text(encoding="utf-8", errors="replace"), re.MULTILINE)
-    new = re.search(r"^-- stamp: (\d{14})$", new_rollback, re.MULTILINE)
-    if not found or (new and new.group(1) == found.group(1)):
-        return None
-    kept = old.with_name(f"rollback-{found.group(1)}.sql")
-    if not kept.exists():
-        old.replace(kept)
+def keep_previous_run(out_dir: str | Path, new_stamp: str) -> list[Path]:
+    """Before ``--out`` writes a new cleanup.sql and rollback.sql: when the ones there belong to another scan
+    (another stamp), keep them as ``cleanup-<stamp>.sql`` and ``rollback-<stamp>.sql``: that cleanup may have
+    been applied, and its rollback is the only way back from its own backup tables. Returns the kept paths."""
+    kept = []
+    for name in ("cleanup.sql", "rollback.sql"):
+        old = Path(out_dir) / name
+        if not old.is_file():
+            continue
+        with old.open(encoding="utf-8", errors="replace") as file:
+            head = "".join(file.readline() for _ in range(8))
+        found = re.search(r"^-- stamp: (\d{14})$", head, re.MULTILINE)
+        stamp = found.group(1) if found else f"{int(old.stat().st_mtime)}"
+        if stamp == new_stamp:
+            continue
+        target = old.with_name(f"{old.stem}-{stamp}.sql")
+        if not target.exists():
+            old.replace(target)
+            kept.append(target)
     return kept
 
 

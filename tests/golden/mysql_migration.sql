@@ -1,4 +1,4 @@
--- table shop.Order Lines: UNIQUE (account id, select) as uq_order_lines_account_id_select
+-- table "shop.Order Lines": UNIQUE ("account id", "select") as "uq_order_lines_account_id_select"
 -- Run with: mysql --database=DB < migration.sql   (MySQL 8: online DDL, no table lock)
 SET SESSION lock_wait_timeout = 5;
 -- MySQL 8.0.16+ enforces CHECK constraints: the insert below fails while duplicates remain

@@ -126,6 +126,8 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
 
 
 def _verify_file(result: ScanResult) -> str:
+    from .sqltemplates import comment_text  # names in comments: one line, no raw control character
+
     parts = [
         "-- dupfinder verify.sql: a post-deploy check, one standalone query per table.",
         "-- Bind :since to the start of the period to check, minus one window; the query returns the rows of",
@@ -134,7 +136,8 @@ def _verify_file(result: ScanResult) -> str:
         "",
     ]
     for t in result.tables:
-        parts += [f"-- table {t.info.qualified_name}: key ({', '.join(t.spec.keys)}), window {t.spec.window} s",
+        parts += [f"-- table {comment_text(t.info.qualified_name)}: key ({', '.join(map(comment_text, t.spec.keys))}), "
+                  f"window {t.spec.window} s",
                   t.verify_sql.rstrip() + ";", ""]
     return "\n".join(parts)
 

@@ -8,10 +8,10 @@ CREATE TEMPORARY TABLE dupfinder_preflight (
 );
 INSERT INTO dupfinder_preflight (duplicate_keys)
 SELECT count(*) FROM (
-    SELECT 1 FROM shop.`Order Lines`
-    WHERE `account id` IS NOT NULL AND `select` IS NOT NULL
-    GROUP BY `account id`, `select`
-    HAVING count(*) > 1
+SELECT 1 FROM shop.`Order Lines`
+WHERE `account id` IS NOT NULL AND `select` IS NOT NULL
+GROUP BY `account id`, `select`
+HAVING count(*) > 1
 ) AS dup;
 DROP TEMPORARY TABLE dupfinder_preflight;
 

@@ -37,7 +37,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                               children=True, ids=spec.ids)
             if info.id_columns:
                 check_ids_unique(conn, info)
-            writers = resolve_writers(spec.writers, spec.infer_writers, info.column_names,
+            writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
             index = key_index(conn, info, spec)
@@ -105,7 +105,7 @@ class Outputs:
 
 def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
     """Write every file ``--out`` names: findings.json, report.html, cleanup.sql, rollback.sql, migration.sql."""
-    from .remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
+    from .remediate import cleanup_sql, keep_previous_run, migration_sql_for_findings, rollback_sql, scan_stamp
     from .report import render_report
 
     out = Path(out_dir)
@@ -125,6 +125,7 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
         "rollback.sql": rollback_sql(doc),
         "migration.sql": migration_sql_for_findings(doc),
     }
+    keep_previous_run(out, scan_stamp(doc))  # an applied cleanup's rollback is never overwritten
     for name, text in sql.items():
         files[name].write_text(text, encoding="utf-8")
     files["verify.sql"].write_text(_verify_file(result), encoding="utf-8")
@@ -133,6 +134,8 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
 
 
 def _verify_file(result: ScanResult) -> str:
+    from .sqltemplates import comment_text  # names in comments: one line, no raw control character
+
     parts = [
         "-- dupfinder verify.sql: a post-deploy check, one standalone query per table.",
         "-- Bind :since to the start of the period to check, minus one window; the query returns the rows of",
@@ -141,7 +144,8 @@ def _verify_file(result: ScanResult) -> str:
         "",
     ]
     for t in result.tables:
-        parts += [f"-- table {t.info.qualified_name}: key ({', '.join(t.spec.keys)}), window {t.spec.window} s",
+        parts += [f"-- table {comment_text(t.info.qualified_name)}: key ({', '.join(map(comment_text, t.spec.keys))}), "
+                  f"window {t.spec.window} s",
                   t.verify_sql.rstrip() + ";", ""]
     return "\n".join(parts)
 

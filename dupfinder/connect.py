@@ -176,6 +176,7 @@ class ColumnInfo:
     type: str
     nullable: bool
     timezone: bool | None = None  # for date-time columns: does the type store an instant?
+    generated: bool = False  # computed by the engine (GENERATED ALWAYS AS ...): never inserted
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,8 @@ class ChildKey:
     referred_columns: tuple[str, ...]
     ondelete: str | None        # CASCADE, SET NULL, ... (None: NO ACTION)
     child_primary_key: tuple[str, ...]
+    table_schema: str | None = None  # the child's schema and bare name (a name may hold a dot)
+    table_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -286,7 +289,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             leading = tuple({(i.get("column_names") or [None])[0] for i in indexes} - {None})
             columns = tuple(
                 ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)),
-                           getattr(c["type"], "timezone", None))
+                           getattr(c["type"], "timezone", None), generated=bool(c.get("computed")))
                 for c in raw_columns
             )
     except exc.NoSuchTableError:
@@ -322,7 +325,7 @@ def check_ids_unique(conn: Connection, info: TableInfo) -> None:
     from .sqltemplates import quote_table, render_sql
 
     sql = render_sql("ids_unique.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
-                     ids=list(info.id_columns))
+                     keys=list(info.id_columns))
     repeated = conn.execute(sa.text(sql)).first()
     if repeated is not None:
         shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))
@@ -384,6 +387,7 @@ def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple
                 referred_columns=tuple(fk["referred_columns"]),
                 ondelete=(fk.get("options") or {}).get("ondelete"),
                 child_primary_key=tuple((pks.get((child_schema, child)) or {}).get("constrained_columns") or ()),
+                table_schema=child_schema if child_schema and child_schema != default else None, table_name=child,
             ))
     return tuple(found)
 

@@ -104,7 +104,7 @@ def test_cleanup_plan_guard_stops_before_anything_is_deleted(chdb_url):
 
 
 def doc_backup(doc: dict) -> str:
-    return next(line.split("backup table: ")[1].strip() for line in cleanup_sql(doc).splitlines()
+    return next(line.split("backup table: ")[1].strip().strip('"') for line in cleanup_sql(doc).splitlines()
                 if "backup table: " in line)
 
 

@@ -1,4 +1,4 @@
--- table shop.Order Lines: UNIQUE (account id, select) as uq_order_lines_account_id_select
+-- table "shop.Order Lines": UNIQUE ("account id", "select") as "uq_order_lines_account_id_select"
 -- Run with: mysql --database=DB < migration.sql   (MySQL 8: online DDL, no table lock)
 SET SESSION lock_wait_timeout = 5;
 -- MySQL 8.0.16+ enforces CHECK constraints: the insert below fails while duplicates remain
@@ -8,10 +8,10 @@ CREATE TEMPORARY TABLE dupfinder_preflight (
 );
 INSERT INTO dupfinder_preflight (duplicate_keys)
 SELECT count(*) FROM (
-    SELECT 1 FROM shop.`Order Lines`
-    WHERE `account id` IS NOT NULL AND `select` IS NOT NULL
-    GROUP BY `account id`, `select`
-    HAVING count(*) > 1
+SELECT 1 FROM shop.`Order Lines`
+WHERE `account id` IS NOT NULL AND `select` IS NOT NULL
+GROUP BY `account id`, `select`
+HAVING count(*) > 1
 ) AS dup;
 DROP TEMPORARY TABLE dupfinder_preflight;
 

@@ -91,7 +91,7 @@ def _one_key_written(url: str, n: int) -> None:
         else:
             conn.exec_driver_sql(
                 "INSERT INTO events SELECT i, 7, '2026-11-02', timestamp '2026-11-03 02:30:00' + i * interval '9 us', "
-                f"'h' || (i % 3), 'same' FROM generate_series(2, {n}) i")
+                f"'h' || mod(i, 3), 'same' FROM generate_series(2, {n}) i")
     engine.dispose()
 
 

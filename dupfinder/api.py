@@ -21,7 +21,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
     from .attribute import attribute_table, in_repeated_hour
     from .cluster import build_clusters
-    from .connect import introspect, mask_url, read_only, timestamp_awareness
+    from .connect import check_ids_unique, introspect, mask_url, read_only, since_advice, timestamp_awareness
     from .detect import detect, detect_hour_apart, key_counter, key_index, recommended_index_sql, verify_sql
     from .writers import resolve_writers
 
@@ -34,9 +34,11 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 progress(spec.table, "finding clusters", done, total)
             given = [c for _, c in spec.writers]
             info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given},
-                              children=True)
-            writers = resolve_writers(spec.writers, spec.infer_writers, info.column_names,
-                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key))
+                              children=True, ids=spec.ids)
+            if info.id_columns:
+                check_ids_unique(conn, info)
+            writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
+                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index)
@@ -63,10 +65,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 columns = ", ".join([*spec.keys, spec.ts])
                 notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
                              f"in order ({recommended_index_sql(conn.dialect, info, spec)})")
-            if spec.since is not None and info.dialect != "duckdb" and spec.ts not in info.index_leading_columns:
-                notes.append(f"no index starts with {spec.ts}: --since still read the whole table; an index on it "
-                             f"(CREATE INDEX CONCURRENTLY ON {info.qualified_name} ({spec.ts})) makes post-deploy "
-                             "scans cost what the recent rows cost")
+            advice = since_advice(conn.dialect, info, spec.ts) if spec.since is not None else None
+            if advice:
+                notes.append(advice)
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
@@ -84,7 +85,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
 def _notes(info: TableInfo, aware: bool | None) -> list[str]:
     notes = []
-    if not info.primary_key:
+    if info.id_columns:
+        notes.append(f"rows are identified by --id {', '.join(info.id_columns)} (checked unique when scanned)")
+    elif not info.primary_key:
         notes.append(
             f"table has no primary key: rows are identified by the engine's row id ({info.row_id}), "
             "which changes when rows are updated or the table is rewritten; scan and clean up close together"
@@ -102,7 +105,7 @@ class Outputs:
 
 def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
     """Write every file ``--out`` names: findings.json, report.html, cleanup.sql, rollback.sql, migration.sql."""
-    from .remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
+    from .remediate import cleanup_sql, keep_previous_run, migration_sql_for_findings, rollback_sql, scan_stamp
     from .report import render_report
 
     out = Path(out_dir)
@@ -122,6 +125,7 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
         "rollback.sql": rollback_sql(doc),
         "migration.sql": migration_sql_for_findings(doc),
     }
+    keep_previous_run(out, scan_stamp(doc))  # an applied cleanup's rollback is never overwritten
     for name, text in sql.items():
         files[name].write_text(text, encoding="utf-8")
     files["verify.sql"].write_text(_verify_file(result), encoding="utf-8")
@@ -166,6 +170,8 @@ def _stream_json(doc: dict[str, Any], path: Path) -> None:
 
 
 def _verify_file(result: ScanResult) -> str:
+    from .sqltemplates import comment_text  # names in comments: one line, no raw control character
+
     parts = [
         "-- dupfinder verify.sql: a post-deploy check, one standalone query per table.",
         "-- Bind :since to the start of the period to check, minus one window; the query returns the rows of",
@@ -174,7 +180,8 @@ def _verify_file(result: ScanResult) -> str:
         "",
     ]
     for t in result.tables:
-        parts += [f"-- table {t.info.qualified_name}: key ({', '.join(t.spec.keys)}), window {t.spec.window} s",
+        parts += [f"-- table {comment_text(t.info.qualified_name)}: key ({', '.join(map(comment_text, t.spec.keys))}), "
+                  f"window {t.spec.window} s",
                   t.verify_sql.rstrip() + ";", ""]
     return "\n".join(parts)
 

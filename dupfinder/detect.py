@@ -93,7 +93,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
         "plan": plan,
         "rid": rid,
         "key_aliases": [f"c{columns.index(k)}" for k in spec.keys],
-        "order_aliases": [f"c{columns.index(c)}" for c in info.primary_key] or ["r0"],
+        "order_aliases": [f"c{columns.index(c)}" for c in (info.id_columns or info.primary_key)] or ["r0"],
         "since": spec.since is not None,
         "window_us": ":window_us", "offset_us": ":offset_us", "since_bind": ":since",
         "far": False, "far_limit": FAR_LIST_LIMIT,

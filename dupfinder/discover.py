@@ -79,7 +79,7 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
             if name.startswith(("dupfinder_backup_", "alembic_version")):
                 continue
             qualified = f"{schema}.{name}" if schema else name
-            info = introspect(conn, qualified, {})
+            info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
             if [u for u in info.unique_constraints if tuple(u) != info.primary_key]:
                 continue  # already constrained beyond its primary key
             ts = _timestamp_column(info)

@@ -185,7 +185,7 @@ def test_demo_cleanup_rollback_and_migration_apply_to_the_demo_database(tmp_path
     # need a person (recon_summary's far duplicate and divergent cluster)
     apply_sql(url, (tmp_path / "d" / "cleanup.sql").read_text())
     migration = (tmp_path / "d" / "migration.sql").read_text()
-    assert "held back (duplicates cleanup.sql does not remove): recon_summary" in migration
+    assert "held back (duplicates cleanup.sql does not remove): \"recon_summary\"" in migration
     apply_sql(url, migration)
     engine = sa.create_engine(url)
     unique = {t: [i["column_names"] for i in sa.inspect(engine).get_indexes(t) if i["unique"]] for t in tables}

@@ -95,6 +95,16 @@ def comment_text(value: object) -> str:
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def comment_sql(text: str) -> str:
+    r"""A statement shown in a comment for a person to copy: as it is when it is one plain line, else as
+    ``comment_text`` (escaped, one line).
+
+    >>> print(comment_sql("DROP INDEX ix;"), comment_sql('DROP INDEX "a\nb";'))
+    DROP INDEX ix; "DROP INDEX \"a\nb\";"
+    """
+    return comment_text(text) if _UNSAFE.search(text) else text
+
+
 def literal(dialect: Dialect, value: object) -> str:
     r"""Render a Python value as a SQL literal for ``dialect``: strings by the dialect's quoting rules (never with
     the ``%%`` a pyformat driver wants), numbers and booleans as the dialect writes them.
@@ -137,7 +147,8 @@ def _spelled_out(dialect: Dialect, value: str) -> str:
             if dialect.name == "postgresql":
                 parts.append(f"chr({ord(piece)})")
             elif dialect.name in ("mysql", "mariadb"):
-                parts.append(f"CHAR({ord(piece)} USING utf8mb4)")
+                # CHAR() takes bytes: the character's UTF-8 bytes as one number
+                parts.append(f"CHAR({int.from_bytes(piece.encode('utf-8'), 'big')} USING utf8mb4)")
             else:
                 parts.append(f"char({ord(piece)})")
         else:
@@ -174,6 +185,7 @@ def _dialect_environment(dialect: Dialect) -> jinja2.Environment:
         env.filters["ident"] = lambda name: ident(dialect, name)
         env.filters["literal"] = lambda value: literal(dialect, value)
         env.filters["comment"] = comment_text
+        env.filters["comment_sql"] = comment_sql
         _DIALECT_ENVIRONMENTS[key] = env
     return env
 

@@ -21,8 +21,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
     from .attribute import attribute_table, in_repeated_hour
     from .cluster import build_clusters
-    from .connect import introspect, mask_url, read_only, timestamp_awareness
-    from .detect import detect, detect_hour_apart, key_counter, verify_sql
+    from .connect import check_ids_unique, introspect, mask_url, read_only, since_advice, timestamp_awareness
+    from .detect import detect, detect_hour_apart, key_counter, key_index, recommended_index_sql, verify_sql
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -34,16 +34,19 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 progress(spec.table, "finding clusters", done, total)
             given = [c for _, c in spec.writers]
             info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given},
-                              children=True)
+                              children=True, ids=spec.ids)
+            if info.id_columns:
+                check_ids_unique(conn, info)
             writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
-                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key))
+                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
-            found = detect(conn, info, spec, aware)
+            index = key_index(conn, info, spec)
+            found = detect(conn, info, spec, aware, index)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
             far_total, far_list = found.far_total, found.far_duplicates
             if spec.timezone and aware:
-                hour_apart = build_clusters(detect_hour_apart(conn, info, spec, aware), info, spec.keys, spec.ts,
-                                            writers, spec.keep)
+                hour_apart = build_clusters(detect_hour_apart(conn, info, spec, aware, index), info, spec.keys,
+                                            spec.ts, writers, spec.keep)
                 repeated = [replace(c, evidence={"hour_apart": True}) for c in hour_apart
                             if in_repeated_hour(c.start_us, True, spec.timezone)]
                 clusters = sorted([*clusters, *repeated], key=lambda c: (c.start_us, str(c.key)))
@@ -58,10 +61,13 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
             notes = _notes(info, aware)
-            if spec.since is not None and info.dialect != "duckdb" and spec.ts not in info.index_leading_columns:
-                notes.append(f"no index starts with {spec.ts}: --since still read the whole table; an index on it "
-                             f"(CREATE INDEX CONCURRENTLY ON {info.qualified_name} ({spec.ts})) makes post-deploy "
-                             "scans cost what the recent rows cost")
+            if index is None and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
+                columns = ", ".join([*spec.keys, spec.ts])
+                notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
+                             f"in order ({recommended_index_sql(conn.dialect, info, spec)})")
+            advice = since_advice(conn.dialect, info, spec.ts) if spec.since is not None else None
+            if advice:
+                notes.append(advice)
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
@@ -79,7 +85,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
 def _notes(info: TableInfo, aware: bool | None) -> list[str]:
     notes = []
-    if not info.primary_key:
+    if info.id_columns:
+        notes.append(f"rows are identified by --id {', '.join(info.id_columns)} (checked unique when scanned)")
+    elif not info.primary_key:
         notes.append(
             f"table has no primary key: rows are identified by the engine's row id ({info.row_id}), "
             "which changes when rows are updated or the table is rewritten; scan and clean up close together"

@@ -59,6 +59,9 @@ def main(ctx: click.Context, traceback: bool) -> None:
 @click.option("--table", help="Table to scan (schema.table allowed).")
 @click.option("--key", "keys", multiple=True, help="Business-key column; repeat for a composite key.")
 @click.option("--ts", help="Creation-timestamp column.")
+@click.option("--id", "ids", multiple=True,
+              help="Column identifying a row where there is no primary key or row id (Spark, ClickHouse, views); "
+                   "repeat for several. Checked unique by the scan.")
 @click.option("--window", default=None, help="Largest gap that still counts as the same moment [2s].")
 @click.option("--writer", "writers", multiple=True, metavar="ROLE=COLUMN",
               help="Column naming who wrote a row; roles: host, process, run, version, app.")
@@ -74,7 +77,7 @@ def main(ctx: click.Context, traceback: bool) -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Write findings.json, report.html and the SQL here.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 @_handle_errors
-def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
+def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
          statement_timeout, work_mem, config_path, out, fmt):
     """Scan tables at URL for rows with the same key written moments apart."""
     from . import api
@@ -82,7 +85,7 @@ def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, t
     from .durations import parse_duration, parse_memory
 
     if config_path:
-        if table or keys or ts or writers:
+        if table or keys or ts or writers or ids:
             raise UsageError("give tables either with --config or with --table/--key/--ts, not both")
         overrides = {"window": window, "keep": keep, "since": since, "timezone": timezone,
                      "incident_gap": incident_gap, **({"infer_writers": False} if no_infer_writers else {})}
@@ -94,7 +97,7 @@ def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, t
             raise UsageError(f"missing {', '.join(missing)} (or use --config FILE)")
         specs = [table_spec(table=table, keys=keys, ts=ts, window=window, writers=writers,
                             infer_writers=not no_infer_writers, keep=keep or "earliest", since=since,
-                            timezone=timezone, incident_gap=incident_gap)]
+                            timezone=timezone, incident_gap=incident_gap, ids=ids)]
     if not url:
         raise UsageError("missing database URL, e.g. sqlite:///app.db or postgresql+psycopg://user@host/db")
     timeout = parse_duration(statement_timeout) if statement_timeout else None

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .connect import TableInfo
 from .values import iso_timestamp, jsonable
 from .writers import WriterColumn
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -61,28 +59,30 @@ class Cluster:
 
 def payload_columns(info: TableInfo, keys: tuple[str, ...], ts: str, writers: tuple[WriterColumn, ...]) -> list[str]:
     """Every column other than the primary key, the business key, the timestamp and the writer columns."""
-    skip = set(info.primary_key) | set(keys) | {ts} | {w.column for w in writers}
+    skip = set(info.primary_key) | set(info.id_columns) | set(keys) | {ts} | {w.column for w in writers}
     return [c for c in info.column_names if c not in skip]
 
 
 def build_clusters(
-    frame: pd.DataFrame | None,
+    records: Iterable[dict[str, Any]] | None,
     info: TableInfo,
     keys: tuple[str, ...],
     ts: str,
     writers: tuple[WriterColumn, ...],
     keep: str,
 ) -> list[Cluster]:
-    """Group detected rows by key and cluster number, compare payloads and mark one survivor."""
-    if frame is None or frame.empty:
+    """Group detected rows by key group and cluster number, compare payloads and mark one survivor.
+
+    The key group is the database's number (``_key_no``): keys the database calls equal (numeric 1.50 and
+    1.5, -0.0 and 0.0, jsonb 1 and 1.0) are one group even where their Python values differ.
+    """
+    if not records:
         return []
     payload = payload_columns(info, keys, ts, writers)
     id_columns = list(info.order_columns)
     clusters: list[Cluster] = []
-    group_columns = [*keys, "_cluster_no"]
-    # the query returns rows ordered by key, time and id, so each cluster is one run of records
-    all_records = frame.to_dict("records")
-    for _, run in itertools.groupby(all_records, key=lambda r: tuple(repr(r[c]) for c in group_columns)):
+    # the query returns rows ordered by key group, time and id, so each cluster is one run of records
+    for _, run in itertools.groupby(records, key=lambda r: (r["_key_no"], r["_cluster_no"])):
         records = list(run)
         records.sort(key=lambda r: (int(r["_ts_us"]), tuple(_sortable(r[c]) for c in id_columns)))
         survivor_index = 0 if keep == "earliest" else len(records) - 1

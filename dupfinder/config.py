@@ -31,6 +31,7 @@ class TableSpec:
     since: datetime | None = None
     timezone: str | None = None
     incident_gap: float = DEFAULT_INCIDENT_GAP
+    ids: tuple[str, ...] = ()  # --id: the columns that identify a row where there is no primary key or row id
 
     def __post_init__(self) -> None:
         if not self.table:
@@ -48,6 +49,11 @@ class TableSpec:
                 raise UsageError(f"unknown writer role {role!r}: use one of {', '.join(ROLES)}")
         if self.timezone:
             _check_timezone(self.timezone)
+        if len(set(self.ids)) != len(self.ids):
+            raise UsageError(f"table {self.table!r}: an --id column is named twice")
+        if self.ids and set(self.ids) <= set(self.keys):
+            raise UsageError(f"table {self.table!r}: --id must name columns that tell the rows of one key apart, "
+                             "not only key columns")
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ def table_spec(
     since: str | None = None,
     timezone: str | None = None,
     incident_gap: str | float | None = None,
+    ids: list[str] | tuple[str, ...] | str = (),
 ) -> TableSpec:
     """Build a TableSpec from the loose values a command line or a TOML table gives."""
     return TableSpec(
@@ -120,11 +127,12 @@ def table_spec(
         since=parse_since(since) if since else None,
         timezone=timezone,
         incident_gap=DEFAULT_INCIDENT_GAP if incident_gap is None else parse_duration(incident_gap),
+        ids=(ids,) if isinstance(ids, str) else tuple(ids or ()),
     )
 
 
 _TABLE_FIELDS = {"name", "table", "key", "keys", "ts", "window", "writers", "infer_writers", "keep",
-                 "since", "timezone", "incident_gap"}
+                 "since", "timezone", "incident_gap", "id", "ids"}
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[str | None, list[TableSpec]]:
@@ -165,5 +173,6 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
             since=merged.get("since"),
             timezone=merged.get("timezone"),
             incident_gap=merged.get("incident_gap"),
+            ids=merged.get("ids", merged.get("id", ())),
         ))
     return doc.get("database"), specs

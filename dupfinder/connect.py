@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
 
 ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
+# engines whose "primary key" is a sort key that does not make rows unique: rows are identified by --id only
+SORT_KEY_ENGINES = ("chdb", "clickhouse", "clickhousedb")
 # how PostgreSQL renders values as text: the scan and cleanup.sql set the same, so a row's md5 taken by the
 # scan equals the one cleanup.sql takes when nothing changed
 PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 'postgres'",
@@ -49,13 +52,22 @@ def create_engine(url: str) -> Engine:
             if not Path(database).is_file():
                 raise BadURL(f"{'SQLite' if backend == 'sqlite' else 'DuckDB'} database file {database!r} does not "
                              "exist (scanning never creates one)")
+    if backend == "chdb":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not Path(database if database.startswith("/")
+                                                             else "/" + database).is_dir():
+            raise BadURL(f"chDB database folder {database!r} does not exist (scanning never creates one)")
     connect_args: dict[str, object] = {}
     if backend == "duckdb":
         connect_args = {"read_only": True}  # DuckDB has no read-only transactions: open the file read-only
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
     try:
-        return sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        fix_quoting(engine.dialect)
+        if backend == "chdb":
+            sa.event.listen(engine, "before_cursor_execute", _without_comment_lines, retval=True)
+        return engine
     except exc.NoSuchModuleError:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
     except ImportError as err:
@@ -64,10 +76,38 @@ def create_engine(url: str) -> Engine:
         raise BadURL(f"bad database URL {mask_url(parsed)!r}: {err}") from None
 
 
+_COMMENT_LINE = re.compile(r"^[ \t]*--[^\n]*\n?", re.MULTILINE)
+
+
+def _without_comment_lines(conn, cursor, statement, parameters, context, executemany):
+    """chDB substitutes ? parameters in the client without reading comments: an apostrophe in a comment line
+    ("the database's own") hides every later ? as if inside a string. The templates' comments are whole lines,
+    and no value starts a line (line breaks in values are spelled out), so whole comment lines are dropped."""
+    return _COMMENT_LINE.sub("", statement), parameters
+
+
+def fix_quoting(dialect: sa.Dialect) -> sa.Dialect:
+    """Quote names the way the engine reads them. PyHive quotes with backticks but escapes double quotes inside
+    them (a backtick in a name would end it; Spark SQL doubles it); chDB's dialect doubles double quotes, but
+    ClickHouse reads a backslash inside a quoted name as an escape."""
+    preparer = dialect.identifier_preparer
+    if dialect.name == "hive" and preparer.escape_quote != "`":
+        preparer.escape_quote, preparer.escape_to_quote, preparer._strings = "`", "``", {}
+    elif dialect.name in ("chdb", "clickhouse") and not getattr(preparer, "_dupfinder_fixed", False):
+        escape = preparer._escape_identifier
+        preparer._escape_identifier = lambda value: escape(value.replace("\\", "\\\\"))
+        preparer._dupfinder_fixed, preparer._strings = True, {}
+    return dialect
+
+
 def _first_line(err: BaseException) -> str:
     original = getattr(err, "orig", None) or err
+    status = next((a for a in getattr(original, "args", ()) if hasattr(a, "status")), None)
+    message = getattr(getattr(status, "status", None), "errorMessage", None)
+    if isinstance(message, str):  # PyHive: the Thrift status, whose errorMessage is what Spark said
+        original = message.removeprefix("Error running query: ")
     text = str(original).strip().splitlines()
-    return text[0] if text else type(original).__name__
+    return text[0][:500] if text else type(original).__name__
 
 
 @contextmanager
@@ -112,6 +152,12 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
     elif name == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")
+    elif name in SORT_KEY_ENGINES:
+        # ClickHouse: no transactions (each statement reads the parts that exist when it starts); readonly = 1
+        # makes the server refuse every write and every later change of settings for this session
+        if statement_timeout:
+            conn.exec_driver_sql(f"SET max_execution_time = {max(statement_timeout, 0.001):.3f}")
+        conn.exec_driver_sql("SET readonly = 1")
     elif name in ("mysql", "mariadb"):
         conn.exec_driver_sql("SET SESSION time_zone = '+00:00'")  # TIMESTAMP values read in UTC
         if statement_timeout and getattr(conn.dialect, "is_mariadb", False):
@@ -162,6 +208,7 @@ class TableInfo:
     referenced_by: tuple[ChildKey, ...] = ()
     index_leading_columns: tuple[str, ...] = ()  # first column of each index: what a range scan can use
     id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
+    storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -179,17 +226,18 @@ class TableInfo:
 
 def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     """Find ``table`` (optionally ``schema.table``); raise TableNotFound naming similar tables."""
-    inspector = sa.inspect(conn)
     try:
-        names = inspector.get_table_names() + inspector.get_view_names()
+        names = table_names(conn)
     except exc.DBAPIError as err:
         raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
     if table in names:
         return None, table
+    if conn.dialect.name == "hive" and table.lower() in names:  # Spark's catalog keeps names in lower case
+        return resolve_table(conn, table.lower())
     schema, dot, name = table.partition(".")
     if dot:
         try:
-            if name in inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema):
+            if name in table_names(conn, schema):
                 return schema, name
         except exc.DBAPIError:
             pass  # no such schema: fall through to the suggestions below
@@ -197,6 +245,18 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     hint = f"; tables with a similar name: {', '.join(close)}" if close else (
         f"; the database has {len(names)} table(s)" + (f": {', '.join(sorted(names)[:8])}" if names else ""))
     raise TableNotFound(f"table {table!r} not found{hint}")
+
+
+def table_names(conn: Connection, schema: str | None = None) -> list[str]:
+    """Tables and views of ``schema`` (default: the connection's), as the engine's own catalog lists them."""
+    if conn.dialect.name == "hive":
+        # PyHive reads the first column of SHOW TABLES, which Spark fills with the database name
+        where = f" IN {conn.dialect.identifier_preparer.quote_schema(schema)}" if schema else ""
+        result = conn.exec_driver_sql(f"SHOW TABLES{where}")
+        column = list(result.keys()).index("tableName") if "tableName" in result.keys() else -1
+        return [row[column] for row in result if column >= 0 or len(row) == 1]
+    inspector = sa.inspect(conn)
+    return inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
 
 
 def introspect(conn: Connection, table: str, needed: dict[str, list[str]], children: bool = False,
@@ -211,11 +271,14 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         needed = {**needed, "--id": list(ids)}
     schema, name = resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
+    storage = None
     inspector = sa.inspect(conn)
     try:
         if duckdb:
             columns, pk, uniques = _duckdb_shape(conn, schema, name)
             leading = ()
+        elif conn.dialect.name == "hive":
+            (columns, storage), pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
         else:
             raw_columns = inspector.get_columns(name, schema=schema)
             pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
@@ -242,6 +305,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                         else f"; its columns are: {', '.join(names)}")
                 raise ColumnNotFound(f"{purpose} column {column!r} not found in table {table!r}{hint}")
     dialect = conn.dialect.name
+    if dialect in SORT_KEY_ENGINES:
+        pk = []  # MergeTree's PRIMARY KEY orders the data; two rows may share it
     row_id = None if pk or ids else ROW_ID.get(dialect)
     if not pk and row_id is None and not ids and require_identity:
         raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on: "
@@ -251,10 +316,24 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
         referenced_by=(_child_keys_postgresql(conn, schema, name) if dialect == "postgresql" else
                        _child_keys_mysql(conn, schema, name) if dialect in ("mysql", "mariadb") else
-                       _child_keys(inspector, schema, name)) if children and not duckdb else (),
+                       _child_keys(inspector, schema, name))
+        if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
-        id_columns=tuple(ids),
+        id_columns=tuple(ids), storage=storage,
     )
+
+
+def check_ids_unique(conn: Connection, info: TableInfo) -> None:
+    """Raise UsageError when two rows share the --id values (one GROUP BY, stopping at the first repeat)."""
+    from .sqltemplates import quote_table, render_sql
+
+    sql = render_sql("ids_unique.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+                     ids=list(info.id_columns))
+    repeated = conn.execute(sa.text(sql)).first()
+    if repeated is not None:
+        shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))
+        raise UsageError(f"--id {', '.join(info.id_columns)} does not identify a row of {info.qualified_name!r}: "
+                         f"more than one row has {shown}; name more columns with --id")
 
 
 def _duckdb_shape(conn: Connection, schema: str | None, name: str):
@@ -319,6 +398,25 @@ def _child_keys_mysql(conn: Connection, schema: str | None, name: str) -> tuple[
     return tuple(out)
 
 
+def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[tuple[ColumnInfo, ...], str | None]:
+    """Columns and provider from Spark's DESCRIBE TABLE EXTENDED (columns: the rows before the first '#'
+    section); Spark has no primary key."""
+    from .sqltemplates import quote_table
+
+    rows = conn.exec_driver_sql(f"DESCRIBE TABLE EXTENDED {quote_table(conn.dialect, name, schema)}").all()
+    columns, provider, section = [], None, False
+    for col_name, data_type, *_ in rows:
+        if not col_name or col_name.startswith("#"):
+            section = True
+        elif not section:
+            upper = (data_type or "").upper()
+            timezone = True if upper == "TIMESTAMP" else (False if upper == "TIMESTAMP_NTZ" else None)
+            columns.append(ColumnInfo(col_name, data_type, True, timezone))
+        elif col_name == "Provider":
+            provider = (data_type or "").strip().lower() or None
+    return tuple(columns), provider
+
+
 def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:
     """Foreign keys in the same schema that reference the table (one batched catalog read)."""
     default = inspector.default_schema_name
@@ -341,6 +439,36 @@ def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple
                 table_schema=child_schema if child_schema and child_schema != default else None, table_name=child,
             ))
     return tuple(found)
+
+
+def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
+    """What makes a --since scan read only the recent rows, in the engine's own terms; None when nothing is
+    missing (an index starts with the timestamp) or the engine needs nothing (DuckDB's min/max zone maps skip
+    row groups of older rows by themselves when rows arrive in time order)."""
+    from .sqltemplates import quote_table
+
+    table, column = quote_table(dialect, info.name, info.schema), dialect.identifier_preparer.quote(ts)
+    name = dialect.identifier_preparer.quote(f"{info.name}_{ts}_idx"[:63])
+    head = "--since still read the whole table: "
+    if info.dialect == "duckdb":
+        return None
+    if info.dialect == "hive":
+        return (head + f"Spark has no indexes; partition the table by a date derived from {ts} (PARTITIONED BY), "
+                f"or on Delta cluster it by {ts} (ALTER TABLE {table} CLUSTER BY ({column}), or OPTIMIZE ... ZORDER "
+                f"BY ({column})), so the filter prunes files")
+    if info.dialect in SORT_KEY_ENGINES:
+        return (head + f"put {ts} in the table's ORDER BY, or add a min/max skip index: ALTER TABLE {table} ADD INDEX "
+                f"{name} {column} TYPE minmax GRANULARITY 1, then ALTER TABLE {table} MATERIALIZE INDEX {name}")
+    if ts in info.index_leading_columns:
+        return None
+    if info.dialect == "postgresql":
+        statement = f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column})"
+    elif info.dialect in ("mysql", "mariadb"):
+        statement = f"ALTER TABLE {table} ADD INDEX {name} ({column}), ALGORITHM=INPLACE, LOCK=NONE"
+    else:
+        statement = f"CREATE INDEX {name} ON {table} ({column})"
+    return f"no index starts with {ts}: " + head + f"an index on it ({statement}) makes post-deploy scans cost " \
+        "what the recent rows cost"
 
 
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:

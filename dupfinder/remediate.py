@@ -25,7 +25,13 @@ BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks an
 LOCK_TIMEOUT = "5s"
 LOCK_WAIT_SECONDS = 5
 STATEMENT_TIMEOUT = "15min"
-SUPPORTED = ("postgresql", "sqlite", "mysql")
+SUPPORTED = ("postgresql", "sqlite", "mysql", "duckdb", "hive (Spark SQL)", "chdb (ClickHouse)")
+PLAN_ONLY = ("hive", "chdb")  # no multi-statement transactions: cleanup.sql is a plan of guarded steps
+NO_UNIQUE = {"hive": "Spark SQL enforces no UNIQUE constraint", "chdb": "ClickHouse enforces no UNIQUE constraint"}
+NO_UNIQUE_ADVICE = {
+    "hive": "write with MERGE INTO ... ON the business key WHEN NOT MATCHED THEN INSERT on a Delta table",
+    "chdb": "a ReplacingMergeTree ordered by the business key, or insert_deduplication_token per job run",
+}
 KEEP = ("earliest", "latest")
 ON_DELETE = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 # the engines' identifier limits in bytes (SQLite has none; the same names are used there)
@@ -37,11 +43,43 @@ def dialect_for(name: str) -> Dialect:
     """A SQLAlchemy dialect object for quoting and literals, without a connection."""
     from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+    if name == "duckdb":
+        return _duckdb_dialect()
+    if name in PLAN_ONLY:
+        return _plan_dialect(name)
     known = {"postgresql": postgresql, "sqlite": sqlite, "mysql": mysql, "mariadb": mysql}
     module = known.get(name)
     if module is None:
         raise UsageError(f"no SQL generator for dialect {name!r}: supported are {', '.join(SUPPORTED)}")
     return module.dialect()
+
+
+def _plan_dialect(name: str) -> Dialect:
+    """PyHive's dialect for Spark SQL, chdb-sqlalchemy's for ClickHouse: their quoting, fixed where needed."""
+    from .connect import fix_quoting
+
+    try:
+        if name == "hive":
+            from pyhive.sqlalchemy_hive import HiveDialect as PlanDialect
+        else:
+            from chdb_sqlalchemy.dialect import ChdbDialect as PlanDialect
+    except ImportError as err:
+        raise UsageError(f"writing {name} SQL needs its SQLAlchemy dialect: {err}") from None
+    return fix_quoting(PlanDialect())
+
+
+def _duckdb_dialect() -> Dialect:
+    """DuckDB quotes and writes literals as PostgreSQL does: duckdb-engine's dialect when installed, else
+    PostgreSQL's preparer under DuckDB's name (regenerating cleanup.sql needs no DuckDB driver)."""
+    try:
+        from duckdb_engine import Dialect as DuckDBDialect
+        return DuckDBDialect()
+    except ImportError:
+        from sqlalchemy.dialects import postgresql
+
+        dialect = postgresql.dialect()
+        dialect.name = "duckdb"
+        return dialect
 
 
 def _split(qualified: str, schema: str | None = None, name: str | None = None) -> tuple[str | None, str]:
@@ -227,6 +265,11 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "qbackup": quote_table(dialect, backup, schema), "excluded": excluded,
         "hashed": bool(pairs) and all(p["hash"] != "NULL" for p in pairs),
         "children": children, "text_format": PG_TEXT_FORMAT, "stamp": stamp,
+        "storage": table.get("storage"),
+        # Spark: the backup is stored like the table (CTAS would make a Hive SerDe table); a provider name
+        # only, else parquet
+        "backup_format": table.get("storage") if re.fullmatch(r"[a-z][a-z0-9_]*", table.get("storage") or "")
+        and table.get("storage") != "hive" else "parquet",
         "unsupported": None if ids else "the table has neither a primary key nor a row id the engine exposes",
     }
 
@@ -256,6 +299,10 @@ def dollar_tag(*texts: str) -> str:
 
 
 def _template(kind: str, dialect: Dialect) -> str:
+    if dialect.name == "duckdb":
+        return f"{kind}_duckdb.sql.j2"
+    if dialect.name in PLAN_ONLY:
+        return f"{kind}_plan.sql.j2"
     return f"{kind}_mysql.sql.j2" if dialect.name in ("mysql", "mariadb") else f"{kind}.sql.j2"
 
 
@@ -382,6 +429,8 @@ def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not
                        where: str | None, schema: str | None = None,
                        name: str | None = None) -> tuple[Dialect, dict[str, Any]]:
     dialect = dialect_for(dialect_name)
+    if dialect.name in PLAN_ONLY:
+        raise UsageError(f"{NO_UNIQUE[dialect.name]}: there is no UNIQUE migration to write")
     where = check_predicate(where)
     if nulls_not_distinct and dialect.name != "postgresql":
         raise UsageError(f"NULLS NOT DISTINCT is PostgreSQL 15+ only; {dialect.name} treats NULLs as distinct")
@@ -413,6 +462,10 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
     """
     body, held = [], []
     for t in findings["tables"]:
+        if t.get("dialect") in PLAN_ONLY:
+            body.append(f"-- table {comment_text(t['table'])}: {NO_UNIQUE[t['dialect']]}; make the writing job "
+                        f"idempotent instead ({NO_UNIQUE_ADVICE[t['dialect']]})\n")
+            continue
         blockers = []
         if t.get("far_duplicates"):
             blockers.append(f"{int(t['far_duplicates'])} far-duplicate key(s)")

@@ -35,12 +35,11 @@ _PREPARERS: dict[type, object] = {}
 def _preparer(dialect: Dialect):
     """The dialect's identifier preparer without the ``%`` doubling pyformat drivers want: the text rendered
     here is read by people and by psql/sqlite3/mysql (``text()`` doubles percents itself when executed)."""
+    if dialect.name not in ("postgresql", "mysql", "mariadb", "sqlite"):
+        return dialect.identifier_preparer  # third-party dialects keep their own (possibly fixed) preparer
     preparer = _PREPARERS.get(type(dialect))
     if preparer is None:
-        try:
-            preparer = type(dialect)(paramstyle="named").identifier_preparer
-        except Exception:  # a third-party dialect that cannot be built without arguments: its own preparer
-            preparer = dialect.identifier_preparer
+        preparer = type(dialect)(paramstyle="named").identifier_preparer
         _PREPARERS[type(dialect)] = preparer
     return preparer
 
@@ -124,7 +123,13 @@ def literal(dialect: Dialect, value: object) -> str:
     return str(sa_literal(value).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
+BACKSLASH_ESCAPES = ("hive", "databricks", "chdb", "clickhouse", "clickhousedb")
+
+
 def _string(dialect: Dialect, value: str) -> str:
+    if dialect.name in BACKSLASH_ESCAPES:
+        # Spark SQL reads 'a''b' as two literals joined ('ab'); both it and ClickHouse read \ as an escape
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     escaped = value.replace("'", "''")
     if dialect.name in ("mysql", "mariadb"):
         escaped = escaped.replace("\\", "\\\\")  # MySQL reads backslash escapes in strings by default
@@ -144,7 +149,7 @@ def _spelled_out(dialect: Dialect, value: str) -> str:
         if not piece:
             continue
         if _UNSAFE.fullmatch(piece):
-            if dialect.name == "postgresql":
+            if dialect.name in ("postgresql", "duckdb"):
                 parts.append(f"chr({ord(piece)})")
             elif dialect.name in ("mysql", "mariadb"):
                 # CHAR() takes bytes: the character's UTF-8 bytes as one number

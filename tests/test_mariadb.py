@@ -153,3 +153,14 @@ def test_discover_does_not_stop_at_a_table_without_a_primary_key(mariadb_url):
     proposals = {p.table: p for p in discover(mariadb_url)}
     assert proposals["b_orders"].keys == ("order_ref",)
     assert "a_no_pk" in proposals
+
+
+def test_since_advice_is_an_online_index_and_goes_away_with_the_index(mariadb_url):
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    notes = scan_doc(mariadb_url, since="2026-11-01T00:00:00")["tables"][0]["notes"]
+    advice = next(n for n in notes if "--since still read the whole table" in n)
+    statement = advice.split("an index on it (")[1].split(") makes")[0]
+    assert "ALGORITHM=INPLACE, LOCK=NONE" in statement
+    _execute(mariadb_url, statement)  # the advice is SQL the server takes
+    notes = scan_doc(mariadb_url, since="2026-11-01T00:00:00")["tables"][0]["notes"]
+    assert not any("--since still read the whole table" in n for n in notes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,6 +153,10 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
     elif name == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")
+    elif name == "hive" and statement_timeout:
+        # the Spark Thrift server cancels a statement after this many whole seconds (read per session); Spark
+        # has no read-only session or transaction to open
+        conn.exec_driver_sql(f"SET spark.sql.thriftServer.queryTimeout = {max(1, math.ceil(statement_timeout))}")
     elif name in SORT_KEY_ENGINES:
         # ClickHouse: no transactions (each statement reads the parts that exist when it starts); readonly = 1
         # makes the server refuse every write and every later change of settings for this session

@@ -131,3 +131,11 @@ def test_cleanup_plan_with_two_id_columns(chdb_url):
     assert [r[:2] for r in rows_of(chdb_url)] == [("1", "1"), ("2", "2")]
     apply_sql(chdb_url, rollback_sql(doc))
     assert sorted(r[:2] for r in rows_of(chdb_url)) == [("1", "1"), ("2", "1"), ("2", "2")]
+
+
+def test_discover_proposes_a_key_on_chdb(chdb_url):
+    from dupfinder.discover import discover
+
+    events_table(chdb_url, [(i, i // 2 if i < 6 else i, i * 0.1) for i in range(1, 30)])
+    (proposal,) = discover(chdb_url)
+    assert proposal.table == "events" and set(proposal.keys) == {"account", "day"} and proposal.ts == "ts"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import warnings
 from collections.abc import Iterator
@@ -70,6 +71,8 @@ def create_engine(url: str) -> Engine:
             warnings.simplefilter("ignore", exc.SAWarning)
             engine = sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
         fix_quoting(engine.dialect)
+        if backend == "chdb":
+            sa.event.listen(engine, "before_cursor_execute", _without_comment_lines, retval=True)
         return engine
     except exc.NoSuchModuleError:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
@@ -102,6 +105,16 @@ def _check_database_file(parsed: sa.URL, url: str, engine: str) -> None:
         raise BadURL(f"{engine} database file {path!r} does not exist (scanning never creates one)")
 
 
+_COMMENT_LINE = re.compile(r"^[ \t]*--[^\n]*\n?", re.MULTILINE)
+
+
+def _without_comment_lines(conn, cursor, statement, parameters, context, executemany):
+    """chDB substitutes ? parameters in the client without reading comments: an apostrophe in a comment line
+    ("the database's own") hides every later ? as if inside a string. The templates' comments are whole lines,
+    and no value starts a line (line breaks in values are spelled out), so whole comment lines are dropped."""
+    return _COMMENT_LINE.sub("", statement), parameters
+
+
 def fix_quoting(dialect: sa.Dialect) -> sa.Dialect:
     """Quote names the way the engine reads them. PyHive quotes with backticks but escapes double quotes inside
     them (a backtick in a name would end it; Spark SQL doubles it); chDB's dialect doubles double quotes, but
@@ -118,7 +131,8 @@ def fix_quoting(dialect: sa.Dialect) -> sa.Dialect:
 
 def _first_line(err: BaseException) -> str:
     original = getattr(err, "orig", None) or err
-    message = getattr(original, "args", None) and getattr(original.args[0], "errorMessage", None)
+    status = next((a for a in getattr(original, "args", ()) if hasattr(a, "status")), None)
+    message = getattr(getattr(status, "status", None), "errorMessage", None)
     if isinstance(message, str):  # PyHive: the Thrift status, whose errorMessage is what Spark said
         original = message.removeprefix("Error running query: ")
     text = urls.scrub(str(original)).strip().splitlines()
@@ -167,6 +181,10 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
     elif name == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")
+    elif name == "hive" and statement_timeout:
+        # the Spark Thrift server cancels a statement after this many whole seconds (read per session); Spark
+        # has no read-only session or transaction to open
+        conn.exec_driver_sql(f"SET spark.sql.thriftServer.queryTimeout = {max(1, math.ceil(statement_timeout))}")
     elif name in SORT_KEY_ENGINES:
         # ClickHouse: no transactions (each statement reads the parts that exist when it starts); readonly = 1
         # makes the server refuse every write and every later change of settings for this session
@@ -191,6 +209,7 @@ class ColumnInfo:
     type: str
     nullable: bool
     timezone: bool | None = None  # for date-time columns: does the type store an instant?
+    generated: bool = False  # computed by the engine (GENERATED ALWAYS AS ...): never inserted
 
 
 @dataclass(frozen=True)
@@ -203,6 +222,8 @@ class ChildKey:
     referred_columns: tuple[str, ...]
     ondelete: str | None        # CASCADE, SET NULL, ... (None: NO ACTION)
     child_primary_key: tuple[str, ...]
+    table_schema: str | None = None  # the child's schema and bare name (a name may hold a dot)
+    table_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +265,8 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
         raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
     if table in names:
         return None, table
+    if conn.dialect.name == "hive" and table.lower() in names:  # Spark's catalog keeps names in lower case
+        return resolve_table(conn, table.lower())
     schema, dot, name = table.partition(".")
     if dot:
         try:
@@ -299,7 +322,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             leading = tuple({(i.get("column_names") or [None])[0] for i in indexes} - {None})
             columns = tuple(
                 ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)),
-                           getattr(c["type"], "timezone", None))
+                           getattr(c["type"], "timezone", None), generated=bool(c.get("computed")))
                 for c in raw_columns
             )
     except exc.NoSuchTableError:
@@ -324,7 +347,10 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
-        referenced_by=_child_keys(inspector, schema, name) if children and not duckdb and dialect != "hive" else (),
+        referenced_by=(_child_keys_postgresql(conn, schema, name) if dialect == "postgresql" else
+                       _child_keys_mysql(conn, schema, name) if dialect in ("mysql", "mariadb") else
+                       _child_keys(inspector, schema, name))
+        if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         id_columns=tuple(ids), storage=storage,
     )
@@ -335,7 +361,7 @@ def check_ids_unique(conn: Connection, info: TableInfo) -> None:
     from .sqltemplates import quote_table, render_sql
 
     sql = render_sql("ids_unique.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
-                     ids=list(info.id_columns))
+                     keys=list(info.id_columns))
     repeated = conn.execute(sa.text(sql)).first()
     if repeated is not None:
         shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))
@@ -357,6 +383,52 @@ def _duckdb_shape(conn: Connection, schema: str | None, name: str):
     pk = next((list(cols) for kind, cols in constraints if kind == "PRIMARY KEY"), [])
     uniques = [tuple(cols) for kind, cols in constraints if kind == "UNIQUE"]
     return columns, pk, uniques
+
+
+_PG_ON_DELETE = {"a": None, "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+
+def _child_keys_postgresql(conn: Connection, schema: str | None, name: str) -> tuple[ChildKey, ...]:
+    """PostgreSQL: foreign keys referencing the table from any schema, read from pg_constraint (SQLAlchemy's
+    reflection parses constraint text, which a hostile name breaks, and looks in one schema only)."""
+    from .sqltemplates import render_sql
+
+    try:
+        found = conn.execute(sa.text(render_sql("child_keys_postgresql.sql.j2", conn.dialect)),
+                             {"schema": schema, "name": name}).all()
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot read foreign keys: {_first_line(err)}") from None
+    return tuple(
+        ChildKey(table=f"{child_schema}.{child}" if child_schema else child, name=con_name,
+                 columns=tuple(columns), referred_columns=tuple(referred), ondelete=_PG_ON_DELETE.get(ondelete),
+                 child_primary_key=tuple(child_pk), table_schema=child_schema, table_name=child)
+        for child_schema, child, con_name, columns, referred, ondelete, child_pk in found)
+
+
+def _child_keys_mysql(conn: Connection, schema: str | None, name: str) -> tuple[ChildKey, ...]:
+    """MySQL/MariaDB: foreign keys referencing the table, from information_schema (one row per column)."""
+    from .sqltemplates import render_sql
+
+    try:
+        found = conn.execute(sa.text(render_sql("child_keys_mysql.sql.j2", conn.dialect)),
+                             {"schema": schema, "name": name}).all()
+        database = conn.exec_driver_sql("SELECT DATABASE()").scalar()
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot read foreign keys: {_first_line(err)}") from None
+    keys: dict[tuple, dict] = {}
+    for child_schema, child, con_name, column, referred, ondelete, child_pk in found:
+        key = keys.setdefault((child_schema, child, con_name), {
+            "columns": [], "referred": [], "ondelete": None if ondelete == "NO ACTION" else ondelete,
+            "pk": tuple(child_pk.split("\n")) if child_pk else ()})
+        key["columns"].append(column)
+        key["referred"].append(referred)
+    out = []
+    for (child_schema, child, con_name), k in keys.items():
+        other = child_schema if child_schema != database else None
+        out.append(ChildKey(table=f"{other}.{child}" if other else child, name=con_name, columns=tuple(k["columns"]),
+                            referred_columns=tuple(k["referred"]), ondelete=k["ondelete"],
+                            child_primary_key=k["pk"], table_schema=other, table_name=child))
+    return tuple(out)
 
 
 def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[tuple[ColumnInfo, ...], str | None]:
@@ -397,8 +469,39 @@ def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple
                 referred_columns=tuple(fk["referred_columns"]),
                 ondelete=(fk.get("options") or {}).get("ondelete"),
                 child_primary_key=tuple((pks.get((child_schema, child)) or {}).get("constrained_columns") or ()),
+                table_schema=child_schema if child_schema and child_schema != default else None, table_name=child,
             ))
     return tuple(found)
+
+
+def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
+    """What makes a --since scan read only the recent rows, in the engine's own terms; None when nothing is
+    missing (an index starts with the timestamp) or the engine needs nothing (DuckDB's min/max zone maps skip
+    row groups of older rows by themselves when rows arrive in time order)."""
+    from .sqltemplates import quote_table
+
+    table, column = quote_table(dialect, info.name, info.schema), dialect.identifier_preparer.quote(ts)
+    name = dialect.identifier_preparer.quote(f"{info.name}_{ts}_idx"[:63])
+    head = "--since still read the whole table: "
+    if info.dialect == "duckdb":
+        return None
+    if info.dialect == "hive":
+        return (head + f"Spark has no indexes; partition the table by a date derived from {ts} (PARTITIONED BY), "
+                f"or on Delta cluster it by {ts} (ALTER TABLE {table} CLUSTER BY ({column}), or OPTIMIZE ... ZORDER "
+                f"BY ({column})), so the filter prunes files")
+    if info.dialect in SORT_KEY_ENGINES:
+        return (head + f"put {ts} in the table's ORDER BY, or add a min/max skip index: ALTER TABLE {table} ADD INDEX "
+                f"{name} {column} TYPE minmax GRANULARITY 1, then ALTER TABLE {table} MATERIALIZE INDEX {name}")
+    if ts in info.index_leading_columns:
+        return None
+    if info.dialect == "postgresql":
+        statement = f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column})"
+    elif info.dialect in ("mysql", "mariadb"):
+        statement = f"ALTER TABLE {table} ADD INDEX {name} ({column}), ALGORITHM=INPLACE, LOCK=NONE"
+    else:
+        statement = f"CREATE INDEX {name} ON {table} ({column})"
+    return f"no index starts with {ts}: " + head + f"an index on it ({statement}) makes post-deploy scans cost " \
+        "what the recent rows cost"
 
 
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:

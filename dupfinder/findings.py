@@ -110,6 +110,8 @@ def table_dict(t: TableResult) -> dict[str, Any]:
     spec, info = t.spec, t.info
     return {
         "table": info.qualified_name,
+        "schema": info.schema,
+        "name": info.name,
         "keys": list(spec.keys),
         "ts_column": spec.ts,
         "window_seconds": spec.window,
@@ -125,10 +127,13 @@ def table_dict(t: TableResult) -> dict[str, Any]:
         "storage": info.storage,  # Spark: the table provider (delta, parquet, ...), which decides the cleanup
         "referenced_by": [
             {"table": k.table, "name": k.name, "columns": list(k.columns), "referred_columns": list(k.referred_columns),
-             "ondelete": k.ondelete, "child_primary_key": list(k.child_primary_key)}
+             "ondelete": k.ondelete, "child_primary_key": list(k.child_primary_key),
+             "schema": k.table_schema, "name_only": k.table_name}
             for k in info.referenced_by
         ],
-        "columns": [{"name": c.name, "type": c.type} for c in info.columns],
+        "columns": [{"name": c.name, "type": c.type, **({"generated": True} if c.generated else {})}
+                    for c in info.columns],
+        **({"id_columns": list(info.id_columns)} if getattr(info, "id_columns", ()) else {}),
         "dialect": info.dialect,
         "ts_timezone_aware": t.ts_timezone_aware,
         "keep": spec.keep,

@@ -63,8 +63,10 @@ def events_table(url: str, rows: list[tuple], name: str = "events", aware: bool 
 def spark_table(url: str, name: str, columns: dict[str, str], rows: list[dict], using: str = "parquet") -> None:
     """Create a table through the Spark Thrift server (SQLAlchemy's DDL would emit a PRIMARY KEY Spark
     rejects) and insert ``rows`` with one statement."""
+    from dupfinder.connect import fix_quoting
+
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    quote = engine.dialect.identifier_preparer.quote
+    quote = fix_quoting(engine.dialect).identifier_preparer.quote
     with engine.connect() as conn:
         conn.exec_driver_sql(f"CREATE TABLE {quote(name)} ("
                              + ", ".join(f"{quote(c)} {t}" for c, t in columns.items()) + f") USING {using}")

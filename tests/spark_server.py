@@ -86,9 +86,13 @@ class SparkThriftServer:
         return [
             "java", f"-Xmx{self.driver_memory}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
             f"-Dderby.system.home={self.root}", "-Duser.timezone=UTC",
-            "--add-opens=java.base/java.lang=ALL-UNNAMED", "--add-opens=java.base/java.nio=ALL-UNNAMED",
-            "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens=java.base/java.util=ALL-UNNAMED",
-            "--add-opens=java.base/java.lang.invoke=ALL-UNNAMED", "--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
+            # what spark-submit's launcher adds on Java 17 (JavaModuleOptions); without java.net, Hive's
+            # Utilities fails to initialize and every later write to a table fails in this JVM
+            *(f"--add-opens=java.base/{package}=ALL-UNNAMED" for package in (
+                "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.util",
+                "java.util.concurrent", "java.util.concurrent.atomic", "jdk.internal.ref", "sun.nio.ch", "sun.nio.cs",
+                "sun.security.action", "sun.util.calendar")),
+            "-Djdk.reflect.useDirectMethodHandle=false", "-Dio.netty.tryReflectionSetAccessible=true",
             "-cp", f"{self.home}/jars/*",
             "org.apache.spark.deploy.SparkSubmit", "--class", SERVER_CLASS,
             *(arg for k, v in conf.items() for arg in ("--conf", f"{k}={v}")),

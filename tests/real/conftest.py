@@ -9,8 +9,9 @@ import os
 import pytest
 import sqlalchemy as sa
 
+from real.scenario import SCORES
+
 _names = itertools.count()
-SCORES: list[dict] = []
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +41,49 @@ def pytest_terminal_summary(terminalreporter):
         return
     tr = terminalreporter
     tr.section("real software wrote the tables: clusters and mechanisms")
-    head = f"{'scenario':<28} {'mode':<10} {'found':>6} {'true':>6} {'prec':>5} {'recall':>6} {'mech acc':>8}  expected -> got"
+    head = (f"{'scenario':<34} {'mode':<10} {'found':>6} {'true':>6} {'prec':>5} {'recall':>6} {'mech acc':>8}"
+            "  expected -> got")
     tr.write_line(head)
     for s in SCORES:
-        tr.write_line(f"{s['scenario']:<28} {s['mode']:<10} {s['found']:>6} {s['true']:>6} {s['precision']:>5.2f} "
-                      f"{s['recall']:>6.2f} {s['accuracy']:>8.2f}  {s['expected']} -> {s['got']}")
+        accuracy = "-" if s["accuracy"] is None else f"{s['accuracy']:.2f}"
+        tr.write_line(f"{s['scenario']:<34} {s['mode']:<10} {s['found']:>6} {s['true']:>6} {s['precision']:>5.2f} "
+                      f"{s['recall']:>6.2f} {accuracy:>8}  {s['expected']} -> {s['got']}")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A private redis-server (Debian's) for the Celery scenario, on a free port, stopped at the end."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing in CI: .ci/system-deps installs it")
+        pytest.skip("SKIPPED LOUDLY: redis-server not installed (apt-get install redis-server); "
+                    "the Celery scenario needs it")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    work = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(work), "--logfile", str(work / "redis.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"redis-server did not start: {(work / 'redis.log').read_text()[-500:]}")
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)

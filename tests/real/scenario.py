@@ -138,3 +138,6 @@ def release(directory: str | Path, names: list[str], lead: float = 1.0, timeout:
     tmp.write_text(repr(at))
     tmp.replace(Path(directory, "go"))
     return at
+
+
+SCORES: list[dict] = []  # one row per (scenario, mode) test, printed by conftest at the end of the run

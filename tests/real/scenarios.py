@@ -123,3 +123,98 @@ def rolling_deploy(url: str, work: Path, slots: int = 8, overlap: tuple[int, int
                  clusters=dict.fromkeys(groups, "deploy_overlap"),
                  writers={"host": "host", "process": "pid", "run": "run_id", "version": "version"}, window="10s",
                  logs={"runs": runs}, facts={"slots": slots, "overlap": overlap, "batch": batch})
+
+
+DST_TABLES = {"pg_timestamptz": ("pg", "events_tz"), "pg_naive_utc": ("pg", "events_utc"),
+              "pg_naive_local": ("pg", "events_local"), "sqlite_naive_utc": ("sqlite", "events_utc"),
+              "sqlite_naive_local": ("sqlite", "events_local")}
+
+
+def dst_night(pg_url: str, work: Path, accounts: int = 60) -> dict[str, Truth]:
+    """APScheduler's local-time cron trigger fires twice on a fall-back night (clock simulated): one Truth
+    per column kind and engine."""
+    sqlite_path = work / "night.db"
+    runs, log = work / "runs.jsonl", work / "scheduler.log"
+    finish([spawn("dst_night", "--pg-url", pg_url, "--sqlite", str(sqlite_path), "--accounts", str(accounts),
+                  "--runs", str(runs), "--log", str(log), log=work / "dst_night.out")])
+    truths = {}
+    for name, (engine, table) in DST_TABLES.items():
+        url = pg_url if engine == "pg" else f"sqlite:///{sqlite_path}"
+        groups = duplicate_groups(url, table, ("account", "business_date"))
+        assert len(groups) == accounts, f"{name}: expected {accounts} accounts written twice, got {len(groups)}"
+        truths[name] = Truth(url=url, table=table, keys=("account", "business_date"), ts="ts",
+                             clusters=dict.fromkeys(groups, "dst_fallback"),
+                             writers={"host": "host", "process": "pid"}, window="2s",
+                             timezone="America/New_York", logs={"runs": runs, "scheduler": log},
+                             facts={"accounts": accounts})
+    return truths
+
+
+CELERY_VARIANTS = {"celery_redelivery_other_child": ("charges_other", 4), "celery_redelivery_same_process": (
+    "charges_same", 1)}
+
+
+def celery_redelivery(url: str, broker: str, work: Path, fast: int = 40, slow: int = 2) -> dict[str, Truth]:
+    """Two Celery prefork workers (concurrency 4 and 1) over redis with acks_late and a 2 s visibility
+    timeout. Orders are sent in three waves: fast ones, then ``slow`` orders whose first attempt outlasts
+    the visibility timeout (redelivered: with four children to an idle other child, with one child to the
+    same process once it is free), then fast ones again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from real.batch import libpq
+    from real.celery_app import SCHEMA, make_app
+    from real.scenario import child_env, wait_for
+
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        for table, _ in CELERY_VARIANTS.values():
+            conn.execute(SCHEMA.format(table=table))
+    workers = []
+    for name, (table, concurrency) in CELERY_VARIANTS.items():
+        log = work / f"{name}.log"
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "real.celery_app", "worker", "--pool=prefork",
+             f"--concurrency={concurrency}", "-Q", table, "-n", f"{table}@ci", "--loglevel=INFO",
+             f"--logfile={log}", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env=child_env(SCENARIO_BROKER=broker, TZ="UTC"), cwd=str(work), stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT))
+    sender = make_app(broker)
+
+    def rows(table: str) -> int:
+        with psycopg.connect(libpq(url)) as conn:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def wave(orders: range, slow_ones: bool, expect_rows: int) -> None:
+        for table, _ in CELERY_VARIANTS.values():
+            for order in orders:
+                sender.send_task("charge", args=[url, table, order, slow_ones], queue=table)
+        for table, _ in CELERY_VARIANTS.values():
+            wait_for(lambda t=table: rows(t) >= expect_rows, 90, f"{table}: {expect_rows} rows")
+
+    try:
+        wave(range(1, fast + 1), False, fast)
+        wave(range(1000, 1000 + slow), True, fast + 2 * slow)
+        wave(range(fast + 1, 2 * fast + 1), False, 2 * fast + 2 * slow)
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(w.pid, signal.SIGKILL)
+                w.wait()
+    truths = {}
+    for name, (table, _) in CELERY_VARIANTS.items():
+        groups = duplicate_groups(url, table, ("order_id",))
+        assert len(groups) == slow, f"{name}: expected the {slow} slow orders charged twice, got {len(groups)}"
+        assert rows(table) == 2 * fast + 2 * slow, f"{name}: unexpected extra deliveries"
+        truths[name] = Truth(url=url, table=table, keys=("order_id",), ts="created_at",
+                             clusters=dict.fromkeys(groups, "retry"),
+                             writers={"host": "host", "process": "pid", "run": "task_id"}, window="10s",
+                             logs={"worker": work / f"{name}.log"}, facts={"fast": 2 * fast, "slow": slow})
+    return truths

@@ -163,6 +163,7 @@ def celery_redelivery(url: str, broker: str, work: Path, fast: int = 40, slow: i
     import signal
     import subprocess
     import sys
+    import time
 
     import psycopg
 
@@ -197,6 +198,7 @@ def celery_redelivery(url: str, broker: str, work: Path, fast: int = 40, slow: i
 
     try:
         wave(range(1, fast + 1), False, fast)
+        time.sleep(0.3)  # the slow orders come a moment later
         wave(range(1000, 1000 + slow), True, fast + 2 * slow)
         wave(range(fast + 1, 2 * fast + 1), False, 2 * fast + 2 * slow)
     finally:

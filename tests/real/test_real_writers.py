@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from real import scenarios
-from real.scenario import SCORES, Truth, drop_writer_columns, scan
+from real.scenario import SCORES
 
 TWO_WHOLE_RUNS = frozenset({"multi_host", "duplicate_run"})  # what a table without a host column cannot split
 NOT_A_BATCH = frozenset({"worker_race", "retry", "same_transaction", "dst_fallback"})
@@ -31,43 +31,6 @@ class Expect:
 
 def unknown(shortlist, ruled_out=NOT_A_BATCH) -> Expect:
     return Expect("unknown", frozenset(shortlist), frozenset(ruled_out))
-
-
-def _run_group(group: str, new_database, work, request) -> dict[str, Truth]:
-    if group == "dst":
-        return {f"dst_night_{name}": truth for name, truth in scenarios.dst_night(new_database(), work).items()}
-    if group == "celery":
-        return scenarios.celery_redelivery(new_database(), request.getfixturevalue("redis_url"), work)
-    runners = {
-        "apscheduler_shared_store": lambda: scenarios.shared_job_store(new_database(), work),
-        "launcher_twice_400": lambda: scenarios.two_launchers(new_database(), work, batch=400),
-        "launcher_twice_diluted": lambda: scenarios.two_launchers(new_database(), work, batch=40, other_keys=260),
-        "pool_check_then_act": lambda: scenarios.process_pool(new_database(), work, fixed=False),
-        "pool_atomic_claim": lambda: scenarios.process_pool(new_database(), work, fixed=True),
-        "rolling_deploy": lambda: scenarios.rolling_deploy(new_database(), work),
-    }
-    return {group: runners[group]()}
-
-
-GROUP = {**{f"dst_night_{n}": "dst" for n in scenarios.DST_TABLES},
-         **dict.fromkeys(scenarios.CELERY_VARIANTS, "celery")}
-
-
-@pytest.fixture(scope="session")
-def outcomes(new_database, tmp_path_factory, request):
-    """Run each scenario once (lazily) and scan its table in both modes; cached for the session."""
-    cache: dict[str, tuple] = {}
-
-    def get(name: str):
-        if name not in cache:
-            group = GROUP.get(name, name)
-            for each, truth in _run_group(group, new_database, tmp_path_factory.mktemp(group), request).items():
-                with_writers = scan(truth, True)
-                drop_writer_columns(truth)
-                cache[each] = (truth, {"writers": with_writers, "anonymous": scan(truth, False)})
-        return cache[name]
-
-    return get
 
 
 def xfail(reason: str):

@@ -9,8 +9,9 @@ process id and its run id. Runs come from
 - plain log lines, through a regular expression with named groups (``--runs-pattern``): a line with
   ``start`` and ``end`` is one whole run; a line with ``ts`` and ``duration`` (seconds) is a run that
   ended at ``ts`` (Celery's "succeeded in 3.0s"); lines with ``ts`` and ``phase`` open a run when the
-  phase reads like a start (running, started, begin, received) and close the open run of the same job,
-  host, process and run id when it reads like an end (executed, succeeded, finished, done, failed, ...).
+  phase's first such word reads like a start (running, started, begin, received) and close the open run of
+  the same job, host, process and run id when it reads like an end (executed, succeeded, finished, done,
+  failed, ...).
   ``job``, ``host``, ``process`` and ``run`` groups name the run.
 
 Times are ISO 8601 (a comma before the fraction, as Python's logging writes it, is fine) or seconds since
@@ -40,10 +41,10 @@ if TYPE_CHECKING:
     from .findings import TableResult
 
 IDENTITY = ("host", "process", "run")
-ALIASES = {"pid": "process", "run_id": "run", "task_id": "run", "execution": "run", "name": "job",
+ALIASES = {"pid": "process", "hostname": "host", "run_id": "run", "task_id": "run", "execution": "run", "name": "job",
            "begin": "start", "started": "start", "started_at": "start", "finished": "end", "ended_at": "end",
            "finished_at": "end"}
-START_WORDS = ("running", "started", "start", "begin", "received", "launch")
+START_WORDS = ("running", "started", "start", "starting", "begin", "received", "launch", "launched")
 END_WORDS = ("executed", "succeeded", "success", "finished", "finish", "done", "completed", "end", "failed",
              "raised", "error", "exception", "exited")
 # seconds a row may fall outside a run and still match it: log times are cut to milliseconds. It assumes the
@@ -110,14 +111,22 @@ def parse_time(text: str) -> int:
     """
     text = text.strip()
     try:
-        return round(float(text) * 1_000_000)
+        seconds = float(text)
     except ValueError:
-        pass
-    iso = re.sub(r"(\d\d:\d\d:\d\d),(\d)", r"\1.\2", text).replace("Z", "+00:00")
-    moment = datetime.fromisoformat(iso)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1_000_000)
+        iso = re.sub(r"(\d\d:\d\d:\d\d),(\d)", r"\1.\2", text).replace("Z", "+00:00")
+        moment = datetime.fromisoformat(iso)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        try:
+            seconds = moment.timestamp()
+        except (OverflowError, ValueError):
+            raise ValueError(f"time out of range: {text!r}") from None
+    if not _MIN_S <= seconds <= _MAX_S:  # also NaN
+        raise ValueError(f"time out of range: {text!r}")
+    return round(seconds * 1_000_000)
+
+
+_MIN_S, _MAX_S = 0.0, 253_402_300_799.0  # 1970 to the end of year 9999: what a datetime can show
 
 
 def compile_pattern(pattern: str) -> re.Pattern:
@@ -226,17 +235,33 @@ def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterato
         try:
             seconds = float(groups["duration"])
         except ValueError:
-            raise UsageError(f"{source}: the duration {groups['duration']!r} is not a number of seconds") from None
+            seconds = -1.0
+        if not 0 <= seconds <= _MAX_S:  # also NaN
+            raise UsageError(f"{source}: the duration {groups['duration']!r} is not a number of seconds")
         yield _named(groups, source, ts - round(seconds * 1_000_000), ts)
         return
-    phase = groups.get("phase", "").lower()
-    if any(w in phase for w in END_WORDS):
+    kind = _phase(groups.get("phase", ""))
+    if kind == "end":
         opened = open_runs.pop(ident, None)
         if opened is not None:
             start, first, fields = opened
             yield _named(fields, first, start, ts)
-    elif any(w in phase for w in START_WORDS):
+    elif kind == "start":
         open_runs[ident] = (ts, source, groups)
+
+
+def _phase(text: str) -> str | None:
+    """Whether a log line's phase text opens or closes a run: its first start or end word decides.
+
+    >>> _phase('Running job "send_report'), _phase('Job "restart_all" executed successfully'), _phase("retrying")
+    ('start', 'end', None)
+    """
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in START_WORDS:
+            return "start"
+        if word in END_WORDS:
+            return "end"
+    return None
 
 
 def _instants_us(ts_us: int, reading: str, zone: str | None) -> tuple[int, ...]:

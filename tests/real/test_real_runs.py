@@ -111,3 +111,21 @@ def test_celery_worker_log_through_a_pattern_on_the_command_line(outcomes):
         assert all(r.end_us - r.start_us >= 2_500_000 for r in first)
         assert cluster["evidence"]["runs"]["verdict"] == "overlapping"
         assert cluster["explanation"].count(f"charge run {task}") >= 2, cluster["explanation"]
+
+
+APSCHEDULER_LOG = (r"^(?P<ts>\S+ \S+) (?P<host>\S+) (?P<process>\d+) apscheduler\.executors\.default INFO "
+                   r"(?P<phase>Running job|Job \"\w+ .*\" executed successfully)")
+
+
+def test_apscheduler_own_log_lines_pair_into_runs(outcomes):
+    truth, scans = outcomes("apscheduler_shared_store")
+    logs = [truth.logs["scheduler"], truth.logs["scheduler_b"]]
+    runs = read_runs(logs, APSCHEDULER_LOG)
+    assert sorted(r.host for r in runs) == ["sched-a", "sched-b"]
+    assert all(0 < r.end_us - r.start_us < 60_000_000 for r in runs)
+    table = attach(scans["writers"][0], RunIndex(runs))
+    for cluster in table.clusters:
+        assert cluster.evidence["runs"]["verdict"] == "two_runs", cluster.explanation
+        for row in cluster.rows:
+            (run_id,) = row.runs
+            assert {r.id: r for r in runs}[run_id].process == str(row.writer["process"])

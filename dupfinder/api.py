@@ -72,11 +72,13 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             )
             if progress:
                 progress(spec.table, "attributing writers", done, total)
+            if run_index is not None:
+                from . import runs
+
+                table = runs.annotate(table, run_index)  # evidence the attribution reads
             table = attribute_table(table, key_counter(conn, info, spec, aware))
             if run_index is not None:
-                from .runs import attach
-
-                table = attach(table, run_index)
+                table = runs.explain(table)
             tables.append(table)
             if progress:
                 progress(spec.table, "done", done + 1, total)

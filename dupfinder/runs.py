@@ -361,14 +361,43 @@ def table_evidence(table: TableResult, index: RunIndex) -> tuple[str, list[RunEv
     return best[1], best[2]
 
 
-def attach(table: TableResult, index: RunIndex) -> TableResult:
-    """Add job-run evidence to every cluster of a scanned table: each row's ``runs``, the cluster's
-    ``evidence['runs']`` and one sentence at the end of its explanation."""
+def annotate(table: TableResult, index: RunIndex) -> TableResult:
+    """Record job-run evidence on every cluster, before attribution reads it.
+
+    Each row gets ``runs`` (the ids of the runs active when it was written; the findings' ``run``). The
+    cluster gets ``evidence["runs"]``, one list of run labels per row in row order (what the attribution's
+    job-run evidence reads), and ``evidence["job_runs"]``: the verdict, the run ids per row, the runs, the
+    sentence for the explanation, whether the copies' runs share one run id (the same task or run executed
+    again: a redelivery) and how a naive timestamp was read.
+    """
     reading, found = table_evidence(table, index)
     clusters = []
     for cluster, evidence in zip(table.clusters, found, strict=True):
         rows = tuple(replace(r, runs=ids) for r, ids in zip(cluster.rows, evidence.rows, strict=True))
-        doc = {**evidence.as_dict(), "timestamps_read_as": "UTC" if reading == "utc" else table.spec.timezone}
-        clusters.append(replace(cluster, rows=rows, evidence={**cluster.evidence, "runs": doc},
-                                explanation=f"{cluster.explanation}; {evidence.sentence}"))
+        by_id = {r.id: r for r in evidence.runs}
+        labels = [[by_id[i].label() for i in ids] for ids in evidence.rows]
+        run_ids = {r.run for r in evidence.runs}
+        same_run_id = evidence.verdict == "two_runs" and len(run_ids) == 1 and None not in run_ids
+        sentence = evidence.sentence
+        if same_run_id:
+            sentence += f": run id {next(iter(run_ids))} executed again (a redelivery or retry of the same run)"
+        doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence,
+               "timestamps_read_as": "UTC" if reading == "utc" else table.spec.timezone}
+        clusters.append(replace(cluster, rows=rows, evidence={**cluster.evidence, "runs": labels, "job_runs": doc}))
     return replace(table, clusters=tuple(clusters))
+
+
+def explain(table: TableResult) -> TableResult:
+    """End each annotated cluster's explanation with what the job runs say (after attribution wrote it)."""
+    clusters = []
+    for cluster in table.clusters:
+        sentence = (cluster.evidence.get("job_runs") or {}).get("sentence")
+        if sentence and sentence not in cluster.explanation:
+            cluster = replace(cluster, explanation=f"{cluster.explanation}; {sentence}")
+        clusters.append(cluster)
+    return replace(table, clusters=tuple(clusters))
+
+
+def attach(table: TableResult, index: RunIndex) -> TableResult:
+    """Annotate an already attributed table and extend its explanations (library use, tests)."""
+    return explain(annotate(table, index))

@@ -132,9 +132,9 @@ def test_cli_runs_name_both_runs_and_each_row_gets_its_run(sqlite_url, tmp_path)
     assert result.exit_code == 1, result.output
     (cluster,) = json.loads(result.output)["tables"][0]["clusters"]
     assert [row["run"] for row in cluster["rows"]] == [["runs.jsonl:1"], ["runs.jsonl:2"]]
-    assert cluster["evidence"]["runs"]["verdict"] == "two_runs"
+    assert cluster["evidence"]["job_runs"]["verdict"] == "two_runs"
     # a naive column with --timezone: read as UTC and as New York wall time; UTC put the rows in runs
-    assert cluster["evidence"]["runs"]["timestamps_read_as"] == "UTC"
+    assert cluster["evidence"]["job_runs"]["timestamps_read_as"] == "UTC"
     assert "export run first" in cluster["explanation"] and "export run second" in cluster["explanation"]
     plain = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
                                       "--writer", "process=pid", "--format", "json"])

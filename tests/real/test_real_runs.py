@@ -24,16 +24,17 @@ def test_two_launchers_each_copy_in_its_own_run(outcomes):
     assert len(runs) == 2
     table = _runs_of(scans["writers"][0], truth)
     for cluster in table.clusters:
-        assert cluster.evidence["runs"]["verdict"] == "two_runs", cluster.explanation
+        assert cluster.evidence["job_runs"]["verdict"] == "two_runs", cluster.explanation
         for row in cluster.rows:
             assert len(row.runs) == 1 and runs[row.runs[0]].run == row.writer["run"]  # the row's own run id
         assert all(r.label() in cluster.explanation for r in runs.values()), cluster.explanation
-        assert "all of job export" in cluster.explanation
+        assert "all of job export" in cluster.explanation and not cluster.evidence["job_runs"]["same_run_id"]
+        assert cluster.evidence["runs"] == [[runs[row.runs[0]].label()] for row in cluster.rows]
     # without writer columns the two runs overlapped in time: both are named, and the logs say they cannot
     # tell which wrote which copy
     anonymous = _runs_of(scans["anonymous"][0], truth)
     for cluster in anonymous.clusters:
-        assert {cluster.evidence["runs"]["verdict"]} <= {"overlapping", "two_runs"}
+        assert {cluster.evidence["job_runs"]["verdict"]} <= {"overlapping", "two_runs"}
         assert all(r.label() in cluster.explanation for r in runs.values()), cluster.explanation
 
 
@@ -43,7 +44,7 @@ def test_shared_job_store_runs_from_csv_name_both_hosts(outcomes):
     runs = {r.id: r for r in read_runs([truth.logs["runs"]])}
     assert {r.host for r in runs.values()} == {"sched-a", "sched-b"}
     for cluster in table.clusters:
-        assert cluster.evidence["runs"]["verdict"] == "two_runs"
+        assert cluster.evidence["job_runs"]["verdict"] == "two_runs"
         assert {runs[row.runs[0]].host for row in cluster.rows} == {row.writer["host"] for row in cluster.rows}
         assert "nightly_export" in cluster.explanation and "sched-a" in cluster.explanation
 
@@ -54,7 +55,7 @@ def test_diluted_table_only_the_export_runs_wrote_the_copies(outcomes):
     jobs = {r.id: r.job for r in read_runs([truth.logs["runs"]])}
     for cluster in table.clusters:
         assert {jobs[i] for row in cluster.rows for i in row.runs} == {"export"}  # never the ledger sync
-        assert cluster.evidence["runs"]["verdict"] == "two_runs"
+        assert cluster.evidence["job_runs"]["verdict"] == "two_runs"
 
 
 def test_dst_night_copies_fall_in_the_two_firings(outcomes):
@@ -73,8 +74,8 @@ def test_naive_local_wall_times_in_the_repeated_hour_match_both_firings(outcomes
     table = _runs_of(scans["writers"][0], truth)
     # local wall times in the repeated hour: either firing could have written either copy
     for cluster in table.clusters:
-        assert cluster.evidence["runs"]["timestamps_read_as"] == "America/New_York"
-        assert cluster.evidence["runs"]["verdict"] == "overlapping"
+        assert cluster.evidence["job_runs"]["timestamps_read_as"] == "America/New_York"
+        assert cluster.evidence["job_runs"]["verdict"] == "overlapping"
 
 
 def test_celery_worker_log_names_both_executions_of_the_redelivered_task(outcomes):
@@ -84,12 +85,13 @@ def test_celery_worker_log_names_both_executions_of_the_redelivered_task(outcome
     table = _runs_of(scans["writers"][0], truth, truth.logs["worker"], pattern=CELERY_SUCCEEDED)
     for cluster in table.clusters:
         # pid and task id in the table and in the log: each copy is matched to exactly its execution
-        assert cluster.evidence["runs"]["verdict"] == "two_runs", cluster.explanation
+        assert cluster.evidence["job_runs"]["verdict"] == "two_runs", cluster.explanation
         first, second = (executions[row.runs[0]] for row in cluster.rows)
         assert first.run == second.run == cluster.rows[0].writer["run"] and first.process != second.process
         assert first.end_us - first.start_us >= 2_500_000  # the slow first attempt, still running at the redelivery
         assert first.label() in cluster.explanation and second.label() in cluster.explanation
         assert "(all of job charge)" in cluster.explanation
+        assert cluster.evidence["job_runs"]["same_run_id"] and "executed again" in cluster.explanation
 
 
 def test_celery_worker_log_through_a_pattern_on_the_command_line(outcomes):
@@ -109,7 +111,7 @@ def test_celery_worker_log_through_a_pattern_on_the_command_line(outcomes):
         # two executions are among them, and nothing else than the slow orders' executions
         assert task in {r.run for r in first} and [r.run for r in second].count(task) == 2
         assert all(r.end_us - r.start_us >= 2_500_000 for r in first)
-        assert cluster["evidence"]["runs"]["verdict"] == "overlapping"
+        assert cluster["evidence"]["job_runs"]["verdict"] == "overlapping"
         assert cluster["explanation"].count(f"charge run {task}") >= 2, cluster["explanation"]
 
 
@@ -125,7 +127,7 @@ def test_apscheduler_own_log_lines_pair_into_runs(outcomes):
     assert all(0 < r.end_us - r.start_us < 60_000_000 for r in runs)
     table = attach(scans["writers"][0], RunIndex(runs))
     for cluster in table.clusters:
-        assert cluster.evidence["runs"]["verdict"] == "two_runs", cluster.explanation
+        assert cluster.evidence["job_runs"]["verdict"] == "two_runs", cluster.explanation
         for row in cluster.rows:
             (run_id,) = row.runs
             assert {r.id: r for r in runs}[run_id].process == str(row.writer["process"])

@@ -168,3 +168,12 @@ def test_bad_runs_options_exit_2_before_the_database_is_asked(tmp_path, args, me
                                        *[a.replace("{log}", str(log)) for a in args]])
     assert result.exit_code == 2, result.output
     assert result.output.startswith("Error: ") and message in result.output and "Traceback" not in result.output
+
+
+def test_docstring_examples_of_runs():
+    import doctest
+
+    from dupfinder import runs
+
+    result = doctest.testmod(runs)
+    assert result.attempted >= 3 and result.failed == 0

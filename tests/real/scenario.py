@@ -49,9 +49,13 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def spawn(module: str, *args: str, log: Path | None = None, **env: str) -> subprocess.Popen:
     """Start ``python -m real.<module> ARGS`` as its own OS process."""
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed when the process is reaped
-    return subprocess.Popen([sys.executable, "-m", f"real.{module}", *args], env=child_env(**env),
-                            stdout=out, stderr=subprocess.STDOUT, cwd=str(TESTS))
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps its own copy
+    try:
+        return subprocess.Popen([sys.executable, "-m", f"real.{module}", *args], env=child_env(**env),
+                                stdout=out, stderr=subprocess.STDOUT, cwd=str(TESTS))
+    finally:
+        if log:
+            out.close()
 
 
 def finish(procs: list[subprocess.Popen], timeout: float = 120) -> None:

@@ -44,6 +44,10 @@ CASES = [
     ("launcher_twice_400", "anonymous", unknown(TWO_WHOLE_RUNS)),
     ("launcher_twice_diluted", "writers", Expect("duplicate_run")),
     ("launcher_twice_diluted", "anonymous", unknown(TWO_WHOLE_RUNS)),
+    ("launcher_twice_400_sqlite", "writers", Expect("duplicate_run")),
+    ("launcher_twice_400_sqlite", "anonymous", unknown(TWO_WHOLE_RUNS)),
+    ("launcher_twice_diluted_sqlite", "writers", Expect("duplicate_run")),
+    ("launcher_twice_diluted_sqlite", "anonymous", unknown(TWO_WHOLE_RUNS)),
     ("pool_check_then_act", "writers", Expect("worker_race")),
     ("pool_check_then_act", "anonymous", Expect("worker_race")),
     ("pool_atomic_claim", "writers", Expect("worker_race")),
@@ -62,6 +66,11 @@ XFAIL: dict[tuple[str, str], str] = {
     ("launcher_twice_400", "anonymous"): _NO_HOST,
     ("launcher_twice_diluted", "writers"): "another job's 260 keys dilute the coverage: worker_race, not duplicate_run",
     ("launcher_twice_diluted", "anonymous"): "diluted coverage reads as worker_race; expected unknown (no host column)",
+    ("launcher_twice_400_sqlite", "anonymous"): _NO_HOST,
+    ("launcher_twice_diluted_sqlite", "writers"): "another job's 260 keys dilute the coverage: worker_race, not "
+                                                  "duplicate_run",
+    ("launcher_twice_diluted_sqlite", "anonymous"): "diluted coverage: worker_race, retry or unknown without a "
+                                                    "shortlist; expected unknown (multi_host or duplicate_run)",
     ("pool_check_then_act", "anonymous"): "the explanation names no workers ('workers  wrote this key')",
     ("celery_redelivery_other_child", "writers"): "redelivery to another prefork child reads as worker_race though "
                                                   "each copy was written after the previous copy had committed",

@@ -280,6 +280,12 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if clusters and t.get("dialect") == "postgresql":
             click.echo(f"  evidence: xmin {signals.get('xmin')}; commit timestamps {signals.get('commit_timestamps')}; "
                        f"heap blocks {signals.get('heap_blocks')}")
+        verdicts = [c["evidence"]["job_runs"]["verdict"] for c in clusters if "job_runs" in c.get("evidence", {})]
+        if verdicts:
+            counts = {v: verdicts.count(v) for v in ("two_runs", "one_run", "overlapping", "none")}
+            click.echo(f"  job runs (--runs): copies in different runs {counts['two_runs']}, in one run "
+                       f"{counts['one_run']}, runs active together {counts['overlapping']}, outside any run "
+                       f"{counts['none']} (cluster(s))")
         if signals.get("timestamp_precision_warning"):
             click.echo(f"  warning: {signals['timestamp_precision_warning']}")
         for incident in t["incidents"][:10]:

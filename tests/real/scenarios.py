@@ -63,7 +63,8 @@ def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
     barrier.mkdir()
     hosts = ["sched-a", "sched-b"]
     procs = [spawn("shared_store", "--url", url, "--barrier", str(barrier), "--log", str(work / f"{h}.log"),
-                   SCENARIO_HOSTNAME=h) for h in hosts]
+                   *(["--blocking"] if h == "sched-b" else []), log=work / f"{h}.out", SCENARIO_HOSTNAME=h)
+             for h in hosts]
     # the operator deploys the job once into the shared store, first run a moment after both are up
     wait_for(lambda: all((barrier / f"{h}.ready").exists() for h in hosts), 120, "both schedulers ready")
     store = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=url, tablename=JOBS_TABLE)},

@@ -180,3 +180,21 @@ def test_docstring_examples_of_runs():
 
     result = doctest.testmod(runs)
     assert result.attempted >= 3 and result.failed == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(spans=st.lists(st.tuples(st.integers(0, 10_000_000), st.integers(0, 5_000_000), st.sampled_from("ab")),
+                      max_size=30),
+       moments=st.lists(st.integers(-1_000_000, 16_000_000), min_size=1, max_size=10),
+       host=st.sampled_from([None, "a", "b"]))
+def test_run_index_finds_exactly_the_runs_a_full_walk_finds(spans, moments, host):
+    from dupfinder.runs import DEFAULT_SLACK, Run
+
+    base = 1_793_511_000_000_000
+    runs = [Run(id=f"r{n}", start_us=base + s, end_us=base + s + d, host=h) for n, (s, d, h) in enumerate(spans)]
+    index = RunIndex(runs)
+    slack = round(DEFAULT_SLACK * 1_000_000)
+    for moment in moments:
+        at = base + moment
+        walked = {r.id for r in runs if r.start_us - slack <= at <= r.end_us + slack and host in (None, r.host)}
+        assert {r.id for r in index.active(at, {"host": host} if host else None)} == walked

@@ -21,7 +21,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
     from .attribute import attribute_table, in_repeated_hour
     from .cluster import build_clusters
-    from .connect import introspect, mask_url, read_only, timestamp_awareness
+    from .connect import check_ids_unique, check_timestamp_column, introspect, mask_url, read_only, timestamp_awareness
     from .detect import detect, detect_hour_apart, key_counter, verify_sql
     from .writers import resolve_writers
 
@@ -35,9 +35,12 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 progress(spec.table, "finding clusters", done, total)
             given = [c for _, c in spec.writers]
             info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given},
-                              children=True)
+                              children=True, ids=spec.ids)
+            if info.id_columns:
+                check_ids_unique(conn, info)
+            check_timestamp_column(info, spec.ts)
             writers = resolve_writers(spec.writers, spec.infer_writers, info.column_names,
-                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key))
+                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
             found = detect(conn, info, spec, aware)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
@@ -71,6 +74,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 verify_sql=verify_sql(conn, info, spec),
             )
             if progress:
+                if hasattr(progress, "rows_read"):  # the command line's progress line shows rows per second
+                    progress.rows_read(spec.table, found.stats.rows_scanned)
                 progress(spec.table, "attributing writers", done, total)
             if run_index is not None:
                 from . import runs
@@ -100,7 +105,9 @@ def _run_index(options: ScanOptions):
 
 def _notes(info: TableInfo, aware: bool | None) -> list[str]:
     notes = []
-    if not info.primary_key:
+    if info.id_columns:
+        notes.append(f"rows are identified by --id {', '.join(info.id_columns)} (checked unique when scanned)")
+    elif not info.primary_key:
         notes.append(
             f"table has no primary key: rows are identified by the engine's row id ({info.row_id}), "
             "which changes when rows are updated or the table is rewritten; scan and clean up close together"

@@ -62,7 +62,7 @@ class Cluster:
 
 def payload_columns(info: TableInfo, keys: tuple[str, ...], ts: str, writers: tuple[WriterColumn, ...]) -> list[str]:
     """Every column other than the primary key, the business key, the timestamp and the writer columns."""
-    skip = set(info.primary_key) | set(keys) | {ts} | {w.column for w in writers}
+    skip = set(info.primary_key) | set(info.id_columns) | set(keys) | {ts} | {w.column for w in writers}
     return [c for c in info.column_names if c not in skip]
 
 

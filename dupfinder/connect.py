@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import difflib
+import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from . import urls
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
 
 ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
+# engines whose "primary key" is a sort key that does not make rows unique: rows are identified by --id only
+SORT_KEY_ENGINES = ("chdb", "clickhouse", "clickhousedb")
 # how PostgreSQL renders values as text: the scan and cleanup.sql set the same, so a row's md5 taken by the
 # scan equals the one cleanup.sql takes when nothing changed
 PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 'postgres'",
@@ -22,52 +28,101 @@ PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 
 
 
 def mask_url(url: str | sa.URL) -> str:
-    """Render a URL with its password hidden, the only form dupfinder ever shows or writes.
+    """Render a URL with its password hidden, the only form dupfinder ever shows or writes (``urls.mask_url``).
 
     >>> mask_url("postgresql+psycopg://app:s3cret@db.internal/prod")
     'postgresql+psycopg://app:***@db.internal/prod'
     """
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except exc.ArgumentError:
-        return "<unparseable URL>"
+    return urls.mask_url(url)
 
 
 def create_engine(url: str) -> Engine:
     """Create an engine for ``url`` or raise BadURL; connecting happens later."""
+    urls.remember(url)
+    if isinstance(url, str) and urls.at_signs_ambiguous(url):
+        raise BadURL(f"database URL {mask_url(url)!r} has an unencoded '@' where it cannot be told from the one "
+                     "before the host: percent-encode it in the password as %40 (or leave the password out and "
+                     "use PGPASSWORD, ~/.pgpass or a service file)")
     try:
         parsed = make_url(url)
-    except exc.ArgumentError:
-        raise BadURL(
-            f"cannot parse database URL {mask_url(url)!r}: use a SQLAlchemy URL such as "
+    except (exc.ArgumentError, ValueError) as err:
+        port = re.search(r"invalid literal for int\(\) with base 10: (.*)$", str(err))
+        reason = f"the port {port.group(1)} is not a number" if port else "use a SQLAlchemy URL such as " \
             "sqlite:///file.db or postgresql+psycopg://user@host/db"
-        ) from None
+        raise BadURL(f"cannot parse database URL {mask_url(url)!r}: {reason}") from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise BadURL(f"database URL {mask_url(url)!r}: port {parsed.port} is out of range (1-65535)")
     backend = parsed.get_backend_name()
     if backend in ("sqlite", "duckdb"):
+        _check_database_file(parsed, url, "SQLite" if backend == "sqlite" else "DuckDB")
+    if backend == "chdb":
         database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            if not Path(database).is_file():
-                raise BadURL(f"{'SQLite' if backend == 'sqlite' else 'DuckDB'} database file {database!r} does not "
-                             "exist (scanning never creates one)")
+        if database and database != ":memory:" and not Path(database if database.startswith("/")
+                                                             else "/" + database).is_dir():
+            raise BadURL(f"chDB database folder {database!r} does not exist (scanning never creates one)")
     connect_args: dict[str, object] = {}
     if backend == "duckdb":
         connect_args = {"read_only": True}  # DuckDB has no read-only transactions: open the file read-only
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
     try:
-        return sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        with warnings.catch_warnings():  # "query argument ignored" notes: not for a person running a scan
+            warnings.simplefilter("ignore", exc.SAWarning)
+            engine = sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        fix_quoting(engine.dialect)
+        return engine
     except exc.NoSuchModuleError:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
     except ImportError as err:
         raise BadURL(f"the driver for {parsed.drivername!r} is not installed ({err.name or err})") from None
-    except exc.ArgumentError as err:
-        raise BadURL(f"bad database URL {mask_url(parsed)!r}: {err}") from None
+    except (exc.ArgumentError, TypeError, ValueError) as err:
+        raise BadURL(f"bad database URL {mask_url(url)!r}: {urls.scrub(str(err))}") from None
+
+
+def _check_database_file(parsed: sa.URL, url: str, engine: str) -> None:
+    """Refuse a database file that does not exist, also when it is named as a ``file:`` URI (scanning must
+    never create one; SQLite would, with ``mode=rwc`` or without a mode)."""
+    database = parsed.database or ""
+    if not database or database == ":memory:":
+        return
+    path = database
+    if database.startswith("file:"):
+        query = {k: str(v) for k, v in parsed.query.items()}
+        if query.get("mode") == "memory" or database == "file::memory:":
+            return
+        if query.get("uri", "").lower() in ("true", "1", "yes", "on") or engine == "DuckDB":
+            rest = database[len("file:"):].split("?", 1)[0].split("#", 1)[0]
+            if rest.startswith("//"):  # file://host/path: only an empty host or localhost names a local file
+                host, _slash, tail = rest[2:].partition("/")
+                if host not in ("", "localhost"):
+                    raise BadURL(f"{engine} URI {mask_url(url)!r} names a remote host {host!r}")
+                rest = "/" + tail
+            path = unquote(rest)
+    if not Path(path).is_file():
+        raise BadURL(f"{engine} database file {path!r} does not exist (scanning never creates one)")
+
+
+def fix_quoting(dialect: sa.Dialect) -> sa.Dialect:
+    """Quote names the way the engine reads them. PyHive quotes with backticks but escapes double quotes inside
+    them (a backtick in a name would end it; Spark SQL doubles it); chDB's dialect doubles double quotes, but
+    ClickHouse reads a backslash inside a quoted name as an escape."""
+    preparer = dialect.identifier_preparer
+    if dialect.name == "hive" and preparer.escape_quote != "`":
+        preparer.escape_quote, preparer.escape_to_quote, preparer._strings = "`", "``", {}
+    elif dialect.name in ("chdb", "clickhouse") and not getattr(preparer, "_dupfinder_fixed", False):
+        escape = preparer._escape_identifier
+        preparer._escape_identifier = lambda value: escape(value.replace("\\", "\\\\"))
+        preparer._dupfinder_fixed, preparer._strings = True, {}
+    return dialect
 
 
 def _first_line(err: BaseException) -> str:
     original = getattr(err, "orig", None) or err
-    text = str(original).strip().splitlines()
-    return text[0] if text else type(original).__name__
+    message = getattr(original, "args", None) and getattr(original.args[0], "errorMessage", None)
+    if isinstance(message, str):  # PyHive: the Thrift status, whose errorMessage is what Spark said
+        original = message.removeprefix("Error running query: ")
+    text = urls.scrub(str(original)).strip().splitlines()
+    return text[0][:500] if text else type(original).__name__
 
 
 @contextmanager
@@ -112,11 +167,22 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
     elif name == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")
+    elif name in SORT_KEY_ENGINES:
+        # ClickHouse: no transactions (each statement reads the parts that exist when it starts); readonly = 1
+        # makes the server refuse every write and every later change of settings for this session
+        if statement_timeout:
+            conn.exec_driver_sql(f"SET max_execution_time = {max(statement_timeout, 0.001):.3f}")
+        conn.exec_driver_sql("SET readonly = 1")
     elif name in ("mysql", "mariadb"):
         conn.exec_driver_sql("SET SESSION time_zone = '+00:00'")  # TIMESTAMP values read in UTC
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        if statement_timeout:
-            conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(statement_timeout * 1000)}")
+        if statement_timeout and getattr(conn.dialect, "is_mariadb", False):
+            # MariaDB: max_statement_time, in seconds, for every statement
+            conn.exec_driver_sql(f"SET SESSION max_statement_time = {max(statement_timeout, 0.001):.3f}")
+        elif statement_timeout:
+            # MySQL 5.7.8+: max_execution_time, in milliseconds, for SELECT statements (all a scan runs)
+            conn.exec_driver_sql(f"SET SESSION max_execution_time = {max(int(statement_timeout * 1000), 1)}")
+        # one snapshot for every statement of the scan, and the server refuses writes in it
+        conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
 
 
 @dataclass(frozen=True)
@@ -153,6 +219,8 @@ class TableInfo:
     ts_timezone_aware: bool | None
     referenced_by: tuple[ChildKey, ...] = ()
     index_leading_columns: tuple[str, ...] = ()  # first column of each index: what a range scan can use
+    id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
+    storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -160,8 +228,8 @@ class TableInfo:
 
     @property
     def order_columns(self) -> tuple[str, ...]:
-        """Columns that identify a row: the primary key, else the engine's row id."""
-        return self.primary_key or ((self.row_id,) if self.row_id else ())
+        """Columns that identify a row: the --id columns, else the primary key, else the engine's row id."""
+        return self.id_columns or self.primary_key or ((self.row_id,) if self.row_id else ())
 
     @property
     def qualified_name(self) -> str:
@@ -170,9 +238,8 @@ class TableInfo:
 
 def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     """Find ``table`` (optionally ``schema.table``); raise TableNotFound naming similar tables."""
-    inspector = sa.inspect(conn)
     try:
-        names = inspector.get_table_names() + inspector.get_view_names()
+        names = table_names(conn)
     except exc.DBAPIError as err:
         raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
     if table in names:
@@ -180,7 +247,7 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     schema, dot, name = table.partition(".")
     if dot:
         try:
-            if name in inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema):
+            if name in table_names(conn, schema):
                 return schema, name
         except exc.DBAPIError:
             pass  # no such schema: fall through to the suggestions below
@@ -190,19 +257,38 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     raise TableNotFound(f"table {table!r} not found{hint}")
 
 
-def introspect(conn: Connection, table: str, needed: dict[str, list[str]], children: bool = False) -> TableInfo:
+def table_names(conn: Connection, schema: str | None = None) -> list[str]:
+    """Tables and views of ``schema`` (default: the connection's), as the engine's own catalog lists them."""
+    if conn.dialect.name == "hive":
+        # PyHive reads the first column of SHOW TABLES, which Spark fills with the database name
+        where = f" IN {conn.dialect.identifier_preparer.quote_schema(schema)}" if schema else ""
+        result = conn.exec_driver_sql(f"SHOW TABLES{where}")
+        column = list(result.keys()).index("tableName") if "tableName" in result.keys() else -1
+        return [row[column] for row in result if column >= 0 or len(row) == 1]
+    inspector = sa.inspect(conn)
+    return inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
+
+
+def introspect(conn: Connection, table: str, needed: dict[str, list[str]], children: bool = False,
+               ids: tuple[str, ...] = (), require_identity: bool = True) -> TableInfo:
     """Read a table's shape and check that every column in ``needed`` (purpose → names) exists.
 
     ``children``: also read the foreign keys pointing at the table (a read over the whole schema; only a scan,
-    whose cleanup re-points them, needs it).
+    whose cleanup re-points them, needs it). ``ids``: the --id columns that identify a row. A table with no
+    primary key, no row id and no ``ids`` is refused unless ``require_identity`` is false (discover).
     """
+    if ids:
+        needed = {**needed, "--id": list(ids)}
     schema, name = resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
+    storage = None
     inspector = sa.inspect(conn)
     try:
         if duckdb:
             columns, pk, uniques = _duckdb_shape(conn, schema, name)
             leading = ()
+        elif conn.dialect.name == "hive":
+            (columns, storage), pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
         else:
             raw_columns = inspector.get_columns(name, schema=schema)
             pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
@@ -229,15 +315,32 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                         else f"; its columns are: {', '.join(names)}")
                 raise ColumnNotFound(f"{purpose} column {column!r} not found in table {table!r}{hint}")
     dialect = conn.dialect.name
-    row_id = None if pk else ROW_ID.get(dialect)
-    if not pk and row_id is None:
-        raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on")
+    if dialect in SORT_KEY_ENGINES:
+        pk = []  # MergeTree's PRIMARY KEY orders the data; two rows may share it
+    row_id = None if pk or ids else ROW_ID.get(dialect)
+    if not pk and row_id is None and not ids and require_identity:
+        raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on: "
+                         "name the columns that identify a row with --id COL")
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
-        referenced_by=_child_keys(inspector, schema, name) if children and not duckdb else (),
+        referenced_by=_child_keys(inspector, schema, name) if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
+        id_columns=tuple(ids), storage=storage,
     )
+
+
+def check_ids_unique(conn: Connection, info: TableInfo) -> None:
+    """Raise UsageError when two rows share the --id values (one GROUP BY, stopping at the first repeat)."""
+    from .sqltemplates import quote_table, render_sql
+
+    sql = render_sql("ids_unique.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+                     ids=list(info.id_columns))
+    repeated = conn.execute(sa.text(sql)).first()
+    if repeated is not None:
+        shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))
+        raise UsageError(f"--id {', '.join(info.id_columns)} does not identify a row of {info.qualified_name!r}: "
+                         f"more than one row has {shown}; name more columns with --id")
 
 
 def _duckdb_shape(conn: Connection, schema: str | None, name: str):
@@ -254,6 +357,25 @@ def _duckdb_shape(conn: Connection, schema: str | None, name: str):
     pk = next((list(cols) for kind, cols in constraints if kind == "PRIMARY KEY"), [])
     uniques = [tuple(cols) for kind, cols in constraints if kind == "UNIQUE"]
     return columns, pk, uniques
+
+
+def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[tuple[ColumnInfo, ...], str | None]:
+    """Columns and provider from Spark's DESCRIBE TABLE EXTENDED (columns: the rows before the first '#'
+    section); Spark has no primary key."""
+    from .sqltemplates import quote_table
+
+    rows = conn.exec_driver_sql(f"DESCRIBE TABLE EXTENDED {quote_table(conn.dialect, name, schema)}").all()
+    columns, provider, section = [], None, False
+    for col_name, data_type, *_ in rows:
+        if not col_name or col_name.startswith("#"):
+            section = True
+        elif not section:
+            upper = (data_type or "").upper()
+            timezone = True if upper == "TIMESTAMP" else (False if upper == "TIMESTAMP_NTZ" else None)
+            columns.append(ColumnInfo(col_name, data_type, True, timezone))
+        elif col_name == "Provider":
+            provider = (data_type or "").strip().lower() or None
+    return tuple(columns), provider
 
 
 def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:
@@ -290,3 +412,20 @@ def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:
     if "TIMESTAMP" in upper or "DATETIME" in upper:
         return False
     return None
+
+
+def check_timestamp_column(info: TableInfo, ts: str) -> None:
+    """Refuse a ``--ts`` column whose type is not a date-time (text, integer, date, ...): raise UsageError
+    naming its type. SQLite keeps timestamps as text, so there the declared type must say DATETIME or
+    TIMESTAMP (as SQLAlchemy and most applications declare them)."""
+    column = next((c for c in info.columns if c.name == ts), None)
+    if column is None:
+        return
+    upper = column.type.upper()
+    if "TIMESTAMP" in upper or "DATETIME" in upper:
+        return
+    hint = ("a date has no time of day, so rows written moments apart cannot be told apart"
+            if upper.startswith("DATE") else
+            "convert it in a view (e.g. to_timestamp(col) for epoch seconds) and scan the view")
+    raise ColumnNotFound(f"timestamp column {ts!r} of table {info.qualified_name!r} is {column.type}, not a "
+                         f"date-time type (timestamp/datetime): {hint}")

@@ -63,9 +63,9 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, An
         "keys": list(spec.keys),
         "ts": spec.ts,
         "columns": columns,
-        "row_id": [info.row_id] if info.row_id else [],
+        "row_id": [info.row_id] if info.row_id and not (info.id_columns or info.primary_key) else [],
         "key_aliases": [f"c{columns.index(k)}" for k in spec.keys],
-        "order_aliases": [f"c{columns.index(c)}" for c in info.primary_key] or ["r0"],
+        "order_aliases": [f"c{columns.index(c)}" for c in (info.id_columns or info.primary_key)] or ["r0"],
         "since": spec.since is not None,
         "window_us": ":window_us", "offset_us": ":offset_us", "since_bind": ":since",
         "far": False, "far_limit": FAR_LIST_LIMIT,
@@ -228,7 +228,7 @@ def _frame(result: sa.CursorResult, info: TableInfo) -> pd.DataFrame | None:
               for part in itertools.chain([first], parts)]
     frame = pd.concat(chunks, ignore_index=True)
     frame = frame.rename(columns={f"c{i}": name for i, name in enumerate(info.column_names)})
-    return frame.rename(columns={"r0": info.row_id}) if info.row_id else frame
+    return frame.rename(columns={"r0": info.row_id}) if info.row_id and not info.id_columns else frame
 
 
 def verify_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> str:

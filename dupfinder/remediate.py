@@ -21,18 +21,56 @@ BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks an
 LOCK_TIMEOUT = "5s"
 LOCK_WAIT_SECONDS = 5
 STATEMENT_TIMEOUT = "15min"
-SUPPORTED = ("postgresql", "sqlite", "mysql")
+SUPPORTED = ("postgresql", "sqlite", "mysql", "duckdb", "hive (Spark SQL)", "chdb (ClickHouse)")
+PLAN_ONLY = ("hive", "chdb")  # no multi-statement transactions: cleanup.sql is a plan of guarded steps
+NO_UNIQUE = {"hive": "Spark SQL enforces no UNIQUE constraint", "chdb": "ClickHouse enforces no UNIQUE constraint"}
+NO_UNIQUE_ADVICE = {
+    "hive": "write with MERGE INTO ... ON the business key WHEN NOT MATCHED THEN INSERT on a Delta table",
+    "chdb": "a ReplacingMergeTree ordered by the business key, or insert_deduplication_token per job run",
+}
 
 
 def dialect_for(name: str) -> Dialect:
     """A SQLAlchemy dialect object for quoting and literals, without a connection."""
     from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+    if name == "duckdb":
+        return _duckdb_dialect()
+    if name in PLAN_ONLY:
+        return _plan_dialect(name)
     known = {"postgresql": postgresql, "sqlite": sqlite, "mysql": mysql, "mariadb": mysql}
     module = known.get(name)
     if module is None:
         raise UsageError(f"no SQL generator for dialect {name!r}: supported are {', '.join(SUPPORTED)}")
     return module.dialect()
+
+
+def _plan_dialect(name: str) -> Dialect:
+    """PyHive's dialect for Spark SQL, chdb-sqlalchemy's for ClickHouse: their quoting, fixed where needed."""
+    from .connect import fix_quoting
+
+    try:
+        if name == "hive":
+            from pyhive.sqlalchemy_hive import HiveDialect as PlanDialect
+        else:
+            from chdb_sqlalchemy.dialect import ChdbDialect as PlanDialect
+    except ImportError as err:
+        raise UsageError(f"writing {name} SQL needs its SQLAlchemy dialect: {err}") from None
+    return fix_quoting(PlanDialect())
+
+
+def _duckdb_dialect() -> Dialect:
+    """DuckDB quotes and writes literals as PostgreSQL does: duckdb-engine's dialect when installed, else
+    PostgreSQL's preparer under DuckDB's name (regenerating cleanup.sql needs no DuckDB driver)."""
+    try:
+        from duckdb_engine import Dialect as DuckDBDialect
+        return DuckDBDialect()
+    except ImportError:
+        from sqlalchemy.dialects import postgresql
+
+        dialect = postgresql.dialect()
+        dialect.name = "duckdb"
+        return dialect
 
 
 def _split(qualified: str) -> tuple[str | None, str]:
@@ -81,11 +119,12 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     the costly part for big findings: rollback only needs to know there were losers."""
     schema, name = _split(table["table"])
     pk = table.get("primary_key") or []
-    row_id = None if pk else table.get("row_id")
-    ids = pk or ([row_id] if row_id else [])
+    given = table.get("id_columns") or []  # --id: the columns the scan checked unique
+    row_id = None if pk or given else table.get("row_id")
+    ids = given or pk or ([row_id] if row_id else [])
     columns = [c["name"] for c in table.get("columns", [])]
     writer_columns = {w["column"] for w in table.get("writer_columns", [])}
-    skip = set(pk) | set(table["keys"]) | {table["ts_column"]} | writer_columns
+    skip = set(pk) | set(given) | set(table["keys"]) | {table["ts_column"]} | writer_columns
     payload = [c for c in columns if c not in skip]
     # SQLite has no hash function: its guard compares every scanned value (blobs are read back as hex text,
     # so they are left to the survivor comparison)
@@ -126,6 +165,7 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "clusters": clusters, "divergent": divergent, "keep": keep, "backup": backup,
         "hashed": bool(pairs) and all(p["hash"] != "NULL" for p in pairs),
         "children": _children(table, dialect, backup), "text_format": PG_TEXT_FORMAT,
+        "storage": table.get("storage"),
         "unsupported": None if ids else "the table has neither a primary key nor a row id the engine exposes",
     }
 
@@ -144,6 +184,10 @@ def dollar_tag(*texts: str) -> str:
 
 
 def _template(kind: str, dialect: Dialect) -> str:
+    if dialect.name == "duckdb":
+        return f"{kind}_duckdb.sql.j2"
+    if dialect.name in PLAN_ONLY:
+        return f"{kind}_plan.sql.j2"
     return f"{kind}_mysql.sql.j2" if dialect.name in ("mysql", "mariadb") else f"{kind}.sql.j2"
 
 
@@ -237,6 +281,8 @@ def migration_sql(dialect_name: str, table: str, keys: list[str], nulls_not_dist
 def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool,
                        where: str | None) -> tuple[Dialect, dict[str, Any]]:
     dialect = dialect_for(dialect_name)
+    if dialect.name in PLAN_ONLY:
+        raise UsageError(f"{NO_UNIQUE[dialect.name]}: there is no UNIQUE migration to write")
     where = check_predicate(where)
     if nulls_not_distinct and dialect.name != "postgresql":
         raise UsageError(f"NULLS NOT DISTINCT is PostgreSQL 15+ only; {dialect.name} treats NULLs as distinct")
@@ -246,7 +292,7 @@ def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not
     constraint = constraint_name(table, keys)
     t = {"table": table, "qtable": quote_table(dialect, name, schema), "key_columns": keys, "name": constraint,
          "name_in_schema": quote_table(dialect, constraint, schema), "nulls_not_distinct": nulls_not_distinct,
-         "where": where, "tag": dollar_tag(table, *keys)}
+         "where": where, "tag": dollar_tag(table, *keys), "schema_name": schema, "table_name": name}
     return dialect, {"t": t, "lock_timeout": LOCK_TIMEOUT, "lock_wait_seconds": LOCK_WAIT_SECONDS}
 
 
@@ -268,6 +314,10 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
     """
     body, held = [], []
     for t in findings["tables"]:
+        if t.get("dialect") in PLAN_ONLY:
+            body.append(f"-- table {t['table']}: {NO_UNIQUE[t['dialect']]}; make the writing job idempotent "
+                        f"instead ({NO_UNIQUE_ADVICE[t['dialect']]})\n")
+            continue
         blockers = []
         if t.get("far_duplicates"):
             blockers.append(f"{t['far_duplicates']} far-duplicate key(s)")

@@ -59,7 +59,8 @@ def _incident_context(table: dict[str, Any], incident: dict[str, Any],
 def _cluster_context(table: dict[str, Any], cluster: dict[str, Any], index: int) -> dict[str, Any]:
     roles = sorted({role for r in cluster["rows"] for role in r["writer"]})
     writer_columns = {w["column"] for w in table.get("writer_columns", [])}
-    skip = set(table.get("primary_key", [])) | {table["ts_column"]} | writer_columns
+    skip = (set(table.get("primary_key", [])) | set(table.get("id_columns") or []) | {table["ts_column"]}
+            | writer_columns)
     columns = [c["name"] for c in table.get("columns", []) if c["name"] not in skip] or list(
         cluster["rows"][0].get("values", {}))
     return {

@@ -77,11 +77,15 @@ def literal(dialect: Dialect, value: object) -> str:
         return "NULL"
     if isinstance(value, str) and _CONTROL.search(value):
         return _spelled_out(dialect, value)
+    if isinstance(value, str) and dialect.name in BACKSLASH_ESCAPES:
+        # Spark SQL reads 'a''b' as two literals joined ('ab'); both it and ClickHouse read \ as an escape
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     compiled = sa_literal(value).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     return str(compiled)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+BACKSLASH_ESCAPES = ("hive", "databricks", "chdb", "clickhouse", "clickhousedb")
 
 
 def _spelled_out(dialect: Dialect, value: str) -> str:
@@ -97,7 +101,7 @@ def _spelled_out(dialect: Dialect, value: str) -> str:
         if not piece:
             continue
         if _CONTROL.fullmatch(piece):
-            name = "chr" if dialect.name == "postgresql" else "char"
+            name = "chr" if dialect.name in ("postgresql", "duckdb") else "char"
             parts.append(f"{name}({ord(piece)})")
         else:
             parts.append(literal(dialect, piece))

@@ -63,8 +63,10 @@ SELECT ch.id, ch.line_id FROM receipts AS ch
 JOIN dupfinder_plan AS p ON ch.line_id = p.loser_0;
 UPDATE receipts AS ch JOIN dupfinder_plan AS p ON ch.line_id = p.loser_0
 SET ch.line_id = p.survivor_0;
+-- rows a run before a rollback backed up already are in the backup: copy only the others
 INSERT INTO dupfinder_backup_order_lines_20261103023000
-SELECT r.* FROM `Order Lines` AS r JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0);
+SELECT r.* FROM `Order Lines` AS r JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0)
+WHERE NOT EXISTS (SELECT 1 FROM dupfinder_backup_order_lines_20261103023000 AS b WHERE (b.id) = (r.id));
 DELETE r FROM `Order Lines` AS r JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0);
 SELECT concat('dupfinder: deleted ', ROW_COUNT(), ' of 1 planned row(s) from Order Lines; 0 means already cleaned up') AS dupfinder;
 INSERT INTO dupfinder_guard (changed, blocked)

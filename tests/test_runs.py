@@ -141,8 +141,13 @@ def test_cli_runs_name_both_runs_and_each_row_gets_its_run(sqlite_url, tmp_path)
     assert "run" not in json.loads(plain.output)["tables"][0]["clusters"][0]["rows"][0]
     assert "job logs" not in plain.output
     text = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
-                                     "--writer", "process=pid", "--runs", str(tmp_path / "runs.jsonl")])
+                                     "--writer", "process=pid", "--runs", str(tmp_path / "runs.jsonl"),
+                                     "--out", str(tmp_path / "out")])
     assert "job runs (--runs): copies in different runs 1, in one run 0" in text.output, text.output
+    from dupfinder.findings import read_findings
+
+    rows = read_findings(tmp_path / "out" / "findings.json")["tables"][0]["clusters"][0]["rows"]  # the schema holds
+    assert [row["run"] for row in rows] == [["runs.jsonl:1"], ["runs.jsonl:2"]]
 
 
 def test_config_file_names_runs_relative_to_itself(sqlite_url, tmp_path):

@@ -153,9 +153,15 @@ def main(ctx: click.Context, traceback: bool) -> None:
 @click.option("--baseline", type=click.Path(dir_okay=False),
               help="An accepted findings.json: only clusters it does not hold count.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (exit code and --out files only).")
+@click.option("--runs", "runs", multiple=True, metavar="FILE",
+              help="Job runs (CSV or JSON lines: start, end, job, host, process, run; or log lines read through "
+                   "--runs-pattern): each cluster row is matched to the runs active when it was written.")
+@click.option("--runs-pattern", default=None, metavar="REGEX",
+              help="Read runs from log lines: named groups start+end, ts+duration or ts+phase; job, host, "
+                   "process, run.")
 @_handle_errors
 def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
-         statement_timeout, work_mem, config_path, out, fmt, fail_on, baseline, quiet):
+         statement_timeout, work_mem, config_path, out, fmt, fail_on, baseline, quiet, runs, runs_pattern):
     """Scan tables at URL (or DUPFINDER_URL) for rows with the same key written moments apart."""
     from . import api, gates
     from .config import ScanOptions, prepare_out_dir, remove_created, table_spec
@@ -168,6 +174,10 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
         overrides = {"window": window, "keep": keep, "since": since, "timezone": timezone,
                      "incident_gap": incident_gap, **({"infer_writers": False} if no_infer_writers else {})}
         config_url, specs = api.scan_specs_from_config(config_path, overrides)
+        from .config import run_logs
+
+        config_runs, config_pattern = run_logs(config_path)
+        runs, runs_pattern = runs or config_runs, runs_pattern or config_pattern
     else:
         missing = [name for name, value in (("--table", table), ("--key", keys), ("--ts", ts)) if not value]
         if missing:
@@ -180,7 +190,8 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
     accepted = gates.load_baseline(baseline) if baseline else None
     timeout = parse_timeout(statement_timeout) if statement_timeout is not None else None
     options = ScanOptions(url=url, tables=tuple(specs), statement_timeout=timeout,
-                          work_mem=parse_memory(work_mem) if work_mem is not None else None)
+                          work_mem=parse_memory(work_mem) if work_mem is not None else None,
+                          runs=tuple(runs), runs_pattern=runs_pattern)
     created = prepare_out_dir(out) if out else []  # a folder that cannot be written fails now, not after an hour
     try:
         result = api.scan(options, None if quiet else _progress(fmt))
@@ -398,6 +409,12 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if clusters and t.get("dialect") == "postgresql":
             click.echo(f"  evidence: xmin {signals.get('xmin')}; commit timestamps {signals.get('commit_timestamps')}; "
                        f"heap blocks {signals.get('heap_blocks')}")
+        verdicts = [c["evidence"]["job_runs"]["verdict"] for c in clusters if "job_runs" in c.get("evidence", {})]
+        if verdicts:
+            counts = {v: verdicts.count(v) for v in ("two_runs", "one_run", "overlapping", "none")}
+            click.echo(f"  job runs (--runs): copies in different runs {counts['two_runs']}, in one run "
+                       f"{counts['one_run']}, runs active together {counts['overlapping']}, outside any run "
+                       f"{counts['none']} (cluster(s))")
         if signals.get("timestamp_precision_warning"):
             click.echo(f"  warning: {signals['timestamp_precision_warning']}")
         for incident in t["incidents"][:10]:

@@ -17,12 +17,10 @@ Progress = Callable[[str, str, int, int], None]  # (table, what is happening, ta
 
 def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     """Scan every table in ``options`` in one read-only transaction and return what was found."""
-    from dataclasses import replace
-
-    from .attribute import attribute_table, in_repeated_hour
+    from .attribution import attribute_table, clock, written
     from .cluster import build_clusters
     from .connect import introspect, mask_url, read_only, timestamp_awareness
-    from .detect import detect, detect_hour_apart, key_counter, verify_sql
+    from .detect import detect, verify_sql
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -40,20 +38,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             aware = timestamp_awareness(info, spec.ts)
             found = detect(conn, info, spec, aware)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
-            far_total, far_list = found.far_total, found.far_duplicates
-            if spec.timezone and aware:
-                hour_apart = build_clusters(detect_hour_apart(conn, info, spec, aware), info, spec.keys, spec.ts,
-                                            writers, spec.keep)
-                repeated = [replace(c, evidence={"hour_apart": True}) for c in hour_apart
-                            if in_repeated_hour(c.start_us, True, spec.timezone)]
-                clusters = sorted([*clusters, *repeated], key=lambda c: (c.start_us, str(c.key)))
-                # a key whose only rows are the hour-apart pair was a far duplicate until the clock change
-                # explained it
-                far_rows = {tuple(f.key.values()): f.rows for f in found.far_duplicates}
-                explained = {tuple(c.key.values()) for c in repeated
-                             if far_rows.get(tuple(c.key.values())) == len(c.rows)}
-                far_total -= len(explained)
-                far_list = tuple(f for f in found.far_duplicates if tuple(f.key.values()) not in explained)
+            clusters, far_total, far_list = clock.merge(
+                clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers), found.far_total,
+                found.far_duplicates)
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
@@ -71,7 +58,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             )
             if progress:
                 progress(spec.table, "attributing writers", done, total)
-            tables.append(attribute_table(table, key_counter(conn, info, spec, aware)))
+            tables.append(attribute_table(table, written.counter(conn, info, spec, aware, writers)))
             if progress:
                 progress(spec.table, "done", done + 1, total)
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))

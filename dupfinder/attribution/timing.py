@@ -1,0 +1,199 @@
+"""Timing evidence, read per writer pair: coverage of what each writer wrote, order and offsets of the
+copies, the gap against the writer's own pace, and a redelivery timeout recurring across clusters.
+
+An **episode** is the clusters one pair of writers shares, chained while they follow each other within
+the incident gap. Coverage is measured per episode and per writer: of the rows writer A wrote while the
+episode lasted (± a margin), the share that B wrote too, and the other way round. Other jobs writing the
+same table at the same time are other writers: they do not enter either denominator.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..cluster import Cluster
+from ..durations import format_seconds
+from .observe import Observation
+from .writercols import Writer, writer_of
+from .written import Written
+
+WHOLE = 1_000_000
+
+
+@dataclass(frozen=True)
+class Episode:
+    """The clusters one writer pair shares (or, without a pair, clusters close in time)."""
+
+    pair: tuple[Writer, Writer] | None
+    members: tuple[int, ...]
+    start_us: int
+    end_us: int
+    rows: tuple[int, int] | None = None      # rows each writer wrote in the episode's span
+    coverage: tuple[float, float] | None = None  # of the first writer's rows, of the second's
+    span_keys: int | None = None             # keys anybody wrote in the span (no pair: the only denominator)
+    offsets: tuple[float, ...] = ()
+    rank: float | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+
+def episodes(clusters: Sequence[Cluster], pairs: Sequence[tuple[Writer, Writer] | None],
+             gap_us: int) -> list[Episode]:
+    """Chain the clusters of each unordered writer pair (clusters without a pair: all together) by time."""
+    by_pair: dict[frozenset | None, list[int]] = {}
+    for i, p in enumerate(pairs):
+        by_pair.setdefault(None if p is None else frozenset(p), []).append(i)
+    found: list[Episode] = []
+    for key, members in by_pair.items():
+        chain: list[int] = []
+        end = 0
+        for i in sorted(members, key=lambda j: clusters[j].start_us):
+            if chain and clusters[i].start_us - end > gap_us:
+                found.append(_episode(clusters, pairs, chain, key is not None))
+                chain = []
+            chain.append(i)
+            end = max(end, clusters[i].end_us)
+        if chain:
+            found.append(_episode(clusters, pairs, chain, key is not None))
+    return sorted(found, key=lambda e: e.start_us)
+
+
+def _episode(clusters: Sequence[Cluster], pairs, chain: list[int], paired: bool) -> Episode:
+    chosen = [clusters[i] for i in chain]
+    pair = pairs[chain[0]] if paired else None
+    offsets: list[float] = []
+    firsts: list[int] = []
+    seconds: list[int] = []
+    if pair is not None:
+        a, b = pair
+        for c, i in zip(chosen, chain, strict=True):
+            mine = pairs[i]
+            first, second = (a, b) if mine == (a, b) else (b, a)
+            t_first = _time_of(c, first)
+            t_second = _time_of(c, second)
+            if t_first is None or t_second is None:
+                continue
+            firsts.append(t_first)
+            seconds.append(t_second)
+            offsets.append((t_second - t_first) / 1e6)
+    return Episode(pair=pair, members=tuple(chain), start_us=min(c.start_us for c in chosen),
+                   end_us=max(c.end_us for c in chosen), offsets=tuple(offsets),
+                   rank=spearman(firsts, seconds) if len(firsts) >= 3 else None)
+
+
+def _time_of(cluster: Cluster, who: Writer) -> int | None:
+    return next((r.ts_us for r in cluster.rows if writer_of(r) == who), None)
+
+
+def spearman(x: Sequence[int], y: Sequence[int]) -> float | None:
+    """Rank correlation of two sequences (None when either is constant).
+
+    >>> spearman([1, 2, 3, 4], [10, 20, 30, 40]), spearman([1, 2, 3, 4], [40, 30, 20, 10])
+    (1.0, -1.0)
+    """
+    rx, ry = _ranks(x), _ranks(y)
+    if len(set(rx)) < 2 or len(set(ry)) < 2:
+        return None
+    return statistics.correlation(rx, ry)
+
+
+def _ranks(values: Sequence[int]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def measure(episode: Episode, clusters: Sequence[Cluster], written: Written | None, margin_us: int) -> Episode:
+    """Fill in the rows each writer wrote in the episode's span and the coverage they give."""
+    if written is None:
+        return episode
+    from dataclasses import replace
+
+    lo, hi = episode.start_us - margin_us, episode.end_us + margin_us
+    extra = sum(len(clusters[i].rows) - 1 for i in episode.members)
+    total = written.rows(None, lo, hi)
+    span_keys = max(episode.size, total - extra) if total is not None else None
+    if episode.pair is None:
+        return replace(episode, span_keys=span_keys)
+    a_rows, b_rows = written.rows(episode.pair[0], lo, hi), written.rows(episode.pair[1], lo, hi)
+    if a_rows is None or b_rows is None:
+        return replace(episode, span_keys=span_keys)
+    a_rows, b_rows = max(a_rows, episode.size), max(b_rows, episode.size)
+    return replace(episode, rows=(a_rows, b_rows), coverage=(episode.size / a_rows, episode.size / b_rows),
+                   span_keys=span_keys)
+
+
+def _level(share: float) -> str:
+    return "all" if share >= 0.9 else "most" if share >= 0.5 else "some" if share >= 0.15 else "few"
+
+
+def gap_bucket(gap: float, whole_seconds: bool) -> str:
+    """The gap between copies in the steps the model's tables use.
+
+    >>> gap_bucket(0.0004, False), gap_bucket(3.0, False), gap_bucket(1.0, True)
+    ('<5ms', '<10s', '1-2s whole')
+    """
+    if whole_seconds:
+        return "0s whole" if gap < 0.5 else "1-2s whole" if gap < 2.5 else ">2s whole"
+    for limit, name in ((0.005, "<5ms"), (0.05, "<50ms"), (0.25, "<250ms"), (1.5, "<1.5s"), (10, "<10s")):
+        if gap < limit:
+            return name
+    return ">=10s"
+
+
+def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool) -> list[Observation]:
+    """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
+    whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys)."""
+    gap = max(cluster.gaps_seconds, default=0.0)
+    found = [Observation("gap", gap_bucket(gap, whole_seconds), f"the copies are {format_seconds(gap)} apart")]
+    if episode.coverage is not None and episode.rows is not None:
+        high, low = max(episode.coverage), min(episode.coverage)
+        found.append(Observation(
+            "coverage", f"{_level(high)}/{_level(low)}",
+            f"the pair wrote {episode.size} key(s) twice: {episode.coverage[0]:.0%} of the {episode.rows[0]} "
+            f"row(s) the first writer wrote then and {episode.coverage[1]:.0%} of the {episode.rows[1]} the "
+            "second wrote"))
+    elif episode.pair is None and episode.span_keys:
+        share = min(1.0, episode.size / episode.span_keys)
+        found.append(Observation("span_coverage", _level(share),
+                                 f"{episode.size} of the {episode.span_keys} key(s) written then ({share:.0%}) "
+                                 "were written twice"))
+    if episode.pair is not None:
+        n = episode.size
+        found.append(Observation("pair_clusters", "1" if n == 1 else "2-4" if n < 5 else "5+",
+                                 f"the same two writers share {n} cluster(s)"))
+        if len(episode.offsets) >= 3:
+            med = statistics.median(episode.offsets)
+            spread = statistics.median(abs(o - med) for o in episode.offsets)
+            constant = spread <= 0.1 * abs(med) + 0.002
+            found.append(Observation(
+                "offsets", "constant" if constant else "varying",
+                f"the second copy follows the first by a {'constant' if constant else 'varying'} offset "
+                f"(median {format_seconds(abs(med))}, spread {format_seconds(spread)})"))
+        if episode.rank is not None:
+            same = episode.rank >= 0.9
+            found.append(Observation("order", "same" if same else "shuffled",
+                                     f"the second writer wrote the keys in {'the same' if same else 'another'} "
+                                     f"order (rank correlation {episode.rank:.2f})"))
+    if episode.rows is not None and episode.end_us > episode.start_us:
+        pace = (episode.end_us - episode.start_us) / 1e6 / max(episode.rows)
+        found.append(Observation("pace", "within" if gap < pace else "after",
+                                 f"{'less' if gap < pace else 'more'} than the writer's own interval between rows "
+                                 f"({format_seconds(pace)})"))
+    if gap >= 0.25 and not whole_seconds:
+        found.append(Observation("repeat", "fixed" if alike >= 2 else "single",
+                                 f"{alike} other cluster(s) have the same gap (±10%)" if alike >= 2 else
+                                 "no other cluster has the same gap"))
+    return found

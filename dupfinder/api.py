@@ -17,7 +17,7 @@ Progress = Callable[[str, str, int, int], None]  # (table, what is happening, ta
 
 def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     """Scan every table in ``options`` in one read-only transaction and return what was found."""
-    from .attribution import attribute_table, clock, written
+    from .attribution import attribute_table, clock, roles, written
     from .cluster import build_clusters
     from .connect import introspect, mask_url, read_only, timestamp_awareness
     from .detect import detect, verify_sql
@@ -38,6 +38,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             aware = timestamp_awareness(info, spec.ts)
             found = detect(conn, info, spec, aware)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
+            data_roles = roles.from_data(conn, info, spec, aware, clusters, writers)
+            clusters = roles.annotate(clusters, data_roles)
             clusters, far_total, far_list = clock.merge(
                 clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers), found.far_total,
                 found.far_duplicates)
@@ -58,7 +60,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             )
             if progress:
                 progress(spec.table, "attributing writers", done, total)
-            tables.append(attribute_table(table, written.counter(conn, info, spec, aware, writers)))
+            tables.append(attribute_table(table, written.counter(conn, info, spec, aware, (*writers, *data_roles)),
+                                          data_roles))
             if progress:
                 progress(spec.table, "done", done + 1, total)
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..cluster import Cluster
 from ..findings import TableResult
+from ..writers import WriterColumn
 from . import clock, jobruns, model, timing, transactions, writercols
 from .clock import in_repeated_hour
 from .explain import cluster_sentence
@@ -37,10 +38,10 @@ MARGIN_S = 30.0           # coverage counts rows up to max(this, 10 windows) eit
 Counter = Callable[[Sequence[tuple[int, int]], Sequence[str]], Written]
 
 
-def mode_of(table: TableResult) -> str:
+def mode_of(table: TableResult, data_roles: Sequence[WriterColumn] = ()) -> str:
     """'explicit' (--writer given), 'inferred' (roles found from names or data) or 'none'."""
     if not table.writers:
-        return "none"
+        return "inferred" if data_roles else "none"
     return "explicit" if all(w.reason.startswith("given") for w in table.writers) else "inferred"
 
 
@@ -54,13 +55,15 @@ def _whole_seconds(clusters: Sequence[Cluster]) -> bool:
     return bool(values) and sum(1 for t in values if t % 1_000_000 == 0) >= 0.9 * len(values)
 
 
-def attribute_table(table: TableResult, counter: Counter | None = None) -> TableResult:
-    """Attribute every cluster of one table and group them into incidents."""
+def attribute_table(table: TableResult, counter: Counter | None = None,
+                    data_roles: Sequence[WriterColumn] = ()) -> TableResult:
+    """Attribute every cluster of one table and group them into incidents. ``data_roles``: roles read from
+    the data (attribution.roles), already on each row's writer."""
     clusters = list(table.clusters)
     if not clusters:
         return replace(table, signals=_signals(table, clusters, False))
-    roles = {w.role for w in table.writers}
-    mode = mode_of(table)
+    roles = {w.role for w in (*table.writers, *data_roles)}
+    mode = mode_of(table, data_roles)
     xmin_ok = _xmin_trusted(table)
     anonymous = not roles
     pairs = [writercols.pair(c) if (roles or xmin_ok) else None for c in clusters]
@@ -113,8 +116,11 @@ def attribute_table(table: TableResult, counter: Counter | None = None) -> Table
             cluster, mechanism=verdict.mechanism, confidence=verdict.confidence,
             explanation=cluster_sentence(cluster, verdict, obs, commits_off, roles), evidence=evidence))
     incidents, decided = build_incidents(decided, table)
-    return replace(table, clusters=tuple(decided), incidents=tuple(incidents),
-                   signals=_signals(table, decided, xmin_ok, written))
+    signals = _signals(table, decided, xmin_ok, written)
+    signals["attribution_mode"] = mode
+    signals["writer_roles_from_data"] = [{"role": w.role, "column": w.column, "reason": w.reason}
+                                         for w in data_roles]
+    return replace(table, clusters=tuple(decided), incidents=tuple(incidents), signals=signals)
 
 
 def _anonymous_pairs(eps, clusters, pairs, written: Written, margin_us: int, gap_us: int):

@@ -88,7 +88,8 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
     runs_text = f" ({runs})" if runs else ""
     text = {
         "multi_host": f"{'Hosts ' + hosts if hosts else 'Two hosts'} both ran the job that writes {table_name}: "
-                      f"{clusters} key(s) written twice{cover}, a median {gap} apart; disable it on one host and lock the job.",
+                      f"{clusters} key(s) written twice{cover}, a median {gap} apart; disable it on one host and "
+                      "lock the job.",
         "duplicate_run": f"{names('host', 'One host')} ran the job twice{runs_text}: {clusters} key(s) of "
                          f"{table_name} written twice{cover}, a median {gap} apart; find the second scheduler "
                          "entry and remove it.",

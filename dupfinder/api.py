@@ -38,6 +38,11 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             aware = timestamp_awareness(info, spec.ts)
             found = detect(conn, info, spec, aware)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
+            xmin_share = found.xmin_top_share
+            if xmin_share is None and clusters and info.dialect == "postgresql":  # only clock-change pairs
+                from .detect import _xmin_top_share
+
+                xmin_share = _xmin_top_share(conn, info, found.stats.rows_scanned)
             data_roles = roles.from_data(conn, info, spec, aware, clusters, writers)
             clusters = roles.annotate(clusters, data_roles)
             clusters, far_total, far_list = clock.merge(
@@ -55,7 +60,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
                 ts_timezone_aware=aware, notes=tuple(notes), rows_fetched=found.rows_fetched,
-                xmin_top_share=found.xmin_top_share, commit_timestamps=found.commit_timestamps,
+                xmin_top_share=xmin_share, commit_timestamps=found.commit_timestamps,
                 verify_sql=verify_sql(conn, info, spec),
             )
             if progress:

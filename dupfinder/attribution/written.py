@@ -32,26 +32,33 @@ class Written:
     """Rows per writer per bucket; ``rows(writer, lo, hi)`` sums the buckets inside [lo, hi]."""
 
     bucket_us: int
-    per_writer: dict[Writer, tuple[list[int], list[int]]] = field(default_factory=dict)  # starts, cumulative
-    total: tuple[list[int], list[int]] | None = None
+    per_writer: dict[Writer, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
+    total: tuple[list[int], list[int], list[int]] | None = None  # bucket starts, cumulative rows, shared
     statements: int = 0
 
     def rows(self, writer: Writer | None, lo: int, hi: int) -> int | None:
+        found = self.rows_shared(writer, lo, hi)
+        return None if found is None else found[0]
+
+    def rows_shared(self, writer: Writer | None, lo: int, hi: int) -> tuple[int, int] | None:
+        """Rows the writer (None: anybody) wrote in [lo, hi], and how many of their keys another writer
+        (anybody: a second row) also wrote in the spans."""
         series = self.total if writer is None else self.per_writer.get(writer)
         if series is None:
-            return None if writer is None else 0
-        starts, cumulative = series
+            return None if writer is None else (0, 0)
+        starts, rows, shared = series
         a = bisect.bisect_left(starts, lo - self.bucket_us + 1)
         b = bisect.bisect_right(starts, hi)
-        return cumulative[b] - cumulative[a]
+        return rows[b] - rows[a], shared[b] - shared[a]
 
 
-def _series(points: dict[int, int]) -> tuple[list[int], list[int]]:
+def _series(points: dict[int, list[int]]) -> tuple[list[int], list[int], list[int]]:
     starts = sorted(points)
-    cumulative = [0]
+    rows, shared = [0], [0]
     for s in starts:
-        cumulative.append(cumulative[-1] + points[s])
-    return starts, cumulative
+        rows.append(rows[-1] + points[s][0])
+        shared.append(shared[-1] + points[s][1])
+    return starts, rows, shared
 
 
 def merge_spans(spans: Sequence[tuple[int, int]], limit: int = MAX_SPANS) -> list[tuple[int, int]]:
@@ -91,21 +98,25 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
             "spans": len(merged)}
     columns = [w.column for w in writers]
     roles = [w.role for w in writers]
-    sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=columns, by_xmin=False)
-    per: dict[Writer, dict[int, int]] = {}
-    totals: dict[int, int] = {}
+    sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=columns, by_xmin=False,
+                     shared_by=[f"w{n}" for n in range(len(columns))])
+    per: dict[Writer, dict[int, list[int]]] = {}
+    totals: dict[int, list[int]] = {}
     for row in conn.execute(sa.text(sql), params):
-        values, bucket_start, rows = row[:len(columns)], int(row[-2]), int(row[-1])
+        values, bucket_start, rows, shared = row[:len(columns)], int(row[-3]), int(row[-2]), int(row[-1] or 0)
         who = tuple(sorted((role, str(v)) for role, v in zip(roles, values, strict=True) if v is not None))
         if columns:
-            per.setdefault(who, {})
-            per[who][bucket_start] = per[who].get(bucket_start, 0) + rows
-        totals[bucket_start] = totals.get(bucket_start, 0) + rows
+            point = per.setdefault(who, {}).setdefault(bucket_start, [0, 0])
+            point[0] += rows
+            point[1] += shared
+        point = totals.setdefault(bucket_start, [0, 0])
+        point[0] += rows
+        point[1] += shared
     written.statements = 1
     if not columns and xids and info.dialect == "postgresql":
-        sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=[], by_xmin=True)
-        for xmin, bucket_start, rows in conn.execute(sa.text(sql), {**params, "xids": sorted(set(xids))}):
-            per.setdefault((("xmin", str(xmin)),), {})[int(bucket_start)] = int(rows)
+        sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=[], by_xmin=True, shared_by=["_xmin"])
+        for xmin, bucket_start, rows, shared in conn.execute(sa.text(sql), {**params, "xids": sorted(set(xids))}):
+            per.setdefault((("xmin", str(xmin)),), {})[int(bucket_start)] = [int(rows), int(shared or 0)]
         written.statements += 1
     written.per_writer = {who: _series(points) for who, points in per.items()}
     written.total = _series(totals)

@@ -24,6 +24,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
+    run_index = _run_index(options)  # bad job-run files stop the scan before the database is asked anything
     tables: list[TableResult] = []
     with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
         total = len(options.tables)
@@ -65,11 +66,31 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             )
             if progress:
                 progress(spec.table, "attributing writers", done, total)
-            tables.append(attribute_table(table, written.counter(conn, info, spec, aware, (*writers, *data_roles)),
-                                          data_roles))
+            if run_index is not None:
+                from . import runs
+
+                table = runs.annotate(table, run_index)  # evidence the attribution reads
+            table = attribute_table(table, written.counter(conn, info, spec, aware, (*writers, *data_roles)),
+                                    data_roles)
+            if run_index is not None:
+                table = runs.explain(table)
+            tables.append(table)
             if progress:
                 progress(spec.table, "done", done + 1, total)
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))
+
+
+def _run_index(options: ScanOptions):
+    """The job runs of ``--runs`` (None without it)."""
+    if not options.runs:
+        if options.runs_pattern:
+            from .errors import UsageError
+
+            raise UsageError("--runs-pattern reads log files given with --runs FILE; no --runs was given")
+        return None
+    from .runs import RunIndex, read_runs
+
+    return RunIndex(read_runs(options.runs, options.runs_pattern))
 
 
 def _notes(info: TableInfo, aware: bool | None) -> list[str]:

@@ -73,9 +73,15 @@ def main(ctx: click.Context, traceback: bool) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="dupfinder.toml with several tables.")
 @click.option("--out", type=click.Path(file_okay=False), help="Write findings.json, report.html and the SQL here.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option("--runs", "runs", multiple=True, metavar="FILE",
+              help="Job runs (CSV or JSON lines: start, end, job, host, process, run; or log lines read through "
+                   "--runs-pattern): each cluster row is matched to the runs active when it was written.")
+@click.option("--runs-pattern", default=None, metavar="REGEX",
+              help="Read runs from log lines: named groups start+end, ts+duration or ts+phase; job, host, "
+                   "process, run.")
 @_handle_errors
 def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
-         statement_timeout, work_mem, config_path, out, fmt):
+         statement_timeout, work_mem, config_path, out, fmt, runs, runs_pattern):
     """Scan tables at URL for rows with the same key written moments apart."""
     from . import api
     from .config import ScanOptions, table_spec
@@ -88,6 +94,10 @@ def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, t
                      "incident_gap": incident_gap, **({"infer_writers": False} if no_infer_writers else {})}
         config_url, specs = api.scan_specs_from_config(config_path, overrides)
         url = url or config_url
+        from .config import run_logs
+
+        config_runs, config_pattern = run_logs(config_path)
+        runs, runs_pattern = runs or config_runs, runs_pattern or config_pattern
     else:
         missing = [name for name, value in (("--table", table), ("--key", keys), ("--ts", ts)) if not value]
         if missing:
@@ -99,7 +109,8 @@ def scan(url, table, keys, ts, window, writers, no_infer_writers, since, keep, t
         raise UsageError("missing database URL, e.g. sqlite:///app.db or postgresql+psycopg://user@host/db")
     timeout = parse_duration(statement_timeout) if statement_timeout else None
     options = ScanOptions(url=url, tables=tuple(specs), statement_timeout=timeout,
-                          work_mem=parse_memory(work_mem) if work_mem else None)
+                          work_mem=parse_memory(work_mem) if work_mem else None,
+                          runs=tuple(runs), runs_pattern=runs_pattern)
     progress = _progress(fmt)
     result = api.scan(options, progress)
     if out:

@@ -58,6 +58,8 @@ class ScanOptions:
     tables: tuple[TableSpec, ...]
     statement_timeout: float | None = None
     work_mem: str | None = None  # PostgreSQL, e.g. "64MB": SET LOCAL for the scan's transaction
+    runs: tuple[str, ...] = ()  # job-run files (CSV, JSON lines, logs): evidence from outside the table
+    runs_pattern: str | None = None  # regex with named groups that reads runs from plain log lines
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -167,3 +169,20 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
             incident_gap=merged.get("incident_gap"),
         ))
     return doc.get("database"), specs
+
+
+def run_logs(path: str | Path) -> tuple[tuple[str, ...], str | None]:
+    """The job-run files (``runs``, a path or a list, relative to the config file) and ``runs_pattern``
+    of a dupfinder.toml."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return (), None  # load_config reports what is wrong with the file
+    runs = doc.get("runs", [])
+    runs = [runs] if isinstance(runs, str) else runs
+    pattern = doc.get("runs_pattern")
+    if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs) or (
+            pattern is not None and not isinstance(pattern, str)):
+        raise UsageError(f"config file {str(path)!r}: runs must be a path or a list of paths, runs_pattern a string")
+    return tuple(str(path.parent / r) for r in runs), pattern

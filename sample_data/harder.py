@@ -100,10 +100,11 @@ def generate(seed: int, ranges: Ranges = TUNING, with_xmin: bool = False, writer
             rng.shuffle(second_order)
         doubled = set(rng.sample(range(size), max(1, int(round(size * share)))))
         txns: list[list[dict]] = [[], []]
+        per_row = rng.random() < 0.5  # a script committing every row (autocommit) rather than one transaction
         firsts: dict[int, dict] = {}
         for n, k in enumerate(keys_):
             firsts[n] = emit(k, start + timedelta(seconds=spacing * n + rng.uniform(0, 0.002)), *writers[0],
-                             rng.randint(1, 10**6), txns[0])
+                             rng.randint(1, 10**6), None if per_row else txns[0])
         written = 0
         for n in second_order:
             if n not in doubled:
@@ -112,7 +113,7 @@ def generate(seed: int, ranges: Ranges = TUNING, with_xmin: bool = False, writer
             written += 1
             if 3.8 <= abs((at - firsts[n][lab.ts]).total_seconds()) <= 6.2:
                 at += timedelta(seconds=2.5)  # keep clear of the 5 s window's edge (whole seconds move it)
-            twin = emit(keys_[n], at, *writers[1], firsts[n]["amount"], txns[1])
+            twin = emit(keys_[n], at, *writers[1], firsts[n]["amount"], None if per_row else txns[1])
             if abs((twin[lab.ts] - firsts[n][lab.ts]).total_seconds()) <= 5:
                 w.label(keys_[n], mechanism, [firsts[n], twin])
             else:

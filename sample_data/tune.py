@@ -79,7 +79,7 @@ def datasets(tuning: bool, scale: float = 1.0):
     if tuning:
         first, hard, ranges = TUNING_FIRST, TUNING_HARDER, harder.TUNING
     else:
-        first, hard, ranges = (11, 23, 47, 90, 6), (5001, 5002, 5003), harder.HELD_OUT
+        first, hard, ranges = (11, 23, 47, 90, 6), (7001, 7002, 7003), harder.HELD_OUT
     for seed in first:
         for mode in ("explicit", "inferred", "none"):
             if mode == "none":

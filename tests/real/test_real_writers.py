@@ -60,7 +60,7 @@ _NAIVE_UTC = "a naive column holding UTC: the hour-apart pairs are not found as 
 XFAIL: dict[tuple[str, str], str] = {
     ("apscheduler_shared_store", "anonymous"): _NO_HOST,
     ("launcher_twice_400", "anonymous"): _NO_HOST,
-    ("launcher_twice_diluted", "writers"): "another job's 260 keys dilute the coverage: worker_race, not duplicate_run",
+
     ("launcher_twice_diluted", "anonymous"): "diluted coverage reads as worker_race; expected unknown (no host column)",
     ("pool_check_then_act", "anonymous"): "the explanation names no workers ('workers  wrote this key')",
     ("celery_redelivery_other_child", "writers"): "redelivery to another prefork child reads as worker_race though "

@@ -34,12 +34,12 @@ class Ranges:
     batch: tuple[int, int]        # keys per batch job run (log-uniform)
     pool: tuple[int, int]         # workers in a pool
     skew: tuple[float, float]     # seconds of clock skew between two hosts
-    offset: tuple[float, float]   # seconds between two runs of one job
+    offset: tuple[float, float]   # seconds between two runs of one job (log-uniform)
     timeout: tuple[float, float]  # a queue's visibility timeout (redelivery after it)
     noise_jobs: tuple[int, int]   # unrelated jobs writing the same table in the same minutes
 
 
-TUNING = Ranges(batch=(1, 1500), pool=(2, 16), skew=(0.0, 0.4), offset=(0.05, 3.0), timeout=(1.0, 10.0),
+TUNING = Ranges(batch=(1, 1500), pool=(2, 16), skew=(0.0, 0.4), offset=(0.001, 3.0), timeout=(1.0, 10.0),
                 noise_jobs=(0, 2))
 HELD_OUT = Ranges(batch=(1500, 10_000), pool=(17, 64), skew=(0.4, 2.0), offset=(3.0, 8.0),
                   timeout=(10.0, 40.0), noise_jobs=(2, 4))
@@ -47,6 +47,10 @@ HELD_OUT = Ranges(batch=(1500, 10_000), pool=(17, 64), skew=(0.4, 2.0), offset=(
 
 def _log_uniform(rng: random.Random, lo: int, hi: int) -> int:
     return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+
+
+def _log_uniform_f(rng: random.Random, lo: float, hi: float) -> float:
+    return math.exp(rng.uniform(math.log(lo), math.log(hi)))
 
 
 def generate(seed: int, ranges: Ranges = TUNING, with_xmin: bool = False, writer_columns: bool = True,
@@ -195,17 +199,17 @@ def generate(seed: int, ranges: Ranges = TUNING, with_xmin: bool = False, writer
                 two_runs(at, "duplicate_run",
                          [(host, str(rng.randint(1000, 4000)), run_a, v1), (host, str(rng.randint(4001, 9000)),
                                                                           run_b, v1)],
-                         rng.uniform(*ranges.offset), 1.0)
+                         _log_uniform_f(rng, *ranges.offset), 1.0)
             elif kind == "multi_host":
                 skew = rng.uniform(*ranges.skew) * rng.choice([-1, 1])
                 two_runs(at, "multi_host",
                          [("batch-01", str(rng.randint(100, 999)), run_a, v1),
                           ("batch-02", str(rng.randint(100, 999)), run_b, v1)],
-                         max(0.01, rng.uniform(*ranges.offset) + skew), rng.uniform(0.3, 1.0))
+                         max(0.01, _log_uniform_f(rng, *ranges.offset) + skew), rng.uniform(0.3, 1.0))
             elif kind == "deploy":
                 two_runs(at, "deploy_overlap",
                          [("pod-old", "1", run_a, v1), ("pod-new", "1", run_b, v2)],
-                         rng.uniform(*ranges.offset), rng.uniform(0.3, 1.0))
+                         _log_uniform_f(rng, *ranges.offset), rng.uniform(0.3, 1.0))
             elif kind == "race":
                 hosts = ["app-1"] if rng.random() < 0.6 else ["app-1", "app-2"]
                 pool(at, hosts, True)

@@ -170,8 +170,11 @@ def report(records: list[Record]) -> dict[str, dict]:
             bins[min(9, int(r.confidence * 10))].append((r.confidence, good))
         ece = sum(abs(sum(c for c, _ in b) / len(b) - sum(g for _, g in b) / len(b)) * len(b)
                   for b in bins.values()) / len(recs)
+        separable = [good for r, good in zip(recs, ok, strict=True) if r.truth not in INSEPARABLE.get(mode, set())]
         out[mode] = {"clusters": len([r for r in records if r.mode == mode]), "exact": len(recs),
                      "accuracy": sum(ok) / len(recs), "ece": ece,
+                     "separable": len(separable),
+                     "separable_accuracy": sum(separable) / len(separable) if separable else None,
                      "abstained": sum(1 for r in recs if r.mechanism == "unknown") / len(recs)}
     return out
 

@@ -33,7 +33,8 @@ def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
         print(f"\nheld-out attribution ({time.monotonic() - started:.0f} s):")
         for mode, r in result.items():
             print(f"  {mode:9} {r['exact']:6} clusters  accuracy {r['accuracy']:.3f}  ECE {r['ece']:.3f}  "
-                  f"abstained {r['abstained']:.1%}")
+                  f"abstained {r['abstained']:.1%}  (separable truth: {r['separable']} clusters, "
+                  f"accuracy {r['separable_accuracy']:.3f})")
         for mode in result:
             print(mode)
             print(tune.confusion([r for r in records if r.mode == mode]))

@@ -55,6 +55,10 @@ def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Obse
         runner = next(m for m, _ in ranked if m != verdict.mechanism)
         text = f"{WHAT[verdict.mechanism]}: " + (_reasons(contributions(verdict, runner), words,
                                                          positive_only=True, limit=3) or "timing only")
+        against = [(name, w) for name, w in contributions(verdict, runner) if w < -0.5 and name in words]
+        if against:  # evidence that spoke for the runner-up is named as such, never left to contradict
+            name, weight = against[0]
+            text += f"; against it: {words[name]} ({weight:+.1f}, for {runner})"
         p_runner = verdict.posterior[runner]
         if p_runner >= 0.1:
             text += f"; {runner} is also possible ({p_runner:.0%})"

@@ -20,6 +20,8 @@ from .writercols import Writer, writer_of
 from .written import Written
 
 WHOLE = 1_000_000
+MIN_ROWS = 3      # coverage of a writer that wrote one or two rows is the cluster itself, not a measurement
+WHOLE_BATCH = 20  # keys in a span, every one written twice: a batch written twice, not collisions
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool)
     whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys)."""
     gap = max(cluster.gaps_seconds, default=0.0)
     found = [Observation("gap", gap_bucket(gap, whole_seconds), f"the copies are {format_seconds(gap)} apart")]
-    if episode.coverage is not None and episode.rows is not None:
+    if episode.coverage is not None and episode.rows is not None and max(episode.rows) >= MIN_ROWS:
         high, low = max(episode.coverage), min(episode.coverage)
         found.append(Observation(
             "coverage", f"{_level(high)}/{_level(low)}",
@@ -175,6 +177,9 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool)
         share = episode.span_shared
         found.append(Observation("span_coverage", _level(share),
                                  f"{share:.0%} of the rows written then have a key written more than once"))
+        if share >= 0.9 and episode.size >= WHOLE_BATCH:
+            found.append(Observation("whole_batch", "yes", f"all {episode.size} keys written in the span were "
+                                     "written twice: a batch written twice"))
     if episode.pair is not None:
         n = episode.size
         found.append(Observation("pair_clusters", "1" if n == 1 else "2-4" if n < 5 else "5+",

@@ -128,7 +128,8 @@ def generate(seed: int, ranges: Ranges = TUNING, with_xmin: bool = False, writer
         """Workers claiming jobs; a few claims race; some races are retried amid the race."""
         workers = [(h, str(rng.randint(100, 60000))) for h in hosts for _ in range(rng.randint(*ranges.pool))]
         size = max(20, int(rng.randint(200, 1500) * scale))
-        races = set(rng.sample(range(size), rng.randint(2, max(3, size // 60))))
+        # a few collisions or many (a small pool on hot rows: the same two workers collide again and again)
+        races = set(rng.sample(range(size), rng.randint(2, max(3, size // rng.choice([60, 10])))))
         at = start
         run = f"pool-{rng.randint(1, 999)}"
         for n in range(size):

@@ -53,7 +53,8 @@ def observe(cluster: Cluster, roles: set[str]) -> list[Observation]:
         differ = [role for role, v in values.items() if len(v) > 1]
         if differ:
             names = " and ".join(sorted(map(str, set().union(*(values[r] for r in differ)))))
-            found.append(Observation(feature, "differ", f"{differ[0]}s {names} wrote the copies"))
+            plural = {"process": "processes", "run": "runs", "host": "hosts", "version": "versions"}[differ[0]]
+            found.append(Observation(feature, "differ", f"{plural} {names} wrote the copies"))
         else:
             found.append(Observation(feature, "same", f"one {present[0]} ({_one(values)}) wrote every copy"))
     return found

@@ -43,6 +43,9 @@ SMOOTHING = 1.0  # add-one (Laplace) on the measured counts
 # double runs never did), so a value never seen with a mechanism is evidence against it, bounded at
 # ln(1/MEASURED_FLOOR) ≈ 4.6 per observation, never a veto.
 MEASURED_FLOOR = 0.01
+# The floor applies to the shape of the writes (timing, coverage, pairs), not to which writer columns
+# differ: a host difference is what multi_host means (design.md), so that evidence keeps its full weight.
+FLOORED = {"gap", "coverage", "span_coverage", "pair_clusters", "offsets", "order", "pace", "repeat"}
 
 # Mechanisms named only on their own evidence: the clock-change pair and one transaction id. Without that
 # observation nothing else in the model speaks for them (the generators do not produce them without it,
@@ -96,7 +99,8 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
         "one run": {"duplicate_run": 0.1, "multi_host": 0.1, "deploy_overlap": 0.1, "dst_fallback": 0.1,
                     "retry": 0.85, "worker_race": 0.95, "same_transaction": 0.99},
     },
-    # Without writer columns, every key of a span of at least 20 written twice: a whole batch written twice.
+    # Every key of a span of at least 20 written twice (without writer columns), or two writers each writing
+    # what the other wrote (at least 90% both ways, 20 keys or more): a whole batch written twice.
     # A check-then-act race duplicates the keys where two claims interleave, a retry the messages that
     # timed out; neither duplicates every key of a busy span (0.002). Measured tables cannot say this: the
     # generators' double runs mostly commit one transaction per run and are then paired by xmin instead.
@@ -195,13 +199,13 @@ MEASURED: dict[str, dict[str, dict[str, int]]] = {'coverage': {'deploy_overlap':
              'worker_race': {'same': 773}}}
 # Calibration: (upper edge of the raw posterior, share of such answers that were right, answers)
 # per kind of answer and mode family (named: writer columns; anonymous: none), on the tuning set.
-CALIBRATION: dict[str, list[tuple[float, float, int]]] = {'answer/anonymous': [(0.71247, 0.0708, 720), (0.773289, 0.3667, 720), (0.950996, 0.499, 960),
-                      (0.987191, 0.9708, 240), (0.999979, 1.0, 240), (1.0, 1.0, 4)],
- 'answer/named': [(0.970463, 0.9893, 2237), (0.994339, 0.9989, 4474), (1.0, 0.999, 20133)],
- 'unknown/anonymous': [(0.994508, 0.9528, 4260), (0.999993, 1.0, 1065), (0.999996, 1.0, 1065),
-                       (0.999998, 1.0, 1065), (0.999999, 1.0, 1065), (0.999999, 1.0, 1065), (0.999999, 1.0, 1065),
-                       (0.999999, 1.0, 1065), (0.999999, 1.0, 1065), (1.0, 1.0, 6)],
- 'unknown/named': [(0.996858, 0.0, 20), (0.996858, 0.0, 20), (0.996858, 0.0, 20), (0.996858, 0.0, 20),
+CALIBRATION: dict[str, list[tuple[float, float, int]]] = {'answer/anonymous': [(0.71247, 0.0708, 720), (0.773289, 0.3667, 720), (0.950996, 0.5, 960),
+                      (0.987191, 0.9708, 240), (0.999979, 1.0, 240), (1.0, 1.0, 3)],
+ 'answer/named': [(0.993359, 0.987, 2237), (1.0, 0.9991, 24607)],
+ 'unknown/anonymous': [(0.994508, 0.9528, 4260), (0.999997, 1.0, 1065), (0.999998, 1.0, 1065),
+                       (0.999999, 1.0, 1065), (0.999999, 1.0, 1065), (0.999999, 1.0, 1065), (0.999999, 1.0, 1065),
+                       (0.999999, 1.0, 1065), (0.999999, 1.0, 1065), (1.0, 1.0, 7)],
+ 'unknown/named': [(0.999873, 0.0, 20), (0.999873, 0.0, 20), (0.999873, 0.0, 20), (0.999873, 0.0, 20),
                    (1.0, 0.0, 18)]}
 TUNING = '42612 tuning clusters: labelled seeds 100-111, harder seeds 1000-1011 (harder.TUNING)'
 # --- END MEASURED ---
@@ -235,7 +239,8 @@ def probability(feature: str, value: str, mechanism: str) -> float | None:
     values = sorted({v for per in counts.values() for v in per} | {value})
     seen = counts.get(mechanism, {})
     total = sum(seen.values())
-    return max(MEASURED_FLOOR, (seen.get(value, 0) + SMOOTHING) / (total + SMOOTHING * len(values)))
+    p = (seen.get(value, 0) + SMOOTHING) / (total + SMOOTHING * len(values))
+    return max(MEASURED_FLOOR, p) if feature in FLOORED else p
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,9 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool)
             "coverage", f"{_level(high)}/{_level(low)}",
             f"of what each of the two writers wrote then, the other wrote {episode.coverage[0]:.0%} (of "
             f"{episode.rows[0]} rows) and {episode.coverage[1]:.0%} (of {episode.rows[1]}) too"))
+        if min(episode.coverage) >= 0.9 and episode.size >= WHOLE_BATCH:
+            found.append(Observation("whole_batch", "yes", f"each of the two writers wrote all {episode.size} "
+                                     "keys the other wrote then: a batch written twice"))
     elif episode.pair is None and episode.span_shared is not None:
         share = episode.span_shared
         found.append(Observation("span_coverage", _level(share),

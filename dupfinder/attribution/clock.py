@@ -89,11 +89,15 @@ def merge(clusters: list[Cluster], repeated: list[Cluster], far_total: int, far_
     duplicate (the clock change explains it). Returns (clusters, far_total, far_list)."""
     if not repeated:
         return clusters, far_total, far_list
+    from ..values import jsonable
+
+    def key_of(key: dict) -> tuple:  # far-duplicate keys hold database values, cluster keys JSON-safe ones
+        return tuple(repr(jsonable(v)) for v in key.values())
+
     merged = sorted([*clusters, *repeated], key=lambda c: (c.start_us, str(c.key)))
-    far_rows = {tuple(f.key.values()): f.rows for f in far_list}
-    explained = {tuple(c.key.values()) for c in repeated if far_rows.get(tuple(c.key.values())) == len(c.rows)}
-    return (merged, far_total - len(explained),
-            tuple(f for f in far_list if tuple(f.key.values()) not in explained))
+    far_rows = {key_of(f.key): f.rows for f in far_list}
+    explained = {key_of(c.key) for c in repeated if far_rows.get(key_of(c.key)) == len(c.rows)}
+    return (merged, far_total - len(explained), tuple(f for f in far_list if key_of(f.key) not in explained))
 
 
 def reading_of(cluster: Cluster, aware: bool | None, zone: str | None) -> str | None:

@@ -39,16 +39,16 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             aware = timestamp_awareness(info, spec.ts)
             found = detect(conn, info, spec, aware)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
-            xmin_share = found.xmin_top_share
-            if xmin_share is None and clusters and info.dialect == "postgresql":  # only clock-change pairs
-                from .detect import _xmin_top_share
-
-                xmin_share = _xmin_top_share(conn, info, found.stats.rows_scanned)
             data_roles = roles.from_data(conn, info, spec, aware, clusters, writers)
             clusters = roles.annotate(clusters, data_roles)
             clusters, far_total, far_list = clock.merge(
                 clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers), found.far_total,
                 found.far_duplicates)
+            xmin_share = found.xmin_top_share
+            if xmin_share is None and clusters and info.dialect == "postgresql":  # only clock-change pairs
+                from .detect import _xmin_top_share
+
+                xmin_share = _xmin_top_share(conn, info, found.stats.rows_scanned)
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]

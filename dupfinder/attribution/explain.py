@@ -62,6 +62,9 @@ def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Obse
         p_runner = verdict.posterior[runner]
         if p_runner >= 0.1:
             text += f"; {runner} is also possible ({p_runner:.0%})"
+    for key in ("heap_writers=two", "heap_writers=several", "runs=two runs", "runs=one run"):
+        if key in words and words[key] not in text:  # who wrote, when the table names nobody: always said
+            text += f"; {words[key]}"
     leftover = [w for key, w in words.items() if key not in verdict.weights]
     if leftover:
         text += "; also seen: " + "; ".join(leftover)

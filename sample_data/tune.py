@@ -206,7 +206,8 @@ def rewrite_model(counts, calibration, note: str) -> None:
 def _literal(value) -> str:
     import pprint
 
-    return pprint.pformat(value, width=116, compact=True, sort_dicts=True)
+    body = pprint.pformat(value, width=112, compact=True, sort_dicts=True)
+    return "(\n" + "\n".join("    " + line for line in body.splitlines()) + "\n)"
 
 
 def main(pg_url: str, sqlite_dir: str) -> None:

@@ -182,7 +182,6 @@ def _signals(table: TableResult, clusters: list[Cluster], xmin_ok: bool, written
     share = whole / len(ts_values) if ts_values else None
     signals: dict[str, Any] = {
         "writer_roles": sorted({w.role for w in table.writers}),
-        "attribution_mode": mode_of(table),
         "xmin": _xmin_signal(table, xmin_ok),
         "commit_timestamps": _commit_signal(table, clusters),
         "heap_blocks": ("not available on this engine" if table.info.dialect != "postgresql" else

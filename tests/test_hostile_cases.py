@@ -398,3 +398,17 @@ def test_constraint_name_taken_in_another_schema(pg_url, pg_server):
                                      "WHERE conname = 'uq_events_account_day' ORDER BY 1").scalars().all()
     engine.dispose()
     assert found == ["events", "other.events"]
+
+
+def test_generated_columns_on_mariadb(mariadb_url):
+    ddl(mariadb_url, "CREATE TABLE events (id integer PRIMARY KEY, account integer, day varchar(10), "
+                     "ts datetime(6), amount integer, doubled integer AS (amount * 2) PERSISTENT)")
+    ddl(mariadb_url, "INSERT INTO events (id, account, day, ts, amount) VALUES "
+                     f"(1, 7, 'd', '{at(0)}', 5), (2, 7, 'd', '{at(0.3)}', 5), (3, 8, 'd', '{at(0)}', 6)")
+    before = rows(mariadb_url, "events")
+    doc = scan_doc(mariadb_url)
+    assert [c.get("generated", False) for c in doc["tables"][0]["columns"]] == [False] * 5 + [True]
+    apply_sql(mariadb_url, cleanup_sql(doc))
+    assert [r[0] for r in rows(mariadb_url, "events")] == ["1", "3"]
+    apply_sql(mariadb_url, rollback_sql(doc))
+    assert rows(mariadb_url, "events") == before

@@ -231,7 +231,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
                 raise BadFindings(f"{here}: a losing row is its own survivor ({', '.join(loser_id)}); "
                                   "this findings file was not written by a scan: scan again")
             if tuple(loser_id) in seen_losers:
-                raise BadFindings(f"{here}: the row {', '.join(loser_id)} is listed as a losing row twice")
+                hint = (f"; {row_id} values repeat when a table is partitioned (each partition has its own): scan "
+                        "again with --id COL, columns that identify a row") if row_id else ""
+                raise BadFindings(f"{here}: the row {', '.join(loser_id)} is listed as a losing row twice{hint}")
             seen_losers.add(tuple(loser_id))
             values = row.get("values") if isinstance(row.get("values"), dict) else {}
             row_hash = row.get("hash") if isinstance(row.get("hash"), str) else None

@@ -412,3 +412,20 @@ def test_generated_columns_on_mariadb(mariadb_url):
     assert [r[0] for r in rows(mariadb_url, "events")] == ["1", "3"]
     apply_sql(mariadb_url, rollback_sql(doc))
     assert rows(mariadb_url, "events") == before
+
+
+def test_partitioned_table_without_primary_key_is_refused_by_ctid(pg_url, pg_server):
+    ddl(pg_url, "CREATE TABLE events (account integer, day text, ts timestamptz, note text) PARTITION BY LIST (day)",
+        "CREATE TABLE events_a PARTITION OF events FOR VALUES IN ('a')",
+        "CREATE TABLE events_b PARTITION OF events FOR VALUES IN ('b')",
+        "INSERT INTO events VALUES (7, 'a', '2026-11-03 02:30:00+00', 'n'), (7, 'a', '2026-11-03 02:30:00.3+00', 'n'), "
+        "(8, 'b', '2026-11-03 02:30:00+00', 'n'), (8, 'b', '2026-11-03 02:30:00.3+00', 'n')")
+    doc = scan_doc(pg_url)
+    with pytest.raises(BadFindings, match="values repeat when a table is partitioned"):
+        cleanup_sql(doc)  # both partitions' losers sit at ctid (0,2)
+    ddl(pg_url, "DELETE FROM events WHERE day = 'b'")
+    before = rows(pg_url, "events")
+    doc = scan_doc(pg_url)
+    with pytest.raises(SQLFailed, match="partitioned and has no primary key"):
+        apply_sql(pg_url, cleanup_sql(doc), pg_server)
+    assert rows(pg_url, "events") == before

@@ -429,3 +429,19 @@ def test_partitioned_table_without_primary_key_is_refused_by_ctid(pg_url, pg_ser
     with pytest.raises(SQLFailed, match="partitioned and has no primary key"):
         apply_sql(pg_url, cleanup_sql(doc), pg_server)
     assert rows(pg_url, "events") == before
+
+
+def test_sqlite_rollback_stops_when_a_rowid_was_taken(sqlite_url):
+    _no_pk_table(sqlite_url)
+    doc = scan_doc(sqlite_url, writers=["host=host"])
+    apply_sql(sqlite_url, cleanup_sql(doc))
+    taken = doc["tables"][0]["clusters"][0]["rows"][1]["pk"]["rowid"]
+    ddl(sqlite_url, f"INSERT INTO events (rowid, account, day, ts, host, note) VALUES ({taken}, 99, 'x', NULL, "
+                    "'z', 'a new row that took the rowid')")
+    before = rows(sqlite_url, "events")
+    with pytest.raises(SQLFailed, match="rowid_taken_by_another_row"):
+        apply_sql(sqlite_url, rollback_sql(doc))
+    assert rows(sqlite_url, "events") == before
+    errors = run_sqlite_without_bail(sa.make_url(sqlite_url).database, rollback_sql(doc))
+    assert any("rowid_taken" in e for e in errors)
+    assert rows(sqlite_url, "events") == before

@@ -328,7 +328,7 @@ def check_ids_unique(conn: Connection, info: TableInfo) -> None:
     from .sqltemplates import quote_table, render_sql
 
     sql = render_sql("ids_unique.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
-                     ids=list(info.id_columns))
+                     keys=list(info.id_columns))
     repeated = conn.execute(sa.text(sql)).first()
     if repeated is not None:
         shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))

@@ -15,6 +15,8 @@ from .sqltemplates import resource_dir
 CLUSTERS_SHOWN = 100      # per table; the rest are counted and left to findings.json
 SQL_LINES_SHOWN = 400
 INCIDENTS_SHOWN = 30     # per table
+INCIDENT_POINTS = 20_000  # writes read for one incident's timeline (it shows at most 600 of them)
+ROWS_SHOWN = 40          # per cluster: the first rows and the survivor; the rest are counted, left to findings.json
 
 
 def environment() -> jinja2.Environment:
@@ -41,7 +43,9 @@ def _writer_label(writer: dict[str, Any]) -> str:
 def _incident_context(table: dict[str, Any], incident: dict[str, Any],
                       by_incident: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     members = by_incident.get(incident["id"], [])
-    points = [(_ts_us(r["ts"]), _writer_label(r["writer"])) for c in members for r in c["rows"]]
+    rows = sum(len(c["rows"]) for c in members)
+    step = max(1, rows // INCIDENT_POINTS)  # thinned before parsing: the timeline draws at most 600 marks anyway
+    points = [(_ts_us(r["ts"]), _writer_label(r["writer"])) for c in members for r in c["rows"][::step]]
     gaps = incident.get("gap_seconds", {})
     return {
         "id": incident["id"], "mechanism": incident["mechanism"], "summary": incident["summary"],
@@ -71,8 +75,18 @@ def _cluster_context(table: dict[str, Any], cluster: dict[str, Any], index: int)
         "roles": roles, "columns": columns,
         "rows": [{"pk": ", ".join(f"{k}={v}" for k, v in r["pk"].items()), "ts": r["ts"], "survivor": r["survivor"],
                   "writer": [r["writer"].get(role) for role in roles],
-                  "cells": [r.get("values", {}).get(c) for c in columns]} for r in cluster["rows"]],
+                  "cells": [r.get("values", {}).get(c) for c in columns]} for r in _shown_rows(cluster["rows"])],
+        "rows_total": len(cluster["rows"]), "more_rows": max(0, len(cluster["rows"]) - ROWS_SHOWN),
     }
+
+
+def _shown_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most ROWS_SHOWN rows of a cluster, in order: the first ones, and the survivor wherever it is."""
+    if len(rows) <= ROWS_SHOWN:
+        return rows
+    shown = rows[:ROWS_SHOWN - 1]
+    survivor = next((r for r in rows if r["survivor"]), None)
+    return [*shown, survivor if survivor is not None and survivor not in shown else rows[ROWS_SHOWN - 1]]
 
 
 def _sql_context(name: str, text: str, linked: bool) -> dict[str, Any]:

@@ -36,7 +36,9 @@ def _preparer(dialect: Dialect):
     """The dialect's identifier preparer without the ``%`` doubling pyformat drivers want: the text rendered
     here is read by people and by psql/sqlite3/mysql (``text()`` doubles percents itself when executed)."""
     if dialect.name not in ("postgresql", "mysql", "mariadb", "sqlite"):
-        return dialect.identifier_preparer  # third-party dialects keep their own (possibly fixed) preparer
+        from .connect import fix_quoting  # third-party dialects keep their own preparer, fixed where needed
+
+        return fix_quoting(dialect).identifier_preparer
     preparer = _PREPARERS.get(type(dialect))
     if preparer is None:
         preparer = type(dialect)(paramstyle="named").identifier_preparer

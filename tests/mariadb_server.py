@@ -56,13 +56,17 @@ class MariaDBServer:
             capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"mariadb-install-db failed: {done.stderr or done.stdout}")
+        (self.root / "tmp").mkdir()
+        if self.as_root:
+            shutil.chown(self.root / "tmp", "mysql", "mysql")
         log = open(self.root / "server.log", "w")  # noqa: SIM115 (kept open for the server's lifetime)
         self.process = subprocess.Popen(
             [self.daemon, "--no-defaults", f"--datadir={self.data}", f"--socket={self.sock}",
              f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.root / 'mysqld.pid'}",
              "--skip-log-bin", "--innodb-flush-log-at-trx-commit=0", "--innodb-buffer-pool-size=64M",
              "--innodb-log-file-size=16M", "--skip-name-resolve", "--max-connections=60",
-             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_bin", *self._user()],
+             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_bin", f"--tmpdir={self.root / 'tmp'}",
+             *self._user()],
             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

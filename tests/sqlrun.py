@@ -110,11 +110,12 @@ def apply_statements(url: str, sql: str) -> str:
 
 def rows_of(url: str, table: str = "events") -> list[tuple]:
     engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        quoted = conn.dialect.identifier_preparer.quote(table)
-        rows = [tuple(map(str, r)) for r in conn.exec_driver_sql(f"SELECT * FROM {quoted} ORDER BY 1")]
-    engine.dispose()
-    return rows
+    try:  # disposed on failure too: chDB keeps one embedded session per process
+        with engine.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote(table)
+            return [tuple(map(str, r)) for r in conn.exec_driver_sql(f"SELECT * FROM {quoted} ORDER BY 1")]
+    finally:
+        engine.dispose()
 
 
 def digest(rows: list[tuple]) -> str:

@@ -170,7 +170,7 @@ def _stream_json(doc: dict[str, Any], path: Path) -> None:
 
 
 def _verify_file(result: ScanResult) -> str:
-    from .sqltemplates import comment_text  # names in comments: one line, no raw control character
+    from .sqltemplates import comment_sql  # names in comments: one line, no raw control character
 
     parts = [
         "-- dupfinder verify.sql: a post-deploy check, one standalone query per table.",
@@ -180,7 +180,7 @@ def _verify_file(result: ScanResult) -> str:
         "",
     ]
     for t in result.tables:
-        parts += [f"-- table {comment_text(t.info.qualified_name)}: key ({', '.join(map(comment_text, t.spec.keys))}), "
+        parts += [f"-- table {comment_sql(t.info.qualified_name)}: key ({', '.join(map(comment_sql, t.spec.keys))}), "
                   f"window {t.spec.window} s",
                   t.verify_sql.rstrip() + ";", ""]
     return "\n".join(parts)

@@ -314,7 +314,10 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
-        referenced_by=_child_keys(inspector, schema, name) if children and not duckdb and dialect != "hive" else (),
+        referenced_by=(_child_keys_postgresql(conn, schema, name) if dialect == "postgresql" else
+                       _child_keys_mysql(conn, schema, name) if dialect in ("mysql", "mariadb") else
+                       _child_keys(inspector, schema, name))
+        if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         id_columns=tuple(ids), storage=storage,
     )
@@ -347,6 +350,52 @@ def _duckdb_shape(conn: Connection, schema: str | None, name: str):
     pk = next((list(cols) for kind, cols in constraints if kind == "PRIMARY KEY"), [])
     uniques = [tuple(cols) for kind, cols in constraints if kind == "UNIQUE"]
     return columns, pk, uniques
+
+
+_PG_ON_DELETE = {"a": None, "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+
+def _child_keys_postgresql(conn: Connection, schema: str | None, name: str) -> tuple[ChildKey, ...]:
+    """PostgreSQL: foreign keys referencing the table from any schema, read from pg_constraint (SQLAlchemy's
+    reflection parses constraint text, which a hostile name breaks, and looks in one schema only)."""
+    from .sqltemplates import render_sql
+
+    try:
+        found = conn.execute(sa.text(render_sql("child_keys_postgresql.sql.j2", conn.dialect)),
+                             {"schema": schema, "name": name}).all()
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot read foreign keys: {_first_line(err)}") from None
+    return tuple(
+        ChildKey(table=f"{child_schema}.{child}" if child_schema else child, name=con_name,
+                 columns=tuple(columns), referred_columns=tuple(referred), ondelete=_PG_ON_DELETE.get(ondelete),
+                 child_primary_key=tuple(child_pk), table_schema=child_schema, table_name=child)
+        for child_schema, child, con_name, columns, referred, ondelete, child_pk in found)
+
+
+def _child_keys_mysql(conn: Connection, schema: str | None, name: str) -> tuple[ChildKey, ...]:
+    """MySQL/MariaDB: foreign keys referencing the table, from information_schema (one row per column)."""
+    from .sqltemplates import render_sql
+
+    try:
+        found = conn.execute(sa.text(render_sql("child_keys_mysql.sql.j2", conn.dialect)),
+                             {"schema": schema, "name": name}).all()
+        database = conn.exec_driver_sql("SELECT DATABASE()").scalar()
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot read foreign keys: {_first_line(err)}") from None
+    keys: dict[tuple, dict] = {}
+    for child_schema, child, con_name, column, referred, ondelete, child_pk in found:
+        key = keys.setdefault((child_schema, child, con_name), {
+            "columns": [], "referred": [], "ondelete": None if ondelete == "NO ACTION" else ondelete,
+            "pk": tuple(child_pk.split("\n")) if child_pk else ()})
+        key["columns"].append(column)
+        key["referred"].append(referred)
+    out = []
+    for (child_schema, child, con_name), k in keys.items():
+        other = child_schema if child_schema != database else None
+        out.append(ChildKey(table=f"{other}.{child}" if other else child, name=con_name, columns=tuple(k["columns"]),
+                            referred_columns=tuple(k["referred"]), ondelete=k["ondelete"],
+                            child_primary_key=k["pk"], table_schema=other, table_name=child))
+    return tuple(out)
 
 
 def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[tuple[ColumnInfo, ...], str | None]:

@@ -35,16 +35,13 @@ _PREPARERS: dict[type, object] = {}
 def _preparer(dialect: Dialect):
     """The dialect's identifier preparer without the ``%`` doubling pyformat drivers want: the text rendered
     here is read by people and by psql/sqlite3/mysql (``text()`` doubles percents itself when executed)."""
+    if dialect.name not in ("postgresql", "mysql", "mariadb", "sqlite"):
+        from .connect import fix_quoting  # third-party dialects keep their own preparer, fixed where needed
+
+        return fix_quoting(dialect).identifier_preparer
     preparer = _PREPARERS.get(type(dialect))
     if preparer is None:
-        from .connect import fix_quoting
-
-        try:
-            built = type(dialect)(paramstyle="named")
-            built.name = dialect.name  # a stand-in dialect may carry another engine's name
-            preparer = fix_quoting(built).identifier_preparer
-        except Exception:  # a third-party dialect that cannot be built without arguments: its own preparer
-            preparer = fix_quoting(dialect).identifier_preparer
+        preparer = type(dialect)(paramstyle="named").identifier_preparer
         _PREPARERS[type(dialect)] = preparer
     return preparer
 
@@ -99,6 +96,16 @@ def comment_text(value: object) -> str:
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def comment_sql(text: str) -> str:
+    r"""A statement shown in a comment for a person to copy: as it is when it is one plain line, else as
+    ``comment_text`` (escaped, one line).
+
+    >>> print(comment_sql("DROP INDEX ix;"), comment_sql('DROP INDEX "a\nb";'))
+    DROP INDEX ix; "DROP INDEX \"a\nb\";"
+    """
+    return comment_text(text) if _UNSAFE.search(text) else text
+
+
 def literal(dialect: Dialect, value: object) -> str:
     r"""Render a Python value as a SQL literal for ``dialect``: strings by the dialect's quoting rules (never with
     the ``%%`` a pyformat driver wants), numbers and booleans as the dialect writes them.
@@ -120,6 +127,9 @@ def literal(dialect: Dialect, value: object) -> str:
     return str(sa_literal(value).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
+BACKSLASH_ESCAPES = ("hive", "databricks", "chdb", "clickhouse", "clickhousedb")
+
+
 def _string(dialect: Dialect, value: str) -> str:
     if dialect.name in BACKSLASH_ESCAPES:
         # Spark SQL reads 'a''b' as two literals joined ('ab'); both it and ClickHouse read \ as an escape
@@ -128,9 +138,6 @@ def _string(dialect: Dialect, value: str) -> str:
     if dialect.name in ("mysql", "mariadb"):
         escaped = escaped.replace("\\", "\\\\")  # MySQL reads backslash escapes in strings by default
     return f"'{escaped}'"
-
-
-BACKSLASH_ESCAPES = ("hive", "databricks", "chdb", "clickhouse", "clickhousedb")
 
 
 def _spelled_out(dialect: Dialect, value: str) -> str:
@@ -149,7 +156,8 @@ def _spelled_out(dialect: Dialect, value: str) -> str:
             if dialect.name in ("postgresql", "duckdb"):
                 parts.append(f"chr({ord(piece)})")
             elif dialect.name in ("mysql", "mariadb"):
-                parts.append(f"CHAR({ord(piece)} USING utf8mb4)")
+                # CHAR() takes bytes: the character's UTF-8 bytes as one number
+                parts.append(f"CHAR({int.from_bytes(piece.encode('utf-8'), 'big')} USING utf8mb4)")
             else:
                 parts.append(f"char({ord(piece)})")
         else:
@@ -186,6 +194,7 @@ def _dialect_environment(dialect: Dialect) -> jinja2.Environment:
         env.filters["ident"] = lambda name: ident(dialect, name)
         env.filters["literal"] = lambda value: literal(dialect, value)
         env.filters["comment"] = comment_text
+        env.filters["comment_sql"] = comment_sql
         _DIALECT_ENVIRONMENTS[key] = env
     return env
 

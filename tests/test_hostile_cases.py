@@ -15,6 +15,7 @@ from hostile import (
     code_outside_quotes,
     ddl,
     quote,
+    read,
     rows,
     run_sqlite_without_bail,
     run_verify,
@@ -48,7 +49,7 @@ def test_newline_in_a_table_name_runs_no_sql_in_any_output(db_url, runner, serve
     victim(db_url)
     before = rows(db_url, NEWLINE)
     scan_outputs(db_url, tmp_path, table=NEWLINE, writers=["host=host"])
-    files = {n: (tmp_path / n).read_text() for n in ("cleanup.sql", "rollback.sql", "migration.sql", "verify.sql")}
+    files = {n: read(tmp_path / n) for n in ("cleanup.sql", "rollback.sql", "migration.sql", "verify.sql")}
     for name, text in files.items():
         assert "DROP TABLE victim" not in code_outside_quotes(text), name
         if db_url.startswith("postgresql"):  # PostgreSQL names are Unicode-escaped: no raw line break at all

@@ -65,7 +65,7 @@ def test_out_writes_every_file_and_the_plan_runs_up_to_what_parquet_allows(spark
     assert "Spark SQL enforces no UNIQUE constraint" in (out / "migration.sql").read_text()
     before = spark_rows(spark_url)
     apply_sql(spark_url, cleanup)  # backup + guards + copy: everything Spark can do on a parquet table
-    backup = next(line.split("backup table: ")[1].strip().strip('"') for line in cleanup.splitlines()
+    backup = next(json.loads(line.split("backup table: ")[1]) for line in cleanup.splitlines()
                   if "backup table: " in line)
     assert [r[0] for r in spark_rows(spark_url, backup)] == ["2"]  # the divergent pair (3, 4) is left alone
     apply_sql(spark_url, cleanup)  # a second run copies nothing twice

@@ -49,10 +49,10 @@ CREATE TEMPORARY TABLE dupfinder_guard (
 -- the relation is still a table with exactly the columns the scan saw
 INSERT INTO dupfinder_guard (not_a_table)
 SELECT count(*) = 0 FROM information_schema.tables
-WHERE table_schema = DATABASE() AND table_name = 'Order Lines' AND table_type = 'BASE TABLE';
+WHERE table_schema = DATABASE() AND CONVERT(table_name USING utf8mb4) COLLATE utf8mb4_bin = 'Order Lines' AND table_type = 'BASE TABLE';
 INSERT INTO dupfinder_guard (columns_changed)
-SELECT count(*) <> 6 OR sum(column_name IN ('id', 'account id', 'select', 'amount', 'created_at', 'host')) <> 6
-FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'Order Lines';
+SELECT count(*) <> 6 OR coalesce(sum(CONVERT(column_name USING utf8mb4) COLLATE utf8mb4_bin IN ('id', 'account id', 'select', 'amount', 'created_at', 'host')), 0) <> 6
+FROM information_schema.columns WHERE table_schema = DATABASE() AND CONVERT(table_name USING utf8mb4) COLLATE utf8mb4_bin = 'Order Lines';
 -- lock losers and survivors before looking at them
 SELECT count(*) INTO @dupfinder_locked FROM `Order Lines` AS r
 JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0) OR (r.id) = (p.survivor_0)

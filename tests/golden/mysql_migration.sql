@@ -27,3 +27,4 @@ DEALLOCATE PREPARE dupfinder_ddl;
 
 -- down:
 -- ALTER TABLE shop.`Order Lines` DROP INDEX uq_order_lines_account_id_select;
+

@@ -252,8 +252,7 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
                   f"{w.get('reason') or 'given'})"} for w in writers]
     children = _children(table, dialect, backup, schema, ids)
     return {
-        "tag": dollar_tag(json.dumps(table, default=str, ensure_ascii=False),
-                          *(fk["table"] for fk in table.get("referenced_by") or [])),
+        "tag": dollar_tag(*_dollar_texts(table), *(fk["table"] for fk in table.get("referenced_by") or [])),
         "table": table["table"], "schema": schema, "name": name, "qtable": quote_table(dialect, name, schema),
         "ids": ids, "row_id": row_id, "row_id_column": ROW_ID_COLUMN,
         "key_columns": table["keys"], "payload": payload, "columns": columns,
@@ -285,6 +284,24 @@ def _no_equality(type_name: str | None) -> bool:
     """
     base = re.sub(r"\(.*", "", (type_name or "").upper()).strip()
     return base in ("JSON", "XML", "POINT", "LINE", "LSEG", "BOX", "PATH", "POLYGON", "CIRCLE", "NULL")
+
+
+def _dollar_texts(value: Any) -> list[str]:
+    """Every text inside a table's findings that holds a dollar sign (keys and values, numbers as text): the
+    only ones a dollar-quote tag can collide with. Dumping the whole table into one string instead cost
+    100 MB at the peak for one key written 100,000 times."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif "$" in (text := item if isinstance(item, str) else str(item)):
+            found.append(text)
+    return found
 
 
 def dollar_tag(*texts: str) -> str:

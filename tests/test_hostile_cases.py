@@ -445,3 +445,21 @@ def test_sqlite_rollback_stops_when_a_rowid_was_taken(sqlite_url):
     errors = run_sqlite_without_bail(sa.make_url(sqlite_url).database, rollback_sql(doc))
     assert any("rowid_taken" in e for e in errors)
     assert rows(sqlite_url, "events") == before
+
+
+@pytest.mark.parametrize("change", ["ALTER TABLE events ADD COLUMN extra varchar DEFAULT 'x'",
+                                    "ALTER TABLE events DROP COLUMN note"])
+def test_columns_added_or_dropped_since_the_scan_abort_on_duckdb(duckdb_url, change):
+    import duckdb
+
+    events_table(duckdb_url, PAIRS)
+    doc = scan_doc(duckdb_url, writers=["host=host"])
+    conn = duckdb.connect(sa.make_url(duckdb_url).database)
+    conn.execute(change)
+    before = sorted(conn.execute("SELECT * FROM events").fetchall())
+    conn.close()
+    with pytest.raises(SQLFailed, match="table_columns_changed_since_the_scan"):
+        apply_sql(duckdb_url, cleanup_sql(doc))
+    conn = duckdb.connect(sa.make_url(duckdb_url).database)
+    assert sorted(conn.execute("SELECT * FROM events").fetchall()) == before
+    conn.close()

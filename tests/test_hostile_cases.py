@@ -463,3 +463,21 @@ def test_columns_added_or_dropped_since_the_scan_abort_on_duckdb(duckdb_url, cha
     conn = duckdb.connect(sa.make_url(duckdb_url).database)
     assert sorted(conn.execute("SELECT * FROM events").fetchall()) == before
     conn.close()
+
+
+@pytest.mark.parametrize("change", ["ALTER TABLE events ADD COLUMN extra varchar(10) DEFAULT 'x'",
+                                    "ALTER TABLE events DROP COLUMN note", "view"])
+def test_changed_shape_or_a_view_stops_the_cleanup_on_mariadb(mariadb_url, change):
+    events_table(mariadb_url, PAIRS)
+    victim(mariadb_url)
+    doc = scan_doc(mariadb_url, writers=["host=host"])
+    if change == "view":
+        ddl(mariadb_url, "CREATE VIEW events_v AS SELECT * FROM events")
+        doc["tables"][0].update(table="events_v", name="events_v")
+    else:
+        ddl(mariadb_url, change)
+    before = rows(mariadb_url, "events")
+    with pytest.raises(SQLFailed, match="table_columns_changed_since_the_scan|not_a_table|is not of type 'BASE TABLE'"):
+        apply_sql(mariadb_url, cleanup_sql(doc))
+    assert rows(mariadb_url, "events") == before
+    assert_victim(mariadb_url)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .config import ScanOptions, TableSpec
 from .connect import TableInfo
-from .findings import ScanResult, TableResult, findings_dict, write_findings
+from .findings import ScanResult, TableResult, findings_dict
 
 Progress = Callable[[str, str, int, int], None]  # (table, what is happening, tables done, tables in all)
 
@@ -19,8 +19,16 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     """Scan every table in ``options`` in one read-only transaction and return what was found."""
     from .attribution import attribute_table, clock, roles, written
     from .cluster import build_clusters
-    from .connect import introspect, mask_url, read_only, timestamp_awareness
-    from .detect import detect, verify_sql
+    from .connect import (
+        check_ids_unique,
+        check_timestamp_column,
+        introspect,
+        mask_url,
+        read_only,
+        since_advice,
+        timestamp_awareness,
+    )
+    from .detect import detect, key_index, recommended_index_sql, verify_sql
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -33,16 +41,20 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 progress(spec.table, "finding clusters", done, total)
             given = [c for _, c in spec.writers]
             info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given},
-                              children=True)
-            writers = resolve_writers(spec.writers, spec.infer_writers, info.column_names,
-                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key))
+                              children=True, ids=spec.ids)
+            if info.id_columns:
+                check_ids_unique(conn, info)
+            check_timestamp_column(info, spec.ts)
+            writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
+                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
-            found = detect(conn, info, spec, aware)
+            index = key_index(conn, info, spec)
+            found = detect(conn, info, spec, aware, index)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
             data_roles = roles.from_data(conn, info, spec, aware, clusters, writers)
             clusters = roles.annotate(clusters, data_roles)
             clusters, far_total, far_list = clock.merge(
-                clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers), found.far_total,
+                clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers, index), found.far_total,
                 found.far_duplicates)
             xmin_share = found.xmin_top_share
             if xmin_share is None and clusters and info.dialect == "postgresql":  # only clock-change pairs
@@ -53,10 +65,13 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
             notes = _notes(info, aware)
-            if spec.since is not None and info.dialect != "duckdb" and spec.ts not in info.index_leading_columns:
-                notes.append(f"no index starts with {spec.ts}: --since still read the whole table; an index on it "
-                             f"(CREATE INDEX CONCURRENTLY ON {info.qualified_name} ({spec.ts})) makes post-deploy "
-                             "scans cost what the recent rows cost")
+            if index is None and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
+                columns = ", ".join([*spec.keys, spec.ts])
+                notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
+                             f"in order ({recommended_index_sql(conn.dialect, info, spec)})")
+            advice = since_advice(conn.dialect, info, spec.ts) if spec.since is not None else None
+            if advice:
+                notes.append(advice)
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
@@ -65,6 +80,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 verify_sql=verify_sql(conn, info, spec),
             )
             if progress:
+                if hasattr(progress, "rows_read"):  # the command line's progress line shows rows per second
+                    progress.rows_read(spec.table, found.stats.rows_scanned)
                 progress(spec.table, "attributing writers", done, total)
             if run_index is not None:
                 from . import runs
@@ -95,7 +112,9 @@ def _run_index(options: ScanOptions):
 
 def _notes(info: TableInfo, aware: bool | None) -> list[str]:
     notes = []
-    if not info.primary_key:
+    if info.id_columns:
+        notes.append(f"rows are identified by --id {', '.join(info.id_columns)} (checked unique when scanned)")
+    elif not info.primary_key:
         notes.append(
             f"table has no primary key: rows are identified by the engine's row id ({info.row_id}), "
             "which changes when rows are updated or the table is rewritten; scan and clean up close together"
@@ -113,7 +132,7 @@ class Outputs:
 
 def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
     """Write every file ``--out`` names: findings.json, report.html, cleanup.sql, rollback.sql, migration.sql."""
-    from .remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
+    from .remediate import cleanup_sql, keep_previous_run, migration_sql_for_findings, rollback_sql, scan_stamp
     from .report import render_report
 
     out = Path(out_dir)
@@ -127,12 +146,13 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
         "report.html": out / "report.html",
         "verify.sql": out / "verify.sql",
     }
-    write_findings(doc, files["findings.json"])
+    _stream_json(doc, files["findings.json"])
     sql = {
         "cleanup.sql": cleanup_sql(doc),
         "rollback.sql": rollback_sql(doc),
         "migration.sql": migration_sql_for_findings(doc),
     }
+    keep_previous_run(out, scan_stamp(doc))  # an applied cleanup's rollback is never overwritten
     for name, text in sql.items():
         files[name].write_text(text, encoding="utf-8")
     files["verify.sql"].write_text(_verify_file(result), encoding="utf-8")
@@ -140,7 +160,45 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
     return Outputs(findings=doc, files=files)
 
 
+def _stream_json(doc: dict[str, Any], path: Path) -> None:
+    """Write findings.json piece by piece, indented like ``findings.write_findings`` except that each cluster
+    row is one line. json.dumps with an indent joins every piece of the document into one string first
+    (hundreds of MB of small strings for 100,000 rows) and encodes in pure Python; rows here go through the C
+    encoder one at a time."""
+    import json
+
+    from .values import jsonable
+
+    compact = json.JSONEncoder(ensure_ascii=False, default=jsonable, separators=(", ", ": ")).encode
+
+    def write(value: Any, level: int, rows: bool = False) -> None:
+        pad = "\n" + "  " * (level + 1)
+        if isinstance(value, dict) and value:
+            out.write("{")
+            for n, (k, v) in enumerate(value.items()):
+                out.write(("," if n else "") + pad + compact(str(k)) + ": ")
+                write(v, level + 1, rows=k == "rows")
+            out.write("\n" + "  " * level + "}")
+        elif isinstance(value, (list, tuple)) and value:
+            out.write("[")
+            for n, item in enumerate(value):
+                out.write(("," if n else "") + pad)
+                if rows:
+                    out.write(compact(item))
+                else:
+                    write(item, level + 1)
+            out.write("\n" + "  " * level + "]")
+        else:
+            out.write(compact(value))
+
+    with open(path, "w", encoding="utf-8", buffering=1 << 20) as out:
+        write(doc, 0)
+        out.write("\n")
+
+
 def _verify_file(result: ScanResult) -> str:
+    from .sqltemplates import comment_sql  # names in comments: one line, no raw control character
+
     parts = [
         "-- dupfinder verify.sql: a post-deploy check, one standalone query per table.",
         "-- Bind :since to the start of the period to check, minus one window; the query returns the rows of",
@@ -149,7 +207,8 @@ def _verify_file(result: ScanResult) -> str:
         "",
     ]
     for t in result.tables:
-        parts += [f"-- table {t.info.qualified_name}: key ({', '.join(t.spec.keys)}), window {t.spec.window} s",
+        parts += [f"-- table {comment_sql(t.info.qualified_name)}: key ({', '.join(map(comment_sql, t.spec.keys))}), "
+                  f"window {t.spec.window} s",
                   t.verify_sql.rstrip() + ";", ""]
     return "\n".join(parts)
 

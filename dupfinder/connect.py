@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import difflib
+import math
+import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from . import urls
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
 
 ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
+# engines whose "primary key" is a sort key that does not make rows unique: rows are identified by --id only
+SORT_KEY_ENGINES = ("chdb", "clickhouse", "clickhousedb")
 # how PostgreSQL renders values as text: the scan and cleanup.sql set the same, so a row's md5 taken by the
 # scan equals the one cleanup.sql takes when nothing changed
 PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 'postgres'",
@@ -22,52 +29,114 @@ PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 
 
 
 def mask_url(url: str | sa.URL) -> str:
-    """Render a URL with its password hidden, the only form dupfinder ever shows or writes.
+    """Render a URL with its password hidden, the only form dupfinder ever shows or writes (``urls.mask_url``).
 
     >>> mask_url("postgresql+psycopg://app:s3cret@db.internal/prod")
     'postgresql+psycopg://app:***@db.internal/prod'
     """
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except exc.ArgumentError:
-        return "<unparseable URL>"
+    return urls.mask_url(url)
 
 
 def create_engine(url: str) -> Engine:
     """Create an engine for ``url`` or raise BadURL; connecting happens later."""
+    urls.remember(url)
+    if isinstance(url, str) and urls.at_signs_ambiguous(url):
+        raise BadURL(f"database URL {mask_url(url)!r} has an unencoded '@' where it cannot be told from the one "
+                     "before the host: percent-encode it in the password as %40 (or leave the password out and "
+                     "use PGPASSWORD, ~/.pgpass or a service file)")
     try:
         parsed = make_url(url)
-    except exc.ArgumentError:
-        raise BadURL(
-            f"cannot parse database URL {mask_url(url)!r}: use a SQLAlchemy URL such as "
+    except (exc.ArgumentError, ValueError) as err:
+        port = re.search(r"invalid literal for int\(\) with base 10: (.*)$", str(err))
+        reason = f"the port {port.group(1)} is not a number" if port else "use a SQLAlchemy URL such as " \
             "sqlite:///file.db or postgresql+psycopg://user@host/db"
-        ) from None
+        raise BadURL(f"cannot parse database URL {mask_url(url)!r}: {reason}") from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise BadURL(f"database URL {mask_url(url)!r}: port {parsed.port} is out of range (1-65535)")
     backend = parsed.get_backend_name()
     if backend in ("sqlite", "duckdb"):
+        _check_database_file(parsed, url, "SQLite" if backend == "sqlite" else "DuckDB")
+    if backend == "chdb":
         database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            if not Path(database).is_file():
-                raise BadURL(f"{'SQLite' if backend == 'sqlite' else 'DuckDB'} database file {database!r} does not "
-                             "exist (scanning never creates one)")
+        if database and database != ":memory:" and not Path(database if database.startswith("/")
+                                                             else "/" + database).is_dir():
+            raise BadURL(f"chDB database folder {database!r} does not exist (scanning never creates one)")
     connect_args: dict[str, object] = {}
     if backend == "duckdb":
         connect_args = {"read_only": True}  # DuckDB has no read-only transactions: open the file read-only
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
     try:
-        return sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        with warnings.catch_warnings():  # "query argument ignored" notes: not for a person running a scan
+            warnings.simplefilter("ignore", exc.SAWarning)
+            engine = sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        fix_quoting(engine.dialect)
+        if backend == "chdb":
+            sa.event.listen(engine, "before_cursor_execute", _without_comment_lines, retval=True)
+        return engine
     except exc.NoSuchModuleError:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
     except ImportError as err:
         raise BadURL(f"the driver for {parsed.drivername!r} is not installed ({err.name or err})") from None
-    except exc.ArgumentError as err:
-        raise BadURL(f"bad database URL {mask_url(parsed)!r}: {err}") from None
+    except (exc.ArgumentError, TypeError, ValueError) as err:
+        raise BadURL(f"bad database URL {mask_url(url)!r}: {urls.scrub(str(err))}") from None
+
+
+def _check_database_file(parsed: sa.URL, url: str, engine: str) -> None:
+    """Refuse a database file that does not exist, also when it is named as a ``file:`` URI (scanning must
+    never create one; SQLite would, with ``mode=rwc`` or without a mode)."""
+    database = parsed.database or ""
+    if not database or database == ":memory:":
+        return
+    path = database
+    if database.startswith("file:"):
+        query = {k: str(v) for k, v in parsed.query.items()}
+        if query.get("mode") == "memory" or database == "file::memory:":
+            return
+        if query.get("uri", "").lower() in ("true", "1", "yes", "on") or engine == "DuckDB":
+            rest = database[len("file:"):].split("?", 1)[0].split("#", 1)[0]
+            if rest.startswith("//"):  # file://host/path: only an empty host or localhost names a local file
+                host, _slash, tail = rest[2:].partition("/")
+                if host not in ("", "localhost"):
+                    raise BadURL(f"{engine} URI {mask_url(url)!r} names a remote host {host!r}")
+                rest = "/" + tail
+            path = unquote(rest)
+    if not Path(path).is_file():
+        raise BadURL(f"{engine} database file {path!r} does not exist (scanning never creates one)")
+
+
+_COMMENT_LINE = re.compile(r"^[ \t]*--[^\n]*\n?", re.MULTILINE)
+
+
+def _without_comment_lines(conn, cursor, statement, parameters, context, executemany):
+    """chDB substitutes ? parameters in the client without reading comments: an apostrophe in a comment line
+    ("the database's own") hides every later ? as if inside a string. The templates' comments are whole lines,
+    and no value starts a line (line breaks in values are spelled out), so whole comment lines are dropped."""
+    return _COMMENT_LINE.sub("", statement), parameters
+
+
+def fix_quoting(dialect: sa.Dialect) -> sa.Dialect:
+    """Quote names the way the engine reads them. PyHive quotes with backticks but escapes double quotes inside
+    them (a backtick in a name would end it; Spark SQL doubles it); chDB's dialect doubles double quotes, but
+    ClickHouse reads a backslash inside a quoted name as an escape."""
+    preparer = dialect.identifier_preparer
+    if dialect.name == "hive" and preparer.escape_quote != "`":
+        preparer.escape_quote, preparer.escape_to_quote, preparer._strings = "`", "``", {}
+    elif dialect.name in ("chdb", "clickhouse") and not getattr(preparer, "_dupfinder_fixed", False):
+        escape = preparer._escape_identifier
+        preparer._escape_identifier = lambda value: escape(value.replace("\\", "\\\\"))
+        preparer._dupfinder_fixed, preparer._strings = True, {}
+    return dialect
 
 
 def _first_line(err: BaseException) -> str:
     original = getattr(err, "orig", None) or err
-    text = str(original).strip().splitlines()
-    return text[0] if text else type(original).__name__
+    status = next((a for a in getattr(original, "args", ()) if hasattr(a, "status")), None)
+    message = getattr(getattr(status, "status", None), "errorMessage", None)
+    if isinstance(message, str):  # PyHive: the Thrift status, whose errorMessage is what Spark said
+        original = message.removeprefix("Error running query: ")
+    text = urls.scrub(str(original)).strip().splitlines()
+    return text[0][:500] if text else type(original).__name__
 
 
 @contextmanager
@@ -112,11 +181,26 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
     elif name == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")
+    elif name == "hive" and statement_timeout:
+        # the Spark Thrift server cancels a statement after this many whole seconds (read per session); Spark
+        # has no read-only session or transaction to open
+        conn.exec_driver_sql(f"SET spark.sql.thriftServer.queryTimeout = {max(1, math.ceil(statement_timeout))}")
+    elif name in SORT_KEY_ENGINES:
+        # ClickHouse: no transactions (each statement reads the parts that exist when it starts); readonly = 1
+        # makes the server refuse every write and every later change of settings for this session
+        if statement_timeout:
+            conn.exec_driver_sql(f"SET max_execution_time = {max(statement_timeout, 0.001):.3f}")
+        conn.exec_driver_sql("SET readonly = 1")
     elif name in ("mysql", "mariadb"):
         conn.exec_driver_sql("SET SESSION time_zone = '+00:00'")  # TIMESTAMP values read in UTC
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        if statement_timeout:
-            conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(statement_timeout * 1000)}")
+        if statement_timeout and getattr(conn.dialect, "is_mariadb", False):
+            # MariaDB: max_statement_time, in seconds, for every statement
+            conn.exec_driver_sql(f"SET SESSION max_statement_time = {max(statement_timeout, 0.001):.3f}")
+        elif statement_timeout:
+            # MySQL 5.7.8+: max_execution_time, in milliseconds, for SELECT statements (all a scan runs)
+            conn.exec_driver_sql(f"SET SESSION max_execution_time = {max(int(statement_timeout * 1000), 1)}")
+        # one snapshot for every statement of the scan, and the server refuses writes in it
+        conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
 
 
 @dataclass(frozen=True)
@@ -125,6 +209,7 @@ class ColumnInfo:
     type: str
     nullable: bool
     timezone: bool | None = None  # for date-time columns: does the type store an instant?
+    generated: bool = False  # computed by the engine (GENERATED ALWAYS AS ...): never inserted
 
 
 @dataclass(frozen=True)
@@ -137,6 +222,8 @@ class ChildKey:
     referred_columns: tuple[str, ...]
     ondelete: str | None        # CASCADE, SET NULL, ... (None: NO ACTION)
     child_primary_key: tuple[str, ...]
+    table_schema: str | None = None  # the child's schema and bare name (a name may hold a dot)
+    table_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +240,8 @@ class TableInfo:
     ts_timezone_aware: bool | None
     referenced_by: tuple[ChildKey, ...] = ()
     index_leading_columns: tuple[str, ...] = ()  # first column of each index: what a range scan can use
+    id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
+    storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -160,8 +249,8 @@ class TableInfo:
 
     @property
     def order_columns(self) -> tuple[str, ...]:
-        """Columns that identify a row: the primary key, else the engine's row id."""
-        return self.primary_key or ((self.row_id,) if self.row_id else ())
+        """Columns that identify a row: the --id columns, else the primary key, else the engine's row id."""
+        return self.id_columns or self.primary_key or ((self.row_id,) if self.row_id else ())
 
     @property
     def qualified_name(self) -> str:
@@ -170,17 +259,18 @@ class TableInfo:
 
 def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     """Find ``table`` (optionally ``schema.table``); raise TableNotFound naming similar tables."""
-    inspector = sa.inspect(conn)
     try:
-        names = inspector.get_table_names() + inspector.get_view_names()
+        names = table_names(conn)
     except exc.DBAPIError as err:
         raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
     if table in names:
         return None, table
+    if conn.dialect.name == "hive" and table.lower() in names:  # Spark's catalog keeps names in lower case
+        return resolve_table(conn, table.lower())
     schema, dot, name = table.partition(".")
     if dot:
         try:
-            if name in inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema):
+            if name in table_names(conn, schema):
                 return schema, name
         except exc.DBAPIError:
             pass  # no such schema: fall through to the suggestions below
@@ -190,19 +280,38 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     raise TableNotFound(f"table {table!r} not found{hint}")
 
 
-def introspect(conn: Connection, table: str, needed: dict[str, list[str]], children: bool = False) -> TableInfo:
+def table_names(conn: Connection, schema: str | None = None) -> list[str]:
+    """Tables and views of ``schema`` (default: the connection's), as the engine's own catalog lists them."""
+    if conn.dialect.name == "hive":
+        # PyHive reads the first column of SHOW TABLES, which Spark fills with the database name
+        where = f" IN {conn.dialect.identifier_preparer.quote_schema(schema)}" if schema else ""
+        result = conn.exec_driver_sql(f"SHOW TABLES{where}")
+        column = list(result.keys()).index("tableName") if "tableName" in result.keys() else -1
+        return [row[column] for row in result if column >= 0 or len(row) == 1]
+    inspector = sa.inspect(conn)
+    return inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
+
+
+def introspect(conn: Connection, table: str, needed: dict[str, list[str]], children: bool = False,
+               ids: tuple[str, ...] = (), require_identity: bool = True) -> TableInfo:
     """Read a table's shape and check that every column in ``needed`` (purpose → names) exists.
 
     ``children``: also read the foreign keys pointing at the table (a read over the whole schema; only a scan,
-    whose cleanup re-points them, needs it).
+    whose cleanup re-points them, needs it). ``ids``: the --id columns that identify a row. A table with no
+    primary key, no row id and no ``ids`` is refused unless ``require_identity`` is false (discover).
     """
+    if ids:
+        needed = {**needed, "--id": list(ids)}
     schema, name = resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
+    storage = None
     inspector = sa.inspect(conn)
     try:
         if duckdb:
             columns, pk, uniques = _duckdb_shape(conn, schema, name)
             leading = ()
+        elif conn.dialect.name == "hive":
+            (columns, storage), pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
         else:
             raw_columns = inspector.get_columns(name, schema=schema)
             pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
@@ -213,7 +322,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             leading = tuple({(i.get("column_names") or [None])[0] for i in indexes} - {None})
             columns = tuple(
                 ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)),
-                           getattr(c["type"], "timezone", None))
+                           getattr(c["type"], "timezone", None), generated=bool(c.get("computed")))
                 for c in raw_columns
             )
     except exc.NoSuchTableError:
@@ -229,15 +338,35 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                         else f"; its columns are: {', '.join(names)}")
                 raise ColumnNotFound(f"{purpose} column {column!r} not found in table {table!r}{hint}")
     dialect = conn.dialect.name
-    row_id = None if pk else ROW_ID.get(dialect)
-    if not pk and row_id is None:
-        raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on")
+    if dialect in SORT_KEY_ENGINES:
+        pk = []  # MergeTree's PRIMARY KEY orders the data; two rows may share it
+    row_id = None if pk or ids else ROW_ID.get(dialect)
+    if not pk and row_id is None and not ids and require_identity:
+        raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on: "
+                         "name the columns that identify a row with --id COL")
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
-        referenced_by=_child_keys(inspector, schema, name) if children and not duckdb else (),
+        referenced_by=(_child_keys_postgresql(conn, schema, name) if dialect == "postgresql" else
+                       _child_keys_mysql(conn, schema, name) if dialect in ("mysql", "mariadb") else
+                       _child_keys(inspector, schema, name))
+        if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
+        id_columns=tuple(ids), storage=storage,
     )
+
+
+def check_ids_unique(conn: Connection, info: TableInfo) -> None:
+    """Raise UsageError when two rows share the --id values (one GROUP BY, stopping at the first repeat)."""
+    from .sqltemplates import quote_table, render_sql
+
+    sql = render_sql("ids_unique.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+                     keys=list(info.id_columns))
+    repeated = conn.execute(sa.text(sql)).first()
+    if repeated is not None:
+        shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))
+        raise UsageError(f"--id {', '.join(info.id_columns)} does not identify a row of {info.qualified_name!r}: "
+                         f"more than one row has {shown}; name more columns with --id")
 
 
 def _duckdb_shape(conn: Connection, schema: str | None, name: str):
@@ -254,6 +383,71 @@ def _duckdb_shape(conn: Connection, schema: str | None, name: str):
     pk = next((list(cols) for kind, cols in constraints if kind == "PRIMARY KEY"), [])
     uniques = [tuple(cols) for kind, cols in constraints if kind == "UNIQUE"]
     return columns, pk, uniques
+
+
+_PG_ON_DELETE = {"a": None, "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+
+def _child_keys_postgresql(conn: Connection, schema: str | None, name: str) -> tuple[ChildKey, ...]:
+    """PostgreSQL: foreign keys referencing the table from any schema, read from pg_constraint (SQLAlchemy's
+    reflection parses constraint text, which a hostile name breaks, and looks in one schema only)."""
+    from .sqltemplates import render_sql
+
+    try:
+        found = conn.execute(sa.text(render_sql("child_keys_postgresql.sql.j2", conn.dialect)),
+                             {"schema": schema, "name": name}).all()
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot read foreign keys: {_first_line(err)}") from None
+    return tuple(
+        ChildKey(table=f"{child_schema}.{child}" if child_schema else child, name=con_name,
+                 columns=tuple(columns), referred_columns=tuple(referred), ondelete=_PG_ON_DELETE.get(ondelete),
+                 child_primary_key=tuple(child_pk), table_schema=child_schema, table_name=child)
+        for child_schema, child, con_name, columns, referred, ondelete, child_pk in found)
+
+
+def _child_keys_mysql(conn: Connection, schema: str | None, name: str) -> tuple[ChildKey, ...]:
+    """MySQL/MariaDB: foreign keys referencing the table, from information_schema (one row per column)."""
+    from .sqltemplates import render_sql
+
+    try:
+        found = conn.execute(sa.text(render_sql("child_keys_mysql.sql.j2", conn.dialect)),
+                             {"schema": schema, "name": name}).all()
+        database = conn.exec_driver_sql("SELECT DATABASE()").scalar()
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot read foreign keys: {_first_line(err)}") from None
+    keys: dict[tuple, dict] = {}
+    for child_schema, child, con_name, column, referred, ondelete, child_pk in found:
+        key = keys.setdefault((child_schema, child, con_name), {
+            "columns": [], "referred": [], "ondelete": None if ondelete == "NO ACTION" else ondelete,
+            "pk": tuple(child_pk.split("\n")) if child_pk else ()})
+        key["columns"].append(column)
+        key["referred"].append(referred)
+    out = []
+    for (child_schema, child, con_name), k in keys.items():
+        other = child_schema if child_schema != database else None
+        out.append(ChildKey(table=f"{other}.{child}" if other else child, name=con_name, columns=tuple(k["columns"]),
+                            referred_columns=tuple(k["referred"]), ondelete=k["ondelete"],
+                            child_primary_key=k["pk"], table_schema=other, table_name=child))
+    return tuple(out)
+
+
+def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[tuple[ColumnInfo, ...], str | None]:
+    """Columns and provider from Spark's DESCRIBE TABLE EXTENDED (columns: the rows before the first '#'
+    section); Spark has no primary key."""
+    from .sqltemplates import quote_table
+
+    rows = conn.exec_driver_sql(f"DESCRIBE TABLE EXTENDED {quote_table(conn.dialect, name, schema)}").all()
+    columns, provider, section = [], None, False
+    for col_name, data_type, *_ in rows:
+        if not col_name or col_name.startswith("#"):
+            section = True
+        elif not section:
+            upper = (data_type or "").upper()
+            timezone = True if upper == "TIMESTAMP" else (False if upper == "TIMESTAMP_NTZ" else None)
+            columns.append(ColumnInfo(col_name, data_type, True, timezone))
+        elif col_name == "Provider":
+            provider = (data_type or "").strip().lower() or None
+    return tuple(columns), provider
 
 
 def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:
@@ -275,8 +469,39 @@ def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple
                 referred_columns=tuple(fk["referred_columns"]),
                 ondelete=(fk.get("options") or {}).get("ondelete"),
                 child_primary_key=tuple((pks.get((child_schema, child)) or {}).get("constrained_columns") or ()),
+                table_schema=child_schema if child_schema and child_schema != default else None, table_name=child,
             ))
     return tuple(found)
+
+
+def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
+    """What makes a --since scan read only the recent rows, in the engine's own terms; None when nothing is
+    missing (an index starts with the timestamp) or the engine needs nothing (DuckDB's min/max zone maps skip
+    row groups of older rows by themselves when rows arrive in time order)."""
+    from .sqltemplates import quote_table
+
+    table, column = quote_table(dialect, info.name, info.schema), dialect.identifier_preparer.quote(ts)
+    name = dialect.identifier_preparer.quote(f"{info.name}_{ts}_idx"[:63])
+    head = "--since still read the whole table: "
+    if info.dialect == "duckdb":
+        return None
+    if info.dialect == "hive":
+        return (head + f"Spark has no indexes; partition the table by a date derived from {ts} (PARTITIONED BY), "
+                f"or on Delta cluster it by {ts} (ALTER TABLE {table} CLUSTER BY ({column}), or OPTIMIZE ... ZORDER "
+                f"BY ({column})), so the filter prunes files")
+    if info.dialect in SORT_KEY_ENGINES:
+        return (head + f"put {ts} in the table's ORDER BY, or add a min/max skip index: ALTER TABLE {table} ADD INDEX "
+                f"{name} {column} TYPE minmax GRANULARITY 1, then ALTER TABLE {table} MATERIALIZE INDEX {name}")
+    if ts in info.index_leading_columns:
+        return None
+    if info.dialect == "postgresql":
+        statement = f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column})"
+    elif info.dialect in ("mysql", "mariadb"):
+        statement = f"ALTER TABLE {table} ADD INDEX {name} ({column}), ALGORITHM=INPLACE, LOCK=NONE"
+    else:
+        statement = f"CREATE INDEX {name} ON {table} ({column})"
+    return f"no index starts with {ts}: " + head + f"an index on it ({statement}) makes post-deploy scans cost " \
+        "what the recent rows cost"
 
 
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:
@@ -290,3 +515,20 @@ def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:
     if "TIMESTAMP" in upper or "DATETIME" in upper:
         return False
     return None
+
+
+def check_timestamp_column(info: TableInfo, ts: str) -> None:
+    """Refuse a ``--ts`` column whose type is not a date-time (text, integer, date, ...): raise UsageError
+    naming its type. SQLite keeps timestamps as text, so there the declared type must say DATETIME or
+    TIMESTAMP (as SQLAlchemy and most applications declare them)."""
+    column = next((c for c in info.columns if c.name == ts), None)
+    if column is None:
+        return
+    upper = column.type.upper()
+    if "TIMESTAMP" in upper or "DATETIME" in upper:
+        return
+    hint = ("a date has no time of day, so rows written moments apart cannot be told apart"
+            if upper.startswith("DATE") else
+            "convert it in a view (e.g. to_timestamp(col) for epoch seconds) and scan the view")
+    raise ColumnNotFound(f"timestamp column {ts!r} of table {info.qualified_name!r} is {column.type}, not a "
+                         f"date-time type (timestamp/datetime): {hint}")

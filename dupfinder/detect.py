@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -15,10 +17,28 @@ from .connect import TableInfo
 from .sqltemplates import quote_table, render_sql
 from .values import iso_from_us
 
-if TYPE_CHECKING:
-    import pandas as pd
 
-FAR_LIST_LIMIT = 1000
+class Record(tuple):
+    """One detected row: a tuple read by name (the table's column names and the statement's _-prefixed ones).
+
+    A tuple, not a dict: 100,000 rows of one key took 110 MB as dicts of 27 entries, 25 MB as tuples.
+    """
+
+    __slots__ = ()
+    fields: dict[str, int] = {}
+
+    def __getitem__(self, name: str) -> Any:  # type: ignore[override]
+        return tuple.__getitem__(self, self.fields[name])
+
+    def get(self, name: str, default: Any = None) -> Any:
+        i = self.fields.get(name)
+        return default if i is None else tuple.__getitem__(self, i)
+
+    def with_value(self, name: str, value: Any) -> Record:
+        i = self.fields[name]
+        return type(self)((*tuple.__iter__(self),)[:i] + (value,) + (*tuple.__iter__(self),)[i + 1:])
+
+FAR_LIST_LIMIT = 1000  # far-duplicate keys listed; all are counted by the detection statement
 FETCH_CHUNK = 10_000
 COMMIT_TS_LIMIT = 200_000
 XMIN_SAMPLE_ROWS = 100_000  # the xmin share is read from about this many rows (TABLESAMPLE SYSTEM)
@@ -47,7 +67,7 @@ class Detection:
     """What the database returned for one table."""
 
     stats: TableStats
-    rows: pd.DataFrame | None  # one row per member of a near cluster, named as in the table; None: no rows
+    rows: list[Record] | None  # one per member of a near cluster, in key-group, time, id order; None: no rows
     far_duplicates: tuple[FarDuplicate, ...]
     far_total: int
     sql: dict[str, str]
@@ -56,21 +76,83 @@ class Detection:
     commit_timestamps: str = "not available on this engine"
 
 
-def _context(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, Any]:
+ROW_ID_EXPR = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}  # present in every row of a table
+
+
+def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[str, ...] | None = None,
+             plan: str | None = None) -> dict[str, Any]:
     columns = list(info.column_names)
+    rid = ROW_ID_EXPR.get(conn.dialect.name)
+    plan = plan or ("index" if index and conn.dialect.name == "postgresql" else ("rowid" if rid else "key"))
     return {
         "table": quote_table(conn.dialect, info.name, info.schema),
         "keys": list(spec.keys),
+        "group_keys": list(index or spec.keys),  # the GROUP BY follows the index's column order
         "ts": spec.ts,
         "columns": columns,
         "row_id": [info.row_id] if info.row_id else [],
+        "plan": plan,
+        "rid": rid,
         "key_aliases": [f"c{columns.index(k)}" for k in spec.keys],
-        "order_aliases": [f"c{columns.index(c)}" for c in info.primary_key] or ["r0"],
+        "order_aliases": [f"c{columns.index(c)}" for c in (info.id_columns or info.primary_key)] or ["r0"],
         "since": spec.since is not None,
         "window_us": ":window_us", "offset_us": ":offset_us", "since_bind": ":since",
         "far": False, "far_limit": FAR_LIST_LIMIT,
         "materialize": conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,),
     }
+
+
+_QUOTED_NAME = re.compile(r'"(?:[^"]|"")*"|`(?:[^`]|``)*`')
+
+
+def statement(sql: str) -> sa.TextClause:
+    """A rendered statement as a SQLAlchemy text clause, with a colon inside a quoted name kept as a colon
+    (text() reads ``:name`` as a bind parameter even there: a column named ``:0`` broke every statement).
+
+    >>> str(statement('SELECT "a:b" FROM t WHERE x > :since'))
+    'SELECT "a:b" FROM t WHERE x > :since'
+    """
+    return sa.text(_QUOTED_NAME.sub(lambda m: m.group(0).replace(":", "\\:"), sql))
+
+
+def key_index(conn: Connection, info: TableInfo, spec: TableSpec) -> tuple[str, ...] | None:
+    """The key columns in the order of an index that starts with exactly them (any order), or None.
+
+    Such an index lets the scan read the keys in order instead of sorting the table (the "index" plan on
+    PostgreSQL; SQLite's and MySQL's planners use it for the GROUP BY by themselves). Partial and expression
+    indexes do not count. DuckDB's indexes do not serve aggregation: None there.
+    """
+    if conn.dialect.name not in ("postgresql", "sqlite", "mysql", "mariadb"):
+        return None
+    keys = set(spec.keys)
+    best: tuple[int, tuple[str, ...]] | None = None
+    for index in sa.inspect(conn).get_indexes(info.name, schema=info.schema):
+        names = list(index.get("column_names") or [])
+        options = index.get("dialect_options") or {}
+        if options.get("postgresql_where") or None in names or set(names[:len(keys)]) != keys:
+            continue
+        rank = 0 if names[len(keys):len(keys) + 1] == [spec.ts] else 1  # (key, ts) also orders each key's rows
+        if best is None or rank < best[0]:
+            best = (rank, tuple(names[:len(keys)]))
+    return best[1] if best else None
+
+
+def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec) -> str:
+    """The CREATE INDEX statement on (key..., ts) that lets a scan read keys in order instead of sorting.
+
+    >>> from sqlalchemy.dialects import postgresql
+    >>> from dupfinder.connect import TableInfo
+    >>> from dupfinder.config import table_spec
+    >>> info = TableInfo("orders", None, "postgresql", (), ("id",), None, (), None)
+    >>> recommended_index_sql(postgresql.dialect(), info, table_spec(table="orders", keys=["account", "day"], ts="ts"))
+    'CREATE INDEX CONCURRENTLY orders_account_day_ts_idx ON orders (account, day, ts)'
+    """
+    quote = dialect.identifier_preparer.quote
+    columns = [*spec.keys, spec.ts]
+    name = "_".join([info.name, *columns, "idx"])[:63]
+    concurrently = "CONCURRENTLY " if dialect.name == "postgresql" else ""
+    return (f"CREATE INDEX {concurrently}{quote(name)} ON {quote_table(dialect, info.name, info.schema)} "
+            f"({', '.join(quote(c) for c in columns)})")
 
 
 def ts_bind(info: TableInfo, aware: bool | None, moment: datetime) -> Any:
@@ -97,31 +179,38 @@ def key_counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool 
         lo = datetime.fromtimestamp(start_us / 1e6, UTC) - timedelta(seconds=margin)
         hi = datetime.fromtimestamp(end_us / 1e6, UTC) + timedelta(seconds=margin)
         params = {"lo": ts_bind(info, aware, lo), "hi": ts_bind(info, aware, hi)}
-        return int(conn.execute(sa.text(sql), params).scalar_one())
+        return int(conn.execute(statement(sql), params).scalar_one())
 
     count.margin_us = int(margin * 1e6)  # type: ignore[attr-defined]  (attribute reads it for sampling)
     return count
 
 
-def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> dict[str, str]:
-    """Return the three statements a scan of one table runs, rendered for this connection's dialect."""
-    ctx = _context(conn, info, spec)
-    far_ctx = {**ctx, "key_aliases": [f"k{i}" for i in range(len(spec.keys))]}
+def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[str, ...] | None = None,
+               plan: str | None = None) -> dict[str, str]:
+    """Return the statements a scan of one table runs, rendered for this connection's dialect.
+
+    ``index``: the key columns in the order of an index on them (see ``key_index``), which PostgreSQL reads
+    instead of sorting the table. ``plan`` forces one of "rowid", "index" (PostgreSQL, DuckDB) or "key"
+    (every engine); by default the engine's best.
+    """
+    ctx = _context(conn, info, spec, index, plan)
     return {
         "table_stats": render_sql("table_stats.sql.j2", conn.dialect, **ctx),
         "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect, **{**ctx, "far": True}),
-        "far_duplicates": render_sql("far_duplicates.sql.j2", conn.dialect, **far_ctx),
     }
 
 
-def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None) -> Detection:
+def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
+           index: tuple[str, ...] | None = None) -> Detection:
     """Run the detection statements for one table inside the caller's read-only transaction."""
-    sql = detect_sql(conn, info, spec)
+    sql = detect_sql(conn, info, spec, index)
     params: dict[str, Any] = {"window_us": int(round(spec.window * 1_000_000)), "offset_us": 0}
     if spec.since is not None:
         params["since"] = since_bind(info, spec, aware)
 
-    stats_row = conn.execute(sa.text(sql["table_stats"]), params).mappings().one()
+    # a separate statement: folding these counts into the detection pass (GROUPING SETS with a grand total)
+    # measured slower on PostgreSQL than this second, narrow sequential scan (benchmarks/plans/)
+    stats_row = conn.execute(statement(sql["table_stats"]), params).mappings().one()
     stats = TableStats(
         rows_scanned=int(stats_row["rows_scanned"] or 0),
         rows_null_key=int(stats_row["rows_null_key"] or 0),
@@ -129,18 +218,18 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         first_ts=stats_row["first_ts"],
         last_ts=stats_row["last_ts"],
     )
-
-    # streamed per statement: Connection.execution_options() would switch every later statement (the
-    # savepoint included) to a server-side cursor
-    result = conn.execute(sa.text(sql["detect_clusters"]), params,
-                          execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
-    returned = _frame(result, info)
+    with _sorted_aggregation(conn):
+        # streamed per statement: Connection.execution_options() would switch every later statement (the
+        # savepoint included) to a server-side cursor
+        result = conn.execute(statement(sql["detect_clusters"]), params,
+                              execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
+        returned = _records(result, info)
     commits = "not read (no clusters)" if info.dialect == "postgresql" else Detection.commit_timestamps
-    if returned is None:  # nothing duplicated: the common post-deploy answer, without loading pandas
+    if not returned:  # nothing duplicated: the common post-deploy answer
         return Detection(stats=stats, rows=None, far_duplicates=(), far_total=0, sql=sql, rows_fetched=1,
                          commit_timestamps=commits)
-    far_rows = returned[returned["_far_first"] == 1]
-    frame = returned[returned["_near"] == 1].reset_index(drop=True)
+    fetched = 1 + len(returned)
+    far_total = int(returned[0]["_far_total"] or 0)
     far = tuple(sorted((
         FarDuplicate(
             key={k: row[k] for k in spec.keys},
@@ -149,33 +238,45 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
             last_ts=iso_from_us(int(row["_key_last_us"]), aware),
             max_gap_seconds=float(row["_key_max_gap_us"]) / 1e6,
         )
-        for row in far_rows.to_dict("records")
+        for row in returned if row["_far_first"] == 1
     ), key=lambda f: str(f.first_ts)))
-    far_total = len(far)
-    fetched = 1 + len(returned)
-    if far_total >= FAR_LIST_LIMIT:  # the list was capped: count them all (rare; one more pass)
-        far_total = int(conn.execute(sa.text(sql["far_duplicates"]), params).mappings().first()["_far_keys"])
-        fetched += 1
+    rows = [row for row in returned if row["_near"] == 1]
+    del returned
     xmin_share = None
-    if info.dialect == "postgresql" and len(frame):
+    if info.dialect == "postgresql" and rows:
         xmin_share = _xmin_top_share(conn, info, stats.rows_scanned)
-        frame, commits = _with_commit_timestamps(conn, frame)
-        fetched += 2 + frame["_xmin"].nunique()  # xmin share, the setting, one commit time per xid
-    return Detection(stats=stats, rows=frame, far_duplicates=far, far_total=far_total, sql=sql,
+        commits = _with_commit_timestamps(conn, rows)
+        fetched += 2 + len({r["_xmin"] for r in rows})  # xmin share, the setting, one commit time per xid
+    return Detection(stats=stats, rows=rows or None, far_duplicates=far, far_total=far_total, sql=sql,
                      rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits)
 
 
-def _with_commit_timestamps(conn: Connection, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Add ``_committed_us``, when each row's inserting transaction committed, where PostgreSQL kept it.
+@contextmanager
+def _sorted_aggregation(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, group the keys by sorting rather than hashing for one statement.
 
-    Needs ``track_commit_timestamp = on``; never required. Returns the frame and what happened, in words.
+    Measured at 5M rows with the default work_mem (benchmarks/plans/): the hash aggregate over every key
+    spills and re-reads its partitions (1.00, the bare GROUP BY) where a sort of the narrow (key, row id)
+    tuples and a streaming group aggregate take 0.55-0.6 of it. The setting is put back afterwards.
     """
-    import pandas as pd
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    previous = conn.exec_driver_sql("SELECT current_setting('enable_hashagg')").scalar_one()
+    conn.exec_driver_sql("SELECT set_config('enable_hashagg', 'off', true)")
+    yield  # (after a failure the transaction is over anyway: nothing to put back)
+    conn.execute(sa.text("SELECT set_config('enable_hashagg', :value, true)"), {"value": previous})
 
+
+def _with_commit_timestamps(conn: Connection, rows: list[Record]) -> str:
+    """Set ``_committed_us`` on each row, when its inserting transaction committed, where PostgreSQL kept it.
+
+    Needs ``track_commit_timestamp = on``; never required. Returns what happened, in words.
+    """
     setting = conn.execute(sa.text("SELECT current_setting('track_commit_timestamp')")).scalar_one()
     if setting != "on":
-        return frame, "off (track_commit_timestamp = off on the server)"
-    xids = sorted({x for x in frame["_xmin"] if x is not None})[:COMMIT_TS_LIMIT]
+        return "off (track_commit_timestamp = off on the server)"
+    xids = sorted({r["_xmin"] for r in rows if r["_xmin"] is not None})[:COMMIT_TS_LIMIT]
     sql = render_sql("commit_timestamps.sql.j2", conn.dialect)
     committed: dict[str, int] = {}
     try:
@@ -186,49 +287,44 @@ def _with_commit_timestamps(conn: Connection, frame: pd.DataFrame) -> tuple[pd.D
                         committed[xid] = int(moment.timestamp() * 1_000_000)
     except sa.exc.DBAPIError as err:
         reason = str(err.orig).splitlines()[0] if err.orig else str(err)
-        return frame, f"not readable: {reason}"
-    frame = frame.assign(_committed_us=pd.Series([committed.get(x) for x in frame["_xmin"]], index=frame.index,
-                                                 dtype=object))
+        return f"not readable: {reason}"
+    rows[:] = [r.with_value("_committed_us", committed.get(r["_xmin"])) for r in rows]
     if not committed:
-        return frame, "on, but none of these transactions has a commit timestamp (older than the setting)"
+        return "on, but none of these transactions has a commit timestamp (older than the setting)"
     share = sum(1 for x in xids if x in committed) / len(xids)
-    return frame, "usable" if share == 1 else f"usable for {share:.0%} of the transactions"
+    return "usable" if share == 1 else f"usable for {share:.0%} of the transactions"
 
 
 def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | None:
     sample = max(1, min(100, round(100 * XMIN_SAMPLE_ROWS / rows))) if rows > XMIN_SAMPLE_ROWS else 0
     sql = render_sql("xmin_share.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
                      sample_percent=sample)
-    row = conn.execute(sa.text(sql)).mappings().first()
+    row = conn.execute(statement(sql)).mappings().first()
     return float(row["n"]) / float(row["total"]) if row and row["total"] else None
 
 
-def detect_hour_apart(conn: Connection, info: TableInfo, spec: TableSpec,
-                      aware: bool | None) -> pd.DataFrame | None:
+def detect_hour_apart(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
+                      index: tuple[str, ...] | None = None) -> list[Record] | None:
     """Rows of a key written again one hour (± window) later: what a local-time schedule does on the
     night clocks go back, seen in a column that stores instants."""
-    sql = render_sql("detect_clusters.sql.j2", conn.dialect, **_context(conn, info, spec))
+    sql = render_sql("detect_clusters.sql.j2", conn.dialect, **_context(conn, info, spec, index))
     params: dict[str, Any] = {"window_us": int(round(spec.window * 1_000_000)), "offset_us": 3_600_000_000}
     if spec.since is not None:
         params["since"] = since_bind(info, spec, aware)
-    return _frame(conn.execute(sa.text(sql), params), info)
+    with _sorted_aggregation(conn):
+        return _records(conn.execute(statement(sql), params), info) or None
 
 
-def _frame(result: sa.CursorResult, info: TableInfo) -> pd.DataFrame | None:
-    """Collect a detection result in chunks into one frame with the table's own column names; None when the
-    statement returned nothing (pandas is imported only when there is something to hold)."""
-    labels = list(result.keys())
-    parts = iter(result.partitions(FETCH_CHUNK))
-    first = next(parts, None)
-    if not first:
-        return None
-    import pandas as pd
-
-    chunks = [pd.DataFrame([tuple(r) for r in part], columns=labels, dtype=object)
-              for part in itertools.chain([first], parts)]
-    frame = pd.concat(chunks, ignore_index=True)
-    frame = frame.rename(columns={f"c{i}": name for i, name in enumerate(info.column_names)})
-    return frame.rename(columns={"r0": info.row_id}) if info.row_id else frame
+def _records(result: sa.CursorResult, info: TableInfo) -> list[Record]:
+    """The rows of a detection result, read by the table's own column names (``c0``... and ``r0`` renamed)
+    and the statement's, in chunks. Plain Python: the few duplicate rows need no DataFrame, and a scan
+    loads no pandas. Each row has room for ``_committed_us`` (None until commit timestamps are read)."""
+    names = {f"c{i}": name for i, name in enumerate(info.column_names)}
+    if info.row_id:
+        names["r0"] = info.row_id
+    labels = [names.get(label, label) for label in result.keys()] + ["_committed_us"]
+    row_type = type("Record", (Record,), {"__slots__": (), "fields": {name: i for i, name in enumerate(labels)}})
+    return [row_type((*row, None)) for part in result.partitions(FETCH_CHUNK) for row in part]
 
 
 def verify_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> str:

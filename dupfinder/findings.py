@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,8 @@ def table_dict(t: TableResult) -> dict[str, Any]:
     spec, info = t.spec, t.info
     return {
         "table": info.qualified_name,
+        "schema": info.schema,
+        "name": info.name,
         "keys": list(spec.keys),
         "ts_column": spec.ts,
         "window_seconds": spec.window,
@@ -122,12 +126,17 @@ def table_dict(t: TableResult) -> dict[str, Any]:
         "incidents": [incident_dict(i) for i in t.incidents],
         "primary_key": list(info.primary_key),
         "row_id": info.row_id,
+        "id_columns": list(info.id_columns),  # --id: identify rows by these instead of the primary key
+        "storage": info.storage,  # Spark: the table provider (delta, parquet, ...), which decides the cleanup
         "referenced_by": [
             {"table": k.table, "name": k.name, "columns": list(k.columns), "referred_columns": list(k.referred_columns),
-             "ondelete": k.ondelete, "child_primary_key": list(k.child_primary_key)}
+             "ondelete": k.ondelete, "child_primary_key": list(k.child_primary_key),
+             "schema": k.table_schema, "name_only": k.table_name}
             for k in info.referenced_by
         ],
-        "columns": [{"name": c.name, "type": c.type} for c in info.columns],
+        "columns": [{"name": c.name, "type": c.type, **({"generated": True} if c.generated else {})}
+                    for c in info.columns],
+        **({"id_columns": list(info.id_columns)} if getattr(info, "id_columns", ()) else {}),
         "dialect": info.dialect,
         "ts_timezone_aware": t.ts_timezone_aware,
         "keep": spec.keep,
@@ -165,18 +174,57 @@ def write_findings(doc: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=jsonable) + "\n", encoding="utf-8")
 
 
+SCHEMA_PATH = Path(__file__).resolve().parent / "findings.schema.json"
+
+
+@cache
+def findings_schema() -> dict[str, Any]:
+    """The published JSON Schema of findings.json (draft 2020-12)."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _location(path: Iterable[Any]) -> str:
+    """A JSON path such as ``tables[0].clusters[3].rows`` for a validation error."""
+    text = "$"
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def validate_findings(doc: Any, source: str = "findings") -> None:
+    """Check ``doc`` against findings.schema.json; raise BadFindings naming the first failing field."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(findings_schema()).iter_errors(doc))
+    if error is None:
+        return
+    message, shown = error.message, repr(error.instance)
+    if error.validator in ("contains", "minContains", "maxContains"):
+        message = "a cluster must mark exactly one row as its survivor"
+    elif message.startswith(shown):  # the value itself can be a whole table: show its start only
+        message = _one_line(shown, 40) + message[len(shown):]
+    raise BadFindings(f"{source!r} is not a valid findings.json: at {_location(error.absolute_path)}: "
+                      f"{_one_line(message)}")
+
+
 def read_findings(path: str | Path) -> dict[str, Any]:
-    """Load a findings.json written by a scan; raise BadFindings with the reason when it is not one."""
+    """Load a findings.json written by a scan and validate it against the schema; raise BadFindings when it is
+    not one (one line naming the file and the failing field)."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BadFindings(f"findings file {str(path)!r} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise BadFindings(f"{str(path)!r} is not a findings.json: {err}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("tables"), list):
-        raise BadFindings(f"{str(path)!r} is not a findings.json: it has no 'tables' list")
-    for table in doc["tables"]:
-        missing = [k for k in ("table", "keys", "ts_column", "clusters") if k not in table]
-        if missing:
-            raise BadFindings(f"{str(path)!r}: a table entry lacks {', '.join(missing)}")
+    except IsADirectoryError:
+        raise BadFindings(f"findings file {str(path)!r} is a directory") from None
+    except OSError as err:
+        raise BadFindings(f"cannot read findings file {str(path)!r}: {err.strerror or err}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise BadFindings(f"{str(path)!r} is not a findings.json: {_one_line(str(err))}") from None
+    validate_findings(doc, str(path))
     return doc

@@ -1,33 +1,61 @@
 """Cleanup, rollback and migration SQL, generated as plans: these functions return text and run nothing.
 
 Everything is rendered from a findings document (so ``dupfinder cleanup FINDINGS.json`` regenerates the
-same files), for the dialect the scan ran on, with identifiers quoted and values rendered by that dialect.
+same files), for the dialect the scan ran on. Names reach the SQL only through ``sqltemplates.ident``, values
+only through ``sqltemplates.literal`` and comment text only through ``sqltemplates.comment_text``; nothing read
+from the findings is trusted: every plan entry is checked here and again by the SQL at run time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
 
 from .connect import PG_TEXT_FORMAT
-from .errors import UsageError
-from .sqltemplates import literal, quote_table, render_sql
+from .errors import BadFindings, UsageError
+from .sqltemplates import comment_text, literal, quote_table, render_sql
 
 BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks and WAL in smaller pieces
 LOCK_TIMEOUT = "5s"
 LOCK_WAIT_SECONDS = 5
 STATEMENT_TIMEOUT = "15min"
-SUPPORTED = ("postgresql", "sqlite", "mysql")
+SUPPORTED = ("postgresql", "sqlite", "mysql", "duckdb", "hive (Spark SQL)", "chdb (ClickHouse)")
+PLAN_ONLY = ("hive", "chdb")  # no multi-statement transactions: cleanup.sql is a plan of guarded steps
+NO_UNIQUE = {"hive": "Spark SQL enforces no UNIQUE constraint", "chdb": "ClickHouse enforces no UNIQUE constraint"}
+NO_UNIQUE_ADVICE = {
+    "hive": "write with MERGE INTO ... ON the business key WHEN NOT MATCHED THEN INSERT on a Delta table",
+    "chdb": "a ReplacingMergeTree ordered by the business key, or insert_deduplication_token per job run",
+}
+KEEP = ("earliest", "latest")
+ON_DELETE = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
+# the engines' identifier limits in bytes (SQLite has none; the same names are used there)
+NAME_BYTES = {"postgresql": 63, "mysql": 64, "mariadb": 64}
+ROW_ID_COLUMN = "dupfinder_row_id"  # the backup's record of the row id of a table without a primary key
+
+
+class PlanPair(NamedTuple):
+    """One losing row of the plan: literals only (a tuple, not a dict: 100,000 of them are held at once)."""
+
+    loser: tuple[str, ...]
+    survivor: tuple[str, ...]
+    hashed: bool          # the scan took the row's md5 (PostgreSQL)
+    row: tuple[str, ...]  # the plan row as the dialect's template writes it
 
 
 def dialect_for(name: str) -> Dialect:
     """A SQLAlchemy dialect object for quoting and literals, without a connection."""
     from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+    if name == "duckdb":
+        return _duckdb_dialect()
+    if name in PLAN_ONLY:
+        return _plan_dialect(name)
     known = {"postgresql": postgresql, "sqlite": sqlite, "mysql": mysql, "mariadb": mysql}
     module = known.get(name)
     if module is None:
@@ -35,70 +63,163 @@ def dialect_for(name: str) -> Dialect:
     return module.dialect()
 
 
-def _split(qualified: str) -> tuple[str | None, str]:
+def _plan_dialect(name: str) -> Dialect:
+    """PyHive's dialect for Spark SQL, chdb-sqlalchemy's for ClickHouse: their quoting, fixed where needed."""
+    from .connect import fix_quoting
+
+    try:
+        if name == "hive":
+            from pyhive.sqlalchemy_hive import HiveDialect as PlanDialect
+        else:
+            from chdb_sqlalchemy.dialect import ChdbDialect as PlanDialect
+    except ImportError as err:
+        raise UsageError(f"writing {name} SQL needs its SQLAlchemy dialect: {err}") from None
+    return fix_quoting(PlanDialect())
+
+
+def _duckdb_dialect() -> Dialect:
+    """DuckDB quotes and writes literals as PostgreSQL does: duckdb-engine's dialect when installed, else
+    PostgreSQL's preparer under DuckDB's name (regenerating cleanup.sql needs no DuckDB driver)."""
+    try:
+        from duckdb_engine import Dialect as DuckDBDialect
+        return DuckDBDialect()
+    except ImportError:
+        from sqlalchemy.dialects import postgresql
+
+        dialect = postgresql.dialect()
+        dialect.name = "duckdb"
+        return dialect
+
+
+def _split(qualified: str, schema: str | None = None, name: str | None = None) -> tuple[str | None, str]:
+    """(schema, name) of a table: the findings' separate fields when present (a name may hold a dot)."""
+    if name:
+        return schema, name
     schema, dot, name = qualified.partition(".")
     return (schema, name) if dot else (None, qualified)
 
 
-def _stamp(findings: dict[str, Any]) -> str:
-    return re.sub(r"\D", "", findings.get("scanned_at", ""))[:14] or "00000000000000"
+def scan_stamp(findings: dict[str, Any]) -> str:
+    """The stamp of a scan (its time, to the second): it names the backup tables, so each scan's cleanup has its
+    own backup and its own rollback.
+
+    >>> scan_stamp({"scanned_at": "2026-11-03T02:30:00+00:00"})
+    '20261103023000'
+    """
+    return re.sub(r"\D", "", str(findings.get("scanned_at", "")))[:14].ljust(14, "0")
 
 
-def _backup_name(table: str, stamp: str) -> str:
-    base = re.sub(r"\W+", "_", table).strip("_").lower() or "table"
-    return f"dupfinder_backup_{base[:26]}_{stamp}"
+def _truncate_utf8(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 form fits ``limit`` bytes (never half a character).
+
+    >>> _truncate_utf8("ééé", 5)
+    'éé'
+    """
+    return text.encode("utf-8")[:max(limit, 0)].decode("utf-8", "ignore")
 
 
-def _identity(row: dict[str, Any], ids: list[str], dialect: Dialect, row_id: str | None) -> list[str]:
+def _short_hash(*parts: str | None) -> str:
+    return hashlib.sha256("\x00".join(p or "" for p in parts).encode("utf-8")).hexdigest()[:8]
+
+
+def backup_name(schema: str | None, name: str, stamp: str, limit: int = 63) -> str:
+    """The backup table of one table and one scan: a readable prefix, a hash of the full schema-qualified name
+    and the scan's stamp, within ``limit`` bytes with room for the ``_rNNN`` tables of re-pointed children.
+
+    >>> backup_name(None, "recon_summary", "20261103023000")
+    'dupfinder_backup_recon_summary_9fe93c84_20261103023000'
+    >>> len(backup_name(None, "é" * 40, "20261103023000").encode()) <= 63 - 5
+    True
+    """
+    readable = re.sub(r"\W+", "_", name).strip("_").lower() or "table"
+    fixed = len("dupfinder_backup_") + 1 + 8 + 1 + len(stamp) + 5  # + "_r999"
+    prefix = _truncate_utf8(readable, limit - fixed).rstrip("_") or "t"
+    return f"dupfinder_backup_{prefix}_{_short_hash(schema, name)}_{stamp}"
+
+
+def _identity(row: dict[str, Any], ids: list[str], dialect: Dialect, where: str) -> list[str]:
     """The literals that find one row again: its primary key, or the ctid/rowid the scan read."""
-    values = [literal(dialect, row["pk"][c]) for c in ids]
-    return [f"CAST({v} AS tid)" for v in values] if row_id == "ctid" else values
+    pk = row.get("pk")
+    if not isinstance(pk, dict) or set(pk) != set(ids):
+        raise BadFindings(f"{where}: a row's pk names {sorted(pk) if isinstance(pk, dict) else pk!r}, but rows of "
+                          f"this table are identified by {ids}")
+    values = [pk[c] for c in ids]
+    if any(v is None or isinstance(v, (dict, list)) for v in values):
+        raise BadFindings(f"{where}: a row's pk holds a null or non-scalar value")
+    return [literal(dialect, v) for v in values]
 
 
-def _children(table: dict[str, Any], dialect: Dialect, backup: str) -> list[dict[str, Any]]:
+def _ondelete(fk: dict[str, Any], where: str) -> str:
+    value = (fk.get("ondelete") or "NO ACTION").upper()
+    if value not in ON_DELETE:
+        raise BadFindings(f"{where}: ondelete {fk.get('ondelete')!r} is not one of {', '.join(ON_DELETE)}")
+    return value
+
+
+def _children(table: dict[str, Any], dialect: Dialect, backup: str, schema: str | None,
+              ids: list[str]) -> list[dict[str, Any]]:
     """Foreign keys pointing at the table: re-pointable ones (one column, referring to a one-column primary
     key, in a child with a primary key to record the old reference by) and the ones cleanup must refuse."""
     pk = table.get("primary_key") or []
     children = []
     for n, fk in enumerate(table.get("referenced_by") or [], start=1):
-        schema, name = _split(fk["table"])
+        child_schema, name = _split(fk["table"], fk.get("schema"), fk.get("name_only"))
         reason = None
-        if len(fk["columns"]) != 1 or fk["referred_columns"] != pk or len(pk) != 1:
+        if len(fk["columns"]) != 1 or list(fk["referred_columns"]) != list(pk) or len(pk) != 1 or ids != pk:
             reason = "it is not a one-column reference to the primary key"
         elif not fk.get("child_primary_key"):
             reason = "the child table has no primary key to record the old reference by"
+        refs = f"{backup}_r{n}"
         children.append({
-            "table": fk["table"], "qtable": quote_table(dialect, name, schema), "name": fk.get("name") or "",
+            "table": fk["table"], "qtable": quote_table(dialect, name, child_schema), "name": fk.get("name") or "",
             "columns": fk["columns"], "referred": fk["referred_columns"], "pk": fk.get("child_primary_key") or [],
-            "ondelete": fk.get("ondelete") or "NO ACTION", "reason": reason, "refs": f"{backup}_r{n}",
+            "ondelete": _ondelete(fk, f"table {table['table']!r}: referenced_by[{n - 1}]"), "reason": reason,
+            "refs": refs, "qrefs": quote_table(dialect, refs, schema),
         })
     return children
+
+
+def _keep(keep: str | None, table: dict[str, Any]) -> str:
+    keep = keep or table.get("keep") or "earliest"
+    if keep not in KEEP:
+        raise UsageError(f"keep must be earliest or latest, not {keep!r}")
+    return keep
 
 
 def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: str | None,
                    plan: bool = True) -> dict[str, Any]:
     """What the templates need for one table. ``plan=False`` (rollback) skips rendering the plan's literals,
     the costly part for big findings: rollback only needs to know there were losers."""
-    schema, name = _split(table["table"])
-    pk = table.get("primary_key") or []
+    schema, name = _split(table["table"], table.get("schema"), table.get("name"))
+    pk = list(table.get("id_columns") or table.get("primary_key") or [])
     row_id = None if pk else table.get("row_id")
     ids = pk or ([row_id] if row_id else [])
-    columns = [c["name"] for c in table.get("columns", [])]
-    writer_columns = {w["column"] for w in table.get("writer_columns", [])}
+    described = [c for c in table.get("columns", []) if isinstance(c, dict)]
+    columns = [c["name"] for c in described]
+    generated = {c["name"] for c in described if c.get("generated")}
+    types = {c["name"]: str(c.get("type") or "") for c in described}
+    writers = [w for w in table.get("writer_columns", []) if w.get("column") in columns]
+    writer_columns = {w["column"] for w in writers}
     skip = set(pk) | set(table["keys"]) | {table["ts_column"]} | writer_columns
     payload = [c for c in columns if c not in skip]
-    # SQLite has no hash function: its guard compares every scanned value (blobs are read back as hex text,
-    # so they are left to the survivor comparison)
-    checked = [c["name"] for c in table.get("columns", []) if "BLOB" not in c.get("type", "").upper()
-               and "BINARY" not in c.get("type", "").upper()]
-    keep = keep or table.get("keep", "earliest")
+    where = f"table {table['table']!r}"
+    if row_id and ROW_ID_COLUMN in columns:
+        raise UsageError(f"{where} has no primary key and a column named {ROW_ID_COLUMN}, the name its backup "
+                         "needs for the row id: rename it, or give the table a primary key")
+    # SQLite and MySQL have no md5 of a whole row: their guard compares every scanned value (blobs are read back
+    # as hex text, so they are left to the comparison with the survivor)
+    checked = [c["name"] for c in described if "BLOB" not in str(c.get("type", "")).upper()
+               and "BINARY" not in str(c.get("type", "")).upper() and c["name"] not in generated]
+    keep = _keep(keep, table)
     pairs, divergent, clusters, losers = [], [], 0, 0
-    for cluster in table["clusters"]:
+    seen_losers: set[tuple] = set()
+    seen_survivors: set[tuple] = set()
+    for number, cluster in enumerate(table["clusters"]):
         rows = cluster["rows"]
         if cluster["payload"] != "identical":
-            # json.dumps keeps values from the database on one comment line (no newline can end it)
-            divergent.append({"key": json.dumps(cluster["key"], ensure_ascii=True),
-                              "ids": json.dumps([r["pk"] for r in rows], ensure_ascii=True),
+            # json.dumps with ensure_ascii keeps values from the database on one comment line
+            divergent.append({"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
+                              "ids": json.dumps([r.get("pk") for r in rows], ensure_ascii=True, default=str),
                               "columns": json.dumps(cluster["differing_columns"], ensure_ascii=True)})
             continue
         if not ids:
@@ -108,26 +229,88 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         losers += len(rows) - 1
         if not plan:
             continue
+        here = f"{where}, cluster {number}"
+        survivor_id = tuple(_identity(survivor, ids, dialect, here))
+        seen_survivors.add(survivor_id)
         for row in rows:
-            if row is not survivor:
-                pairs.append({
-                    "loser": _identity(row, ids, dialect, row_id),
-                    "survivor": _identity(survivor, ids, dialect, row_id),
-                    "hash": literal(dialect, row.get("hash")),
-                    "values": [literal(dialect, row.get("values", {}).get(c)) for c in checked],
-                })
-    backup = _backup_name(table["table"], stamp)
+            if row is survivor:
+                continue
+            loser_id = tuple(_identity(row, ids, dialect, here))
+            if loser_id == survivor_id:
+                raise BadFindings(f"{here}: a losing row is its own survivor ({', '.join(loser_id)}); "
+                                  "this findings file was not written by a scan: scan again")
+            if loser_id in seen_losers:
+                hint = (f"; {row_id} values repeat when a table is partitioned (each partition has its own): scan "
+                        "again with --id COL, columns that identify a row") if row_id else ""
+                raise BadFindings(f"{here}: the row {', '.join(loser_id)} is listed as a losing row twice{hint}")
+            seen_losers.add(loser_id)
+            values = row.get("values") if isinstance(row.get("values"), dict) else {}
+            row_hash = row.get("hash") if isinstance(row.get("hash"), str) else None
+            extra = ([literal(dialect, row_hash)] if dialect.name == "postgresql"
+                     else [literal(dialect, values.get(c)) for c in checked])
+            pairs.append(PlanPair(loser_id, survivor_id, row_hash is not None,
+                                  (*loser_id, *survivor_id, *extra)))
+    both = seen_losers & seen_survivors
+    if both:
+        raise BadFindings(f"{where}: the row {', '.join(sorted(both)[0])} is a survivor in one cluster and a losing "
+                          "row in another; scan again")
+    backup = backup_name(schema, name, stamp, NAME_BYTES.get(dialect.name, 63))
+    excluded = [{"column": c, "why": "primary key"} for c in pk]
+    excluded.append({"column": table["ts_column"], "why": "timestamp"})
+    excluded += [{"column": w["column"], "why": f"writer column ({w.get('role', '?')}; "
+                  f"{w.get('reason') or 'given'})"} for w in writers]
+    children = _children(table, dialect, backup, schema, ids)
     return {
-        "tag": dollar_tag(json.dumps(table, default=str), *(fk["table"] for fk in table.get("referenced_by") or [])),
-        "table": table["table"], "qtable": quote_table(dialect, name, schema), "ids": ids, "row_id": row_id,
-        "key_columns": table["keys"], "payload": payload, "columns": columns, "checked": checked,
+        "tag": dollar_tag(*_dollar_texts(table), *(fk["table"] for fk in table.get("referenced_by") or [])),
+        "table": table["table"], "schema": schema, "name": name, "qtable": quote_table(dialect, name, schema),
+        "ids": ids, "row_id": row_id, "row_id_column": ROW_ID_COLUMN,
+        "key_columns": table["keys"], "payload": payload, "columns": columns,
+        "insert_columns": [c for c in columns if c not in generated], "checked": checked,
         "pairs": pairs, "losers": losers,
+        "plan_columns": [*(f"loser_{i}" for i in range(len(ids))), *(f"survivor_{i}" for i in range(len(ids))),
+                         *(["hash"] if dialect.name == "postgresql" else [f"v_{i}" for i in range(len(checked))])],
+        "key_compare": [{"name": k, "text": _no_equality(types.get(k))} for k in table["keys"]],
         "batches": [pairs[i:i + BATCH_ROWS] for i in range(0, len(pairs), BATCH_ROWS)],
         "clusters": clusters, "divergent": divergent, "keep": keep, "backup": backup,
-        "hashed": bool(pairs) and all(p["hash"] != "NULL" for p in pairs),
-        "children": _children(table, dialect, backup), "text_format": PG_TEXT_FORMAT,
+        "qbackup": quote_table(dialect, backup, schema), "excluded": excluded,
+        "hashed": bool(pairs) and all(p.hashed for p in pairs),
+        "children": children, "text_format": PG_TEXT_FORMAT, "stamp": stamp,
+        "storage": table.get("storage"),
+        # Spark: the backup is stored like the table (CTAS would make a Hive SerDe table); a provider name
+        # only, else parquet
+        "backup_format": table.get("storage") if re.fullmatch(r"[a-z][a-z0-9_]*", table.get("storage") or "")
+        and table.get("storage") != "hive" else "parquet",
         "unsupported": None if ids else "the table has neither a primary key nor a row id the engine exposes",
     }
+
+
+def _no_equality(type_name: str | None) -> bool:
+    """Whether a column type has no equality operator on PostgreSQL (or was not recognised), so it is compared
+    by its text form.
+
+    >>> _no_equality("JSON"), _no_equality("JSONB"), _no_equality("INTEGER"), _no_equality("NULL")
+    (True, False, False, True)
+    """
+    base = re.sub(r"\(.*", "", (type_name or "").upper()).strip()
+    return base in ("JSON", "XML", "POINT", "LINE", "LSEG", "BOX", "PATH", "POLYGON", "CIRCLE", "NULL")
+
+
+def _dollar_texts(value: Any) -> list[str]:
+    """Every text inside a table's findings that holds a dollar sign (keys and values, numbers as text): the
+    only ones a dollar-quote tag can collide with. Dumping the whole table into one string instead cost
+    100 MB at the peak for one key written 100,000 times."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif "$" in (text := item if isinstance(item, str) else str(item)):
+            found.append(text)
+    return found
 
 
 def dollar_tag(*texts: str) -> str:
@@ -144,14 +327,20 @@ def dollar_tag(*texts: str) -> str:
 
 
 def _template(kind: str, dialect: Dialect) -> str:
+    if dialect.name == "duckdb":
+        return f"{kind}_duckdb.sql.j2"
+    if dialect.name in PLAN_ONLY:
+        return f"{kind}_plan.sql.j2"
     return f"{kind}_mysql.sql.j2" if dialect.name in ("mysql", "mariadb") else f"{kind}.sql.j2"
 
 
 def _header(kind: str, findings: dict[str, Any], lines: list[str]) -> list[str]:
     return [
         f"-- dupfinder {kind}",
-        f"-- generated from the scan of {findings.get('database', '?')} at {findings.get('scanned_at', '?')}",
-        "-- (dupfinder " + str(findings.get("dupfinder_version", "?")) + ")",
+        f"-- generated from the scan of {comment_text(findings.get('database', '?'))} at "
+        f"{comment_text(findings.get('scanned_at', '?'))}",
+        f"-- (dupfinder {comment_text(findings.get('dupfinder_version', '?'))})",
+        f"-- stamp: {scan_stamp(findings)}",
         *lines,
         "",
     ]
@@ -159,24 +348,27 @@ def _header(kind: str, findings: dict[str, Any], lines: list[str]) -> list[str]:
 
 def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
     """Return cleanup.sql: per table one transaction that backs up and deletes the losing rows."""
-    stamp = _stamp(findings)
+    stamp = scan_stamp(findings)
     body, summary, total = [], [], 0
     for table in findings["tables"]:
         dialect = dialect_for(table.get("dialect", "sqlite"))
         ctx = _table_context(table, dialect, stamp, keep)
         total += len(ctx["pairs"])
-        summary.append(f"--   {table['table']}: {ctx['clusters']} identical cluster(s), {len(ctx['pairs'])} row(s) "
-                       f"to delete, {len(ctx['divergent'])} divergent cluster(s) left for a person")
+        summary.append(f"--   {comment_text(table['table'])}: {ctx['clusters']} identical cluster(s), "
+                       f"{len(ctx['pairs'])} row(s) to delete, {len(ctx['divergent'])} divergent cluster(s) left "
+                       "for a person")
         if ctx["unsupported"]:
-            body.append(f"-- table {table['table']}: nothing deleted ({ctx['unsupported']})")
+            body.append(f"-- table {comment_text(table['table'])}: nothing deleted ({ctx['unsupported']})")
             continue
         body.append(render_sql(_template("cleanup", dialect), dialect, t=ctx, lock_timeout=LOCK_TIMEOUT,
                                statement_timeout=STATEMENT_TIMEOUT, lock_wait_seconds=LOCK_WAIT_SECONDS))
     head = _header("cleanup.sql", findings, [
         f"-- deletes {total} row(s) that duplicate an earlier row exactly; every deleted row is first copied",
         "-- into a dupfinder_backup_* table in the same transaction. Each table's transaction aborts and",
-        "-- deletes nothing if any losing row changed since the scan or its survivor is gone.",
-        "-- Running it twice deletes nothing the second time. Undo with rollback.sql.",
+        "-- deletes nothing if any losing row changed since the scan, its survivor is gone or differs, or the",
+        "-- table's columns changed. Running it twice deletes nothing the second time. Undo with rollback.sql.",
+        "-- It creates only dupfinder_backup_* tables and temporary tables, re-points child rows named below, and",
+        "-- deletes only rows named in its plan.",
         "-- PostgreSQL: psql -v ON_ERROR_STOP=1 -f cleanup.sql    SQLite: sqlite3 -bail DATABASE < cleanup.sql",
         "-- MySQL 8.0.16+: mysql DATABASE < cleanup.sql (stops at the first error; the open transaction rolls back)",
         "-- Verify afterwards: dupfinder scan ... again should report no near-duplicate clusters.",
@@ -187,30 +379,57 @@ def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
 
 def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
     """Return rollback.sql: put back every row cleanup.sql backed up; safe to run more than once."""
-    stamp = _stamp(findings)
+    stamp = scan_stamp(findings)
     body = []
     for table in findings["tables"]:
         dialect = dialect_for(table.get("dialect", "sqlite"))
         ctx = _table_context(table, dialect, stamp, keep, plan=False)
         if ctx["unsupported"]:
-            body.append(f"-- table {table['table']}: nothing to roll back ({ctx['unsupported']})")
+            body.append(f"-- table {comment_text(table['table'])}: nothing to roll back ({ctx['unsupported']})")
             continue
         body.append(render_sql(_template("rollback", dialect), dialect, t=ctx))
     head = _header("rollback.sql", findings, [
-        "-- restores the rows cleanup.sql deleted, exactly (same primary keys and values), from its backup",
-        "-- tables; rows already present are skipped. The backup tables are kept: drop them when done.",
+        "-- restores the rows cleanup.sql (same stamp) deleted, exactly (same primary keys and values), from its",
+        "-- backup tables; rows already present are skipped. The backup tables are kept: drop them when done.",
     ])
     return "\n".join(head + body)
 
 
-def constraint_name(table: str, keys: list[str]) -> str:
-    """A deterministic constraint name within PostgreSQL's 63-byte limit.
+def keep_previous_run(out_dir: str | Path, new_stamp: str) -> list[Path]:
+    """Before ``--out`` writes a new cleanup.sql and rollback.sql: when the ones there belong to another scan
+    (another stamp), keep them as ``cleanup-<stamp>.sql`` and ``rollback-<stamp>.sql``: that cleanup may have
+    been applied, and its rollback is the only way back from its own backup tables. Returns the kept paths."""
+    kept = []
+    for name in ("cleanup.sql", "rollback.sql"):
+        old = Path(out_dir) / name
+        if not old.is_file():
+            continue
+        with old.open(encoding="utf-8", errors="replace") as file:
+            head = "".join(file.readline() for _ in range(8))
+        found = re.search(r"^-- stamp: (\d{14})$", head, re.MULTILINE)
+        stamp = found.group(1) if found else f"{int(old.stat().st_mtime)}"
+        if stamp == new_stamp:
+            continue
+        target = old.with_name(f"{old.stem}-{stamp}.sql")
+        if not target.exists():
+            old.replace(target)
+            kept.append(target)
+    return kept
+
+
+def constraint_name(table: str, keys: list[str], limit: int = 63) -> str:
+    """A deterministic constraint name within the engine's identifier limit in bytes (PostgreSQL: 63).
 
     >>> constraint_name("recon_summary", ["account_id", "window_id"])
     'uq_recon_summary_account_id_window_id'
+    >>> len(constraint_name("т" * 40, ["ключ"]).encode()) <= 63
+    True
     """
     base = re.sub(r"\W+", "_", "_".join([table.split(".")[-1], *keys])).strip("_").lower()
-    return f"uq_{base}"[:63]
+    name = f"uq_{base}"
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    return f"{_truncate_utf8(name, limit - 9).rstrip('_')}_{_short_hash(table, *keys)}"
 
 
 def check_predicate(where: str | None) -> str | None:
@@ -222,31 +441,34 @@ def check_predicate(where: str | None) -> str | None:
     if where is None:
         return None
     where = where.strip()
-    if not where or ";" in where or "--" in where or "/*" in where or "$" in where:
-        raise UsageError("--where must be one boolean expression, without ';', comments or '$'")
+    if not where or ";" in where or "--" in where or "/*" in where or "$" in where or "\n" in where:
+        raise UsageError("--where must be one boolean expression on one line, without ';', comments or '$'")
     return where
 
 
 def migration_sql(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
-                  where: str | None = None) -> str:
+                  where: str | None = None, schema: str | None = None, name: str | None = None) -> str:
     """Return the UNIQUE migration for one table and key, with its pre-flight and a down step."""
-    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where)
+    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where, schema, name)
     return render_sql("migration.sql.j2", dialect, **ctx)
 
 
 def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool,
-                       where: str | None) -> tuple[Dialect, dict[str, Any]]:
+                       where: str | None, schema: str | None = None,
+                       name: str | None = None) -> tuple[Dialect, dict[str, Any]]:
     dialect = dialect_for(dialect_name)
+    if dialect.name in PLAN_ONLY:
+        raise UsageError(f"{NO_UNIQUE[dialect.name]}: there is no UNIQUE migration to write")
     where = check_predicate(where)
     if nulls_not_distinct and dialect.name != "postgresql":
         raise UsageError(f"NULLS NOT DISTINCT is PostgreSQL 15+ only; {dialect.name} treats NULLs as distinct")
     if where and dialect.name in ("mysql", "mariadb"):
         raise UsageError("MySQL has no partial indexes: drop --where, or use a generated column")
-    schema, name = _split(table)
-    constraint = constraint_name(table, keys)
+    schema, name = _split(table, schema, name)
+    constraint = constraint_name(table, keys, NAME_BYTES.get(dialect.name, 63))
     t = {"table": table, "qtable": quote_table(dialect, name, schema), "key_columns": keys, "name": constraint,
          "name_in_schema": quote_table(dialect, constraint, schema), "nulls_not_distinct": nulls_not_distinct,
-         "where": where, "tag": dollar_tag(table, *keys)}
+         "where": where, "tag": dollar_tag(table, *keys, where or ""), "schema_name": schema, "table_name": name}
     return dialect, {"t": t, "lock_timeout": LOCK_TIMEOUT, "lock_wait_seconds": LOCK_WAIT_SECONDS}
 
 
@@ -268,19 +490,25 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
     """
     body, held = [], []
     for t in findings["tables"]:
+        if t.get("dialect") in PLAN_ONLY:
+            body.append(f"-- table {comment_text(t['table'])}: {NO_UNIQUE[t['dialect']]}; make the writing job "
+                        f"idempotent instead ({NO_UNIQUE_ADVICE[t['dialect']]})\n")
+            continue
         blockers = []
         if t.get("far_duplicates"):
-            blockers.append(f"{t['far_duplicates']} far-duplicate key(s)")
+            blockers.append(f"{int(t['far_duplicates'])} far-duplicate key(s)")
         if t.get("divergent_clusters"):
-            blockers.append(f"{t['divergent_clusters']} divergent cluster(s)")
+            blockers.append(f"{int(t['divergent_clusters'])} divergent cluster(s)")
         if blockers:
             keys = " ".join(f"--key {shlex.quote(k)}" for k in t["keys"])
-            held.append(t["table"])
-            body.append(f"-- table {t['table']}: not migrated yet: {' and '.join(blockers)} remain after cleanup.sql "
-                        "(see the report); resolve them by hand, then write the migration with\n"
-                        f"--   dupfinder migrate URL --table {shlex.quote(t['table'])} {keys}\n")
+            held.append(comment_text(t["table"]))
+            command = f"dupfinder migrate URL --table {shlex.quote(t['table'])} {keys}"
+            body.append(f"-- table {comment_text(t['table'])}: not migrated yet: {' and '.join(blockers)} remain "
+                        "after cleanup.sql (see the report); resolve them by hand, then write the migration with\n"
+                        f"--   {comment_text(command)}\n")
             continue
-        body.append(migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"]))
+        body.append(migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
+                                  schema=t.get("schema"), name=t.get("name")))
     head = _header("migration.sql", findings, [
         "-- adds a UNIQUE constraint on each business key so the next double run fails loudly. Run it after",
         "-- cleanup.sql. Each table's pre-flight stops the migration while any duplicate key remains (near",

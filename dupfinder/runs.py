@@ -271,8 +271,11 @@ def _instants_us(ts_us: int, reading: str, zone: str | None) -> tuple[int, ...]:
         return (ts_us,)
     from zoneinfo import ZoneInfo
 
-    wall = datetime.fromtimestamp(ts_us / 1e6, UTC).replace(tzinfo=ZoneInfo(zone))
-    return tuple(sorted({round(wall.replace(fold=f).timestamp() * 1_000_000) for f in (0, 1)}))
+    try:
+        wall = datetime.fromtimestamp(ts_us / 1e6, UTC).replace(tzinfo=ZoneInfo(zone))
+        return tuple(sorted({round(wall.replace(fold=f).timestamp() * 1_000_000) for f in (0, 1)}))
+    except (OverflowError, OSError, ValueError):  # a timestamp no datetime can hold: no run matches it anyway
+        return (ts_us,)
 
 
 def _agrees(row_writer: dict[str, Any], run: Run) -> bool:
@@ -381,8 +384,8 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
         sentence = evidence.sentence
         if same_run_id:
             sentence += f": run id {next(iter(run_ids))} executed again (a redelivery or retry of the same run)"
-        doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence,
-               "timestamps_read_as": "UTC" if reading == "utc" else table.spec.timezone}
+        read_as = ("instants" if table.ts_timezone_aware else "UTC") if reading == "utc" else table.spec.timezone
+        doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence, "timestamps_read_as": read_as}
         clusters.append(replace(cluster, rows=rows, evidence={**cluster.evidence, "runs": labels, "job_runs": doc}))
     return replace(table, clusters=tuple(clusters))
 

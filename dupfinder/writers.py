@@ -1,8 +1,23 @@
-"""Which columns say who wrote a row: given with --writer ROLE=COLUMN, or inferred from column names."""
+"""Which columns say who wrote a row: given with --writer ROLE=COLUMN, or inferred from column names and types.
+
+Writer columns are left out of the payload comparison (two copies written by two hosts differ there), so an
+inferred one decides which rows cleanup.sql may delete. Inference is therefore conservative:
+
+* the name must END in a word of one role's vocabulary, or in such a word and one of that role's qualifiers
+  (``scheduler_host``, ``node_name``, ``worker_id``, ``run_id``, ``build_number``, ``service_name``): the last
+  word of a compound name says what it holds, so ``client_id``, ``release_date``, ``batch_size`` or
+  ``node_count`` are business columns, never writers;
+* ``client`` is not inferred at all: in a business table it names the customer, not the application;
+* the type must fit the role: text for host and app, text/integer/uuid for process and run, text/integer for
+  version. A date, timestamp, boolean, float or decimal column is never a writer.
+
+``--writer`` names columns explicitly and overrides all of this.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 ROLE_WORDS = {
@@ -13,6 +28,14 @@ ROLE_WORDS = {
     "app": ("application", "app", "service", "client"),
 }
 _WORD_ROLE = {word: role for role, words in ROLE_WORDS.items() for word in words}
+NOT_INFERRED = {"client"}  # a business word (the customer) far more often than a writer
+QUALIFIERS = {"host": {"name", "id"}, "process": {"id", "name"}, "run": {"id", "name"}, "version": {"number"},
+              "app": {"name"}}
+_TEXT = re.compile(r"CHAR|TEXT|STRING|CLOB|NAME|CITEXT|ENUM", re.IGNORECASE)
+_INTEGER = re.compile(r"INT|SERIAL", re.IGNORECASE)
+_UUID = re.compile(r"UUID|UNIQUEIDENTIFIER", re.IGNORECASE)
+_NEVER = re.compile(r"DATE|TIME|BOOL|FLOAT|DOUBLE|REAL|DECIMAL|NUMERIC|MONEY|INTERVAL|JSON|BLOB|BYTEA|BINARY",
+                    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -34,28 +57,71 @@ def name_words(name: str) -> list[str]:
     return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if w]
 
 
-def infer_writers(columns: list[str] | tuple[str, ...], exclude: set[str]) -> tuple[WriterColumn, ...]:
-    """Propose one column per role from column names; the last role word in a name decides.
+def plausible_type(role: str, type_name: str | None) -> bool:
+    """Whether a column of this type can carry the role (an unknown type is judged by its name alone).
+
+    >>> plausible_type("version", "DATE"), plausible_type("run", "BIGINT"), plausible_type("host", "INTEGER")
+    (False, True, False)
+    """
+    if not type_name:
+        return True
+    if _NEVER.search(type_name):
+        return False
+    text, integer, uuid = bool(_TEXT.search(type_name)), bool(_INTEGER.search(type_name)), bool(_UUID.search(type_name))
+    if role in ("host", "app"):
+        return text
+    if role in ("process", "run"):
+        return text or integer or uuid
+    return text or integer  # version
+
+
+def name_role(name: str) -> tuple[str, str] | None:
+    """The role a column name says it carries, and the deciding word; None unless the name ends in a role word
+    (or a role word and that role's qualifier): the last word of a compound name says what it holds.
+
+    >>> name_role("hostname"), name_role("consumer_pid"), name_role("app_version"), name_role("node_name")
+    (('host', 'hostname'), ('process', 'pid'), ('version', 'version'), ('host', 'node'))
+    >>> name_role("client_id"), name_role("release_date"), name_role("batch_size"), name_role("build_number")
+    (None, None, None, ('version', 'build'))
+    """
+    words = name_words(name)
+    if not words or any(w in NOT_INFERRED for w in words):
+        return None
+    last = words[-1]
+    if last in _WORD_ROLE:
+        return _WORD_ROLE[last], last
+    if len(words) > 1 and words[-2] in _WORD_ROLE and last in QUALIFIERS[_WORD_ROLE[words[-2]]]:
+        return _WORD_ROLE[words[-2]], words[-2]
+    return None
+
+
+def infer_writers(columns: Iterable[object], exclude: set[str]) -> tuple[WriterColumn, ...]:
+    """Propose one column per role from column names (and types, for columns that carry one).
+
+    ``columns`` are names or objects with ``name`` and ``type`` (connect.ColumnInfo).
 
     >>> [(w.role, w.column) for w in infer_writers(["id", "hostname", "worker_pid", "app_version"], {"id"})]
     [('host', 'hostname'), ('process', 'worker_pid'), ('version', 'app_version')]
     """
     found: dict[str, WriterColumn] = {}
     for column in columns:
-        if column in exclude:
+        name = column if isinstance(column, str) else column.name
+        type_name = None if isinstance(column, str) else getattr(column, "type", None)
+        if name in exclude:
             continue
-        roles = [(_WORD_ROLE[w], w) for w in name_words(column) if w in _WORD_ROLE]
-        if not roles:
+        fit = name_role(name)
+        if fit is None or not plausible_type(fit[0], type_name):
             continue
-        role, word = roles[-1]
+        role, word = fit
         if role not in found:
-            found[role] = WriterColumn(role, column, f"inferred: the name contains {word!r}")
+            typed = f", type {type_name}" if type_name else ""
+            found[role] = WriterColumn(role, name, f"inferred: the name is the role word {word!r}{typed}")
     order = list(ROLE_WORDS)
     return tuple(sorted(found.values(), key=lambda w: order.index(w.role)))
 
 
 def resolve_writers(
-    given: tuple[tuple[str, str], ...], infer: bool, columns: tuple[str, ...], exclude: set[str]
+    given: tuple[tuple[str, str], ...], infer: bool, columns: Iterable[object], exclude: set[str]
 ) -> tuple[WriterColumn, ...]:
     """The writer columns a scan uses: the ones given, else (unless turned off) the inferred ones."""
     if given:

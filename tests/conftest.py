@@ -19,7 +19,10 @@ except ModuleNotFoundError:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.modules["dupfinder.sample_data"] = importlib.import_module("sample_data")
 
+from mariadb_server import MariaDBServer, find_mariadbd  # noqa: E402
 from pg_server import PostgresServer  # noqa: E402
+from spark_server import SparkThriftServer  # noqa: E402
+from spark_server import missing as spark_missing  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 _counter = itertools.count()
@@ -47,6 +50,26 @@ def pg_url(pg_server, request):
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def mariadb_server():
+    """A throwaway MariaDB server (Debian's mariadbd) for the session; never skipped in CI."""
+    if find_mariadbd() is None and not os.environ.get("CI"):
+        pytest.skip("MariaDB SERVER BINARIES NOT FOUND: MariaDB tests skipped (apt-get install mariadb-server, "
+                    "or run .ci/system-deps); CI installs it and never skips")
+    server = MariaDBServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mariadb_url(mariadb_server):
+    """A fresh, empty MariaDB database for one test (``mysql+pymysql://``)."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    mariadb_server.admin(f"CREATE DATABASE `{name}`")
+    yield mariadb_server.url(name)
+    mariadb_server.admin(f"DROP DATABASE IF EXISTS `{name}`")
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     path = tmp_path / "test.db"
@@ -66,6 +89,38 @@ def db_url(request, tmp_path):
 def duckdb_url(tmp_path):
     """A DuckDB file path; the test's first table creates it (a scan never creates a database)."""
     return f"duckdb:///{tmp_path / 'test.duckdb'}"
+
+
+@pytest.fixture(scope="session")
+def spark_server():
+    """One Spark Thrift server (pip's pyspark jars, local[2]) for the whole session; never skipped in CI."""
+    reason = spark_missing()
+    if reason and not os.environ.get("CI"):
+        pytest.skip(f"SPARK THRIFT SERVER CANNOT START: {reason}; Spark tests skipped (CI never skips them)")
+    server = SparkThriftServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def spark_url(spark_server):
+    """A fresh Spark database (schema) for one test, reached through PyHive: ``hive://127.0.0.1:PORT/NAME``."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    engine = sa.create_engine(spark_server.url(), poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield spark_server.url(name)
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture
+def chdb_url(tmp_path):
+    """A chDB (embedded ClickHouse) database folder; chDB keeps one session per process, so one at a time."""
+    folder = tmp_path / "chdb"
+    folder.mkdir()
+    return f"chdb:///{folder}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "duckdb"])

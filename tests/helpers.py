@@ -29,13 +29,26 @@ def make_table(url: str, name: str, columns: list[sa.Column], rows: list[dict]) 
     return table
 
 
+def ts_type(aware: bool = False) -> sa.types.TypeEngine:
+    """A timestamp column type keeping microseconds on every engine (MySQL/MariaDB need an explicit fsp)."""
+    from sqlalchemy.dialects import mysql
+
+    kind = sa.DateTime(timezone=aware).with_variant(
+        mysql.TIMESTAMP(fsp=6) if aware else mysql.DATETIME(fsp=6), "mysql", "mariadb")
+    try:
+        from chdb_sqlalchemy.types import DateTime64
+    except ImportError:
+        return kind
+    return kind.with_variant(DateTime64(6, timezone="UTC") if aware else DateTime64(6), "chdb")
+
+
 def events_table(url: str, rows: list[tuple], name: str = "events", aware: bool = False) -> sa.Table:
     """A table (id, account, day, ts, host, note) from (id, account, seconds, host[, note]) tuples."""
     columns = [
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("account", sa.Integer),
         sa.Column("day", sa.String(10)),
-        sa.Column("ts", sa.DateTime(timezone=aware)),
+        sa.Column("ts", ts_type(aware)),
         sa.Column("host", sa.String(20)),
         sa.Column("note", sa.String(40)),
     ]
@@ -45,6 +58,41 @@ def events_table(url: str, rows: list[tuple], name: str = "events", aware: bool 
         for r in rows
     ]
     return make_table(url, name, columns, data)
+
+
+def spark_table(url: str, name: str, columns: dict[str, str], rows: list[dict], using: str = "parquet") -> None:
+    """Create a table through the Spark Thrift server (SQLAlchemy's DDL would emit a PRIMARY KEY Spark
+    rejects) and insert ``rows`` with one statement."""
+    from dupfinder.connect import fix_quoting
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    quote = fix_quoting(engine.dialect).identifier_preparer.quote
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {quote(name)} ("
+                             + ", ".join(f"{quote(c)} {t}" for c, t in columns.items()) + f") USING {using}")
+        if rows:
+            values = ", ".join("(" + ", ".join(_spark_value(r.get(c), t) for c, t in columns.items())
+                               + ")" for r in rows)
+            conn.exec_driver_sql(f"INSERT INTO {quote(name)} VALUES {values}")
+    engine.dispose()
+
+
+def _spark_value(value, kind: str) -> str:
+    if value is None:
+        return f"CAST(NULL AS {kind})"
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(value)
+
+
+def spark_events_table(url: str, rows: list[tuple], name: str = "events") -> None:
+    """events_table on Spark: (id, account, day, ts, host, note), no primary key (Spark has none)."""
+    columns = {"id": "INT", "account": "INT", "day": "STRING", "ts": "TIMESTAMP", "host": "STRING", "note": "STRING"}
+    spark_table(url, name, columns, [
+        {"id": r[0], "account": r[1], "day": "2026-11-02", "ts": None if r[2] is None else at(r[2]),
+         "host": r[3] if len(r) > 3 else "a", "note": r[4] if len(r) > 4 else "same"} for r in rows])
 
 
 def scan_one(url: str, **spec):

@@ -22,6 +22,7 @@ def test_wheel_ships_templates_and_sample_data(tmp_path):
     for template in ROOT.joinpath("reports").glob("*.j2"):
         assert f"dupfinder/reports/{template.name}" in names
     assert "dupfinder/sample_data/incidents.py" in names
+    assert "dupfinder/findings.schema.json" in names
 
 
 def test_installed_cli_runs_the_demo_from_another_directory(tmp_path):

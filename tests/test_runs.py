@@ -140,6 +140,14 @@ def test_cli_runs_name_both_runs_and_each_row_gets_its_run(sqlite_url, tmp_path)
                                       "--writer", "process=pid", "--format", "json"])
     assert "run" not in json.loads(plain.output)["tables"][0]["clusters"][0]["rows"][0]
     assert "job logs" not in plain.output
+    text = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                     "--writer", "process=pid", "--runs", str(tmp_path / "runs.jsonl"),
+                                     "--out", str(tmp_path / "out")])
+    assert "job runs (--runs): copies in different runs 1, in one run 0" in text.output, text.output
+    from dupfinder.findings import read_findings
+
+    rows = read_findings(tmp_path / "out" / "findings.json")["tables"][0]["clusters"][0]["rows"]  # the schema holds
+    assert [row["run"] for row in rows] == [["runs.jsonl:1"], ["runs.jsonl:2"]]
 
 
 def test_config_file_names_runs_relative_to_itself(sqlite_url, tmp_path):
@@ -177,3 +185,21 @@ def test_docstring_examples_of_runs():
 
     result = doctest.testmod(runs)
     assert result.attempted >= 3 and result.failed == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(spans=st.lists(st.tuples(st.integers(0, 10_000_000), st.integers(0, 5_000_000), st.sampled_from("ab")),
+                      max_size=30),
+       moments=st.lists(st.integers(-1_000_000, 16_000_000), min_size=1, max_size=10),
+       host=st.sampled_from([None, "a", "b"]))
+def test_run_index_finds_exactly_the_runs_a_full_walk_finds(spans, moments, host):
+    from dupfinder.runs import DEFAULT_SLACK, Run
+
+    base = 1_793_511_000_000_000
+    runs = [Run(id=f"r{n}", start_us=base + s, end_us=base + s + d, host=h) for n, (s, d, h) in enumerate(spans)]
+    index = RunIndex(runs)
+    slack = round(DEFAULT_SLACK * 1_000_000)
+    for moment in moments:
+        at = base + moment
+        walked = {r.id for r in runs if r.start_us - slack <= at <= r.end_us + slack and host in (None, r.host)}
+        assert {r.id for r in index.active(at, {"host": host} if host else None)} == walked

@@ -70,14 +70,14 @@ READINGS = {"instant": "an instant (time zone stored)", "utc": "naive values hol
             "local": "naive values holding local wall time"}
 
 
-def hour_apart_clusters(conn, info, spec, aware: bool | None, writers) -> list[Cluster]:
+def hour_apart_clusters(conn, info, spec, aware: bool | None, writers, index=None) -> list[Cluster]:
     """Pairs of a key written one hour (± window) apart whose first row falls in the first pass through the
     repeated hour: instants in an aware column, or a naive column read as UTC."""
     if not spec.timezone:
         return []
     from ..detect import detect_hour_apart
 
-    found = build_clusters(detect_hour_apart(conn, info, spec, aware), info, spec.keys, spec.ts, writers,
+    found = build_clusters(detect_hour_apart(conn, info, spec, aware, index), info, spec.keys, spec.ts, writers,
                            spec.keep)
     reading = "instant" if aware else "utc"
     return [replace(c, evidence={**c.evidence, "hour_apart": True, "clock_reading": reading}) for c in found

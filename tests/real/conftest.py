@@ -44,17 +44,19 @@ def _run_group(group: str, new_database, work, request) -> dict[str, Truth]:
         return scenarios.celery_redelivery(new_database(), request.getfixturevalue("redis_url"), work)
     runners = {
         "apscheduler_shared_store": lambda: scenarios.shared_job_store(new_database(), work),
-        "launcher_twice_400": lambda: scenarios.two_launchers(new_database(), work, batch=400),
-        "launcher_twice_diluted": lambda: scenarios.two_launchers(new_database(), work, batch=40, other_keys=260),
+        "launcher_twice_400": lambda: scenarios.two_launchers(new_database(), work, 400, 0, group),
+        "launcher_twice_diluted": lambda: scenarios.two_launchers(new_database(), work, 40, 260, group),
         "pool_check_then_act": lambda: scenarios.process_pool(new_database(), work, fixed=False),
         "pool_atomic_claim": lambda: scenarios.process_pool(new_database(), work, fixed=True),
         "rolling_deploy": lambda: scenarios.rolling_deploy(new_database(), work),
     }
-    return {group: runners[group]()}
+    made = runners[group]()
+    return made if isinstance(made, dict) else {group: made}
 
 
 GROUP = {**{f"dst_night_{n}": "dst" for n in scenarios.DST_TABLES},
-         **dict.fromkeys(scenarios.CELERY_VARIANTS, "celery")}
+         **dict.fromkeys(scenarios.CELERY_VARIANTS, "celery"),
+         "launcher_twice_400_sqlite": "launcher_twice_400", "launcher_twice_diluted_sqlite": "launcher_twice_diluted"}
 
 
 @pytest.fixture(scope="session")

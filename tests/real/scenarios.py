@@ -9,18 +9,21 @@ from real.batch import create_table
 from real.scenario import Truth, duplicate_groups, finish, release, spawn
 
 
-def two_launchers(url: str, work: Path, batch: int = 400, other_keys: int = 0) -> Truth:
+def two_launchers(url: str, work: Path, batch: int = 400, other_keys: int = 0, name: str = "launcher") -> dict:
     """One export script started twice a minute by two launchers on one host (a cron.d line beside the
-    crontab): each run writes the whole batch. With ``other_keys``, another job of the first launcher
-    writes that many other keys into the same table in the same minute."""
+    crontab): each run writes the whole batch, to PostgreSQL and, row by row beside it, to a SQLite file.
+    With ``other_keys``, another job of the first launcher writes that many other keys into the same
+    tables in the same minute. Returns the Truth of the PostgreSQL table (``name``) and of the SQLite one
+    (``name``_sqlite)."""
     table = "export_records"
-    create_table(url, table)
+    sqlite = work / "exports.db"
+    create_table(url, table, sqlite)
     runs, barrier = work / "runs.jsonl", work / "barrier"
     barrier.mkdir()
     export = ["-m", "real.batch", "--url", url, "--table", table, "--count", str(batch), "--runs", str(runs),
-              "--job", "export"]
+              "--job", "export", "--sqlite", str(sqlite)]
     other = ["-m", "real.batch", "--url", url, "--table", table, "--first", "5000", "--count", str(other_keys),
-             "--runs", str(runs), "--job", "ledger-sync"]
+             "--runs", str(runs), "--job", "ledger-sync", "--sqlite", str(sqlite)]
     env = {"SCENARIO_HOSTNAME": "batch-01"}
     procs = [spawn("launcher", "--name", "crontab", "--barrier", str(barrier), "--log", str(work / "crontab.log"),
                    "--commands", json.dumps([export, other] if other_keys else [export]), **env),
@@ -28,13 +31,16 @@ def two_launchers(url: str, work: Path, batch: int = 400, other_keys: int = 0) -
                    "--commands", json.dumps([export]), **env)]
     release(barrier, ["crontab", "cron.d"])
     finish(procs)
-    groups = duplicate_groups(url, table, ("item_id", "export_date"))
-    assert len(groups) == batch, f"expected the {batch} keys of the batch written twice, the table holds {len(groups)}"
-    return Truth(url=url, table=table, keys=("item_id", "export_date"), ts="created_at",
-                 clusters=dict.fromkeys(groups, "duplicate_run"),
-                 writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s",
-                 logs={"runs": runs, "scheduler": work / "crontab.log"},
-                 facts={"batch": batch, "other_keys": other_keys})
+    truths = {}
+    for each, db in ((name, url), (f"{name}_sqlite", f"sqlite:///{sqlite}")):
+        groups = duplicate_groups(db, table, ("item_id", "export_date"))
+        assert len(groups) == batch, f"{each}: expected the {batch} keys written twice, the table holds {len(groups)}"
+        truths[each] = Truth(url=db, table=table, keys=("item_id", "export_date"), ts="created_at",
+                             clusters=dict.fromkeys(groups, "duplicate_run"),
+                             writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s",
+                             logs={"runs": runs, "scheduler": work / "crontab.log"},
+                             facts={"batch": batch, "other_keys": other_keys})
+    return truths
 
 
 def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
@@ -57,7 +63,8 @@ def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
     barrier.mkdir()
     hosts = ["sched-a", "sched-b"]
     procs = [spawn("shared_store", "--url", url, "--barrier", str(barrier), "--log", str(work / f"{h}.log"),
-                   SCENARIO_HOSTNAME=h) for h in hosts]
+                   *(["--blocking"] if h == "sched-b" else []), log=work / f"{h}.out", SCENARIO_HOSTNAME=h)
+             for h in hosts]
     # the operator deploys the job once into the shared store, first run a moment after both are up
     wait_for(lambda: all((barrier / f"{h}.ready").exists() for h in hosts), 120, "both schedulers ready")
     store = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=url, tablename=JOBS_TABLE)},

@@ -67,6 +67,7 @@ def test_dst_night_copies_fall_in_the_two_firings(outcomes):
         for cluster in table.clusters:
             assert [row.runs for row in cluster.rows] == [(firings[0].id,), (firings[1].id,)]
             assert "2 different runs" in cluster.explanation and firings[1].label() in cluster.explanation
+            assert cluster.evidence["job_runs"]["timestamps_read_as"] == "instants"
 
 
 def test_naive_local_wall_times_in_the_repeated_hour_match_both_firings(outcomes):

@@ -1,0 +1,141 @@
+"""ClickHouse through chDB (embedded, no server): the clustering cases to the microsecond, --id as the row
+identity (MergeTree's primary key is a sort key, not unique), read-only sessions, and every --out file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from helpers import cluster_ids, events_table, scan_one
+from sqlrun import SQLFailed, apply_sql, rows_of, scan_doc
+
+from dupfinder.cli import main
+from dupfinder.connect import read_only
+from dupfinder.errors import QueryFailed, UsageError
+from dupfinder.remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
+
+CASES = sorted(Path(__file__).parent.joinpath("cases").glob("*.json"))
+
+
+@pytest.mark.parametrize("aware", [False, True], ids=["datetime64", "datetime64_utc"])
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_case_on_chdb(case, aware, chdb_url):
+    spec = json.loads(case.read_text())
+    events_table(chdb_url, [tuple(r) for r in spec["rows"]], aware=aware)
+    result = scan_one(chdb_url, window=spec["window"], ids=["id"])
+    expect = spec["expect"]
+    assert cluster_ids(result) == expect["clusters"], spec["description"]
+    assert result.far_total == expect["far_duplicates"]
+    for field in ("rows_null_key", "rows_null_ts", "rows_scanned"):
+        if field in expect:
+            assert getattr(result.stats, field) == expect[field]
+
+
+def test_gaps_are_exact_microseconds_and_first_rows_have_no_gap(chdb_url):
+    # lag/lead on a non-Nullable column give 0 for the first row: the scan must see NULL there, or every key's
+    # first row would look 0 µs after its predecessor
+    events_table(chdb_url, [(1, 7, 0.000001), (2, 7, 0.000004), (3, 8, 0.0), (4, 8, 5.0), (5, 9, 0.0)])
+    result = scan_one(chdb_url, window="3us", ids=["id"])
+    assert cluster_ids(result) == [[1, 2]]
+    assert result.clusters[0].span_seconds == pytest.approx(0.000003, abs=1e-9)
+    assert result.far_total == 1
+
+
+def test_sort_key_is_not_taken_for_a_primary_key(chdb_url):
+    events_table(chdb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    with pytest.raises(UsageError, match="--id"):
+        scan_one(chdb_url)
+
+
+def test_scan_session_is_read_only(chdb_url):
+    events_table(chdb_url, [(1, 7, 0.0)])
+    with pytest.raises(QueryFailed, match="readonly"), read_only(chdb_url) as conn:
+        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (9, 1, 'x')")
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
+    engine.dispose()
+
+
+def test_out_writes_every_file_with_a_plan_instead_of_transactional_sql(chdb_url, tmp_path):
+    events_table(chdb_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0)])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", chdb_url, "--table", "events", "--key", "account", "--key", "day",
+                                       "--ts", "ts", "--id", "id", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert {p.name for p in out.iterdir()} >= {"findings.json", "report.html", "cleanup.sql", "rollback.sql",
+                                               "migration.sql", "verify.sql"}
+
+
+def test_cleanup_plan_and_rollback_run_on_chdb(chdb_url):
+    events_table(chdb_url, [(1, 7, 0.0, "a", "x"), (2, 7, 0.3, "b", "x"), (3, 7, 0.5, "c", "x"),
+                            (4, 8, 0.0, "a", "x"), (5, 8, 0.2, "b", "DIFFERENT"), (6, 9, 0.0, "a", "x")])
+    before = rows_of(chdb_url)
+    doc = scan_doc(chdb_url, ids=["id"], writers=["host=host"])
+    text = cleanup_sql(doc)
+    assert "PLAN of separate statements" in text and "throwIf(" in text
+    for _ in range(2):  # cleanup -> rollback -> cleanup -> rollback
+        apply_sql(chdb_url, text)
+        assert [r[0] for r in rows_of(chdb_url)] == ["1", "4", "5", "6"]  # the divergent cluster is left
+        apply_sql(chdb_url, text)  # a second run deletes nothing more
+        assert [r[0] for r in rows_of(chdb_url)] == ["1", "4", "5", "6"]
+        assert [r[0] for r in rows_of(chdb_url, doc_backup(doc))] == ["2", "3"]
+        apply_sql(chdb_url, rollback_sql(doc))
+        assert rows_of(chdb_url) == before
+        apply_sql(chdb_url, rollback_sql(doc))  # idempotent
+        assert rows_of(chdb_url) == before
+    assert "ClickHouse enforces no UNIQUE constraint" in migration_sql_for_findings(doc)
+
+
+def test_cleanup_plan_guard_stops_before_anything_is_deleted(chdb_url):
+    events_table(chdb_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0), (4, 8, 0.3)])
+    doc = scan_doc(chdb_url, ids=["id"])
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ALTER TABLE events UPDATE note = 'edited' WHERE id = 4 SETTINGS mutations_sync = 1")
+    engine.dispose()
+    before = rows_of(chdb_url)
+    with pytest.raises(SQLFailed, match="rows_changed_since_the_scan"):
+        apply_sql(chdb_url, cleanup_sql(doc))
+    assert rows_of(chdb_url) == before
+
+
+def doc_backup(doc: dict) -> str:
+    return next(json.loads(line.split("backup table: ")[1]) for line in cleanup_sql(doc).splitlines()
+                if "backup table: " in line)
+
+
+def test_since_advice_speaks_clickhouse(chdb_url):
+    events_table(chdb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    notes = scan_doc(chdb_url, ids=["id"], since="2026-11-01T00:00:00")["tables"][0]["notes"]
+    assert any("TYPE minmax" in n and "MATERIALIZE INDEX" in n for n in notes)
+
+
+def test_cleanup_plan_with_two_id_columns(chdb_url):
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("CREATE TABLE events (batch Int32, seq Int32, account Int32, "
+                                 "ts Nullable(DateTime64(6))) ENGINE = MergeTree ORDER BY batch")
+            conn.exec_driver_sql("INSERT INTO events VALUES (1, 1, 7, '2026-11-03 02:30:00.000000'), "
+                                 "(2, 1, 7, '2026-11-03 02:30:00.200000'), (2, 2, 8, '2026-11-03 02:30:00.000000')")
+    finally:
+        engine.dispose()
+    doc = scan_doc(chdb_url, keys=["account"], ids=["batch", "seq"])
+    assert [r["pk"] for r in doc["tables"][0]["clusters"][0]["rows"]] == [{"batch": 1, "seq": 1},
+                                                                         {"batch": 2, "seq": 1}]
+    apply_sql(chdb_url, cleanup_sql(doc))
+    assert [r[:2] for r in rows_of(chdb_url)] == [("1", "1"), ("2", "2")]
+    apply_sql(chdb_url, rollback_sql(doc))
+    assert sorted(r[:2] for r in rows_of(chdb_url)) == [("1", "1"), ("2", "1"), ("2", "2")]
+
+
+def test_discover_proposes_a_key_on_chdb(chdb_url):
+    from dupfinder.discover import discover
+
+    events_table(chdb_url, [(i, i // 2 if i < 6 else i, i * 0.1) for i in range(1, 30)])
+    (proposal,) = discover(chdb_url)
+    assert proposal.table == "events" and set(proposal.keys) == {"account", "day"} and proposal.ts == "ts"

@@ -1,0 +1,181 @@
+"""MariaDB executed for real: a throwaway mariadbd started by the suite (tests/mariadb_server.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from helpers import at, cluster_ids, events_table, make_table, scan_one, ts_type
+from sqlrun import SQLFailed, apply_sql, digest, rows_of, scan_doc
+
+from dupfinder.cli import main
+from dupfinder.connect import read_only
+from dupfinder.discover import discover
+from dupfinder.errors import QueryFailed
+from dupfinder.remediate import cleanup_sql, migration_sql, rollback_sql
+
+CASES = sorted(Path(__file__).parent.joinpath("cases").glob("*.json"))
+
+
+@pytest.mark.parametrize("aware", [False, True], ids=["datetime", "timestamp"])
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_case_on_mariadb(case, aware, mariadb_url):
+    spec = json.loads(case.read_text())
+    events_table(mariadb_url, [tuple(r) for r in spec["rows"]], aware=aware)
+    result = scan_one(mariadb_url, window=spec["window"])
+    expect = spec["expect"]
+    assert cluster_ids(result) == expect["clusters"], spec["description"]
+    assert result.far_total == expect["far_duplicates"]
+    for field in ("rows_null_key", "rows_null_ts", "rows_scanned"):
+        if field in expect:
+            assert getattr(result.stats, field) == expect[field]
+
+
+def test_cleanup_rollback_cleanup_cycles_and_guards(mariadb_url):
+    events_table(mariadb_url, [(1, 7, 0.0, "a", "x"), (2, 7, 0.3, "b", "x"), (3, 7, 0.5, "c", "x"),
+                               (4, 8, 0.0, "a", "x"), (5, 8, 0.2, "b", "DIFFERENT"), (6, 9, 0.0, "a", "x")])
+    before = rows_of(mariadb_url)
+    doc = scan_doc(mariadb_url, writers=["host=host"])
+    assert doc["tables"][0]["dialect"] in ("mysql", "mariadb")
+    for _ in range(2):  # cleanup -> rollback -> cleanup: the backup already holds the rows the second time
+        out = apply_sql(mariadb_url, cleanup_sql(doc))
+        assert "deleted 2 of 2" in out
+        assert [r[0] for r in rows_of(mariadb_url)] == ["1", "4", "5", "6"]
+        assert "deleted 0 of 2" in apply_sql(mariadb_url, cleanup_sql(doc))  # a second run deletes nothing
+        backup = [t for t in _tables(mariadb_url) if t.startswith("dupfinder_backup")]
+        assert len(backup) == 1
+        assert rows_of(mariadb_url, backup[0]) == [r for r in before if r[0] in ("2", "3")]
+        apply_sql(mariadb_url, rollback_sql(doc))
+        assert digest(rows_of(mariadb_url)) == digest(before)
+        apply_sql(mariadb_url, rollback_sql(doc))  # idempotent
+        assert digest(rows_of(mariadb_url)) == digest(before)
+
+
+def test_changed_row_aborts_the_cleanup(mariadb_url):
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0), (4, 8, 0.3)])
+    doc = scan_doc(mariadb_url)
+    _execute(mariadb_url, "UPDATE events SET note = 'edited after the scan' WHERE id = 4")
+    before = rows_of(mariadb_url)
+    with pytest.raises(SQLFailed, match="rows_changed_since_the_scan"):
+        apply_sql(mariadb_url, cleanup_sql(doc))
+    assert rows_of(mariadb_url) == before
+
+
+def test_survivor_gone_aborts_the_cleanup(mariadb_url):
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    doc = scan_doc(mariadb_url)
+    _execute(mariadb_url, "DELETE FROM events WHERE id = 1")
+    with pytest.raises(SQLFailed, match="rows_changed_since_the_scan"):
+        apply_sql(mariadb_url, cleanup_sql(doc))
+    assert [r[0] for r in rows_of(mariadb_url)] == ["2"]
+
+
+def test_quoted_identifiers_and_hostile_values(mariadb_url):
+    columns = [sa.Column("Order ID", sa.Integer, primary_key=True, autoincrement=False),
+               sa.Column("group", sa.String(60)), sa.Column("Created At", ts_type()),
+               sa.Column("select", sa.String(10))]
+    hostile = "O'Brien \\ \n-- DROP TABLE x`"
+    make_table(mariadb_url, "Order`Lines", columns,
+               [{"Order ID": 1, "group": hostile, "Created At": at(0), "select": "s"},
+                {"Order ID": 2, "group": hostile, "Created At": at(0.1), "select": "s"},
+                {"Order ID": 3, "group": "g'2", "Created At": at(0.0), "select": "s"},
+                {"Order ID": 4, "group": "g'2", "Created At": at(0.1), "select": "t"}])
+    doc = scan_doc(mariadb_url, table="Order`Lines", keys=["group"], ts="Created At")
+    apply_sql(mariadb_url, cleanup_sql(doc))
+    assert [r[0] for r in rows_of(mariadb_url, "Order`Lines")] == ["1", "3", "4"]
+    apply_sql(mariadb_url, rollback_sql(doc))
+    assert [r[0] for r in rows_of(mariadb_url, "Order`Lines")] == ["1", "2", "3", "4"]
+
+
+def test_migration_preflight_then_constraint_and_a_second_run_is_a_no_op(mariadb_url):
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 3600.0), (3, 8, 0.0)])
+    migration = migration_sql("mysql", "events", ["account", "day"])
+    with pytest.raises(SQLFailed, match="duplicates_remain_run_cleanup_first"):
+        apply_sql(mariadb_url, migration)
+    _execute(mariadb_url, "DELETE FROM events WHERE id = 2")
+    apply_sql(mariadb_url, migration)
+    apply_sql(mariadb_url, migration)  # idempotent: the index exists already
+    with pytest.raises(sa.exc.IntegrityError):
+        _execute(mariadb_url, "INSERT INTO events (id, account, day, ts) VALUES (9, 7, '2026-11-02', NULL)")
+
+
+def _tables(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    try:
+        return sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def _execute(url: str, statement: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def test_scan_transaction_is_read_only_on_the_server(mariadb_url):
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    with pytest.raises(QueryFailed, match="READ ONLY"), read_only(mariadb_url) as conn:
+        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (9, 1, 'x')")
+    assert len(rows_of(mariadb_url)) == 2
+
+
+def test_statement_timeout_uses_the_servers_own_setting(mariadb_url):
+    with read_only(mariadb_url, statement_timeout=1.5) as conn:
+        assert conn.dialect.is_mariadb
+        assert float(conn.exec_driver_sql("SELECT @@max_statement_time").scalar()) == 1.5
+    with pytest.raises(QueryFailed, match="max_statement_time"), read_only(mariadb_url, statement_timeout=0.2) as conn:
+        # a cross join big enough to run for seconds
+        conn.exec_driver_sql("SELECT count(*) FROM information_schema.columns a, information_schema.columns b, "
+                             "information_schema.columns c").scalar()
+
+
+def test_statement_timeout_through_the_cli(mariadb_url):
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    result = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "events", "--key", "account", "--key", "day",
+                                       "--ts", "ts", "--statement-timeout", "30s"])
+    assert result.exit_code == 1, result.output
+    assert "dupfinder:dupfinder" not in result.output  # the password is never shown
+
+
+def test_discover_does_not_stop_at_a_table_without_a_primary_key(mariadb_url):
+    make_table(mariadb_url, "a_no_pk", [sa.Column("ref", sa.Integer), sa.Column("created_at", ts_type())],
+               [{"ref": 1, "created_at": at(0)}, {"ref": 1, "created_at": at(0.2)}, {"ref": 2, "created_at": at(0)}])
+    make_table(mariadb_url, "b_orders", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                                         sa.Column("order_ref", sa.Integer), sa.Column("created_at", ts_type())],
+               [{"id": i, "order_ref": i // 2 if i < 4 else i, "created_at": at(i * 0.1)} for i in range(20)])
+    proposals = {p.table: p for p in discover(mariadb_url)}
+    assert proposals["b_orders"].keys == ("order_ref",)
+    assert "a_no_pk" in proposals
+
+
+def test_since_advice_is_an_online_index_and_goes_away_with_the_index(mariadb_url):
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    notes = scan_doc(mariadb_url, since="2026-11-01T00:00:00")["tables"][0]["notes"]
+    advice = next(n for n in notes if "--since still read the whole table" in n)
+    statement = advice.split("an index on it (")[1].split(") makes")[0]
+    assert "ALGORITHM=INPLACE, LOCK=NONE" in statement
+    _execute(mariadb_url, statement)  # the advice is SQL the server takes
+    notes = scan_doc(mariadb_url, since="2026-11-01T00:00:00")["tables"][0]["notes"]
+    assert not any("--since still read the whole table" in n for n in notes)
+
+
+def test_out_files_apply_with_the_mariadb_client(mariadb_url, tmp_path):
+    events_table(mariadb_url, [(1, 7, 0.0, "a"), (2, 7, 0.3, "b"), (3, 8, 0.0, "a")])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "events", "--key", "account", "--key", "day",
+                                       "--ts", "ts", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert {"findings.json", "report.html", "cleanup.sql", "rollback.sql", "migration.sql", "verify.sql"} <= {
+        p.name for p in out.iterdir()}
+    apply_sql(mariadb_url, (out / "cleanup.sql").read_text())
+    apply_sql(mariadb_url, (out / "migration.sql").read_text())
+    assert [r[0] for r in rows_of(mariadb_url)] == ["1", "3"]
+    with pytest.raises(sa.exc.IntegrityError):  # the constraint is there: the next double run fails loudly
+        _execute(mariadb_url, "INSERT INTO events (id, account, day, ts) VALUES (9, 7, '2026-11-02', NULL)")

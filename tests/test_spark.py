@@ -1,0 +1,119 @@
+"""Spark SQL for real: one Spark Thrift server per session (tests/spark_server.py, pip's pyspark jars, local[2]),
+tables created through it, the scan run through SQLAlchemy over PyHive (hive://)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from helpers import at, cluster_ids, scan_one, spark_events_table, spark_table
+from sqlrun import SQLFailed, apply_sql, scan_doc
+
+from dupfinder.cli import main
+from dupfinder.errors import UsageError
+from dupfinder.remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
+
+CASES = sorted(Path(__file__).parent.joinpath("cases").glob("*.json"))
+FILES = {"findings.json", "report.html", "cleanup.sql", "rollback.sql", "migration.sql", "verify.sql"}
+
+
+def spark_rows(url: str, table: str = "events") -> list[tuple]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            quoted = "`" + table.replace("`", "``") + "`"
+            return [tuple(map(str, r)) for r in conn.exec_driver_sql(f"SELECT * FROM {quoted} ORDER BY 1")]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_case_on_spark(case, spark_url):
+    spec = json.loads(case.read_text())
+    spark_events_table(spark_url, [tuple(r) for r in spec["rows"]])
+    result = scan_one(spark_url, window=spec["window"], ids=["id"])
+    expect = spec["expect"]
+    assert cluster_ids(result) == expect["clusters"], spec["description"]
+    assert result.far_total == expect["far_duplicates"]
+    for field in ("rows_null_key", "rows_null_ts", "rows_scanned"):
+        if field in expect:
+            assert getattr(result.stats, field) == expect[field]
+
+
+def test_without_id_spark_tables_are_refused_with_the_way_out(spark_url):
+    spark_events_table(spark_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    with pytest.raises(UsageError, match="--id COL"):
+        scan_one(spark_url)
+
+
+def test_out_writes_every_file_and_the_plan_runs_up_to_what_parquet_allows(spark_url, tmp_path):
+    spark_events_table(spark_url, [(1, 7, 0.0, "a", "x"), (2, 7, 0.3, "b", "x"), (3, 8, 0.0, "a", "x"),
+                                   (4, 8, 0.1, "b", "y")])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", spark_url, "--table", "events", "--key", "account", "--key", "day",
+                                       "--ts", "ts", "--id", "id", "--writer", "host=host", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert {p.name for p in out.iterdir()} >= FILES
+    doc = json.loads((out / "findings.json").read_text())
+    assert doc["tables"][0]["storage"] == "parquet" and doc["tables"][0]["id_columns"] == ["id"]
+    cleanup = (out / "cleanup.sql").read_text()
+    assert "PLAN of separate statements" in cleanup and "cannot delete rows in place" in cleanup
+    assert "\nDELETE FROM" not in cleanup  # parquet: the delete is the rewrite a person runs by hand
+    assert "Spark SQL enforces no UNIQUE constraint" in (out / "migration.sql").read_text()
+    before = spark_rows(spark_url)
+    apply_sql(spark_url, cleanup)  # backup + guards + copy: everything Spark can do on a parquet table
+    backup = next(json.loads(line.split("backup table: ")[1]) for line in cleanup.splitlines()
+                  if "backup table: " in line)
+    assert [r[0] for r in spark_rows(spark_url, backup)] == ["2"]  # the divergent pair (3, 4) is left alone
+    apply_sql(spark_url, cleanup)  # a second run copies nothing twice
+    assert [r[0] for r in spark_rows(spark_url, backup)] == ["2"]
+    apply_sql(spark_url, rollback_sql(doc))  # nothing was deleted: nothing to put back
+    assert spark_rows(spark_url) == before
+    # the statement verify.sql holds runs on Spark too
+    verify = (out / "verify.sql").read_text().split(";\n")[0].split("\n", 5)[-1]
+    engine = sa.create_engine(spark_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.exec_driver_sql(verify.replace(":since", "TIMESTAMP '2026-11-01 00:00:00'"))]
+    engine.dispose()
+    assert sorted(ids) == [1, 2, 3, 4]
+
+
+def test_guard_stops_the_plan_when_a_survivor_is_gone(spark_url):
+    spark_events_table(spark_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    doc = scan_doc(spark_url, ids=["id"])
+    gone = json.loads(json.dumps(doc))
+    gone["tables"][0]["clusters"][0]["rows"][0]["pk"] = {"id": 99}  # a survivor the table does not hold
+    with pytest.raises(SQLFailed, match="rows_changed_since_the_scan"):
+        apply_sql(spark_url, cleanup_sql(gone))
+
+
+def test_delta_tables_get_a_delete_in_the_plan(spark_url):
+    spark_events_table(spark_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    doc = scan_doc(spark_url, ids=["id"], since="2026-11-01T00:00:00")
+    assert any("Spark has no indexes" in n and "CLUSTER BY (`ts`)" in n for n in doc["tables"][0]["notes"])
+    doc["tables"][0]["storage"] = "delta"  # pip's pyspark ships no Delta: the branch is rendered, not run
+    assert "\nDELETE FROM `events` WHERE (`id`) IN ((2));" in cleanup_sql(doc)
+    assert "no UNIQUE" in migration_sql_for_findings(doc)
+
+
+def test_hostile_names_on_spark(spark_url):
+    # Spark's catalog takes only [A-Za-z0-9_] table names; column names may hold anything
+    name, key = "Order_Lines", "gr`oup; drop"
+    spark_table(spark_url, name, {"id": "INT", key: "STRING", "Created At": "TIMESTAMP"},
+                [{"id": 1, key: "O'Brien \\ x", "Created At": at(0)},
+                 {"id": 2, key: "O'Brien \\ x", "Created At": at(0.1)},
+                 {"id": 3, key: "other", "Created At": at(0)}])
+    doc = scan_doc(spark_url, table=name, keys=[key], ts="Created At", ids=["id"])
+    assert [c["key"][key] for c in doc["tables"][0]["clusters"]] == ["O'Brien \\ x"]
+    apply_sql(spark_url, cleanup_sql(doc))  # the guards match the hostile value through its literal
+
+
+def test_statement_timeout_cancels_a_long_statement(spark_url):
+    from dupfinder.connect import read_only
+    from dupfinder.errors import QueryFailed
+
+    with pytest.raises(QueryFailed, match="TIMEDOUT"), read_only(spark_url, statement_timeout=1) as conn:
+        conn.exec_driver_sql("SELECT count(*) FROM range(100000000) AS a, range(1000) AS b").all()

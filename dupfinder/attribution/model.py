@@ -45,7 +45,7 @@ SMOOTHING = 1.0  # add-one (Laplace) on the measured counts
 MEASURED_FLOOR = 0.01
 # The floor applies to the shape of the writes (timing, coverage, pairs), not to which writer columns
 # differ: a host difference is what multi_host means (design.md), so that evidence keeps its full weight.
-FLOORED = {"gap", "coverage", "span_coverage", "pair_clusters", "offsets", "order", "pace", "repeat"}
+FLOORED = {"gap", "coverage", "span_coverage", "offsets", "span_offsets", "order", "pace", "repeat"}
 
 # Mechanisms named only on their own evidence: the clock-change pair and one transaction id. Without that
 # observation nothing else in the model speaks for them (the generators do not produce them without it,
@@ -171,11 +171,6 @@ MEASURED: dict[str, dict[str, dict[str, int]]] = (
               'multi_host': {'after': 7652, 'within': 335},
               'retry': {'after': 42, 'within': 28},
               'worker_race': {'after': 434, 'within': 1020}},
-     'pair_clusters': {'deploy_overlap': {'1': 6, '2-4': 18, '5+': 3410},
-                       'duplicate_run': {'1': 2, '2-4': 22, '5+': 21963},
-                       'multi_host': {'1': 2, '2-4': 14, '5+': 8019},
-                       'retry': {'1': 46, '2-4': 28},
-                       'worker_race': {'1': 566, '2-4': 616, '5+': 440}},
      'process': {'deploy_overlap': {'differ': 1586, 'same': 594},
                  'duplicate_run': {'differ': 16812},
                  'multi_host': {'differ': 5996},
@@ -191,6 +186,12 @@ MEASURED: dict[str, dict[str, dict[str, int]]] = (
                        'retry': {'few': 358, 'most': 13, 'some': 54},
                        'same_transaction': {'all': 107, 'few': 17, 'most': 11, 'some': 76},
                        'worker_race': {'few': 184, 'most': 152, 'some': 754}},
+     'span_offsets': {'deploy_overlap': {'constant': 179, 'varying': 820},
+                      'duplicate_run': {'constant': 1634, 'varying': 565},
+                      'multi_host': {'constant': 745, 'varying': 1791},
+                      'retry': {'constant': 63, 'varying': 304},
+                      'same_transaction': {'constant': 139, 'varying': 64},
+                      'worker_race': {'constant': 378, 'varying': 692}},
      'txn': {'deploy_overlap': {'batch': 1254, 'single': 999},
              'duplicate_run': {'batch': 5175, 'single': 2199},
              'multi_host': {'batch': 2039, 'single': 2536},
@@ -206,13 +207,16 @@ MEASURED: dict[str, dict[str, dict[str, int]]] = (
 # Calibration: (upper edge of the raw posterior, share of such answers that were right, answers)
 # per kind of answer and mode family (named: writer columns; anonymous: none), on the tuning set.
 CALIBRATION: dict[str, list[tuple[float, float, int]]] = (
-    {'answer/anonymous': [(0.71247, 0.0708, 720), (0.773289, 0.3667, 720), (0.950996, 0.5, 960),
-                          (0.987191, 0.9708, 240), (0.999979, 1.0, 240), (1.0, 1.0, 3)],
-     'answer/named': [(0.998994, 0.9871, 2244), (0.999738, 0.9978, 2244), (1.0, 0.9993, 22440), (1.0, 1.0, 10)],
-     'unknown/anonymous': [(0.994508, 0.9528, 4260), (0.999998, 1.0, 1065), (0.999999, 1.0, 1065), (1.0, 1.0, 1065),
-                           (1.0, 1.0, 1065), (1.0, 1.0, 1065), (1.0, 1.0, 1065), (1.0, 1.0, 1065), (1.0, 1.0, 1065),
-                           (1.0, 1.0, 7)],
-     'unknown/named': [(1.0, 0.0, 4)]}
+    {'answer/anonymous': [(0.782977, 0.2319, 1440), (0.956411, 0.4802, 960), (0.987314, 0.9833, 240),
+                          (0.999989, 0.9875, 240), (1.0, 1.0, 3)],
+     'answer/named': [(0.996324, 0.9862, 2243), (0.998652, 0.9938, 2243), (0.999309, 0.9951, 2243),
+                      (0.999733, 1.0, 2243), (0.999867, 1.0, 2243), (0.999957, 1.0, 2243), (0.999957, 1.0, 2243),
+                      (0.999957, 1.0, 2243), (0.999957, 1.0, 2243), (0.999969, 1.0, 2243), (0.999969, 1.0, 2243),
+                      (1.0, 1.0, 2243), (1.0, 1.0, 2)],
+     'unknown/anonymous': [(0.843891, 0.954, 1065), (0.993125, 0.9596, 3195), (0.999846, 0.9784, 1065),
+                           (0.999907, 1.0, 1065), (0.999998, 1.0, 1065), (1.0, 1.0, 1065), (1.0, 1.0, 1065),
+                           (1.0, 1.0, 1065), (1.0, 1.0, 1065), (1.0, 1.0, 1065), (1.0, 1.0, 7)],
+     'unknown/named': [(0.996588, 0.0, 20), (1.0, 0.0, 4)]}
 )
 TUNING = '42612 tuning clusters: labelled seeds 100-111, harder seeds 1000-1011 (harder.TUNING)'
 # --- END MEASURED ---

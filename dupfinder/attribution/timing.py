@@ -162,7 +162,8 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
     return ">=250ms"
 
 
-def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool) -> list[Observation]:
+def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
+            members: Sequence[Cluster] | None = None) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
     whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys)."""
     gap = max(cluster.gaps_seconds, default=0.0)
@@ -183,18 +184,17 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool)
         if share >= 0.9 and episode.size >= WHOLE_BATCH:
             found.append(Observation("whole_batch", "yes", f"all {episode.size} keys written in the span were "
                                      "written twice: a batch written twice"))
+    offsets = episode.offsets if episode.pair is not None else tuple(
+        max(c.gaps_seconds, default=0.0) for c in members) if members is not None else ()
+    if len(offsets) >= 3:
+        med = statistics.median(offsets)
+        spread = statistics.median(abs(o - med) for o in offsets)
+        constant = spread <= 0.1 * abs(med) + 0.002
+        found.append(Observation(
+            "offsets" if episode.pair is not None else "span_offsets", "constant" if constant else "varying",
+            f"the second copy follows the first by a {'constant' if constant else 'varying'} offset "
+            f"(median {format_seconds(abs(med))}, spread {format_seconds(spread)}, {len(offsets)} clusters)"))
     if episode.pair is not None:
-        n = episode.size
-        found.append(Observation("pair_clusters", "1" if n == 1 else "2-4" if n < 5 else "5+",
-                                 f"the same two writers share {n} cluster(s)"))
-        if len(episode.offsets) >= 3:
-            med = statistics.median(episode.offsets)
-            spread = statistics.median(abs(o - med) for o in episode.offsets)
-            constant = spread <= 0.1 * abs(med) + 0.002
-            found.append(Observation(
-                "offsets", "constant" if constant else "varying",
-                f"the second copy follows the first by a {'constant' if constant else 'varying'} offset "
-                f"(median {format_seconds(abs(med))}, spread {format_seconds(spread)})"))
         if episode.rank is not None:
             same = episode.rank >= 0.9
             found.append(Observation("order", "same" if same else "shuffled",

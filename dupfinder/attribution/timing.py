@@ -195,6 +195,9 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             f"the second copy follows the first by a {'constant' if constant else 'varying'} offset "
             f"(median {format_seconds(abs(med))}, spread {format_seconds(spread)}, {len(offsets)} clusters)"))
     if episode.pair is not None:
+        # only whether the pair shares this one key or more: how many more overfitted the generators' pools
+        found.append(Observation("pair_clusters", "1" if episode.size == 1 else "2+",
+                                 f"the same two writers share {episode.size} cluster(s)"))
         if episode.rank is not None:
             same = episode.rank >= 0.9
             found.append(Observation("order", "same" if same else "shuffled",

@@ -58,7 +58,11 @@ CASES = [
     *[(f"dst_night_{n}", mode, Expect("dst_fallback", far_duplicates=0))
       for n in scenarios.DST_TABLES for mode in ("writers", "anonymous")],
 ]
-XFAIL: dict[tuple[str, str], str] = {}  # every case issue 11 listed passes now (branch attribution)
+XFAIL: dict[tuple[str, str], str] = {
+    ("launcher_twice_diluted_sqlite", "anonymous"): "SQLite without writer columns (no xmin, no heap): 40 keys "
+    "written twice amid 260 others, copies ~0.1 s apart; the shortlist still names worker_race beside the batch "
+    "reading for most clusters",
+}
 
 
 def _params():

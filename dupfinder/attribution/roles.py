@@ -34,6 +34,7 @@ HINTS = {  # abbreviations and other languages the name vocabulary does not hold
 MAX_DISTINCT_SHARE = 0.2   # a writer column has at most this many distinct values per row written
 MIN_DIFFER_SHARE = 0.05    # and differs between the copies of at least this share of clusters
 MAX_CANDIDATES = 12
+MIN_STRETCH = 5            # rows per value change in insertion order, for a column the copies agree on
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,12 @@ def _determines(clusters: Sequence[Cluster], fine: str, coarse: str) -> bool:
 
 def assign(profiles: Sequence[Profile], clusters: Sequence[Cluster], missing: set[str]) -> list[WriterColumn]:
     """Roles for the columns that look like writers, for the roles the names did not find."""
-    writerish = [p for p in profiles if p.rows and p.distinct <= max(2, MAX_DISTINCT_SHARE * p.rows)
-                 and p.differ_share >= MIN_DIFFER_SHARE]
+    few = [p for p in profiles if p.rows and p.distinct <= max(2, MAX_DISTINCT_SHARE * p.rows)]
+    writerish = [p for p in few if p.differ_share >= MIN_DIFFER_SHARE]
+    # a column the copies never differ on (one host ran both runs) still shows itself: few values, long
+    # constant stretches in insertion order, and a differing writer column determines it (pid → host)
+    writerish += [p for p in few if p not in writerish and p.changes and p.rows / p.changes >= MIN_STRETCH
+                  and any(_determines(clusters, q.column, p.column) for q in writerish)]
     chosen: dict[str, WriterColumn] = {}
 
     def why(p: Profile, how: str) -> str:

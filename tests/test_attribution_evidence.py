@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from helpers import make_table, scan_one
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 T0 = datetime(2026, 10, 6, 2, 0, 0)
 
@@ -75,3 +77,26 @@ def test_explanations_and_summaries_never_hold_an_empty_name(db_url):
     assert texts
     for text in texts:
         assert "  " not in text and "()" not in text and " ," not in text, text
+
+
+@settings(max_examples=25, deadline=None)
+@given(name=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
+                    max_size=20))
+def test_attribution_statements_keep_any_name_one_quoted_identifier(name):
+    from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+    from dupfinder.sqltemplates import ident, quote_table, render_sql
+
+    for dialect in (postgresql.dialect(), sqlite.dialect(), mysql.dialect()):
+        quoted = ident(dialect, name)
+        ctx = {"table": quote_table(dialect, name), "keys": [name], "ts": name}
+        rendered = [
+            render_sql("writer_counts.sql.j2", dialect, **ctx, groups=[name], shared_by=["w0"], spans=2,
+                       by_xmin=dialect.name == "postgresql"),
+            render_sql("column_profile.sql.j2", dialect, **ctx, candidates=[name], order=[name], columns=[name]),
+        ]
+        for sql in rendered:
+            assert quoted in sql
+            if quoted != name and len(name) >= 4 and name.strip():
+                # a name that needs quoting never appears bare outside its quoted form
+                assert name not in sql.replace(quoted, ""), (name, sql)

@@ -163,7 +163,7 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
 
 
 def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
-            members: Sequence[Cluster] | None = None) -> list[Observation]:
+            members: Sequence[Cluster] | None = None, named: bool = False) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
     whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys)."""
     gap = max(cluster.gaps_seconds, default=0.0)
@@ -179,8 +179,9 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
                                      "keys the other wrote then: a batch written twice"))
     elif episode.pair is None and episode.span_shared is not None:
         share = episode.span_shared
-        found.append(Observation("span_coverage", _level(share),
-                                 f"{share:.0%} of the rows written then have a key written more than once"))
+        # with writer columns the database counts keys another writer also wrote; without, keys written twice
+        what = "a key another writer also wrote" if named else "a key written more than once"
+        found.append(Observation("span_coverage", _level(share), f"{share:.0%} of the rows written then have {what}"))
         if share >= 0.9 and episode.size >= WHOLE_BATCH:
             found.append(Observation("whole_batch", "yes", f"all {episode.size} keys written in the span were "
                                      "written twice: a batch written twice"))

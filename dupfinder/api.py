@@ -56,11 +56,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             clusters, far_total, far_list = clock.merge(
                 clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers, index), found.far_total,
                 found.far_duplicates)
-            xmin_share = found.xmin_top_share
-            if xmin_share is None and clusters and info.dialect == "postgresql":  # only clock-change pairs
-                from .detect import _xmin_top_share
-
-                xmin_share = _xmin_top_share(conn, info, found.stats.rows_scanned)
+            xmin_share = clock.xmin_share(conn, info, found, clusters)
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]

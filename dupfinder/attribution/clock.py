@@ -100,6 +100,16 @@ def merge(clusters: list[Cluster], repeated: list[Cluster], far_total: int, far_
     return (merged, far_total - len(explained), tuple(f for f in far_list if key_of(f.key) not in explained))
 
 
+def xmin_share(conn, info, found, clusters: list[Cluster]) -> float | None:
+    """The detection's xmin share; read here when only clock-change pairs were found (detection read it only
+    for near clusters), so the findings never say "not read" about a table with clusters."""
+    if found.xmin_top_share is not None or not clusters or info.dialect != "postgresql":
+        return found.xmin_top_share
+    from ..detect import _xmin_top_share
+
+    return _xmin_top_share(conn, info, found.stats.rows_scanned)
+
+
 def reading_of(cluster: Cluster, aware: bool | None, zone: str | None) -> str | None:
     """Which reading of the timestamp column puts this cluster in the repeated hour (None: none does)."""
     if not zone:

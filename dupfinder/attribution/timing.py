@@ -190,7 +190,7 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
     if len(offsets) >= 3:
         med = statistics.median(offsets)
         spread = statistics.median(abs(o - med) for o in offsets)
-        constant = spread <= 0.1 * abs(med) + 0.002
+        constant = spread <= 0.1 * abs(med) + 0.0005  # 0.5 ms: sub-5 ms race gaps must not pass as constant
         found.append(Observation(
             "offsets" if episode.pair is not None else "span_offsets", "constant" if constant else "varying",
             f"the second copy follows the first by a {'constant' if constant else 'varying'} offset "

@@ -17,13 +17,18 @@ Progress = Callable[[str, str, int, int], None]  # (table, what is happening, ta
 
 def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     """Scan every table in ``options`` in one read-only transaction and return what was found."""
-    from dataclasses import replace
-
-    from .attribute import attribute_table, in_repeated_hour
+    from .attribution import attribute_table, clock, roles, written
     from .cluster import build_clusters
-    from .connect import (check_ids_unique, check_timestamp_column, introspect, mask_url, read_only, since_advice,
-                          timestamp_awareness)
-    from .detect import detect, detect_hour_apart, key_counter, key_index, recommended_index_sql, verify_sql
+    from .connect import (
+        check_ids_unique,
+        check_timestamp_column,
+        introspect,
+        mask_url,
+        read_only,
+        since_advice,
+        timestamp_awareness,
+    )
+    from .detect import detect, key_index, recommended_index_sql, verify_sql
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -46,20 +51,12 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
-            far_total, far_list = found.far_total, found.far_duplicates
-            if spec.timezone and aware:
-                hour_apart = build_clusters(detect_hour_apart(conn, info, spec, aware, index), info, spec.keys,
-                                            spec.ts, writers, spec.keep)
-                repeated = [replace(c, evidence={"hour_apart": True}) for c in hour_apart
-                            if in_repeated_hour(c.start_us, True, spec.timezone)]
-                clusters = sorted([*clusters, *repeated], key=lambda c: (c.start_us, str(c.key)))
-                # a key whose only rows are the hour-apart pair was a far duplicate until the clock change
-                # explained it
-                far_rows = {tuple(f.key.values()): f.rows for f in found.far_duplicates}
-                explained = {tuple(c.key.values()) for c in repeated
-                             if far_rows.get(tuple(c.key.values())) == len(c.rows)}
-                far_total -= len(explained)
-                far_list = tuple(f for f in found.far_duplicates if tuple(f.key.values()) not in explained)
+            data_roles = roles.from_data(conn, info, spec, aware, clusters, writers)
+            clusters = roles.annotate(clusters, data_roles)
+            clusters, far_total, far_list = clock.merge(
+                clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers, index), found.far_total,
+                found.far_duplicates)
+            xmin_share = clock.xmin_share(conn, info, found, clusters)
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
@@ -75,7 +72,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
                 ts_timezone_aware=aware, notes=tuple(notes), rows_fetched=found.rows_fetched,
-                xmin_top_share=found.xmin_top_share, commit_timestamps=found.commit_timestamps,
+                xmin_top_share=xmin_share, commit_timestamps=found.commit_timestamps,
                 verify_sql=verify_sql(conn, info, spec),
             )
             if progress:
@@ -86,7 +83,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 from . import runs
 
                 table = runs.annotate(table, run_index)  # evidence the attribution reads
-            table = attribute_table(table, key_counter(conn, info, spec, aware))
+            table = attribute_table(table, written.counter(conn, info, spec, aware, (*writers, *data_roles)),
+                                    data_roles)
             if run_index is not None:
                 table = runs.explain(table)
             tables.append(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,6 +102,19 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
     }
 
 
+_QUOTED_NAME = re.compile(r'"(?:[^"]|"")*"|`(?:[^`]|``)*`')
+
+
+def statement(sql: str) -> sa.TextClause:
+    """A rendered statement as a SQLAlchemy text clause, with a colon inside a quoted name kept as a colon
+    (text() reads ``:name`` as a bind parameter even there: a column named ``:0`` broke every statement).
+
+    >>> str(statement('SELECT "a:b" FROM t WHERE x > :since'))
+    'SELECT "a:b" FROM t WHERE x > :since'
+    """
+    return sa.text(_QUOTED_NAME.sub(lambda m: m.group(0).replace(":", "\\:"), sql))
+
+
 def key_index(conn: Connection, info: TableInfo, spec: TableSpec) -> tuple[str, ...] | None:
     """The key columns in the order of an index that starts with exactly them (any order), or None.
 
@@ -165,7 +179,7 @@ def key_counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool 
         lo = datetime.fromtimestamp(start_us / 1e6, UTC) - timedelta(seconds=margin)
         hi = datetime.fromtimestamp(end_us / 1e6, UTC) + timedelta(seconds=margin)
         params = {"lo": ts_bind(info, aware, lo), "hi": ts_bind(info, aware, hi)}
-        return int(conn.execute(sa.text(sql), params).scalar_one())
+        return int(conn.execute(statement(sql), params).scalar_one())
 
     count.margin_us = int(margin * 1e6)  # type: ignore[attr-defined]  (attribute reads it for sampling)
     return count
@@ -196,7 +210,7 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
 
     # a separate statement: folding these counts into the detection pass (GROUPING SETS with a grand total)
     # measured slower on PostgreSQL than this second, narrow sequential scan (benchmarks/plans/)
-    stats_row = conn.execute(sa.text(sql["table_stats"]), params).mappings().one()
+    stats_row = conn.execute(statement(sql["table_stats"]), params).mappings().one()
     stats = TableStats(
         rows_scanned=int(stats_row["rows_scanned"] or 0),
         rows_null_key=int(stats_row["rows_null_key"] or 0),
@@ -207,7 +221,7 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     with _sorted_aggregation(conn):
         # streamed per statement: Connection.execution_options() would switch every later statement (the
         # savepoint included) to a server-side cursor
-        result = conn.execute(sa.text(sql["detect_clusters"]), params,
+        result = conn.execute(statement(sql["detect_clusters"]), params,
                               execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
         returned = _records(result, info)
     commits = "not read (no clusters)" if info.dialect == "postgresql" else Detection.commit_timestamps
@@ -285,7 +299,7 @@ def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | Non
     sample = max(1, min(100, round(100 * XMIN_SAMPLE_ROWS / rows))) if rows > XMIN_SAMPLE_ROWS else 0
     sql = render_sql("xmin_share.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
                      sample_percent=sample)
-    row = conn.execute(sa.text(sql)).mappings().first()
+    row = conn.execute(statement(sql)).mappings().first()
     return float(row["n"]) / float(row["total"]) if row and row["total"] else None
 
 
@@ -298,7 +312,7 @@ def detect_hour_apart(conn: Connection, info: TableInfo, spec: TableSpec, aware:
     if spec.since is not None:
         params["since"] = since_bind(info, spec, aware)
     with _sorted_aggregation(conn):
-        return _records(conn.execute(sa.text(sql), params), info) or None
+        return _records(conn.execute(statement(sql), params), info) or None
 
 
 def _records(result: sa.CursorResult, info: TableInfo) -> list[Record]:

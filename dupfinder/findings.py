@@ -81,6 +81,8 @@ def cluster_dict(cluster: Cluster) -> dict[str, Any]:
         "mechanism": cluster.mechanism,
         "confidence": round(cluster.confidence, 3),
         "explanation": cluster.explanation,
+        **({"candidates": cluster.evidence.get("candidates", []), "signal": cluster.evidence.get("signal")}
+           if cluster.mechanism == "unknown" and "candidates" in cluster.evidence else {}),
         "incident": cluster.incident,
         "gaps_seconds": [round(g, 6) for g in cluster.gaps_seconds],
         "evidence": cluster.evidence,

@@ -13,7 +13,7 @@ import json
 import re
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
 
@@ -37,6 +37,15 @@ ON_DELETE = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 # the engines' identifier limits in bytes (SQLite has none; the same names are used there)
 NAME_BYTES = {"postgresql": 63, "mysql": 64, "mariadb": 64}
 ROW_ID_COLUMN = "dupfinder_row_id"  # the backup's record of the row id of a table without a primary key
+
+
+class PlanPair(NamedTuple):
+    """One losing row of the plan: literals only (a tuple, not a dict: 100,000 of them are held at once)."""
+
+    loser: tuple[str, ...]
+    survivor: tuple[str, ...]
+    hashed: bool          # the scan took the row's md5 (PostgreSQL)
+    row: tuple[str, ...]  # the plan row as the dialect's template writes it
 
 
 def dialect_for(name: str) -> Dialect:
@@ -221,24 +230,26 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         if not plan:
             continue
         here = f"{where}, cluster {number}"
-        survivor_id = _identity(survivor, ids, dialect, here)
-        seen_survivors.add(tuple(survivor_id))
+        survivor_id = tuple(_identity(survivor, ids, dialect, here))
+        seen_survivors.add(survivor_id)
         for row in rows:
             if row is survivor:
                 continue
-            loser_id = _identity(row, ids, dialect, here)
+            loser_id = tuple(_identity(row, ids, dialect, here))
             if loser_id == survivor_id:
                 raise BadFindings(f"{here}: a losing row is its own survivor ({', '.join(loser_id)}); "
                                   "this findings file was not written by a scan: scan again")
-            if tuple(loser_id) in seen_losers:
-                raise BadFindings(f"{here}: the row {', '.join(loser_id)} is listed as a losing row twice")
-            seen_losers.add(tuple(loser_id))
+            if loser_id in seen_losers:
+                hint = (f"; {row_id} values repeat when a table is partitioned (each partition has its own): scan "
+                        "again with --id COL, columns that identify a row") if row_id else ""
+                raise BadFindings(f"{here}: the row {', '.join(loser_id)} is listed as a losing row twice{hint}")
+            seen_losers.add(loser_id)
             values = row.get("values") if isinstance(row.get("values"), dict) else {}
             row_hash = row.get("hash") if isinstance(row.get("hash"), str) else None
             extra = ([literal(dialect, row_hash)] if dialect.name == "postgresql"
                      else [literal(dialect, values.get(c)) for c in checked])
-            pairs.append({"loser": loser_id, "survivor": survivor_id, "hash": literal(dialect, row_hash),
-                          "row": [*loser_id, *survivor_id, *extra]})
+            pairs.append(PlanPair(loser_id, survivor_id, row_hash is not None,
+                                  (*loser_id, *survivor_id, *extra)))
     both = seen_losers & seen_survivors
     if both:
         raise BadFindings(f"{where}: the row {', '.join(sorted(both)[0])} is a survivor in one cluster and a losing "
@@ -250,8 +261,7 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
                   f"{w.get('reason') or 'given'})"} for w in writers]
     children = _children(table, dialect, backup, schema, ids)
     return {
-        "tag": dollar_tag(json.dumps(table, default=str, ensure_ascii=False),
-                          *(fk["table"] for fk in table.get("referenced_by") or [])),
+        "tag": dollar_tag(*_dollar_texts(table), *(fk["table"] for fk in table.get("referenced_by") or [])),
         "table": table["table"], "schema": schema, "name": name, "qtable": quote_table(dialect, name, schema),
         "ids": ids, "row_id": row_id, "row_id_column": ROW_ID_COLUMN,
         "key_columns": table["keys"], "payload": payload, "columns": columns,
@@ -263,7 +273,7 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "batches": [pairs[i:i + BATCH_ROWS] for i in range(0, len(pairs), BATCH_ROWS)],
         "clusters": clusters, "divergent": divergent, "keep": keep, "backup": backup,
         "qbackup": quote_table(dialect, backup, schema), "excluded": excluded,
-        "hashed": bool(pairs) and all(p["hash"] != "NULL" for p in pairs),
+        "hashed": bool(pairs) and all(p.hashed for p in pairs),
         "children": children, "text_format": PG_TEXT_FORMAT, "stamp": stamp,
         "storage": table.get("storage"),
         # Spark: the backup is stored like the table (CTAS would make a Hive SerDe table); a provider name
@@ -283,6 +293,24 @@ def _no_equality(type_name: str | None) -> bool:
     """
     base = re.sub(r"\(.*", "", (type_name or "").upper()).strip()
     return base in ("JSON", "XML", "POINT", "LINE", "LSEG", "BOX", "PATH", "POLYGON", "CIRCLE", "NULL")
+
+
+def _dollar_texts(value: Any) -> list[str]:
+    """Every text inside a table's findings that holds a dollar sign (keys and values, numbers as text): the
+    only ones a dollar-quote tag can collide with. Dumping the whole table into one string instead cost
+    100 MB at the peak for one key written 100,000 times."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif "$" in (text := item if isinstance(item, str) else str(item)):
+            found.append(text)
+    return found
 
 
 def dollar_tag(*texts: str) -> str:

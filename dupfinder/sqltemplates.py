@@ -116,6 +116,8 @@ def literal(dialect: Dialect, value: object) -> str:
     """
     if value is None:
         return "NULL"
+    if type(value) is int:  # what every dialect compiles an integer to, without compiling a statement (90 µs)
+        return str(value)
     if isinstance(value, str):
         return _spelled_out(dialect, value) if _UNSAFE.search(value) else _string(dialect, value)
     if isinstance(value, (dict, list)):

@@ -11,6 +11,13 @@ import pytest
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
+try:  # an installed wheel ships sample_data/ as dupfinder.sample_data; a source checkout keeps it at the top
+    import dupfinder.sample_data  # noqa: F401
+except ModuleNotFoundError:
+    import importlib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.modules["dupfinder.sample_data"] = importlib.import_module("sample_data")
 
 from mariadb_server import MariaDBServer, find_mariadbd  # noqa: E402
 from pg_server import PostgresServer  # noqa: E402

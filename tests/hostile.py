@@ -65,6 +65,20 @@ def read(path: Path) -> str:
         return file.read()
 
 
+def values(dialect: str) -> st.SearchStrategy[list[str]]:
+    """Two distinct text values for keys and payloads: quotes, backslashes, line breaks, $, %, comment
+    markers, bidi marks; NUL only on SQLite (PostgreSQL text refuses it). MySQL compares text case- and
+    accent-insensitively and ignores trailing spaces, so its values are ASCII without trailing space and are
+    distinct after folding case."""
+    alphabet = "'\"\\\n\r\t%$;-*/` ab" + ("" if dialect == "mysql" else "é字\u202e") + \
+        ("\x00" if dialect == "sqlite" else "")
+    text = st.text(alphabet, min_size=1, max_size=12)
+    if dialect == "mysql":
+        text = text.filter(lambda v: not v[-1].isspace())
+    return st.lists(text, min_size=2, max_size=2, unique_by=lambda v: v.casefold().strip()).filter(
+        lambda vs: all(v.casefold().strip() != "k3" for v in vs))
+
+
 def engine_of(url: str) -> str:
     return "postgresql" if url.startswith("postgresql") else "mysql" if url.startswith("mysql") else "sqlite"
 

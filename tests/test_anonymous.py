@@ -62,18 +62,24 @@ def _scan(url: str, table: str, keys: list[str]):
 
 @pytest.mark.parametrize(("one_transaction", "basis"), [(True, "transactions"), (False, "heap blocks")],
                          ids=["run-per-transaction", "row-per-transaction"])
-def test_two_whole_runs_are_a_duplicate_run_without_writer_columns(pg_url, one_transaction, basis):
+def test_two_whole_runs_without_writer_columns_are_a_shortlist(pg_url, one_transaction, basis):
     _ledger(pg_url)
     _two_runs(pg_url, one_transaction)
     table = _scan(pg_url, "ledger", ["account"])
     assert len(table.clusters) == 150
     assert table.signals["heap_blocks"].startswith("used")
-    mechanisms = [c.mechanism for c in table.clusters]
-    assert mechanisms.count("duplicate_run") >= 0.95 * len(mechanisms), mechanisms
+    # one host or two: nothing in the table says, so the answer is the shortlist, not a coin flip
+    for cluster in table.clusters:
+        assert cluster.mechanism == "unknown", cluster.explanation
+        names = {c["mechanism"] for c in cluster.evidence["candidates"]}
+        assert {"duplicate_run", "multi_host"} <= names, cluster.evidence["candidates"]
+        assert "worker_race" not in names and "retry" not in names
     explanation = table.clusters[0].explanation
     assert f"told apart by {basis}" in explanation, explanation
     assert "ids interleaving: at the same time" in explanation, explanation
     assert "a host column" in explanation  # the signal that would separate duplicate_run from multi_host
+    (incident,) = table.incidents
+    assert "a host column" in incident.summary and "  " not in incident.summary, incident.summary
 
 
 def test_racing_sessions_without_writer_columns_are_a_worker_race(pg_url):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from dupfinder.config import table_spec
 from dupfinder.connect import introspect, read_only
-from dupfinder.detect import detect_sql, key_index, recommended_index_sql
+from dupfinder.detect import detect_sql, key_index, recommended_index_sql, statement
 
 ROWS = [(1, 7, 0.0, "a"), (2, 7, 0.4, "b"),            # a near pair
         (3, 8, 0.0, "a"), (4, 8, 1.0, "b"), (5, 8, 1.5, "c"), (6, 8, 2.9, "a"),  # a chain of four
@@ -199,7 +199,7 @@ def test_hostile_names_run_in_every_plan(tmp_path_factory, table, key):
         info = introspect(conn, table, {})
         for plan in ("rowid", "key"):
             sql = detect_sql(conn, info, spec, plan=plan)["detect_clusters"]
-            rows = conn.execute(sa.text(sql), {"window_us": 2_000_000, "offset_us": 0}).all()
+            rows = conn.execute(statement(sql), {"window_us": 2_000_000, "offset_us": 0}).all()
             assert sorted(r._mapping["c0"] for r in rows) == [1, 2]
 
 

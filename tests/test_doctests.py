@@ -7,8 +7,9 @@ import importlib
 
 import pytest
 
-MODULES = ["durations", "config", "values", "writers", "connect", "sqltemplates", "remediate", "attribute", "heap",
-           "cluster", "alembic_revision"]
+MODULES = ["durations", "config", "values", "writers", "connect", "sqltemplates", "remediate", "cluster",
+           "alembic_revision", "attribution.transactions", "attribution.timing", "attribution.clock",
+           "attribution.written", "attribution.explain", "attribution.incidents"]
 
 
 @pytest.mark.parametrize("name", MODULES)

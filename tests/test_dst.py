@@ -35,3 +35,49 @@ def test_naive_local_time_shows_the_pair_moments_apart(db_url):
     assert [c.mechanism for c in scan_one(db_url, keys=["account"], timezone="Europe/Berlin").clusters] == [
         "dst_fallback"]
     assert [c.mechanism for c in scan_one(db_url, keys=["account"]).clusters] != ["dst_fallback"]
+
+
+def _night(url: str, aware: bool, rows: list[tuple[int, int, datetime]]) -> None:
+    columns = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), sa.Column("account", sa.Integer),
+               sa.Column("ts", sa.DateTime(timezone=aware)), sa.Column("host", sa.String(10))]
+    make_table(url, "events", columns, [{"id": i, "account": a, "ts": ts, "host": "cron-1"} for i, a, ts in rows])
+
+
+def test_naive_column_holding_utc(db_url):
+    # New York went from 02:00 EDT back to 01:00 EST at 06:00 UTC on 2026-11-01: a job at 01:30 local time
+    # ran at 05:30 UTC and again at 06:30 UTC; a naive column written in UTC holds exactly that.
+    first = datetime(2026, 11, 1, 5, 30, 0, 100000)
+    rows = [(n, n, first + timedelta(milliseconds=40 * n)) for n in range(1, 7)]
+    rows += [(100 + n, n, first + timedelta(seconds=3600.2, milliseconds=40 * n)) for n in range(1, 7)]
+    rows += [(200, 99, first - timedelta(days=2)), (201, 99, first)]  # a genuine far duplicate
+    _night(db_url, False, rows)
+    plain = scan_one(db_url, keys=["account"])
+    assert plain.clusters == () and plain.far_total == 7
+    zoned = scan_one(db_url, keys=["account"], timezone="America/New_York")
+    assert [c.mechanism for c in zoned.clusters] == ["dst_fallback"] * 6
+    assert zoned.far_total == 1  # the clock change explains the six; the key written two days apart stays
+    assert all(c.evidence["clock_reading"] == "utc" for c in zoned.clusters)
+    assert "naive values holding UTC" in zoned.clusters[0].explanation
+    (incident,) = zoned.incidents
+    assert "01:30 EDT and 01:30 EST" in incident.summary, incident.summary
+
+
+def test_naive_column_holding_local_time(db_url):
+    wall = datetime(2026, 11, 1, 1, 30, 0, 100000)
+    rows = [(n, n, wall + timedelta(milliseconds=40 * n)) for n in range(1, 5)]
+    rows += [(100 + n, n, wall + timedelta(milliseconds=40 * n + 150)) for n in range(1, 5)]
+    _night(db_url, False, rows)
+    zoned = scan_one(db_url, keys=["account"], timezone="America/New_York")
+    assert [c.mechanism for c in zoned.clusters] == ["dst_fallback"] * 4
+    assert "naive values holding local wall time" in zoned.clusters[0].explanation
+    assert "01:30 EDT and 01:30 EST" in zoned.incidents[0].summary
+    assert zoned.far_total == 0
+
+
+def test_the_xmin_signal_is_read_when_only_clock_change_pairs_exist(pg_url):
+    first = datetime(2026, 11, 1, 5, 30, 0, 100000, tzinfo=UTC)
+    _night(pg_url, True, [(1, 1, first), (2, 1, first + timedelta(seconds=3600.2))])
+    zoned = scan_one(pg_url, keys=["account"], timezone="America/New_York")
+    assert [c.mechanism for c in zoned.clusters] == ["dst_fallback"]
+    assert zoned.far_total == 0
+    assert not zoned.signals["xmin"].startswith("not read"), zoned.signals["xmin"]  # read (here: one load)

@@ -398,3 +398,86 @@ def test_constraint_name_taken_in_another_schema(pg_url, pg_server):
                                      "WHERE conname = 'uq_events_account_day' ORDER BY 1").scalars().all()
     engine.dispose()
     assert found == ["events", "other.events"]
+
+
+def test_generated_columns_on_mariadb(mariadb_url):
+    ddl(mariadb_url, "CREATE TABLE events (id integer PRIMARY KEY, account integer, day varchar(10), "
+                     "ts datetime(6), amount integer, doubled integer AS (amount * 2) PERSISTENT)")
+    ddl(mariadb_url, "INSERT INTO events (id, account, day, ts, amount) VALUES "
+                     f"(1, 7, 'd', '{at(0)}', 5), (2, 7, 'd', '{at(0.3)}', 5), (3, 8, 'd', '{at(0)}', 6)")
+    before = rows(mariadb_url, "events")
+    doc = scan_doc(mariadb_url)
+    assert [c.get("generated", False) for c in doc["tables"][0]["columns"]] == [False] * 5 + [True]
+    apply_sql(mariadb_url, cleanup_sql(doc))
+    assert [r[0] for r in rows(mariadb_url, "events")] == ["1", "3"]
+    apply_sql(mariadb_url, rollback_sql(doc))
+    assert rows(mariadb_url, "events") == before
+
+
+def test_partitioned_table_without_primary_key_is_refused_by_ctid(pg_url, pg_server):
+    ddl(pg_url, "CREATE TABLE events (account integer, day text, ts timestamptz, note text) PARTITION BY LIST (day)",
+        "CREATE TABLE events_a PARTITION OF events FOR VALUES IN ('a')",
+        "CREATE TABLE events_b PARTITION OF events FOR VALUES IN ('b')",
+        "INSERT INTO events VALUES (7, 'a', '2026-11-03 02:30:00+00', 'n'), (7, 'a', '2026-11-03 02:30:00.3+00', 'n'), "
+        "(8, 'b', '2026-11-03 02:30:00+00', 'n'), (8, 'b', '2026-11-03 02:30:00.3+00', 'n')")
+    doc = scan_doc(pg_url)
+    with pytest.raises(BadFindings, match="values repeat when a table is partitioned"):
+        cleanup_sql(doc)  # both partitions' losers sit at ctid (0,2)
+    ddl(pg_url, "DELETE FROM events WHERE day = 'b'")
+    before = rows(pg_url, "events")
+    doc = scan_doc(pg_url)
+    with pytest.raises(SQLFailed, match="partitioned and has no primary key"):
+        apply_sql(pg_url, cleanup_sql(doc), pg_server)
+    assert rows(pg_url, "events") == before
+
+
+def test_sqlite_rollback_stops_when_a_rowid_was_taken(sqlite_url):
+    _no_pk_table(sqlite_url)
+    doc = scan_doc(sqlite_url, writers=["host=host"])
+    apply_sql(sqlite_url, cleanup_sql(doc))
+    taken = doc["tables"][0]["clusters"][0]["rows"][1]["pk"]["rowid"]
+    ddl(sqlite_url, f"INSERT INTO events (rowid, account, day, ts, host, note) VALUES ({taken}, 99, 'x', NULL, "
+                    "'z', 'a new row that took the rowid')")
+    before = rows(sqlite_url, "events")
+    with pytest.raises(SQLFailed, match="rowid_taken_by_another_row"):
+        apply_sql(sqlite_url, rollback_sql(doc))
+    assert rows(sqlite_url, "events") == before
+    errors = run_sqlite_without_bail(sa.make_url(sqlite_url).database, rollback_sql(doc))
+    assert any("rowid_taken" in e for e in errors)
+    assert rows(sqlite_url, "events") == before
+
+
+@pytest.mark.parametrize("change", ["ALTER TABLE events ADD COLUMN extra varchar DEFAULT 'x'",
+                                    "ALTER TABLE events DROP COLUMN note"])
+def test_columns_added_or_dropped_since_the_scan_abort_on_duckdb(duckdb_url, change):
+    import duckdb
+
+    events_table(duckdb_url, PAIRS)
+    doc = scan_doc(duckdb_url, writers=["host=host"])
+    conn = duckdb.connect(sa.make_url(duckdb_url).database)
+    conn.execute(change)
+    before = sorted(conn.execute("SELECT * FROM events").fetchall())
+    conn.close()
+    with pytest.raises(SQLFailed, match="table_columns_changed_since_the_scan"):
+        apply_sql(duckdb_url, cleanup_sql(doc))
+    conn = duckdb.connect(sa.make_url(duckdb_url).database)
+    assert sorted(conn.execute("SELECT * FROM events").fetchall()) == before
+    conn.close()
+
+
+@pytest.mark.parametrize("change", ["ALTER TABLE events ADD COLUMN extra varchar(10) DEFAULT 'x'",
+                                    "ALTER TABLE events DROP COLUMN note", "view"])
+def test_changed_shape_or_a_view_stops_the_cleanup_on_mariadb(mariadb_url, change):
+    events_table(mariadb_url, PAIRS)
+    victim(mariadb_url)
+    doc = scan_doc(mariadb_url, writers=["host=host"])
+    if change == "view":
+        ddl(mariadb_url, "CREATE VIEW events_v AS SELECT * FROM events")
+        doc["tables"][0].update(table="events_v", name="events_v")
+    else:
+        ddl(mariadb_url, change)
+    before = rows(mariadb_url, "events")
+    with pytest.raises(SQLFailed, match="table_columns_changed_since_the_scan|not_a_table|is not of type 'BASE TABLE'"):
+        apply_sql(mariadb_url, cleanup_sql(doc))
+    assert rows(mariadb_url, "events") == before
+    assert_victim(mariadb_url)

@@ -33,6 +33,7 @@ from hostile import (
     rows,
     run_verify,
     scan_outputs,
+    values,
     victim,
 )
 from hypothesis import HealthCheck, Phase, given, settings
@@ -61,7 +62,7 @@ def _distinct(dialect: str, count: int) -> st.SearchStrategy[list[str]]:
 
 # ---- executed on every engine ------------------------------------------------------------------------------
 
-def _build(url: str, n: list[str], schema: str | None) -> dict:
+def _build(url: str, n: list[str], schema: str | None, v: list[str]) -> dict:
     """Parent table, a child table with a named foreign key, and the victim; returns what the test reads back."""
     table, pk, key, ts, writer, payload, child, fk, constraint = n
     mysql = engine_of(url) == "mysql"
@@ -71,11 +72,11 @@ def _build(url: str, n: list[str], schema: str | None) -> dict:
     text = "varchar(40)"
     ddl(url, f"CREATE TABLE {qualified} ({q(pk)} integer PRIMARY KEY, {q(key)} {text}, {q(ts)} {stamp}, "
              f"{q(writer)} {text}, {q(payload)} {text})")
-    values = [(1, "k'1\n", 0.0, "host-a", "same\\"), (2, "k'1\n", 0.3, "host-b", "same\\"),
-              (3, "k2%$", 0.0, "host-a", "x */ --"), (4, "k2%$", 0.2, "host-b", "x */ --"),
+    values = [(1, v[0], 0.0, "host-a", v[1]), (2, v[0], 0.3, "host-b", v[1]),
+              (3, v[1], 0.0, "host-a", v[0]), (4, v[1], 0.2, "host-b", v[0]),
               (5, "k3", 0.0, "host-a", "alone")]
-    literal = (lambda v: "'" + v.replace("\\", "\\\\").replace("'", "''") + "'") if mysql else \
-        (lambda v: "'" + v.replace("'", "''") + "'")
+    literal = (lambda x: "'" + x.replace("\\", "\\\\").replace("'", "''") + "'") if mysql else \
+        (lambda x: "'" + x.replace("'", "''").replace("\x00", "' || char(0) || '") + "'")
     ddl(url, f"INSERT INTO {qualified} VALUES " + ", ".join(
         f"({i}, {literal(k)}, '{at(s).isoformat(' ')}', '{w}', {literal(p)})" for i, k, s, w, p in values))
     child_qualified = f"{q(schema)}.{q(child)}" if schema else q(child)
@@ -101,8 +102,8 @@ def _read(url: str, schema: str | None, name: str) -> list[tuple]:
         engine.dispose()
 
 
-def _exercise(url: str, n: list[str], schema: str | None, out: Path, pg_server=None) -> None:
-    spec = _build(url, n, schema)
+def _exercise(url: str, n: list[str], schema: str | None, out: Path, v: list[str], pg_server=None) -> None:
+    spec = _build(url, n, schema, v)
     table, child = n[0], n[6]
     before, children = _read(url, schema, table), _read(url, schema, child)
     doc = scan_outputs(url, out, **spec)
@@ -143,8 +144,8 @@ def _names_like(sql: str, prefix: str) -> set[str]:
 
 
 @EXECUTED
-@given(n=_distinct("postgresql", 10))
-def test_hostile_names_on_postgresql(pg_server, tmp_path, n):
+@given(n=_distinct("postgresql", 10), v=values("postgresql"))
+def test_hostile_names_on_postgresql(pg_server, tmp_path, n, v):
     name = f"h{os.getpid()}_{next(_serial)}"
     admin = sa.create_engine(pg_server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -154,7 +155,7 @@ def test_hostile_names_on_postgresql(pg_server, tmp_path, n):
         schema = n[9] if len(n[9]) % 2 else None  # half the examples in a hostile schema
         if schema:
             ddl(url, f"CREATE SCHEMA {quote(url, schema)}")
-        _exercise(url, n[:9], schema, tmp_path / name, pg_server)
+        _exercise(url, n[:9], schema, tmp_path / name, v, pg_server)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -162,20 +163,20 @@ def test_hostile_names_on_postgresql(pg_server, tmp_path, n):
 
 
 @EXECUTED
-@given(n=_distinct("sqlite", 9))
-def test_hostile_names_on_sqlite(tmp_path, n):
+@given(n=_distinct("sqlite", 9), v=values("sqlite"))
+def test_hostile_names_on_sqlite(tmp_path, n, v):
     path = tmp_path / f"h{next(_serial)}.db"
     sqlite3.connect(path).close()
-    _exercise(f"sqlite:///{path}", n, None, tmp_path / path.stem)
+    _exercise(f"sqlite:///{path}", n, None, tmp_path / path.stem, v)
 
 
 @EXECUTED
-@given(n=_distinct("mysql", 9))
-def test_hostile_names_on_mariadb(mariadb_server, tmp_path, n):
+@given(n=_distinct("mysql", 9), v=values("mysql"))
+def test_hostile_names_on_mariadb(mariadb_server, tmp_path, n, v):
     name = f"h{os.getpid()}_{next(_serial)}"
     mariadb_server.admin(f"CREATE DATABASE `{name}`")
     try:
-        _exercise(mariadb_server.url(name), n, None, tmp_path / name)
+        _exercise(mariadb_server.url(name), n, None, tmp_path / name, v)
     finally:
         mariadb_server.admin(f"DROP DATABASE IF EXISTS `{name}`")
 

@@ -89,8 +89,9 @@ SET ch.line_id = p.survivor_0;
 -- a copy left in the backup by a cleanup that a rollback undid is replaced: the backup holds one copy per row
 DELETE b FROM dupfinder_backup_order_lines_c374ffcb_20261103023000 AS b JOIN dupfinder_plan AS p ON (b.id) = (p.loser_0)
 WHERE EXISTS (SELECT 1 FROM `Order Lines` AS l WHERE (l.id) = (b.id));
-INSERT INTO dupfinder_backup_order_lines_c374ffcb_20261103023000
-SELECT r.* FROM `Order Lines` AS r JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0);
+-- (generated columns are computed by the backup table too: CREATE TABLE ... LIKE keeps their definitions)
+INSERT INTO dupfinder_backup_order_lines_c374ffcb_20261103023000 (id, `account id`, `select`, amount, created_at, host)
+SELECT r.id, r.`account id`, r.`select`, r.amount, r.created_at, r.host FROM `Order Lines` AS r JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0);
 DELETE r FROM `Order Lines` AS r JOIN dupfinder_plan AS p ON (r.id) = (p.loser_0);
 SELECT concat('dupfinder: deleted ', ROW_COUNT(), ' of 1 planned row(s) from ', 'Order Lines', '; 0 means already cleaned up') AS dupfinder;
 INSERT INTO dupfinder_guard (changed)

@@ -1,4 +1,4 @@
-"""Evidence about writers that the rows carry without writer columns (PostgreSQL).
+"""Evidence from transactions, heap blocks and ids: what the rows carry about their writers (PostgreSQL).
 
 - ``xmin``: rows inserted by one transaction share it, so a batch written in one transaction per run
   names its run.
@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cluster import Cluster, ctid_parts
+from ..cluster import Cluster, ctid_parts
+from .observe import Observation
 
 CONFLICT_TOLERANCE = 0.1  # share of block edges allowed to break the two-colouring (blocks both sessions touched)
 SEVERAL_WRITERS = 0.2     # above this share of odd-cycle edges, more than two sessions wrote the copies
@@ -189,3 +190,32 @@ def _interleaved(clusters: Sequence[Cluster], side) -> bool | None:
     if not ids[0] or not ids[1]:
         return None
     return max(min(ids[0]), min(ids[1])) < min(max(ids[0]), max(ids[1]))
+
+
+def observe(cluster: Cluster, xmin_trusted: bool, pause_us: int, group_writers: Writers,
+            batch_pair: bool | None) -> list[Observation]:
+    """Transaction evidence of one cluster: one transaction or several, whether they overlapped, whether
+    each copy's transaction wrote a batch, and (without writer columns) how many sessions the heap shows."""
+    found: list[Observation] = []
+    xmins = [r.xmin for r in cluster.rows]
+    if xmin_trusted and None not in xmins:
+        if len(set(xmins)) == 1:
+            found.append(Observation("xmin", "same", f"all {len(xmins)} rows carry xmin {xmins[0]}: one transaction"))
+        else:
+            found.append(Observation("xmin", "differ", "the copies were inserted by different transactions"))
+    order = commit_order(cluster, pause_us)
+    if order == "overlapped":
+        found.append(Observation("commit", "overlapped", "a copy was written before the previous copy's "
+                                 "transaction committed: the transactions overlapped"))
+    elif order == "sequential":
+        found.append(Observation("commit", "sequential", "each copy was written after the previous copy's "
+                                 "transaction had committed"))
+    if batch_pair is not None:
+        found.append(Observation("txn", "batch" if batch_pair else "single",
+                                 "each copy's transaction wrote a batch of rows" if batch_pair else
+                                 "each copy was its own small transaction"))
+    if group_writers.count == 2:
+        found.append(Observation("heap_writers", "two", group_writers.describe()))
+    elif group_writers.count == 3:
+        found.append(Observation("heap_writers", "several", group_writers.describe()))
+    return found

@@ -1,0 +1,133 @@
+"""Clock-change evidence: a local-time schedule firing twice in the hour a fall-back night repeats.
+
+A timestamp column may store instants (aware), or naive values that hold either UTC or the local wall
+time. Both naive readings are tried: read as UTC, the two firings are an hour apart and the first falls
+in the first pass through the repeated hour; read as local wall time, they are moments apart inside that
+hour. The cluster says which reading matched. Keys explained this way stop counting as far duplicates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from ..cluster import Cluster, build_clusters
+from .observe import Observation
+
+HOUR_US = 3_600_000_000
+
+
+def _zone(zone: str):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(zone)
+
+
+def in_repeated_hour(ts_us: int, aware: bool | None, zone: str | None) -> bool:
+    """Whether a timestamp falls in the hour a fall-back clock change repeats, in the scheduler's zone.
+
+    Instants (``aware``, or a naive column read as UTC): true only for the first pass through the hour
+    (fold 0), the run that the second pass repeats. Wall-clock values: any value inside the hour.
+
+    >>> from datetime import datetime, UTC
+    >>> us = int(datetime(2026, 10, 25, 0, 30, tzinfo=UTC).timestamp() * 1e6)
+    >>> in_repeated_hour(us, True, "Europe/Berlin"), in_repeated_hour(us + 3_600_000_000, True, "Europe/Berlin")
+    (True, False)
+    """
+    if not zone:
+        return False
+    tz = _zone(zone)
+    moment = datetime.fromtimestamp(ts_us / 1e6, UTC)
+    if aware:
+        local = moment.astimezone(tz)
+        wall = local.replace(tzinfo=None)
+        if local.fold:
+            return False
+    else:
+        wall = moment.replace(tzinfo=None)
+    first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+    return first.utcoffset() is not None and first.utcoffset() > second.utcoffset()
+
+
+def local_pair(ts_us: int, reading: str, zone: str) -> str:
+    """The two local times a repeated-hour pair was written at, with their zone abbreviations.
+
+    >>> from datetime import datetime, UTC
+    >>> us = int(datetime(2026, 11, 1, 5, 30, tzinfo=UTC).timestamp() * 1e6)
+    >>> local_pair(us, "instant", "America/New_York")
+    '01:30 EDT and 01:30 EST'
+    >>> local_pair(int(datetime(2026, 11, 1, 1, 30, tzinfo=UTC).timestamp() * 1e6), "local", "America/New_York")
+    '01:30 EDT and 01:30 EST'
+    """
+    tz = _zone(zone)
+    moment = datetime.fromtimestamp(ts_us / 1e6, UTC)
+    wall = moment.astimezone(tz).replace(tzinfo=None) if reading == "instant" else moment.replace(tzinfo=None)
+    first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+    return f"{first:%H:%M} {first.tzname()} and {second:%H:%M} {second.tzname()}"
+
+
+READINGS = {"instant": "an instant (time zone stored)", "utc": "naive values holding UTC",
+            "local": "naive values holding local wall time"}
+
+
+def hour_apart_clusters(conn, info, spec, aware: bool | None, writers, index=None) -> list[Cluster]:
+    """Pairs of a key written one hour (± window) apart whose first row falls in the first pass through the
+    repeated hour: instants in an aware column, or a naive column read as UTC."""
+    if not spec.timezone:
+        return []
+    from ..detect import detect_hour_apart
+
+    found = build_clusters(detect_hour_apart(conn, info, spec, aware, index), info, spec.keys, spec.ts, writers,
+                           spec.keep)
+    reading = "instant" if aware else "utc"
+    return [replace(c, evidence={**c.evidence, "hour_apart": True, "clock_reading": reading}) for c in found
+            if in_repeated_hour(c.start_us, True, spec.timezone)]
+
+
+def merge(clusters: list[Cluster], repeated: list[Cluster], far_total: int, far_list: tuple) -> tuple:
+    """Add the hour-apart pairs to the clusters; a key whose only rows are the pair stops being a far
+    duplicate (the clock change explains it). Returns (clusters, far_total, far_list)."""
+    if not repeated:
+        return clusters, far_total, far_list
+    from ..values import jsonable
+
+    def key_of(key: dict) -> tuple:  # far-duplicate keys hold database values, cluster keys JSON-safe ones
+        return tuple(repr(jsonable(v)) for v in key.values())
+
+    merged = sorted([*clusters, *repeated], key=lambda c: (c.start_us, str(c.key)))
+    far_rows = {key_of(f.key): f.rows for f in far_list}
+    explained = {key_of(c.key) for c in repeated if far_rows.get(key_of(c.key)) == len(c.rows)}
+    return (merged, far_total - len(explained), tuple(f for f in far_list if key_of(f.key) not in explained))
+
+
+def xmin_share(conn, info, found, clusters: list[Cluster]) -> float | None:
+    """The detection's xmin share; read here when only clock-change pairs were found (detection read it only
+    for near clusters), so the findings never say "not read" about a table with clusters."""
+    if found.xmin_top_share is not None or not clusters or info.dialect != "postgresql":
+        return found.xmin_top_share
+    from ..detect import _xmin_top_share
+
+    return _xmin_top_share(conn, info, found.stats.rows_scanned)
+
+
+def reading_of(cluster: Cluster, aware: bool | None, zone: str | None) -> str | None:
+    """Which reading of the timestamp column puts this cluster in the repeated hour (None: none does)."""
+    if not zone:
+        return None
+    if cluster.evidence.get("hour_apart"):
+        return cluster.evidence.get("clock_reading", "instant")
+    if aware is not True and in_repeated_hour(cluster.start_us, False, zone):
+        return "local"
+    return None
+
+
+def observe(cluster: Cluster, aware: bool | None, zone: str | None, same_host: bool) -> list[Observation]:
+    """'dst' = 'repeated hour' when the clock change explains the pair (one host: a second machine would be
+    another mechanism that happened to run in that hour)."""
+    reading = reading_of(cluster, aware, zone)
+    if reading is None or not same_host:
+        return []
+    where = local_pair(cluster.start_us, "instant" if reading in ("instant", "utc") else "local", zone)
+    return [Observation("dst", "repeated hour",
+                        f"written at {where}, the hour the autumn clock change repeats ({zone}; the column "
+                        f"read as {READINGS[reading]})")]

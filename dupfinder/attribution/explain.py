@@ -1,0 +1,122 @@
+"""The words: one sentence per cluster (what was decided and the evidence that moved it, by how much) and
+one per incident (what happened and what to fix). Names come from the data; where the data has none the
+text says what the writers were ("two runs", "one host"), never an empty name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..cluster import Cluster
+from ..durations import format_seconds
+from .model import Verdict, contributions
+from .observe import Observation
+
+WHAT = {
+    "deploy_overlap": "two releases both ran the job",
+    "multi_host": "two hosts both ran the job",
+    "duplicate_run": "the job ran twice on one host",
+    "worker_race": "concurrent workers raced on a check-then-act",
+    "retry": "the same work was done again after a pause (a retry or redelivery)",
+    "same_transaction": "one transaction inserted the key twice",
+    "dst_fallback": "a local-time schedule fired twice when the clock went back",
+    "unknown": "the evidence cannot tell",
+}
+
+
+def who(values: Iterable[Any], fallback: str) -> str:
+    """Up to three names joined, or ``fallback`` when there is no name at all.
+
+    >>> who(["b", "a"], "two hosts"), who([None, ""], "two hosts")
+    ('a and b', 'two hosts')
+    """
+    names = sorted({str(v) for v in values if v is not None and str(v).strip()})
+    if not names:
+        return fallback
+    return " and ".join(names) if len(names) <= 3 else f"{', '.join(names[:3])} and {len(names) - 3} more"
+
+
+def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Observation],
+                     commits_off: bool, named_roles: set[str]) -> str:
+    """What was decided, the observations that moved it most (with their log-likelihood ratio against the
+    runner-up), and for an abstention the shortlist and the signal that would settle it."""
+    words = {f"{o.feature}={o.value}": o.words for o in observations}
+    ranked = sorted(verdict.posterior.items(), key=lambda mp: -mp[1])
+    if verdict.mechanism == "unknown":
+        first, second = verdict.candidates[0][0], verdict.candidates[1][0]
+        listed = ", ".join(f"{m} {p:.0%}" for m, p in verdict.candidates)
+        text = f"{len(cluster.rows)} rows {format_seconds(cluster.span_seconds)} apart: either {listed}"
+        against = next((m for m, _ in ranked if m not in {c for c, _ in verdict.candidates}), second)
+        reasons = _reasons(contributions(verdict, against), words, positive_only=True, limit=3)
+        if reasons:
+            text += f" ({reasons})"
+        text += f"; {verdict.signal} would separate {first} from {second}"
+    else:
+        runner = next(m for m, _ in ranked if m != verdict.mechanism)
+        text = f"{WHAT[verdict.mechanism]}: " + (_reasons(contributions(verdict, runner), words,
+                                                         positive_only=True, limit=3) or "timing only")
+        against = [(name, w) for name, w in contributions(verdict, runner) if w < -0.5 and name in words]
+        if against:  # evidence that spoke for the runner-up is named as such, never left to contradict
+            name, weight = against[0]
+            text += f"; against it: {words[name]} ({weight:+.1f}, for {runner})"
+        p_runner = verdict.posterior[runner]
+        if p_runner >= 0.1:
+            text += f"; {runner} is also possible ({p_runner:.0%})"
+    for key in ("heap_writers=two", "heap_writers=several", "runs=two runs", "runs=one run"):
+        if key in words and words[key] not in text:  # who wrote, when the table names nobody: always said
+            text += f"; {words[key]}"
+    leftover = [w for key, w in words.items() if key not in verdict.weights]
+    if leftover:
+        text += "; also seen: " + "; ".join(leftover)
+    involves = {verdict.mechanism, *(m for m, _ in verdict.candidates)}
+    if commits_off and involves & {"retry", "worker_race"} and not {"process", "run"} & named_roles:
+        text += ("; commit timestamps (track_commit_timestamp = on) would tell whether the transactions overlapped "
+                 "(a race) or followed each other (a retry)")
+    return text
+
+
+def _reasons(moved: list[tuple[str, float]], words: dict[str, str], positive_only: bool, limit: int) -> str:
+    parts = [f"{words[name]} ({weight:+.1f})" for name, weight in moved
+             if name in words and (weight > 0.05 or not positive_only)][:limit]
+    return "; ".join(parts)
+
+
+def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: int, table_name: str,
+                     gap: str, coverage: float | None, recurring: str | None, when: str,
+                     candidates: list[str] | None = None, signal: str | None = None,
+                     clock: str | None = None) -> str:
+    """One sentence a person can act on; every name it uses comes from the writers, or a description."""
+    def names(role: str, fallback: str) -> str:
+        return who((w.get(role) for w in writers), fallback)
+
+    cover = f" ({coverage:.0%} of what the writers wrote then)" if coverage is not None else ""
+    hosts = names("host", "")
+    runs = names("process", "") or names("run", "")
+    runs_text = f" ({runs})" if runs else ""
+    text = {
+        "multi_host": f"{'Hosts ' + hosts if hosts else 'Two hosts'} both ran the job that writes {table_name}: "
+                      f"{clusters} key(s) written twice{cover}, a median {gap} apart; disable it on one host and "
+                      "lock the job.",
+        "duplicate_run": f"{names('host', 'One host')} ran the job twice{runs_text}: {clusters} key(s) of "
+                         f"{table_name} written twice{cover}, a median {gap} apart; find the second scheduler "
+                         "entry and remove it.",
+        "worker_race": f"{'Workers ' + runs if runs else 'Concurrent workers'} raced on {clusters} key(s) of "
+                       f"{table_name}{cover}, a median {gap} apart; make the claim atomic.",
+        "retry": f"The same work was done twice: {clusters} key(s) of {table_name} written again after a pause "
+                 f"(median {gap}); make the handler idempotent.",
+        "deploy_overlap": f"{'Releases ' + names('version', '') if names('version', '') else 'Two releases'} both "
+                          f"ran the job during a deploy: {clusters} key(s) of {table_name} written twice; stop the "
+                          "old release's scheduler first.",
+        "same_transaction": f"One transaction inserted {clusters} key(s) of {table_name} twice; fix the "
+                            "application loop.",
+        "dst_fallback": f"The job fired twice in the repeated hour of the clock change"
+                        f"{' (' + clock + ')' if clock else ''}: {clusters} key(s) of {table_name}; schedule it "
+                        "in UTC.",
+        "unknown": f"{clusters} key(s) of {table_name} were written twice a median {gap} apart"
+                   + (f", by {' or '.join(candidates)}" if candidates else "")
+                   + f"; {signal or 'recording host and process on each row'} would settle it.",
+    }[mechanism]
+    text = f"{when}: {text}"
+    if recurring:
+        text += f" It recurs {recurring}."
+    return text

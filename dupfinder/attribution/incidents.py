@@ -1,0 +1,119 @@
+"""Incidents: clusters close in time with the same hosts, versions and apps and the same answer; their
+gap statistics, offset shape, recurrence, summary and recommendations."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ..cluster import Cluster
+from ..durations import format_seconds
+from ..findings import Incident, TableResult
+from ..recommend import recommendations
+from ..values import iso_from_us
+from .explain import incident_summary
+from .writercols import distinct, identity
+
+
+def _signature(cluster: Cluster) -> tuple:
+    """The coarse writer set clusters must share to be one incident (not process or run)."""
+    return tuple(sorted((role, tuple(sorted(map(str, distinct(cluster, role)))))
+                        for role in ("host", "version", "app")))
+
+
+def offset_shape(offsets: Sequence[float]) -> str:
+    """'constant', 'drifting' or 'scattered' gaps across an incident's clusters.
+
+    >>> offset_shape([1.0, 1.01, 0.99]), offset_shape([0.1, 0.5, 0.9, 1.3])
+    ('constant', 'drifting')
+    """
+    if len(offsets) < 3:
+        return "too few clusters"
+    med = statistics.median(offsets)
+    if max(offsets) - min(offsets) <= 0.2 * med + 0.05:
+        return "constant"
+    trend = statistics.correlation(range(len(offsets)), offsets) if len(set(offsets)) > 1 else 0.0
+    return "drifting" if abs(trend) >= 0.8 else "scattered"
+
+
+def _recurrence(incidents: list[Incident]) -> dict[str, str]:
+    """Mark incidents whose mechanism and writers repeat at about the same time of day on several days."""
+    by_pattern: dict[tuple, list[Incident]] = {}
+    for inc in incidents:
+        by_pattern.setdefault((inc.mechanism, tuple(sorted(map(str, inc.writers)))), []).append(inc)
+    schedules: dict[str, str] = {}
+    for members in by_pattern.values():
+        if len({m.start[:10] for m in members}) < 3:
+            continue
+        minutes = [int(m.start[11:13]) * 60 + int(m.start[14:16]) for m in members]
+        med = statistics.median(minutes)
+        close = [m for m, mins in zip(members, minutes, strict=True) if abs(mins - med) <= 45]
+        if len({m.start[:10] for m in close}) >= 3:
+            text = f"every day ~{int(med) // 60:02d}:{int(med) % 60:02d}, {len({m.start[:10] for m in close})} days"
+            for m in close:
+                schedules[m.id] = text
+    return schedules
+
+
+def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], list[Cluster]]:
+    """Group attributed clusters into incidents and write their summaries."""
+    gap_us = int(table.spec.incident_gap * 1e6)
+    parts: list[list[int]] = []
+    open_parts: dict[tuple, list[int]] = {}
+    last_end: dict[tuple, int] = {}
+    for i, c in enumerate(clusters):
+        key = (_signature(c), c.mechanism, tuple(c.evidence.get("candidates_names", ())))
+        if key in open_parts and c.start_us - last_end[key] <= gap_us:
+            open_parts[key].append(i)
+        else:
+            if key in open_parts:
+                parts.append(open_parts[key])
+            open_parts[key] = [i]
+        last_end[key] = max(last_end.get(key, 0), c.end_us)
+    parts.extend(open_parts.values())
+    parts.sort(key=lambda p: clusters[p[0]].start_us)
+    aware = table.ts_timezone_aware
+    incidents: list[Incident] = []
+    for n, members in enumerate(parts, start=1):
+        inc_id = f"inc-{n}"
+        chosen = [clusters[i] for i in members]
+        for i in members:
+            clusters[i] = replace(clusters[i], incident=inc_id)
+        writer_set = sorted({identity(r) for c in chosen for r in c.rows})
+        offsets = [c.span_seconds for c in chosen]
+        covers = [c.evidence.get("coverage") for c in chosen if c.evidence.get("coverage") is not None]
+        first = chosen[0]
+        incidents.append(Incident(
+            id=inc_id, mechanism=first.mechanism,
+            start=iso_from_us(min(c.start_us for c in chosen), aware),
+            end=iso_from_us(max(c.end_us for c in chosen), aware),
+            clusters=len(chosen), rows=sum(len(c.rows) for c in chosen),
+            writers=tuple(dict(w) for w in writer_set if w)[:20], summary="",
+            details={
+                "confidence": round(statistics.fmean(c.confidence for c in chosen), 3),
+                "gap_seconds": {"median": round(statistics.median(offsets), 6),
+                                "min": round(min(offsets), 6), "max": round(max(offsets), 6)},
+                "offset_shape": offset_shape(offsets),
+                "coverage": round(statistics.median(covers), 4) if covers else None,
+                "writers_total": len(writer_set),
+                "recurring": None,
+                **({"candidates": first.evidence.get("candidates", []), "signal": first.evidence.get("signal")}
+                   if first.mechanism == "unknown" else {}),
+            },
+        ))
+    schedules = _recurrence(incidents)
+    final = []
+    for inc, members in zip(incidents, parts, strict=True):
+        recurring = schedules.get(inc.id)
+        first = clusters[members[0]]
+        mechanism_for_fix = inc.mechanism
+        details = {**inc.details, "recurring": recurring,
+                   "recommendations": recommendations(mechanism_for_fix, list(inc.writers), bool(recurring))}
+        summary = incident_summary(
+            inc.mechanism, list(inc.writers), inc.clusters, table.info.qualified_name,
+            format_seconds(inc.details["gap_seconds"]["median"]), inc.details["coverage"], recurring,
+            inc.start[:16].replace("T", " "), first.evidence.get("candidates_names"),
+            first.evidence.get("signal"), first.evidence.get("clock_local"))
+        final.append(replace(inc, details=details, summary=summary))
+    return final, clusters

@@ -1,0 +1,337 @@
+"""The attribution model: every parameter in one place, each with the measurement or reason behind it.
+
+It is a naive-Bayes (Fellegi–Sunter style) model. Each evidence module returns discrete observations
+(``feature = value``); for every mechanism the model holds P(value | mechanism), the way a record-linkage
+model holds its m and u probabilities. A cluster's score for a mechanism is the log prior plus the sum of
+the log probabilities of what was observed (features not observed are left out: they cancel). The scores
+become a posterior with a softmax, and the posterior of the answer becomes a **calibrated** confidence
+through a binned map measured on the tuning set: among answers given 0.8, about 80% were right there.
+
+Where the evidence cannot separate the best mechanisms (the winner's posterior below ``ABSTAIN_BELOW``
+with a runner-up above ``SHORTLIST_FROM``), the answer is ``unknown`` with the shortlist and the one signal
+that would settle it (``SEPARATING_SIGNAL``), never a coin flip presented as an answer.
+
+Two kinds of parameter:
+
+- **measured**: counts of feature values per true mechanism on the tuning set of the labelled generators
+  (``sample_data/labelled.py`` and ``sample_data/harder.py``, tuning seeds and parameter ranges only; see
+  ``sample_data/tune.py``, which rewrites the ``MEASURED`` block below). Probabilities are the counts with
+  add-``SMOOTHING`` smoothing, so a value never seen with a mechanism is unlikely, never impossible.
+- **reasoned**: signals the generators cannot produce (commit timestamps, job logs, the clock change, one
+  transaction, sessions told apart by heap blocks), set from how the mechanism works; the reason is written
+  beside each.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .observe import Observation
+
+MECHANISMS = ("deploy_overlap", "multi_host", "duplicate_run", "worker_race", "retry", "same_transaction",
+              "dst_fallback")
+
+# Prior: uniform. The mix of mechanisms in a table is not known in advance, and the generators' mix is an
+# arbitrary choice that must not leak into answers on real tables.
+PRIOR = {m: 1 / len(MECHANISMS) for m in MECHANISMS}
+
+SMOOTHING = 1.0  # add-one (Laplace) on the measured counts
+# No measured probability goes below this: the generators do not cover every shape real writers produce
+# (two launchers started by one cron minute write their copies milliseconds apart, which the tuning set's
+# double runs never did), so a value never seen with a mechanism is evidence against it, bounded at
+# ln(1/MEASURED_FLOOR) ≈ 4.6 per observation, never a veto.
+MEASURED_FLOOR = 0.01
+# The floor applies to the shape of the writes (timing, coverage, pairs), not to which writer columns
+# differ: a host difference is what multi_host means (design.md), so that evidence keeps its full weight.
+FLOORED = {"gap", "coverage", "span_coverage", "offsets", "span_offsets", "order", "pace", "repeat"}
+
+# Mechanisms named only on their own evidence: the clock-change pair and one transaction id. Without that
+# observation nothing else in the model speaks for them (the generators do not produce them without it,
+# so measured tables hold no counts for them), and they are left out of the running.
+REQUIRES = {"dst_fallback": ("dst", "repeated hour"), "same_transaction": ("xmin", "same")}
+# With writer columns a deploy overlap is named only when the version column differs between the copies
+# (design.md: "the rows' version differs"); without a version column it cannot be told from two hosts.
+REQUIRES_NAMED = {"deploy_overlap": ("version", "differ")}
+# Without writer columns nothing tells one host from two or one release from two: whatever the measured
+# tables say about these three there is the generators' choice of offsets and shares, not evidence. Their
+# likelihoods are pooled (log-mean-exp), so the answer is the shortlist, never one of them by chance.
+POOLED_WITHOUT_WRITERS = ("duplicate_run", "multi_host", "deploy_overlap")
+
+# Abstention: below this posterior the winner is not presented as the answer when a runner-up holds at
+# least SHORTLIST_FROM. Chosen on the tuning set (sample_data/tune.py prints accuracy and abstention rate
+# for 0.5–0.8): 0.6 abstains only where two mechanisms are about equally likely.
+ABSTAIN_BELOW = 0.6
+SHORTLIST_FROM = 0.15
+SHORTLIST_MAX = 3
+
+# Reasoned probabilities P(value | mechanism); a mechanism left out gets OTHERWISE[feature].
+REASONED: dict[str, dict[str, dict[str, float]]] = {
+    # The clock-change pair is a local-time schedule firing in the repeated hour. Any other mechanism lands
+    # a pair in that one hour of the year, on one host, only by chance (~1/8760 of the hours; 0.003 leaves
+    # room for a night with many incidents).
+    "dst": {"repeated hour": {"dst_fallback": 0.95}},
+    # One xmin for every copy: one transaction inserted them. Two runs, two workers, two hosts or a retry
+    # insert in separate transactions by construction; 0.002 covers a driver that batches two sessions'
+    # statements (none known).
+    "xmin": {"same": {"same_transaction": 0.98}, "differ": {"same_transaction": 0.02}},
+    # Commit timestamps. Overlapped: a copy written while the previous copy's transaction was still open.
+    # A check-then-act race does exactly that when the claim and insert share a transaction; two runs of a
+    # batch job each holding one long transaction do too. A retry starts after the attempt failed or timed
+    # out, so its previous transaction is normally over (0.05: a hung attempt whose transaction is still
+    # open when the message is redelivered).
+    # Sequential: each copy written at least RETRY_PAUSE after the previous one committed. A race's second
+    # check would have seen the first commit, so a race almost never looks like this (0.02); a retry or a
+    # redelivery always does when the timestamp is the insert time (0.8); two runs one after the other
+    # sometimes (0.3).
+    "commit": {
+        "overlapped": {"worker_race": 0.6, "retry": 0.05, "duplicate_run": 0.45, "multi_host": 0.45,
+                       "deploy_overlap": 0.45, "dst_fallback": 0.05},
+        "sequential": {"worker_race": 0.02, "retry": 0.8, "duplicate_run": 0.3, "multi_host": 0.3,
+                       "deploy_overlap": 0.3, "dst_fallback": 0.9},
+    },
+    # Job runs from the job log. Two runs of one job holding the copies is the double-run signature; a
+    # retry inside a re-run job also spans two runs (0.15); a race or one transaction stays inside one run.
+    "runs": {
+        "two runs": {"duplicate_run": 0.9, "multi_host": 0.9, "deploy_overlap": 0.9, "dst_fallback": 0.9,
+                     "retry": 0.15, "worker_race": 0.05, "same_transaction": 0.01},
+        "one run": {"duplicate_run": 0.1, "multi_host": 0.1, "deploy_overlap": 0.1, "dst_fallback": 0.1,
+                    "retry": 0.85, "worker_race": 0.95, "same_transaction": 0.99},
+    },
+    # Every key of a span of at least 20 written twice (without writer columns), or two writers each writing
+    # what the other wrote (at least 90% both ways, 20 keys or more): a whole batch written twice.
+    # A check-then-act race duplicates the keys where two claims interleave, a retry the messages that
+    # timed out; neither duplicates every key of a busy span (0.002). Measured tables cannot say this: the
+    # generators' double runs mostly commit one transaction per run and are then paired by xmin instead.
+    "whole_batch": {"yes": {"duplicate_run": 0.5, "multi_host": 0.5, "deploy_overlap": 0.5, "dst_fallback": 0.3,
+                            "worker_race": 0.002, "retry": 0.002, "same_transaction": 0.002}},
+    # Heap blocks two-coloured into two sessions that each wrote the batch: two runs; odd cycles (more than
+    # two sessions): a pool. Real concurrent sessions only (tests/test_anonymous.py); the generators insert
+    # from one session, so these are not measured.
+    "heap_writers": {
+        "two": {"duplicate_run": 0.6, "multi_host": 0.6, "deploy_overlap": 0.6, "worker_race": 0.1,
+                "retry": 0.05, "dst_fallback": 0.3},
+        "several": {"duplicate_run": 0.05, "multi_host": 0.05, "deploy_overlap": 0.05, "worker_race": 0.5,
+                    "retry": 0.05, "dst_fallback": 0.05},
+    },
+}
+OTHERWISE = {"whole_batch": 0.002, "dst": 0.003, "xmin": {"same": 0.002, "differ": 0.998}, "commit": 0.1, "runs": 0.5,
+             "heap_writers": 0.1}
+
+# --- MEASURED (rewritten by sample_data/tune.py; counts of feature values per true mechanism) ---
+MEASURED: dict[str, dict[str, dict[str, int]]] = (
+    {'coverage': {'deploy_overlap': {'all/all': 553, 'all/most': 1889, 'all/some': 988},
+                  'duplicate_run': {'all/all': 21983},
+                  'multi_host': {'all/all': 1967,
+                                 'all/few': 75,
+                                 'all/most': 3395,
+                                 'all/some': 2350,
+                                 'most/most': 242},
+                  'retry': {'few/few': 54, 'some/few': 20},
+                  'worker_race': {'few/few': 936, 'some/few': 366, 'some/some': 320}},
+     'gap': {'deploy_overlap': {'0s whole': 163,
+                                '<250ms': 459,
+                                '<50ms': 118,
+                                '<5ms': 5,
+                                '>=1s whole': 794,
+                                '>=250ms': 2894},
+             'duplicate_run': {'0s whole': 1315,
+                               '<250ms': 927,
+                               '<50ms': 1416,
+                               '<5ms': 899,
+                               '>=1s whole': 2249,
+                               '>=250ms': 17380},
+             'multi_host': {'0s whole': 695,
+                            '<250ms': 644,
+                            '<50ms': 468,
+                            '<5ms': 94,
+                            '>=1s whole': 998,
+                            '>=250ms': 7672},
+             'retry': {'0s whole': 6, '>=1s whole': 62, '>=250ms': 431},
+             'same_transaction': {'0s whole': 25, '<5ms': 186},
+             'worker_race': {'0s whole': 713, '<250ms': 652, '<50ms': 203, '<5ms': 1111, '>=1s whole': 33}},
+     'host': {'deploy_overlap': {'differ': 2180},
+              'duplicate_run': {'same': 16812},
+              'multi_host': {'differ': 5799, 'same': 197},
+              'retry': {'differ': 67, 'same': 265},
+              'worker_race': {'differ': 113, 'same': 1509}},
+     'offsets': {'deploy_overlap': {'constant': 2040, 'varying': 1388},
+                 'duplicate_run': {'constant': 20713, 'varying': 1270},
+                 'multi_host': {'constant': 5605, 'varying': 2418},
+                 'retry': {'constant': 14, 'varying': 6},
+                 'worker_race': {'constant': 212, 'varying': 528}},
+     'order': {'deploy_overlap': {'same': 3131, 'shuffled': 283},
+               'duplicate_run': {'same': 20628, 'shuffled': 1295},
+               'multi_host': {'same': 7389, 'shuffled': 434},
+               'retry': {'same': 20},
+               'worker_race': {'same': 740}},
+     'pace': {'deploy_overlap': {'after': 3259, 'within': 171},
+              'duplicate_run': {'after': 19382, 'within': 2554},
+              'multi_host': {'after': 7652, 'within': 335},
+              'retry': {'after': 42, 'within': 28},
+              'worker_race': {'after': 434, 'within': 1020}},
+     'pair_clusters': {'deploy_overlap': {'1': 6, '2+': 3428},
+                       'duplicate_run': {'1': 2, '2+': 21985},
+                       'multi_host': {'1': 2, '2+': 8033},
+                       'retry': {'1': 46, '2+': 28},
+                       'worker_race': {'1': 566, '2+': 1056}},
+     'process': {'deploy_overlap': {'differ': 1586, 'same': 594},
+                 'duplicate_run': {'differ': 16812},
+                 'multi_host': {'differ': 5996},
+                 'retry': {'differ': 74, 'same': 258},
+                 'worker_race': {'differ': 1622}},
+     'repeat': {'deploy_overlap': {'fixed': 1797, 'single': 1097},
+                'duplicate_run': {'fixed': 11079, 'single': 6301},
+                'multi_host': {'fixed': 5576, 'single': 2096},
+                'retry': {'fixed': 253, 'single': 178}},
+     'span_coverage': {'deploy_overlap': {'few': 4, 'most': 352, 'some': 643},
+                       'duplicate_run': {'few': 16, 'most': 1109, 'some': 1074},
+                       'multi_host': {'few': 4, 'most': 242, 'some': 2290},
+                       'retry': {'few': 358, 'most': 13, 'some': 54},
+                       'same_transaction': {'all': 107, 'few': 17, 'most': 11, 'some': 76},
+                       'worker_race': {'few': 184, 'most': 152, 'some': 754}},
+     'span_offsets': {'deploy_overlap': {'constant': 165, 'varying': 834},
+                      'duplicate_run': {'constant': 1352, 'varying': 847},
+                      'multi_host': {'constant': 744, 'varying': 1792},
+                      'retry': {'constant': 59, 'varying': 308},
+                      'same_transaction': {'constant': 98, 'varying': 105},
+                      'worker_race': {'constant': 353, 'varying': 717}},
+     'txn': {'deploy_overlap': {'batch': 1254, 'single': 999},
+             'duplicate_run': {'batch': 5175, 'single': 2199},
+             'multi_host': {'batch': 2039, 'single': 2536},
+             'retry': {'single': 167},
+             'same_transaction': {'single': 211},
+             'worker_race': {'single': 1090}},
+     'version': {'deploy_overlap': {'differ': 2180},
+                 'duplicate_run': {'same': 6864},
+                 'multi_host': {'same': 2604},
+                 'retry': {'same': 160},
+                 'worker_race': {'same': 890}}}
+)
+# Calibration: (upper edge of the raw posterior, share of such answers that were right, answers)
+# per kind of answer and mode family (named: writer columns; anonymous: none), on the tuning set.
+CALIBRATION: dict[str, list[tuple[float, float, int]]] = (
+    {'answer/anonymous': [(0.692053, 0.2397, 242), (0.783211, 0.2438, 1210), (0.954239, 0.4711, 968),
+                          (0.98686, 0.9835, 242), (0.999986, 0.9876, 242), (1.0, 1.0, 4)],
+     'answer/named': [(0.983588, 0.9781, 2242), (0.992546, 0.9991, 2242), (0.992546, 1.0, 2242),
+                      (0.992547, 1.0, 2242), (0.993417, 1.0, 2242), (0.995058, 1.0, 2242), (0.99506, 1.0, 2242),
+                      (0.997507, 1.0, 2242), (0.999172, 1.0, 2242), (0.999602, 1.0, 2242), (0.999728, 1.0, 2242),
+                      (1.0, 1.0, 2242), (1.0, 1.0, 10)],
+     'unknown/anonymous': [(0.846497, 0.9501, 1063), (0.993334, 0.9595, 3189), (0.999941, 1.0, 1063),
+                           (0.999965, 1.0, 1063), (0.999999, 1.0, 1063), (1.0, 1.0, 1063), (1.0, 1.0, 1063),
+                           (1.0, 1.0, 1063), (1.0, 1.0, 1063), (1.0, 1.0, 1063), (1.0, 1.0, 6)],
+     'unknown/named': [(0.995137, 0.0, 20), (1.0, 0.0, 8)]}
+)
+TUNING = '42612 tuning clusters: labelled seeds 100-111, harder seeds 1000-1011 (harder.TUNING)'
+# --- END MEASURED ---
+
+SEPARATING_SIGNAL = {
+    frozenset({"multi_host", "duplicate_run"}): "a host column (--writer host=COLUMN)",
+    frozenset({"multi_host", "deploy_overlap"}): "a version column (--writer version=COLUMN)",
+    frozenset({"duplicate_run", "deploy_overlap"}): "a version column (--writer version=COLUMN)",
+    frozenset({"duplicate_run", "worker_race"}): "a process or run column (--writer process=COLUMN)",
+    frozenset({"worker_race", "retry"}): "commit timestamps (track_commit_timestamp = on) or a process column",
+    frozenset({"retry", "duplicate_run"}): "a process id or run id column (--writer process=COLUMN)",
+    frozenset({"multi_host", "worker_race"}): "a process column beside the host column",
+    frozenset({"multi_host", "retry"}): "a host column (--writer host=COLUMN)",
+    frozenset({"same_transaction", "retry"}): "the transaction id (xmin, PostgreSQL)",
+    frozenset({"dst_fallback", "retry"}): "the job log of that night (--runs FILE)",
+}
+DEFAULT_SIGNAL = "a host, process or run column recorded on each row (--writer ROLE=COLUMN)"
+
+
+def probability(feature: str, value: str, mechanism: str) -> float | None:
+    """P(value | mechanism) for one observation; None when the model has no table for the feature."""
+    if feature in REASONED:
+        table = REASONED[feature].get(value, {})
+        if mechanism in table:
+            return table[mechanism]
+        other = OTHERWISE.get(feature, 0.1)
+        return other.get(value, 0.1) if isinstance(other, dict) else other
+    counts = MEASURED.get(feature)
+    if not counts:
+        return None
+    values = sorted({v for per in counts.values() for v in per} | {value})
+    seen = counts.get(mechanism, {})
+    total = sum(seen.values())
+    p = (seen.get(value, 0) + SMOOTHING) / (total + SMOOTHING * len(values))
+    return max(MEASURED_FLOOR, p) if feature in FLOORED else p
+
+
+@dataclass(frozen=True)
+class Verdict:
+    mechanism: str                       # the answer, or "unknown"
+    confidence: float                    # calibrated probability that the answer is right
+    posterior: dict[str, float]          # every mechanism's posterior
+    candidates: tuple[tuple[str, float], ...]  # the shortlist when unknown
+    weights: dict[str, dict[str, float]]  # per observation: log P(value | m) for each mechanism
+    signal: str | None = None            # what would settle an unknown
+
+
+def decide(observations: Iterable[Observation], mode: str) -> Verdict:
+    """Posterior, answer (or abstention) and calibrated confidence for one cluster's observations."""
+    obs = list(observations)
+    seen = {(o.feature, o.value) for o in obs}
+    required = {**REQUIRES, **(REQUIRES_NAMED if mode != "none" else {})}
+    running = [m for m in MECHANISMS if m not in required or required[m] in seen]
+    scores = {m: math.log(PRIOR[m]) for m in running}
+    weights: dict[str, dict[str, float]] = {}
+    for o in obs:
+        row = {}
+        for m in running:
+            p = probability(o.feature, o.value, m)
+            if p is None:
+                break
+            row[m] = math.log(p)
+        else:
+            weights[f"{o.feature}={o.value}"] = row
+            for m in running:
+                scores[m] += row[m]
+    if mode == "none":
+        pooled = [m for m in POOLED_WITHOUT_WRITERS if m in scores]
+        peak = max(scores[m] for m in pooled)
+        shared = peak + math.log(sum(math.exp(scores[m] - peak) for m in pooled) / len(pooled))
+        for m in pooled:
+            scores[m] = shared
+    top = max(scores.values())
+    exp = {m: math.exp(s - top) for m, s in scores.items()}
+    total = sum(exp.values())
+    posterior = {m: exp[m] / total for m in running}
+    ranked = sorted(posterior.items(), key=lambda mp: -mp[1])
+    family = "anonymous" if mode == "none" else "named"
+    if mode == "none":
+        group = [(m, posterior[m]) for m in POOLED_WITHOUT_WRITERS if m in posterior]
+        mass = sum(p for _, p in group)
+        others = [(m, p) for m, p in ranked if m not in POOLED_WITHOUT_WRITERS]
+        if mass >= others[0][1]:  # "a batch written twice" is the best reading: name the three, not one
+            signal = SEPARATING_SIGNAL[frozenset({"multi_host", "duplicate_run"})]
+            return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, tuple(group), weights, signal)
+        ranked = sorted([*others, ("|".join(m for m, _ in group), mass)], key=lambda mp: -mp[1])
+    best, p_best = ranked[0]
+    runner, p_runner = ranked[1]
+    if p_best < ABSTAIN_BELOW and p_runner >= SHORTLIST_FROM:
+        shortlist = tuple((m, p) for m, p in ranked[:SHORTLIST_MAX] if p >= SHORTLIST_FROM)
+        mass = sum(p for _, p in shortlist)
+        shortlist = tuple((name, posterior[name]) for m, _ in shortlist for name in m.split("|"))
+        signal = SEPARATING_SIGNAL.get(frozenset({best, runner}), DEFAULT_SIGNAL)
+        return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, shortlist, weights, signal)
+    return Verdict(best, calibrate(p_best, f"answer/{family}"), posterior, (), weights)
+
+
+def calibrate(raw: float, kind: str) -> float:
+    """The share of answers that were right on the tuning set among answers with this raw posterior."""
+    bins = CALIBRATION.get(kind)
+    if not bins:
+        return raw
+    for edge, right, _n in bins:
+        if raw <= edge:
+            return right
+    return bins[-1][1]
+
+
+def contributions(verdict: Verdict, against: str) -> list[tuple[str, float]]:
+    """How much each observation moved the answer against ``against``: log P(v|answer) − log P(v|against)."""
+    answer = verdict.mechanism if verdict.mechanism != "unknown" else verdict.candidates[0][0]
+    moved = [(name, row[answer] - row[against]) for name, row in verdict.weights.items()]
+    return sorted(moved, key=lambda nm: -abs(nm[1]))

@@ -1,0 +1,166 @@
+"""Writer roles read from the data, for columns whose names say nothing (abbreviations, other
+conventions, other languages).
+
+A writer column shows itself in the data: few distinct values, constant over long stretches of insertion
+order, differing between the copies of many clusters; a business column does not. The statistics come from
+one query per table (queries/column_profile.sql.j2, over the rows written around the clusters) and from the
+cluster rows already read. The role among host / process / run / version follows from the values (a
+version looks like one; a process id is a number) and from which column determines which: every process or
+run lives on one host, so the host is the column the others determine.
+
+Roles found here serve attribution only: the table's writer columns (what cleanup leaves out of the
+payload comparison) stay those given or named, so a guessed role can never hide a business difference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..cluster import Cluster
+from ..writers import WriterColumn, name_words
+
+VERSION = re.compile(r"^v?\d+(\.\d+){1,3}([-+.].*)?$|^[0-9a-f]{7,40}$")
+NUMBER = re.compile(r"^\d+$")
+HINTS = {  # abbreviations and other languages the name vocabulary does not hold; a hint, never enough alone
+    "host": {"srv", "hst", "maschine", "rechner", "knoten", "box", "origin", "nodo", "serveur"},
+    "process": {"wrk", "proc", "prozess", "pid", "worker"},
+    "run": {"lauf", "exec", "tick", "invocation", "ausfuehrung", "execucao"},
+    "version": {"rel", "ver", "stand", "vers", "sha"},
+}
+MAX_DISTINCT_SHARE = 0.2   # a writer column has at most this many distinct values per row written
+MIN_DIFFER_SHARE = 0.05    # and differs between the copies of at least this share of clusters
+MAX_CANDIDATES = 12
+MIN_STRETCH = 5            # rows per value change in insertion order, for a column the copies agree on
+
+
+@dataclass(frozen=True)
+class Profile:
+    column: str
+    rows: int
+    distinct: int
+    changes: int
+    differ_share: float
+
+
+def candidates(clusters: Sequence[Cluster], columns: Sequence[str], skip: set[str]) -> list[str]:
+    """Columns whose values in the cluster rows are short text or integers and that are not yet used."""
+    found = []
+    for column in columns:
+        if column in skip:
+            continue
+        values = [r.values.get(column) for c in clusters for r in c.rows]
+        if values and all(v is None or (isinstance(v, (str, int)) and not isinstance(v, bool) and len(str(v)) <= 80)
+                          for v in values):
+            found.append(column)
+    return found[:MAX_CANDIDATES]
+
+
+def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[str]) -> list[Profile]:
+    """One statement over the rows written around the clusters, plus how often copies differ."""
+    import sqlalchemy as sa
+
+    from ..detect import ts_bind
+    from ..sqltemplates import quote_table, render_sql
+
+    lo = min(c.start_us for c in clusters) / 1e6
+    hi = max(c.end_us for c in clusters) / 1e6
+    sql = render_sql("column_profile.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+                     candidates=columns, ts=spec.ts, order=list(info.primary_key))
+    margin = timedelta(seconds=max(30.0, 10 * spec.window))
+    params = {"lo": ts_bind(info, aware, datetime.fromtimestamp(lo, UTC) - margin),
+              "hi": ts_bind(info, aware, datetime.fromtimestamp(hi, UTC) + margin)}
+    row = conn.execute(sa.text(sql), params).mappings().one()
+    out = []
+    for n, column in enumerate(columns):
+        differ = sum(1 for c in clusters if len({str(r.values.get(column)) for r in c.rows}) > 1)
+        out.append(Profile(column, int(row["_rows"] or 0), int(row[f"d{n}"] or 0), int(row[f"c{n}"] or 0),
+                           differ / len(clusters)))
+    return out
+
+
+def _hint(column: str) -> str | None:
+    words = set(name_words(column)) | {column.lower()}
+    for role, hints in HINTS.items():
+        if words & hints or any(w.startswith(h) for w in words for h in hints if len(h) >= 4):
+            return role
+    return None
+
+
+def _determines(clusters: Sequence[Cluster], fine: str, coarse: str) -> bool:
+    """Whether each value of ``fine`` goes with one value of ``coarse`` in the cluster rows (and not the
+    other way round): a process or run lives on one host."""
+    pairs: dict[Any, set] = {}
+    back: dict[Any, set] = {}
+    for c in clusters:
+        for r in c.rows:
+            f, k = r.values.get(fine), r.values.get(coarse)
+            pairs.setdefault(f, set()).add(k)
+            back.setdefault(k, set()).add(f)
+    return all(len(v) == 1 for v in pairs.values()) and any(len(v) > 1 for v in back.values())
+
+
+def assign(profiles: Sequence[Profile], clusters: Sequence[Cluster], missing: set[str]) -> list[WriterColumn]:
+    """Roles for the columns that look like writers, for the roles the names did not find."""
+    few = [p for p in profiles if p.rows and p.distinct <= max(2, MAX_DISTINCT_SHARE * p.rows)]
+    writerish = [p for p in few if p.differ_share >= MIN_DIFFER_SHARE]
+    # a column the copies never differ on (one host ran both runs) still shows itself: few values, long
+    # constant stretches in insertion order, and a differing writer column determines it (pid → host)
+    writerish += [p for p in few if p not in writerish and p.changes and p.rows / p.changes >= MIN_STRETCH
+                  and any(_determines(clusters, q.column, p.column) for q in writerish)]
+    chosen: dict[str, WriterColumn] = {}
+
+    def why(p: Profile, how: str) -> str:
+        return (f"inferred from the data: {p.distinct} distinct values in {p.rows} rows, a change every "
+                f"{p.rows / max(1, p.changes):.1f} rows in insertion order, copies differ in "
+                f"{p.differ_share:.0%} of clusters; {how}")
+
+    rest = []
+    for p in writerish:
+        values = {str(r.values.get(p.column)) for c in clusters for r in c.rows if r.values.get(p.column) is not None}
+        if "version" in missing and "version" not in chosen and values and \
+                sum(1 for v in values if VERSION.match(v)) >= 0.8 * len(values):
+            chosen["version"] = WriterColumn("version", p.column, why(p, "its values look like versions"))
+        else:
+            rest.append((p, values))
+    hosts = [p for p, _ in rest if any(_determines(clusters, q.column, p.column) for q, _ in rest if q is not p)]
+    for p, values in rest:
+        hint = _hint(p.column)
+        if p in hosts or (hint == "host" and not any(_determines(clusters, p.column, q.column) for q, _ in rest)):
+            role, how = "host", ("the other writer columns determine it (each process or run on one host)"
+                                 if p in hosts else f"its name hints at a host ({p.column!r})")
+        elif values and all(NUMBER.match(v) for v in values):
+            role, how = "process", "its values are numbers, like process ids"
+        elif hint in ("run", "process"):
+            role, how = hint, f"its name hints at a {hint} ({p.column!r})"
+        else:
+            role, how = "run", "it changes between runs and stays constant within one"
+        if role in missing and role not in chosen:
+            chosen[role] = WriterColumn(role, p.column, why(p, how))
+    return list(chosen.values())
+
+
+def annotate(clusters: Sequence[Cluster], found: Sequence[WriterColumn]) -> list[Cluster]:
+    """Add the data-found roles to each row's writer (the payload comparison is left as it was)."""
+    if not found:
+        return list(clusters)
+    return [replace(c, rows=tuple(replace(r, writer={**r.writer, **{w.role: r.values.get(w.column) for w in found}})
+                                  for r in c.rows)) for c in clusters]
+
+
+def from_data(conn, info, spec, aware, clusters: Sequence[Cluster],
+              named: Sequence[WriterColumn]) -> list[WriterColumn]:
+    """The roles the data shows for the roles names did not find (inference on, no --writer given)."""
+    if spec.writers or not spec.infer_writers or not clusters:
+        return []
+    missing = {"host", "process", "run", "version"} - {w.role for w in named}
+    if not missing:
+        return []
+    skip = set(spec.keys) | {spec.ts} | set(info.primary_key) | {w.column for w in named}
+    columns = candidates(clusters, info.column_names, skip)
+    if not columns:
+        return []
+    return assign(profile(conn, info, spec, aware, clusters, columns), clusters, missing)

@@ -1,0 +1,64 @@
+"""Evidence from writer columns: who wrote each copy, and which roles differ between the copies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cluster import Cluster, ClusterRow
+from .observe import Observation
+
+Writer = tuple[tuple[str, str], ...]  # (role, value) pairs, sorted: one writer's identity
+
+
+def identity(row: ClusterRow) -> Writer:
+    """The writer of a row as every known role names it (empty when the table records nobody)."""
+    return tuple(sorted((role, str(value)) for role, value in row.writer.items() if value is not None))
+
+
+def writer_of(row: ClusterRow) -> Writer:
+    """The writer of a row: its writer columns, else (no writer columns) its inserting transaction."""
+    who = identity(row)
+    if who or row.xmin is None:
+        return who
+    return (("xmin", str(row.xmin)),)
+
+
+def distinct(cluster: Cluster, role: str) -> set[Any]:
+    """The values one role takes among a cluster's rows (None values left out)."""
+    return {r.writer.get(role) for r in cluster.rows if r.writer.get(role) is not None}
+
+
+def pair(cluster: Cluster) -> tuple[Writer, Writer] | None:
+    """The first two distinct writers of a cluster in time order; None when one writer wrote every copy."""
+    seen: list[Writer] = []
+    for row in cluster.rows:
+        who = writer_of(row)
+        if who not in seen:
+            seen.append(who)
+        if len(seen) == 2:
+            return seen[0], seen[1]
+    return None
+
+
+def observe(cluster: Cluster, roles: set[str]) -> list[Observation]:
+    """Which roles differ between the copies: versions, hosts, processes or runs."""
+    found = []
+    for feature, role_set in (("version", ("version",)), ("host", ("host",)), ("process", ("process", "run"))):
+        present = [r for r in role_set if r in roles]
+        if not present:
+            continue
+        values = {role: distinct(cluster, role) for role in present}
+        if not any(values.values()):
+            continue
+        differ = [role for role, v in values.items() if len(v) > 1]
+        if differ:
+            names = " and ".join(sorted(map(str, set().union(*(values[r] for r in differ)))))
+            plural = {"process": "processes", "run": "runs", "host": "hosts", "version": "versions"}[differ[0]]
+            found.append(Observation(feature, "differ", f"{plural} {names} wrote the copies"))
+        else:
+            found.append(Observation(feature, "same", f"one {present[0]} ({_one(values)}) wrote every copy"))
+    return found
+
+
+def _one(values: dict[str, set[Any]]) -> str:
+    return next((str(next(iter(v))) for v in values.values() if v), "?")

@@ -1,0 +1,129 @@
+"""What each writer wrote around the clusters, counted by the database in one statement per table.
+
+The counts are rows per writer per time bucket inside the spans around the clusters' episodes
+(queries/writer_counts.sql.j2). Without writer columns on PostgreSQL the writers are the inserting
+transactions of the cluster rows (a second statement, restricted to those transactions).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..config import TableSpec
+from ..connect import TableInfo
+from ..detect import ts_bind
+from ..sqltemplates import quote_table, render_sql
+from ..writers import WriterColumn
+from .writercols import Writer
+
+MAX_SPANS = 200        # OR-ed ranges in one statement; closer spans are merged beyond this
+BUCKETS = 4000         # time buckets over all spans: bounds the rows the statement returns per writer
+MIN_BUCKET_US = 100_000
+
+
+@dataclass
+class Written:
+    """Rows per writer per bucket; ``rows(writer, lo, hi)`` sums the buckets inside [lo, hi]."""
+
+    bucket_us: int
+    per_writer: dict[Writer, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
+    total: tuple[list[int], list[int], list[int]] | None = None  # bucket starts, cumulative rows, shared
+    statements: int = 0
+
+    def rows(self, writer: Writer | None, lo: int, hi: int) -> int | None:
+        found = self.rows_shared(writer, lo, hi)
+        return None if found is None else found[0]
+
+    def rows_shared(self, writer: Writer | None, lo: int, hi: int) -> tuple[int, int] | None:
+        """Rows the writer (None: anybody) wrote in [lo, hi], and how many of their keys another writer
+        (anybody: a second row) also wrote in the spans."""
+        series = self.total if writer is None else self.per_writer.get(writer)
+        if series is None:
+            return None if writer is None else (0, 0)
+        starts, rows, shared = series
+        a = bisect.bisect_left(starts, lo - self.bucket_us + 1)
+        b = bisect.bisect_right(starts, hi)
+        return rows[b] - rows[a], shared[b] - shared[a]
+
+
+def _series(points: dict[int, list[int]]) -> tuple[list[int], list[int], list[int]]:
+    starts = sorted(points)
+    rows, shared = [0], [0]
+    for s in starts:
+        rows.append(rows[-1] + points[s][0])
+        shared.append(shared[-1] + points[s][1])
+    return starts, rows, shared
+
+
+def merge_spans(spans: Sequence[tuple[int, int]], limit: int = MAX_SPANS) -> list[tuple[int, int]]:
+    """Merge overlapping spans, then the closest neighbours until at most ``limit`` remain.
+
+    >>> merge_spans([(0, 10), (5, 20), (100, 110), (30, 40)], limit=2)
+    [(0, 40), (100, 110)]
+    """
+    merged: list[list[int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    while len(merged) > limit:
+        i = min(range(len(merged) - 1), key=lambda k: merged[k + 1][0] - merged[k][1])
+        merged[i][1] = merged[i + 1][1]
+        del merged[i + 1]
+    return [(lo, hi) for lo, hi in merged]
+
+
+def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
+          writers: tuple[WriterColumn, ...], spans: Sequence[tuple[int, int]],
+          xids: Sequence[str] = ()) -> Written:
+    """Count rows per writer (per transaction among ``xids`` when there are no writer columns) in ``spans``."""
+    merged = merge_spans(spans)
+    length = sum(hi - lo for lo, hi in merged) or 1
+    bucket = max(MIN_BUCKET_US, length // BUCKETS)
+    written = Written(bucket_us=bucket)
+    if not merged:
+        return written
+    params: dict = {"bucket_us": bucket}
+    for n, (lo, hi) in enumerate(merged):
+        params[f"lo{n}"] = ts_bind(info, aware, datetime.fromtimestamp(lo / 1e6, UTC))
+        params[f"hi{n}"] = ts_bind(info, aware, datetime.fromtimestamp(hi / 1e6, UTC))
+    base = {"table": quote_table(conn.dialect, info.name, info.schema), "keys": list(spec.keys), "ts": spec.ts,
+            "spans": len(merged)}
+    columns = [w.column for w in writers]
+    roles = [w.role for w in writers]
+    sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=columns, by_xmin=False,
+                     shared_by=[f"w{n}" for n in range(len(columns))])
+    per: dict[Writer, dict[int, list[int]]] = {}
+    totals: dict[int, list[int]] = {}
+    for row in conn.execute(sa.text(sql), params):
+        values, bucket_start, rows, shared = row[:len(columns)], int(row[-3]), int(row[-2]), int(row[-1] or 0)
+        who = tuple(sorted((role, str(v)) for role, v in zip(roles, values, strict=True) if v is not None))
+        if columns:
+            point = per.setdefault(who, {}).setdefault(bucket_start, [0, 0])
+            point[0] += rows
+            point[1] += shared
+        point = totals.setdefault(bucket_start, [0, 0])
+        point[0] += rows
+        point[1] += shared
+    written.statements = 1
+    if not columns and xids and info.dialect == "postgresql":
+        sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=[], by_xmin=True, shared_by=["_xmin"])
+        for xmin, bucket_start, rows, shared in conn.execute(sa.text(sql), {**params, "xids": sorted(set(xids))}):
+            per.setdefault((("xmin", str(xmin)),), {})[int(bucket_start)] = [int(rows), int(shared or 0)]
+        written.statements += 1
+    written.per_writer = {who: _series(points) for who, points in per.items()}
+    written.total = _series(totals)
+    return written
+
+
+def counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
+            writers: tuple[WriterColumn, ...]):
+    """``count`` bound to one table: what attribute_table calls with its spans and transaction ids."""
+    return lambda spans, xids: count(conn, info, spec, aware, writers, spans, xids)

@@ -1,0 +1,255 @@
+"""Measure the attribution model on the labelled generators: collect, fit, calibrate, score.
+
+``python -m sample_data.tune POSTGRES_URL`` (from the repository root) scans the TUNING set (first
+generator seeds 100–111, harder generator seeds 1000–1011 with ``harder.TUNING`` ranges), counts each
+observation per true mechanism, fits the calibration bins and rewrites the MEASURED block of
+dupfinder/attribution/model.py. Held-out seeds and ranges are never read here; ``score`` is what the test
+(tests/test_attribution.py) runs on them.
+
+Protocol for abstentions: a mechanism the table's columns cannot reveal (without writer columns: one host
+or two, one release or two) is *inseparable*; answering ``unknown`` with the truth in the shortlist is right
+there, and a named answer is right only when it is the truth. Where the truth is separable, only the truth
+is right.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dupfinder import api
+from dupfinder.attribution import model
+from dupfinder.attribution.observe import Observation
+from dupfinder.config import ScanOptions, table_spec
+
+from . import harder, labelled
+
+INSEPARABLE = {"none": {"multi_host", "duplicate_run", "deploy_overlap"}}
+# The generators insert every transaction from one session, one after the other, so heap blocks show a
+# layout no pair of concurrent writers would leave: that observation is dropped from generated tables (and the
+# answer decided again without it). Heap evidence is scored on real concurrent sessions instead
+# (tests/test_anonymous.py, tests/real/).
+NOT_GENERATED = {"heap_writers"}
+REASONED = set(model.REASONED)
+TUNING_FIRST = tuple(range(100, 112))
+TUNING_HARDER = tuple(range(1000, 1012))
+
+
+@dataclass
+class Record:
+    mode: str
+    truth: str
+    observations: dict[str, str]
+    mechanism: str = ""
+    confidence: float = 0.0
+    candidates: list[str] = field(default_factory=list)
+    found: bool = True   # the cluster was found exactly (same rows)
+
+
+def right(rec: Record) -> bool:
+    if rec.mechanism == rec.truth:
+        return True
+    return (rec.mechanism == "unknown" and rec.truth in rec.candidates
+            and rec.truth in INSEPARABLE.get(rec.mode, set()))
+
+
+def collect(url: str, lab: labelled.Labelled, mode: str) -> tuple[list[Record], dict]:
+    """Write ``lab`` at ``url``, scan it in ``mode`` and pair every labelled cluster with what was found."""
+    labelled.write(url, lab)
+    writers = lab.writers if mode == "explicit" else {}
+    spec = table_spec(table=lab.table, keys=list(lab.keys), ts=lab.ts, window=lab.window, writers=writers,
+                      infer_writers=mode != "none")
+    table = api.scan(ScanOptions(url=url, tables=(spec,))).tables[0]
+    found = {tuple(c.key[k] for k in lab.keys): c for c in table.clusters}
+    records = []
+    exact = 0
+    for key, expected in lab.clusters.items():
+        c = found.get(key)
+        if c is None or sorted(r.pk["id"] for r in c.rows) != expected["ids"]:
+            records.append(Record(mode, expected["mechanism"], {}, found=False))
+            continue
+        exact += 1
+        observed = {f: v for f, v in c.evidence.get("observations", {}).items() if f not in NOT_GENERATED}
+        records.append(Record(mode, expected["mechanism"], observed, c.mechanism, c.confidence,
+                              list(c.evidence.get("candidates_names", []))))
+    redecide(records)
+    stats = {"found": len(found), "truth": len(lab.clusters), "exact": exact, "far": table.far_total,
+             "far_truth": len(lab.far_keys), "roles": sorted(w.role for w in table.writers)}
+    return records, stats
+
+
+def datasets(tuning: bool, scale: float = 1.0):
+    """(generator name, seed, mode, Labelled) for the tuning or the held-out set."""
+    if tuning:
+        first, hard, ranges = TUNING_FIRST, TUNING_HARDER, harder.TUNING
+    else:
+        first, hard, ranges = (11, 23, 47, 90, 6), (7001, 7002, 7003), harder.HELD_OUT
+    for seed in first:
+        for mode in ("explicit", "inferred", "none"):
+            if mode == "none":
+                lab = labelled.generate(seed, with_xmin=True)
+                for txn in lab.transactions:
+                    for row in txn:
+                        for column in lab.writers.values():
+                            row.pop(column, None)
+                lab.writers = {}
+                lab.table = f"labelled_{seed}_none"
+            else:
+                lab = labelled.generate(seed, with_xmin=False)
+            yield "labelled", seed, mode, lab
+    for seed in hard:
+        for mode in ("explicit", "inferred", "none"):
+            lab = harder.generate(seed, ranges, with_xmin=mode == "none", writer_columns=mode != "none",
+                                  scale=scale)
+            yield "harder", seed, mode, lab
+
+
+def redecide(records: list[Record]) -> None:
+    for rec in records:
+        if not rec.found:
+            continue
+        v = model.decide([Observation(f, val, "") for f, val in rec.observations.items()], rec.mode)
+        rec.mechanism, rec.confidence = v.mechanism, v.confidence
+        rec.candidates = [m for m, _ in v.candidates]
+
+
+def fit_counts(records: list[Record]) -> dict[str, dict[str, dict[str, int]]]:
+    counts: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for rec in records:
+        for feature, value in rec.observations.items():
+            if feature not in REASONED:
+                counts[feature][rec.truth][value] += 1
+    return {f: {m: dict(sorted(c.items())) for m, c in sorted(per.items())} for f, per in sorted(counts.items())}
+
+
+def fit_calibration(records: list[Record]) -> dict[str, list[tuple[float, float, int]]]:
+    """Bins of the raw posterior (equal-count, merged until each is monotone) → share right."""
+    raw: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    for rec in records:
+        if not rec.found:
+            continue
+        family = "anonymous" if rec.mode == "none" else "named"
+        v = model.decide([Observation(f, val, "") for f, val in rec.observations.items()], rec.mode)
+        kind = "unknown" if v.mechanism == "unknown" else "answer"
+        value = sum(p for _, p in v.candidates) if v.mechanism == "unknown" else v.posterior[v.mechanism]
+        rec.mechanism, rec.candidates = v.mechanism, [m for m, _ in v.candidates]
+        raw[f"{kind}/{family}"].append((value, right(rec)))
+    result = {}
+    for kind, points in sorted(raw.items()):
+        points.sort()
+        bins: list[list] = []
+        size = max(20, len(points) // 12)
+        for i in range(0, len(points), size):
+            chunk = points[i:i + size]
+            bins.append([chunk[-1][0], sum(r for _, r in chunk), len(chunk)])
+        # pool adjacent violators: the map must not fall as the raw posterior rises
+        merged: list[list] = []
+        for b in bins:
+            merged.append(b)
+            while len(merged) > 1 and merged[-2][1] / merged[-2][2] > merged[-1][1] / merged[-1][2]:
+                last = merged.pop()
+                merged[-1] = [last[0], merged[-1][1] + last[1], merged[-1][2] + last[2]]
+        result[kind] = [(round(edge, 6), round(r / n, 4), n) for edge, r, n in merged]
+        result[kind][-1] = (1.0, result[kind][-1][1], result[kind][-1][2])
+    return result
+
+
+def report(records: list[Record]) -> dict[str, dict]:
+    """Per mode: clusters, exact, accuracy, abstentions and expected calibration error (10 bins)."""
+    out = {}
+    for mode in ("explicit", "inferred", "none"):
+        recs = [r for r in records if r.mode == mode and r.found]
+        if not recs:
+            continue
+        ok = [right(r) for r in recs]
+        bins: dict[int, list] = defaultdict(list)
+        for r, good in zip(recs, ok, strict=True):
+            bins[min(9, int(r.confidence * 10))].append((r.confidence, good))
+        ece = sum(abs(sum(c for c, _ in b) / len(b) - sum(g for _, g in b) / len(b)) * len(b)
+                  for b in bins.values()) / len(recs)
+        separable = [good for r, good in zip(recs, ok, strict=True) if r.truth not in INSEPARABLE.get(mode, set())]
+        out[mode] = {"clusters": len([r for r in records if r.mode == mode]), "exact": len(recs),
+                     "accuracy": sum(ok) / len(recs), "ece": ece,
+                     "separable": len(separable),
+                     "separable_accuracy": sum(separable) / len(separable) if separable else None,
+                     "abstained": sum(1 for r in recs if r.mechanism == "unknown") / len(recs)}
+    return out
+
+
+def confusion(records: list[Record]) -> str:
+    pairs = Counter((r.truth, r.mechanism) for r in records if r.found)
+    labels = sorted({x for p in pairs for x in p})
+    lines = ["truth \\ found".ljust(18) + "".join(lab[:10].rjust(11) for lab in labels)]
+    for t in labels:
+        if any(pairs[(t, f)] for f in labels):
+            lines.append(t.ljust(18) + "".join(str(pairs[(t, f)]).rjust(11) for f in labels))
+    return "\n".join(lines)
+
+
+def rewrite_model(counts, calibration, note: str) -> None:
+    path = Path(model.__file__)
+    text = path.read_text(encoding="utf-8")
+    start = text.index("# --- MEASURED")
+    end = text.index("# --- END MEASURED ---")
+    block = ("# --- MEASURED (rewritten by sample_data/tune.py; counts of feature values per true mechanism) ---\n"
+             f"MEASURED: dict[str, dict[str, dict[str, int]]] = {_literal(counts)}\n"
+             "# Calibration: (upper edge of the raw posterior, share of such answers that were right, answers)\n"
+             "# per kind of answer and mode family (named: writer columns; anonymous: none), on the tuning set.\n"
+             f"CALIBRATION: dict[str, list[tuple[float, float, int]]] = {_literal(calibration)}\n"
+             f"TUNING = {note!r}\n")
+    path.write_text(text[:start] + block + text[end:], encoding="utf-8")
+
+
+def _literal(value) -> str:
+    import pprint
+
+    body = pprint.pformat(value, width=112, compact=True, sort_dicts=True)
+    return "(\n" + "\n".join("    " + line for line in body.splitlines()) + "\n)"
+
+
+def main(pg_url: str, sqlite_dir: str) -> None:
+    records: list[Record] = []
+    for name, seed, mode, lab in datasets(tuning=True):
+        url = pg_url if mode == "none" else f"sqlite:///{sqlite_dir}/{name}_{seed}_{mode}.db"
+        recs, stats = collect(url, lab, mode)
+        print(name, seed, mode, stats, file=sys.stderr)
+        records.extend(recs)
+    Path(sqlite_dir, "records.json").write_text(json.dumps([r.__dict__ for r in records]))
+    fit_and_write(records)
+
+
+def fit_and_write(records: list[Record]) -> None:
+    """Fit the measured counts and the calibration on tuning records, report, rewrite model.py."""
+    counts = fit_counts([r for r in records if r.found])
+    model.MEASURED.clear()
+    model.MEASURED.update(counts)
+    model.CALIBRATION.clear()
+    calibration = fit_calibration(records)
+    model.CALIBRATION.update(calibration)
+    redecide(records)
+    print(json.dumps(report(records), indent=1), file=sys.stderr)
+    for mode in ("explicit", "inferred", "none"):
+        print(mode, confusion([r for r in records if r.mode == mode]), sep="\n", file=sys.stderr)
+    n = sum(1 for r in records if r.found)
+    rewrite_model(counts, {k: [tuple(b) for b in v] for k, v in calibration.items()},
+                  f"{n} tuning clusters: labelled seeds {TUNING_FIRST[0]}-{TUNING_FIRST[-1]}, "
+                  f"harder seeds {TUNING_HARDER[0]}-{TUNING_HARDER[-1]} (harder.TUNING)")
+
+
+def refit(records_path: str) -> None:
+    """Fit again from the observations a previous run saved (no scan): for changes to the model's form."""
+    records = [Record(**r) for r in json.loads(Path(records_path).read_text())]
+    model.MEASURED.clear()
+    model.CALIBRATION.clear()
+    fit_and_write(records)
+
+
+if __name__ == "__main__":
+    if sys.argv[1].endswith(".json"):
+        refit(sys.argv[1])
+    else:
+        main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "/tmp")
+

@@ -151,8 +151,9 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
     keep_previous_run(out, scan_stamp(doc))  # an applied cleanup's rollback is never overwritten
     for name, text in sql.items():
         files[name].write_text(text, encoding="utf-8")
-    files["verify.sql"].write_text(_verify_file(result), encoding="utf-8")
-    files["report.html"].write_text(render_report(doc, sql), encoding="utf-8")
+    sql["verify.sql"] = _verify_file(result)
+    files["verify.sql"].write_text(sql["verify.sql"], encoding="utf-8")
+    files["report.html"].write_text(render_report(doc, sql), encoding="utf-8")  # every file it wrote, linked
     return Outputs(findings=doc, files=files)
 
 

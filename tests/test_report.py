@@ -292,3 +292,10 @@ def test_a_huge_cluster_shows_its_first_rows_and_its_survivor(sqlite_url, tmp_pa
     shown = re.findall(r'<td data-label="row" class="id">id=(\d+)', html)
     assert shown == [str(n) for n in range(1, report.ROWS_SHOWN)] + [str(report.ROWS_SHOWN + 10)]
     assert f"{report.ROWS_SHOWN + 10} rows</span>" in html and "… and 10 more row(s) of this cluster" in html
+
+
+def test_every_sql_file_the_scan_wrote_is_in_the_report(demo_outputs):
+    html = demo_outputs.files["report.html"].read_text()
+    for name in ("cleanup.sql", "rollback.sql", "migration.sql", "verify.sql"):
+        assert f'href="{name}"' in html, name
+    assert "near_duplicates" in html  # verify.sql's query itself is shown, not only linked

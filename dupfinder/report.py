@@ -10,7 +10,7 @@ import jinja2
 
 from . import charts
 from .durations import format_seconds
-from .sqltemplates import resource_dir
+from .sqltemplates import resource_dir, template_cache
 
 CLUSTERS_SHOWN = 100      # per table; the rest are counted and left to findings.json
 SQL_LINES_SHOWN = 400
@@ -21,6 +21,7 @@ ROWS_SHOWN = 40          # per cluster: the first rows and the survivor; the res
 
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
+        bytecode_cache=template_cache(),  # compiled once per version, not in every process
         loader=jinja2.FileSystemLoader(str(resource_dir("reports", "reports"))),
         autoescape=True,
         undefined=jinja2.StrictUndefined,

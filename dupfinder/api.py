@@ -21,11 +21,13 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
     from .attribute import attribute_table, in_repeated_hour
     from .cluster import build_clusters
-    from .connect import check_ids_unique, introspect, mask_url, read_only, since_advice, timestamp_awareness
+    from .connect import (check_ids_unique, check_timestamp_column, introspect, mask_url, read_only, since_advice,
+                          timestamp_awareness)
     from .detect import detect, detect_hour_apart, key_counter, key_index, recommended_index_sql, verify_sql
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
+    run_index = _run_index(options)  # bad job-run files stop the scan before the database is asked anything
     tables: list[TableResult] = []
     with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
         total = len(options.tables)
@@ -37,6 +39,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                               children=True, ids=spec.ids)
             if info.id_columns:
                 check_ids_unique(conn, info)
+            check_timestamp_column(info, spec.ts)
             writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
@@ -76,11 +79,33 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 verify_sql=verify_sql(conn, info, spec),
             )
             if progress:
+                if hasattr(progress, "rows_read"):  # the command line's progress line shows rows per second
+                    progress.rows_read(spec.table, found.stats.rows_scanned)
                 progress(spec.table, "attributing writers", done, total)
-            tables.append(attribute_table(table, key_counter(conn, info, spec, aware)))
+            if run_index is not None:
+                from . import runs
+
+                table = runs.annotate(table, run_index)  # evidence the attribution reads
+            table = attribute_table(table, key_counter(conn, info, spec, aware))
+            if run_index is not None:
+                table = runs.explain(table)
+            tables.append(table)
             if progress:
                 progress(spec.table, "done", done + 1, total)
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))
+
+
+def _run_index(options: ScanOptions):
+    """The job runs of ``--runs`` (None without it)."""
+    if not options.runs:
+        if options.runs_pattern:
+            from .errors import UsageError
+
+            raise UsageError("--runs-pattern reads log files given with --runs FILE; no --runs was given")
+        return None
+    from .runs import RunIndex, read_runs
+
+    return RunIndex(read_runs(options.runs, options.runs_pattern))
 
 
 def _notes(info: TableInfo, aware: bool | None) -> list[str]:

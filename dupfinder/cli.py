@@ -27,25 +27,95 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         show = show_traceback or bool((ctx.find_root().obj or {}).get("traceback"))
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:
+            _quiet_broken_pipe()  # the reader (| head) has what it wanted: no message, the result's exit code
+            sys.exit(ctx.meta.get("dupfinder.exit_code", EXIT_CLEAN))
         except DupfinderError as err:
             if show:
                 traceback.print_exc()
-            click.echo(f"Error: {err}", err=True)
+            _error(str(err))
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
-            click.echo("Error: interrupted", err=True)
+            _error("interrupted")
             sys.exit(130)
+        except OSError as err:
+            import socket
+
+            if show:
+                traceback.print_exc()
+            if isinstance(err, (ConnectionError, TimeoutError, socket.gaierror, socket.herror)):
+                _error(f"cannot reach the database: {err.strerror or err}")  # a driver that let a socket error out
+                sys.exit(EXIT_DATABASE)
+            where = f" {err.filename!r}" if err.filename else ""  # a file that cannot be written or read
+            _error(f"cannot write or read{where}: {err.strerror or err}")
+            sys.exit(EXIT_USAGE)
         except Exception as err:  # a bug in dupfinder: say so, keep the exit code of a failed run
             if show:
                 traceback.print_exc()
-            click.echo(f"Error: unexpected {type(err).__name__}: {err} (rerun with --traceback and report it)",
-                       err=True)
+            _error(f"unexpected {type(err).__name__}: {err} (rerun with --traceback and report it)")
             sys.exit(EXIT_DATABASE)
 
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _error(message: str) -> None:
+    """One line on stderr, secrets of any URL this process opened scrubbed out."""
+    from .urls import scrub
+
+    text = " ".join(scrub(message).split())
+    try:
+        click.echo(f"Error: {text}", err=True)
+    except BrokenPipeError:
+        pass
+
+
+def _quiet_broken_pipe() -> None:
+    """Point stdout at /dev/null so Python's final flush does not complain about the closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a real file (a test runner): nothing will be flushed to a pipe
+
+
+def _database_url(given: str | None, config_url: str | None = None) -> str:
+    """The URL from the argument, DUPFINDER_URL, the config file or DATABASE_URL, in that order."""
+    from .urls import resolve_url
+
+    url, _source = resolve_url(given, config_url)
+    if not url:
+        raise UsageError("missing database URL: give it as an argument, in DUPFINDER_URL (or DATABASE_URL), or as "
+                         "database in the config file, e.g. sqlite:///app.db or postgresql+psycopg://user@host/db")
+    return url
+
+
+class _OneLineErrors(click.Group):
+    """click's own usage errors (unknown option, bad choice, missing value) as one ``Error:`` line too."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("standalone_mode", None)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # click 8.2: no command given -> the help, as before
+                click.echo(err.format_message())
+            else:
+                _error(f"{err.format_message()} (see dupfinder --help)")
+            sys.exit(err.exit_code)
+        except click.Abort:
+            _error("aborted")
+            sys.exit(130)
+        except BrokenPipeError:  # --help or --version into a closed pipe
+            _quiet_broken_pipe()
+            sys.exit(EXIT_CLEAN)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dupfinder")
 @click.option("--traceback", is_flag=True, help="Show the stack trace of an error.")
 @click.pass_context
@@ -75,22 +145,39 @@ def main(ctx: click.Context, traceback: bool) -> None:
               help="PostgreSQL work_mem for the scan's own transaction, e.g. 16MB [the server's setting].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="dupfinder.toml with several tables.")
 @click.option("--out", type=click.Path(file_okay=False), help="Write findings.json, report.html and the SQL here.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "summary", "junit"]), default="text",
+              help="text for people, json (the findings), summary (a small JSON), junit (XML for CI).")
+@click.option("--fail-on", "fail_on", multiple=True, metavar="METRIC>N",
+              help="Exit 1 only when a threshold is passed: clusters>0, rows>10, delete>0, divergent>0, "
+                   "incidents>0, far>0, mechanism:retry>5 (repeatable).")
+@click.option("--baseline", type=click.Path(dir_okay=False),
+              help="An accepted findings.json: only clusters it does not hold count.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (exit code and --out files only).")
+@click.option("--runs", "runs", multiple=True, metavar="FILE",
+              help="Job runs (CSV or JSON lines: start, end, job, host, process, run; or log lines read through "
+                   "--runs-pattern): each cluster row is matched to the runs active when it was written.")
+@click.option("--runs-pattern", default=None, metavar="REGEX",
+              help="Read runs from log lines: named groups start+end, ts+duration or ts+phase; job, host, "
+                   "process, run.")
 @_handle_errors
 def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
-         statement_timeout, work_mem, config_path, out, fmt):
-    """Scan tables at URL for rows with the same key written moments apart."""
-    from . import api
-    from .config import ScanOptions, table_spec
-    from .durations import parse_duration, parse_memory
+         statement_timeout, work_mem, config_path, out, fmt, fail_on, baseline, quiet, runs, runs_pattern):
+    """Scan tables at URL (or DUPFINDER_URL) for rows with the same key written moments apart."""
+    from . import api, gates
+    from .config import ScanOptions, prepare_out_dir, remove_created, table_spec
+    from .durations import parse_memory, parse_timeout
 
+    config_url = None
     if config_path:
         if table or keys or ts or writers or ids:
             raise UsageError("give tables either with --config or with --table/--key/--ts, not both")
         overrides = {"window": window, "keep": keep, "since": since, "timezone": timezone,
                      "incident_gap": incident_gap, **({"infer_writers": False} if no_infer_writers else {})}
         config_url, specs = api.scan_specs_from_config(config_path, overrides)
-        url = url or config_url
+        from .config import run_logs
+
+        config_runs, config_pattern = run_logs(config_path)
+        runs, runs_pattern = runs or config_runs, runs_pattern or config_pattern
     else:
         missing = [name for name, value in (("--table", table), ("--key", keys), ("--ts", ts)) if not value]
         if missing:
@@ -98,27 +185,52 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
         specs = [table_spec(table=table, keys=keys, ts=ts, window=window, writers=writers,
                             infer_writers=not no_infer_writers, keep=keep or "earliest", since=since,
                             timezone=timezone, incident_gap=incident_gap, ids=ids)]
-    if not url:
-        raise UsageError("missing database URL, e.g. sqlite:///app.db or postgresql+psycopg://user@host/db")
-    timeout = parse_duration(statement_timeout) if statement_timeout else None
+    url = _database_url(url, config_url)
+    checks = gates.parse_gates(fail_on)
+    accepted = gates.load_baseline(baseline) if baseline else None
+    timeout = parse_timeout(statement_timeout) if statement_timeout is not None else None
     options = ScanOptions(url=url, tables=tuple(specs), statement_timeout=timeout,
-                          work_mem=parse_memory(work_mem) if work_mem else None)
-    progress = _progress(fmt)
-    result = api.scan(options, progress)
+                          work_mem=parse_memory(work_mem) if work_mem is not None else None,
+                          runs=tuple(runs), runs_pattern=runs_pattern)
+    created = prepare_out_dir(out) if out else []  # a folder that cannot be written fails now, not after an hour
+    try:
+        result = api.scan(options, None if quiet else _progress(fmt))
+    except BaseException:
+        remove_created(created)  # a failed scan leaves no empty --out folder behind
+        raise
     if out:
-        outputs = api.write_outputs(result, out)
-        doc = outputs.findings
+        doc = api.write_outputs(result, out).findings
     else:
         from .findings import findings_dict
 
         doc = findings_dict(result)
-    if fmt == "json":
+    verdict = gates.evaluate(doc, checks, accepted)
+    click.get_current_context().meta["dupfinder.exit_code"] = verdict.exit_code
+    if quiet:
+        pass
+    elif fmt == "json":
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    elif fmt == "summary":
+        click.echo(json.dumps(gates.summary_dict(doc, verdict), indent=2, ensure_ascii=False))
+    elif fmt == "junit":
+        click.echo(gates.junit_xml(doc, verdict), nl=False)
     else:
         _print_summary(doc)
+        _print_verdict(verdict, bool(checks or accepted))
         if out:
             click.echo(f"wrote {out}/findings.json, report.html, cleanup.sql, rollback.sql, migration.sql, verify.sql")
-    sys.exit(EXIT_FOUND if result.cluster_count else EXIT_CLEAN)
+    sys.exit(verdict.exit_code)
+
+
+def _print_verdict(verdict, gated: bool) -> None:
+    if not gated:
+        return
+    if verdict.baseline:
+        known = sum(t.known_clusters for t in verdict.tables)
+        new = sum(t.counts["clusters"] for t in verdict.tables)
+        click.echo(f"baseline {verdict.baseline}: {known} cluster(s) accepted, {new} new")
+    for outcome in verdict.gates:
+        click.echo(f"gate {outcome.gate}: {outcome.value} -> {'FAIL' if outcome.failed else 'pass'}")
 
 
 @main.command()
@@ -143,15 +255,14 @@ def demo(out):
 @_handle_errors
 def cleanup(findings, output, keep):
     """Regenerate cleanup and rollback SQL from a findings.json."""
-    from pathlib import Path
-
     from . import api
+    from .config import writable_file
 
+    path = writable_file(output) if output else None
     cleanup_text, rollback_text = api.cleanup(findings, keep)
-    if not output:
+    if path is None:
         click.echo(cleanup_text, nl=False)
         return
-    path = Path(output)
     path.write_text(cleanup_text, encoding="utf-8")
     rollback_path = path.with_name(path.stem.replace("cleanup", "rollback") if "cleanup" in path.stem
                                    else path.stem + ".rollback").with_suffix(".sql")
@@ -160,7 +271,7 @@ def cleanup(findings, output, keep):
 
 
 @main.command()
-@click.argument("url")
+@click.argument("url", required=False)
 @click.option("--table", required=True, help="Table to constrain.")
 @click.option("--key", "keys", multiple=True, required=True, help="Business-key column; repeat for several.")
 @click.option("-o", "output", type=click.Path(dir_okay=False), help="Write the migration here.")
@@ -176,7 +287,11 @@ def migrate(url, table, keys, output, alembic_dir, nulls_not_distinct, where):
     from pathlib import Path
 
     from . import api
+    from .config import writable_file
 
+    url = _database_url(url)
+    if output:
+        writable_file(output)
     if alembic_dir:
         path = api.migrate_alembic(url, table, keys, alembic_dir, nulls_not_distinct, where)
         click.echo(f"wrote {path}")
@@ -190,7 +305,7 @@ def migrate(url, table, keys, output, alembic_dir, nulls_not_distinct, where):
 
 
 @main.command()
-@click.argument("url")
+@click.argument("url", required=False)
 @click.option("--schema", default=None, help="Schema to look in [the default schema].")
 @click.option("-o", "output", type=click.Path(dir_okay=False), default="dupfinder.toml", show_default=True,
               help="Write the starter config here.")
@@ -201,13 +316,14 @@ def discover(url, schema, output, force, fmt):
     """Propose business keys for tables with a creation timestamp and no unique constraint; write a
     starter dupfinder.toml that scan --config accepts."""
     import json
-    from pathlib import Path
 
+    from .config import writable_file
     from .discover import discover as propose
     from .discover import starter_toml
     from .errors import UsageError
 
-    path = Path(output)
+    url = _database_url(url)
+    path = writable_file(output)
     if path.exists() and not force:
         raise UsageError(f"{output} exists; pass --force to overwrite it or -o to write elsewhere")
     proposals = propose(url, schema)
@@ -216,7 +332,9 @@ def discover(url, schema, output, force, fmt):
         click.echo(json.dumps({"config": str(path), "tables": [p.as_dict() for p in proposals]}, indent=2))
         return
     for p in proposals:
-        if p.keys:
+        if p.skipped:
+            click.echo(f"{p.table}: skipped -- {p.skipped}")
+        elif p.keys:
             click.echo(f"{p.table}: key ({', '.join(p.keys)}), timestamp {p.ts} -- {p.evidence}; read {p.rows_read}")
         else:
             click.echo(f"{p.table}: no key proposed -- {p.evidence}")
@@ -225,12 +343,15 @@ def discover(url, schema, output, force, fmt):
     click.echo(f"wrote {path}")
 
 
-def _progress(fmt: str, stream=None, environ=None):
+def _progress(fmt: str, stream=None, environ=None, refresh: float = 0.5):
     """A per-table progress bar (tqdm) on stderr when a person is watching: a terminal, text output, not CI.
 
-    Returns the callback api.scan calls, or None; the bar closes itself when the last table is done.
+    It shows the table and phase, the statement running and for how long (refreshed while it runs), and
+    each table's rows per second once read. Returns the callback api.scan calls, or None; the bar closes
+    itself when the last table is done.
     """
     import os
+    import threading
 
     stream = stream if stream is not None else sys.stderr
     environ = environ if environ is not None else os.environ
@@ -238,17 +359,33 @@ def _progress(fmt: str, stream=None, environ=None):
         return None
     from tqdm import tqdm
 
+    from .progress import ScanProgress
+
+    state = ScanProgress()
     bar = None
+    stop = threading.Event()
+
+    def redraw() -> None:
+        while not stop.wait(refresh):
+            if bar is not None:
+                bar.set_description_str(state.line(), refresh=True)
 
     def update(table: str, phase: str, done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
             bar = tqdm(total=total, unit="table", file=stream, leave=False, dynamic_ncols=True)
-        bar.set_description_str(f"{table}: {phase}")
+            state.listen()
+            threading.Thread(target=redraw, daemon=True, name="dupfinder-progress").start()
+        state.start_table(table)
+        state.phase = phase
+        bar.set_description_str(state.line())
         bar.update(done - bar.n)
         if done >= total:
+            stop.set()
+            state.stop()
             bar.close()
 
+    update.rows_read = state.rows_read  # api.scan reports each table's rows: the bar shows rows per second
     return update
 
 
@@ -272,6 +409,12 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if clusters and t.get("dialect") == "postgresql":
             click.echo(f"  evidence: xmin {signals.get('xmin')}; commit timestamps {signals.get('commit_timestamps')}; "
                        f"heap blocks {signals.get('heap_blocks')}")
+        verdicts = [c["evidence"]["job_runs"]["verdict"] for c in clusters if "job_runs" in c.get("evidence", {})]
+        if verdicts:
+            counts = {v: verdicts.count(v) for v in ("two_runs", "one_run", "overlapping", "none")}
+            click.echo(f"  job runs (--runs): copies in different runs {counts['two_runs']}, in one run "
+                       f"{counts['one_run']}, runs active together {counts['overlapping']}, outside any run "
+                       f"{counts['none']} (cluster(s))")
         if signals.get("timestamp_precision_warning"):
             click.echo(f"  warning: {signals['timestamp_precision_warning']}")
         for incident in t["incidents"][:10]:

@@ -25,6 +25,7 @@ class ClusterRow:
     ctid: str | None = None
     committed_us: int | None = None  # when the inserting transaction committed (PostgreSQL, if tracked)
     row_hash: str | None = None  # md5 of the row as scanned (PostgreSQL): cleanup.sql's guard
+    runs: tuple[str, ...] = ()  # job runs active when the row was written (--runs; runs.attach)
 
 
 @dataclass(frozen=True)

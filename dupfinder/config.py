@@ -64,6 +64,8 @@ class ScanOptions:
     tables: tuple[TableSpec, ...]
     statement_timeout: float | None = None
     work_mem: str | None = None  # PostgreSQL, e.g. "64MB": SET LOCAL for the scan's transaction
+    runs: tuple[str, ...] = ()  # job-run files (CSV, JSON lines, logs): evidence from outside the table
+    runs_pattern: str | None = None  # regex with named groups that reads runs from plain log lines
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -120,44 +122,98 @@ def table_spec(
         table=table,
         keys=tuple(keys),
         ts=ts,
-        window=DEFAULT_WINDOW if window is None else parse_duration(window),
+        window=DEFAULT_WINDOW if window is None else parse_duration(window, "--window", positive=True),
         writers=parse_writers(writers),
         infer_writers=infer_writers,
         keep=keep,
-        since=parse_since(since) if since else None,
+        since=parse_since(since) if since is not None else None,
         timezone=timezone,
-        incident_gap=DEFAULT_INCIDENT_GAP if incident_gap is None else parse_duration(incident_gap),
+        incident_gap=DEFAULT_INCIDENT_GAP if incident_gap is None else parse_duration(incident_gap,
+                                                                                     "--incident-gap"),
         ids=(ids,) if isinstance(ids, str) else tuple(ids or ()),
     )
 
 
-_TABLE_FIELDS = {"name", "table", "key", "keys", "ts", "window", "writers", "infer_writers", "keep",
-                 "since", "timezone", "incident_gap", "id", "ids"}
+# what a dupfinder.toml may hold, and the TOML type each value must have (checked before anything is read)
+_TEXT, _DURATION, _FLAG, _KEYS, _WRITERS = "a string", "a duration", "true or false", "keys", "writers"
+_DEFAULT_FIELDS = {"window": _DURATION, "keep": _TEXT, "since": _TEXT, "timezone": _TEXT,
+                   "infer_writers": _FLAG, "incident_gap": _DURATION}
+# runs / runs_pattern: job-run logs (branch realwriters: config.run_logs checks their types)
+_TOP_FIELDS = {"database": _TEXT, "table": "tables", "tables": "tables", "runs": "runs", "runs_pattern": "runs",
+               **_DEFAULT_FIELDS}
+_TABLE_FIELDS = {"name": _TEXT, "table": _TEXT, "key": _KEYS, "keys": _KEYS, "ts": _TEXT, "writers": _WRITERS,
+                 "id": _KEYS, "ids": _KEYS, **_DEFAULT_FIELDS}
+
+
+def _kind(value: Any) -> str:
+    from datetime import date, time
+
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (datetime, date, time)):
+        return "a TOML date/time (quote it to make it a string)"
+    return {int: "an integer", float: "a float", str: "a string", list: "an array", dict: "a table"}.get(
+        type(value), type(value).__name__)
+
+
+def _check_value(where: str, name: str, value: Any) -> None:
+    """Raise UsageError unless ``value`` has the TOML type field ``name`` needs."""
+    expected = {**_TOP_FIELDS, **_TABLE_FIELDS}[name]
+    ok = {
+        _TEXT: isinstance(value, str) and value != "",
+        _DURATION: isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)),
+        _FLAG: isinstance(value, bool),
+        _KEYS: (isinstance(value, str) and value != "") or (
+            isinstance(value, list) and value and all(isinstance(k, str) and k for k in value)),
+        _WRITERS: isinstance(value, dict) and all(isinstance(c, str) and c for c in value.values()),
+    }.get(expected, True)
+    if not ok:
+        need = {_TEXT: "a non-empty string", _DURATION: 'a duration such as "2s" (or a number of seconds)',
+                _FLAG: "true or false", _KEYS: 'a column name or an array of column names, e.g. ["a", "b"]',
+                _WRITERS: 'a table of role = "column", e.g. { host = "hostname" }'}[expected]
+        raise UsageError(f"{where}: {name} must be {need}, not {_kind(value)}")
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[str | None, list[TableSpec]]:
     """Read a dupfinder.toml: returns its database URL (if any) and one TableSpec per ``[[table]]``.
 
     Top-level ``window``, ``keep``, ``since``, ``timezone`` and ``infer_writers`` are defaults that each
-    table may override; ``overrides`` (from the command line) win over both.
+    table may override; ``overrides`` (from the command line) win over both. Unknown fields and values of
+    the wrong type are refused with the field's name.
     """
     path = Path(path)
+    where = f"config file {str(path)!r}"
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"config file {str(path)!r} not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    tables = doc.get("table") or doc.get("tables")
-    if not isinstance(tables, list) or not tables:
-        raise UsageError(f"config file {str(path)!r} has no [[table]] entries")
-    defaults = {k: doc[k] for k in ("window", "keep", "since", "timezone", "infer_writers", "incident_gap")
-                if k in doc}
+        raise UsageError(f"{where} not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"{where} is a folder, not a file") from None
+    except PermissionError:
+        raise UsageError(f"{where} cannot be read (permission denied)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{where} is not valid TOML: {exc}") from None
+    unknown = set(doc) - set(_TOP_FIELDS)
+    if unknown:
+        raise UsageError(f"{where}: unknown top-level field(s) {', '.join(sorted(map(repr, unknown)))}; known: "
+                         f"{', '.join(sorted(_TOP_FIELDS))} and [[table]] entries")
+    if "table" in doc and "tables" in doc:
+        raise UsageError(f"{where}: give the tables as [[table]] or as [[tables]], not both")
+    for name, value in doc.items():
+        if name not in ("table", "tables"):
+            _check_value(where, name, value)
+    tables = doc.get("table") if "table" in doc else doc.get("tables")
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise UsageError(f"{where} has no [[table]] entries")
+    defaults = {k: doc[k] for k in _DEFAULT_FIELDS if k in doc}
     specs = []
-    for entry in tables:
-        unknown = set(entry) - _TABLE_FIELDS
+    for number, entry in enumerate(tables, 1):
+        here = f"{where}, [[table]] #{number}"
+        unknown = set(entry) - set(_TABLE_FIELDS)
         if unknown:
-            raise UsageError(f"config file {str(path)!r}: unknown field(s) {', '.join(sorted(unknown))}")
+            raise UsageError(f"{here}: unknown field(s) {', '.join(sorted(unknown))}")
+        for name, value in entry.items():
+            _check_value(here, name, value)
         merged = {**defaults, **entry, **{k: v for k, v in (overrides or {}).items() if v is not None}}
         keys = merged.get("keys", merged.get("key"))
         if isinstance(keys, str):
@@ -176,3 +232,67 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
             ids=merged.get("ids", merged.get("id", ())),
         ))
     return doc.get("database"), specs
+
+
+def run_logs(path: str | Path) -> tuple[tuple[str, ...], str | None]:
+    """The job-run files (``runs``, a path or a list, relative to the config file) and ``runs_pattern``
+    of a dupfinder.toml."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return (), None  # load_config reports what is wrong with the file
+    runs = doc.get("runs", [])
+    runs = [runs] if isinstance(runs, str) else runs
+    pattern = doc.get("runs_pattern")
+    if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs) or (
+            pattern is not None and not isinstance(pattern, str)):
+        raise UsageError(f"config file {str(path)!r}: runs must be a path or a list of paths, runs_pattern a string")
+    return tuple(str(path.parent / r) for r in runs), pattern
+
+
+def prepare_out_dir(out: str | Path) -> list[Path]:
+    """Create the ``--out`` folder before anything is scanned and check a file can be written in it, or raise
+    UsageError saying why (a file in the way, no permission, a read-only disk). Returns the folders it
+    created, for ``remove_created`` to take back when the scan fails (a failed scan leaves nothing behind)."""
+    import tempfile
+
+    path = Path(out)
+    missing = []
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UsageError(f"--out {str(out)!r} cannot be created: {str(probe)!r} is a file, not a folder")
+    created: list[Path] = []
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        remove_created(created)
+        raise UsageError(f"--out {str(out)!r} cannot be created or written: {err.strerror or err}") from None
+    return created
+
+
+def remove_created(created: list[Path]) -> None:
+    """Remove the folders ``prepare_out_dir`` created, deepest first, if they are still empty."""
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def writable_file(output: str | Path, option: str = "-o") -> Path:
+    """Check that a file can be written at ``output`` (its folder exists) before any work is done."""
+    path = Path(output)
+    folder = path.parent
+    if path.is_dir():
+        raise UsageError(f"{option} {str(output)!r} is a folder; name a file")
+    if not folder.is_dir():
+        raise UsageError(f"{option} {str(output)!r}: folder {str(folder)!r} does not exist (create it first)")
+    return path

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from . import urls
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
 
 ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
@@ -25,33 +29,33 @@ PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 
 
 
 def mask_url(url: str | sa.URL) -> str:
-    """Render a URL with its password hidden, the only form dupfinder ever shows or writes.
+    """Render a URL with its password hidden, the only form dupfinder ever shows or writes (``urls.mask_url``).
 
     >>> mask_url("postgresql+psycopg://app:s3cret@db.internal/prod")
     'postgresql+psycopg://app:***@db.internal/prod'
     """
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except exc.ArgumentError:
-        return "<unparseable URL>"
+    return urls.mask_url(url)
 
 
 def create_engine(url: str) -> Engine:
     """Create an engine for ``url`` or raise BadURL; connecting happens later."""
+    urls.remember(url)
+    if isinstance(url, str) and urls.at_signs_ambiguous(url):
+        raise BadURL(f"database URL {mask_url(url)!r} has an unencoded '@' where it cannot be told from the one "
+                     "before the host: percent-encode it in the password as %40 (or leave the password out and "
+                     "use PGPASSWORD, ~/.pgpass or a service file)")
     try:
         parsed = make_url(url)
-    except exc.ArgumentError:
-        raise BadURL(
-            f"cannot parse database URL {mask_url(url)!r}: use a SQLAlchemy URL such as "
+    except (exc.ArgumentError, ValueError) as err:
+        port = re.search(r"invalid literal for int\(\) with base 10: (.*)$", str(err))
+        reason = f"the port {port.group(1)} is not a number" if port else "use a SQLAlchemy URL such as " \
             "sqlite:///file.db or postgresql+psycopg://user@host/db"
-        ) from None
+        raise BadURL(f"cannot parse database URL {mask_url(url)!r}: {reason}") from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise BadURL(f"database URL {mask_url(url)!r}: port {parsed.port} is out of range (1-65535)")
     backend = parsed.get_backend_name()
     if backend in ("sqlite", "duckdb"):
-        database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            if not Path(database).is_file():
-                raise BadURL(f"{'SQLite' if backend == 'sqlite' else 'DuckDB'} database file {database!r} does not "
-                             "exist (scanning never creates one)")
+        _check_database_file(parsed, url, "SQLite" if backend == "sqlite" else "DuckDB")
     if backend == "chdb":
         database = parsed.database or ""
         if database and database != ":memory:" and not Path(database if database.startswith("/")
@@ -63,7 +67,9 @@ def create_engine(url: str) -> Engine:
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
     try:
-        engine = sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        with warnings.catch_warnings():  # "query argument ignored" notes: not for a person running a scan
+            warnings.simplefilter("ignore", exc.SAWarning)
+            engine = sa.create_engine(parsed, connect_args=connect_args, poolclass=sa.pool.NullPool)
         fix_quoting(engine.dialect)
         if backend == "chdb":
             sa.event.listen(engine, "before_cursor_execute", _without_comment_lines, retval=True)
@@ -72,8 +78,31 @@ def create_engine(url: str) -> Engine:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
     except ImportError as err:
         raise BadURL(f"the driver for {parsed.drivername!r} is not installed ({err.name or err})") from None
-    except exc.ArgumentError as err:
-        raise BadURL(f"bad database URL {mask_url(parsed)!r}: {err}") from None
+    except (exc.ArgumentError, TypeError, ValueError) as err:
+        raise BadURL(f"bad database URL {mask_url(url)!r}: {urls.scrub(str(err))}") from None
+
+
+def _check_database_file(parsed: sa.URL, url: str, engine: str) -> None:
+    """Refuse a database file that does not exist, also when it is named as a ``file:`` URI (scanning must
+    never create one; SQLite would, with ``mode=rwc`` or without a mode)."""
+    database = parsed.database or ""
+    if not database or database == ":memory:":
+        return
+    path = database
+    if database.startswith("file:"):
+        query = {k: str(v) for k, v in parsed.query.items()}
+        if query.get("mode") == "memory" or database == "file::memory:":
+            return
+        if query.get("uri", "").lower() in ("true", "1", "yes", "on") or engine == "DuckDB":
+            rest = database[len("file:"):].split("?", 1)[0].split("#", 1)[0]
+            if rest.startswith("//"):  # file://host/path: only an empty host or localhost names a local file
+                host, _slash, tail = rest[2:].partition("/")
+                if host not in ("", "localhost"):
+                    raise BadURL(f"{engine} URI {mask_url(url)!r} names a remote host {host!r}")
+                rest = "/" + tail
+            path = unquote(rest)
+    if not Path(path).is_file():
+        raise BadURL(f"{engine} database file {path!r} does not exist (scanning never creates one)")
 
 
 _COMMENT_LINE = re.compile(r"^[ \t]*--[^\n]*\n?", re.MULTILINE)
@@ -106,7 +135,7 @@ def _first_line(err: BaseException) -> str:
     message = getattr(getattr(status, "status", None), "errorMessage", None)
     if isinstance(message, str):  # PyHive: the Thrift status, whose errorMessage is what Spark said
         original = message.removeprefix("Error running query: ")
-    text = str(original).strip().splitlines()
+    text = urls.scrub(str(original)).strip().splitlines()
     return text[0][:500] if text else type(original).__name__
 
 
@@ -152,6 +181,10 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
     elif name == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")
+    elif name == "hive" and statement_timeout:
+        # the Spark Thrift server cancels a statement after this many whole seconds (read per session); Spark
+        # has no read-only session or transaction to open
+        conn.exec_driver_sql(f"SET spark.sql.thriftServer.queryTimeout = {max(1, math.ceil(statement_timeout))}")
     elif name in SORT_KEY_ENGINES:
         # ClickHouse: no transactions (each statement reads the parts that exist when it starts); readonly = 1
         # makes the server refuse every write and every later change of settings for this session
@@ -482,3 +515,20 @@ def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:
     if "TIMESTAMP" in upper or "DATETIME" in upper:
         return False
     return None
+
+
+def check_timestamp_column(info: TableInfo, ts: str) -> None:
+    """Refuse a ``--ts`` column whose type is not a date-time (text, integer, date, ...): raise UsageError
+    naming its type. SQLite keeps timestamps as text, so there the declared type must say DATETIME or
+    TIMESTAMP (as SQLAlchemy and most applications declare them)."""
+    column = next((c for c in info.columns if c.name == ts), None)
+    if column is None:
+        return
+    upper = column.type.upper()
+    if "TIMESTAMP" in upper or "DATETIME" in upper:
+        return
+    hint = ("a date has no time of day, so rows written moments apart cannot be told apart"
+            if upper.startswith("DATE") else
+            "convert it in a view (e.g. to_timestamp(col) for epoch seconds) and scan the view")
+    raise ColumnNotFound(f"timestamp column {ts!r} of table {info.qualified_name!r} is {column.type}, not a "
+                         f"date-time type (timestamp/datetime): {hint}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,8 @@ TS_WORDS = ("created", "inserted", "written", "recorded", "logged", "received", 
 MEASURE_WORDS = {"amount", "cents", "total", "count", "sum", "qty", "quantity", "price", "balance", "cost",
                  "checksum", "hash", "md5", "sha", "digest", "note", "notes", "comment", "description",
                  "payload", "body", "data", "json", "status", "state"}
+# types a GROUP BY cannot compare (geometric, xml) or the dialect did not recognise (reflected as NULL)
+_NO_EQUALITY = re.compile(r"^(NULL|POINT|LINE|LSEG|BOX|PATH|POLYGON|CIRCLE|XML|GEOMETRY|GEOGRAPHY)\b")
 KEY_WORDS = {"id", "ref", "reference", "no", "number", "key", "code", "uuid", "sku", "date", "day",
              "month", "period", "window", "week", "year"}
 
@@ -58,10 +62,12 @@ class Proposal:
     evidence: str
     rows_read: str
     alternatives: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why the table could not be measured (it is left out, the rest goes on)
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
-                "evidence": self.evidence, "rows_read": self.rows_read, "alternatives": self.alternatives}
+                "evidence": self.evidence, "rows_read": self.rows_read, "alternatives": self.alternatives,
+                "skipped": self.skipped}
 
 
 def discover(url: str, schema: str | None = None) -> list[Proposal]:
@@ -79,14 +85,31 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
             if name.startswith(("dupfinder_backup_", "alembic_version")):
                 continue
             qualified = f"{schema}.{name}" if schema else name
-            info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
-            if [u for u in info.unique_constraints if tuple(u) != info.primary_key]:
-                continue  # already constrained beyond its primary key
-            ts = _timestamp_column(info)
-            if ts is None:
-                continue
-            proposals.append(_propose(conn, info, ts))
+            try:
+                # one table that cannot be read (no SELECT privilege, a type without equality) is skipped with
+                # a note; on PostgreSQL a savepoint keeps the transaction usable for the next table (a failed
+                # statement does not end the transaction on the other engines)
+                savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
+                with savepoint, warnings.catch_warnings():
+                    warnings.simplefilter("ignore", sa.exc.SAWarning)  # types the dialect does not know
+                    proposal = _discover_table(conn, qualified)
+            except (QueryFailed, sa.exc.DBAPIError) as err:
+                reason = str(getattr(err, "orig", None) or err).strip().splitlines()
+                proposal = Proposal(qualified, "", None, f"skipped: {reason[0] if reason else type(err).__name__}",
+                                    "no rows", skipped=reason[0] if reason else type(err).__name__)
+            if proposal is not None:
+                proposals.append(proposal)
     return proposals
+
+
+def _discover_table(conn: Connection, qualified: str) -> Proposal | None:
+    info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
+    if [u for u in info.unique_constraints if tuple(u) != info.primary_key]:
+        return None  # already constrained beyond its primary key
+    ts = _timestamp_column(info)
+    if ts is None:
+        return None
+    return _propose(conn, info, ts)
 
 
 def _timestamp_column(info: TableInfo) -> str | None:
@@ -109,7 +132,8 @@ def _candidates(info: TableInfo, ts: str) -> list[str]:
         words = set(name_words(c.name))
         upper = c.type.upper()
         if c.name in skip or words & MEASURE_WORDS or "FLOAT" in upper or "REAL" in upper or "DOUBLE" in upper \
-                or "TIMESTAMP" in upper or "DATETIME" in upper or "BLOB" in upper or "JSON" in upper:
+                or "TIMESTAMP" in upper or "DATETIME" in upper or "BLOB" in upper or "JSON" in upper \
+                or _NO_EQUALITY.search(upper):
             continue
         found.append(c.name)
     found.sort(key=lambda n: (not set(name_words(n)) & KEY_WORDS, info.column_names.index(n)))
@@ -196,12 +220,11 @@ def starter_toml(url: str, proposals: list[Proposal]) -> str:
     """A dupfinder.toml that ``scan --config`` accepts; the password is never written."""
     from .connect import mask_url
 
-    parsed = sa.make_url(url)
     lines = ["# Written by `dupfinder discover`: review the keys, then `dupfinder scan --config dupfinder.toml`.",
              ""]
-    if parsed.password:
+    if mask_url(url) != url:  # a password in the userinfo or in the query string
         lines += [f"# database = \"{_toml_escape(mask_url(url))}\"  # password removed: pass the URL on the "
-                  "command line", ""]
+                  "command line or in DUPFINDER_URL", ""]
     else:
         lines += [f"database = \"{_toml_escape(url)}\"", ""]
     lines += ["window = \"2s\"", ""]

@@ -14,10 +14,14 @@ _UNITS = {
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zµ]+)?\s*$", re.IGNORECASE)
 
 
-def parse_duration(text: str | float | int) -> float:
+MAX_SECONDS = 100 * 365 * 86400.0  # a century: longer is a typo, and would overflow dates and microseconds
+_EXAMPLE = "use a number with a unit (us, ms, s, m, h, d), e.g. 500ms, 2s, 1m"
+
+
+def parse_duration(text: str | float | int, what: str = "", positive: bool = False) -> float:
     """Return the number of seconds in a duration such as ``250ms``, ``2s`` or ``1m``.
 
-    A bare number means seconds.
+    A bare number means seconds. ``what`` names the option in messages; ``positive`` refuses zero.
 
     >>> parse_duration("250ms")
     0.25
@@ -26,21 +30,45 @@ def parse_duration(text: str | float | int) -> float:
     >>> parse_duration(2)
     2.0
     """
-    if isinstance(text, bool):
-        raise BadDuration(f"bad duration {text!r}: use a number with a unit, e.g. 500ms, 2s, 1m")
+    label = f"bad duration {_show(text)}" + (f" for {what}" if what else "")
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise BadDuration(f"{label}: {_EXAMPLE} (a quoted string, or a number of seconds)")
     if isinstance(text, (int, float)):
         seconds = float(text)
     else:
-        match = _DURATION.match(str(text))
+        match = _DURATION.match(text)
         unit = (match.group(2) or "s").lower() if match else None
         if not match or unit not in _UNITS:
-            raise BadDuration(
-                f"bad duration {text!r}: use a number with a unit (us, ms, s, m, h, d), e.g. 500ms, 2s, 1m"
-            )
+            raise BadDuration(f"{label}: {_EXAMPLE}")
         seconds = float(match.group(1)) * _UNITS[unit]
-    if seconds < 0 or seconds != seconds:
-        raise BadDuration(f"bad duration {text!r}: it must be zero or more")
+    if seconds != seconds or seconds < 0:
+        raise BadDuration(f"{label}: it must be zero or more")
+    if seconds > MAX_SECONDS:
+        raise BadDuration(f"{label}: at most {MAX_SECONDS / 86400:.0f}d")
+    if positive and seconds == 0:
+        raise BadDuration(f"{label}: it must be more than zero (e.g. 1ms)")
     return seconds
+
+
+def parse_timeout(text: str | float | int, what: str = "--statement-timeout") -> float:
+    """A statement timeout in seconds: engines count it in whole milliseconds, so less than 1 ms (which they
+    would read as 0, no timeout at all) is refused, and so is more than PostgreSQL accepts.
+
+    >>> parse_timeout("1.5s")
+    1.5
+    """
+    seconds = parse_duration(text, what, positive=True)
+    if seconds < 1e-3:
+        raise BadDuration(f"bad duration {_show(text)} for {what}: engines count timeouts in whole milliseconds, "
+                          "so it must be at least 1ms (0 would mean no timeout at all)")
+    if seconds * 1000 > 2**31 - 1:
+        raise BadDuration(f"bad duration {_show(text)} for {what}: at most 2147483647ms (about 24 days)")
+    return seconds
+
+
+def _show(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else f"{value!r} ({type(value).__name__})"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -52,17 +80,22 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     '2026-11-03T02:00:00+00:00'
     """
     now = now or datetime.now(UTC)
+    if not isinstance(text, str):
+        raise BadDuration(f"bad --since {_show(text)}: give a duration (30m, 2h, 7d) or an ISO timestamp as a "
+                          "quoted string, e.g. \"2026-11-03T02:00:00Z\"")
     try:
         return now - timedelta(seconds=parse_duration(text))
-    except BadDuration:
+    except (BadDuration, OverflowError):
         pass
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment.timestamp()  # an instant beyond year 1-9999 in UTC fails here, not in the scan
+    except (ValueError, OverflowError):
         raise BadDuration(
             f"bad --since {text!r}: give a duration (30m, 2h, 7d) or an ISO timestamp (2026-11-03T02:00:00Z)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment
 
 
 def format_seconds(seconds: float) -> str:

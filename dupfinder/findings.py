@@ -92,6 +92,7 @@ def cluster_dict(cluster: Cluster) -> dict[str, Any]:
                 **({"ctid": r.ctid} if r.ctid is not None else {}),
                 **({"committed": iso_from_us(r.committed_us)} if r.committed_us is not None else {}),
                 **({"hash": r.row_hash} if r.row_hash is not None else {}),
+                **({"run": list(r.runs)} if r.runs else {}),
             }
             for r in cluster.rows
         ],

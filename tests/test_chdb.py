@@ -112,3 +112,30 @@ def test_since_advice_speaks_clickhouse(chdb_url):
     events_table(chdb_url, [(1, 7, 0.0), (2, 7, 0.3)])
     notes = scan_doc(chdb_url, ids=["id"], since="2026-11-01T00:00:00")["tables"][0]["notes"]
     assert any("TYPE minmax" in n and "MATERIALIZE INDEX" in n for n in notes)
+
+
+def test_cleanup_plan_with_two_id_columns(chdb_url):
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("CREATE TABLE events (batch Int32, seq Int32, account Int32, "
+                                 "ts Nullable(DateTime64(6))) ENGINE = MergeTree ORDER BY batch")
+            conn.exec_driver_sql("INSERT INTO events VALUES (1, 1, 7, '2026-11-03 02:30:00.000000'), "
+                                 "(2, 1, 7, '2026-11-03 02:30:00.200000'), (2, 2, 8, '2026-11-03 02:30:00.000000')")
+    finally:
+        engine.dispose()
+    doc = scan_doc(chdb_url, keys=["account"], ids=["batch", "seq"])
+    assert [r["pk"] for r in doc["tables"][0]["clusters"][0]["rows"]] == [{"batch": 1, "seq": 1},
+                                                                         {"batch": 2, "seq": 1}]
+    apply_sql(chdb_url, cleanup_sql(doc))
+    assert [r[:2] for r in rows_of(chdb_url)] == [("1", "1"), ("2", "2")]
+    apply_sql(chdb_url, rollback_sql(doc))
+    assert sorted(r[:2] for r in rows_of(chdb_url)) == [("1", "1"), ("2", "1"), ("2", "2")]
+
+
+def test_discover_proposes_a_key_on_chdb(chdb_url):
+    from dupfinder.discover import discover
+
+    events_table(chdb_url, [(i, i // 2 if i < 6 else i, i * 0.1) for i in range(1, 30)])
+    (proposal,) = discover(chdb_url)
+    assert proposal.table == "events" and set(proposal.keys) == {"account", "day"} and proposal.ts == "ts"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ from dupfinder import api
 from dupfinder.cli import main
 from dupfinder.config import ScanOptions, table_spec
 
-SHARED_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_findings.py"
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "dupfinder" / "findings.schema.json"
 
 
 def run(*args: str):
@@ -48,9 +50,15 @@ def test_json_format_and_out_dir(dup_db, tmp_path):
     assert doc["tables"][0]["clusters"][0]["key"] == {"account": 7, "day": "2026-11-02"}
     for name in ("findings.json", "report.html", "cleanup.sql", "rollback.sql", "migration.sql"):
         assert (tmp_path / "out" / name).exists()
-    check = subprocess.run([sys.executable, str(SHARED_CHECK), str(tmp_path / "out" / "findings.json")],
-                           capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout
+    # the repository's own published schema, checked by a maintained validator (nothing outside the clone)
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(json.loads((tmp_path / "out" / "findings.json").read_text()))
+    broken = json.loads((tmp_path / "out" / "findings.json").read_text())
+    del broken["tables"][0]["ts_column"]
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(broken)), "the schema must catch a missing field"
 
 
 @pytest.mark.parametrize(
@@ -66,6 +74,21 @@ def test_json_format_and_out_dir(dup_db, tmp_path):
         (["--table", "events", "--key", "account", "--ts", "ts", "--writer", "host"], "ROLE=COLUMN"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--timezone", "Mars/Olympus"], "time zone"),
         (["--table", "events", "--ts", "ts"], "missing --key"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--window", "0"], "more than zero"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--window", "0ms"], "more than zero"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--window", "99999999999999999999999d"], "at most"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--incident-gap", "1e9999"], "bad duration"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--since", "99999999999999999999d"], "bad --since"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--since", "0001-01-01T00:00:00+05:00"],
+         "bad --since"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--statement-timeout", "500us"], "at least 1ms"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--statement-timeout", "0"], "more than zero"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--statement-timeout", "30d"], "at most"),
+        (["--table", "events", "--key", "account", "--ts", "day"], "is VARCHAR(10), not a date-time type"),
+        (["--table", "events", "--key", "day", "--ts", "account"], "is INTEGER, not a date-time type"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--fail-on", "clusters"], "bad --fail-on"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--fail-on", "mechanism:nap>0"], "unknown mech"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--baseline", "/nonexistent/f.json"], "not found"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(dup_db, args, message):
@@ -85,6 +108,34 @@ def test_bad_url_exits_2():
     assert not Path("/nonexistent/dir/x.db").exists()
     result = run("scan", "nosuchdb+driver://u:pw@h/d", "--table", "t", "--key", "k", "--ts", "ts")
     assert result.exit_code == 2 and "pw" not in result.output
+    result = run("scan", "postgresql+psycopg://u:hunter2@h:abc/db", "--table", "t", "--key", "k", "--ts", "ts")
+    assert result.exit_code == 2 and "the port 'abc' is not a number" in result.output, result.output
+    assert result.output.count("\n") == 1 and "hunter2" not in result.output
+    result = run("scan", "postgresql+psycopg://u:hunter2@h:70000/db", "--table", "t", "--key", "k", "--ts", "ts")
+    assert result.exit_code == 2 and "out of range" in result.output and "hunter2" not in result.output
+
+
+def test_an_unencoded_at_sign_in_a_password_leaks_nothing():
+    result = run("scan", "postgresql+psycopg://app:hunter2@tail-of-it@127.0.0.1:9/prod", "--table", "t", "--key",
+                 "k", "--ts", "ts")
+    assert result.exit_code == 2, result.output
+    assert "percent-encode it in the password as %40" in result.output
+    assert "hunter2" not in result.output and "tail-of-it" not in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_a_missing_sqlite_file_named_as_a_uri_is_not_created(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for url in ("sqlite:///file:x.db?mode=ro&uri=true", "sqlite:///file:x.db?mode=rwc&uri=true",
+                "sqlite:///file:x.db?uri=true", f"sqlite:///file://{tmp_path}/y.db?uri=true",
+                f"sqlite:///file:{tmp_path}/z%20z.db?uri=true", "sqlite:///file:w.db"):
+        result = run("scan", url, "--table", "t", "--key", "k", "--ts", "ts")
+        assert result.exit_code == 2 and "does not exist" in result.output, (url, result.output)
+    assert list(tmp_path.iterdir()) == []
+    events_table(f"sqlite:///{tmp_path}/real.db", [(1, 7, 0.0), (2, 7, 0.3)])
+    found = run("scan", f"sqlite:///file:{tmp_path}/real.db?mode=ro&uri=true", "--table", "events", "--key",
+                "account", "--ts", "ts")
+    assert found.exit_code == 1, found.output  # an existing file named as a URI is scanned
 
 
 def test_unreachable_server_exits_3_and_masks_password():
@@ -179,3 +230,145 @@ def test_a_clean_scan_does_not_load_pandas(sqlite_url):
              "'--ts', 'ts'])\nprint(r.exit_code, 'pandas' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["0", "False"], done.stdout + done.stderr
+
+
+def test_out_that_cannot_be_created_fails_before_the_scan(dup_db, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    for out, message in ((blocker, "is a file"), (blocker / "sub", "is a file, not a folder"),
+                         ("/proc/dupfinder-out", "cannot be"), ("/proc/dupfinder/out", "cannot be")):
+        result = run("scan", dup_db, "--table", "events", "--key", "account", "--ts", "ts", "--out", str(out))
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("Error: ") and "--out" in result.output and message in result.output
+        assert result.output.count("\n") == 1 and "unexpected" not in result.output
+    assert not Path("/proc/dupfinder-out").exists()
+    # a scan that fails leaves no --out folder behind, and neither does a folder it had to create
+    failed = run("scan", dup_db, "--table", "events", "--key", "account", "--ts", "tss", "--out",
+                 str(tmp_path / "new" / "deeper"))
+    assert failed.exit_code == 2 and not (tmp_path / "new").exists()
+    if os.geteuid() != 0:  # root writes anywhere: the permission case only means something for a user
+        result = run("scan", dup_db, "--table", "events", "--key", "account", "--ts", "ts", "--out",
+                     str(locked / "out"))
+        assert result.exit_code == 2 and "cannot be" in result.output
+
+
+def test_output_files_into_a_missing_folder_are_one_error_line(dup_db, tmp_path):
+    out = tmp_path / "out"
+    assert run("scan", dup_db, "--table", "events", "--key", "account", "--ts", "ts", "--out", str(out)).exit_code == 1
+    missing = tmp_path / "missing" / "cleanup.sql"
+    for args in (["cleanup", str(out / "findings.json"), "-o", str(missing)],
+                 ["migrate", dup_db, "--table", "events", "--key", "account", "-o", str(missing)],
+                 ["discover", dup_db, "-o", str(missing)],
+                 ["cleanup", str(out / "findings.json"), "-o", str(tmp_path)]):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith("Error: ") and "-o" in result.output, result.output
+        assert result.output.count("\n") == 1 and "unexpected" not in result.output, result.output
+    assert not (tmp_path / "missing").exists()
+
+
+def _shell(command: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, timeout=120)
+
+
+def test_a_broken_pipe_ends_quietly_with_the_scan_result(tmp_path):
+    from dupfinder.sample_data import build_demo_database
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    build_demo_database(url)
+    scan = (f"{sys.executable} -m dupfinder scan {url} --table recon_summary --key account_id --key window_id "
+            "--ts created_at")
+    for fmt in ("json", "text", "junit"):
+        done = _shell(f"{scan} --format {fmt} | head -c 100 >/dev/null; echo \"status ${{PIPESTATUS[0]}}\"")
+        assert done.stderr == "", done.stderr  # no "Error: unexpected BrokenPipeError", no Python complaint
+        assert done.stdout.strip() == "status 1", done.stdout  # the scan found clusters: 1, as without the pipe
+
+
+def test_quiet_prints_nothing_and_keeps_the_exit_code(dup_db, tmp_path):
+    result = CliRunner().invoke(main, ["scan", dup_db, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--quiet", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and result.output == ""
+    assert (tmp_path / "o" / "findings.json").exists()
+    result = run("scan", dup_db, "-q", "--table", "events", "--key", "account", "--ts", "tss")
+    assert result.exit_code == 2 and result.output.startswith("Error: ")
+
+
+def test_progress_shows_the_running_statement_and_rows_per_second(sqlite_url):
+    import threading
+    import time
+
+    from dupfinder.cli import _progress
+
+    screen = _Terminal()
+    update = _progress("text", screen, {}, refresh=0.05)
+    events_table(sqlite_url, [(i, i % 50, i * 0.01) for i in range(1, 3001)])
+    # a statement that runs for a while: the line must show it while it runs, refreshed by the ticker
+    engine = __import__("sqlalchemy").create_engine(sqlite_url)
+    update("events", "finding clusters", 0, 2)
+    with engine.connect() as conn:
+        worker = threading.Thread(target=lambda: conn.exec_driver_sql(
+            "WITH RECURSIVE slow(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM slow WHERE n < 3000000) "
+            "SELECT count(*) FROM slow").all())
+        worker.start()
+        time.sleep(0.6)
+        drawn_while_running = screen.getvalue()
+        worker.join()
+    engine.dispose()
+    assert "running WITH RECURSIVE slow(n) AS" in drawn_while_running
+    update.rows_read("events", 3000)
+    update("events", "attributing writers", 0, 2)
+    assert "3,000 rows in" in screen.getvalue() and "rows/s" in screen.getvalue()
+    update("events", "done", 2, 2)
+    spec = table_spec(table="events", keys=["account"], ts="ts")
+    screen2 = _Terminal()
+    api.scan(ScanOptions(url=sqlite_url, tables=(spec,)), _progress("text", screen2, {}, refresh=0.05))
+    assert "rows/s" in screen2.getvalue()
+
+
+def test_a_timestamp_column_that_is_not_a_date_time_is_refused(db_url):
+    import sqlalchemy as sa
+    from helpers import make_table
+
+    make_table(db_url, "typed", [sa.Column("id", sa.Integer, primary_key=True), sa.Column("k", sa.Integer),
+                                 sa.Column("t_text", sa.Text), sa.Column("t_bigint", sa.BigInteger),
+                                 sa.Column("t_date", sa.Date), sa.Column("t_ok", sa.DateTime)],
+               [{"id": 1, "k": 1, "t_text": "2026-11-03 02:30:00", "t_bigint": 1, "t_date": None, "t_ok": None}])
+    for column, kind in (("t_text", "TEXT"), ("t_bigint", "BIGINT"), ("t_date", "DATE")):
+        result = run("scan", db_url, "--table", "typed", "--key", "k", "--ts", column)
+        assert result.exit_code == 2, result.output
+        assert f"timestamp column '{column}' of table 'typed' is {kind}, not a date-time type" in result.output
+        assert result.output.count("\n") == 1
+    assert "a date has no time of day" in run("scan", db_url, "--table", "typed", "--key", "k", "--ts",
+                                               "t_date").output
+    assert run("scan", db_url, "--table", "typed", "--key", "k", "--ts", "t_ok").exit_code == 0
+
+
+def test_a_statement_timeout_of_one_millisecond_is_really_applied(pg_url):
+    """The smallest timeout accepted reaches the server (exit 3), where 500us used to mean none at all."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE big (id int PRIMARY KEY, k int, ts timestamp)")
+        conn.exec_driver_sql("INSERT INTO big SELECT g, mod(g, 1000), timestamp '2026-11-03' + g * interval '1 ms' "
+                             "FROM generate_series(1, 100000) g")
+    engine.dispose()
+    args = ["scan", pg_url, "--table", "big", "--key", "k", "--ts", "ts"]
+    timed_out = run(*args, "--statement-timeout", "1ms")
+    assert timed_out.exit_code == 3, timed_out.output
+    assert "statement timeout" in timed_out.output and timed_out.output.count("\n") == 1
+    assert run(*args, "--statement-timeout", "10m").exit_code in (0, 1)
+
+
+def test_at_signs_in_a_sqlite_path_are_not_a_password(tmp_path):
+    folder = tmp_path / "team@corp" / "db@v2"
+    folder.mkdir(parents=True)
+    url = f"sqlite:///{folder / 'x@y.db'}"
+    events_table(url, [(1, 7, 0.0), (2, 7, 0.3)])
+    result = run("scan", url, "--table", "events", "--key", "account", "--ts", "ts")
+    assert result.exit_code == 1, result.output
+    assert f"({url})" in result.output  # shown as given: nothing in a path is masked

@@ -79,3 +79,39 @@ def test_big_tables_are_measured_on_their_latest_rows(db_url, monkeypatch):
     assert proposals["export_records"].rows_read == "the latest 2,000 of 2,750 rows"
     assert proposals["export_records"].keys == ("record_id", "export_date")
     assert "250 written more than once" in proposals["export_records"].evidence
+
+
+def test_discover_skips_an_unreadable_table_and_reads_around_a_point_column(pg_server, pg_url, tmp_path):
+    """One table the role may not read and one with a geometric column do not stop the others."""
+    build_demo_database(pg_url)
+    engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE secret_ledger (id int PRIMARY KEY, ref int, created_at timestamp)")
+        conn.exec_driver_sql("INSERT INTO secret_ledger VALUES (1, 1, now())")
+        conn.exec_driver_sql("CREATE TABLE places (id int PRIMARY KEY, place_id int, spot point, "
+                             "created_at timestamp)")
+        conn.exec_driver_sql("INSERT INTO places SELECT g, g, point(g, g), now() FROM generate_series(1, 20) g")
+        conn.exec_driver_sql("DROP ROLE IF EXISTS auditor_ro")
+        conn.exec_driver_sql("CREATE ROLE auditor_ro LOGIN")
+        conn.exec_driver_sql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO auditor_ro")
+        conn.exec_driver_sql("REVOKE SELECT ON secret_ledger FROM auditor_ro")
+    engine.dispose()
+    url = pg_url.replace("postgres@", "auditor_ro@")
+    config = tmp_path / "d.toml"
+    result = CliRunner().invoke(main, ["discover", url, "-o", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "secret_ledger: skipped -- permission denied for table secret_ledger" in result.output
+    assert "places: key (place_id)" in result.output  # the point column is left out of the candidates
+    for spec in demo_specs():  # and every other table is still proposed
+        assert f"{spec.table}: key ({', '.join(spec.keys)})" in result.output
+    assert "# secret_ledger: skipped: permission denied" in config.read_text()
+    database, specs = load_config(config)
+    assert "secret_ledger" not in {s.table for s in specs}
+    # a point column as the only candidate: the table is reported without a key, not an error
+    engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE only_points (id int PRIMARY KEY, spot point, created_at timestamp)")
+        conn.exec_driver_sql("GRANT SELECT ON only_points TO auditor_ro")
+    engine.dispose()
+    proposals = {p.table: p for p in discover(url)}
+    assert proposals["only_points"].keys is None and proposals["secret_ledger"].skipped

@@ -164,3 +164,18 @@ def test_since_advice_is_an_online_index_and_goes_away_with_the_index(mariadb_ur
     _execute(mariadb_url, statement)  # the advice is SQL the server takes
     notes = scan_doc(mariadb_url, since="2026-11-01T00:00:00")["tables"][0]["notes"]
     assert not any("--since still read the whole table" in n for n in notes)
+
+
+def test_out_files_apply_with_the_mariadb_client(mariadb_url, tmp_path):
+    events_table(mariadb_url, [(1, 7, 0.0, "a"), (2, 7, 0.3, "b"), (3, 8, 0.0, "a")])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "events", "--key", "account", "--key", "day",
+                                       "--ts", "ts", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert {"findings.json", "report.html", "cleanup.sql", "rollback.sql", "migration.sql", "verify.sql"} <= {
+        p.name for p in out.iterdir()}
+    apply_sql(mariadb_url, (out / "cleanup.sql").read_text())
+    apply_sql(mariadb_url, (out / "migration.sql").read_text())
+    assert [r[0] for r in rows_of(mariadb_url)] == ["1", "3"]
+    with pytest.raises(sa.exc.IntegrityError):  # the constraint is there: the next double run fails loudly
+        _execute(mariadb_url, "INSERT INTO events (id, account, day, ts) VALUES (9, 7, '2026-11-02', NULL)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import re
 import shutil
 import subprocess
 import tempfile
@@ -10,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from helpers import events_table
+from hypothesis import given
+from hypothesis import strategies as st
 
-from dupfinder import api
+from dupfinder import api, charts, report
 from dupfinder.config import ScanOptions, table_spec
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -98,8 +102,8 @@ def test_demo_report_in_headless_chromium(tmp_path, artifacts):
             for writer in incident["writers"]:
                 for value in writer.values():
                     assert str(value) in page
-    assert page.count('class="chart timeline"') == 6
-    assert 'class="chart gaps"' in page and 'class="chart per-day"' in page
+    assert page.count('class="chart timeline wide"') == 6 and page.count('class="chart timeline narrow"') == 6
+    assert 'class="chart gaps wide"' in page and 'class="chart per-day narrow"' in page
     for name in ("cleanup.sql", "rollback.sql", "migration.sql"):
         assert f'href="{name}"' in page
     shot = artifacts / "demo-report.png"
@@ -113,4 +117,178 @@ def test_report_of_a_clean_scan(sqlite_url, tmp_path):
     result = api.scan(ScanOptions(url=sqlite_url, tables=(table_spec(table="events", keys=["account"], ts="ts"),)))
     html = api.write_outputs(result, tmp_path / "o").files["report.html"].read_text()
     assert "Clean: no rows with the same key written moments apart" in html
+    assert "<h1>No duplicates found in events</h1>" in html
     assert Path(tmp_path / "o" / "cleanup.sql").exists()
+
+
+class Tags(HTMLParser):
+    """Start tags with their attributes, the text, and the text of every td and svg text element."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags, self.text, self.cells, self._cell = [], [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag in ("td", "text"):
+            self._cell = [tag, dict(attrs), ""]
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "text") and self._cell is not None:
+            self.cells.append(tuple(self._cell))
+            self._cell = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell[2] += data
+
+
+def _parse(html: str) -> Tags:
+    parser = Tags()
+    parser.feed(html)
+    return parser
+
+
+def test_docstring_examples_of_the_report_and_charts():
+    for module in (report, charts):
+        result = doctest.testmod(module)
+        assert result.attempted > 3 and result.failed == 0
+
+
+@given(st.text(alphabet="ab <>&\"'`/=\n", max_size=60))
+def test_recommendation_markdown_is_escaped_first_and_only_code_spans_become_markup(text):
+    parsed = _parse(str(report.inline_markdown(text)))
+    assert {tag for tag, _ in parsed.tags} <= {"code", "span"}
+    assert all(attrs == {} for tag, attrs in parsed.tags if tag == "code")
+    assert all(set(attrs) == {"class"} for tag, attrs in parsed.tags if tag == "span")
+    assert "".join(parsed.text) == re.sub(r"`([^`\n]+)`", r"\1", text)
+    assert [t for t, _ in parsed.tags].count("code") == len(re.findall(r"`[^`\n]+`", text))
+
+
+@given(st.lists(st.text(alphabet="abc<>&-0 ", min_size=1, max_size=12), min_size=0, max_size=30))
+def test_sql_summary_keeps_every_word_of_the_header(lines):
+    text = "".join(f"-- {line}\n" for line in lines) + "\nSELECT 1;\n"
+    points = report.sql_summary(text)
+    words = [w for line in lines if set(line.strip()) - {"-", "="} for w in line.split()]
+    got = [w for p in points for w in p["text"].split()]
+    assert got == (words if len(points) < 30 else words[:len(got)])
+
+
+@pytest.fixture(scope="module")
+def demo_outputs(tmp_path_factory):
+    return api.demo(tmp_path_factory.mktemp("demo-report"))
+
+
+def test_sql_header_sentences_are_one_point_each(demo_outputs):
+    cleanup = demo_outputs.files["cleanup.sql"].read_text()
+    points = [p["text"] for p in report.sql_summary(cleanup)]
+    assert ("deletes 431 row(s) that duplicate an earlier row exactly; every deleted row is first copied into a "
+            "dupfinder_backup_* table in the same transaction. Each table's transaction aborts and deletes nothing "
+            "if any losing row changed since the scan or its survivor is gone.") in points
+    subs = [p for p in report.sql_summary(cleanup) if p["sub"]]
+    assert [p["text"].split(":")[0] for p in subs] == [t["table"] for t in demo_outputs.findings["tables"]]
+    migration = [p["text"] for p in report.sql_summary(demo_outputs.files["migration.sql"].read_text())]
+    assert any(p.startswith("adds a UNIQUE constraint") and p.endswith("far duplicates alike).") for p in migration)
+    rollback = [p["text"] for p in report.sql_summary(demo_outputs.files["rollback.sql"].read_text())]
+    assert len(rollback) == 3 and rollback[2].startswith("restores the rows") and rollback[2].endswith("when done.")
+    assert rollback[1].startswith("generated from the scan of sqlite:") and rollback[1].endswith("(dupfinder 0.1.0)")
+    verify = [p["text"] for p in report.sql_summary(demo_outputs.files["verify.sql"].read_text())]
+    assert len(verify) == 2 and "returns the rows of near-duplicate clusters written since then" in verify[1]
+
+
+def test_recommendations_render_code_and_writers_are_never_blank(demo_outputs):
+    html = demo_outputs.files["report.html"].read_text()
+    assert "<code>flock -n /run/lock/JOB.lock</code>" in html
+    parsed = _parse(html)
+    fixes = re.findall(r'<ol class="fixes">(.*?)</ol>', html, re.S)
+    assert fixes and all("`" not in re.sub(r"<[^>]+>", "", f) for f in fixes)
+    assert all(text.strip() for tag, _, text in parsed.cells)
+
+
+def test_report_without_writer_columns_never_prints_an_empty_writer(sqlite_url, tmp_path):
+    events_table(sqlite_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0), (4, 8, 0.4)])
+    spec = table_spec(table="events", keys=["account", "day"], ts="ts", infer_writers=False)
+    result = api.scan(ScanOptions(url=sqlite_url, tables=(spec,)))
+    html = api.write_outputs(result, tmp_path / "o").files["report.html"].read_text()
+    parsed = _parse(html)
+    assert "Writers: not recorded" in html
+    lanes = [text for tag, attrs, text in parsed.cells if tag == "text" and attrs.get("text-anchor") == "start"]
+    assert lanes and report.NO_WRITER in lanes and all(lane.strip() for lane in lanes)
+    assert all(text.strip() for tag, _, text in parsed.cells)
+    assert "none: writers not recorded" in html
+
+
+def test_far_duplicate_keys_are_listed_capped_with_the_count(sqlite_url, tmp_path):
+    count = report.FAR_KEYS_SHOWN + 7
+    rows = [(n, 100 + n // 2, 0.0 if n % 2 == 0 else 3600.0 + n) for n in range(2 * count)]  # an hour apart
+    events_table(sqlite_url, [*rows, (9000, 7, 0.0), (9001, 7, 0.2)])
+    result = api.scan(ScanOptions(url=sqlite_url, tables=(table_spec(table="events", keys=["account", "day"],
+                                                                     ts="ts"),)))
+    outputs = api.write_outputs(result, tmp_path / "o")
+    html = outputs.files["report.html"].read_text()
+    assert "see the report" in outputs.files["migration.sql"].read_text()
+    far = re.search(r'<section class="far" id="far-1">(.*?)</section>', html, re.S).group(1)
+    keys = re.findall(r'<td data-label="key">(.*?)</td>', far)
+    assert len(keys) == report.FAR_KEYS_SHOWN
+    assert f"Listed: the first {report.FAR_KEYS_SHOWN} of {count}" in far
+    assert f"Far duplicates: {count} key(s) written again later" in far
+    assert keys[0] == '<span class="id">account=100</span>, <span class="id">day=2026-11-02</span>'
+    assert f"(findings.json lists {count})" in far
+
+
+def test_gap_histogram_marks_each_table_window_and_counts_gaps():
+    svg = str(charts.gap_histogram([0.00005, 0.3, 0.4, 1.5], {2.0: ["orders", "charges"], 0.5: ["ledger"]}))
+    wide, narrow = svg.split("</svg>")[:2]
+    for chart in (wide, narrow):
+        assert chart.count("stroke-dasharray") == 2
+        assert "window 500 ms: ledger" in chart and "window 2.0 s: orders" in chart
+        assert ">gaps</text>" in chart and ">rows</text>" not in chart
+    assert "window 2.0 s: orders, charges" in wide
+
+
+def test_clusters_per_day_on_a_time_axis_with_full_dates():
+    svg = str(charts.per_day({"2025-12-30": 3, "2026-01-02": 1, "2025-12-31": 2}))
+    wide = svg.split("</svg>")[0]
+    labels = re.findall(r">(\d{4}-\d{2}-\d{2})</text>", wide)
+    assert "2025-12-30" in labels and any(label.startswith("2026-") for label in labels)
+    bars = [(float(x) + float(w) / 2, day) for x, w, day in
+            re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)" height="[\d.]+" fill="#d9480f">'
+                       r"<title>(\S+):", wide)]
+    (x30, _), (x31, _), (x02, _) = sorted(bars)
+    assert abs((x02 - x30) - 3 * (x31 - x30)) < 0.5  # the empty day is a gap, not squeezed out
+
+
+def test_big_timelines_keep_whole_clusters_and_say_how_many():
+    clusters = [[(k * 10_000_000, "host=a"), (k * 10_000_000 + 300_000, "host=b")] for k in range(1217)]
+    svg, note = charts.timeline(clusters, "writes")
+    assert note == "every 5th of 1,217 clusters shown: 488 of 2,434 writes"
+    wide = str(svg).split("</svg>")[0]
+    assert f"writes ({note})" in wide
+    tooltips = re.findall(r"<title>(host=[ab]) at [^<]+</title>", wide)
+    assert tooltips.count("host=a") == tooltips.count("host=b") == 244  # both writes of every kept cluster
+    assert charts.timeline(clusters[:300], "writes")[1] == ""
+    assert [charts.ordinal(n) for n in (2, 3, 11, 23, 1217)] == ["2nd", "3rd", "11th", "23rd", "1,217th"]
+
+
+def test_h1_counts_keys_and_says_more_than_once_when_a_key_came_back(sqlite_url, tmp_path):
+    day = 86_400.0
+    events_table(sqlite_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 7, day), (4, 7, day + 0.2), (5, 8, 0.0), (6, 8, 0.1)])
+    result = api.scan(ScanOptions(url=sqlite_url, tables=(table_spec(table="events", keys=["account", "day"],
+                                                                     ts="ts"),)))
+    outputs = api.write_outputs(result, tmp_path / "o")
+    html = outputs.files["report.html"].read_text()
+    incidents = len(outputs.findings["tables"][0]["incidents"])
+    assert len(outputs.findings["tables"][0]["clusters"]) == 3
+    assert f"<h1>events: 2 keys written more than once (6 rows) in {report.count(incidents, 'incident')}</h1>" in html
+
+
+def test_a_huge_cluster_shows_its_first_rows_and_its_survivor(sqlite_url, tmp_path):
+    rows = [(n, 7, n * 0.01) for n in range(1, report.ROWS_SHOWN + 11)]
+    events_table(sqlite_url, rows)
+    result = api.scan(ScanOptions(url=sqlite_url, tables=(table_spec(table="events", keys=["account", "day"],
+                                                                     ts="ts", keep="latest"),)))
+    html = api.write_outputs(result, tmp_path / "o").files["report.html"].read_text()
+    shown = re.findall(r'<td data-label="row" class="id">id=(\d+)', html)
+    assert shown == [str(n) for n in range(1, report.ROWS_SHOWN)] + [str(report.ROWS_SHOWN + 10)]
+    assert f"{report.ROWS_SHOWN + 10} rows</span>" in html and "… and 10 more row(s) of this cluster" in html

@@ -109,3 +109,11 @@ def test_hostile_names_on_spark(spark_url):
     doc = scan_doc(spark_url, table=name, keys=[key], ts="Created At", ids=["id"])
     assert [c["key"][key] for c in doc["tables"][0]["clusters"]] == ["O'Brien \\ x"]
     apply_sql(spark_url, cleanup_sql(doc))  # the guards match the hostile value through its literal
+
+
+def test_statement_timeout_cancels_a_long_statement(spark_url):
+    from dupfinder.connect import read_only
+    from dupfinder.errors import QueryFailed
+
+    with pytest.raises(QueryFailed, match="TIMEDOUT"), read_only(spark_url, statement_timeout=1) as conn:
+        conn.exec_driver_sql("SELECT count(*) FROM range(100000000) AS a, range(1000) AS b").all()

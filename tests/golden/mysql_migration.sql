@@ -16,7 +16,7 @@ HAVING count(*) > 1
 DROP TEMPORARY TABLE dupfinder_preflight;
 
 -- MySQL 8 has no ADD UNIQUE KEY IF NOT EXISTS (MariaDB has): the index is added only while
--- information_schema does not list it, so a second run changes nothing (MySQL 8 and MariaDB 10.4+ alike)
+-- information_schema does not list it, so a second run changes nothing (MySQL 8 and MariaDB alike)
 SET @dupfinder_ddl = (SELECT IF(count(*) = 0, 'ALTER TABLE shop.`Order Lines` ADD UNIQUE KEY uq_order_lines_account_id_select (`account id`, `select`), ALGORITHM=INPLACE, LOCK=NONE', 'DO 0')
     FROM information_schema.statistics
     WHERE table_schema = 'shop' AND table_name = 'Order Lines' AND index_name = 'uq_order_lines_account_id_select');

@@ -1,0 +1,293 @@
+"""CI gates: thresholds (``--fail-on``), a baseline of accepted findings (``--baseline``), and the short
+outputs a pipeline reads (``--format summary`` and ``--format junit``).
+
+Plain functions over the findings document; nothing here touches a database or prints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError
+
+MECHANISMS = ("deploy_overlap", "multi_host", "duplicate_run", "worker_race", "retry", "same_transaction",
+              "dst_fallback", "unknown")
+METRICS = {
+    "clusters": "near-duplicate clusters",
+    "rows": "rows in near-duplicate clusters",
+    "delete": "rows cleanup.sql would delete",
+    "divergent": "divergent clusters",
+    "incidents": "incidents",
+    "far": "far-duplicate keys",
+    "mechanism": "clusters attributed to a mechanism",
+}
+_GATE = re.compile(r"^\s*(?P<metric>[a-z_]+)(?::(?P<argument>[a-z_]+))?\s*(?P<op>>=|>)\s*(?P<n>\d{1,12})\s*$")
+GATE_SYNTAX = ("METRIC>N or METRIC>=N, METRIC one of clusters, rows, delete, divergent, incidents, far, "
+               "mechanism:NAME (e.g. --fail-on clusters>0 --fail-on mechanism:retry>5 --fail-on far>0)")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One ``--fail-on`` threshold: fail when the metric's value is above it (``>``) or reaches it (``>=``)."""
+
+    metric: str
+    argument: str | None
+    op: str
+    threshold: int
+
+    @property
+    def text(self) -> str:
+        name = f"{self.metric}:{self.argument}" if self.argument else self.metric
+        return f"{name}{self.op}{self.threshold}"
+
+    def trips(self, value: int) -> bool:
+        return value > self.threshold if self.op == ">" else value >= self.threshold
+
+
+def parse_gate(text: str) -> Gate:
+    """Read one ``--fail-on`` value.
+
+    >>> parse_gate("mechanism:retry>5").text
+    'mechanism:retry>5'
+    >>> parse_gate("clusters >= 1").trips(1)
+    True
+    """
+    match = _GATE.match(text or "")
+    if not match:
+        raise UsageError(f"bad --fail-on {text!r}: write {GATE_SYNTAX}")
+    metric, argument = match["metric"], match["argument"]
+    if metric not in METRICS:
+        raise UsageError(f"bad --fail-on {text!r}: unknown metric {metric!r}; write {GATE_SYNTAX}")
+    if (metric == "mechanism") != (argument is not None):
+        raise UsageError(f"bad --fail-on {text!r}: only mechanism takes a name (mechanism:retry>0)")
+    if argument is not None and argument not in MECHANISMS:
+        raise UsageError(f"bad --fail-on {text!r}: unknown mechanism {argument!r}; one of {', '.join(MECHANISMS)}")
+    return Gate(metric, argument, match["op"], int(match["n"]))
+
+
+def parse_gates(texts: list[str] | tuple[str, ...]) -> tuple[Gate, ...]:
+    return tuple(parse_gate(t) for t in texts)
+
+
+# --- baseline -------------------------------------------------------------------------------------------
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def row_identity(table: dict[str, Any], row: dict[str, Any]) -> str:
+    """A row's identity across scans: its primary key; without one, its timestamp (row ids such as ctid
+    change when a table is rewritten, timestamps do not)."""
+    if table.get("primary_key"):
+        return _canonical(row.get("pk"))
+    return _canonical(row.get("ts"))
+
+
+def cluster_identity(table: dict[str, Any], cluster: dict[str, Any]) -> tuple[str, str, frozenset[str]]:
+    """(table, key, the identities of its rows): how a cluster is recognised in a later scan."""
+    return (table["table"], _canonical(cluster.get("key")),
+            frozenset(row_identity(table, r) for r in cluster.get("rows", [])))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The clusters (and far-duplicate keys) of an accepted earlier findings file."""
+
+    path: str
+    clusters: dict[tuple[str, str], list[frozenset[str]]]
+    far_keys: dict[str, set[str]]
+    far_unlisted: dict[str, int]
+
+    def knows(self, table: dict[str, Any], cluster: dict[str, Any]) -> bool:
+        """A cluster is known when the baseline has one with the same table and key holding every one of its
+        rows: a row written since (a new copy) makes it new, a row cleaned up since does not."""
+        name, key, rows = cluster_identity(table, cluster)
+        return any(rows <= accepted for accepted in self.clusters.get((name, key), []))
+
+
+def load_baseline(path: str) -> Baseline:
+    """Read an accepted findings.json (validated like any findings file)."""
+    from .findings import read_findings
+
+    doc = read_findings(path)
+    clusters: dict[tuple[str, str], list[frozenset[str]]] = {}
+    far_keys: dict[str, set[str]] = {}
+    far_unlisted: dict[str, int] = {}
+    for table in doc["tables"]:
+        for cluster in table.get("clusters", []):
+            name, key, rows = cluster_identity(table, cluster)
+            clusters.setdefault((name, key), []).append(rows)
+        listed = table.get("far_duplicate_keys", [])
+        far_keys.setdefault(table["table"], set()).update(_canonical(f.get("key")) for f in listed)
+        far_unlisted[table["table"]] = far_unlisted.get(table["table"], 0) + max(
+            0, int(table.get("far_duplicates", 0) or 0) - len(listed))
+    return Baseline(str(path), clusters, far_keys, far_unlisted)
+
+
+# --- evaluation -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TableVerdict:
+    table: str
+    counts: dict[str, int]
+    mechanisms: dict[str, int]
+    new_clusters: tuple[dict[str, Any], ...]
+    known_clusters: int
+    failed: bool
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    gate: str
+    value: int
+    failed: bool
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the gates say about a scan: the exit code, and why, per gate and per table."""
+
+    exit_code: int
+    gates: tuple[GateOutcome, ...]
+    tables: tuple[TableVerdict, ...]
+    baseline: str | None = None
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.exit_code != 0
+
+
+def _table_counts(table: dict[str, Any], clusters: list[dict[str, Any]], baseline: Baseline | None
+                  ) -> tuple[dict[str, int], dict[str, int]]:
+    mechanisms: dict[str, int] = {}
+    for c in clusters:
+        mechanisms[c.get("mechanism", "unknown")] = mechanisms.get(c.get("mechanism", "unknown"), 0) + 1
+    far = int(table.get("far_duplicates", 0) or 0)
+    if baseline is not None:
+        listed = table.get("far_duplicate_keys", [])
+        known = baseline.far_keys.get(table["table"], set())
+        unlisted = max(0, far - len(listed))
+        far = sum(1 for f in listed if _canonical(f.get("key")) not in known) + max(
+            0, unlisted - baseline.far_unlisted.get(table["table"], 0))
+    counts = {
+        "clusters": len(clusters),
+        "rows": sum(len(c.get("rows", [])) for c in clusters),
+        "delete": sum(len(c.get("rows", [])) - 1 for c in clusters if c.get("payload") == "identical"),
+        "divergent": sum(1 for c in clusters if c.get("payload") == "divergent"),
+        "incidents": len({c.get("incident") for c in clusters if c.get("incident")}),
+        "far": far,
+    }
+    return counts, mechanisms
+
+
+def _value(gate: Gate, counts: dict[str, int], mechanisms: dict[str, int]) -> int:
+    return mechanisms.get(gate.argument or "", 0) if gate.metric == "mechanism" else counts[gate.metric]
+
+
+def evaluate(doc: dict[str, Any], gates: tuple[Gate, ...] = (), baseline: Baseline | None = None) -> Verdict:
+    """Apply the gates to a findings document.
+
+    With neither gates nor a baseline the contract of design.md holds: exit 1 when any near-duplicate
+    cluster was found, else 0. With a baseline, only clusters it does not know count, and without explicit
+    gates the gate is ``clusters>0``. Gates compare totals over all tables; a table fails (in JUnit) when it
+    adds to a gate that tripped.
+    """
+    effective = gates or ((parse_gate("clusters>0"),) if baseline is not None else ())
+    per_table = []
+    for table in doc["tables"]:
+        clusters = table.get("clusters", [])
+        new = [c for c in clusters if baseline is None or not baseline.knows(table, c)]
+        counts, mechanisms = _table_counts(table, new, baseline)
+        per_table.append((table["table"], counts, mechanisms, new, len(clusters) - len(new)))
+    totals: dict[str, int] = {m: sum(t[1][m] for t in per_table) for m in METRICS if m != "mechanism"}
+    mechanism_totals: dict[str, int] = {}
+    for t in per_table:
+        for name, n in t[2].items():
+            mechanism_totals[name] = mechanism_totals.get(name, 0) + n
+    outcomes = tuple(GateOutcome(g.text, _value(g, totals, mechanism_totals), g.trips(_value(g, totals,
+                                                                                             mechanism_totals)))
+                     for g in effective)
+    tripped = [g for g, o in zip(effective, outcomes, strict=True) if o.failed]
+    tables = []
+    for name, counts, mechanisms, new, known in per_table:
+        if effective:
+            reasons = tuple(f"{g.text}: {_value(g, counts, mechanisms)} here" for g in tripped
+                            if _value(g, counts, mechanisms) > 0)
+        else:
+            reasons = (f"clusters>0: {counts['clusters']} here",) if counts["clusters"] else ()
+        tables.append(TableVerdict(name, counts, mechanisms, tuple(new), known, bool(reasons), reasons))
+    failed = bool(tripped) if effective else totals["clusters"] > 0
+    return Verdict(1 if failed else 0, outcomes, tuple(tables), baseline.path if baseline else None,
+                   {**totals, **{f"mechanism:{k}": v for k, v in sorted(mechanism_totals.items())}})
+
+
+# --- short outputs --------------------------------------------------------------------------------------
+
+def summary_dict(doc: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
+    """A small JSON for pipelines: the verdict, the gates, and per table the counts (no rows)."""
+    return {
+        "dupfinder_version": doc.get("dupfinder_version"),
+        "scanned_at": doc.get("scanned_at"),
+        "database": doc.get("database"),
+        "exit_code": verdict.exit_code,
+        "verdict": "fail" if verdict.failed else "pass",
+        "baseline": verdict.baseline,
+        "gates": [{"gate": o.gate, "value": o.value, "failed": o.failed} for o in verdict.gates],
+        "totals": verdict.totals,
+        "tables": [
+            {"table": t.table, "rows_scanned": src.get("rows_scanned"), "clusters_found": len(src.get("clusters", [])),
+             **({"known_clusters": t.known_clusters} if verdict.baseline else {}),
+             **t.counts, "mechanisms": t.mechanisms, "failed": t.failed, "reasons": list(t.reasons)}
+            for t, src in zip(verdict.tables, doc["tables"], strict=True)
+        ],
+    }
+
+
+def junit_xml(doc: dict[str, Any], verdict: Verdict, max_listed: int = 20) -> str:
+    """JUnit XML as CI systems read it (Jenkins, GitLab, GitHub test reporters): one test suite, one test
+    case per table, a ``<failure>`` naming the gates the table tripped and its first clusters."""
+    import xml.etree.ElementTree as ET
+
+    failures = sum(1 for t in verdict.tables if t.failed)
+    stamp = str(doc.get("scanned_at") or "")[:19]
+    root = ET.Element("testsuites", name="dupfinder", tests=str(len(verdict.tables)), failures=str(failures),
+                      errors="0", time="0.000")
+    suite = ET.SubElement(root, "testsuite", name="dupfinder scan", tests=str(len(verdict.tables)),
+                          failures=str(failures), errors="0", skipped="0", time="0.000", timestamp=stamp)
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("database", doc.get("database")), ("dupfinder_version", doc.get("dupfinder_version")),
+                        ("baseline", verdict.baseline or ""),
+                        ("gates", ", ".join(o.gate for o in verdict.gates) or "clusters>0 (default)")):
+        ET.SubElement(properties, "property", name=name, value=_xml_text(str(value or "")))
+    for t, src in zip(verdict.tables, doc["tables"], strict=True):
+        case = ET.SubElement(suite, "testcase", classname="dupfinder." + _xml_text(t.table),
+                             name=_xml_text(f"{t.table}: no {'new ' if verdict.baseline else ''}duplicates"),
+                             time="0.000")
+        counts = ", ".join(f"{v} {METRICS[k]}" for k, v in t.counts.items())
+        if t.failed:
+            lines = [f"{'new ' if verdict.baseline else ''}cluster key={_canonical(c.get('key'))} "
+                     f"rows={len(c.get('rows', []))} mechanism={c.get('mechanism')} "
+                     f"first={(c.get('rows') or [{}])[0].get('ts')}" for c in t.new_clusters[:max_listed]]
+            if len(t.new_clusters) > max_listed:
+                lines.append(f"... and {len(t.new_clusters) - max_listed} more in findings.json")
+            failure = ET.SubElement(case, "failure", type="dupfinder.duplicates",
+                                    message=_xml_text("; ".join(t.reasons)))
+            failure.text = _xml_text("\n".join(lines))
+        out = ET.SubElement(case, "system-out")
+        out.text = _xml_text(f"{src.get('rows_scanned', 0)} rows scanned; {counts}"
+                             + (f"; {t.known_clusters} accepted in the baseline" if verdict.baseline else ""))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Drop the characters XML 1.0 cannot carry at all (values from the database may hold them)."""
+    return _XML_BAD.sub("\ufffd", text)

@@ -1,0 +1,406 @@
+"""Evidence from outside the table: the job runs that were active when each cluster row was written.
+
+A run is an interval (start, end) with what the job log says about it: the job's name, its host, its
+process id and its run id. Runs come from
+
+- CSV files with a header (``start,end`` and any of ``job,host,process,run``; ``pid``, ``run_id``,
+  ``task_id`` and ``name`` are read too),
+- JSON lines with the same fields,
+- plain log lines, through a regular expression with named groups (``--runs-pattern``): a line with
+  ``start`` and ``end`` is one whole run; a line with ``ts`` and ``duration`` (seconds) is a run that
+  ended at ``ts`` (Celery's "succeeded in 3.0s"); lines with ``ts`` and ``phase`` open a run when the
+  phase's first such word reads like a start (running, started, begin, received) and close the open run of
+  the same job, host, process and run id when it reads like an end (executed, succeeded, finished, done,
+  failed, ...).
+  ``job``, ``host``, ``process`` and ``run`` groups name the run.
+
+Times are ISO 8601 (a comma before the fraction, as Python's logging writes it, is fine) or seconds since
+the epoch; a time without an offset is read as UTC. Only cluster rows are matched, in Python, after the
+scan: the table is never read for this.
+
+A row matches a run when its timestamp falls inside the run (± ``slack`` for log rounding and clock
+offsets) and no writer column of the row contradicts the run (host, process or run id differ).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
+    from .findings import TableResult
+
+IDENTITY = ("host", "process", "run")
+ALIASES = {"pid": "process", "hostname": "host", "run_id": "run", "task_id": "run", "execution": "run", "name": "job",
+           "begin": "start", "started": "start", "started_at": "start", "finished": "end", "ended_at": "end",
+           "finished_at": "end"}
+START_WORDS = ("running", "started", "start", "starting", "begin", "received", "launch", "launched")
+END_WORDS = ("executed", "succeeded", "success", "finished", "finish", "done", "completed", "end", "failed",
+             "raised", "error", "exception", "exited")
+# seconds a row may fall outside a run and still match it: log times are cut to milliseconds. It assumes the
+# database's clock and the job hosts' clocks agree; a larger slack makes short runs next to each other
+# (queue tasks milliseconds long) all match every row (measured on the Celery scenario: 0.5 s matched 42 runs).
+DEFAULT_SLACK = 0.002
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a job, from a job-run file or log."""
+
+    id: str
+    start_us: int
+    end_us: int
+    job: str | None = None
+    host: str | None = None
+    process: str | None = None
+    run: str | None = None
+    source: str = ""
+
+    def label(self) -> str:
+        """A name a person recognises: job, run id, host, process and the time it ran."""
+        who = [f"on {self.host}" if self.host else "", f"pid {self.process}" if self.process else ""]
+        start = datetime.fromtimestamp(self.start_us / 1e6, UTC).strftime("%H:%M:%S.%f")[:-3]
+        end = datetime.fromtimestamp(self.end_us / 1e6, UTC).strftime("%H:%M:%S.%f")[:-3]
+        head = self.job or "job"
+        if self.run:
+            head += f" run {self.run}"
+        return " ".join(p for p in (head, *who, f"({start}-{end} UTC)") if p)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "job": self.job, "host": self.host, "process": self.process, "run": self.run,
+                "start": datetime.fromtimestamp(self.start_us / 1e6, UTC).isoformat(),
+                "end": datetime.fromtimestamp(self.end_us / 1e6, UTC).isoformat(), "source": self.source}
+
+
+@dataclass(frozen=True)
+class RunEvidence:
+    """What the job runs say about one cluster: the runs each copy fell in, and the verdict.
+
+    ``verdict`` is ``two_runs`` (each copy in exactly one run, two or more runs in all), ``one_run`` (every copy
+    in the same single run), ``overlapping`` (runs were active together and the logs cannot say which wrote
+    which copy), or ``none`` (some copy fell in no recorded run).
+    """
+
+    rows: tuple[tuple[str, ...], ...]
+    runs: tuple[Run, ...]
+    verdict: str
+    sentence: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "rows": [list(r) for r in self.rows],
+                "runs": [r.as_dict() for r in self.runs]}
+
+
+def parse_time(text: str) -> int:
+    """Microseconds since the epoch from ISO 8601 or epoch seconds; no offset means UTC.
+
+    >>> parse_time("2026-11-01 05:30:00,250")
+    1793511000250000
+    >>> parse_time("2026-11-01T01:30:00.25-04:00") == parse_time("1793511000.25")
+    True
+    """
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        iso = re.sub(r"(\d\d:\d\d:\d\d),(\d)", r"\1.\2", text).replace("Z", "+00:00")
+        moment = datetime.fromisoformat(iso)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        try:
+            seconds = moment.timestamp()
+        except (OverflowError, ValueError):
+            raise ValueError(f"time out of range: {text!r}") from None
+    if not _MIN_S <= seconds <= _MAX_S:  # also NaN
+        raise ValueError(f"time out of range: {text!r}")
+    return round(seconds * 1_000_000)
+
+
+_MIN_S, _MAX_S = 0.0, 253_402_300_799.0  # 1970 to the end of year 9999: what a datetime can show
+
+
+def compile_pattern(pattern: str) -> re.Pattern:
+    """Check a --runs-pattern: a valid regex with the named groups that make runs out of log lines."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise UsageError(f"--runs-pattern is not a valid regular expression: {err}") from None
+    groups = set(regex.groupindex)
+    if not ({"start", "end"} <= groups or {"ts", "duration"} <= groups or {"ts", "phase"} <= groups):
+        raise UsageError("--runs-pattern needs named groups (?P<start>...) and (?P<end>...), or (?P<ts>...) "
+                         "with (?P<duration>...) or (?P<phase>...); it may also name job, host, process, run")
+    return regex
+
+
+def read_runs(paths: Iterable[str | Path], pattern: str | None = None) -> tuple[Run, ...]:
+    """Read every run from CSV, JSON-lines or log files (logs through ``pattern``), sorted by start."""
+    regex = compile_pattern(pattern) if pattern else None
+    runs: list[Run] = []
+    for path in paths:
+        path = Path(path)
+        try:
+            with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+                found = list(_read_csv(handle, path) if path.suffix.lower() == ".csv"
+                             else _read_lines(handle, path, regex))
+        except OSError as err:
+            raise UsageError(f"runs file {str(path)!r} cannot be read: {err.strerror or err}") from None
+        if not found:
+            raise UsageError(f"runs file {str(path)!r} holds no job run"
+                             + ("" if path.suffix.lower() == ".csv" or regex is None
+                                else ": no line matches --runs-pattern"))
+        runs.extend(found)
+    return tuple(sorted(runs, key=lambda r: (r.start_us, r.end_us, r.id)))
+
+
+def _text(fields: dict[str, Any]) -> dict[str, str | None]:
+    named = {ALIASES.get(k.strip().lower(), k.strip().lower()): v for k, v in fields.items() if k}
+    return {k: (None if v is None or str(v).strip() == "" else str(v).strip()) for k, v in named.items()}
+
+
+def _named(fields: dict[str, Any], source: str, start_us: int, end_us: int) -> Run:
+    text = _text(fields)
+    return Run(id=source, start_us=start_us, end_us=end_us, job=text.get("job"), host=text.get("host"),
+               process=text.get("process"), run=text.get("run"), source=source)
+
+
+def _run(fields: dict[str, Any], source: str) -> Run:
+    text = _text(fields)
+    if not text.get("start") or not text.get("end"):
+        raise UsageError(f"{source}: a run needs a start and an end time")
+    try:
+        start, end = parse_time(text["start"]), parse_time(text["end"])
+    except ValueError:
+        raise UsageError(f"{source}: cannot read the time {text['start']!r} or {text['end']!r} "
+                         "(ISO 8601 or seconds since the epoch)") from None
+    if end < start:
+        raise UsageError(f"{source}: the run ends before it starts")
+    return _named(fields, source, start, end)
+
+
+def _read_csv(handle, path: Path) -> Iterator[Run]:
+    reader = csv.DictReader(handle)
+    names = {ALIASES.get(n.strip().lower(), n.strip().lower()) for n in reader.fieldnames or []}
+    if not {"start", "end"} <= names:
+        raise UsageError(f"runs file {str(path)!r}: the CSV header needs start and end columns")
+    for row in reader:
+        yield _run(row, f"{path.name}:{reader.line_num}")
+
+
+def _read_lines(handle, path: Path, regex: re.Pattern | None) -> Iterator[Run]:
+    open_runs: dict[tuple, tuple[int, str, dict[str, str]]] = {}
+    for number, line in enumerate(handle, start=1):
+        source = f"{path.name}:{number}"
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise UsageError(f"{source}: not valid JSON ({err.msg})") from None
+            if not isinstance(doc, dict):
+                raise UsageError(f"{source}: a JSON line must be an object with start and end")
+            yield _run(doc, source)
+            continue
+        if regex is None:
+            raise UsageError(f"{source}: neither JSON nor CSV; give --runs-pattern REGEX with named groups to "
+                             "read runs from log lines")
+        match = regex.search(line)
+        if match:
+            yield from _from_match({k: v for k, v in match.groupdict().items() if v is not None}, source,
+                                   open_runs)
+
+
+def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterator[Run]:
+    if "start" in groups and "end" in groups:
+        yield _run(groups, source)
+        return
+    if "ts" not in groups:
+        return
+    try:
+        ts = parse_time(groups["ts"])
+    except ValueError:
+        raise UsageError(f"{source}: cannot read the time {groups['ts']!r}") from None
+    ident = tuple(groups.get(k) for k in ("job", *IDENTITY))
+    if "duration" in groups:
+        try:
+            seconds = float(groups["duration"])
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= _MAX_S:  # also NaN
+            raise UsageError(f"{source}: the duration {groups['duration']!r} is not a number of seconds")
+        yield _named(groups, source, ts - round(seconds * 1_000_000), ts)
+        return
+    kind = _phase(groups.get("phase", ""))
+    if kind == "end":
+        opened = open_runs.pop(ident, None)
+        if opened is not None:
+            start, first, fields = opened
+            yield _named(fields, first, start, ts)
+    elif kind == "start":
+        open_runs[ident] = (ts, source, groups)
+
+
+def _phase(text: str) -> str | None:
+    """Whether a log line's phase text opens or closes a run: its first start or end word decides.
+
+    >>> _phase('Running job "send_report'), _phase('Job "restart_all" executed successfully'), _phase("retrying")
+    ('start', 'end', None)
+    """
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in START_WORDS:
+            return "start"
+        if word in END_WORDS:
+            return "end"
+    return None
+
+
+def _instants_us(ts_us: int, reading: str, zone: str | None) -> tuple[int, ...]:
+    """A row's timestamp as instants. Aware columns hold instants; a naive column holds either UTC or wall
+    time in the scheduler's zone, and a wall time in the hour a fall-back repeats is two instants."""
+    if reading != "local" or not zone:
+        return (ts_us,)
+    from zoneinfo import ZoneInfo
+
+    try:
+        wall = datetime.fromtimestamp(ts_us / 1e6, UTC).replace(tzinfo=ZoneInfo(zone))
+        return tuple(sorted({round(wall.replace(fold=f).timestamp() * 1_000_000) for f in (0, 1)}))
+    except (OverflowError, OSError, ValueError):  # a timestamp no datetime can hold: no run matches it anyway
+        return (ts_us,)
+
+
+def _agrees(row_writer: dict[str, Any], run: Run) -> bool:
+    for role in IDENTITY:
+        mine, theirs = row_writer.get(role), getattr(run, role)
+        if mine is not None and theirs is not None and str(mine) != theirs:
+            return False
+    return True
+
+
+class RunIndex:
+    """Runs sorted by start, to find the runs active at a moment without walking every run."""
+
+    def __init__(self, runs: Iterable[Run], slack: float = DEFAULT_SLACK) -> None:
+        self.runs = tuple(sorted(runs, key=lambda r: r.start_us))
+        self.starts = [r.start_us for r in self.runs]
+        self.longest = max((r.end_us - r.start_us for r in self.runs), default=0)
+        self.slack_us = round(slack * 1_000_000)
+
+    def active(self, at_us: int, writer: dict[str, Any] | None = None) -> list[Run]:
+        hi = bisect.bisect_right(self.starts, at_us + self.slack_us)
+        lo = bisect.bisect_left(self.starts, at_us - self.slack_us - self.longest)
+        return [r for r in self.runs[lo:hi]
+                if r.end_us + self.slack_us >= at_us and (writer is None or _agrees(writer, r))]
+
+
+def runs_evidence(cluster: Cluster, index: RunIndex, reading: str = "utc", zone: str | None = None) -> RunEvidence:
+    """Match each row of one cluster to the runs active when it was written (the attribution's job-run
+    evidence); rows keep only runs their writer columns do not contradict. ``reading`` says how a naive
+    timestamp is read: ``utc`` (also right for aware columns) or ``local`` (wall time in ``zone``)."""
+    per_row = []
+    for row in cluster.rows:
+        matched: dict[str, Run] = {}
+        for at in _instants_us(row.ts_us, reading, zone):
+            matched.update((r.id, r) for r in index.active(at, row.writer))
+        per_row.append(sorted(matched.values(), key=lambda r: r.start_us))
+    seen: dict[str, Run] = {}
+    for matched in per_row:
+        for run in matched:
+            seen.setdefault(run.id, run)
+    runs = tuple(seen.values())
+    rows = tuple(tuple(r.id for r in matched) for matched in per_row)
+    if any(not matched for matched in rows):
+        missing = [str(n + 1) for n, matched in enumerate(rows) if not matched]
+        verdict = "none"
+        sentence = (f"job logs: no recorded run was active when copy {' and '.join(missing)} was written"
+                    + (f" (runs seen: {_names(runs)})" if runs else ""))
+    elif len(runs) == 1:
+        verdict, sentence = "one_run", f"job logs: every copy was written during one run, {runs[0].label()}"
+    elif all(len(m) == 1 for m in rows):
+        verdict = "two_runs"
+        sentence = f"job logs: the copies were written by {len(runs)} different runs, {_names(runs)}"
+    else:
+        verdict = "overlapping"
+        sentence = (f"job logs: {len(runs)} runs were active together when the copies were written, "
+                    f"{_names(runs)}; the logs cannot say which run wrote which copy")
+    return RunEvidence(rows=rows, runs=runs, verdict=verdict, sentence=sentence)
+
+
+def _names(runs: tuple[Run, ...], shown: int = 4) -> str:
+    """Name up to ``shown`` runs (a run id executed twice, a redelivery, shows its executions side by side)."""
+    ordered = sorted(runs, key=lambda r: (r.run or "", r.start_us))
+    labels = [r.label() for r in ordered[:shown]]
+    text = " and ".join(labels) if len(labels) <= 2 else ", ".join(labels[:-1]) + f" and {labels[-1]}"
+    if len(runs) > shown:
+        text = f"{', '.join(labels)} and {len(runs) - shown} more"
+    jobs = {r.job for r in runs}
+    return f"{text} (all of job {next(iter(jobs))})" if len(runs) > 1 and len(jobs) == 1 and None not in jobs else text
+
+
+def table_evidence(table: TableResult, index: RunIndex) -> tuple[str, list[RunEvidence]]:
+    """Job-run evidence for every cluster of a table, and how its timestamps were read.
+
+    A naive column with ``--timezone`` is read both as UTC and as wall time in that zone; the reading under
+    which more cluster rows fall inside a recorded run wins (UTC on a tie) and is reported.
+    """
+    zone = table.spec.timezone
+    readings = ["utc", "local"] if table.ts_timezone_aware is False and zone else ["utc"]
+    best: tuple[int, str, list[RunEvidence]] | None = None
+    for reading in readings:
+        found = [runs_evidence(c, index, reading, zone) for c in table.clusters]
+        matched = sum(1 for e in found for ids in e.rows if ids)
+        if best is None or matched > best[0]:
+            best = (matched, reading, found)
+    assert best is not None
+    return best[1], best[2]
+
+
+def annotate(table: TableResult, index: RunIndex) -> TableResult:
+    """Record job-run evidence on every cluster, before attribution reads it.
+
+    Each row gets ``runs`` (the ids of the runs active when it was written; the findings' ``run``). The
+    cluster gets ``evidence["runs"]``, one list of run labels per row in row order (what the attribution's
+    job-run evidence reads), and ``evidence["job_runs"]``: the verdict, the run ids per row, the runs, the
+    sentence for the explanation, whether the copies' runs share one run id (the same task or run executed
+    again: a redelivery) and how a naive timestamp was read.
+    """
+    reading, found = table_evidence(table, index)
+    clusters = []
+    for cluster, evidence in zip(table.clusters, found, strict=True):
+        rows = tuple(replace(r, runs=ids) for r, ids in zip(cluster.rows, evidence.rows, strict=True))
+        by_id = {r.id: r for r in evidence.runs}
+        labels = [[by_id[i].label() for i in ids] for ids in evidence.rows]
+        run_ids = {r.run for r in evidence.runs}
+        same_run_id = evidence.verdict == "two_runs" and len(run_ids) == 1 and None not in run_ids
+        sentence = evidence.sentence
+        if same_run_id:
+            sentence += f": run id {next(iter(run_ids))} executed again (a redelivery or retry of the same run)"
+        read_as = ("instants" if table.ts_timezone_aware else "UTC") if reading == "utc" else table.spec.timezone
+        doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence, "timestamps_read_as": read_as}
+        clusters.append(replace(cluster, rows=rows, evidence={**cluster.evidence, "runs": labels, "job_runs": doc}))
+    return replace(table, clusters=tuple(clusters))
+
+
+def explain(table: TableResult) -> TableResult:
+    """End each annotated cluster's explanation with what the job runs say (after attribution wrote it)."""
+    clusters = []
+    for cluster in table.clusters:
+        sentence = (cluster.evidence.get("job_runs") or {}).get("sentence")
+        if sentence and sentence not in cluster.explanation:
+            cluster = replace(cluster, explanation=f"{cluster.explanation}; {sentence}")
+        clusters.append(cluster)
+    return replace(table, clusters=tuple(clusters))
+
+
+def attach(table: TableResult, index: RunIndex) -> TableResult:
+    """Annotate an already attributed table and extend its explanations (library use, tests)."""
+    return explain(annotate(table, index))

@@ -1,0 +1,129 @@
+"""Fixtures of the real-software scenarios: one database per scenario on the suite's PostgreSQL, a redis
+server for Celery, and the per-scenario score table printed at the end of the run."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from real import scenarios
+from real.scenario import SCORES, Truth, drop_writer_columns, scan
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def new_database(pg_server):
+    """Make a fresh PostgreSQL database (dropped at the end of the session) and return its URL."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"real{os.getpid()}_{next(_names)}"
+        admin = sa.create_engine(pg_server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        admin.dispose()
+        made.append(name)
+        return pg_server.url(name)
+
+    yield make
+    admin = sa.create_engine(pg_server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in made:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _run_group(group: str, new_database, work, request) -> dict[str, Truth]:
+    if group == "dst":
+        return {f"dst_night_{name}": truth for name, truth in scenarios.dst_night(new_database(), work).items()}
+    if group == "celery":
+        return scenarios.celery_redelivery(new_database(), request.getfixturevalue("redis_url"), work)
+    runners = {
+        "apscheduler_shared_store": lambda: scenarios.shared_job_store(new_database(), work),
+        "launcher_twice_400": lambda: scenarios.two_launchers(new_database(), work, 400, 0, group),
+        "launcher_twice_diluted": lambda: scenarios.two_launchers(new_database(), work, 40, 260, group),
+        "pool_check_then_act": lambda: scenarios.process_pool(new_database(), work, fixed=False),
+        "pool_atomic_claim": lambda: scenarios.process_pool(new_database(), work, fixed=True),
+        "rolling_deploy": lambda: scenarios.rolling_deploy(new_database(), work),
+    }
+    made = runners[group]()
+    return made if isinstance(made, dict) else {group: made}
+
+
+GROUP = {**{f"dst_night_{n}": "dst" for n in scenarios.DST_TABLES},
+         **dict.fromkeys(scenarios.CELERY_VARIANTS, "celery"),
+         "launcher_twice_400_sqlite": "launcher_twice_400", "launcher_twice_diluted_sqlite": "launcher_twice_diluted"}
+
+
+@pytest.fixture(scope="session")
+def outcomes(new_database, tmp_path_factory, request):
+    """Run each scenario once (lazily) and scan its table in both modes; cached for the session."""
+    cache: dict[str, tuple] = {}
+
+    def get(name: str):
+        if name not in cache:
+            group = GROUP.get(name, name)
+            for each, truth in _run_group(group, new_database, tmp_path_factory.mktemp(group), request).items():
+                with_writers = scan(truth, True)
+                drop_writer_columns(truth)
+                cache[each] = (truth, {"writers": with_writers, "anonymous": scan(truth, False)})
+        return cache[name]
+
+    return get
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not SCORES:
+        return
+    tr = terminalreporter
+    tr.section("real software wrote the tables: clusters and mechanisms")
+    head = (f"{'scenario':<34} {'mode':<10} {'found':>6} {'true':>6} {'prec':>5} {'recall':>6} {'mech acc':>8}"
+            "  expected -> got")
+    tr.write_line(head)
+    for s in SCORES:
+        accuracy = "-" if s["accuracy"] is None else f"{s['accuracy']:.2f}"
+        tr.write_line(f"{s['scenario']:<34} {s['mode']:<10} {s['found']:>6} {s['true']:>6} {s['precision']:>5.2f} "
+                      f"{s['recall']:>6.2f} {accuracy:>8}  {s['expected']} -> {s['got']}")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A private redis-server (Debian's) for the Celery scenario, on a free port, stopped at the end."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing in CI: .ci/system-deps installs it")
+        pytest.skip("SKIPPED LOUDLY: redis-server not installed (apt-get install redis-server); "
+                    "the Celery scenario needs it")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    work = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(work), "--logfile", str(work / "redis.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"redis-server did not start: {(work / 'redis.log').read_text()[-500:]}")
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)

@@ -1,0 +1,229 @@
+"""The scenarios: each lets real software write a table and returns the Truth about what it holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from real.batch import create_table
+from real.scenario import Truth, duplicate_groups, finish, release, spawn
+
+
+def two_launchers(url: str, work: Path, batch: int = 400, other_keys: int = 0, name: str = "launcher") -> dict:
+    """One export script started twice a minute by two launchers on one host (a cron.d line beside the
+    crontab): each run writes the whole batch, to PostgreSQL and, row by row beside it, to a SQLite file.
+    With ``other_keys``, another job of the first launcher writes that many other keys into the same
+    tables in the same minute. Returns the Truth of the PostgreSQL table (``name``) and of the SQLite one
+    (``name``_sqlite)."""
+    table = "export_records"
+    sqlite = work / "exports.db"
+    create_table(url, table, sqlite)
+    runs, barrier = work / "runs.jsonl", work / "barrier"
+    barrier.mkdir()
+    export = ["-m", "real.batch", "--url", url, "--table", table, "--count", str(batch), "--runs", str(runs),
+              "--job", "export", "--sqlite", str(sqlite)]
+    other = ["-m", "real.batch", "--url", url, "--table", table, "--first", "5000", "--count", str(other_keys),
+             "--runs", str(runs), "--job", "ledger-sync", "--sqlite", str(sqlite)]
+    env = {"SCENARIO_HOSTNAME": "batch-01"}
+    procs = [spawn("launcher", "--name", "crontab", "--barrier", str(barrier), "--log", str(work / "crontab.log"),
+                   "--commands", json.dumps([export, other] if other_keys else [export]), **env),
+             spawn("launcher", "--name", "cron.d", "--barrier", str(barrier), "--log", str(work / "cron.d.log"),
+                   "--commands", json.dumps([export]), **env)]
+    release(barrier, ["crontab", "cron.d"])
+    finish(procs)
+    truths = {}
+    for each, db in ((name, url), (f"{name}_sqlite", f"sqlite:///{sqlite}")):
+        groups = duplicate_groups(db, table, ("item_id", "export_date"))
+        assert len(groups) == batch, f"{each}: expected the {batch} keys written twice, the table holds {len(groups)}"
+        truths[each] = Truth(url=db, table=table, keys=("item_id", "export_date"), ts="created_at",
+                             clusters=dict.fromkeys(groups, "duplicate_run"),
+                             writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s",
+                             logs={"runs": runs, "scheduler": work / "crontab.log"},
+                             facts={"batch": batch, "other_keys": other_keys})
+    return truths
+
+
+def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
+    """Two APScheduler processes (hosts sched-a and sched-b) sharing one SQLAlchemyJobStore: both run the
+    nightly export, each writing the whole batch, row by row."""
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from real.batch import CSV_FIELDS, libpq
+    from real.scenario import wait_for
+    from real.shared_store import JOBS_TABLE
+
+    table = "export_records"
+    create_table(url, table)
+    runs, barrier = work / "runs.csv", work / "barrier"
+    runs.write_text(",".join(CSV_FIELDS) + "\n")
+    barrier.mkdir()
+    hosts = ["sched-a", "sched-b"]
+    procs = [spawn("shared_store", "--url", url, "--barrier", str(barrier), "--log", str(work / f"{h}.log"),
+                   *(["--blocking"] if h == "sched-b" else []), log=work / f"{h}.out", SCENARIO_HOSTNAME=h)
+             for h in hosts]
+    # the operator deploys the job once into the shared store, first run a moment after both are up
+    wait_for(lambda: all((barrier / f"{h}.ready").exists() for h in hosts), 120, "both schedulers ready")
+    store = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=url, tablename=JOBS_TABLE)},
+                                timezone="UTC")
+    store.start(paused=True)
+    store.add_job("real.shared_store:nightly_export", "interval", hours=24, id="nightly_export",
+                  start_date=datetime.now(UTC) + timedelta(seconds=1.5), args=[url, table, batch, str(runs)],
+                  misfire_grace_time=300)
+    store.shutdown()
+    lock = psycopg.connect(libpq(url))
+    lock.execute(f"LOCK TABLE {JOBS_TABLE} IN EXCLUSIVE MODE")  # reads pass; next-run-time updates wait
+    try:
+        release(barrier, hosts, lead=0.0)
+        wait_for(lambda: runs.read_text().count("\n") >= 3, 120, "both hosts' runs recorded")
+    finally:
+        lock.commit()
+        lock.close()
+    finish(procs)
+    groups = duplicate_groups(url, table, ("item_id", "export_date"))
+    assert len(groups) == batch, f"expected the {batch} keys written by both hosts, the table holds {len(groups)}"
+    return Truth(url=url, table=table, keys=("item_id", "export_date"), ts="created_at",
+                 clusters=dict.fromkeys(groups, "multi_host"),
+                 writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s",
+                 logs={"runs": runs, "scheduler": work / "sched-a.log", "scheduler_b": work / "sched-b.log"},
+                 facts={"batch": batch})
+
+
+def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000) -> Truth:
+    """Eight pool processes claim ``jobs`` jobs: check-then-act (a worker race), or the fixed atomic claim."""
+    runs = work / "runs.jsonl"
+    log = work / "pool.log"
+    finish([spawn("pool", "--url", url, "--jobs", str(jobs), "--runs", str(runs),
+                  *(["--fixed"] if fixed else []), log=log)], timeout=300)
+    groups = duplicate_groups(url, "charges", ("job_id",))
+    if fixed:
+        assert groups == [], f"the atomic claim still charged {len(groups)} job(s) twice"
+    else:
+        assert len(groups) >= 5, f"the racy pool charged only {len(groups)} job(s) twice: no race to find"
+    return Truth(url=url, table="charges", keys=("job_id",), ts="created_at",
+                 clusters=dict.fromkeys(groups, "worker_race"), writers={"host": "host", "process": "pid"},
+                 window="2s", logs={"runs": runs}, facts={"jobs": jobs, "pool": log.read_text().strip()})
+
+
+def rolling_deploy(url: str, work: Path, slots: int = 8, overlap: tuple[int, int] = (3, 4),
+                   batch: int = 50) -> Truth:
+    """Release 1.4.2 runs slots 0..overlap[1], release 1.5.0 slots overlap[0]..slots-1: both ran the job in
+    the overlap, each writing that slot's whole batch."""
+    table = "slot_exports"
+    create_table(url, table)
+    runs, barrier = work / "runs.jsonl", work / "barrier"
+    barrier.mkdir()
+    pods = [("export-7f9c", "1.4.2", 0, overlap[1]), ("export-5d2a", "1.5.0", overlap[0], slots - 1)]
+    procs = [spawn("deploy", "--url", url, "--table", table, "--pod", pod, "--version", version,
+                   "--first", str(first), "--last", str(last), "--count", str(batch), "--barrier", str(barrier),
+                   "--runs", str(runs), "--log", str(work / f"{pod}.log"))
+             for pod, version, first, last in pods]
+    release(barrier, [p[0] for p in pods])
+    finish(procs)
+    groups = duplicate_groups(url, table, ("item_id", "export_date"))
+    both = overlap[1] - overlap[0] + 1
+    assert len(groups) == both * batch, f"expected {both} slots written by both releases, got {len(groups)} keys"
+    return Truth(url=url, table=table, keys=("item_id", "export_date"), ts="created_at",
+                 clusters=dict.fromkeys(groups, "deploy_overlap"),
+                 writers={"host": "host", "process": "pid", "run": "run_id", "version": "version"}, window="10s",
+                 logs={"runs": runs}, facts={"slots": slots, "overlap": overlap, "batch": batch})
+
+
+DST_TABLES = {"pg_timestamptz": ("pg", "events_tz"), "pg_naive_utc": ("pg", "events_utc"),
+              "pg_naive_local": ("pg", "events_local"), "sqlite_naive_utc": ("sqlite", "events_utc"),
+              "sqlite_naive_local": ("sqlite", "events_local")}
+
+
+def dst_night(pg_url: str, work: Path, accounts: int = 60) -> dict[str, Truth]:
+    """APScheduler's local-time cron trigger fires twice on a fall-back night (clock simulated): one Truth
+    per column kind and engine."""
+    sqlite_path = work / "night.db"
+    runs, log = work / "runs.jsonl", work / "scheduler.log"
+    finish([spawn("dst_night", "--pg-url", pg_url, "--sqlite", str(sqlite_path), "--accounts", str(accounts),
+                  "--runs", str(runs), "--log", str(log), log=work / "dst_night.out")])
+    truths = {}
+    for name, (engine, table) in DST_TABLES.items():
+        url = pg_url if engine == "pg" else f"sqlite:///{sqlite_path}"
+        groups = duplicate_groups(url, table, ("account", "business_date"))
+        assert len(groups) == accounts, f"{name}: expected {accounts} accounts written twice, got {len(groups)}"
+        truths[name] = Truth(url=url, table=table, keys=("account", "business_date"), ts="ts",
+                             clusters=dict.fromkeys(groups, "dst_fallback"),
+                             writers={"host": "host", "process": "pid"}, window="2s",
+                             timezone="America/New_York", logs={"runs": runs, "scheduler": log},
+                             facts={"accounts": accounts})
+    return truths
+
+
+CELERY_VARIANTS = {"celery_redelivery_other_child": ("charges_other", 4), "celery_redelivery_same_process": (
+    "charges_same", 1)}
+
+
+def celery_redelivery(url: str, broker: str, work: Path, fast: int = 40, slow: int = 2) -> dict[str, Truth]:
+    """Two Celery prefork workers (concurrency 4 and 1) over redis with acks_late and a 2 s visibility
+    timeout. Orders are sent in three waves: fast ones, then ``slow`` orders whose first attempt outlasts
+    the visibility timeout (redelivered: with four children to an idle other child, with one child to the
+    same process once it is free), then fast ones again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+
+    from real.batch import libpq
+    from real.celery_app import SCHEMA, make_app
+    from real.scenario import child_env, wait_for
+
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        for table, _ in CELERY_VARIANTS.values():
+            conn.execute(SCHEMA.format(table=table))
+    workers = []
+    for name, (table, concurrency) in CELERY_VARIANTS.items():
+        log = work / f"{name}.log"
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "real.celery_app", "worker", "--pool=prefork",
+             f"--concurrency={concurrency}", "-Q", table, "-n", f"{table}@ci", "--loglevel=INFO",
+             f"--logfile={log}", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env=child_env(SCENARIO_BROKER=broker, TZ="UTC"), cwd=str(work), stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT))
+    sender = make_app(broker)
+
+    def rows(table: str) -> int:
+        with psycopg.connect(libpq(url)) as conn:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def wave(orders: range, slow_ones: bool, expect_rows: int) -> None:
+        for table, _ in CELERY_VARIANTS.values():
+            for order in orders:
+                sender.send_task("charge", args=[url, table, order, slow_ones], queue=table)
+        for table, _ in CELERY_VARIANTS.values():
+            wait_for(lambda t=table: rows(t) >= expect_rows, 90, f"{table}: {expect_rows} rows")
+
+    try:
+        wave(range(1, fast + 1), False, fast)
+        time.sleep(0.3)  # the slow orders come a moment later
+        wave(range(1000, 1000 + slow), True, fast + 2 * slow)
+        wave(range(fast + 1, 2 * fast + 1), False, 2 * fast + 2 * slow)
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(w.pid, signal.SIGKILL)
+                w.wait()
+    truths = {}
+    for name, (table, _) in CELERY_VARIANTS.items():
+        groups = duplicate_groups(url, table, ("order_id",))
+        assert len(groups) == slow, f"{name}: expected the {slow} slow orders charged twice, got {len(groups)}"
+        assert rows(table) == 2 * fast + 2 * slow, f"{name}: unexpected extra deliveries"
+        truths[name] = Truth(url=url, table=table, keys=("order_id",), ts="created_at",
+                             clusters=dict.fromkeys(groups, "retry"),
+                             writers={"host": "host", "process": "pid", "run": "task_id"}, window="10s",
+                             logs={"worker": work / f"{name}.log"}, facts={"fast": 2 * fast, "slow": slow})
+    return truths

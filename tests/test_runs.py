@@ -1,0 +1,205 @@
+"""Job-run files (--runs, --runs-pattern): formats, matching rules, bad and hostile input, the config file."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from helpers import make_table
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dupfinder.cli import main
+from dupfinder.errors import UsageError
+from dupfinder.runs import RunIndex, compile_pattern, parse_time, read_runs
+
+T0 = datetime(2026, 11, 3, 2, 30, 0)
+
+
+def _iso(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat() + "+00:00"
+
+
+def test_csv_json_lines_and_log_lines_read_the_same_runs(tmp_path):
+    (tmp_path / "runs.csv").write_text("start,end,name,hostname,pid,run_id\n"
+                                       f"{_iso(0)},{_iso(5)},export,a,11,r1\n")
+    (tmp_path / "runs.jsonl").write_text(json.dumps({"start": _iso(0), "end": _iso(5), "job": "export",
+                                                     "host": "a", "process": 11, "run": "r1"}) + "\n\n")
+    (tmp_path / "whole.log").write_text(f"noise\nRUN export a 11 r1 {_iso(0)} {_iso(5)}\n")
+    (tmp_path / "duration.log").write_text(f"{_iso(5)} a 11 export[r1] succeeded in 5.0s\n")
+    (tmp_path / "phases.log").write_text(f"{_iso(0)} a 11 export r1 Running\n{_iso(2)} a 12 other r2 Running\n"
+                                         f"{_iso(5)} a 11 export r1 executed\n")
+    patterns = {
+        "whole.log": r"RUN (?P<job>\w+) (?P<host>\w+) (?P<process>\d+) (?P<run>\w+) (?P<start>\S+) (?P<end>\S+)",
+        "duration.log": r"(?P<ts>\S+) (?P<host>\w+) (?P<process>\d+) (?P<job>\w+)\[(?P<run>\w+)\] succeeded in "
+                        r"(?P<duration>[\d.]+)s",
+        "phases.log": r"(?P<ts>\S+) (?P<host>\w+) (?P<process>\d+) (?P<job>\w+) (?P<run>\w+) (?P<phase>\w+)",
+    }
+    seen = set()
+    for name in ("runs.csv", "runs.jsonl", *patterns):
+        (run,) = read_runs([tmp_path / name], patterns.get(name))  # the run still open at the end is no run
+        seen.add((run.start_us, run.end_us, run.job, run.host, run.process, run.run))
+    assert len(seen) == 1, seen
+
+
+def test_a_row_matches_the_runs_active_then_unless_its_writer_columns_say_otherwise(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"start": _iso(0), "end": _iso(10), "job": "export", "host": "a", "process": 1},
+        {"start": _iso(1), "end": _iso(3), "job": "export", "host": "b", "process": 2},
+        {"start": _iso(20), "end": _iso(30), "job": "export", "host": "a", "process": 3}]))
+    index = RunIndex(read_runs([path]))
+    at = parse_time(_iso(2))
+    assert [r.host for r in index.active(at)] == ["a", "b"]
+    assert [r.host for r in index.active(at, {"host": "b"})] == ["b"]
+    assert [r.process for r in index.active(at, {"process": 1})] == ["1"]
+    assert index.active(parse_time(_iso(15))) == []
+    assert [r.process for r in index.active(parse_time(_iso(30.001)))] == ["3"]  # log times cut to ms
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("start,end\n2026-13-01,2026-11-01\n", "cannot read the time"),
+    ("job,host\nx,y\n", "needs start and end columns"),
+    ("start,end\n2026-11-01T00:00:05,2026-11-01T00:00:00\n", "ends before it starts"),
+])
+def test_bad_csv_is_one_usage_error(tmp_path, content, message):
+    path = tmp_path / "runs.csv"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=message):
+        read_runs([path])
+
+
+def test_log_lines_need_a_pattern_and_a_pattern_needs_its_groups(tmp_path):
+    path = tmp_path / "app.log"
+    path.write_text("2026-11-01 00:00:00,123 INFO started\n")
+    with pytest.raises(UsageError, match="give --runs-pattern"):
+        read_runs([path])
+    with pytest.raises(UsageError, match="needs named groups"):
+        compile_pattern(r"(?P<ts>\S+ \S+)")
+    with pytest.raises(UsageError, match="not a valid regular expression"):
+        compile_pattern(r"(?P<ts>")
+    with pytest.raises(UsageError, match="no line matches"):
+        read_runs([path], r"(?P<start>x+) (?P<end>y+)")
+
+
+_TOKENS = st.sampled_from(["1e400", "nan", "-inf", "-1e300", "9e15", "0", "2026-11-01 00:00:00,5", "{", "}", ",",
+                           '"start"', ":", "start,end", "\n", " ", "2026-11-01T01:30:00-04:00", "[]", "null"])
+_LINE = st.one_of(st.text(st.characters(blacklist_categories=["Cs"]), max_size=60),
+                  st.lists(_TOKENS, max_size=8).map("".join),
+                  st.fixed_dictionaries({"start": _TOKENS, "end": _TOKENS}).map(json.dumps))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_LINE, max_size=6),
+       suffix=st.sampled_from([".csv", ".jsonl", ".log"]),
+       pattern=st.one_of(st.none(), st.text(max_size=40),
+                         st.just(r"(?P<ts>\S+) (?P<duration>\S+)"), st.just(r"(?P<start>\S+),(?P<end>\S+)")))
+def test_hostile_run_files_give_runs_or_one_usage_error(tmp_path_factory, lines, suffix, pattern):
+    path = tmp_path_factory.mktemp("runs") / f"runs{suffix}"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    try:
+        runs = read_runs([path], pattern)
+    except UsageError as err:
+        assert str(err) and "\n" not in str(err).strip("\n")
+    else:
+        assert runs and all(r.end_us >= r.start_us for r in runs)
+
+
+def _events(url: str) -> None:
+    columns = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), sa.Column("account", sa.Integer),
+               sa.Column("ts", sa.DateTime), sa.Column("pid", sa.Integer)]
+    make_table(url, "events", columns, [
+        {"id": 1, "account": 7, "ts": T0 + timedelta(seconds=1), "pid": 11},
+        {"id": 2, "account": 7, "ts": T0 + timedelta(seconds=1.2), "pid": 12},
+        {"id": 3, "account": 8, "ts": T0 + timedelta(seconds=9), "pid": 11}])
+
+
+def _run_lines(path) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"start": _iso(0.5), "end": _iso(2), "job": "export", "host": "h", "process": 11, "run": "first"},
+        {"start": _iso(0.9), "end": _iso(1.5), "job": "export", "host": "h", "process": 12, "run": "second"}]))
+
+
+def test_cli_runs_name_both_runs_and_each_row_gets_its_run(sqlite_url, tmp_path):
+    _events(sqlite_url)
+    _run_lines(tmp_path / "runs.jsonl")
+    result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--writer", "process=pid", "--runs", str(tmp_path / "runs.jsonl"),
+                                       "--timezone", "America/New_York", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    (cluster,) = json.loads(result.output)["tables"][0]["clusters"]
+    assert [row["run"] for row in cluster["rows"]] == [["runs.jsonl:1"], ["runs.jsonl:2"]]
+    assert cluster["evidence"]["job_runs"]["verdict"] == "two_runs"
+    # a naive column with --timezone: read as UTC and as New York wall time; UTC put the rows in runs
+    assert cluster["evidence"]["job_runs"]["timestamps_read_as"] == "UTC"
+    assert "export run first" in cluster["explanation"] and "export run second" in cluster["explanation"]
+    plain = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                      "--writer", "process=pid", "--format", "json"])
+    assert "run" not in json.loads(plain.output)["tables"][0]["clusters"][0]["rows"][0]
+    assert "job logs" not in plain.output
+    text = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                     "--writer", "process=pid", "--runs", str(tmp_path / "runs.jsonl"),
+                                     "--out", str(tmp_path / "out")])
+    assert "job runs (--runs): copies in different runs 1, in one run 0" in text.output, text.output
+    from dupfinder.findings import read_findings
+
+    rows = read_findings(tmp_path / "out" / "findings.json")["tables"][0]["clusters"][0]["rows"]  # the schema holds
+    assert [row["run"] for row in rows] == [["runs.jsonl:1"], ["runs.jsonl:2"]]
+
+
+def test_config_file_names_runs_relative_to_itself(sqlite_url, tmp_path):
+    _events(sqlite_url)
+    (tmp_path / "logs").mkdir()
+    _run_lines(tmp_path / "logs" / "runs.jsonl")
+    config = tmp_path / "dupfinder.toml"
+    config.write_text(f'database = "{sqlite_url}"\nruns = "logs/runs.jsonl"\n\n[[table]]\nname = "events"\n'
+                      'key = ["account"]\nts = "ts"\nwriters = { process = "pid" }\n')
+    result = CliRunner().invoke(main, ["scan", "--config", str(config), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    rows = json.loads(result.output)["tables"][0]["clusters"][0]["rows"]
+    assert [row["run"] for row in rows] == [["runs.jsonl:1"], ["runs.jsonl:2"]]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--runs", "missing.jsonl"], "cannot be read"),
+    (["--runs-pattern", "(?P<start>a)(?P<end>b)"], "no --runs was given"),
+    (["--runs", "{log}", "--runs-pattern", "(?P<ts>"], "not a valid regular expression"),
+])
+def test_bad_runs_options_exit_2_before_the_database_is_asked(tmp_path, args, message):
+    log = tmp_path / "x.log"
+    log.write_text("line\n")
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/nowhere"  # unreachable: exit 3 if it were asked first
+    result = CliRunner().invoke(main, ["scan", url, "--table", "t", "--key", "k", "--ts", "ts",
+                                       *[a.replace("{log}", str(log)) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: ") and message in result.output and "Traceback" not in result.output
+
+
+def test_docstring_examples_of_runs():
+    import doctest
+
+    from dupfinder import runs
+
+    result = doctest.testmod(runs)
+    assert result.attempted >= 3 and result.failed == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(spans=st.lists(st.tuples(st.integers(0, 10_000_000), st.integers(0, 5_000_000), st.sampled_from("ab")),
+                      max_size=30),
+       moments=st.lists(st.integers(-1_000_000, 16_000_000), min_size=1, max_size=10),
+       host=st.sampled_from([None, "a", "b"]))
+def test_run_index_finds_exactly_the_runs_a_full_walk_finds(spans, moments, host):
+    from dupfinder.runs import DEFAULT_SLACK, Run
+
+    base = 1_793_511_000_000_000
+    runs = [Run(id=f"r{n}", start_us=base + s, end_us=base + s + d, host=h) for n, (s, d, h) in enumerate(spans)]
+    index = RunIndex(runs)
+    slack = round(DEFAULT_SLACK * 1_000_000)
+    for moment in moments:
+        at = base + moment
+        walked = {r.id for r in runs if r.start_us - slack <= at <= r.end_us + slack and host in (None, r.host)}
+        assert {r.id for r in index.active(at, {"host": host} if host else None)} == walked

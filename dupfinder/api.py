@@ -21,8 +21,15 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
     from .attribute import attribute_table, in_repeated_hour
     from .cluster import build_clusters
-    from .connect import (check_ids_unique, check_timestamp_column, introspect, mask_url, read_only, since_advice,
-                          timestamp_awareness)
+    from .connect import (
+        check_ids_unique,
+        check_timestamp_column,
+        introspect,
+        mask_url,
+        read_only,
+        since_advice,
+        timestamp_awareness,
+    )
     from .detect import detect, detect_hour_apart, key_counter, key_index, recommended_index_sql, verify_sql
     from .writers import resolve_writers
 

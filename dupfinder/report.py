@@ -12,12 +12,13 @@ from markupsafe import Markup, escape
 
 from . import charts
 from .durations import format_seconds
-from .sqltemplates import resource_dir
+from .sqltemplates import resource_dir, template_cache
 
 CLUSTERS_SHOWN = 100      # per table; the rest are counted and left to findings.json
 SQL_LINES_SHOWN = 400
 INCIDENTS_SHOWN = 30     # per table
 FAR_KEYS_SHOWN = 50      # per table
+TIMELINE_ROWS = 600      # rows of one cluster read for an incident's timeline
 ROWS_SHOWN = 40          # per cluster: the first rows and the survivor; the rest are counted, left to findings.json
 NO_WRITER = "writer not recorded"
 LABEL_CHARS = 14         # a column name longer than this goes above its value in the phone layout
@@ -27,6 +28,7 @@ _CODE = re.compile(r"`([^`\n]+)`")
 
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
+        bytecode_cache=template_cache(),  # compiled once per version, not in every process
         loader=jinja2.FileSystemLoader(str(resource_dir("reports", "reports"))),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -143,7 +145,9 @@ def _zone(table: dict[str, Any]) -> str:
 def _incident_context(table: dict[str, Any], incident: dict[str, Any], rank: int,
                       by_incident: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     members = by_incident.get(incident["id"], [])
-    writes = [c["rows"] for c in sorted(members, key=lambda c: c["rows"][0]["ts"])]
+    # a cluster of 100,000 rows is drawn from every k-th of its rows (the timeline shows 600 marks at most)
+    ordered = sorted(members, key=lambda c: c["rows"][0]["ts"])
+    writes = [c["rows"][::-(-len(c["rows"]) // TIMELINE_ROWS)] for c in ordered]
     chart, thinned = charts.timeline(writes, f"Duplicate writes of {incident['id']} in {table['table']}, "
                                              "one lane per writer", _zone(table),
                                      point=lambda r: (_ts_us(r["ts"]), writer_label(r["writer"])))

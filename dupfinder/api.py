@@ -201,6 +201,8 @@ def _verify_file(result: ScanResult) -> str:
         "-- Bind :since to the start of the period to check, minus one window; the query returns the rows of",
         "-- near-duplicate clusters written since then and nothing when the table is clean (so a dbt singular",
         f"-- test or a monitoring alert can fail on any row). Generated from the scan at {result.scanned_at}.",
+        "-- psql pastes a variable as it is, so give the bound quoted: psql -v since=\"'2026-11-23 00:00:00+00'\" "
+        "-f verify.sql.",
         "",
     ]
     for t in result.tables:

@@ -287,7 +287,8 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
             "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),
             "time_range": t.get("time_range", {}), "since": t.get("since"),
             "writer_columns": [f"{w['role']} = {w['column']} ({w['reason']})" for w in t.get("writer_columns", [])],
-            "signals": t.get("signals", {}), "notes": [prose(note) for note in t.get("notes", [])],
+            "signals": t.get("signals", {}), "evidence_read": evidence_read(t.get("signals", {})),
+            "notes": [prose(note) for note in t.get("notes", [])],
             "incidents": [_incident_context(t, i, r + 1, by_incident) for r, i in enumerate(ordered[:INCIDENTS_SHOWN])],
             "more_incidents": max(0, len(t["incidents"]) - INCIDENTS_SHOWN),
             "clusters": [_cluster_context(t, c, i) for i, c in enumerate(shown)],
@@ -324,3 +325,28 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
 def render_report(findings: dict[str, Any], sql: dict[str, str], linked: bool = True) -> str:
     """Render report.html from a findings document and the SQL files written beside it."""
     return environment().get_template("base.html.j2").render(**report_context(findings, sql, linked))
+
+
+# signals that are internal bookkeeping (the model's provenance, statement counts) or shown elsewhere
+_SIGNALS_NOT_SHOWN = {"timestamp_precision_warning", "whole_second_timestamps_share", "writer_roles", "model",
+                      "coverage_statements"}
+
+
+def evidence_read(signals: dict[str, Any]) -> list[str]:
+    """The table's evidence line in words: one entry per signal that says something, no Python reprs.
+
+    >>> evidence_read({"xmin": "usable", "writer_roles_from_data": [], "model": "tuning set",
+    ...                "writer_roles_from_data_x": [{"role": "run", "column": "emitted_by", "reason": "r"}]})
+    ['xmin: usable', 'writer roles from data x: run = emitted_by']
+    """
+    shown = []
+    for name, value in signals.items():
+        if name in _SIGNALS_NOT_SHOWN or value in (None, "", [], {}):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(f"{v.get('role')} = {v.get('column')}" if isinstance(v, dict) and "role" in v
+                              else str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        shown.append(f"{name.replace('_', ' ')}: {value}")
+    return shown

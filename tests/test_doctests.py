@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["cli", "durations", "config", "values", "writers", "connect", "sqltemplates", "remediate", "cluster",
+MODULES = ["cli", "report", "durations", "config", "values", "writers", "connect", "sqltemplates", "remediate", "cluster",
            "alembic_revision", "attribution.transactions", "attribution.timing", "attribution.clock",
            "attribution.written", "attribution.explain", "attribution.incidents"]
 

@@ -268,14 +268,14 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
     from .connect import introspect, read_only
     from .errors import UsageError
     from .remediate import check_predicate
-    from .sqltemplates import quote_table, render_sql
+    from .sqltemplates import quote_table, render_sql, sql_text
 
     where = check_predicate(where)
     with read_only(url) as conn:
         info = introspect(conn, table, {"key": list(keys)})
         if where:
             try:
-                conn.execute(sa.text(render_sql("predicate_check.sql.j2", conn.dialect, where=where,
+                conn.execute(sql_text(render_sql("predicate_check.sql.j2", conn.dialect, where=where,
                                                 table=quote_table(conn.dialect, info.name, info.schema))))
             except sa.exc.DBAPIError as err:
                 reason = str(err.orig or err).strip().splitlines()[0]

@@ -411,6 +411,8 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if t["rows_null_key"] or t["rows_null_ts"]:
             click.echo(f"  {t['rows_null_key']} row(s) with a NULL key (distinct), "
                        f"{t['rows_null_ts']} with a NULL timestamp (excluded)")
+        if t.get("rows_infinite_ts"):
+            click.echo(f"  {t['rows_infinite_ts']} row(s) with an infinite timestamp (excluded like NULLs)")
         if t["writer_columns"]:
             used = ", ".join(f"{w['role']}={w['column']} ({w['reason']})" for w in t["writer_columns"])
             click.echo(f"  writer columns: {used}")

@@ -6,11 +6,14 @@ import itertools
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .connect import TableInfo
 from .values import iso_timestamp, jsonable
 from .writers import WriterColumn
+
+if TYPE_CHECKING:
+    from .detect import Record
 
 
 @dataclass(frozen=True, slots=True)  # slots: 100,000 rows of one cluster took 60 MB less
@@ -66,7 +69,7 @@ def payload_columns(info: TableInfo, keys: tuple[str, ...], ts: str, writers: tu
 
 
 def build_clusters(
-    records: Iterable[dict[str, Any]] | None,
+    records: Iterable[Record] | None,
     info: TableInfo,
     keys: tuple[str, ...],
     ts: str,
@@ -97,11 +100,11 @@ def build_clusters(
         built = []
         for r in run:  # each record is dropped once its row is built, even in a cluster of 100,000 rows
             if key is None:
-                key = {k: jsonable(r[k]) for k in keys}
-            values = {c: _same(texts, jsonable(r[c])) for c in info.column_names}
-            iso = iso_timestamp(r[ts]) or ""
+                key = {k: jsonable(r.col(k)) for k in keys}
+            values = {c: _same(texts, jsonable(r.col(c))) for c in info.column_names}
+            iso = iso_timestamp(r.col(ts)) or ""
             built.append(ClusterRow(
-                pk={c: values[c] if c in values else jsonable(r[c]) for c in id_columns},
+                pk={c: values[c] if c in values else jsonable(r.col(c)) for c in id_columns},
                 ts=values[ts] if values[ts] == iso else iso,  # one string where both read the same
                 ts_us=int(r["_ts_us"]),
                 writer=_shared(shared, {w.role: values[w.column] for w in writers}),

@@ -88,6 +88,8 @@ def create_engine(url: str) -> Engine:
         fix_quoting(engine.dialect)
         if backend == "chdb":
             sa.event.listen(engine, "before_cursor_execute", _without_comment_lines, retval=True)
+        if backend == "postgresql" and parsed.get_driver_name() == "psycopg":
+            sa.event.listen(engine, "connect", _infinite_dates_as_text)
         return engine
     except exc.NoSuchModuleError:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
@@ -118,6 +120,27 @@ def _check_database_file(parsed: sa.URL, url: str, engine: str) -> None:
             path = unquote(rest)
     if not Path(path).is_file():
         raise BadURL(f"{engine} database file {path!r} does not exist (scanning never creates one)")
+
+
+def _infinite_dates_as_text(dbapi_connection, _record) -> None:
+    """Read PostgreSQL's 'infinity' and '-infinity' dates and timestamps as those words: Python's datetime has no
+    such value, and psycopg refuses them ("timestamp too large"), which stopped a scan of any table holding
+    one (a valid_until column, say). The words are what the row holds, shown and compared as text."""
+    from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
+
+    for name, base in (("date", DateLoader), ("timestamp", TimestampLoader), ("timestamptz", TimestamptzLoader)):
+        dbapi_connection.adapters.register_loader(name, _infinity_aware(base))
+
+
+def _infinity_aware(base: type) -> type:
+    class Loader(base):  # type: ignore[misc, valid-type]
+        def load(self, data):
+            raw = bytes(data)
+            if raw in (b"infinity", b"-infinity"):
+                return raw.decode()
+            return super().load(data)
+
+    return Loader
 
 
 _COMMENT_LINE = re.compile(r"^[ \t]*--[^\n]*\n?", re.MULTILINE)
@@ -400,11 +423,11 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
 
 def check_ids_unique(conn: Connection, info: TableInfo) -> None:
     """Raise UsageError when two rows share the --id values (one GROUP BY, stopping at the first repeat)."""
-    from .sqltemplates import quote_table, render_sql
+    from .sqltemplates import quote_table, render_sql, sql_text
 
     sql = render_sql("ids_unique.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
                      keys=list(info.id_columns))
-    repeated = conn.execute(sa.text(sql)).first()
+    repeated = conn.execute(sql_text(sql)).first()
     if repeated is not None:
         shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))
         raise UsageError(f"--id {', '.join(info.id_columns)} does not identify a row of {info.qualified_name!r}: "

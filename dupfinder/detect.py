@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from .config import TableSpec
 from .connect import TableInfo
-from .sqltemplates import quote_table, render_sql
+from .sqltemplates import quote_table, render_sql, sql_text
 from .values import iso_from_us
 
 
@@ -27,8 +26,13 @@ class Record(tuple):
     """
 
     __slots__ = ()
-    fields: dict[str, int] = {}
+    fields: dict[str, int] = {}   # the statement's own labels (_near, _ts_us, ...) first, then table columns
+    columns: dict[str, int] = {}  # the table's columns only: a table may have a column named _near or c0
     committed: dict[str, int] = {}
+
+    def col(self, name: str) -> Any:
+        """The value of the table's column ``name`` (never one of the statement's own labels)."""
+        return tuple.__getitem__(self, self.columns[name])
 
     def __getitem__(self, name: str) -> Any:  # type: ignore[override]
         if name == "_committed_us":
@@ -55,6 +59,7 @@ class TableStats:
     rows_null_ts: int
     first_ts: Any
     last_ts: Any
+    rows_infinite_ts: int = 0  # 'infinity' / '-infinity' timestamps (PostgreSQL, DuckDB): left out like NULLs
 
 
 @dataclass(frozen=True)
@@ -106,17 +111,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
     }
 
 
-_QUOTED_NAME = re.compile(r'"(?:[^"]|"")*"|`(?:[^`]|``)*`')
-
-
-def statement(sql: str) -> sa.TextClause:
-    """A rendered statement as a SQLAlchemy text clause, with a colon inside a quoted name kept as a colon
-    (text() reads ``:name`` as a bind parameter even there: a column named ``:0`` broke every statement).
-
-    >>> str(statement('SELECT "a:b" FROM t WHERE x > :since'))
-    'SELECT "a:b" FROM t WHERE x > :since'
-    """
-    return sa.text(_QUOTED_NAME.sub(lambda m: m.group(0).replace(":", "\\:"), sql))
+statement = sql_text  # the detection statements' name for it
 
 
 def key_index(conn: Connection, info: TableInfo, spec: TableSpec) -> tuple[str, ...] | None:
@@ -221,6 +216,7 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         rows_null_ts=int(stats_row["rows_null_ts"] or 0),
         first_ts=stats_row["first_ts"],
         last_ts=stats_row["last_ts"],
+        rows_infinite_ts=int(stats_row.get("rows_infinite_ts") or 0),
     )
     with _sorted_aggregation(conn):
         # streamed per statement: Connection.execution_options() would switch every later statement (the
@@ -236,9 +232,9 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     far_total = int(returned[0]["_far_total"] or 0)
     far = tuple(sorted((
         FarDuplicate(
-            key={k: row[k] for k in spec.keys},
+            key={k: row.col(k) for k in spec.keys},
             rows=int(row["_key_rows"]),
-            first_ts=row[spec.ts],
+            first_ts=row.col(spec.ts),
             last_ts=iso_from_us(int(row["_key_last_us"]), aware),
             max_gap_seconds=float(row["_key_max_gap_us"]) / 1e6,
         )
@@ -326,8 +322,10 @@ def _records(result: sa.CursorResult, info: TableInfo) -> list[Record]:
     names = {f"c{i}": name for i, name in enumerate(info.column_names)}
     if info.row_id:
         names["r0"] = info.row_id
-    labels = [names.get(label, label) for label in result.keys()]
-    row_type = type("Record", (Record,), {"__slots__": (), "fields": {name: i for i, name in enumerate(labels)},
+    labels = list(result.keys())
+    columns = {names[label]: i for i, label in enumerate(labels) if label in names}
+    own = {label: i for i, label in enumerate(labels) if label not in names}
+    row_type = type("Record", (Record,), {"__slots__": (), "fields": {**columns, **own}, "columns": columns,
                                           "committed": {}})
     return [row_type(row) for part in result.partitions(FETCH_CHUNK) for row in part]
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from .connect import TableInfo, introspect, read_only
 from .errors import QueryFailed, UsageError
-from .sqltemplates import quote_table, render_sql
+from .sqltemplates import quote_table, render_sql, sql_text
 from .writers import infer_writers, name_words
 
 NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint
@@ -142,7 +142,7 @@ def _candidates(info: TableInfo, ts: str) -> list[str]:
 
 def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     table = quote_table(conn.dialect, info.name, info.schema)
-    total = int(conn.execute(sa.text(render_sql("row_count.sql.j2", conn.dialect, table=table))).scalar_one())
+    total = int(conn.execute(sql_text(render_sql("row_count.sql.j2", conn.dialect, table=table))).scalar_one())
     lo = _slice_start(conn, table, ts, total)
     rows_read = f"all {total:,} rows" if lo is None else f"the latest {SLICE_ROWS:,} of {total:,} rows"
     columns = _candidates(info, ts)
@@ -155,7 +155,7 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
             params: dict[str, Any] = {"near_us": int(NEAR_SECONDS * 1e6)}
             if lo is not None:
                 params["lo"] = lo  # read from the column itself: it binds back as it came
-            row = conn.execute(sa.text(sql), params).mappings().one()
+            row = conn.execute(sql_text(sql), params).mappings().one()
             measured[cols] = KeySet(cols, *(int(row[k] or 0) for k in
                                             ("key_groups", "dup_groups", "near_groups", "dup_rows")))
         return measured[cols]
@@ -178,7 +178,7 @@ def _slice_start(conn: Connection, table: str, ts: str, total: int):
     if total <= SLICE_ROWS:
         return None
     sql = render_sql("latest_rows_start.sql.j2", conn.dialect, table=table, ts=ts)
-    return conn.execute(sa.text(sql), {"offset": SLICE_ROWS - 1}).scalar()
+    return conn.execute(sql_text(sql), {"offset": SLICE_ROWS - 1}).scalar()
 
 
 def _fits(k: KeySet) -> bool:

@@ -121,6 +121,7 @@ def table_dict(t: TableResult) -> dict[str, Any]:
         "rows_scanned": t.stats.rows_scanned,
         "rows_null_key": t.stats.rows_null_key,
         "rows_null_ts": t.stats.rows_null_ts,
+        "rows_infinite_ts": t.stats.rows_infinite_ts,
         "far_duplicates": t.far_total,
         "clusters": [cluster_dict(c) for c in t.clusters],
         "incidents": [incident_dict(i) for i in t.incidents],

@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 
 import jinja2
+import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 
@@ -223,3 +224,16 @@ def _dialect_environment(dialect: Dialect) -> jinja2.Environment:
 def render_sql(template: str, dialect: Dialect, **context: object) -> str:
     """Render ``queries/<template>`` for ``dialect``; only the ``ident`` filter may emit identifiers."""
     return _dialect_environment(dialect).get_template(template).render(dialect=dialect.name, **context)
+
+
+_QUOTED_NAME = re.compile(r'"(?:[^"]|"")*"|`(?:[^`]|``)*`')
+
+
+def sql_text(sql: str) -> sa.TextClause:
+    """A rendered statement as a SQLAlchemy text clause, with a colon inside a quoted name kept as a colon
+    (text() reads ``:name`` as a bind parameter even there: a column named ``:0`` broke every statement).
+
+    >>> str(sql_text('SELECT "a:b" FROM t WHERE x > :since'))
+    'SELECT "a:b" FROM t WHERE x > :since'
+    """
+    return sa.text(_QUOTED_NAME.sub(lambda m: m.group(0).replace(":", "\\:"), sql))

@@ -142,3 +142,11 @@ def runner(request, db_url):
 
     server = request.getfixturevalue("pg_server") if db_url.startswith("postgresql") else None
     return lambda sql: apply_sql(db_url, sql, server)
+
+
+@pytest.fixture
+def runner_pg(pg_url, pg_server):
+    """Apply a generated SQL file to the test's PostgreSQL database with psql."""
+    from sqlrun import apply_sql
+
+    return lambda sql: apply_sql(pg_url, sql, pg_server)

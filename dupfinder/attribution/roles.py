@@ -61,10 +61,9 @@ def candidates(clusters: Sequence[Cluster], columns: Sequence[str], skip: set[st
 
 def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[str]) -> list[Profile]:
     """One statement over the rows written around the clusters, plus how often copies differ."""
-    import sqlalchemy as sa
 
     from ..detect import ts_bind
-    from ..sqltemplates import quote_table, render_sql
+    from ..sqltemplates import quote_table, render_sql, sql_text
 
     lo = min(c.start_us for c in clusters) / 1e6
     hi = max(c.end_us for c in clusters) / 1e6
@@ -73,7 +72,7 @@ def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[
     margin = timedelta(seconds=max(30.0, 10 * spec.window))
     params = {"lo": ts_bind(info, aware, datetime.fromtimestamp(lo, UTC) - margin),
               "hi": ts_bind(info, aware, datetime.fromtimestamp(hi, UTC) + margin)}
-    row = conn.execute(sa.text(sql), params).mappings().one()
+    row = conn.execute(sql_text(sql), params).mappings().one()
     out = []
     for n, column in enumerate(columns):
         differ = sum(1 for c in clusters if len({str(r.values.get(column)) for r in c.rows}) > 1)

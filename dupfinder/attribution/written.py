@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..config import TableSpec
 from ..connect import TableInfo
 from ..detect import ts_bind
-from ..sqltemplates import quote_table, render_sql
+from ..sqltemplates import quote_table, render_sql, sql_text
 from ..writers import WriterColumn
 from .writercols import Writer
 
@@ -102,7 +101,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
                      shared_by=[f"w{n}" for n in range(len(columns))])
     per: dict[Writer, dict[int, list[int]]] = {}
     totals: dict[int, list[int]] = {}
-    for row in conn.execute(sa.text(sql), params):
+    for row in conn.execute(sql_text(sql), params):
         values, bucket_start, rows, shared = row[:len(columns)], int(row[-3]), int(row[-2]), int(row[-1] or 0)
         who = tuple(sorted((role, str(v)) for role, v in zip(roles, values, strict=True) if v is not None))
         if columns:
@@ -115,7 +114,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     written.statements = 1
     if not columns and xids and info.dialect == "postgresql":
         sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=[], by_xmin=True, shared_by=["_xmin"])
-        for xmin, bucket_start, rows, shared in conn.execute(sa.text(sql), {**params, "xids": sorted(set(xids))}):
+        for xmin, bucket_start, rows, shared in conn.execute(sql_text(sql), {**params, "xids": sorted(set(xids))}):
             per.setdefault((("xmin", str(xmin)),), {})[int(bucket_start)] = [int(rows), int(shared or 0)]
         written.statements += 1
     written.per_writer = {who: _series(points) for who, points in per.items()}

@@ -105,3 +105,16 @@ def scan_one(url: str, **spec):
 def cluster_ids(table_result) -> list[list]:
     """The clusters as lists of primary-key values, in time order."""
     return [[next(iter(r.pk.values())) for r in c.rows] for c in table_result.clusters]
+
+
+def check_case(result, spec: dict) -> None:
+    """Assert one clustering case (tests/cases/*.json) on a scan's table result, whatever the engine."""
+    expect = spec["expect"]
+    assert cluster_ids(result) == expect["clusters"], spec["description"]
+    assert result.far_total == expect["far_duplicates"]
+    if "survivors" in expect:
+        assert [next(iter(c.survivor.pk.values())) for c in result.clusters] == expect["survivors"]
+    for field in ("rows_null_key", "rows_null_ts", "rows_scanned"):
+        if field in expect:
+            assert getattr(result.stats, field) == expect[field]
+    assert result.stats.rows_scanned == len(spec["rows"])

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pg_server import terminate
+
 
 def find_mariadbd() -> str | None:
     for name in ("mariadbd", "mysqld"):
@@ -97,16 +99,7 @@ class MariaDBServer:
             conn.close()
 
     def stop(self) -> None:
-        try:
-            if self.process is not None and self.process.poll() is None:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+        terminate(self.process, self.root)
 
     def url(self, database: str = "", user: str = "dupfinder", password: str | None = "dupfinder") -> str:
         auth = f"{user}:{password}" if password else user

@@ -76,3 +76,17 @@ class PostgresServer:
     @property
     def psql(self) -> str:
         return str(self.bindir / "psql")
+
+
+def terminate(process: subprocess.Popen | None, root: Path) -> None:
+    """Stop a server process the suite started (terminate, then kill after 30 s) and remove its folder."""
+    try:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

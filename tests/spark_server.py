@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pg_server import terminate
+
 SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 
 
@@ -119,16 +121,7 @@ class SparkThriftServer:
         raise RuntimeError(f"the Spark Thrift server did not listen within {timeout:.0f} s: {tail}")
 
     def stop(self) -> None:
-        try:
-            if self.process is not None and self.process.poll() is None:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+        terminate(self.process, self.root)
 
     def url(self, database: str = "default") -> str:
         return f"hive://127.0.0.1:{self.port}/{database}"

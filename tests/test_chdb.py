@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import cluster_ids, events_table, scan_one
+from helpers import check_case, cluster_ids, events_table, scan_one
 from sqlrun import SQLFailed, apply_sql, rows_of, scan_doc
 
 from dupfinder.cli import main
@@ -26,12 +26,7 @@ def test_case_on_chdb(case, aware, chdb_url):
     spec = json.loads(case.read_text())
     events_table(chdb_url, [tuple(r) for r in spec["rows"]], aware=aware)
     result = scan_one(chdb_url, window=spec["window"], ids=["id"])
-    expect = spec["expect"]
-    assert cluster_ids(result) == expect["clusters"], spec["description"]
-    assert result.far_total == expect["far_duplicates"]
-    for field in ("rows_null_key", "rows_null_ts", "rows_scanned"):
-        if field in expect:
-            assert getattr(result.stats, field) == expect[field]
+    check_case(result, spec)
 
 
 def test_gaps_are_exact_microseconds_and_first_rows_have_no_gap(chdb_url):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import at, cluster_ids, scan_one, spark_events_table, spark_table
+from helpers import at, check_case, scan_one, spark_events_table, spark_table
 from sqlrun import SQLFailed, apply_sql, scan_doc
 
 from dupfinder.cli import main
@@ -35,12 +35,7 @@ def test_case_on_spark(case, spark_url):
     spec = json.loads(case.read_text())
     spark_events_table(spark_url, [tuple(r) for r in spec["rows"]])
     result = scan_one(spark_url, window=spec["window"], ids=["id"])
-    expect = spec["expect"]
-    assert cluster_ids(result) == expect["clusters"], spec["description"]
-    assert result.far_total == expect["far_duplicates"]
-    for field in ("rows_null_key", "rows_null_ts", "rows_scanned"):
-        if field in expect:
-            assert getattr(result.stats, field) == expect[field]
+    check_case(result, spec)
 
 
 def test_without_id_spark_tables_are_refused_with_the_way_out(spark_url):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,8 +304,11 @@ def _read_label_records(path: Path) -> list[dict[str, Any]]:
         return records
     # every cell as text (the key columns must be: a leading zero is part of a key); an empty cell is no value
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        with warnings.catch_warnings():  # more cells than the header names: refused, never shifted or cut
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True,
+                                index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError) as err:
         raise BadLabels(f"labels file {str(path)!r} is not CSV: {' '.join(str(err).split())}") from None
     if "table" not in frame.columns or "mechanism" not in frame.columns:
         raise BadLabels(f"labels file {str(path)!r} is neither CSV with columns table, key.<column> or key, "

@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ["durations", "config", "values", "writers", "connect", "sqltemplates", "remediate", "cluster",
            "alembic_revision", "attribution.transactions", "attribution.timing", "attribution.clock",
-           "attribution.written", "attribution.explain", "attribution.incidents"]
+           "attribution.written", "attribution.explain", "attribution.incidents", "evaluate"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -147,7 +147,8 @@ class Evaluation:
                  f"expected calibration error: {pct(self.ece)} ({self.bins} equal-width bins)", "",
                  "per true mechanism:", _frame_text(self.per_mechanism), "",
                  "confusion (rows: truth, columns: answer):", _frame_text(self.confusion), "",
-                 "reliability:", _frame_text(self.reliability[self.reliability["count"] > 0])]
+                 "reliability (bins holding an answer):",
+                 _frame_text(self.reliability[self.reliability["count"] > 0], index=False)]
         return "\n".join(lines)
 
 
@@ -159,8 +160,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _frame_text(frame: pd.DataFrame) -> str:
-    return "  (none)" if frame.empty else frame.to_string(float_format=lambda x: f"{x:.3f}")
+def _frame_text(frame: pd.DataFrame, index: bool = True) -> str:
+    return "  (none)" if frame.empty else frame.to_string(index=index, float_format=lambda x: f"{x:.3f}")
 
 
 def score(frame: pd.DataFrame, abstentions_right: bool | Mapping[str, Collection[str]] = False,

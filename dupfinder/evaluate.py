@@ -101,7 +101,7 @@ class Evaluation:
 
     found: int             # clusters in the findings
     labelled: int          # clusters in the labels
-    matched: int           # labelled and found
+    matched: int           # found clusters with a label (two clusters of one key, written again later, each count)
     missed: int            # labelled, not found
     extra: int             # found, not labelled
     right: int
@@ -172,7 +172,7 @@ def score(frame: pd.DataFrame, abstentions_right: bool | Mapping[str, Collection
     True, it is right; a mapping mode -> mechanisms, it is right only where its truth is one the mode cannot
     reveal (e.g. without writer columns, one host or two).
     """
-    frame = frame.reindex(columns=list(COLUMNS)).copy()
+    frame = frame.reindex(columns=[*COLUMNS, *(c for c in frame.columns if c not in COLUMNS)]).copy()
     frame["mode"] = frame["mode"].where(frame["mode"].notna(), "")
     frame["candidates"] = [c if isinstance(c, (list, tuple)) else [] for c in frame["candidates"]]
     frame["labelled"] = frame["truth"].notna()
@@ -194,8 +194,8 @@ def score(frame: pd.DataFrame, abstentions_right: bool | Mapping[str, Collection
     confusion = pd.crosstab(m["truth"].rename("truth"), m["mechanism"].rename("answer"))
     table = reliability(m["confidence"].astype(float), m["right"], bins)
     return Evaluation(
-        found=int(frame["found"].sum()), labelled=int(frame["labelled"].sum()), matched=len(m),
-        missed=int((frame["labelled"] & ~frame["found"]).sum()),
+        found=int(frame["found"].sum()), labelled=_distinct(frame[frame["labelled"]]), matched=len(m),
+        missed=_distinct(frame[frame["labelled"] & ~frame["found"]]),
         extra=int((frame["found"] & ~frame["labelled"]).sum()),
         right=int(m["right"].sum()), accuracy=float(m["right"].mean()) if len(m) else None,
         abstained=int((m["mechanism"] == "unknown").sum()), honest_abstentions=int(m["honest"].sum()),
@@ -204,6 +204,13 @@ def score(frame: pd.DataFrame, abstentions_right: bool | Mapping[str, Collection
         bins=bins, per_mechanism=per[["clusters", "right", "accuracy", "abstained"]], confusion=confusion,
         reliability=table, clusters=frame,
     )
+
+
+def _distinct(frame: pd.DataFrame) -> int:
+    """Labels counted once each, also when one key is joined to several clusters (same key, written again)."""
+    if {"table", "key"} <= set(frame.columns):
+        return len(frame.drop_duplicates(["table", "key"]))
+    return len(frame)
 
 
 def evaluate(findings: Mapping[str, Any], labels: pd.DataFrame | str | Path,

@@ -132,6 +132,15 @@ def test_a_miscalibrated_document_gives_the_hand_computed_ece():
     assert evaluate(toy(specs), by_mode, abstentions_right={"none": {"multi_host"}}).right == 8
 
 
+def test_one_key_in_two_clusters_is_one_label_scored_twice():
+    doc = toy([(0.9, "retry", None), (0.9, "multi_host", None)])
+    for c in doc["tables"][0]["clusters"]:
+        c["key"] = {"n": 7}  # the key written twice, and twice again minutes later: two clusters
+    result = evaluate(doc, pd.DataFrame({"table": ["t"], "key.n": ["7"], "mechanism": ["retry"]}))
+    assert (result.found, result.labelled, result.matched, result.missed, result.extra) == (2, 1, 2, 0, 0)
+    assert (result.right, result.accuracy) == (1, 0.5)
+
+
 def test_cli_abstentions_flag_and_jsonl_labels(scanned, tmp_path):
     doc, path = scanned
     first = doc["tables"][0]["clusters"][0]

@@ -151,8 +151,9 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
     keep_previous_run(out, scan_stamp(doc))  # an applied cleanup's rollback is never overwritten
     for name, text in sql.items():
         files[name].write_text(text, encoding="utf-8")
-    files["verify.sql"].write_text(_verify_file(result), encoding="utf-8")
-    files["report.html"].write_text(render_report(doc, sql), encoding="utf-8")
+    sql["verify.sql"] = _verify_file(result)
+    files["verify.sql"].write_text(sql["verify.sql"], encoding="utf-8")
+    files["report.html"].write_text(render_report(doc, sql), encoding="utf-8")  # every file it wrote, linked
     return Outputs(findings=doc, files=files)
 
 
@@ -200,6 +201,8 @@ def _verify_file(result: ScanResult) -> str:
         "-- Bind :since to the start of the period to check, minus one window; the query returns the rows of",
         "-- near-duplicate clusters written since then and nothing when the table is clean (so a dbt singular",
         f"-- test or a monitoring alert can fail on any row). Generated from the scan at {result.scanned_at}.",
+        "-- psql pastes a variable as it is, so give the bound quoted: psql -v since=\"'2026-11-23 00:00:00+00'\" "
+        "-f verify.sql.",
         "",
     ]
     for t in result.tables:

@@ -393,7 +393,7 @@ def thin(clusters: list[list[Any]], max_points: int = 600) -> tuple[list[Any], s
     if total <= max_points:
         return [p for c in clusters for p in c], ""
     step = 2
-    while sum(len(c) for c in clusters[::step]) > max_points:
+    while step < len(clusters) and sum(len(c) for c in clusters[::step]) > max_points:  # one big cluster: stop
         step += 1
     kept = [p for c in clusters[::step] for p in c]
     return kept, f"every {ordinal(step)} of {len(clusters):,} clusters shown: {len(kept):,} of {total:,} writes"

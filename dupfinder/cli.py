@@ -264,8 +264,7 @@ def cleanup(findings, output, keep):
         click.echo(cleanup_text, nl=False)
         return
     path.write_text(cleanup_text, encoding="utf-8")
-    rollback_path = path.with_name(path.stem.replace("cleanup", "rollback") if "cleanup" in path.stem
-                                   else path.stem + ".rollback").with_suffix(".sql")
+    rollback_path = path.with_name(rollback_name(path.name))
     rollback_path.write_text(rollback_text, encoding="utf-8")
     click.echo(f"wrote {path} and {rollback_path}")
 
@@ -359,6 +358,18 @@ def discover(url, schema, output, force, fmt):
     if not proposals:
         click.echo("no table has a creation-timestamp column without a unique constraint besides its primary key")
     click.echo(f"wrote {path}")
+
+
+def rollback_name(cleanup_name: str) -> str:
+    """The file name rollback SQL gets beside a cleanup file ``-o`` names; never the cleanup file itself.
+
+    >>> rollback_name("cleanup.sql"), rollback_name("again.sql"), rollback_name("fix"), rollback_name("a.cleanup.sql")
+    ('rollback.sql', 'again.rollback.sql', 'fix.rollback.sql', 'a.rollback.sql')
+    """
+    stem = cleanup_name[:-4] if cleanup_name.endswith(".sql") else cleanup_name
+    if "cleanup" in stem:
+        return stem.replace("cleanup", "rollback") + ".sql"
+    return stem + ".rollback.sql"
 
 
 def _progress(fmt: str, stream=None, environ=None, refresh: float = 0.5):

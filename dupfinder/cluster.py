@@ -89,6 +89,8 @@ def build_clusters(
         records.clear()
         queue.append(None)  # the end
         records = iter(queue.popleft, None)
+    shared: dict[tuple, dict[str, Any]] = {}  # one dict per distinct writer: thousands of rows share a few
+    texts: dict[Any, Any] = {}
     # the query returns rows ordered by key group, time and id, so each cluster is one run of records
     for _, run in itertools.groupby(records, key=lambda r: (r["_key_no"], r["_cluster_no"])):
         key: dict[str, Any] | None = None
@@ -96,14 +98,16 @@ def build_clusters(
         for r in run:  # each record is dropped once its row is built, even in a cluster of 100,000 rows
             if key is None:
                 key = {k: jsonable(r[k]) for k in keys}
+            values = {c: _same(texts, jsonable(r[c])) for c in info.column_names}
+            iso = iso_timestamp(r[ts]) or ""
             built.append(ClusterRow(
-                pk={c: jsonable(r[c]) for c in id_columns},
-                ts=iso_timestamp(r[ts]) or "",
+                pk={c: values[c] if c in values else jsonable(r[c]) for c in id_columns},
+                ts=values[ts] if values[ts] == iso else iso,  # one string where both read the same
                 ts_us=int(r["_ts_us"]),
-                writer={w.role: jsonable(r[w.column]) for w in writers},
+                writer=_shared(shared, {w.role: values[w.column] for w in writers}),
                 survivor=False,
-                values={c: jsonable(r[c]) for c in info.column_names},
-                xmin=r.get("_xmin"),
+                values=values,
+                xmin=_same(texts, r.get("_xmin")),  # a few transactions wrote many rows
                 ctid=r.get("_ctid"),
                 committed_us=r.get("_committed_us"),
                 row_hash=r.get("_row_md5"),
@@ -124,6 +128,30 @@ def build_clusters(
         ))
     clusters.sort(key=lambda c: (c.start_us, str(c.key)))
     return clusters
+
+
+TEXTS_SHARED = 10_000
+
+
+def _same(seen: dict[Any, Any], value: Any) -> Any:
+    """The one string equal to ``value`` seen before: a key, host or payload text repeated by 100,000 rows is
+    held once (the first TEXTS_SHARED distinct texts are remembered; unique ones stop filling the map)."""
+    if type(value) is not str:
+        return value
+    found = seen.get(value)
+    if found is not None:
+        return found
+    if len(seen) < TEXTS_SHARED:
+        seen[value] = value
+    return value
+
+
+def _shared(seen: dict[tuple, dict[str, Any]], value: dict[str, Any]) -> dict[str, Any]:
+    """The one dict equal to ``value`` already built (never changed afterwards), else ``value``."""
+    try:
+        return seen.setdefault(tuple(value.items()), value)
+    except TypeError:  # an unhashable value (a JSON column as writer): kept as is
+        return value
 
 
 def ctid_parts(value: Any) -> tuple[int, int] | None:

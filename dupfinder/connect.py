@@ -37,6 +37,20 @@ def mask_url(url: str | sa.URL) -> str:
     return urls.mask_url(url)
 
 
+def with_default_driver(parsed: sa.URL) -> sa.URL:
+    """``postgres://`` and ``postgresql://`` (the form DATABASE_URL usually has) through psycopg 3, the driver
+    dupfinder installs (SQLAlchemy's default for them, psycopg2, is not a dependency).
+
+    >>> with_default_driver(make_url("postgres://app@db/prod")).render_as_string()
+    'postgresql+psycopg://app@db/prod'
+    >>> with_default_driver(make_url("postgresql+psycopg2://app@db/prod")).drivername
+    'postgresql+psycopg2'
+    """
+    if parsed.drivername in ("postgres", "postgresql"):
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
 def create_engine(url: str) -> Engine:
     """Create an engine for ``url`` or raise BadURL; connecting happens later."""
     urls.remember(url)
@@ -51,6 +65,7 @@ def create_engine(url: str) -> Engine:
         reason = f"the port {port.group(1)} is not a number" if port else "use a SQLAlchemy URL such as " \
             "sqlite:///file.db or postgresql+psycopg://user@host/db"
         raise BadURL(f"cannot parse database URL {mask_url(url)!r}: {reason}") from None
+    parsed = with_default_driver(parsed)
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise BadURL(f"database URL {mask_url(url)!r}: port {parsed.port} is out of range (1-65535)")
     backend = parsed.get_backend_name()
@@ -274,10 +289,37 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
                 return schema, name
         except exc.DBAPIError:
             pass  # no such schema: fall through to the suggestions below
-    close = difflib.get_close_matches(table, names, n=3, cutoff=0.5)
+    everywhere = names + _other_schema_tables(conn)
+    close = difflib.get_close_matches(table, everywhere, n=3, cutoff=0.5) or \
+        difflib.get_close_matches(name if dot else table, everywhere, n=3, cutoff=0.5) or \
+        [t for t in everywhere if t.rpartition(".")[2] == (name if dot else table)][:3]
+    default = "the default schema" if not dot else "the database"
     hint = f"; tables with a similar name: {', '.join(close)}" if close else (
-        f"; the database has {len(names)} table(s)" + (f": {', '.join(sorted(names)[:8])}" if names else ""))
+        f"; {default} has {len(names)} table(s)" + (f": {', '.join(sorted(names)[:8])}" if names else "")
+        + (f", other schemas {len(everywhere) - len(names)}: {', '.join(sorted(everywhere[len(names):])[:8])}"
+           if len(everywhere) > len(names) else ""))
     raise TableNotFound(f"table {table!r} not found{hint}")
+
+
+def _other_schema_tables(conn: Connection, limit: int = 2000) -> list[str]:
+    """``schema.table`` for the tables of the schemas other than the default one (for suggestions only;
+    an engine whose catalog cannot list them gives none)."""
+    if conn.dialect.name in ("hive", "sqlite", "chdb"):
+        return []
+    found: list[str] = []
+    try:
+        inspector = sa.inspect(conn)
+        default = inspector.default_schema_name
+        for schema in inspector.get_schema_names():
+            if schema == default or schema in ("information_schema", "pg_catalog", "pg_toast", "mysql",
+                                               "performance_schema", "sys") or schema.startswith("pg_"):
+                continue
+            found += [f"{schema}.{t}" for t in inspector.get_table_names(schema=schema)]
+            if len(found) >= limit:
+                break
+    except (exc.DBAPIError, NotImplementedError):
+        return found
+    return found
 
 
 def table_names(conn: Connection, schema: str | None = None) -> list[str]:

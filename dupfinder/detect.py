@@ -22,21 +22,25 @@ class Record(tuple):
     """One detected row: a tuple read by name (the table's column names and the statement's _-prefixed ones).
 
     A tuple, not a dict: 100,000 rows of one key took 110 MB as dicts of 27 entries, 25 MB as tuples.
+    ``_committed_us`` is looked up by the row's ``_xmin`` in the class's ``committed`` map (read once for all
+    rows, instead of a copy of every row).
     """
 
     __slots__ = ()
     fields: dict[str, int] = {}
+    committed: dict[str, int] = {}
 
     def __getitem__(self, name: str) -> Any:  # type: ignore[override]
+        if name == "_committed_us":
+            return self.committed.get(self.get("_xmin"))
         return tuple.__getitem__(self, self.fields[name])
 
     def get(self, name: str, default: Any = None) -> Any:
+        if name == "_committed_us":
+            return self.committed.get(self.get("_xmin"), default)
         i = self.fields.get(name)
         return default if i is None else tuple.__getitem__(self, i)
 
-    def with_value(self, name: str, value: Any) -> Record:
-        i = self.fields[name]
-        return type(self)((*tuple.__iter__(self),)[:i] + (value,) + (*tuple.__iter__(self),)[i + 1:])
 
 FAR_LIST_LIMIT = 1000  # far-duplicate keys listed; all are counted by the detection statement
 FETCH_CHUNK = 10_000
@@ -288,7 +292,7 @@ def _with_commit_timestamps(conn: Connection, rows: list[Record]) -> str:
     except sa.exc.DBAPIError as err:
         reason = str(err.orig).splitlines()[0] if err.orig else str(err)
         return f"not readable: {reason}"
-    rows[:] = [r.with_value("_committed_us", committed.get(r["_xmin"])) for r in rows]
+    type(rows[0]).committed = committed
     if not committed:
         return "on, but none of these transactions has a commit timestamp (older than the setting)"
     share = sum(1 for x in xids if x in committed) / len(xids)
@@ -318,13 +322,14 @@ def detect_hour_apart(conn: Connection, info: TableInfo, spec: TableSpec, aware:
 def _records(result: sa.CursorResult, info: TableInfo) -> list[Record]:
     """The rows of a detection result, read by the table's own column names (``c0``... and ``r0`` renamed)
     and the statement's, in chunks. Plain Python: the few duplicate rows need no DataFrame, and a scan
-    loads no pandas. Each row has room for ``_committed_us`` (None until commit timestamps are read)."""
+    loads no pandas."""
     names = {f"c{i}": name for i, name in enumerate(info.column_names)}
     if info.row_id:
         names["r0"] = info.row_id
-    labels = [names.get(label, label) for label in result.keys()] + ["_committed_us"]
-    row_type = type("Record", (Record,), {"__slots__": (), "fields": {name: i for i, name in enumerate(labels)}})
-    return [row_type((*row, None)) for part in result.partitions(FETCH_CHUNK) for row in part]
+    labels = [names.get(label, label) for label in result.keys()]
+    row_type = type("Record", (Record,), {"__slots__": (), "fields": {name: i for i, name in enumerate(labels)},
+                                          "committed": {}})
+    return [row_type(row) for part in result.partitions(FETCH_CHUNK) for row in part]
 
 
 def verify_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> str:

@@ -15,7 +15,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zµ]+)?\s*$", re.IGNORE
 
 
 MAX_SECONDS = 100 * 365 * 86400.0  # a century: longer is a typo, and would overflow dates and microseconds
-_EXAMPLE = "use a number with a unit (us, ms, s, m, h, d), e.g. 500ms, 2s, 1m"
+_EXAMPLE = "use a number with a unit (us, ms, s, m, h, d), e.g. 500ms, 2s, 1m (a bare number is seconds)"
 
 
 def parse_duration(text: str | float | int, what: str = "", positive: bool = False) -> float:

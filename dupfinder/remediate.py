@@ -296,7 +296,7 @@ def _no_equality(type_name: str | None) -> bool:
 
 
 def _dollar_texts(value: Any) -> list[str]:
-    """Every text inside a table's findings that holds a dollar sign (keys and values, numbers as text): the
+    """Every text inside a table's findings that holds a dollar sign (keys and values): the
     only ones a dollar-quote tag can collide with. Dumping the whole table into one string instead cost
     100 MB at the peak for one key written 100,000 times."""
     found: list[str] = []
@@ -308,8 +308,8 @@ def _dollar_texts(value: Any) -> list[str]:
             stack.extend(item.values())
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
-        elif "$" in (text := item if isinstance(item, str) else str(item)):
-            found.append(text)
+        elif isinstance(item, str) and "$" in item:  # the rest are numbers, booleans and nulls
+            found.append(item)
     return found
 
 

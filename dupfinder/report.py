@@ -12,12 +12,13 @@ from markupsafe import Markup, escape
 
 from . import charts
 from .durations import format_seconds
-from .sqltemplates import resource_dir
+from .sqltemplates import resource_dir, template_cache
 
 CLUSTERS_SHOWN = 100      # per table; the rest are counted and left to findings.json
 SQL_LINES_SHOWN = 400
 INCIDENTS_SHOWN = 30     # per table
 FAR_KEYS_SHOWN = 50      # per table
+TIMELINE_ROWS = 600      # rows of one cluster read for an incident's timeline
 ROWS_SHOWN = 40          # per cluster: the first rows and the survivor; the rest are counted, left to findings.json
 NO_WRITER = "writer not recorded"
 LABEL_CHARS = 14         # a column name longer than this goes above its value in the phone layout
@@ -27,6 +28,7 @@ _CODE = re.compile(r"`([^`\n]+)`")
 
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
+        bytecode_cache=template_cache(),  # compiled once per version, not in every process
         loader=jinja2.FileSystemLoader(str(resource_dir("reports", "reports"))),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -143,7 +145,9 @@ def _zone(table: dict[str, Any]) -> str:
 def _incident_context(table: dict[str, Any], incident: dict[str, Any], rank: int,
                       by_incident: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     members = by_incident.get(incident["id"], [])
-    writes = [c["rows"] for c in sorted(members, key=lambda c: c["rows"][0]["ts"])]
+    # a cluster of 100,000 rows is drawn from every k-th of its rows (the timeline shows 600 marks at most)
+    ordered = sorted(members, key=lambda c: c["rows"][0]["ts"])
+    writes = [c["rows"][::-(-len(c["rows"]) // TIMELINE_ROWS)] for c in ordered]
     chart, thinned = charts.timeline(writes, f"Duplicate writes of {incident['id']} in {table['table']}, "
                                              "one lane per writer", _zone(table),
                                      point=lambda r: (_ts_us(r["ts"]), writer_label(r["writer"])))
@@ -283,7 +287,8 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
             "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),
             "time_range": t.get("time_range", {}), "since": t.get("since"),
             "writer_columns": [f"{w['role']} = {w['column']} ({w['reason']})" for w in t.get("writer_columns", [])],
-            "signals": t.get("signals", {}), "notes": [prose(note) for note in t.get("notes", [])],
+            "signals": t.get("signals", {}), "evidence_read": evidence_read(t.get("signals", {})),
+            "notes": [prose(note) for note in t.get("notes", [])],
             "incidents": [_incident_context(t, i, r + 1, by_incident) for r, i in enumerate(ordered[:INCIDENTS_SHOWN])],
             "more_incidents": max(0, len(t["incidents"]) - INCIDENTS_SHOWN),
             "clusters": [_cluster_context(t, c, i) for i, c in enumerate(shown)],
@@ -320,3 +325,28 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
 def render_report(findings: dict[str, Any], sql: dict[str, str], linked: bool = True) -> str:
     """Render report.html from a findings document and the SQL files written beside it."""
     return environment().get_template("base.html.j2").render(**report_context(findings, sql, linked))
+
+
+# signals that are internal bookkeeping (the model's provenance, statement counts) or shown elsewhere
+_SIGNALS_NOT_SHOWN = {"timestamp_precision_warning", "whole_second_timestamps_share", "writer_roles", "model",
+                      "coverage_statements"}
+
+
+def evidence_read(signals: dict[str, Any]) -> list[str]:
+    """The table's evidence line in words: one entry per signal that says something, no Python reprs.
+
+    >>> evidence_read({"xmin": "usable", "writer_roles_from_data": [], "model": "tuning set",
+    ...                "writer_roles_from_data_x": [{"role": "run", "column": "emitted_by", "reason": "r"}]})
+    ['xmin: usable', 'writer roles from data x: run = emitted_by']
+    """
+    shown = []
+    for name, value in signals.items():
+        if name in _SIGNALS_NOT_SHOWN or value in (None, "", [], {}):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(f"{v.get('role')} = {v.get('column')}" if isinstance(v, dict) and "role" in v
+                              else str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        shown.append(f"{name.replace('_', ' ')}: {value}")
+    return shown

@@ -168,8 +168,29 @@ def _spelled_out(dialect: Dialect, value: str) -> str:
 
 
 @cache
+def template_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs under the user's cache folder (compiling the templates from source
+    cost 0.1-0.3 s of every scan process); None where that folder cannot be written. Entries are keyed by
+    each template's source checksum, so an edited template is compiled again."""
+    import os
+
+    from . import __version__
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "dupfinder", f"templates-{__version__}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            return None
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(folder)
+
+
+@cache
 def _environment(folder: str) -> jinja2.Environment:
     env = jinja2.Environment(
+        bytecode_cache=template_cache(),
         loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         autoescape=False,

@@ -372,3 +372,15 @@ def test_at_signs_in_a_sqlite_path_are_not_a_password(tmp_path):
     result = run("scan", url, "--table", "events", "--key", "account", "--ts", "ts")
     assert result.exit_code == 1, result.output
     assert f"({url})" in result.output  # shown as given: nothing in a path is masked
+
+
+def test_cleanup_dash_o_never_writes_the_rollback_over_the_cleanup_file(dup_db, tmp_path):
+    out = tmp_path / "out"
+    assert run("scan", dup_db, "--table", "events", "--key", "account", "--ts", "ts", "--out", str(out)).exit_code == 1
+    for name, rollback in (("again.sql", "again.rollback.sql"), ("cleanup-2.sql", "rollback-2.sql"),
+                           ("fix", "fix.rollback.sql")):
+        result = run("cleanup", str(out / "findings.json"), "-o", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+        cleanup_text = (tmp_path / name).read_text()
+        assert "dupfinder cleanup.sql" in cleanup_text and "DELETE" in cleanup_text
+        assert "dupfinder rollback.sql" in (tmp_path / rollback).read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import json
 import re
 import shutil
 import subprocess
@@ -183,18 +184,22 @@ def demo_outputs(tmp_path_factory):
 def test_sql_header_sentences_are_one_point_each(demo_outputs):
     cleanup = demo_outputs.files["cleanup.sql"].read_text()
     points = [p["text"] for p in report.sql_summary(cleanup)]
-    assert ("deletes 431 row(s) that duplicate an earlier row exactly; every deleted row is first copied into a "
-            "dupfinder_backup_* table in the same transaction. Each table's transaction aborts and deletes nothing "
-            "if any losing row changed since the scan or its survivor is gone.") in points
+    # the header's paragraph arrives as one point, its sentences whole, though the file wraps it over lines
+    assert any(p.startswith("deletes 431 row(s) that duplicate an earlier row exactly; every deleted row is first "
+                            "copied into a dupfinder_backup_* table in the same transaction. Each table's "
+                            "transaction aborts and deletes nothing if any losing row changed since the scan")
+               and p.endswith("Undo with rollback.sql.") for p in points), points
     subs = [p for p in report.sql_summary(cleanup) if p["sub"]]
-    assert [p["text"].split(":")[0] for p in subs] == [t["table"] for t in demo_outputs.findings["tables"]]
+    # names in SQL comments are JSON strings (no name can end the comment line)
+    assert [p["text"].split(":")[0] for p in subs] == [json.dumps(t["table"]) for t in demo_outputs.findings["tables"]]
     migration = [p["text"] for p in report.sql_summary(demo_outputs.files["migration.sql"].read_text())]
     assert any(p.startswith("adds a UNIQUE constraint") and p.endswith("far duplicates alike).") for p in migration)
     rollback = [p["text"] for p in report.sql_summary(demo_outputs.files["rollback.sql"].read_text())]
-    assert len(rollback) == 3 and rollback[2].startswith("restores the rows") and rollback[2].endswith("when done.")
-    assert rollback[1].startswith("generated from the scan of sqlite:") and rollback[1].endswith("(dupfinder 0.1.0)")
+    assert rollback[-1].startswith("restores the rows") and rollback[-1].endswith("when done."), rollback
+    assert rollback[1].startswith('generated from the scan of "sqlite:') and rollback[1].endswith('(dupfinder "0.1.0")')
     verify = [p["text"] for p in report.sql_summary(demo_outputs.files["verify.sql"].read_text())]
-    assert len(verify) == 2 and "returns the rows of near-duplicate clusters written since then" in verify[1]
+    assert len(verify) == 3 and "returns the rows of near-duplicate clusters written since then" in verify[1]
+    assert verify[2].startswith("psql pastes a variable as it is")
 
 
 def test_recommendations_render_code_and_writers_are_never_blank(demo_outputs):
@@ -292,3 +297,17 @@ def test_a_huge_cluster_shows_its_first_rows_and_its_survivor(sqlite_url, tmp_pa
     shown = re.findall(r'<td data-label="row" class="id">id=(\d+)', html)
     assert shown == [str(n) for n in range(1, report.ROWS_SHOWN)] + [str(report.ROWS_SHOWN + 10)]
     assert f"{report.ROWS_SHOWN + 10} rows</span>" in html and "… and 10 more row(s) of this cluster" in html
+
+
+def test_every_sql_file_the_scan_wrote_is_in_the_report(demo_outputs):
+    html = demo_outputs.files["report.html"].read_text()
+    for name in ("cleanup.sql", "rollback.sql", "migration.sql", "verify.sql"):
+        assert f'href="{name}"' in html, name
+    assert "near_duplicates" in html  # verify.sql's query itself is shown, not only linked
+
+
+def test_evidence_line_prints_no_python_reprs_or_internals(demo_outputs):
+    html = demo_outputs.files["report.html"].read_text()
+    lines = re.findall(r'<p class="signals note">(.*?)</p>', html, re.S)
+    assert lines and all("[]" not in line and "{" not in line and "[{" not in line for line in lines), lines
+    assert all("tuning clusters" not in line and "coverage statements" not in line for line in lines)

@@ -262,3 +262,23 @@ def test_work_mem_is_set_for_the_scan_transaction_only(pg_url):
     good = CliRunner().invoke(main, ["scan", pg_url, "--table", "events", "--key", "account", "--ts", "ts",
                                      "--work-mem", "16MB"])
     assert good.exit_code == 0, good.output
+
+
+def test_a_table_in_another_schema_is_suggested_by_its_qualified_name(pg_url):
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA billing")
+        conn.exec_driver_sql("CREATE TABLE billing.invoice_ledger (id int PRIMARY KEY, ref text, ts timestamptz)")
+    engine.dispose()
+    for typed in ("invoice_ledger", "billing.invoice_ledgr"):
+        with pytest.raises(TableNotFound) as err:
+            scan_one(pg_url, table=typed, keys=["ref"], ts="ts")
+        assert "billing.invoice_ledger" in str(err.value), str(err.value)
+    assert scan_one(pg_url, table="billing.invoice_ledger", keys=["ref"], ts="ts").clusters == ()
+
+
+def test_postgres_and_postgresql_urls_use_the_installed_driver(pg_url):
+    events_table(pg_url, [(1, 7, 0.0), (2, 7, 0.4)])
+    for scheme in ("postgres://", "postgresql://"):
+        url = scheme + pg_url.split("://", 1)[1]
+        assert len(scan_one(url).clusters) == 1, url

@@ -95,7 +95,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
             *jobruns.observe(cluster),
         ]
-        verdict = model.decide(obs, mode)
+        verdict = model.decide(obs, mode, roles)
         reading = clock.reading_of(cluster, table.ts_timezone_aware, table.spec.timezone)
         evidence: dict[str, Any] = {
             **cluster.evidence,

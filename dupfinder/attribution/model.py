@@ -58,6 +58,14 @@ REQUIRES_NAMED = {"deploy_overlap": ("version", "differ")}
 # tables say about these three there is the generators' choice of offsets and shares, not evidence. Their
 # likelihoods are pooled (log-mean-exp), so the answer is the shortlist, never one of them by chance.
 POOLED_WITHOUT_WRITERS = ("duplicate_run", "multi_host", "deploy_overlap")
+# With writer columns but no host among them (a run or process column only, found by name or in the data)
+# the same holds for one host or two: two runs of one job on one host and one run on each of two hosts
+# write the same copies. Found by a stranger's table (a scheduler-name column read as a run id): the model
+# said duplicate_run at 98% "on one host" with nothing recording hosts. Pooled the same way.
+POOLED_WITHOUT_HOST = ("duplicate_run", "multi_host")
+# A calibration bin holding fewer tuning answers than this is not trusted; the raw posterior is used there
+# (the named-mode abstentions had 28 tuning examples, all in two bins, and mapped every shortlist to 0%).
+MIN_BIN = 50
 
 # Abstention: below this posterior the winner is not presented as the answer when a runner-up holds at
 # least SHORTLIST_FROM. Chosen on the tuning set (sample_data/tune.py prints accuracy and abstention rate
@@ -269,8 +277,12 @@ class Verdict:
     signal: str | None = None            # what would settle an unknown
 
 
-def decide(observations: Iterable[Observation], mode: str) -> Verdict:
-    """Posterior, answer (or abstention) and calibrated confidence for one cluster's observations."""
+def decide(observations: Iterable[Observation], mode: str, roles: set[str] | None = None) -> Verdict:
+    """Posterior, answer (or abstention) and calibrated confidence for one cluster's observations.
+
+    ``roles``: the writer roles the table records (None: not known, as in the tuning records, which always
+    have a host column when they have writer columns).
+    """
     obs = list(observations)
     seen = {(o.feature, o.value) for o in obs}
     required = {**REQUIRES, **(REQUIRES_NAMED if mode != "none" else {})}
@@ -288,8 +300,9 @@ def decide(observations: Iterable[Observation], mode: str) -> Verdict:
             weights[f"{o.feature}={o.value}"] = row
             for m in running:
                 scores[m] += row[m]
-    if mode == "none":
-        pooled = [m for m in POOLED_WITHOUT_WRITERS if m in scores]
+    pool = pooled_for(mode, roles)
+    if pool:
+        pooled = [m for m in pool if m in scores]
         peak = max(scores[m] for m in pooled)
         shared = peak + math.log(sum(math.exp(scores[m] - peak) for m in pooled) / len(pooled))
         for m in pooled:
@@ -300,10 +313,10 @@ def decide(observations: Iterable[Observation], mode: str) -> Verdict:
     posterior = {m: exp[m] / total for m in running}
     ranked = sorted(posterior.items(), key=lambda mp: -mp[1])
     family = "anonymous" if mode == "none" else "named"
-    if mode == "none":
-        group = [(m, posterior[m]) for m in POOLED_WITHOUT_WRITERS if m in posterior]
+    if pool:
+        group = [(m, posterior[m]) for m in pool if m in posterior]
         mass = sum(p for _, p in group)
-        others = [(m, p) for m, p in ranked if m not in POOLED_WITHOUT_WRITERS]
+        others = [(m, p) for m, p in ranked if m not in pool]
         if mass >= others[0][1]:  # "a batch written twice" is the best reading: name the three, not one
             signal = SEPARATING_SIGNAL[frozenset({"multi_host", "duplicate_run"})]
             return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, tuple(group), weights, signal)
@@ -319,15 +332,34 @@ def decide(observations: Iterable[Observation], mode: str) -> Verdict:
     return Verdict(best, calibrate(p_best, f"answer/{family}"), posterior, (), weights)
 
 
+def pooled_for(mode: str, roles: set[str] | None) -> tuple[str, ...]:
+    """The mechanisms the recorded writer columns cannot tell apart, pooled into one shortlist.
+
+    >>> pooled_for("none", None), pooled_for("explicit", {"host", "process"}), pooled_for("inferred", {"run"})
+    (('duplicate_run', 'multi_host', 'deploy_overlap'), (), ('duplicate_run', 'multi_host'))
+    """
+    if mode == "none":
+        return POOLED_WITHOUT_WRITERS
+    if roles is not None and "host" not in roles:
+        return POOLED_WITHOUT_HOST
+    return ()
+
+
 def calibrate(raw: float, kind: str) -> float:
-    """The share of answers that were right on the tuning set among answers with this raw posterior."""
+    """The share of answers that were right on the tuning set among answers with this raw posterior (the raw
+    posterior where the tuning set held fewer than MIN_BIN such answers).
+
+    >>> calibrate(0.7, "no such kind"), calibrate(0.99, "unknown/named")
+    (0.7, 0.99)
+    """
     bins = CALIBRATION.get(kind)
     if not bins:
         return raw
-    for edge, right, _n in bins:
+    for edge, right, n in bins:
         if raw <= edge:
-            return right
-    return bins[-1][1]
+            return right if n >= MIN_BIN else raw
+    edge, right, n = bins[-1]
+    return right if n >= MIN_BIN else raw
 
 
 def contributions(verdict: Verdict, against: str) -> list[tuple[str, float]]:

@@ -109,7 +109,9 @@ def assign(profiles: Sequence[Profile], clusters: Sequence[Cluster], missing: se
     writerish = [p for p in few if p.differ_share >= MIN_DIFFER_SHARE]
     # a column the copies never differ on (one host ran both runs) still shows itself: few values, long
     # constant stretches in insertion order, and a differing writer column determines it (pid → host)
-    writerish += [p for p in few if p not in writerish and p.changes and p.rows / p.changes >= MIN_STRETCH
+    # (a column with one value around the clusters says nothing about who wrote them: a currency, a country)
+    writerish += [p for p in few if p not in writerish and p.distinct >= 2 and p.changes
+                  and p.rows / p.changes >= MIN_STRETCH
                   and any(_determines(clusters, q.column, p.column) for q in writerish)]
     chosen: dict[str, WriterColumn] = {}
 

@@ -242,6 +242,14 @@ def cleanup(findings_path: str | Path, keep: str | None = None) -> tuple[str, st
     return cleanup_sql(doc, keep), rollback_sql(doc, keep)
 
 
+def evaluate(findings_path: str | Path, labels_path: str | Path, abstentions_right: bool = False, bins: int = 10):
+    """Score a findings.json's attribution against a labels file (CSV or JSON lines); runs no query."""
+    from .evaluate import evaluate as score_findings
+    from .findings import read_findings
+
+    return score_findings(read_findings(findings_path), labels_path, abstentions_right, bins)
+
+
 def migrate(url: str, table: str, keys: list[str] | tuple[str, ...], nulls_not_distinct: bool = False,
             where: str | None = None) -> str:
     """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing)."""

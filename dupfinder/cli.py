@@ -270,6 +270,24 @@ def cleanup(findings, output, keep):
 
 
 @main.command()
+@click.argument("findings", type=click.Path(dir_okay=False))
+@click.argument("labels", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option("--abstentions-right", is_flag=True,
+              help="Count an unknown whose shortlist holds the true mechanism as right (reported apart either way).")
+@click.option("--bins", type=click.IntRange(1, 100), default=10, show_default=True,
+              help="Equal-width confidence bins for the calibration error.")
+@_handle_errors
+def evaluate(findings, labels, fmt, abstentions_right, bins):
+    """Score the attribution in FINDINGS.json against labelled clusters in LABELS (CSV or JSON lines).
+    A report, not a gate: exits 0 whenever it ran."""
+    from . import api
+
+    result = api.evaluate(findings, labels, abstentions_right, bins)
+    click.echo(json.dumps(result.as_dict(), indent=2) if fmt == "json" else result.text())
+
+
+@main.command()
 @click.argument("url", required=False)
 @click.option("--table", required=True, help="Table to constrain.")
 @click.option("--key", "keys", multiple=True, required=True, help="Business-key column; repeat for several.")

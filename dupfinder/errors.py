@@ -33,6 +33,10 @@ class BadFindings(UsageError):
     """A findings.json file could not be read or does not have the expected shape."""
 
 
+class BadLabels(UsageError):
+    """A labels file for ``evaluate`` could not be read or lacks the table, key or mechanism of a cluster."""
+
+
 class DatabaseUnavailable(DupfinderError):
     """The server could not be reached or refused the login."""
 

@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dupfinder import api
+from dupfinder import api, evaluate
 from dupfinder.attribution import model
 from dupfinder.attribution.observe import Observation
 from dupfinder.config import ScanOptions, table_spec
@@ -157,35 +157,47 @@ def fit_calibration(records: list[Record]) -> dict[str, list[tuple[float, float,
     return result
 
 
+def records_frame(records: list[Record]):
+    """The records as the joined frame dupfinder.evaluate scores (a record not found has no answer)."""
+    import pandas as pd
+
+    return pd.DataFrame({"truth": [r.truth for r in records],
+                         "mechanism": [r.mechanism if r.found else None for r in records],
+                         "confidence": [r.confidence for r in records],
+                         "candidates": [list(r.candidates) for r in records],
+                         "mode": [r.mode for r in records]}, columns=list(evaluate.COLUMNS))
+
+
 def report(records: list[Record]) -> dict[str, dict]:
-    """Per mode: clusters, exact, accuracy, abstentions and expected calibration error (10 bins)."""
+    """Per mode: clusters, exact, accuracy, abstentions and expected calibration error (10 bins), scored by
+    dupfinder.evaluate with the protocol above (an honest abstention is right where the truth is inseparable)."""
     out = {}
     for mode in ("explicit", "inferred", "none"):
-        recs = [r for r in records if r.mode == mode and r.found]
-        if not recs:
+        recs = [r for r in records if r.mode == mode]
+        if not any(r.found for r in recs):
             continue
-        ok = [right(r) for r in recs]
-        bins: dict[int, list] = defaultdict(list)
-        for r, good in zip(recs, ok, strict=True):
-            bins[min(9, int(r.confidence * 10))].append((r.confidence, good))
-        ece = sum(abs(sum(c for c, _ in b) / len(b) - sum(g for _, g in b) / len(b)) * len(b)
-                  for b in bins.values()) / len(recs)
-        separable = [good for r, good in zip(recs, ok, strict=True) if r.truth not in INSEPARABLE.get(mode, set())]
-        out[mode] = {"clusters": len([r for r in records if r.mode == mode]), "exact": len(recs),
-                     "accuracy": sum(ok) / len(recs), "ece": ece,
+        result = evaluate.score(records_frame(recs), abstentions_right=INSEPARABLE, bins=10)
+        matched = result.clusters[result.clusters["matched"]]
+        separable = matched[~matched["truth"].isin(INSEPARABLE.get(mode, set()))]
+        out[mode] = {"clusters": result.labelled, "exact": result.matched,
+                     "accuracy": result.accuracy, "ece": result.ece,
                      "separable": len(separable),
-                     "separable_accuracy": sum(separable) / len(separable) if separable else None,
-                     "abstained": sum(1 for r in recs if r.mechanism == "unknown") / len(recs)}
+                     "separable_accuracy": float(separable["right"].mean()) if len(separable) else None,
+                     "abstained": result.abstained / result.matched}
     return out
 
 
 def confusion(records: list[Record]) -> str:
-    pairs = Counter((r.truth, r.mechanism) for r in records if r.found)
-    labels = sorted({x for p in pairs for x in p})
+    """Truth against answer (dupfinder.evaluate's crosstab) over every label either side, as aligned text."""
+    found = [r for r in records if r.found]
+    matrix = evaluate.score(records_frame(found)).confusion if found else None
+    labels = sorted({*matrix.index, *matrix.columns}) if found else []
     lines = ["truth \\ found".ljust(18) + "".join(lab[:10].rjust(11) for lab in labels)]
-    for t in labels:
-        if any(pairs[(t, f)] for f in labels):
-            lines.append(t.ljust(18) + "".join(str(pairs[(t, f)]).rjust(11) for f in labels))
+    if found:
+        matrix = matrix.reindex(index=labels, columns=labels, fill_value=0)
+        for t in labels:
+            if matrix.loc[t].any():
+                lines.append(t.ljust(18) + "".join(str(int(n)).rjust(11) for n in matrix.loc[t]))
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ["cli", "report", "durations", "config", "values", "writers", "connect", "sqltemplates", "remediate",
            "cluster", "alembic_revision", "attribution.transactions", "attribution.timing", "attribution.clock",
-           "attribution.written", "attribution.explain", "attribution.incidents", "attribution.model"]
+           "attribution.written", "attribution.explain", "attribution.incidents", "attribution.model", "evaluate"]
 
 
 @pytest.mark.parametrize("name", MODULES)

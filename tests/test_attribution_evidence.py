@@ -7,9 +7,10 @@ import random
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from helpers import make_table, scan_one
+from helpers import at, make_table, scan_one
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlrun import scan_doc
 
 T0 = datetime(2026, 10, 6, 2, 0, 0)
 
@@ -100,3 +101,29 @@ def test_attribution_statements_keep_any_name_one_quoted_identifier(name):
             if quoted != name and len(name) >= 4 and name.strip():
                 # a name that needs quoting never appears bare outside its quoted form
                 assert name not in sql.replace(quoted, ""), (name, sql)
+
+
+def test_a_scheduler_column_and_a_constant_currency_are_not_hosts(sqlite_url):
+    # A stranger's table: the scheduler's name in a column no vocabulary knows, a currency that never changes,
+    # one batch written twice 0.42 s apart. Nothing records hosts, so one host or two is the question the data
+    # cannot answer: it must not become "EUR ran the job twice", nor "one host" at 98%.
+    rows = []
+    for i in range(60):
+        for n, (writer, offset) in enumerate((("sched-eu-1", 0.0), ("sched-eu-2", 0.42))):
+            rows.append({"ledger_no": 2 * i + n + 1, "tenant": f"t{i % 5}", "invoice_ref": f"INV-{i}",
+                         "amount": 10 + i, "currency": "EUR", "emitted_by": writer,
+                         "booked_at": at(i * 0.05 + offset)})
+    make_table(sqlite_url, "invoice_ledger", [
+        sa.Column("ledger_no", sa.Integer, primary_key=True), sa.Column("tenant", sa.String(8)),
+        sa.Column("invoice_ref", sa.String(16)), sa.Column("amount", sa.Integer), sa.Column("currency", sa.String(3)),
+        sa.Column("emitted_by", sa.String(16)), sa.Column("booked_at", sa.DateTime)], rows)
+    doc = scan_doc(sqlite_url, table="invoice_ledger", keys=["tenant", "invoice_ref"], ts="booked_at")
+    table = doc["tables"][0]
+    assert len(table["clusters"]) == 60
+    roles = {w["column"]: w["role"] for w in table["signals"]["writer_roles_from_data"]}
+    assert "currency" not in roles and roles.get("emitted_by") in ("run", "process")
+    for cluster in table["clusters"]:
+        assert cluster["mechanism"] == "unknown", cluster["explanation"]
+        assert {c["mechanism"] for c in cluster["evidence"]["candidates"]} == {"duplicate_run", "multi_host"}
+        assert "host column" in cluster["evidence"]["signal"] and cluster["confidence"] >= 0.5
+    assert all("EUR" not in i["summary"] for i in table["incidents"])

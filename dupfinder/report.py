@@ -286,7 +286,8 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
             "rows_null_key": f"{t['rows_null_key']:,}", "rows_null_ts": f"{t['rows_null_ts']:,}",
             "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),
             "time_range": t.get("time_range", {}), "since": t.get("since"),
-            "writer_columns": [f"{w['role']} = {w['column']} ({w['reason']})" for w in t.get("writer_columns", [])],
+            "writer_columns": [f"{w['role']} = {w['column']} ({how_found(w['reason'])})"
+                               for w in t.get("writer_columns", [])],
             "signals": t.get("signals", {}), "evidence_read": evidence_read(t.get("signals", {})),
             "notes": [prose(note) for note in t.get("notes", [])],
             "incidents": [_incident_context(t, i, r + 1, by_incident) for r, i in enumerate(ordered[:INCIDENTS_SHOWN])],
@@ -350,3 +351,16 @@ def evidence_read(signals: dict[str, Any]) -> list[str]:
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         shown.append(f"{name.replace('_', ' ')}: {value}")
     return shown
+
+
+def how_found(reason: str) -> str:
+    """A writer column's reason, short enough for the parameters table (findings.json keeps the whole text).
+
+    >>> how_found("given with --writer"), how_found("inferred: the name is the role word 'pid', type INTEGER")
+    ('given', 'inferred from its name and type')
+    """
+    if reason.startswith("given"):
+        return "given"
+    if "from the data" in reason:
+        return "inferred from the data"
+    return "inferred from its name and type"

@@ -46,11 +46,17 @@ class Profile:
     differ_share: float
 
 
-def candidates(clusters: Sequence[Cluster], columns: Sequence[str], skip: set[str]) -> list[str]:
-    """Columns whose values in the cluster rows are short text or integers and that are not yet used."""
+_COMPARABLE_TYPE = re.compile(r"CHAR|TEXT|STRING|(?<![A-Z])(?:TINY|SMALL|MEDIUM|BIG)?INT|ENUM", re.IGNORECASE)
+
+
+def candidates(clusters: Sequence[Cluster], columns: Sequence[str], skip: set[str],
+               types: dict[str, str] | None = None) -> list[str]:
+    """Columns of a text or integer type whose values in the cluster rows are short text or integers and that
+    are not yet used. (A json column's small values read as integers in Python, but the database cannot
+    compare json: "operator does not exist: json = json" stopped the scan.)"""
     found = []
     for column in columns:
-        if column in skip:
+        if column in skip or (types is not None and not _COMPARABLE_TYPE.search(types.get(column, ""))):
             continue
         values = [r.values.get(column) for c in clusters for r in c.rows]
         if values and all(v is None or (isinstance(v, (str, int)) and not isinstance(v, bool) and len(str(v)) <= 80)
@@ -161,7 +167,7 @@ def from_data(conn, info, spec, aware, clusters: Sequence[Cluster],
     if not missing:
         return []
     skip = set(spec.keys) | {spec.ts} | set(info.primary_key) | {w.column for w in named}
-    columns = candidates(clusters, info.column_names, skip)
+    columns = candidates(clusters, info.column_names, skip, {c.name: c.type for c in info.columns})
     if not columns:
         return []
     return assign(profile(conn, info, spec, aware, clusters, columns), clusters, missing)

@@ -169,21 +169,6 @@ def since_bind(info: TableInfo, spec: TableSpec, aware: bool | None) -> Any:
     return ts_bind(info, aware, spec.since - timedelta(seconds=spec.window))
 
 
-def key_counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None):
-    """A function counting the distinct keys written between two instants (µs), for coverage."""
-    sql = render_sql("count_keys.sql.j2", conn.dialect, **_context(conn, info, spec))
-    margin = max(30.0, 10 * spec.window)
-
-    def count(start_us: int, end_us: int) -> int | None:
-        lo = datetime.fromtimestamp(start_us / 1e6, UTC) - timedelta(seconds=margin)
-        hi = datetime.fromtimestamp(end_us / 1e6, UTC) + timedelta(seconds=margin)
-        params = {"lo": ts_bind(info, aware, lo), "hi": ts_bind(info, aware, hi)}
-        return int(conn.execute(statement(sql), params).scalar_one())
-
-    count.margin_us = int(margin * 1e6)  # type: ignore[attr-defined]  (attribute reads it for sampling)
-    return count
-
-
 def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[str, ...] | None = None,
                plan: str | None = None) -> dict[str, str]:
     """Return the statements a scan of one table runs, rendered for this connection's dialect.

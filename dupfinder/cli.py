@@ -356,7 +356,9 @@ def discover(url, schema, output, force, fmt):
         else:
             click.echo(f"{p.table}: no key proposed -- {p.evidence}")
     if not proposals:
-        click.echo("no table has a creation-timestamp column without a unique constraint besides its primary key")
+        where = f"schema {schema!r}" if schema else "the default schema (--schema S looks in another)"
+        click.echo(f"no table in {where} has a creation-timestamp column without a unique constraint besides its "
+                   "primary key")
     click.echo(f"wrote {path}")
 
 

@@ -115,3 +115,13 @@ def test_discover_skips_an_unreadable_table_and_reads_around_a_point_column(pg_s
     engine.dispose()
     proposals = {p.table: p for p in discover(url)}
     assert proposals["only_points"].keys is None and proposals["secret_ledger"].skipped
+
+
+def test_discover_says_where_it_looked_when_it_found_nothing(sqlite_url, tmp_path):
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    result = CliRunner().invoke(main, ["discover", sqlite_url, "-o", str(tmp_path / "d.toml")])
+    assert result.exit_code == 0, result.output
+    assert "no table in the default schema (--schema S looks in another)" in result.output

@@ -144,7 +144,9 @@ def assign(profiles: Sequence[Profile], clusters: Sequence[Cluster], missing: se
         elif hint in ("run", "process"):
             role, how = hint, f"its name hints at a {hint} ({p.column!r})"
         else:
-            role, how = "run", "it changes between runs and stays constant within one"
+            role, how = "run", ("it stays constant over stretches of rows, as a run id does" if p.changes and
+                                p.rows / p.changes >= MIN_STRETCH else
+                                "it takes few values and the copies differ in it (its writers wrote at the same time)")
         if role in missing and role not in chosen:
             chosen[role] = WriterColumn(role, p.column, why(p, how))
     return list(chosen.values())

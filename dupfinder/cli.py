@@ -451,8 +451,10 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if signals.get("timestamp_precision_warning"):
             click.echo(f"  warning: {signals['timestamp_precision_warning']}")
         for incident in t["incidents"][:10]:
-            click.echo(f"  {incident['id']} {incident['mechanism']} "
-                       f"({incident.get('confidence', 0):.0%}): {incident['summary']}")
+            sure = f"{incident.get('confidence', 0):.0%}"
+            if incident["mechanism"] == "unknown":  # its confidence is that the truth is in the shortlist
+                sure = f"{sure} that it is one of the shortlist"
+            click.echo(f"  {incident['id']} {incident['mechanism']} ({sure}): {incident['summary']}")
         if len(t["incidents"]) > 10:
             click.echo(f"  ... and {len(t['incidents']) - 10} more incident(s) in findings.json")
         for note in t.get("notes", []):

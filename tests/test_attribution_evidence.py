@@ -127,3 +127,10 @@ def test_a_scheduler_column_and_a_constant_currency_are_not_hosts(sqlite_url):
         assert {c["mechanism"] for c in cluster["evidence"]["candidates"]} == {"duplicate_run", "multi_host"}
         assert "host column" in cluster["evidence"]["signal"] and cluster["confidence"] >= 0.5
     assert all("EUR" not in i["summary"] for i in table["incidents"])
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    text = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "invoice_ledger", "--key", "tenant", "--key",
+                                     "invoice_ref", "--ts", "booked_at"]).output
+    assert "unknown (100% that it is one of the shortlist)" in text, text

@@ -10,6 +10,7 @@ from typing import Any
 
 from .durations import parse_duration, parse_since
 from .errors import UsageError
+from .textfiles import read_text
 
 ROLES = ("host", "process", "run", "version", "app")
 KEEP = ("earliest", "latest")
@@ -183,15 +184,10 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
     """
     path = Path(path)
     where = f"config file {str(path)!r}"
+    text = read_text(path, "config file", UsageError)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{where} not found") from None
-    except IsADirectoryError:
-        raise UsageError(f"{where} is a folder, not a file") from None
-    except PermissionError:
-        raise UsageError(f"{where} cannot be read (permission denied)") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:
+        doc = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise UsageError(f"{where} is not valid TOML: {exc}") from None
     unknown = set(doc) - set(_TOP_FIELDS)
     if unknown:

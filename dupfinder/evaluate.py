@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BadLabels
+from .textfiles import read_text
 
 BINS = 10  # equal-width confidence bins for the calibration error: [0, 0.1), [0.1, 0.2), ..., [0.9, 1.0]
 
@@ -284,16 +285,7 @@ def _label_key(record: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _read_label_records(path: Path) -> list[dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadLabels(f"labels file {str(path)!r} not found") from None
-    except IsADirectoryError:
-        raise BadLabels(f"labels file {str(path)!r} is a directory") from None
-    except UnicodeDecodeError:
-        raise BadLabels(f"labels file {str(path)!r} is not UTF-8 text") from None
-    except OSError as err:
-        raise BadLabels(f"cannot read labels file {str(path)!r}: {err.strerror or err}") from None
+    text = read_text(path, "labels file", BadLabels)
     if "\x00" in text:
         raise BadLabels(f"labels file {str(path)!r} is not text (NUL bytes)")
     if text.lstrip().startswith("{"):

@@ -15,6 +15,7 @@ from .config import TableSpec
 from .connect import TableInfo
 from .detect import FarDuplicate, TableStats
 from .errors import BadFindings
+from .textfiles import read_text
 from .values import iso_from_us, iso_timestamp, jsonable
 from .writers import WriterColumn
 
@@ -217,15 +218,10 @@ def validate_findings(doc: Any, source: str = "findings") -> None:
 def read_findings(path: str | Path) -> dict[str, Any]:
     """Load a findings.json written by a scan and validate it against the schema; raise BadFindings when it is
     not one (one line naming the file and the failing field)."""
+    text = read_text(path, "findings file", BadFindings)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadFindings(f"findings file {str(path)!r} not found") from None
-    except IsADirectoryError:
-        raise BadFindings(f"findings file {str(path)!r} is a directory") from None
-    except OSError as err:
-        raise BadFindings(f"cannot read findings file {str(path)!r}: {err.strerror or err}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
         raise BadFindings(f"{str(path)!r} is not a findings.json: {_one_line(str(err))}") from None
     validate_findings(doc, str(path))
     return doc

@@ -61,13 +61,23 @@ def url_secrets(url: object) -> list[str]:
     return sorted({p for p in pieces if len(p) >= 3 and p != MASK}, key=len, reverse=True)
 
 
-def _secret_ranges(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every secret in ``text``, under each reading of where the userinfo ends."""
-    found: list[tuple[int, int]] = []
+def _authority_start(text: str) -> int:
+    """Where the part after ``scheme://`` begins (0 without a scheme).
+
+    >>> _authority_start("postgresql+psycopg://u:p@h/db"), _authority_start("u:p@h")
+    (21, 0)
+    """
     scheme = _SCHEME.match(text)
     start = scheme.end() if scheme else 0
     while start < len(text) and text[start] == "/":
         start += 1
+    return start
+
+
+def _secret_ranges(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every secret in ``text``, under each reading of where the userinfo ends."""
+    found: list[tuple[int, int]] = []
+    start = _authority_start(text)
     body = text[start:]
     first_at = body.find("@")
     user_end = min([i for i in (body.find(":"), first_at) if i >= 0], default=-1)
@@ -152,10 +162,7 @@ def _as_text(url: object) -> str:
 def _split(text: str) -> tuple[int, str | None, str]:
     """(where the authority starts, the userinfo or None, the text after it); the userinfo ends at the
     last ``@``, so whatever an unencoded ``@`` splits off a password stays inside it."""
-    scheme = _SCHEME.match(text)
-    start = scheme.end() if scheme else 0
-    while start < len(text) and text[start] == "/":
-        start += 1
+    start = _authority_start(text)
     body = text[start:]
     first_at = body.find("@")
     if first_at < 0:

@@ -7,9 +7,10 @@ import importlib
 
 import pytest
 
-MODULES = ["cli", "report", "durations", "config", "values", "writers", "connect", "sqltemplates", "remediate",
-           "cluster", "alembic_revision", "attribution.transactions", "attribution.timing", "attribution.clock",
-           "attribution.written", "attribution.explain", "attribution.incidents", "attribution.model", "evaluate"]
+MODULES = ["cli", "report", "textfiles", "durations", "config", "values", "writers", "connect", "sqltemplates",
+           "remediate", "cluster", "alembic_revision", "attribution.transactions", "attribution.timing",
+           "attribution.clock", "attribution.written", "attribution.explain", "attribution.incidents",
+           "attribution.model", "evaluate", "urls"]
 
 
 @pytest.mark.parametrize("name", MODULES)

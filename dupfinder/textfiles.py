@@ -1,0 +1,29 @@
+"""Read the text files a person hands dupfinder (config, findings, labels) with one clear error each way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import DupfinderError
+
+
+def read_text(path: str | Path, what: str, error: type[DupfinderError]) -> str:
+    """The UTF-8 text of ``path``, or ``error`` with one line saying what is wrong with the ``what`` file.
+
+    >>> from dupfinder.errors import UsageError
+    >>> read_text("/nonexistent/dupfinder.toml", "config file", UsageError)
+    Traceback (most recent call last):
+    ...
+    dupfinder.errors.UsageError: config file '/nonexistent/dupfinder.toml' not found
+    """
+    where = f"{what} {str(path)!r}"
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{where} not found") from None
+    except IsADirectoryError:
+        raise error(f"{where} is a folder, not a file") from None
+    except UnicodeDecodeError:
+        raise error(f"{where} is not UTF-8 text") from None
+    except OSError as err:
+        raise error(f"cannot read {where}: {err.strerror or err}") from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -32,7 +31,7 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(ctx.meta.get("dupfinder.exit_code", EXIT_CLEAN))
         except DupfinderError as err:
             if show:
-                traceback.print_exc()
+                _print_traceback()
             _error(str(err))
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
@@ -42,7 +41,7 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             import socket
 
             if show:
-                traceback.print_exc()
+                _print_traceback()
             if isinstance(err, (ConnectionError, TimeoutError, socket.gaierror, socket.herror)):
                 _error(f"cannot reach the database: {err.strerror or err}")  # a driver that let a socket error out
                 sys.exit(EXIT_DATABASE)
@@ -51,11 +50,17 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_USAGE)
         except Exception as err:  # a bug in dupfinder: say so, keep the exit code of a failed run
             if show:
-                traceback.print_exc()
+                _print_traceback()
             _error(f"unexpected {type(err).__name__}: {err} (rerun with --traceback and report it)")
             sys.exit(EXIT_DATABASE)
 
     return wrapper
+
+
+def _print_traceback() -> None:
+    import traceback  # only when asked for: not on the path of a clean check
+
+    traceback.print_exc()
 
 
 def _error(message: str) -> None:
@@ -461,3 +466,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
             click.echo(f"  note: {note}")
     total = sum(len(t["clusters"]) for t in doc["tables"])
     click.echo(f"{'clean' if not total else f'{total} cluster(s) found'} ({doc['database']})")
+
+
+if __name__ == "__main__":  # python -m dupfinder.cli, the console script's own entry point
+    main()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -182,6 +181,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
     table may override; ``overrides`` (from the command line) win over both. Unknown fields and values of
     the wrong type are refused with the field's name.
     """
+    import tomllib  # only a scan with --config reads TOML
+
     path = Path(path)
     where = f"config file {str(path)!r}"
     text = read_text(path, "config file", UsageError)
@@ -233,6 +234,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
 def run_logs(path: str | Path) -> tuple[tuple[str, ...], str | None]:
     """The job-run files (``runs``, a path or a list, relative to the config file) and ``runs_pattern``
     of a dupfinder.toml."""
+    import tomllib
+
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))

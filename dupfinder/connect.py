@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import warnings
@@ -312,6 +311,8 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
                 return schema, name
         except exc.DBAPIError:
             pass  # no such schema: fall through to the suggestions below
+    import difflib  # suggestions: only when the table is not found
+
     everywhere = names + _other_schema_tables(conn)
     close = difflib.get_close_matches(table, everywhere, n=3, cutoff=0.5) or \
         difflib.get_close_matches(name if dot else table, everywhere, n=3, cutoff=0.5) or \
@@ -398,6 +399,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     for purpose, wanted in needed.items():
         for column in wanted:
             if column not in names:
+                import difflib
+
                 close = difflib.get_close_matches(column, names, n=3, cutoff=0.5)
                 hint = (f"; columns with a similar name: {', '.join(close)}" if close
                         else f"; its columns are: {', '.join(names)}")

@@ -1,0 +1,148 @@
+"""Benchmark: how long a post-deploy check that finds nothing takes, as whole processes.
+
+Builds a clean table (1,000 rows, every key once) in a SQLite file and, unless --no-postgres, in a throwaway
+PostgreSQL 15 started as the tests start one (tests/pg_server.py), then runs each command below as its own
+process, round after round (the commands interleaved, so a burst of load hits all of them alike), and prints
+the median wall time of each and its ratio to ``python -c pass`` and to ``python -c "import sqlalchemy,
+psycopg"`` measured in the same run:
+
+  python -c pass                                   the interpreter (with this machine's site-packages .pth)
+  python -c "import sqlalchemy, psycopg"           the required stack, imported and nothing else
+  python -m dupfinder scan sqlite:///clean.db ...  the check on SQLite
+  python -m dupfinder scan postgresql+psycopg://... the check on PostgreSQL
+  python -m dupfinder.cli scan ...                 the console script's entry point (dupfinder.cli:main)
+
+Every command runs with the interpreter itself (sys.executable), not a pyenv shim (a shell script that costs
+its own time; --shim adds the shim's `python -c pass` to show how much). Modules are compiled once into a
+private bytecode folder before timing (PYTHONPYCACHEPREFIX), as an installed wheel is: a checkout run with
+PYTHONDONTWRITEBYTECODE=1 compiles every dupfinder module from source at each start (--source shows that).
+Then one `-X importtime` run per check lists the largest imports.
+
+    python benchmarks/startup.py [--runs 15] [--no-postgres] [--shim] [--source]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from pg_server import PostgresServer  # noqa: E402
+
+SCAN = ["--table", "e", "--key", "k", "--ts", "ts"]
+ROWS = 1000
+
+
+def clean_sqlite(path: Path) -> str:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE e (id INTEGER PRIMARY KEY, k INTEGER, ts DATETIME, host TEXT)")
+    con.executemany("INSERT INTO e VALUES (?, ?, ?, 'a')",
+                    [(i, i, f"2026-11-03 02:{i % 60:02d}:{i % 59:02d}.000000") for i in range(ROWS)])
+    con.commit()
+    con.close()
+    return f"sqlite:///{path}"
+
+
+def clean_postgres(server: PostgresServer) -> str:
+    subprocess.run([server.psql, "-X", "-q", "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", "-d",
+                    "postgres", "-v", "ON_ERROR_STOP=1", "-c",
+                    "CREATE TABLE e (id integer PRIMARY KEY, k integer, ts timestamptz, host text)", "-c",
+                    "INSERT INTO e SELECT g, g, timestamptz '2026-11-03 02:00:00+00' + g * interval '1 s', 'a' "
+                    f"FROM generate_series(1, {ROWS}) g", "-c", "VACUUM ANALYZE e"], check=True, capture_output=True)
+    return server.url()
+
+
+def wall(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
+    """Wall seconds of one process (its exit code must be in ``ok``)."""
+    started = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in ok:
+        raise RuntimeError(f"{' '.join(cmd[:6])} exited {done.returncode}: {done.stderr[-2000:]}")
+    return elapsed
+
+
+def top_imports(cmd: list[str], env: dict[str, str], count: int = 8) -> tuple[float, list[tuple[float, str]], bool]:
+    """Total top-level import time (s), the largest top-level imports, and whether pandas/numpy were imported."""
+    err = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=300).stderr
+    rows = [line.split("|") for line in err.splitlines() if line.startswith("import time:")]
+    top = [(int(r[1]) / 1e6, r[2].strip()) for r in rows if r[1].strip().isdigit() and not r[2].startswith("  ")]
+    heavy = any(r[2].strip().split(".")[0] in ("pandas", "numpy") for r in rows)
+    return sum(s for s, _ in top), sorted(top, reverse=True)[:count], heavy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="rounds; each command runs once a round")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--shim", action="store_true", help="also time `python -c pass` through the pyenv shim")
+    parser.add_argument("--source", action="store_true",
+                        help="also time the SQLite check without bytecode (PYTHONDONTWRITEBYTECODE=1, no cache)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="dupfinder-startup-"))
+    server = None
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+        env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        env["XDG_CACHE_HOME"] = str(work / "cache")  # compiled templates: written by the warm-up run, then read
+        py = sys.executable
+        sqlite_url = clean_sqlite(work / "clean.db")
+        commands: dict[str, tuple[list[str], dict[str, str]]] = {
+            "python -c pass": ([py, "-c", "pass"], env),
+            "python -c 'import sqlalchemy, psycopg'": ([py, "-c", "import sqlalchemy, psycopg"], env),
+            "dupfinder scan (SQLite)": ([py, "-m", "dupfinder", "scan", sqlite_url, *SCAN], env),
+            "python -m dupfinder.cli scan (SQLite)": ([py, "-m", "dupfinder.cli", "scan", sqlite_url, *SCAN], env),
+        }
+        if not args.no_postgres:
+            server = PostgresServer(commit_timestamps=False).start()
+            commands["dupfinder scan (PostgreSQL)"] = ([py, "-m", "dupfinder", "scan", clean_postgres(server), *SCAN],
+                                                       env)
+        if args.source:
+            source_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+            del source_env["PYTHONPYCACHEPREFIX"]
+            commands["dupfinder scan (SQLite), no bytecode"] = (commands["dupfinder scan (SQLite)"][0], source_env)
+        if args.shim:
+            shim = shutil.which("python", path=os.environ.get("PATH"))
+            if shim and "shims" in shim:
+                commands["python -c pass (pyenv shim)"] = ([shim, "-c", "pass"], env)
+        for cmd, cmd_env in commands.values():  # warm-up: bytecode and compiled templates written once
+            wall(cmd, cmd_env)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):
+            for name, (cmd, cmd_env) in commands.items():
+                times[name].append(wall(cmd, cmd_env))
+        load = os.getloadavg()
+        floor = statistics.median(times["python -c pass"])
+        stack = statistics.median(times["python -c 'import sqlalchemy, psycopg'"])
+        print(f"median of {args.runs} runs each, {ROWS}-row clean table, {py} {sys.version.split()[0]}, "
+              f"load average after the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(f"{'command':<42} {'median':>8} {'min':>7} {'max':>7} {'/ pass':>7} {'/ stack':>8} {'- pass':>8}")
+        for name, values in times.items():
+            median = statistics.median(values)
+            print(f"{name:<42} {median:>7.3f}s {min(values):>6.3f}s {max(values):>6.3f}s {median / floor:>7.2f} "
+                  f"{median / stack:>8.2f} {median - floor:>7.3f}s")
+        for name in [n for n in commands if n.startswith("dupfinder scan")]:
+            cmd, cmd_env = commands[name]
+            total, top, heavy = top_imports(cmd, cmd_env)
+            print(f"{name}: imports {total:.3f} s (-X importtime, top level; pandas/numpy: {'yes' if heavy else 'no'})"
+                  f", largest: " + ", ".join(f"{module} {s:.3f}" for s, module in top))
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

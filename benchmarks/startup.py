@@ -3,8 +3,8 @@
 Builds a clean table (1,000 rows, every key once) in a SQLite file and, unless --no-postgres, in a throwaway
 PostgreSQL 15 started as the tests start one (tests/pg_server.py), then runs each command below as its own
 process, round after round (the commands interleaved, so a burst of load hits all of them alike), and prints
-the median wall time of each and its ratio to ``python -c pass`` and to ``python -c "import sqlalchemy,
-psycopg"`` measured in the same run:
+the median wall time and CPU time (user + system) of each and their ratios to ``python -c pass`` and to
+``python -c "import sqlalchemy, psycopg"`` measured in the same run:
 
   python -c pass                                   the interpreter (with this machine's site-packages .pth)
   python -c "import sqlalchemy, psycopg"           the required stack, imported and nothing else
@@ -18,13 +18,14 @@ private bytecode folder before timing (PYTHONPYCACHEPREFIX), as an installed whe
 PYTHONDONTWRITEBYTECODE=1 compiles every dupfinder module from source at each start (--source shows that).
 Then one `-X importtime` run per check lists the largest imports.
 
-    python benchmarks/startup.py [--runs 15] [--no-postgres] [--shim] [--source]
+    python benchmarks/startup.py [--runs 15] [--no-postgres] [--shim] [--source] [--compare OTHER_CHECKOUT]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -62,19 +63,24 @@ def clean_postgres(server: PostgresServer) -> str:
     return server.url()
 
 
-def wall(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
-    """Wall seconds of one process (its exit code must be in ``ok``)."""
+def timed(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one process (its exit code must be in ``ok``), run from
+    the checkout env names. CPU time moves far less than wall time when other work shares the machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=env, cwd=env.get("DUPFINDER_BENCH_CWD", ROOT), capture_output=True, text=True,
+                          timeout=300)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in ok:
         raise RuntimeError(f"{' '.join(cmd[:6])} exited {done.returncode}: {done.stderr[-2000:]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def top_imports(cmd: list[str], env: dict[str, str], count: int = 8) -> tuple[float, list[tuple[float, str]], bool]:
     """Total top-level import time (s), the largest top-level imports, and whether pandas/numpy were imported."""
-    err = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], env=env, cwd=ROOT, capture_output=True,
+    err = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], env=env, cwd=env.get("DUPFINDER_BENCH_CWD", ROOT),
+                         capture_output=True,
                          text=True, timeout=300).stderr
     rows = [line.split("|") for line in err.splitlines() if line.startswith("import time:")]
     top = [(int(r[1]) / 1e6, r[2].strip()) for r in rows if r[1].strip().isdigit() and not r[2].startswith("  ")]
@@ -87,6 +93,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="rounds; each command runs once a round")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--shim", action="store_true", help="also time `python -c pass` through the pyenv shim")
+    parser.add_argument("--compare", metavar="DIR", help="also time the checks from another checkout (before/after)")
     parser.add_argument("--source", action="store_true",
                         help="also time the SQLite check without bytecode (PYTHONDONTWRITEBYTECODE=1, no cache)")
     args = parser.parse_args()
@@ -109,30 +116,42 @@ def main() -> None:
             server = PostgresServer(commit_timestamps=False).start()
             commands["dupfinder scan (PostgreSQL)"] = ([py, "-m", "dupfinder", "scan", clean_postgres(server), *SCAN],
                                                        env)
+        if args.compare:
+            other = {**env, "DUPFINDER_BENCH_CWD": str(Path(args.compare).resolve()),
+                     "XDG_CACHE_HOME": str(work / "cache-compare")}
+            for name in [n for n in commands if n.startswith("dupfinder scan")]:
+                commands[f"{name}, {Path(args.compare).name}"] = (commands[name][0], other)
         if args.source:
             source_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
             del source_env["PYTHONPYCACHEPREFIX"]
             commands["dupfinder scan (SQLite), no bytecode"] = (commands["dupfinder scan (SQLite)"][0], source_env)
         if args.shim:
-            shim = shutil.which("python", path=os.environ.get("PATH"))
-            if shim and "shims" in shim:
+            root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+            shim = os.path.join(root, "shims", "python")
+            if os.access(shim, os.X_OK):
                 commands["python -c pass (pyenv shim)"] = ([shim, "-c", "pass"], env)
+            else:
+                print(f"no pyenv shim at {shim}: --shim skipped")
         for cmd, cmd_env in commands.values():  # warm-up: bytecode and compiled templates written once
-            wall(cmd, cmd_env)
-        times: dict[str, list[float]] = {name: [] for name in commands}
+            timed(cmd, cmd_env)
+        load_before = os.getloadavg()
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, (cmd, cmd_env) in commands.items():
-                times[name].append(wall(cmd, cmd_env))
+                times[name].append(timed(cmd, cmd_env))
         load = os.getloadavg()
-        floor = statistics.median(times["python -c pass"])
-        stack = statistics.median(times["python -c 'import sqlalchemy, psycopg'"])
+        wall = {name: statistics.median(t[0] for t in values) for name, values in times.items()}
+        cpu = {name: statistics.median(t[1] for t in values) for name, values in times.items()}
+        floor, stack = "python -c pass", "python -c 'import sqlalchemy, psycopg'"
         print(f"median of {args.runs} runs each, {ROWS}-row clean table, {py} {sys.version.split()[0]}, "
-              f"load average after the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-        print(f"{'command':<42} {'median':>8} {'min':>7} {'max':>7} {'/ pass':>7} {'/ stack':>8} {'- pass':>8}")
+              f"load average (1, 5, 15 min) before {' '.join(f'{x:.2f}' for x in load_before)}, after "
+              f"{' '.join(f'{x:.2f}' for x in load)}")
+        print(f"{'command':<46} {'wall':>7} {'min':>6} {'/ pass':>7} {'/ stack':>8} {'cpu':>7} {'/ pass':>7} "
+              f"{'/ stack':>8}")
         for name, values in times.items():
-            median = statistics.median(values)
-            print(f"{name:<42} {median:>7.3f}s {min(values):>6.3f}s {max(values):>6.3f}s {median / floor:>7.2f} "
-                  f"{median / stack:>8.2f} {median - floor:>7.3f}s")
+            print(f"{name:<46} {wall[name]:>6.3f}s {min(t[0] for t in values):>5.3f}s {wall[name] / wall[floor]:>7.2f} "
+                  f"{wall[name] / wall[stack]:>8.2f} {cpu[name]:>6.3f}s {cpu[name] / cpu[floor]:>7.2f} "
+                  f"{cpu[name] / cpu[stack]:>8.2f}")
         for name in [n for n in commands if n.startswith("dupfinder scan")]:
             cmd, cmd_env = commands[name]
             total, top, heavy = top_imports(cmd, cmd_env)

@@ -8,13 +8,17 @@ line break, and only ``ident`` emits a name outside a literal or a comment.
 from __future__ import annotations
 
 import json
+import os
 import re
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def resource_dir(package: str, source_name: str) -> Path:
@@ -169,27 +173,36 @@ def _spelled_out(dialect: Dialect, value: str) -> str:
 
 
 @cache
-def template_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates kept between runs under the user's cache folder (compiling the templates from source
-    cost 0.1-0.3 s of every scan process); None where that folder cannot be written. Entries are keyed by
-    each template's source checksum, so an edited template is compiled again."""
-    import os
-
+def cache_folder(kind: str) -> Path | None:
+    """``<user cache folder>/dupfinder/<kind>-<version>``, created; None where it cannot be written."""
     from . import __version__
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "dupfinder", f"templates-{__version__}")
+    folder = os.path.join(base, "dupfinder", f"{kind}-{__version__}")
     try:
         os.makedirs(folder, exist_ok=True)
         if not os.access(folder, os.W_OK):
             return None
     except OSError:
         return None
-    return jinja2.FileSystemBytecodeCache(folder)
+    return Path(folder)
+
+
+@cache
+def template_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs under the user's cache folder (compiling the templates from source
+    cost 0.1-0.3 s of every scan process); None where that folder cannot be written. Entries are keyed by
+    each template's source checksum, so an edited template is compiled again."""
+    import jinja2
+
+    folder = cache_folder("templates")
+    return None if folder is None else jinja2.FileSystemBytecodeCache(str(folder))
 
 
 @cache
 def _environment(folder: str) -> jinja2.Environment:
+    import jinja2  # not imported by a process whose statements all come from the rendered-statement cache
+
     env = jinja2.Environment(
         bytecode_cache=template_cache(),
         loader=jinja2.FileSystemLoader(folder),
@@ -222,8 +235,107 @@ def _dialect_environment(dialect: Dialect) -> jinja2.Environment:
 
 
 def render_sql(template: str, dialect: Dialect, **context: object) -> str:
-    """Render ``queries/<template>`` for ``dialect``; only the ``ident`` filter may emit identifiers."""
-    return _dialect_environment(dialect).get_template(template).render(dialect=dialect.name, **context)
+    """Render ``queries/<template>`` for ``dialect``; only the ``ident`` filter may emit identifiers.
+
+    A statement rendered before from the same inputs is read back from the user's cache folder instead
+    (see ``rendered_key``): a post-deploy check runs the same few statements every time, and rendering them
+    meant importing jinja2 (about a tenth of the start-up of a check that finds nothing).
+    """
+    key = rendered_key(template, dialect, context)
+    folder = cache_folder("sql") if key else None
+    if folder is not None:
+        try:
+            return (folder / f"{key}.sql").read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+    text = _dialect_environment(dialect).get_template(template).render(dialect=dialect.name, **context)
+    if folder is not None:
+        _keep_rendered(folder, key, text)
+    return text
+
+
+# the dialects whose names and literals depend only on the dialect (``_preparer`` builds their preparer from
+# the dialect's class); a third-party dialect's quoting may be fixed up on the live dialect: never kept
+_CACHED_DIALECTS = ("postgresql", "sqlite", "mysql", "mariadb")
+_RENDERED_KEPT = 2000  # statements kept in the cache folder; the oldest go first past it
+
+
+def _plain(value: object) -> bool:
+    """Values whose repr is exactly what a template reads: text, integers, booleans, None, lists of them."""
+    kind = type(value)
+    if kind in (str, int, bool, type(None)):
+        return True
+    if kind in (list, tuple):
+        return all(_plain(v) for v in value)
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return False
+
+
+def rendered_key(template: str, dialect: Dialect, context: dict[str, object]) -> str | None:
+    """The name a rendered statement is kept under: a hash of everything that shapes the text (the template
+    folder's files, this module, the dupfinder, SQLAlchemy and jinja2 versions, the dialect class and server
+    version, the template's name and its context); None when the context holds other than plain values or
+    the dialect's quoting is not fully known from its class (rendered every time then)."""
+    if dialect.name not in _CACHED_DIALECTS or not all(type(k) is str and _plain(v) for k, v in context.items()):
+        return None
+    import hashlib
+
+    inputs = (sources_fingerprint(str(resource_dir("queries", "queries"))), type(dialect).__module__,
+              type(dialect).__qualname__, dialect.name, getattr(dialect, "server_version_info", None), template,
+              sorted(context.items()))
+    return hashlib.sha256(repr(inputs).encode("utf-8")).hexdigest()
+
+
+@cache
+def sources_fingerprint(folder: str) -> tuple:
+    """What a rendered statement depends on besides its context: the name, size and modification time of
+    every file of the template folder (a template may include another) and of this module, and the versions
+    of dupfinder, SQLAlchemy and jinja2 (jinja2 located, not imported). Changing any of them names every
+    statement anew."""
+    from importlib.util import find_spec
+
+    from . import __version__
+
+    def stamp(path: str | None) -> tuple:
+        try:
+            st = os.stat(path) if path else None
+        except OSError:
+            return (path, None)
+        return (path, st.st_size, st.st_mtime_ns) if st else (path, None)
+
+    try:
+        files = sorted(e.name for e in os.scandir(folder) if e.is_file())
+    except OSError:
+        files = []
+    jinja = find_spec("jinja2")
+    return (__version__, sa.__version__, stamp(jinja.origin if jinja else None), stamp(__file__),
+            tuple(stamp(os.path.join(folder, name)) for name in files))
+
+
+def _keep_rendered(folder: Path, key: str, text: str) -> None:
+    """Write one rendered statement to the cache folder (atomically: a reader sees all of it or nothing),
+    dropping the oldest statements past ``_RENDERED_KEPT``; a folder that cannot be written is skipped."""
+    import tempfile
+
+    temporary = None
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            out.write(text.encode("utf-8"))
+        os.replace(temporary, folder / f"{key}.sql")
+        temporary = None
+        kept = [e for e in os.scandir(folder) if e.name.endswith(".sql")]
+        if len(kept) > _RENDERED_KEPT:
+            kept.sort(key=lambda e: e.stat().st_mtime_ns)
+            for entry in kept[:len(kept) - _RENDERED_KEPT // 2]:
+                os.unlink(entry.path)
+    except OSError:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
 
 
 _QUOTED_NAME = re.compile(r'"(?:[^"]|"")*"|`(?:[^`]|``)*`')

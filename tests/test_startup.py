@@ -12,13 +12,15 @@ from helpers import events_table
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def imported_modules(*args: str) -> tuple[int, set[str], str]:
+def imported_modules(*args: str, env: dict[str, str] | None = None,
+                     entry: str = "dupfinder") -> tuple[int, set[str], str]:
     """Run ``python -X importtime -m dupfinder ARGS`` from the worktree; its exit code, every module it
-    imported (from the import-time log, which lists each first import) and its stderr."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "dupfinder", *args], cwd=ROOT,
+    imported (from the import-time log, which lists each first import) and its stderr (which also holds
+    the process's stdout, after the log)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", entry, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     modules = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    return done.returncode, modules, done.stderr
+    return done.returncode, modules, done.stderr + done.stdout
 
 
 HEAVY = ("pandas", "numpy", "pyarrow", "dupfinder.report", "dupfinder.charts", "dupfinder.remediate")
@@ -63,3 +65,105 @@ def test_compiled_templates_are_kept_between_processes(sqlite_url, tmp_path):
     unwritable = {**os.environ, "XDG_CACHE_HOME": "/proc/no-such-dir"}
     third = subprocess.run(args, cwd=ROOT, env=unwritable, capture_output=True, text=True, timeout=300)
     assert third.returncode == 1, third.stderr[-2000:]  # no cache folder: compiled in memory as before
+
+
+# What a post-deploy check that finds nothing must not import, once the statements it runs are in the
+# rendered-statement cache: what writes or explains findings, the template engine, pandas and what only other
+# commands or options need (a TOML config, job-run logs, scoring, discovery, the progress bar).
+CLEAN_FORBIDDEN = (*HEAVY, "jinja2", "dupfinder.runs", "dupfinder.evaluate", "dupfinder.discover",
+                   "dupfinder.alembic_revision", "dupfinder.progress", "dupfinder.sample_data", "tqdm", "jsonschema",
+                   "tomllib", "sqlalchemy.orm")
+
+
+def forbidden(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m in CLEAN_FORBIDDEN or m.split(".")[0] in ("pandas", "numpy", "pyarrow",
+                                                                                     "jinja2", "tqdm", "jsonschema")
+                  or m.startswith("sqlalchemy.orm"))
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_clean_check_renders_nothing_the_second_time(request, tmp_path, engine):
+    """The first check renders its statements with jinja2 and keeps them; the next imports no jinja2 (nor
+    anything in CLEAN_FORBIDDEN), runs the same statements read back and prints the same findings."""
+    import json
+    import os
+
+    url = request.getfixturevalue("sqlite_url" if engine == "sqlite" else "pg_url")
+    events_table(url, [(1, 7, 0.0), (2, 7, 30.0), (3, 8, 0.0)])  # key 7 written again 30 s later: far, not near
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ("scan", url, "--table", "events", "--key", "account", "--ts", "ts", "--format", "json")
+    first_code, first_modules, first = imported_modules(*args, env=env)
+    assert first_code == 0, first[-2000:]
+    assert "jinja2" in first_modules  # nothing kept yet: rendered, and so the test can tell the two apart
+    kept = sorted((tmp_path / "cache" / "dupfinder").glob("sql-*/*.sql"))
+    assert len(kept) >= 2  # the statistics and the detection statements at least
+    code, modules, second = imported_modules(*args, env=env)
+    assert code == 0, second[-2000:]
+    assert "dupfinder.detect" in modules and "sqlalchemy" in modules and "click" in modules  # the log is read
+    assert forbidden(modules) == [], forbidden(modules)
+    assert sorted((tmp_path / "cache" / "dupfinder").glob("sql-*/*.sql")) == kept  # read back, none added
+
+    def findings(log: str) -> dict:
+        doc = json.loads(log[log.index("\n{") + 1:])
+        doc.pop("scanned_at")
+        return doc
+
+    assert findings(second) == findings(first)
+    assert findings(first)["tables"][0]["far_duplicates"] == 1  # the statements ran for real: the far key is seen
+
+
+def test_python_m_dupfinder_cli_runs_the_command_line(sqlite_url, tmp_path):
+    """``python -m dupfinder.cli`` (the console script's module) runs the CLI instead of exiting silently."""
+    import os
+
+    events_table(sqlite_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0)])
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code, _modules, log = imported_modules("scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                           env=env, entry="dupfinder.cli")
+    assert code == 1, log[-2000:]
+    assert "1 cluster(s) found" in log
+    version = subprocess.run([sys.executable, "-m", "dupfinder.cli", "--version"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)
+    assert version.returncode == 0 and "dupfinder, version" in version.stdout
+
+
+def test_a_kept_statement_is_named_by_everything_that_shapes_it(tmp_path):
+    """A kept statement is read back only for the same template sources, dialect, server version and context;
+    a context that is not plain data, or a dialect whose quoting depends on the live connection, is never kept."""
+    import os
+
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from dupfinder import sqltemplates
+
+    pg = postgresql.dialect()
+    context = {"table": '"events"', "keys": ['"account"'], "since": False, "far_limit": 50}
+    key = sqltemplates.rendered_key("table_stats.sql.j2", pg, context)
+    assert key == sqltemplates.rendered_key("table_stats.sql.j2", postgresql.dialect(), dict(context))
+    others = [
+        sqltemplates.rendered_key("detect_clusters.sql.j2", pg, context),
+        sqltemplates.rendered_key("table_stats.sql.j2", sqlite.dialect(), context),
+        sqltemplates.rendered_key("table_stats.sql.j2", pg, {**context, "since": True}),
+        sqltemplates.rendered_key("table_stats.sql.j2", pg, {**context, "keys": ['"account"', '"day"']}),
+    ]
+    newer = postgresql.dialect()
+    newer.server_version_info = (16, 2)
+    others.append(sqltemplates.rendered_key("table_stats.sql.j2", newer, context))
+    assert None not in others and len({key, *others}) == len(others) + 1
+    from datetime import datetime
+
+    assert sqltemplates.rendered_key("table_stats.sql.j2", pg, {**context, "at": datetime(2026, 1, 1)}) is None
+    duck = sqlite.dialect()
+    duck.name = "duckdb"  # a dialect outside the four whose quoting is known from the class alone
+    assert sqltemplates.rendered_key("table_stats.sql.j2", duck, context) is None
+
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    (folder / "a.sql.j2").write_text("SELECT 1")
+    (folder / "_part.sql.j2").write_text("-- included")
+    before = sqltemplates.sources_fingerprint.__wrapped__(str(folder))
+    (folder / "_part.sql.j2").write_text("-- included, edited")  # an included template changes size
+    edited = sqltemplates.sources_fingerprint.__wrapped__(str(folder))
+    os.utime(folder / "a.sql.j2", ns=(1, 1))  # or only its modification time
+    touched = sqltemplates.sources_fingerprint.__wrapped__(str(folder))
+    assert len({before, edited, touched}) == 3

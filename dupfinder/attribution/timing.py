@@ -9,6 +9,7 @@ same table at the same time are other writers: they do not enter either denomina
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -100,8 +101,6 @@ def spearman(x: Sequence[int], y: Sequence[int]) -> float | None:
     rx, ry = _ranks(x), _ranks(y)
     if len(set(rx)) < 2 or len(set(ry)) < 2:
         return None
-    import statistics  # attribution of found clusters only: not imported by a check that finds nothing
-
     return statistics.correlation(rx, ry)
 
 
@@ -189,8 +188,6 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
     offsets = episode.offsets if episode.pair is not None else tuple(
         max(c.gaps_seconds, default=0.0) for c in members) if members is not None else ()
     if len(offsets) >= 3:
-        import statistics
-
         med = statistics.median(offsets)
         spread = statistics.median(abs(o - med) for o in offsets)
         constant = spread <= 0.1 * abs(med) + 0.0005  # 0.5 ms: sub-5 ms race gaps must not pass as constant

@@ -368,7 +368,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     """
     if ids:
         needed = {**needed, "--id": list(ids)}
-    schema, name = resolve_table(conn, table)
+    found = _postgresql_shape(conn, table) if conn.dialect.name == "postgresql" else None
+    schema, name = found[:2] if found else resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
     storage = None
     inspector = sa.inspect(conn)
@@ -380,8 +381,11 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             (columns, storage), pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
         else:
             raw_columns = inspector.get_columns(name, schema=schema)
-            pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
-            uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(name, schema=schema)]
+            if found:
+                pk, uniques = list(found[2]), [tuple(u) for u in found[3]]
+            else:
+                pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
+                uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(name, schema=schema)]
             indexes = inspector.get_indexes(name, schema=schema)
             uniques += [tuple(i["column_names"]) for i in indexes
                         if i.get("unique") and all(i.get("column_names") or [None])]
@@ -422,6 +426,24 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         id_columns=tuple(ids), storage=storage,
     )
+
+
+def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
+    """PostgreSQL: (schema, name, primary key, unique constraints) of ``table`` as ``resolve_table`` and the
+    inspector would find them (the name as given in the default schema, else ``schema.table``), read in one
+    catalog statement per name tried; None when not found there (``resolve_table`` then says what is near)."""
+    from .sqltemplates import render_sql, sql_text
+
+    statement = sql_text(render_sql("table_shape_postgresql.sql.j2", conn.dialect))
+    schema, dot, name = table.partition(".")
+    for where, what in ((None, table), (schema, name)) if dot else ((None, table),):
+        try:
+            row = conn.execute(statement, {"schema": where, "name": what}).first()
+        except exc.DBAPIError as err:
+            raise QueryFailed(f"cannot introspect table {table!r}: {_first_line(err)}") from None
+        if row is not None:
+            return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1])
+    return None
 
 
 def check_ids_unique(conn: Connection, info: TableInfo) -> None:

@@ -248,7 +248,9 @@ def render_sql(template: str, dialect: Dialect, **context: object) -> str:
             return (folder / f"{key}.sql").read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError):
             pass
-    text = _dialect_environment(dialect).get_template(template).render(dialect=dialect.name, **context)
+    version = tuple(getattr(dialect, "server_version_info", None) or ())  # () when rendered without a server
+    text = _dialect_environment(dialect).get_template(template).render(dialect=dialect.name, server_version=version,
+                                                                       **context)
     if folder is not None:
         _keep_rendered(folder, key, text)
     return text

@@ -174,16 +174,21 @@ def _spelled_out(dialect: Dialect, value: str) -> str:
 
 @cache
 def cache_folder(kind: str) -> Path | None:
-    """``<user cache folder>/dupfinder/<kind>-<version>``, created; None where it cannot be written."""
+    """``<user cache folder>/dupfinder/<kind>-<version>``, created private to this user; None where it cannot
+    be written, or where someone else could write in it: what it holds is run (statements, compiled
+    templates), so a folder another user owns or may write to is not used."""
     from . import __version__
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(base, "dupfinder", f"{kind}-{__version__}")
     try:
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
         if not os.access(folder, os.W_OK):
             return None
+        st = os.stat(folder)
     except OSError:
+        return None
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
         return None
     return Path(folder)
 

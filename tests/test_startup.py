@@ -303,3 +303,25 @@ def test_a_caller_s_process_keeps_its_collector(sqlite_url):
     result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts"])
     assert result.exit_code == 0, result.output
     assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_a_cache_folder_others_may_write_to_is_not_used(sqlite_url, tmp_path):
+    """What the cache folder holds is run (statements, compiled templates): a folder that other users may write
+    to is left alone, and every run renders its statements (so imports jinja2) as if there were no cache."""
+    import os
+
+    from dupfinder import __version__
+
+    events_table(sqlite_url, [(1, 7, 0.0), (2, 7, 30.0)])
+    shared = tmp_path / "cache" / "dupfinder" / f"sql-{__version__}"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ("scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts")
+    for _ in range(2):
+        code, modules, log = imported_modules(*args, env=env)
+        assert code == 0, log[-2000:]
+        assert "jinja2" in modules
+    assert list(shared.iterdir()) == []
+    private = sorted((tmp_path / "cache" / "dupfinder").glob("templates-*"))
+    assert private and all(p.stat().st_mode & 0o777 == 0o700 for p in private)  # made private to this user

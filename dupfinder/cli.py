@@ -102,7 +102,7 @@ class _OneLineErrors(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.pop("standalone_mode", None)
         # no arguments given: this process is the command line itself (console script, python -m), not a
-        # caller inside a longer-lived process (CliRunner); only then may a command tune the process (_starting)
+        # caller inside a longer-lived process (CliRunner); only then may a command tune the process (_Startup)
         process = (args[0] if args else kwargs.get("args")) is None
         kwargs["obj"] = {**(kwargs.get("obj") or {}), "process": process}
         try:
@@ -172,7 +172,7 @@ def main(ctx: click.Context, traceback: bool) -> None:
 def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
          statement_timeout, work_mem, config_path, out, fmt, fail_on, baseline, quiet, runs, runs_pattern):
     """Scan tables at URL (or DUPFINDER_URL) for rows with the same key written moments apart."""
-    started = _starting()
+    started = _Startup()
     from . import api, gates
     from .config import ScanOptions, prepare_out_dir, remove_created, table_spec
     from .durations import parse_memory, parse_timeout
@@ -234,7 +234,7 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
     sys.exit(verdict.exit_code)
 
 
-class _starting:
+class _Startup:
     """The start-up of a scan process: the cyclic garbage collector paused until the database is connected.
 
     Importing SQLAlchemy, the driver and the pipeline allocates some 60,000 objects that live as long as the

@@ -22,6 +22,7 @@ from .written import Written
 WHOLE = 1_000_000
 MIN_ROWS = 3      # coverage of a writer that wrote one or two rows is the cluster itself, not a measurement
 WHOLE_BATCH = 20  # keys in a span, every one written twice: a batch written twice, not collisions
+CHAIN_LONG = 5    # clusters interleaving in one chain: a batch walked twice, not races that overlapped
 LOCAL_ROWS = 20   # other rows a cluster's neighbourhood must hold before its share of duplicates is read
 
 
@@ -165,6 +166,32 @@ def neighbourhood(cluster: Cluster, written: Written | None, limit_us: int) -> t
         half = min(limit_us, 2 * half)
 
 
+def chains(clusters: Sequence[Sequence[int]]) -> list[int]:
+    """For each cluster (its copies' timestamps, in order), how many clusters its chain holds: clusters
+    whose copies interleave (one's first copy written before another's last) chain together. A job run
+    twice writes the next keys before its second copy of this one comes, so the whole batch is one chain;
+    two workers racing on one claim write nothing else in between, so a race chains only with a race that
+    happened to overlap it.
+
+    >>> chains([[0, 10], [5, 15], [12, 20], [100, 101]])
+    [3, 3, 3, 1]
+    """
+    order = sorted(range(len(clusters)), key=lambda i: clusters[i][0])
+    size = [1] * len(clusters)
+    group: list[int] = []
+    end = None
+    for i in order:
+        if group and clusters[i][0] >= end:
+            for j in group:
+                size[j] = len(group)
+            group, end = [], None
+        group.append(i)
+        end = clusters[i][-1] if end is None else max(end, clusters[i][-1])
+    for j in group:
+        size[j] = len(group)
+    return size
+
+
 def _level(share: float) -> str:
     return "all" if share >= 0.9 else "most" if share >= 0.5 else "some" if share >= 0.15 else "few"
 
@@ -187,7 +214,7 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
 
 def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             members: Sequence[Cluster] | None = None, named: bool = False,
-            around: tuple[int, int, int] | None = None) -> list[Observation]:
+            around: tuple[int, int, int] | None = None, chain: int | None = None) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
     whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys); ``around``:
     the cluster's neighbourhood (rows, rows with a duplicated key, half-width), read without writer columns."""
@@ -196,19 +223,25 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
     if around is None:
         found = [Observation("gap", gap_bucket(gap, whole_seconds), apart)]
     else:
-        # Without writer columns the gap is read together with the neighbourhood: copies milliseconds apart
-        # among keys written once are a collision; the same gap among keys that were all written twice is a
-        # batch whose two runs write side by side (every row its own transaction). Read apart, the two
-        # signals count that case twice for the race (measured on the tuning set: 255 double runs and 9
-        # races had copies under 5 ms apart with most neighbours duplicated; the independent reading named
-        # 728 double-run clusters of the tuning set a race, the joint one 35).
+        # Without writer columns the gap is read together with the cluster's neighbourhood and its chain:
+        # copies milliseconds apart among keys written once are a collision; the same gap among keys that
+        # were all written twice is a batch whose two runs write side by side (every row its own
+        # transaction), and copies interleaving with those of many other keys are a batch walked twice.
+        # Read apart, the three readings count the same fact several times (measured on the tuning set: 255
+        # double runs and 9 races had copies under 5 ms apart with most neighbours duplicated; read
+        # independently, 728 double-run clusters of the tuning set were named a race, read jointly 35).
         rows, shared, half = around
         if rows < MIN_ROWS:
             level, said = "alone", f"fewer than {MIN_ROWS} other rows were written within {format_seconds(half / 1e6)}"
         else:
             level, said = _level(shared / rows), (f"{shared} of the {rows} other rows written within "
                                                   f"{format_seconds(half / 1e6)} have a key written more than once")
-        found = [Observation("gap_local", f"{gap_bucket(gap, whole_seconds)}|{level}", f"{apart}; {said}")]
+        value = f"{gap_bucket(gap, whole_seconds)}|{level}"
+        if chain is not None and not whole_seconds:  # whole seconds: copies tie, the order between them is lost
+            value += "|" + ("alone" if chain == 1 else "short" if chain < CHAIN_LONG else "long")
+            said += (f"; the copies interleave with those of {chain - 1} other key(s)" if chain > 1 else
+                     "; no other duplicated key was written between the copies")
+        found = [Observation("gap_local", value, f"{apart}; {said}")]
     if episode.coverage is not None and episode.rows is not None and max(episode.rows) >= MIN_ROWS:
         high, low = max(episode.coverage), min(episode.coverage)
         found.append(Observation(

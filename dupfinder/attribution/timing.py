@@ -231,17 +231,24 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
         # double runs and 9 races had copies under 5 ms apart with most neighbours duplicated; read
         # independently, 728 double-run clusters of the tuning set were named a race, read jointly 35).
         rows, shared, half = around
-        if rows < MIN_ROWS:
-            level, said = "alone", f"fewer than {MIN_ROWS} other rows were written within {format_seconds(half / 1e6)}"
-        else:
-            level, said = _level(shared / rows), (f"{shared} of the {rows} other rows written within "
-                                                  f"{format_seconds(half / 1e6)} have a key written more than once")
+        if rows < MIN_ROWS:  # nothing around the copies to read them against: the gap alone
+            return _rest(cluster, episode, alike, whole_seconds, members, named, gap, [Observation(
+                "gap", gap_bucket(gap, whole_seconds),
+                f"{apart}; fewer than {MIN_ROWS} other rows were written within {format_seconds(half / 1e6)}")])
+        level, said = _level(shared / rows), (f"{shared} of the {rows} other rows written within "
+                                              f"{format_seconds(half / 1e6)} have a key written more than once")
         value = f"{gap_bucket(gap, whole_seconds)}|{level}"
         if chain is not None and not whole_seconds:  # whole seconds: copies tie, the order between them is lost
             value += "|" + ("alone" if chain == 1 else "short" if chain < CHAIN_LONG else "long")
             said += (f"; the copies interleave with those of {chain - 1} other key(s)" if chain > 1 else
                      "; no other duplicated key was written between the copies")
         found = [Observation("gap_local", value, f"{apart}; {said}")]
+    return _rest(cluster, episode, alike, whole_seconds, members, named, gap, found)
+
+
+def _rest(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool, members: Sequence[Cluster] | None,
+          named: bool, gap: float, found: list[Observation]) -> list[Observation]:
+    """The observations of the episode around one cluster: coverage, offsets, pairs, order, pace, repeat."""
     if episode.coverage is not None and episode.rows is not None and max(episode.rows) >= MIN_ROWS:
         high, low = max(episode.coverage), min(episode.coverage)
         found.append(Observation(

@@ -45,7 +45,8 @@ SMOOTHING = 1.0  # add-one (Laplace) on the measured counts
 MEASURED_FLOOR = 0.01
 # The floor applies to the shape of the writes (timing, coverage, pairs), not to which writer columns
 # differ: a host difference is what multi_host means (design.md), so that evidence keeps its full weight.
-FLOORED = {"gap", "coverage", "span_coverage", "offsets", "span_offsets", "order", "pace", "repeat", "gap_local"}
+FLOORED = {"gap", "coverage", "span_coverage", "offsets", "span_offsets", "order", "pace", "repeat", "gap_local",
+           "fits"}
 # An observation joining several readings (without writer columns: the gap, the neighbourhood and the chain,
 # timing.observe says why) is floored as two observations would be, MEASURED_FLOOR squared (ln 1e4 ≈ 9.2):
 # a shape the generators never produced costs a mechanism what two unseen readings would, no more. (Floored
@@ -149,6 +150,12 @@ MEASURED: dict[str, dict[str, dict[str, int]]] = (
                                  'most/most': 242},
                   'retry': {'few/few': 54, 'some/few': 20},
                   'worker_race': {'few/few': 936, 'some/few': 366, 'some/some': 320}},
+     'fits': {'deploy_overlap': {'no': 287, 'yes': 1583},
+              'duplicate_run': {'no': 772, 'yes': 6524},
+              'multi_host': {'no': 744, 'yes': 2970},
+              'retry': {'no': 151, 'yes': 8},
+              'same_transaction': {'no': 57, 'yes': 7},
+              'worker_race': {'no': 747, 'yes': 69}},
      'gap': {'deploy_overlap': {'0s whole': 94, '<250ms': 250, '<50ms': 20, '>=1s whole': 480, '>=250ms': 1336},
              'duplicate_run': {'0s whole': 1242,
                                '<250ms': 416,
@@ -336,15 +343,15 @@ MEASURED: dict[str, dict[str, dict[str, int]]] = (
 # Calibration: (upper edge of the raw posterior, share of such answers that were right, answers)
 # per kind of answer and mode family (named: writer columns; anonymous: none), on the tuning set.
 CALIBRATION: dict[str, list[tuple[float, float, int]]] = (
-    {'answer/anonymous': [(0.899757, 0.7769, 121), (0.951432, 0.8512, 121), (0.972692, 0.9628, 242),
-                          (0.994463, 0.9835, 363), (0.994896, 1.0, 121), (0.994896, 1.0, 121), (0.997406, 1.0, 121),
-                          (0.999819, 1.0, 121), (0.999987, 1.0, 121), (1.0, 1.0, 1)],
+    {'answer/anonymous': [(0.838724, 0.544, 125), (0.970571, 0.88, 250), (0.978009, 0.952, 125),
+                          (0.991885, 0.98, 250), (0.995676, 0.996, 250), (0.995946, 1.0, 125), (0.998295, 1.0, 125),
+                          (0.999831, 1.0, 125), (0.999987, 1.0, 125), (1.0, 1.0, 3)],
      'answer/named': [(0.99784, 0.9884, 2244), (0.999432, 1.0, 2244), (0.999701, 1.0, 2244), (0.999781, 1.0, 2244),
                       (0.99994, 1.0, 2244), (0.999958, 1.0, 2244), (0.999958, 1.0, 2244), (0.999958, 1.0, 2244),
                       (0.999971, 1.0, 2244), (0.999971, 1.0, 2244), (0.999971, 1.0, 2244), (1.0, 1.0, 2244),
                       (1.0, 1.0, 4)],
-     'unknown/anonymous': [(0.87809, 0.9611, 1184), (0.97377, 0.9907, 1184), (0.997598, 0.9949, 1184),
-                           (0.999992, 0.9975, 2368), (1.0, 0.9995, 8288), (1.0, 1.0, 9)],
+     'unknown/anonymous': [(0.974544, 0.9263, 1180), (0.988029, 0.9932, 1180), (0.999838, 0.9996, 2360),
+                           (1.0, 0.9996, 9440), (1.0, 1.0, 7)],
      'unknown/named': [(1.0, 0.0, 10)]}
 )
 TUNING = '42612 tuning clusters: labelled seeds 100-111, harder seeds 1000-1011 (harder.TUNING)'

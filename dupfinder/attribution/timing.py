@@ -192,6 +192,26 @@ def chains(clusters: Sequence[Sequence[int]]) -> list[int]:
     return size
 
 
+def fits(clusters: Sequence[Sequence[int]], around: int = 3) -> list[bool | None]:
+    """For each cluster (its copies' timestamps, in order), whether its gap matches the gaps of the clusters
+    written just before and after it (``around`` each side; median, within 10% + 0.5 ms). The keys of a batch
+    written twice share one offset; a race or a retry amid that batch does not (None: too few neighbours).
+
+    >>> fits([[0, 3000], [10, 3010], [20, 20], [30, 3030], [40, 3040]])
+    [True, True, False, True, True]
+    """
+    order = sorted(range(len(clusters)), key=lambda i: clusters[i][0])
+    gaps = {i: clusters[i][-1] - clusters[i][0] for i in order}
+    out: list[bool | None] = [None] * len(clusters)
+    for n, i in enumerate(order):
+        near = [gaps[j] for j in order[max(0, n - around):n] + order[n + 1:n + 1 + around]]
+        if len(near) < 2:
+            continue
+        med = statistics.median(near)
+        out[i] = abs(gaps[i] - med) <= 0.1 * med + 500
+    return out
+
+
 def _level(share: float) -> str:
     return "all" if share >= 0.9 else "most" if share >= 0.5 else "some" if share >= 0.15 else "few"
 
@@ -214,7 +234,8 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
 
 def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             members: Sequence[Cluster] | None = None, named: bool = False,
-            around: tuple[int, int, int] | None = None, chain: int | None = None) -> list[Observation]:
+            around: tuple[int, int, int] | None = None, chain: int | None = None,
+            fit: bool | None = None) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
     whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys); ``around``:
     the cluster's neighbourhood (rows, rows with a duplicated key, half-width), read without writer columns."""
@@ -243,6 +264,10 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             said += (f"; the copies interleave with those of {chain - 1} other key(s)" if chain > 1 else
                      "; no other duplicated key was written between the copies")
         found = [Observation("gap_local", value, f"{apart}; {said}")]
+        if fit is not None and not whole_seconds:
+            found.append(Observation("fits", "yes" if fit else "no",
+                                     "the clusters written just before and after it have the same gap" if fit else
+                                     "the clusters written just before and after it have other gaps"))
     return _rest(cluster, episode, alike, whole_seconds, members, named, gap, found)
 
 

@@ -249,8 +249,8 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
         # were all written twice is a batch whose two runs write side by side (every row its own
         # transaction), and copies interleaving with those of many other keys are a batch walked twice.
         # Read apart, the three readings count the same fact several times (measured on the tuning set: 255
-        # double runs and 9 races had copies under 5 ms apart with most neighbours duplicated; read
-        # independently, 728 double-run clusters of the tuning set were named a race, read jointly 35).
+        # double runs and 9 races had copies under 5 ms apart with most neighbours duplicated; read as three
+        # observations, 243 double-run clusters of the tuning set were named a race, read as one 13).
         rows, shared, half = around
         if rows < MIN_ROWS:  # nothing around the copies to read them against: the gap alone
             return _rest(cluster, episode, alike, whole_seconds, members, named, gap, [Observation(

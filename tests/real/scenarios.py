@@ -95,11 +95,12 @@ def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
                  facts={"batch": batch})
 
 
-def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000) -> Truth:
-    """Eight pool processes claim ``jobs`` jobs: check-then-act (a worker race), or the fixed atomic claim."""
+def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000, think: float = 0.0) -> Truth:
+    """Eight pool processes claim ``jobs`` jobs: check-then-act (a worker race), or the fixed atomic claim.
+    ``think``: seconds each worker rests between jobs."""
     runs = work / "runs.jsonl"
     log = work / "pool.log"
-    finish([spawn("pool", "--url", url, "--jobs", str(jobs), "--runs", str(runs),
+    finish([spawn("pool", "--url", url, "--jobs", str(jobs), "--runs", str(runs), "--think", str(think),
                   *(["--fixed"] if fixed else []), log=log)], timeout=300)
     groups = duplicate_groups(url, "charges", ("job_id",))
     if fixed:

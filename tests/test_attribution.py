@@ -6,6 +6,10 @@ truth, or, where the mode cannot reveal the truth (without writer columns: one h
 or two), when it is ``unknown`` with the truth in the shortlist. Modes: ``explicit`` (--writer given),
 ``inferred`` (roles from names and data), ``none`` (no writer columns, PostgreSQL: transactions and
 timing). Accuracy and expected calibration error (10 bins) are printed per mode.
+
+The seeds are sample_data.tune's "fresh-2" set, first scored once with the final model (the earlier sets
+had been looked at while the model changed; see tune.HELD_OUT_SETS). Asserted: the issue's targets where
+that run met them, and never less than what it reached minus a small margin (a cluster or a few).
 """
 
 from __future__ import annotations
@@ -16,10 +20,16 @@ from dupfinder.sample_data import tune
 
 TARGETS = {"explicit": 0.95, "inferred": 0.95, "none": 0.85}
 ECE_TARGET = 0.05
+# What the one run of the fresh-2 set reached (2 shared cores; see the README's "How well it works").
+REACHED = {"explicit": 0.9998, "inferred": 0.9998, "none": 0.9976}
+REACHED_ECE = {"explicit": 0.0003, "inferred": 0.0003, "none": 0.0012}
+MARGIN = 0.002      # accuracy over 10,000+ clusters: about 20 clusters
+ECE_MARGIN = 0.003
 # Without writer columns most labelled clusters are batches written twice, where the right answer is the
-# shortlist; on the clusters whose truth the mode can name (races, retries, one transaction) the model
-# reached 0.80 on the held-out set, short of 0.85: asserted at what was reached, not at the target.
-NONE_SEPARABLE_REACHED = 0.78
+# shortlist; on the 278 clusters whose truth the mode can name (races, retries, one transaction) the run
+# reached 0.845, short of the 0.85 target: asserted at what was reached less four clusters, not the target.
+NONE_SEPARABLE_REACHED = 0.845
+SEPARABLE_MARGIN = 0.015
 
 
 def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
@@ -36,17 +46,17 @@ def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
     with capsys.disabled():
         print(f"\nheld-out attribution ({time.monotonic() - started:.0f} s):")
         for mode, r in result.items():
-            print(f"  {mode:9} {r['exact']:6} clusters  accuracy {r['accuracy']:.3f}  ECE {r['ece']:.3f}  "
+            print(f"  {mode:9} {r['exact']:6} clusters  accuracy {r['accuracy']:.4f}  ECE {r['ece']:.4f}  "
                   f"abstained {r['abstained']:.1%}  (separable truth: {r['separable']} clusters, "
-                  f"accuracy {r['separable_accuracy']:.3f})")
+                  f"accuracy {r['separable_accuracy']:.4f})")
         for mode in result:
             print(mode)
             print(tune.confusion([r for r in records if r.mode == mode]))
     assert not lost
     for mode, target in TARGETS.items():
-        assert result[mode]["accuracy"] >= target, (mode, result[mode])
-        assert result[mode]["ece"] <= ECE_TARGET, (mode, result[mode])
-    assert result["none"]["separable_accuracy"] >= NONE_SEPARABLE_REACHED, result["none"]
+        assert result[mode]["accuracy"] >= max(target, REACHED[mode] - MARGIN), (mode, result[mode])
+        assert result[mode]["ece"] <= min(ECE_TARGET, REACHED_ECE[mode] + ECE_MARGIN), (mode, result[mode])
+    assert result["none"]["separable_accuracy"] >= NONE_SEPARABLE_REACHED - SEPARABLE_MARGIN, result["none"]
 
 
 def test_every_parameter_is_measured_or_reasoned():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from helpers import at, make_table, scan_one
 from hypothesis import given, settings
@@ -134,3 +135,48 @@ def test_a_scheduler_column_and_a_constant_currency_are_not_hosts(sqlite_url):
     text = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "invoice_ledger", "--key", "tenant", "--key",
                                      "invoice_ref", "--ts", "booked_at"]).output
     assert "unknown (100% that it is one of the shortlist)" in text, text
+
+
+def _anonymous(rows: list[tuple[int, datetime]]) -> list[dict]:
+    return [{"id": n, "account": account, "ts": ts, "amount": account * 7} for n, (account, ts) in enumerate(rows, 1)]
+
+
+def test_without_writer_columns_a_batch_walked_twice_amid_another_job_is_not_a_race(db_url):
+    # two runs of a 40-key job committing every row, the second 10 ms behind the first, while another job
+    # writes 260 other keys at the same pace: copies milliseconds apart, as a race's would be, but each key's
+    # copies interleave with the next keys' and most keys around them were written twice
+    rng = random.Random(11)
+    rows = []
+    for i in range(40):
+        rows += [(i, T0 + timedelta(milliseconds=3 * i)), (i, T0 + timedelta(milliseconds=3 * i + 10 + rng.random()))]
+    rows += [(1000 + i, T0 + timedelta(milliseconds=3 * i + 1.5)) for i in range(260)]
+    make_table(db_url, "events", _columns({}), _anonymous(sorted(rows, key=lambda r: r[1])))
+    table = scan_one(db_url, keys=["account"], infer_writers=False)
+    assert len(table.clusters) == 40
+    for cluster in table.clusters:
+        named = {c["mechanism"] for c in cluster.evidence.get("candidates", [])}
+        assert cluster.mechanism == "unknown" and {"duplicate_run", "multi_host"} <= named, cluster.explanation
+        assert "worker_race" not in named, cluster.explanation
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_without_writer_columns_a_race_amid_a_batch_written_twice_is_a_race(request, engine):
+    # Not on PostgreSQL: the rows go in from one session, a heap layout no pool beside a batch would leave
+    # (the heap evidence is tested on real concurrent sessions, tests/test_anonymous.py).
+    db_url = request.getfixturevalue(f"{engine}_url")
+    # a 200-key batch written twice, row by row, 2 s apart, while a worker pool charges 150 jobs once each and
+    # three of its claims race (copies 50 µs apart): the races sit among duplicated keys, in their chain, but
+    # their gap is not the batch's
+    rows = []
+    for i in range(200):
+        rows += [(i, T0 + timedelta(milliseconds=5 * i)), (i, T0 + timedelta(milliseconds=5 * i + 2000))]
+    rows += [(3000 + j, T0 + timedelta(milliseconds=20 * j + 3.3)) for j in range(150)]
+    for k, ms in ((5000, 301.2), (5001, 702.7), (5002, 1503.1)):
+        rows += [(k, T0 + timedelta(milliseconds=ms)), (k, T0 + timedelta(milliseconds=ms + 0.05))]
+    make_table(db_url, "events", _columns({}), _anonymous(sorted(rows, key=lambda r: r[1])))
+    table = scan_one(db_url, keys=["account"], infer_writers=False)
+    by_key = {c.key["account"]: c for c in table.clusters}
+    assert len(by_key) == 203
+    assert [by_key[k].mechanism for k in (5000, 5001, 5002)] == ["worker_race"] * 3, by_key[5000].explanation
+    assert all(by_key[k].evidence["observations"]["fits"] == "no" for k in (5000, 5001, 5002))
+    assert {by_key[i].mechanism for i in range(200)} == {"unknown"}

@@ -80,6 +80,9 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     episode_of = {i: e for e in eps for i in e.members}
     whole = _whole_seconds(clusters)
     alike = _alike_gaps(clusters, episode_of)
+    stamps = [[r.ts_us for r in c.rows] for c in clusters]
+    chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
+    fit = timing.fits(stamps) if anonymous else [None] * len(clusters)
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}
     commits_off = table.commit_timestamps.startswith("off")
@@ -91,7 +94,9 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         obs: list[Observation] = [
             *writercols.observe(cluster, roles),
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
-            *timing.observe(cluster, e, alike[i], whole, [clusters[j] for j in e.members], not anonymous),
+            *timing.observe(cluster, e, alike[i], whole, [clusters[j] for j in e.members], not anonymous,
+                            timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
+                            chain[i], fit[i]),
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
             *jobruns.observe(cluster),
         ]

@@ -22,6 +22,8 @@ from .written import Written
 WHOLE = 1_000_000
 MIN_ROWS = 3      # coverage of a writer that wrote one or two rows is the cluster itself, not a measurement
 WHOLE_BATCH = 20  # keys in a span, every one written twice: a batch written twice, not collisions
+CHAIN_LONG = 5    # clusters interleaving in one chain: a batch walked twice, not races that overlapped
+LOCAL_ROWS = 20   # other rows a cluster's neighbourhood must hold before its share of duplicates is read
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,74 @@ def measure(episode: Episode, clusters: Sequence[Cluster], written: Written | No
     return replace(episode, rows=(a[0], b[0]), coverage=cover, span_keys=span_keys)
 
 
+def neighbourhood(cluster: Cluster, written: Written | None, limit_us: int) -> tuple[int, int, int] | None:
+    """Rows written around one cluster (its own copies left out), how many of them have a key written more
+    than once, and the half-width of the window: the narrowest window around the cluster (doubling from
+    one counting bucket up to ``limit_us``) holding ``LOCAL_ROWS`` other rows. None without counts.
+
+    A batch written twice is dense (the keys around a copy are copies too, whatever other jobs write);
+    a race or a redelivery is isolated among keys written once, however busy the table is.
+    """
+    if written is None or written.total is None:
+        return None
+    own = len(cluster.rows)
+    half = written.bucket_us
+    while True:
+        found = written.rows_shared(None, cluster.start_us - half, cluster.end_us + half)
+        if found is None:
+            return None
+        rows, shared = max(0, found[0] - own), max(0, found[1] - own)
+        if rows >= LOCAL_ROWS or half >= limit_us:
+            return rows, min(rows, shared), half
+        half = min(limit_us, 2 * half)
+
+
+def chains(clusters: Sequence[Sequence[int]]) -> list[int]:
+    """For each cluster (its copies' timestamps, in order), how many clusters its chain holds: clusters
+    whose copies interleave (one's first copy written before another's last) chain together. A job run
+    twice writes the next keys before its second copy of this one comes, so the whole batch is one chain;
+    two workers racing on one claim write nothing else in between, so a race chains only with a race that
+    happened to overlap it.
+
+    >>> chains([[0, 10], [5, 15], [12, 20], [100, 101]])
+    [3, 3, 3, 1]
+    """
+    order = sorted(range(len(clusters)), key=lambda i: clusters[i][0])
+    size = [1] * len(clusters)
+    group: list[int] = []
+    end = None
+    for i in order:
+        if group and clusters[i][0] >= end:
+            for j in group:
+                size[j] = len(group)
+            group, end = [], None
+        group.append(i)
+        end = clusters[i][-1] if end is None else max(end, clusters[i][-1])
+    for j in group:
+        size[j] = len(group)
+    return size
+
+
+def fits(clusters: Sequence[Sequence[int]], around: int = 3) -> list[bool | None]:
+    """For each cluster (its copies' timestamps, in order), whether its gap matches the gaps of the clusters
+    written just before and after it (``around`` each side; median, within 10% + 0.5 ms). The keys of a batch
+    written twice share one offset; a race or a retry amid that batch does not (None: too few neighbours).
+
+    >>> fits([[0, 3000], [10, 3010], [20, 20], [30, 3030], [40, 3040]])
+    [True, True, False, True, True]
+    """
+    order = sorted(range(len(clusters)), key=lambda i: clusters[i][0])
+    gaps = {i: clusters[i][-1] - clusters[i][0] for i in order}
+    out: list[bool | None] = [None] * len(clusters)
+    for n, i in enumerate(order):
+        near = [gaps[j] for j in order[max(0, n - around):n] + order[n + 1:n + 1 + around]]
+        if len(near) < 2:
+            continue
+        med = statistics.median(near)
+        out[i] = abs(gaps[i] - med) <= 0.1 * med + 500
+    return out
+
+
 def _level(share: float) -> str:
     return "all" if share >= 0.9 else "most" if share >= 0.5 else "some" if share >= 0.15 else "few"
 
@@ -163,11 +233,47 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
 
 
 def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
-            members: Sequence[Cluster] | None = None, named: bool = False) -> list[Observation]:
+            members: Sequence[Cluster] | None = None, named: bool = False,
+            around: tuple[int, int, int] | None = None, chain: int | None = None,
+            fit: bool | None = None) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
-    whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys)."""
+    whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys); ``around``:
+    the cluster's neighbourhood (rows, rows with a duplicated key, half-width), read without writer columns."""
     gap = max(cluster.gaps_seconds, default=0.0)
-    found = [Observation("gap", gap_bucket(gap, whole_seconds), f"the copies are {format_seconds(gap)} apart")]
+    apart = f"the copies are {format_seconds(gap)} apart"
+    if around is None:
+        found = [Observation("gap", gap_bucket(gap, whole_seconds), apart)]
+    else:
+        # Without writer columns the gap is read together with the cluster's neighbourhood and its chain:
+        # copies milliseconds apart among keys written once are a collision; the same gap among keys that
+        # were all written twice is a batch whose two runs write side by side (every row its own
+        # transaction), and copies interleaving with those of many other keys are a batch walked twice.
+        # Read apart, the three readings count the same fact several times (measured on the tuning set: 255
+        # double runs and 9 races had copies under 5 ms apart with most neighbours duplicated; read as three
+        # observations, 243 double-run clusters of the tuning set were named a race, read as one 13).
+        rows, shared, half = around
+        if rows < MIN_ROWS:  # nothing around the copies to read them against: the gap alone
+            return _rest(cluster, episode, alike, whole_seconds, members, named, gap, [Observation(
+                "gap", gap_bucket(gap, whole_seconds),
+                f"{apart}; fewer than {MIN_ROWS} other rows were written within {format_seconds(half / 1e6)}")])
+        level, said = _level(shared / rows), (f"{shared} of the {rows} other rows written within "
+                                              f"{format_seconds(half / 1e6)} have a key written more than once")
+        value = f"{gap_bucket(gap, whole_seconds)}|{level}"
+        if chain is not None and not whole_seconds:  # whole seconds: copies tie, the order between them is lost
+            value += "|" + ("alone" if chain == 1 else "short" if chain < CHAIN_LONG else "long")
+            said += (f"; the copies interleave with those of {chain - 1} other key(s)" if chain > 1 else
+                     "; no other duplicated key was written between the copies")
+        found = [Observation("gap_local", value, f"{apart}; {said}")]
+        if fit is not None and not whole_seconds:
+            found.append(Observation("fits", "yes" if fit else "no",
+                                     "the clusters written just before and after it have the same gap" if fit else
+                                     "the clusters written just before and after it have other gaps"))
+    return _rest(cluster, episode, alike, whole_seconds, members, named, gap, found)
+
+
+def _rest(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool, members: Sequence[Cluster] | None,
+          named: bool, gap: float, found: list[Observation]) -> list[Observation]:
+    """The observations of the episode around one cluster: coverage, offsets, pairs, order, pace, repeat."""
     if episode.coverage is not None and episode.rows is not None and max(episode.rows) >= MIN_ROWS:
         high, low = max(episode.coverage), min(episode.coverage)
         found.append(Observation(

@@ -45,9 +45,11 @@ def _run_group(group: str, new_database, work, request) -> dict[str, Truth]:
     runners = {
         "apscheduler_shared_store": lambda: scenarios.shared_job_store(new_database(), work),
         "launcher_twice_400": lambda: scenarios.two_launchers(new_database(), work, 400, 0, group),
-        "launcher_twice_diluted": lambda: scenarios.two_launchers(new_database(), work, 40, 260, group),
-        "pool_check_then_act": lambda: scenarios.process_pool(new_database(), work, fixed=False),
-        "pool_atomic_claim": lambda: scenarios.process_pool(new_database(), work, fixed=True),
+        "launcher_twice_diluted": lambda: scenarios.two_launchers(new_database(), work, 40, 260, group, stagger=2.5),
+        # each worker rests 2 ms between jobs: eight spinning processes saturated two shared cores, and a worker
+        # stalled between its check and its insert wrote a copy that reads as a redelivery (README)
+        "pool_check_then_act": lambda: scenarios.process_pool(new_database(), work, fixed=False, think=0.002),
+        "pool_atomic_claim": lambda: scenarios.process_pool(new_database(), work, fixed=True, think=0.002),
         "rolling_deploy": lambda: scenarios.rolling_deploy(new_database(), work),
     }
     made = runners[group]()

@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--barrier", required=True, help="folder of the ready/go barrier")
     parser.add_argument("--commands", required=True, help="JSON list of argv lists (after the interpreter)")
     parser.add_argument("--log", required=True)
+    parser.add_argument("--delay", type=float, default=0.0, help="fire this many seconds after the go time")
     a = parser.parse_args()
     logging.basicConfig(filename=a.log, level=logging.INFO,
                         format=f"%(asctime)s {a.name} %(process)d %(name)s %(levelname)s %(message)s")
@@ -46,7 +47,7 @@ def main() -> None:
     scheduler = BackgroundScheduler(timezone=UTC)
     signal_ready(a.barrier, a.name)
     scheduler.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-    at = datetime.fromtimestamp(await_go(a.barrier), UTC)
+    at = datetime.fromtimestamp(await_go(a.barrier) + a.delay, UTC)
     for n, argv in enumerate(commands):
         scheduler.add_job(launch, "date", run_date=at, args=[argv], id=f"{a.name}-{n}",
                           name=argv[argv.index("--job") + 1] if "--job" in argv else argv[1],

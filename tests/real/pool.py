@@ -43,8 +43,8 @@ def _init(barrier) -> None:
     _barrier = barrier
 
 
-def work(args: tuple[str, bool, int, int, str]) -> int:
-    url, fixed, seed, page, runs = args
+def work(args: tuple[str, bool, int, int, str, float]) -> int:
+    url, fixed, seed, page, runs, think = args
     rng = random.Random(seed)
     charged = 0
     with psycopg.connect(libpq(url), autocommit=True) as conn:
@@ -68,6 +68,8 @@ def work(args: tuple[str, bool, int, int, str]) -> int:
                              (job, "worker-01", os.getpid()))
                 conn.execute("UPDATE jobs SET claimed = true WHERE id = %s", (job,))
             charged += 1
+            if think:
+                time.sleep(think)
         record_run(runs, job="charge_jobs", start=start, end=datetime.now(UTC).isoformat(), host="worker-01",
                    process=os.getpid(), run=f"pool-{seed}")
     return charged
@@ -81,13 +83,14 @@ def main() -> None:
     parser.add_argument("--page", type=int, default=200)
     parser.add_argument("--fixed", action="store_true")
     parser.add_argument("--runs")
+    parser.add_argument("--think", type=float, default=0.0, help="seconds a worker rests between two jobs")
     a = parser.parse_args()
     with psycopg.connect(libpq(a.url), autocommit=True) as conn:
         conn.execute(SCHEMA.replace("%(jobs)s", str(a.jobs)))
     barrier = multiprocessing.Barrier(a.workers)
     t = time.monotonic()
     with multiprocessing.Pool(a.workers, initializer=_init, initargs=(barrier,)) as pool:
-        charged = pool.map(work, [(a.url, a.fixed, n, a.page, a.runs) for n in range(a.workers)], chunksize=1)
+        charged = pool.map(work, [(a.url, a.fixed, n, a.page, a.runs, a.think) for n in range(a.workers)], chunksize=1)
     print(json.dumps({"charged": sum(charged), "seconds": round(time.monotonic() - t, 2)}))
 
 

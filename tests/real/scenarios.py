@@ -9,12 +9,15 @@ from real.batch import create_table
 from real.scenario import Truth, duplicate_groups, finish, release, spawn
 
 
-def two_launchers(url: str, work: Path, batch: int = 400, other_keys: int = 0, name: str = "launcher") -> dict:
+def two_launchers(url: str, work: Path, batch: int = 400, other_keys: int = 0, name: str = "launcher",
+                  stagger: float = 0.0) -> dict:
     """One export script started twice a minute by two launchers on one host (a cron.d line beside the
     crontab): each run writes the whole batch, to PostgreSQL and, row by row beside it, to a SQLite file.
     With ``other_keys``, another job of the first launcher writes that many other keys into the same
-    tables in the same minute. Returns the Truth of the PostgreSQL table (``name``) and of the SQLite one
-    (``name``_sqlite)."""
+    tables in the same minute. ``stagger``: the second launcher fires that many seconds after the first (a
+    systemd timer beside the crontab fires within its AccuracySec, a minute by default), so how the two
+    runs interleave does not hang on which process the machine schedules first. Returns the Truth of the
+    PostgreSQL table (``name``) and of the SQLite one (``name``_sqlite)."""
     table = "export_records"
     sqlite = work / "exports.db"
     create_table(url, table, sqlite)
@@ -28,7 +31,7 @@ def two_launchers(url: str, work: Path, batch: int = 400, other_keys: int = 0, n
     procs = [spawn("launcher", "--name", "crontab", "--barrier", str(barrier), "--log", str(work / "crontab.log"),
                    "--commands", json.dumps([export, other] if other_keys else [export]), **env),
              spawn("launcher", "--name", "cron.d", "--barrier", str(barrier), "--log", str(work / "cron.d.log"),
-                   "--commands", json.dumps([export]), **env)]
+                   "--commands", json.dumps([export]), "--delay", str(stagger), **env)]
     release(barrier, ["crontab", "cron.d"])
     finish(procs)
     truths = {}
@@ -39,7 +42,7 @@ def two_launchers(url: str, work: Path, batch: int = 400, other_keys: int = 0, n
                              clusters=dict.fromkeys(groups, "duplicate_run"),
                              writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s",
                              logs={"runs": runs, "scheduler": work / "crontab.log"},
-                             facts={"batch": batch, "other_keys": other_keys})
+                             facts={"batch": batch, "other_keys": other_keys, "stagger": stagger})
     return truths
 
 
@@ -92,11 +95,12 @@ def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
                  facts={"batch": batch})
 
 
-def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000) -> Truth:
-    """Eight pool processes claim ``jobs`` jobs: check-then-act (a worker race), or the fixed atomic claim."""
+def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000, think: float = 0.0) -> Truth:
+    """Eight pool processes claim ``jobs`` jobs: check-then-act (a worker race), or the fixed atomic claim.
+    ``think``: seconds each worker rests between jobs."""
     runs = work / "runs.jsonl"
     log = work / "pool.log"
-    finish([spawn("pool", "--url", url, "--jobs", str(jobs), "--runs", str(runs),
+    finish([spawn("pool", "--url", url, "--jobs", str(jobs), "--runs", str(runs), "--think", str(think),
                   *(["--fixed"] if fixed else []), log=log)], timeout=300)
     groups = duplicate_groups(url, "charges", ("job_id",))
     if fixed:

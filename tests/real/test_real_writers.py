@@ -58,11 +58,7 @@ CASES = [
     *[(f"dst_night_{n}", mode, Expect("dst_fallback", far_duplicates=0))
       for n in scenarios.DST_TABLES for mode in ("writers", "anonymous")],
 ]
-XFAIL: dict[tuple[str, str], str] = {
-    ("launcher_twice_diluted_sqlite", "anonymous"): "SQLite without writer columns (no xmin, no heap): 40 keys "
-    "written twice amid 260 others, copies ~0.1 s apart; the shortlist still names worker_race beside the batch "
-    "reading for most clusters",
-}
+XFAIL: dict[tuple[str, str], str] = {}  # (scenario, mode) -> reason, while a case is known wrong
 
 
 def _params():

@@ -46,6 +46,7 @@ class Record(tuple):
         return default if i is None else tuple.__getitem__(self, i)
 
 
+MEMBER_IDS_LIMIT = 200_000  # row ids of duplicated keys handed to the coverage statement (about 13 bytes each)
 FAR_LIST_LIMIT = 1000  # far-duplicate keys listed; all are counted by the detection statement
 FETCH_CHUNK = 10_000
 COMMIT_TS_LIMIT = 200_000
@@ -72,6 +73,23 @@ class FarDuplicate:
 
 
 @dataclass(frozen=True)
+class Members:
+    """Every row of a key written more than once that the detection read, by PostgreSQL row id (a ``tid[]``
+    in text), and where its reading started (``from_us``, the --since bound; None: the whole table).
+
+    The coverage statement (queries/writer_counts.sql.j2) reads these rows by id to tell which keys another
+    writer also wrote, instead of sorting every row of its spans by key a second time; only for spans the
+    detection covered."""
+
+    ids: str
+    from_us: int | None = None
+
+    def covers(self, spans: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> bool:
+        """Whether every span lies where the detection looked (a key's rows there are all among the ids)."""
+        return self.from_us is None or all(lo >= self.from_us for lo, _ in spans)
+
+
+@dataclass(frozen=True)
 class Detection:
     """What the database returned for one table."""
 
@@ -83,6 +101,7 @@ class Detection:
     rows_fetched: int  # every row any statement returned: memory follows this, not the table
     xmin_top_share: float | None = None
     commit_timestamps: str = "not available on this engine"
+    members: Members | None = None  # PostgreSQL: the row ids of every duplicated key's rows (None: not listed)
 
 
 ROW_ID_EXPR = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}  # present in every row of a table
@@ -107,6 +126,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
         "since": spec.since is not None,
         "window_us": ":window_us", "offset_us": ":offset_us", "since_bind": ":since",
         "far": False, "far_limit": FAR_LIST_LIMIT,
+        "member_ids": False, "member_ids_limit": MEMBER_IDS_LIMIT,
         "materialize": conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,),
     }
 
@@ -180,7 +200,8 @@ def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[
     ctx = _context(conn, info, spec, index, plan)
     return {
         "table_stats": render_sql("table_stats.sql.j2", conn.dialect, **ctx),
-        "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect, **{**ctx, "far": True}),
+        "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect,
+                                      **{**ctx, "far": True, "member_ids": conn.dialect.name == "postgresql"}),
     }
 
 
@@ -215,6 +236,12 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
                          commit_timestamps=commits)
     fetched = 1 + len(returned)
     far_total = int(returned[0]["_far_total"] or 0)
+    ids = next((i for i in (row.get("_member_ids") for row in returned) if i is not None), None)
+    members = None
+    if ids is not None:
+        since_us = None if spec.since is None else int(
+            (spec.since - timedelta(seconds=spec.window)).timestamp() * 1_000_000)
+        members = Members(ids, since_us)
     far = tuple(sorted((
         FarDuplicate(
             key={k: row.col(k) for k in spec.keys},
@@ -233,7 +260,7 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         commits = _with_commit_timestamps(conn, rows)
         fetched += 2 + len({r["_xmin"] for r in rows})  # xmin share, the setting, one commit time per xid
     return Detection(stats=stats, rows=rows or None, far_duplicates=far, far_total=far_total, sql=sql,
-                     rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits)
+                     rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits, members=members)
 
 
 @contextmanager

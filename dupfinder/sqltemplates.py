@@ -223,7 +223,9 @@ def _dialect_environment(dialect: Dialect) -> jinja2.Environment:
 
 def render_sql(template: str, dialect: Dialect, **context: object) -> str:
     """Render ``queries/<template>`` for ``dialect``; only the ``ident`` filter may emit identifiers."""
-    return _dialect_environment(dialect).get_template(template).render(dialect=dialect.name, **context)
+    version = tuple(getattr(dialect, "server_version_info", None) or ())  # () when rendered without a server
+    return _dialect_environment(dialect).get_template(template).render(dialect=dialect.name, server_version=version,
+                                                                       **context)
 
 
 _QUOTED_NAME = re.compile(r'"(?:[^"]|"")*"|`(?:[^`]|``)*`')

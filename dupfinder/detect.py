@@ -308,9 +308,17 @@ def _with_commit_timestamps(conn: Connection, rows: list[Record]) -> str:
 
 
 def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | None:
+    """The largest share of the table's rows one transaction id inserted, from a sample of a big table.
+
+    ``rows``: the rows the scan read; a --since scan reads a few, so the table's size is the planner's
+    estimate when that is larger (a full GROUP BY xmin over a big table cost 0.42 s of a 0.62 s --since scan).
+    """
+    table = quote_table(conn.dialect, info.name, info.schema)
+    if rows <= XMIN_SAMPLE_ROWS and (conn.dialect.server_version_info or (0,)) >= (12,):
+        estimate = conn.execute(statement(render_sql("row_estimate.sql.j2", conn.dialect)), {"table": table})
+        rows = max(rows, int(estimate.scalar_one() or 0))
     sample = max(1, min(100, round(100 * XMIN_SAMPLE_ROWS / rows))) if rows > XMIN_SAMPLE_ROWS else 0
-    sql = render_sql("xmin_share.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
-                     sample_percent=sample)
+    sql = render_sql("xmin_share.sql.j2", conn.dialect, table=table, sample_percent=sample)
     row = conn.execute(statement(sql)).mappings().first()
     return float(row["n"]) / float(row["total"]) if row and row["total"] else None
 

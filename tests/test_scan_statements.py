@@ -101,3 +101,31 @@ def test_members_cover_only_spans_the_detection_read():
     assert members.covers([(since_us, since_us + 5)])
     assert not members.covers([(since_us + 10, since_us + 20), (since_us - 1, since_us + 5)])
     assert Members("{}").covers([(0, 1)])
+
+
+def test_since_samples_the_xmin_share_of_a_big_table_instead_of_grouping_it(pg_url):
+    """A --since scan reads a few rows, but the xmin share is of the table: sampled when the table is big."""
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE ev (id int PRIMARY KEY, k int, ts timestamp, host text)")
+        conn.exec_driver_sql("INSERT INTO ev SELECT g, g, timestamp '2026-11-01' + g * interval '1 s', 'a' "
+                             "FROM generate_series(1, 150000) g")
+        conn.exec_driver_sql("INSERT INTO ev VALUES (0, 150000, timestamp '2026-11-01' + 150000.3 * interval '1 s', "
+                             "'b')")
+        conn.exec_driver_sql("ANALYZE ev")
+    engine.dispose()
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *rest):
+        seen.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        spec = table_spec(table="ev", keys=["k"], ts="ts", since="2026-11-02T17:39:00")
+        with read_only(pg_url) as conn:
+            found = detect(conn, introspect(conn, "ev", {}), spec, False)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert found.stats.rows_scanned < 100 and found.rows is not None
+    xmin = [s for s in seen if "AS xid," in s]
+    assert xmin and all("TABLESAMPLE SYSTEM" in s for s in xmin), xmin

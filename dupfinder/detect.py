@@ -74,8 +74,9 @@ class FarDuplicate:
 
 @dataclass(frozen=True)
 class Members:
-    """Every row of a key written more than once that the detection read, by PostgreSQL row id (a ``tid[]``
-    in text), and where its reading started (``from_us``, the --since bound; None: the whole table).
+    """Every row of a key written more than once that the detection read, by row id (PostgreSQL: a ``tid[]``
+    in text; DuckDB: a list; SQLite: a JSON array), and where its reading started (``from_us``, the --since
+    bound; None: the whole table).
 
     The coverage statement (queries/writer_counts.sql.j2) reads these rows by id to tell which keys another
     writer also wrote, instead of sorting every row of its spans by key a second time; only for spans the
@@ -101,7 +102,7 @@ class Detection:
     rows_fetched: int  # every row any statement returned: memory follows this, not the table
     xmin_top_share: float | None = None
     commit_timestamps: str = "not available on this engine"
-    members: Members | None = None  # PostgreSQL: the row ids of every duplicated key's rows (None: not listed)
+    members: Members | None = None  # the row ids of every duplicated key's rows (None: not listed)
 
 
 ROW_ID_EXPR = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}  # present in every row of a table
@@ -198,10 +199,12 @@ def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[
     (every engine); by default the engine's best.
     """
     ctx = _context(conn, info, spec, index, plan)
+    member_ids = conn.dialect.name == "postgresql" or (conn.dialect.name in ("duckdb", "sqlite")
+                                                       and ctx["plan"] == "rowid")
     return {
         "table_stats": render_sql("table_stats.sql.j2", conn.dialect, **ctx),
         "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect,
-                                      **{**ctx, "far": True, "member_ids": conn.dialect.name == "postgresql"}),
+                                      **{**ctx, "far": True, "member_ids": member_ids}),
     }
 
 

@@ -318,8 +318,9 @@ def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | Non
     """
     table = quote_table(conn.dialect, info.name, info.schema)
     if rows <= XMIN_SAMPLE_ROWS and (conn.dialect.server_version_info or (0,)) >= (12,):
-        estimate = conn.execute(statement(render_sql("row_estimate.sql.j2", conn.dialect)), {"table": table})
-        rows = max(rows, int(estimate.scalar_one() or 0))
+        estimate = conn.execute(statement(render_sql("row_estimate.sql.j2", conn.dialect)),
+                                {"name": info.name, "schema": info.schema}).scalar()
+        rows = max(rows, int(estimate or 0))
     sample = max(1, min(100, round(100 * XMIN_SAMPLE_ROWS / rows))) if rows > XMIN_SAMPLE_ROWS else 0
     sql = render_sql("xmin_share.sql.j2", conn.dialect, table=table, sample_percent=sample)
     row = conn.execute(statement(sql)).mappings().first()

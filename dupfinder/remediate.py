@@ -362,6 +362,10 @@ def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
             continue
         body.append(render_sql(_template("cleanup", dialect), dialect, t=ctx, lock_timeout=LOCK_TIMEOUT,
                                statement_timeout=STATEMENT_TIMEOUT, lock_wait_seconds=LOCK_WAIT_SECONDS))
+        # jinja2's render context is a reference cycle (its macros point back at it) that keeps ``t`` until a
+        # full garbage collection: the plan's literals (58 MB at 50,000 clusters) are let go of now
+        ctx["pairs"].clear()
+        ctx["batches"].clear()
     head = _header("cleanup.sql", findings, [
         f"-- deletes {total} row(s) that duplicate an earlier row exactly; every deleted row is first copied",
         "-- into a dupfinder_backup_* table in the same transaction. Each table's transaction aborts and",

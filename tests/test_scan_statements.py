@@ -131,3 +131,24 @@ def test_since_samples_the_xmin_share_of_a_big_table_instead_of_grouping_it(pg_u
     assert found.stats.rows_scanned < 100 and found.rows is not None
     xmin = [s for s in seen if "AS xid," in s]
     assert xmin and all("TABLESAMPLE SYSTEM" in s for s in xmin), xmin
+
+
+def test_the_narrow_pass_runs_in_one_backend(pg_url):
+    """A Gather Merge would funnel every key back through the leader (nearly every key is distinct): the
+    detection statement runs without parallel workers, whatever the planner's costs say."""
+    from dupfinder.detect import _sorted_aggregation, detect_sql
+
+    _load(pg_url, [(k, k, "a") for k in range(2000)] + [(7, 7, "b")])
+    spec = table_spec(table="ev", keys=["k"], ts="ts")
+    with read_only(pg_url) as conn:
+        info = introspect(conn, "ev", {})
+        sql = detect_sql(conn, info, spec)["detect_clusters"]
+        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
+                        "max_parallel_workers_per_gather = 2"):
+            conn.exec_driver_sql(f"SET LOCAL {setting}")
+        params = {"window_us": 2_000_000, "offset_us": 0}
+        free = "\n".join(conn.execute(sa.text("EXPLAIN " + sql), params).scalars())
+        with _sorted_aggregation(conn):
+            pinned = "\n".join(conn.execute(sa.text("EXPLAIN " + sql), params).scalars())
+    assert "Gather" in free  # the costs above make the planner go parallel when it may
+    assert "Gather" not in pinned, pinned

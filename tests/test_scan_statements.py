@@ -152,3 +152,31 @@ def test_the_narrow_pass_runs_in_one_backend(pg_url):
             pinned = "\n".join(conn.execute(sa.text("EXPLAIN " + sql), params).scalars())
     assert "Gather" in free  # the costs above make the planner go parallel when it may
     assert "Gather" not in pinned, pinned
+
+
+def _every_dollar_text(value) -> list[str]:
+    """The plain walk over every key and value (what remediate._dollar_texts must agree with)."""
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in (*_every_dollar_text(k), *_every_dollar_text(v))]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _every_dollar_text(v)]
+    return [value] if isinstance(value, str) and "$" in value else []
+
+
+TEXT = st.text(st.sampled_from("a$b\\\"\n\u202e\U0001f600 "), max_size=6)
+LEAF = TEXT | st.integers() | st.none() | st.booleans() | st.floats(allow_nan=False)
+FINDINGS = st.recursive(LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4)
+                        | st.builds(lambda rows, key: {"key": key, "rows": rows},
+                                    st.lists(st.dictionaries(TEXT, LEAF, max_size=3), max_size=130), TEXT),
+                        max_leaves=60)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(FINDINGS)
+def test_dollar_texts_finds_every_text_holding_a_dollar(value):
+    """The dollar-quote tag must avoid every text of a table's findings: checking clusters and rows by their JSON
+    text first finds the same texts as walking everything (rows past 100 are walked one by one)."""
+    from dupfinder.remediate import _dollar_texts
+
+    assert sorted(_dollar_texts({"clusters": [value]})) == sorted(_every_dollar_text(value))
+    assert sorted(_dollar_texts({(1, 2): ["a$"], "x": [{(3,): "$b"}]})) == ["$b", "a$"]

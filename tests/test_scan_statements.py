@@ -180,3 +180,36 @@ def test_dollar_texts_finds_every_text_holding_a_dollar(value):
 
     assert sorted(_dollar_texts({"clusters": [value]})) == sorted(_every_dollar_text(value))
     assert sorted(_dollar_texts({(1, 2): ["a$"], "x": [{(3,): "$b"}]})) == ["$b", "a$"]
+
+
+def test_statistics_alongside_read_the_scans_snapshot_on_a_second_connection(pg_url, monkeypatch):
+    """On a big table the statistics run on a second connection while the detection sorts: in the scan's
+    snapshot (rows committed meanwhile are not counted), with the same answer as on the scan's connection."""
+    import dupfinder.detect as detect_module
+
+    _load(pg_url, [(k, k, "a") for k in range(50)] + [(7, 7.4, "b")])
+    spec = table_spec(table="ev", keys=["k"], ts="ts")
+    seen: list[tuple[int, str]] = []
+
+    def record(conn, cursor, statement, *rest):
+        seen.append((id(conn.connection.dbapi_connection), statement))
+
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)  # a 51-row table: make it count as big
+    writer = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        with read_only(pg_url) as conn:
+            conn.exec_driver_sql("SELECT 1")  # the snapshot is taken here
+            with writer.connect() as other:
+                other.exec_driver_sql("INSERT INTO ev VALUES (1000, 7, timestamp '2026-11-03 02:30:07.2', 'c')")
+            info = introspect(conn, "ev", {})
+            alongside = detect(conn, info, spec, False)
+            monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 10**12)
+            own = detect(conn, info, spec, False)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+        writer.dispose()
+    assert alongside.stats == own.stats and alongside.stats.rows_scanned == 51
+    assert [len(c) for c in [alongside.rows]] == [len(own.rows)] and len(own.rows) == 2  # not the third row
+    connections = {who for who, sql in seen if "rows_scanned" in sql}
+    assert len(connections) == 2, seen  # once on a second connection, once on the scan's own

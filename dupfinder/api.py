@@ -83,8 +83,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 from . import runs
 
                 table = runs.annotate(table, run_index)  # evidence the attribution reads
-            table = attribute_table(table, written.counter(conn, info, spec, aware, (*writers, *data_roles)),
-                                    data_roles)
+            table = attribute_table(table, written.counter(conn, info, spec, aware, (*writers, *data_roles),
+                                                           found.members), data_roles)
             if run_index is not None:
                 table = runs.explain(table)
             tables.append(table)

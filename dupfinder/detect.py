@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,6 +48,7 @@ class Record(tuple):
         return default if i is None else tuple.__getitem__(self, i)
 
 
+MEMBER_IDS_LIMIT = 200_000  # row ids of duplicated keys handed to the coverage statement (about 13 bytes each)
 FAR_LIST_LIMIT = 1000  # far-duplicate keys listed; all are counted by the detection statement
 FETCH_CHUNK = 10_000
 COMMIT_TS_LIMIT = 200_000
@@ -72,6 +75,24 @@ class FarDuplicate:
 
 
 @dataclass(frozen=True)
+class Members:
+    """Every row of a key written more than once that the detection read, by row id (PostgreSQL: a ``tid[]``
+    in text; DuckDB: a list; SQLite: a JSON array), and where its reading started (``from_us``, the --since
+    bound; None: the whole table).
+
+    The coverage statement (queries/writer_counts.sql.j2) reads these rows by id to tell which keys another
+    writer also wrote, instead of sorting every row of its spans by key a second time; only for spans the
+    detection covered."""
+
+    ids: str
+    from_us: int | None = None
+
+    def covers(self, spans: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> bool:
+        """Whether every span lies where the detection looked (a key's rows there are all among the ids)."""
+        return self.from_us is None or all(lo >= self.from_us for lo, _ in spans)
+
+
+@dataclass(frozen=True)
 class Detection:
     """What the database returned for one table."""
 
@@ -83,6 +104,7 @@ class Detection:
     rows_fetched: int  # every row any statement returned: memory follows this, not the table
     xmin_top_share: float | None = None
     commit_timestamps: str = "not available on this engine"
+    members: Members | None = None  # the row ids of every duplicated key's rows (None: not listed)
 
 
 ROW_ID_EXPR = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}  # present in every row of a table
@@ -107,6 +129,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
         "since": spec.since is not None,
         "window_us": ":window_us", "offset_us": ":offset_us", "since_bind": ":since",
         "far": False, "far_limit": FAR_LIST_LIMIT,
+        "member_ids": False, "member_ids_limit": MEMBER_IDS_LIMIT,
         "materialize": conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,),
     }
 
@@ -178,9 +201,12 @@ def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[
     (every engine); by default the engine's best.
     """
     ctx = _context(conn, info, spec, index, plan)
+    member_ids = conn.dialect.name == "postgresql" or (conn.dialect.name in ("duckdb", "sqlite")
+                                                       and ctx["plan"] == "rowid")
     return {
         "table_stats": render_sql("table_stats.sql.j2", conn.dialect, **ctx),
-        "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect, **{**ctx, "far": True}),
+        "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect,
+                                      **{**ctx, "far": True, "member_ids": member_ids}),
     }
 
 
@@ -193,8 +219,18 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         params["since"] = since_bind(info, spec, aware)
 
     # a separate statement: folding these counts into the detection pass (GROUPING SETS with a grand total)
-    # measured slower on PostgreSQL than this second, narrow sequential scan (benchmarks/plans/)
-    stats_row = conn.execute(statement(sql["table_stats"]), params).mappings().one()
+    # measured slower on PostgreSQL than this second, narrow sequential scan (benchmarks/plans/); on a big
+    # PostgreSQL table it runs on a second connection, in the same snapshot, while the detection sorts
+    alongside = _stats_alongside(conn, info, sql["table_stats"], params)
+    with _sorted_aggregation(conn):
+        # streamed per statement: Connection.execution_options() would switch every later statement (the
+        # savepoint included) to a server-side cursor
+        result = conn.execute(statement(sql["detect_clusters"]), params,
+                              execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
+        returned = _records(result, info)
+    stats_row = alongside() if alongside else None
+    if stats_row is None:
+        stats_row = conn.execute(statement(sql["table_stats"]), params).mappings().one()
     stats = TableStats(
         rows_scanned=int(stats_row["rows_scanned"] or 0),
         rows_null_key=int(stats_row["rows_null_key"] or 0),
@@ -203,18 +239,18 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         last_ts=stats_row["last_ts"],
         rows_infinite_ts=int(stats_row.get("rows_infinite_ts") or 0),
     )
-    with _sorted_aggregation(conn):
-        # streamed per statement: Connection.execution_options() would switch every later statement (the
-        # savepoint included) to a server-side cursor
-        result = conn.execute(statement(sql["detect_clusters"]), params,
-                              execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
-        returned = _records(result, info)
     commits = "not read (no clusters)" if info.dialect == "postgresql" else Detection.commit_timestamps
     if not returned:  # nothing duplicated: the common post-deploy answer
         return Detection(stats=stats, rows=None, far_duplicates=(), far_total=0, sql=sql, rows_fetched=1,
                          commit_timestamps=commits)
     fetched = 1 + len(returned)
     far_total = int(returned[0]["_far_total"] or 0)
+    ids = next((i for i in (row.get("_member_ids") for row in returned) if i is not None), None)
+    members = None
+    if ids is not None:
+        since_us = None if spec.since is None else int(
+            (spec.since - timedelta(seconds=spec.window)).timestamp() * 1_000_000)
+        members = Members(ids, since_us)
     far = tuple(sorted((
         FarDuplicate(
             key={k: row.col(k) for k in spec.keys},
@@ -233,24 +269,88 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         commits = _with_commit_timestamps(conn, rows)
         fetched += 2 + len({r["_xmin"] for r in rows})  # xmin share, the setting, one commit time per xid
     return Detection(stats=stats, rows=rows or None, far_duplicates=far, far_total=far_total, sql=sql,
-                     rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits)
+                     rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits, members=members)
+
+
+ALONGSIDE_ROWS = 1_000_000  # below this (the planner's estimate) a second connection costs more than it saves
+# what the scan's transaction set (connect.read_only): the second connection reads values the same way
+_COPIED_SETTINGS = ("statement_timeout", "work_mem", "jit", "TimeZone", "DateStyle", "IntervalStyle",
+                    "extra_float_digits", "bytea_output", "lc_monetary")
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?")
+
+
+def _stats_alongside(conn: Connection, info: TableInfo, sql: str,
+                     params: dict[str, Any]) -> Callable[[], dict[str, Any] | None] | None:
+    """Start the statistics statement on a second connection in this transaction's snapshot (PostgreSQL,
+    a table of ALONGSIDE_ROWS or more), so it scans while the detection sorts. Returns a function that waits
+    for its row (None when the second connection failed: the caller runs the statement itself), or None when
+    not started.
+
+    The detection statement runs in one backend (no parallel workers) and so does the statistics statement
+    here (one sequential scan, about 0.4-0.5 s at 5M rows, shorter than the detection's sort): on 2 cores the
+    two overlap. The second transaction imports the exported snapshot (SET TRANSACTION SNAPSHOT), so both read
+    the same rows.
+    """
+    if conn.dialect.name != "postgresql" or (conn.dialect.server_version_info or (0,)) < (12,):
+        return None
+    estimate = conn.execute(statement(render_sql("row_estimate.sql.j2", conn.dialect)),
+                            {"name": info.name, "schema": info.schema}).scalar()
+    if not estimate or estimate < ALONGSIDE_ROWS:
+        return None
+    row = conn.exec_driver_sql("SELECT pg_export_snapshot(), " + ", ".join(
+        f"current_setting('{name}')" for name in _COPIED_SETTINGS)).one()
+    if not _SNAPSHOT_ID.fullmatch(row[0] or ""):
+        return None
+    found: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with conn.engine.connect() as other:
+                other.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{row[0]}'")
+                # one backend beside the detection's one: on 2 cores its parallel workers would take the
+                # detection's core
+                for name, value in (*zip(_COPIED_SETTINGS, row[1:], strict=True),
+                                    ("max_parallel_workers_per_gather", "0")):
+                    other.execute(sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+                found["row"] = dict(other.execute(statement(sql), params).mappings().one())
+                other.rollback()
+        except Exception:  # noqa: BLE001 -- a pooler, a connection limit: the scan's own connection runs it
+            found["row"] = None
+
+    worker = threading.Thread(target=run, name="dupfinder-table-stats", daemon=True)
+    worker.start()
+
+    def wait() -> dict[str, Any] | None:
+        worker.join()
+        return found.get("row")
+
+    return wait
 
 
 @contextmanager
 def _sorted_aggregation(conn: Connection) -> Iterator[None]:
-    """On PostgreSQL, group the keys by sorting rather than hashing for one statement.
+    """On PostgreSQL, group the keys by one sort in this backend, rather than hashing, for one statement.
 
     Measured at 5M rows with the default work_mem (benchmarks/plans/): the hash aggregate over every key
     spills and re-reads its partitions (1.00, the bare GROUP BY) where a sort of the narrow (key, row id)
-    tuples and a streaming group aggregate take 0.55-0.6 of it. The setting is put back afterwards.
+    tuples and a streaming group aggregate take 0.55-0.6 of it. A parallel plan (Gather Merge over two
+    workers' sorts) funnels every row back through the leader, because nearly every key is distinct and a
+    partial aggregate removes nothing: on 2 cores it measured level with one sort when idle (1.26-1.37 s
+    against 1.4-1.6 s) and slower under load (3.3-3.7 s against 1.8-3.1 s at a load average of 3), so
+    parallel workers are off for this statement. The settings are put back afterwards.
     """
     if conn.dialect.name != "postgresql":
         yield
         return
-    previous = conn.exec_driver_sql("SELECT current_setting('enable_hashagg')").scalar_one()
-    conn.exec_driver_sql("SELECT set_config('enable_hashagg', 'off', true)")
+    settings = ("enable_hashagg", "max_parallel_workers_per_gather")
+    previous = conn.exec_driver_sql(
+        "SELECT current_setting('enable_hashagg'), current_setting('max_parallel_workers_per_gather')").one()
+    conn.exec_driver_sql("SELECT set_config('enable_hashagg', 'off', true), "
+                         "set_config('max_parallel_workers_per_gather', '0', true)")
     yield  # (after a failure the transaction is over anyway: nothing to put back)
-    conn.execute(sa.text("SELECT set_config('enable_hashagg', :value, true)"), {"value": previous})
+    for name, value in zip(settings, previous, strict=True):
+        conn.execute(sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
 
 
 def _with_commit_timestamps(conn: Connection, rows: list[Record]) -> str:
@@ -281,9 +381,18 @@ def _with_commit_timestamps(conn: Connection, rows: list[Record]) -> str:
 
 
 def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | None:
+    """The largest share of the table's rows one transaction id inserted, from a sample of a big table.
+
+    ``rows``: the rows the scan read; a --since scan reads a few, so the table's size is the planner's
+    estimate when that is larger (a full GROUP BY xmin over a big table cost 0.42 s of a 0.62 s --since scan).
+    """
+    table = quote_table(conn.dialect, info.name, info.schema)
+    if rows <= XMIN_SAMPLE_ROWS and (conn.dialect.server_version_info or (0,)) >= (12,):
+        estimate = conn.execute(statement(render_sql("row_estimate.sql.j2", conn.dialect)),
+                                {"name": info.name, "schema": info.schema}).scalar()
+        rows = max(rows, int(estimate or 0))
     sample = max(1, min(100, round(100 * XMIN_SAMPLE_ROWS / rows))) if rows > XMIN_SAMPLE_ROWS else 0
-    sql = render_sql("xmin_share.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
-                     sample_percent=sample)
+    sql = render_sql("xmin_share.sql.j2", conn.dialect, table=table, sample_percent=sample)
     row = conn.execute(statement(sql)).mappings().first()
     return float(row["n"]) / float(row["total"]) if row and row["total"] else None
 

@@ -28,6 +28,18 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 _counter = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_secret_scrubber():
+    """Each test starts as a fresh dupfinder process would, knowing no password yet: the scrubber's memory of
+    the URLs opened is per process, and an earlier test's password (the suite's role is called dupfinder)
+    would otherwise mask that word in a later test's messages."""
+    from dupfinder import urls
+
+    urls._seen.clear()
+    yield
+    urls._seen.clear()
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     server = PostgresServer().start()

@@ -90,8 +90,10 @@ def test_the_row_id_plan_reads_rows_by_ctid_and_groups_by_sorting(pg_url):
     assert "Tid Scan" in plan and "GroupAggregate" in plan, plan
     with read_only(pg_url) as conn:  # the scan puts the setting back once its statement ran
         from dupfinder.detect import detect
+        conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 3")
         detect(conn, info, spec, None)
         assert conn.exec_driver_sql("SHOW enable_hashagg").scalar() == "on"
+        assert conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar() == "3"
 
 
 def test_recommended_index_is_valid_sql_on_each_engine(db_url):

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from ..config import TableSpec
 from ..connect import TableInfo
-from ..detect import ts_bind
+from ..detect import Members, ts_bind
 from ..sqltemplates import quote_table, render_sql, sql_text
 from ..writers import WriterColumn
 from .writercols import Writer
@@ -81,8 +81,11 @@ def merge_spans(spans: Sequence[tuple[int, int]], limit: int = MAX_SPANS) -> lis
 
 def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
           writers: tuple[WriterColumn, ...], spans: Sequence[tuple[int, int]],
-          xids: Sequence[str] = ()) -> Written:
-    """Count rows per writer (per transaction among ``xids`` when there are no writer columns) in ``spans``."""
+          xids: Sequence[str] = (), members: Members | None = None) -> Written:
+    """Count rows per writer (per transaction among ``xids`` when there are no writer columns) in ``spans``.
+
+    ``members``: the detection's row ids of every duplicated key's rows, read instead of sorting the spans
+    by key when they cover the spans."""
     merged = merge_spans(spans)
     length = sum(hi - lo for lo, hi in merged) or 1
     bucket = max(MIN_BUCKET_US, length // BUCKETS)
@@ -93,8 +96,11 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     for n, (lo, hi) in enumerate(merged):
         params[f"lo{n}"] = ts_bind(info, aware, datetime.fromtimestamp(lo / 1e6, UTC))
         params[f"hi{n}"] = ts_bind(info, aware, datetime.fromtimestamp(hi / 1e6, UTC))
+    by_id = members is not None and members.covers(merged)
+    if by_id:
+        params["members"] = members.ids
     base = {"table": quote_table(conn.dialect, info.name, info.schema), "keys": list(spec.keys), "ts": spec.ts,
-            "spans": len(merged)}
+            "spans": len(merged), "members": by_id}
     columns = [w.column for w in writers]
     roles = [w.role for w in writers]
     sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=columns, by_xmin=False,
@@ -123,6 +129,6 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
 
 
 def counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
-            writers: tuple[WriterColumn, ...]):
+            writers: tuple[WriterColumn, ...], members: Members | None = None):
     """``count`` bound to one table: what attribute_table calls with its spans and transaction ids."""
-    return lambda spans, xids: count(conn, info, spec, aware, writers, spans, xids)
+    return lambda spans, xids: count(conn, info, spec, aware, writers, spans, xids, members)

@@ -80,6 +80,19 @@ def test_nulls_not_distinct_counts_null_keys_as_duplicates(pg_url, pg_server):
     engine.dispose()
 
 
+def test_nulls_not_distinct_after_an_earlier_migration_stops_instead_of_keeping_the_old_index(pg_url, pg_server):
+    events_table(pg_url, [])
+    _insert(pg_url, [(1, None, "2026-11-02"), (3, 7, "2026-11-02")])
+    apply_sql(pg_url, migration_sql("postgresql", "events", ["account", "day"]), pg_server)
+    with pytest.raises(SQLFailed, match="NULL keys distinct"):
+        apply_sql(pg_url, migration_sql("postgresql", "events", ["account", "day"], nulls_not_distinct=True), pg_server)
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:  # the old index is still the one in force: a second NULL key is accepted
+        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (9, NULL, '2026-11-02')")
+        conn.exec_driver_sql("DELETE FROM events WHERE id = 9")
+    engine.dispose()
+
+
 def test_partial_unique_index_only_constrains_matching_rows(db_url, runner):
     events_table(db_url, [])
     # cancelled rows may repeat a key; live ones may not

@@ -277,6 +277,7 @@ class TableInfo:
     ts_timezone_aware: bool | None
     referenced_by: tuple[ChildKey, ...] = ()
     index_leading_columns: tuple[str, ...] = ()  # first column of each index: what a range scan can use
+    plain_indexes: tuple[tuple[str, ...], ...] = ()  # columns of each index that is neither partial nor on expressions
     id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
     storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
 
@@ -372,6 +373,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     schema, name = found[:2] if found else resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
     storage = None
+    plain: tuple[tuple[str, ...], ...] = ()
     inspector = sa.inspect(conn)
     try:
         if duckdb:
@@ -390,6 +392,9 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             uniques += [tuple(i["column_names"]) for i in indexes
                         if i.get("unique") and all(i.get("column_names") or [None])]
             leading = tuple({(i.get("column_names") or [None])[0] for i in indexes} - {None})
+            plain = tuple(tuple(i["column_names"]) for i in indexes
+                          if i.get("column_names") and None not in i["column_names"]
+                          and not (i.get("dialect_options") or {}).get("postgresql_where"))
             columns = tuple(
                 ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)),
                            getattr(c["type"], "timezone", None), generated=bool(c.get("computed")))
@@ -424,6 +429,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                        _child_keys(inspector, schema, name))
         if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
+        plain_indexes=plain,
         id_columns=tuple(ids), storage=storage,
     )
 

@@ -148,10 +148,9 @@ def key_index(conn: Connection, info: TableInfo, spec: TableSpec) -> tuple[str, 
         return None
     keys = set(spec.keys)
     best: tuple[int, tuple[str, ...]] | None = None
-    for index in sa.inspect(conn).get_indexes(info.name, schema=info.schema):
-        names = list(index.get("column_names") or [])
-        options = index.get("dialect_options") or {}
-        if options.get("postgresql_where") or None in names or set(names[:len(keys)]) != keys:
+    for index in info.plain_indexes:  # read once by connect.introspect
+        names = list(index)
+        if set(names[:len(keys)]) != keys:
             continue
         rank = 0 if names[len(keys):len(keys) + 1] == [spec.ts] else 1  # (key, ts) also orders each key's rows
         if best is None or rank < best[0]:

@@ -81,7 +81,10 @@ def _spark_value(value, kind: str) -> str:
     if value is None:
         return f"CAST(NULL AS {kind})"
     if isinstance(value, datetime):
-        return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+        # an aware value is written as its UTC instant (the suite's Spark session runs in UTC)
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return f"{kind} '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
     if isinstance(value, str):
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     return str(value)

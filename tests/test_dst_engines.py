@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from helpers import make_table, scan_one
+from helpers import make_table, scan_one, spark_table
 
 ZONE = "America/New_York"
 FIRST_UTC = datetime(2026, 11, 1, 5, 30, 0, 100000)  # 01:30 EDT
@@ -59,7 +59,7 @@ def _rows(kind: str) -> tuple[list[dict], int]:
     return rows, (ACCOUNTS if kind != "naive_local" else 0) + 1
 
 
-CASES = [(engine, kind) for engine in ("sqlite", "postgresql", "duckdb", "mariadb", "chdb")
+CASES = [(engine, kind) for engine in ("sqlite", "postgresql", "duckdb", "mariadb", "chdb", "spark")
          for kind in ("naive_utc", "naive_local", "aware") if not (engine == "sqlite" and kind == "aware")]
 # SQLite has no time-zone-aware column type: DateTime(timezone=True) stores the same naive text.
 
@@ -70,8 +70,13 @@ def test_fall_back_night_on_every_engine(request, engine, kind):
     rows, far_plain = _rows(kind)
     columns = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), sa.Column("account", sa.Integer),
                sa.Column("ts", _ts_type(engine, kind)), sa.Column("host", sa.String(10))]
-    make_table(url, "events", columns, rows)
-    spec = {"keys": ["account"], "writers": ["host=host"], **({"ids": ["id"]} if engine == "chdb" else {})}
+    if engine == "spark":
+        # TIMESTAMP is an instant in the session's zone (UTC here), TIMESTAMP_NTZ a wall value; no primary key
+        spark_table(url, "events", {"id": "INT", "account": "INT", "ts": "TIMESTAMP" if kind == "aware" else
+                                    "TIMESTAMP_NTZ", "host": "STRING"}, rows)
+    else:
+        make_table(url, "events", columns, rows)
+    spec = {"keys": ["account"], "writers": ["host=host"], **({"ids": ["id"]} if engine in ("chdb", "spark") else {})}
 
     plain = scan_one(url, **spec)
     zoned = scan_one(url, **spec, timezone=ZONE)

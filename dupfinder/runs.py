@@ -148,16 +148,16 @@ def read_runs(paths: Iterable[str | Path], pattern: str | None = None) -> tuple[
     runs: list[Run] = []
     for path in paths:
         path = Path(path)
+        seen = {"matched": 0, "no_phase": 0, "unclosed": 0}
         try:
             with path.open(encoding="utf-8", errors="replace", newline="") as handle:
                 found = list(_read_csv(handle, path) if path.suffix.lower() == ".csv"
-                             else _read_lines(handle, path, regex))
+                             else _read_lines(handle, path, regex, seen))
         except OSError as err:
             raise UsageError(f"runs file {str(path)!r} cannot be read: {err.strerror or err}") from None
         if not found:
             raise UsageError(f"runs file {str(path)!r} holds no job run"
-                             + ("" if path.suffix.lower() == ".csv" or regex is None
-                                else ": no line matches --runs-pattern"))
+                             + ("" if path.suffix.lower() == ".csv" or regex is None else _why_no_run(seen)))
         runs.extend(found)
     return tuple(sorted(runs, key=lambda r: (r.start_us, r.end_us, r.id)))
 
@@ -196,7 +196,21 @@ def _read_csv(handle, path: Path) -> Iterator[Run]:
         yield _run(row, f"{path.name}:{reader.line_num}")
 
 
-def _read_lines(handle, path: Path, regex: re.Pattern | None) -> Iterator[Run]:
+def _why_no_run(seen: dict[str, int]) -> str:
+    """Why the log lines that --runs-pattern matched made no run, from what ``_read_lines`` counted."""
+    if not seen["matched"]:
+        return ": no line matches --runs-pattern"
+    why = [f"{seen['matched']} line(s) match --runs-pattern but none closes a run"]
+    if seen["no_phase"]:
+        why.append(f"the phase of {seen['no_phase']} holds neither a start word nor an end word "
+                   f"(start words: {', '.join(START_WORDS)}; end words: {', '.join(END_WORDS)})")
+    if seen["unclosed"]:
+        why.append(f"{seen['unclosed']} run(s) start and never end (a crashed job leaves no end line)")
+    return ": " + "; ".join(why)
+
+
+def _read_lines(handle, path: Path, regex: re.Pattern | None, seen: dict[str, int]) -> Iterator[Run]:
+    """Runs from JSON lines and, through ``regex``, log lines; ``seen`` counts the matches that made none."""
     open_runs: dict[tuple, tuple[int, str, dict[str, str]]] = {}
     for number, line in enumerate(handle, start=1):
         source = f"{path.name}:{number}"
@@ -216,8 +230,12 @@ def _read_lines(handle, path: Path, regex: re.Pattern | None) -> Iterator[Run]:
                              "read runs from log lines")
         match = regex.search(line)
         if match:
-            yield from _from_match({k: v for k, v in match.groupdict().items() if v is not None}, source,
-                                   open_runs)
+            seen["matched"] += 1
+            groups = {k: v for k, v in match.groupdict().items() if v is not None}
+            if "ts" in groups and "duration" not in groups and _phase(groups.get("phase", "")) is None:
+                seen["no_phase"] += 1
+            yield from _from_match(groups, source, open_runs)
+    seen["unclosed"] = len(open_runs)
 
 
 def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterator[Run]:

@@ -85,6 +85,23 @@ def test_log_lines_need_a_pattern_and_a_pattern_needs_its_groups(tmp_path):
         read_runs([path], r"(?P<start>x+) (?P<end>y+)")
 
 
+
+def test_matched_lines_that_close_no_run_say_why(tmp_path):
+    """A pattern that matches every line but whose phases are no start or end word, or runs that start and
+    never end, are told apart from a pattern that matches nothing (a stranger's cron log read 'no line')."""
+    pattern = r"^(?P<ts>\S+) (?P<host>\S+) cron\[(?P<process>\d+)\]: (?P<phase>\w+)"
+    path = tmp_path / "cron.log"
+    path.write_text("2026-11-01T00:00:00 h1 cron[7]: started\n2026-11-01T00:00:09 h1 cron[7]: job\n"
+                    "2026-11-01T00:01:00 h2 cron[8]: started\n")
+    with pytest.raises(UsageError) as caught:
+        read_runs([path], pattern)
+    message = str(caught.value)
+    assert "3 line(s) match --runs-pattern but none closes a run" in message, message
+    assert "the phase of 1 holds neither a start word nor an end word" in message, message
+    assert "2 run(s) start and never end" in message, message
+    assert "no line matches" not in message
+
+
 _TOKENS = st.sampled_from(["1e400", "nan", "-inf", "-1e300", "9e15", "0", "2026-11-01 00:00:00,5", "{", "}", ",",
                            '"start"', ":", "start,end", "\n", " ", "2026-11-01T01:30:00-04:00", "[]", "null"])
 _LINE = st.one_of(st.text(st.characters(blacklist_categories=["Cs"]), max_size=60),

@@ -44,9 +44,16 @@ class TableSpec:
             raise UsageError(f"table {self.table!r}: the timestamp column is required (--ts)")
         if self.keep not in KEEP:
             raise UsageError(f"--keep must be one of {', '.join(KEEP)}, not {self.keep!r}")
-        for role, _column in self.writers:
+        if self.ts in self.keys:
+            raise UsageError(f"table {self.table!r}: {self.ts!r} is both a --key column and the --ts column; copies "
+                             "written moments apart differ in their timestamps, so no two rows would share a key")
+        for role, column in self.writers:
             if role not in ROLES:
                 raise UsageError(f"unknown writer role {role!r}: use one of {', '.join(ROLES)}")
+            if column in self.keys or column == self.ts:
+                what = "a --key column" if column in self.keys else "the --ts column"
+                raise UsageError(f"table {self.table!r}: --writer {role}={column} names {what}; a writer column "
+                                 "tells the copies of one key apart by who wrote them")
         if self.timezone:
             _check_timezone(self.timezone)
         if len(set(self.ids)) != len(self.ids):

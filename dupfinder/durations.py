@@ -21,7 +21,8 @@ _EXAMPLE = "use a number with a unit (us, ms, s, m, h, d), e.g. 500ms, 2s, 1m (a
 def parse_duration(text: str | float | int, what: str = "", positive: bool = False) -> float:
     """Return the number of seconds in a duration such as ``250ms``, ``2s`` or ``1m``.
 
-    A bare number means seconds. ``what`` names the option in messages; ``positive`` refuses zero.
+    A bare number means seconds. ``what`` names the option in messages; ``positive`` refuses zero and
+    anything under a microsecond.
 
     >>> parse_duration("250ms")
     0.25
@@ -45,8 +46,10 @@ def parse_duration(text: str | float | int, what: str = "", positive: bool = Fal
         raise BadDuration(f"{label}: it must be zero or more")
     if seconds > MAX_SECONDS:
         raise BadDuration(f"{label}: at most {MAX_SECONDS / 86400:.0f}d")
-    if positive and seconds == 0:
-        raise BadDuration(f"{label}: it must be more than zero (e.g. 1ms)")
+    if positive and seconds < 1e-6:
+        # no engine stores a finer time than a microsecond: a shorter window would silently mean zero
+        raise BadDuration(f"{label}: it must be at least 1us (e.g. 1ms)" if seconds else
+                          f"{label}: it must be more than zero (e.g. 1ms)")
     return seconds
 
 

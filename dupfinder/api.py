@@ -51,7 +51,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
-            data_roles = roles.from_data(conn, info, spec, aware, clusters, writers)
+            writers, rejected = roles.vet(conn, info, spec, aware, clusters, writers)
+            clusters = roles.reclassify(clusters, writers, rejected)
+            data_roles = roles.from_data(conn, info, spec, aware, clusters, writers, rejected)
             clusters = roles.annotate(clusters, data_roles)
             clusters, far_total, far_list = clock.merge(
                 clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers, index), found.far_total,
@@ -61,6 +63,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
             notes = _notes(info, aware)
+            notes += [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
+                      "count as business differences" for w in rejected]
             if index is None and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
                 columns = ", ".join([*spec.keys, spec.ts])
                 notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "

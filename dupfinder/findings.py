@@ -144,7 +144,8 @@ def table_dict(t: TableResult) -> dict[str, Any]:
         "keep": spec.keep,
         "since": spec.since.isoformat() if spec.since else None,
         "time_range": {"first": iso_timestamp(t.stats.first_ts), "last": iso_timestamp(t.stats.last_ts)},
-        "writer_columns": [{"role": w.role, "column": w.column, "reason": w.reason} for w in t.writers],
+        "writer_columns": [{"role": w.role, "column": w.column, "reason": w.reason, "trusted": w.trusted}
+                           for w in t.writers],
         "rows_in_clusters": t.rows_in_clusters,
         "rows_fetched": t.rows_fetched,
         "rows_to_delete": t.rows_to_delete,

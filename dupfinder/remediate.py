@@ -19,7 +19,7 @@ from sqlalchemy.engine import Dialect
 
 from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, UsageError
-from .sqltemplates import comment_text, literal, quote_table, render_sql
+from .sqltemplates import _UNSAFE, comment_text, literal, quote_table, render_sql
 
 BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks and WAL in smaller pieces
 LOCK_TIMEOUT = "5s"
@@ -198,7 +198,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     columns = [c["name"] for c in described]
     generated = {c["name"] for c in described if c.get("generated")}
     types = {c["name"]: str(c.get("type") or "") for c in described}
-    writers = [w for w in table.get("writer_columns", []) if w.get("column") in columns]
+    writers = [w for w in table.get("writer_columns", []) if w.get("column") in columns and _trusted(w)]
+    guessed = {w["column"]: w.get("role", "?") for w in table.get("writer_columns", [])
+               if w.get("column") in columns and not _trusted(w)}
     writer_columns = {w["column"] for w in writers}
     skip = set(pk) | set(table["keys"]) | {table["ts_column"]} | writer_columns
     payload = [c for c in columns if c not in skip]
@@ -216,11 +218,15 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     seen_survivors: set[tuple] = set()
     for number, cluster in enumerate(table["clusters"]):
         rows = cluster["rows"]
-        if cluster["payload"] != "identical":
+        differ_guessed = _differing(rows, guessed)
+        if cluster["payload"] != "identical" or differ_guessed:
+            differing = list(dict.fromkeys([*cluster["differing_columns"], *differ_guessed]))
             # json.dumps with ensure_ascii keeps values from the database on one comment line
             divergent.append({"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
                               "ids": json.dumps([r.get("pk") for r in rows], ensure_ascii=True, default=str),
-                              "columns": json.dumps(cluster["differing_columns"], ensure_ascii=True)})
+                              "columns": json.dumps(differing, ensure_ascii=True),
+                              "guessed": [{"column": c, "role": guessed[c], "option": shell_word(f"{guessed[c]}={c}")}
+                                          for c in differing if c in guessed]})
             continue
         if not ids:
             continue
@@ -282,6 +288,36 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         and table.get("storage") != "hive" else "parquet",
         "unsupported": None if ids else "the table has neither a primary key nor a row id the engine exposes",
     }
+
+
+def shell_word(text: str) -> str:
+    r"""``text`` as one shell word on one line, to copy from a comment: ``shlex.quote`` when it holds no
+    control or invisible character, else bash's ``$'...'`` with those characters escaped (a raw line break
+    would end the comment, a bidirectional mark would hide what is copied).
+
+    >>> print(shell_word("orders"), shell_word("it's"), shell_word("nl\nDROP TABLE v; --"))
+    orders 'it'"'"'s' $'nl\nDROP TABLE v; --'
+    """
+    if not _UNSAFE.search(text):
+        return shlex.quote(text)
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    return "$'" + _UNSAFE.sub(lambda m: _ESCAPES.get(m.group(), f"\\U{ord(m.group()):08x}"), escaped) + "'"
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _trusted(writer: dict[str, Any]) -> bool:
+    """Whether cleanup may leave a writer column out of the comparison: given with --writer or confirmed by the
+    data (``trusted``); a findings file without the field trusts only columns given with --writer."""
+    trusted = writer.get("trusted")
+    return trusted if isinstance(trusted, bool) else str(writer.get("reason") or "").startswith("given")
+
+
+def _differing(rows: list[dict[str, Any]], columns: dict[str, str]) -> list[str]:
+    """The columns among ``columns`` whose values differ between the rows (as the scan read them)."""
+    values = [r.get("values") if isinstance(r.get("values"), dict) else {} for r in rows]
+    return [c for c in columns if len({json.dumps(v.get(c), sort_keys=True, default=str) for v in values}) > 1]
 
 
 def _no_equality(type_name: str | None) -> bool:
@@ -523,12 +559,12 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
         if t.get("divergent_clusters"):
             blockers.append(f"{int(t['divergent_clusters'])} divergent cluster(s)")
         if blockers:
-            keys = " ".join(f"--key {shlex.quote(k)}" for k in t["keys"])
+            keys = " ".join(f"--key {shell_word(k)}" for k in t["keys"])
             held.append(comment_text(t["table"]))
-            command = f"dupfinder migrate URL --table {shlex.quote(t['table'])} {keys}"
+            command = f"dupfinder migrate URL --table {shell_word(t['table'])} {keys}"
             body.append(f"-- table {comment_text(t['table'])}: not migrated yet: {' and '.join(blockers)} remain "
                         "after cleanup.sql (see the report); resolve them by hand, then write the migration with\n"
-                        f"--   {comment_text(command)}\n")
+                        f"--   {command}\n")
             continue
         body.append(migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
                                   schema=t.get("schema"), name=t.get("name")))

@@ -65,11 +65,11 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             notes = _notes(info, aware)
             notes += [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
                       "count as business differences" for w in rejected]
-            if index is None and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
+            if index is None and not info.view and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
                 columns = ", ".join([*spec.keys, spec.ts])
                 notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
                              f"in order ({recommended_index_sql(conn.dialect, info, spec)})")
-            advice = since_advice(conn.dialect, info, spec.ts) if spec.since is not None else None
+            advice = since_advice(conn.dialect, info, spec.ts) if spec.since is not None and not info.view else None
             if advice:
                 notes.append(advice)
             table = TableResult(
@@ -114,6 +114,10 @@ def _notes(info: TableInfo, aware: bool | None) -> list[str]:
     notes = []
     if info.id_columns:
         notes.append(f"rows are identified by --id {', '.join(info.id_columns)} (checked unique when scanned)")
+    if info.view:
+        notes.append("a view: no row id, and on PostgreSQL no xmin or ctid, so the evidence of inserting transactions "
+                     "and heap blocks is not available; cleanup.sql deletes nothing from a view (scan the table it "
+                     "reads to clean up)")
     elif not info.primary_key:
         notes.append(
             f"table has no primary key: rows are identified by the engine's row id ({info.row_id}), "

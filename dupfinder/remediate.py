@@ -36,6 +36,9 @@ KEEP = ("earliest", "latest")
 ON_DELETE = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 # the engines' identifier limits in bytes (SQLite has none; the same names are used there)
 NAME_BYTES = {"postgresql": 63, "mysql": 64, "mariadb": 64}
+# which table a view's rows live in, and under which names, is the view's definition to say: dupfinder does not
+# guess it (a view may join, filter or rename), so it deletes nothing from a view and adds no constraint to one
+VIEW_REFUSAL = "a view: dupfinder changes tables only; scan the table the view reads to clean it up"
 ROW_ID_COLUMN = "dupfinder_row_id"  # the backup's record of the row id of a table without a primary key
 
 
@@ -286,7 +289,8 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         # only, else parquet
         "backup_format": table.get("storage") if re.fullmatch(r"[a-z][a-z0-9_]*", table.get("storage") or "")
         and table.get("storage") != "hive" else "parquet",
-        "unsupported": None if ids else "the table has neither a primary key nor a row id the engine exposes",
+        "unsupported": VIEW_REFUSAL if table.get("view") else
+        None if ids else "the table has neither a primary key nor a row id the engine exposes",
     }
 
 
@@ -552,6 +556,10 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
         if t.get("dialect") in PLAN_ONLY:
             body.append(f"-- table {comment_text(t['table'])}: {NO_UNIQUE[t['dialect']]}; make the writing job "
                         f"idempotent instead ({NO_UNIQUE_ADVICE[t['dialect']]})\n")
+            continue
+        if t.get("view"):
+            body.append(f"-- table {comment_text(t['table'])}: no migration ({VIEW_REFUSAL}; a UNIQUE constraint "
+                        "belongs on that table)\n")
             continue
         blockers = []
         if t.get("far_duplicates"):

@@ -296,8 +296,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
 
 def shell_word(text: str) -> str:
     r"""``text`` as one shell word on one line, to copy from a comment: ``shlex.quote`` when it holds no
-    control or invisible character, else bash's ``$'...'`` with those characters escaped (a raw line break
-    would end the comment, a bidirectional mark would hide what is copied).
+    control or invisible character, else bash's ``$'...'`` with those characters escaped as their UTF-8 bytes
+    (read the same in any locale; a raw line break would end the comment, a bidirectional mark would hide what
+    is copied).
 
     >>> print(shell_word("orders"), shell_word("it's"), shell_word("nl\nDROP TABLE v; --"))
     orders 'it'"'"'s' $'nl\nDROP TABLE v; --'
@@ -305,7 +306,8 @@ def shell_word(text: str) -> str:
     if not _UNSAFE.search(text):
         return shlex.quote(text)
     escaped = text.replace("\\", "\\\\").replace("'", "\\'")
-    return "$'" + _UNSAFE.sub(lambda m: _ESCAPES.get(m.group(), f"\\U{ord(m.group()):08x}"), escaped) + "'"
+    return "$'" + _UNSAFE.sub(lambda m: _ESCAPES.get(m.group()) or "".join(
+        f"\\x{b:02x}" for b in m.group().encode("utf-8")), escaped) + "'"
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

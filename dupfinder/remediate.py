@@ -19,7 +19,7 @@ from sqlalchemy.engine import Dialect
 
 from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, UsageError
-from .sqltemplates import _UNSAFE, comment_text, literal, quote_table, render_sql
+from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql
 
 BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks and WAL in smaller pieces
 LOCK_TIMEOUT = "5s"
@@ -445,7 +445,7 @@ def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
 def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
     """Return rollback.sql: put back every row cleanup.sql backed up; safe to run more than once."""
     stamp = scan_stamp(findings)
-    body = []
+    body, downs = [], []
     for table in findings["tables"]:
         dialect = dialect_for(table.get("dialect", "sqlite"))
         ctx = _table_context(table, dialect, stamp, keep, plan=False)
@@ -453,9 +453,17 @@ def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
             body.append(f"-- table {comment_text(table['table'])}: nothing to roll back ({ctx['unsupported']})")
             continue
         body.append(render_sql(_template("rollback", dialect), dialect, t=ctx))
+        if ctx["losers"] and dialect.name not in PLAN_ONLY:
+            downs += [f"--   {comment_sql(line)}" for line in migration_parts(
+                table.get("dialect", "sqlite"), table["table"], list(table["keys"]), schema=table.get("schema"),
+                name=table.get("name"))["down"].splitlines() if line.strip()]
     head = _header("rollback.sql", findings, [
         "-- restores the rows cleanup.sql (same stamp) deleted, exactly (same primary keys and values), from its",
         "-- backup tables; rows already present are skipped. The backup tables are kept: drop them when done.",
+        *(["-- FIRST, if migration.sql was applied since the cleanup, undo it: its UNIQUE constraint refuses the",
+            "-- duplicates this file puts back (the rollback would stop at a unique violation and restore nothing).",
+            "-- Its down step (a migration written by `dupfinder migrate --where` is a partial index: DROP INDEX):",
+            *downs] if downs else []),
     ])
     return "\n".join(head + body)
 
@@ -538,10 +546,11 @@ def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not
 
 
 def migration_parts(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
-                    where: str | None = None) -> dict[str, str]:
+                    where: str | None = None, schema: str | None = None, name: str | None = None) -> dict[str, str]:
     """The migration as separate statements groups (preflight, create_index, add_constraint, down), for an
-    Alembic revision that must run CREATE INDEX CONCURRENTLY in an autocommit block."""
-    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where)
+    Alembic revision that must run CREATE INDEX CONCURRENTLY in an autocommit block (and rollback.sql's
+    header, which names the down step)."""
+    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where, schema, name)
     return {part: render_sql("migration_part.sql.j2", dialect, part=part, **ctx).strip()
             for part in ("preflight", "create_index", "add_constraint", "down")}
 

@@ -101,7 +101,7 @@ def test_a_preflight_stopped_only_by_null_keys_says_so_and_names_the_remedy(pg_u
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM events WHERE id = 4")
         assert not conn.exec_driver_sql("SELECT 1 FROM pg_indexes WHERE tablename = 'events' "
-                                        "AND indexname LIKE 'uq_%'").all()
+                                        "AND indexname = 'uq_events_account_day'").all()
     engine.dispose()
     apply_sql(pg_url, migration_sql("postgresql", "events", ["account", "day"]), pg_server)  # the remedy named
 

@@ -131,8 +131,8 @@ def table_dict(t: TableResult) -> dict[str, Any]:
         "primary_key": list(info.primary_key),
         "row_id": info.row_id,
         "id_columns": list(info.id_columns),  # --id: identify rows by these instead of the primary key
-        "storage": info.storage,
-        **({"view": True} if info.view else {}),  # Spark: the table provider (delta, parquet, ...), which decides the cleanup
+        "storage": info.storage,  # Spark: the table provider (delta, parquet, ...), which decides the cleanup
+        **({"view": True} if info.view else {}),  # cleanup.sql and migration.sql change nothing in a view
         "referenced_by": [
             {"table": k.table, "name": k.name, "columns": list(k.columns), "referred_columns": list(k.referred_columns),
              "ondelete": k.ondelete, "child_primary_key": list(k.child_primary_key),

@@ -104,8 +104,8 @@ def document_version(clusters: Sequence[Cluster], column: str) -> str | None:
     >>> from dupfinder.cluster import Cluster, ClusterRow
     >>> def row(v, t): return ClusterRow({"id": t}, "", t, {}, False, {"version": v})
     >>> c = Cluster({"doc": 1}, (row(1, 0), row(2, 5)), 0.0, "identical", (), ())
-    >>> document_version([c], "version")
-    'its integers grow from the earlier copy to the later one in all 1 cluster(s) whose copies differ in it, as a document's next version does'
+    >>> document_version([c], "version").startswith("its integers grow from the earlier copy to the later one")
+    True
     >>> document_version([c, Cluster({"doc": 2}, (row(2, 0), row(1, 5)), 0.0, "identical", (), ())], "version")
     """
     differing = 0

@@ -51,10 +51,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
-            writers, rejected = roles.vet(conn, info, spec, aware, clusters, writers)
-            clusters = roles.reclassify(clusters, writers, rejected)
-            data_roles = roles.from_data(conn, info, spec, aware, clusters, writers, rejected)
-            clusters = roles.annotate(clusters, data_roles)
+            read = roles.from_data(conn, info, spec, aware, clusters, writers)
+            writers, rejected, data_roles = read.writers, read.rejected, read.found
+            clusters = roles.annotate(roles.reclassify(clusters, writers, rejected), data_roles)
             clusters, far_total, far_list = clock.merge(
                 clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers, index), found.far_total,
                 found.far_duplicates)

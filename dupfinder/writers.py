@@ -13,7 +13,7 @@ inferred one decides which rows cleanup.sql may delete. Inference is therefore c
 
 ``--writer`` names columns explicitly and overrides all of this. A column found by its name alone is not
 ``trusted``: cleanup compares it like a business column (a difference between the copies keeps the cluster
-from being deleted) until the data confirms it (attribution.roles.vet) or ``--writer`` names it.
+from being deleted) until the data confirms it (attribution.roles.from_data) or ``--writer`` names it.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ run lives on one host, so the host is the column the others determine.
 
 Roles found here serve attribution only: the table's writer columns (what cleanup leaves out of the
 payload comparison) stay those given or named, so a guessed role can never hide a business difference.
-The named ones are checked against the data too (``vet``): a ``version`` whose integers grow from the earlier
-copy to the later one in every cluster is a document's version, not a release, and stops being a writer
-column; a named column the data does not confirm stays a writer for attribution, but cleanup compares it
-like a business column (``reclassify``).
+The named ones are checked against the data too, in the same statement: a ``version`` whose integers
+grow from the earlier copy to the later one in every cluster is a document's version, not a release, and
+stops being a writer column; a named column the data does not confirm stays a writer for attribution, but
+cleanup compares it like a business column (``reclassify``).
 """
 
 from __future__ import annotations
@@ -125,36 +125,17 @@ def document_version(clusters: Sequence[Cluster], column: str) -> str | None:
             "copies differ in it, as a document's next version does")
 
 
-def vet(conn, info, spec, aware, clusters: Sequence[Cluster],
-        writers: Sequence[WriterColumn]) -> tuple[tuple[WriterColumn, ...], tuple[WriterColumn, ...]]:
-    """Check the writer columns found by their names against the data: (kept, rejected). A rejected column is
-    business data; a kept one the data confirms (few values around the clusters, as writers have) becomes
-    ``trusted``, the others stay guesses that cleanup compares like business columns."""
-    guessed = [w for w in writers if not w.trusted]
-    if not clusters or not guessed:
-        return tuple(writers), ()
-    rejected = {}
-    for w in guessed:
-        why = document_version(clusters, w.column) if w.role == "version" else None
-        if why:
-            rejected[w.column] = replace(w, reason=f"{w.reason}; not taken for a writer column: {why}")
-    rest = [w.column for w in guessed if w.column not in rejected]
-    profiles = {p.column: p for p in profile(conn, info, spec, aware, clusters, rest)} if rest else {}
-    kept = []
-    for w in writers:
-        p = profiles.get(w.column)
-        if w.column in rejected:
-            continue
-        if p is None:
-            kept.append(w)
-        elif _few(p):
-            kept.append(replace(w, trusted=True, reason=f"{w.reason}; the data agrees: {p.distinct} distinct "
-                                f"value(s) in the {p.rows} rows written around the clusters"))
-        else:
-            kept.append(replace(w, reason=f"{w.reason}; not confirmed by the data ({p.distinct} distinct values in "
-                                f"the {p.rows} rows written around the clusters, a writer column has at most "
-                                f"{MAX_DISTINCT_SHARE:.0%}): cleanup compares it like a business column"))
-    return tuple(kept), tuple(rejected.values())
+def _vetted(w: WriterColumn, p: Profile | None) -> WriterColumn:
+    """A writer column found by its name, trusted when the data confirms it (few values around the clusters,
+    as writers have); otherwise a guess that cleanup compares like a business column."""
+    if w.trusted or p is None:
+        return w
+    if _few(p):
+        return replace(w, trusted=True, reason=f"{w.reason}; the data agrees: {p.distinct} distinct value(s) in the "
+                       f"{p.rows} rows written around the clusters")
+    return replace(w, reason=f"{w.reason}; not confirmed by the data ({p.distinct} distinct values in the {p.rows} "
+                   f"rows written around the clusters, a writer column has at most {MAX_DISTINCT_SHARE:.0%}): "
+                   "cleanup compares it like a business column")
 
 
 def reclassify(clusters: Sequence[Cluster], writers: Sequence[WriterColumn],
@@ -251,17 +232,32 @@ def annotate(clusters: Sequence[Cluster], found: Sequence[WriterColumn]) -> list
                                   for r in c.rows)) for c in clusters]
 
 
-def from_data(conn, info, spec, aware, clusters: Sequence[Cluster], named: Sequence[WriterColumn],
-              rejected: Sequence[WriterColumn] = ()) -> list[WriterColumn]:
-    """The roles the data shows for the roles names did not find (inference on, no --writer given); columns
-    ``vet`` rejected as business data are not candidates."""
-    if spec.writers or not spec.infer_writers or not clusters:
-        return []
-    missing = {"host", "process", "run", "version"} - {w.role for w in named}
-    if not missing:
-        return []
-    skip = set(spec.keys) | {spec.ts} | set(info.primary_key) | {w.column for w in (*named, *rejected)}
-    columns = candidates(clusters, info.column_names, skip, {c.name: c.type for c in info.columns})
-    if not columns:
-        return []
-    return assign(profile(conn, info, spec, aware, clusters, columns), clusters, missing)
+@dataclass(frozen=True)
+class Roles:
+    writers: tuple[WriterColumn, ...]   # the table's writer columns, those found by name checked against the data
+    rejected: tuple[WriterColumn, ...]  # columns a name proposed that the data shows to be business data
+    found: tuple[WriterColumn, ...]     # roles read from the data alone, for attribution only
+
+
+def from_data(conn, info, spec, aware, clusters: Sequence[Cluster], writers: Sequence[WriterColumn]) -> Roles:
+    """Check the writer columns found by their names against the data, and find the roles names did not
+    (inference on, no --writer given), in one statement over the rows written around the clusters."""
+    if not clusters:
+        return Roles(tuple(writers), (), ())
+    guessed = [w for w in writers if not w.trusted]
+    rejected = {}
+    for w in guessed:
+        why = document_version(clusters, w.column) if w.role == "version" else None
+        if why:
+            rejected[w.column] = replace(w, reason=f"{w.reason}; not taken for a writer column: {why}")
+    checked = [w.column for w in guessed if w.column not in rejected]
+    missing = {"host", "process", "run", "version"} - {w.role for w in writers if w.column not in rejected}
+    searched = []
+    if not spec.writers and spec.infer_writers and missing:
+        skip = set(spec.keys) | {spec.ts} | set(info.primary_key) | {w.column for w in writers}
+        searched = candidates(clusters, info.column_names, skip, {c.name: c.type for c in info.columns})
+    profiles = {p.column: p for p in profile(conn, info, spec, aware, clusters, [*checked, *searched])} \
+        if checked or searched else {}
+    return Roles(writers=tuple(_vetted(w, profiles.get(w.column)) for w in writers if w.column not in rejected),
+                 rejected=tuple(rejected.values()),
+                 found=tuple(assign([profiles[c] for c in searched], clusters, missing)) if searched else ())

@@ -113,15 +113,15 @@ def _notes(info: TableInfo, aware: bool | None) -> list[str]:
     notes = []
     if info.id_columns:
         notes.append(f"rows are identified by --id {', '.join(info.id_columns)} (checked unique when scanned)")
-    if info.view:
-        notes.append("a view: no row id, and on PostgreSQL no xmin or ctid, so the evidence of inserting transactions "
-                     "and heap blocks is not available; cleanup.sql deletes nothing from a view (scan the table it "
-                     "reads to clean up)")
     elif not info.primary_key:
         notes.append(
             f"table has no primary key: rows are identified by the engine's row id ({info.row_id}), "
             "which changes when rows are updated or the table is rewritten; scan and clean up close together"
         )
+    if info.view:
+        notes.append("a view: no row id, and on PostgreSQL no xmin or ctid, so the evidence of inserting transactions "
+                     "and heap blocks is not available; cleanup.sql deletes nothing from a view (scan the table it "
+                     "reads to clean up)")
     if aware is False:
         notes.append("the timestamp column has no time zone: gaps are computed on wall-clock values")
     return notes

@@ -457,7 +457,7 @@ def _is_view(inspector, schema: str | None, name: str) -> bool:
 
 
 def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
-    """PostgreSQL: (schema, name, primary key, unique constraints) of ``table`` as ``resolve_table`` and the
+    """PostgreSQL: (schema, name, primary key, unique constraints, relkind) of ``table`` as ``resolve_table`` and the
     inspector would find them (the name as given in the default schema, else ``schema.table``), read in one
     catalog statement per name tried; None when not found there (``resolve_table`` then says what is near)."""
     from .sqltemplates import render_sql, sql_text

@@ -53,10 +53,11 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
             read = roles.from_data(conn, info, spec, aware, clusters, writers)
             writers, rejected, data_roles = read.writers, read.rejected, read.found
-            clusters = roles.annotate(roles.reclassify(clusters, writers, rejected), data_roles)
             clusters, far_total, far_list = clock.merge(
-                clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers, index), found.far_total,
+                roles.annotate(clusters, data_roles),
+                clock.hour_apart_clusters(conn, info, spec, aware, writers, index), found.far_total,
                 found.far_duplicates)
+            clusters = roles.reclassify(clusters, writers, rejected)  # the clock-change pairs too
             xmin_share = clock.xmin_share(conn, info, found, clusters)
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)

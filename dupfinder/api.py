@@ -51,21 +51,25 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
-            data_roles = roles.from_data(conn, info, spec, aware, clusters, writers)
-            clusters = roles.annotate(clusters, data_roles)
+            read = roles.from_data(conn, info, spec, aware, clusters, writers)
+            writers, rejected, data_roles = read.writers, read.rejected, read.found
             clusters, far_total, far_list = clock.merge(
-                clusters, clock.hour_apart_clusters(conn, info, spec, aware, writers, index), found.far_total,
+                roles.annotate(clusters, data_roles),
+                clock.hour_apart_clusters(conn, info, spec, aware, writers, index), found.far_total,
                 found.far_duplicates)
+            clusters = roles.reclassify(clusters, writers, rejected)  # the clock-change pairs too
             xmin_share = clock.xmin_share(conn, info, found, clusters)
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
             notes = _notes(info, aware)
-            if index is None and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
+            notes += [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
+                      "count as business differences" for w in rejected]
+            if index is None and not info.view and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
                 columns = ", ".join([*spec.keys, spec.ts])
                 notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
                              f"in order ({recommended_index_sql(conn.dialect, info, spec)})")
-            advice = since_advice(conn.dialect, info, spec.ts) if spec.since is not None else None
+            advice = since_advice(conn.dialect, info, spec.ts) if spec.since is not None and not info.view else None
             if advice:
                 notes.append(advice)
             table = TableResult(
@@ -115,6 +119,10 @@ def _notes(info: TableInfo, aware: bool | None) -> list[str]:
             f"table has no primary key: rows are identified by the engine's row id ({info.row_id}), "
             "which changes when rows are updated or the table is rewritten; scan and clean up close together"
         )
+    if info.view:
+        notes.append("a view: no row id, and on PostgreSQL no xmin or ctid, so the evidence of inserting transactions "
+                     "and heap blocks is not available; cleanup.sql deletes nothing from a view (scan the table it "
+                     "reads to clean up)")
     if aware is False:
         notes.append("the timestamp column has no time zone: gaps are computed on wall-clock values")
     return notes

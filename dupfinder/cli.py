@@ -398,9 +398,12 @@ def discover(url, schema, output, force, fmt):
     if path.exists() and not force:
         raise UsageError(f"{output} exists; pass --force to overwrite it or -o to write elsewhere")
     proposals = propose(url, schema)
-    path.write_text(starter_toml(url, proposals), encoding="utf-8")
+    keyed = any(p.keys for p in proposals)  # a config without one [[table]] is nothing scan --config can run
+    if keyed:
+        path.write_text(starter_toml(url, proposals), encoding="utf-8")
     if fmt == "json":
-        click.echo(json.dumps({"config": str(path), "tables": [p.as_dict() for p in proposals]}, indent=2))
+        click.echo(json.dumps({"config": str(path) if keyed else None, "tables": [p.as_dict() for p in proposals]},
+                              indent=2))
         return
     for p in proposals:
         if p.skipped:
@@ -413,7 +416,7 @@ def discover(url, schema, output, force, fmt):
         where = f"schema {schema!r}" if schema else "the default schema (--schema S looks in another)"
         click.echo(f"no table in {where} has a creation-timestamp column without a unique constraint besides its "
                    "primary key")
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {path}" if keyed else f"no key to propose: nothing written to {path}")
 
 
 def rollback_name(cleanup_name: str) -> str:

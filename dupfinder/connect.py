@@ -280,6 +280,12 @@ class TableInfo:
     plain_indexes: tuple[tuple[str, ...], ...] = ()  # columns of each index that is neither partial nor on expressions
     id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
     storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
+    view: bool = False  # a view: no row id, no xmin/ctid, nothing to delete from
+
+    @property
+    def heap(self) -> bool:
+        """Whether the relation has PostgreSQL's system columns (xmin, ctid): a table, not a view."""
+        return self.dialect == "postgresql" and not self.view
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -373,6 +379,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     schema, name = found[:2] if found else resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
     storage = None
+    view = None
     plain: tuple[tuple[str, ...], ...] = ()
     inspector = sa.inspect(conn)
     try:
@@ -385,6 +392,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             raw_columns = inspector.get_columns(name, schema=schema)
             if found:
                 pk, uniques = list(found[2]), [tuple(u) for u in found[3]]
+                view = found[4] == "v"
             else:
                 pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
                 uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(name, schema=schema)]
@@ -417,7 +425,12 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     dialect = conn.dialect.name
     if dialect in SORT_KEY_ENGINES:
         pk = []  # MergeTree's PRIMARY KEY orders the data; two rows may share it
-    row_id = None if pk or ids else ROW_ID.get(dialect)
+    if view is None:
+        view = not pk and dialect in ROW_ID and _is_view(inspector, schema, name)
+    row_id = None if pk or ids or view else ROW_ID.get(dialect)
+    if view and not ids and require_identity:
+        raise UsageError(f"{table!r} is a view: it has no primary key or row id ({ROW_ID[dialect]}); name the "
+                         "columns that identify a row with --id COL")
     if not pk and row_id is None and not ids and require_identity:
         raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on: "
                          "name the columns that identify a row with --id COL")
@@ -430,12 +443,21 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain,
-        id_columns=tuple(ids), storage=storage,
+        id_columns=tuple(ids), storage=storage, view=bool(view),
     )
 
 
+def _is_view(inspector, schema: str | None, name: str) -> bool:
+    """Whether ``name`` is a view (asked only for a relation without a primary key, where the engine's row id
+    would be used: views have none)."""
+    try:
+        return name in inspector.get_view_names(schema=schema)
+    except (NotImplementedError, exc.DBAPIError):
+        return False
+
+
 def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
-    """PostgreSQL: (schema, name, primary key, unique constraints) of ``table`` as ``resolve_table`` and the
+    """PostgreSQL: (schema, name, primary key, unique constraints, relkind) of ``table`` as ``resolve_table`` and the
     inspector would find them (the name as given in the default schema, else ``schema.table``), read in one
     catalog statement per name tried; None when not found there (``resolve_table`` then says what is near)."""
     from .sqltemplates import render_sql, sql_text
@@ -448,7 +470,7 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
         except exc.DBAPIError as err:
             raise QueryFailed(f"cannot introspect table {table!r}: {_first_line(err)}") from None
         if row is not None:
-            return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1])
+            return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2]
     return None
 
 

@@ -113,7 +113,7 @@ ROW_ID_EXPR = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}  # pr
 def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[str, ...] | None = None,
              plan: str | None = None) -> dict[str, Any]:
     columns = list(info.column_names)
-    rid = ROW_ID_EXPR.get(conn.dialect.name)
+    rid = None if info.view else ROW_ID_EXPR.get(conn.dialect.name)
     plan = plan or ("index" if index and conn.dialect.name == "postgresql" else ("rowid" if rid else "key"))
     return {
         "table": quote_table(conn.dialect, info.name, info.schema),
@@ -122,6 +122,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
         "ts": spec.ts,
         "columns": columns,
         "row_id": [info.row_id] if info.row_id else [],
+        "heap": info.heap,
         "plan": plan,
         "rid": rid,
         "key_aliases": [f"c{columns.index(k)}" for k in spec.keys],
@@ -200,8 +201,7 @@ def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[
     (every engine); by default the engine's best.
     """
     ctx = _context(conn, info, spec, index, plan)
-    member_ids = conn.dialect.name == "postgresql" or (conn.dialect.name in ("duckdb", "sqlite")
-                                                       and ctx["plan"] == "rowid")
+    member_ids = info.heap or (conn.dialect.name in ("duckdb", "sqlite") and ctx["plan"] == "rowid")
     return {
         "table_stats": render_sql("table_stats.sql.j2", conn.dialect, **ctx),
         "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect,
@@ -238,7 +238,8 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         last_ts=stats_row["last_ts"],
         rows_infinite_ts=int(stats_row.get("rows_infinite_ts") or 0),
     )
-    commits = "not read (no clusters)" if info.dialect == "postgresql" else Detection.commit_timestamps
+    commits = ("not read (no clusters)" if info.heap else "not available for a view (no xmin)" if info.view
+               else Detection.commit_timestamps)
     if not returned:  # nothing duplicated: the common post-deploy answer
         return Detection(stats=stats, rows=None, far_duplicates=(), far_total=0, sql=sql, rows_fetched=1,
                          commit_timestamps=commits)
@@ -263,7 +264,7 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     rows = [row for row in returned if row["_near"] == 1]
     del returned
     xmin_share = None
-    if info.dialect == "postgresql" and rows:
+    if info.heap and rows:
         xmin_share = _xmin_top_share(conn, info, stats.rows_scanned)
         commits = _with_commit_timestamps(conn, rows)
         fetched += 2 + len({r["_xmin"] for r in rows})  # xmin share, the setting, one commit time per xid

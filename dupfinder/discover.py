@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from .connect import TableInfo, introspect, read_only
 from .errors import QueryFailed, UsageError
 from .sqltemplates import quote_table, render_sql, sql_text
-from .writers import infer_writers, name_words
+from .writers import ROLE_WORDS, name_words
 
 NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint
 SLICE_ROWS = 500_000     # big tables are measured on their latest rows
@@ -35,6 +35,13 @@ MEASURE_WORDS = {"amount", "cents", "total", "count", "sum", "qty", "quantity", 
 _NO_EQUALITY = re.compile(r"^(NULL|POINT|LINE|LSEG|BOX|PATH|POLYGON|CIRCLE|XML|GEOMETRY|GEOGRAPHY)\b")
 KEY_WORDS = {"id", "ref", "reference", "no", "number", "key", "code", "uuid", "sku", "date", "day",
              "month", "period", "window", "week", "year"}
+# who ran the write (a machine, a process, one execution): such a column makes two copies of one row look like
+# two rows, so it never enters a proposed key. What was run (job, batch), a version and an application can be
+# what a row is about (job_id and run_date key a job's output; doc_id and version a document's), so they stay
+WHO_WORDS = {*ROLE_WORDS["host"], *ROLE_WORDS["process"], "run", "execution", "invocation", "attempt",
+             "consumer", "producer", "publisher", "subscriber", "listener", "executor", "runner", "scheduler",
+             "agent", "daemon"}
+WHO_QUALIFIERS = {"id", "name", "pid", "host", "no", "number", "uuid", "key", "tag"}
 
 
 @dataclass(frozen=True)
@@ -124,9 +131,19 @@ def _timestamp_column(info: TableInfo) -> str | None:
     return min(timed, key=lambda n: next((i for i, w in enumerate(TS_WORDS) if w in name_words(n)), len(TS_WORDS)))
 
 
+def who_column(name: str) -> bool:
+    """Whether a column names who wrote the row (it ends in such a word, or such a word and a qualifier).
+
+    >>> [who_column(n) for n in ("consumer_id", "worker", "scheduler_host", "run_id", "job_id", "version")]
+    [True, True, True, True, False, False]
+    """
+    words = name_words(name)
+    return bool(words) and (words[-1] in WHO_WORDS or
+                            len(words) > 1 and words[-2] in WHO_WORDS and words[-1] in WHO_QUALIFIERS)
+
+
 def _candidates(info: TableInfo, ts: str) -> list[str]:
-    writers = {w.column for w in infer_writers(info.column_names, set(info.primary_key) | {ts})}
-    skip = set(info.primary_key) | {ts} | writers
+    skip = set(info.primary_key) | {ts} | {c for c in info.column_names if who_column(c)}
     found = []
     for c in info.columns:
         words = set(name_words(c.name))

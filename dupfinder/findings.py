@@ -59,6 +59,8 @@ class TableResult:
 
     @property
     def rows_to_delete(self) -> int:
+        if self.info.view:  # cleanup.sql deletes nothing from a view
+            return 0
         return sum(len(c.rows) - 1 for c in self.clusters if c.payload == "identical")
 
 
@@ -130,6 +132,7 @@ def table_dict(t: TableResult) -> dict[str, Any]:
         "row_id": info.row_id,
         "id_columns": list(info.id_columns),  # --id: identify rows by these instead of the primary key
         "storage": info.storage,  # Spark: the table provider (delta, parquet, ...), which decides the cleanup
+        **({"view": True} if info.view else {}),  # cleanup.sql and migration.sql change nothing in a view
         "referenced_by": [
             {"table": k.table, "name": k.name, "columns": list(k.columns), "referred_columns": list(k.referred_columns),
              "ondelete": k.ondelete, "child_primary_key": list(k.child_primary_key),
@@ -144,7 +147,8 @@ def table_dict(t: TableResult) -> dict[str, Any]:
         "keep": spec.keep,
         "since": spec.since.isoformat() if spec.since else None,
         "time_range": {"first": iso_timestamp(t.stats.first_ts), "last": iso_timestamp(t.stats.last_ts)},
-        "writer_columns": [{"role": w.role, "column": w.column, "reason": w.reason} for w in t.writers],
+        "writer_columns": [{"role": w.role, "column": w.column, "reason": w.reason, "trusted": w.trusted}
+                           for w in t.writers],
         "rows_in_clusters": t.rows_in_clusters,
         "rows_fetched": t.rows_fetched,
         "rows_to_delete": t.rows_to_delete,

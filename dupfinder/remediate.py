@@ -19,7 +19,7 @@ from sqlalchemy.engine import Dialect
 
 from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, UsageError
-from .sqltemplates import comment_text, literal, quote_table, render_sql
+from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql
 
 BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks and WAL in smaller pieces
 LOCK_TIMEOUT = "5s"
@@ -36,6 +36,9 @@ KEEP = ("earliest", "latest")
 ON_DELETE = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 # the engines' identifier limits in bytes (SQLite has none; the same names are used there)
 NAME_BYTES = {"postgresql": 63, "mysql": 64, "mariadb": 64}
+# which table a view's rows live in, and under which names, is the view's definition to say: dupfinder does not
+# guess it (a view may join, filter or rename), so it deletes nothing from a view and adds no constraint to one
+VIEW_REFUSAL = "a view: dupfinder changes tables only; scan the table the view reads to clean it up"
 ROW_ID_COLUMN = "dupfinder_row_id"  # the backup's record of the row id of a table without a primary key
 
 
@@ -198,7 +201,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     columns = [c["name"] for c in described]
     generated = {c["name"] for c in described if c.get("generated")}
     types = {c["name"]: str(c.get("type") or "") for c in described}
-    writers = [w for w in table.get("writer_columns", []) if w.get("column") in columns]
+    writers = [w for w in table.get("writer_columns", []) if w.get("column") in columns and _trusted(w)]
+    guessed = {w["column"]: w.get("role", "?") for w in table.get("writer_columns", [])
+               if w.get("column") in columns and not _trusted(w)}
     writer_columns = {w["column"] for w in writers}
     skip = set(pk) | set(table["keys"]) | {table["ts_column"]} | writer_columns
     payload = [c for c in columns if c not in skip]
@@ -216,11 +221,15 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     seen_survivors: set[tuple] = set()
     for number, cluster in enumerate(table["clusters"]):
         rows = cluster["rows"]
-        if cluster["payload"] != "identical":
+        differ_guessed = _differing(rows, guessed)
+        if cluster["payload"] != "identical" or differ_guessed:
+            differing = list(dict.fromkeys([*cluster["differing_columns"], *differ_guessed]))
             # json.dumps with ensure_ascii keeps values from the database on one comment line
             divergent.append({"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
                               "ids": json.dumps([r.get("pk") for r in rows], ensure_ascii=True, default=str),
-                              "columns": json.dumps(cluster["differing_columns"], ensure_ascii=True)})
+                              "columns": json.dumps(differing, ensure_ascii=True),
+                              "guessed": [{"column": c, "role": guessed[c], "option": shell_word(f"{guessed[c]}={c}")}
+                                          for c in differing if c in guessed]})
             continue
         if not ids:
             continue
@@ -280,8 +289,41 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         # only, else parquet
         "backup_format": table.get("storage") if re.fullmatch(r"[a-z][a-z0-9_]*", table.get("storage") or "")
         and table.get("storage") != "hive" else "parquet",
-        "unsupported": None if ids else "the table has neither a primary key nor a row id the engine exposes",
+        "unsupported": VIEW_REFUSAL if table.get("view") else
+        None if ids else "the table has neither a primary key nor a row id the engine exposes",
     }
+
+
+def shell_word(text: str) -> str:
+    r"""``text`` as one shell word on one line, to copy from a comment: ``shlex.quote`` when it holds no
+    control or invisible character, else bash's ``$'...'`` with those characters escaped as their UTF-8 bytes
+    (read the same in any locale; a raw line break would end the comment, a bidirectional mark would hide what
+    is copied).
+
+    >>> print(shell_word("orders"), shell_word("it's"), shell_word("nl\nDROP TABLE v; --"))
+    orders 'it'"'"'s' $'nl\nDROP TABLE v; --'
+    """
+    if not _UNSAFE.search(text):
+        return shlex.quote(text)
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    return "$'" + _UNSAFE.sub(lambda m: _ESCAPES.get(m.group()) or "".join(
+        f"\\x{b:02x}" for b in m.group().encode("utf-8")), escaped) + "'"
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _trusted(writer: dict[str, Any]) -> bool:
+    """Whether cleanup may leave a writer column out of the comparison: given with --writer or confirmed by the
+    data (``trusted``); a findings file without the field trusts only columns given with --writer."""
+    trusted = writer.get("trusted")
+    return trusted if isinstance(trusted, bool) else str(writer.get("reason") or "").startswith("given")
+
+
+def _differing(rows: list[dict[str, Any]], columns: dict[str, str]) -> list[str]:
+    """The columns among ``columns`` whose values differ between the rows (as the scan read them)."""
+    values = [r.get("values") if isinstance(r.get("values"), dict) else {} for r in rows]
+    return [c for c in columns if len({json.dumps(v.get(c), sort_keys=True, default=str) for v in values}) > 1]
 
 
 def _no_equality(type_name: str | None) -> bool:
@@ -403,7 +445,7 @@ def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
 def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
     """Return rollback.sql: put back every row cleanup.sql backed up; safe to run more than once."""
     stamp = scan_stamp(findings)
-    body = []
+    body, downs = [], []
     for table in findings["tables"]:
         dialect = dialect_for(table.get("dialect", "sqlite"))
         ctx = _table_context(table, dialect, stamp, keep, plan=False)
@@ -411,9 +453,17 @@ def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
             body.append(f"-- table {comment_text(table['table'])}: nothing to roll back ({ctx['unsupported']})")
             continue
         body.append(render_sql(_template("rollback", dialect), dialect, t=ctx))
+        if ctx["losers"] and dialect.name not in PLAN_ONLY:
+            downs += [f"--   {comment_sql(line)}" for line in migration_parts(
+                table.get("dialect", "sqlite"), table["table"], list(table["keys"]), schema=table.get("schema"),
+                name=table.get("name"))["down"].splitlines() if line.strip()]
     head = _header("rollback.sql", findings, [
         "-- restores the rows cleanup.sql (same stamp) deleted, exactly (same primary keys and values), from its",
         "-- backup tables; rows already present are skipped. The backup tables are kept: drop them when done.",
+        *(["-- FIRST, if migration.sql was applied since the cleanup, undo it: its UNIQUE constraint refuses the",
+            "-- duplicates this file puts back (the rollback would stop at a unique violation and restore nothing).",
+            "-- Its down step (a migration written by `dupfinder migrate --where` is a partial index: DROP INDEX):",
+            *downs] if downs else []),
     ])
     return "\n".join(head + body)
 
@@ -496,10 +546,11 @@ def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not
 
 
 def migration_parts(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
-                    where: str | None = None) -> dict[str, str]:
+                    where: str | None = None, schema: str | None = None, name: str | None = None) -> dict[str, str]:
     """The migration as separate statements groups (preflight, create_index, add_constraint, down), for an
-    Alembic revision that must run CREATE INDEX CONCURRENTLY in an autocommit block."""
-    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where)
+    Alembic revision that must run CREATE INDEX CONCURRENTLY in an autocommit block (and rollback.sql's
+    header, which names the down step)."""
+    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where, schema, name)
     return {part: render_sql("migration_part.sql.j2", dialect, part=part, **ctx).strip()
             for part in ("preflight", "create_index", "add_constraint", "down")}
 
@@ -517,18 +568,22 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
             body.append(f"-- table {comment_text(t['table'])}: {NO_UNIQUE[t['dialect']]}; make the writing job "
                         f"idempotent instead ({NO_UNIQUE_ADVICE[t['dialect']]})\n")
             continue
+        if t.get("view"):
+            body.append(f"-- table {comment_text(t['table'])}: no migration ({VIEW_REFUSAL}; a UNIQUE constraint "
+                        "belongs on that table)\n")
+            continue
         blockers = []
         if t.get("far_duplicates"):
             blockers.append(f"{int(t['far_duplicates'])} far-duplicate key(s)")
         if t.get("divergent_clusters"):
             blockers.append(f"{int(t['divergent_clusters'])} divergent cluster(s)")
         if blockers:
-            keys = " ".join(f"--key {shlex.quote(k)}" for k in t["keys"])
+            keys = " ".join(f"--key {shell_word(k)}" for k in t["keys"])
             held.append(comment_text(t["table"]))
-            command = f"dupfinder migrate URL --table {shlex.quote(t['table'])} {keys}"
+            command = f"dupfinder migrate URL --table {shell_word(t['table'])} {keys}"
             body.append(f"-- table {comment_text(t['table'])}: not migrated yet: {' and '.join(blockers)} remain "
                         "after cleanup.sql (see the report); resolve them by hand, then write the migration with\n"
-                        f"--   {comment_text(command)}\n")
+                        f"--   {command}\n")
             continue
         body.append(migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
                                   schema=t.get("schema"), name=t.get("name")))

@@ -12,8 +12,13 @@ from typing import Any
 def jsonable(value: Any) -> Any:
     """Return a JSON-safe form of a value read from the database.
 
-    >>> jsonable(Decimal("17"))
-    17
+    Numbers stay JSON numbers whatever the engine hands back (int, float or Decimal), so a numeric column's
+    keys have one type in the findings: a decimal is an integer when it is whole, else a float when a double
+    holds it exactly (PostgreSQL's numeric 1.50 and SQLite's 1.5 both read 1.5); only a fraction a double
+    cannot hold (beyond 15-17 significant digits) or NaN is kept as its exact text.
+
+    >>> jsonable(Decimal("17.00")), jsonable(Decimal("1.50")), jsonable(Decimal("0.1000000000000000000001"))
+    (17, 1.5, '0.1000000000000000000001')
     >>> jsonable(datetime(2026, 11, 3, 2, 30, 0, 412000))
     '2026-11-03T02:30:00.412000'
     >>> jsonable(b"\\x01\\xff")
@@ -26,7 +31,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else value
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else str(value)
+        return _decimal(value)
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -38,6 +43,15 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars that pandas may hand back
         return jsonable(value.item())
     return str(value)
+
+
+def _decimal(value: Decimal) -> int | float | str:
+    if not value.is_finite():
+        return str(value)
+    if value == value.to_integral_value():
+        return int(value)
+    as_float = float(value)
+    return as_float if Decimal(repr(as_float)) == value else str(value)
 
 
 def iso_timestamp(value: Any) -> str | None:

@@ -11,7 +11,9 @@ inferred one decides which rows cleanup.sql may delete. Inference is therefore c
 * the type must fit the role: text for host and app, text/integer/uuid for process and run, text/integer for
   version. A date, timestamp, boolean, float or decimal column is never a writer.
 
-``--writer`` names columns explicitly and overrides all of this.
+``--writer`` names columns explicitly and overrides all of this. A column found by its name alone is not
+``trusted``: cleanup compares it like a business column (a difference between the copies keeps the cluster
+from being deleted) until the data confirms it (attribution.roles.from_data) or ``--writer`` names it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class WriterColumn:
     role: str
     column: str
     reason: str
+    trusted: bool = False  # cleanup leaves it out of the payload comparison: given with --writer, or confirmed
 
 
 def name_words(name: str) -> list[str]:
@@ -125,7 +128,7 @@ def resolve_writers(
 ) -> tuple[WriterColumn, ...]:
     """The writer columns a scan uses: the ones given, else (unless turned off) the inferred ones."""
     if given:
-        return tuple(WriterColumn(role, column, "given with --writer") for role, column in given)
+        return tuple(WriterColumn(role, column, "given with --writer", trusted=True) for role, column in given)
     if not infer:
         return ()
     return infer_writers(columns, exclude)

@@ -125,3 +125,62 @@ def test_discover_says_where_it_looked_when_it_found_nothing(sqlite_url, tmp_pat
     result = CliRunner().invoke(main, ["discover", sqlite_url, "-o", str(tmp_path / "d.toml")])
     assert result.exit_code == 0, result.output
     assert "no table in the default schema (--schema S looks in another)" in result.output
+
+
+def test_discover_writes_no_file_when_it_proposes_no_key(sqlite_url, tmp_path):
+    """Nothing to propose (no table; a table no column set keys): no file, said on stdout, exit 0."""
+    config = tmp_path / "d.toml"
+    result = CliRunner().invoke(main, ["discover", sqlite_url, "-o", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"no key to propose: nothing written to {config}" in result.output and not config.exists()
+    make_table(sqlite_url, "readings", [sa.Column("id", sa.Integer, primary_key=True),
+                                        sa.Column("amount", sa.Integer), sa.Column("created_at", sa.DateTime)],
+               [{"id": n, "amount": 1, "created_at": at(n * 100)} for n in range(5)])
+    result = CliRunner().invoke(main, ["discover", sqlite_url, "-o", str(config), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["config"] is None and not config.exists()
+
+
+def job_outputs(url: str) -> None:
+    """Shaped like the README's tables: each job's output for a run date, written by a scheduler host and a
+    worker; eight (job_id, run_date) pairs written twice 150 ms apart by a second host and worker."""
+    rows, n = [], 0
+    for job in range(1, 21):
+        for day in range(1, 6):
+            for copy in range(2 if job <= 8 and day == 3 else 1):
+                n += 1
+                rows.append({"id": n, "job_id": job, "run_date": f"2026-11-0{day}", "hostname": f"sched-{copy}",
+                             "worker_name": f"w{(job + copy) % 4}", "rows_written": 10 * job,
+                             "created_at": at(day * 86400 + job * 60 + copy * 0.15)})
+    make_table(url, "job_outputs", [sa.Column("id", sa.Integer, primary_key=True),
+                                    sa.Column("job_id", sa.Integer), sa.Column("run_date", sa.String(10)),
+                                    sa.Column("hostname", sa.String(20)), sa.Column("worker_name", sa.String(20)),
+                                    sa.Column("rows_written", sa.Integer), sa.Column("created_at", sa.DateTime)],
+               rows)
+
+
+def redeliveries(url: str) -> None:
+    """Messages applied by consumers; eight redelivered 30 s later (a visibility timeout) to another consumer:
+    (message_id, consumer_id) is unique, and would hide exactly those double writes."""
+    rows = []
+    for n in range(1, 41):
+        rows.append({"id": n, "message_id": f"m-{n}", "account_id": n % 7, "consumer_id": f"c-{n % 3}",
+                     "applied_at": at(n * 10)})
+    for n in range(1, 9):
+        rows.append({"id": 100 + n, "message_id": f"m-{n}", "account_id": n % 7, "consumer_id": f"c-{(n + 1) % 3}",
+                     "applied_at": at(n * 10 + 30)})
+    make_table(url, "payments_applied", [sa.Column("id", sa.Integer, primary_key=True),
+                                         sa.Column("message_id", sa.String(10)), sa.Column("account_id", sa.Integer),
+                                         sa.Column("consumer_id", sa.String(10)),
+                                         sa.Column("applied_at", sa.DateTime)], rows)
+
+
+def test_job_id_is_a_key_and_who_wrote_a_row_never_is(db_url):
+    job_outputs(db_url)
+    redeliveries(db_url)
+    proposals = {p.table: p for p in discover(db_url)}
+    assert proposals["job_outputs"].keys == ("job_id", "run_date")
+    assert "8 written more than once, 8 of them within 5 s" in proposals["job_outputs"].evidence
+    for p in proposals.values():
+        text = " ".join([*(p.keys or ()), *p.alternatives])
+        assert not any(c in text for c in ("hostname", "worker_name", "consumer_id")), (p.table, text)

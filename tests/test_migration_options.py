@@ -80,6 +80,32 @@ def test_nulls_not_distinct_counts_null_keys_as_duplicates(pg_url, pg_server):
     engine.dispose()
 
 
+def test_a_preflight_stopped_only_by_null_keys_says_so_and_names_the_remedy(pg_url, pg_server):
+    """Only NULL keys collide: the message says NULL keys (cleanup.sql never removes them) and points at filling
+    them in or dropping --nulls-not-distinct, which then applies; a real duplicate keeps the cleanup message."""
+    events_table(pg_url, [])
+    _insert(pg_url, [(1, None, "2026-11-02"), (2, None, "2026-11-02"), (3, 7, "2026-11-02")])
+    result = CliRunner().invoke(main, ["migrate", pg_url, "--table", "events", "--key", "account", "--key", "day",
+                                       "--nulls-not-distinct"])
+    assert result.exit_code == 0, result.output
+    with pytest.raises(SQLFailed) as stopped:
+        apply_sql(pg_url, result.output, pg_server)
+    message = str(stopped.value)
+    assert "no duplicate keys without NULLs, but rows whose key holds a NULL collide" in message
+    assert "cleanup.sql never removes them" in message and "without --nulls-not-distinct" in message
+    assert "run cleanup.sql" not in message
+    _insert(pg_url, [(4, 7, "2026-11-02")])
+    with pytest.raises(SQLFailed, match="still holds duplicate keys .* run cleanup.sql"):
+        apply_sql(pg_url, result.output, pg_server)
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM events WHERE id = 4")
+        assert not conn.exec_driver_sql("SELECT 1 FROM pg_indexes WHERE tablename = 'events' "
+                                        "AND indexname = 'uq_events_account_day'").all()
+    engine.dispose()
+    apply_sql(pg_url, migration_sql("postgresql", "events", ["account", "day"]), pg_server)  # the remedy named
+
+
 def test_nulls_not_distinct_after_an_earlier_migration_stops_instead_of_keeping_the_old_index(pg_url, pg_server):
     events_table(pg_url, [])
     _insert(pg_url, [(1, None, "2026-11-02"), (3, 7, "2026-11-02")])

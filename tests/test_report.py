@@ -195,7 +195,8 @@ def test_sql_header_sentences_are_one_point_each(demo_outputs):
     migration = [p["text"] for p in report.sql_summary(demo_outputs.files["migration.sql"].read_text())]
     assert any(p.startswith("adds a UNIQUE constraint") and p.endswith("far duplicates alike).") for p in migration)
     rollback = [p["text"] for p in report.sql_summary(demo_outputs.files["rollback.sql"].read_text())]
-    assert rollback[-1].startswith("restores the rows") and rollback[-1].endswith("when done."), rollback
+    assert rollback[3].startswith("restores the rows") and rollback[3].endswith("when done."), rollback
+    assert rollback[4].startswith("FIRST, if migration.sql was applied") and rollback[-1].startswith("DROP INDEX")
     assert rollback[1].startswith('generated from the scan of "sqlite:') and rollback[1].endswith('(dupfinder "0.1.0")')
     verify = [p["text"] for p in report.sql_summary(demo_outputs.files["verify.sql"].read_text())]
     assert len(verify) == 3 and "returns the rows of near-duplicate clusters written since then" in verify[1]

@@ -196,7 +196,8 @@ def _catalog_shape(url: str, table: str) -> tuple | None:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return _postgresql_shape(conn, table)
+            found = _postgresql_shape(conn, table)
+            return found and found[:4]  # (the fifth, the relation's kind, the inspector does not give)
     finally:
         engine.dispose()
 
@@ -229,6 +230,12 @@ def test_the_postgresql_catalog_statement_finds_what_the_inspector_finds(pg_url)
                   "public.plain"):
         assert _catalog_shape(pg_url, table) == _inspector_shape(pg_url, table, None), table
     assert _catalog_shape(pg_url, "other.plain")[2] == ("y", "x")  # key order, not column order
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:  # a view has no ctid or xmin: the scan must know it is one
+        from dupfinder.connect import _postgresql_shape
+
+        assert _postgresql_shape(conn, "a_view")[4] == "v" and _postgresql_shape(conn, "plain")[4] == "r"
+    engine.dispose()
     assert _catalog_shape(pg_url, "plain")[3] == (("c",), ("b", "a"))  # by constraint name, key order
     for missing in ("only_there", "a_matview", "nope", "other.nope", "pg_class"):
         assert _catalog_shape(pg_url, missing) is None, missing  # resolve_table then names what is near

@@ -157,6 +157,8 @@ def _alike_gaps(clusters: Sequence[Cluster], episode_of: dict) -> list[int]:
 
 
 def _xmin_signal(table: TableResult, trusted: bool) -> str:
+    if table.info.view:
+        return "not available for a view (no xmin)"
     if table.info.dialect != "postgresql":
         return "not available on this engine"
     if table.xmin_top_share is None:
@@ -189,7 +191,8 @@ def _signals(table: TableResult, clusters: list[Cluster], xmin_ok: bool, written
         "writer_roles": sorted({w.role for w in table.writers}),
         "xmin": _xmin_signal(table, xmin_ok),
         "commit_timestamps": _commit_signal(table, clusters),
-        "heap_blocks": ("not available on this engine" if table.info.dialect != "postgresql" else
+        "heap_blocks": ("not available for a view (no ctid)" if table.info.view else
+                        "not available on this engine" if table.info.dialect != "postgresql" else
                         "used to tell writers apart (no writer columns)" if not table.writers and clusters else
                         "read, not needed (writer columns given or inferred)" if clusters else "not read"),
         "whole_second_timestamps_share": None if share is None else round(share, 4),

@@ -103,7 +103,7 @@ def merge(clusters: list[Cluster], repeated: list[Cluster], far_total: int, far_
 def xmin_share(conn, info, found, clusters: list[Cluster]) -> float | None:
     """The detection's xmin share; read here when only clock-change pairs were found (detection read it only
     for near clusters), so the findings never say "not read" about a table with clusters."""
-    if found.xmin_top_share is not None or not clusters or info.dialect != "postgresql":
+    if found.xmin_top_share is not None or not clusters or not info.heap:
         return found.xmin_top_share
     from ..detect import _xmin_top_share
 

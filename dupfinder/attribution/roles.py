@@ -10,6 +10,10 @@ run lives on one host, so the host is the column the others determine.
 
 Roles found here serve attribution only: the table's writer columns (what cleanup leaves out of the
 payload comparison) stay those given or named, so a guessed role can never hide a business difference.
+The named ones are checked against the data too, in the same statement: a ``version`` whose integers
+grow from the earlier copy to the later one in every cluster is a document's version, not a release, and
+stops being a writer column; a named column the data does not confirm stays a writer for attribution, but
+cleanup compares it like a business column (``reclassify``).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from typing import Any
 from ..cluster import Cluster
 from ..writers import WriterColumn, name_words
 
-VERSION = re.compile(r"^v?\d+(\.\d+){1,3}([-+.].*)?$|^[0-9a-f]{7,40}$")
-NUMBER = re.compile(r"^\d+$")
+# a dotted release or a commit hash (with a letter: a long plain number is an amount or an id, not a sha)
+VERSION = re.compile(r"^v?\d+(\.\d+){1,3}([-+.].*)?$|^(?=[0-9]*[a-f])[0-9a-f]{7,40}$")
+NUMBER = re.compile(r"^-?\d+$")
 HINTS = {  # abbreviations and other languages the name vocabulary does not hold; a hint, never enough alone
     "host": {"srv", "hst", "maschine", "rechner", "knoten", "box", "origin", "nodo", "serveur"},
     "process": {"wrk", "proc", "prozess", "pid", "worker"},
@@ -87,6 +92,72 @@ def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[
     return out
 
 
+def _few(p: Profile) -> bool:
+    return bool(p.rows) and p.distinct <= max(2, MAX_DISTINCT_SHARE * p.rows)
+
+
+def document_version(clusters: Sequence[Cluster], column: str) -> str | None:
+    """Why ``column`` reads as a business version rather than a release (None when it does not): integers
+    that grow from the earlier copy to the later one in every cluster whose copies differ in it, as a
+    document's next version does. Two releases running at once write in either order.
+
+    >>> from dupfinder.cluster import Cluster, ClusterRow
+    >>> def row(v, t): return ClusterRow({"id": t}, "", t, {}, False, {"version": v})
+    >>> c = Cluster({"doc": 1}, (row(1, 0), row(2, 5)), 0.0, "identical", (), ())
+    >>> document_version([c], "version").startswith("its integers grow from the earlier copy to the later one")
+    True
+    >>> document_version([c, Cluster({"doc": 2}, (row(2, 0), row(1, 5)), 0.0, "identical", (), ())], "version")
+    """
+    differing = 0
+    for c in clusters:
+        values = [r.values.get(column) for r in c.rows]
+        if any(v is not None and not NUMBER.match(str(v)) for v in values):
+            return None
+        numbers = [int(v) for v in values if v is not None]
+        if len(set(numbers)) < 2:
+            continue
+        if any(b < a for a, b in zip(numbers, numbers[1:], strict=False)):
+            return None
+        differing += 1
+    if not differing:
+        return None
+    return (f"its integers grow from the earlier copy to the later one in all {differing} cluster(s) whose "
+            "copies differ in it, as a document's next version does")
+
+
+def _vetted(w: WriterColumn, p: Profile | None) -> WriterColumn:
+    """A writer column found by its name, trusted when the data confirms it (few values around the clusters,
+    as writers have); otherwise a guess that cleanup compares like a business column."""
+    if w.trusted or p is None:
+        return w
+    if _few(p):
+        return replace(w, trusted=True, reason=f"{w.reason}; the data agrees: {p.distinct} distinct value(s) in the "
+                       f"{p.rows} rows written around the clusters")
+    return replace(w, reason=f"{w.reason}; not confirmed by the data ({p.distinct} distinct values in the {p.rows} "
+                   f"rows written around the clusters, a writer column has at most {MAX_DISTINCT_SHARE:.0%}): "
+                   "cleanup compares it like a business column")
+
+
+def reclassify(clusters: Sequence[Cluster], writers: Sequence[WriterColumn],
+               rejected: Sequence[WriterColumn]) -> list[Cluster]:
+    """Treat a difference in a column whose writer role is only a guess as a business difference (the cluster
+    becomes divergent: cleanup leaves it to a person), and drop rejected roles from the rows' writers."""
+    compare = [w.column for w in (*writers, *rejected) if not w.trusted]
+    dropped = {w.role for w in rejected}
+    if not compare:
+        return list(clusters)
+    out = []
+    for c in clusters:
+        differing = tuple(col for col in compare if len({repr(r.values.get(col)) for r in c.rows}) > 1)
+        rows = c.rows if not dropped else tuple(
+            replace(r, writer={k: v for k, v in r.writer.items() if k not in dropped}) for r in c.rows)
+        if differing or dropped:
+            c = replace(c, rows=rows, payload="divergent" if differing else c.payload,
+                        differing_columns=(*c.differing_columns, *differing))
+        out.append(c)
+    return out
+
+
 def _hint(column: str) -> str | None:
     words = set(name_words(column)) | {column.lower()}
     for role, hints in HINTS.items():
@@ -129,7 +200,8 @@ def assign(profiles: Sequence[Profile], clusters: Sequence[Cluster], missing: se
     for p in writerish:
         values = {str(r.values.get(p.column)) for c in clusters for r in c.rows if r.values.get(p.column) is not None}
         if "version" in missing and "version" not in chosen and values and \
-                sum(1 for v in values if VERSION.match(v)) >= 0.8 * len(values):
+                sum(1 for v in values if VERSION.match(v)) >= 0.8 * len(values) and \
+                not document_version(clusters, p.column):
             chosen["version"] = WriterColumn("version", p.column, why(p, "its values look like versions"))
         else:
             rest.append((p, values))
@@ -160,16 +232,32 @@ def annotate(clusters: Sequence[Cluster], found: Sequence[WriterColumn]) -> list
                                   for r in c.rows)) for c in clusters]
 
 
-def from_data(conn, info, spec, aware, clusters: Sequence[Cluster],
-              named: Sequence[WriterColumn]) -> list[WriterColumn]:
-    """The roles the data shows for the roles names did not find (inference on, no --writer given)."""
-    if spec.writers or not spec.infer_writers or not clusters:
-        return []
-    missing = {"host", "process", "run", "version"} - {w.role for w in named}
-    if not missing:
-        return []
-    skip = set(spec.keys) | {spec.ts} | set(info.primary_key) | {w.column for w in named}
-    columns = candidates(clusters, info.column_names, skip, {c.name: c.type for c in info.columns})
-    if not columns:
-        return []
-    return assign(profile(conn, info, spec, aware, clusters, columns), clusters, missing)
+@dataclass(frozen=True)
+class Roles:
+    writers: tuple[WriterColumn, ...]   # the table's writer columns, those found by name checked against the data
+    rejected: tuple[WriterColumn, ...]  # columns a name proposed that the data shows to be business data
+    found: tuple[WriterColumn, ...]     # roles read from the data alone, for attribution only
+
+
+def from_data(conn, info, spec, aware, clusters: Sequence[Cluster], writers: Sequence[WriterColumn]) -> Roles:
+    """Check the writer columns found by their names against the data, and find the roles names did not
+    (inference on, no --writer given), in one statement over the rows written around the clusters."""
+    if not clusters:
+        return Roles(tuple(writers), (), ())
+    guessed = [w for w in writers if not w.trusted]
+    rejected = {}
+    for w in guessed:
+        why = document_version(clusters, w.column) if w.role == "version" else None
+        if why:
+            rejected[w.column] = replace(w, reason=f"{w.reason}; not taken for a writer column: {why}")
+    checked = [w.column for w in guessed if w.column not in rejected]
+    missing = {"host", "process", "run", "version"} - {w.role for w in writers if w.column not in rejected}
+    searched = []
+    if not spec.writers and spec.infer_writers and missing:
+        skip = set(spec.keys) | {spec.ts} | set(info.primary_key) | {w.column for w in writers}
+        searched = candidates(clusters, info.column_names, skip, {c.name: c.type for c in info.columns})
+    profiles = {p.column: p for p in profile(conn, info, spec, aware, clusters, [*checked, *searched])} \
+        if checked or searched else {}
+    return Roles(writers=tuple(_vetted(w, profiles.get(w.column)) for w in writers if w.column not in rejected),
+                 rejected=tuple(rejected.values()),
+                 found=tuple(assign([profiles[c] for c in searched], clusters, missing)) if searched else ())

@@ -118,7 +118,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
         point[0] += rows
         point[1] += shared
     written.statements = 1
-    if not columns and xids and info.dialect == "postgresql":
+    if not columns and xids and info.heap:
         sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=[], by_xmin=True, shared_by=["_xmin"])
         for xmin, bucket_start, rows, shared in conn.execute(sql_text(sql), {**params, "xids": sorted(set(xids))}):
             per.setdefault((("xmin", str(xmin)),), {})[int(bucket_start)] = [int(rows), int(shared or 0)]

@@ -4,6 +4,10 @@
 -- stamp: 20261103023000
 -- restores the rows cleanup.sql (same stamp) deleted, exactly (same primary keys and values), from its
 -- backup tables; rows already present are skipped. The backup tables are kept: drop them when done.
+-- FIRST, if migration.sql was applied since the cleanup, undo it: its UNIQUE constraint refuses the
+-- duplicates this file puts back (the rollback would stop at a unique violation and restore nothing).
+-- Its down step (a migration written by `dupfinder migrate --where` is a partial index: DROP INDEX):
+--   ALTER TABLE `Order Lines` DROP INDEX uq_order_lines_account_id_select;
 
 -- table "Order Lines": restore rows from "dupfinder_backup_order_lines_c374ffcb_20261103023000"
 CREATE TABLE IF NOT EXISTS dupfinder_backup_order_lines_c374ffcb_20261103023000 LIKE `Order Lines`;

@@ -1,0 +1,113 @@
+"""A writer role that was only guessed never hides a business difference from cleanup.sql (a stranger's finding:
+a ledger's integer ``version`` was taken for a release column, and cleanup deleted the newer version)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from helpers import at, make_table, ts_type
+from sqlrun import rows_of, scan_doc
+
+from dupfinder.attribution.roles import Profile, assign
+from dupfinder.cluster import Cluster, ClusterRow
+from dupfinder.remediate import cleanup_sql, rollback_sql
+
+
+def ledger(url: str) -> None:
+    """Documents at versions 1–3; document 7's version 2 was written 300 ms after its version 1."""
+    rows = [{"id": n, "doc_id": 100 + n, "amount": 10 * n, "version": 1 + n % 3, "created_at": at(n * 60)}
+            for n in range(1, 30)]
+    rows += [{"id": 40, "doc_id": 7, "amount": 500, "version": 1, "created_at": at(3000.0)},
+             {"id": 41, "doc_id": 7, "amount": 500, "version": 2, "created_at": at(3000.3)}]
+    make_table(url, "ledger", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                               sa.Column("doc_id", sa.Integer), sa.Column("amount", sa.Integer),
+                               sa.Column("version", sa.Integer), sa.Column("created_at", ts_type())], rows)
+
+
+def test_a_document_version_is_not_a_release_and_cleanup_keeps_both_versions(db_url, runner):
+    ledger(db_url)
+    doc = scan_doc(db_url, table="ledger", keys=["doc_id"], ts="created_at")
+    table = doc["tables"][0]
+    assert [w["column"] for w in table["writer_columns"]] == []
+    assert any("'version' is not used as the version writer column" in n and "next version" in n
+               for n in table["notes"]), table["notes"]
+    [cluster] = table["clusters"]
+    assert cluster["payload"] == "divergent" and cluster["differing_columns"] == ["version"]
+    assert cluster["mechanism"] != "deploy_overlap"
+    assert all("version" not in r["writer"] for r in cluster["rows"])
+    assert table["rows_to_delete"] == 0
+    before = rows_of(db_url, "ledger")
+    sql = cleanup_sql(doc)
+    assert 'NOT DELETED (divergent, decide by hand): key {"doc_id": 7}' in sql
+    runner(sql)
+    assert rows_of(db_url, "ledger") == before
+
+
+def test_a_version_given_with_writer_still_lets_cleanup_delete(db_url, runner):
+    ledger(db_url)
+    doc = scan_doc(db_url, table="ledger", keys=["doc_id"], ts="created_at", writers=["version=version"])
+    table = doc["tables"][0]
+    assert table["writer_columns"] == [{"role": "version", "column": "version", "reason": "given with --writer",
+                                        "trusted": True}]
+    assert table["clusters"][0]["payload"] == "identical" and table["rows_to_delete"] == 1
+    runner(cleanup_sql(doc))
+    assert [r[0] for r in rows_of(db_url, "ledger") if r[1] == "7"] == ["40"]
+    runner(rollback_sql(doc))
+    assert [r[0] for r in rows_of(db_url, "ledger") if r[1] == "7"] == ["40", "41"]
+
+
+def posts(url: str) -> None:
+    """Posts whose ``thread`` (a name the process vocabulary holds) is a business value: every row its own;
+    ``hostname`` takes two values, as a host column does. Post 500 was written twice by two hosts, once into
+    another thread (a business difference); post 600 twice into the same thread."""
+    rows = [{"id": n, "post_ref": n, "thread": 1000 + n, "hostname": "web-a", "body": "x", "ts": at(n)}
+            for n in range(1, 25)]
+    rows += [{"id": 50, "post_ref": 500, "thread": 9, "hostname": "web-a", "body": "hi", "ts": at(30.0)},
+             {"id": 51, "post_ref": 500, "thread": 8, "hostname": "web-b", "body": "hi", "ts": at(30.2)},
+             {"id": 60, "post_ref": 600, "thread": 7, "hostname": "web-a", "body": "yo", "ts": at(31.0)},
+             {"id": 61, "post_ref": 600, "thread": 7, "hostname": "web-b", "body": "yo", "ts": at(31.1)}]
+    make_table(url, "posts", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                              sa.Column("post_ref", sa.Integer), sa.Column("thread", sa.Integer),
+                              sa.Column("hostname", sa.String(20)), sa.Column("body", sa.String(20)),
+                              sa.Column("ts", ts_type())], rows)
+
+
+def test_a_name_guess_the_data_does_not_confirm_counts_as_a_business_difference(db_url, runner):
+    posts(db_url)
+    doc = scan_doc(db_url, table="posts", keys=["post_ref"], ts="ts")
+    table = doc["tables"][0]
+    roles = {w["column"]: w for w in table["writer_columns"]}
+    assert roles["hostname"]["trusted"] is True and "the data agrees" in roles["hostname"]["reason"]
+    assert roles["thread"]["role"] == "process" and roles["thread"]["trusted"] is False
+    assert "not confirmed by the data" in roles["thread"]["reason"]
+    by_key = {c["key"]["post_ref"]: c for c in table["clusters"]}
+    assert by_key[500]["payload"] == "divergent" and by_key[500]["differing_columns"] == ["thread"]
+    assert by_key[600]["payload"] == "identical"
+    sql = cleanup_sql(doc)
+    assert "was only guessed to be the process writer column" in sql and "--writer process=thread" in sql
+    runner(sql)
+    assert [r[0] for r in rows_of(db_url, "posts") if int(r[0]) >= 50] == ["50", "51", "60"]
+
+
+def test_cleanup_of_an_older_findings_file_trusts_only_writer_columns_given(db_url, runner):
+    """A findings file without ``trusted`` (written before it existed): a column whose role was inferred is
+    compared like a business column, so the two-host cluster is left to a person."""
+    posts(db_url)
+    doc = scan_doc(db_url, table="posts", keys=["post_ref"], ts="ts")
+    for w in doc["tables"][0]["writer_columns"]:
+        del w["trusted"]
+    sql = cleanup_sql(doc)
+    assert "--writer host=hostname" in sql
+    runner(sql)
+    assert [r[0] for r in rows_of(db_url, "posts") if int(r[0]) >= 50] == ["50", "51", "60", "61"]
+
+
+def test_data_inference_takes_no_growing_integers_for_a_version():
+    """A column named nothing in particular, few values, copies differ in it: integers that grow from the
+    earlier copy to the later (long ones looked like a commit hash) are not read as a release."""
+    def row(t: int, rev: int) -> ClusterRow:
+        return ClusterRow({"id": t}, "", t, {}, False, {"docrev": rev})
+
+    clusters = [Cluster({"k": k}, (row(10 * k, 1000000 + k), row(10 * k + 1, 1000001 + k)), 0.001, "identical",
+                        (), (0.001,)) for k in range(5)]
+    found = assign([Profile("docrev", 500, 6, 6, 1.0)], clusters, {"host", "process", "run", "version"})
+    assert [w.role for w in found if w.column == "docrev"] != ["version"]

@@ -79,10 +79,11 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     eps = [timing.measure(e, clusters, written, margin_us) for e in eps]
     episode_of = {i: e for e in eps for i in e.members}
     whole = _whole_seconds(clusters)
-    alike = _alike_gaps(clusters, episode_of)
+    alike = _alike_gaps(clusters, eps)
     stamps = [[r.ts_us for r in c.rows] for c in clusters]
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
     fit = timing.fits(stamps) if anonymous else [None] * len(clusters)
+    spreads = {id(e): timing.spread(e, [clusters[i] for i in e.members]) for e in eps}
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}
     commits_off = table.commit_timestamps.startswith("off")
@@ -94,7 +95,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         obs: list[Observation] = [
             *writercols.observe(cluster, roles),
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
-            *timing.observe(cluster, e, alike[i], whole, [clusters[j] for j in e.members], not anonymous,
+            *timing.observe(cluster, e, alike[i], whole, spreads[id(e)], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
                             chain[i], fit[i]),
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
@@ -142,18 +143,9 @@ def _anonymous_pairs(eps, clusters, pairs, written: Written, margin_us: int, gap
     return timing.episodes(clusters, keep, gap_us)
 
 
-def _alike_gaps(clusters: Sequence[Cluster], episode_of: dict) -> list[int]:
+def _alike_gaps(clusters: Sequence[Cluster], eps: Sequence[timing.Episode]) -> list[int]:
     """For each cluster, how many clusters of other episodes have a gap within 10% of its own."""
-    import bisect
-
-    gaps = [max(c.gaps_seconds, default=0.0) for c in clusters]
-    ordered = sorted(gaps)
-    out = []
-    for i, g in enumerate(gaps):
-        lo, hi = bisect.bisect_left(ordered, g * 0.9), bisect.bisect_right(ordered, g * 1.1)
-        same = sum(1 for j in episode_of[i].members if abs(gaps[j] - g) <= 0.1 * g)
-        out.append(hi - lo - same)
-    return out
+    return timing.alike_counts([max(c.gaps_seconds, default=0.0) for c in clusters], [e.members for e in eps])
 
 
 def _xmin_signal(table: TableResult, trusted: bool) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..cluster import Cluster
+from ..cluster import Cluster, same_text, share
 from ..findings import TableResult
 from ..writers import WriterColumn
 from . import clock, jobruns, model, timing, transactions, writercols
@@ -87,6 +87,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}
     commits_off = table.commit_timestamps.startswith("off")
+    readings: dict[Any, Any] = {}  # equal observations, posteriors and explanations held once (never changed)
     decided: list[Cluster] = []
     for i, cluster in enumerate(clusters):
         e = episode_of[i]
@@ -105,8 +106,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         reading = clock.reading_of(cluster, table.ts_timezone_aware, table.spec.timezone)
         evidence: dict[str, Any] = {
             **cluster.evidence,
-            "observations": {o.feature: o.value for o in obs},
-            "posterior": {m: round(p, 4) for m, p in verdict.posterior.items() if p >= 0.001},
+            "observations": share(readings, {o.feature: o.value for o in obs}),
+            "posterior": share(readings, {m: round(p, 4) for m, p in verdict.posterior.items() if p >= 0.001}),
             "coverage": None if e.coverage is None else round(min(e.coverage), 4),
         }
         if e.rows is not None:
@@ -120,7 +121,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             evidence["signal"] = verdict.signal
         decided.append(replace(
             cluster, mechanism=verdict.mechanism, confidence=verdict.confidence,
-            explanation=cluster_sentence(cluster, verdict, obs, commits_off, roles), evidence=evidence))
+            explanation=same_text(readings, cluster_sentence(cluster, verdict, obs, commits_off, roles)),
+            evidence=evidence))
     incidents, decided = build_incidents(decided, table)
     signals = _signals(table, decided, xmin_ok, written)
     signals["attribution_mode"] = mode

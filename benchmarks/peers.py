@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import sqlite3
 import statistics
@@ -440,10 +441,7 @@ def publish(args: argparse.Namespace, sections: list[str]) -> None:
     machine = (f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, "
                f"{platform.python_implementation()} {platform.python_version()}, PostgreSQL 15 (default settings, "
                f"work_mem 4 MB), SQLite {sqlite3.sqlite_version}")
-    command = "python benchmarks/peers.py " + " ".join(sys.argv[1:])
-    text = "\n\n".join([f"Run {stamp} on {machine}; command `{command}`; every figure is the median of "
-                        f"{args.runs} whole processes (peak RSS: the largest), ratios to the bare GROUP BY "
-                        f"measured in the same run.{(' ' + args.shared) if args.shared else ''}", *sections])
+    text = "\n\n".join([heading(args.runs, sys.argv[1:], stamp, machine), *sections])
     print(text, flush=True)
     if not args.no_readme:
         readme = ROOT / "README.md"
@@ -452,6 +450,14 @@ def publish(args: argparse.Namespace, sections: list[str]) -> None:
         if start in body:
             body = body[:body.index(start) + len(start)] + "\n" + text + "\n" + body[body.index(end):]
             readme.write_text(body)
+
+
+def heading(runs: int, argv: list[str], stamp: str, machine: str) -> str:
+    """The sentence above the tables: when, where, and the command exactly as run, quoted for a shell (so a
+    ``--shared`` note is one argument of it, and the note is said once, there)."""
+    command = shlex.join(["python", "benchmarks/peers.py", *argv])
+    return (f"Run {stamp} on {machine}; command `{command}`; every figure is the median of {runs} whole processes "
+            "(peak RSS: the largest), ratios to the bare GROUP BY measured in the same run.")
 
 
 def small_cases(work: Path, runs: int) -> str:

@@ -30,7 +30,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--no-first-run"]
 
 
-def build(path: Path, clusters: int) -> str:
+def build(path: Path, clusters: int, days: int = 20) -> str:
+    """A SQLite table of ``clusters`` two-host pairs spread over ``days`` days (one incident a day)."""
     url = f"sqlite:///{path}"
     engine = sa.create_engine(url)
     with engine.begin() as conn:
@@ -39,7 +40,7 @@ def build(path: Path, clusters: int) -> str:
         start = datetime(2026, 11, 1, 2, 30)
         rows = []
         for n in range(clusters):
-            at = start + timedelta(days=n % 20, milliseconds=40 * (n // 20))
+            at = start + timedelta(days=n % days, milliseconds=40 * (n // days))
             rows.append({"account": n, "day": "d", "ts": str(at), "host": "batch-01", "amount": n})
             rows.append({"account": n, "day": "d", "ts": str(at + timedelta(milliseconds=300 + n % 500)),
                          "host": "batch-02", "amount": n})

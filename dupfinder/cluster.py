@@ -101,16 +101,16 @@ def build_clusters(
         for r in run:  # each record is dropped once its row is built, even in a cluster of 100,000 rows
             if key is None:
                 key = {k: jsonable(r.col(k)) for k in keys}
-            values = {c: _same(texts, jsonable(r.col(c))) for c in info.column_names}
+            values = {c: same_text(texts, jsonable(r.col(c))) for c in info.column_names}
             iso = iso_timestamp(r.col(ts)) or ""
             built.append(ClusterRow(
                 pk={c: values[c] if c in values else jsonable(r.col(c)) for c in id_columns},
                 ts=values[ts] if values[ts] == iso else iso,  # one string where both read the same
                 ts_us=int(r["_ts_us"]),
-                writer=_shared(shared, {w.role: values[w.column] for w in writers}),
+                writer=share(shared, {w.role: values[w.column] for w in writers}),
                 survivor=False,
                 values=values,
-                xmin=_same(texts, r.get("_xmin")),  # a few transactions wrote many rows
+                xmin=same_text(texts, r.get("_xmin")),  # a few transactions wrote many rows
                 ctid=r.get("_ctid"),
                 committed_us=r.get("_committed_us"),
                 row_hash=r.get("_row_md5"),
@@ -136,9 +136,10 @@ def build_clusters(
 TEXTS_SHARED = 10_000
 
 
-def _same(seen: dict[Any, Any], value: Any) -> Any:
-    """The one string equal to ``value`` seen before: a key, host or payload text repeated by 100,000 rows is
-    held once (the first TEXTS_SHARED distinct texts are remembered; unique ones stop filling the map)."""
+def same_text(seen: dict[Any, Any], value: Any) -> Any:
+    """The one string equal to ``value`` seen before: a key, host or payload text repeated by 100,000 rows, or
+    an explanation repeated by the clusters of one incident, is held once (the first TEXTS_SHARED distinct
+    texts are remembered; unique ones stop filling the map)."""
     if type(value) is not str:
         return value
     found = seen.get(value)
@@ -149,12 +150,19 @@ def _same(seen: dict[Any, Any], value: Any) -> Any:
     return value
 
 
-def _shared(seen: dict[tuple, dict[str, Any]], value: dict[str, Any]) -> dict[str, Any]:
-    """The one dict equal to ``value`` already built (never changed afterwards), else ``value``."""
+def share(seen: dict[Any, Any], value: dict[str, Any]) -> dict[str, Any]:
+    """The one dict equal to ``value`` already built (never changed afterwards), else ``value``: writers, and
+    the attribution's readings, which thousands of clusters of one incident repeat (remembered like texts)."""
     try:
-        return seen.setdefault(tuple(value.items()), value)
+        key = tuple(value.items())
+        found = seen.get(key)
     except TypeError:  # an unhashable value (a JSON column as writer): kept as is
         return value
+    if found is not None:
+        return found
+    if len(seen) < TEXTS_SHARED:
+        seen[key] = value
+    return value
 
 
 def ctid_parts(value: Any) -> tuple[int, int] | None:

@@ -116,3 +116,15 @@ def test_one_key_written_100000_times_stays_under_300_mb_with_a_small_report(db_
     assert f"{n - ROWS_SHOWN} more row(s) of this cluster in findings.json" in report.replace(",", "")
     doc = json.loads((out / "findings.json").read_text())
     assert len(doc["tables"][0]["clusters"]) == 1 and len(doc["tables"][0]["clusters"][0]["rows"]) == n
+
+
+def test_clusters_of_one_incident_hold_their_equal_readings_once(sqlite_url):
+    """A batch written twice by two hosts: its clusters read alike, and each reading (observations, posterior,
+    explanation) is one object however many clusters repeat it (50,000 clusters: 48 MB less)."""
+    events_table(sqlite_url, [(2 * n + copy, n, n * 0.04 + copy * 0.3, f"batch-0{copy + 1}")
+                              for n in range(300) for copy in (0, 1)])
+    clusters = scan_one(sqlite_url, writers=["host=host"]).clusters
+    assert len(clusters) == 300
+    for part in ("observations", "posterior"):
+        assert len({id(c.evidence[part]) for c in clusters}) == len({repr(c.evidence[part]) for c in clusters}) < 10
+    assert len({id(c.explanation) for c in clusters}) == len({c.explanation for c in clusters}) < 10

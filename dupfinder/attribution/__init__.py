@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..cluster import Cluster
+from ..cluster import Cluster, same_text, share
 from ..findings import TableResult
 from ..writers import WriterColumn
 from . import clock, jobruns, model, timing, transactions, writercols
@@ -79,13 +79,15 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     eps = [timing.measure(e, clusters, written, margin_us) for e in eps]
     episode_of = {i: e for e in eps for i in e.members}
     whole = _whole_seconds(clusters)
-    alike = _alike_gaps(clusters, episode_of)
+    alike = _alike_gaps(clusters, eps)
     stamps = [[r.ts_us for r in c.rows] for c in clusters]
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
     fit = timing.fits(stamps) if anonymous else [None] * len(clusters)
+    spreads = {id(e): timing.spread(e, [clusters[i] for i in e.members]) for e in eps}
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}
     commits_off = table.commit_timestamps.startswith("off")
+    readings: dict[Any, Any] = {}  # equal observations, posteriors and explanations held once (never changed)
     decided: list[Cluster] = []
     for i, cluster in enumerate(clusters):
         e = episode_of[i]
@@ -94,7 +96,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         obs: list[Observation] = [
             *writercols.observe(cluster, roles),
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
-            *timing.observe(cluster, e, alike[i], whole, [clusters[j] for j in e.members], not anonymous,
+            *timing.observe(cluster, e, alike[i], whole, spreads[id(e)], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
                             chain[i], fit[i]),
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
@@ -104,8 +106,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         reading = clock.reading_of(cluster, table.ts_timezone_aware, table.spec.timezone)
         evidence: dict[str, Any] = {
             **cluster.evidence,
-            "observations": {o.feature: o.value for o in obs},
-            "posterior": {m: round(p, 4) for m, p in verdict.posterior.items() if p >= 0.001},
+            "observations": share(readings, {o.feature: o.value for o in obs}),
+            "posterior": share(readings, {m: round(p, 4) for m, p in verdict.posterior.items() if p >= 0.001}),
             "coverage": None if e.coverage is None else round(min(e.coverage), 4),
         }
         if e.rows is not None:
@@ -119,7 +121,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             evidence["signal"] = verdict.signal
         decided.append(replace(
             cluster, mechanism=verdict.mechanism, confidence=verdict.confidence,
-            explanation=cluster_sentence(cluster, verdict, obs, commits_off, roles), evidence=evidence))
+            explanation=same_text(readings, cluster_sentence(cluster, verdict, obs, commits_off, roles)),
+            evidence=evidence))
     incidents, decided = build_incidents(decided, table)
     signals = _signals(table, decided, xmin_ok, written)
     signals["attribution_mode"] = mode
@@ -142,18 +145,9 @@ def _anonymous_pairs(eps, clusters, pairs, written: Written, margin_us: int, gap
     return timing.episodes(clusters, keep, gap_us)
 
 
-def _alike_gaps(clusters: Sequence[Cluster], episode_of: dict) -> list[int]:
+def _alike_gaps(clusters: Sequence[Cluster], eps: Sequence[timing.Episode]) -> list[int]:
     """For each cluster, how many clusters of other episodes have a gap within 10% of its own."""
-    import bisect
-
-    gaps = [max(c.gaps_seconds, default=0.0) for c in clusters]
-    ordered = sorted(gaps)
-    out = []
-    for i, g in enumerate(gaps):
-        lo, hi = bisect.bisect_left(ordered, g * 0.9), bisect.bisect_right(ordered, g * 1.1)
-        same = sum(1 for j in episode_of[i].members if abs(gaps[j] - g) <= 0.1 * g)
-        out.append(hi - lo - same)
-    return out
+    return timing.alike_counts([max(c.gaps_seconds, default=0.0) for c in clusters], [e.members for e in eps])
 
 
 def _xmin_signal(table: TableResult, trusted: bool) -> str:

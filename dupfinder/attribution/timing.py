@@ -9,8 +9,9 @@ same table at the same time are other writers: they do not enter either denomina
 
 from __future__ import annotations
 
+import bisect
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..cluster import Cluster
@@ -212,6 +213,50 @@ def fits(clusters: Sequence[Sequence[int]], around: int = 3) -> list[bool | None
     return out
 
 
+def spread(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
+    """Whether the second copy follows the first by a constant offset across one episode (None: fewer than
+    three offsets). Every cluster of the episode shares this reading, so it is read once per episode: read per
+    cluster it cost a sort of the whole episode for each of its clusters (minutes at 50,000 clusters)."""
+    offsets = episode.offsets if episode.pair is not None else tuple(max(c.gaps_seconds, default=0.0)
+                                                                     for c in members)
+    if len(offsets) < 3:
+        return None
+    med = statistics.median(offsets)
+    scatter = statistics.median(abs(o - med) for o in offsets)
+    constant = scatter <= 0.1 * abs(med) + 0.0005  # 0.5 ms: sub-5 ms race gaps must not pass as constant
+    return Observation(
+        "offsets" if episode.pair is not None else "span_offsets", "constant" if constant else "varying",
+        f"the second copy follows the first by a {'constant' if constant else 'varying'} offset "
+        f"(median {format_seconds(abs(med))}, spread {format_seconds(scatter)}, {len(offsets)} clusters)")
+
+
+def alike_counts(gaps: Sequence[float], groups: Iterable[Sequence[int]]) -> list[int]:
+    """For each gap, how many gaps of other groups lie within 10% of it (``groups``: the indexes of each
+    episode, every index in exactly one). One sort of all gaps and one per group, then binary searches.
+
+    The whole-table count uses the bounds ``0.9 g`` and ``1.1 g``, the count inside the group
+    ``|x - g| <= 0.1 g``; the two differ in the last bit of a float, so each is kept exactly as defined.
+
+    >>> alike_counts([1.0, 1.05, 2.0, 1.0], [[0, 1], [2], [3]])
+    [1, 1, 0, 2]
+    """
+    ordered = sorted(gaps)
+    out = [0] * len(gaps)
+    for members in groups:
+        mine = sorted(gaps[j] for j in members)
+        for j in members:
+            g = gaps[j]
+            tenth = 0.1 * g
+            # |x - g| <= 0.1 g holds on one run of the sorted gaps around g: below g it can only start
+            # holding as x grows, above g only stop (float subtraction is monotone)
+            middle = bisect.bisect_left(mine, g)
+            first = bisect.bisect_left(mine, True, 0, middle, key=lambda x: abs(x - g) <= tenth)
+            past = bisect.bisect_left(mine, True, middle, len(mine), key=lambda x: abs(x - g) > tenth)
+            out[j] = (bisect.bisect_right(ordered, g * 1.1) - bisect.bisect_left(ordered, g * 0.9)
+                      - (past - first))
+    return out
+
+
 def _level(share: float) -> str:
     return "all" if share >= 0.9 else "most" if share >= 0.5 else "some" if share >= 0.15 else "few"
 
@@ -233,11 +278,12 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
 
 
 def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
-            members: Sequence[Cluster] | None = None, named: bool = False,
+            offsets: Observation | None = None, named: bool = False,
             around: tuple[int, int, int] | None = None, chain: int | None = None,
             fit: bool | None = None) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
-    whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys); ``around``:
+    whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys); ``offsets``:
+    the episode's ``spread``; ``around``:
     the cluster's neighbourhood (rows, rows with a duplicated key, half-width), read without writer columns."""
     gap = max(cluster.gaps_seconds, default=0.0)
     apart = f"the copies are {format_seconds(gap)} apart"
@@ -253,7 +299,7 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
         # observations, 243 double-run clusters of the tuning set were named a race, read as one 13).
         rows, shared, half = around
         if rows < MIN_ROWS:  # nothing around the copies to read them against: the gap alone
-            return _rest(cluster, episode, alike, whole_seconds, members, named, gap, [Observation(
+            return _rest(cluster, episode, alike, whole_seconds, offsets, named, gap, [Observation(
                 "gap", gap_bucket(gap, whole_seconds),
                 f"{apart}; fewer than {MIN_ROWS} other rows were written within {format_seconds(half / 1e6)}")])
         level, said = _level(shared / rows), (f"{shared} of the {rows} other rows written within "
@@ -268,10 +314,10 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             found.append(Observation("fits", "yes" if fit else "no",
                                      "the clusters written just before and after it have the same gap" if fit else
                                      "the clusters written just before and after it have other gaps"))
-    return _rest(cluster, episode, alike, whole_seconds, members, named, gap, found)
+    return _rest(cluster, episode, alike, whole_seconds, offsets, named, gap, found)
 
 
-def _rest(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool, members: Sequence[Cluster] | None,
+def _rest(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool, offsets: Observation | None,
           named: bool, gap: float, found: list[Observation]) -> list[Observation]:
     """The observations of the episode around one cluster: coverage, offsets, pairs, order, pace, repeat."""
     if episode.coverage is not None and episode.rows is not None and max(episode.rows) >= MIN_ROWS:
@@ -291,16 +337,8 @@ def _rest(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool, m
         if share >= 0.9 and episode.size >= WHOLE_BATCH:
             found.append(Observation("whole_batch", "yes", f"all {episode.size} keys written in the span were "
                                      "written twice: a batch written twice"))
-    offsets = episode.offsets if episode.pair is not None else tuple(
-        max(c.gaps_seconds, default=0.0) for c in members) if members is not None else ()
-    if len(offsets) >= 3:
-        med = statistics.median(offsets)
-        spread = statistics.median(abs(o - med) for o in offsets)
-        constant = spread <= 0.1 * abs(med) + 0.0005  # 0.5 ms: sub-5 ms race gaps must not pass as constant
-        found.append(Observation(
-            "offsets" if episode.pair is not None else "span_offsets", "constant" if constant else "varying",
-            f"the second copy follows the first by a {'constant' if constant else 'varying'} offset "
-            f"(median {format_seconds(abs(med))}, spread {format_seconds(spread)}, {len(offsets)} clusters)"))
+    if offsets is not None:
+        found.append(offsets)
     if episode.pair is not None:
         # only whether the pair shares this one key or more: how many more overfitted the generators' pools
         found.append(Observation("pair_clusters", "1" if episode.size == 1 else "2+",

@@ -86,6 +86,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}
     commits_off = table.commit_timestamps.startswith("off")
+    have = _in_hand(table, clusters, roles, xmin_ok)
     decided: list[Cluster] = []
     for i, cluster in enumerate(clusters):
         e = episode_of[i]
@@ -100,7 +101,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
             *jobruns.observe(cluster),
         ]
-        verdict = model.decide(obs, mode, roles)
+        verdict = model.decide(obs, mode, roles, have)
         reading = clock.reading_of(cluster, table.ts_timezone_aware, table.spec.timezone)
         evidence: dict[str, Any] = {
             **cluster.evidence,
@@ -126,6 +127,22 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     signals["writer_roles_from_data"] = [{"role": w.role, "column": w.column, "reason": w.reason}
                                          for w in data_roles]
     return replace(table, clusters=tuple(decided), incidents=tuple(incidents), signals=signals)
+
+
+def _in_hand(table: TableResult, clusters: Sequence[Cluster], roles: set[str], xmin_ok: bool) -> frozenset[str]:
+    """The evidence this scan had, or cannot have on this engine, in model.settling_signal's terms: what an
+    abstention must not ask for (commit timestamps only while the setting is off: another reason they are
+    missing, a permission or their age, is not fixed by turning it on)."""
+    have = {"process" if role == "run" else role for role in roles}
+    if table.info.dialect != "postgresql":
+        have |= {"xmin", "commit"}
+    elif xmin_ok:
+        have.add("xmin")
+    if not table.commit_timestamps.startswith("off"):
+        have.add("commit")
+    if any("job_runs" in c.evidence for c in clusters):
+        have.add("runs")
+    return frozenset(have)
 
 
 def _anonymous_pairs(eps, clusters, pairs, written: Written, margin_us: int, gap_us: int):

@@ -69,7 +69,8 @@ def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Obse
     if leftover:
         text += "; also seen: " + "; ".join(leftover)
     involves = {verdict.mechanism, *(m for m, _ in verdict.candidates)}
-    if commits_off and involves & {"retry", "worker_race"} and not {"process", "run"} & named_roles:
+    if (commits_off and involves & {"retry", "worker_race"} and not {"process", "run"} & named_roles
+            and "track_commit_timestamp" not in (verdict.signal or "")):
         text += ("; commit timestamps (track_commit_timestamp = on) would tell whether the transactions overlapped "
                  "(a race) or followed each other (a retry)")
     return text

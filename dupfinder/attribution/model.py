@@ -357,19 +357,51 @@ CALIBRATION: dict[str, list[tuple[float, float, int]]] = (
 TUNING = '42612 tuning clusters: labelled seeds 100-111, harder seeds 1000-1011 (harder.TUNING)'
 # --- END MEASURED ---
 
-SEPARATING_SIGNAL = {
-    frozenset({"multi_host", "duplicate_run"}): "a host column (--writer host=COLUMN)",
-    frozenset({"multi_host", "deploy_overlap"}): "a version column (--writer version=COLUMN)",
-    frozenset({"duplicate_run", "deploy_overlap"}): "a version column (--writer version=COLUMN)",
-    frozenset({"duplicate_run", "worker_race"}): "a process or run column (--writer process=COLUMN)",
-    frozenset({"worker_race", "retry"}): "commit timestamps (track_commit_timestamp = on) or a process column",
-    frozenset({"retry", "duplicate_run"}): "a process id or run id column (--writer process=COLUMN)",
-    frozenset({"multi_host", "worker_race"}): "a process column beside the host column",
-    frozenset({"multi_host", "retry"}): "a host column (--writer host=COLUMN)",
-    frozenset({"same_transaction", "retry"}): "the transaction id (xmin, PostgreSQL)",
-    frozenset({"dst_fallback", "retry"}): "the job log of that night (--runs FILE)",
+# What would settle an unknown, per pair of mechanisms: options in order, each with the evidence it needs
+# ("host", "process" (a process or run column), "version", "commit" (commit timestamps), "xmin", "runs"
+# (--runs)). An option whose evidence the scan already had, or cannot have on this engine, is skipped
+# (settling_signal): the signal never asks for what was given (a scan with host and process columns was told
+# "a process column beside the host column would separate worker_race from multi_host").
+JOB_LOG = ("runs", "the job's log of those minutes (--runs FILE): which run, host and process wrote each copy")
+APP_LOG = "the application's own log of those writes (which task, request or message wrote each copy)"
+SETTLING: dict[frozenset[str], tuple[tuple[str, str], ...]] = {
+    frozenset({"multi_host", "duplicate_run"}): (("host", "a host column (--writer host=COLUMN)"), JOB_LOG),
+    frozenset({"multi_host", "deploy_overlap"}): (
+        ("version", "a version column (--writer version=COLUMN)"),
+        ("", "the deploy history of that time (whether a release was rolling out)")),
+    frozenset({"duplicate_run", "deploy_overlap"}): (
+        ("version", "a version column (--writer version=COLUMN)"),
+        ("", "the deploy history of that time (whether a release was rolling out)")),
+    frozenset({"duplicate_run", "worker_race"}): (
+        ("process", "a process or run column (--writer process=COLUMN)"), JOB_LOG),
+    frozenset({"worker_race", "retry"}): (
+        ("commit", "commit timestamps (track_commit_timestamp = on): overlapping transactions are a race, one "
+                   "after the other a retry"),
+        ("process", "a process column (--writer process=COLUMN)"), JOB_LOG),
+    frozenset({"retry", "duplicate_run"}): (
+        ("process", "a process id or run id column (--writer process=COLUMN)"), JOB_LOG),
+    frozenset({"multi_host", "worker_race"}): (("process", "a process column beside the host column"), JOB_LOG),
+    frozenset({"multi_host", "retry"}): (("host", "a host column (--writer host=COLUMN)"), JOB_LOG),
+    frozenset({"same_transaction", "retry"}): (("xmin", "the transaction id (xmin, PostgreSQL)"), JOB_LOG),
+    frozenset({"dst_fallback", "retry"}): (("runs", "the job log of that night (--runs FILE)"),),
 }
-DEFAULT_SIGNAL = "a host, process or run column recorded on each row (--writer ROLE=COLUMN)"
+DEFAULT_SETTLING = (("host", "a host column (--writer host=COLUMN)"),
+                    ("process", "a process or run column (--writer process=COLUMN)"), JOB_LOG)
+
+
+def settling_signal(first: str, second: str, have: frozenset[str] = frozenset()) -> str:
+    """The first signal that would separate two mechanisms and that the scan did not already have (``have``:
+    the evidence given, or impossible on this engine); the application's log when nothing else is left.
+
+    >>> settling_signal("multi_host", "worker_race")
+    'a process column beside the host column'
+    >>> settling_signal("multi_host", "worker_race", frozenset({"host", "process"}))[:16]
+    "the job's log of"
+    >>> settling_signal("multi_host", "worker_race", frozenset({"host", "process", "runs"}))[:27]
+    "the application's own log o"
+    """
+    options = SETTLING.get(frozenset({first, second}), DEFAULT_SETTLING)
+    return next((text for needs, text in options if needs not in have), APP_LOG)
 
 
 def probability(feature: str, value: str, mechanism: str) -> float | None:
@@ -421,11 +453,13 @@ class Verdict:
     signal: str | None = None            # what would settle an unknown
 
 
-def decide(observations: Iterable[Observation], mode: str, roles: set[str] | None = None) -> Verdict:
+def decide(observations: Iterable[Observation], mode: str, roles: set[str] | None = None,
+           have: frozenset[str] = frozenset()) -> Verdict:
     """Posterior, answer (or abstention) and calibrated confidence for one cluster's observations.
 
     ``roles``: the writer roles the table records (None: not known, as in the tuning records, which always
-    have a host column when they have writer columns).
+    have a host column when they have writer columns). ``have``: the evidence the scan had or cannot have
+    (settling_signal), so an abstention never asks for it.
     """
     obs = list(observations)
     seen = {(o.feature, o.value) for o in obs}
@@ -462,7 +496,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         mass = sum(p for _, p in group)
         others = [(m, p) for m, p in ranked if m not in pool]
         if mass >= others[0][1]:  # "a batch written twice" is the best reading: name the three, not one
-            signal = SEPARATING_SIGNAL[frozenset({"multi_host", "duplicate_run"})]
+            signal = settling_signal("multi_host", "duplicate_run", have)
             return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, tuple(group), weights, signal)
         ranked = sorted([*others, ("|".join(m for m, _ in group), mass)], key=lambda mp: -mp[1])
     best, p_best = ranked[0]
@@ -471,7 +505,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         shortlist = tuple((m, p) for m, p in ranked[:SHORTLIST_MAX] if p >= SHORTLIST_FROM)
         mass = sum(p for _, p in shortlist)
         shortlist = tuple((name, posterior[name]) for m, _ in shortlist for name in m.split("|"))
-        signal = SEPARATING_SIGNAL.get(frozenset({best, runner}), DEFAULT_SIGNAL)
+        signal = settling_signal(shortlist[0][0], shortlist[1][0], have)
         return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, shortlist, weights, signal)
     return Verdict(best, calibrate(p_best, f"answer/{family}"), posterior, (), weights)
 

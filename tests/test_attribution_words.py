@@ -80,3 +80,49 @@ def test_a_cross_host_race_with_host_and_process_columns_asks_for_something_else
     signal = model.settling_signal("worker_race", "multi_host", have)
     assert "--runs" in signal and not re.search(ASKS["process"], signal), signal
     assert model.settling_signal("worker_race", "multi_host", have | {"runs"}) == model.APP_LOG
+
+
+
+GAP_SAID = re.compile(r"(no other cluster has the same gap \(±10%\))|(?:(\d+|no|one) cluster\(?s?\)? of other writers or times "
+                      r"ha(?:s|ve) the same gap \(±10%\)(?:; (\d+) of the same writers then do)?)")
+
+
+def _copies(n: int, start: float, gap: float, first: str, second: str) -> Cluster:
+    rows = tuple(ClusterRow(pk={"id": 2 * n + k}, ts="", ts_us=int((start + k * gap) * 1e6),
+                            writer={"host": "node-1", "process": who}, survivor=k == 0, values={})
+                 for k, who in enumerate((first, second)))
+    return Cluster(key={"account": n}, rows=rows, span_seconds=gap, payload="identical", differing_columns=(),
+                   gaps_seconds=(gap,))
+
+
+@settings(max_examples=200, deadline=None)
+@given(drawn=st.lists(st.tuples(st.sampled_from([0.3, 30.0, 30.6, 33.5, 45.0]),  # the gap between the copies
+                                st.sampled_from([("w1", "w2"), ("w1", "w3"), ("w2", "w3")]),  # who wrote them
+                                st.sampled_from([40, 1300])),  # seconds after the previous cluster
+                      min_size=1, max_size=9))
+def test_the_gap_count_a_sentence_gives_is_the_datas(drawn):
+    # Celery-like redeliveries: copies 30 s apart by the same or other worker pairs, close in time or not. The
+    # words once said "no other cluster has the same gap" beside five equal 30 s gaps of one pair (the reading
+    # leaves a pair's own clusters out; the words must not), and when exactly one other cluster had it.
+    from dupfinder.attribution import _alike_gaps, _gap_peers, timing
+
+    clusters, start = [], 0.0
+    for n, (gap, (first, second), after) in enumerate(drawn):
+        start += after
+        clusters.append(_copies(n, start, gap, first, second))
+    eps = timing.episodes(clusters, [writercols.pair(c) for c in clusters], 600_000_000)
+    episode_of = {i: e for e in eps for i in e.members}
+    alike, peers = _alike_gaps(clusters, episode_of), _gap_peers(clusters, eps)
+    for i, cluster in enumerate(clusters):
+        e = episode_of[i]
+        (said,) = [o.words for o in timing.observe(cluster, e, alike[i], False, [clusters[j] for j in e.members],
+                                                   True, peers=peers[i]) if o.feature == "repeat"]
+        gap = cluster.gaps_seconds[0]
+        same = sum(1 for other in clusters if abs(other.gaps_seconds[0] - gap) <= 0.1 * gap) - 1
+        found = GAP_SAID.fullmatch(said)
+        assert found, said
+        if found.group(1):
+            assert same == 0, (same, said)
+        else:
+            outside = int(found.group(2)) if found.group(2).isdigit() else {"no": 0, "one": 1}[found.group(2)]
+            assert outside + int(found.group(3) or 0) == same, (same, said)

@@ -80,6 +80,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     episode_of = {i: e for e in eps for i in e.members}
     whole = _whole_seconds(clusters)
     alike = _alike_gaps(clusters, episode_of)
+    peers = _gap_peers(clusters, eps)
     stamps = [[r.ts_us for r in c.rows] for c in clusters]
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
     fit = timing.fits(stamps) if anonymous else [None] * len(clusters)
@@ -97,7 +98,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
             *timing.observe(cluster, e, alike[i], whole, [clusters[j] for j in e.members], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
-                            chain[i], fit[i]),
+                            chain[i], fit[i], peers[i]),
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
             *jobruns.observe(cluster),
         ]
@@ -170,6 +171,21 @@ def _alike_gaps(clusters: Sequence[Cluster], episode_of: dict) -> list[int]:
         lo, hi = bisect.bisect_left(ordered, g * 0.9), bisect.bisect_right(ordered, g * 1.1)
         same = sum(1 for j in episode_of[i].members if abs(gaps[j] - g) <= 0.1 * g)
         out.append(hi - lo - same)
+    return out
+
+
+def _gap_peers(clusters: Sequence[Cluster], eps: Sequence[timing.Episode]) -> list[int]:
+    """For each cluster, how many other clusters of its own episode have a gap within 10% of its own (for the
+    words: _alike_gaps leaves them out of the redelivery reading, the text must still count them)."""
+    import bisect
+
+    gaps = [max(c.gaps_seconds, default=0.0) for c in clusters]
+    out = [0] * len(clusters)
+    for e in eps:
+        ordered = sorted(gaps[i] for i in e.members)
+        for i in e.members:
+            g = gaps[i]
+            out[i] = bisect.bisect_right(ordered, g * 1.1) - bisect.bisect_left(ordered, g * 0.9) - 1
     return out
 
 

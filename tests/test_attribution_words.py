@@ -126,3 +126,26 @@ def test_the_gap_count_a_sentence_gives_is_the_datas(drawn):
         else:
             outside = int(found.group(2)) if found.group(2).isdigit() else {"no": 0, "one": 1}[found.group(2)]
             assert outside + int(found.group(3) or 0) == same, (same, said)
+
+
+def test_signals_never_say_no_clusters_beside_clusters(pg_url):
+    # Only clock-change pairs (a job at 01:30 New York time firing at 05:30 and 06:30 UTC): the detection
+    # finds nothing near, so it read neither xmin nor commit timestamps; the findings said "commit timestamps
+    # not read (no clusters)" beside the clusters.
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+    from helpers import make_table, scan_one
+
+    first = datetime(2026, 11, 1, 5, 30, 0, 100000, tzinfo=UTC)
+    make_table(pg_url, "events", [sa.Column("id", sa.Integer, primary_key=True), sa.Column("account", sa.Integer),
+                                  sa.Column("ts", sa.DateTime(timezone=True))],
+               [{"id": n, "account": n % 3, "ts": first + timedelta(seconds=3600.2 * (n // 3), milliseconds=40 * n)}
+                for n in range(6)])
+    table = scan_one(pg_url, keys=["account"], timezone="America/New_York")
+    assert [c.mechanism for c in table.clusters] == ["dst_fallback"] * 3
+    for signal in ("xmin", "commit_timestamps", "heap_blocks"):
+        assert "no clusters" not in table.signals[signal] and table.signals[signal] != "not read", table.signals
+    # the server keeps commit timestamps; these rows' timestamps are not their insert times (a night in the past)
+    assert table.signals["commit_timestamps"].startswith("read, not compared"), table.signals
+    assert all(r.committed_us is not None for c in table.clusters for r in c.rows)

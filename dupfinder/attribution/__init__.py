@@ -193,7 +193,8 @@ def _xmin_signal(table: TableResult, trusted: bool) -> str:
     if table.info.dialect != "postgresql":
         return "not available on this engine"
     if table.xmin_top_share is None:
-        return "not read (no clusters)" if not table.clusters else "not read"
+        # with clusters the share is read (clock.xmin_share); None then means the sample of a big table
+        return "not read (no clusters)" if not table.clusters else "not read: the table sample held no rows"
     if not trusted:
         return (f"not trusted: one transaction id covers {table.xmin_top_share:.0%} of the rows "
                 "(bulk load, restore or table rewrite)")

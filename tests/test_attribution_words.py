@@ -71,6 +71,10 @@ def test_explanations_never_ask_for_given_evidence_nor_contradict_their_observat
     verdict = model.decide(obs, mode, roles, have)
     sentence = cluster_sentence(cluster, verdict, obs, commits_off, roles)
     _check(sentence, verdict, obs, have)
+    for o in writercols.observe(cluster, roles):  # "one host wrote every copy" only when every copy names it
+        role = {"process": ("process", "run")}.get(o.feature, (o.feature,))
+        if o.value == "same" and not all(any(writercols.named(r.writer.get(x)) for x in role) for r in cluster.rows):
+            assert o.words.endswith(f"that records a {o.words.split()[1]}"), o.words
 
 
 def test_a_cross_host_race_with_host_and_process_columns_asks_for_something_else():
@@ -149,3 +153,37 @@ def test_signals_never_say_no_clusters_beside_clusters(pg_url):
     # the server keeps commit timestamps; these rows' timestamps are not their insert times (a night in the past)
     assert table.signals["commit_timestamps"].startswith("read, not compared"), table.signals
     assert all(r.committed_us is not None for c in table.clusters for r in c.rows)
+
+
+writer_sets = st.lists(st.fixed_dictionaries({}, optional={role: names for role in ("host", "process", "version")}),
+                       max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(mechanism=st.sampled_from([*model.MECHANISMS, "unknown"]), writers=writer_sets, recurring=st.booleans(),
+       coverage=st.one_of(st.none(), st.floats(0, 1)))
+def test_summaries_and_fixes_name_only_the_writers_there_are(mechanism, writers, recurring, coverage):
+    from dupfinder.attribution.explain import incident_summary
+    from dupfinder.recommend import recommendations
+
+    text = incident_summary(mechanism, writers, 3, "events", "0.4 s", coverage, "every day ~02:30, 3 days"
+                            if recurring else None, "2026-11-03 02:30", ["duplicate_run", "multi_host"]
+                            if mechanism == "unknown" else None, "a host column (--writer host=COLUMN)")
+    steps = recommendations(mechanism, writers, recurring, "a host column (--writer host=COLUMN)"
+                            if mechanism == "unknown" else None)
+    hosts = {str(w["host"]).strip() for w in writers if writercols.named(w.get("host"))}
+    versions = {str(w["version"]).strip() for w in writers if writercols.named(w.get("version"))}
+    for said in (text, *steps):
+        for bad in EMPTY_NAME:
+            assert bad not in said, (bad, said)
+    if mechanism == "multi_host" and len(hosts) < 2:
+        assert "Hosts " not in text, text  # "Hosts etl-01 both ran the job": one name, two hosts
+    if mechanism == "deploy_overlap" and len(versions) < 2:
+        assert "Releases " not in text, text
+    if mechanism == "duplicate_run":
+        assert " and " not in text.split(" ran the job twice")[0], text  # one host ran it twice, not "a and b"
+        assert not any("the other host" in s for s in steps), steps  # one host: there is no other
+    recorded = {role for w in writers for role, v in w.items() if writercols.named(v)}
+    asked = next((s for s in steps if s.startswith("Record who writes each row")), "")
+    for role in recorded:  # never asks to record what the rows record
+        assert f"({role}" not in asked and f" {role}" not in asked.split(")")[0], (role, asked)

@@ -66,7 +66,9 @@ def observe(cluster: Cluster, roles: set[str]) -> list[Observation]:
             plural = {"process": "processes", "run": "runs", "host": "hosts", "version": "versions"}[differ[0]]
             found.append(Observation(feature, "differ", f"{plural} {names} wrote the copies"))
         else:
-            found.append(Observation(feature, "same", f"one {present[0]} ({_one(values)}) wrote every copy"))
+            unnamed = any(not any(named(r.writer.get(role)) for role in present) for r in cluster.rows)
+            found.append(Observation(feature, "same", f"one {present[0]} ({_one(values)}) wrote every copy"
+                                     + (f" that records a {present[0]}" if unnamed else "")))
     return found
 
 

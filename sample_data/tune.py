@@ -96,7 +96,7 @@ def collect(url: str, lab: labelled.Labelled, mode: str) -> tuple[list[Record], 
     return records, stats
 
 
-def datasets(tuning: bool, scale: float = 1.0, held_out: str = "fresh-2"):
+def datasets(tuning: bool, scale: float = 1.0, held_out: str = "fresh-3"):
     """(generator name, seed, mode, Labelled) for the tuning set or one held-out set (``HELD_OUT_SETS``)."""
     if tuning:
         first, hard, ranges = TUNING_FIRST, TUNING_HARDER, harder.TUNING

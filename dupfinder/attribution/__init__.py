@@ -22,7 +22,7 @@ from typing import Any
 from ..cluster import Cluster
 from ..findings import TableResult
 from ..writers import WriterColumn
-from . import clock, jobruns, model, timing, transactions, writercols
+from . import around, clock, jobruns, model, timing, transactions, writercols
 from .clock import in_repeated_hour
 from .explain import cluster_sentence
 from .incidents import build as build_incidents
@@ -83,7 +83,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     peers = _gap_peers(clusters, eps)
     stamps = [[r.ts_us for r in c.rows] for c in clusters]
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
-    fit = timing.fits(stamps) if anonymous else [None] * len(clusters)
+    way = around.compare(stamps) if anonymous and not whole else [None] * len(clusters)
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}
     commits_off = table.commit_timestamps.startswith("off")
@@ -98,10 +98,13 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
             *timing.observe(cluster, e, alike[i], whole, [clusters[j] for j in e.members], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
-                            chain[i], fit[i], peers[i]),
+                            chain[i], None, peers[i]),  # the fit to the neighbours: around, graded
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
             *jobruns.observe(cluster),
         ]
+        local = next((o.value.split("|") for o in obs if o.feature == "gap_local"), None)
+        if local is not None:  # the gap read against its neighbours' where the neighbourhood was read
+            obs += around.observe(way[i], local[1] in ("most", "all") or local[-1] == "long")
         verdict = model.decide(obs, mode, roles, have)
         reading = clock.reading_of(cluster, table.ts_timezone_aware, table.spec.timezone)
         evidence: dict[str, Any] = {

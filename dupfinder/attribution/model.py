@@ -46,7 +46,7 @@ MEASURED_FLOOR = 0.01
 # The floor applies to the shape of the writes (timing, coverage, pairs), not to which writer columns
 # differ: a host difference is what multi_host means (design.md), so that evidence keeps its full weight.
 FLOORED = {"gap", "coverage", "span_coverage", "offsets", "span_offsets", "order", "pace", "repeat", "gap_local",
-           "fits"}
+           "around", "around_apart"}
 # An observation joining several readings (without writer columns: the gap, the neighbourhood and the chain,
 # timing.observe says why) is floored as two observations would be, MEASURED_FLOOR squared (ln 1e4 ≈ 9.2):
 # a shape the generators never produced costs a mechanism what two unseen readings would, no more. (On the
@@ -141,7 +141,19 @@ OTHERWISE = {"whole_batch": 0.002, "dst": 0.003, "xmin": {"same": 0.002, "differ
 
 # --- MEASURED (rewritten by sample_data/tune.py; counts of feature values per true mechanism) ---
 MEASURED: dict[str, dict[str, dict[str, int]]] = (
-    {'coverage': {'deploy_overlap': {'all/all': 553, 'all/most': 1889, 'all/some': 988},
+    {'around': {'deploy_overlap': {'other': 11, 'same': 1503, 'scattered': 339, 'shorter': 1},
+                'duplicate_run': {'longer': 20, 'other': 284, 'same': 6422, 'scattered': 489, 'shorter': 63},
+                'multi_host': {'longer': 4, 'other': 69, 'same': 2815, 'scattered': 780, 'shorter': 15},
+                'retry': {'longer': 2},
+                'same_transaction': {'scattered': 1, 'shorter': 1},
+                'worker_race': {'longer': 2, 'scattered': 18, 'shorter': 7}},
+     'around_apart': {'deploy_overlap': {'differs': 16},
+                      'duplicate_run': {'differs': 15, 'same': 3},
+                      'multi_host': {'differs': 17, 'same': 14},
+                      'retry': {'differs': 154, 'same': 3},
+                      'same_transaction': {'differs': 61, 'same': 1},
+                      'worker_race': {'differs': 770, 'same': 19}},
+     'coverage': {'deploy_overlap': {'all/all': 553, 'all/most': 1889, 'all/some': 988},
                   'duplicate_run': {'all/all': 21983},
                   'multi_host': {'all/all': 1967,
                                  'all/few': 75,
@@ -150,12 +162,6 @@ MEASURED: dict[str, dict[str, dict[str, int]]] = (
                                  'most/most': 242},
                   'retry': {'few/few': 54, 'some/few': 20},
                   'worker_race': {'few/few': 936, 'some/few': 366, 'some/some': 320}},
-     'fits': {'deploy_overlap': {'no': 287, 'yes': 1583},
-              'duplicate_run': {'no': 772, 'yes': 6524},
-              'multi_host': {'no': 744, 'yes': 2970},
-              'retry': {'no': 151, 'yes': 8},
-              'same_transaction': {'no': 57, 'yes': 7},
-              'worker_race': {'no': 747, 'yes': 69}},
      'gap': {'deploy_overlap': {'0s whole': 94, '<250ms': 250, '<50ms': 20, '>=1s whole': 480, '>=250ms': 1336},
              'duplicate_run': {'0s whole': 1242,
                                '<250ms': 416,
@@ -343,15 +349,15 @@ MEASURED: dict[str, dict[str, dict[str, int]]] = (
 # Calibration: (upper edge of the raw posterior, share of such answers that were right, answers)
 # per kind of answer and mode family (named: writer columns; anonymous: none), on the tuning set.
 CALIBRATION: dict[str, list[tuple[float, float, int]]] = (
-    {'answer/anonymous': [(0.838724, 0.544, 125), (0.970571, 0.88, 250), (0.978009, 0.952, 125),
-                          (0.991885, 0.98, 250), (0.995676, 0.996, 250), (0.995946, 1.0, 125), (0.998295, 1.0, 125),
-                          (0.999831, 1.0, 125), (0.999987, 1.0, 125), (1.0, 1.0, 3)],
+    {'answer/anonymous': [(0.842887, 0.56, 125), (0.926459, 0.8, 125), (0.970918, 0.952, 250),
+                          (0.989812, 0.976, 250), (0.992778, 0.984, 125), (0.9949, 1.0, 125), (0.995187, 1.0, 125),
+                          (0.997646, 1.0, 125), (0.999821, 1.0, 125), (0.999987, 1.0, 125), (1.0, 1.0, 9)],
      'answer/named': [(0.99784, 0.9884, 2244), (0.999432, 1.0, 2244), (0.999701, 1.0, 2244), (0.999781, 1.0, 2244),
                       (0.99994, 1.0, 2244), (0.999958, 1.0, 2244), (0.999958, 1.0, 2244), (0.999958, 1.0, 2244),
                       (0.999971, 1.0, 2244), (0.999971, 1.0, 2244), (0.999971, 1.0, 2244), (1.0, 1.0, 2244),
                       (1.0, 1.0, 4)],
-     'unknown/anonymous': [(0.974544, 0.9263, 1180), (0.988029, 0.9932, 1180), (0.999838, 0.9996, 2360),
-                           (1.0, 0.9996, 9440), (1.0, 1.0, 7)],
+     'unknown/anonymous': [(0.968636, 0.9661, 1180), (0.993283, 0.9932, 1180), (0.999764, 0.9975, 2360),
+                           (0.999997, 0.9983, 1180), (1.0, 0.9994, 8260), (1.0, 1.0, 1)],
      'unknown/named': [(1.0, 0.0, 10)]}
 )
 TUNING = '42612 tuning clusters: labelled seeds 100-111, harder seeds 1000-1011 (harder.TUNING)'

@@ -71,7 +71,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
                 ts_timezone_aware=aware, notes=tuple(notes), rows_fetched=found.rows_fetched,
-                xmin_top_share=xmin_share, commit_timestamps=clock.commit_status(found.commit_timestamps, repeated_commits),
+                xmin_top_share=xmin_share,
+                commit_timestamps=clock.commit_status(found.commit_timestamps, repeated_commits),
                 verify_sql=verify_sql(conn, info, spec),
             )
             if progress:

@@ -23,8 +23,8 @@ EMPTY_NAME = ("  ", "()", " ,", " and ;", ";;", ": ;")
 ROLE_WORDS = {"host": ("host", "hosts"), "process": ("process", "processes"), "run": ("run", "runs"),
               "version": ("version", "versions")}
 TIMING = {f: sorted({v for per in model.MEASURED.get(f, {}).values() for v in per})
-          for f in ("coverage", "span_coverage", "gap", "gap_local", "around", "around_apart", "offsets", "span_offsets",
-                    "order", "pace", "pair_clusters", "repeat", "txn")}
+          for f in ("coverage", "span_coverage", "gap", "gap_local", "around", "around_apart", "offsets",
+                    "span_offsets", "order", "pace", "pair_clusters", "repeat", "txn")}
 REASONED = {f: sorted(model.REASONED[f]) for f in ("xmin", "commit", "runs", "whole_batch", "heap_writers")}
 names = st.sampled_from(["etl-01", "etl-02", "4711", "5210", "1.4.2", "1.5.0", None, ""])
 
@@ -87,8 +87,8 @@ def test_a_cross_host_race_with_host_and_process_columns_asks_for_something_else
 
 
 
-GAP_SAID = re.compile(r"(no other cluster has the same gap \(±10%\))|(?:(\d+|no|one) cluster\(?s?\)? of other writers or times "
-                      r"ha(?:s|ve) the same gap \(±10%\)(?:; (\d+) of the same writers then do)?)")
+GAP_SAID = re.compile(r"(no other cluster has the same gap \(±10%\))|(?:(\d+|no|one) cluster\(?s?\)? of other "
+                      r"writers or times ha(?:s|ve) the same gap \(±10%\)(?:; (\d+) of the same writers then do)?)")
 
 
 def _copies(n: int, start: float, gap: float, first: str, second: str) -> Cluster:

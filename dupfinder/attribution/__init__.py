@@ -98,7 +98,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
             *timing.observe(cluster, e, alike[i], whole, [clusters[j] for j in e.members], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
-                            chain[i], None, peers[i]),  # the fit to the neighbours: around, graded
+                            chain[i], peers[i]),
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
             *jobruns.observe(cluster),
         ]

@@ -19,7 +19,7 @@ from ..durations import format_seconds
 from .observe import Observation
 
 AROUND = 3          # clusters each side whose gaps are compared
-SAME_SHARE = 0.1    # within 10% (+ SAME_SLACK_US) of the neighbours' median: the same gap (timing.fits' rule)
+SAME_SHARE = 0.1    # within 10% (+ SAME_SLACK_US) of the neighbours' median: the same gap
 SAME_SLACK_US = 500
 FACTOR = 2.0        # under half the median: shorter; over twice: longer
 

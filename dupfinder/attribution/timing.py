@@ -192,26 +192,6 @@ def chains(clusters: Sequence[Sequence[int]]) -> list[int]:
     return size
 
 
-def fits(clusters: Sequence[Sequence[int]], around: int = 3) -> list[bool | None]:
-    """For each cluster (its copies' timestamps, in order), whether its gap matches the gaps of the clusters
-    written just before and after it (``around`` each side; median, within 10% + 0.5 ms). The keys of a batch
-    written twice share one offset; a race or a retry amid that batch does not (None: too few neighbours).
-
-    >>> fits([[0, 3000], [10, 3010], [20, 20], [30, 3030], [40, 3040]])
-    [True, True, False, True, True]
-    """
-    order = sorted(range(len(clusters)), key=lambda i: clusters[i][0])
-    gaps = {i: clusters[i][-1] - clusters[i][0] for i in order}
-    out: list[bool | None] = [None] * len(clusters)
-    for n, i in enumerate(order):
-        near = [gaps[j] for j in order[max(0, n - around):n] + order[n + 1:n + 1 + around]]
-        if len(near) < 2:
-            continue
-        med = statistics.median(near)
-        out[i] = abs(gaps[i] - med) <= 0.1 * med + 500
-    return out
-
-
 def _level(share: float) -> str:
     return "all" if share >= 0.9 else "most" if share >= 0.5 else "some" if share >= 0.15 else "few"
 
@@ -235,7 +215,7 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
 def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             members: Sequence[Cluster] | None = None, named: bool = False,
             around: tuple[int, int, int] | None = None, chain: int | None = None,
-            fit: bool | None = None, peers: int = 0) -> list[Observation]:
+            peers: int = 0) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
     whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys); ``around``:
     the cluster's neighbourhood (rows, rows with a duplicated key, half-width), read without writer columns;
@@ -265,10 +245,6 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             said += (f"; the copies interleave with those of {chain - 1} other key(s)" if chain > 1 else
                      "; no other duplicated key was written between the copies")
         found = [Observation("gap_local", value, f"{apart}; {said}")]
-        if fit is not None and not whole_seconds:
-            found.append(Observation("fits", "yes" if fit else "no",
-                                     "the clusters written just before and after it have the same gap" if fit else
-                                     "the clusters written just before and after it have other gaps"))
     return _rest(cluster, episode, (alike, peers), whole_seconds, members, named, gap, found)
 
 
@@ -325,8 +301,10 @@ def repeat_words(alike: int, peers: int) -> str:
     """How many clusters share this cluster's gap (±10%): ``alike`` written by other writers or at other times
     (a redelivery timeout recurs across unrelated keys), ``peers`` in its own episode (same writers, same time).
 
-    >>> repeat_words(0, 0), repeat_words(0, 4)
-    ('no other cluster has the same gap (±10%)', 'no cluster of other writers or times has the same gap (±10%); 4 of the same writers then do')
+    >>> repeat_words(0, 0)
+    'no other cluster has the same gap (±10%)'
+    >>> repeat_words(0, 4)
+    'no cluster of other writers or times has the same gap (±10%); 4 of the same writers then do'
     >>> repeat_words(3, 0)
     '3 cluster(s) of other writers or times have the same gap (±10%)'
     """

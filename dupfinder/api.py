@@ -53,10 +53,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
             read = roles.from_data(conn, info, spec, aware, clusters, writers)
             writers, rejected, data_roles = read.writers, read.rejected, read.found
-            clusters, far_total, far_list = clock.merge(
-                roles.annotate(clusters, data_roles),
-                clock.hour_apart_clusters(conn, info, spec, aware, writers, index), found.far_total,
-                found.far_duplicates)
+            repeated, repeated_commits = clock.hour_apart_clusters(conn, info, spec, aware, writers, index)
+            clusters, far_total, far_list = clock.merge(roles.annotate(clusters, data_roles), repeated,
+                                                        found.far_total, found.far_duplicates)
             clusters = roles.reclassify(clusters, writers, rejected)  # the clock-change pairs too
             xmin_share = clock.xmin_share(conn, info, found, clusters)
             if spec.since is not None:
@@ -76,7 +75,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
                 ts_timezone_aware=aware, notes=tuple(notes), rows_fetched=found.rows_fetched,
-                xmin_top_share=xmin_share, commit_timestamps=found.commit_timestamps,
+                xmin_top_share=xmin_share,
+                commit_timestamps=clock.commit_status(found.commit_timestamps, repeated_commits),
                 verify_sql=verify_sql(conn, info, spec),
             )
             if progress:

@@ -8,15 +8,30 @@ MIGRATION = ("Add the UNIQUE constraint on the business key (migration.sql) so t
              "loudly instead of writing a second row.")
 
 
-def _names(writers: list[dict[str, Any]], role: str) -> str:
-    values = sorted({str(w[role]) for w in writers if w.get(role) is not None})
-    return " and ".join(values) if values else f"the other {role}"
+def _names(writers: list[dict[str, Any]], role: str, fallback: str) -> str:
+    values = sorted({str(w[role]).strip() for w in writers if w.get(role) is not None and str(w[role]).strip()})
+    return " and ".join(values) if values else fallback
 
 
-def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bool) -> list[str]:
-    """Concrete next steps for an incident; the UNIQUE migration is always the last one."""
-    hosts = _names(writers, "host")
-    versions = _names(writers, "version")
+def _unknown_steps(writers: list[dict[str, Any]], signal: str | None) -> list[str]:
+    """What would settle an abstention, asking only for what the rows do not record already."""
+    recorded = {role for w in writers for role in w}
+    missing = [what for role, what in (("host", "host"), ("process", "process id"), ("run", "run id"),
+                                       ("version", "release version")) if role not in recorded]
+    steps = [f"What would settle it: {signal}."] if signal else []
+    if missing:
+        steps.append(f"Record who writes each row ({', '.join(missing)}) so the next scan can name the second "
+                     "writer; then use `--writer ROLE=COLUMN`.")
+    return steps or ["Read the application's log of those writes: which task or request wrote each copy."]
+
+
+def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bool,
+                    signal: str | None = None) -> list[str]:
+    """Concrete next steps for an incident; the UNIQUE migration is always the last one. ``signal``: what
+    would settle an abstention (never asking for what the rows already record)."""
+    hosts = _names(writers, "host", "the hosts")
+    host = _names(writers, "host", "the host")
+    versions = _names(writers, "version", "")
     steps: dict[str, list[str]] = {
         "multi_host": [
             f"Find which of {hosts} should own this job and disable its schedule on the other "
@@ -25,7 +40,7 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
             "on one host, or `SELECT pg_try_advisory_lock(<job id>)` across hosts.",
         ],
         "duplicate_run": [
-            f"List every scheduler on {hosts}: `systemctl list-timers --all`, `crontab -l`, "
+            f"List every scheduler on {host}: `systemctl list-timers --all`, `crontab -l`, "
             "`sudo crontab -l`, /var/spool/cron/crontabs/* and /etc/cron.d/*; keep exactly one entry for this job.",
             "Wrap the job in `flock -n` so an overlapping second start exits instead of writing the batch again.",
         ],
@@ -41,7 +56,7 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
             "acknowledged after the timeout is delivered again.",
         ],
         "deploy_overlap": [
-            f"Stop the scheduler of the old release ({versions}) before the new one starts: "
+            f"Stop the scheduler of the old release{f' ({versions})' if versions else ''} before the new one starts: "
             "`maxSurge: 0` for the scheduler's Deployment, `concurrencyPolicy: Forbid` on a CronJob.",
             "Run scheduled jobs from one singleton (leader election or a database advisory lock), not from "
             "every application pod.",
@@ -54,10 +69,7 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
             "Schedule the job in UTC (`CRON_TZ=UTC`, systemd `OnCalendar=... UTC`) or outside 01:00–03:00 "
             "local time, so the repeated hour of the autumn clock change cannot fire it twice.",
         ],
-        "unknown": [
-            "Record who writes each row (host, process id, run id, release version) so the next scan can "
-            "name the second writer; then use `--writer ROLE=COLUMN`.",
-        ],
+        "unknown": _unknown_steps(writers, signal),
     }
     result = list(steps.get(mechanism, steps["unknown"]))
     if recurring and mechanism in ("multi_host", "duplicate_run", "deploy_overlap", "dst_fallback"):

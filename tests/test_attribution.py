@@ -7,9 +7,11 @@ or two), when it is ``unknown`` with the truth in the shortlist. Modes: ``explic
 ``inferred`` (roles from names and data), ``none`` (no writer columns, PostgreSQL: transactions and
 timing). Accuracy and expected calibration error (10 bins) are printed per mode.
 
-The seeds are sample_data.tune's "fresh-2" set, first scored once with the final model (the earlier sets
-had been looked at while the model changed; see tune.HELD_OUT_SETS). Asserted: the issue's targets where
-that run met them, and never less than what it reached minus a small margin (a cluster or a few).
+The seeds are sample_data.tune's "fresh-3" set, chosen before the session that added the graded
+neighbour-gap reading (attribution/around.py) changed the model, and scored once with its final model (the
+earlier sets had been looked at while the model changed; see tune.HELD_OUT_SETS). Asserted: the issue's
+targets where that run met them, and never less than what it reached minus a small margin (a cluster or a
+few).
 """
 
 from __future__ import annotations
@@ -20,22 +22,23 @@ from dupfinder.sample_data import tune
 
 TARGETS = {"explicit": 0.95, "inferred": 0.95, "none": 0.85}
 ECE_TARGET = 0.05
-# What the one run of the fresh-2 set reached (2 shared cores; see the README's "How well it works").
-REACHED = {"explicit": 0.9998, "inferred": 0.9998, "none": 0.9976}
-REACHED_ECE = {"explicit": 0.0003, "inferred": 0.0003, "none": 0.0012}
-MARGIN = 0.002      # accuracy over 10,000+ clusters: about 20 clusters
+# What the one run of the fresh-3 set reached (2 shared cores; see the README's "How well it works").
+REACHED = {"explicit": 0.9999, "inferred": 0.9999, "none": 0.9964}
+REACHED_ECE = {"explicit": 0.0003, "inferred": 0.0003, "none": 0.0005}
+MARGIN = 0.002      # accuracy over 20,000+ clusters: about 40 clusters
 ECE_MARGIN = 0.003
 # Without writer columns most labelled clusters are batches written twice, where the right answer is the
-# shortlist; on the 278 clusters whose truth the mode can name (races, retries, one transaction) the run
-# reached 0.845, short of the 0.85 target: asserted at what was reached less four clusters, not the target.
-NONE_SEPARABLE_REACHED = 0.845
+# shortlist; on the 331 clusters whose truth the mode can name (races, retries, one transaction) the run
+# reached 0.828 (274), short of the 0.85 target: asserted at what was reached less five clusters, not the
+# target.
+NONE_SEPARABLE_REACHED = 0.828
 SEPARABLE_MARGIN = 0.015
 
 
 def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
     started = time.monotonic()
     records, lost = [], []
-    for name, seed, mode, lab in tune.datasets(tuning=False):
+    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-3"):
         url = pg_url if mode == "none" else f"sqlite:///{tmp_path}/{name}_{seed}_{mode}.db"
         recs, stats = tune.collect(url, lab, mode)
         records.extend(recs)

@@ -178,5 +178,5 @@ def test_without_writer_columns_a_race_amid_a_batch_written_twice_is_a_race(requ
     by_key = {c.key["account"]: c for c in table.clusters}
     assert len(by_key) == 203
     assert [by_key[k].mechanism for k in (5000, 5001, 5002)] == ["worker_race"] * 3, by_key[5000].explanation
-    assert all(by_key[k].evidence["observations"]["fits"] == "no" for k in (5000, 5001, 5002))
+    assert all(by_key[k].evidence["observations"]["around"] == "shorter" for k in (5000, 5001, 5002))
     assert {by_key[i].mechanism for i in range(200)} == {"unknown"}

@@ -22,7 +22,7 @@ from typing import Any
 from ..cluster import Cluster, same_text, share
 from ..findings import TableResult
 from ..writers import WriterColumn
-from . import clock, jobruns, model, timing, transactions, writercols
+from . import around, clock, jobruns, model, timing, transactions, writercols
 from .clock import in_repeated_hour
 from .explain import cluster_sentence
 from .incidents import build as build_incidents
@@ -80,13 +80,15 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     episode_of = {i: e for e in eps for i in e.members}
     whole = _whole_seconds(clusters)
     alike = _alike_gaps(clusters, eps)
+    peers = _gap_peers(clusters, eps)
     stamps = [[r.ts_us for r in c.rows] for c in clusters]
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
-    fit = timing.fits(stamps) if anonymous else [None] * len(clusters)
+    way = around.compare(stamps) if anonymous and not whole else [None] * len(clusters)
     spreads = {id(e): timing.spread(e, [clusters[i] for i in e.members]) for e in eps}
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}
     commits_off = table.commit_timestamps.startswith("off")
+    have = _in_hand(table, clusters, roles, xmin_ok)
     readings: dict[Any, Any] = {}  # equal observations, posteriors and explanations held once (never changed)
     decided: list[Cluster] = []
     for i, cluster in enumerate(clusters):
@@ -98,11 +100,14 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
             *timing.observe(cluster, e, alike[i], whole, spreads[id(e)], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
-                            chain[i], fit[i]),
+                            chain[i], peers[i]),
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
             *jobruns.observe(cluster),
         ]
-        verdict = model.decide(obs, mode, roles)
+        local = next((o.value.split("|") for o in obs if o.feature == "gap_local"), None)
+        if local is not None:  # the gap read against its neighbours' where the neighbourhood was read
+            obs += around.observe(way[i], local[1] in ("most", "all") or local[-1] == "long")
+        verdict = model.decide(obs, mode, roles, have)
         reading = clock.reading_of(cluster, table.ts_timezone_aware, table.spec.timezone)
         evidence: dict[str, Any] = {
             **cluster.evidence,
@@ -131,6 +136,22 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     return replace(table, clusters=tuple(decided), incidents=tuple(incidents), signals=signals)
 
 
+def _in_hand(table: TableResult, clusters: Sequence[Cluster], roles: set[str], xmin_ok: bool) -> frozenset[str]:
+    """The evidence this scan had, or cannot have on this engine, in model.settling_signal's terms: what an
+    abstention must not ask for (commit timestamps only while the setting is off: another reason they are
+    missing, a permission or their age, is not fixed by turning it on)."""
+    have = {"process" if role == "run" else role for role in roles}
+    if table.info.dialect != "postgresql":
+        have |= {"xmin", "commit"}
+    elif xmin_ok:
+        have.add("xmin")
+    if not table.commit_timestamps.startswith("off"):
+        have.add("commit")
+    if any("job_runs" in c.evidence for c in clusters):
+        have.add("runs")
+    return frozenset(have)
+
+
 def _anonymous_pairs(eps, clusters, pairs, written: Written, margin_us: int, gap_us: int):
     """Without writer columns a transaction is a writer only when it wrote a batch: pairs of one-row
     transactions (one per claim, one per retry) say nothing about who wrote, so they join the unpaired."""
@@ -150,13 +171,29 @@ def _alike_gaps(clusters: Sequence[Cluster], eps: Sequence[timing.Episode]) -> l
     return timing.alike_counts([max(c.gaps_seconds, default=0.0) for c in clusters], [e.members for e in eps])
 
 
+def _gap_peers(clusters: Sequence[Cluster], eps: Sequence[timing.Episode]) -> list[int]:
+    """For each cluster, how many other clusters of its own episode have a gap within 10% of its own (for the
+    words: _alike_gaps leaves them out of the redelivery reading, the text must still count them)."""
+    import bisect
+
+    gaps = [max(c.gaps_seconds, default=0.0) for c in clusters]
+    out = [0] * len(clusters)
+    for e in eps:
+        ordered = sorted(gaps[i] for i in e.members)
+        for i in e.members:
+            g = gaps[i]
+            out[i] = bisect.bisect_right(ordered, g * 1.1) - bisect.bisect_left(ordered, g * 0.9) - 1
+    return out
+
+
 def _xmin_signal(table: TableResult, trusted: bool) -> str:
     if table.info.view:
         return "not available for a view (no xmin)"
     if table.info.dialect != "postgresql":
         return "not available on this engine"
     if table.xmin_top_share is None:
-        return "not read (no clusters)" if not table.clusters else "not read"
+        # with clusters the share is read (clock.xmin_share); None then means the sample of a big table
+        return "not read (no clusters)" if not table.clusters else "not read: the table sample held no rows"
     if not trusted:
         return (f"not trusted: one transaction id covers {table.xmin_top_share:.0%} of the rows "
                 "(bulk load, restore or table rewrite)")

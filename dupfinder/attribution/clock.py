@@ -70,18 +70,34 @@ READINGS = {"instant": "an instant (time zone stored)", "utc": "naive values hol
             "local": "naive values holding local wall time"}
 
 
-def hour_apart_clusters(conn, info, spec, aware: bool | None, writers, index=None) -> list[Cluster]:
+def hour_apart_clusters(conn, info, spec, aware: bool | None, writers,
+                        index=None) -> tuple[list[Cluster], str | None]:
     """Pairs of a key written one hour (± window) apart whose first row falls in the first pass through the
-    repeated hour: instants in an aware column, or a naive column read as UTC."""
+    repeated hour: instants in an aware column, or a naive column read as UTC. Returns them and, on
+    PostgreSQL, what became of their commit timestamps (read for these rows as the detection reads them for
+    its own: the findings must never say "not read (no clusters)" about a table whose clusters are these)."""
     if not spec.timezone:
-        return []
-    from ..detect import detect_hour_apart
+        return [], None
+    from ..detect import _with_commit_timestamps, detect_hour_apart
 
-    found = build_clusters(detect_hour_apart(conn, info, spec, aware, index), info, spec.keys, spec.ts, writers,
-                           spec.keep)
+    records = detect_hour_apart(conn, info, spec, aware, index)
+    commits = _with_commit_timestamps(conn, records) if records and info.dialect == "postgresql" else None
+    found = build_clusters(records, info, spec.keys, spec.ts, writers, spec.keep)
     reading = "instant" if aware else "utc"
     return [replace(c, evidence={**c.evidence, "hour_apart": True, "clock_reading": reading}) for c in found
-            if in_repeated_hour(c.start_us, True, spec.timezone)]
+            if in_repeated_hour(c.start_us, True, spec.timezone)], commits
+
+
+def commit_status(detected: str, repeated: str | None) -> str:
+    """The table's commit-timestamp status: the detection's, or the clock-change pairs' when the detection
+    found nothing near to read them for.
+
+    >>> commit_status("not read (no clusters)", "off (track_commit_timestamp = off on the server)")[:3]
+    'off'
+    >>> commit_status("usable", "usable for 50% of the transactions")
+    'usable'
+    """
+    return repeated if repeated is not None and detected.startswith("not read") else detected
 
 
 def merge(clusters: list[Cluster], repeated: list[Cluster], far_total: int, far_list: tuple) -> tuple:

@@ -69,7 +69,8 @@ def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Obse
     if leftover:
         text += "; also seen: " + "; ".join(leftover)
     involves = {verdict.mechanism, *(m for m, _ in verdict.candidates)}
-    if commits_off and involves & {"retry", "worker_race"} and not {"process", "run"} & named_roles:
+    if (commits_off and involves & {"retry", "worker_race"} and not {"process", "run"} & named_roles
+            and "track_commit_timestamp" not in (verdict.signal or "")):
         text += ("; commit timestamps (track_commit_timestamp = on) would tell whether the transactions overlapped "
                  "(a race) or followed each other (a retry)")
     return text
@@ -86,25 +87,30 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
                      candidates: list[str] | None = None, signal: str | None = None,
                      clock: str | None = None) -> str:
     """One sentence a person can act on; every name it uses comes from the writers, or a description."""
-    def names(role: str, fallback: str) -> str:
-        return who((w.get(role) for w in writers), fallback)
+    def found(role: str) -> set[str]:
+        return {str(w[role]).strip() for w in writers if w.get(role) is not None and str(w[role]).strip()}
+
+    def several(role: str) -> str:
+        """The role's names when two or more are recorded (one name cannot be "hosts ... both"), else ''."""
+        return who(found(role), "") if len(found(role)) >= 2 else ""
 
     cover = f" ({coverage:.0%} of what the writers wrote then)" if coverage is not None else ""
-    hosts = names("host", "")
-    runs = names("process", "") or names("run", "")
+    hosts, versions = several("host"), several("version")
+    one_host = next(iter(found("host"))) if len(found("host")) == 1 else "One host"
+    runs = several("process") or several("run")
     runs_text = f" ({runs})" if runs else ""
     text = {
         "multi_host": f"{'Hosts ' + hosts if hosts else 'Two hosts'} both ran the job that writes {table_name}: "
                       f"{clusters} key(s) written twice{cover}, a median {gap} apart; disable it on one host and "
                       "lock the job.",
-        "duplicate_run": f"{names('host', 'One host')} ran the job twice{runs_text}: {clusters} key(s) of "
+        "duplicate_run": f"{one_host} ran the job twice{runs_text}: {clusters} key(s) of "
                          f"{table_name} written twice{cover}, a median {gap} apart; find the second scheduler "
                          "entry and remove it.",
         "worker_race": f"{'Workers ' + runs if runs else 'Concurrent workers'} raced on {clusters} key(s) of "
                        f"{table_name}{cover}, a median {gap} apart; make the claim atomic.",
         "retry": f"The same work was done twice: {clusters} key(s) of {table_name} written again after a pause "
                  f"(median {gap}); make the handler idempotent.",
-        "deploy_overlap": f"{'Releases ' + names('version', '') if names('version', '') else 'Two releases'} both "
+        "deploy_overlap": f"{'Releases ' + versions if versions else 'Two releases'} both "
                           f"ran the job during a deploy: {clusters} key(s) of {table_name} written twice; stop the "
                           "old release's scheduler first.",
         "same_transaction": f"One transaction inserted {clusters} key(s) of {table_name} twice; fix the "

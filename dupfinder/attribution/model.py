@@ -46,7 +46,7 @@ MEASURED_FLOOR = 0.01
 # The floor applies to the shape of the writes (timing, coverage, pairs), not to which writer columns
 # differ: a host difference is what multi_host means (design.md), so that evidence keeps its full weight.
 FLOORED = {"gap", "coverage", "span_coverage", "offsets", "span_offsets", "order", "pace", "repeat", "gap_local",
-           "fits"}
+           "around", "around_apart"}
 # An observation joining several readings (without writer columns: the gap, the neighbourhood and the chain,
 # timing.observe says why) is floored as two observations would be, MEASURED_FLOOR squared (ln 1e4 ≈ 9.2):
 # a shape the generators never produced costs a mechanism what two unseen readings would, no more. (On the
@@ -141,7 +141,19 @@ OTHERWISE = {"whole_batch": 0.002, "dst": 0.003, "xmin": {"same": 0.002, "differ
 
 # --- MEASURED (rewritten by sample_data/tune.py; counts of feature values per true mechanism) ---
 MEASURED: dict[str, dict[str, dict[str, int]]] = (
-    {'coverage': {'deploy_overlap': {'all/all': 553, 'all/most': 1889, 'all/some': 988},
+    {'around': {'deploy_overlap': {'other': 11, 'same': 1503, 'scattered': 339, 'shorter': 1},
+                'duplicate_run': {'longer': 20, 'other': 284, 'same': 6422, 'scattered': 489, 'shorter': 63},
+                'multi_host': {'longer': 4, 'other': 69, 'same': 2815, 'scattered': 780, 'shorter': 15},
+                'retry': {'longer': 2},
+                'same_transaction': {'scattered': 1, 'shorter': 1},
+                'worker_race': {'longer': 2, 'scattered': 18, 'shorter': 7}},
+     'around_apart': {'deploy_overlap': {'differs': 16},
+                      'duplicate_run': {'differs': 15, 'same': 3},
+                      'multi_host': {'differs': 17, 'same': 14},
+                      'retry': {'differs': 154, 'same': 3},
+                      'same_transaction': {'differs': 61, 'same': 1},
+                      'worker_race': {'differs': 770, 'same': 19}},
+     'coverage': {'deploy_overlap': {'all/all': 553, 'all/most': 1889, 'all/some': 988},
                   'duplicate_run': {'all/all': 21983},
                   'multi_host': {'all/all': 1967,
                                  'all/few': 75,
@@ -150,12 +162,6 @@ MEASURED: dict[str, dict[str, dict[str, int]]] = (
                                  'most/most': 242},
                   'retry': {'few/few': 54, 'some/few': 20},
                   'worker_race': {'few/few': 936, 'some/few': 366, 'some/some': 320}},
-     'fits': {'deploy_overlap': {'no': 287, 'yes': 1583},
-              'duplicate_run': {'no': 772, 'yes': 6524},
-              'multi_host': {'no': 744, 'yes': 2970},
-              'retry': {'no': 151, 'yes': 8},
-              'same_transaction': {'no': 57, 'yes': 7},
-              'worker_race': {'no': 747, 'yes': 69}},
      'gap': {'deploy_overlap': {'0s whole': 94, '<250ms': 250, '<50ms': 20, '>=1s whole': 480, '>=250ms': 1336},
              'duplicate_run': {'0s whole': 1242,
                                '<250ms': 416,
@@ -343,33 +349,65 @@ MEASURED: dict[str, dict[str, dict[str, int]]] = (
 # Calibration: (upper edge of the raw posterior, share of such answers that were right, answers)
 # per kind of answer and mode family (named: writer columns; anonymous: none), on the tuning set.
 CALIBRATION: dict[str, list[tuple[float, float, int]]] = (
-    {'answer/anonymous': [(0.838724, 0.544, 125), (0.970571, 0.88, 250), (0.978009, 0.952, 125),
-                          (0.991885, 0.98, 250), (0.995676, 0.996, 250), (0.995946, 1.0, 125), (0.998295, 1.0, 125),
-                          (0.999831, 1.0, 125), (0.999987, 1.0, 125), (1.0, 1.0, 3)],
+    {'answer/anonymous': [(0.842887, 0.56, 125), (0.926459, 0.8, 125), (0.970918, 0.952, 250),
+                          (0.989812, 0.976, 250), (0.992778, 0.984, 125), (0.9949, 1.0, 125), (0.995187, 1.0, 125),
+                          (0.997646, 1.0, 125), (0.999821, 1.0, 125), (0.999987, 1.0, 125), (1.0, 1.0, 9)],
      'answer/named': [(0.99784, 0.9884, 2244), (0.999432, 1.0, 2244), (0.999701, 1.0, 2244), (0.999781, 1.0, 2244),
                       (0.99994, 1.0, 2244), (0.999958, 1.0, 2244), (0.999958, 1.0, 2244), (0.999958, 1.0, 2244),
                       (0.999971, 1.0, 2244), (0.999971, 1.0, 2244), (0.999971, 1.0, 2244), (1.0, 1.0, 2244),
                       (1.0, 1.0, 4)],
-     'unknown/anonymous': [(0.974544, 0.9263, 1180), (0.988029, 0.9932, 1180), (0.999838, 0.9996, 2360),
-                           (1.0, 0.9996, 9440), (1.0, 1.0, 7)],
+     'unknown/anonymous': [(0.968636, 0.9661, 1180), (0.993283, 0.9932, 1180), (0.999764, 0.9975, 2360),
+                           (0.999997, 0.9983, 1180), (1.0, 0.9994, 8260), (1.0, 1.0, 1)],
      'unknown/named': [(1.0, 0.0, 10)]}
 )
 TUNING = '42612 tuning clusters: labelled seeds 100-111, harder seeds 1000-1011 (harder.TUNING)'
 # --- END MEASURED ---
 
-SEPARATING_SIGNAL = {
-    frozenset({"multi_host", "duplicate_run"}): "a host column (--writer host=COLUMN)",
-    frozenset({"multi_host", "deploy_overlap"}): "a version column (--writer version=COLUMN)",
-    frozenset({"duplicate_run", "deploy_overlap"}): "a version column (--writer version=COLUMN)",
-    frozenset({"duplicate_run", "worker_race"}): "a process or run column (--writer process=COLUMN)",
-    frozenset({"worker_race", "retry"}): "commit timestamps (track_commit_timestamp = on) or a process column",
-    frozenset({"retry", "duplicate_run"}): "a process id or run id column (--writer process=COLUMN)",
-    frozenset({"multi_host", "worker_race"}): "a process column beside the host column",
-    frozenset({"multi_host", "retry"}): "a host column (--writer host=COLUMN)",
-    frozenset({"same_transaction", "retry"}): "the transaction id (xmin, PostgreSQL)",
-    frozenset({"dst_fallback", "retry"}): "the job log of that night (--runs FILE)",
+# What would settle an unknown, per pair of mechanisms: options in order, each with the evidence it needs
+# ("host", "process" (a process or run column), "version", "commit" (commit timestamps), "xmin", "runs"
+# (--runs)). An option whose evidence the scan already had, or cannot have on this engine, is skipped
+# (settling_signal): the signal never asks for what was given (a scan with host and process columns was told
+# "a process column beside the host column would separate worker_race from multi_host").
+JOB_LOG = ("runs", "the job's log of those minutes (--runs FILE): which run, host and process wrote each copy")
+APP_LOG = "the application's own log of those writes (which task, request or message wrote each copy)"
+SETTLING: dict[frozenset[str], tuple[tuple[str, str], ...]] = {
+    frozenset({"multi_host", "duplicate_run"}): (("host", "a host column (--writer host=COLUMN)"), JOB_LOG),
+    frozenset({"multi_host", "deploy_overlap"}): (
+        ("version", "a version column (--writer version=COLUMN)"),
+        ("", "the deploy history of that time (whether a release was rolling out)")),
+    frozenset({"duplicate_run", "deploy_overlap"}): (
+        ("version", "a version column (--writer version=COLUMN)"),
+        ("", "the deploy history of that time (whether a release was rolling out)")),
+    frozenset({"duplicate_run", "worker_race"}): (
+        ("process", "a process or run column (--writer process=COLUMN)"), JOB_LOG),
+    frozenset({"worker_race", "retry"}): (
+        ("commit", "commit timestamps (track_commit_timestamp = on): overlapping transactions are a race, one "
+                   "after the other a retry"),
+        ("process", "a process column (--writer process=COLUMN)"), JOB_LOG),
+    frozenset({"retry", "duplicate_run"}): (
+        ("process", "a process id or run id column (--writer process=COLUMN)"), JOB_LOG),
+    frozenset({"multi_host", "worker_race"}): (("process", "a process column beside the host column"), JOB_LOG),
+    frozenset({"multi_host", "retry"}): (("host", "a host column (--writer host=COLUMN)"), JOB_LOG),
+    frozenset({"same_transaction", "retry"}): (("xmin", "the transaction id (xmin, PostgreSQL)"), JOB_LOG),
+    frozenset({"dst_fallback", "retry"}): (("runs", "the job log of that night (--runs FILE)"),),
 }
-DEFAULT_SIGNAL = "a host, process or run column recorded on each row (--writer ROLE=COLUMN)"
+DEFAULT_SETTLING = (("host", "a host column (--writer host=COLUMN)"),
+                    ("process", "a process or run column (--writer process=COLUMN)"), JOB_LOG)
+
+
+def settling_signal(first: str, second: str, have: frozenset[str] = frozenset()) -> str:
+    """The first signal that would separate two mechanisms and that the scan did not already have (``have``:
+    the evidence given, or impossible on this engine); the application's log when nothing else is left.
+
+    >>> settling_signal("multi_host", "worker_race")
+    'a process column beside the host column'
+    >>> settling_signal("multi_host", "worker_race", frozenset({"host", "process"}))[:16]
+    "the job's log of"
+    >>> settling_signal("multi_host", "worker_race", frozenset({"host", "process", "runs"}))[:27]
+    "the application's own log o"
+    """
+    options = SETTLING.get(frozenset({first, second}), DEFAULT_SETTLING)
+    return next((text for needs, text in options if needs not in have), APP_LOG)
 
 
 def probability(feature: str, value: str, mechanism: str) -> float | None:
@@ -421,11 +459,13 @@ class Verdict:
     signal: str | None = None            # what would settle an unknown
 
 
-def decide(observations: Iterable[Observation], mode: str, roles: set[str] | None = None) -> Verdict:
+def decide(observations: Iterable[Observation], mode: str, roles: set[str] | None = None,
+           have: frozenset[str] = frozenset()) -> Verdict:
     """Posterior, answer (or abstention) and calibrated confidence for one cluster's observations.
 
     ``roles``: the writer roles the table records (None: not known, as in the tuning records, which always
-    have a host column when they have writer columns).
+    have a host column when they have writer columns). ``have``: the evidence the scan had or cannot have
+    (settling_signal), so an abstention never asks for it.
     """
     obs = list(observations)
     seen = {(o.feature, o.value) for o in obs}
@@ -462,7 +502,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         mass = sum(p for _, p in group)
         others = [(m, p) for m, p in ranked if m not in pool]
         if mass >= others[0][1]:  # "a batch written twice" is the best reading: name the three, not one
-            signal = SEPARATING_SIGNAL[frozenset({"multi_host", "duplicate_run"})]
+            signal = settling_signal("multi_host", "duplicate_run", have)
             return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, tuple(group), weights, signal)
         ranked = sorted([*others, ("|".join(m for m, _ in group), mass)], key=lambda mp: -mp[1])
     best, p_best = ranked[0]
@@ -471,7 +511,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         shortlist = tuple((m, p) for m, p in ranked[:SHORTLIST_MAX] if p >= SHORTLIST_FROM)
         mass = sum(p for _, p in shortlist)
         shortlist = tuple((name, posterior[name]) for m, _ in shortlist for name in m.split("|"))
-        signal = SEPARATING_SIGNAL.get(frozenset({best, runner}), DEFAULT_SIGNAL)
+        signal = settling_signal(shortlist[0][0], shortlist[1][0], have)
         return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, shortlist, weights, signal)
     return Verdict(best, calibrate(p_best, f"answer/{family}"), posterior, (), weights)
 

@@ -193,26 +193,6 @@ def chains(clusters: Sequence[Sequence[int]]) -> list[int]:
     return size
 
 
-def fits(clusters: Sequence[Sequence[int]], around: int = 3) -> list[bool | None]:
-    """For each cluster (its copies' timestamps, in order), whether its gap matches the gaps of the clusters
-    written just before and after it (``around`` each side; median, within 10% + 0.5 ms). The keys of a batch
-    written twice share one offset; a race or a retry amid that batch does not (None: too few neighbours).
-
-    >>> fits([[0, 3000], [10, 3010], [20, 20], [30, 3030], [40, 3040]])
-    [True, True, False, True, True]
-    """
-    order = sorted(range(len(clusters)), key=lambda i: clusters[i][0])
-    gaps = {i: clusters[i][-1] - clusters[i][0] for i in order}
-    out: list[bool | None] = [None] * len(clusters)
-    for n, i in enumerate(order):
-        near = [gaps[j] for j in order[max(0, n - around):n] + order[n + 1:n + 1 + around]]
-        if len(near) < 2:
-            continue
-        med = statistics.median(near)
-        out[i] = abs(gaps[i] - med) <= 0.1 * med + 500
-    return out
-
-
 def spread(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
     """Whether the second copy follows the first by a constant offset across one episode (None: fewer than
     three offsets). Every cluster of the episode shares this reading, so it is read once per episode: read per
@@ -280,11 +260,12 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
 def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             offsets: Observation | None = None, named: bool = False,
             around: tuple[int, int, int] | None = None, chain: int | None = None,
-            fit: bool | None = None) -> list[Observation]:
+            peers: int = 0) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
     whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys); ``offsets``:
-    the episode's ``spread``; ``around``:
-    the cluster's neighbourhood (rows, rows with a duplicated key, half-width), read without writer columns."""
+    the episode's ``spread``; ``around``: the cluster's neighbourhood (rows, rows with a duplicated key,
+    half-width), read without writer columns; ``peers``: clusters of its own episode with that gap (said, not
+    weighed)."""
     gap = max(cluster.gaps_seconds, default=0.0)
     apart = f"the copies are {format_seconds(gap)} apart"
     if around is None:
@@ -299,7 +280,7 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
         # observations, 243 double-run clusters of the tuning set were named a race, read as one 13).
         rows, shared, half = around
         if rows < MIN_ROWS:  # nothing around the copies to read them against: the gap alone
-            return _rest(cluster, episode, alike, whole_seconds, offsets, named, gap, [Observation(
+            return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, named, gap, [Observation(
                 "gap", gap_bucket(gap, whole_seconds),
                 f"{apart}; fewer than {MIN_ROWS} other rows were written within {format_seconds(half / 1e6)}")])
         level, said = _level(shared / rows), (f"{shared} of the {rows} other rows written within "
@@ -310,15 +291,11 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             said += (f"; the copies interleave with those of {chain - 1} other key(s)" if chain > 1 else
                      "; no other duplicated key was written between the copies")
         found = [Observation("gap_local", value, f"{apart}; {said}")]
-        if fit is not None and not whole_seconds:
-            found.append(Observation("fits", "yes" if fit else "no",
-                                     "the clusters written just before and after it have the same gap" if fit else
-                                     "the clusters written just before and after it have other gaps"))
-    return _rest(cluster, episode, alike, whole_seconds, offsets, named, gap, found)
+    return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, named, gap, found)
 
 
-def _rest(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool, offsets: Observation | None,
-          named: bool, gap: float, found: list[Observation]) -> list[Observation]:
+def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_seconds: bool,
+          offsets: Observation | None, named: bool, gap: float, found: list[Observation]) -> list[Observation]:
     """The observations of the episode around one cluster: coverage, offsets, pairs, order, pace, repeat."""
     if episode.coverage is not None and episode.rows is not None and max(episode.rows) >= MIN_ROWS:
         high, low = max(episode.coverage), min(episode.coverage)
@@ -354,7 +331,23 @@ def _rest(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool, o
                                  f"{'less' if gap < pace else 'more'} than the writer's own interval between rows "
                                  f"({format_seconds(pace)})"))
     if gap >= 0.25 and not whole_seconds:
-        found.append(Observation("repeat", "fixed" if alike >= 2 else "single",
-                                 f"{alike} other cluster(s) have the same gap (±10%)" if alike >= 2 else
-                                 "no other cluster has the same gap"))
+        found.append(Observation("repeat", "fixed" if same_gap[0] >= 2 else "single", repeat_words(*same_gap)))
     return found
+
+
+def repeat_words(alike: int, peers: int) -> str:
+    """How many clusters share this cluster's gap (±10%): ``alike`` written by other writers or at other times
+    (a redelivery timeout recurs across unrelated keys), ``peers`` in its own episode (same writers, same time).
+
+    >>> repeat_words(0, 0)
+    'no other cluster has the same gap (±10%)'
+    >>> repeat_words(0, 4)
+    'no cluster of other writers or times has the same gap (±10%); 4 of the same writers then do'
+    >>> repeat_words(3, 0)
+    '3 cluster(s) of other writers or times have the same gap (±10%)'
+    """
+    if not alike and not peers:
+        return "no other cluster has the same gap (±10%)"
+    outside = (f"{alike} cluster(s) of other writers or times have" if alike >= 2 else
+               f"{'no' if not alike else 'one'} cluster of other writers or times has") + " the same gap (±10%)"
+    return outside + (f"; {peers} of the same writers then do" if peers else "")

@@ -10,9 +10,19 @@ from .observe import Observation
 Writer = tuple[tuple[str, str], ...]  # (role, value) pairs, sorted: one writer's identity
 
 
+def named(value: Any) -> bool:
+    """Whether a writer column's value names somebody: NULL and blank text record nobody (a blank host
+    beside a named one is not a second host, and would be an empty name in the words).
+
+    >>> named("etl-01"), named("  "), named(None), named(0)
+    (True, False, False, True)
+    """
+    return value is not None and str(value).strip() != ""
+
+
 def identity(row: ClusterRow) -> Writer:
     """The writer of a row as every known role names it (empty when the table records nobody)."""
-    return tuple(sorted((role, str(value)) for role, value in row.writer.items() if value is not None))
+    return tuple(sorted((role, str(value)) for role, value in row.writer.items() if named(value)))
 
 
 def writer_of(row: ClusterRow) -> Writer:
@@ -24,8 +34,8 @@ def writer_of(row: ClusterRow) -> Writer:
 
 
 def distinct(cluster: Cluster, role: str) -> set[Any]:
-    """The values one role takes among a cluster's rows (None values left out)."""
-    return {r.writer.get(role) for r in cluster.rows if r.writer.get(role) is not None}
+    """The values one role takes among a cluster's rows (values that name nobody left out)."""
+    return {r.writer.get(role) for r in cluster.rows if named(r.writer.get(role))}
 
 
 def pair(cluster: Cluster) -> tuple[Writer, Writer] | None:
@@ -56,7 +66,9 @@ def observe(cluster: Cluster, roles: set[str]) -> list[Observation]:
             plural = {"process": "processes", "run": "runs", "host": "hosts", "version": "versions"}[differ[0]]
             found.append(Observation(feature, "differ", f"{plural} {names} wrote the copies"))
         else:
-            found.append(Observation(feature, "same", f"one {present[0]} ({_one(values)}) wrote every copy"))
+            unnamed = any(not any(named(r.writer.get(role)) for role in present) for r in cluster.rows)
+            found.append(Observation(feature, "same", f"one {present[0]} ({_one(values)}) wrote every copy"
+                                     + (f" that records a {present[0]}" if unnamed else "")))
     return found
 
 

@@ -19,7 +19,7 @@ from ..connect import TableInfo
 from ..detect import Members, ts_bind
 from ..sqltemplates import quote_table, render_sql, sql_text
 from ..writers import WriterColumn
-from .writercols import Writer
+from .writercols import Writer, named
 
 MAX_SPANS = 200        # OR-ed ranges in one statement; closer spans are merged beyond this
 BUCKETS = 4000         # time buckets over all spans: bounds the rows the statement returns per writer
@@ -109,7 +109,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     totals: dict[int, list[int]] = {}
     for row in conn.execute(sql_text(sql), params):
         values, bucket_start, rows, shared = row[:len(columns)], int(row[-3]), int(row[-2]), int(row[-1] or 0)
-        who = tuple(sorted((role, str(v)) for role, v in zip(roles, values, strict=True) if v is not None))
+        who = tuple(sorted((role, str(v)) for role, v in zip(roles, values, strict=True) if named(v)))
         if columns:
             point = per.setdefault(who, {}).setdefault(bucket_start, [0, 0])
             point[0] += rows

@@ -116,11 +116,12 @@ def test_the_gap_count_a_sentence_gives_is_the_datas(drawn):
         clusters.append(_copies(n, start, gap, first, second))
     eps = timing.episodes(clusters, [writercols.pair(c) for c in clusters], 600_000_000)
     episode_of = {i: e for e in eps for i in e.members}
-    alike, peers = _alike_gaps(clusters, episode_of), _gap_peers(clusters, eps)
+    alike, peers = _alike_gaps(clusters, eps), _gap_peers(clusters, eps)
     for i, cluster in enumerate(clusters):
         e = episode_of[i]
-        (said,) = [o.words for o in timing.observe(cluster, e, alike[i], False, [clusters[j] for j in e.members],
-                                                   True, peers=peers[i]) if o.feature == "repeat"]
+        spread = timing.spread(e, [clusters[j] for j in e.members])
+        (said,) = [o.words for o in timing.observe(cluster, e, alike[i], False, spread, True, peers=peers[i])
+                   if o.feature == "repeat"]
         gap = cluster.gaps_seconds[0]
         same = sum(1 for other in clusters if abs(other.gaps_seconds[0] - gap) <= 0.1 * gap) - 1
         found = GAP_SAID.fullmatch(said)
@@ -187,3 +188,24 @@ def test_summaries_and_fixes_name_only_the_writers_there_are(mechanism, writers,
     asked = next((s for s in steps if s.startswith("Record who writes each row")), "")
     for role in recorded:  # never asks to record what the rows record
         assert f"({role}" not in asked and f" {role}" not in asked.split(")")[0], (role, asked)
+
+
+def test_recorded_hosts_rule_mechanisms_out_whatever_the_timing_says():
+    # hypothesis found timing observations strong enough to outweigh "one host wrote every copy": the answer
+    # was multi_host and the sentence "two hosts both ran the job". Here every timing feature takes the value
+    # that favours the ruled-out mechanism most.
+    def strongest(favoured: str, against: str) -> list[Observation]:
+        out = []
+        for feature, values in TIMING.items():
+            odds = {v: model.probability(feature, v, favoured) / model.probability(feature, v, against)
+                    for v in values if model.probability(feature, v, favoured) and model.probability(feature, v, against)}
+            if odds:
+                out.append(Observation(feature, max(odds, key=odds.get), feature))
+        return out
+
+    one_host = [Observation("host", "same", "one host (etl-01) wrote every copy")]
+    verdict = model.decide([*one_host, *strongest("multi_host", "duplicate_run")], "explicit", {"host"})
+    assert verdict.mechanism != "multi_host" and verdict.posterior.get("multi_host", 0) == 0, verdict
+    two_hosts = [Observation("host", "differ", "etl-01 and etl-02 wrote the copies")]
+    verdict = model.decide([*two_hosts, *strongest("duplicate_run", "multi_host")], "explicit", {"host"})
+    assert verdict.mechanism != "duplicate_run" and verdict.posterior.get("duplicate_run", 0) == 0, verdict

@@ -66,6 +66,10 @@ REQUIRES = {"dst_fallback": ("dst", "repeated hour"), "same_transaction": ("xmin
 # With writer columns a deploy overlap is named only when the version column differs between the copies
 # (design.md: "the rows' version differs"); without a version column it cannot be told from two hosts.
 REQUIRES_NAMED = {"deploy_overlap": ("version", "differ")}
+# And what the recorded writer columns rule out by definition, whatever the shape of the writes says: two
+# hosts where every copy names one host, one host where the copies name two (a hypothesis test drew timing
+# strong enough to outweigh "one host wrote every copy" and the sentence said "two hosts both ran the job").
+EXCLUDED_BY = {"multi_host": ("host", "same"), "duplicate_run": ("host", "differ")}
 # Without writer columns nothing tells one host from two or one release from two: whatever the measured
 # tables say about these three there is the generators' choice of offsets and shares, not evidence. Their
 # likelihoods are pooled (log-mean-exp), so the answer is the shortlist, never one of them by chance.
@@ -470,7 +474,8 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
     obs = list(observations)
     seen = {(o.feature, o.value) for o in obs}
     required = {**REQUIRES, **(REQUIRES_NAMED if mode != "none" else {})}
-    running = [m for m in MECHANISMS if m not in required or required[m] in seen]
+    running = [m for m in MECHANISMS if (m not in required or required[m] in seen)
+               and (m not in EXCLUDED_BY or EXCLUDED_BY[m] not in seen)]
     scores = {m: math.log(PRIOR[m]) for m in running}
     weights: dict[str, dict[str, float]] = {}
     for o in obs:

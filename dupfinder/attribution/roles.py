@@ -40,6 +40,9 @@ MAX_DISTINCT_SHARE = 0.2   # a writer column has at most this many distinct valu
 MIN_DIFFER_SHARE = 0.05    # and differs between the copies of at least this share of clusters
 MAX_CANDIDATES = 12
 MIN_STRETCH = 5            # rows per value change in insertion order, for a column the copies agree on
+# a name-found writer column is trusted only on this many rows around the clusters: two values in two rows
+# (a stranger's 'service' holding 'consulting' and 'audit') confirm nothing, and cleanup deleted the audit charge
+MIN_CONFIRM_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,6 @@ def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[
     return out
 
 
-def _few(p: Profile) -> bool:
-    return bool(p.rows) and p.distinct <= max(2, MAX_DISTINCT_SHARE * p.rows)
-
-
 def document_version(clusters: Sequence[Cluster], column: str) -> str | None:
     """Why ``column`` reads as a business version rather than a release (None when it does not): integers
     that grow from the earlier copy to the later one in every cluster whose copies differ in it, as a
@@ -125,17 +124,29 @@ def document_version(clusters: Sequence[Cluster], column: str) -> str | None:
             "copies differ in it, as a document's next version does")
 
 
+def _confirms(p: Profile) -> bool:
+    """Whether the rows around the clusters show a writer column: enough of them, few distinct values, and the
+    value constant over stretches of insertion order (a batch written by one writer); business values change
+    from row to row."""
+    return (p.rows >= MIN_CONFIRM_ROWS and p.distinct <= MAX_DISTINCT_SHARE * p.rows
+            and p.rows / max(1, p.changes) >= MIN_STRETCH)
+
+
 def _vetted(w: WriterColumn, p: Profile | None) -> WriterColumn:
-    """A writer column found by its name, trusted when the data confirms it (few values around the clusters,
-    as writers have); otherwise a guess that cleanup compares like a business column."""
+    """A writer column found by its name, trusted when the data confirms it; otherwise a guess that cleanup
+    compares like a business column (the reason names the --writer option that would trust it)."""
+    from ..remediate import shell_word
+
     if w.trusted or p is None:
         return w
-    if _few(p):
-        return replace(w, trusted=True, reason=f"{w.reason}; the data agrees: {p.distinct} distinct value(s) in the "
-                       f"{p.rows} rows written around the clusters")
-    return replace(w, reason=f"{w.reason}; not confirmed by the data ({p.distinct} distinct values in the {p.rows} "
-                   f"rows written around the clusters, a writer column has at most {MAX_DISTINCT_SHARE:.0%}): "
-                   "cleanup compares it like a business column")
+    seen = (f"{p.distinct} distinct value(s) in the {p.rows} rows written around the clusters, a change every "
+            f"{p.rows / max(1, p.changes):.1f} rows in insertion order")
+    if _confirms(p):
+        return replace(w, trusted=True, reason=f"{w.reason}; the data agrees: {seen}")
+    return replace(w, reason=f"{w.reason}; not confirmed by the data ({seen}; a writer column needs at least "
+                   f"{MIN_CONFIRM_ROWS} rows, at most {MAX_DISTINCT_SHARE:.0%} distinct values and a change at "
+                   f"most every {MIN_STRETCH} rows): cleanup compares it like a business column; if it only says "
+                   f"who wrote the row, scan again with --writer {shell_word(f'{w.role}={w.column}')}")
 
 
 def reclassify(clusters: Sequence[Cluster], writers: Sequence[WriterColumn],

@@ -28,7 +28,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         since_advice,
         timestamp_awareness,
     )
-    from .detect import detect, key_index, recommended_index_sql, verify_sql
+    from .detect import column_since, detect, key_index, recommended_index_sql, verify_sql
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -48,6 +48,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
+            spec, since_note = column_since(spec, aware)
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
@@ -62,7 +63,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
-            notes = _notes(info, aware)
+            notes = _notes(info, aware) + ([since_note] if since_note else []) + found.stats.notes()
             notes += [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
                       "count as business differences" for w in rejected]
             if index is None and not info.view and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):

@@ -281,6 +281,9 @@ class TableInfo:
     id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
     storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
     view: bool = False  # a view: no row id, no xmin/ctid, nothing to delete from
+    # PostgreSQL: the schema the catalog found the relation in (search_path at scan time). Generated SQL names
+    # it, so cleanup, rollback, migration and verify act on this table whatever search_path runs them
+    home_schema: str | None = None
 
     @property
     def heap(self) -> bool:
@@ -295,6 +298,11 @@ class TableInfo:
     def order_columns(self) -> tuple[str, ...]:
         """Columns that identify a row: the --id columns, else the primary key, else the engine's row id."""
         return self.id_columns or self.primary_key or ((self.row_id,) if self.row_id else ())
+
+    @property
+    def sql_schema(self) -> str | None:
+        """The schema to qualify the table with in SQL: the one given, else the one it was found in."""
+        return self.schema or self.home_schema
 
     @property
     def qualified_name(self) -> str:
@@ -443,7 +451,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain,
-        id_columns=tuple(ids), storage=storage, view=bool(view),
+        id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else None,
     )
 
 
@@ -457,7 +465,7 @@ def _is_view(inspector, schema: str | None, name: str) -> bool:
 
 
 def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
-    """PostgreSQL: (schema, name, primary key, unique constraints, relkind) of ``table`` as ``resolve_table`` and the
+    """PostgreSQL: (schema, name, primary key, unique constraints, relkind, the schema it lives in) of ``table`` as ``resolve_table`` and the
     inspector would find them (the name as given in the default schema, else ``schema.table``), read in one
     catalog statement per name tried; None when not found there (``resolve_table`` then says what is near)."""
     from .sqltemplates import render_sql, sql_text
@@ -470,7 +478,7 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
         except exc.DBAPIError as err:
             raise QueryFailed(f"cannot introspect table {table!r}: {_first_line(err)}") from None
         if row is not None:
-            return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2]
+            return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3]
     return None
 
 
@@ -519,8 +527,8 @@ def _child_keys_postgresql(conn: Connection, schema: str | None, name: str) -> t
     return tuple(
         ChildKey(table=f"{child_schema}.{child}" if child_schema else child, name=con_name,
                  columns=tuple(columns), referred_columns=tuple(referred), ondelete=_PG_ON_DELETE.get(ondelete),
-                 child_primary_key=tuple(child_pk), table_schema=child_schema, table_name=child)
-        for child_schema, child, con_name, columns, referred, ondelete, child_pk in found)
+                 child_primary_key=tuple(child_pk), table_schema=home, table_name=child)
+        for child_schema, home, child, con_name, columns, referred, ondelete, child_pk in found)
 
 
 def _child_keys_mysql(conn: Connection, schema: str | None, name: str) -> tuple[ChildKey, ...]:

@@ -116,7 +116,7 @@ def table_dict(t: TableResult) -> dict[str, Any]:
     spec, info = t.spec, t.info
     return {
         "table": info.qualified_name,
-        "schema": info.schema,
+        "schema": info.sql_schema,
         "name": info.name,
         "keys": list(spec.keys),
         "ts_column": spec.ts,

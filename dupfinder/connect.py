@@ -79,7 +79,9 @@ def create_engine(url: str) -> Engine:
     if backend == "duckdb":
         connect_args = {"read_only": True}  # DuckDB has no read-only transactions: open the file read-only
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
-        connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
+        # defaults only: the URL's own values win (its connect_timeout=1 waited 10 s on a silent listener)
+        connect_args = {k: v for k, v in {"application_name": "dupfinder", "connect_timeout": 10}.items()
+                        if k not in parsed.query}
     try:
         with warnings.catch_warnings():  # "query argument ignored" notes: not for a person running a scan
             warnings.simplefilter("ignore", exc.SAWarning)

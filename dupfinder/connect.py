@@ -321,6 +321,10 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
         return None, table
     if conn.dialect.name == "hive" and table.lower() in names:  # Spark's catalog keeps names in lower case
         return resolve_table(conn, table.lower())
+    if conn.dialect.name == "sqlite":  # SQLite's names ignore ASCII case: ORDERS is orders, when only one matches
+        same = [n for n in names if n.encode().lower() == table.encode().lower()]
+        if len(same) == 1:
+            return None, same[0]
     schema, dot, name = table.partition(".")
     if dot:
         try:

@@ -66,7 +66,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             notes = _notes(info, aware) + ([since_note] if since_note else []) + found.stats.notes()
             notes += [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
                       "count as business differences" for w in rejected]
-            if index is None and not info.view and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
+            if index is None and not info.view and found.stats.rows_scanned \
+                    and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
                 columns = ", ".join([*spec.keys, spec.ts])
                 notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
                              f"in order ({recommended_index_sql(conn.dialect, info, spec)})")

@@ -471,9 +471,10 @@ def _is_view(inspector, schema: str | None, name: str) -> bool:
 
 
 def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
-    """PostgreSQL: (schema, name, primary key, unique constraints, relkind, the schema it lives in) of ``table`` as ``resolve_table`` and the
-    inspector would find them (the name as given in the default schema, else ``schema.table``), read in one
-    catalog statement per name tried; None when not found there (``resolve_table`` then says what is near)."""
+    """PostgreSQL: (schema, name, primary key, unique constraints, relkind, the schema it lives in) of ``table``
+    as ``resolve_table`` and the inspector would find them (the name as given in the default schema, else
+    ``schema.table``), read in one catalog statement per name tried; None when not found there
+    (``resolve_table`` then says what is near)."""
     from .sqltemplates import render_sql, sql_text
 
     statement = sql_text(render_sql("table_shape_postgresql.sql.j2", conn.dialect))
@@ -610,10 +611,11 @@ def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
     """What makes a --since scan read only the recent rows, in the engine's own terms; None when nothing is
     missing (an index starts with the timestamp) or the engine needs nothing (DuckDB's min/max zone maps skip
     row groups of older rows by themselves when rows arrive in time order)."""
+    from .detect import index_name
     from .sqltemplates import quote_table
 
-    table, column = quote_table(dialect, info.name, info.schema), dialect.identifier_preparer.quote(ts)
-    name = dialect.identifier_preparer.quote(f"{info.name}_{ts}_idx"[:63])
+    table, column = quote_table(dialect, info.name, info.sql_schema), dialect.identifier_preparer.quote(ts)
+    name = dialect.identifier_preparer.quote(index_name([info.name, ts]))
     head = "--since still read the whole table: "
     if info.dialect == "duckdb":
         return None

@@ -180,10 +180,21 @@ def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec)
     """
     quote = dialect.identifier_preparer.quote
     columns = [*spec.keys, spec.ts]
-    name = "_".join([info.name, *columns, "idx"])[:63]
+    name = index_name([info.name, *columns])
     concurrently = "CONCURRENTLY " if dialect.name == "postgresql" else ""
     return (f"CREATE INDEX {concurrently}{quote(name)} ON {quote_table(dialect, info.name, info.sql_schema)} "
             f"({', '.join(quote(c) for c in columns)})")
+
+
+def index_name(parts: list[str], limit: int = 63) -> str:
+    """A readable index name that ends in ``_idx`` and fits ``limit`` bytes (PostgreSQL's 63) when long: the
+    stem is cut, not the suffix (a long name ended in ``..._created_at_id``).
+
+    >>> index_name(["orders", "ts"]), len(index_name(["x" * 70, "created_at"])), index_name(["é" * 40])[-6:]
+    ('orders_ts_idx', 63, 'éé_idx')
+    """
+    stem = "_".join(parts).encode()[:limit - len("_idx")].decode(errors="ignore")
+    return f"{stem}_idx"
 
 
 def ts_bind(info: TableInfo, aware: bool | None, moment: datetime) -> Any:

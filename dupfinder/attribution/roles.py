@@ -142,7 +142,8 @@ def _vetted(w: WriterColumn, p: Profile | None) -> WriterColumn:
     if _confirms(p):
         return replace(w, trusted=True, reason=f"{w.reason}; the data agrees: {seen}")
     return replace(w, reason=f"{w.reason}; not confirmed by the data ({seen}; a writer column needs at least "
-                   f"{MIN_CONFIRM_ROWS} rows and at most {MAX_DISTINCT_SHARE:.0%} distinct values among them): cleanup compares it like a business column; if it only says "
+                   f"{MIN_CONFIRM_ROWS} rows and at most {MAX_DISTINCT_SHARE:.0%} distinct values among them): cleanup "
+                   "compares it like a business column; if it only says "
                    f"who wrote the row, scan again with --writer {shell_word(f'{w.role}={w.column}')}")
 
 

@@ -125,6 +125,9 @@ def _notes(info: TableInfo, aware: bool | None) -> list[str]:
         notes.append("a view: no row id, and on PostgreSQL no xmin or ctid, so the evidence of inserting transactions "
                      "and heap blocks is not available; cleanup.sql deletes nothing from a view (scan the table it "
                      "reads to clean up)")
+    if info.inherited_by:
+        notes.append(f"tables inherit from this one ({', '.join(info.inherited_by)}): only its own rows are read and "
+                     "cleaned (FROM ONLY); scan each of them on its own")
     if aware is False:
         notes.append("the timestamp column has no time zone: gaps are computed on wall-clock values")
     return notes

@@ -286,6 +286,9 @@ class TableInfo:
     # PostgreSQL: the schema the catalog found the relation in (search_path at scan time). Generated SQL names
     # it, so cleanup, rollback, migration and verify act on this table whatever search_path runs them
     home_schema: str | None = None
+    # PostgreSQL: tables that INHERIT from this plain table. Their rows are not its rows (a scan counted an
+    # archive's rows as the parent's, and cleanup then aborted forever), so it is read and cleaned with ONLY
+    inherited_by: tuple[str, ...] = ()
 
     @property
     def heap(self) -> bool:
@@ -458,6 +461,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain,
         id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else None,
+        inherited_by=found[6] if found else (),
     )
 
 
@@ -471,7 +475,8 @@ def _is_view(inspector, schema: str | None, name: str) -> bool:
 
 
 def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
-    """PostgreSQL: (schema, name, primary key, unique constraints, relkind, the schema it lives in) of ``table``
+    """PostgreSQL: (schema, name, primary key, unique constraints, relkind, the schema it lives in, the tables
+    inheriting from it) of ``table``
     as ``resolve_table`` and the inspector would find them (the name as given in the default schema, else
     ``schema.table``), read in one catalog statement per name tried; None when not found there
     (``resolve_table`` then says what is near)."""
@@ -485,7 +490,7 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
         except exc.DBAPIError as err:
             raise QueryFailed(f"cannot introspect table {table!r}: {_first_line(err)}") from None
         if row is not None:
-            return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3]
+            return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3], tuple(row[4])
     return None
 
 

@@ -125,7 +125,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
     rid = None if info.view else ROW_ID_EXPR.get(conn.dialect.name)
     plan = plan or ("index" if index and conn.dialect.name == "postgresql" else ("rowid" if rid else "key"))
     return {
-        "table": quote_table(conn.dialect, info.name, info.sql_schema),
+        "table": read_from(conn.dialect, info),
         "keys": list(spec.keys),
         "group_keys": list(index or spec.keys),  # the GROUP BY follows the index's column order
         "ts": spec.ts,
@@ -142,6 +142,12 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
         "member_ids": False, "member_ids_limit": MEMBER_IDS_LIMIT,
         "materialize": conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,),
     }
+
+
+def read_from(dialect: sa.Dialect, info: TableInfo) -> str:
+    """The table as a FROM clause names it: with ONLY for a PostgreSQL table others INHERIT from (their rows are
+    not its own; a partitioned table's partitions are, and keep being read)."""
+    return ("ONLY " if info.inherited_by else "") + quote_table(dialect, info.name, info.sql_schema)
 
 
 statement = sql_text  # the detection statements' name for it

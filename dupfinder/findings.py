@@ -117,6 +117,7 @@ def table_dict(t: TableResult) -> dict[str, Any]:
     return {
         "table": info.qualified_name,
         "schema": info.sql_schema,
+        **({"inherited_by": list(info.inherited_by)} if info.inherited_by else {}),
         "name": info.name,
         "keys": list(spec.keys),
         "ts_column": spec.ts,

@@ -76,12 +76,12 @@ def candidates(clusters: Sequence[Cluster], columns: Sequence[str], skip: set[st
 def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[str]) -> list[Profile]:
     """One statement over the rows written around the clusters, plus how often copies differ."""
 
-    from ..detect import ts_bind
-    from ..sqltemplates import quote_table, render_sql, sql_text
+    from ..detect import read_from, ts_bind
+    from ..sqltemplates import render_sql, sql_text
 
     lo = min(c.start_us for c in clusters) / 1e6
     hi = max(c.end_us for c in clusters) / 1e6
-    sql = render_sql("column_profile.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+    sql = render_sql("column_profile.sql.j2", conn.dialect, table=read_from(conn.dialect, info),
                      candidates=columns, ts=spec.ts, order=list(info.primary_key))
     margin = timedelta(seconds=max(30.0, 10 * spec.window))
     params = {"lo": ts_bind(info, aware, datetime.fromtimestamp(lo, UTC) - margin),

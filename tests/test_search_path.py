@@ -76,6 +76,7 @@ def test_every_generated_statement_names_the_scanned_tables_schema(pg_url, runne
     engine.dispose()
     assert [u["column_names"] for u in uniques] == [["entry_ref"]]
     shadow_untouched()
+    assert "public.ledger_entries" in api.migrate(pg_url, "ledger_entries", ["entry_ref"])  # `dupfinder migrate`
     runner_pg(SHADOW + "ALTER TABLE public.ledger_entries DROP CONSTRAINT " + uniques[0]["name"] + ";\n"
               + rollback_sql(doc))
     assert [r[0] for r in rows_of(pg_url, "ledger_entries")] == ["1", "2", "3"]

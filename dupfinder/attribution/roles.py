@@ -19,6 +19,7 @@ cleanup compares it like a business column (``reclassify``).
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -133,8 +134,6 @@ def _confirms(p: Profile) -> bool:
 def _vetted(w: WriterColumn, p: Profile | None) -> WriterColumn:
     """A writer column found by its name, trusted when the data confirms it; otherwise a guess that cleanup
     compares like a business column (the reason names the --writer option that would trust it)."""
-    from ..remediate import shell_word
-
     if w.trusted or p is None:
         return w
     seen = (f"{p.distinct} distinct value(s) in the {p.rows} rows written around the clusters, a change every "
@@ -144,7 +143,7 @@ def _vetted(w: WriterColumn, p: Profile | None) -> WriterColumn:
     return replace(w, reason=f"{w.reason}; not confirmed by the data ({seen}; a writer column needs at least "
                    f"{MIN_CONFIRM_ROWS} rows and at most {MAX_DISTINCT_SHARE:.0%} distinct values among them): cleanup "
                    "compares it like a business column; if it only says "
-                   f"who wrote the row, scan again with --writer {shell_word(f'{w.role}={w.column}')}")
+                   f"who wrote the row, scan again with --writer {shlex.quote(f'{w.role}={w.column}')}")
 
 
 def reclassify(clusters: Sequence[Cluster], writers: Sequence[WriterColumn],

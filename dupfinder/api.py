@@ -28,7 +28,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         since_advice,
         timestamp_awareness,
     )
-    from .detect import detect, key_index, recommended_index_sql, verify_sql
+    from .detect import column_since, detect, key_index, recommended_index_sql, verify_sql
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -48,6 +48,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
+            spec, since_note = column_since(spec, aware)
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
@@ -61,10 +62,11 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
-            notes = _notes(info, aware)
+            notes = _notes(info, aware) + ([since_note] if since_note else []) + found.stats.notes()
             notes += [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
                       "count as business differences" for w in rejected]
-            if index is None and not info.view and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
+            if index is None and not info.view and found.stats.rows_scanned \
+                    and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
                 columns = ", ".join([*spec.keys, spec.ts])
                 notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
                              f"in order ({recommended_index_sql(conn.dialect, info, spec)})")
@@ -123,6 +125,9 @@ def _notes(info: TableInfo, aware: bool | None) -> list[str]:
         notes.append("a view: no row id, and on PostgreSQL no xmin or ctid, so the evidence of inserting transactions "
                      "and heap blocks is not available; cleanup.sql deletes nothing from a view (scan the table it "
                      "reads to clean up)")
+    if info.inherited_by:
+        notes.append(f"tables inherit from this one ({', '.join(info.inherited_by)}): only its own rows are read and "
+                     "cleaned (FROM ONLY); scan each of them on its own")
     if aware is False:
         notes.append("the timestamp column has no time zone: gaps are computed on wall-clock values")
     return notes
@@ -263,8 +268,8 @@ def migrate(url: str, table: str, keys: list[str] | tuple[str, ...], nulls_not_d
     """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing)."""
     from .remediate import migration_sql
 
-    dialect, qualified = _migration_target(url, table, keys, where)
-    return migration_sql(dialect, qualified, list(keys), nulls_not_distinct, where)
+    dialect, qualified, schema, name = _migration_target(url, table, keys, where)
+    return migration_sql(dialect, qualified, list(keys), nulls_not_distinct, where, schema=schema, name=name)
 
 
 def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], directory: str | Path,
@@ -273,12 +278,14 @@ def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], dir
     from .alembic_revision import versions_dir, write_revision
 
     versions_dir(directory)  # a bad folder is reported before the database is asked anything
-    dialect, qualified = _migration_target(url, table, keys, where)
+    dialect, qualified, _schema, _name = _migration_target(url, table, keys, where)
     return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where)
 
 
-def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], where: str | None) -> tuple[str, str]:
-    """Check the table, the key columns and the predicate on the database (read-only)."""
+def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
+                      where: str | None) -> tuple[str, str, str | None, str]:
+    """Check the table, the key columns and the predicate on the database (read-only); return the dialect, the
+    table's name as shown, and the schema and name the SQL qualifies it with (the schema it was found in)."""
     import sqlalchemy as sa
 
     from .connect import introspect, read_only
@@ -296,4 +303,4 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
             except sa.exc.DBAPIError as err:
                 reason = str(err.orig or err).strip().splitlines()[0]
                 raise UsageError(f"--where {where!r} does not work on {info.qualified_name}: {reason}") from None
-        return conn.dialect.name, info.qualified_name
+        return conn.dialect.name, info.qualified_name, info.sql_schema, info.name

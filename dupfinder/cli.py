@@ -478,46 +478,51 @@ def _progress(fmt: str, stream=None, environ=None, refresh: float = 0.5):
 
 
 def _print_summary(doc: dict[str, Any]) -> None:
+    from .sqltemplates import _UNSAFE
+
+    def echo(line: str) -> None:  # a table name may hold a line break: each line stays one line, escaped
+        click.echo(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line))
+
     for t in doc["tables"]:
         clusters = t["clusters"]
         head = (f"{t['table']}: {len(clusters)} near-duplicate cluster(s) in {len(t['incidents'])} incident(s), "
                 f"{t['rows_in_clusters']} rows, {t['rows_to_delete']} to delete, "
                 f"{t['divergent_clusters']} divergent; {t['far_duplicates']} far-duplicate key(s); "
                 f"{t['rows_scanned']:,} rows scanned")
-        click.echo(head)
+        echo(head)
         if t["rows_null_key"] or t["rows_null_ts"]:
-            click.echo(f"  {t['rows_null_key']} row(s) with a NULL key (distinct), "
-                       f"{t['rows_null_ts']} with a NULL timestamp (excluded)")
+            echo(f"  {t['rows_null_key']} row(s) with a NULL key (distinct), "
+                 f"{t['rows_null_ts']} with a NULL timestamp (excluded)")
         if t.get("rows_infinite_ts"):
-            click.echo(f"  {t['rows_infinite_ts']} row(s) with an infinite timestamp (excluded like NULLs)")
+            echo(f"  {t['rows_infinite_ts']} row(s) with an infinite timestamp (excluded like NULLs)")
         if t["writer_columns"]:
             used = ", ".join(f"{w['role']}={w['column']} ({w['reason']})" for w in t["writer_columns"])
-            click.echo(f"  writer columns: {used}")
+            echo(f"  writer columns: {used}")
         elif clusters:
-            click.echo("  writer columns: none (give --writer ROLE=COLUMN if the table records who wrote a row)")
+            echo("  writer columns: none (give --writer ROLE=COLUMN if the table records who wrote a row)")
         signals = t.get("signals", {})
         if clusters and t.get("dialect") == "postgresql":
-            click.echo(f"  evidence: xmin {signals.get('xmin')}; commit timestamps {signals.get('commit_timestamps')}; "
-                       f"heap blocks {signals.get('heap_blocks')}")
+            echo(f"  evidence: xmin {signals.get('xmin')}; commit timestamps {signals.get('commit_timestamps')}; "
+                 f"heap blocks {signals.get('heap_blocks')}")
         verdicts = [c["evidence"]["job_runs"]["verdict"] for c in clusters if "job_runs" in c.get("evidence", {})]
         if verdicts:
             counts = {v: verdicts.count(v) for v in ("two_runs", "one_run", "overlapping", "none")}
-            click.echo(f"  job runs (--runs): copies in different runs {counts['two_runs']}, in one run "
-                       f"{counts['one_run']}, runs active together {counts['overlapping']}, outside any run "
-                       f"{counts['none']} (cluster(s))")
+            echo(f"  job runs (--runs): copies in different runs {counts['two_runs']}, in one run "
+                 f"{counts['one_run']}, runs active together {counts['overlapping']}, outside any run "
+                 f"{counts['none']} (cluster(s))")
         if signals.get("timestamp_precision_warning"):
-            click.echo(f"  warning: {signals['timestamp_precision_warning']}")
+            echo(f"  warning: {signals['timestamp_precision_warning']}")
         for incident in t["incidents"][:10]:
             sure = f"{incident.get('confidence', 0):.0%}"
             if incident["mechanism"] == "unknown":  # its confidence is that the truth is in the shortlist
                 sure = f"{sure} that it is one of the shortlist"
-            click.echo(f"  {incident['id']} {incident['mechanism']} ({sure}): {incident['summary']}")
+            echo(f"  {incident['id']} {incident['mechanism']} ({sure}): {incident['summary']}")
         if len(t["incidents"]) > 10:
-            click.echo(f"  ... and {len(t['incidents']) - 10} more incident(s) in findings.json")
+            echo(f"  ... and {len(t['incidents']) - 10} more incident(s) in findings.json")
         for note in t.get("notes", []):
-            click.echo(f"  note: {note}")
+            echo(f"  note: {note}")
     total = sum(len(t["clusters"]) for t in doc["tables"])
-    click.echo(f"{'clean' if not total else f'{total} cluster(s) found'} ({doc['database']})")
+    echo(f"{'clean' if not total else f'{total} cluster(s) found'} ({doc['database']})")
 
 
 if __name__ == "__main__":  # python -m dupfinder.cli, the console script's own entry point

@@ -79,7 +79,9 @@ def create_engine(url: str) -> Engine:
     if backend == "duckdb":
         connect_args = {"read_only": True}  # DuckDB has no read-only transactions: open the file read-only
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
-        connect_args = {"application_name": "dupfinder", "connect_timeout": 10}
+        # defaults only: the URL's own values win (its connect_timeout=1 waited 10 s on a silent listener)
+        connect_args = {k: v for k, v in {"application_name": "dupfinder", "connect_timeout": 10}.items()
+                        if k not in parsed.query}
     try:
         with warnings.catch_warnings():  # "query argument ignored" notes: not for a person running a scan
             warnings.simplefilter("ignore", exc.SAWarning)
@@ -281,6 +283,12 @@ class TableInfo:
     id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
     storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
     view: bool = False  # a view: no row id, no xmin/ctid, nothing to delete from
+    # PostgreSQL: the schema the catalog found the relation in (search_path at scan time). Generated SQL names
+    # it, so cleanup, rollback, migration and verify act on this table whatever search_path runs them
+    home_schema: str | None = None
+    # PostgreSQL: tables that INHERIT from this plain table. Their rows are not its rows (a scan counted an
+    # archive's rows as the parent's, and cleanup then aborted forever), so it is read and cleaned with ONLY
+    inherited_by: tuple[str, ...] = ()
 
     @property
     def heap(self) -> bool:
@@ -297,6 +305,11 @@ class TableInfo:
         return self.id_columns or self.primary_key or ((self.row_id,) if self.row_id else ())
 
     @property
+    def sql_schema(self) -> str | None:
+        """The schema to qualify the table with in SQL: the one given, else the one it was found in."""
+        return self.schema or self.home_schema
+
+    @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
@@ -311,6 +324,10 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
         return None, table
     if conn.dialect.name == "hive" and table.lower() in names:  # Spark's catalog keeps names in lower case
         return resolve_table(conn, table.lower())
+    if conn.dialect.name == "sqlite":  # SQLite's names ignore ASCII case: ORDERS is orders, when only one matches
+        same = [n for n in names if n.encode().lower() == table.encode().lower()]
+        if len(same) == 1:
+            return None, same[0]
     schema, dot, name = table.partition(".")
     if dot:
         try:
@@ -443,7 +460,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain,
-        id_columns=tuple(ids), storage=storage, view=bool(view),
+        id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else None,
+        inherited_by=found[6] if found else (),
     )
 
 
@@ -457,9 +475,11 @@ def _is_view(inspector, schema: str | None, name: str) -> bool:
 
 
 def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
-    """PostgreSQL: (schema, name, primary key, unique constraints, relkind) of ``table`` as ``resolve_table`` and the
-    inspector would find them (the name as given in the default schema, else ``schema.table``), read in one
-    catalog statement per name tried; None when not found there (``resolve_table`` then says what is near)."""
+    """PostgreSQL: (schema, name, primary key, unique constraints, relkind, the schema it lives in, the tables
+    inheriting from it) of ``table``
+    as ``resolve_table`` and the inspector would find them (the name as given in the default schema, else
+    ``schema.table``), read in one catalog statement per name tried; None when not found there
+    (``resolve_table`` then says what is near)."""
     from .sqltemplates import render_sql, sql_text
 
     statement = sql_text(render_sql("table_shape_postgresql.sql.j2", conn.dialect))
@@ -470,7 +490,7 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
         except exc.DBAPIError as err:
             raise QueryFailed(f"cannot introspect table {table!r}: {_first_line(err)}") from None
         if row is not None:
-            return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2]
+            return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3], tuple(row[4])
     return None
 
 
@@ -519,8 +539,8 @@ def _child_keys_postgresql(conn: Connection, schema: str | None, name: str) -> t
     return tuple(
         ChildKey(table=f"{child_schema}.{child}" if child_schema else child, name=con_name,
                  columns=tuple(columns), referred_columns=tuple(referred), ondelete=_PG_ON_DELETE.get(ondelete),
-                 child_primary_key=tuple(child_pk), table_schema=child_schema, table_name=child)
-        for child_schema, child, con_name, columns, referred, ondelete, child_pk in found)
+                 child_primary_key=tuple(child_pk), table_schema=home, table_name=child)
+        for child_schema, home, child, con_name, columns, referred, ondelete, child_pk in found)
 
 
 def _child_keys_mysql(conn: Connection, schema: str | None, name: str) -> tuple[ChildKey, ...]:
@@ -596,10 +616,11 @@ def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
     """What makes a --since scan read only the recent rows, in the engine's own terms; None when nothing is
     missing (an index starts with the timestamp) or the engine needs nothing (DuckDB's min/max zone maps skip
     row groups of older rows by themselves when rows arrive in time order)."""
+    from .detect import index_name
     from .sqltemplates import quote_table
 
-    table, column = quote_table(dialect, info.name, info.schema), dialect.identifier_preparer.quote(ts)
-    name = dialect.identifier_preparer.quote(f"{info.name}_{ts}_idx"[:63])
+    table, column = quote_table(dialect, info.name, info.sql_schema), dialect.identifier_preparer.quote(ts)
+    name = dialect.identifier_preparer.quote(index_name([info.name, ts]))
     head = "--since still read the whole table: "
     if info.dialect == "duckdb":
         return None

@@ -6,7 +6,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,6 +63,15 @@ class TableStats:
     first_ts: Any
     last_ts: Any
     rows_infinite_ts: int = 0  # 'infinity' / '-infinity' timestamps (PostgreSQL, DuckDB): left out like NULLs
+    rows_epoch_ts: int = 0  # SQLite: numbers, read as epoch seconds
+    rows_unreadable_ts: int = 0  # SQLite: text that is no time, counted in rows_null_ts too
+
+    def notes(self) -> list[str]:
+        """What the scan made of timestamps that are no ISO text (SQLite keeps any value in any column)."""
+        return ([f"{self.rows_epoch_ts} timestamp(s) are numbers: read as epoch seconds (UTC)"]
+                if self.rows_epoch_ts else []) + \
+            ([f"{self.rows_unreadable_ts} timestamp(s) are text that is no time: left out and counted with the NULL "
+              "timestamps (rows_null_ts)"] if self.rows_unreadable_ts else [])
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
     rid = None if info.view else ROW_ID_EXPR.get(conn.dialect.name)
     plan = plan or ("index" if index and conn.dialect.name == "postgresql" else ("rowid" if rid else "key"))
     return {
-        "table": quote_table(conn.dialect, info.name, info.schema),
+        "table": read_from(conn.dialect, info),
         "keys": list(spec.keys),
         "group_keys": list(index or spec.keys),  # the GROUP BY follows the index's column order
         "ts": spec.ts,
@@ -133,6 +142,12 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
         "member_ids": False, "member_ids_limit": MEMBER_IDS_LIMIT,
         "materialize": conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,),
     }
+
+
+def read_from(dialect: sa.Dialect, info: TableInfo) -> str:
+    """The table as a FROM clause names it: with ONLY for a PostgreSQL table others INHERIT from (their rows are
+    not its own; a partitioned table's partitions are, and keep being read)."""
+    return ("ONLY " if info.inherited_by else "") + quote_table(dialect, info.name, info.sql_schema)
 
 
 statement = sql_text  # the detection statements' name for it
@@ -171,25 +186,67 @@ def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec)
     """
     quote = dialect.identifier_preparer.quote
     columns = [*spec.keys, spec.ts]
-    name = "_".join([info.name, *columns, "idx"])[:63]
+    name = index_name([info.name, *columns])
     concurrently = "CONCURRENTLY " if dialect.name == "postgresql" else ""
-    return (f"CREATE INDEX {concurrently}{quote(name)} ON {quote_table(dialect, info.name, info.schema)} "
+    return (f"CREATE INDEX {concurrently}{quote(name)} ON {quote_table(dialect, info.name, info.sql_schema)} "
             f"({', '.join(quote(c) for c in columns)})")
+
+
+def index_name(parts: list[str], limit: int = 63) -> str:
+    """A readable index name that ends in ``_idx`` and fits ``limit`` bytes (PostgreSQL's 63) when long: the
+    stem is cut, not the suffix (a long name ended in ``..._created_at_id``).
+
+    >>> index_name(["orders", "ts"]), len(index_name(["x" * 70, "created_at"])), index_name(["é" * 40])[-6:]
+    ('orders_ts_idx', 63, 'éé_idx')
+    """
+    stem = "_".join(parts).encode()[:limit - len("_idx")].decode(errors="ignore")
+    return f"{stem}_idx"
 
 
 def ts_bind(info: TableInfo, aware: bool | None, moment: datetime) -> Any:
     """A UTC instant in the form the timestamp column compares with: text on SQLite, naive when naive."""
     moment = moment.astimezone(UTC)
     if info.dialect == "sqlite":
-        return moment.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # year 1 as 0001
     return moment if aware else moment.replace(tzinfo=None)
 
 
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # a bound moved back or read in a zone west of UTC stays in year 1
+
+
 def since_bind(info: TableInfo, spec: TableSpec, aware: bool | None) -> Any:
-    """The --since bound, moved back by one window so a pair straddling it is still caught."""
-    if spec.since is None:
-        return None
-    return ts_bind(info, aware, spec.since - timedelta(seconds=spec.window))
+    """The --since bound, moved back by one window so a pair straddling it is still caught (never before year 1:
+    `--since 0001-01-01` stopped the scan with an OverflowError)."""
+    return None if spec.since is None else ts_bind(info, aware, since_start(spec))
+
+
+def since_start(spec: TableSpec) -> datetime:
+    """Where a --since scan starts reading: the bound less one window, never before year 1."""
+    bound = max(EARLIEST, spec.since)
+    return bound - min(timedelta(seconds=spec.window), bound - EARLIEST)
+
+
+def column_since(spec: TableSpec, aware: bool | None) -> tuple[TableSpec, str | None]:
+    """The --since bound as the timestamp column reads it, and a note saying which bound was used.
+
+    A column without a time zone may hold UTC or local wall time (the --timezone zone, else this machine's): a
+    bound read one way excludes rows written in the last hours read the other way (a stranger's New York wall
+    times 20 minutes old were left out of --since 2h). The scan starts at the earlier of the two readings (a
+    wall time read as UTC), so it never excludes a row either reading includes.
+    """
+    if spec.since is None or aware:
+        return spec, None
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(spec.timezone) if spec.timezone else datetime.now().astimezone().tzinfo
+    utc = max(EARLIEST, spec.since)
+    local = utc.astimezone(zone).replace(tzinfo=UTC)
+    earlier = min(utc, local)
+    name = spec.timezone or f"this machine's zone ({datetime.now().astimezone().tzname()})"
+    note = (f"--since on a column without time zone: its values may be UTC or {name} wall time, so the scan "
+            f"starts at the earlier reading, {earlier:%Y-%m-%d %H:%M:%S} wall time"
+            + (" (the bound in UTC)" if earlier == utc else f" (the bound in {name})"))
+    return replace(spec, since=earlier), note
 
 
 def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[str, ...] | None = None,
@@ -237,6 +294,8 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         first_ts=stats_row["first_ts"],
         last_ts=stats_row["last_ts"],
         rows_infinite_ts=int(stats_row.get("rows_infinite_ts") or 0),
+        rows_epoch_ts=int(stats_row.get("rows_epoch_ts") or 0),
+        rows_unreadable_ts=int(stats_row.get("rows_unreadable_ts") or 0),
     )
     commits = ("not read (no clusters)" if info.heap else "not available for a view (no xmin)" if info.view
                else Detection.commit_timestamps)
@@ -248,8 +307,7 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     ids = next((i for i in (row.get("_member_ids") for row in returned) if i is not None), None)
     members = None
     if ids is not None:
-        since_us = None if spec.since is None else int(
-            (spec.since - timedelta(seconds=spec.window)).timestamp() * 1_000_000)
+        since_us = None if spec.since is None else int(since_start(spec).timestamp() * 1_000_000)
         members = Members(ids, since_us)
     far = tuple(sorted((
         FarDuplicate(

@@ -181,8 +181,7 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     good = [s for s in sets if _fits(measure(s)) and not _too_coarse(s, columns, measure)]
     minimal = [s for s in good if not any(set(o) < set(s) for o in good)]
     if not minimal:
-        return Proposal(info.qualified_name, ts, None, "no column set among " + ", ".join(columns or ["(none)"])
-                        + " is unique except for rows written moments apart", rows_read)
+        return Proposal(info.qualified_name, ts, None, _why_no_key(total, columns, sets, measure), rows_read)
     ranked = sorted(minimal, key=lambda s: (-min(measure(s).dup_groups, 1), len(s), -_name_score(s),
                                             -measure(s).dup_groups))
     best = measure(ranked[0])
@@ -205,6 +204,29 @@ def _fits(k: KeySet) -> bool:
     if k.dup_groups == 0:
         return True
     return k.near_share >= 0.9 and k.rows_per_group <= 3
+
+
+def _why_no_key(total: int, columns: list[str], sets: list[tuple[str, ...]], measure) -> str:
+    """Why no set fits, said of the set that came closest (a stranger read "order_ref is not unique except for
+    rows written moments apart" where order_ref was exactly that but for one far duplicate)."""
+    if not total:
+        return "the table is empty: there is nothing to measure a key on"
+    if not columns:
+        return ("no candidate key column (the others are the primary key, the timestamp, writer columns, "
+                "measures or types without equality)")
+    measured = [measure(s) for s in sets]
+    if not any(k.key_groups for k in measured):
+        return f"every row has a NULL in each candidate column ({', '.join(columns)})"
+    k = max(measured, key=lambda k: (k.key_groups > 0, k.near_share, -len(k.columns)))
+    cols = ", ".join(k.columns)
+    if k.near_share < 0.9:
+        far = k.dup_groups - k.near_groups
+        return (f"the closest, {cols}: {far:,} of its {k.dup_groups:,} repeated keys are written again more than "
+                f"{NEAR_SECONDS:g} s apart (far duplicates; at most 10% may be)")
+    if k.rows_per_group > 3:
+        return f"the closest, {cols}: its repeated keys hold {k.rows_per_group:.1f} rows each (at most 3 for copies)"
+    return (f"the closest, {cols}: its repeated keys differ in another column, so they are different rows, "
+            "not copies")
 
 
 def _too_coarse(cols: tuple[str, ...], columns: list[str], measure) -> bool:

@@ -116,7 +116,8 @@ def table_dict(t: TableResult) -> dict[str, Any]:
     spec, info = t.spec, t.info
     return {
         "table": info.qualified_name,
-        "schema": info.schema,
+        "schema": info.sql_schema,
+        **({"inherited_by": list(info.inherited_by)} if info.inherited_by else {}),
         "name": info.name,
         "keys": list(spec.keys),
         "ts_column": spec.ts,

@@ -272,6 +272,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     return {
         "tag": dollar_tag(*_dollar_texts(table), *(fk["table"] for fk in table.get("referenced_by") or [])),
         "table": table["table"], "schema": schema, "name": name, "qtable": quote_table(dialect, name, schema),
+        # a table others INHERIT from is read and deleted from with ONLY: an heir's row may share a loser's id
+        "qread": ("ONLY " if table.get("inherited_by") and dialect.name == "postgresql" else "")
+        + quote_table(dialect, name, schema),
         "ids": ids, "row_id": row_id, "row_id_column": ROW_ID_COLUMN,
         "key_columns": table["keys"], "payload": payload, "columns": columns,
         "insert_columns": [c for c in columns if c not in generated], "checked": checked,

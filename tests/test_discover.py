@@ -184,3 +184,21 @@ def test_job_id_is_a_key_and_who_wrote_a_row_never_is(db_url):
     for p in proposals.values():
         text = " ".join([*(p.keys or ()), *p.alternatives])
         assert not any(c in text for c in ("hostname", "worker_name", "consumer_id")), (p.table, text)
+
+
+def test_the_reason_no_key_is_proposed_is_true(db_url):
+    """order_ref is unique but for 5 double writes 300 ms apart and one key written again hours later: the reason
+    names the far duplicate (it said order_ref was not unique except for rows written moments apart); an empty
+    table says it is empty."""
+    columns = lambda: [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # noqa: E731
+                       sa.Column("order_ref", sa.String(10)), sa.Column("created_at", sa.DateTime)]
+    rows = [{"id": n, "order_ref": f"O{n}", "created_at": at(60 * n)} for n in range(1, 30)]
+    rows += [{"id": 100 + n, "order_ref": f"O{n}", "created_at": at(60 * n + 0.3)} for n in range(1, 6)]
+    rows += [{"id": 200, "order_ref": "O9", "created_at": at(60 * 9 + 7200)}]
+    make_table(db_url, "orders", columns(), rows)
+    make_table(db_url, "nothing_yet", columns(), [])
+    proposals = {p.table: p for p in discover(db_url)}
+    assert proposals["orders"].keys is None
+    assert proposals["orders"].evidence == ("the closest, order_ref: 1 of its 6 repeated keys are written again more "
+                                            "than 5 s apart (far duplicates; at most 10% may be)")
+    assert proposals["nothing_yet"].evidence == "the table is empty: there is nothing to measure a key on"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from helpers import at, make_table, ts_type
-from sqlrun import rows_of, scan_doc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlrun import apply_sql, rows_of, scan_doc
 
 from dupfinder.attribution.roles import Profile, assign
 from dupfinder.cluster import Cluster, ClusterRow
@@ -111,3 +113,50 @@ def test_data_inference_takes_no_growing_integers_for_a_version():
                         (), (0.001,)) for k in range(5)]
     found = assign([Profile("docrev", 500, 6, 6, 1.0)], clusters, {"host", "process", "run", "version"})
     assert [w.role for w in found if w.column == "docrev"] != ["version"]
+
+
+def charges(url: str, rows: list[tuple]) -> None:
+    """Charges (invoice_no, service, amount, seconds): ``service`` is named like an app writer column."""
+    make_table(url, "charges", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                                sa.Column("invoice_no", sa.String(20)), sa.Column("service", sa.String(20)),
+                                sa.Column("amount", sa.Integer), sa.Column("created_at", ts_type())],
+               [{"id": n, "invoice_no": k, "service": s, "amount": a, "created_at": at(t)}
+                for n, (k, s, a, t) in enumerate(rows, 1)])
+
+
+def test_two_values_in_two_rows_do_not_confirm_a_name_found_writer_column(db_url, runner):
+    """The stranger's charges: 'consulting' and 'audit' 300 ms apart under one invoice; the name says app, two
+    rows say nothing, so the cluster is divergent and cleanup deletes nothing (it deleted the audit charge)."""
+    charges(db_url, [("INV-7", "consulting", 100, 0.0), ("INV-7", "audit", 100, 0.3)])
+    doc = scan_doc(db_url, table="charges", keys=["invoice_no"], ts="created_at")
+    table = doc["tables"][0]
+    [service] = table["writer_columns"]
+    assert service["trusted"] is False and "not confirmed by the data" in service["reason"]
+    assert "--writer app=service" in service["reason"]
+    assert table["clusters"][0]["payload"] == "divergent" and table["rows_to_delete"] == 0
+    before = rows_of(db_url, "charges")
+    sql = cleanup_sql(doc)
+    assert "--writer app=service" in sql
+    runner(sql)
+    assert rows_of(db_url, "charges") == before
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(rows=st.lists(st.tuples(st.sampled_from(["K1", "K2", "K3"]), st.sampled_from(["audit", "tax", "consulting"]),
+                               st.sampled_from([100, 200]), st.integers(0, 40)), min_size=2, max_size=19))
+def test_cleanup_never_deletes_a_row_differing_in_an_untrusted_column(rows, tmp_path_factory):
+    """Small tables (fewer rows than a writer column needs to show itself) whose name-found ``service`` holds
+    business values: every row cleanup.sql deletes equals a kept row of its key in every column but the id and
+    the time, or differs only in a trusted writer column."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('charges') / 'c.db'}"
+    charges(url, [(k, s, a, t / 10) for k, s, a, t in rows])
+    doc = scan_doc(url, table="charges", keys=["invoice_no"], ts="created_at")
+    table = doc["tables"][0]
+    trusted = {w["column"] for w in table["writer_columns"] if w["trusted"]}
+    assert trusted == set()
+    before = {r[0]: r for r in rows_of(url, "charges")}
+    apply_sql(url, cleanup_sql(doc))
+    after = {r[0]: r for r in rows_of(url, "charges")}
+    for gone in set(before) - set(after):
+        _, key, service, amount, _ = before[gone]
+        assert any(r[1] == key and (r[2], r[3]) == (service, amount) for r in after.values()), (before[gone], after)

@@ -19,6 +19,7 @@ cleanup compares it like a business column (``reclassify``).
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,9 @@ MAX_DISTINCT_SHARE = 0.2   # a writer column has at most this many distinct valu
 MIN_DIFFER_SHARE = 0.05    # and differs between the copies of at least this share of clusters
 MAX_CANDIDATES = 12
 MIN_STRETCH = 5            # rows per value change in insertion order, for a column the copies agree on
+# a name-found writer column is trusted only on this many rows around the clusters: two values in two rows
+# (a stranger's 'service' holding 'consulting' and 'audit') confirm nothing, and cleanup deleted the audit charge
+MIN_CONFIRM_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,12 @@ def candidates(clusters: Sequence[Cluster], columns: Sequence[str], skip: set[st
 def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[str]) -> list[Profile]:
     """One statement over the rows written around the clusters, plus how often copies differ."""
 
-    from ..detect import ts_bind
-    from ..sqltemplates import quote_table, render_sql, sql_text
+    from ..detect import read_from, ts_bind
+    from ..sqltemplates import render_sql, sql_text
 
     lo = min(c.start_us for c in clusters) / 1e6
     hi = max(c.end_us for c in clusters) / 1e6
-    sql = render_sql("column_profile.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+    sql = render_sql("column_profile.sql.j2", conn.dialect, table=read_from(conn.dialect, info),
                      candidates=columns, ts=spec.ts, order=list(info.primary_key))
     margin = timedelta(seconds=max(30.0, 10 * spec.window))
     params = {"lo": ts_bind(info, aware, datetime.fromtimestamp(lo, UTC) - margin),
@@ -90,10 +94,6 @@ def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[
         out.append(Profile(column, int(row["_rows"] or 0), int(row[f"d{n}"] or 0), int(row[f"c{n}"] or 0),
                            differ / len(clusters)))
     return out
-
-
-def _few(p: Profile) -> bool:
-    return bool(p.rows) and p.distinct <= max(2, MAX_DISTINCT_SHARE * p.rows)
 
 
 def document_version(clusters: Sequence[Cluster], column: str) -> str | None:
@@ -125,17 +125,25 @@ def document_version(clusters: Sequence[Cluster], column: str) -> str | None:
             "copies differ in it, as a document's next version does")
 
 
+def _confirms(p: Profile) -> bool:
+    """Whether the rows around the clusters show a writer column: enough of them, and few distinct values among
+    them. (Not a long stretch per value: hosts writing at the same time interleave theirs row by row.)"""
+    return p.rows >= MIN_CONFIRM_ROWS and p.distinct <= MAX_DISTINCT_SHARE * p.rows
+
+
 def _vetted(w: WriterColumn, p: Profile | None) -> WriterColumn:
-    """A writer column found by its name, trusted when the data confirms it (few values around the clusters,
-    as writers have); otherwise a guess that cleanup compares like a business column."""
+    """A writer column found by its name, trusted when the data confirms it; otherwise a guess that cleanup
+    compares like a business column (the reason names the --writer option that would trust it)."""
     if w.trusted or p is None:
         return w
-    if _few(p):
-        return replace(w, trusted=True, reason=f"{w.reason}; the data agrees: {p.distinct} distinct value(s) in the "
-                       f"{p.rows} rows written around the clusters")
-    return replace(w, reason=f"{w.reason}; not confirmed by the data ({p.distinct} distinct values in the {p.rows} "
-                   f"rows written around the clusters, a writer column has at most {MAX_DISTINCT_SHARE:.0%}): "
-                   "cleanup compares it like a business column")
+    seen = (f"{p.distinct} distinct value(s) in the {p.rows} rows written around the clusters, a change every "
+            f"{p.rows / max(1, p.changes):.1f} rows in insertion order")
+    if _confirms(p):
+        return replace(w, trusted=True, reason=f"{w.reason}; the data agrees: {seen}")
+    return replace(w, reason=f"{w.reason}; not confirmed by the data ({seen}; a writer column needs at least "
+                   f"{MIN_CONFIRM_ROWS} rows and at most {MAX_DISTINCT_SHARE:.0%} distinct values among them): cleanup "
+                   "compares it like a business column; if it only says "
+                   f"who wrote the row, scan again with --writer {shlex.quote(f'{w.role}={w.column}')}")
 
 
 def reclassify(clusters: Sequence[Cluster], writers: Sequence[WriterColumn],

@@ -1,0 +1,89 @@
+"""--since on timestamps that are not what the bound looks like: naive local wall time, SQLite text with offsets
+or a 'T', epoch numbers and text that is no time (a stranger's scans read 0 rows, or rows from before the bound)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from helpers import make_table, ts_type
+from sqlrun import scan_doc
+
+
+def mixed(url: str) -> None:
+    """Pairs 300 ms apart as SQLite may hold them: offset text, 'T' text, epoch numbers; and two bad values."""
+    conn = sqlite3.connect(sa.make_url(url).database)
+    conn.executescript("""
+        CREATE TABLE ev (id INTEGER PRIMARY KEY, k TEXT, ts TIMESTAMP);
+        INSERT INTO ev VALUES (1, 'a', '2026-11-23 13:00:00-05:00'), (2, 'a', '2026-11-23 13:00:00.300-05:00'),
+            (3, 'b', '2026-11-23T19:00:00'), (4, 'b', '2026-11-23T19:00:00.200'),
+            (5, 'c', '2026-11-23T10:00:00'), (6, 'c', '2026-11-23T10:00:00.100'),
+            (7, 'd', 1795420800), (8, 'd', 1795420800.5), (9, 'e', 'not a time'), (10, 'e', 'garbage');
+    """)
+    conn.close()
+
+
+def test_sqlite_reads_numbers_as_epoch_seconds_and_counts_text_that_is_no_time(sqlite_url):
+    mixed(sqlite_url)
+    table = scan_doc(sqlite_url, table="ev", keys=["k"], ts="ts")["tables"][0]
+    assert sorted(c["key"]["k"] for c in table["clusters"]) == ["a", "b", "c", "d"]
+    assert table["rows_scanned"] == 10 and table["rows_null_ts"] == 2
+    assert "2 timestamp(s) are numbers: read as epoch seconds (UTC)" in table["notes"]
+    assert any(n.startswith("2 timestamp(s) are text that is no time") for n in table["notes"])
+
+
+def test_sqlite_since_compares_instants_not_text(sqlite_url):
+    """18:00 UTC written as 13:00-05:00 is after 14:30Z; 10:00 written with a 'T' is before it; 08:00 as a number
+    too."""
+    mixed(sqlite_url)
+    conn = sqlite3.connect(sa.make_url(sqlite_url).database)
+    conn.execute("CREATE INDEX ev_ts ON ev (ts)")
+    conn.close()
+    table = scan_doc(sqlite_url, table="ev", keys=["k"], ts="ts", since="2026-11-23T14:30:00Z")["tables"][0]
+    assert sorted(c["key"]["k"] for c in table["clusters"]) == ["a", "b"]
+    assert table["rows_scanned"] == 4
+    late = scan_doc(sqlite_url, table="ev", keys=["k"], ts="ts", since="2026-11-23T18:30:00Z")["tables"][0]
+    assert sorted(c["key"]["k"] for c in late["clusters"]) == ["b"] and late["rows_scanned"] == 2
+
+
+def test_sqlite_since_bound_narrows_through_an_index_on_the_timestamp(sqlite_url):
+    from dupfinder.config import table_spec
+    from dupfinder.connect import introspect
+    from dupfinder.detect import detect_sql
+
+    mixed(sqlite_url)
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE INDEX ev_ts ON ev (ts)")
+
+    spec = table_spec(table="ev", keys=["k"], ts="ts", since="2026-11-23T14:30:00Z")
+    with engine.connect() as conn:
+        sql = detect_sql(conn, introspect(conn, "ev", {}), spec)["table_stats"]
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}",
+                                                                  {"since": "2026-11-23 14:29:58"}))
+    engine.dispose()
+    assert "ev_ts" in plan and "ts>?" in plan.replace(" ", ""), plan
+
+
+def test_since_on_naive_local_wall_time_reads_the_recent_rows(db_url):
+    """New York wall times 25 minutes old, read with --since 2h: the earlier of the UTC and the New York readings
+    of the bound is used, and a note says so."""
+    wall = datetime.now(ZoneInfo("America/New_York")).replace(tzinfo=None, microsecond=0) - timedelta(minutes=25)
+    make_table(db_url, "ev", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                              sa.Column("k", sa.String(5)), sa.Column("ts", ts_type())],
+               [{"id": 1, "k": "a", "ts": wall}, {"id": 2, "k": "a", "ts": wall + timedelta(seconds=0.3)}])
+    table = scan_doc(db_url, table="ev", keys=["k"], ts="ts", since="2h", timezone="America/New_York")["tables"][0]
+    assert table["rows_scanned"] == 2 and len(table["clusters"]) == 1
+    assert any("the scan starts at the earlier reading" in n and "(the bound in America/New_York)" in n
+               for n in table["notes"]), table["notes"]
+
+
+def test_since_year_one_scans_everything(db_url):
+    make_table(db_url, "ev", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                              sa.Column("k", sa.String(5)), sa.Column("ts", ts_type())],
+               [{"id": 1, "k": "a", "ts": datetime(2026, 1, 1)},
+                {"id": 2, "k": "a", "ts": datetime(2026, 1, 1, 0, 0, 0, 300000)}])
+    table = scan_doc(db_url, table="ev", keys=["k"], ts="ts", since="0001-01-01")["tables"][0]
+    assert table["rows_scanned"] == 2 and len(table["clusters"]) == 1

@@ -12,7 +12,8 @@ tool as its own process under /usr/bin/time (wall time and peak RSS):
   pandas read_sql of the table + DataFrame.duplicated();
   Soda Core (duplicate_count) and Great Expectations (ExpectCompoundColumnsToBeUnique), when --peers-venv
     holds them (they are installed apart from the project: python -m venv V; V/bin/pip install
-    soda-core-postgres great-expectations psycopg2-binary);
+    soda-core-postgres great-expectations psycopg2-binary sqlalchemy: Great Expectations needs SQLAlchemy for a
+    database and does not install it);
   dupfinder scan --out, without and with an index on (key, ts), and dupfinder scan --since 30m;
 and the same data in DuckDB and SQLite files: each engine's own GROUP BY against dupfinder scan --out.
 It also measures a post-deploy check that finds nothing (a clean 1,000-row SQLite table), the peak RSS of a
@@ -340,7 +341,7 @@ def main() -> None:
     venv = Path(args.peers_venv)
     soda = venv / "bin" / "soda"
     gx_python = venv / "bin" / "python"
-    has_gx = gx_python.exists() and subprocess.run([str(gx_python), "-c", "import great_expectations"],
+    has_gx = gx_python.exists() and subprocess.run([str(gx_python), "-c", "import great_expectations, sqlalchemy"],
                                                    capture_output=True).returncode == 0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     sections: list[str] = []

@@ -108,7 +108,7 @@ def test_the_gap_count_a_sentence_gives_is_the_datas(drawn):
     # Celery-like redeliveries: copies 30 s apart by the same or other worker pairs, close in time or not. The
     # words once said "no other cluster has the same gap" beside five equal 30 s gaps of one pair (the reading
     # leaves a pair's own clusters out; the words must not), and when exactly one other cluster had it.
-    from dupfinder.attribution import _alike_gaps, _gap_peers, timing
+    from dupfinder.attribution import _gap_counts, timing
 
     clusters, start = [], 0.0
     for n, (gap, (first, second), after) in enumerate(drawn):
@@ -116,7 +116,7 @@ def test_the_gap_count_a_sentence_gives_is_the_datas(drawn):
         clusters.append(_copies(n, start, gap, first, second))
     eps = timing.episodes(clusters, [writercols.pair(c) for c in clusters], 600_000_000)
     episode_of = {i: e for e in eps for i in e.members}
-    alike, peers = _alike_gaps(clusters, eps), _gap_peers(clusters, eps)
+    alike, peers = _gap_counts(clusters, eps)
     for i, cluster in enumerate(clusters):
         e = episode_of[i]
         spread = timing.spread(e, [clusters[j] for j in e.members])

@@ -79,8 +79,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     eps = [timing.measure(e, clusters, written, margin_us) for e in eps]
     episode_of = {i: e for e in eps for i in e.members}
     whole = _whole_seconds(clusters)
-    alike = _alike_gaps(clusters, eps)
-    peers = _gap_peers(clusters, eps)
+    alike, peers = _gap_counts(clusters, eps)
     stamps = [[r.ts_us for r in c.rows] for c in clusters]
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
     way = around.compare(stamps) if anonymous and not whole else [None] * len(clusters)
@@ -166,24 +165,10 @@ def _anonymous_pairs(eps, clusters, pairs, written: Written, margin_us: int, gap
     return timing.episodes(clusters, keep, gap_us)
 
 
-def _alike_gaps(clusters: Sequence[Cluster], eps: Sequence[timing.Episode]) -> list[int]:
-    """For each cluster, how many clusters of other episodes have a gap within 10% of its own."""
-    return timing.alike_counts([max(c.gaps_seconds, default=0.0) for c in clusters], [e.members for e in eps])
-
-
-def _gap_peers(clusters: Sequence[Cluster], eps: Sequence[timing.Episode]) -> list[int]:
-    """For each cluster, how many other clusters of its own episode have a gap within 10% of its own (for the
-    words: _alike_gaps leaves them out of the redelivery reading, the text must still count them)."""
-    import bisect
-
-    gaps = [max(c.gaps_seconds, default=0.0) for c in clusters]
-    out = [0] * len(clusters)
-    for e in eps:
-        ordered = sorted(gaps[i] for i in e.members)
-        for i in e.members:
-            g = gaps[i]
-            out[i] = bisect.bisect_right(ordered, g * 1.1) - bisect.bisect_left(ordered, g * 0.9) - 1
-    return out
+def _gap_counts(clusters: Sequence[Cluster], eps: Sequence[timing.Episode]) -> tuple[list[int], list[int]]:
+    """For each cluster, how many clusters of other episodes have a gap within 10% of its own (the redelivery
+    reading), and how many other clusters of its own episode do (the words must still count those)."""
+    return timing.gap_counts([max(c.gaps_seconds, default=0.0) for c in clusters], [e.members for e in eps])
 
 
 def _xmin_signal(table: TableResult, trusted: bool) -> str:

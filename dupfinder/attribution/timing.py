@@ -210,18 +210,19 @@ def spread(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
         f"(median {format_seconds(abs(med))}, spread {format_seconds(scatter)}, {len(offsets)} clusters)")
 
 
-def alike_counts(gaps: Sequence[float], groups: Iterable[Sequence[int]]) -> list[int]:
-    """For each gap, how many gaps of other groups lie within 10% of it (``groups``: the indexes of each
-    episode, every index in exactly one). One sort of all gaps and one per group, then binary searches.
+def gap_counts(gaps: Sequence[float], groups: Iterable[Sequence[int]]) -> tuple[list[int], list[int]]:
+    """For each gap, how many gaps of other groups lie within 10% of it (the redelivery reading), and how many
+    other gaps of its own group do (said, not weighed). ``groups``: the indexes of each episode, every index
+    in exactly one. One sort of all gaps and one per group, then binary searches.
 
     The whole-table count uses the bounds ``0.9 g`` and ``1.1 g``, the count inside the group
     ``|x - g| <= 0.1 g``; the two differ in the last bit of a float, so each is kept exactly as defined.
 
-    >>> alike_counts([1.0, 1.05, 2.0, 1.0], [[0, 1], [2], [3]])
-    [1, 1, 0, 2]
+    >>> gap_counts([1.0, 1.05, 2.0, 1.0], [[0, 1], [2], [3]])
+    ([1, 1, 0, 2], [1, 1, 0, 0])
     """
     ordered = sorted(gaps)
-    out = [0] * len(gaps)
+    alike, peers = [0] * len(gaps), [0] * len(gaps)
     for members in groups:
         mine = sorted(gaps[j] for j in members)
         for j in members:
@@ -232,9 +233,10 @@ def alike_counts(gaps: Sequence[float], groups: Iterable[Sequence[int]]) -> list
             middle = bisect.bisect_left(mine, g)
             first = bisect.bisect_left(mine, True, 0, middle, key=lambda x: abs(x - g) <= tenth)
             past = bisect.bisect_left(mine, True, middle, len(mine), key=lambda x: abs(x - g) > tenth)
-            out[j] = (bisect.bisect_right(ordered, g * 1.1) - bisect.bisect_left(ordered, g * 0.9)
-                      - (past - first))
-    return out
+            alike[j] = (bisect.bisect_right(ordered, g * 1.1) - bisect.bisect_left(ordered, g * 0.9)
+                        - (past - first))
+            peers[j] = past - first - 1
+    return alike, peers
 
 
 def _level(share: float) -> str:

@@ -25,10 +25,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         introspect,
         mask_url,
         read_only,
-        since_advice,
         timestamp_awareness,
     )
-    from .detect import column_since, detect, key_index, recommended_index_sql, verify_sql
+    from .detect import column_since, detect, key_index, verify_sql
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -62,17 +61,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
-            notes = _notes(info, aware) + ([since_note] if since_note else []) + found.stats.notes()
-            notes += [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
-                      "count as business differences" for w in rejected]
-            if index is None and not info.view and found.stats.rows_scanned \
-                    and info.dialect in ("postgresql", "sqlite", "mysql", "mariadb"):
-                columns = ", ".join([*spec.keys, spec.ts])
-                notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
-                             f"in order ({recommended_index_sql(conn.dialect, info, spec)})")
-            advice = since_advice(conn.dialect, info, spec.ts) if spec.since is not None and not info.view else None
-            if advice:
-                notes.append(advice)
+            notes = [*_notes(info, aware), *([since_note] if since_note else []), *found.stats.notes(),
+                     *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected)]
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
@@ -110,6 +100,25 @@ def _run_index(options: ScanOptions):
     from .runs import RunIndex, read_runs
 
     return RunIndex(read_runs(options.runs, options.runs_pattern))
+
+
+def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, rejected) -> list[str]:
+    """What the scan's reading leaves to a person: guessed writer columns the data turned down, and the index
+    that would let the scan (or a --since scan) read the table in order."""
+    from .connect import since_advice
+    from .detect import recommended_index_sql
+
+    notes = [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
+             "count as business differences" for w in rejected]
+    if index is None and not info.view and rows_scanned and info.dialect in ("postgresql", "sqlite", "mysql",
+                                                                             "mariadb"):
+        columns = ", ".join([*spec.keys, spec.ts])
+        notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
+                     f"in order ({recommended_index_sql(dialect, info, spec)})")
+    advice = since_advice(dialect, info, spec.ts) if spec.since is not None and not info.view else None
+    if advice:
+        notes.append(advice)
+    return notes
 
 
 def _notes(info: TableInfo, aware: bool | None) -> list[str]:

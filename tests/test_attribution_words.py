@@ -197,8 +197,9 @@ def test_recorded_hosts_rule_mechanisms_out_whatever_the_timing_says():
     def strongest(favoured: str, against: str) -> list[Observation]:
         out = []
         for feature, values in TIMING.items():
-            odds = {v: model.probability(feature, v, favoured) / model.probability(feature, v, against)
-                    for v in values if model.probability(feature, v, favoured) and model.probability(feature, v, against)}
+            pairs = {v: (model.probability(feature, v, favoured), model.probability(feature, v, against))
+                     for v in values}
+            odds = {v: p / q for v, (p, q) in pairs.items() if p and q}
             if odds:
                 out.append(Observation(feature, max(odds, key=odds.get), feature))
         return out

@@ -149,13 +149,17 @@ class Outputs:
 
 
 def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
-    """Write every file ``--out`` names: findings.json, report.html, cleanup.sql, rollback.sql, migration.sql."""
-    from .remediate import cleanup_sql, keep_previous_run, migration_sql_for_findings, rollback_sql, scan_stamp
-    from .report import render_report
+    """Write every file ``--out`` names: findings.json, report.html, cleanup.sql, rollback.sql, migration.sql.
+
+    Each is written as it is rendered, from a findings document whose clusters are built as they are read: what
+    this adds to the scan result in memory follows what the report shows, not how many clusters there are."""
+    from .findings import stream_findings
+    from .remediate import cleanup_parts, keep_previous_run, migration_sql_for_findings, rollback_parts, scan_stamp
+    from .report import SqlShown, render_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    doc = findings_dict(result)
+    doc = findings_dict(result, on_demand=True)
     files = {
         "findings.json": out / "findings.json",
         "cleanup.sql": out / "cleanup.sql",
@@ -164,55 +168,19 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
         "report.html": out / "report.html",
         "verify.sql": out / "verify.sql",
     }
-    _stream_json(doc, files["findings.json"])
-    sql = {
-        "cleanup.sql": cleanup_sql(doc),
-        "rollback.sql": rollback_sql(doc),
-        "migration.sql": migration_sql_for_findings(doc),
+    stream_findings(doc, files["findings.json"])
+    parts = {  # the findings are checked here, before a SQL file is touched
+        "cleanup.sql": cleanup_parts(doc),
+        "rollback.sql": rollback_parts(doc),
+        "migration.sql": [migration_sql_for_findings(doc)],
     }
     keep_previous_run(out, scan_stamp(doc))  # an applied cleanup's rollback is never overwritten
-    for name, text in sql.items():
-        files[name].write_text(text, encoding="utf-8")
-    sql["verify.sql"] = _verify_file(result)
-    files["verify.sql"].write_text(sql["verify.sql"], encoding="utf-8")
+    sql = {name: SqlShown.write(files[name], pieces) for name, pieces in parts.items()}
+    verify = _verify_file(result)
+    files["verify.sql"].write_text(verify, encoding="utf-8")
+    sql["verify.sql"] = SqlShown.of(verify)
     files["report.html"].write_text(render_report(doc, sql), encoding="utf-8")  # every file it wrote, linked
     return Outputs(findings=doc, files=files)
-
-
-def _stream_json(doc: dict[str, Any], path: Path) -> None:
-    """Write findings.json piece by piece, indented like ``findings.write_findings`` except that each cluster
-    row is one line. json.dumps with an indent joins every piece of the document into one string first
-    (hundreds of MB of small strings for 100,000 rows) and encodes in pure Python; rows here go through the C
-    encoder one at a time."""
-    import json
-
-    from .values import jsonable
-
-    compact = json.JSONEncoder(ensure_ascii=False, default=jsonable, separators=(", ", ": ")).encode
-
-    def write(value: Any, level: int, rows: bool = False) -> None:
-        pad = "\n" + "  " * (level + 1)
-        if isinstance(value, dict) and value:
-            out.write("{")
-            for n, (k, v) in enumerate(value.items()):
-                out.write(("," if n else "") + pad + compact(str(k)) + ": ")
-                write(v, level + 1, rows=k == "rows")
-            out.write("\n" + "  " * level + "}")
-        elif isinstance(value, (list, tuple)) and value:
-            out.write("[")
-            for n, item in enumerate(value):
-                out.write(("," if n else "") + pad)
-                if rows:
-                    out.write(compact(item))
-                else:
-                    write(item, level + 1)
-            out.write("\n" + "  " * level + "]")
-        else:
-            out.write(compact(value))
-
-    with open(path, "w", encoding="utf-8", buffering=1 << 20) as out:
-        write(doc, 0)
-        out.write("\n")
 
 
 def _verify_file(result: ScanResult) -> str:

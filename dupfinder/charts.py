@@ -9,7 +9,7 @@ or sit on a bar: tick labels near an edge are anchored inside, marker labels liv
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from html import escape
 from typing import Any
@@ -125,16 +125,33 @@ def _window_labels(seconds: float, tables: list[str]) -> list[str]:
     return [*labels, f"{head}: {len(tables)} table{'s' if len(tables) > 1 else ''}", head, format_seconds(seconds)]
 
 
-def _gap_histogram(gaps: list[float], windows: list[tuple[float, list[str]]], width: int) -> str:
-    lo_exp = -6
-    biggest = max([max(gaps)] + [w for w, _ in windows] + [1e-6])
+class GapTally:
+    """The gaps of a histogram counted as they are read, in half-decade bins from one microsecond: as many
+    numbers kept as there are bins, whatever the number of gaps."""
+
+    LO_EXP, PER_DECADE = -6, 2
+
+    def __init__(self, gaps: Iterable[float] = ()) -> None:
+        self.bins: dict[int, int] = {}
+        self.biggest: float | None = None
+        self.add(gaps)
+
+    def add(self, gaps: Iterable[float]) -> None:
+        for g in gaps:
+            pos = int((math.log10(max(g, 1e-6)) - self.LO_EXP) * self.PER_DECADE)
+            self.bins[pos] = self.bins.get(pos, 0) + 1
+            self.biggest = g if self.biggest is None else max(self.biggest, g)
+
+
+def _gap_histogram(gaps: GapTally, windows: list[tuple[float, list[str]]], width: int) -> str:
+    lo_exp = GapTally.LO_EXP
+    biggest = max([gaps.biggest] + [w for w, _ in windows] + [1e-6])
     hi_exp = max(math.ceil(math.log10(biggest) + 1e-9), lo_exp + 1)
-    per_decade = 2
+    per_decade = GapTally.PER_DECADE
     n_bins = (hi_exp - lo_exp) * per_decade
     counts = [0] * n_bins
-    for g in gaps:
-        pos = (math.log10(max(g, 1e-6)) - lo_exp) * per_decade
-        counts[min(max(int(pos), 0), n_bins - 1)] += 1
+    for pos, n in gaps.bins.items():
+        counts[min(max(pos, 0), n_bins - 1)] += n
     plot_h = 150 if width == WIDE else 130
     ticks = _count_ticks(max(counts), plot_h)
     left, right, bottom = _y_margin(ticks), 14, 50
@@ -183,11 +200,12 @@ def _gap_histogram(gaps: list[float], windows: list[tuple[float, list[str]]], wi
     return "".join(parts)
 
 
-def gap_histogram(gaps: list[float], windows: dict[float, list[str]]) -> Markup:
+def gap_histogram(gaps: list[float] | GapTally, windows: dict[float, list[str]]) -> Markup:
     """Gaps between rows of a cluster on a log axis from one microsecond, a dashed line per table window."""
-    if not gaps:
+    tally = gaps if isinstance(gaps, GapTally) else GapTally(gaps)
+    if tally.biggest is None:
         return Markup("")
-    return _both(_gap_histogram, gaps, sorted(windows.items()))
+    return _both(_gap_histogram, tally, sorted(windows.items()))
 
 
 # --- clusters per day --------------------------------------------------------------------------------------
@@ -380,6 +398,24 @@ def _timeline(points: list[tuple[int, str]], title: str, zone: str, max_lanes: i
     return "".join(parts)
 
 
+def thinning(sizes: list[int], max_points: int = 600) -> int:
+    """The step of ``thin`` for clusters of these many writes: 1 when all fit, else the smallest k >= 2 whose
+    every k-th cluster fits (or one cluster in all, when a single cluster alone is over the limit)."""
+    if sum(sizes) <= max_points:
+        return 1
+    step = 2
+    while step < len(sizes) and sum(sizes[::step]) > max_points:  # one big cluster: stop
+        step += 1
+    return step
+
+
+def thin_note(step: int, sizes: list[int], kept: int) -> str:
+    """What thinning by ``step`` left out, '' when nothing was."""
+    if step == 1:
+        return ""
+    return f"every {ordinal(step)} of {len(sizes):,} clusters shown: {kept:,} of {sum(sizes):,} writes"
+
+
 def thin(clusters: list[list[Any]], max_points: int = 600) -> tuple[list[Any], str]:
     """Keep every k-th cluster whole (so each kept write keeps its duplicate) to stay under ``max_points``.
 
@@ -389,24 +425,24 @@ def thin(clusters: list[list[Any]], max_points: int = 600) -> tuple[list[Any], s
     >>> len(points), note
     (488, 'every 5th of 1,217 clusters shown: 488 of 2,434 writes')
     """
-    total = sum(len(c) for c in clusters)
-    if total <= max_points:
-        return [p for c in clusters for p in c], ""
-    step = 2
-    while step < len(clusters) and sum(len(c) for c in clusters[::step]) > max_points:  # one big cluster: stop
-        step += 1
+    sizes = [len(c) for c in clusters]
+    step = thinning(sizes, max_points)
     kept = [p for c in clusters[::step] for p in c]
-    return kept, f"every {ordinal(step)} of {len(clusters):,} clusters shown: {len(kept):,} of {total:,} writes"
+    return kept, thin_note(step, sizes, len(kept))
 
 
 def timeline(clusters: list[list[Any]], title: str, zone: str = "UTC", max_lanes: int = 8, max_points: int = 600,
-             point: Callable[[Any], tuple[int, str]] | None = None) -> tuple[Markup, str]:
+             point: Callable[[Any], tuple[int, str]] | None = None, note: str | None = None) -> tuple[Markup, str]:
     """Who wrote when: one lane per writer, a marker per duplicate write (time in µs, writer label).
 
     Big incidents are thinned a whole cluster at a time; the returned note says so. ``point`` turns a write
-    into (µs, writer label), applied only to the writes kept.
+    into (µs, writer label), applied only to the writes kept. With ``note``, ``clusters`` were thinned already
+    (by the caller, who read only the clusters ``thinning`` keeps) and are all drawn.
     """
-    kept, note = thin(clusters, max_points)
+    if note is None:
+        kept, note = thin(clusters, max_points)
+    else:
+        kept = [p for c in clusters for p in c]
     points = [point(w) for w in kept] if point else kept
     if not points:
         return Markup(""), ""

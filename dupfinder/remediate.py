@@ -9,9 +9,11 @@ from the findings is trusted: every plan entry is checked here and again by the 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import shlex
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,7 +21,7 @@ from sqlalchemy.engine import Dialect
 
 from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, UsageError
-from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql
+from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql, stream_sql
 
 BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks and WAL in smaller pieces
 LOCK_TIMEOUT = "5s"
@@ -216,53 +218,8 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     checked = [c["name"] for c in described if "BLOB" not in str(c.get("type", "")).upper()
                and "BINARY" not in str(c.get("type", "")).upper() and c["name"] not in generated]
     keep = _keep(keep, table)
-    pairs, divergent, clusters, losers = [], [], 0, 0
-    seen_losers: set[tuple] = set()
-    seen_survivors: set[tuple] = set()
-    for number, cluster in enumerate(table["clusters"]):
-        rows = cluster["rows"]
-        differ_guessed = _differing(rows, guessed)
-        if cluster["payload"] != "identical" or differ_guessed:
-            differing = list(dict.fromkeys([*cluster["differing_columns"], *differ_guessed]))
-            # json.dumps with ensure_ascii keeps values from the database on one comment line
-            divergent.append({"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
-                              "ids": json.dumps([r.get("pk") for r in rows], ensure_ascii=True, default=str),
-                              "columns": json.dumps(differing, ensure_ascii=True),
-                              "guessed": [{"column": c, "role": guessed[c], "option": shell_word(f"{guessed[c]}={c}")}
-                                          for c in differing if c in guessed]})
-            continue
-        if not ids:
-            continue
-        clusters += 1
-        survivor = rows[0] if keep == "earliest" else rows[-1]
-        losers += len(rows) - 1
-        if not plan:
-            continue
-        here = f"{where}, cluster {number}"
-        survivor_id = tuple(_identity(survivor, ids, dialect, here))
-        seen_survivors.add(survivor_id)
-        for row in rows:
-            if row is survivor:
-                continue
-            loser_id = tuple(_identity(row, ids, dialect, here))
-            if loser_id == survivor_id:
-                raise BadFindings(f"{here}: a losing row is its own survivor ({', '.join(loser_id)}); "
-                                  "this findings file was not written by a scan: scan again")
-            if loser_id in seen_losers:
-                hint = (f"; {row_id} values repeat when a table is partitioned (each partition has its own): scan "
-                        "again with --id COL, columns that identify a row") if row_id else ""
-                raise BadFindings(f"{here}: the row {', '.join(loser_id)} is listed as a losing row twice{hint}")
-            seen_losers.add(loser_id)
-            values = row.get("values") if isinstance(row.get("values"), dict) else {}
-            row_hash = row.get("hash") if isinstance(row.get("hash"), str) else None
-            extra = ([literal(dialect, row_hash)] if dialect.name == "postgresql"
-                     else [literal(dialect, values.get(c)) for c in checked])
-            pairs.append(PlanPair(loser_id, survivor_id, row_hash is not None,
-                                  (*loser_id, *survivor_id, *extra)))
-    both = seen_losers & seen_survivors
-    if both:
-        raise BadFindings(f"{where}: the row {', '.join(sorted(both)[0])} is a survivor in one cluster and a losing "
-                          "row in another; scan again")
+    survey = _survey(table, ids, dialect, keep, guessed, row_id, plan)
+    planned = survey.losers if plan else 0
     backup = backup_name(schema, name, stamp, NAME_BYTES.get(dialect.name, 63))
     excluded = [{"column": c, "why": "primary key"} for c in pk]
     excluded.append({"column": table["ts_column"], "why": "timestamp"})
@@ -270,7 +227,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
                   f"{w.get('reason') or 'given'})"} for w in writers]
     children = _children(table, dialect, backup, schema, ids)
     return {
-        "tag": dollar_tag(*_dollar_texts(table), *(fk["table"] for fk in table.get("referenced_by") or [])),
+        # rollback.sql (plan=False) has no dollar-quoted block
+        "tag": free_tag(survey.taken | tags_taken(fk["table"] for fk in table.get("referenced_by") or []))
+        if plan else None,
         "table": table["table"], "schema": schema, "name": name, "qtable": quote_table(dialect, name, schema),
         # a table others INHERIT from is read and deleted from with ONLY: an heir's row may share a loser's id
         "qread": ("ONLY " if table.get("inherited_by") and dialect.name == "postgresql" else "")
@@ -278,14 +237,17 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "ids": ids, "row_id": row_id, "row_id_column": ROW_ID_COLUMN,
         "key_columns": table["keys"], "payload": payload, "columns": columns,
         "insert_columns": [c for c in columns if c not in generated], "checked": checked,
-        "pairs": pairs, "losers": losers,
+        # the plan is rendered as the template reads it, a batch at a time, and kept by no one
+        "pairs": Replay(planned, lambda: _pairs(table, ids, dialect, keep, guessed, checked)),
+        "losers": survey.losers,
         "plan_columns": [*(f"loser_{i}" for i in range(len(ids))), *(f"survivor_{i}" for i in range(len(ids))),
                          *(["hash"] if dialect.name == "postgresql" else [f"v_{i}" for i in range(len(checked))])],
         "key_compare": [{"name": k, "text": _no_equality(types.get(k))} for k in table["keys"]],
-        "batches": [pairs[i:i + BATCH_ROWS] for i in range(0, len(pairs), BATCH_ROWS)],
-        "clusters": clusters, "divergent": divergent, "keep": keep, "backup": backup,
+        "batches": Replay(-(-planned // BATCH_ROWS), lambda: _batches(_pairs(table, ids, dialect, keep, guessed, checked))),
+        "clusters": survey.clusters, "divergent": Replay(survey.divergent, lambda: _divergent(table, guessed)),
+        "keep": keep, "backup": backup,
         "qbackup": quote_table(dialect, backup, schema), "excluded": excluded,
-        "hashed": bool(pairs) and all(p.hashed for p in pairs),
+        "hashed": planned > 0 and survey.hashed,
         "children": children, "text_format": PG_TEXT_FORMAT, "stamp": stamp,
         "storage": table.get("storage"),
         # Spark: the backup is stored like the table (CTAS would make a Hive SerDe table); a provider name
@@ -295,6 +257,161 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "unsupported": VIEW_REFUSAL if table.get("view") else
         None if ids else "the table has neither a primary key nor a row id the engine exposes",
     }
+
+
+class Replay:
+    """A list a template reads by iterating: each pass renders its items again from the findings and keeps
+    none of them (cleanup.sql's plan of 50,000 rows held 55 MiB while rendered). ``len`` is known
+    beforehand, for the header's counts and ``loop.length``."""
+
+    def __init__(self, length: int, items: Callable[[], Iterator[Any]]) -> None:
+        self.length, self.items = length, items
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.items()
+
+
+class Survey(NamedTuple):
+    """What one walk over a table's clusters learns before any SQL is written."""
+
+    clusters: int      # identical clusters cleanup deletes from
+    losers: int        # their losing rows
+    divergent: int
+    hashed: bool       # every planned losing row carries the md5 the scan took
+    taken: frozenset[str]  # dollar-quote tag suffixes some text of the findings holds
+
+
+def _cleanable(cluster: dict[str, Any], guessed: dict[str, str]) -> list[str] | None:
+    """None when cleanup may delete the copies of a cluster, else the columns its rows differ in (a column
+    only guessed to name the writer counts as a business difference)."""
+    differ_guessed = _differing(cluster["rows"], guessed)
+    if cluster["payload"] == "identical" and not differ_guessed:
+        return None
+    return list(dict.fromkeys([*cluster["differing_columns"], *differ_guessed]))
+
+
+def _survey(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, guessed: dict[str, str],
+            row_id: str | None, plan: bool) -> Survey:
+    """Count the table's clusters and, for a plan, check every row identity the plan will name and find the
+    dollar-quote tags its texts hold, keeping counts and 64-bit hashes only: bad findings fail here, before a
+    line of SQL is written."""
+    clusters = losers = divergent = planned = 0
+    hashed, taken = True, set()
+    loser_hashes: set[int] = set()
+    survivor_hashes: set[int] = set()
+    where = f"table {table['table']!r}"
+    if plan:  # every text of the table's findings, a cluster or incident at a time
+        taken |= tags_taken(_dollar_texts({k: v for k, v in table.items() if k not in ("clusters", "incidents")}))
+        for incident in table.get("incidents") or ():
+            taken |= tags_taken(_dollar_texts([incident]))
+    for number, cluster in enumerate(table["clusters"]):
+        if plan:
+            taken |= tags_taken(_dollar_texts([cluster]))
+        rows = cluster["rows"]
+        if _cleanable(cluster, guessed) is not None:
+            divergent += 1
+            continue
+        if not ids:
+            continue
+        clusters += 1
+        losers += len(rows) - 1
+        if not plan:
+            continue
+        here = f"{where}, cluster {number}"
+        survivor = rows[0] if keep == "earliest" else rows[-1]
+        survivor_id = tuple(_identity(survivor, ids, dialect, here))
+        survivor_hashes.add(hash(survivor_id))
+        for row in rows:
+            if row is survivor:
+                continue
+            loser_id = tuple(_identity(row, ids, dialect, here))
+            if loser_id == survivor_id:
+                raise BadFindings(f"{here}: a losing row is its own survivor ({', '.join(loser_id)}); "
+                                  "this findings file was not written by a scan: scan again")
+            if hash(loser_id) in loser_hashes and loser_id in _plan_ids(table, ids, dialect, keep, guessed, planned):
+                hint = (f"; {row_id} values repeat when a table is partitioned (each partition has its own): scan "
+                        "again with --id COL, columns that identify a row") if row_id else ""
+                raise BadFindings(f"{here}: the row {', '.join(loser_id)} is listed as a losing row twice{hint}")
+            loser_hashes.add(hash(loser_id))
+            planned += 1
+            hashed = hashed and isinstance(row.get("hash"), str)
+    if loser_hashes & survivor_hashes:  # maybe: the exact identities say
+        shared = loser_hashes & survivor_hashes
+        both = (set(_plan_ids(table, ids, dialect, keep, guessed, None, shared))
+                & set(_plan_ids(table, ids, dialect, keep, guessed, None, shared, survivors=True)))
+        if both:
+            raise BadFindings(f"{where}: the row {', '.join(sorted(both)[0])} is a survivor in one cluster and a "
+                              "losing row in another; scan again")
+    return Survey(clusters, losers, divergent, hashed, frozenset(taken))
+
+
+def _cleaned(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, guessed: dict[str, str]
+             ) -> Iterator[tuple[tuple[str, ...], dict[str, Any] | None, tuple[str, ...]]]:
+    """For each cluster cleanup deletes from, in order: (survivor's identity, None, ()) and then (survivor's
+    identity, losing row, its identity) per losing row."""
+    where = f"table {table['table']!r}"
+    for number, cluster in enumerate(table["clusters"] if ids else ()):
+        if _cleanable(cluster, guessed) is not None:
+            continue
+        rows = cluster["rows"]
+        here = f"{where}, cluster {number}"
+        survivor = rows[0] if keep == "earliest" else rows[-1]
+        survivor_id = tuple(_identity(survivor, ids, dialect, here))
+        yield survivor_id, None, ()
+        for row in rows:
+            if row is not survivor:
+                yield survivor_id, row, tuple(_identity(row, ids, dialect, here))
+
+
+def _plan_ids(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, guessed: dict[str, str],
+              first: int | None, hashes: set[int] | None = None, survivors: bool = False
+              ) -> Iterator[tuple[str, ...]]:
+    """The exact identities where the survey's hashes meet: of the first ``first`` losing rows (all: None), or
+    of every survivor, those with one of ``hashes`` only when given."""
+    losers = 0
+    for survivor_id, row, loser_id in _cleaned(table, ids, dialect, keep, guessed):
+        if row is not None and first is not None and losers == first:
+            return
+        losers += row is not None
+        found = survivor_id if survivors else loser_id
+        if (row is None) == survivors and (hashes is None or hash(found) in hashes):
+            yield found
+
+
+def _pairs(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, guessed: dict[str, str],
+           checked: list[str]) -> Iterator[PlanPair]:
+    """The plan's rows, one per losing row, rendered as literals of ``dialect`` only (the survey checked them)."""
+    for survivor_id, row, loser_id in _cleaned(table, ids, dialect, keep, guessed):
+        if row is None:
+            continue
+        values = row.get("values") if isinstance(row.get("values"), dict) else {}
+        row_hash = row.get("hash") if isinstance(row.get("hash"), str) else None
+        extra = ([literal(dialect, row_hash)] if dialect.name == "postgresql"
+                 else [literal(dialect, values.get(c)) for c in checked])
+        yield PlanPair(loser_id, survivor_id, row_hash is not None, (*loser_id, *survivor_id, *extra))
+
+
+def _batches(pairs: Iterator[PlanPair]) -> Iterator[list[PlanPair]]:
+    """The plan in transactions of BATCH_ROWS rows."""
+    while batch := list(itertools.islice(pairs, BATCH_ROWS)):
+        yield batch
+
+
+def _divergent(table: dict[str, Any], guessed: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """The clusters cleanup leaves to a person, as the header's comments name them."""
+    for cluster in table["clusters"]:
+        differing = _cleanable(cluster, guessed)
+        if differing is None:
+            continue
+        # json.dumps with ensure_ascii keeps values from the database on one comment line
+        yield {"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
+               "ids": json.dumps([r.get("pk") for r in cluster["rows"]], ensure_ascii=True, default=str),
+               "columns": json.dumps(differing, ensure_ascii=True),
+               "guessed": [{"column": c, "role": guessed[c], "option": shell_word(f"{guessed[c]}={c}")}
+                           for c in differing if c in guessed]}
 
 
 def shell_word(text: str) -> str:
@@ -377,17 +494,35 @@ def _no_dollar(element: Any) -> bool:
         return False
 
 
+# where a text holds a tag's delimiter ``$dupfinderN$`` (a lookahead: delimiters may overlap), N's digits
+_TAG_DELIMITER = re.compile(r"(?=\$dupfinder(\d*)\$)")
+
+
+def tags_taken(texts: Iterable[str]) -> set[str]:
+    """The suffixes N of the tags ``dupfinderN`` whose delimiter ``$dupfinderN$`` one of ``texts`` holds: all a
+    tag must avoid of them, however many texts there were.
+
+    >>> sorted(tags_taken(["a$dupfinder$dupfinder2$b", "$dupfinder01$", "no tag"]))
+    ['', '01', '2']
+    """
+    return {found.group(1) for text in texts for found in _TAG_DELIMITER.finditer(text)}
+
+
+def free_tag(taken: set[str] | frozenset[str]) -> str:
+    """The first of ``dupfinder``, ``dupfinder1``, ``dupfinder2``, ... whose suffix is not ``taken``."""
+    n = 0
+    while (str(n) if n else "") in taken:
+        n += 1
+    return f"dupfinder{n or ''}"
+
+
 def dollar_tag(*texts: str) -> str:
     """A PL/pgSQL dollar-quote tag that none of the names or values going inside the block contain.
 
-    >>> dollar_tag("orders"), dollar_tag("odd$dupfinder$name")
-    ('dupfinder', 'dupfinder1')
+    >>> dollar_tag("orders"), dollar_tag("odd$dupfinder$name"), dollar_tag("$dupfinder$", "$dupfinder1$")
+    ('dupfinder', 'dupfinder1', 'dupfinder2')
     """
-    tag, n = "dupfinder", 0
-    while any(f"${tag}$" in text for text in texts):
-        n += 1
-        tag = f"dupfinder{n}"
-    return tag
+    return free_tag(tags_taken(texts))
 
 
 def _template(kind: str, dialect: Dialect) -> str:
@@ -412,8 +547,14 @@ def _header(kind: str, findings: dict[str, Any], lines: list[str]) -> list[str]:
 
 def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
     """Return cleanup.sql: per table one transaction that backs up and deletes the losing rows."""
+    return "".join(cleanup_parts(findings, keep))
+
+
+def cleanup_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator[str]:
+    """cleanup.sql piece by piece, rendered as it is written. Every table's findings are surveyed and checked
+    first (bad findings fail before a piece exists); each table's plan is then rendered a batch at a time."""
     stamp = scan_stamp(findings)
-    body, summary, total = [], [], 0
+    bodies, summary, total = [], [], 0
     for table in findings["tables"]:
         dialect = dialect_for(table.get("dialect", "sqlite"))
         ctx = _table_context(table, dialect, stamp, keep)
@@ -422,14 +563,10 @@ def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
                        f"{len(ctx['pairs'])} row(s) to delete, {len(ctx['divergent'])} divergent cluster(s) left "
                        "for a person")
         if ctx["unsupported"]:
-            body.append(f"-- table {comment_text(table['table'])}: nothing deleted ({ctx['unsupported']})")
+            bodies.append([f"-- table {comment_text(table['table'])}: nothing deleted ({ctx['unsupported']})"])
             continue
-        body.append(render_sql(_template("cleanup", dialect), dialect, t=ctx, lock_timeout=LOCK_TIMEOUT,
-                               statement_timeout=STATEMENT_TIMEOUT, lock_wait_seconds=LOCK_WAIT_SECONDS))
-        # jinja2's render context is a reference cycle (its macros point back at it) that keeps ``t`` until a
-        # full garbage collection: the plan's literals (58 MB at 50,000 clusters) are let go of now
-        ctx["pairs"].clear()
-        ctx["batches"].clear()
+        bodies.append(stream_sql(_template("cleanup", dialect), dialect, t=ctx, lock_timeout=LOCK_TIMEOUT,
+                                 statement_timeout=STATEMENT_TIMEOUT, lock_wait_seconds=LOCK_WAIT_SECONDS))
     head = _header("cleanup.sql", findings, [
         f"-- deletes {total} row(s) that duplicate an earlier row exactly; every deleted row is first copied",
         "-- into a dupfinder_backup_* table in the same transaction. Each table's transaction aborts and",
@@ -442,20 +579,33 @@ def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
         "-- Verify afterwards: dupfinder scan ... again should report no near-duplicate clusters.",
         *summary,
     ])
-    return "\n".join(head + body)
+    return _joined(head, bodies)
+
+
+def _joined(head: list[str], bodies: list[Iterable[str]]) -> Iterator[str]:
+    """``"\\n".join(head + bodies)`` piece by piece, each body rendered only when its turn comes."""
+    yield "\n".join(head)
+    for body in bodies:
+        yield "\n"
+        yield from body
 
 
 def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
     """Return rollback.sql: put back every row cleanup.sql backed up; safe to run more than once."""
+    return "".join(rollback_parts(findings, keep))
+
+
+def rollback_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator[str]:
+    """rollback.sql piece by piece (each table's findings counted before the first piece)."""
     stamp = scan_stamp(findings)
-    body, downs = [], []
+    bodies, downs = [], []
     for table in findings["tables"]:
         dialect = dialect_for(table.get("dialect", "sqlite"))
         ctx = _table_context(table, dialect, stamp, keep, plan=False)
         if ctx["unsupported"]:
-            body.append(f"-- table {comment_text(table['table'])}: nothing to roll back ({ctx['unsupported']})")
+            bodies.append([f"-- table {comment_text(table['table'])}: nothing to roll back ({ctx['unsupported']})"])
             continue
-        body.append(render_sql(_template("rollback", dialect), dialect, t=ctx))
+        bodies.append(stream_sql(_template("rollback", dialect), dialect, t=ctx))
         if ctx["losers"] and dialect.name not in PLAN_ONLY:
             downs += [f"--   {comment_sql(line)}" for line in migration_parts(
                 table.get("dialect", "sqlite"), table["table"], list(table["keys"]), schema=table.get("schema"),
@@ -468,7 +618,7 @@ def rollback_sql(findings: dict[str, Any], keep: str | None = None) -> str:
             "-- Its down step (a migration written by `dupfinder migrate --where` is a partial index: DROP INDEX):",
             *downs] if downs else []),
     ])
-    return "\n".join(head + body)
+    return _joined(head, bodies)
 
 
 def keep_previous_run(out_dir: str | Path, new_stamp: str) -> list[Path]:

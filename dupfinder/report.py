@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import re
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -143,14 +147,21 @@ def _zone(table: dict[str, Any]) -> str:
 
 
 def _incident_context(table: dict[str, Any], incident: dict[str, Any], rank: int,
-                      by_incident: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    members = by_incident.get(incident["id"], [])
+                      members: list[tuple[str, int, int]], evidence: str) -> dict[str, Any]:
+    """One incident as shown; ``members``: (first timestamp, position, writes drawn) of each of its clusters,
+    ``evidence``: the explanation of its first cluster. Only the clusters the timeline keeps are read again."""
     # a cluster of 100,000 rows is drawn from every k-th of its rows (the timeline shows 600 marks at most)
-    ordered = sorted(members, key=lambda c: c["rows"][0]["ts"])
-    writes = [c["rows"][::-(-len(c["rows"]) // TIMELINE_ROWS)] for c in ordered]
+    ordered = sorted(members)
+    sizes = [drawn for _, _, drawn in ordered]
+    step = charts.thinning(sizes)
+    writes = []
+    for _, position, _ in ordered[::step]:
+        rows = table["clusters"][position]["rows"]
+        writes.append(rows[::-(-len(rows) // TIMELINE_ROWS)])
     chart, thinned = charts.timeline(writes, f"Duplicate writes of {incident['id']} in {table['table']}, "
                                              "one lane per writer", _zone(table),
-                                     point=lambda r: (_ts_us(r["ts"]), writer_label(r["writer"])))
+                                     point=lambda r: (_ts_us(r["ts"]), writer_label(r["writer"])),
+                                     note=charts.thin_note(step, sizes, sum(len(w) for w in writes)))
     gaps = incident.get("gap_seconds", {})
     writers = [writer_label(w).split(" / ") for w in incident["writers"] if w] or [[NO_WRITER]]
     return {
@@ -162,7 +173,7 @@ def _incident_context(table: dict[str, Any], incident: dict[str, Any], rank: int
         "offset_shape": incident.get("offset_shape"), "coverage": incident.get("coverage"),
         "recurring": incident.get("recurring"),
         "recommendations": [inline_markdown(r) for r in incident.get("recommendations", [])],
-        "evidence": prose(members[0]["explanation"]) if members else "",
+        "evidence": prose(evidence) if members else "",
         "timeline": chart, "thinned": thinned,
     }
 
@@ -246,68 +257,161 @@ deleted row is first copied into a backup table.', 'sub': False}, {'text': 't: 4
     return points[:30]
 
 
-def _sql_context(name: str, text: str, linked: bool) -> dict[str, Any]:
-    lines = text.splitlines()
+class SqlShown:
+    """What the report shows of a SQL file: its first SQL_LINES_SHOWN lines and how many lines it has (as
+    ``str.splitlines`` counts them), taken while the file is written so that its text is never held whole."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.count = 0
+        self._tail = ""  # the last line read, which the next piece may continue
+
+    @classmethod
+    def of(cls, text: str) -> SqlShown:
+        shown = cls()
+        shown.feed(text)
+        shown.close()
+        return shown
+
+    @classmethod
+    def write(cls, path: Path, pieces: Iterable[str], chunk: int = 1 << 16) -> SqlShown:
+        """Write ``pieces`` to ``path`` (UTF-8) in chunks of about ``chunk`` characters; what the report shows."""
+        shown, buffer, size = cls(), [], 0
+        with open(path, "w", encoding="utf-8") as out:
+            for piece in pieces:
+                buffer.append(piece)
+                size += len(piece)
+                if size >= chunk:
+                    text, buffer, size = "".join(buffer), [], 0
+                    out.write(text)
+                    shown.feed(text)
+            text = "".join(buffer)
+            out.write(text)
+            shown.feed(text)
+        shown.close()
+        return shown
+
+    def feed(self, text: str) -> None:
+        lines = (self._tail + text).splitlines(keepends=True)
+        last = lines[-1] if lines else ""
+        # unterminated, or ended by a "\r" that a "\n" may follow: the line may go on in the next piece
+        self._tail = last if last and (last.endswith("\r") or last.splitlines()[0] == last) else ""
+        if self._tail:
+            lines.pop()
+        self._count(lines)
+
+    def close(self) -> None:
+        if self._tail:
+            self._count([self._tail])
+            self._tail = ""
+
+    def _count(self, lines: list[str]) -> None:
+        room = SQL_LINES_SHOWN - len(self.lines)
+        if room > 0:
+            self.lines += [line.splitlines()[0] for line in lines[:room]]
+        self.count += len(lines)
+
+
+def _sql_context(name: str, sql: str | SqlShown, linked: bool) -> dict[str, Any]:
+    shown = SqlShown.of(sql) if isinstance(sql, str) else sql
+    text = "\n".join(shown.lines)
     summary = [{"text": prose(p["text"]), "sub": p["sub"]} for p in sql_summary(text)
                if p["text"] != f"dupfinder {name}"]  # the heading already names the file
-    return {"name": name, "summary": summary, "text": "\n".join(lines[:SQL_LINES_SHOWN]),
-            "truncated": max(0, len(lines) - SQL_LINES_SHOWN), "linked": linked}
+    return {"name": name, "summary": summary, "text": text,
+            "truncated": max(0, shown.count - SQL_LINES_SHOWN), "linked": linked}
 
 
-def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool = True) -> dict[str, Any]:
-    """Everything the templates show, computed here so the templates hold no logic."""
+class _Tally:
+    """What the report counts over every cluster of every table, in one pass, keeping counts only."""
+
+    def __init__(self) -> None:
+        self.clusters = 0
+        self.key_rows: Counter = Counter()  # rows in clusters per (table, key), by the pair's hash
+        self.days: Counter = Counter()
+        self.gaps = charts.GapTally()
+
+
+def _table_report(t: dict[str, Any], n: int, tally: _Tally) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One table's part of the report and its incidents in order of impact, reading its clusters once (and the
+    few it shows again, by position)."""
+    incidents = t["incidents"]
+    # clusters are shown in their incident's rank: the first CLUSTERS_SHOWN come from that many incidents at
+    # most, so only those are ranked (all of them when a ranked incident turns out to have no cluster)
+    ordered = heapq.nsmallest(max(INCIDENTS_SHOWN, CLUSTERS_SHOWN), incidents, key=impact)
+    rank = {i["id"]: r for r, i in enumerate(ordered)}
+    drawn = {i["id"]: [] for i in ordered[:INCIDENTS_SHOWN]}  # (first ts, position, writes drawn) per cluster
+    evidence: dict[str, str] = {}
+    shown: list[tuple[int, str, int]] = []  # (rank, first ts, position) of the clusters shown, in order
+    ranked = 0
+    for position, c in enumerate(t["clusters"]):
+        rows, incident = c["rows"], c["incident"]
+        first = rows[0]["ts"]
+        tally.clusters += 1
+        # a hash, not the key itself: two keys would be counted as one only if their 64-bit hashes collided
+        tally.key_rows[hash((t["table"], tuple(sorted((k, str(v)) for k, v in c["key"].items()))))] += len(rows)
+        tally.days[first[:10]] += 1
+        tally.gaps.add(c.get("gaps_seconds", []))
+        ranked += incident in rank
+        entry = (rank.get(incident, len(incidents)), first, position)
+        if len(shown) < CLUSTERS_SHOWN or entry < shown[-1]:
+            bisect.insort(shown, entry)
+            del shown[CLUSTERS_SHOWN:]
+        if incident in drawn:
+            drawn[incident].append((first, position, len(range(0, len(rows), -(-len(rows) // TIMELINE_ROWS)))))
+            evidence.setdefault(incident, c["explanation"])
+    if ranked < min(CLUSTERS_SHOWN, len(t["clusters"])) and len(ordered) < len(incidents):
+        rank = {i["id"]: r for r, i in enumerate(sorted(incidents, key=impact))}
+        shown = sorted((rank.get(c["incident"], len(rank)), c["rows"][0]["ts"], position)
+                       for position, c in enumerate(t["clusters"]))[:CLUSTERS_SHOWN]
+    top = ordered[:INCIDENTS_SHOWN]
+    return {
+        "name": t["table"], "anchor": n, "key_columns": t["keys"], "ts": t["ts_column"],
+        "window": format_seconds(t["window_seconds"]), "rows_scanned": f"{t['rows_scanned']:,}",
+        "rows_null_key": f"{t['rows_null_key']:,}", "rows_null_ts": f"{t['rows_null_ts']:,}",
+        "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),
+        "time_range": t.get("time_range", {}), "since": t.get("since"),
+        "writer_columns": [f"{w['role']} = {w['column']} ({how_found(w['reason'])})"
+                           for w in t.get("writer_columns", [])],
+        "signals": t.get("signals", {}), "evidence_read": evidence_read(t.get("signals", {})),
+        "notes": [prose(note) for note in t.get("notes", [])],
+        "incidents": [_incident_context(t, i, r + 1, drawn[i["id"]], evidence.get(i["id"], ""))
+                      for r, i in enumerate(top)],
+        "more_incidents": max(0, len(incidents) - INCIDENTS_SHOWN),
+        "clusters": [_cluster_context(t, t["clusters"][position], i) for i, (_, _, position) in enumerate(shown)],
+        "more_clusters": len(t["clusters"]) - len(shown),
+    }, top
+
+
+def report_context(findings: dict[str, Any], sql: dict[str, str | SqlShown], linked: bool = True) -> dict[str, Any]:
+    """Everything the templates show, computed here so the templates hold no logic. Each table's clusters are
+    read once, one at a time, and only the ones shown are read again: a findings document whose clusters are
+    built as they are read (``findings.OnDemand``) is never held whole."""
     tables = findings["tables"]
-    clusters = [c for t in tables for c in t["clusters"]]
-    per_key: Counter = Counter()  # rows in clusters per (table, key): a key can have clusters on several days
-    for t in tables:
-        for c in t["clusters"]:
-            per_key[(t["table"], tuple(sorted((k, str(v)) for k, v in c["key"].items())))] += len(c["rows"])
-    incidents = sum(len(t["incidents"]) for t in tables)
-    days = Counter(c["rows"][0]["ts"][:10] for c in clusters)
-    gaps = [g for c in clusters for g in c.get("gaps_seconds", [])]
+    tally = _Tally()
     windows: dict[float, list[str]] = {}
     for t in tables:
         if t["clusters"]:
             windows.setdefault(t["window_seconds"], []).append(t["table"])
     table_ctx, ranking = [], []
     for n, t in enumerate(tables, start=1):
-        by_incident: dict[str, list[dict[str, Any]]] = {}
-        for c in t["clusters"]:
-            by_incident.setdefault(c["incident"], []).append(c)
-        ordered = sorted(t["incidents"], key=impact)
-        rank = {i["id"]: r for r, i in enumerate(ordered)}
-        ranking += [(impact(i), t["table"], n, i) for i in ordered]
-        # clusters follow their incident's rank, then time: the biggest incident's clusters come first
-        shown = sorted(t["clusters"], key=lambda c: (rank.get(c["incident"], len(rank)), c["rows"][0]["ts"]))
-        shown = shown[:CLUSTERS_SHOWN]
-        table_ctx.append({
-            "name": t["table"], "anchor": n, "key_columns": t["keys"], "ts": t["ts_column"],
-            "window": format_seconds(t["window_seconds"]), "rows_scanned": f"{t['rows_scanned']:,}",
-            "rows_null_key": f"{t['rows_null_key']:,}", "rows_null_ts": f"{t['rows_null_ts']:,}",
-            "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),
-            "time_range": t.get("time_range", {}), "since": t.get("since"),
-            "writer_columns": [f"{w['role']} = {w['column']} ({how_found(w['reason'])})"
-                               for w in t.get("writer_columns", [])],
-            "signals": t.get("signals", {}), "evidence_read": evidence_read(t.get("signals", {})),
-            "notes": [prose(note) for note in t.get("notes", [])],
-            "incidents": [_incident_context(t, i, r + 1, by_incident) for r, i in enumerate(ordered[:INCIDENTS_SHOWN])],
-            "more_incidents": max(0, len(t["incidents"]) - INCIDENTS_SHOWN),
-            "clusters": [_cluster_context(t, c, i) for i, c in enumerate(shown)],
-            "more_clusters": len(t["clusters"]) - len(shown),
-        })
+        context, top = _table_report(t, n, tally)
+        table_ctx.append(context)
+        ranking += [(impact(i), t["table"], n, i) for i in top]
     verdict = {
-        "clean": not clusters, "clusters": len(clusters), "incidents": incidents, "tables": len(tables),
+        "clean": not tally.clusters, "clusters": tally.clusters, "incidents": sum(len(t["incidents"]) for t in tables),
+        "tables": len(tables),
         "tables_affected": sum(1 for t in tables if t["clusters"]),
         "rows_affected": sum(t.get("rows_in_clusters", 0) for t in tables),
         "rows_to_delete": sum(t.get("rows_to_delete", 0) for t in tables),
         "divergent": sum(t.get("divergent_clusters", 0) for t in tables),
         "far": sum(t["far_duplicates"] for t in tables),
-        "keys": len(per_key), "most_rows_per_key": max(per_key.values(), default=0),
+        "keys": len(tally.key_rows), "most_rows_per_key": max(tally.key_rows.values(), default=0),
     }
+    # the incidents of all tables by impact, as many as one table shows (each is in its table's first ones)
     overview = [{"table": name, "anchor": n, "id": i["id"], "mechanism": i["mechanism"],
                  "rows": f"{i['rows']:,}", "clusters": f"{i['clusters']:,}", "start": i["start"],
                  "summary": prose(i["summary"])}
-                for _, name, n, i in sorted(ranking, key=lambda r: r[0])]
+                for _, name, n, i in sorted(ranking, key=lambda r: r[0])[:INCIDENTS_SHOWN]]
     zones = {_zone(t) for t in tables if t["clusters"]}
     return {
         "version": findings.get("dupfinder_version", "?"), "database": findings["database"],
@@ -315,15 +419,15 @@ def report_context(findings: dict[str, Any], sql: dict[str, str], linked: bool =
         "headline": headline(verdict, [t["table"] for t in tables]),
         "verdict": {k: (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v)
                     for k, v in verdict.items()},
-        "overview": overview,
+        "overview": overview, "more_overview": max(0, verdict["incidents"] - len(overview)),
         "tables": table_ctx,
-        "charts": {"gaps": charts.gap_histogram(gaps, windows),
-                   "per_day": charts.per_day(dict(days), zones.pop() if len(zones) == 1 else "as stored")},
+        "charts": {"gaps": charts.gap_histogram(tally.gaps, windows),
+                   "per_day": charts.per_day(dict(tally.days), zones.pop() if len(zones) == 1 else "as stored")},
         "sql": [_sql_context(name, text, linked) for name, text in sql.items()],
     }
 
 
-def render_report(findings: dict[str, Any], sql: dict[str, str], linked: bool = True) -> str:
+def render_report(findings: dict[str, Any], sql: dict[str, str | SqlShown], linked: bool = True) -> str:
     """Render report.html from a findings document and the SQL files written beside it."""
     return environment().get_template("base.html.j2").render(**report_context(findings, sql, linked))
 

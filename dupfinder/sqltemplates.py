@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import jinja2
 
 
@@ -253,12 +255,18 @@ def render_sql(template: str, dialect: Dialect, **context: object) -> str:
             return (folder / f"{key}.sql").read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError):
             pass
-    version = tuple(getattr(dialect, "server_version_info", None) or ())  # () when rendered without a server
-    text = _dialect_environment(dialect).get_template(template).render(dialect=dialect.name, server_version=version,
-                                                                       **context)
+    text = "".join(stream_sql(template, dialect, **context))
     if folder is not None:
         _keep_rendered(folder, key, text)
     return text
+
+
+def stream_sql(template: str, dialect: Dialect, **context: object) -> Iterator[str]:
+    """``render_sql`` piece by piece as jinja2 renders it (``Template.generate``, never cached): cleanup.sql is
+    written while its plan is rendered, never held whole."""
+    version = tuple(getattr(dialect, "server_version_info", None) or ())  # () when rendered without a server
+    return _dialect_environment(dialect).get_template(template).generate(dialect=dialect.name,
+                                                                         server_version=version, **context)
 
 
 # the dialects whose names and literals depend only on the dialect (``_preparer`` builds their preparer from

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from dupfinder import api
 from dupfinder.config import ScanOptions, table_spec
-from dupfinder.findings import findings_dict, write_findings
+from dupfinder.findings import findings_dict, stream_findings, write_findings
 from dupfinder.remediate import dialect_for
 from dupfinder.report import ROWS_SHOWN, report_context
 from dupfinder.sqltemplates import literal
@@ -45,7 +45,7 @@ def test_findings_json_streamed_holds_what_write_findings_writes(db_url, tmp_pat
     result = api.scan(ScanOptions(url=db_url, tables=(table_spec(table="events", keys=["account"], ts="ts"),)))
     doc = findings_dict(result)
     write_findings(doc, tmp_path / "whole.json")
-    api._stream_json(doc, tmp_path / "streamed.json")
+    stream_findings(findings_dict(result, on_demand=True), tmp_path / "streamed.json")  # clusters built as written
     streamed = (tmp_path / "streamed.json").read_text(encoding="utf-8")
     assert json.loads(streamed) == json.loads((tmp_path / "whole.json").read_text(encoding="utf-8"))
     assert doc["tables"][0]["far_duplicate_keys"] and doc["tables"][0]["clusters"][0]["rows"]

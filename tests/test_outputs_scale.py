@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -128,3 +129,61 @@ def test_clusters_of_one_incident_hold_their_equal_readings_once(sqlite_url):
     for part in ("observations", "posterior"):
         assert len({id(c.evidence[part]) for c in clusters}) == len({repr(c.evidence[part]) for c in clusters}) < 10
     assert len({id(c.explanation) for c in clusters}) == len({c.explanation for c in clusters}) < 10
+
+
+OUTPUTS_PEAK = textwrap.dedent("""
+    import gc, json, sqlite3, sys, tracemalloc
+    from datetime import datetime, timedelta
+    from dupfinder import api, remediate
+    from dupfinder.config import ScanOptions, table_spec
+    n, folder = int(sys.argv[1]), sys.argv[2]
+    conn = sqlite3.connect(f"{folder}/t.db")
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, account INTEGER, day TEXT, ts DATETIME, host TEXT, "
+                 "note TEXT)")
+    start = datetime(2026, 11, 1)
+    for k in range(n):  # two hosts; five clusters a second apart, the next five an hour later: n / 5 incidents
+        at = start + timedelta(seconds=3600 * (k // 5) + k % 5)
+        conn.executemany("INSERT INTO events VALUES (?, ?, 'd', ?, ?, 'same')",
+                         [(2 * k + 1, k, str(at), "batch-01"),
+                          (2 * k + 2, k, str(at + timedelta(milliseconds=300)), "batch-02")])
+    conn.commit()
+    conn.close()
+    spec = table_spec(table="events", keys=["account", "day"], ts="ts", writers=["host=host"])
+    result = api.scan(ScanOptions(url=f"sqlite:///{folder}/t.db", tables=(spec,)))
+    remediate.BATCH_ROWS = 100  # the plan's batches, which bound what cleanup.sql holds, fill at both sizes
+    gc.collect()
+    tracemalloc.start()
+    api.write_outputs(result, f"{folder}/out")
+    print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "clusters": len(result.tables[0].clusters),
+                      "incidents": len(result.tables[0].incidents)}))
+""")
+
+
+def _outputs_peak(folder: Path, clusters: int) -> dict:
+    folder.mkdir()
+    done = subprocess.run([sys.executable, "-c", OUTPUTS_PEAK, str(clusters), str(folder)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (measured["clusters"], measured["incidents"]) == (clusters, clusters // 5)
+    return {**measured, "report": (folder / "out" / "report.html").read_text(encoding="utf-8"),
+            "cleanup": (folder / "out" / "cleanup.sql").read_text(encoding="utf-8")}
+
+
+def test_ten_times_the_clusters_take_the_outputs_little_more_memory(tmp_path):
+    """What writing findings.json, the SQL files and the report adds to the scan result (tracemalloc, in a fresh
+    process) hardly grows with the clusters: they are built, rendered and written one at a time. Holding the
+    findings document's clusters and cleanup.sql's plan took about 2,300 bytes a cluster; what is left is a
+    64-bit hash a row identity (cleanup's duplicate check) and one a key (the report's count of keys)."""
+    small, big = _outputs_peak(tmp_path / "small", 500), _outputs_peak(tmp_path / "big", 5000)
+    per_cluster = (big["peak"] - small["peak"]) / (5000 - 500)
+    print(f"output stage: 500 clusters {small['peak'] / 1e6:.1f} MB, 5,000 {big['peak'] / 1e6:.1f} MB, "
+          f"{per_cluster:.0f} bytes a cluster more")
+    assert per_cluster < 600, per_cluster
+    assert "5000 row(s) to delete" in big["cleanup"] and big["cleanup"].count("\nCOMMIT;") == 50  # batches of 100
+    # the report shows as much of 1,000 incidents as of 100 (30 in the overview and in the table's section, 100
+    # clusters), and says where the rest are
+    assert len(big["report"]) < 1.2 * len(small["report"])
+    for doc, incidents, clusters in ((small, 70, 400), (big, 970, 4900)):
+        assert len(re.findall(f"… and {incidents} more incident(?:s|\\(s\\)) in findings.json", doc["report"])) == 2
+        assert re.search(f"… and {clusters} more cluster(?:s|\\(s\\)) in findings.json", doc["report"])

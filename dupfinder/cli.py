@@ -221,7 +221,7 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
     if quiet:
         pass
     elif fmt == "json":
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=list))  # --out's clusters: built as read
     elif fmt == "summary":
         click.echo(json.dumps(gates.summary_dict(doc, verdict), indent=2, ensure_ascii=False))
     elif fmt == "junit":

@@ -264,10 +264,13 @@ def _one_line(text: str, limit: int = 160) -> str:
 
 def validate_findings(doc: Any, source: str = "findings") -> None:
     """Check ``doc`` against findings.schema.json; raise BadFindings naming the first failing field."""
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
     from jsonschema.exceptions import best_match
 
-    error = best_match(Draft202012Validator(findings_schema()).iter_errors(doc))
+    # the document --out writes from holds its clusters and incidents as OnDemand lists: arrays all the same
+    arrays = Draft202012Validator.TYPE_CHECKER.redefine("array", lambda _, value: isinstance(value, (list, OnDemand)))
+    validator = validators.extend(Draft202012Validator, type_checker=arrays)
+    error = best_match(validator(findings_schema()).iter_errors(doc))
     if error is None:
         return
     message, shown = error.message, repr(error.instance)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,7 +135,7 @@ class TableVerdict:
     table: str
     counts: dict[str, int]
     mechanisms: dict[str, int]
-    new_clusters: tuple[dict[str, Any], ...]
+    new_clusters: Sequence[dict[str, Any]]  # all of a table's clusters without a baseline: no copy
     known_clusters: int
     failed: bool
     reasons: tuple[str, ...]
@@ -165,8 +166,17 @@ class Verdict:
 def _table_counts(table: dict[str, Any], clusters: list[dict[str, Any]], baseline: Baseline | None
                   ) -> tuple[dict[str, int], dict[str, int]]:
     mechanisms: dict[str, int] = {}
-    for c in clusters:
+    counts = dict.fromkeys(("clusters", "rows", "delete", "divergent"), 0)
+    incidents = set()
+    for c in clusters:  # one pass: --out's clusters are built each time they are read
         mechanisms[c.get("mechanism", "unknown")] = mechanisms.get(c.get("mechanism", "unknown"), 0) + 1
+        rows = len(c.get("rows", []))
+        counts["clusters"] += 1
+        counts["rows"] += rows
+        counts["delete"] += rows - 1 if c.get("payload") == "identical" else 0
+        counts["divergent"] += c.get("payload") == "divergent"
+        if c.get("incident"):
+            incidents.add(c.get("incident"))
     far = int(table.get("far_duplicates", 0) or 0)
     if baseline is not None:
         listed = table.get("far_duplicate_keys", [])
@@ -174,15 +184,7 @@ def _table_counts(table: dict[str, Any], clusters: list[dict[str, Any]], baselin
         unlisted = max(0, far - len(listed))
         far = sum(1 for f in listed if _canonical(f.get("key")) not in known) + max(
             0, unlisted - baseline.far_unlisted.get(table["table"], 0))
-    counts = {
-        "clusters": len(clusters),
-        "rows": sum(len(c.get("rows", [])) for c in clusters),
-        "delete": sum(len(c.get("rows", [])) - 1 for c in clusters if c.get("payload") == "identical"),
-        "divergent": sum(1 for c in clusters if c.get("payload") == "divergent"),
-        "incidents": len({c.get("incident") for c in clusters if c.get("incident")}),
-        "far": far,
-    }
-    return counts, mechanisms
+    return {**counts, "incidents": len(incidents), "far": far}, mechanisms
 
 
 def _value(gate: Gate, counts: dict[str, int], mechanisms: dict[str, int]) -> int:
@@ -201,7 +203,7 @@ def evaluate(doc: dict[str, Any], gates: tuple[Gate, ...] = (), baseline: Baseli
     per_table = []
     for table in doc["tables"]:
         clusters = table.get("clusters", [])
-        new = [c for c in clusters if baseline is None or not baseline.knows(table, c)]
+        new = clusters if baseline is None else [c for c in clusters if not baseline.knows(table, c)]
         counts, mechanisms = _table_counts(table, new, baseline)
         per_table.append((table["table"], counts, mechanisms, new, len(clusters) - len(new)))
     totals: dict[str, int] = {m: sum(t[1][m] for t in per_table) for m in METRICS if m != "mechanism"}
@@ -220,7 +222,7 @@ def evaluate(doc: dict[str, Any], gates: tuple[Gate, ...] = (), baseline: Baseli
                             if _value(g, counts, mechanisms) > 0)
         else:
             reasons = (f"clusters>0: {counts['clusters']} here",) if counts["clusters"] else ()
-        tables.append(TableVerdict(name, counts, mechanisms, tuple(new), known, bool(reasons), reasons))
+        tables.append(TableVerdict(name, counts, mechanisms, new, known, bool(reasons), reasons))
     failed = bool(tripped) if effective else totals["clusters"] > 0
     return Verdict(1 if failed else 0, outcomes, tuple(tables), baseline.path if baseline else None,
                    {**totals, **{f"mechanism:{k}": v for k, v in sorted(mechanism_totals.items())}})

@@ -220,6 +220,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     keep = _keep(keep, table)
     survey = _survey(table, ids, dialect, keep, guessed, row_id, plan)
     planned = survey.losers if plan else 0
+
+    def plan_rows() -> Iterator[PlanPair]:
+        return _pairs(table, ids, dialect, keep, guessed, checked)
     backup = backup_name(schema, name, stamp, NAME_BYTES.get(dialect.name, 63))
     excluded = [{"column": c, "why": "primary key"} for c in pk]
     excluded.append({"column": table["ts_column"], "why": "timestamp"})
@@ -238,12 +241,12 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "key_columns": table["keys"], "payload": payload, "columns": columns,
         "insert_columns": [c for c in columns if c not in generated], "checked": checked,
         # the plan is rendered as the template reads it, a batch at a time, and kept by no one
-        "pairs": Replay(planned, lambda: _pairs(table, ids, dialect, keep, guessed, checked)),
+        "pairs": Replay(planned, plan_rows),
         "losers": survey.losers,
         "plan_columns": [*(f"loser_{i}" for i in range(len(ids))), *(f"survivor_{i}" for i in range(len(ids))),
                          *(["hash"] if dialect.name == "postgresql" else [f"v_{i}" for i in range(len(checked))])],
         "key_compare": [{"name": k, "text": _no_equality(types.get(k))} for k in table["keys"]],
-        "batches": Replay(-(-planned // BATCH_ROWS), lambda: _batches(_pairs(table, ids, dialect, keep, guessed, checked))),
+        "batches": Replay(-(-planned // BATCH_ROWS), lambda: _batches(plan_rows())),
         "clusters": survey.clusters, "divergent": Replay(survey.divergent, lambda: _divergent(table, guessed)),
         "keep": keep, "backup": backup,
         "qbackup": quote_table(dialect, backup, schema), "excluded": excluded,

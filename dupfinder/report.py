@@ -261,7 +261,8 @@ class SqlShown:
     """What the report shows of a SQL file: its first SQL_LINES_SHOWN lines and how many lines it has (as
     ``str.splitlines`` counts them), taken while the file is written so that its text is never held whole."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = SQL_LINES_SHOWN) -> None:
+        self.keep = keep
         self.lines: list[str] = []
         self.count = 0
         self._tail = ""  # the last line read, which the next piece may continue
@@ -306,7 +307,7 @@ class SqlShown:
             self._tail = ""
 
     def _count(self, lines: list[str]) -> None:
-        room = SQL_LINES_SHOWN - len(self.lines)
+        room = self.keep - len(self.lines)
         if room > 0:
             self.lines += [line.splitlines()[0] for line in lines[:room]]
         self.count += len(lines)

@@ -40,6 +40,33 @@ def test_the_dollar_tag_sees_a_dollar_text_anywhere_in_the_findings():
     assert dollar_tag(*_dollar_texts(table)) == "dupfinder1"
 
 
+@given(texts=st.lists(st.text(st.sampled_from("$dupfinder0123x"), max_size=24), max_size=4))
+def test_the_dollar_tag_from_the_tags_taken_is_the_first_no_text_holds(texts):
+    """Streamed, the findings' texts are reduced to the tag suffixes they hold; the tag is the one the search over
+    every text finds."""
+    from dupfinder.remediate import dollar_tag, free_tag, tags_taken
+
+    tag, n = "dupfinder", 0
+    while any(f"${tag}$" in text for text in texts):
+        n += 1
+        tag = f"dupfinder{n}"
+    assert dollar_tag(*texts) == free_tag(set().union(*(tags_taken([t]) for t in texts))) == tag
+
+
+@given(text=st.text(st.sampled_from("ab\n\r\x0b\x1c\x85\u2028"), max_size=40), cuts=st.lists(st.integers(0, 40)),
+       keep=st.integers(0, 5))
+def test_what_the_report_shows_of_a_sql_file_written_in_pieces_is_its_first_lines(text, cuts, keep):
+    """Lines as str.splitlines counts them, whichever piece a line break (or a \\r\\n) falls in."""
+    from dupfinder.report import SqlShown
+
+    bounds = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
+    shown = SqlShown(keep)
+    for start, end in zip(bounds, bounds[1:]):
+        shown.feed(text[start:end])
+    shown.close()
+    assert (shown.lines, shown.count) == (text.splitlines()[:keep], len(text.splitlines()))
+
+
 def test_findings_json_streamed_holds_what_write_findings_writes(db_url, tmp_path):
     events_table(db_url, [(1, 7, 0.0, "a", "x\u00e9\n\"q\""), (2, 7, 0.3, "b", "y"), (3, 8, 0.0), (4, 9, 0.0),
                           (5, 9, 900.0)])

@@ -287,8 +287,8 @@ def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], dir
     from .alembic_revision import versions_dir, write_revision
 
     versions_dir(directory)  # a bad folder is reported before the database is asked anything
-    dialect, qualified, _schema, _name = _migration_target(url, table, keys, where)
-    return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where)
+    dialect, qualified, schema, name = _migration_target(url, table, keys, where)
+    return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where, schema, name)
 
 
 def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],

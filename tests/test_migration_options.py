@@ -60,9 +60,9 @@ def test_options_that_a_dialect_cannot_honour_are_refused():
         migration_sql("sqlite", "events", ["account"], nulls_not_distinct=True)
     with pytest.raises(UsageError, match="no partial indexes"):
         migration_sql("mysql", "events", ["account"], where="note = 'x'")
-    for hostile in ("note = 'x'; DROP TABLE events", "true -- x", "true $dupfinder$"):
+    for predicate in ("note = 'x'; DROP TABLE events", "true -- x", "true $dupfinder$"):
         with pytest.raises(UsageError, match="one boolean expression"):
-            migration_sql("postgresql", "events", ["account"], where=hostile)
+            migration_sql("postgresql", "events", ["account"], where=predicate)
 
 
 def test_nulls_not_distinct_counts_null_keys_as_duplicates(pg_url, pg_server):

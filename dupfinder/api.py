@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +38,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
         total = len(options.tables)
         for done, spec in enumerate(options.tables):
+            started = time.monotonic()
             if progress:
                 progress(spec.table, "finding clusters", done, total)
             given = [c for _, c in spec.writers]
@@ -83,7 +86,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                                                            found.members), data_roles)
             if run_index is not None:
                 table = runs.explain(table)
-            tables.append(table)
+            tables.append(dataclasses.replace(table, scan_seconds=time.monotonic() - started))
             if progress:
                 progress(spec.table, "done", done + 1, total)
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))

@@ -120,6 +120,9 @@ def test_junit_is_valid_and_has_one_case_per_table(demo_url, tmp_path):
     assert failed and all("clusters>0" in c.result[0].message for c in failed)
     assert "key=" in failed[0].result[0].text
     assert suites[0].failures == len(failed) and suites[0].tests == len(cases)
+    # each case carries its table's scan time (it was always 0.000), the suite their sum
+    assert all(c.time > 0 for c in cases)
+    assert suites[0].time == pytest.approx(sum(c.time for c in cases), abs=0.002 * len(cases))
 
 
 def test_the_junit_schema_rejects_what_ci_systems_reject():

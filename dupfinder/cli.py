@@ -282,7 +282,8 @@ def _print_verdict(verdict, gated: bool) -> None:
     if verdict.baseline:
         known = sum(t.known_clusters for t in verdict.tables)
         new = sum(t.counts["clusters"] for t in verdict.tables)
-        click.echo(f"baseline {verdict.baseline}: {known} cluster(s) accepted, {new} new")
+        click.echo(f"baseline {verdict.baseline}: {known:,} {'cluster' if known == 1 else 'clusters'} accepted, "
+                   f"{new:,} new")
     for outcome in verdict.gates:
         click.echo(f"gate {outcome.gate}: {outcome.value} -> {'FAIL' if outcome.failed else 'pass'}")
 
@@ -479,22 +480,23 @@ def _progress(fmt: str, stream=None, environ=None, refresh: float = 0.5):
 
 def _print_summary(doc: dict[str, Any]) -> None:
     from .sqltemplates import _UNSAFE
+    from .words import count
 
     def echo(line: str) -> None:  # a table name may hold a line break: each line stays one line, escaped
         click.echo(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line))
 
     for t in doc["tables"]:
         clusters = t["clusters"]
-        head = (f"{t['table']}: {len(clusters)} near-duplicate cluster(s) in {len(t['incidents'])} incident(s), "
-                f"{t['rows_in_clusters']} rows, {t['rows_to_delete']} to delete, "
-                f"{t['divergent_clusters']} divergent; {t['far_duplicates']} far-duplicate key(s); "
-                f"{t['rows_scanned']:,} rows scanned")
+        head = (f"{t['table']}: {count(len(clusters), 'near-duplicate cluster')} in "
+                f"{count(len(t['incidents']), 'incident')}, {count(t['rows_in_clusters'], 'row')}, "
+                f"{t['rows_to_delete']:,} to delete, {t['divergent_clusters']:,} divergent; "
+                f"{count(t['far_duplicates'], 'far-duplicate key')}; {count(t['rows_scanned'], 'row')} scanned")
         echo(head)
         if t["rows_null_key"] or t["rows_null_ts"]:
-            echo(f"  {t['rows_null_key']} row(s) with a NULL key (distinct), "
-                 f"{t['rows_null_ts']} with a NULL timestamp (excluded)")
+            echo(f"  {count(t['rows_null_key'], 'row')} with a NULL key (distinct), "
+                 f"{t['rows_null_ts']:,} with a NULL timestamp (excluded)")
         if t.get("rows_infinite_ts"):
-            echo(f"  {t['rows_infinite_ts']} row(s) with an infinite timestamp (excluded like NULLs)")
+            echo(f"  {count(t['rows_infinite_ts'], 'row')} with an infinite timestamp (excluded like NULLs)")
         if t["writer_columns"]:
             used = ", ".join(f"{w['role']}={w['column']} ({w['reason']})" for w in t["writer_columns"])
             echo(f"  writer columns: {used}")
@@ -509,7 +511,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
             counts = {v: verdicts.count(v) for v in ("two_runs", "one_run", "overlapping", "none")}
             echo(f"  job runs (--runs): copies in different runs {counts['two_runs']}, in one run "
                  f"{counts['one_run']}, runs active together {counts['overlapping']}, outside any run "
-                 f"{counts['none']} (cluster(s))")
+                 f"{counts['none']} (counted in clusters)")
         if signals.get("timestamp_precision_warning"):
             echo(f"  warning: {signals['timestamp_precision_warning']}")
         for incident in t["incidents"][:10]:
@@ -518,11 +520,11 @@ def _print_summary(doc: dict[str, Any]) -> None:
                 sure = f"{sure} that it is one of the shortlist"
             echo(f"  {incident['id']} {incident['mechanism']} ({sure}): {incident['summary']}")
         if len(t["incidents"]) > 10:
-            echo(f"  ... and {len(t['incidents']) - 10} more incident(s) in findings.json")
+            echo(f"  ... and {count(len(t['incidents']) - 10, 'more incident')} in findings.json")
         for note in t.get("notes", []):
             echo(f"  note: {note}")
     total = sum(len(t["clusters"]) for t in doc["tables"])
-    echo(f"{'clean' if not total else f'{total} cluster(s) found'} ({doc['database']})")
+    echo(f"{'clean' if not total else count(total, 'cluster') + ' found'} ({doc['database']})")
 
 
 if __name__ == "__main__":  # python -m dupfinder.cli, the console script's own entry point

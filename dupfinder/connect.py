@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from . import urls
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
+from .words import count
 
 ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
 # engines whose "primary key" is a sort key that does not make rows unique: rows are identified by --id only
@@ -343,7 +344,7 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
         [t for t in everywhere if t.rpartition(".")[2] == (name if dot else table)][:3]
     default = "the default schema" if not dot else "the database"
     hint = f"; tables with a similar name: {', '.join(close)}" if close else (
-        f"; {default} has {len(names)} table(s)" + (f": {', '.join(sorted(names)[:8])}" if names else "")
+        f"; {default} has {count(len(names), 'table')}" + (f": {', '.join(sorted(names)[:8])}" if names else "")
         + (f", other schemas {len(everywhere) - len(names)}: {', '.join(sorted(everywhere[len(names):])[:8])}"
            if len(everywhere) > len(names) else ""))
     raise TableNotFound(f"table {table!r} not found{hint}")

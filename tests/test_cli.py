@@ -34,7 +34,7 @@ def dup_db(db_url):
 def test_exit_1_when_clusters_found_and_0_when_clean(dup_db):
     found = run("scan", dup_db, "--table", "events", "--key", "account", "--key", "day", "--ts", "ts")
     assert found.exit_code == 1, found.output
-    assert "1 near-duplicate cluster(s)" in found.output
+    assert "1 near-duplicate cluster in 1 incident" in found.output
     assert "writer columns: host=host" in found.output
     clean = run("scan", dup_db, "--table", "events", "--key", "account", "--key", "day", "--ts", "ts",
                 "--window", "100ms")

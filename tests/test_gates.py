@@ -176,7 +176,7 @@ def test_baseline_catches_a_new_incident_after_a_real_insert(db_url, tmp_path):
 
     same = run(*args, "--baseline", baseline)
     assert same.exit_code == 0, same.output
-    assert "2 cluster(s) accepted, 0 new" in same.output
+    assert "2 clusters accepted, 0 new" in same.output
 
     _insert(db_url, [(6, 9, 200.2, "b")])  # a new double write: account 9 written twice
     caught = run(*args, "--baseline", baseline, "--format", "summary")

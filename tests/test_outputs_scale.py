@@ -113,7 +113,7 @@ def test_one_key_written_100000_times_stays_under_300_mb_with_a_small_report(db_
     assert peak_mb <= 300, peak_mb
     report = (out / "report.html").read_text()
     assert len(report) < 1_000_000
-    assert f"{n - ROWS_SHOWN} more row(s) of this cluster in findings.json" in report.replace(",", "")
+    assert f"{n - ROWS_SHOWN} more rows of this cluster in findings.json" in report.replace(",", "")
     doc = json.loads((out / "findings.json").read_text())
     assert len(doc["tables"][0]["clusters"]) == 1 and len(doc["tables"][0]["clusters"][0]["rows"]) == n
 

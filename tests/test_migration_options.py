@@ -156,6 +156,18 @@ def _alembic(url: str, folder: Path):
     return config, command
 
 
+def _up_refuses_down_accepts(config, command, url: str, duplicate_insert: str) -> None:
+    """Upgrade to the revision: the duplicate is refused; downgrade: it goes in."""
+    command.upgrade(config, "head")
+    engine = sa.create_engine(url)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.exec_driver_sql(duplicate_insert)
+    command.downgrade(config, "-1")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(duplicate_insert)
+    engine.dispose()
+
+
 def test_alembic_revision_upgrades_and_downgrades(db_url, tmp_path):
     events_table(db_url, [(1, 7, 0.0), (2, 8, 0.0)])
     folder = tmp_path / "migrations"
@@ -169,14 +181,8 @@ def test_alembic_revision_upgrades_and_downgrades(db_url, tmp_path):
     text = written[0].read_text()
     if db_url.startswith("postgresql"):
         assert "autocommit_block()" in text
-    command.upgrade(config, "head")
-    engine = sa.create_engine(db_url)
-    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (3, 7, '2026-11-02')")
-    command.downgrade(config, "-1")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (3, 7, '2026-11-02')")
-    engine.dispose()
+    _up_refuses_down_accepts(config, command, db_url,
+                             "INSERT INTO events (id, account, day) VALUES (3, 7, '2026-11-02')")
     # with the duplicate back, the revision's pre-flight stops the upgrade
     with pytest.raises(sa.exc.DBAPIError if db_url.startswith("postgresql") else sa.exc.IntegrityError):
         command.upgrade(config, "head")
@@ -235,10 +241,5 @@ def test_alembic_revision_names_the_schema_the_table_was_found_in(pg_url, tmp_pa
     result = CliRunner().invoke(main, ["migrate", on_path, "--table", "ledger", "--key", "account",
                                        "--key", "day", "--alembic", str(folder)])
     assert result.exit_code == 0, result.output
-    command.upgrade(config, "head")
-    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO billing.ledger VALUES (3, 7, '2026-11-01')")
-    command.downgrade(config, "-1")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO billing.ledger VALUES (3, 7, '2026-11-01')")
     engine.dispose()
+    _up_refuses_down_accepts(config, command, pg_url, "INSERT INTO billing.ledger VALUES (3, 7, '2026-11-01')")

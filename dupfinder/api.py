@@ -108,7 +108,7 @@ def _run_index(options: ScanOptions):
 def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, rejected) -> list[str]:
     """What the scan's reading leaves to a person: guessed writer columns the data turned down, and the index
     that would let the scan (or a --since scan) read the table in order."""
-    from .connect import since_advice
+    from .connect import index_caveat, since_advice
     from .detect import recommended_index_sql
 
     notes = [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
@@ -117,7 +117,7 @@ def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, reject
                                                                              "mariadb"):
         columns = ", ".join([*spec.keys, spec.ts])
         notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
-                     f"in order ({recommended_index_sql(dialect, info, spec)})")
+                     f"in order ({recommended_index_sql(dialect, info, spec)}){index_caveat(info)}")
     advice = since_advice(dialect, info, spec.ts) if spec.since is not None and not info.view else None
     if advice:
         notes.append(advice)

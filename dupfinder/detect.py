@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .config import TableSpec
-from .connect import TableInfo
+from .connect import TableInfo, concurrently
 from .sqltemplates import quote_table, render_sql, sql_text
 from .values import iso_from_us
 
@@ -187,8 +187,7 @@ def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec)
     quote = dialect.identifier_preparer.quote
     columns = [*spec.keys, spec.ts]
     name = index_name([info.name, *columns])
-    concurrently = "CONCURRENTLY " if dialect.name == "postgresql" else ""
-    return (f"CREATE INDEX {concurrently}{quote(name)} ON {quote_table(dialect, info.name, info.sql_schema)} "
+    return (f"CREATE INDEX {concurrently(info)}{quote(name)} ON {quote_table(dialect, info.name, info.sql_schema)} "
             f"({', '.join(quote(c) for c in columns)})")
 
 

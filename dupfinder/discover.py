@@ -86,7 +86,7 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
         try:
             if schema is not None and schema not in inspector.get_schema_names():
                 raise UsageError(f"schema {schema!r} not found; schemas: {', '.join(inspector.get_schema_names())}")
-            names = sorted(inspector.get_table_names(schema=schema))
+            names = sorted(set(inspector.get_table_names(schema=schema)) - _partitions(conn, schema))
         except sa.exc.DBAPIError as err:
             raise QueryFailed(f"cannot list tables: {str(err.orig or err).splitlines()[0]}") from None
         for name in names:
@@ -110,6 +110,14 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
     return proposals
 
 
+def _partitions(conn: Connection, schema: str | None) -> set[str]:
+    """PostgreSQL: the partitions in ``schema``, left to their partitioned table; nothing elsewhere."""
+    if conn.dialect.name != "postgresql":
+        return set()
+    return set(conn.execute(sql_text(render_sql("partitions_postgresql.sql.j2", conn.dialect)),
+                            {"schema": schema}).scalars())
+
+
 def _discover_table(conn: Connection, qualified: str) -> Proposal | None:
     info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
     if [u for u in info.unique_constraints if tuple(u) != info.primary_key]:
@@ -121,12 +129,14 @@ def _discover_table(conn: Connection, qualified: str) -> Proposal | None:
 
 
 def _timestamp_column(info: TableInfo) -> str | None:
-    """The creation-timestamp column: a date-time column, preferring names that say 'created'."""
+    """The creation-timestamp column: a date-time column, preferring names that say 'created'; not the
+    primary key itself, but a timestamp beside an id in it is one (a table partitioned by time must put its
+    partition key in its primary key)."""
     def is_time(c) -> bool:
         upper = c.type.upper()
         return "TIMESTAMP" in upper or "DATETIME" in upper or c.timezone is not None
 
-    timed = [c.name for c in info.columns if is_time(c) and c.name not in info.primary_key]
+    timed = [c.name for c in info.columns if is_time(c) and info.primary_key != (c.name,)]
     if not timed:
         return None
     return min(timed, key=lambda n: next((i for i, w in enumerate(TS_WORDS) if w in name_words(n)), len(TS_WORDS)))

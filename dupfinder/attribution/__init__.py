@@ -116,7 +116,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         }
         if e.rows is not None:
             evidence["writer_rows"] = list(e.rows)
-        if reading:
+        if reading:  # which reading of the column put the pair in the repeated hour, the local one too
+            evidence["clock_reading"] = reading
             evidence["clock_local"] = clock.local_pair(
                 cluster.start_us, "instant" if reading in ("instant", "utc") else "local", table.spec.timezone)
         if verdict.mechanism == "unknown":

@@ -8,7 +8,7 @@ import tomllib
 import hostile
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import at, make_table
+from helpers import at, make_table, partitioned_by_month
 from hypothesis import HealthCheck, assume, given, settings
 
 from dupfinder.cli import main
@@ -253,16 +253,11 @@ def test_a_table_partitioned_by_time_is_proposed_once(pg_url):
     """A range-partitioned table must hold its timestamp in its primary key: discover passed it over (no
     timestamp outside the primary key) and would then have proposed each partition apart, splitting the double
     write that straddles two of them."""
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE invoice_lines (id int, account_id int, period date, created_at timestamp,"
-                             " PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at)")
-        for month in (10, 11):
-            conn.exec_driver_sql(f"CREATE TABLE invoice_lines_{month} PARTITION OF invoice_lines "
-                                 f"FOR VALUES FROM ('2026-{month}-01') TO ('2026-{month + 1}-01')")
-        conn.exec_driver_sql("INSERT INTO invoice_lines SELECT a, a, '2026-10-01', TIMESTAMP '2026-10-31 23:59:50' "
-                             "+ a * interval '1 second' FROM generate_series(1, 20) AS a")
-        conn.exec_driver_sql("INSERT INTO invoice_lines SELECT 100 + account_id, account_id, period, "
-                             "created_at + interval '300 ms' FROM invoice_lines")  # a second run
-    engine.dispose()
+    partitioned_by_month(
+        pg_url, "invoice_lines", "id int, account_id int, period date, created_at timestamp, "
+        "PRIMARY KEY (id, created_at)", "created_at",
+        "INSERT INTO invoice_lines SELECT a, a, '2026-10-01', TIMESTAMP '2026-10-31 23:59:50' "
+        "+ a * interval '1 second' FROM generate_series(1, 20) AS a",
+        "INSERT INTO invoice_lines SELECT 100 + account_id, account_id, period, created_at + interval '300 ms' "
+        "FROM invoice_lines")  # a second run
     assert [(p.table, p.keys, p.ts) for p in discover(pg_url)] == [("invoice_lines", ("account_id",), "created_at")]

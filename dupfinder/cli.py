@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -502,9 +503,15 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if t["writer_columns"]:
             used = ", ".join(f"{w['role']}={w['column']} ({w['reason']})" for w in t["writer_columns"])
             echo(f"  writer columns: {used}")
-        elif clusters:
-            echo("  writer columns: none (give --writer ROLE=COLUMN if the table records who wrote a row)")
         signals = t.get("signals", {})
+        from_data = [f"--writer {shlex.quote(w['role'] + '=' + w['column'])}"
+                     for w in signals.get("writer_roles_from_data", [])]
+        if clusters and not t["writer_columns"] and from_data:
+            # the attribution used them, so the explanations name their values; cleanup does not trust them
+            echo(f"  writer columns: none given or found by name; read from the data for the attribution only, "
+                 f"so their differences keep clusters from cleanup.sql ({' '.join(from_data)} trusts them)")
+        elif clusters and not t["writer_columns"]:
+            echo("  writer columns: none (give --writer ROLE=COLUMN if the table records who wrote a row)")
         if clusters and t.get("dialect") == "postgresql":
             echo(f"  evidence: xmin {signals.get('xmin')}; commit timestamps {signals.get('commit_timestamps')}; "
                  f"heap blocks {signals.get('heap_blocks')}")

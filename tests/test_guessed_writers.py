@@ -4,12 +4,14 @@ a ledger's integer ``version`` was taken for a release column, and cleanup delet
 from __future__ import annotations
 
 import sqlalchemy as sa
+from click.testing import CliRunner
 from helpers import at, make_table, ts_type
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlrun import apply_sql, rows_of, scan_doc
 
 from dupfinder.attribution.roles import Profile, assign
+from dupfinder.cli import main
 from dupfinder.cluster import Cluster, ClusterRow
 from dupfinder.remediate import cleanup_sql, rollback_sql
 
@@ -174,6 +176,8 @@ def test_a_writer_role_read_from_the_data_is_named_with_the_option_that_trusts_i
     doc = scan_doc(db_url, table="orders", keys=["order_ref"], ts="created_at")
     table = doc["tables"][0]
     assert table["writer_columns"] == [] and table["rows_to_delete"] == 0
+    said = CliRunner().invoke(main, ["scan", db_url, "--table", "orders", "--key", "order_ref", "--ts", "created_at"])
+    assert said.exit_code == 1 and "(--writer host=Rechner trusts them)" in said.output, said.output
     assert {w["column"]: w["role"] for w in table["signals"]["writer_roles_from_data"]} == {"Rechner": "host"}
     sql = cleanup_sql(doc)
     assert "--writer host=Rechner" in sql

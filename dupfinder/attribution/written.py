@@ -74,7 +74,7 @@ def merge_spans(spans: Sequence[tuple[int, int]], limit: int = MAX_SPANS) -> lis
             merged.append([lo, hi])
     # merging two neighbours leaves every other gap as it was, so closing the closest gap again and again (the
     # leftmost of equal ones) closes the len - limit smallest gaps, ties from the left: one sort, not a scan
-    # of every gap per merge (quadratic: 0.1 s of a 1M-row scan with 460 spans)
+    # of every gap per merge (quadratic: 0.09 s of a profiled 1M-row scan, about 500 spans)
     gaps = sorted(range(len(merged) - 1), key=lambda k: (merged[k + 1][0] - merged[k][1], k))
     closed = set(gaps[:max(0, len(merged) - limit)])
     out: list[tuple[int, int]] = []

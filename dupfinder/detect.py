@@ -68,10 +68,13 @@ class TableStats:
 
     def notes(self) -> list[str]:
         """What the scan made of timestamps that are no ISO text (SQLite keeps any value in any column)."""
-        return ([f"{self.rows_epoch_ts} timestamp(s) are numbers: read as epoch seconds (UTC)"]
-                if self.rows_epoch_ts else []) + \
-            ([f"{self.rows_unreadable_ts} timestamp(s) are text that is no time: left out and counted with the NULL "
-              "timestamps (rows_null_ts)"] if self.rows_unreadable_ts else [])
+        from .words import count
+
+        epoch, unreadable = self.rows_epoch_ts, self.rows_unreadable_ts
+        return ([f"{count(epoch, 'timestamp')} {'is a number' if epoch == 1 else 'are numbers'}: read as epoch "
+                 "seconds (UTC)"] if epoch else []) + \
+            ([f"{count(unreadable, 'timestamp')} {'is' if unreadable == 1 else 'are'} text that is no time: left "
+              "out and counted with the NULL timestamps (rows_null_ts)"] if unreadable else [])
 
 
 @dataclass(frozen=True)

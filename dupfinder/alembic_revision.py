@@ -7,6 +7,7 @@ is plain Python a reviewer can read; the SQL sits in it as string constants.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -69,14 +70,29 @@ def statements(sql: str) -> list[str]:
     return found
 
 
+def _docstring_safe(name: str) -> str:
+    r"""A table or column name as it may stand in the revision's docstring: JSON's escapes are Python's too,
+    so a quote, a backslash or a control character in a name can neither end the docstring nor start code
+    (other characters stay as they are: JSON writes astral ones as surrogate pairs, which Python does not
+    read back as one character).
+
+    >>> print(_docstring_safe('say "hi"\nbye'))
+    "say \"hi\"\nbye"
+    """
+    return json.dumps(name, ensure_ascii=False)
+
+
 def write_revision(directory: str | Path, dialect: str, table: str, keys: list[str],
-                   nulls_not_distinct: bool = False, where: str | None = None) -> Path:
-    """Write the revision file and return its path."""
+                   nulls_not_distinct: bool = False, where: str | None = None, schema: str | None = None,
+                   name: str | None = None) -> Path:
+    """Write the revision file and return its path. ``schema`` and ``name``: where the table was found, which
+    the statements qualify it with (as migration.sql does), so the revision does not depend on the
+    search_path Alembic runs under."""
     folder = versions_dir(directory)
-    parts = migration_parts(dialect, table, keys, nulls_not_distinct, where)
+    parts = migration_parts(dialect, table, keys, nulls_not_distinct, where, schema=schema, name=name)
     down_revision = current_head(folder)
     revision = uuid.uuid4().hex[:12]
-    name = constraint_name(table, keys)
+    constraint = constraint_name(table, keys)
     concurrent = dialect == "postgresql"
     upgrade = [f"    op.execute({statement!r})" for statement in statements(parts["preflight"])]
     if concurrent:
@@ -92,7 +108,7 @@ def write_revision(directory: str | Path, dialect: str, table: str, keys: list[s
     else:
         downgrade = [f"    op.execute({parts['down']!r})"]
     text = "\n".join([
-        f'"""dupfinder: UNIQUE ({", ".join(keys)}) on {table}',
+        f'"""dupfinder: UNIQUE ({", ".join(map(_docstring_safe, keys))}) on {_docstring_safe(table)}',
         "",
         f"Revision ID: {revision}",
         f"Revises: {down_revision or ''}",
@@ -118,6 +134,6 @@ def write_revision(directory: str | Path, dialect: str, table: str, keys: list[s
         *downgrade,
         "",
     ])
-    path = folder / f"{revision}_dupfinder_{name}.py"
+    path = folder / f"{revision}_dupfinder_{constraint}.py"
     path.write_text(text, encoding="utf-8")
     return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +38,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
         total = len(options.tables)
         for done, spec in enumerate(options.tables):
+            started = time.monotonic()
             if progress:
                 progress(spec.table, "finding clusters", done, total)
             given = [c for _, c in spec.writers]
@@ -83,7 +86,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                                                            found.members), data_roles)
             if run_index is not None:
                 table = runs.explain(table)
-            tables.append(table)
+            tables.append(dataclasses.replace(table, scan_seconds=time.monotonic() - started))
             if progress:
                 progress(spec.table, "done", done + 1, total)
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))
@@ -105,7 +108,7 @@ def _run_index(options: ScanOptions):
 def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, rejected) -> list[str]:
     """What the scan's reading leaves to a person: guessed writer columns the data turned down, and the index
     that would let the scan (or a --since scan) read the table in order."""
-    from .connect import since_advice
+    from .connect import index_caveat, since_advice
     from .detect import recommended_index_sql
 
     notes = [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
@@ -114,7 +117,7 @@ def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, reject
                                                                              "mariadb"):
         columns = ", ".join([*spec.keys, spec.ts])
         notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
-                     f"in order ({recommended_index_sql(dialect, info, spec)})")
+                     f"in order ({recommended_index_sql(dialect, info, spec)}){index_caveat(info)}")
     advice = since_advice(dialect, info, spec.ts) if spec.since is not None and not info.view else None
     if advice:
         notes.append(advice)
@@ -255,8 +258,8 @@ def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], dir
     from .alembic_revision import versions_dir, write_revision
 
     versions_dir(directory)  # a bad folder is reported before the database is asked anything
-    dialect, qualified, _schema, _name = _migration_target(url, table, keys, where)
-    return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where)
+    dialect, qualified, schema, name = _migration_target(url, table, keys, where)
+    return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where, schema, name)
 
 
 def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],

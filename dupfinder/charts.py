@@ -16,6 +16,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from .words import count
+
 SHAPES = ("circle", "square", "triangle", "diamond")
 COLOURS = ("#1b6ca8", "#d9480f", "#2b8a3e", "#862e9c", "#c92a2a", "#5f3dc4", "#e67700", "#0b7285")
 WIDE, NARROW = 860, 360
@@ -179,7 +181,7 @@ def _gap_histogram(gaps: GapTally, windows: list[tuple[float, list[str]]], width
         h = plot_h * c / ticks[-1]
         x = left + i * bar_w
         parts.append(f'<rect x="{x + 1:.1f}" y="{y0 - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
-                     f'fill="#1b6ca8"><title>{c:,} gap(s)</title></rect>')
+                     f'fill="#1b6ca8"><title>{count(c, "gap")}</title></rect>')
         if c and text_width(f"{c:,}") <= bar_w + 4:
             parts.append(_text(x + bar_w / 2, y0 - h - 4, f"{c:,}"))
     widest = max(text_width(_DECADE_LABELS.get(e, f"1e{e} s")) for e in range(lo_exp, hi_exp + 1))
@@ -252,7 +254,7 @@ def _per_day(days: dict[str, int], zone: str, width: int) -> str:
     for d, n in sorted(parsed.items()):
         h = plot_h * n / ticks[-1]
         parts.append(f'<rect x="{x(d) - bar_w / 2:.1f}" y="{y0 - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                     f'fill="#d9480f"><title>{d.isoformat()}: {n:,} cluster(s)</title></rect>')
+                     f'fill="#d9480f"><title>{d.isoformat()}: {count(n, "cluster")}</title></rect>')
         if text_width(f"{n:,}") <= max(per, bar_w):
             parts.append(_text(x(d), y0 - h - 4, f"{n:,}"))
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y0}" y2="{y0}" stroke="#555"/>')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -282,7 +283,8 @@ def _print_verdict(verdict, gated: bool) -> None:
     if verdict.baseline:
         known = sum(t.known_clusters for t in verdict.tables)
         new = sum(t.counts["clusters"] for t in verdict.tables)
-        click.echo(f"baseline {verdict.baseline}: {known} cluster(s) accepted, {new} new")
+        click.echo(f"baseline {verdict.baseline}: {known:,} {'cluster' if known == 1 else 'clusters'} accepted, "
+                   f"{new:,} new")
     for outcome in verdict.gates:
         click.echo(f"gate {outcome.gate}: {outcome.value} -> {'FAIL' if outcome.failed else 'pass'}")
 
@@ -410,6 +412,8 @@ def discover(url, schema, output, force, fmt):
             click.echo(f"{p.table}: skipped -- {p.skipped}")
         elif p.keys:
             click.echo(f"{p.table}: key ({', '.join(p.keys)}), timestamp {p.ts} -- {p.evidence}; read {p.rows_read}")
+            if p.index:
+                click.echo(f"  no index starts with this key, so every scan sorts the table's keys: {p.index}")
         else:
             click.echo(f"{p.table}: no key proposed -- {p.evidence}")
     if not proposals:
@@ -479,28 +483,35 @@ def _progress(fmt: str, stream=None, environ=None, refresh: float = 0.5):
 
 def _print_summary(doc: dict[str, Any]) -> None:
     from .sqltemplates import _UNSAFE
+    from .words import count
 
     def echo(line: str) -> None:  # a table name may hold a line break: each line stays one line, escaped
         click.echo(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line))
 
     for t in doc["tables"]:
         clusters = t["clusters"]
-        head = (f"{t['table']}: {len(clusters)} near-duplicate cluster(s) in {len(t['incidents'])} incident(s), "
-                f"{t['rows_in_clusters']} rows, {t['rows_to_delete']} to delete, "
-                f"{t['divergent_clusters']} divergent; {t['far_duplicates']} far-duplicate key(s); "
-                f"{t['rows_scanned']:,} rows scanned")
+        head = (f"{t['table']}: {count(len(clusters), 'near-duplicate cluster')} in "
+                f"{count(len(t['incidents']), 'incident')}, {count(t['rows_in_clusters'], 'row')}, "
+                f"{t['rows_to_delete']:,} to delete, {t['divergent_clusters']:,} divergent; "
+                f"{count(t['far_duplicates'], 'far-duplicate key')}; {count(t['rows_scanned'], 'row')} scanned")
         echo(head)
         if t["rows_null_key"] or t["rows_null_ts"]:
-            echo(f"  {t['rows_null_key']} row(s) with a NULL key (distinct), "
-                 f"{t['rows_null_ts']} with a NULL timestamp (excluded)")
+            echo(f"  {count(t['rows_null_key'], 'row')} with a NULL key (distinct), "
+                 f"{t['rows_null_ts']:,} with a NULL timestamp (excluded)")
         if t.get("rows_infinite_ts"):
-            echo(f"  {t['rows_infinite_ts']} row(s) with an infinite timestamp (excluded like NULLs)")
+            echo(f"  {count(t['rows_infinite_ts'], 'row')} with an infinite timestamp (excluded like NULLs)")
         if t["writer_columns"]:
             used = ", ".join(f"{w['role']}={w['column']} ({w['reason']})" for w in t["writer_columns"])
             echo(f"  writer columns: {used}")
-        elif clusters:
-            echo("  writer columns: none (give --writer ROLE=COLUMN if the table records who wrote a row)")
         signals = t.get("signals", {})
+        from_data = [f"--writer {shlex.quote(w['role'] + '=' + w['column'])}"
+                     for w in signals.get("writer_roles_from_data", [])]
+        if clusters and not t["writer_columns"] and from_data:
+            # the attribution used them, so the explanations name their values; cleanup does not trust them
+            echo(f"  writer columns: none given or found by name; read from the data for the attribution only, "
+                 f"so their differences keep clusters from cleanup.sql ({' '.join(from_data)} trusts them)")
+        elif clusters and not t["writer_columns"]:
+            echo("  writer columns: none (give --writer ROLE=COLUMN if the table records who wrote a row)")
         if clusters and t.get("dialect") == "postgresql":
             echo(f"  evidence: xmin {signals.get('xmin')}; commit timestamps {signals.get('commit_timestamps')}; "
                  f"heap blocks {signals.get('heap_blocks')}")
@@ -509,7 +520,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
             counts = {v: verdicts.count(v) for v in ("two_runs", "one_run", "overlapping", "none")}
             echo(f"  job runs (--runs): copies in different runs {counts['two_runs']}, in one run "
                  f"{counts['one_run']}, runs active together {counts['overlapping']}, outside any run "
-                 f"{counts['none']} (cluster(s))")
+                 f"{counts['none']} (counted in clusters)")
         if signals.get("timestamp_precision_warning"):
             echo(f"  warning: {signals['timestamp_precision_warning']}")
         for incident in t["incidents"][:10]:
@@ -518,11 +529,11 @@ def _print_summary(doc: dict[str, Any]) -> None:
                 sure = f"{sure} that it is one of the shortlist"
             echo(f"  {incident['id']} {incident['mechanism']} ({sure}): {incident['summary']}")
         if len(t["incidents"]) > 10:
-            echo(f"  ... and {len(t['incidents']) - 10} more incident(s) in findings.json")
+            echo(f"  ... and {count(len(t['incidents']) - 10, 'more incident')} in findings.json")
         for note in t.get("notes", []):
             echo(f"  note: {note}")
     total = sum(len(t["clusters"]) for t in doc["tables"])
-    echo(f"{'clean' if not total else f'{total} cluster(s) found'} ({doc['database']})")
+    echo(f"{'clean' if not total else count(total, 'cluster') + ' found'} ({doc['database']})")
 
 
 if __name__ == "__main__":  # python -m dupfinder.cli, the console script's own entry point

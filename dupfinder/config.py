@@ -54,7 +54,7 @@ class TableSpec:
                 what = "a --key column" if column in self.keys else "the --ts column"
                 raise UsageError(f"table {self.table!r}: --writer {role}={column} names {what}; a writer column "
                                  "tells the copies of one key apart by who wrote them")
-        if self.timezone:
+        if self.timezone is not None:  # an empty --timezone '' is a mistake, not "no zone"
             _check_timezone(self.timezone)
         if len(set(self.ids)) != len(self.ids):
             raise UsageError(f"table {self.table!r}: an --id column is named twice")

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from . import urls
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
+from .words import count
 
 ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
 # engines whose "primary key" is a sort key that does not make rows unique: rows are identified by --id only
@@ -289,6 +290,8 @@ class TableInfo:
     # PostgreSQL: tables that INHERIT from this plain table. Their rows are not its rows (a scan counted an
     # archive's rows as the parent's, and cleanup then aborted forever), so it is read and cleaned with ONLY
     inherited_by: tuple[str, ...] = ()
+    # PostgreSQL: a partitioned table (relkind 'p'), on which CREATE INDEX CONCURRENTLY is refused
+    partitioned: bool = False
 
     @property
     def heap(self) -> bool:
@@ -343,7 +346,7 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
         [t for t in everywhere if t.rpartition(".")[2] == (name if dot else table)][:3]
     default = "the default schema" if not dot else "the database"
     hint = f"; tables with a similar name: {', '.join(close)}" if close else (
-        f"; {default} has {len(names)} table(s)" + (f": {', '.join(sorted(names)[:8])}" if names else "")
+        f"; {default} has {count(len(names), 'table')}" + (f": {', '.join(sorted(names)[:8])}" if names else "")
         + (f", other schemas {len(everywhere) - len(names)}: {', '.join(sorted(everywhere[len(names):])[:8])}"
            if len(everywhere) > len(names) else ""))
     raise TableNotFound(f"table {table!r} not found{hint}")
@@ -461,7 +464,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain,
         id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else None,
-        inherited_by=found[6] if found else (),
+        inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p",
     )
 
 
@@ -634,13 +637,26 @@ def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
     if ts in info.index_leading_columns:
         return None
     if info.dialect == "postgresql":
-        statement = f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column})"
+        statement = f"CREATE INDEX {concurrently(info)}{name} ON {table} ({column})"
     elif info.dialect in ("mysql", "mariadb"):
         statement = f"ALTER TABLE {table} ADD INDEX {name} ({column}), ALGORITHM=INPLACE, LOCK=NONE"
     else:
         statement = f"CREATE INDEX {name} ON {table} ({column})"
     return f"no index starts with {ts}: " + head + f"an index on it ({statement}) makes post-deploy scans cost " \
-        "what the recent rows cost"
+        f"what the recent rows cost{index_caveat(info)}"
+
+
+def concurrently(info: TableInfo) -> str:
+    """``CONCURRENTLY `` for a PostgreSQL index that can be built without blocking writes; nothing on other
+    engines, nor on a partitioned table, where PostgreSQL refuses it (``index_caveat`` says so)."""
+    return "CONCURRENTLY " if info.dialect == "postgresql" and not info.partitioned else ""
+
+
+def index_caveat(info: TableInfo) -> str:
+    """What a person must know before running a recommended CREATE INDEX that cannot be CONCURRENTLY."""
+    return ("; the table is partitioned, where PostgreSQL refuses CONCURRENTLY: it blocks writes while it builds "
+            "(or build it CONCURRENTLY on each partition and ATTACH PARTITION each to an index created ON ONLY "
+            "the table)") if info.partitioned else ""
 
 
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .config import TableSpec
-from .connect import TableInfo
+from .connect import TableInfo, concurrently
 from .sqltemplates import quote_table, render_sql, sql_text
 from .values import iso_from_us
 
@@ -68,10 +68,13 @@ class TableStats:
 
     def notes(self) -> list[str]:
         """What the scan made of timestamps that are no ISO text (SQLite keeps any value in any column)."""
-        return ([f"{self.rows_epoch_ts} timestamp(s) are numbers: read as epoch seconds (UTC)"]
-                if self.rows_epoch_ts else []) + \
-            ([f"{self.rows_unreadable_ts} timestamp(s) are text that is no time: left out and counted with the NULL "
-              "timestamps (rows_null_ts)"] if self.rows_unreadable_ts else [])
+        from .words import count
+
+        epoch, unreadable = self.rows_epoch_ts, self.rows_unreadable_ts
+        return ([f"{count(epoch, 'timestamp')} {'is a number' if epoch == 1 else 'are numbers'}: read as epoch "
+                 "seconds (UTC)"] if epoch else []) + \
+            ([f"{count(unreadable, 'timestamp')} {'is' if unreadable == 1 else 'are'} text that is no time: left "
+              "out and counted with the NULL timestamps (rows_null_ts)"] if unreadable else [])
 
 
 @dataclass(frozen=True)
@@ -187,8 +190,7 @@ def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec)
     quote = dialect.identifier_preparer.quote
     columns = [*spec.keys, spec.ts]
     name = index_name([info.name, *columns])
-    concurrently = "CONCURRENTLY " if dialect.name == "postgresql" else ""
-    return (f"CREATE INDEX {concurrently}{quote(name)} ON {quote_table(dialect, info.name, info.sql_schema)} "
+    return (f"CREATE INDEX {concurrently(info)}{quote(name)} ON {quote_table(dialect, info.name, info.sql_schema)} "
             f"({', '.join(quote(c) for c in columns)})")
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from .connect import TableInfo, introspect, read_only
 from .errors import QueryFailed, UsageError
-from .sqltemplates import quote_table, render_sql, sql_text
+from .sqltemplates import _UNSAFE, quote_table, render_sql, sql_text
 from .writers import ROLE_WORDS, name_words
 
 NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint
@@ -70,11 +70,12 @@ class Proposal:
     rows_read: str
     alternatives: list[str] = field(default_factory=list)
     skipped: str | None = None  # why the table could not be measured (it is left out, the rest goes on)
+    index: str | None = None  # CREATE INDEX on (key..., ts) when no index starts with the key: scans sort then
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
                 "evidence": self.evidence, "rows_read": self.rows_read, "alternatives": self.alternatives,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "index": self.index}
 
 
 def discover(url: str, schema: str | None = None) -> list[Proposal]:
@@ -85,7 +86,7 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
         try:
             if schema is not None and schema not in inspector.get_schema_names():
                 raise UsageError(f"schema {schema!r} not found; schemas: {', '.join(inspector.get_schema_names())}")
-            names = sorted(inspector.get_table_names(schema=schema))
+            names = sorted(set(inspector.get_table_names(schema=schema)) - _partitions(conn, schema))
         except sa.exc.DBAPIError as err:
             raise QueryFailed(f"cannot list tables: {str(err.orig or err).splitlines()[0]}") from None
         for name in names:
@@ -109,6 +110,14 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
     return proposals
 
 
+def _partitions(conn: Connection, schema: str | None) -> set[str]:
+    """PostgreSQL: the partitions in ``schema``, left to their partitioned table; nothing elsewhere."""
+    if conn.dialect.name != "postgresql":
+        return set()
+    return set(conn.execute(sql_text(render_sql("partitions_postgresql.sql.j2", conn.dialect)),
+                            {"schema": schema}).scalars())
+
+
 def _discover_table(conn: Connection, qualified: str) -> Proposal | None:
     info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
     if [u for u in info.unique_constraints if tuple(u) != info.primary_key]:
@@ -120,12 +129,14 @@ def _discover_table(conn: Connection, qualified: str) -> Proposal | None:
 
 
 def _timestamp_column(info: TableInfo) -> str | None:
-    """The creation-timestamp column: a date-time column, preferring names that say 'created'."""
+    """The creation-timestamp column: a date-time column, preferring names that say 'created'; not the
+    primary key itself, but a timestamp beside an id in it is one (a table partitioned by time must put its
+    partition key in its primary key)."""
     def is_time(c) -> bool:
         upper = c.type.upper()
         return "TIMESTAMP" in upper or "DATETIME" in upper or c.timezone is not None
 
-    timed = [c.name for c in info.columns if is_time(c) and c.name not in info.primary_key]
+    timed = [c.name for c in info.columns if is_time(c) and info.primary_key != (c.name,)]
     if not timed:
         return None
     return min(timed, key=lambda n: next((i for i, w in enumerate(TS_WORDS) if w in name_words(n)), len(TS_WORDS)))
@@ -186,7 +197,21 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
                                             -measure(s).dup_groups))
     best = measure(ranked[0])
     return Proposal(info.qualified_name, ts, best.columns, _evidence(best), rows_read,
-                    [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]])
+                    [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]],
+                    index=_missing_index(conn, info, best.columns, ts))
+
+
+def _missing_index(conn: Connection, info: TableInfo, keys: tuple[str, ...], ts: str) -> str | None:
+    """The CREATE INDEX a scan of the proposed key would want, when no index starts with the key: without one
+    every scan sorts all the keys of the table (with it PostgreSQL reads them in order; see detect.key_index).
+    None where an index exists or does not serve the scan (DuckDB, Spark, ClickHouse)."""
+    from .config import table_spec
+    from .detect import key_index, recommended_index_sql
+
+    if info.view or conn.dialect.name not in ("postgresql", "sqlite", "mysql", "mariadb"):
+        return None
+    spec = table_spec(table=info.qualified_name, keys=list(keys), ts=ts)
+    return None if key_index(conn, info, spec) else recommended_index_sql(conn.dialect, info, spec)
 
 
 def _slice_start(conn: Connection, table: str, ts: str, total: int):
@@ -269,15 +294,34 @@ def starter_toml(url: str, proposals: list[Proposal]) -> str:
     lines += ["window = \"2s\"", ""]
     for p in proposals:
         if not p.keys:
-            lines += [f"# {p.table}: {p.evidence}", ""]
+            lines += [_comment(f"{p.table}: {p.evidence}"), ""]
             continue
-        lines += [f"# {p.evidence} (read {p.rows_read})"]
-        lines += [f"# also possible: {alt}" for alt in p.alternatives]
+        lines += [_comment(f"{p.evidence} (read {p.rows_read})")]
+        lines += [_comment(f"also possible: {alt}") for alt in p.alternatives]
+        if p.index:
+            lines += [_comment(f"no index starts with this key, so every scan sorts the table's keys: {p.index}")]
         lines += ["[[table]]", f"name = \"{_toml_escape(p.table)}\"",
                   "keys = [" + ", ".join(f"\"{_toml_escape(k)}\"" for k in p.keys) + "]",
                   f"ts = \"{_toml_escape(p.ts)}\"", ""]
     return "\n".join(lines)
 
 
+def _comment(text: str) -> str:
+    r"""A TOML comment line: a line break or other control character in a table or column name would end the
+    comment and start TOML of the name's choosing, so such characters are spelled out.
+
+    >>> _comment("events: no key"), _comment("nl\n[[table]]")
+    ('# events: no key', '# nl\\u000a[[table]]')
+    """
+    return "# " + _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _toml_escape(text: str) -> str:
-    return re.sub(r'(["\\])', r"\\\1", text).replace("\n", "\\n")
+    r"""Text inside a TOML basic string: quotes and backslashes escaped, every control character (which TOML
+    refuses there, not only the line break) as a ``\uXXXX`` escape.
+
+    >>> print(_toml_escape('a"b\\c\nd\re'))
+    a\"b\\c\u000ad\u000de
+    """
+    text = re.sub(r'(["\\])', r"\\\1", text)
+    return re.sub("[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -52,6 +52,7 @@ class TableResult:
     commit_timestamps: str = "not available on this engine"
     verify_sql: str = ""
     signals: dict[str, Any] = field(default_factory=dict)
+    scan_seconds: float | None = None  # wall time of this table's scan, start to attribution (JUnit's time)
 
     @property
     def rows_in_clusters(self) -> int:
@@ -173,6 +174,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "ts_timezone_aware": t.ts_timezone_aware,
         "keep": spec.keep,
         "since": spec.since.isoformat() if spec.since else None,
+        **({"scan_seconds": round(t.scan_seconds, 3)} if t.scan_seconds is not None else {}),
         "time_range": {"first": iso_timestamp(t.stats.first_ts), "last": iso_timestamp(t.stats.last_ts)},
         "writer_columns": [{"role": w.role, "column": w.column, "reason": w.reason, "trusted": w.trusted}
                            for w in t.writers],

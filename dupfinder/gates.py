@@ -257,19 +257,21 @@ def junit_xml(doc: dict[str, Any], verdict: Verdict, max_listed: int = 20) -> st
 
     failures = sum(1 for t in verdict.tables if t.failed)
     stamp = str(doc.get("scanned_at") or "")[:19]
+    seconds = [float(src.get("scan_seconds") or 0) for src in doc["tables"]]  # 0 for findings of older versions
     root = ET.Element("testsuites", name="dupfinder", tests=str(len(verdict.tables)), failures=str(failures),
-                      errors="0", time="0.000")
+                      errors="0", time=f"{sum(seconds):.3f}")
     suite = ET.SubElement(root, "testsuite", name="dupfinder scan", tests=str(len(verdict.tables)),
-                          failures=str(failures), errors="0", skipped="0", time="0.000", timestamp=stamp)
+                          failures=str(failures), errors="0", skipped="0", time=f"{sum(seconds):.3f}",
+                          timestamp=stamp)
     properties = ET.SubElement(suite, "properties")
     for name, value in (("database", doc.get("database")), ("dupfinder_version", doc.get("dupfinder_version")),
                         ("baseline", verdict.baseline or ""),
                         ("gates", ", ".join(o.gate for o in verdict.gates) or "clusters>0 (default)")):
         ET.SubElement(properties, "property", name=name, value=_xml_text(str(value or "")))
-    for t, src in zip(verdict.tables, doc["tables"], strict=True):
+    for t, src, took in zip(verdict.tables, doc["tables"], seconds, strict=True):
         case = ET.SubElement(suite, "testcase", classname="dupfinder." + _xml_text(t.table),
                              name=_xml_text(f"{t.table}: no {'new ' if verdict.baseline else ''}duplicates"),
-                             time="0.000")
+                             time=f"{took:.3f}")
         counts = ", ".join(f"{v} {METRICS[k]}" for k, v in t.counts.items())
         if t.failed:
             lines = [f"{'new ' if verdict.baseline else ''}cluster key={_canonical(c.get('key'))} "

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Dialect
 from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, UsageError
 from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql, stream_sql
+from .writers import ROLE_WORDS
 
 BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks and WAL in smaller pieces
 LOCK_TIMEOUT = "5s"
@@ -204,8 +205,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     generated = {c["name"] for c in described if c.get("generated")}
     types = {c["name"]: str(c.get("type") or "") for c in described}
     writers = [w for w in table.get("writer_columns", []) if w.get("column") in columns and _trusted(w)]
-    guessed = {w["column"]: w.get("role", "?") for w in table.get("writer_columns", [])
-               if w.get("column") in columns and not _trusted(w)}
+    guessed = {**_roles_from_data(table, columns),
+               **{w["column"]: w.get("role", "?") for w in table.get("writer_columns", [])
+                  if w.get("column") in columns and not _trusted(w)}}
     writer_columns = {w["column"] for w in writers}
     skip = set(pk) | set(table["keys"]) | {table["ts_column"]} | writer_columns
     payload = [c for c in columns if c not in skip]
@@ -441,6 +443,15 @@ def _trusted(writer: dict[str, Any]) -> bool:
     data (``trusted``); a findings file without the field trusts only columns given with --writer."""
     trusted = writer.get("trusted")
     return trusted if isinstance(trusted, bool) else str(writer.get("reason") or "").startswith("given")
+
+
+def _roles_from_data(table: dict, columns: list[str]) -> dict[str, str]:
+    """Column -> role of the writer roles the scan read from the data alone (``signals``): never trusted, but
+    a difference in one is named with the --writer option that would trust it. Only the known roles of the
+    table's own columns: ``signals`` is outside the findings schema."""
+    found = (table.get("signals") or {}).get("writer_roles_from_data") or []
+    return {w["column"]: w["role"] for w in found if isinstance(w, dict)
+            and w.get("column") in columns and w.get("role") in ROLE_WORDS}
 
 
 def _differing(rows: list[dict[str, Any]], columns: dict[str, str]) -> list[str]:

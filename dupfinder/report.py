@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from . import charts
 from .durations import format_seconds
 from .sqltemplates import resource_dir, template_cache
+from .words import count, noun
 
 CLUSTERS_SHOWN = 100      # per table; the rest are counted and left to findings.json
 SQL_LINES_SHOWN = 400
@@ -31,7 +32,7 @@ _CODE = re.compile(r"`([^`\n]+)`")
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         bytecode_cache=template_cache(),  # compiled once per version, not in every process
         loader=jinja2.FileSystemLoader(str(resource_dir("reports", "reports"))),
         autoescape=True,
@@ -39,15 +40,8 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-
-
-def count(n: int, word: str, many: str | None = None) -> str:
-    """A number with thousands separators and the word in the right number.
-
-    >>> count(1, "incident"), count(1217, "row"), count(2, "key", "keys")
-    ('1 incident', '1,217 rows', '2 keys')
-    """
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+    env.filters["noun"] = noun  # {{ n }} {{ n|noun("cluster") }}: "1 cluster", "2 clusters"
+    return env
 
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
@@ -167,6 +161,7 @@ def _incident_context(table: dict[str, Any], incident: dict[str, Any], rank: int
     return {
         "id": incident["id"], "rank": rank, "mechanism": incident["mechanism"], "summary": prose(incident["summary"]),
         "confidence": incident.get("confidence", 0), "start": incident["start"], "end": incident["end"],
+        "candidates": [c["mechanism"] for c in incident.get("candidates") or []],
         "clusters": f"{incident['clusters']:,}", "rows": f"{incident['rows']:,}",
         "writers": writers, "writers_recorded": writers != [[NO_WRITER]],
         "gaps": {k: format_seconds(v) for k, v in gaps.items()},
@@ -194,7 +189,8 @@ def _cluster_context(table: dict[str, Any], cluster: dict[str, Any], index: int)
         "headers": [{"name": name, "long": len(name) > LABEL_CHARS, "differs": name in cluster["differing_columns"],
                      "writer": name in roles} for name in roles + columns],
         "rows": [{"pk": ", ".join(f"{k}={_value(v)}" for k, v in r["pk"].items()), "ts": r["ts"],
-                  "survivor": r["survivor"],
+                  # a divergent cluster keeps every row until a person decides: no row is marked kept
+                  "survivor": r["survivor"] and cluster["payload"] != "divergent",
                   "cells": [_value(r["writer"].get(role)) for role in roles]
                            + [_value(r.get("values", {}).get(c)) for c in columns]}
                  for r in _shown_rows(cluster["rows"])],

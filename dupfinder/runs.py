@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+from .words import count
 
 if TYPE_CHECKING:
     from .cluster import Cluster
@@ -200,12 +201,14 @@ def _why_no_run(seen: dict[str, int]) -> str:
     """Why the log lines that --runs-pattern matched made no run, from what ``_read_lines`` counted."""
     if not seen["matched"]:
         return ": no line matches --runs-pattern"
-    why = [f"{seen['matched']} line(s) match --runs-pattern but none closes a run"]
+    why = [f"{count(seen['matched'], 'line')} {'matches' if seen['matched'] == 1 else 'match'} --runs-pattern "
+           "but none closes a run"]
     if seen["no_phase"]:
         why.append(f"the phase of {seen['no_phase']} holds neither a start word nor an end word "
                    f"(start words: {', '.join(START_WORDS)}; end words: {', '.join(END_WORDS)})")
     if seen["unclosed"]:
-        why.append(f"{seen['unclosed']} run(s) start and never end (a crashed job leaves no end line)")
+        starts = "starts and never ends" if seen["unclosed"] == 1 else "start and never end"
+        why.append(f"{count(seen['unclosed'], 'run')} {starts} (a crashed job leaves no end line)")
     return ": " + "; ".join(why)
 
 

@@ -29,6 +29,20 @@ def make_table(url: str, name: str, columns: list[sa.Column], rows: list[dict]) 
     return table
 
 
+def partitioned_by_month(url: str, table: str, columns: str, ts: str, *inserts: str) -> None:
+    """A PostgreSQL table range-partitioned on ``ts`` into October and November 2026 (its primary key must
+    hold ``ts``), then ``inserts`` run in one transaction."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table} ({columns}) PARTITION BY RANGE ({ts})")
+        for month in (10, 11):
+            conn.exec_driver_sql(f"CREATE TABLE {table}_{month} PARTITION OF {table} "
+                                 f"FOR VALUES FROM ('2026-{month}-01') TO ('2026-{month + 1}-01')")
+        for statement in inserts:
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
 def ts_type(aware: bool = False) -> sa.types.TypeEngine:
     """A timestamp column type keeping microseconds on every engine (MySQL/MariaDB need an explicit fsp)."""
     from sqlalchemy.dialects import mysql

@@ -17,3 +17,24 @@ def test_heading_shows_the_command_run_and_the_shared_note_once():
     assert text.count("other agents") == 1
     command = text.split("`")[1]
     assert shlex.split(command) == ["python", "benchmarks/peers.py", *argv]
+
+
+def test_dupfinder_processes_of_the_benchmark_read_bytecode_compiled_once(tmp_path):
+    """Under PYTHONDONTWRITEBYTECODE=1 (this machine's setting) a checkout's process compiled every dupfinder
+    module at each start; after compile_once the scans the benchmark starts import them from bytecode."""
+    import os
+    import subprocess
+
+    code = ("import sys, os; sys.path.insert(0, 'benchmarks'); import peers; from pathlib import Path; "
+            f"peers.compile_once(Path({str(tmp_path)!r})); "
+            "import subprocess; print(subprocess.run([sys.executable, '-c', 'import sys, dupfinder.api; "
+            "print(sys.flags.dont_write_bytecode, sys.pycache_prefix, dupfinder.api.__cached__)'], "
+            "capture_output=True, text=True).stdout)")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert done.returncode == 0, done.stderr
+    compiled = {p.name.split(".")[0] for p in (tmp_path / "pycache").rglob("dupfinder/**/*.pyc")}
+    assert {"api", "detect", "cluster", "written", "model"} <= compiled
+    flag, prefix, cached = done.stdout.split()  # a process the benchmark starts: reads (and may write) bytecode
+    assert flag == "0" and prefix == str(tmp_path / "pycache") and Path(cached).is_file()

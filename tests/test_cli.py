@@ -34,7 +34,7 @@ def dup_db(db_url):
 def test_exit_1_when_clusters_found_and_0_when_clean(dup_db):
     found = run("scan", dup_db, "--table", "events", "--key", "account", "--key", "day", "--ts", "ts")
     assert found.exit_code == 1, found.output
-    assert "1 near-duplicate cluster(s)" in found.output
+    assert "1 near-duplicate cluster in 1 incident" in found.output
     assert "writer columns: host=host" in found.output
     clean = run("scan", dup_db, "--table", "events", "--key", "account", "--key", "day", "--ts", "ts",
                 "--window", "100ms")
@@ -73,6 +73,7 @@ def test_json_format_and_out_dir(dup_db, tmp_path):
         (["--table", "events", "--key", "account", "--ts", "ts", "--writer", "boss=host"], "unknown writer role"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--writer", "host"], "ROLE=COLUMN"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--timezone", "Mars/Olympus"], "time zone"),
+        (["--table", "events", "--key", "account", "--ts", "ts", "--timezone", ""], "unknown time zone ''"),
         (["--table", "events", "--ts", "ts"], "missing --key"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--window", "0"], "more than zero"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--window", "0ms"], "more than zero"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from helpers import at, cluster_ids, events_table, make_table, scan_one
+from helpers import at, cluster_ids, events_table, make_table, partitioned_by_month, scan_one
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -221,3 +221,22 @@ def test_clickhouse_parses_the_portable_plans(plan):
                      offset_us="0", since_bind="'2026-11-01'", far=True, far_limit=1000, materialize=False)
     ast = str(chdb.query("EXPLAIN AST " + sql, "CSV"))
     assert "SelectWithUnionQuery" in ast and "WindowListElement" in ast.replace('"', ""), ast[:500]
+
+
+def test_index_advice_on_a_partitioned_table_runs(pg_url):
+    """PostgreSQL refuses CREATE INDEX CONCURRENTLY on a partitioned table: both notes advised it, and the
+    statement they gave failed ("cannot create index on partitioned table ... concurrently")."""
+    partitioned_by_month(pg_url, "events", "id int, account int, day int, ts timestamp, PRIMARY KEY (id, ts)", "ts",
+                         "INSERT INTO events VALUES (1, 7, 1, '2026-10-31 23:59:59.7'), "
+                         "(2, 7, 1, '2026-11-01 00:00:00.4'), (3, 8, 1, '2026-11-02 00:00:00')")
+    result = scan_one(pg_url, since="2026-10-01T00:00:00Z")
+    assert cluster_ids(result) == [[1, 2]]  # the pair straddling the partitions
+    advised = [n.split("(CREATE INDEX ", 1)[1].split(")", 1)[0] for n in result.notes if "(CREATE INDEX " in n]
+    assert len(advised) == 2 and all("partitioned" in n for n in result.notes if "(CREATE INDEX " in n)
+    engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for statement in advised:
+            conn.exec_driver_sql(f"CREATE INDEX {statement})")
+        built = conn.exec_driver_sql("SELECT count(*) FROM pg_indexes WHERE tablename = 'events_11'").scalar()
+    engine.dispose()
+    assert built == 3  # the primary key's and both advised indexes, on each partition

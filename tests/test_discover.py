@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import tomllib
 
+import hostile
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import at, make_table
+from helpers import at, make_table, partitioned_by_month
+from hypothesis import HealthCheck, assume, given, settings
 
 from dupfinder.cli import main
 from dupfinder.config import load_config
-from dupfinder.discover import discover
+from dupfinder.discover import MEASURE_WORDS, discover, starter_toml
 from dupfinder.sample_data import build_demo_database, demo_specs
 
 
@@ -202,3 +205,59 @@ def test_the_reason_no_key_is_proposed_is_true(db_url):
     assert proposals["orders"].evidence == ("the closest, order_ref: 1 of its 6 repeated keys are written again more "
                                             "than 5 s apart (far duplicates; at most 10% may be)")
     assert proposals["nothing_yet"].evidence == "the table is empty: there is nothing to measure a key on"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=hostile.names("sqlite"), word=hostile.names("sqlite"))
+def test_the_starter_config_of_any_names_reads_back_as_exactly_them(tmp_path_factory, table, word):
+    """A line break in a table name once ended the TOML comment that quoted it, and the rest of the name was
+    TOML (a [[table]] of its choosing); a control character in a string made the file unreadable."""
+    from dupfinder.writers import name_words
+
+    key = f"{word}_ref"  # a key word, so the column is a candidate whatever else the name holds
+    assume(not {*name_words(key)} & MEASURE_WORDS and not table.startswith("dupfinder_backup_"))
+    path = tmp_path_factory.mktemp("discover") / "d.db"
+    url = f"sqlite:///{path}"
+    hostile.ddl(url, f"CREATE TABLE {hostile.quote(url, table)} (id INTEGER PRIMARY KEY, "
+                     f"{hostile.quote(url, key)} TEXT, created_at TIMESTAMP)",
+                *(f"INSERT INTO {hostile.quote(url, table)} VALUES ({i}, 'k{min(i, 19)}', "
+                  f"'2026-11-03 02:30:{i:02d}.{i}')" for i in range(1, 21)))
+    proposals = discover(url)
+    assert [(p.table, p.keys, p.ts) for p in proposals] == [(table, (key,), "created_at")]
+    assert proposals[0].index and "CREATE INDEX" in proposals[0].index  # no index: a scan sorts every key
+    config = tmp_path_factory.mktemp("toml") / "dupfinder.toml"
+    config.write_text(starter_toml(url, proposals), encoding="utf-8")
+    assert set(tomllib.loads(config.read_text(encoding="utf-8"))) == {"database", "window", "table"}
+    database, specs = load_config(config)
+    assert database == url and [(s.table, s.keys, s.ts) for s in specs] == [(table, (key,), "created_at")]
+
+
+def test_discover_gives_the_index_a_scan_wants_only_when_there_is_none(pg_url, tmp_path):
+    build_demo_database(pg_url)
+    engine = sa.create_engine(pg_url)
+    spec = next(s for s in demo_specs() if s.table == "export_records")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE INDEX ON export_records ({', '.join(spec.keys)}, {spec.ts})")
+    engine.dispose()
+    config = tmp_path / "d.toml"
+    result = CliRunner().invoke(main, ["discover", pg_url, "-o", str(config)])
+    assert result.exit_code == 0, result.output
+    advised = [line for line in result.output.splitlines() if "every scan sorts" in line]
+    others = {s.table for s in demo_specs()} - {"export_records"}
+    assert len(advised) == len(others) and all("CREATE INDEX CONCURRENTLY" in line for line in advised)
+    assert not any("export_records" in line for line in advised)
+    assert config.read_text().count("every scan sorts the table's keys: CREATE INDEX") == len(others)
+
+
+def test_a_table_partitioned_by_time_is_proposed_once(pg_url):
+    """A range-partitioned table must hold its timestamp in its primary key: discover passed it over (no
+    timestamp outside the primary key) and would then have proposed each partition apart, splitting the double
+    write that straddles two of them."""
+    partitioned_by_month(
+        pg_url, "invoice_lines", "id int, account_id int, period date, created_at timestamp, "
+        "PRIMARY KEY (id, created_at)", "created_at",
+        "INSERT INTO invoice_lines SELECT a, a, '2026-10-01', TIMESTAMP '2026-10-31 23:59:50' "
+        "+ a * interval '1 second' FROM generate_series(1, 20) AS a",
+        "INSERT INTO invoice_lines SELECT 100 + account_id, account_id, period, created_at + interval '300 ms' "
+        "FROM invoice_lines")  # a second run
+    assert [(p.table, p.keys, p.ts) for p in discover(pg_url)] == [("invoice_lines", ("account_id",), "created_at")]

@@ -120,6 +120,9 @@ def test_junit_is_valid_and_has_one_case_per_table(demo_url, tmp_path):
     assert failed and all("clusters>0" in c.result[0].message for c in failed)
     assert "key=" in failed[0].result[0].text
     assert suites[0].failures == len(failed) and suites[0].tests == len(cases)
+    # each case carries its table's scan time (it was always 0.000), the suite their sum
+    assert all(c.time > 0 for c in cases)
+    assert suites[0].time == pytest.approx(sum(c.time for c in cases), abs=0.002 * len(cases))
 
 
 def test_the_junit_schema_rejects_what_ci_systems_reject():
@@ -173,7 +176,7 @@ def test_baseline_catches_a_new_incident_after_a_real_insert(db_url, tmp_path):
 
     same = run(*args, "--baseline", baseline)
     assert same.exit_code == 0, same.output
-    assert "2 cluster(s) accepted, 0 new" in same.output
+    assert "2 clusters accepted, 0 new" in same.output
 
     _insert(db_url, [(6, 9, 200.2, "b")])  # a new double write: account 9 written twice
     caught = run(*args, "--baseline", baseline, "--format", "summary")

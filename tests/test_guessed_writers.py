@@ -4,12 +4,14 @@ a ledger's integer ``version`` was taken for a release column, and cleanup delet
 from __future__ import annotations
 
 import sqlalchemy as sa
+from click.testing import CliRunner
 from helpers import at, make_table, ts_type
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlrun import apply_sql, rows_of, scan_doc
 
 from dupfinder.attribution.roles import Profile, assign
+from dupfinder.cli import main
 from dupfinder.cluster import Cluster, ClusterRow
 from dupfinder.remediate import cleanup_sql, rollback_sql
 
@@ -160,3 +162,27 @@ def test_cleanup_never_deletes_a_row_differing_in_an_untrusted_column(rows, tmp_
     for gone in set(before) - set(after):
         _, key, service, amount, _ = before[gone]
         assert any(r[1] == key and (r[2], r[3]) == (service, amount) for r in after.values()), (before[gone], after)
+
+
+def test_a_writer_role_read_from_the_data_is_named_with_the_option_that_trusts_it(db_url, runner):
+    """Two hosts each wrote the whole batch, in a column whose name says nothing to the name rules: the
+    attribution read it as the host from the data and named both hosts, yet cleanup.sql left every cluster
+    to a person without saying which --writer would let it delete them."""
+    rows = [{"id": 2 * n + h, "order_ref": n, "qty": n % 5, "Rechner": f"lager-{'ab'[h]}",
+             "created_at": at(n * 0.02 + h * 0.007)} for n in range(60) for h in (0, 1)]
+    make_table(db_url, "orders", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                                  sa.Column("order_ref", sa.Integer), sa.Column("qty", sa.Integer),
+                                  sa.Column("Rechner", sa.String(20)), sa.Column("created_at", ts_type())], rows)
+    doc = scan_doc(db_url, table="orders", keys=["order_ref"], ts="created_at")
+    table = doc["tables"][0]
+    assert table["writer_columns"] == [] and table["rows_to_delete"] == 0
+    said = CliRunner().invoke(main, ["scan", db_url, "--table", "orders", "--key", "order_ref", "--ts", "created_at"])
+    assert said.exit_code == 1 and "(--writer host=Rechner trusts them)" in said.output, said.output
+    assert {w["column"]: w["role"] for w in table["signals"]["writer_roles_from_data"]} == {"Rechner": "host"}
+    sql = cleanup_sql(doc)
+    assert "--writer host=Rechner" in sql
+    runner(sql)
+    assert len(rows_of(db_url, "orders")) == 120  # still nothing deleted without it
+    trusted = scan_doc(db_url, table="orders", keys=["order_ref"], ts="created_at", writers=["host=Rechner"])
+    runner(cleanup_sql(trusted))
+    assert [r[0] for r in rows_of(db_url, "orders")] == [str(2 * n) for n in range(60)]

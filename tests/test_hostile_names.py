@@ -191,6 +191,8 @@ def _findings(dialect: str, table: str, column: str, child: str, database: str) 
             "primary_key": ["id"], "dialect": dialect, "keep": "earliest",
             "columns": [{"name": "id"}, {"name": column}, {"name": "ts"}, {"name": "note"}],
             "writer_columns": [{"role": "host", "column": "note", "reason": database}],
+            "signals": {"writer_roles_from_data": [{"role": f"{database}\n", "column": column},
+                                                   {"role": "process", "column": "note"}]},
             "referenced_by": [{"table": child, "name_only": child, "name": database, "columns": [column],
                                "referred_columns": ["id"], "ondelete": "CASCADE", "child_primary_key": ["id"]}],
             "clusters": [

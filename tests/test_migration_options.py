@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hostile
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from helpers import events_table
+from hypothesis import HealthCheck, given, settings
 from sqlrun import SQLFailed, apply_sql
 
 from dupfinder.cli import main
@@ -58,9 +60,9 @@ def test_options_that_a_dialect_cannot_honour_are_refused():
         migration_sql("sqlite", "events", ["account"], nulls_not_distinct=True)
     with pytest.raises(UsageError, match="no partial indexes"):
         migration_sql("mysql", "events", ["account"], where="note = 'x'")
-    for hostile in ("note = 'x'; DROP TABLE events", "true -- x", "true $dupfinder$"):
+    for predicate in ("note = 'x'; DROP TABLE events", "true -- x", "true $dupfinder$"):
         with pytest.raises(UsageError, match="one boolean expression"):
-            migration_sql("postgresql", "events", ["account"], where=hostile)
+            migration_sql("postgresql", "events", ["account"], where=predicate)
 
 
 def test_nulls_not_distinct_counts_null_keys_as_duplicates(pg_url, pg_server):
@@ -154,6 +156,18 @@ def _alembic(url: str, folder: Path):
     return config, command
 
 
+def _up_refuses_down_accepts(config, command, url: str, duplicate_insert: str) -> None:
+    """Upgrade to the revision: the duplicate is refused; downgrade: it goes in."""
+    command.upgrade(config, "head")
+    engine = sa.create_engine(url)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.exec_driver_sql(duplicate_insert)
+    command.downgrade(config, "-1")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(duplicate_insert)
+    engine.dispose()
+
+
 def test_alembic_revision_upgrades_and_downgrades(db_url, tmp_path):
     events_table(db_url, [(1, 7, 0.0), (2, 8, 0.0)])
     folder = tmp_path / "migrations"
@@ -167,14 +181,8 @@ def test_alembic_revision_upgrades_and_downgrades(db_url, tmp_path):
     text = written[0].read_text()
     if db_url.startswith("postgresql"):
         assert "autocommit_block()" in text
-    command.upgrade(config, "head")
-    engine = sa.create_engine(db_url)
-    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (3, 7, '2026-11-02')")
-    command.downgrade(config, "-1")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO events (id, account, day) VALUES (3, 7, '2026-11-02')")
-    engine.dispose()
+    _up_refuses_down_accepts(config, command, db_url,
+                             "INSERT INTO events (id, account, day) VALUES (3, 7, '2026-11-02')")
     # with the duplicate back, the revision's pre-flight stops the upgrade
     with pytest.raises(sa.exc.DBAPIError if db_url.startswith("postgresql") else sa.exc.IntegrityError):
         command.upgrade(config, "head")
@@ -191,3 +199,47 @@ def test_alembic_needs_a_single_head(sqlite_url, tmp_path):
                                        "--alembic", str(folder)])
     assert result.exit_code == 2
     assert "several heads" in result.output
+
+
+def _revision_shape(path: Path) -> list[str]:
+    """What a revision file does at import time, as statement kinds (its docstring, the import, the four
+    revision assignments, the two functions): a name that escaped the docstring would add code here."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [type(node).__name__ for node in tree.body]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=hostile.names("postgresql"), key=hostile.names("postgresql"))
+def test_alembic_revision_of_any_names_is_only_the_revision(tmp_path_factory, table, key):
+    """A quote, backslash or line break in a table or key name once closed the revision's docstring: the
+    rest of the name was Python that `alembic upgrade` would run."""
+    from dupfinder.alembic_revision import write_revision
+
+    folder = tmp_path_factory.mktemp("versions")
+    path = write_revision(folder, "postgresql", table, [key], schema="billing", name=table)
+    assert _revision_shape(path) == ["Expr", "ImportFrom", "Assign", "Assign", "Assign", "Assign",
+                                     "FunctionDef", "FunctionDef"]
+    import ast
+
+    docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")), clean=False)
+    assert docstring.startswith(f'dupfinder: UNIQUE ("{key}") on "{table}"\n')
+
+
+def test_alembic_revision_names_the_schema_the_table_was_found_in(pg_url, tmp_path):
+    """The revision qualifies the table with the schema the scan found it in, as migration.sql does: the scan's
+    URL sets a search_path, Alembic's connection has the default one, where `ledger` alone is not found."""
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA billing")
+        conn.exec_driver_sql("CREATE TABLE billing.ledger (id int PRIMARY KEY, account int, day date)")
+        conn.exec_driver_sql("INSERT INTO billing.ledger VALUES (1, 7, '2026-11-01'), (2, 8, '2026-11-01')")
+    folder = tmp_path / "migrations"
+    config, command = _alembic(pg_url, folder)
+    on_path = f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3Dbilling"
+    result = CliRunner().invoke(main, ["migrate", on_path, "--table", "ledger", "--key", "account",
+                                       "--key", "day", "--alembic", str(folder)])
+    assert result.exit_code == 0, result.output
+    engine.dispose()
+    _up_refuses_down_accepts(config, command, pg_url, "INSERT INTO billing.ledger VALUES (3, 7, '2026-11-01')")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -61,7 +62,7 @@ def test_what_the_report_shows_of_a_sql_file_written_in_pieces_is_its_first_line
 
     bounds = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
     shown = SqlShown(keep)
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in itertools.pairwise(bounds):
         shown.feed(text[start:end])
     shown.close()
     assert (shown.lines, shown.count) == (text.splitlines()[:keep], len(text.splitlines()))
@@ -141,7 +142,7 @@ def test_one_key_written_100000_times_stays_under_300_mb_with_a_small_report(db_
     assert peak_mb <= 300, peak_mb
     report = (out / "report.html").read_text()
     assert len(report) < 1_000_000
-    assert f"{n - ROWS_SHOWN} more row(s) of this cluster in findings.json" in report.replace(",", "")
+    assert f"{n - ROWS_SHOWN} more rows of this cluster in findings.json" in report.replace(",", "")
     doc = json.loads((out / "findings.json").read_text())
     assert len(doc["tables"][0]["clusters"]) == 1 and len(doc["tables"][0]["clusters"][0]["rows"]) == n
 

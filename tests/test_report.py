@@ -95,7 +95,7 @@ def test_demo_report_in_headless_chromium(tmp_path, artifacts):
     clusters = sum(len(t["clusters"]) for t in outputs.findings["tables"])
     incidents = sum(len(t["incidents"]) for t in outputs.findings["tables"])
     assert clusters > 300 and incidents >= 5
-    assert f"{clusters} near-duplicate cluster(s) in {incidents} incident(s)" in page
+    assert f"{clusters} near-duplicate clusters in {incidents} incidents" in page
     assert page.count("Evidence read: xmin: not available on this engine") == len(outputs.findings["tables"])
     for table in outputs.findings["tables"]:
         for incident in table["incidents"]:
@@ -238,7 +238,7 @@ def test_far_duplicate_keys_are_listed_capped_with_the_count(sqlite_url, tmp_pat
     keys = re.findall(r'<td data-label="key">(.*?)</td>', far)
     assert len(keys) == report.FAR_KEYS_SHOWN
     assert f"Listed: the first {report.FAR_KEYS_SHOWN} of {count}" in far
-    assert f"Far duplicates: {count} key(s) written again later" in far
+    assert f"Far duplicates: {count} {'key' if count == 1 else 'keys'} written again later" in far
     assert keys[0] == '<span class="id">account=100</span>, <span class="id">day=2026-11-02</span>'
     assert f"(findings.json lists {count})" in far
 
@@ -297,7 +297,7 @@ def test_a_huge_cluster_shows_its_first_rows_and_its_survivor(sqlite_url, tmp_pa
     html = api.write_outputs(result, tmp_path / "o").files["report.html"].read_text()
     shown = re.findall(r'<td data-label="row" class="id">id=(\d+)', html)
     assert shown == [str(n) for n in range(1, report.ROWS_SHOWN)] + [str(report.ROWS_SHOWN + 10)]
-    assert f"{report.ROWS_SHOWN + 10} rows</span>" in html and "… and 10 more row(s) of this cluster" in html
+    assert f"{report.ROWS_SHOWN + 10} rows</span>" in html and "… and 10 more rows of this cluster" in html
 
 
 def test_every_sql_file_the_scan_wrote_is_in_the_report(demo_outputs):
@@ -312,3 +312,32 @@ def test_evidence_line_prints_no_python_reprs_or_internals(demo_outputs):
     lines = re.findall(r'<p class="signals note">(.*?)</p>', html, re.S)
     assert lines and all("[]" not in line and "{" not in line and "[{" not in line for line in lines), lines
     assert all("tuning clusters" not in line and "coverage statements" not in line for line in lines)
+
+
+def test_an_unknown_incident_names_its_shortlist_and_a_divergent_cluster_keeps_no_row(sqlite_url, tmp_path):
+    """The heading once read "unknown · confidence 100%": the 100% is the chance that the truth is one of the
+    shortlist, so the heading names the shortlist. And a divergent cluster, which cleanup.sql leaves whole,
+    marked its earliest row "✔ kept" as if the others were going."""
+    import sqlalchemy as sa
+    from helpers import at, make_table
+
+    rows = [{"no": 2 * i + n + 1, "ref": f"INV-{i}", "amount": 10 + i, "emitted_by": writer, "at": at(i * 0.05 + lag)}
+            for i in range(40) for n, (writer, lag) in enumerate((("sched-1", 0.0), ("sched-2", 0.42)))]
+    rows[-1]["amount"] = 999  # the last cluster's copies differ: divergent
+    make_table(sqlite_url, "invoices", [sa.Column("no", sa.Integer, primary_key=True), sa.Column("ref", sa.String(16)),
+                                        sa.Column("amount", sa.Integer), sa.Column("emitted_by", sa.String(16)),
+                                        sa.Column("at", sa.DateTime)], rows)
+    spec = table_spec(table="invoices", keys=["ref"], ts="at", writers=["run=emitted_by"])
+    result = api.scan(ScanOptions(url=sqlite_url, tables=(spec,)))
+    table = result.tables[0]
+    assert any(i.mechanism == "unknown" for i in table.incidents)
+    html = api.write_outputs(result, tmp_path / "o").files["report.html"].read_text()
+    text = re.sub(r"\s+", " ", "".join(_parse(html).text))
+    assert "unknown · confidence" not in text
+    assert re.search(r"unknown: one of (duplicate_run or multi_host|multi_host or duplicate_run) · \d+% that it is "
+                     r"one of them", text), text[:2000]
+    divergent = [c for c in table.clusters if c.payload == "divergent"]
+    assert len(divergent) == 1
+    article = html.split(f">ref={divergent[0].key['ref']}</span>", 1)[1].split("</details>", 1)[0]
+    assert "divergent" in article and "✔ kept" not in article
+    assert html.count("✔ kept") >= 1  # the identical clusters still show theirs

@@ -96,9 +96,9 @@ def test_matched_lines_that_close_no_run_say_why(tmp_path):
     with pytest.raises(UsageError) as caught:
         read_runs([path], pattern)
     message = str(caught.value)
-    assert "3 line(s) match --runs-pattern but none closes a run" in message, message
+    assert "3 lines match --runs-pattern but none closes a run" in message, message
     assert "the phase of 1 holds neither a start word nor an end word" in message, message
-    assert "2 run(s) start and never end" in message, message
+    assert "2 runs start and never end" in message, message
     assert "no line matches" not in message
 
 

@@ -30,8 +30,8 @@ def test_sqlite_reads_numbers_as_epoch_seconds_and_counts_text_that_is_no_time(s
     table = scan_doc(sqlite_url, table="ev", keys=["k"], ts="ts")["tables"][0]
     assert sorted(c["key"]["k"] for c in table["clusters"]) == ["a", "b", "c", "d"]
     assert table["rows_scanned"] == 10 and table["rows_null_ts"] == 2
-    assert "2 timestamp(s) are numbers: read as epoch seconds (UTC)" in table["notes"]
-    assert any(n.startswith("2 timestamp(s) are text that is no time") for n in table["notes"])
+    assert "2 timestamps are numbers: read as epoch seconds (UTC)" in table["notes"]
+    assert any(n.startswith("2 timestamps are text that is no time") for n in table["notes"])
 
 
 def test_sqlite_since_compares_instants_not_text(sqlite_url):

@@ -45,3 +45,29 @@ def test_the_span_search_counts_what_the_ored_ranges_count(drawn):
             params[f"lo{n}"], params[f"hi{n}"] = _text(lo), _text(hi)
         counted = sum(row._rows for row in conn.execute(sql_text(sql), params))
     assert counted == sum(1 for s in seconds if any(lo <= s <= hi for lo, hi in pairs))
+
+
+def reference_merge(spans, limit):
+    """The original merge: overlapping spans joined, then the closest neighbours (the leftmost of equal gaps)
+    joined one pair at a time, the gaps searched anew for each merge."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    while len(merged) > limit:
+        i = min(range(len(merged) - 1), key=lambda k: merged[k + 1][0] - merged[k][1])
+        merged[i][1] = merged[i + 1][1]
+        del merged[i + 1]
+    return [(lo, hi) for lo, hi in merged]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 40)).map(lambda s: (s[0], s[0] + s[1])), max_size=80),
+       st.integers(1, 30))
+def test_merge_spans_closes_the_gaps_the_one_at_a_time_merge_closed(spans, limit):
+    """Equal gaps everywhere (small integers): the ties must be closed from the left, as before."""
+    from dupfinder.attribution.written import merge_spans
+
+    assert merge_spans(spans, limit) == reference_merge(spans, limit)

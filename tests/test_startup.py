@@ -106,6 +106,8 @@ def test_a_clean_check_renders_nothing_the_second_time(request, tmp_path, engine
     def findings(log: str) -> dict:
         doc = json.loads(log[log.index("\n{") + 1:])
         doc.pop("scanned_at")
+        for table in doc["tables"]:  # the only other field that differs from run to run
+            table.pop("scan_seconds")
         return doc
 
     assert findings(second) == findings(first)
@@ -121,7 +123,7 @@ def test_python_m_dupfinder_cli_runs_the_command_line(sqlite_url, tmp_path):
     code, _modules, log = imported_modules("scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
                                            env=env, entry="dupfinder.cli")
     assert code == 1, log[-2000:]
-    assert "1 cluster(s) found" in log
+    assert "1 cluster found" in log
     version = subprocess.run([sys.executable, "-m", "dupfinder.cli", "--version"], cwd=ROOT, capture_output=True,
                              text=True, timeout=300)
     assert version.returncode == 0 and "dupfinder, version" in version.stdout

@@ -25,7 +25,7 @@ def test_a_table_name_with_a_line_break_is_shown_escaped_on_one_line(sqlite_url)
     done = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "night\nly", "--key", "k", "--ts", "created_at"])
     assert done.exit_code == 1, done.output
     lines = done.output.splitlines()
-    assert lines[0].startswith("night\\u000aly: 1 near-duplicate cluster(s)"), lines[0]
+    assert lines[0].startswith("night\\u000aly: 1 near-duplicate cluster in"), lines[0]
     assert not any(line.startswith("ly") for line in lines), done.output
 
 

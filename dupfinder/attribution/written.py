@@ -72,11 +72,18 @@ def merge_spans(spans: Sequence[tuple[int, int]], limit: int = MAX_SPANS) -> lis
             merged[-1][1] = max(merged[-1][1], hi)
         else:
             merged.append([lo, hi])
-    while len(merged) > limit:
-        i = min(range(len(merged) - 1), key=lambda k: merged[k + 1][0] - merged[k][1])
-        merged[i][1] = merged[i + 1][1]
-        del merged[i + 1]
-    return [(lo, hi) for lo, hi in merged]
+    # merging two neighbours leaves every other gap as it was, so closing the closest gap again and again (the
+    # leftmost of equal ones) closes the len - limit smallest gaps, ties from the left: one sort, not a scan
+    # of every gap per merge (quadratic: 0.09 s of a profiled 1M-row scan, about 500 spans)
+    gaps = sorted(range(len(merged) - 1), key=lambda k: (merged[k + 1][0] - merged[k][1], k))
+    closed = set(gaps[:max(0, len(merged) - limit)])
+    out: list[tuple[int, int]] = []
+    for k, (lo, hi) in enumerate(merged):
+        if k - 1 in closed:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,

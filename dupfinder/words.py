@@ -1,0 +1,24 @@
+"""Numbers in sentences: "1 cluster", "2 clusters", never "cluster(s)". Kept apart from the report so the
+command line's text output can use it without importing jinja2."""
+
+from __future__ import annotations
+
+
+def count(n: int, word: str, many: str | None = None) -> str:
+    """A number with thousands separators and the word in the right number.
+
+    >>> count(1, "incident"), count(1217, "row"), count(2, "key", "keys"), count(0, "key")
+    ('1 incident', '1,217 rows', '2 keys', '0 keys')
+    """
+    return f"{n:,} {noun(n, word, many)}"
+
+
+def noun(n: int | str, word: str, many: str | None = None) -> str:
+    """The word alone, in the number of ``n`` (an int, or one already written with thousands separators,
+    as the report's templates hold them).
+
+    >>> noun(1, "row"), noun("1,217", "row"), noun(0, "entry", "entries")
+    ('row', 'rows', 'entries')
+    """
+    one = n == 1 if isinstance(n, int) else str(n).strip() == "1"
+    return word if one else (many or word + "s")

@@ -205,7 +205,8 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     generated = {c["name"] for c in described if c.get("generated")}
     types = {c["name"]: str(c.get("type") or "") for c in described}
     writers = [w for w in table.get("writer_columns", []) if w.get("column") in columns and _trusted(w)]
-    guessed = {**_roles_from_data(table, columns),
+    # an id column differs between any two rows: a role the data read in one never makes a cluster divergent
+    guessed = {**_roles_from_data(table, [c for c in columns if c not in pk]),
                **{w["column"]: w.get("role", "?") for w in table.get("writer_columns", [])
                   if w.get("column") in columns and not _trusted(w)}}
     writer_columns = {w["column"] for w in writers}

@@ -504,9 +504,14 @@ def _print_summary(doc: dict[str, Any]) -> None:
             used = ", ".join(f"{w['role']}={w['column']} ({w['reason']})" for w in t["writer_columns"])
             echo(f"  writer columns: {used}")
         signals = t.get("signals", {})
+        named = {w["column"] for w in t["writer_columns"]}
         from_data = [f"--writer {shlex.quote(w['role'] + '=' + w['column'])}"
-                     for w in signals.get("writer_roles_from_data", [])]
-        if clusters and not t["writer_columns"] and from_data:
+                     for w in signals.get("writer_roles_from_data", []) if w["column"] not in named]
+        if clusters and t["writer_columns"] and from_data:
+            # beside the columns found by name: without this line a table's divergent count has no visible cause
+            echo(f"  also read from the data, for the attribution only (a difference there keeps a cluster out of "
+                 f"cleanup.sql): {' '.join(from_data)} trusts it")
+        elif clusters and from_data:
             # the attribution used them, so the explanations name their values; cleanup does not trust them
             echo(f"  writer columns: none given or found by name; read from the data for the attribution only, "
                  f"so their differences keep clusters from cleanup.sql ({' '.join(from_data)} trusts them)")

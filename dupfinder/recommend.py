@@ -13,6 +13,15 @@ def _names(writers: list[dict[str, Any]], role: str, fallback: str) -> str:
     return " and ".join(values) if values else fallback
 
 
+def _overlapped(writers: list[dict[str, Any]]) -> str:
+    """Which releases ran the job together: the rows do not say which is the old one (a rollback deploys the
+    lower version), so neither is called old, and "the old release (2.3.0 and 2.4.0)" named both."""
+    versions = _names(writers, "version", "")
+    if " and " in versions:
+        return f" (releases {versions} both ran the job here)"
+    return f" (release {versions} ran the job here)" if versions else ""
+
+
 def _unknown_steps(writers: list[dict[str, Any]], signal: str | None) -> list[str]:
     """What would settle an abstention, asking only for what the rows do not record already."""
     recorded = {role for w in writers for role in w}
@@ -31,7 +40,6 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
     would settle an abstention (never asking for what the rows already record)."""
     hosts = _names(writers, "host", "the hosts")
     host = _names(writers, "host", "the host")
-    versions = _names(writers, "version", "")
     steps: dict[str, list[str]] = {
         "multi_host": [
             f"Find which of {hosts} should own this job and disable its schedule on the other "
@@ -56,7 +64,7 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
             "acknowledged after the timeout is delivered again.",
         ],
         "deploy_overlap": [
-            f"Stop the scheduler of the old release{f' ({versions})' if versions else ''} before the new one starts: "
+            f"Stop the scheduler of the old release before the new one starts{_overlapped(writers)}: "
             "`maxSurge: 0` for the scheduler's Deployment, `concurrencyPolicy: Forbid` on a CronJob.",
             "Run scheduled jobs from one singleton (leader election or a database advisory lock), not from "
             "every application pod.",

@@ -46,22 +46,25 @@ def environment() -> jinja2.Environment:
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 _WHOLE = re.compile(r"\d")  # a token with a digit (an id, a date, an amount) is never broken across lines
+_OPTION = re.compile(r"^\W*--\w")  # a command-line option ("(--writer"): broken after its dashes it reads as prose
 
 
 def _token(token: str) -> str:
     if _URL.match(token) or len(token) > 24:  # a URL or a long name: may break anywhere rather than overflow
         return f'<span class="breakable">{escape(token)}</span>'
-    if _WHOLE.search(token) and len(token) > 1:
+    if (_WHOLE.search(token) or _OPTION.match(token)) and len(token) > 1:
         return f'<span class="nowrap">{escape(token)}</span>'
     return str(escape(token))
 
 
 def prose(text: str) -> Markup:
-    """Escape free text for the page; tokens with digits (ids, dates, amounts) are kept on one line, URLs may
-    break anywhere.
+    """Escape free text for the page; tokens with digits (ids, dates, amounts) and command-line options are kept
+    on one line, URLs may break anywhere.
 
     >>> prose("host batch-02 wrote <b> on 2026-11-03")
     Markup('host <span class="nowrap">batch-02</span> wrote &lt;b&gt; on <span class="nowrap">2026-11-03</span>')
+    >>> prose("a host column (--writer host=COLUMN)")
+    Markup('a host column <span class="nowrap">(--writer</span> host=COLUMN)')
     """
     return Markup(re.sub(r"\S+", lambda m: _token(m.group(0)), text))
 

@@ -220,3 +220,18 @@ def test_run_index_finds_exactly_the_runs_a_full_walk_finds(spans, moments, host
         at = base + moment
         walked = {r.id for r in runs if r.start_us - slack <= at <= r.end_us + slack and host in (None, r.host)}
         assert {r.id for r in index.active(at, {"host": host} if host else None)} == walked
+
+
+def test_the_explanation_names_each_run_once(sqlite_url, tmp_path):
+    """A stranger's finding: the attribution's own reading ("the copies fall in runs A and B of the job log")
+    and the job-log sentence after it named the same two runs, labels and times, twice in one explanation."""
+    _events(sqlite_url)
+    _run_lines(tmp_path / "runs.jsonl")
+    result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--writer", "process=pid", "--runs", str(tmp_path / "runs.jsonl"),
+                                       "--format", "json"])
+    (cluster,) = json.loads(result.output)["tables"][0]["clusters"]
+    assert cluster["evidence"]["observations"]["runs"] == "two runs"
+    explanation = cluster["explanation"]
+    assert explanation.count("export run first") == 1 and explanation.count("export run second") == 1, explanation
+    assert "job logs: the copies were written by 2 different runs" in explanation, explanation

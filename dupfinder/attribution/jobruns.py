@@ -17,8 +17,8 @@ def observe(cluster: Cluster) -> list[Observation]:
     runs = cluster.evidence.get("runs")
     if not runs or len(runs) != len(cluster.rows) or any(len(r) != 1 for r in runs):
         return []
-    labels = [r[0] for r in runs]
-    if len(set(labels)) > 1:
-        names = " and ".join(sorted(set(map(str, labels))))
-        return [Observation("runs", "two runs", f"the copies fall in runs {names} of the job log")]
-    return [Observation("runs", "one run", f"every copy falls in run {labels[0]} of the job log")]
+    labels = {r[0] for r in runs}
+    # the runs are named once, by the job-log sentence that ends the explanation (runs.explain)
+    if len(labels) > 1:
+        return [Observation("runs", "two runs", f"the copies fall in {len(labels)} different runs of the job log")]
+    return [Observation("runs", "one run", "every copy falls in one run of the job log")]

@@ -255,7 +255,8 @@ def _per_day(days: dict[str, int], zone: str, width: int) -> str:
         h = plot_h * n / ticks[-1]
         parts.append(f'<rect x="{x(d) - bar_w / 2:.1f}" y="{y0 - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                      f'fill="#d9480f"><title>{d.isoformat()}: {count(n, "cluster")}</title></rect>')
-        if text_width(f"{n:,}") <= max(per, bar_w):
+        # inside its day with a margin beside the estimate (two "100" one day apart touched without it)
+        if text_width(f"{n:,}") + 4 <= per:
             parts.append(_text(x(d), y0 - h - 4, f"{n:,}"))
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y0}" y2="{y0}" stroke="#555"/>')
     day_ticks = _day_ticks(first, n_days, per)

@@ -59,10 +59,10 @@ def test_a_version_given_with_writer_still_lets_cleanup_delete(db_url, runner):
 
 def posts(url: str) -> None:
     """Posts whose ``thread`` (a name the process vocabulary holds) is a business value: every row its own;
-    ``hostname`` takes two values, as a host column does. Post 500 was written twice by two hosts, once into
-    another thread (a business difference); post 600 twice into the same thread."""
-    rows = [{"id": n, "post_ref": n, "thread": 1000 + n, "hostname": "web-a", "body": "x", "ts": at(n)}
-            for n in range(1, 25)]
+    ``hostname`` takes two values, as a host column does, each over a stretch of rows. Post 500 was written twice
+    by two hosts, once into another thread (a business difference); post 600 twice into the same thread."""
+    rows = [{"id": n, "post_ref": n, "thread": 1000 + n, "hostname": "web-a" if n <= 12 else "web-b", "body": "x",
+             "ts": at(n)} for n in range(1, 25)]
     rows += [{"id": 50, "post_ref": 500, "thread": 9, "hostname": "web-a", "body": "hi", "ts": at(30.0)},
              {"id": 51, "post_ref": 500, "thread": 8, "hostname": "web-b", "body": "hi", "ts": at(30.2)},
              {"id": 60, "post_ref": 600, "thread": 7, "hostname": "web-a", "body": "yo", "ts": at(31.0)},
@@ -111,7 +111,7 @@ def test_data_inference_takes_no_growing_integers_for_a_version():
 
     clusters = [Cluster({"k": k}, (row(10 * k, 1000000 + k), row(10 * k + 1, 1000001 + k)), 0.001, "identical",
                         (), (0.001,)) for k in range(5)]
-    found = assign([Profile("docrev", 500, 6, 6, 1.0)], clusters, {"host", "process", "run", "version"})
+    found = assign([Profile("docrev", 500, 6, 6, 1.0, 41_750)], clusters, {"host", "process", "run", "version"})
     assert [w.role for w in found if w.column == "docrev"] != ["version"]
 
 
@@ -160,3 +160,82 @@ def test_cleanup_never_deletes_a_row_differing_in_an_untrusted_column(rows, tmp_
     for gone in set(before) - set(after):
         _, key, service, amount, _ = before[gone]
         assert any(r[1] == key and (r[2], r[3]) == (service, amount) for r in after.values()), (before[gone], after)
+
+
+def test_a_business_column_changing_row_by_row_is_not_trusted_however_few_its_values(db_url, runner):
+    """Issue 11 item 7: 100 charges whose ``service`` (named like an app column) cycles through 3 values row by
+    row: few values over many rows, yet it changes at every row, more often than the same values shuffled, as
+    no writer column does. INV-7 was charged for consulting and for an audit 300 ms apart: divergent, kept."""
+    services = ["audit", "tax", "consulting"]
+    rows = [(f"INV-{100 + n}", services[n % 3], 100, n * 0.5) for n in range(98)]
+    charges(db_url, [*rows[:40], ("INV-7", "consulting", 100, 20.1), ("INV-7", "audit", 100, 20.4), *rows[40:]])
+    doc = scan_doc(db_url, table="charges", keys=["invoice_no"], ts="created_at")
+    table = doc["tables"][0]
+    [service] = table["writer_columns"]
+    assert service["trusted"] is False and "not confirmed by the data" in service["reason"]
+    assert "where the same values shuffled would change" in service["reason"]
+    assert table["clusters"][0]["payload"] == "divergent" and table["rows_to_delete"] == 0
+    before = rows_of(db_url, "charges")
+    runner(cleanup_sql(doc))
+    assert rows_of(db_url, "charges") == before
+
+
+def _profile_of(values: list[str], tmp: str) -> Profile:
+    """The column profile statement run over ``values`` written one per second into a SQLite table."""
+    from dupfinder.sqltemplates import quote_table, render_sql, sql_text
+
+    url = f"sqlite:///{tmp}/p.db"
+    engine = sa.create_engine(url)
+    make_table(url, "runs", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                             sa.Column("lauf", sa.String(20)), sa.Column("created_at", ts_type())],
+               [{"id": n, "lauf": v, "created_at": at(n)} for n, v in enumerate(values)])
+    sql = render_sql("column_profile.sql.j2", engine.dialect, table=quote_table(engine.dialect, "runs"),
+                     candidates=["lauf"], ts="created_at", order=["id"], spans=2)
+    binds = {"lo0": at(-1), "hi0": at(len(values) / 2), "lo1": at(len(values) / 2 + 0.5), "hi1": at(len(values))}
+    params = {k: v.isoformat(sep=" ", timespec="microseconds") for k, v in binds.items()}
+    with engine.connect() as conn:
+        row = conn.execute(sql_text(sql), params).mappings().one()
+    engine.dispose()
+    return Profile("lauf", int(row["_rows"]), int(row["d0"]), int(row["c0"]), 0.0, int(row["s0"]))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(stretches=st.lists(st.tuples(st.sampled_from(["r1", "r2", "r3", "r4"]), st.integers(1, 12)), min_size=1,
+                          max_size=30))
+def test_the_profile_counts_changes_and_value_repeats_and_calls_no_alternating_column_steady(stretches,
+                                                                                             tmp_path_factory):
+    """The statement's counts over the spans (every row here) are those of the sequence; a column whose value
+    differs from the previous row's at every row is never steady; stretches of one value each, long against
+    the number of values, are."""
+    values = [v for v, n in stretches for _ in range(n)]
+    p = _profile_of(values, str(tmp_path_factory.mktemp("profile")))
+    assert (p.rows, p.distinct) == (len(values), len(set(values)))
+    assert p.changes == 1 + sum(1 for a, b in zip(values, values[1:], strict=False) if a != b)
+    assert p.repeats == sum(values.count(v) ** 2 for v in set(values))
+    expected, _ = p.shuffled_changes()
+    assert expected == round(sum(1 for i, a in enumerate(values) for j, b in enumerate(values) if i != j and a != b)
+                             / max(1, len(values)), 1)
+    alternating = [["x", "y", "z"][n % 3] for n in range(len(values) + 20)]
+    assert not Profile("lauf", len(alternating), 3, len(alternating), 0.0,
+                       sum(alternating.count(v) ** 2 for v in "xyz")).steady()
+    runs = [f"run-{n // 25}" for n in range(100)]
+    assert Profile("lauf", 100, 4, 4, 0.0, 4 * 25 ** 2).steady() and len(set(runs)) == 4
+
+
+def test_the_profile_reads_only_the_rows_around_the_clusters(db_url):
+    """Two clusters three hours apart, 2,000 other rows between them: the statement reads the rows within its
+    margin of each cluster (20 each side here), not every row from the first cluster to the last."""
+    def near(t0: float) -> list[tuple]:
+        return [(int(t0) + n, "web-a" if n < 10 else "web-b", t0 + n) for n in range(20)]
+
+    rows = [*near(0), *near(10_000), *((20_000 + n, "web-a", 1_000 + 4 * n) for n in range(2000))]
+    rows += [(900_000 + n, h, 10_000 * n + 9.5 + d) for n in (0, 1) for h, d in (("web-a", 0.0), ("web-b", 0.2))]
+    rows = [{"id": i, "ref": ref, "hostname": h, "ts": at(t)}
+            for i, (ref, h, t) in enumerate(sorted(rows, key=lambda r: r[2]))]
+    make_table(db_url, "posts", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                                 sa.Column("ref", sa.Integer), sa.Column("hostname", sa.String(20)),
+                                 sa.Column("ts", ts_type())], rows)
+    doc = scan_doc(db_url, table="posts", keys=["ref"], ts="ts")
+    [host] = doc["tables"][0]["writer_columns"]
+    assert len(doc["tables"][0]["clusters"]) == 2
+    assert "in the 44 rows written around the clusters" in host["reason"], host["reason"]

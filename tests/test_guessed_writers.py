@@ -128,17 +128,23 @@ def test_two_values_in_two_rows_do_not_confirm_a_name_found_writer_column(db_url
     """The stranger's charges: 'consulting' and 'audit' 300 ms apart under one invoice; the name says app, two
     rows say nothing, so the cluster is divergent and cleanup deletes nothing (it deleted the audit charge)."""
     charges(db_url, [("INV-7", "consulting", 100, 0.0), ("INV-7", "audit", 100, 0.3)])
-    doc = scan_doc(db_url, table="charges", keys=["invoice_no"], ts="created_at")
+    reason, sql = _service_untrusted_and_kept(db_url, runner)
+    assert "--writer app=service" in reason and "--writer app=service" in sql
+
+
+def _service_untrusted_and_kept(url: str, runner) -> tuple[str, str]:
+    """Scan the charges: ``service`` is not trusted, INV-7 is divergent and cleanup.sql deletes nothing.
+    Returns the column's reason and cleanup.sql."""
+    doc = scan_doc(url, table="charges", keys=["invoice_no"], ts="created_at")
     table = doc["tables"][0]
     [service] = table["writer_columns"]
     assert service["trusted"] is False and "not confirmed by the data" in service["reason"]
-    assert "--writer app=service" in service["reason"]
     assert table["clusters"][0]["payload"] == "divergent" and table["rows_to_delete"] == 0
-    before = rows_of(db_url, "charges")
+    before = rows_of(url, "charges")
     sql = cleanup_sql(doc)
-    assert "--writer app=service" in sql
     runner(sql)
-    assert rows_of(db_url, "charges") == before
+    assert rows_of(url, "charges") == before
+    return service["reason"], sql
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -164,20 +170,14 @@ def test_cleanup_never_deletes_a_row_differing_in_an_untrusted_column(rows, tmp_
 
 def test_a_business_column_changing_row_by_row_is_not_trusted_however_few_its_values(db_url, runner):
     """Issue 11 item 7: 100 charges whose ``service`` (named like an app column) cycles through 3 values row by
-    row: few values over many rows, yet it changes at every row, more often than the same values shuffled, as
-    no writer column does. INV-7 was charged for consulting and for an audit 300 ms apart: divergent, kept."""
+    row: few values over many rows, yet it changes at every row, as often as from a row 10 rows back, as no
+    writer column does. INV-7 was charged for consulting and for an audit 300 ms apart: divergent, kept."""
     services = ["audit", "tax", "consulting"]
     rows = [(f"INV-{100 + n}", services[n % 3], 100, n * 0.5) for n in range(98)]
     charges(db_url, [*rows[:40], ("INV-7", "consulting", 100, 20.1), ("INV-7", "audit", 100, 20.4), *rows[40:]])
-    doc = scan_doc(db_url, table="charges", keys=["invoice_no"], ts="created_at")
-    table = doc["tables"][0]
-    [service] = table["writer_columns"]
-    assert service["trusted"] is False and "not confirmed by the data" in service["reason"]
-    assert "where its changes from a row 10 rows back predict" in service["reason"]
-    assert table["clusters"][0]["payload"] == "divergent" and table["rows_to_delete"] == 0
-    before = rows_of(db_url, "charges")
-    runner(cleanup_sql(doc))
-    assert rows_of(db_url, "charges") == before
+    reason, _ = _service_untrusted_and_kept(db_url, runner)
+    assert "in the 100 rows written around the clusters" in reason
+    assert "where its changes from a row 10 rows back predict" in reason
 
 
 def _profile_of(values: list[str], tmp: str) -> Profile:

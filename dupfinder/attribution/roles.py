@@ -40,20 +40,22 @@ HINTS = {  # abbreviations and other languages the name vocabulary does not hold
 MAX_DISTINCT_SHARE = 0.2   # a writer column has at most this many distinct values per row written
 MIN_DIFFER_SHARE = 0.05    # and differs between the copies of at least this share of clusters
 MAX_CANDIDATES = 12
+# The profile reads the rows this many seconds (or 10 windows) either side of each cluster: a writer column
+# shows itself over minutes of a job's writes (the demo's 8 workers racing on charges wrote 39 rows in the
+# 30 s around their collisions, too few to confirm 8 values; a job's minutes hold enough).
+PROFILE_MARGIN_S = 600.0
 # The profile reads the spans around the clusters; when they cover this share of the range from the first
 # to the last, the whole range instead (clusters all along the range: the search costs each row its
 # comparisons and leaves out almost nothing)
 DENSE_SPANS = 0.8
 MIN_STRETCH = 5            # rows per value change in insertion order, for a column the copies agree on
-# A writer column is steady in insertion order: a run writes its batch under one id, a host its stretch of
-# rows, so a row's value differs from the row before far less often than from a row FAR rows back. A business
-# column differs from both alike (a shuffled column would), or from the row before more often (3 services in
-# 100 charges taken in turn). FAR: rows back, under the MIN_CONFIRM_ROWS a confirmation needs, beyond the
-# stretch of rows hosts writing at once interleave (the demo's host changes every 4.9 rows). Trusted only with
-# fewer changes from the row before than that far rate predicts by this many standard deviations (3: a
-# business column passes by chance about once in 700 tables). Sparse copies of a second writer amid the
-# first's rows (one row here and there) are as unsteady as business values: not confirmed, --writer trusts it.
-FAR = 10
+# Insertion order: a writer column keeps its value over stretches (a run writes its batch under one id), or
+# its second writer's rows come one by one amid the first's (a second run's copies, the demo's tables), which
+# changes about as often as the same values shuffled would. It never changes far more often than that: values
+# taken in turn row by row (3 services over 100 charges, each charge the next service) are business data. A
+# name-found column changing more often than shuffled values by this many standard deviations is not trusted
+# (3: a writer column is turned down by chance about once in 700 tables). A business column in random order
+# changes as a shuffle does and cannot be told from scattered copies: the order does not turn it down.
 STEADY_SIGMAS = 3.0
 # a name-found writer column is trusted only on this many rows around the clusters: two values in two rows
 # (a stranger's 'service' holding 'consulting' and 'audit') confirm nothing, and cleanup deleted the audit charge
@@ -67,29 +69,27 @@ class Profile:
     distinct: int
     changes: int
     differ_share: float
-    far_changes: int   # rows whose value differs from the row FAR rows before (the first FAR rows count)
+    repeats: int   # the sum over the rows of how many rows hold the row's value (the squared value counts)
 
-    def unsteady_changes(self) -> tuple[float, float]:
-        """How many changes from one row to the next the column would show if a row's neighbour were no likelier
-        to share its value than a row FAR rows back, and their standard deviation.
+    def shuffled_changes(self) -> tuple[float, float]:
+        """How many value changes from one row to the next the same values in a random order would show, and
+        their standard deviation (each neighbouring pair differs with the chance that two rows drawn without
+        replacement differ).
 
-        >>> Profile("service", 100, 3, 100, 0.0, 100).unsteady_changes()   # 3 values in turn
-        (97.9, 1.0)
-        >>> Profile("run", 100, 4, 4, 0.0, 40).unsteady_changes()          # 4 runs of 25 rows
-        (33.4, 4.7)
+        >>> Profile("service", 100, 3, 100, 0.0, 3334).shuffled_changes()
+        (66.7, 4.7)
         """
-        pairs, far_pairs = self.rows - 1, self.rows - FAR
-        if pairs < 1 or far_pairs < 1:
-            return float(max(0, pairs)), 0.0
-        # add-one smoothed, as the model's counts are: a far rate of 0 or 1 on few rows is no certainty
-        rate = (min(far_pairs, max(0, self.far_changes - FAR)) + 1) / (far_pairs + 2)
-        return round(pairs * rate, 1), round((pairs * rate * (1 - rate)) ** 0.5, 1)
+        n = self.rows
+        if n < 2:
+            return 0.0, 0.0
+        differ = 1 - (self.repeats - n) / (n * (n - 1))
+        return round((n - 1) * differ, 1), round(((n - 1) * differ * (1 - differ)) ** 0.5, 1)
 
-    def steady(self) -> bool:
-        """Whether the column changes from one row to the next clearly less often than from a row far back
-        (the first row counts as a change in ``changes``)."""
-        expected, sd = self.unsteady_changes()
-        return self.changes - 1 < expected - STEADY_SIGMAS * sd
+    def in_turn(self) -> bool:
+        """Whether the column changes from one row to the next clearly more often than shuffled values would, as
+        values taken in turn do (the first row counts as a change in ``changes``)."""
+        expected, sd = self.shuffled_changes()
+        return self.changes - 1 > expected + STEADY_SIGMAS * sd
 
 
 _COMPARABLE_TYPE = re.compile(r"CHAR|TEXT|STRING|(?<![A-Z])(?:TINY|SMALL|MEDIUM|BIG)?INT|ENUM", re.IGNORECASE)
@@ -118,12 +118,12 @@ def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[
     from ..sqltemplates import render_sql, sql_text
     from .written import merge_spans
 
-    margin = int(max(30.0, 10 * spec.window) * 1e6)
+    margin = int(max(PROFILE_MARGIN_S, 10 * spec.window) * 1e6)
     spans = merge_spans([(c.start_us - margin, c.end_us + margin) for c in clusters])
     if sum(hi - lo for lo, hi in spans) >= DENSE_SPANS * (spans[-1][1] - spans[0][0]):
         spans = [(spans[0][0], spans[-1][1])]  # clusters all along: the span search would cost more than it saves
     sql = render_sql("column_profile.sql.j2", conn.dialect, table=read_from(conn.dialect, info),
-                     candidates=columns, ts=spec.ts, order=list(info.primary_key), spans=len(spans), far=FAR)
+                     candidates=columns, ts=spec.ts, order=list(info.primary_key), spans=len(spans), )
     params = {}
     for n, (lo, hi) in enumerate(spans):
         params[f"lo{n}"] = ts_bind(info, aware, datetime.fromtimestamp(lo / 1e6, UTC))
@@ -168,19 +168,18 @@ def document_version(clusters: Sequence[Cluster], column: str) -> str | None:
 
 def _confirms(p: Profile) -> bool:
     """Whether the rows around the clusters show a writer column: enough of them, few distinct values among
-    them, and steady in insertion order: a row's value differs from the row before clearly less often than from
-    a row FAR rows back. (Not a fixed stretch per value: hosts writing at the same time interleave theirs, the
-    demo's every 4.9 rows, yet keep their value longer than FAR rows apart do; a business column taken in turn
-    row by row changes more often.)"""
-    return p.rows >= MIN_CONFIRM_ROWS and p.distinct <= MAX_DISTINCT_SHARE * p.rows and p.steady()
+    them, and not taken in turn (no more changes from one row to the next than shuffled values, beyond chance).
+    (Not a long stretch per value: hosts writing at the same time interleave theirs, the demo's every 4.9 rows,
+    and a second run's copies come one by one amid the first run's rows.)"""
+    return p.rows >= MIN_CONFIRM_ROWS and p.distinct <= MAX_DISTINCT_SHARE * p.rows and not p.in_turn()
 
 
 def _seen(p: Profile) -> str:
     """What the rows around the clusters showed of a column, in words."""
-    expected, _ = p.unsteady_changes()
+    expected, _ = p.shuffled_changes()
     return (f"{p.distinct} distinct value(s) in the {p.rows} rows written around the clusters, {max(0, p.changes - 1)} "
-            f"change(s) from one row to the next in insertion order where its changes from a row {FAR} rows back "
-            f"predict {expected:g}")
+            f"change(s) from one row to the next in insertion order where the same values shuffled would change "
+            f"{expected:g} times")
 
 
 def _vetted(w: WriterColumn, p: Profile | None) -> WriterColumn:
@@ -192,7 +191,7 @@ def _vetted(w: WriterColumn, p: Profile | None) -> WriterColumn:
         return replace(w, trusted=True, reason=f"{w.reason}; the data agrees: {_seen(p)}")
     return replace(w, reason=f"{w.reason}; not confirmed by the data ({_seen(p)}; a writer column needs at least "
                    f"{MIN_CONFIRM_ROWS} rows, at most {MAX_DISTINCT_SHARE:.0%} distinct values among them and "
-                   "clearly fewer changes from the row before than from a row far back): cleanup compares it like a "
+                   "no more changes from one row to the next than shuffled values): cleanup compares it like a "
                    "business column; if it only says who wrote the row, scan again with --writer "
                    f"{shlex.quote(f'{w.role}={w.column}')}")
 

@@ -111,7 +111,7 @@ def test_data_inference_takes_no_growing_integers_for_a_version():
 
     clusters = [Cluster({"k": k}, (row(10 * k, 1000000 + k), row(10 * k + 1, 1000001 + k)), 0.001, "identical",
                         (), (0.001,)) for k in range(5)]
-    found = assign([Profile("docrev", 500, 6, 6, 1.0, 41_750)], clusters, {"host", "process", "run", "version"})
+    found = assign([Profile("docrev", 500, 6, 6, 1.0)], clusters, {"host", "process", "run", "version"})
     assert [w.role for w in found if w.column == "docrev"] != ["version"]
 
 
@@ -170,14 +170,14 @@ def test_cleanup_never_deletes_a_row_differing_in_an_untrusted_column(rows, tmp_
 
 def test_a_business_column_changing_row_by_row_is_not_trusted_however_few_its_values(db_url, runner):
     """Issue 11 item 7: 100 charges whose ``service`` (named like an app column) cycles through 3 values row by
-    row: few values over many rows, yet it changes at every row, far more often than the same values shuffled,
+    row: few values over many rows, yet it changes at every row, more often than any shuffle of 3 values could,
     as no writer column does. INV-7 was charged for consulting and for an audit 300 ms apart: divergent, kept."""
     services = ["audit", "tax", "consulting"]
     rows = [(f"INV-{100 + n}", services[n % 3], 100, n * 0.5) for n in range(98)]
     charges(db_url, [*rows[:40], ("INV-7", "consulting", 100, 20.1), ("INV-7", "audit", 100, 20.4), *rows[40:]])
     reason, _ = _service_untrusted_and_kept(db_url, runner)
     assert "in the 100 rows written around the clusters" in reason
-    assert "99 change(s) from one row to the next" in reason and "shuffled would change 66" in reason
+    assert "99 change(s) from one row to the next" in reason and "would change at most 66.7 times" in reason
 
 
 def _profile_of(values: list[str], tmp: str) -> Profile:
@@ -196,29 +196,27 @@ def _profile_of(values: list[str], tmp: str) -> Profile:
     with engine.connect() as conn:
         row = conn.execute(sql_text(sql), params).mappings().one()
     engine.dispose()
-    return Profile("lauf", int(row["_rows"]), int(row["d0"]), int(row["c0"]), 0.0, int(row["s0"]))
+    return Profile("lauf", int(row["_rows"]), int(row["d0"]), int(row["c0"]), 0.0)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(stretches=st.lists(st.tuples(st.sampled_from(["r1", "r2", "r3", "r4"]), st.integers(1, 12)), min_size=1,
                           max_size=30))
-def test_the_profile_counts_changes_and_value_repeats_and_turns_down_values_taken_in_turn(stretches,
-                                                                                          tmp_path_factory):
-    """The statement's counts over the spans (every row here) are those of the sequence; three values taken in
-    turn over 41 rows or more are turned down; stretches, and a second writer's rows one by one amid the
-    first's, are not."""
+def test_the_profile_counts_changes_and_turns_down_values_taken_in_turn(stretches, tmp_path_factory):
+    """The statement's counts over the spans (every row here) are those of the sequence; no shuffle of the
+    values changes more often than the bound; three values taken in turn over 41 rows or more are turned down;
+    stretches, and a second writer's rows one by one amid the first's, are not."""
     values = [v for v, n in stretches for _ in range(n)]
     p = _profile_of(values, str(tmp_path_factory.mktemp("profile")))
     assert (p.rows, p.distinct) == (len(values), len(set(values)))
     assert p.changes == 1 + sum(1 for a, b in zip(values, values[1:], strict=False) if a != b)
-    assert p.repeats == sum(values.count(v) ** 2 for v in set(values))
-    expected, _ = p.shuffled_changes()
+    # the expected changes of a random order (pairs of rows that differ, over the rows) never pass the bound
     pairs = sum(1 for i, a in enumerate(values) for j, b in enumerate(values) if i != j and a != b)
-    assert expected == round(pairs / max(1, len(values)), 1)
+    assert pairs / len(values) <= p.shuffled_changes()[0] + 0.05
 
     def profile(column: list[str]) -> Profile:
         changes = 1 + sum(1 for a, b in zip(column, column[1:], strict=False) if a != b)
-        return Profile("c", len(column), len(set(column)), changes, 0.0, sum(column.count(v) ** 2 for v in set(column)))
+        return Profile("c", len(column), len(set(column)), changes, 0.0)
 
     assert profile([["x", "y", "z"][n % 3] for n in range(len(values) + 40)]).in_turn()
     assert not profile([f"run-{n // 25}" for n in range(100)]).in_turn()

@@ -10,7 +10,7 @@ import pytest
 MODULES = ["cli", "report", "textfiles", "durations", "config", "values", "writers", "connect", "sqltemplates",
            "remediate", "cluster", "alembic_revision", "attribution.transactions", "attribution.timing",
            "attribution.clock", "attribution.written", "attribution.explain", "attribution.incidents",
-           "attribution.model", "evaluate", "urls", "words"]
+           "attribution.model", "attribution.roles", "attribution.around", "evaluate", "urls", "words"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -61,10 +61,10 @@ def test_a_version_given_with_writer_still_lets_cleanup_delete(db_url, runner):
 
 def posts(url: str) -> None:
     """Posts whose ``thread`` (a name the process vocabulary holds) is a business value: every row its own;
-    ``hostname`` takes two values, as a host column does. Post 500 was written twice by two hosts, once into
-    another thread (a business difference); post 600 twice into the same thread."""
-    rows = [{"id": n, "post_ref": n, "thread": 1000 + n, "hostname": "web-a", "body": "x", "ts": at(n)}
-            for n in range(1, 25)]
+    ``hostname`` takes two values, as a host column does, each over a stretch of rows. Post 500 was written twice
+    by two hosts, once into another thread (a business difference); post 600 twice into the same thread."""
+    rows = [{"id": n, "post_ref": n, "thread": 1000 + n, "hostname": "web-a" if n <= 12 else "web-b", "body": "x",
+             "ts": at(n)} for n in range(1, 25)]
     rows += [{"id": 50, "post_ref": 500, "thread": 9, "hostname": "web-a", "body": "hi", "ts": at(30.0)},
              {"id": 51, "post_ref": 500, "thread": 8, "hostname": "web-b", "body": "hi", "ts": at(30.2)},
              {"id": 60, "post_ref": 600, "thread": 7, "hostname": "web-a", "body": "yo", "ts": at(31.0)},
@@ -130,17 +130,23 @@ def test_two_values_in_two_rows_do_not_confirm_a_name_found_writer_column(db_url
     """The stranger's charges: 'consulting' and 'audit' 300 ms apart under one invoice; the name says app, two
     rows say nothing, so the cluster is divergent and cleanup deletes nothing (it deleted the audit charge)."""
     charges(db_url, [("INV-7", "consulting", 100, 0.0), ("INV-7", "audit", 100, 0.3)])
-    doc = scan_doc(db_url, table="charges", keys=["invoice_no"], ts="created_at")
+    reason, sql = _service_untrusted_and_kept(db_url, runner)
+    assert "--writer app=service" in reason and "--writer app=service" in sql
+
+
+def _service_untrusted_and_kept(url: str, runner) -> tuple[str, str]:
+    """Scan the charges: ``service`` is not trusted, INV-7 is divergent and cleanup.sql deletes nothing.
+    Returns the column's reason and cleanup.sql."""
+    doc = scan_doc(url, table="charges", keys=["invoice_no"], ts="created_at")
     table = doc["tables"][0]
     [service] = table["writer_columns"]
     assert service["trusted"] is False and "not confirmed by the data" in service["reason"]
-    assert "--writer app=service" in service["reason"]
     assert table["clusters"][0]["payload"] == "divergent" and table["rows_to_delete"] == 0
-    before = rows_of(db_url, "charges")
+    before = rows_of(url, "charges")
     sql = cleanup_sql(doc)
-    assert "--writer app=service" in sql
     runner(sql)
-    assert rows_of(db_url, "charges") == before
+    assert rows_of(url, "charges") == before
+    return service["reason"], sql
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -186,3 +192,58 @@ def test_a_writer_role_read_from_the_data_is_named_with_the_option_that_trusts_i
     trusted = scan_doc(db_url, table="orders", keys=["order_ref"], ts="created_at", writers=["host=Rechner"])
     runner(cleanup_sql(trusted))
     assert [r[0] for r in rows_of(db_url, "orders")] == [str(2 * n) for n in range(60)]
+
+
+def test_a_business_column_changing_row_by_row_is_not_trusted_however_few_its_values(db_url, runner):
+    """Issue 11 item 7: 100 charges whose ``service`` (named like an app column) cycles through 3 values row by
+    row: few values over many rows, yet it changes at every row, more often than any shuffle of 3 values could,
+    as no writer column does. INV-7 was charged for consulting and for an audit 300 ms apart: divergent, kept."""
+    services = ["audit", "tax", "consulting"]
+    rows = [(f"INV-{100 + n}", services[n % 3], 100, n * 0.5) for n in range(98)]
+    charges(db_url, [*rows[:40], ("INV-7", "consulting", 100, 20.1), ("INV-7", "audit", 100, 20.4), *rows[40:]])
+    reason, _ = _service_untrusted_and_kept(db_url, runner)
+    assert "in the 100 rows written around the clusters" in reason
+    assert "99 change(s) from one row to the next" in reason and "would change at most 66.7 times" in reason
+
+
+def _profile_of(values: list[str], tmp: str) -> Profile:
+    """The column profile statement run over ``values`` written one per second into a SQLite table."""
+    from dupfinder.sqltemplates import quote_table, render_sql, sql_text
+
+    url = f"sqlite:///{tmp}/p.db"
+    engine = sa.create_engine(url)
+    make_table(url, "runs", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                             sa.Column("lauf", sa.String(20)), sa.Column("created_at", ts_type())],
+               [{"id": n, "lauf": v, "created_at": at(n)} for n, v in enumerate(values)])
+    sql = render_sql("column_profile.sql.j2", engine.dialect, table=quote_table(engine.dialect, "runs"),
+                     candidates=["lauf"], ts="created_at", order=["id"], spans=2)
+    binds = {"lo0": at(-1), "hi0": at(len(values) / 2), "lo1": at(len(values) / 2 + 0.5), "hi1": at(len(values))}
+    params = {k: v.isoformat(sep=" ", timespec="microseconds") for k, v in binds.items()}
+    with engine.connect() as conn:
+        row = conn.execute(sql_text(sql), params).mappings().one()
+    engine.dispose()
+    return Profile("lauf", int(row["_rows"]), int(row["d0"]), int(row["c0"]), 0.0)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(stretches=st.lists(st.tuples(st.sampled_from(["r1", "r2", "r3", "r4"]), st.integers(1, 12)), min_size=1,
+                          max_size=30))
+def test_the_profile_counts_changes_and_turns_down_values_taken_in_turn(stretches, tmp_path_factory):
+    """The statement's counts over the spans (every row here) are those of the sequence; no shuffle of the
+    values changes more often than the bound; three values taken in turn over 41 rows or more are turned down;
+    stretches, and a second writer's rows one by one amid the first's, are not."""
+    values = [v for v, n in stretches for _ in range(n)]
+    p = _profile_of(values, str(tmp_path_factory.mktemp("profile")))
+    assert (p.rows, p.distinct) == (len(values), len(set(values)))
+    assert p.changes == 1 + sum(1 for a, b in zip(values, values[1:], strict=False) if a != b)
+    # the expected changes of a random order (pairs of rows that differ, over the rows) never pass the bound
+    pairs = sum(1 for i, a in enumerate(values) for j, b in enumerate(values) if i != j and a != b)
+    assert pairs / len(values) <= p.shuffled_changes()[0] + 0.05
+
+    def profile(column: list[str]) -> Profile:
+        changes = 1 + sum(1 for a, b in zip(column, column[1:], strict=False) if a != b)
+        return Profile("c", len(column), len(set(column)), changes, 0.0)
+
+    assert profile([["x", "y", "z"][n % 3] for n in range(len(values) + 40)]).in_turn()
+    assert not profile([f"run-{n // 25}" for n in range(100)]).in_turn()
+    assert not profile(["b" if n % 25 == 7 else "a" for n in range(len(values) + 40)]).in_turn()

@@ -235,3 +235,53 @@ def test_the_explanation_names_each_run_once(sqlite_url, tmp_path):
     explanation = cluster["explanation"]
     assert explanation.count("export run first") == 1 and explanation.count("export run second") == 1, explanation
     assert "job logs: the copies were written by 2 different runs" in explanation, explanation
+
+
+_EXPORT = """
+import json, os, sys, time
+from datetime import datetime, timezone
+import sqlalchemy as sa
+url, host, log = sys.argv[1:4]
+start = datetime.now(timezone.utc).isoformat()
+engine = sa.create_engine(url)
+with engine.begin() as conn:
+    for n in range(50):
+        conn.execute(sa.text("INSERT INTO exports (record_id, export_date, payload) VALUES (:n, '2026-11-03', 'x')"),
+                     {"n": n})
+        time.sleep(0.002)
+engine.dispose()
+time.sleep(0.05)
+line = {"start": start, "end": datetime.now(timezone.utc).isoformat(), "job": "export", "host": host,
+        "process": os.getpid()}
+with open(log, "a") as f:
+    f.write(json.dumps(line) + "\\n")
+"""
+
+
+@pytest.mark.parametrize(("hosts", "ruled_out"), [(("vm", "vm"), "multi_host"),
+                                                  (("ledger-primary", "ledger-standby"), "duplicate_run")])
+def test_hosts_the_job_log_names_rule_mechanisms_out_like_a_host_column(pg_url, tmp_path, hosts, ruled_out):
+    """One export script started twice at once (two real processes), the table recording no writer: the job
+    log's hosts answer "one host or two?". With both runs on vm the answer was still "duplicate_run or
+    multi_host: a host column would settle it", evidence the scan already had."""
+    import subprocess
+    import sys
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE exports (id bigserial PRIMARY KEY, record_id int, export_date date, "
+                             "payload text, exported_at timestamptz DEFAULT clock_timestamp())")
+    engine.dispose()
+    log = tmp_path / "runs.jsonl"
+    children = [subprocess.Popen([sys.executable, "-c", _EXPORT, pg_url, host, str(log)]) for host in hosts]
+    assert [child.wait(timeout=120) for child in children] == [0, 0]
+    result = CliRunner().invoke(main, ["scan", pg_url, "--table", "exports", "--key", "record_id", "--key",
+                                       "export_date", "--ts", "exported_at", "--runs", str(log), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    clusters = json.loads(result.output)["tables"][0]["clusters"]
+    assert len(clusters) == 50
+    for cluster in clusters:
+        named = {cluster["mechanism"], *(c["mechanism"] for c in cluster["evidence"].get("candidates", []))}
+        assert ruled_out not in named, cluster["explanation"]
+        assert cluster["evidence"]["observations"]["runs_host"] == ("same" if hosts[0] == hosts[1] else "differ")
+        assert "host column" not in (cluster["evidence"].get("signal") or ""), cluster["evidence"]["signal"]

@@ -159,8 +159,11 @@ def _in_hand(table: TableResult, clusters: Sequence[Cluster], roles: set[str], x
         have.add("xmin")
     if not table.commit_timestamps.startswith("off"):
         have.add("commit")
-    if any("job_runs" in c.evidence for c in clusters):
+    logged = [c for c in clusters if "job_runs" in c.evidence]
+    if logged:
         have.add("runs")
+        if all(jobruns.hosts_named(c) for c in logged):  # the job log names the host of every run
+            have.add("host")
     return frozenset(have)
 
 

@@ -14,11 +14,39 @@ from .observe import Observation
 
 
 def observe(cluster: Cluster) -> list[Observation]:
+    found = _hosts(cluster)
     runs = cluster.evidence.get("runs")
     if not runs or len(runs) != len(cluster.rows) or any(len(r) != 1 for r in runs):
-        return []
+        return found
     labels = {r[0] for r in runs}
     # the runs are named once, by the job-log sentence that ends the explanation (runs.explain)
     if len(labels) > 1:
-        return [Observation("runs", "two runs", f"the copies fall in {len(labels)} different runs of the job log")]
-    return [Observation("runs", "one run", "every copy falls in one run of the job log")]
+        return [Observation("runs", "two runs", f"the copies fall in {len(labels)} different runs of the job log"),
+                *found]
+    return [Observation("runs", "one run", "every copy falls in one run of the job log"), *found]
+
+
+def hosts_named(cluster: Cluster) -> list[str] | None:
+    """The hosts of the job runs the copies fell in, when every copy fell in a run and every such run names
+    its host (None otherwise: a copy outside the log could have come from anywhere)."""
+    found = cluster.evidence.get("job_runs") or {}
+    runs = found.get("runs") or []
+    if found.get("verdict") not in ("two_runs", "one_run", "overlapping") or not runs \
+            or not all(r.get("host") for r in runs):
+        return None
+    return [str(r["host"]) for r in runs]
+
+
+def _hosts(cluster: Cluster) -> list[Observation]:
+    """What the job log says about hosts, read like a host column (model.EXCLUDED_BY): every run the copies
+    fell in on one host rules out two hosts; two or more hosts with one run each rules out one host running
+    the job twice (whichever copy each run wrote: a single run writing a key twice is no second run)."""
+    hosts = hosts_named(cluster)
+    if hosts is None:
+        return []
+    if len(set(hosts)) == 1:
+        return [Observation("runs_host", "same", f"every job run the copies fall in ran on {hosts[0]}")]
+    if len(set(hosts)) == len(hosts):
+        return [Observation("runs_host", "differ", f"the job runs the copies fall in ran on {len(hosts)} hosts, "
+                                                   "one run each")]
+    return []

@@ -69,7 +69,10 @@ REQUIRES_NAMED = {"deploy_overlap": ("version", "differ")}
 # And what the recorded writer columns rule out by definition, whatever the shape of the writes says: two
 # hosts where every copy names one host, one host where the copies name two (a hypothesis test drew timing
 # strong enough to outweigh "one host wrote every copy" and the sentence said "two hosts both ran the job").
-EXCLUDED_BY = {"multi_host": ("host", "same"), "duplicate_run": ("host", "differ")}
+# A job log (--runs) naming the hosts of the runs the copies fell in says the same (jobruns._hosts): found by
+# a review whose two overlapping runs on one host were answered "one host or two? a host column would say".
+EXCLUDED_BY = {"multi_host": (("host", "same"), ("runs_host", "same")),
+               "duplicate_run": (("host", "differ"), ("runs_host", "differ"))}
 # Without writer columns nothing tells one host from two or one release from two: whatever the measured
 # tables say about these three there is the generators' choice of offsets and shares, not evidence. Their
 # likelihoods are pooled (log-mean-exp), so the answer is the shortlist, never one of them by chance.
@@ -475,7 +478,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
     seen = {(o.feature, o.value) for o in obs}
     required = {**REQUIRES, **(REQUIRES_NAMED if mode != "none" else {})}
     running = [m for m in MECHANISMS if (m not in required or required[m] in seen)
-               and (m not in EXCLUDED_BY or EXCLUDED_BY[m] not in seen)]
+               and not seen.intersection(EXCLUDED_BY.get(m, ()))]
     scores = {m: math.log(PRIOR[m]) for m in running}
     weights: dict[str, dict[str, float]] = {}
     for o in obs:
@@ -489,9 +492,10 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
             weights[f"{o.feature}={o.value}"] = row
             for m in running:
                 scores[m] += row[m]
-    pool = pooled_for(mode, roles)
+    pool = tuple(m for m in pooled_for(mode, roles) if m in running)
+    pool = pool if len(pool) > 1 else ()  # what the evidence ruled out leaves nothing to pool with
     if pool:
-        pooled = [m for m in pool if m in scores]
+        pooled = list(pool)
         peak = max(scores[m] for m in pooled)
         shared = peak + math.log(sum(math.exp(scores[m] - peak) for m in pooled) / len(pooled))
         for m in pooled:
@@ -507,7 +511,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         mass = sum(p for _, p in group)
         others = [(m, p) for m, p in ranked if m not in pool]
         if mass >= others[0][1]:  # "a batch written twice" is the best reading: name the three, not one
-            signal = settling_signal("multi_host", "duplicate_run", have)
+            signal = settling_signal(group[0][0], group[1][0], have)
             return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, tuple(group), weights, signal)
         ranked = sorted([*others, ("|".join(m for m, _ in group), mass)], key=lambda mp: -mp[1])
     best, p_best = ranked[0]

@@ -284,9 +284,11 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
         if rows < MIN_ROWS:  # nothing around the copies to read them against: the gap alone
             return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, named, gap, [Observation(
                 "gap", gap_bucket(gap, whole_seconds),
-                f"{apart}; fewer than {MIN_ROWS} other rows were written within {format_seconds(half / 1e6)}")])
-        level, said = _level(shared / rows), (f"{shared} of the {rows} other rows written within "
-                                              f"{format_seconds(half / 1e6)} have a key written more than once")
+                f"{apart}; fewer than {MIN_ROWS} other rows were written from {format_seconds(half / 1e6)} before "
+                "the first copy to as long after the last")])
+        level, said = _level(shared / rows), (f"{shared} of the {rows} other rows written from "
+                                              f"{format_seconds(half / 1e6)} before the first copy to as long after "
+                                              "the last have a key written more than once")
         value = f"{gap_bucket(gap, whole_seconds)}|{level}"
         if chain is not None and not whole_seconds:  # whole seconds: copies tie, the order between them is lost
             value += "|" + ("alone" if chain == 1 else "short" if chain < CHAIN_LONG else "long")

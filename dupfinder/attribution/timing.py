@@ -193,6 +193,17 @@ def chains(clusters: Sequence[Sequence[int]]) -> list[int]:
     return size
 
 
+def constant_offsets(offsets: Sequence[float]) -> bool:
+    """Whether offsets are one offset: their median distance from the median within 10% of it, plus 0.5 ms
+    (sub-5 ms race gaps must not pass as constant).
+
+    >>> constant_offsets([1.0, 1.02, 0.99, 1.5]), constant_offsets([0.002, 0.004, 0.003])
+    (True, False)
+    """
+    med = statistics.median(offsets)
+    return statistics.median(abs(o - med) for o in offsets) <= 0.1 * abs(med) + 0.0005
+
+
 def spread(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
     """Whether the second copy follows the first by a constant offset across one episode (None: fewer than
     three offsets). Every cluster of the episode shares this reading, so it is read once per episode: read per
@@ -203,7 +214,7 @@ def spread(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
         return None
     med = statistics.median(offsets)
     scatter = statistics.median(abs(o - med) for o in offsets)
-    constant = scatter <= 0.1 * abs(med) + 0.0005  # 0.5 ms: sub-5 ms race gaps must not pass as constant
+    constant = constant_offsets(offsets)
     return Observation(
         "offsets" if episode.pair is not None else "span_offsets", "constant" if constant else "varying",
         f"the second copy follows the first by a {'constant' if constant else 'varying'} offset "

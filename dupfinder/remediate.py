@@ -22,6 +22,7 @@ from sqlalchemy.engine import Dialect
 from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, UsageError
 from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql, stream_sql
+from .words import count
 from .writers import ROLE_WORDS
 
 BATCH_ROWS = 5000      # losing rows per transaction: long deletes hold locks and WAL in smaller pieces
@@ -574,16 +575,17 @@ def cleanup_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator
         dialect = dialect_for(table.get("dialect", "sqlite"))
         ctx = _table_context(table, dialect, stamp, keep)
         total += len(ctx["pairs"])
-        summary.append(f"--   {comment_text(table['table'])}: {ctx['clusters']} identical cluster(s), "
-                       f"{len(ctx['pairs'])} row(s) to delete, {len(ctx['divergent'])} divergent cluster(s) left "
-                       "for a person")
+        summary.append(f"--   {comment_text(table['table'])}: {count(ctx['clusters'], 'identical cluster')}, "
+                       f"{count(len(ctx['pairs']), 'row')} to delete, "
+                       f"{count(len(ctx['divergent']), 'divergent cluster')} left for a person")
         if ctx["unsupported"]:
             bodies.append([f"-- table {comment_text(table['table'])}: nothing deleted ({ctx['unsupported']})"])
             continue
         bodies.append(stream_sql(_template("cleanup", dialect), dialect, t=ctx, lock_timeout=LOCK_TIMEOUT,
                                  statement_timeout=STATEMENT_TIMEOUT, lock_wait_seconds=LOCK_WAIT_SECONDS))
     head = _header("cleanup.sql", findings, [
-        f"-- deletes {total} row(s) that duplicate an earlier row exactly; every deleted row is first copied",
+        f"-- deletes {count(total, 'row')} that {'duplicates' if total == 1 else 'duplicate'} an earlier row exactly; "
+        "every deleted row is first copied",
         "-- into a dupfinder_backup_* table in the same transaction. Each table's transaction aborts and",
         "-- deletes nothing if any losing row changed since the scan, its survivor is gone or differs, or the",
         "-- table's columns changed. Running it twice deletes nothing the second time. Undo with rollback.sql.",
@@ -742,9 +744,9 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
             continue
         blockers = []
         if t.get("far_duplicates"):
-            blockers.append(f"{int(t['far_duplicates'])} far-duplicate key(s)")
+            blockers.append(count(int(t["far_duplicates"]), "far-duplicate key"))
         if t.get("divergent_clusters"):
-            blockers.append(f"{int(t['divergent_clusters'])} divergent cluster(s)")
+            blockers.append(count(int(t["divergent_clusters"]), "divergent cluster"))
         if blockers:
             keys = " ".join(f"--key {shell_word(k)}" for k in t["keys"])
             held.append(comment_text(t["table"]))

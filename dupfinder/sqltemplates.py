@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from .words import noun
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -237,6 +239,7 @@ def _dialect_environment(dialect: Dialect) -> jinja2.Environment:
         env.filters["literal"] = lambda value: literal(dialect, value)
         env.filters["comment"] = comment_text
         env.filters["comment_sql"] = comment_sql
+        env.filters["noun"] = noun  # {{ n }} {{ n|noun("row") }}: "1 row", "2 rows"
         _DIALECT_ENVIRONMENTS[key] = env
     return env
 

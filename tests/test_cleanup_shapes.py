@@ -95,7 +95,7 @@ def test_large_cleanups_run_in_batches(db_url, runner, monkeypatch):
     monkeypatch.setattr(remediate, "BATCH_ROWS", 3)
     doc = scan_doc(db_url)
     text = cleanup_sql(doc)
-    assert text.count("COMMIT;") == 4 and "batch 4 of 4: 1 row(s)" in text  # 10 losers in 3 + 3 + 3 + 1
+    assert text.count("COMMIT;") == 4 and "batch 4 of 4: 1 row\n" in text  # 10 losers in 3 + 3 + 3 + 1
     runner(text)
     assert len(rows_of(db_url)) == 10
     runner(rollback_sql(doc))

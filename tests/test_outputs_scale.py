@@ -208,7 +208,7 @@ def test_ten_times_the_clusters_take_the_outputs_little_more_memory(tmp_path):
     print(f"output stage: 500 clusters {small['peak'] / 1e6:.1f} MB, 5,000 {big['peak'] / 1e6:.1f} MB, "
           f"{per_cluster:.0f} bytes a cluster more")
     assert per_cluster < 600, per_cluster
-    assert "5000 row(s) to delete" in big["cleanup"] and big["cleanup"].count("\nCOMMIT;") == 50  # batches of 100
+    assert "5000 rows to delete" in big["cleanup"] and big["cleanup"].count("\nCOMMIT;") == 50  # batches of 100
     # the report shows as much of 1,000 incidents as of 100 (30 in the overview and in the table's section, 100
     # clusters), and says where the rest are
     assert len(big["report"]) < 1.2 * len(small["report"])

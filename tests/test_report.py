@@ -185,7 +185,7 @@ def test_sql_header_sentences_are_one_point_each(demo_outputs):
     cleanup = demo_outputs.files["cleanup.sql"].read_text()
     points = [p["text"] for p in report.sql_summary(cleanup)]
     # the header's paragraph arrives as one point, its sentences whole, though the file wraps it over lines
-    assert any(p.startswith("deletes 431 row(s) that duplicate an earlier row exactly; every deleted row is first "
+    assert any(p.startswith("deletes 431 rows that duplicate an earlier row exactly; every deleted row is first "
                             "copied into a dupfinder_backup_* table in the same transaction. Each table's "
                             "transaction aborts and deletes nothing if any losing row changed since the scan")
                and p.endswith("Undo with rollback.sql.") for p in points), points

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..cluster import Cluster
 from ..durations import format_seconds
+from ..words import count
 from .model import Verdict, contributions
 from .observe import Observation
 
@@ -99,26 +100,27 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
     one_host = next(iter(found("host"))) if len(found("host")) == 1 else "One host"
     runs = several("process") or several("run")
     runs_text = f" ({runs})" if runs else ""
+    keys = count(clusters, "key")
     text = {
         "multi_host": f"{'Hosts ' + hosts if hosts else 'Two hosts'} both ran the job that writes {table_name}: "
-                      f"{clusters} key(s) written twice{cover}, a median {gap} apart; disable it on one host and "
+                      f"{keys} written twice{cover}, a median {gap} apart; disable it on one host and "
                       "lock the job.",
-        "duplicate_run": f"{one_host} ran the job twice{runs_text}: {clusters} key(s) of "
+        "duplicate_run": f"{one_host} ran the job twice{runs_text}: {keys} of "
                          f"{table_name} written twice{cover}, a median {gap} apart; find the second scheduler "
                          "entry and remove it.",
-        "worker_race": f"{'Workers ' + runs if runs else 'Concurrent workers'} raced on {clusters} key(s) of "
+        "worker_race": f"{'Workers ' + runs if runs else 'Concurrent workers'} raced on {keys} of "
                        f"{table_name}{cover}, a median {gap} apart; make the claim atomic.",
-        "retry": f"The same work was done twice: {clusters} key(s) of {table_name} written again after a pause "
+        "retry": f"The same work was done twice: {keys} of {table_name} written again after a pause "
                  f"(median {gap}); make the handler idempotent.",
         "deploy_overlap": f"{'Releases ' + versions if versions else 'Two releases'} both "
-                          f"ran the job during a deploy: {clusters} key(s) of {table_name} written twice; stop the "
+                          f"ran the job during a deploy: {keys} of {table_name} written twice; stop the "
                           "old release's scheduler first.",
-        "same_transaction": f"One transaction inserted {clusters} key(s) of {table_name} twice; fix the "
+        "same_transaction": f"One transaction inserted {keys} of {table_name} twice; fix the "
                             "application loop.",
         "dst_fallback": f"The job fired twice in the repeated hour of the clock change"
-                        f"{' (' + clock + ')' if clock else ''}: {clusters} key(s) of {table_name}; schedule it "
+                        f"{' (' + clock + ')' if clock else ''}: {keys} of {table_name}; schedule it "
                         "in UTC.",
-        "unknown": f"{clusters} key(s) of {table_name} were written twice a median {gap} apart"
+        "unknown": f"{keys} of {table_name} were written twice a median {gap} apart"
                    + (f", by {' or '.join(candidates)}" if candidates else "")
                    + f"; {signal or 'recording host and process on each row'} would settle it.",
     }[mechanism]

@@ -2,7 +2,7 @@
 -- generated from the scan of "mysql+pymysql://app:***@db/shop" at "2026-11-03T02:30:00+00:00"
 -- (dupfinder "0.1.0")
 -- stamp: 20261103023000
--- deletes 1 row(s) that duplicate an earlier row exactly; every deleted row is first copied
+-- deletes 1 row that duplicates an earlier row exactly; every deleted row is first copied
 -- into a dupfinder_backup_* table in the same transaction. Each table's transaction aborts and
 -- deletes nothing if any losing row changed since the scan, its survivor is gone or differs, or the
 -- table's columns changed. Running it twice deletes nothing the second time. Undo with rollback.sql.
@@ -11,10 +11,10 @@
 -- PostgreSQL: psql -v ON_ERROR_STOP=1 -f cleanup.sql    SQLite: sqlite3 -bail DATABASE < cleanup.sql
 -- MySQL 8.0.16+: mysql DATABASE < cleanup.sql (stops at the first error; the open transaction rolls back)
 -- Verify afterwards: dupfinder scan ... again should report no near-duplicate clusters.
---   "Order Lines": 1 identical cluster(s), 1 row(s) to delete, 1 divergent cluster(s) left for a person
+--   "Order Lines": 1 identical cluster, 1 row to delete, 1 divergent cluster left for a person
 
 -- ---------------------------------------------------------------------------------------------------
--- table "Order Lines": 1 row(s) to delete from 1 identical cluster(s)
+-- table "Order Lines": 1 row to delete from 1 identical cluster
 -- survivors: the earliest row of each cluster; backup table: "dupfinder_backup_order_lines_c374ffcb_20261103023000"
 -- a row is deleted only when it still holds what the scan saw and every other column equals its survivor's;
 -- not compared with the survivor (they may differ between the copies):

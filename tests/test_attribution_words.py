@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dupfinder.attribution import model, writercols
-from dupfinder.attribution.explain import cluster_sentence
+from dupfinder.attribution.explain import cluster_sentence, incident_summary
 from dupfinder.attribution.observe import Observation
 from dupfinder.cluster import Cluster, ClusterRow
 
@@ -164,7 +164,6 @@ writer_sets = st.lists(st.fixed_dictionaries({}, optional={role: names for role 
 @given(mechanism=st.sampled_from([*model.MECHANISMS, "unknown"]), writers=writer_sets, recurring=st.booleans(),
        coverage=st.one_of(st.none(), st.floats(0, 1)))
 def test_summaries_and_fixes_name_only_the_writers_there_are(mechanism, writers, recurring, coverage):
-    from dupfinder.attribution.explain import incident_summary
     from dupfinder.recommend import recommendations
 
     text = incident_summary(mechanism, writers, 3, "events", "0.4 s", coverage, "every day ~02:30, 3 days"
@@ -210,3 +209,14 @@ def test_recorded_hosts_rule_mechanisms_out_whatever_the_timing_says():
     two_hosts = [Observation("host", "differ", "etl-01 and etl-02 wrote the copies")]
     verdict = model.decide([*two_hosts, *strongest("duplicate_run", "multi_host")], "explicit", {"host"})
     assert verdict.mechanism != "duplicate_run" and verdict.posterior.get("duplicate_run", 0) == 0, verdict
+
+
+def test_a_summary_says_how_many_times_a_key_was_written():
+    """A pool wrote keys up to six times and the incident summary said "written twice" (a review of real
+    software); two copies still read "twice"."""
+    writers = [{"host": "vm", "process": "11"}, {"host": "vm", "process": "12"}]
+    for mechanism in ("duplicate_run", "multi_host", "deploy_overlap", "same_transaction", "unknown"):
+        six = incident_summary(mechanism, writers, 3, "refunds", "3 ms", None, None, "2026-11-03 02:30", copies=6)
+        two = incident_summary(mechanism, writers, 3, "refunds", "3 ms", None, None, "2026-11-03 02:30")
+        assert "up to 6 times" in six and "twice" not in six, six
+        assert "twice" in two and "times" not in two, two

@@ -86,8 +86,9 @@ def _reasons(moved: list[tuple[str, float]], words: dict[str, str], positive_onl
 def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: int, table_name: str,
                      gap: str, coverage: float | None, recurring: str | None, when: str,
                      candidates: list[str] | None = None, signal: str | None = None,
-                     clock: str | None = None) -> str:
-    """One sentence a person can act on; every name it uses comes from the writers, or a description."""
+                     clock: str | None = None, copies: int = 2) -> str:
+    """One sentence a person can act on; every name it uses comes from the writers, or a description.
+    ``copies``: the most rows one key of the incident has (a pool can write a key six times, not twice)."""
     def found(role: str) -> set[str]:
         return {str(w[role]).strip() for w in writers if w.get(role) is not None and str(w[role]).strip()}
 
@@ -101,26 +102,27 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
     runs = several("process") or several("run")
     runs_text = f" ({runs})" if runs else ""
     keys = count(clusters, "key")
+    twice = "twice" if copies <= 2 else f"up to {copies} times"
     text = {
         "multi_host": f"{'Hosts ' + hosts if hosts else 'Two hosts'} both ran the job that writes {table_name}: "
-                      f"{keys} written twice{cover}, a median {gap} apart; disable it on one host and "
+                      f"{keys} written {twice}{cover}, a median {gap} apart; disable it on one host and "
                       "lock the job.",
-        "duplicate_run": f"{one_host} ran the job twice{runs_text}: {keys} of "
-                         f"{table_name} written twice{cover}, a median {gap} apart; find the second scheduler "
+        "duplicate_run": f"{one_host} ran the job {twice}{runs_text}: {keys} of "
+                         f"{table_name} written {twice}{cover}, a median {gap} apart; find the second scheduler "
                          "entry and remove it.",
         "worker_race": f"{'Workers ' + runs if runs else 'Concurrent workers'} raced on {keys} of "
                        f"{table_name}{cover}, a median {gap} apart; make the claim atomic.",
         "retry": f"The same work was done twice: {keys} of {table_name} written again after a pause "
                  f"(median {gap}); make the handler idempotent.",
         "deploy_overlap": f"{'Releases ' + versions if versions else 'Two releases'} both "
-                          f"ran the job during a deploy: {keys} of {table_name} written twice; stop the "
+                          f"ran the job during a deploy: {keys} of {table_name} written {twice}; stop the "
                           "old release's scheduler first.",
-        "same_transaction": f"One transaction inserted {keys} of {table_name} twice; fix the "
+        "same_transaction": f"One transaction inserted {keys} of {table_name} {twice}; fix the "
                             "application loop.",
         "dst_fallback": f"The job fired twice in the repeated hour of the clock change"
                         f"{' (' + clock + ')' if clock else ''}: {keys} of {table_name}; schedule it "
                         "in UTC.",
-        "unknown": f"{keys} of {table_name} were written twice a median {gap} apart"
+        "unknown": f"{keys} of {table_name} were written {twice} a median {gap} apart"
                    + (f", by {' or '.join(candidates)}" if candidates else "")
                    + f"; {signal or 'recording host and process on each row'} would settle it.",
     }[mechanism]

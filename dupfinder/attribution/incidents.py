@@ -117,6 +117,7 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
             inc.mechanism, list(inc.writers), inc.clusters, table.info.qualified_name,
             format_seconds(inc.details["gap_seconds"]["median"]), inc.details["coverage"], recurring,
             inc.start[:16].replace("T", " "), first.evidence.get("candidates_names"),
-            first.evidence.get("signal"), first.evidence.get("clock_local"))
+            first.evidence.get("signal"), first.evidence.get("clock_local"),
+            max(len(clusters[i].rows) for i in members))
         final.append(replace(inc, details=details, summary=summary))
     return final, clusters

@@ -109,12 +109,11 @@ def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, reject
     """What the scan's reading leaves to a person: guessed writer columns the data turned down, and the index
     that would let the scan (or a --since scan) read the table in order."""
     from .connect import index_caveat, since_advice
-    from .detect import recommended_index_sql
+    from .detect import INDEXED_ENGINES, recommended_index_sql
 
     notes = [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
              "count as business differences" for w in rejected]
-    if index is None and not info.view and rows_scanned and info.dialect in ("postgresql", "sqlite", "mysql",
-                                                                             "mariadb"):
+    if index is None and not info.view and rows_scanned and info.dialect in INDEXED_ENGINES:
         columns = ", ".join([*spec.keys, spec.ts])
         notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
                      f"in order ({recommended_index_sql(dialect, info, spec)}){index_caveat(info)}")

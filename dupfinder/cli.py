@@ -278,13 +278,14 @@ class _Startup:
 
 
 def _print_verdict(verdict, gated: bool) -> None:
+    from .words import count
+
     if not gated:
         return
     if verdict.baseline:
         known = sum(t.known_clusters for t in verdict.tables)
         new = sum(t.counts["clusters"] for t in verdict.tables)
-        click.echo(f"baseline {verdict.baseline}: {known:,} {'cluster' if known == 1 else 'clusters'} accepted, "
-                   f"{new:,} new")
+        click.echo(f"baseline {verdict.baseline}: {count(known, 'cluster')} accepted, {new:,} new")
     for outcome in verdict.gates:
         click.echo(f"gate {outcome.gate}: {outcome.value} -> {'FAIL' if outcome.failed else 'pass'}")
 
@@ -482,11 +483,11 @@ def _progress(fmt: str, stream=None, environ=None, refresh: float = 0.5):
 
 
 def _print_summary(doc: dict[str, Any]) -> None:
-    from .sqltemplates import _UNSAFE
+    from .sqltemplates import spelled_out
     from .words import count
 
     def echo(line: str) -> None:  # a table name may hold a line break: each line stays one line, escaped
-        click.echo(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line))
+        click.echo(spelled_out(line))
 
     for t in doc["tables"]:
         clusters = t["clusters"]

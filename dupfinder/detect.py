@@ -156,6 +156,9 @@ def read_from(dialect: sa.Dialect, info: TableInfo) -> str:
 statement = sql_text  # the detection statements' name for it
 
 
+INDEXED_ENGINES = ("postgresql", "sqlite", "mysql", "mariadb")  # where an index on the key serves the scan
+
+
 def key_index(conn: Connection, info: TableInfo, spec: TableSpec) -> tuple[str, ...] | None:
     """The key columns in the order of an index that starts with exactly them (any order), or None.
 
@@ -163,7 +166,7 @@ def key_index(conn: Connection, info: TableInfo, spec: TableSpec) -> tuple[str, 
     PostgreSQL; SQLite's and MySQL's planners use it for the GROUP BY by themselves). Partial and expression
     indexes do not count. DuckDB's indexes do not serve aggregation: None there.
     """
-    if conn.dialect.name not in ("postgresql", "sqlite", "mysql", "mariadb"):
+    if conn.dialect.name not in INDEXED_ENGINES:
         return None
     keys = set(spec.keys)
     best: tuple[int, tuple[str, ...]] | None = None

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from .connect import TableInfo, introspect, read_only
 from .errors import QueryFailed, UsageError
-from .sqltemplates import _UNSAFE, quote_table, render_sql, sql_text
+from .sqltemplates import quote_table, render_sql, spelled_out, sql_text
 from .writers import ROLE_WORDS, name_words
 
 NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint
@@ -206,9 +206,9 @@ def _missing_index(conn: Connection, info: TableInfo, keys: tuple[str, ...], ts:
     every scan sorts all the keys of the table (with it PostgreSQL reads them in order; see detect.key_index).
     None where an index exists or does not serve the scan (DuckDB, Spark, ClickHouse)."""
     from .config import table_spec
-    from .detect import key_index, recommended_index_sql
+    from .detect import INDEXED_ENGINES, key_index, recommended_index_sql
 
-    if info.view or conn.dialect.name not in ("postgresql", "sqlite", "mysql", "mariadb"):
+    if info.view or conn.dialect.name not in INDEXED_ENGINES:
         return None
     spec = table_spec(table=info.qualified_name, keys=list(keys), ts=ts)
     return None if key_index(conn, info, spec) else recommended_index_sql(conn.dialect, info, spec)
@@ -313,7 +313,7 @@ def _comment(text: str) -> str:
     >>> _comment("events: no key"), _comment("nl\n[[table]]")
     ('# events: no key', '# nl\\u000a[[table]]')
     """
-    return "# " + _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return "# " + spelled_out(text)
 
 
 def _toml_escape(text: str) -> str:

@@ -101,7 +101,16 @@ def comment_text(value: object) -> str:
     >>> print(comment_text("orders"), comment_text("nl\nDROP TABLE victim; --"), comment_text("a\u202eb"))
     "orders" "nl\nDROP TABLE victim; --" "a\u202eb"
     """
-    text = json.dumps(str(value), ensure_ascii=False)
+    return spelled_out(json.dumps(str(value), ensure_ascii=False))
+
+
+def spelled_out(text: str) -> str:
+    r"""Line breaks, other control characters and invisible format characters written as ``\uXXXX``, so text
+    from the database stays on its line (a comment, a terminal line) and shows what it holds.
+
+    >>> print(spelled_out("nl\nx\u202e"))
+    nl\u000ax\u202e
+    """
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

@@ -22,7 +22,6 @@ import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from ..cluster import Cluster
@@ -115,21 +114,17 @@ def candidates(clusters: Sequence[Cluster], columns: Sequence[str], skip: set[st
 def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[str]) -> list[Profile]:
     """One statement over the rows written around the clusters, plus how often copies differ."""
 
-    from ..detect import read_from, ts_bind
+    from ..detect import read_from
     from ..sqltemplates import render_sql, sql_text
-    from .written import merge_spans
+    from .written import merge_spans, span_binds
 
     margin = int(max(PROFILE_MARGIN_S, 10 * spec.window) * 1e6)
     spans = merge_spans([(c.start_us - margin, c.end_us + margin) for c in clusters])
     if sum(hi - lo for lo, hi in spans) >= DENSE_SPANS * (spans[-1][1] - spans[0][0]):
         spans = [(spans[0][0], spans[-1][1])]  # clusters all along: the span search would cost more than it saves
     sql = render_sql("column_profile.sql.j2", conn.dialect, table=read_from(conn.dialect, info),
-                     candidates=columns, ts=spec.ts, order=list(info.primary_key), spans=len(spans), )
-    params = {}
-    for n, (lo, hi) in enumerate(spans):
-        params[f"lo{n}"] = ts_bind(info, aware, datetime.fromtimestamp(lo / 1e6, UTC))
-        params[f"hi{n}"] = ts_bind(info, aware, datetime.fromtimestamp(hi / 1e6, UTC))
-    row = conn.execute(sql_text(sql), params).mappings().one()
+                     candidates=columns, ts=spec.ts, order=list(info.primary_key), spans=len(spans))
+    row = conn.execute(sql_text(sql), span_binds(info, aware, spans)).mappings().one()
     out = []
     for n, column in enumerate(columns):
         differ = sum(1 for c in clusters if len({str(r.values.get(column)) for r in c.rows}) > 1)

@@ -86,6 +86,16 @@ def merge_spans(spans: Sequence[tuple[int, int]], limit: int = MAX_SPANS) -> lis
     return out
 
 
+def span_binds(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, int]]) -> dict[str, object]:
+    """The bind values :lo0/:hi0 ... of the spans (microseconds), as the timestamp column compares with them:
+    what the ``in_spans`` macro of queries/_dialect.sql.j2 reads."""
+    params: dict[str, object] = {}
+    for n, (lo, hi) in enumerate(spans):
+        params[f"lo{n}"] = ts_bind(info, aware, datetime.fromtimestamp(lo / 1e6, UTC))
+        params[f"hi{n}"] = ts_bind(info, aware, datetime.fromtimestamp(hi / 1e6, UTC))
+    return params
+
+
 def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
           writers: tuple[WriterColumn, ...], spans: Sequence[tuple[int, int]],
           xids: Sequence[str] = (), members: Members | None = None) -> Written:
@@ -99,10 +109,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     written = Written(bucket_us=bucket)
     if not merged:
         return written
-    params: dict = {"bucket_us": bucket}
-    for n, (lo, hi) in enumerate(merged):
-        params[f"lo{n}"] = ts_bind(info, aware, datetime.fromtimestamp(lo / 1e6, UTC))
-        params[f"hi{n}"] = ts_bind(info, aware, datetime.fromtimestamp(hi / 1e6, UTC))
+    params: dict = {"bucket_us": bucket, **span_binds(info, aware, merged)}
     by_id = members is not None and members.covers(merged)
     if by_id:
         params["members"] = members.ids

@@ -256,13 +256,20 @@ class _Startup:
             gc.disable()
 
     def done(self) -> None:
-        """Freeze what start-up allocated and let the collector run again (at most once)."""
+        """Freeze what start-up allocated and let the collector run again (at most once).
+
+        Frozen objects are never collected, not even by the interpreter's last collection at exit: DuckDB's
+        extension (nanobind) then finds its type objects still alive and prints some 60 lines of "leaked"
+        warnings on stderr after every DuckDB scan. So they are unfrozen again when the process exits.
+        """
         if self.paused:
+            import atexit
             import gc
 
             self.paused = False
             gc.freeze()
             gc.enable()
+            atexit.register(gc.unfreeze)
 
     def connected(self, progress):
         """The progress callback api.scan calls first once connected, ending the start-up there."""

@@ -270,8 +270,11 @@ import atexit, gc, runpy, sys
 during = []  # collections that walked start-up objects: after SQLAlchemy arrived, before anything was frozen
 gc.callbacks.append(lambda phase, info: phase == "start" and "sqlalchemy" in sys.modules
                     and not gc.get_freeze_count() and during.append(info["generation"]))
-atexit.register(lambda: print(f"GC during={len(during)} frozen={gc.get_freeze_count()} enabled={gc.isenabled()}",
-                              file=sys.stderr))
+frozen = [0]  # how many objects were frozen when the scan unfroze them at exit (for the last collection)
+unfreeze = gc.unfreeze
+gc.unfreeze = lambda: (frozen.append(gc.get_freeze_count()), unfreeze())
+atexit.register(lambda: print(f"GC during={len(during)} frozen={max(frozen[-1], gc.get_freeze_count())} "
+                              f"enabled={gc.isenabled()}", file=sys.stderr))
 sys.argv = ["dupfinder", *sys.argv[1:]]
 runpy.run_module("dupfinder", run_name="__main__")
 """

@@ -56,8 +56,7 @@ def create_engine(url: str) -> Engine:
     urls.remember(url)
     if isinstance(url, str) and urls.at_signs_ambiguous(url):
         raise BadURL(f"database URL {mask_url(url)!r} has an unencoded '@' where it cannot be told from the one "
-                     "before the host: percent-encode it in the password as %40 (or leave the password out and "
-                     "use PGPASSWORD, ~/.pgpass or a service file)")
+                     f"before the host: percent-encode it in the password as %40 (or {_password_elsewhere(url)})")
     try:
         parsed = make_url(url)
     except (exc.ArgumentError, ValueError) as err:
@@ -99,6 +98,20 @@ def create_engine(url: str) -> Engine:
         raise BadURL(f"the driver for {parsed.drivername!r} is not installed ({err.name or err})") from None
     except (exc.ArgumentError, TypeError, ValueError) as err:
         raise BadURL(f"bad database URL {mask_url(url)!r}: {urls.scrub(str(err))}") from None
+
+
+def _password_elsewhere(url: str) -> str:
+    """Where this URL's engine takes a password from instead of the URL (PGPASSWORD means nothing to MySQL).
+
+    >>> _password_elsewhere("mysql+pymysql://app:p@ss@db/billing")
+    'leave the password out and name an option file holding it under [client]: ?read_default_file=FILE'
+    """
+    backend = url.partition("://")[0].partition("+")[0].lower()
+    if backend in ("mysql", "mariadb"):
+        return "leave the password out and name an option file holding it under [client]: ?read_default_file=FILE"
+    if backend in ("postgresql", "postgres"):
+        return "leave the password out and use PGPASSWORD, ~/.pgpass or a service file"
+    return "leave the password out of the URL and give it the way the driver reads it"
 
 
 def _check_database_file(parsed: sa.URL, url: str, engine: str) -> None:

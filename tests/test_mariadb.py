@@ -175,3 +175,21 @@ def test_out_files_apply_with_the_mariadb_client(mariadb_url, tmp_path):
     assert [r[0] for r in rows_of(mariadb_url)] == ["1", "3"]
     with pytest.raises(sa.exc.IntegrityError):  # the constraint is there: the next double run fails loudly
         _execute(mariadb_url, "INSERT INTO events (id, account, day, ts) VALUES (9, 7, '2026-11-02', NULL)")
+
+
+def test_an_unencoded_at_sign_points_at_a_mysql_option_file_that_works(mariadb_server, mariadb_url, tmp_path):
+    """The advice for a password holding '@' names MySQL's own password source, not PGPASSWORD, and following
+    it lets the scan in: a user whose password is 'p@ss' and an option file with it under [client]."""
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    database = mariadb_url.rsplit("/", 1)[1].split("?")[0]
+    mariadb_server.admin("CREATE USER IF NOT EXISTS 'atsign'@'%' IDENTIFIED BY 'p@ss'",
+                         f"GRANT SELECT ON `{database}`.* TO 'atsign'@'%'")
+    args = ["--table", "events", "--key", "account", "--ts", "ts"]
+    refused = CliRunner().invoke(main, ["scan", mariadb_server.url(database, "atsign", "p@ss"), *args])
+    assert refused.exit_code == 2, refused.output
+    assert "?read_default_file=FILE" in refused.output and "PGPASSWORD" not in refused.output
+    options = tmp_path / "my.cnf"
+    options.write_text("[client]\npassword = p@ss\n")
+    url = mariadb_server.url(database, "atsign", None).replace("?", f"?read_default_file={options}&")
+    found = CliRunner().invoke(main, ["scan", url, *args])
+    assert found.exit_code == 1, found.output

@@ -696,7 +696,19 @@ def check_timestamp_column(info: TableInfo, ts: str) -> None:
     if "TIMESTAMP" in upper or "DATETIME" in upper:
         return
     hint = ("a date has no time of day, so rows written moments apart cannot be told apart"
-            if upper.startswith("DATE") else
-            "convert it in a view (e.g. to_timestamp(col) for epoch seconds) and scan the view")
-    raise ColumnNotFound(f"timestamp column {ts!r} of table {info.qualified_name!r} is {column.type}, not a "
+            if upper.startswith("DATE") else _CONVERT_TIMESTAMP.get(info.dialect, _CONVERT_TIMESTAMP[None]))
+    kind = "of no declared type" if upper in ("", "NULL") else column.type
+    raise ColumnNotFound(f"timestamp column {ts!r} of table {info.qualified_name!r} is {kind}, not a "
                          f"date-time type (timestamp/datetime): {hint}")
+
+
+# How to turn a column that is not a date-time into one, per engine: the advice must work where it is given
+_CONVERT_TIMESTAMP = {
+    None: "convert it in a view (e.g. to_timestamp(col) for epoch seconds) and scan the view",
+    "mysql": "convert it in a view (FROM_UNIXTIME(col) for epoch seconds, CAST(col AS DATETIME(6)) for text) "
+             "and scan the view with --id COL (a MySQL view has no primary key)",
+    # SQLite gives a view's computed column no declared type, so a view cannot make a column a date-time there
+    "sqlite": "SQLite reads a column's type from its declaration only, and a view's computed column has none: "
+              "the table must declare it DATETIME or TIMESTAMP (rebuild it so; the values stay as they are)",
+}
+_CONVERT_TIMESTAMP["mariadb"] = _CONVERT_TIMESTAMP["mysql"]

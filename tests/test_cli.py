@@ -389,3 +389,30 @@ def test_cleanup_dash_o_never_writes_the_rollback_over_the_cleanup_file(dup_db, 
         cleanup_text = (tmp_path / name).read_text()
         assert "dupfinder cleanup.sql" in cleanup_text and "DELETE" in cleanup_text
         assert "dupfinder rollback.sql" in (tmp_path / rollback).read_text()
+
+
+def test_a_text_timestamp_on_sqlite_gets_advice_that_works_there(sqlite_url):
+    """The advice for a TEXT timestamp must work on SQLite: a view converting it (the PostgreSQL advice) is
+    refused too, its computed column having no declared type; rebuilding the table with the column declared
+    DATETIME, the values unchanged, is what lets the scan in."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE sent (id INTEGER PRIMARY KEY, k INTEGER, at TEXT)")
+        conn.exec_driver_sql("INSERT INTO sent VALUES (1, 7, '2026-11-03 02:30:00.100'), "
+                             "(2, 7, '2026-11-03 02:30:00.400')")
+        conn.exec_driver_sql("CREATE VIEW sent_v AS SELECT id, k, CAST(at AS TIMESTAMP) AS at FROM sent")
+    text = run("scan", sqlite_url, "--table", "sent", "--key", "k", "--ts", "at")
+    assert text.exit_code == 2 and "is TEXT" in text.output and "declare it DATETIME" in text.output, text.output
+    assert "to_timestamp" not in text.output
+    view = run("scan", sqlite_url, "--table", "sent_v", "--key", "k", "--ts", "at", "--id", "id")
+    assert view.exit_code == 2 and "is of no declared type" in view.output, view.output
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP VIEW sent_v")
+        conn.exec_driver_sql("CREATE TABLE sent2 (id INTEGER PRIMARY KEY, k INTEGER, at DATETIME)")
+        conn.exec_driver_sql("INSERT INTO sent2 SELECT * FROM sent")
+        conn.exec_driver_sql("DROP TABLE sent")
+        conn.exec_driver_sql("ALTER TABLE sent2 RENAME TO sent")
+    engine.dispose()
+    assert run("scan", sqlite_url, "--table", "sent", "--key", "k", "--ts", "at").exit_code == 1

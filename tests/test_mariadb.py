@@ -193,3 +193,17 @@ def test_an_unencoded_at_sign_points_at_a_mysql_option_file_that_works(mariadb_s
     url = mariadb_server.url(database, "atsign", None).replace("?", f"?read_default_file={options}&")
     found = CliRunner().invoke(main, ["scan", url, *args])
     assert found.exit_code == 1, found.output
+
+
+def test_a_text_timestamp_gets_advice_that_works_on_mariadb(mariadb_url):
+    """A VARCHAR timestamp is refused with MySQL's own functions, and the view it advises scans."""
+    _execute(mariadb_url, "CREATE TABLE sent (id INT PRIMARY KEY, k INT, at VARCHAR(30))")
+    _execute(mariadb_url, "INSERT INTO sent VALUES (1, 7, '2026-11-03 02:30:00.100'), "
+                          "(2, 7, '2026-11-03 02:30:00.400')")
+    refused = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "sent", "--key", "k", "--ts", "at"])
+    assert refused.exit_code == 2 and "CAST(col AS DATETIME(6))" in refused.output, refused.output
+    assert "to_timestamp" not in refused.output
+    _execute(mariadb_url, "CREATE VIEW sent_v AS SELECT id, k, CAST(at AS DATETIME(6)) AS at FROM sent")
+    found = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "sent_v", "--key", "k", "--ts", "at",
+                                      "--id", "id"])
+    assert found.exit_code == 1 and "1 near-duplicate cluster" in found.output, found.output

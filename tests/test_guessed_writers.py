@@ -217,8 +217,14 @@ def _profile_of(values: list[str], tmp: str) -> Profile:
                [{"id": n, "lauf": v, "created_at": at(n)} for n, v in enumerate(values)])
     sql = render_sql("column_profile.sql.j2", engine.dialect, table=quote_table(engine.dialect, "runs"),
                      candidates=["lauf"], ts="created_at", order=["id"], spans=2)
-    binds = {"lo0": at(-1), "hi0": at(len(values) / 2), "lo1": at(len(values) / 2 + 0.5), "hi1": at(len(values))}
-    params = {k: v.isoformat(sep=" ", timespec="microseconds") for k, v in binds.items()}
+    from dupfinder.attribution.written import span_binds
+    from dupfinder.connect import introspect
+
+    seconds = [(-1, len(values) / 2), (len(values) / 2 + 0.5, len(values))]
+    with engine.connect() as conn:
+        info = introspect(conn, "runs", {})
+    params = span_binds(info, False, [tuple(int(at(s, aware=True).timestamp() * 1e6) for s in span)
+                                      for span in seconds])
     with engine.connect() as conn:
         row = conn.execute(sql_text(sql), params).mappings().one()
     engine.dispose()

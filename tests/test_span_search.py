@@ -19,32 +19,47 @@ def _text(second: int) -> str:
     return (START + timedelta(seconds=second)).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _stored(second: int, form: str) -> str | float:
+    """A timestamp as SQLite applications keep it: ISO text with a space or a 'T' (isoformat), epoch seconds."""
+    if form == "number":
+        return (START + timedelta(seconds=second)).timestamp()
+    return _text(second).replace(" ", "T") if form == "T" else _text(second)
+
+
 @st.composite
 def spans_and_rows(draw):
     cuts = sorted(draw(st.sets(st.integers(0, 2_000), min_size=2, max_size=60)))
     pairs = [(cuts[n], cuts[n + 1]) for n in range(0, len(cuts) - 1, 2)]  # disjoint, sorted
     near = [s + d for lo, hi in pairs for s in (lo, hi) for d in (-1, 0, 1)]
-    seconds = draw(st.lists(st.one_of(st.sampled_from(near), st.integers(-5, 2_005)), max_size=80))
+    seconds = draw(st.lists(st.tuples(st.one_of(st.sampled_from(near), st.integers(-5, 2_005)),
+                                      st.sampled_from(["space", "T", "number"])), max_size=80))
     return pairs, seconds
 
 
 @settings(max_examples=150, deadline=None)
 @given(drawn=spans_and_rows())
 def test_the_span_search_counts_what_the_ored_ranges_count(drawn):
+    """Every row inside a span is counted whichever form SQLite keeps its timestamp in (bound in the space form
+    alone, a 'T' timestamp fell outside every span of its day and the coverage counted 0 rows)."""
+    from dupfinder.attribution.written import span_binds
+    from dupfinder.connect import TableInfo
+
     pairs, seconds = drawn
     engine = sa.create_engine("sqlite://")
+    info = TableInfo(name="t", schema=None, dialect="sqlite", columns=(), primary_key=("id",), row_id=None,
+                     unique_constraints=(), ts_timezone_aware=None)
     with engine.connect() as conn:
         conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, ts TEXT, host TEXT)")
-        for n, second in enumerate(seconds):
-            conn.exec_driver_sql("INSERT INTO t VALUES (?, ?, ?, ?)", (n, n % 7, _text(second), f"h{n % 3}"))
+        for n, (second, form) in enumerate(seconds):
+            conn.exec_driver_sql("INSERT INTO t VALUES (?, ?, ?, ?)", (n, n % 7, _stored(second, form), f"h{n % 3}"))
         sql = render_sql("writer_counts.sql.j2", conn.dialect, table='"t"', keys=["k"], ts="ts", spans=len(pairs),
                          members=False, groups=["host"], by_xmin=False, shared_by=["w0"])
         assert ("CASE WHEN ts < :lo" in sql) == (len(pairs) > 2)
-        params = {"bucket_us": 10**15}
-        for n, (lo, hi) in enumerate(pairs):
-            params[f"lo{n}"], params[f"hi{n}"] = _text(lo), _text(hi)
+        micros = [(int((START + timedelta(seconds=lo)).timestamp() * 1e6),
+                   int((START + timedelta(seconds=hi)).timestamp() * 1e6)) for lo, hi in pairs]
+        params = {"bucket_us": 10**15, **span_binds(info, False, micros)}
         counted = sum(row._rows for row in conn.execute(sql_text(sql), params))
-    assert counted == sum(1 for s in seconds if any(lo <= s <= hi for lo, hi in pairs))
+    assert counted == sum(1 for s, _form in seconds if any(lo <= s <= hi for lo, hi in pairs))
 
 
 def reference_merge(spans, limit):
@@ -71,3 +86,35 @@ def test_merge_spans_closes_the_gaps_the_one_at_a_time_merge_closed(spans, limit
     from dupfinder.attribution.written import merge_spans
 
     assert merge_spans(spans, limit) == reference_merge(spans, limit)
+
+
+def test_a_t_separated_sqlite_table_is_read_around_its_clusters_as_a_space_separated_one(tmp_path):
+    """Two runs of a job on SQLite, timestamps kept as Python's isoformat() ('T') or with a space: the rows written
+    around the clusters are read the same either way, so the inferred pid column is confirmed and the identical
+    copies are deleted (with 'T', 0 rows were read around the clusters, the pid column stayed unconfirmed and
+    every cluster was divergent: nothing to delete)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    found = {}
+    for form in ("space", "T"):
+        url = f"sqlite:///{tmp_path / form}.db"
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE labels (id INTEGER PRIMARY KEY, order_id INTEGER, pid INTEGER, "
+                                 "created_at DATETIME)")
+            rows = [(order, pid, order * 0.05 + (0.002 if pid == 2 else 0)) for order in range(40)
+                    for pid in (1, 2) if pid == 1 or order % 2]
+            for n, (order, pid, second) in enumerate(sorted(rows, key=lambda r: r[2])):
+                at = (START + timedelta(seconds=second)).isoformat(sep=" " if form == "space" else "T")
+                conn.exec_driver_sql("INSERT INTO labels VALUES (?, ?, ?, ?)", (n, order, 100 + pid, at[:26]))
+        engine.dispose()
+        result = CliRunner().invoke(main, ["scan", url, "--table", "labels", "--key", "order_id", "--ts",
+                                           "created_at", "--format", "json"])
+        assert result.exit_code == 1, result.output
+        table = json.loads(result.output)["tables"][0]
+        found[form] = (table["rows_to_delete"], [w["trusted"] for w in table["writer_columns"]])
+    assert found["T"] == found["space"] == (20, [True])

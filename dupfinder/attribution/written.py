@@ -93,6 +93,9 @@ def span_binds(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, i
     for n, (lo, hi) in enumerate(spans):
         params[f"lo{n}"] = ts_bind(info, aware, datetime.fromtimestamp(lo / 1e6, UTC))
         params[f"hi{n}"] = ts_bind(info, aware, datetime.fromtimestamp(hi / 1e6, UTC))
+        if info.dialect == "sqlite":  # the other forms SQLite keeps a timestamp in: 'T' text, epoch seconds
+            params[f"tlo{n}"], params[f"thi{n}"] = (params[f"{e}{n}"].replace(" ", "T") for e in ("lo", "hi"))
+            params[f"nlo{n}"], params[f"nhi{n}"] = lo / 1e6, hi / 1e6
     return params
 
 

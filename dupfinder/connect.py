@@ -421,6 +421,9 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             leading = ()
         elif conn.dialect.name == "hive":
             (columns, storage), pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
+        elif conn.dialect.name in ("mysql", "mariadb"):
+            columns, pk, uniques, plain = _mysql_shape(conn, schema, name)
+            leading = tuple({index[0] for index in plain})
         else:
             raw_columns = inspector.get_columns(name, schema=schema)
             if found:
@@ -537,6 +540,27 @@ def _duckdb_shape(conn: Connection, schema: str | None, name: str):
     pk = next((list(cols) for kind, cols in constraints if kind == "PRIMARY KEY"), [])
     uniques = [tuple(cols) for kind, cols in constraints if kind == "UNIQUE"]
     return columns, pk, uniques
+
+
+def _mysql_shape(conn: Connection, schema: str | None, name: str):
+    """MySQL/MariaDB: columns, primary key, unique indexes and the other indexes' columns, read from
+    information_schema (queries/table_shape_mysql.sql.j2 says why not through SQLAlchemy's reflection)."""
+    from .sqltemplates import render_sql
+
+    rows = conn.execute(sa.text(render_sql("table_shape_mysql.sql.j2", conn.dialect)),
+                        {"schema": schema, "name": name}).all()
+    if not any(kind == "c" for kind, *_ in rows):
+        raise exc.NoSuchTableError(name)
+    columns = tuple(ColumnInfo(column, detail, bool(nullable), False if re.match(r"DATETIME|TIMESTAMP", detail)
+                               else None, generated=bool(generated))
+                    for kind, column, detail, nullable, generated, _index, _n in rows if kind == "c")
+    indexes: dict[str, tuple[bool, list[str]]] = {}
+    for kind, column, _detail, unique, _generated, index, _n in rows:
+        if kind == "i":
+            indexes.setdefault(index, (bool(unique), []))[1].append(column)
+    pk = indexes.pop("PRIMARY", (True, []))[1]
+    uniques = [tuple(cols) for unique, cols in indexes.values() if unique]
+    return columns, pk, uniques, tuple(tuple(cols) for _unique, cols in indexes.values())
 
 
 _PG_ON_DELETE = {"a": None, "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}

@@ -180,6 +180,9 @@ def test_summaries_and_fixes_name_only_the_writers_there_are(mechanism, writers,
         assert "Hosts " not in text, text  # "Hosts etl-01 both ran the job": one name, two hosts
     if mechanism == "deploy_overlap" and len(versions) < 2:
         assert "Releases " not in text, text
+    named = hosts if mechanism == "multi_host" else versions if mechanism == "deploy_overlap" else set()
+    if len(named) > 2:
+        assert " both " not in text, text  # "Hosts w0 and w1 and w2 both ran the job" (a MariaDB pool of three)
     if mechanism == "duplicate_run":
         assert " and " not in text.split(" ran the job twice")[0], text  # one host ran it twice, not "a and b"
         assert not any("the other host" in s for s in steps), steps  # one host: there is no other
@@ -220,3 +223,24 @@ def test_a_summary_says_how_many_times_a_key_was_written():
         two = incident_summary(mechanism, writers, 3, "refunds", "3 ms", None, None, "2026-11-03 02:30")
         assert "up to 6 times" in six and "twice" not in six, six
         assert "twice" in two and "times" not in two, two
+
+
+def test_one_key_was_written_twice_not_were():
+    """"1 key of invoices were written twice" (an unknown incident of one cluster, MariaDB)."""
+    one = incident_summary("unknown", [], 1, "invoices", "1 ms", None, None, "2026-11-23 22:28",
+                           ["retry", "multi_host"], "the application's own log")
+    two = incident_summary("unknown", [], 2, "invoices", "1 ms", None, None, "2026-11-23 22:28",
+                           ["retry", "multi_host"], "the application's own log")
+    assert "1 key of invoices was written twice" in one, one
+    assert "2 keys of invoices were written twice" in two, two
+
+
+def test_three_hosts_all_ran_the_job_not_both():
+    """"Hosts w0 and w1 and w2 both ran the job" (a pool of three on MariaDB); two hosts still "both"."""
+    three = [{"host": f"w{n}"} for n in range(3)]
+    for mechanism, role in (("multi_host", "host"), ("deploy_overlap", "version")):
+        writers = [{role: w["host"]} for w in three]
+        text = incident_summary(mechanism, writers, 4, "runs", "5 ms", None, None, "2026-11-23 22:30")
+        assert " all ran the job" in text and " both " not in text, text
+        text = incident_summary(mechanism, writers[:2], 4, "runs", "5 ms", None, None, "2026-11-23 22:30")
+        assert " both ran the job" in text, text

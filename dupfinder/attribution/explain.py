@@ -96,6 +96,10 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
         """The role's names when two or more are recorded (one name cannot be "hosts ... both"), else ''."""
         return who(found(role), "") if len(found(role)) >= 2 else ""
 
+    def together(role: str) -> str:
+        """'both' for two names (or none recorded: "two hosts"), 'all' for three or more."""
+        return "all" if len(found(role)) > 2 else "both"
+
     cover = f" ({coverage:.0%} of what the writers wrote then)" if coverage is not None else ""
     hosts, versions = several("host"), several("version")
     one_host = next(iter(found("host"))) if len(found("host")) == 1 else "One host"
@@ -104,7 +108,8 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
     keys = count(clusters, "key")
     twice = "twice" if copies <= 2 else f"up to {copies} times"
     text = {
-        "multi_host": f"{'Hosts ' + hosts if hosts else 'Two hosts'} both ran the job that writes {table_name}: "
+        "multi_host": f"{'Hosts ' + hosts if hosts else 'Two hosts'} {together('host')} ran the job that writes "
+                      f"{table_name}: "
                       f"{keys} written {twice}{cover}, a median {gap} apart; disable it on one host and "
                       "lock the job.",
         "duplicate_run": f"{one_host} ran the job {twice}{runs_text}: {keys} of "
@@ -114,7 +119,7 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
                        f"{table_name}{cover}, a median {gap} apart; make the claim atomic.",
         "retry": f"The same work was done twice: {keys} of {table_name} written again after a pause "
                  f"(median {gap}); make the handler idempotent.",
-        "deploy_overlap": f"{'Releases ' + versions if versions else 'Two releases'} both "
+        "deploy_overlap": f"{'Releases ' + versions if versions else 'Two releases'} {together('version')} "
                           f"ran the job during a deploy: {keys} of {table_name} written {twice}; stop the "
                           "old release's scheduler first.",
         "same_transaction": f"One transaction inserted {keys} of {table_name} {twice}; fix the "
@@ -122,7 +127,7 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
         "dst_fallback": f"The job fired twice in the repeated hour of the clock change"
                         f"{' (' + clock + ')' if clock else ''}: {keys} of {table_name}; schedule it "
                         "in UTC.",
-        "unknown": f"{keys} of {table_name} were written {twice} a median {gap} apart"
+        "unknown": f"{keys} of {table_name} {'was' if clusters == 1 else 'were'} written {twice} a median {gap} apart"
                    + (f", by {' or '.join(candidates)}" if candidates else "")
                    + f"; {signal or 'recording host and process on each row'} would settle it.",
     }[mechanism]

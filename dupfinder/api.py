@@ -193,8 +193,7 @@ def _verify_file(result: ScanResult) -> str:
         "-- Bind :since to the start of the period to check, minus one window; the query returns the rows of",
         "-- near-duplicate clusters written since then and nothing when the table is clean (so a dbt singular",
         f"-- test or a monitoring alert can fail on any row). Generated from the scan at {result.scanned_at}.",
-        "-- psql pastes a variable as it is, so give the bound quoted: psql -v since=\"'2026-11-23 00:00:00+00'\" "
-        "-f verify.sql.",
+        *_VERIFY_RUN.get(result.tables[0].info.dialect if result.tables else None, _VERIFY_RUN["postgresql"]),
         "",
     ]
     for t in result.tables:
@@ -202,6 +201,17 @@ def _verify_file(result: ScanResult) -> str:
                   f"window {t.spec.window} s",
                   t.verify_sql.rstrip() + ";", ""]
     return "\n".join(parts)
+
+
+# How to bind :since with each engine's own client (the mysql/mariadb client has no bind variables)
+_VERIFY_RUN = {
+    "postgresql": ["-- psql pastes a variable as it is, so give the bound quoted: "
+                   "psql -v since=\"'2026-11-23 00:00:00+00'\" -f verify.sql."],
+    "sqlite": ["-- sqlite3: sqlite3 DATABASE \".parameter set :since '2026-11-23 00:00:00'\" \".read verify.sql\""],
+    "mysql": ["-- The mysql/mariadb client binds nothing: put the bound in its place,",
+              "-- sed \"s/:since/'2026-11-23 00:00:00'/g\" verify.sql | mariadb DATABASE"],
+}
+_VERIFY_RUN["mariadb"] = _VERIFY_RUN["mysql"]
 
 
 def scan_specs_from_config(path: str | Path, overrides: dict[str, Any]) -> tuple[str | None, list[TableSpec]]:

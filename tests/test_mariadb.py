@@ -207,3 +207,28 @@ def test_a_text_timestamp_gets_advice_that_works_on_mariadb(mariadb_url):
     found = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "sent_v", "--key", "k", "--ts", "at",
                                       "--id", "id"])
     assert found.exit_code == 1 and "1 near-duplicate cluster" in found.output, found.output
+
+
+def test_verify_sql_runs_with_the_client_as_its_header_says(mariadb_url, tmp_path):
+    """verify.sql's header told every engine to bind :since with psql; the mariadb client binds nothing. The
+    header's own command (sed puts the bound in place of :since) is run here: the cluster's rows come back,
+    and nothing with a bound after them."""
+    import re
+    import shlex
+    import subprocess
+
+    from sqlrun import apply_mysql
+
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0)])
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["scan", mariadb_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                     "--out", str(out), "-q"]).exit_code == 1
+    header = (out / "verify.sql").read_text()
+    assert "psql" not in header
+    command = next(line[3:] for line in header.splitlines() if line.startswith("-- sed "))
+    sed = shlex.split(command.split("|")[0])
+    for bound, ids in (("2000-01-01 00:00:00", ["1", "2"]), (str(at(60)), [])):
+        sed[1] = re.sub(r"'[^']*'", f"'{bound}'", sed[1])
+        pasted = subprocess.run([*sed[:-1], str(out / "verify.sql")], capture_output=True, text=True, check=True)
+        rows = apply_mysql(mariadb_url, pasted.stdout).splitlines()[1:]
+        assert [r.split("\t")[0] for r in rows] == ids, rows

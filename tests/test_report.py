@@ -200,7 +200,7 @@ def test_sql_header_sentences_are_one_point_each(demo_outputs):
     assert rollback[1].startswith('generated from the scan of "sqlite:') and rollback[1].endswith('(dupfinder "0.1.0")')
     verify = [p["text"] for p in report.sql_summary(demo_outputs.files["verify.sql"].read_text())]
     assert len(verify) == 3 and "returns the rows of near-duplicate clusters written since then" in verify[1]
-    assert verify[2].startswith("psql pastes a variable as it is")
+    assert verify[2].startswith("sqlite3: sqlite3 DATABASE \".parameter set :since")  # the demo is SQLite
 
 
 def test_recommendations_render_code_and_writers_are_never_blank(demo_outputs):

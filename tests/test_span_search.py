@@ -4,7 +4,7 @@ sorted disjoint spans (as written.merge_spans gives them) and timestamps on and 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from hypothesis import given, settings
@@ -20,9 +20,13 @@ def _text(second: int) -> str:
 
 
 def _stored(second: int, form: str) -> str | float:
-    """A timestamp as SQLite applications keep it: ISO text with a space or a 'T' (isoformat), epoch seconds."""
+    """A timestamp as SQLite applications keep it: ISO text with a space or a 'T' (isoformat), epoch seconds,
+    or wall time with its offset."""
     if form == "number":
         return (START + timedelta(seconds=second)).timestamp()
+    if form in ("+05:30", "-08:00"):  # local wall time and its offset (isoformat of an aware datetime)
+        zone = timezone(timedelta(minutes=(1 if form[0] == "+" else -1) * (int(form[1:3]) * 60 + int(form[4:]))))
+        return (START + timedelta(seconds=second)).astimezone(zone).isoformat(timespec="microseconds")
     return _text(second).replace(" ", "T") if form == "T" else _text(second)
 
 
@@ -32,7 +36,7 @@ def spans_and_rows(draw):
     pairs = [(cuts[n], cuts[n + 1]) for n in range(0, len(cuts) - 1, 2)]  # disjoint, sorted
     near = [s + d for lo, hi in pairs for s in (lo, hi) for d in (-1, 0, 1)]
     seconds = draw(st.lists(st.tuples(st.one_of(st.sampled_from(near), st.integers(-5, 2_005)),
-                                      st.sampled_from(["space", "T", "number"])), max_size=80))
+                                      st.sampled_from(["space", "T", "number", "+05:30", "-08:00"])), max_size=80))
     return pairs, seconds
 
 
@@ -89,10 +93,10 @@ def test_merge_spans_closes_the_gaps_the_one_at_a_time_merge_closed(spans, limit
 
 
 def test_a_t_separated_sqlite_table_is_read_around_its_clusters_as_a_space_separated_one(tmp_path):
-    """Two runs of a job on SQLite, timestamps kept as Python's isoformat() ('T') or with a space: the rows written
-    around the clusters are read the same either way, so the inferred pid column is confirmed and the identical
-    copies are deleted (with 'T', 0 rows were read around the clusters, the pid column stayed unconfirmed and
-    every cluster was divergent: nothing to delete)."""
+    """Two runs of a job on SQLite, timestamps kept as Python's isoformat() ('T', also with an offset) or with a
+    space: the rows written around the clusters are read the same either way, so the inferred pid column is
+    confirmed and the identical copies are deleted (with 'T' or an offset, 0 rows were read around the
+    clusters, the pid column stayed unconfirmed and every cluster was divergent: nothing to delete)."""
     import json
 
     from click.testing import CliRunner
@@ -100,7 +104,7 @@ def test_a_t_separated_sqlite_table_is_read_around_its_clusters_as_a_space_separ
     from dupfinder.cli import main
 
     found = {}
-    for form in ("space", "T"):
+    for form in ("space", "T", "+01:00"):
         url = f"sqlite:///{tmp_path / form}.db"
         engine = sa.create_engine(url)
         with engine.begin() as conn:
@@ -109,12 +113,14 @@ def test_a_t_separated_sqlite_table_is_read_around_its_clusters_as_a_space_separ
             rows = [(order, pid, order * 0.05 + (0.002 if pid == 2 else 0)) for order in range(40)
                     for pid in (1, 2) if pid == 1 or order % 2]
             for n, (order, pid, second) in enumerate(sorted(rows, key=lambda r: r[2])):
-                at = (START + timedelta(seconds=second)).isoformat(sep=" " if form == "space" else "T")
-                conn.exec_driver_sql("INSERT INTO labels VALUES (?, ?, ?, ?)", (n, order, 100 + pid, at[:26]))
+                at = (START + timedelta(seconds=second)).isoformat(sep=" " if form == "space" else "T")[:26]
+                if form == "+01:00":  # wall time in a zone an hour east, with its offset
+                    at = (START + timedelta(seconds=second)).astimezone(timezone(timedelta(hours=1))).isoformat()
+                conn.exec_driver_sql("INSERT INTO labels VALUES (?, ?, ?, ?)", (n, order, 100 + pid, at))
         engine.dispose()
         result = CliRunner().invoke(main, ["scan", url, "--table", "labels", "--key", "order_id", "--ts",
                                            "created_at", "--format", "json"])
         assert result.exit_code == 1, result.output
         table = json.loads(result.output)["tables"][0]
         found[form] = (table["rows_to_delete"], [w["trusted"] for w in table["writer_columns"]])
-    assert found["T"] == found["space"] == (20, [True])
+    assert found["T"] == found["+01:00"] == found["space"] == (20, [True])

@@ -86,6 +86,9 @@ def merge_spans(spans: Sequence[tuple[int, int]], limit: int = MAX_SPANS) -> lis
     return out
 
 
+JULIAN_EPOCH = 2440587.5  # the Julian day of 1970-01-01 00:00 UTC (SQLite's julianday)
+
+
 def span_binds(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, int]]) -> dict[str, object]:
     """The bind values :lo0/:hi0 ... of the spans (microseconds), as the timestamp column compares with them:
     what the ``in_spans`` macro of queries/_dialect.sql.j2 reads."""
@@ -93,9 +96,12 @@ def span_binds(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, i
     for n, (lo, hi) in enumerate(spans):
         params[f"lo{n}"] = ts_bind(info, aware, datetime.fromtimestamp(lo / 1e6, UTC))
         params[f"hi{n}"] = ts_bind(info, aware, datetime.fromtimestamp(hi / 1e6, UTC))
-        if info.dialect == "sqlite":  # the other forms SQLite keeps a timestamp in: 'T' text, epoch seconds
+        if info.dialect == "sqlite":  # the other forms SQLite keeps a timestamp in: 'T' text, epoch seconds,
+            # and (text with an offset) Julian days, a millisecond wider: julianday keeps milliseconds
             params[f"tlo{n}"], params[f"thi{n}"] = (params[f"{e}{n}"].replace(" ", "T") for e in ("lo", "hi"))
             params[f"nlo{n}"], params[f"nhi{n}"] = lo / 1e6, hi / 1e6
+            params[f"jlo{n}"], params[f"jhi{n}"] = (JULIAN_EPOCH + (us / 1e6 + pad) / 86400
+                                                    for us, pad in ((lo, -0.001), (hi, 0.001)))
     return params
 
 

@@ -53,7 +53,7 @@ def test_the_span_search_counts_what_the_ored_ranges_count(drawn):
     info = TableInfo(name="t", schema=None, dialect="sqlite", columns=(), primary_key=("id",), row_id=None,
                      unique_constraints=(), ts_timezone_aware=None)
     with engine.connect() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, ts TEXT, host TEXT)")
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, ts DATETIME, host TEXT)")
         for n, (second, form) in enumerate(seconds):
             conn.exec_driver_sql("INSERT INTO t VALUES (?, ?, ?, ?)", (n, n % 7, _stored(second, form), f"h{n % 3}"))
         sql = render_sql("writer_counts.sql.j2", conn.dialect, table='"t"', keys=["k"], ts="ts", spans=len(pairs),

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from ..config import TableSpec
 from ..connect import TableInfo
-from ..detect import Members, ts_bind
+from ..detect import EARLIEST, Members, ts_bind
 from ..sqltemplates import quote_table, render_sql, sql_text
 from ..writers import WriterColumn
 from .writercols import Writer, named
@@ -87,6 +87,7 @@ def merge_spans(spans: Sequence[tuple[int, int]], limit: int = MAX_SPANS) -> lis
 
 
 JULIAN_EPOCH = 2440587.5  # the Julian day of 1970-01-01 00:00 UTC (SQLite's julianday)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def span_binds(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, int]]) -> dict[str, object]:
@@ -102,6 +103,11 @@ def span_binds(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, i
             params[f"nlo{n}"], params[f"nhi{n}"] = lo / 1e6, hi / 1e6
             params[f"jlo{n}"], params[f"jhi{n}"] = (JULIAN_EPOCH + (us / 1e6 + pad) / 86400
                                                     for us, pad in ((lo, -0.001), (hi, 0.001)))
+    if info.dialect == "sqlite" and spans:  # the range an index serves, every form inside (offsets: a day)
+        first, last = (min(max(s / 1e6 + pad, EARLIEST.timestamp()), LATEST.timestamp())
+                       for s, pad in ((spans[0][0], -86400), (spans[-1][1], 86400)))
+        params["clo"] = ts_bind(info, aware, datetime.fromtimestamp(first, UTC))
+        params["chi"] = ts_bind(info, aware, datetime.fromtimestamp(last, UTC)).replace(" ", "T")
     return params
 
 

@@ -26,6 +26,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         check_timestamp_column,
         introspect,
         mask_url,
+        read_in_utc,
         read_only,
         timestamp_awareness,
     )
@@ -50,7 +51,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
-            spec, since_note = column_since(spec, aware)
+            spec, since_note = column_since(spec, aware or read_in_utc(info, spec.ts))
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)

@@ -709,6 +709,14 @@ def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:
     return None
 
 
+def read_in_utc(info: TableInfo, ts: str) -> bool:
+    """Whether the naive values a scan reads are UTC for certain: a MySQL/MariaDB TIMESTAMP holds an instant,
+    which the scan's session (time_zone '+00:00') hands back as UTC wall time; a --since bound needs no second
+    reading in another zone there (it took rows hours older than the bound into a post-deploy check)."""
+    column = next(c for c in info.columns if c.name == ts)
+    return info.dialect in ("mysql", "mariadb") and column.type.upper().startswith("TIMESTAMP")
+
+
 def check_timestamp_column(info: TableInfo, ts: str) -> None:
     """Refuse a ``--ts`` column whose type is not a date-time (text, integer, date, ...): raise UsageError
     naming its type. SQLite keeps timestamps as text, so there the declared type must say DATETIME or

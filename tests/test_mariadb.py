@@ -232,3 +232,18 @@ def test_verify_sql_runs_with_the_client_as_its_header_says(mariadb_url, tmp_pat
         pasted = subprocess.run([*sed[:-1], str(out / "verify.sql")], capture_output=True, text=True, check=True)
         rows = apply_mysql(mariadb_url, pasted.stdout).splitlines()[1:]
         assert [r.split("\t")[0] for r in rows] == ids, rows
+
+
+@pytest.mark.parametrize("aware", [False, True], ids=["datetime", "timestamp"])
+def test_since_on_a_timestamp_column_reads_the_bound_in_utc_only(mariadb_url, aware):
+    """A TIMESTAMP holds an instant that the scan's session hands back in UTC, so --since needs no second
+    reading as wall time in --timezone: a post-deploy check with --since took a double write five hours older
+    than its bound (New York) and failed on it. A DATETIME may hold either, and keeps both readings."""
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 4 * 3600.0), (4, 8, 4 * 3600 + 0.3)], aware=aware)
+    result = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--since", at(3 * 3600, aware=True).isoformat(), "--timezone",
+                                       "America/New_York", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    table = json.loads(result.output)["tables"][0]
+    assert [c["key"]["account"] for c in table["clusters"]] == ([8] if aware else [7, 8])
+    assert any("may be UTC or America/New_York wall time" in n for n in table["notes"]) != aware, table["notes"]

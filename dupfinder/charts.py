@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
-from html import escape
+from html import escape as _html_escape
 from typing import Any
 
 from markupsafe import Markup
 
+from .sqltemplates import spelled_out
 from .words import count
 
 SHAPES = ("circle", "square", "triangle", "diamond")
@@ -26,6 +27,11 @@ CHAR = 0.6 * FONT  # a generous average advance of a sans-serif character at FON
 
 _DECADE_LABELS = {-6: "1 µs", -5: "10 µs", -4: "100 µs", -3: "1 ms", -2: "10 ms", -1: "100 ms", 0: "1 s",
                   1: "10 s", 2: "100 s", 3: "1000 s", 4: "10⁴ s", 5: "10⁵ s"}
+
+
+def escape(text: str) -> str:
+    """Escaped for SVG, with line breaks and invisible characters spelled out: a label holds table names."""
+    return _html_escape(spelled_out(text))
 
 
 def ordinal(n: int) -> str:

@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from . import charts
 from .durations import format_seconds
-from .sqltemplates import resource_dir, template_cache
+from .sqltemplates import resource_dir, spelled_out, template_cache
 from .words import count, noun
 
 CLUSTERS_SHOWN = 100      # per table; the rest are counted and left to findings.json
@@ -33,15 +33,28 @@ _CODE = re.compile(r"`([^`\n]+)`")
 
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        bytecode_cache=template_cache(),  # compiled once per version, not in every process
+        bytecode_cache=template_cache(__file__),  # compiled once, not in every process
         loader=jinja2.FileSystemLoader(str(resource_dir("reports", "reports"))),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
     env.filters["noun"] = noun  # {{ n }} {{ n|noun("cluster") }}: "1 cluster", "2 clusters"
     return env
+
+
+def _shown(value: Any) -> Any:
+    r"""Every plain text the page prints has its line breaks, control and invisible characters spelled out
+    (``\u000a``): HTML folds a line break into a space, so ``a\nb`` beside ``a b`` looked the same in a
+    divergent column, and a table name's line break vanished. Markup (prose, charts, the SQL files, whose
+    writers spell them out already) is left as it is.
+
+    >>> _shown("multi\nline"), _shown(Markup("<b>x</b>")), _shown(3)
+    ('multi\\u000aline', Markup('<b>x</b>'), 3)
+    """
+    return spelled_out(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
@@ -66,7 +79,7 @@ def prose(text: str) -> Markup:
     >>> prose("a host column (--writer host=COLUMN)")
     Markup('a host column <span class="nowrap">(--writer</span> host=COLUMN)')
     """
-    return Markup(re.sub(r"\S+", lambda m: _token(m.group(0)), text))
+    return Markup(re.sub(r"\S+", lambda m: _token(m.group(0)), spelled_out(text)))
 
 
 def inline_markdown(text: str) -> Markup:
@@ -76,7 +89,7 @@ def inline_markdown(text: str) -> Markup:
     Markup('run <code>flock -n &lt;lock&gt;</code> &amp; &lt;b&gt;wait&lt;/b&gt;')
     """
     parts = _CODE.split(text)  # odd positions are the insides of code spans
-    return Markup("".join(f"<code>{escape(p)}</code>" if i % 2 else prose(p) for i, p in enumerate(parts)))
+    return Markup("".join(f"<code>{escape(spelled_out(p))}</code>" if i % 2 else prose(p) for i, p in enumerate(parts)))
 
 
 def headline(verdict: dict[str, Any], table_names: list[str]) -> str:

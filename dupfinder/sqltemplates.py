@@ -207,14 +207,21 @@ def cache_folder(kind: str) -> Path | None:
 
 
 @cache
-def template_cache() -> jinja2.BytecodeCache | None:
+def template_cache(configured_in: str) -> jinja2.BytecodeCache | None:
     """Compiled templates kept between runs under the user's cache folder (compiling the templates from source
     cost 0.1-0.3 s of every scan process); None where that folder cannot be written. Entries are keyed by
-    each template's source checksum, so an edited template is compiled again."""
+    each template's source checksum and by the module ``configured_in`` that sets the environment up: the
+    compiled code holds its options (autoescape, finalize), so a changed option must not run code compiled
+    before it (the report's line-break spelling went unseen under compiled templates of the same version)."""
+    import hashlib
+
     import jinja2
 
     folder = cache_folder("templates")
-    return None if folder is None else jinja2.FileSystemBytecodeCache(str(folder))
+    if folder is None:
+        return None
+    options = hashlib.sha256(repr((stamp(configured_in), stamp(__file__))).encode("utf-8")).hexdigest()[:16]
+    return jinja2.FileSystemBytecodeCache(str(folder), pattern=f"__jinja2_%s_{options}.cache")
 
 
 @cache
@@ -222,7 +229,7 @@ def _environment(folder: str) -> jinja2.Environment:
     import jinja2  # not imported by a process whose statements all come from the rendered-statement cache
 
     env = jinja2.Environment(
-        bytecode_cache=template_cache(),
+        bytecode_cache=template_cache(__file__),
         loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -314,6 +321,15 @@ def rendered_key(template: str, dialect: Dialect, context: dict[str, object]) ->
     return hashlib.sha256(repr(inputs).encode("utf-8")).hexdigest()
 
 
+def stamp(path: str | None) -> tuple:
+    """A file's name, size and modification time: what says it changed, without reading it."""
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        return (path, None)
+    return (path, st.st_size, st.st_mtime_ns) if st else (path, None)
+
+
 @cache
 def sources_fingerprint(folder: str) -> tuple:
     """What a rendered statement depends on besides its context: the name, size and modification time of
@@ -323,13 +339,6 @@ def sources_fingerprint(folder: str) -> tuple:
     from importlib.util import find_spec
 
     from . import __version__
-
-    def stamp(path: str | None) -> tuple:
-        try:
-            st = os.stat(path) if path else None
-        except OSError:
-            return (path, None)
-        return (path, st.st_size, st.st_mtime_ns) if st else (path, None)
 
     try:
         files = sorted(e.name for e in os.scandir(folder) if e.is_file())

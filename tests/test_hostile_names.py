@@ -11,6 +11,7 @@ count for a longer local hunt.
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import os
@@ -40,8 +41,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlrun import apply_sql
 
+from markupsafe import escape
+
 from dupfinder.errors import BadFindings
 from dupfinder.remediate import cleanup_sql, migration_sql, rollback_sql
+from dupfinder.sqltemplates import _UNSAFE, spelled_out
 
 # executed examples are not shrunk: a failure prints the example as drawn (shrinking re-runs whole databases)
 EXECUTED = settings(max_examples=int(os.environ.get("DUPFINDER_HOSTILE_EXAMPLES", "25")), deadline=None,
@@ -107,6 +111,7 @@ def _exercise(url: str, n: list[str], schema: str | None, out: Path, v: list[str
     table, child = n[0], n[6]
     before, children = _read(url, schema, table), _read(url, schema, child)
     doc = scan_outputs(url, out, **spec)
+    _assert_report_spells_out(read(out / "report.html"), [table, spec["keys"][0], *v])
     files = {f: read(out / f) for f in ("cleanup.sql", "rollback.sql", "migration.sql", "verify.sql")}
     mysql = engine_of(url) == "mysql"
     for name, text in files.items():
@@ -137,6 +142,17 @@ def _exercise(url: str, n: list[str], schema: str | None, out: Path, v: list[str
     if not mysql:
         run_verify(url, files["verify.sql"], pg_server)
     assert_victim(url)
+
+
+def _assert_report_spells_out(page: str, texts: list[str]) -> None:
+    """The report shows a name or value with a line break or an invisible character spelled out (\\u000a),
+    never raw: HTML folds a line break into a space, so 'a\\nb' and 'a b' looked the same. The SQL files the
+    page embeds (<pre>) hold the raw name in quotes, as they must."""
+    shown = html.unescape(re.sub(r"(?s)<(pre|script|style)\b.*?</\1>", "", page))
+    for text in texts:
+        if _UNSAFE.search(text):
+            assert text not in shown, text
+            assert spelled_out(text) in shown or escape(spelled_out(text)) in shown, text
 
 
 def _names_like(sql: str, prefix: str) -> set[str]:

@@ -67,6 +67,35 @@ def test_compiled_templates_are_kept_between_processes(sqlite_url, tmp_path):
     assert third.returncode == 1, third.stderr[-2000:]  # no cache folder: compiled in memory as before
 
 
+def test_templates_compiled_under_other_environment_options_are_not_run(tmp_path, monkeypatch):
+    """Compiled code holds the environment's options (finalize, autoescape): when the module that sets them up
+    changes, code compiled before it must not run. (The report's spelled-out line breaks went unseen under
+    templates compiled before ``finalize`` was added, the version number unchanged.)"""
+    import jinja2
+
+    from dupfinder import sqltemplates
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sqltemplates.cache_folder.cache_clear()
+    (tmp_path / "t.txt").write_text("{{ x }}")
+    configuring = tmp_path / "configuring.py"
+
+    def render(finalize) -> str:
+        sqltemplates.template_cache.cache_clear()
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)), finalize=finalize,
+                                 bytecode_cache=sqltemplates.template_cache(str(configuring)))
+        return env.get_template("t.txt").render(x="a")
+
+    try:
+        configuring.write_text("finalize = None")
+        assert render(None) == "a"
+        configuring.write_text("finalize = str.upper")  # the options' module edited: another size, another time
+        assert render(str.upper) == "A"
+    finally:
+        sqltemplates.cache_folder.cache_clear()
+        sqltemplates.template_cache.cache_clear()
+
+
 # What a post-deploy check that finds nothing must not import, once the statements it runs are in the
 # rendered-statement cache: what writes or explains findings, the template engine, pandas and what only other
 # commands or options need (a TOML config, job-run logs, scoring, discovery, the progress bar).

@@ -65,7 +65,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
-            notes = [*_notes(info, aware), *([since_note] if since_note else []), *found.stats.notes(),
+            notes = [*_notes(info, aware, read_in_utc(info, spec.ts)), *([since_note] if since_note else []), *found.stats.notes(),
                      *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected)]
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
@@ -124,7 +124,7 @@ def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, reject
     return notes
 
 
-def _notes(info: TableInfo, aware: bool | None) -> list[str]:
+def _notes(info: TableInfo, aware: bool | None, utc: bool = False) -> list[str]:
     notes = []
     if info.id_columns:
         notes.append(f"rows are identified by --id {', '.join(info.id_columns)} (checked unique when scanned)")
@@ -140,7 +140,10 @@ def _notes(info: TableInfo, aware: bool | None) -> list[str]:
     if info.inherited_by:
         notes.append(f"tables inherit from this one ({', '.join(info.inherited_by)}): only its own rows are read and "
                      "cleaned (FROM ONLY); scan each of them on its own")
-    if aware is False:
+    if aware is False and utc:  # a MySQL/MariaDB TIMESTAMP holds an instant, handed back in the session's UTC
+        notes.append("the timestamp column (TIMESTAMP) is read in UTC, the scan's session time zone: gaps are "
+                     "computed between instants")
+    elif aware is False:
         notes.append("the timestamp column has no time zone: gaps are computed on wall-clock values")
     return notes
 

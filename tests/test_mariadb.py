@@ -247,3 +247,6 @@ def test_since_on_a_timestamp_column_reads_the_bound_in_utc_only(mariadb_url, aw
     table = json.loads(result.output)["tables"][0]
     assert [c["key"]["account"] for c in table["clusters"]] == ([8] if aware else [7, 8])
     assert any("may be UTC or America/New_York wall time" in n for n in table["notes"]) != aware, table["notes"]
+    # and the table's note says how the values were read, not that they carry no time zone
+    assert any("read in UTC, the scan's session time zone" in n for n in table["notes"]) == aware, table["notes"]
+    assert any("has no time zone" in n for n in table["notes"]) != aware, table["notes"]

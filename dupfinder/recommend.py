@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 MIGRATION = ("Add the UNIQUE constraint on the business key (migration.sql) so the next double run fails "
              "loudly instead of writing a second row.")
@@ -34,10 +34,56 @@ def _unknown_steps(writers: list[dict[str, Any]], signal: str | None) -> list[st
     return steps or ["Read the application's log of those writes: which task or request wrote each copy."]
 
 
+class Statements(NamedTuple):
+    """The statements a fix names, in the engine's own SQL: advice that fails where it is given is no advice."""
+    claim: str  # take an item so that only one worker gets it
+    insert_once: str  # an insert that a UNIQUE constraint turns into a no-op for a second copy
+    lock: str  # a lock every host's run must take first
+
+
+_POSTGRESQL = Statements(
+    claim="`UPDATE ... SET claimed = true WHERE id = :id AND claimed = false RETURNING id` and only the worker "
+          "that gets a row proceeds",
+    insert_once="`INSERT ... ON CONFLICT DO NOTHING`",
+    lock="`SELECT pg_try_advisory_lock(<job id>)` across hosts",
+)
+_STATEMENTS = {
+    "postgresql": _POSTGRESQL,
+    # MySQL has no RETURNING and MariaDB none on UPDATE; INSERT IGNORE would also swallow every other error
+    "mysql": Statements(
+        claim="`UPDATE ... SET claimed = 1 WHERE id = ? AND claimed = 0` and only the worker whose statement "
+              "changed one row proceeds",
+        insert_once="`INSERT ... ON DUPLICATE KEY UPDATE id = id`",
+        lock="`SELECT GET_LOCK('<job name>', 0)` across hosts (1: this run holds it)",
+    ),
+    # one file, so no lock across hosts; RETURNING since SQLite 3.35
+    "sqlite": Statements(
+        claim="`UPDATE ... SET claimed = 1 WHERE id = ? AND claimed = 0 RETURNING id` and only the worker that "
+              "gets a row proceeds",
+        insert_once="`INSERT ... ON CONFLICT DO NOTHING`",
+        lock="a lock row each host's run must claim first in a database they share",
+    ),
+}
+_STATEMENTS["mariadb"] = _STATEMENTS["mysql"]
+_STATEMENTS["duckdb"] = _STATEMENTS["sqlite"]
+
+
+def statements(dialect: str | None) -> Statements:
+    """The fixes' statements for an engine; engines with no UNIQUE constraint to lean on (ClickHouse, Spark)
+    (no UNIQUE constraint there) get the PostgreSQL forms.
+
+    >>> statements("mariadb").insert_once
+    '`INSERT ... ON DUPLICATE KEY UPDATE id = id`'
+    """
+    return _STATEMENTS.get(dialect or "", _POSTGRESQL)
+
+
 def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bool,
-                    signal: str | None = None) -> list[str]:
-    """Concrete next steps for an incident; the UNIQUE migration is always the last one. ``signal``: what
-    would settle an abstention (never asking for what the rows already record)."""
+                    signal: str | None = None, dialect: str | None = "postgresql") -> list[str]:
+    """Concrete next steps for an incident, in the engine's own SQL (``dialect``); the UNIQUE migration is
+    always the last one. ``signal``: what would settle an abstention (never asking for what the rows already
+    record)."""
+    sql = statements(dialect)
     hosts = _names(writers, "host", "the hosts")
     host = _names(writers, "host", "the host")
     steps: dict[str, list[str]] = {
@@ -45,7 +91,7 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
             f"Find which of {hosts} should own this job and disable its schedule on the other "
             "(a warm standby's crontab, a second scheduler instance sharing the job store).",
             "Take a lock at the job's entry so a second copy exits at once: `flock -n /run/lock/JOB.lock` "
-            "on one host, or `SELECT pg_try_advisory_lock(<job id>)` across hosts.",
+            f"on one host, or {sql.lock}.",
         ],
         "duplicate_run": [
             f"List every scheduler on {host}: `systemctl list-timers --all`, `crontab -l`, "
@@ -53,13 +99,12 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
             "Wrap the job in `flock -n` so an overlapping second start exits instead of writing the batch again.",
         ],
         "worker_race": [
-            "Make the claim atomic: `UPDATE ... SET claimed = true WHERE id = :id AND claimed = false "
-            "RETURNING id` and only the worker that gets a row proceeds.",
-            "Write with `INSERT ... ON CONFLICT DO NOTHING` on the business key once the constraint exists.",
+            f"Make the claim atomic: {sql.claim}.",
+            f"Write with {sql.insert_once} on the business key once the constraint exists.",
         ],
         "retry": [
             "Give each message or request an idempotency key and record it atomically with the write "
-            "(`INSERT ... ON CONFLICT (idempotency_key) DO NOTHING`), so a redelivery or retry becomes a no-op.",
+            f"({sql.insert_once} with a UNIQUE constraint on it), so a redelivery or retry becomes a no-op.",
             "Check the consumer's acknowledgement timeout against how long processing takes: a message "
             "acknowledged after the timeout is delivered again.",
         ],

@@ -112,7 +112,7 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
         mechanism_for_fix = inc.mechanism
         details = {**inc.details, "recurring": recurring,
                    "recommendations": recommendations(mechanism_for_fix, list(inc.writers), bool(recurring),
-                                                      first.evidence.get("signal"))}
+                                                      first.evidence.get("signal"), table.info.dialect)}
         summary = incident_summary(
             inc.mechanism, list(inc.writers), inc.clusters, table.info.qualified_name,
             format_seconds(inc.details["gap_seconds"]["median"]), inc.details["coverage"], recurring,

@@ -15,6 +15,7 @@ from .config import TableSpec
 from .connect import TableInfo
 from .detect import FarDuplicate, TableStats
 from .errors import BadFindings
+from .stored import StoredValues
 from .textfiles import read_text
 from .values import iso_from_us, iso_timestamp, jsonable
 from .writers import WriterColumn
@@ -118,7 +119,7 @@ def cluster_dict(cluster: Cluster) -> dict[str, Any]:
         "rows": [
             {
                 "pk": r.pk, "ts": r.ts, "writer": r.writer, "survivor": r.survivor,
-                "values": r.values,
+                "values": r.values.as_dict() if isinstance(r.values, StoredValues) else r.values,
                 **({"xmin": r.xmin} if r.xmin is not None else {}),
                 **({"ctid": r.ctid} if r.ctid is not None else {}),
                 **({"committed": iso_from_us(r.committed_us)} if r.committed_us is not None else {}),

@@ -216,13 +216,15 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
     else:
         from .findings import findings_dict
 
-        doc = findings_dict(result)
+        doc = findings_dict(result, on_demand=True)  # clusters built as they are read, by --format json too
     verdict = gates.evaluate(doc, checks, accepted)
     click.get_current_context().meta["dupfinder.exit_code"] = verdict.exit_code
     if quiet:
         pass
     elif fmt == "json":
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=list))  # --out's clusters: built as read
+        from .findings import write_findings_to
+
+        write_findings_to(doc, click.get_text_stream("stdout"))  # as findings.json: one cluster at a time
     elif fmt == "summary":
         click.echo(json.dumps(gates.summary_dict(doc, verdict), indent=2, ensure_ascii=False))
     elif fmt == "junit":

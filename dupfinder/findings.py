@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import __version__
 from .cluster import Cluster
@@ -218,8 +218,14 @@ def write_findings(doc: dict[str, Any], path: Path) -> None:
 
 
 def stream_findings(doc: dict[str, Any], path: Path) -> None:
-    """Write findings.json piece by piece, indented like ``write_findings`` except that each cluster row is one
-    line. json.dumps with an indent joins every piece of the document into one string first (hundreds of MB of
+    """Write findings.json to ``path`` as ``write_findings_to`` writes it."""
+    with open(path, "w", encoding="utf-8", buffering=1 << 20) as out:
+        write_findings_to(doc, out)
+
+
+def write_findings_to(doc: dict[str, Any], out: TextIO) -> None:
+    """Write the findings document to a text stream piece by piece, indented like ``write_findings`` except that
+    each cluster row is one line (findings.json, and ``scan --format json``'s standard output). json.dumps with an indent joins every piece of the document into one string first (hundreds of MB of
     small strings for 100,000 rows) and encodes in pure Python; rows here go through the C encoder one at a
     time, and the clusters of an ``OnDemand`` list are built, written and let go of one by one."""
     compact = json.JSONEncoder(ensure_ascii=False, default=jsonable, separators=(", ", ": ")).encode
@@ -244,9 +250,8 @@ def stream_findings(doc: dict[str, Any], path: Path) -> None:
         else:
             out.write(compact(list(value) if isinstance(value, OnDemand) else value))
 
-    with open(path, "w", encoding="utf-8", buffering=1 << 20) as out:
-        write(doc, 0)
-        out.write("\n")
+    write(doc, 0)
+    out.write("\n")
 
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "findings.schema.json"

@@ -266,3 +266,44 @@ def test_ten_times_the_clusters_take_a_whole_scan_little_more_memory_a_cluster(t
     per_cluster = (big - small) / (5000 - 500)
     print(f"whole scan: 500 clusters {small / 1e6:.1f} MB, 5,000 {big / 1e6:.1f} MB, {per_cluster:.0f} bytes a cluster")
     assert per_cluster < 3600, per_cluster
+
+
+def test_format_json_prints_what_findings_json_holds(sqlite_url, tmp_path):
+    """``scan --format json`` writes the document as findings.json does, one cluster at a time (it printed one
+    json.dumps string of the whole document, built from every cluster's dict at once)."""
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    events_table(sqlite_url, [(1, 7, 0.0, "a", "x\u00e9"), (2, 7, 0.4, "b"), (3, 8, 0.0, "a"), (4, 8, 0.2, "b")])
+    done = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--key", "day",
+                                     "--ts", "ts", "--format", "json", "--out", str(tmp_path / "out")])
+    assert done.exit_code == 1, done.output
+    assert done.output == (tmp_path / "out" / "findings.json").read_text(encoding="utf-8")
+    assert len(json.loads(done.output)["tables"][0]["clusters"]) == 2
+
+
+def test_the_json_of_ten_times_the_clusters_takes_little_more_memory(tmp_path):
+    """What printing the findings adds to a scan result (tracemalloc) hardly grows with its clusters."""
+    import io
+    import os
+    import tracemalloc
+
+    from dupfinder.findings import write_findings_to
+
+    peaks = {}
+    for n in (300, 3000):
+        url = f"sqlite:///{tmp_path}/t{n}.db"
+        events_table(url, [(2 * k + copy, k, 5 * k + 0.3 * copy, f"h{copy}") for k in range(n) for copy in (1, 2)])
+        result = api.scan(ScanOptions(url=url, tables=(table_spec(table="events", keys=["account"], ts="ts",
+                                                                   writers=["host=host"]),)))
+        assert result.cluster_count == n
+        with open(os.devnull, "w", encoding="utf-8") as sink:
+            write_findings_to(findings_dict(result, on_demand=True), io.StringIO())  # imports done before
+            tracemalloc.start()
+            write_findings_to(findings_dict(result, on_demand=True), sink)
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    per_cluster = (peaks[3000] - peaks[300]) / 2700
+    print(f"--format json: 300 clusters {peaks[300] / 1e3:.0f} kB, 3,000 {peaks[3000] / 1e3:.0f} kB")
+    assert per_cluster < 100, per_cluster

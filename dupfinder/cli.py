@@ -317,14 +317,16 @@ def cleanup(findings, output, keep):
     from . import api
     from .config import writable_file
 
+    from .textfiles import write_pieces
+
     path = writable_file(output) if output else None
-    cleanup_text, rollback_text = api.cleanup(findings, keep)
+    cleanup_pieces, rollback_pieces = api.cleanup_parts(findings, keep)  # written as rendered, one cluster at a time
     if path is None:
-        click.echo(cleanup_text, nl=False)
+        click.get_text_stream("stdout").writelines(cleanup_pieces)
         return
-    path.write_text(cleanup_text, encoding="utf-8")
+    write_pieces(path, cleanup_pieces)
     rollback_path = path.with_name(rollback_name(path.name))
-    rollback_path.write_text(rollback_text, encoding="utf-8")
+    write_pieces(rollback_path, rollback_pieces)
     click.echo(f"wrote {path} and {rollback_path}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -296,13 +297,73 @@ def validate_findings(doc: Any, source: str = "findings") -> None:
                       f"{_one_line(message)}")
 
 
-def read_findings(path: str | Path) -> dict[str, Any]:
+def read_findings(path: str | Path, lazy: bool = False) -> dict[str, Any]:
     """Load a findings.json written by a scan and validate it against the schema; raise BadFindings when it is
-    not one (one line naming the file and the failing field)."""
+    not one (one line naming the file and the failing field). ``lazy``: each table's clusters are decoded from
+    the file's text when they are read (``OnDemand``), not all held as dicts (``dupfinder cleanup``)."""
     text = read_text(path, "findings file", BadFindings)
     try:
-        doc = json.loads(text)
+        doc = _lazy_document(text) if lazy else json.loads(text)
     except (json.JSONDecodeError, RecursionError) as err:
         raise BadFindings(f"{str(path)!r} is not a findings.json: {_one_line(str(err))}") from None
     validate_findings(doc, str(path))
+    return doc
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _lazy_document(text: str) -> dict[str, Any]:
+    """The findings document of ``text`` with each table's clusters left in the text: they are found (each
+    decoded once to find its end) and decoded again when read. Not a findings document: json.loads's error."""
+    decode = json.JSONDecoder().raw_decode
+
+    def skip(at: int) -> int:
+        return _SPACE.match(text, at).end()
+
+    def value(at: int, parts: dict[str, Callable[[int], tuple[Any, int]]] | None = None) -> tuple[Any, int]:
+        at = skip(at)
+        if parts is None or not text.startswith("{", at):
+            return decode(text, at)
+        found, at = {}, skip(at + 1)
+        while not text.startswith("}", at):
+            name, at = decode(text, at)
+            at = skip(at)
+            if not isinstance(name, str) or not text.startswith(":", at):
+                raise ValueError
+            read = parts.get(name)
+            found[name], at = read(at + 1) if read else value(at + 1)
+            at = skip(at)
+            if text.startswith(",", at):
+                at = skip(at + 1)
+            elif not text.startswith("}", at):
+                raise ValueError
+        return found, at + 1
+
+    def items(at: int, each: Callable[[int], tuple[Any, int]]) -> tuple[list[Any], int]:
+        at = skip(at)
+        if not text.startswith("[", at):
+            raise ValueError
+        found, at = [], skip(at + 1)
+        while not text.startswith("]", at):
+            item, at = each(at)
+            found.append(item)
+            at = skip(at)
+            if text.startswith(",", at):
+                at = skip(at + 1)
+            elif not text.startswith("]", at):
+                raise ValueError
+        return found, at + 1
+
+    def clusters(at: int) -> tuple[OnDemand, int]:
+        starts, end = items(at, lambda start: (start, decode(text, start)[1]))
+        return OnDemand(starts, lambda start: decode(text, start)[0]), end
+
+    tables = {"clusters": clusters}
+    try:
+        doc, end = value(0, {"tables": lambda at: items(at, lambda start: value(start, tables))})
+        if skip(end) != len(text):
+            raise ValueError
+    except (ValueError, IndexError):  # json.loads says what is wrong, in its words, where it is
+        return json.loads(text)
     return doc

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from helpers import events_table, scan_one
 from hypothesis import given
@@ -256,13 +257,20 @@ def _whole_scan_peak(folder: Path, clusters: int) -> int:
     return measured["peak"]
 
 
-def test_ten_times_the_clusters_take_a_whole_scan_little_more_memory_a_cluster(tmp_path):
+@pytest.fixture(scope="module")
+def whole_scans(tmp_path_factory):
+    """The folders of whole scans of 500 and 5,000 clusters (findings.json and the rest in out/), with their peaks."""
+    folder = tmp_path_factory.mktemp("whole")
+    return {n: (folder / str(n), _whole_scan_peak(folder / str(n), n)) for n in (500, 5000)}
+
+
+def test_ten_times_the_clusters_take_a_whole_scan_little_more_memory_a_cluster(whole_scans):
     """A whole scan and its outputs (tracemalloc's peak, in a fresh process) of a table with eight text columns:
     what a cluster adds no longer follows the table's width. Each row's values were a dict of 13 entries held
     until the outputs were written: 5,200 bytes a cluster of two rows here, 2,600 on a table without the text
     columns; kept in a temporary file, a cluster takes about 2,800 bytes (its rows' ids, times and writers, and
     the attribution's evidence)."""
-    small, big = _whole_scan_peak(tmp_path / "small", 500), _whole_scan_peak(tmp_path / "big", 5000)
+    small, big = whole_scans[500][1], whole_scans[5000][1]
     per_cluster = (big - small) / (5000 - 500)
     print(f"whole scan: 500 clusters {small / 1e6:.1f} MB, 5,000 {big / 1e6:.1f} MB, {per_cluster:.0f} bytes a cluster")
     assert per_cluster < 3600, per_cluster
@@ -307,3 +315,33 @@ def test_the_json_of_ten_times_the_clusters_takes_little_more_memory(tmp_path):
     per_cluster = (peaks[3000] - peaks[300]) / 2700
     print(f"--format json: 300 clusters {peaks[300] / 1e3:.0f} kB, 3,000 {peaks[3000] / 1e3:.0f} kB")
     assert per_cluster < 100, per_cluster
+
+
+CLEANUP_PEAK = textwrap.dedent("""
+    import json, os, sys, tracemalloc
+    from dupfinder import api
+    from dupfinder.textfiles import write_pieces
+    tracemalloc.start()
+    cleanup, rollback = api.cleanup_parts(sys.argv[1])
+    write_pieces(os.devnull, cleanup)
+    write_pieces(os.devnull, rollback)
+    print(json.dumps({"peak": tracemalloc.get_traced_memory()[1]}))
+""")
+
+
+def test_cleanup_of_ten_times_the_clusters_takes_little_more_memory(whole_scans):
+    """``dupfinder cleanup FINDINGS.json`` (a fresh process, tracemalloc) decodes the findings' clusters from the
+    file's text one at a time and writes the SQL as it is rendered: it loaded the whole document (about 4,000
+    bytes a cluster of this table) and joined each file into one string. What is left a cluster: the text of
+    findings.json (about 2,300 bytes) and cleanup.sql's plan of 5,000 rows."""
+    peaks, texts = {}, {}
+    for n, (folder, _) in whole_scans.items():
+        done = subprocess.run([sys.executable, "-c", CLEANUP_PEAK, str(folder / "out" / "findings.json")], cwd=ROOT,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        peaks[n] = json.loads(done.stdout.strip().splitlines()[-1])["peak"]
+        texts[n] = (folder / "out" / "findings.json").stat().st_size
+    per_cluster = (peaks[5000] - peaks[500]) / 4500
+    print(f"cleanup: 500 clusters {peaks[500] / 1e6:.1f} MB, 5,000 {peaks[5000] / 1e6:.1f} MB, "
+          f"{per_cluster:.0f} bytes a cluster; findings.json {(texts[5000] - texts[500]) / 4500:.0f} bytes a cluster")
+    assert per_cluster < 1.5 * (texts[5000] - texts[500]) / 4500, per_cluster

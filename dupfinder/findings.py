@@ -109,7 +109,10 @@ class OnDemand(Sequence):
         return f"OnDemand({len(self)} items)"
 
 
-def cluster_dict(cluster: Cluster) -> dict[str, Any]:
+def cluster_dict(cluster: Cluster, stored: bool = False) -> dict[str, Any]:
+    """One cluster of the findings document. ``stored``: each row's values stay a StoredValues, read from the
+    scan's temporary file by whoever reads them (the outputs read a cluster about eight times, its values two or
+    three; ``plain`` encodes them), else a dict."""
     return {
         "key": cluster.key,
         "span_seconds": round(cluster.span_seconds, 6),
@@ -126,7 +129,7 @@ def cluster_dict(cluster: Cluster) -> dict[str, Any]:
         "rows": [
             {
                 "pk": r.pk, "ts": r.ts, "writer": r.writer, "survivor": r.survivor,
-                "values": r.values.as_dict() if isinstance(r.values, StoredValues) else r.values,
+                "values": r.values.as_dict() if not stored and isinstance(r.values, StoredValues) else r.values,
                 **({"xmin": r.xmin} if r.xmin is not None else {}),
                 **({"ctid": r.ctid} if r.ctid is not None else {}),
                 **({"committed": iso_from_us(r.committed_us)} if r.committed_us is not None else {}),
@@ -136,6 +139,16 @@ def cluster_dict(cluster: Cluster) -> dict[str, Any]:
             for r in cluster.rows
         ],
     }
+
+
+def _stored_cluster(cluster: Cluster) -> dict[str, Any]:
+    return cluster_dict(cluster, stored=True)
+
+
+def plain(value: Any) -> Any:
+    """A JSON encoder's form of what a findings document holds beyond JSON's types: a row's values read from the
+    scan's temporary file as a dict, anything else as jsonable makes it."""
+    return value.as_dict() if isinstance(value, StoredValues) else jsonable(value)
 
 
 def incident_dict(incident: Incident) -> dict[str, Any]:
@@ -162,7 +175,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "rows_null_ts": t.stats.rows_null_ts,
         "rows_infinite_ts": t.stats.rows_infinite_ts,
         "far_duplicates": t.far_total,
-        "clusters": OnDemand(t.clusters, cluster_dict) if on_demand else [cluster_dict(c) for c in t.clusters],
+        "clusters": OnDemand(t.clusters, _stored_cluster) if on_demand else [cluster_dict(c) for c in t.clusters],
         "incidents": OnDemand(t.incidents, incident_dict) if on_demand else [incident_dict(i) for i in t.incidents],
         "primary_key": list(info.primary_key),
         "row_id": info.row_id,
@@ -215,7 +228,7 @@ def findings_dict(result: ScanResult, on_demand: bool = False) -> dict[str, Any]
 
 
 def write_findings(doc: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=jsonable) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=plain) + "\n", encoding="utf-8")
 
 
 def stream_findings(doc: dict[str, Any], path: Path) -> None:
@@ -229,7 +242,7 @@ def write_findings_to(doc: dict[str, Any], out: TextIO) -> None:
     each cluster row is one line (findings.json, and ``scan --format json``'s standard output). json.dumps with an indent joins every piece of the document into one string first (hundreds of MB of
     small strings for 100,000 rows) and encodes in pure Python; rows here go through the C encoder one at a
     time, and the clusters of an ``OnDemand`` list are built, written and let go of one by one."""
-    compact = json.JSONEncoder(ensure_ascii=False, default=jsonable, separators=(", ", ": ")).encode
+    compact = json.JSONEncoder(ensure_ascii=False, default=plain, separators=(", ", ": ")).encode
 
     def write(value: Any, level: int, rows: bool = False) -> None:
         pad = "\n" + "  " * (level + 1)
@@ -282,9 +295,12 @@ def validate_findings(doc: Any, source: str = "findings") -> None:
     from jsonschema import Draft202012Validator, validators
     from jsonschema.exceptions import best_match
 
-    # the document --out writes from holds its clusters and incidents as OnDemand lists: arrays all the same
-    arrays = Draft202012Validator.TYPE_CHECKER.redefine("array", lambda _, value: isinstance(value, (list, OnDemand)))
-    validator = validators.extend(Draft202012Validator, type_checker=arrays)
+    # the document --out writes from holds its clusters and incidents as OnDemand lists (arrays all the same)
+    # and a row's values as a StoredValues mapping: an object all the same
+    checker = Draft202012Validator.TYPE_CHECKER.redefine_many({
+        "array": lambda _, value: isinstance(value, (list, OnDemand)),
+        "object": lambda _, value: isinstance(value, (dict, StoredValues))})
+    validator = validators.extend(Draft202012Validator, type_checker=checker)
     error = best_match(validator(findings_schema()).iter_errors(doc))
     if error is None:
         return

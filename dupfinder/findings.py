@@ -337,39 +337,49 @@ def _lazy_document(text: str) -> dict[str, Any]:
     def skip(at: int) -> int:
         return _SPACE.match(text, at).end()
 
+    def members(at: int, close: str, one: Callable[[int], int]) -> int:
+        """Read the members of an object or array opened just before ``at``; return where it ends."""
+        at = skip(at)
+        if text.startswith(close, at):
+            return at + 1
+        while True:
+            at = skip(one(at))
+            if text.startswith(",", at):
+                at = skip(at + 1)
+            elif text.startswith(close, at):
+                return at + 1
+            else:
+                raise ValueError
+
     def value(at: int, parts: dict[str, Callable[[int], tuple[Any, int]]] | None = None) -> tuple[Any, int]:
         at = skip(at)
         if parts is None or not text.startswith("{", at):
             return decode(text, at)
-        found, at = {}, skip(at + 1)
-        while not text.startswith("}", at):
+        found = {}
+
+        def member(at: int) -> int:
             name, at = decode(text, at)
             at = skip(at)
             if not isinstance(name, str) or not text.startswith(":", at):
                 raise ValueError
             read = parts.get(name)
             found[name], at = read(at + 1) if read else value(at + 1)
-            at = skip(at)
-            if text.startswith(",", at):
-                at = skip(at + 1)
-            elif not text.startswith("}", at):
-                raise ValueError
-        return found, at + 1
+            return at
+
+        return found, members(at + 1, "}", member)
 
     def items(at: int, each: Callable[[int], tuple[Any, int]]) -> tuple[list[Any], int]:
         at = skip(at)
         if not text.startswith("[", at):
             raise ValueError
-        found, at = [], skip(at + 1)
-        while not text.startswith("]", at):
-            item, at = each(at)
-            found.append(item)
-            at = skip(at)
-            if text.startswith(",", at):
-                at = skip(at + 1)
-            elif not text.startswith("]", at):
-                raise ValueError
-        return found, at + 1
+        found = []
+
+        def item(at: int) -> int:
+            read, at = each(at)
+            found.append(read)
+            return at
+
+        return found, members(at + 1, "]", item)
 
     def clusters(at: int) -> tuple[OnDemand, int]:
         starts, end = items(at, lambda start: (start, decode(text, start)[1]))

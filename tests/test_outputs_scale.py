@@ -188,12 +188,17 @@ OUTPUTS_PEAK = textwrap.dedent("""
 """)
 
 
+def _measured(script: str, *args: str) -> dict:
+    """What ``script`` printed last (a JSON object), run in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _outputs_peak(folder: Path, clusters: int) -> dict:
     folder.mkdir()
-    done = subprocess.run([sys.executable, "-c", OUTPUTS_PEAK, str(clusters), str(folder)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    measured = _measured(OUTPUTS_PEAK, str(clusters), str(folder))
     assert (measured["clusters"], measured["incidents"]) == (clusters, clusters // 5)
     return {**measured, "report": (folder / "out" / "report.html").read_text(encoding="utf-8"),
             "cleanup": (folder / "out" / "cleanup.sql").read_text(encoding="utf-8")}
@@ -247,10 +252,7 @@ WHOLE_SCAN_PEAK = textwrap.dedent("""
 
 def _whole_scan_peak(folder: Path, clusters: int) -> int:
     folder.mkdir()
-    done = subprocess.run([sys.executable, "-c", WHOLE_SCAN_PEAK, str(clusters), str(folder)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    measured = _measured(WHOLE_SCAN_PEAK, str(clusters), str(folder))
     assert measured["clusters"] == clusters
     rows = json.loads((folder / "out" / "findings.json").read_text(encoding="utf-8"))["tables"][0]["clusters"][-1]["rows"]
     assert rows[0]["values"]["note7"] == f"order {clusters - 1:07d} line 7: customer reference and a comment"
@@ -319,8 +321,9 @@ def test_the_json_of_ten_times_the_clusters_takes_little_more_memory(tmp_path):
 
 CLEANUP_PEAK = textwrap.dedent("""
     import json, os, sys, tracemalloc
-    from dupfinder import api
+    from dupfinder import api, remediate
     from dupfinder.textfiles import write_pieces
+    remediate.BATCH_ROWS = 100  # the plan's batches, which bound what cleanup.sql holds, fill at both sizes
     tracemalloc.start()
     cleanup, rollback = api.cleanup_parts(sys.argv[1])
     write_pieces(os.devnull, cleanup)
@@ -331,17 +334,44 @@ CLEANUP_PEAK = textwrap.dedent("""
 
 def test_cleanup_of_ten_times_the_clusters_takes_little_more_memory(whole_scans):
     """``dupfinder cleanup FINDINGS.json`` (a fresh process, tracemalloc) decodes the findings' clusters from the
-    file's text one at a time and writes the SQL as it is rendered: it loaded the whole document (about 4,000
-    bytes a cluster of this table) and joined each file into one string. What is left a cluster: the text of
-    findings.json (about 2,300 bytes) and cleanup.sql's plan of 5,000 rows."""
+    file's text one at a time and writes the SQL as it is rendered: it loaded the whole document and joined each
+    file into one string (9,900 bytes a cluster of this table). What is left a cluster: the text of findings.json
+    (3,100 bytes) and cleanup.sql's row identities (about 1,000)."""
     peaks, texts = {}, {}
     for n, (folder, _) in whole_scans.items():
-        done = subprocess.run([sys.executable, "-c", CLEANUP_PEAK, str(folder / "out" / "findings.json")], cwd=ROOT,
-                              capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        peaks[n] = json.loads(done.stdout.strip().splitlines()[-1])["peak"]
+        peaks[n] = _measured(CLEANUP_PEAK, str(folder / "out" / "findings.json"))["peak"]
         texts[n] = (folder / "out" / "findings.json").stat().st_size
     per_cluster = (peaks[5000] - peaks[500]) / 4500
     print(f"cleanup: 500 clusters {peaks[500] / 1e6:.1f} MB, 5,000 {peaks[5000] / 1e6:.1f} MB, "
           f"{per_cluster:.0f} bytes a cluster; findings.json {(texts[5000] - texts[500]) / 4500:.0f} bytes a cluster")
-    assert per_cluster < 1.5 * (texts[5000] - texts[500]) / 4500, per_cluster
+    assert per_cluster < 1.6 * (texts[5000] - texts[500]) / 4500, per_cluster
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                         max_size=3), max_leaves=8)
+
+
+@given(tables=st.lists(st.fixed_dictionaries({"clusters": st.lists(JSON_VALUES, max_size=4)}, optional={
+    "table": st.text(max_size=4), "rows": JSON_VALUES}), max_size=3), extra=st.dictionaries(st.text(max_size=3),
+    JSON_VALUES, max_size=2), indent=st.sampled_from([None, 0, 2]), cut=st.integers(0, 400))
+def test_findings_read_lazily_are_what_json_reads(tables, extra, indent, cut):
+    """The clusters left in the text and decoded when read make the document json.loads makes; a broken text
+    fails with json.loads's own error."""
+    from dupfinder.findings import OnDemand, _lazy_document
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return [plain(v) for v in value] if isinstance(value, (list, OnDemand)) else value
+
+    text = json.dumps({**extra, "tables": tables}, indent=indent)
+    assert plain(_lazy_document(text)) == json.loads(text)
+    broken = text[:cut] + text[cut + 1:]
+    try:
+        expected = json.loads(broken)
+    except json.JSONDecodeError as err:
+        with pytest.raises(json.JSONDecodeError, match=re.escape(str(err))):
+            _lazy_document(broken)
+    else:
+        assert plain(_lazy_document(broken)) == expected

@@ -316,7 +316,6 @@ def cleanup(findings, output, keep):
     """Regenerate cleanup and rollback SQL from a findings.json."""
     from . import api
     from .config import writable_file
-
     from .textfiles import write_pieces
 
     path = writable_file(output) if output else None

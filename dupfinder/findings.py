@@ -239,9 +239,10 @@ def stream_findings(doc: dict[str, Any], path: Path) -> None:
 
 def write_findings_to(doc: dict[str, Any], out: TextIO) -> None:
     """Write the findings document to a text stream piece by piece, indented like ``write_findings`` except that
-    each cluster row is one line (findings.json, and ``scan --format json``'s standard output). json.dumps with an indent joins every piece of the document into one string first (hundreds of MB of
-    small strings for 100,000 rows) and encodes in pure Python; rows here go through the C encoder one at a
-    time, and the clusters of an ``OnDemand`` list are built, written and let go of one by one."""
+    each cluster row is one line (findings.json, and ``scan --format json``'s standard output). json.dumps with
+    an indent joins every piece of the document into one string first (hundreds of MB of small strings for
+    100,000 rows) and encodes in pure Python; rows here go through the C encoder one at a time, and the clusters
+    of an ``OnDemand`` list are built, written and let go of one by one."""
     compact = json.JSONEncoder(ensure_ascii=False, default=plain, separators=(", ", ": ")).encode
 
     def write(value: Any, level: int, rows: bool = False) -> None:

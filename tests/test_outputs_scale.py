@@ -231,7 +231,8 @@ WHOLE_SCAN_PEAK = textwrap.dedent("""
     n, folder = int(sys.argv[1]), sys.argv[2]
     conn = sqlite3.connect(f"{folder}/t.db")
     notes = "".join(f", note{i} TEXT" for i in range(8))
-    conn.execute(f"CREATE TABLE events (id INTEGER PRIMARY KEY, account INTEGER, day TEXT, ts DATETIME, host TEXT{notes})")
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, account INTEGER, day TEXT, ts DATETIME, "
+                 f"host TEXT{notes})")
     start = datetime(2026, 11, 1)
     for k in range(n):  # two hosts, five clusters a second apart, the next five an hour later; eight text columns
         at = start + timedelta(seconds=3600 * (k // 5) + k % 5)
@@ -254,7 +255,8 @@ def _whole_scan_peak(folder: Path, clusters: int) -> int:
     folder.mkdir()
     measured = _measured(WHOLE_SCAN_PEAK, str(clusters), str(folder))
     assert measured["clusters"] == clusters
-    rows = json.loads((folder / "out" / "findings.json").read_text(encoding="utf-8"))["tables"][0]["clusters"][-1]["rows"]
+    doc = json.loads((folder / "out" / "findings.json").read_text(encoding="utf-8"))
+    rows = doc["tables"][0]["clusters"][-1]["rows"]
     assert rows[0]["values"]["note7"] == f"order {clusters - 1:07d} line 7: customer reference and a comment"
     return measured["peak"]
 

@@ -377,3 +377,24 @@ def test_findings_read_lazily_are_what_json_reads(tables, extra, indent, cut):
             _lazy_document(broken)
     else:
         assert plain(_lazy_document(broken)) == expected
+
+
+def test_a_cluster_read_again_is_built_once():
+    """The outputs read one cluster of 100,000 rows about eight times in turn (findings.json, the survey of
+    cleanup and of rollback, their plans, the report): its dict is built once while it is the one read."""
+    from dupfinder.findings import OnDemand
+
+    built = []
+
+    def build(item):
+        built.append(item)
+        return {"n": item}
+
+    clusters = OnDemand([0, 1, 2], build)
+    for _ in range(8):
+        assert clusters[0] == {"n": 0} and clusters[-3] == {"n": 0}
+    assert built == [0]
+    assert list(clusters) == [{"n": 0}, {"n": 1}, {"n": 2}] and clusters[1:] == [{"n": 1}, {"n": 2}]
+    assert built == [0, 1, 2, 1, 2]
+    with pytest.raises(IndexError):
+        clusters[3]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -241,11 +241,19 @@ def demo(out_dir: str | Path, progress: Progress | None = None) -> Outputs:
 
 def cleanup(findings_path: str | Path, keep: str | None = None) -> tuple[str, str]:
     """Regenerate cleanup.sql and rollback.sql text from a findings.json (runs nothing)."""
-    from .findings import read_findings
-    from .remediate import cleanup_sql, rollback_sql
+    cleanup_pieces, rollback_pieces = cleanup_parts(findings_path, keep)
+    return "".join(cleanup_pieces), "".join(rollback_pieces)
 
-    doc = read_findings(findings_path)
-    return cleanup_sql(doc, keep), rollback_sql(doc, keep)
+
+def cleanup_parts(findings_path: str | Path, keep: str | None = None) -> tuple[Iterator[str], Iterator[str]]:
+    """cleanup.sql and rollback.sql of a findings.json piece by piece, rendered as they are read; the findings
+    are checked before this returns, and their clusters decoded from the file one at a time (runs nothing)."""
+    from .findings import read_findings
+    from .remediate import cleanup_parts as cleanup_pieces
+    from .remediate import rollback_parts
+
+    doc = read_findings(findings_path, lazy=True)
+    return cleanup_pieces(doc, keep), rollback_parts(doc, keep)
 
 
 def evaluate(findings_path: str | Path, labels_path: str | Path, abstentions_right: bool = False, bins: int = 10):

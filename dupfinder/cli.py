@@ -216,13 +216,15 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
     else:
         from .findings import findings_dict
 
-        doc = findings_dict(result)
+        doc = findings_dict(result, on_demand=True)  # clusters built as they are read, by --format json too
     verdict = gates.evaluate(doc, checks, accepted)
     click.get_current_context().meta["dupfinder.exit_code"] = verdict.exit_code
     if quiet:
         pass
     elif fmt == "json":
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=list))  # --out's clusters: built as read
+        from .findings import write_findings_to
+
+        write_findings_to(doc, click.get_text_stream("stdout"))  # as findings.json: one cluster at a time
     elif fmt == "summary":
         click.echo(json.dumps(gates.summary_dict(doc, verdict), indent=2, ensure_ascii=False))
     elif fmt == "junit":
@@ -330,15 +332,16 @@ def cleanup(findings, output, keep):
     """Regenerate cleanup and rollback SQL from a findings.json."""
     from . import api
     from .config import writable_file
+    from .textfiles import write_pieces
 
     path = writable_file(output) if output else None
-    cleanup_text, rollback_text = api.cleanup(findings, keep)
+    cleanup_pieces, rollback_pieces = api.cleanup_parts(findings, keep)  # written as rendered, one cluster at a time
     if path is None:
-        click.echo(cleanup_text, nl=False)
+        click.get_text_stream("stdout").writelines(cleanup_pieces)
         return
-    path.write_text(cleanup_text, encoding="utf-8")
+    write_pieces(path, cleanup_pieces)
     rollback_path = path.with_name(rollback_name(path.name))
-    rollback_path.write_text(rollback_text, encoding="utf-8")
+    write_pieces(rollback_path, rollback_pieces)
     click.echo(f"wrote {path} and {rollback_path}")
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .connect import TableInfo
+from .stored import ValueStore
 from .values import iso_timestamp, jsonable
 from .writers import WriterColumn
 
@@ -23,7 +24,7 @@ class ClusterRow:
     ts_us: int
     writer: dict[str, Any]
     survivor: bool
-    values: dict[str, Any]
+    values: Mapping[str, Any]  # a StoredValues as a scan builds them: read from a temporary file when asked
     xmin: str | None = None
     ctid: str | None = None
     committed_us: int | None = None  # when the inserting transaction committed (PostgreSQL, if tracked)
@@ -94,14 +95,20 @@ def build_clusters(
         records = iter(queue.popleft, None)
     shared: dict[tuple, dict[str, Any]] = {}  # one dict per distinct writer: thousands of rows share a few
     texts: dict[Any, Any] = {}
+    store = ValueStore(tuple(info.column_names))
     # the query returns rows ordered by key group, time and id, so each cluster is one run of records
     for _, run in itertools.groupby(records, key=lambda r: (r["_key_no"], r["_cluster_no"])):
         key: dict[str, Any] | None = None
         built = []
+        first: dict[str, str] | None = None  # the first row's payload, which any other row differs from or not
+        differ: set[str] = set()
         for r in run:  # each record is dropped once its row is built, even in a cluster of 100,000 rows
-            if key is None:
-                key = {k: jsonable(r.col(k)) for k in keys}
             values = {c: same_text(texts, jsonable(r.col(c))) for c in info.column_names}
+            if first is None:
+                key = {k: jsonable(r.col(k)) for k in keys}
+                first = {c: _comparable(values[c]) for c in payload}
+            else:
+                differ.update(c for c in payload if c not in differ and _comparable(values[c]) != first[c])
             iso = iso_timestamp(r.col(ts)) or ""
             built.append(ClusterRow(
                 pk={c: values[c] if c in values else jsonable(r.col(c)) for c in id_columns},
@@ -109,7 +116,7 @@ def build_clusters(
                 ts_us=int(r["_ts_us"]),
                 writer=share(shared, {w.role: values[w.column] for w in writers}),
                 survivor=False,
-                values=values,
+                values=store.put(values),
                 xmin=same_text(texts, r.get("_xmin")),  # a few transactions wrote many rows
                 ctid=r.get("_ctid"),
                 committed_us=r.get("_committed_us"),
@@ -120,7 +127,7 @@ def build_clusters(
         built[survivor_index] = replace(built[survivor_index], survivor=True)
         rows = tuple(built)
         del built
-        differing = tuple(c for c in payload if len({_comparable(r.values[c]) for r in rows}) > 1)
+        differing = tuple(c for c in payload if c in differ)
         clusters.append(Cluster(
             key=key or {},
             rows=rows,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import __version__
 from .cluster import Cluster
@@ -15,6 +16,7 @@ from .config import TableSpec
 from .connect import TableInfo
 from .detect import FarDuplicate, TableStats
 from .errors import BadFindings
+from .stored import StoredValues
 from .textfiles import read_text
 from .values import iso_from_us, iso_timestamp, jsonable
 from .writers import WriterColumn
@@ -77,31 +79,40 @@ class ScanResult:
 
 
 class OnDemand(Sequence):
-    """A read-only list whose items are built each time they are read and kept by no one: findings.json, the
-    SQL files and the report read a table's clusters one at a time, so their dicts never all exist at once
-    (50,000 cluster dicts held 36 MiB beside the scan result they repeat)."""
+    """A read-only list whose items are built when they are read and kept by no one but the last: findings.json,
+    the SQL files and the report read a table's clusters one at a time, so their dicts never all exist at once
+    (50,000 cluster dicts held 36 MiB beside the scan result they repeat). The item read last is kept: the
+    outputs read one cluster of 100,000 rows about eight times in turn, and built its dict each time."""
 
-    __slots__ = ("_items", "_build")
+    __slots__ = ("_items", "_build", "_last")
 
     def __init__(self, items: Sequence[Any], build: Callable[[Any], Any]) -> None:
         self._items, self._build = items, build
+        self._last: tuple[int, Any] = (-1, None)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [self._build(item) for item in self._items[index]]
-        return self._build(self._items[index])
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = range(len(self))[index]  # a negative index counts from the end; out of range raises IndexError
+        if self._last[0] != index:
+            self._last = (-1, None)  # let go of the last before building the next
+            self._last = (index, self._build(self._items[index]))
+        return self._last[1]
 
     def __iter__(self) -> Iterator[Any]:
-        return map(self._build, self._items)
+        return map(self.__getitem__, range(len(self)))
 
     def __repr__(self) -> str:
         return f"OnDemand({len(self)} items)"
 
 
-def cluster_dict(cluster: Cluster) -> dict[str, Any]:
+def cluster_dict(cluster: Cluster, stored: bool = False) -> dict[str, Any]:
+    """One cluster of the findings document. ``stored``: each row's values stay a StoredValues, read from the
+    scan's temporary file by whoever reads them (the outputs read a cluster about eight times, its values two or
+    three; ``plain`` encodes them), else a dict."""
     return {
         "key": cluster.key,
         "span_seconds": round(cluster.span_seconds, 6),
@@ -118,7 +129,7 @@ def cluster_dict(cluster: Cluster) -> dict[str, Any]:
         "rows": [
             {
                 "pk": r.pk, "ts": r.ts, "writer": r.writer, "survivor": r.survivor,
-                "values": r.values,
+                "values": r.values.as_dict() if not stored and isinstance(r.values, StoredValues) else r.values,
                 **({"xmin": r.xmin} if r.xmin is not None else {}),
                 **({"ctid": r.ctid} if r.ctid is not None else {}),
                 **({"committed": iso_from_us(r.committed_us)} if r.committed_us is not None else {}),
@@ -128,6 +139,16 @@ def cluster_dict(cluster: Cluster) -> dict[str, Any]:
             for r in cluster.rows
         ],
     }
+
+
+def _stored_cluster(cluster: Cluster) -> dict[str, Any]:
+    return cluster_dict(cluster, stored=True)
+
+
+def plain(value: Any) -> Any:
+    """A JSON encoder's form of what a findings document holds beyond JSON's types: a row's values read from the
+    scan's temporary file as a dict, anything else as jsonable makes it."""
+    return value.as_dict() if isinstance(value, StoredValues) else jsonable(value)
 
 
 def incident_dict(incident: Incident) -> dict[str, Any]:
@@ -154,7 +175,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "rows_null_ts": t.stats.rows_null_ts,
         "rows_infinite_ts": t.stats.rows_infinite_ts,
         "far_duplicates": t.far_total,
-        "clusters": OnDemand(t.clusters, cluster_dict) if on_demand else [cluster_dict(c) for c in t.clusters],
+        "clusters": OnDemand(t.clusters, _stored_cluster) if on_demand else [cluster_dict(c) for c in t.clusters],
         "incidents": OnDemand(t.incidents, incident_dict) if on_demand else [incident_dict(i) for i in t.incidents],
         "primary_key": list(info.primary_key),
         "row_id": info.row_id,
@@ -207,15 +228,22 @@ def findings_dict(result: ScanResult, on_demand: bool = False) -> dict[str, Any]
 
 
 def write_findings(doc: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=jsonable) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=plain) + "\n", encoding="utf-8")
 
 
 def stream_findings(doc: dict[str, Any], path: Path) -> None:
-    """Write findings.json piece by piece, indented like ``write_findings`` except that each cluster row is one
-    line. json.dumps with an indent joins every piece of the document into one string first (hundreds of MB of
-    small strings for 100,000 rows) and encodes in pure Python; rows here go through the C encoder one at a
-    time, and the clusters of an ``OnDemand`` list are built, written and let go of one by one."""
-    compact = json.JSONEncoder(ensure_ascii=False, default=jsonable, separators=(", ", ": ")).encode
+    """Write findings.json to ``path`` as ``write_findings_to`` writes it."""
+    with open(path, "w", encoding="utf-8", buffering=1 << 20) as out:
+        write_findings_to(doc, out)
+
+
+def write_findings_to(doc: dict[str, Any], out: TextIO) -> None:
+    """Write the findings document to a text stream piece by piece, indented like ``write_findings`` except that
+    each cluster row is one line (findings.json, and ``scan --format json``'s standard output). json.dumps with
+    an indent joins every piece of the document into one string first (hundreds of MB of small strings for
+    100,000 rows) and encodes in pure Python; rows here go through the C encoder one at a time, and the clusters
+    of an ``OnDemand`` list are built, written and let go of one by one."""
+    compact = json.JSONEncoder(ensure_ascii=False, default=plain, separators=(", ", ": ")).encode
 
     def write(value: Any, level: int, rows: bool = False) -> None:
         pad = "\n" + "  " * (level + 1)
@@ -237,9 +265,8 @@ def stream_findings(doc: dict[str, Any], path: Path) -> None:
         else:
             out.write(compact(list(value) if isinstance(value, OnDemand) else value))
 
-    with open(path, "w", encoding="utf-8", buffering=1 << 20) as out:
-        write(doc, 0)
-        out.write("\n")
+    write(doc, 0)
+    out.write("\n")
 
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "findings.schema.json"
@@ -269,9 +296,12 @@ def validate_findings(doc: Any, source: str = "findings") -> None:
     from jsonschema import Draft202012Validator, validators
     from jsonschema.exceptions import best_match
 
-    # the document --out writes from holds its clusters and incidents as OnDemand lists: arrays all the same
-    arrays = Draft202012Validator.TYPE_CHECKER.redefine("array", lambda _, value: isinstance(value, (list, OnDemand)))
-    validator = validators.extend(Draft202012Validator, type_checker=arrays)
+    # the document --out writes from holds its clusters and incidents as OnDemand lists (arrays all the same)
+    # and a row's values as a StoredValues mapping: an object all the same
+    checker = Draft202012Validator.TYPE_CHECKER.redefine_many({
+        "array": lambda _, value: isinstance(value, (list, OnDemand)),
+        "object": lambda _, value: isinstance(value, (dict, StoredValues))})
+    validator = validators.extend(Draft202012Validator, type_checker=checker)
     error = best_match(validator(findings_schema()).iter_errors(doc))
     if error is None:
         return
@@ -284,13 +314,83 @@ def validate_findings(doc: Any, source: str = "findings") -> None:
                       f"{_one_line(message)}")
 
 
-def read_findings(path: str | Path) -> dict[str, Any]:
+def read_findings(path: str | Path, lazy: bool = False) -> dict[str, Any]:
     """Load a findings.json written by a scan and validate it against the schema; raise BadFindings when it is
-    not one (one line naming the file and the failing field)."""
+    not one (one line naming the file and the failing field). ``lazy``: each table's clusters are decoded from
+    the file's text when they are read (``OnDemand``), not all held as dicts (``dupfinder cleanup``)."""
     text = read_text(path, "findings file", BadFindings)
     try:
-        doc = json.loads(text)
+        doc = _lazy_document(text) if lazy else json.loads(text)
     except (json.JSONDecodeError, RecursionError) as err:
         raise BadFindings(f"{str(path)!r} is not a findings.json: {_one_line(str(err))}") from None
     validate_findings(doc, str(path))
+    return doc
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _lazy_document(text: str) -> dict[str, Any]:
+    """The findings document of ``text`` with each table's clusters left in the text: they are found (each
+    decoded once to find its end) and decoded again when read. Not a findings document: json.loads's error."""
+    decode = json.JSONDecoder().raw_decode
+
+    def skip(at: int) -> int:
+        return _SPACE.match(text, at).end()
+
+    def members(at: int, close: str, one: Callable[[int], int]) -> int:
+        """Read the members of an object or array opened just before ``at``; return where it ends."""
+        at = skip(at)
+        if text.startswith(close, at):
+            return at + 1
+        while True:
+            at = skip(one(at))
+            if text.startswith(",", at):
+                at = skip(at + 1)
+            elif text.startswith(close, at):
+                return at + 1
+            else:
+                raise ValueError
+
+    def value(at: int, parts: dict[str, Callable[[int], tuple[Any, int]]] | None = None) -> tuple[Any, int]:
+        at = skip(at)
+        if parts is None or not text.startswith("{", at):
+            return decode(text, at)
+        found = {}
+
+        def member(at: int) -> int:
+            name, at = decode(text, at)
+            at = skip(at)
+            if not isinstance(name, str) or not text.startswith(":", at):
+                raise ValueError
+            read = parts.get(name)
+            found[name], at = read(at + 1) if read else value(at + 1)
+            return at
+
+        return found, members(at + 1, "}", member)
+
+    def items(at: int, each: Callable[[int], tuple[Any, int]]) -> tuple[list[Any], int]:
+        at = skip(at)
+        if not text.startswith("[", at):
+            raise ValueError
+        found = []
+
+        def item(at: int) -> int:
+            read, at = each(at)
+            found.append(read)
+            return at
+
+        return found, members(at + 1, "]", item)
+
+    def clusters(at: int) -> tuple[OnDemand, int]:
+        starts, end = items(at, lambda start: (start, decode(text, start)[1]))
+        return OnDemand(starts, lambda start: decode(text, start)[0]), end
+
+    tables = {"clusters": clusters}
+    try:
+        doc, end = value(0, {"tables": lambda at: items(at, lambda start: value(start, tables))})
+        if skip(end) != len(text):
+            raise ValueError
+    except (ValueError, IndexError):  # json.loads says what is wrong, in its words, where it is
+        return json.loads(text)
     return doc

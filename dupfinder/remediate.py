@@ -13,7 +13,7 @@ import itertools
 import json
 import re
 import shlex
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -394,7 +394,7 @@ def _pairs(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, g
     for survivor_id, row, loser_id in _cleaned(table, ids, dialect, keep, guessed):
         if row is None:
             continue
-        values = row.get("values") if isinstance(row.get("values"), dict) else {}
+        values = row.get("values") if isinstance(row.get("values"), Mapping) else {}
         row_hash = row.get("hash") if isinstance(row.get("hash"), str) else None
         extra = ([literal(dialect, row_hash)] if dialect.name == "postgresql"
                  else [literal(dialect, values.get(c)) for c in checked])
@@ -458,7 +458,7 @@ def _roles_from_data(table: dict, columns: list[str]) -> dict[str, str]:
 
 def _differing(rows: list[dict[str, Any]], columns: dict[str, str]) -> list[str]:
     """The columns among ``columns`` whose values differ between the rows (as the scan read them)."""
-    values = [r.get("values") if isinstance(r.get("values"), dict) else {} for r in rows]
+    values = [r.get("values") if isinstance(r.get("values"), Mapping) else {} for r in rows]
     return [c for c in columns if len({json.dumps(v.get(c), sort_keys=True, default=str) for v in values}) > 1]
 
 
@@ -481,7 +481,7 @@ def _dollar_texts(value: Any) -> list[str]:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
+        if isinstance(item, Mapping):  # a row's values too (a StoredValues)
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, (list, tuple)):
@@ -494,7 +494,12 @@ def _dollar_texts(value: Any) -> list[str]:
     return found
 
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=str).encode
+def _text(value: Any) -> Any:
+    """What the dollar search encodes for a value JSON has no form of: a row's values (StoredValues) as a dict."""
+    return value.as_dict() if isinstance(value, Mapping) else str(value)
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=_text).encode
 
 
 def _no_dollar(element: Any) -> bool:

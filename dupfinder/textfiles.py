@@ -1,7 +1,9 @@
-"""Read the text files a person hands dupfinder (config, findings, labels) with one clear error each way."""
+"""Read the text files a person hands dupfinder (config, findings, labels) with one clear error each way, and
+write the ones it renders piece by piece."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import DupfinderError
@@ -27,3 +29,9 @@ def read_text(path: str | Path, what: str, error: type[DupfinderError]) -> str:
         raise error(f"{where} is not UTF-8 text") from None
     except OSError as err:
         raise error(f"cannot read {where}: {err.strerror or err}") from None
+
+
+def write_pieces(path: str | Path, pieces: Iterable[str]) -> None:
+    """Write text rendered piece by piece to ``path`` (UTF-8) as it comes, never joined into one string."""
+    with open(path, "w", encoding="utf-8", buffering=1 << 20) as out:
+        out.writelines(pieces)

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from helpers import events_table, scan_one
 from hypothesis import given
@@ -187,12 +188,17 @@ OUTPUTS_PEAK = textwrap.dedent("""
 """)
 
 
+def _measured(script: str, *args: str) -> dict:
+    """What ``script`` printed last (a JSON object), run in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _outputs_peak(folder: Path, clusters: int) -> dict:
     folder.mkdir()
-    done = subprocess.run([sys.executable, "-c", OUTPUTS_PEAK, str(clusters), str(folder)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    measured = _measured(OUTPUTS_PEAK, str(clusters), str(folder))
     assert (measured["clusters"], measured["incidents"]) == (clusters, clusters // 5)
     return {**measured, "report": (folder / "out" / "report.html").read_text(encoding="utf-8"),
             "cleanup": (folder / "out" / "cleanup.sql").read_text(encoding="utf-8")}
@@ -215,3 +221,180 @@ def test_ten_times_the_clusters_take_the_outputs_little_more_memory(tmp_path):
     for doc, incidents, clusters in ((small, 70, 400), (big, 970, 4900)):
         assert len(re.findall(f"… and {incidents} more incident(?:s|\\(s\\)) in findings.json", doc["report"])) == 2
         assert re.search(f"… and {clusters} more cluster(?:s|\\(s\\)) in findings.json", doc["report"])
+
+
+WHOLE_SCAN_PEAK = textwrap.dedent("""
+    import gc, json, sqlite3, sys, tracemalloc
+    from datetime import datetime, timedelta
+    from dupfinder import api
+    from dupfinder.config import ScanOptions, table_spec
+    n, folder = int(sys.argv[1]), sys.argv[2]
+    conn = sqlite3.connect(f"{folder}/t.db")
+    notes = "".join(f", note{i} TEXT" for i in range(8))
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, account INTEGER, day TEXT, ts DATETIME, "
+                 f"host TEXT{notes})")
+    start = datetime(2026, 11, 1)
+    for k in range(n):  # two hosts, five clusters a second apart, the next five an hour later; eight text columns
+        at = start + timedelta(seconds=3600 * (k // 5) + k % 5)
+        texts = [f"order {k:07d} line {i}: customer reference and a comment" for i in range(8)]
+        conn.executemany("INSERT INTO events VALUES (?, ?, 'd', ?, ?" + ", ?" * 8 + ")",
+                         [(2 * k + 1, k, str(at), "batch-01", *texts),
+                          (2 * k + 2, k, str(at + timedelta(milliseconds=300)), "batch-02", *texts)])
+    conn.commit()
+    conn.close()
+    spec = table_spec(table="events", keys=["account", "day"], ts="ts", writers=["host=host"])
+    gc.collect()
+    tracemalloc.start()
+    result = api.scan(ScanOptions(url=f"sqlite:///{folder}/t.db", tables=(spec,)))
+    api.write_outputs(result, f"{folder}/out")
+    print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "clusters": len(result.tables[0].clusters)}))
+""")
+
+
+def _whole_scan_peak(folder: Path, clusters: int) -> int:
+    folder.mkdir()
+    measured = _measured(WHOLE_SCAN_PEAK, str(clusters), str(folder))
+    assert measured["clusters"] == clusters
+    doc = json.loads((folder / "out" / "findings.json").read_text(encoding="utf-8"))
+    rows = doc["tables"][0]["clusters"][-1]["rows"]
+    assert rows[0]["values"]["note7"] == f"order {clusters - 1:07d} line 7: customer reference and a comment"
+    return measured["peak"]
+
+
+@pytest.fixture(scope="module")
+def whole_scans(tmp_path_factory):
+    """The folders of whole scans of 500 and 5,000 clusters (findings.json and the rest in out/), with their peaks."""
+    folder = tmp_path_factory.mktemp("whole")
+    return {n: (folder / str(n), _whole_scan_peak(folder / str(n), n)) for n in (500, 5000)}
+
+
+def test_ten_times_the_clusters_take_a_whole_scan_little_more_memory_a_cluster(whole_scans):
+    """A whole scan and its outputs (tracemalloc's peak, in a fresh process) of a table with eight text columns:
+    what a cluster adds no longer follows the table's width. Each row's values were a dict of 13 entries held
+    until the outputs were written: 5,200 bytes a cluster of two rows here, 2,600 on a table without the text
+    columns; kept in a temporary file, a cluster takes about 2,800 bytes (its rows' ids, times and writers, and
+    the attribution's evidence)."""
+    small, big = whole_scans[500][1], whole_scans[5000][1]
+    per_cluster = (big - small) / (5000 - 500)
+    print(f"whole scan: 500 clusters {small / 1e6:.1f} MB, 5,000 {big / 1e6:.1f} MB, {per_cluster:.0f} bytes a cluster")
+    assert per_cluster < 3600, per_cluster
+
+
+def test_format_json_prints_what_findings_json_holds(sqlite_url, tmp_path):
+    """``scan --format json`` writes the document as findings.json does, one cluster at a time (it printed one
+    json.dumps string of the whole document, built from every cluster's dict at once)."""
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    events_table(sqlite_url, [(1, 7, 0.0, "a", "x\u00e9"), (2, 7, 0.4, "b"), (3, 8, 0.0, "a"), (4, 8, 0.2, "b")])
+    done = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--key", "day",
+                                     "--ts", "ts", "--format", "json", "--out", str(tmp_path / "out")])
+    assert done.exit_code == 1, done.output
+    assert done.output == (tmp_path / "out" / "findings.json").read_text(encoding="utf-8")
+    assert len(json.loads(done.output)["tables"][0]["clusters"]) == 2
+
+
+def test_the_json_of_ten_times_the_clusters_takes_little_more_memory(tmp_path):
+    """What printing the findings adds to a scan result (tracemalloc) hardly grows with its clusters."""
+    import io
+    import os
+    import tracemalloc
+
+    from dupfinder.findings import write_findings_to
+
+    peaks = {}
+    for n in (300, 3000):
+        url = f"sqlite:///{tmp_path}/t{n}.db"
+        events_table(url, [(2 * k + copy, k, 5 * k + 0.3 * copy, f"h{copy}") for k in range(n) for copy in (1, 2)])
+        result = api.scan(ScanOptions(url=url, tables=(table_spec(table="events", keys=["account"], ts="ts",
+                                                                   writers=["host=host"]),)))
+        assert result.cluster_count == n
+        with open(os.devnull, "w", encoding="utf-8") as sink:
+            write_findings_to(findings_dict(result, on_demand=True), io.StringIO())  # imports done before
+            tracemalloc.start()
+            write_findings_to(findings_dict(result, on_demand=True), sink)
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    per_cluster = (peaks[3000] - peaks[300]) / 2700
+    print(f"--format json: 300 clusters {peaks[300] / 1e3:.0f} kB, 3,000 {peaks[3000] / 1e3:.0f} kB")
+    assert per_cluster < 100, per_cluster
+
+
+CLEANUP_PEAK = textwrap.dedent("""
+    import json, os, sys, tracemalloc
+    from dupfinder import api, remediate
+    from dupfinder.textfiles import write_pieces
+    remediate.BATCH_ROWS = 100  # the plan's batches, which bound what cleanup.sql holds, fill at both sizes
+    tracemalloc.start()
+    cleanup, rollback = api.cleanup_parts(sys.argv[1])
+    write_pieces(os.devnull, cleanup)
+    write_pieces(os.devnull, rollback)
+    print(json.dumps({"peak": tracemalloc.get_traced_memory()[1]}))
+""")
+
+
+def test_cleanup_of_ten_times_the_clusters_takes_little_more_memory(whole_scans):
+    """``dupfinder cleanup FINDINGS.json`` (a fresh process, tracemalloc) decodes the findings' clusters from the
+    file's text one at a time and writes the SQL as it is rendered: it loaded the whole document and joined each
+    file into one string (9,900 bytes a cluster of this table). What is left a cluster: the text of findings.json
+    (3,100 bytes) and cleanup.sql's row identities (about 1,000)."""
+    peaks, texts = {}, {}
+    for n, (folder, _) in whole_scans.items():
+        peaks[n] = _measured(CLEANUP_PEAK, str(folder / "out" / "findings.json"))["peak"]
+        texts[n] = (folder / "out" / "findings.json").stat().st_size
+    per_cluster = (peaks[5000] - peaks[500]) / 4500
+    print(f"cleanup: 500 clusters {peaks[500] / 1e6:.1f} MB, 5,000 {peaks[5000] / 1e6:.1f} MB, "
+          f"{per_cluster:.0f} bytes a cluster; findings.json {(texts[5000] - texts[500]) / 4500:.0f} bytes a cluster")
+    assert per_cluster < 1.6 * (texts[5000] - texts[500]) / 4500, per_cluster
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                         max_size=3), max_leaves=8)
+
+
+@given(tables=st.lists(st.fixed_dictionaries({"clusters": st.lists(JSON_VALUES, max_size=4)}, optional={
+    "table": st.text(max_size=4), "rows": JSON_VALUES}), max_size=3), extra=st.dictionaries(st.text(max_size=3),
+    JSON_VALUES, max_size=2), indent=st.sampled_from([None, 0, 2]), cut=st.integers(0, 400))
+def test_findings_read_lazily_are_what_json_reads(tables, extra, indent, cut):
+    """The clusters left in the text and decoded when read make the document json.loads makes; a broken text
+    fails with json.loads's own error."""
+    from dupfinder.findings import OnDemand, _lazy_document
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return [plain(v) for v in value] if isinstance(value, (list, OnDemand)) else value
+
+    text = json.dumps({**extra, "tables": tables}, indent=indent)
+    assert plain(_lazy_document(text)) == json.loads(text)
+    broken = text[:cut] + text[cut + 1:]
+    try:
+        expected = json.loads(broken)
+    except json.JSONDecodeError as err:
+        with pytest.raises(json.JSONDecodeError, match=re.escape(str(err))):
+            _lazy_document(broken)
+    else:
+        assert plain(_lazy_document(broken)) == expected
+
+
+def test_a_cluster_read_again_is_built_once():
+    """The outputs read one cluster of 100,000 rows about eight times in turn (findings.json, the survey of
+    cleanup and of rollback, their plans, the report): its dict is built once while it is the one read."""
+    from dupfinder.findings import OnDemand
+
+    built = []
+
+    def build(item):
+        built.append(item)
+        return {"n": item}
+
+    clusters = OnDemand([0, 1, 2], build)
+    for _ in range(8):
+        assert clusters[0] == {"n": 0} and clusters[-3] == {"n": 0}
+    assert built == [0]
+    assert list(clusters) == [{"n": 0}, {"n": 1}, {"n": 2}] and clusters[1:] == [{"n": 1}, {"n": 2}]
+    assert built == [0, 1, 2, 1, 2]
+    with pytest.raises(IndexError):
+        clusters[3]

@@ -10,7 +10,6 @@ about 450 bytes a row, more for every column a table has); held here, a row keep
 from __future__ import annotations
 
 import mmap
-import os
 import pickle
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -23,12 +22,16 @@ LENGTH_BITS = 40  # a row's place is one int: its offset in the file, then its l
 class ValueStore:
     """An append-only temporary file of rows of values, all with the same column names (one table's)."""
 
-    __slots__ = ("names", "index", "_file", "_map", "_written", "_pending", "_last")
+    __slots__ = ("names", "index", "_file", "_map", "_written", "_pending", "_last", "_spill")
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
         self.index = {name: i for i, name in enumerate(names)}
-        self._file = tempfile.TemporaryFile(prefix="dupfinder-rows-")  # removed when closed or collected
+        try:
+            self._file = tempfile.TemporaryFile(prefix="dupfinder-rows-")  # removed when closed or collected
+        except OSError:  # no writable temporary folder: the rows stay in memory, as before this file existed
+            self._file = None
+        self._spill = self._file is not None
         self._map = b""  # the file's bytes as last mapped (a slice of a map costs a tenth of a read)
         self._written = 0  # bytes in the file; the pending ones follow them
         self._pending = bytearray()
@@ -39,7 +42,7 @@ class ValueStore:
         data = pickle.dumps(tuple(values.values()), protocol=pickle.HIGHEST_PROTOCOL)
         place = (self._written + len(self._pending)) << LENGTH_BITS | len(data)
         self._pending += data
-        if len(self._pending) >= FLUSH_BYTES:
+        if self._spill and len(self._pending) >= FLUSH_BYTES:
             self._flush()
         return StoredValues(self, place)
 
@@ -60,7 +63,15 @@ class ValueStore:
         return row
 
     def _flush(self) -> None:
-        os.pwrite(self._file.fileno(), self._pending, self._written)
+        """Append the pending rows to the file; where it cannot take them (a full disk), they and every later row
+        stay in memory: the scan goes on as it would have without the file."""
+        try:
+            self._file.seek(self._written)
+            self._file.write(self._pending)
+            self._file.flush()
+        except OSError:
+            self._spill = False
+            return
         self._written += len(self._pending)
         self._pending = bytearray()
 

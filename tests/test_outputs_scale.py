@@ -398,3 +398,21 @@ def test_a_cluster_read_again_is_built_once():
     assert built == [0, 1, 2, 1, 2]
     with pytest.raises(IndexError):
         clusters[3]
+
+
+@pytest.mark.parametrize("where", ["no temporary folder", "a full disk"])
+def test_row_values_stay_in_memory_where_the_temporary_file_cannot_take_them(where, monkeypatch):
+    """The values' file is an economy, not a requirement: with no writable temporary folder, or a disk that
+    fills (/dev/full answers every write with ENOSPC), every row is kept and read back as it was put."""
+    import tempfile
+
+    from dupfinder import stored
+
+    if where == "no temporary folder":
+        monkeypatch.setattr(tempfile, "tempdir", "/proc/no-such-folder")
+    store = stored.ValueStore(("id", "note"))
+    if where == "a full disk":
+        store._file = open("/dev/full", "w+b")  # noqa: SIM115 - the store owns it from here
+    rows = [{"id": i, "note": "x" * (i % 300)} for i in range(20_000)]  # about 3 MB: past FLUSH_BYTES
+    kept = [store.put(r) for r in rows]
+    assert [k.as_dict() for k in kept] == rows

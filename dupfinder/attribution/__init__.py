@@ -76,7 +76,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         written = counter([(e.start_us - margin_us, e.end_us + margin_us) for e in eps], xids)
     if anonymous and written is not None:
         eps = _anonymous_pairs(eps, clusters, pairs, written, margin_us, gap_us)
-    eps = [timing.measure(e, clusters, written, margin_us) for e in eps]
+    partners = timing.shared_with(clusters) if any(p is not None for p in pairs) else None
+    eps = [timing.measure(e, clusters, written, margin_us, partners) for e in eps]
     episode_of = {i: e for e in eps for i in e.members}
     whole = _whole_seconds(clusters)
     alike, peers = _gap_counts(clusters, eps)
@@ -84,6 +85,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
     way = around.compare(stamps) if anonymous and not whole else [None] * len(clusters)
     spreads = {id(e): timing.spread(e, [clusters[i] for i in e.members]) for e in eps}
+    copied = {id(e): timing.copies([clusters[i] for i in e.members]) for e in eps}
+    fixed = {id(e): timing.fixed_gap(e, [clusters[i] for i in e.members]) for e in eps}
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}
     commits_off = table.commit_timestamps.startswith("off")
@@ -100,7 +103,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
             *timing.observe(cluster, e, alike[i], whole, spreads[id(e)], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
-                            chain[i], peers[i]),
+                            chain[i], peers[i], copied[id(e)]),
+            *([fixed[id(e)]] if fixed[id(e)] is not None else []),
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
             *jobruns.observe(cluster),
         ]

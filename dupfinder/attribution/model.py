@@ -133,6 +133,22 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
     # generators' double runs mostly commit one transaction per run and are then paired by xmin instead.
     "whole_batch": {"yes": {"duplicate_run": 0.5, "multi_host": 0.5, "deploy_overlap": 0.5, "dst_fallback": 0.3,
                             "worker_race": 0.002, "retry": 0.002, "same_transaction": 0.002}},
+    # Keys written a varying number of times (at least a fifth of an episode's keys more than twice, no count
+    # for nine in ten of them; timing.copies). Workers who all take the oldest pending item write it as often
+    # as they read it before the first one marked it done: 2-6 times, key by key, in a review's pool of six
+    # (multiprocessing.Pool, check-then-act; 0.3: most races collide two at a time). k runs of a batch write
+    # every key k times: varying only where a third run covered part of the batch (0.005); a retry, where some
+    # messages were retried twice (0.02). The generators write every key at most twice: not measurable.
+    "copies": {"varying": {"worker_race": 0.3, "retry": 0.02, "duplicate_run": 0.005, "multi_host": 0.005,
+                           "deploy_overlap": 0.005, "same_transaction": 0.005, "dst_fallback": 0.005}},
+    # The copies of five keys or more the same delay apart, 50 ms or more, to within 5% (timing.fixed_gap): a
+    # client or visibility timeout (0.5: retries with jitter do not repeat so), two runs at a constant offset
+    # (0.5), an hour exactly (dst_fallback 0.9). Two racing workers write one claim milliseconds apart; a
+    # stalled one writes later by however long it stalled, which does not repeat to 5% (0.01). A review's
+    # job timing out after 0.5 s left 20 keys 190 ms apart (±3 ms) and was answered worker_race: the measured
+    # tables never saw a retry under a second (the generators' timeouts are 1-40 s).
+    "fixed_gap": {"yes": {"retry": 0.5, "duplicate_run": 0.5, "multi_host": 0.5, "deploy_overlap": 0.5,
+                          "dst_fallback": 0.9, "worker_race": 0.01, "same_transaction": 0.1}},
     # Heap blocks two-coloured into two sessions that each wrote the batch: two runs; odd cycles (more than
     # two sessions): a pool. Real concurrent sessions only (tests/test_anonymous.py); the generators insert
     # from one session, so these are not measured.
@@ -143,7 +159,7 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
                     "retry": 0.05, "dst_fallback": 0.05},
     },
 }
-OTHERWISE = {"whole_batch": 0.002, "dst": 0.003, "xmin": {"same": 0.002, "differ": 0.998}, "commit": 0.1, "runs": 0.5,
+OTHERWISE = {"copies": 0.005, "fixed_gap": 0.1, "whole_batch": 0.002, "dst": 0.003, "xmin": {"same": 0.002, "differ": 0.998}, "commit": 0.1, "runs": 0.5,
              "heap_writers": 0.1}
 
 # --- MEASURED (rewritten by sample_data/tune.py; counts of feature values per true mechanism) ---

@@ -25,6 +25,10 @@ MIN_ROWS = 3      # coverage of a writer that wrote one or two rows is the clust
 WHOLE_BATCH = 20  # keys in a span, every one written twice: a batch written twice, not collisions
 CHAIN_LONG = 5    # clusters interleaving in one chain: a batch walked twice, not races that overlapped
 LOCAL_ROWS = 20   # other rows a cluster's neighbourhood must hold before its share of duplicates is read
+MANY_COPIES = 0.2  # share of an episode's keys written more than twice before its copy counts are read
+FIXED_GAP_CLUSTERS = 5   # clusters sharing one gap before it is a fixed delay, not chance
+FIXED_GAP_FROM = 0.05    # s: a race's copies come within one claim (ms); a delay this long comes from a clock
+FIXED_GAP_SPREAD = 0.05  # the gaps' median distance from their median, as a share of it
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,46 @@ def _ranks(values: Sequence[int]) -> list[float]:
     return ranks
 
 
-def measure(episode: Episode, clusters: Sequence[Cluster], written: Written | None, margin_us: int) -> Episode:
-    """Fill in the rows each writer wrote in the episode's span and the coverage they give."""
+@dataclass(frozen=True)
+class Partners:
+    """When each writer wrote a copy beside another writer, and beside each other writer in particular: the
+    clusters' start times, sorted (``shared_with``)."""
+
+    any: dict[Writer, list[int]]
+    each: dict[tuple[Writer, Writer], list[int]]
+
+    def share(self, writer: Writer, other: Writer, lo: int, hi: int) -> float:
+        """Of the clusters in [lo, hi] where ``writer`` wrote a copy beside another writer, the share where
+        that writer was ``other`` (1.0 when there are none)."""
+        def within(times: list[int]) -> int:
+            return bisect.bisect_right(times, hi) - bisect.bisect_left(times, lo)
+
+        beside = within(self.any.get(writer, []))
+        return within(self.each.get((writer, other), [])) / beside if beside else 1.0
+
+
+def shared_with(clusters: Sequence[Cluster]) -> Partners:
+    """Who wrote copies beside whom. The database counts, per writer, the rows whose key *another* writer also
+    wrote; in a pool of six workers that is every row, though any two of them share only some of the keys
+    (a review's pool: "each of the two writers wrote all 156 keys the other wrote", of 1,778 rows each)."""
+    any_: dict[Writer, list[int]] = {}
+    each: dict[tuple[Writer, Writer], list[int]] = {}
+    for c in clusters:
+        who = {writer_of(r) for r in c.rows}
+        if len(who) < 2:
+            continue
+        for a in who:
+            any_.setdefault(a, []).append(c.start_us)
+            for b in who - {a}:
+                each.setdefault((a, b), []).append(c.start_us)
+    return Partners({w: sorted(t) for w, t in any_.items()}, {p: sorted(t) for p, t in each.items()})
+
+
+def measure(episode: Episode, clusters: Sequence[Cluster], written: Written | None, margin_us: int,
+            partners: Partners | None = None) -> Episode:
+    """Fill in the rows each writer wrote in the episode's span and the coverage they give: of each writer's
+    rows, the share whose key the *other* writer of the pair also wrote (``partners``: the share of its
+    shared keys it shared with that writer; without it, with any other writer)."""
     if written is None:
         return episode
     from dataclasses import replace
@@ -140,8 +182,11 @@ def measure(episode: Episode, clusters: Sequence[Cluster], written: Written | No
     if a is None or b is None or not a[0] or not b[0]:
         return replace(episode, span_keys=span_keys)
     # shared: keys another writer also wrote in the spans, at any distance (a second run more than a window
-    # behind the first still duplicated them); at least the clusters themselves
-    cover = (min(1.0, max(episode.size, a[1]) / a[0]), min(1.0, max(episode.size, b[1]) / b[0]))
+    # behind the first still duplicated them), the part the pair shared; at least the clusters themselves
+    first, second = episode.pair
+    mine = (1.0, 1.0) if partners is None else (partners.share(first, second, lo, hi),
+                                                 partners.share(second, first, lo, hi))
+    cover = (min(1.0, max(episode.size, a[1] * mine[0]) / a[0]), min(1.0, max(episode.size, b[1] * mine[1]) / b[0]))
     return replace(episode, rows=(a[0], b[0]), coverage=cover, span_keys=span_keys)
 
 
@@ -221,6 +266,48 @@ def spread(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
         f"(median {format_seconds(abs(med))}, spread {format_seconds(scatter)}, {len(offsets)} clusters)")
 
 
+def copies(members: Sequence[Cluster]) -> Observation | None:
+    """Whether the keys of one episode were written a varying number of times (None: every key as often, or
+    fewer than three clusters). Runs of a batch write every key once each, so k runs write every key k times;
+    workers who all take the oldest pending item write it as many times as they read it before the first
+    marked it done: two to six times in a review's pool of six, varying key by key.
+
+    """
+    counts = [len(c.rows) for c in members]
+    if len(counts) < 3:
+        return None
+    more = sum(1 for n in counts if n > 2)
+    commonest = max(counts.count(n) for n in set(counts))
+    if more < MANY_COPIES * len(counts) or commonest >= 0.9 * len(counts):
+        return None
+    return Observation("copies", "varying", f"the keys were written from {min(counts)} to {max(counts)} times, "
+                       f"{more} of {len(counts)} more than twice")
+
+
+def fixed_gap(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
+    """Whether the clusters of one episode share one gap of at least ``FIXED_GAP_FROM`` within
+    ``FIXED_GAP_SPREAD`` of it (None otherwise): a client timeout or a visibility timeout repeats to the
+    millisecond across keys written at different times, as does a constant offset between two runs; the
+    gap between two racing workers' writes of one claim varies with what each was doing.
+    Read below the quarter second too: a review's job timing out after 0.5 s left its copies 190 ms apart
+    (±3 ms) on 20 keys over 30 s, and was answered worker_race.
+
+    >>> fixed_gap(Episode(None, (0,) * 5, 0, 1, offsets=(0.19, 0.191, 0.189, 0.19, 0.192)), ()).value
+    'yes'
+    >>> fixed_gap(Episode(None, (0,) * 5, 0, 1, offsets=(0.19, 0.12, 0.05, 0.2, 0.09)), ())
+    """
+    offsets = [abs(o) for o in (episode.offsets if episode.pair is not None
+                                else tuple(max(c.gaps_seconds, default=0.0) for c in members))]
+    if len(offsets) < FIXED_GAP_CLUSTERS:
+        return None
+    med = statistics.median(offsets)
+    scatter = statistics.median(abs(o - med) for o in offsets)
+    if med < FIXED_GAP_FROM or scatter > FIXED_GAP_SPREAD * med:
+        return None
+    return Observation("fixed_gap", "yes", f"the copies of all {len(offsets)} keys are {format_seconds(med)} "
+                       f"apart to within {format_seconds(scatter)}: a fixed delay, not a race")
+
+
 def gap_counts(gaps: Sequence[float], groups: Iterable[Sequence[int]]) -> tuple[list[int], list[int]]:
     """For each gap, how many gaps of other groups lie within 10% of it (the redelivery reading), and how many
     other gaps of its own group do (said, not weighed). ``groups``: the indexes of each episode, every index
@@ -273,14 +360,20 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
 def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             offsets: Observation | None = None, named: bool = False,
             around: tuple[int, int, int] | None = None, chain: int | None = None,
-            peers: int = 0) -> list[Observation]:
+            peers: int = 0, copied: Observation | None = None) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
     whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys); ``offsets``:
     the episode's ``spread``; ``around``: the cluster's neighbourhood (rows, rows with a duplicated key,
     half-width), read without writer columns; ``peers``: clusters of its own episode with that gap (said, not
-    weighed)."""
+    weighed); ``copied``: the episode's ``copies`` reading."""
     gap = max(cluster.gaps_seconds, default=0.0)
     apart = f"the copies are {format_seconds(gap)} apart"
+    if copied is not None:
+        # keys written a varying number of times: the keys around were written several times because every
+        # worker took the same next item, the fact the copy counts already say; the neighbourhood and the
+        # chain read beside them would count it again (as a batch written twice), so the gap is read alone
+        return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, named, gap,
+                     [Observation("gap", gap_bucket(gap, whole_seconds), apart), copied], batch=False)
     if around is None:
         found = [Observation("gap", gap_bucket(gap, whole_seconds), apart)]
     else:
@@ -310,15 +403,18 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
 
 
 def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_seconds: bool,
-          offsets: Observation | None, named: bool, gap: float, found: list[Observation]) -> list[Observation]:
-    """The observations of the episode around one cluster: coverage, offsets, pairs, order, pace, repeat."""
+          offsets: Observation | None, named: bool, gap: float, found: list[Observation],
+          batch: bool = True) -> list[Observation]:
+    """The observations of the episode around one cluster: coverage, offsets, pairs, order, pace, repeat.
+    ``batch``: whether a span whose keys were all duplicated may read as a batch written twice (not when the
+    keys were written a varying number of times)."""
     if episode.coverage is not None and episode.rows is not None and max(episode.rows) >= MIN_ROWS:
         high, low = max(episode.coverage), min(episode.coverage)
         found.append(Observation(
             "coverage", f"{_level(high)}/{_level(low)}",
             f"of what each of the two writers wrote then, the other wrote {episode.coverage[0]:.0%} (of "
             f"{episode.rows[0]} rows) and {episode.coverage[1]:.0%} (of {episode.rows[1]}) too"))
-        if min(episode.coverage) >= 0.9 and episode.size >= WHOLE_BATCH:
+        if batch and min(episode.coverage) >= 0.9 and episode.size >= WHOLE_BATCH:
             found.append(Observation("whole_batch", "yes", f"each of the two writers wrote all {episode.size} "
                                      "keys the other wrote then: a batch written twice"))
     elif episode.pair is None and episode.span_shared is not None:
@@ -326,7 +422,7 @@ def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_s
         # with writer columns the database counts keys another writer also wrote; without, keys written twice
         what = "a key another writer also wrote" if named else "a key written more than once"
         found.append(Observation("span_coverage", _level(share), f"{share:.0%} of the rows written then have {what}"))
-        if share >= 0.9 and episode.size >= WHOLE_BATCH:
+        if batch and share >= 0.9 and episode.size >= WHOLE_BATCH:
             found.append(Observation("whole_batch", "yes", f"all {episode.size} keys written in the span were "
                                      "written twice: a batch written twice"))
     if offsets is not None:

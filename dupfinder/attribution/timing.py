@@ -292,9 +292,10 @@ def fixed_gap(episode: Episode, members: Sequence[Cluster]) -> Observation | Non
     Read below the quarter second too: a review's job timing out after 0.5 s left its copies 190 ms apart
     (±3 ms) on 20 keys over 30 s, and was answered worker_race.
 
-    >>> fixed_gap(Episode(None, (0,) * 5, 0, 1, offsets=(0.19, 0.191, 0.189, 0.19, 0.192)), ()).value
+    >>> pair = ((("host", "a"),), (("host", "b"),))
+    >>> fixed_gap(Episode(pair, (0,) * 5, 0, 1, offsets=(0.19, 0.191, 0.189, 0.19, 0.192)), ()).value
     'yes'
-    >>> fixed_gap(Episode(None, (0,) * 5, 0, 1, offsets=(0.19, 0.12, 0.05, 0.2, 0.09)), ())
+    >>> fixed_gap(Episode(pair, (0,) * 5, 0, 1, offsets=(0.19, 0.12, 0.05, 0.2, 0.09)), ())
     """
     offsets = [abs(o) for o in (episode.offsets if episode.pair is not None
                                 else tuple(max(c.gaps_seconds, default=0.0) for c in members))]

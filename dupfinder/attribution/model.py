@@ -24,8 +24,9 @@ Two kinds of parameter:
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .observe import Observation
@@ -429,8 +430,27 @@ def settling_signal(first: str, second: str, have: frozenset[str] = frozenset())
     >>> settling_signal("multi_host", "worker_race", frozenset({"host", "process", "runs"}))[:27]
     "the application's own log o"
     """
-    options = SETTLING.get(frozenset({first, second}), DEFAULT_SETTLING)
-    return next((text for needs, text in options if needs not in have), APP_LOG)
+    return shortlist_signal((first, second), have)[0]
+
+
+def shortlist_signal(names: Sequence[str], have: frozenset[str] = frozenset()) -> tuple[str, tuple[str, str]]:
+    """The signal that would settle a shortlist, and the two mechanisms it separates: the first pair of the
+    shortlist, in its order, with a signal the scan did not already have; the application's log for the first
+    pair when none is left. With the hosts in hand (a job log naming them) a batch shortlist asked the first
+    pair, one host or two, and was told the application's log, where a version column separates the third.
+
+    >>> shortlist_signal(["duplicate_run", "multi_host", "deploy_overlap"])
+    ('a host column (--writer host=COLUMN)', ('duplicate_run', 'multi_host'))
+    >>> shortlist_signal(["duplicate_run", "multi_host", "deploy_overlap"], frozenset({"host", "runs"}))
+    ('a version column (--writer version=COLUMN)', ('duplicate_run', 'deploy_overlap'))
+    """
+    pairs = list(itertools.combinations(names, 2))
+    for first, second in pairs:
+        options = SETTLING.get(frozenset({first, second}), DEFAULT_SETTLING)
+        text = next((text for needs, text in options if needs not in have), None)
+        if text is not None:
+            return text, (first, second)
+    return APP_LOG, pairs[0]
 
 
 def probability(feature: str, value: str, mechanism: str) -> float | None:
@@ -480,6 +500,7 @@ class Verdict:
     candidates: tuple[tuple[str, float], ...]  # the shortlist when unknown
     weights: dict[str, dict[str, float]]  # per observation: log P(value | m) for each mechanism
     signal: str | None = None            # what would settle an unknown
+    separates: tuple[str, str] | None = None  # the two candidates the signal tells apart
 
 
 def decide(observations: Iterable[Observation], mode: str, roles: set[str] | None = None,
@@ -527,8 +548,9 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         mass = sum(p for _, p in group)
         others = [(m, p) for m, p in ranked if m not in pool]
         if mass >= others[0][1]:  # "a batch written twice" is the best reading: name the three, not one
-            signal = settling_signal(group[0][0], group[1][0], have)
-            return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, tuple(group), weights, signal)
+            signal, pair = shortlist_signal([m for m, _ in group], have)
+            return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, tuple(group), weights, signal,
+                           pair)
         ranked = sorted([*others, ("|".join(m for m, _ in group), mass)], key=lambda mp: -mp[1])
     best, p_best = ranked[0]
     runner, p_runner = ranked[1]
@@ -536,8 +558,8 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         shortlist = tuple((m, p) for m, p in ranked[:SHORTLIST_MAX] if p >= SHORTLIST_FROM)
         mass = sum(p for _, p in shortlist)
         shortlist = tuple((name, posterior[name]) for m, _ in shortlist for name in m.split("|"))
-        signal = settling_signal(shortlist[0][0], shortlist[1][0], have)
-        return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, shortlist, weights, signal)
+        signal, pair = shortlist_signal([m for m, _ in shortlist], have)
+        return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, shortlist, weights, signal, pair)
     return Verdict(best, calibrate(p_best, f"answer/{family}"), posterior, (), weights)
 
 

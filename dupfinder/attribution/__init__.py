@@ -104,7 +104,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             *timing.observe(cluster, e, alike[i], whole, spreads[id(e)], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
                             chain[i], peers[i], copied[id(e)]),
-            *([fixed[id(e)]] if fixed[id(e)] is not None else []),
+            *timing.at_fixed_gap(cluster, fixed[id(e)]),
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
             *jobruns.observe(cluster),
         ]

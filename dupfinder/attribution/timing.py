@@ -307,17 +307,17 @@ def copies(members: Sequence[Cluster]) -> Observation | None:
                        f"{more} of {len(counts)} more than twice")
 
 
-def fixed_gap(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
-    """Whether the clusters of one episode share one gap of at least ``FIXED_GAP_FROM`` within
-    ``FIXED_GAP_SPREAD`` of it (None otherwise): a client timeout or a visibility timeout repeats to the
-    millisecond across keys written at different times, as does a constant offset between two runs; the
-    gap between two racing workers' writes of one claim varies with what each was doing.
-    Read below the quarter second too: a review's job timing out after 0.5 s left its copies 190 ms apart
-    (±3 ms) on 20 keys over 30 s, and was answered worker_race.
+def fixed_gap(episode: Episode, members: Sequence[Cluster]) -> tuple[float, float, int] | None:
+    """The delay the clusters of one episode share, when they share one (median, median distance from it,
+    clusters): at least ``FIXED_GAP_FROM``, within ``FIXED_GAP_SPREAD`` of it. A client timeout or a
+    visibility timeout repeats to the millisecond across keys written at different times, as does a
+    constant offset between two runs; the gap between two racing workers' writes of one claim varies with
+    what each was doing. Read below the quarter second too: a review's job timing out after 0.5 s left its
+    copies 190 ms apart (±3 ms) on 20 keys over 30 s, and was answered worker_race.
 
     >>> pair = ((("host", "a"),), (("host", "b"),))
-    >>> fixed_gap(Episode(pair, (0,) * 5, 0, 1, offsets=(0.19, 0.191, 0.189, 0.19, 0.192)), ()).value
-    'yes'
+    >>> fixed_gap(Episode(pair, (0,) * 5, 0, 1, offsets=(0.19, 0.191, 0.189, 0.19, 0.192)), ())
+    (0.19, 0.001, 5)
     >>> fixed_gap(Episode(pair, (0,) * 5, 0, 1, offsets=(0.19, 0.12, 0.05, 0.2, 0.09)), ())
     """
     offsets = [abs(o) for o in (episode.offsets if episode.pair is not None
@@ -328,8 +328,18 @@ def fixed_gap(episode: Episode, members: Sequence[Cluster]) -> Observation | Non
     scatter = statistics.median(abs(o - med) for o in offsets)
     if med < FIXED_GAP_FROM or scatter > FIXED_GAP_SPREAD * med:
         return None
-    return Observation("fixed_gap", "yes", f"the copies of all {len(offsets)} keys are {format_seconds(med)} "
-                       f"apart to within {format_seconds(scatter)}: a fixed delay, not a race")
+    return med, round(scatter, 6), len(offsets)
+
+
+def at_fixed_gap(cluster: Cluster, delay: tuple[float, float, int] | None) -> list[Observation]:
+    """The fixed-delay reading of one cluster: only when its own gap is that delay (±10%, as ``repeat``
+    reads a gap shared across clusters); a race among the keys of a batch written twice 2 s apart is not."""
+    gap = max(cluster.gaps_seconds, default=0.0)
+    if delay is None or abs(gap - delay[0]) > 0.1 * delay[0]:
+        return []
+    med, scatter, n = delay
+    return [Observation("fixed_gap", "yes", f"the copies of {n} keys are {format_seconds(med)} apart to within "
+                        f"{format_seconds(scatter)}, these too: a fixed delay, not a race")]
 
 
 def gap_counts(gaps: Sequence[float], groups: Iterable[Sequence[int]]) -> tuple[list[int], list[int]]:

@@ -160,8 +160,8 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
                     "retry": 0.05, "dst_fallback": 0.05},
     },
 }
-OTHERWISE = {"copies": 0.005, "fixed_gap": 0.1, "whole_batch": 0.002, "dst": 0.003, "xmin": {"same": 0.002, "differ": 0.998}, "commit": 0.1, "runs": 0.5,
-             "heap_writers": 0.1}
+OTHERWISE = {"copies": 0.005, "fixed_gap": 0.1, "whole_batch": 0.002, "dst": 0.003,
+             "xmin": {"same": 0.002, "differ": 0.998}, "commit": 0.1, "runs": 0.5, "heap_writers": 0.1}
 
 # --- MEASURED (rewritten by sample_data/tune.py; counts of feature values per true mechanism) ---
 MEASURED: dict[str, dict[str, dict[str, int]]] = (

@@ -207,7 +207,7 @@ def active_seconds(starts: Sequence[int], bucket_us: int, lo: int, hi: int) -> f
     4.1
     """
     inside = starts[bisect.bisect_left(starts, lo - bucket_us + 1):bisect.bisect_right(starts, hi)]
-    pauses = [b - a - bucket_us for a, b in zip(inside, inside[1:])]
+    pauses = [b - a - bucket_us for a, b in zip(inside, inside[1:], strict=False)]
     usual = statistics.median(pauses) if pauses else 0
     limit = IDLE_PAUSE * max(usual, bucket_us)
     return (len(inside) * bucket_us + sum(p for p in pauses if p <= limit)) / 1e6

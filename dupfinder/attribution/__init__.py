@@ -76,8 +76,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         written = counter([(e.start_us - margin_us, e.end_us + margin_us) for e in eps], xids)
     if anonymous and written is not None:
         eps = _anonymous_pairs(eps, clusters, pairs, written, margin_us, gap_us)
-    partners = timing.shared_with(clusters) if any(p is not None for p in pairs) else None
-    eps = [timing.measure(e, clusters, written, margin_us, partners) for e in eps]
+    eps = [timing.measure(e, clusters, written, margin_us) for e in eps]
     episode_of = {i: e for e in eps for i in e.members}
     whole = _whole_seconds(clusters)
     alike, peers = _gap_counts(clusters, eps)

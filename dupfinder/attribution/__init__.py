@@ -84,7 +84,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
     way = around.compare(stamps) if anonymous and not whole else [None] * len(clusters)
     spreads = {id(e): timing.spread(e, [clusters[i] for i in e.members]) for e in eps}
-    copied = {id(e): timing.copies([clusters[i] for i in e.members]) for e in eps}
+    wrote = timing.clusters_of(clusters) if not anonymous else {}
+    copied = {id(e): timing.copies([clusters[i] for i in timing.written_by(e, wrote)]) for e in eps}
     fixed = {id(e): timing.fixed_gap(e, [clusters[i] for i in e.members]) for e in eps}
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}

@@ -251,6 +251,23 @@ def spread(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
         f"(median {format_seconds(abs(med))}, spread {format_seconds(scatter)}, {len(offsets)} clusters)")
 
 
+def clusters_of(clusters: Sequence[Cluster]) -> dict[Writer, list[int]]:
+    """The clusters each writer wrote a copy of (indexes)."""
+    found: dict[Writer, list[int]] = {}
+    for i, c in enumerate(clusters):
+        for who in {writer_of(r) for r in c.rows}:
+            found.setdefault(who, []).append(i)
+    return found
+
+
+def written_by(episode: Episode, wrote: dict[Writer, list[int]]) -> Sequence[int]:
+    """The clusters whose copy counts are read with an episode: every cluster either writer of its pair wrote
+    a copy of (a pool's pair may share only a key or two, its workers many), else the episode's own."""
+    if episode.pair is None or not wrote:
+        return episode.members
+    return sorted(set(wrote.get(episode.pair[0], ())) | set(wrote.get(episode.pair[1], ())))
+
+
 def copies(members: Sequence[Cluster]) -> Observation | None:
     """Whether the keys of one episode were written a varying number of times (None: every key as often, or
     fewer than three clusters). Runs of a batch write every key once each, so k runs write every key k times;

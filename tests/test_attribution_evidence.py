@@ -4,6 +4,7 @@ and PostgreSQL)."""
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -180,3 +181,50 @@ def test_without_writer_columns_a_race_amid_a_batch_written_twice_is_a_race(requ
     assert [by_key[k].mechanism for k in (5000, 5001, 5002)] == ["worker_race"] * 3, by_key[5000].explanation
     assert all(by_key[k].evidence["observations"]["around"] == "shorter" for k in (5000, 5001, 5002))
     assert {by_key[i].mechanism for i in range(200)} == {"unknown"}
+
+
+def _rows(spec: list[tuple[int, datetime, str, str]], names: dict[str, str]) -> list[dict]:
+    values = lambda host, pid: {"host": host, "process": pid}  # noqa: E731
+    return [{"id": n, "account": account, "ts": at, "amount": account * 7,
+             **{column: values(host, pid)[role] for role, column in names.items()}}
+            for n, (account, at, host, pid) in enumerate(spec, start=1)]
+
+
+def test_the_writers_pace_leaves_out_the_idle_time_between_firings(db_url):
+    # two schedulers on two hosts fire every 3 s, each firing 40 rows 8 ms apart, the second host 5 ms behind
+    # (stranger4's D2): the pace was the three firings' 6.3 s span over their 120 rows, 53 ms
+    names = {"host": "host", "process": "pid"}
+    spec = []
+    for firing in range(3):
+        for i in range(40):
+            at = T0 + timedelta(seconds=3 * firing, milliseconds=8 * i)
+            spec.append((100 * firing + i, at, "sched-a", "4711"))
+            spec.append((100 * firing + i, at + timedelta(milliseconds=5), "sched-b", "5210"))
+    make_table(db_url, "events", _columns(names), _rows(spec, names))
+    table = scan_one(db_url, keys=["account"], writers=["host=host", "process=pid"])
+    assert len(table.clusters) == 120
+    paces = {re.search(r"interval between rows \(([^)]*)\)", c.explanation).group(1) for c in table.clusters
+             if "interval between rows" in c.explanation}
+    said = {c.evidence["observations"].get("pace") for c in table.clusters}
+    assert said == {"within"}, (said, table.clusters[0].explanation)  # 5 ms apart: within the 8 ms pace
+    assert not paces or all(p.endswith(" ms") and float(p.split()[0]) < 20 for p in paces), paces
+
+
+def test_a_pool_taking_the_oldest_item_is_a_race_not_a_batch_written_twice(db_url):
+    # six workers on one host each take the oldest pending item: each key written by 2-6 of them, varying,
+    # milliseconds apart (stranger4's D1: duplicate_run 99%, "each of the two writers wrote all the keys the
+    # other wrote", of 1,778 rows each)
+    names = {"host": "host", "process": "pid"}
+    rng = random.Random(11)
+    spec = []
+    for key in range(300):
+        start = T0 + timedelta(milliseconds=12 * key)
+        workers = rng.sample(range(6), rng.randint(2, 6))
+        for n, worker in enumerate(workers):
+            spec.append((key, start + timedelta(microseconds=700 * n + rng.randint(0, 300)), "vm", str(4700 + worker)))
+    make_table(db_url, "events", _columns(names), _rows(spec, names))
+    table = scan_one(db_url, keys=["account"], writers=["host=host", "process=pid"])
+    assert len(table.clusters) == 300
+    assert {c.mechanism for c in table.clusters} == {"worker_race"}, table.clusters[0].explanation
+    for c in table.clusters:  # never "each of the two writers wrote all N keys the other wrote then"
+        assert "wrote all" not in c.explanation and "batch written twice" not in c.explanation, c.explanation

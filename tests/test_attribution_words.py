@@ -25,7 +25,8 @@ ROLE_WORDS = {"host": ("host", "hosts"), "process": ("process", "processes"), "r
 TIMING = {f: sorted({v for per in model.MEASURED.get(f, {}).values() for v in per})
           for f in ("coverage", "span_coverage", "gap", "gap_local", "around", "around_apart", "offsets",
                     "span_offsets", "order", "pace", "pair_clusters", "repeat", "txn")}
-REASONED = {f: sorted(model.REASONED[f]) for f in ("xmin", "commit", "runs", "whole_batch", "heap_writers")}
+REASONED = {f: sorted(model.REASONED[f]) for f in ("xmin", "commit", "runs", "whole_batch", "heap_writers", "copies",
+                                                   "fixed_gap")}
 names = st.sampled_from(["etl-01", "etl-02", "4711", "5210", "1.4.2", "1.5.0", None, ""])
 
 
@@ -84,6 +85,21 @@ def test_a_cross_host_race_with_host_and_process_columns_asks_for_something_else
     signal = model.settling_signal("worker_race", "multi_host", have)
     assert "--runs" in signal and not re.search(ASKS["process"], signal), signal
     assert model.settling_signal("worker_race", "multi_host", have | {"runs"}) == model.APP_LOG
+
+
+def test_a_batch_shortlist_with_the_hosts_in_hand_asks_for_the_version():
+    # a job log naming the hosts of overlapping runs rules nothing out but puts the hosts in hand: the batch
+    # shortlist was told "the application's own log would separate duplicate_run from multi_host"
+    batch = [Observation("whole_batch", "yes", "a batch written twice"), Observation("xmin", "differ", "two")]
+    have = frozenset({"host", "runs", "xmin"})
+    verdict = model.decide(batch, "none", None, have)
+    assert verdict.mechanism == "unknown" and {m for m, _ in verdict.candidates} == set(model.POOLED_WITHOUT_WRITERS)
+    assert re.search(ASKS["version"], verdict.signal), verdict.signal
+    cluster = Cluster(key={"account": 7}, rows=tuple(
+        ClusterRow(pk={"id": n}, ts="2026-11-03T02:30:00", ts_us=n, writer={}, survivor=n == 0, values={})
+        for n in range(2)), span_seconds=0.0, payload="identical", differing_columns=(), gaps_seconds=(0.0,))
+    sentence = cluster_sentence(cluster, verdict, batch, False, set())
+    assert "would separate duplicate_run from deploy_overlap" in sentence, sentence
 
 
 

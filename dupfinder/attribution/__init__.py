@@ -84,6 +84,9 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
     way = around.compare(stamps) if anonymous and not whole else [None] * len(clusters)
     spreads = {id(e): timing.spread(e, [clusters[i] for i in e.members]) for e in eps}
+    wrote = timing.clusters_of(clusters) if not anonymous else {}
+    copied = {id(e): timing.copies([clusters[i] for i in timing.written_by(e, wrote)]) for e in eps}
+    fixed = {id(e): timing.fixed_gap(e, [clusters[i] for i in e.members]) for e in eps}
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}
     commits_off = table.commit_timestamps.startswith("off")
@@ -100,7 +103,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
             *timing.observe(cluster, e, alike[i], whole, spreads[id(e)], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
-                            chain[i], peers[i]),
+                            chain[i], peers[i], copied[id(e)]),
+            *timing.at_fixed_gap(cluster, fixed[id(e)]),
             *clock.observe(cluster, table.ts_timezone_aware, table.spec.timezone, same_host),
             *jobruns.observe(cluster),
         ]

@@ -44,7 +44,7 @@ def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Obse
     words = {f"{o.feature}={o.value}": o.words for o in observations}
     ranked = sorted(verdict.posterior.items(), key=lambda mp: -mp[1])
     if verdict.mechanism == "unknown":
-        first, second = verdict.candidates[0][0], verdict.candidates[1][0]
+        first, second = verdict.separates or (verdict.candidates[0][0], verdict.candidates[1][0])
         listed = ", ".join(f"{m} {p:.0%}" for m, p in verdict.candidates)
         text = f"{len(cluster.rows)} rows {format_seconds(cluster.span_seconds)} apart: either {listed}"
         against = next((m for m, _ in ranked if m not in {c for c, _ in verdict.candidates}), second)

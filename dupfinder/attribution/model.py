@@ -24,8 +24,9 @@ Two kinds of parameter:
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .observe import Observation
@@ -133,6 +134,22 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
     # generators' double runs mostly commit one transaction per run and are then paired by xmin instead.
     "whole_batch": {"yes": {"duplicate_run": 0.5, "multi_host": 0.5, "deploy_overlap": 0.5, "dst_fallback": 0.3,
                             "worker_race": 0.002, "retry": 0.002, "same_transaction": 0.002}},
+    # Keys written a varying number of times (at least a fifth of an episode's keys more than twice, no count
+    # for nine in ten of them; timing.copies). Workers who all take the oldest pending item write it as often
+    # as they read it before the first one marked it done: 2-6 times, key by key, in a review's pool of six
+    # (multiprocessing.Pool, check-then-act; 0.3: most races collide two at a time). k runs of a batch write
+    # every key k times: varying only where a third run covered part of the batch (0.005); a retry, where some
+    # messages were retried twice (0.02). The generators write every key at most twice: not measurable.
+    "copies": {"varying": {"worker_race": 0.3, "retry": 0.02, "duplicate_run": 0.005, "multi_host": 0.005,
+                           "deploy_overlap": 0.005, "same_transaction": 0.005, "dst_fallback": 0.005}},
+    # The copies of five keys or more the same delay apart, 50 ms or more, to within 5% (timing.fixed_gap): a
+    # client or visibility timeout (0.5: retries with jitter do not repeat so), two runs at a constant offset
+    # (0.5), an hour exactly (dst_fallback 0.9). Two racing workers write one claim milliseconds apart; a
+    # stalled one writes later by however long it stalled, which does not repeat to 5% (0.01). A review's
+    # job timing out after 0.5 s left 20 keys 190 ms apart (±3 ms) and was answered worker_race: the measured
+    # tables never saw a retry under a second (the generators' timeouts are 1-40 s).
+    "fixed_gap": {"yes": {"retry": 0.5, "duplicate_run": 0.5, "multi_host": 0.5, "deploy_overlap": 0.5,
+                          "dst_fallback": 0.9, "worker_race": 0.01, "same_transaction": 0.1}},
     # Heap blocks two-coloured into two sessions that each wrote the batch: two runs; odd cycles (more than
     # two sessions): a pool. Real concurrent sessions only (tests/test_anonymous.py); the generators insert
     # from one session, so these are not measured.
@@ -143,8 +160,8 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
                     "retry": 0.05, "dst_fallback": 0.05},
     },
 }
-OTHERWISE = {"whole_batch": 0.002, "dst": 0.003, "xmin": {"same": 0.002, "differ": 0.998}, "commit": 0.1, "runs": 0.5,
-             "heap_writers": 0.1}
+OTHERWISE = {"copies": 0.005, "fixed_gap": 0.1, "whole_batch": 0.002, "dst": 0.003,
+             "xmin": {"same": 0.002, "differ": 0.998}, "commit": 0.1, "runs": 0.5, "heap_writers": 0.1}
 
 # --- MEASURED (rewritten by sample_data/tune.py; counts of feature values per true mechanism) ---
 MEASURED: dict[str, dict[str, dict[str, int]]] = (
@@ -413,8 +430,27 @@ def settling_signal(first: str, second: str, have: frozenset[str] = frozenset())
     >>> settling_signal("multi_host", "worker_race", frozenset({"host", "process", "runs"}))[:27]
     "the application's own log o"
     """
-    options = SETTLING.get(frozenset({first, second}), DEFAULT_SETTLING)
-    return next((text for needs, text in options if needs not in have), APP_LOG)
+    return shortlist_signal((first, second), have)[0]
+
+
+def shortlist_signal(names: Sequence[str], have: frozenset[str] = frozenset()) -> tuple[str, tuple[str, str]]:
+    """The signal that would settle a shortlist, and the two mechanisms it separates: the first pair of the
+    shortlist, in its order, with a signal the scan did not already have; the application's log for the first
+    pair when none is left. With the hosts in hand (a job log naming them) a batch shortlist asked the first
+    pair, one host or two, and was told the application's log, where a version column separates the third.
+
+    >>> shortlist_signal(["duplicate_run", "multi_host", "deploy_overlap"])
+    ('a host column (--writer host=COLUMN)', ('duplicate_run', 'multi_host'))
+    >>> shortlist_signal(["duplicate_run", "multi_host", "deploy_overlap"], frozenset({"host", "runs"}))
+    ('a version column (--writer version=COLUMN)', ('duplicate_run', 'deploy_overlap'))
+    """
+    pairs = list(itertools.combinations(names, 2))
+    for first, second in pairs:
+        options = SETTLING.get(frozenset({first, second}), DEFAULT_SETTLING)
+        text = next((text for needs, text in options if needs not in have), None)
+        if text is not None:
+            return text, (first, second)
+    return APP_LOG, pairs[0]
 
 
 def probability(feature: str, value: str, mechanism: str) -> float | None:
@@ -464,6 +500,7 @@ class Verdict:
     candidates: tuple[tuple[str, float], ...]  # the shortlist when unknown
     weights: dict[str, dict[str, float]]  # per observation: log P(value | m) for each mechanism
     signal: str | None = None            # what would settle an unknown
+    separates: tuple[str, str] | None = None  # the two candidates the signal tells apart
 
 
 def decide(observations: Iterable[Observation], mode: str, roles: set[str] | None = None,
@@ -511,8 +548,9 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         mass = sum(p for _, p in group)
         others = [(m, p) for m, p in ranked if m not in pool]
         if mass >= others[0][1]:  # "a batch written twice" is the best reading: name the three, not one
-            signal = settling_signal(group[0][0], group[1][0], have)
-            return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, tuple(group), weights, signal)
+            signal, pair = shortlist_signal([m for m, _ in group], have)
+            return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, tuple(group), weights, signal,
+                           pair)
         ranked = sorted([*others, ("|".join(m for m, _ in group), mass)], key=lambda mp: -mp[1])
     best, p_best = ranked[0]
     runner, p_runner = ranked[1]
@@ -520,8 +558,8 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         shortlist = tuple((m, p) for m, p in ranked[:SHORTLIST_MAX] if p >= SHORTLIST_FROM)
         mass = sum(p for _, p in shortlist)
         shortlist = tuple((name, posterior[name]) for m, _ in shortlist for name in m.split("|"))
-        signal = settling_signal(shortlist[0][0], shortlist[1][0], have)
-        return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, shortlist, weights, signal)
+        signal, pair = shortlist_signal([m for m, _ in shortlist], have)
+        return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, shortlist, weights, signal, pair)
     return Verdict(best, calibrate(p_best, f"answer/{family}"), posterior, (), weights)
 
 

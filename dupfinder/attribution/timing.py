@@ -25,6 +25,11 @@ MIN_ROWS = 3      # coverage of a writer that wrote one or two rows is the clust
 WHOLE_BATCH = 20  # keys in a span, every one written twice: a batch written twice, not collisions
 CHAIN_LONG = 5    # clusters interleaving in one chain: a batch walked twice, not races that overlapped
 LOCAL_ROWS = 20   # other rows a cluster's neighbourhood must hold before its share of duplicates is read
+MANY_COPIES = 0.2  # share of an episode's keys written more than twice before its copy counts are read
+FIXED_GAP_CLUSTERS = 5   # clusters sharing one gap before it is a fixed delay, not chance
+FIXED_GAP_FROM = 0.05    # s: a race's copies come within one claim (ms); a delay this long comes from a clock
+FIXED_GAP_SPREAD = 0.05  # the gaps' median distance from their median, as a share of it
+IDLE_PAUSE = 10   # a writer's pause this many times its usual one (or a counting bucket) is idle, not pace
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Episode:
     span_shared: float | None = None         # share of the span's rows whose key was written more than once
     offsets: tuple[float, ...] = ()
     rank: float | None = None
+    pace: float | None = None                # s between two rows of the busier writer while it was writing
 
     @property
     def size(self) -> int:
@@ -122,7 +128,8 @@ def _ranks(values: Sequence[int]) -> list[float]:
 
 
 def measure(episode: Episode, clusters: Sequence[Cluster], written: Written | None, margin_us: int) -> Episode:
-    """Fill in the rows each writer wrote in the episode's span and the coverage they give."""
+    """Fill in the rows each writer wrote in the episode's span and the coverage they give: of each writer's
+    rows, the share whose key another writer also wrote (in a pool of six, any of the five others)."""
     if written is None:
         return episode
     from dataclasses import replace
@@ -140,9 +147,32 @@ def measure(episode: Episode, clusters: Sequence[Cluster], written: Written | No
     if a is None or b is None or not a[0] or not b[0]:
         return replace(episode, span_keys=span_keys)
     # shared: keys another writer also wrote in the spans, at any distance (a second run more than a window
-    # behind the first still duplicated them); at least the clusters themselves
+    # behind the first still duplicated them); at least the clusters themselves. Measured against any other
+    # writer, as the model's tables were counted: against the pair's other writer alone, a pool's pairs read
+    # as a retry's (few/few) and a stalled race became a retry (tests/real pool_check_then_act, 2 of 3 runs)
     cover = (min(1.0, max(episode.size, a[1]) / a[0]), min(1.0, max(episode.size, b[1]) / b[0]))
-    return replace(episode, rows=(a[0], b[0]), coverage=cover, span_keys=span_keys)
+    busier = episode.pair[0] if a[0] >= b[0] else episode.pair[1]
+    writing = active_seconds(written.per_writer.get(busier, ((), (), ()))[0], written.bucket_us, lo, hi)
+    pace = min((episode.end_us - episode.start_us) / 1e6, writing) / max(a[0], b[0])
+    return replace(episode, rows=(a[0], b[0]), coverage=cover, span_keys=span_keys, pace=pace)
+
+
+def active_seconds(starts: Sequence[int], bucket_us: int, lo: int, hi: int) -> float:
+    """How long a writer was writing in [lo, hi]: the counting buckets it wrote in and the time between
+    them, except pauses longer than ``IDLE_PAUSE`` times its usual pause (and a bucket): a job firing every
+    3 s and writing for 0.3 s each time writes 40 rows 8 ms apart, not one every 54 ms (a review read the
+    span of three firings over their rows as "the writer's own interval between rows").
+
+    >>> active_seconds([0, 100_000, 200_000, 3_000_000, 3_100_000], 100_000, 0, 4_000_000)
+    0.5
+    >>> active_seconds([0, 2_000_000, 4_000_000], 100_000, 0, 4_000_000)
+    4.1
+    """
+    inside = starts[bisect.bisect_left(starts, lo - bucket_us + 1):bisect.bisect_right(starts, hi)]
+    pauses = [b - a - bucket_us for a, b in zip(inside, inside[1:], strict=False)]
+    usual = statistics.median(pauses) if pauses else 0
+    limit = IDLE_PAUSE * max(usual, bucket_us)
+    return (len(inside) * bucket_us + sum(p for p in pauses if p <= limit)) / 1e6
 
 
 def neighbourhood(cluster: Cluster, written: Written | None, limit_us: int) -> tuple[int, int, int] | None:
@@ -221,6 +251,76 @@ def spread(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
         f"(median {format_seconds(abs(med))}, spread {format_seconds(scatter)}, {len(offsets)} clusters)")
 
 
+def clusters_of(clusters: Sequence[Cluster]) -> dict[Writer, list[int]]:
+    """The clusters each writer wrote a copy of (indexes)."""
+    found: dict[Writer, list[int]] = {}
+    for i, c in enumerate(clusters):
+        for who in {writer_of(r) for r in c.rows}:
+            found.setdefault(who, []).append(i)
+    return found
+
+
+def written_by(episode: Episode, wrote: dict[Writer, list[int]]) -> Sequence[int]:
+    """The clusters whose copy counts are read with an episode: every cluster either writer of its pair wrote
+    a copy of (a pool's pair may share only a key or two, its workers many), else the episode's own."""
+    if episode.pair is None or not wrote:
+        return episode.members
+    return sorted(set(wrote.get(episode.pair[0], ())) | set(wrote.get(episode.pair[1], ())))
+
+
+def copies(members: Sequence[Cluster]) -> Observation | None:
+    """Whether the keys of one episode were written a varying number of times (None: every key as often, or
+    fewer than three clusters). Runs of a batch write every key once each, so k runs write every key k times;
+    workers who all take the oldest pending item write it as many times as they read it before the first
+    marked it done: two to six times in a review's pool of six, varying key by key.
+
+    """
+    counts = [len(c.rows) for c in members]
+    if len(counts) < 3:
+        return None
+    more = sum(1 for n in counts if n > 2)
+    commonest = max(counts.count(n) for n in set(counts))
+    if more < MANY_COPIES * len(counts) or commonest >= 0.9 * len(counts):
+        return None
+    return Observation("copies", "varying", f"the keys were written from {min(counts)} to {max(counts)} times, "
+                       f"{more} of {len(counts)} more than twice")
+
+
+def fixed_gap(episode: Episode, members: Sequence[Cluster]) -> tuple[float, float, int] | None:
+    """The delay the clusters of one episode share, when they share one (median, median distance from it,
+    clusters): at least ``FIXED_GAP_FROM``, within ``FIXED_GAP_SPREAD`` of it. A client timeout or a
+    visibility timeout repeats to the millisecond across keys written at different times, as does a
+    constant offset between two runs; the gap between two racing workers' writes of one claim varies with
+    what each was doing. Read below the quarter second too: a review's job timing out after 0.5 s left its
+    copies 190 ms apart (±3 ms) on 20 keys over 30 s, and was answered worker_race.
+
+    >>> pair = ((("host", "a"),), (("host", "b"),))
+    >>> fixed_gap(Episode(pair, (0,) * 5, 0, 1, offsets=(0.19, 0.191, 0.189, 0.19, 0.192)), ())
+    (0.19, 0.001, 5)
+    >>> fixed_gap(Episode(pair, (0,) * 5, 0, 1, offsets=(0.19, 0.12, 0.05, 0.2, 0.09)), ())
+    """
+    offsets = [abs(o) for o in (episode.offsets if episode.pair is not None
+                                else tuple(max(c.gaps_seconds, default=0.0) for c in members))]
+    if len(offsets) < FIXED_GAP_CLUSTERS:
+        return None
+    med = statistics.median(offsets)
+    scatter = statistics.median(abs(o - med) for o in offsets)
+    if med < FIXED_GAP_FROM or scatter > FIXED_GAP_SPREAD * med:
+        return None
+    return med, round(scatter, 6), len(offsets)
+
+
+def at_fixed_gap(cluster: Cluster, delay: tuple[float, float, int] | None) -> list[Observation]:
+    """The fixed-delay reading of one cluster: only when its own gap is that delay (±10%, as ``repeat``
+    reads a gap shared across clusters); a race among the keys of a batch written twice 2 s apart is not."""
+    gap = max(cluster.gaps_seconds, default=0.0)
+    if delay is None or abs(gap - delay[0]) > 0.1 * delay[0]:
+        return []
+    med, scatter, n = delay
+    return [Observation("fixed_gap", "yes", f"the copies of {n} keys are {format_seconds(med)} apart to within "
+                        f"{format_seconds(scatter)}, these too: a fixed delay, not a race")]
+
+
 def gap_counts(gaps: Sequence[float], groups: Iterable[Sequence[int]]) -> tuple[list[int], list[int]]:
     """For each gap, how many gaps of other groups lie within 10% of it (the redelivery reading), and how many
     other gaps of its own group do (said, not weighed). ``groups``: the indexes of each episode, every index
@@ -273,14 +373,20 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
 def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             offsets: Observation | None = None, named: bool = False,
             around: tuple[int, int, int] | None = None, chain: int | None = None,
-            peers: int = 0) -> list[Observation]:
+            peers: int = 0, copied: Observation | None = None) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
     whose gap is within 10% of this one's (a redelivery timeout repeats across unrelated keys); ``offsets``:
     the episode's ``spread``; ``around``: the cluster's neighbourhood (rows, rows with a duplicated key,
     half-width), read without writer columns; ``peers``: clusters of its own episode with that gap (said, not
-    weighed)."""
+    weighed); ``copied``: the episode's ``copies`` reading."""
     gap = max(cluster.gaps_seconds, default=0.0)
     apart = f"the copies are {format_seconds(gap)} apart"
+    if copied is not None:
+        # keys written a varying number of times: the keys around were written several times because every
+        # worker took the same next item, the fact the copy counts already say; the neighbourhood and the
+        # chain read beside them would count it again (as a batch written twice), so the gap is read alone
+        return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, named, gap,
+                     [Observation("gap", gap_bucket(gap, whole_seconds), apart), copied], batch=False)
     if around is None:
         found = [Observation("gap", gap_bucket(gap, whole_seconds), apart)]
     else:
@@ -310,15 +416,18 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
 
 
 def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_seconds: bool,
-          offsets: Observation | None, named: bool, gap: float, found: list[Observation]) -> list[Observation]:
-    """The observations of the episode around one cluster: coverage, offsets, pairs, order, pace, repeat."""
+          offsets: Observation | None, named: bool, gap: float, found: list[Observation],
+          batch: bool = True) -> list[Observation]:
+    """The observations of the episode around one cluster: coverage, offsets, pairs, order, pace, repeat.
+    ``batch``: whether a span whose keys were all duplicated may read as a batch written twice (not when the
+    keys were written a varying number of times)."""
     if episode.coverage is not None and episode.rows is not None and max(episode.rows) >= MIN_ROWS:
         high, low = max(episode.coverage), min(episode.coverage)
         found.append(Observation(
             "coverage", f"{_level(high)}/{_level(low)}",
-            f"of what each of the two writers wrote then, the other wrote {episode.coverage[0]:.0%} (of "
-            f"{episode.rows[0]} rows) and {episode.coverage[1]:.0%} (of {episode.rows[1]}) too"))
-        if min(episode.coverage) >= 0.9 and episode.size >= WHOLE_BATCH:
+            f"of what each of the two writers wrote then, another writer also wrote {episode.coverage[0]:.0%} "
+            f"(of {episode.rows[0]} rows) and {episode.coverage[1]:.0%} (of {episode.rows[1]})"))
+        if batch and min(episode.coverage) >= 0.9 and episode.size >= WHOLE_BATCH:
             found.append(Observation("whole_batch", "yes", f"each of the two writers wrote all {episode.size} "
                                      "keys the other wrote then: a batch written twice"))
     elif episode.pair is None and episode.span_shared is not None:
@@ -326,7 +435,7 @@ def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_s
         # with writer columns the database counts keys another writer also wrote; without, keys written twice
         what = "a key another writer also wrote" if named else "a key written more than once"
         found.append(Observation("span_coverage", _level(share), f"{share:.0%} of the rows written then have {what}"))
-        if share >= 0.9 and episode.size >= WHOLE_BATCH:
+        if batch and share >= 0.9 and episode.size >= WHOLE_BATCH:
             found.append(Observation("whole_batch", "yes", f"all {episode.size} keys written in the span were "
                                      "written twice: a batch written twice"))
     if offsets is not None:
@@ -340,8 +449,8 @@ def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_s
             found.append(Observation("order", "same" if same else "shuffled",
                                      f"the second writer wrote the keys in {'the same' if same else 'another'} "
                                      f"order (rank correlation {episode.rank:.2f})"))
-    if episode.rows is not None and episode.end_us > episode.start_us:
-        pace = (episode.end_us - episode.start_us) / 1e6 / max(episode.rows)
+    if episode.pace is not None and episode.end_us > episode.start_us:
+        pace = episode.pace
         found.append(Observation("pace", "within" if gap < pace else "after",
                                  f"{'less' if gap < pace else 'more'} than the writer's own interval between rows "
                                  f"({format_seconds(pace)})"))

@@ -50,6 +50,11 @@ def _run_group(group: str, new_database, work, request) -> dict[str, Truth]:
         # stalled between its check and its insert wrote a copy that reads as a redelivery (README)
         "pool_check_then_act": lambda: scenarios.process_pool(new_database(), work, fixed=False, think=0.002),
         "pool_atomic_claim": lambda: scenarios.process_pool(new_database(), work, fixed=True, think=0.002),
+        # six workers each taking the oldest pending job (a review's multiprocessing.Pool): nearly every job is
+        # charged by two to six of them, milliseconds apart
+        "pool_oldest_pending": lambda: scenarios.process_pool(new_database(), work, fixed=False, jobs=400,
+                                                              think=0.002, workers=6, page=1),
+        "timeout_retry": lambda: scenarios.timeout_retry(new_database(), work),
         "rolling_deploy": lambda: scenarios.rolling_deploy(new_database(), work),
     }
     made = runners[group]()

@@ -95,13 +95,17 @@ def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
                  facts={"batch": batch})
 
 
-def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000, think: float = 0.0) -> Truth:
-    """Eight pool processes claim ``jobs`` jobs: check-then-act (a worker race), or the fixed atomic claim.
-    ``think``: seconds each worker rests between jobs."""
+def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000, think: float = 0.0, workers: int = 8,
+                 page: int = 200) -> Truth:
+    """``workers`` pool processes claim ``jobs`` jobs: check-then-act (a worker race), or the fixed atomic
+    claim. ``think``: seconds each worker rests between jobs; ``page``: how many of the oldest open jobs a
+    worker picks among (1: every worker takes the oldest pending job, and nearly every job is charged by
+    several workers)."""
     runs = work / "runs.jsonl"
     log = work / "pool.log"
     finish([spawn("pool", "--url", url, "--jobs", str(jobs), "--runs", str(runs), "--think", str(think),
-                  *(["--fixed"] if fixed else []), log=log)], timeout=300)
+                  "--workers", str(workers), "--page", str(page), *(["--fixed"] if fixed else []), log=log)],
+           timeout=300)
     groups = duplicate_groups(url, "charges", ("job_id",))
     if fixed:
         assert groups == [], f"the atomic claim still charged {len(groups)} job(s) twice"
@@ -110,6 +114,20 @@ def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000, think: f
     return Truth(url=url, table="charges", keys=("job_id",), ts="created_at",
                  clusters=dict.fromkeys(groups, "worker_race"), writers={"host": "host", "process": "pid"},
                  window="2s", logs={"runs": runs}, facts={"jobs": jobs, "pool": log.read_text().strip()})
+
+
+def timeout_retry(url: str, work: Path, payments: int = 90, every: int = 15) -> Truth:
+    """One process posts ``payments`` payments; every ``every``-th times out on a slow server and is posted
+    again while the first attempt still commits: each of those keys written twice by one process, a
+    constant ~0.2 s apart (real/timeout_retry.py)."""
+    runs = work / "runs.jsonl"
+    finish([spawn("timeout_retry", "--url", url, "--payments", str(payments), "--every", str(every),
+                  "--runs", str(runs), log=work / "payments.log")])
+    groups = duplicate_groups(url, "payments", ("payment_ref",))
+    assert len(groups) == payments // every, f"expected {payments // every} payments posted twice, got {len(groups)}"
+    return Truth(url=url, table="payments", keys=("payment_ref",), ts="posted_at",
+                 clusters=dict.fromkeys(groups, "retry"), writers={"host": "host", "process": "pid"},
+                 window="2s", logs={"runs": runs}, facts={"payments": payments, "retried": len(groups)})
 
 
 def rolling_deploy(url: str, work: Path, slots: int = 8, overlap: tuple[int, int] = (3, 4),

@@ -132,3 +132,18 @@ def test_apscheduler_own_log_lines_pair_into_runs(outcomes):
         for row in cluster.rows:
             (run_id,) = row.runs
             assert {r.id: r for r in runs}[run_id].process == str(row.writer["process"])
+
+
+def test_timeout_retry_in_one_logged_run_is_not_a_race(outcomes):
+    from real.scenario import scan
+
+    truth, _ = outcomes("timeout_retry")  # the writer columns are dropped by now
+    _, doc = scan(truth, False, runs=(str(truth.logs["runs"]),))
+    assert len(doc["clusters"]) == truth.facts["retried"]
+    for cluster in doc["clusters"]:
+        # one run of one process wrote both copies, a constant delay apart: a retry (or, without commit
+        # timestamps, a shortlist holding it), never "make the claim atomic" (a review's job: worker_race 95%)
+        assert cluster["evidence"]["job_runs"]["verdict"] == "one_run", cluster["explanation"]
+        named = {c["mechanism"] for c in cluster["evidence"].get("candidates", [])}
+        assert cluster["mechanism"] == "retry" or (cluster["mechanism"] == "unknown" and "retry" in named), (
+            cluster["mechanism"], cluster["explanation"])

@@ -39,9 +39,8 @@ from hostile import (
 )
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlrun import apply_sql
-
 from markupsafe import escape
+from sqlrun import apply_sql
 
 from dupfinder.errors import BadFindings
 from dupfinder.remediate import cleanup_sql, migration_sql, rollback_sql

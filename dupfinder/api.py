@@ -66,7 +66,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
             notes = [*_notes(info, aware, read_in_utc(info, spec.ts)), *([since_note] if since_note else []),
-                     *found.stats.notes(), *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected)]
+                     *found.stats.notes(),
+                     *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected)]
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,

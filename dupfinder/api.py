@@ -47,7 +47,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                               children=True, ids=spec.ids)
             if info.id_columns:
                 check_ids_unique(conn, info)
-            check_timestamp_column(info, spec.ts)
+            ts_note = check_timestamp_column(info, spec.ts, conn)
             writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
@@ -65,7 +65,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
-            notes = [*_notes(info, aware, read_in_utc(info, spec.ts)), *([since_note] if since_note else []),
+            notes = [*_notes(info, aware, read_in_utc(info, spec.ts)), *([ts_note] if ts_note else []),
+                     *([since_note] if since_note else []),
                      *found.stats.notes(),
                      *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected)]
             table = TableResult(

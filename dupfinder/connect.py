@@ -704,8 +704,8 @@ def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:
     upper = column.type.upper()
     if "WITH TIME ZONE" in upper or upper in ("TIMESTAMPTZ", "TIMESTAMP_TZ"):
         return True
-    if "TIMESTAMP" in upper or "DATETIME" in upper:
-        return False
+    if "TIMESTAMP" in upper or "DATETIME" in upper or info.dialect == "sqlite":
+        return False  # SQLite: any declared type let in as --ts holds wall-clock text or epoch numbers
     return None
 
 
@@ -717,16 +717,19 @@ def read_in_utc(info: TableInfo, ts: str) -> bool:
     return info.dialect in ("mysql", "mariadb") and column.type.upper().startswith("TIMESTAMP")
 
 
-def check_timestamp_column(info: TableInfo, ts: str) -> None:
+def check_timestamp_column(info: TableInfo, ts: str, conn: Connection | None = None) -> str | None:
     """Refuse a ``--ts`` column whose type is not a date-time (text, integer, date, ...): raise UsageError
-    naming its type. SQLite keeps timestamps as text, so there the declared type must say DATETIME or
-    TIMESTAMP (as SQLAlchemy and most applications declare them)."""
+    naming its type. SQLite keeps any value in any column and its own documentation keeps times as TEXT,
+    INTEGER or REAL, so there a column of another declared type is let in when most of its first 1,000 values
+    read as moments (``conn`` given); returns the note that says how it was read."""
     column = next((c for c in info.columns if c.name == ts), None)
     if column is None:
-        return
+        return None
     upper = column.type.upper()
     if "TIMESTAMP" in upper or "DATETIME" in upper:
-        return
+        return None
+    if info.dialect == "sqlite" and conn is not None and not upper.startswith("DATE"):
+        return _sqlite_values_are_moments(conn, info, column)
     hint = ("a date has no time of day, so rows written moments apart cannot be told apart"
             if upper.startswith("DATE") else _CONVERT_TIMESTAMP.get(info.dialect, _CONVERT_TIMESTAMP[None]))
     kind = "of no declared type" if upper in ("", "NULL") else column.type
@@ -734,13 +737,30 @@ def check_timestamp_column(info: TableInfo, ts: str) -> None:
                          f"date-time type (timestamp/datetime): {hint}")
 
 
+def _sqlite_values_are_moments(conn: Connection, info: TableInfo, column: ColumnInfo) -> str:
+    """The note for a SQLite --ts column declared other than a date-time whose values are moments; raise
+    ColumnNotFound, with a value that is not, when fewer than half of the first 1,000 are."""
+    from .sqltemplates import quote_table, render_sql, spelled_out, sql_text
+
+    sql = render_sql("ts_sample_sqlite.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+                     ts=conn.dialect.identifier_preparer.quote(column.name))
+    sampled, moments, example = conn.execute(sql_text(sql)).one()
+    kind = "of no declared type" if column.type.upper() in ("", "NULL") else f"declared {column.type}"
+    if sampled and moments * 2 < sampled:
+        shown = spelled_out(str(example))[:40]
+        raise ColumnNotFound(
+            f"timestamp column {column.name!r} of table {info.qualified_name!r} is {kind}, and {sampled - moments:,} "
+            f"of its first {sampled:,} values are not a date-time with a time of day (e.g. {shown!r}): SQLite lets "
+            "a column of any type hold times (ISO text, epoch seconds), but this one holds something else")
+    return (f"the timestamp column is {kind}: SQLite keeps any value there, so each is read as ISO text (T or "
+            "space, with or without an offset) or as epoch seconds stored as numbers; text that is no time is counted "
+            "apart")
+
+
 # How to turn a column that is not a date-time into one, per engine: the advice must work where it is given
 _CONVERT_TIMESTAMP = {
     None: "convert it in a view (e.g. to_timestamp(col) for epoch seconds) and scan the view",
     "mysql": "convert it in a view (FROM_UNIXTIME(col) for epoch seconds, CAST(col AS DATETIME(6)) for text) "
              "and scan the view with --id COL (a MySQL view has no primary key)",
-    # SQLite gives a view's computed column no declared type, so a view cannot make a column a date-time there
-    "sqlite": "SQLite reads a column's type from its declaration only, and a view's computed column has none: "
-              "the table must declare it DATETIME or TIMESTAMP (rebuild it so; the values stay as they are)",
 }
 _CONVERT_TIMESTAMP["mariadb"] = _CONVERT_TIMESTAMP["mysql"]

@@ -89,8 +89,8 @@ def test_json_format_and_out_dir(dup_db, tmp_path):
         (["--table", "events", "--key", "account", "--ts", "ts", "--statement-timeout", "500us"], "at least 1ms"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--statement-timeout", "0"], "more than zero"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--statement-timeout", "30d"], "at most"),
-        (["--table", "events", "--key", "account", "--ts", "day"], "is VARCHAR(10), not a date-time type"),
-        (["--table", "events", "--key", "day", "--ts", "account"], "is INTEGER, not a date-time type"),
+        (["--table", "events", "--key", "account", "--ts", "day"], "VARCHAR(10), "),  # SQLite: its values said so
+        (["--table", "events", "--key", "day", "--ts", "account"], "INTEGER, "),
         (["--table", "events", "--key", "account", "--ts", "ts", "--fail-on", "clusters"], "bad --fail-on"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--fail-on", "mechanism:nap>0"], "unknown mech"),
         (["--table", "events", "--key", "account", "--ts", "ts", "--baseline", "/nonexistent/f.json"], "not found"),
@@ -342,10 +342,16 @@ def test_a_timestamp_column_that_is_not_a_date_time_is_refused(db_url):
                                  sa.Column("t_text", sa.Text), sa.Column("t_bigint", sa.BigInteger),
                                  sa.Column("t_date", sa.Date), sa.Column("t_ok", sa.DateTime)],
                [{"id": 1, "k": 1, "t_text": "2026-11-03 02:30:00", "t_bigint": 1, "t_date": None, "t_ok": None}])
+    sqlite = db_url.startswith("sqlite")
     for column, kind in (("t_text", "TEXT"), ("t_bigint", "BIGINT"), ("t_date", "DATE")):
         result = run("scan", db_url, "--table", "typed", "--key", "k", "--ts", column)
+        if sqlite and column == "t_text":  # SQLite keeps times as text: its values are read (test below)
+            assert result.exit_code == 0, result.output
+            continue
         assert result.exit_code == 2, result.output
-        assert f"timestamp column '{column}' of table 'typed' is {kind}, not a date-time type" in result.output
+        said = (f"is declared {kind}, and 1 of its first 1 values are not a date-time with a time of day (e.g. '1')"
+                if sqlite and column == "t_bigint" else f"is {kind}, not a date-time type")
+        assert f"timestamp column '{column}' of table 'typed' {said}" in result.output, result.output
         assert result.output.count("\n") == 1
     assert "a date has no time of day" in run("scan", db_url, "--table", "typed", "--key", "k", "--ts",
                                                "t_date").output
@@ -391,28 +397,42 @@ def test_cleanup_dash_o_never_writes_the_rollback_over_the_cleanup_file(dup_db, 
         assert "dupfinder rollback.sql" in (tmp_path / rollback).read_text()
 
 
-def test_a_text_timestamp_on_sqlite_gets_advice_that_works_there(sqlite_url):
-    """The advice for a TEXT timestamp must work on SQLite: a view converting it (the PostgreSQL advice) is
-    refused too, its computed column having no declared type; rebuilding the table with the column declared
-    DATETIME, the values unchanged, is what lets the scan in."""
+def test_a_sqlite_timestamp_of_any_declared_type_is_read_by_its_values(sqlite_url):
+    """SQLite's own documentation keeps times as TEXT, INTEGER or REAL, and a read-only audit cannot rebuild the
+    table: a --ts column declared TEXT, INTEGER or nothing is read by its values (space or T, an offset, epoch
+    seconds) and finds what the same values under DATETIME find, with a note saying how it was read; a column
+    whose values are dates or small numbers is still refused, with one of them shown."""
     import sqlalchemy as sa
 
+    values = [(1, 7, "2026-11-03 02:30:00.100", "2026-11-03"), (2, 7, "2026-11-03T02:30:00.400", "2026-11-03"),
+              (3, 8, "2026-11-03 05:00:00+01:00", "2026-11-03"), (4, 8, "2026-11-03T04:00:00.300Z", "2026-11-04"),
+              (5, 9, 1762137000, "2026-11-04"), (6, 9, 1762137000.25, "2026-11-04"), (7, 10, None, None)]
     engine = sa.create_engine(sqlite_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE sent (id INTEGER PRIMARY KEY, k INTEGER, at TEXT)")
-        conn.exec_driver_sql("INSERT INTO sent VALUES (1, 7, '2026-11-03 02:30:00.100'), "
-                             "(2, 7, '2026-11-03 02:30:00.400')")
-        conn.exec_driver_sql("CREATE VIEW sent_v AS SELECT id, k, CAST(at AS TIMESTAMP) AS at FROM sent")
-    text = run("scan", sqlite_url, "--table", "sent", "--key", "k", "--ts", "at")
-    assert text.exit_code == 2 and "is TEXT" in text.output and "declare it DATETIME" in text.output, text.output
-    assert "to_timestamp" not in text.output
-    view = run("scan", sqlite_url, "--table", "sent_v", "--key", "k", "--ts", "at", "--id", "id")
-    assert view.exit_code == 2 and "is of no declared type" in view.output, view.output
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP VIEW sent_v")
-        conn.exec_driver_sql("CREATE TABLE sent2 (id INTEGER PRIMARY KEY, k INTEGER, at DATETIME)")
-        conn.exec_driver_sql("INSERT INTO sent2 SELECT * FROM sent")
-        conn.exec_driver_sql("DROP TABLE sent")
-        conn.exec_driver_sql("ALTER TABLE sent2 RENAME TO sent")
+        for name, declared in (("typed", "DATETIME"), ("as_text", "TEXT"), ("as_int", "INTEGER"), ("bare", "")):
+            conn.exec_driver_sql(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, k INTEGER, at {declared}, day TEXT)")
+            conn.exec_driver_sql(f"INSERT INTO {name} VALUES " + ", ".join("(?, ?, ?, ?)" for _ in values),
+                                 tuple(v for row in values for v in row))
     engine.dispose()
-    assert run("scan", sqlite_url, "--table", "sent", "--key", "k", "--ts", "at").exit_code == 1
+
+    def clusters(table: str) -> list:
+        result = run("scan", sqlite_url, "--table", table, "--key", "k", "--ts", "at", "--format", "json")
+        assert result.exit_code == 1, result.output
+        found = json.loads(result.output)["tables"][0]
+        return [(c["key"], [r["pk"]["id"] for r in c["rows"]]) for c in found["clusters"]], found["notes"]
+
+    expected, _ = clusters("typed")
+    assert sorted(ids for _, ids in expected) == [[1, 2], [3, 4], [5, 6]]
+    for table, kind in (("as_text", "declared TEXT"), ("as_int", "declared INTEGER"), ("bare", "of no declared type")):
+        found, notes = clusters(table)
+        if table == "as_text":  # TEXT affinity stores 1762137000 as the text '1762137000': not read, and said so
+            assert found == [c for c in expected if c[0] != {"k": 9}], table
+            assert any(n.startswith("2 timestamps are text that is no time") for n in notes), notes
+        else:
+            assert found == expected, table
+        assert any(f"the timestamp column is {kind}: SQLite keeps any value there" in n for n in notes), notes
+    dates = run("scan", sqlite_url, "--table", "as_text", "--key", "k", "--ts", "day")
+    assert dates.exit_code == 2 and "6 of its first 6 values are not a date-time with a time of day " \
+        "(e.g. '2026-11-03')" in dates.output and dates.output.count("\n") == 1, dates.output
+    numbers = run("scan", sqlite_url, "--table", "as_text", "--key", "day", "--ts", "k")
+    assert numbers.exit_code == 2 and "(e.g. '7')" in numbers.output, numbers.output

@@ -55,15 +55,22 @@ def _decimal(value: Decimal) -> int | float | str:
 
 
 def iso_timestamp(value: Any) -> str | None:
-    """ISO-8601 text for a timestamp as the driver returned it (SQLite hands back text).
+    """ISO-8601 text for a timestamp as the driver returned it (SQLite hands back text, or the number it keeps).
+
+    A number is what SQLite keeps in an INTEGER or REAL column of times: the scan reads it as epoch seconds
+    in UTC, so the findings, report and runs read it the same way instead of as text no parser takes.
 
     >>> iso_timestamp("2026-11-03 02:30:00.412000")
     '2026-11-03T02:30:00.412000'
+    >>> iso_timestamp(1762137000), iso_timestamp(1762137000.25)
+    ('2025-11-03T02:30:00', '2025-11-03T02:30:00.250000')
     """
     if value is None:
         return None
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC).replace(tzinfo=None).isoformat()
     text = str(value)
     return text[:10] + "T" + text[11:] if len(text) > 10 and text[10] == " " else text
 

@@ -436,3 +436,29 @@ def test_a_sqlite_timestamp_of_any_declared_type_is_read_by_its_values(sqlite_ur
         "(e.g. '2026-11-03')" in dates.output and dates.output.count("\n") == 1, dates.output
     numbers = run("scan", sqlite_url, "--table", "as_text", "--key", "day", "--ts", "k")
     assert numbers.exit_code == 2 and "(e.g. '7')" in numbers.output, numbers.output
+
+
+def test_sqlite_epoch_second_timestamps_reach_every_output_as_times(sqlite_url, tmp_path):
+    """A settlement client that retried after a timeout wrote its copies into an INTEGER column of epoch
+    seconds (SQLite's other usual way to keep times): the scan reads them as UTC, and findings.json, the
+    report and --runs must read them the same way; the report stopped with "Invalid isoformat string"."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE settlements (id INTEGER PRIMARY KEY, ref TEXT, cents INTEGER, at INTEGER)")
+        conn.exec_driver_sql("INSERT INTO settlements VALUES (1, 'S-1', 900, 1762137000), (2, 'S-1', 900, 1762137000),"
+                             " (3, 'S-2', 100, 1762137001), (4, 'S-3', 250, 1762137002.5), (5, 'S-3', 250, 1762137003)")
+    engine.dispose()
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text('{"start": 1762136999, "end": 1762137010, "job": "settle"}\n')
+    out = tmp_path / "out"
+    result = run("scan", sqlite_url, "--table", "settlements", "--key", "ref", "--ts", "at", "--out", str(out),
+                 "--runs", str(runs))
+    assert result.exit_code == 1, result.output
+    table = json.loads((out / "findings.json").read_text())["tables"][0]
+    assert [[r["ts"] for r in c["rows"]] for c in table["clusters"]] == [
+        ["2025-11-03T02:30:00", "2025-11-03T02:30:00"], ["2025-11-03T02:30:02.500000", "2025-11-03T02:30:03"]]
+    assert table["time_range"] == {"first": "2025-11-03T02:30:00", "last": "2025-11-03T02:30:03"}
+    assert all(r["run"] for c in table["clusters"] for r in c["rows"]), table["clusters"]
+    assert "2025-11-03" in (out / "report.html").read_text()

@@ -52,6 +52,13 @@ END_WORDS = ("executed", "succeeded", "success", "finished", "finish", "done", "
 # database's clock and the job hosts' clocks agree; a larger slack makes short runs next to each other
 # (queue tasks milliseconds long) all match every row (measured on the Celery scenario: 0.5 s matched 42 runs).
 DEFAULT_SLACK = 0.002
+# A column keeping whole seconds (epoch seconds in an INTEGER, timestamp(0), DATETIME) says only the second:
+# a row was written up to a second after its timestamp when the writer cut the time, half a second before it
+# when the database rounded it. Read as a point, a copy written 0.4 s into a run that started 0.25 s into that
+# second fell "outside any run" (a settlement client's retry, epoch seconds on SQLite).
+WHOLE_SECONDS_SHARE = 0.9
+WHOLE_SECOND_BEFORE_US = 500_000
+WHOLE_SECOND_AFTER_US = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -307,6 +314,13 @@ def _agrees(row_writer: dict[str, Any], run: Run) -> bool:
     return True
 
 
+def whole_seconds(clusters: Iterable[Cluster]) -> bool:
+    """Whether the cluster rows' timestamps are whole seconds (nine in ten or more, as the attribution's
+    precision warning counts them): the column keeps no fraction, so a row's moment is known to a second."""
+    stamps = [r.ts_us for c in clusters for r in c.rows]
+    return bool(stamps) and sum(1 for t in stamps if t % 1_000_000 == 0) >= WHOLE_SECONDS_SHARE * len(stamps)
+
+
 class RunIndex:
     """Runs sorted by start, to find the runs active at a moment without walking every run."""
 
@@ -316,22 +330,30 @@ class RunIndex:
         self.longest = max((r.end_us - r.start_us for r in self.runs), default=0)
         self.slack_us = round(slack * 1_000_000)
 
-    def active(self, at_us: int, writer: dict[str, Any] | None = None) -> list[Run]:
-        hi = bisect.bisect_right(self.starts, at_us + self.slack_us)
-        lo = bisect.bisect_left(self.starts, at_us - self.slack_us - self.longest)
+    def active(self, at_us: int, writer: dict[str, Any] | None = None, before_us: int = 0,
+               after_us: int = 0) -> list[Run]:
+        """Runs active at ``at_us``, or at any moment from ``before_us`` before it to ``after_us`` after it
+        (a timestamp cut or rounded to whole seconds was written somewhere in that span)."""
+        hi = bisect.bisect_right(self.starts, at_us + after_us + self.slack_us)
+        lo = bisect.bisect_left(self.starts, at_us - before_us - self.slack_us - self.longest)
         return [r for r in self.runs[lo:hi]
-                if r.end_us + self.slack_us >= at_us and (writer is None or _agrees(writer, r))]
+                if r.end_us + self.slack_us >= at_us - before_us and (writer is None or _agrees(writer, r))]
 
 
-def runs_evidence(cluster: Cluster, index: RunIndex, reading: str = "utc", zone: str | None = None) -> RunEvidence:
+def runs_evidence(cluster: Cluster, index: RunIndex, reading: str = "utc", zone: str | None = None,
+                  whole_seconds: bool = False) -> RunEvidence:
     """Match each row of one cluster to the runs active when it was written (the attribution's job-run
     evidence); rows keep only runs their writer columns do not contradict. ``reading`` says how a naive
-    timestamp is read: ``utc`` (also right for aware columns) or ``local`` (wall time in ``zone``)."""
+    timestamp is read: ``utc`` (also right for aware columns) or ``local`` (wall time in ``zone``).
+    With ``whole_seconds`` (a column keeping whole seconds) a row was written up to a second after its
+    timestamp (epoch seconds cut by ``int(time.time())``) or half a second before it (rounded: timestamp(0)),
+    so it matches the runs active at any moment then: a run starting 0.25 s into that second wrote it too."""
+    before_us, after_us = (WHOLE_SECOND_BEFORE_US, WHOLE_SECOND_AFTER_US) if whole_seconds else (0, 0)
     per_row = []
     for row in cluster.rows:
         matched: dict[str, Run] = {}
         for at in _instants_us(row.ts_us, reading, zone):
-            matched.update((r.id, r) for r in index.active(at, row.writer))
+            matched.update((r.id, r) for r in index.active(at, row.writer, before_us, after_us))
         per_row.append(sorted(matched.values(), key=lambda r: r.start_us))
     seen: dict[str, Run] = {}
     for matched in per_row:
@@ -375,9 +397,10 @@ def table_evidence(table: TableResult, index: RunIndex) -> tuple[str, list[RunEv
     """
     zone = table.spec.timezone
     readings = ["utc", "local"] if table.ts_timezone_aware is False and zone else ["utc"]
+    whole = whole_seconds(table.clusters)
     best: tuple[int, str, list[RunEvidence]] | None = None
     for reading in readings:
-        found = [runs_evidence(c, index, reading, zone) for c in table.clusters]
+        found = [runs_evidence(c, index, reading, zone, whole) for c in table.clusters]
         matched = sum(1 for e in found for ids in e.rows if ids)
         if best is None or matched > best[0]:
             best = (matched, reading, found)

@@ -167,6 +167,29 @@ def test_cli_runs_name_both_runs_and_each_row_gets_its_run(sqlite_url, tmp_path)
     assert [row["run"] for row in rows] == [["runs.jsonl:1"], ["runs.jsonl:2"]]
 
 
+def test_whole_second_timestamps_match_the_runs_active_during_their_second(sqlite_url, tmp_path):
+    """A settlement client cuts time.time() to whole seconds into an INTEGER column; its run started 0.25 s
+    into the second its first retried copies were written in. Read as points, those copies fell outside any
+    run ("no recorded run was active"); a whole-second timestamp stands for its whole second. A run that
+    ended two seconds before the copies still matches nothing."""
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE settlements (id INTEGER PRIMARY KEY, ref TEXT, cents INTEGER, at INTEGER)")
+        conn.exec_driver_sql("INSERT INTO settlements VALUES (1, 'S-1', 900, 1762137000), (2, 'S-1', 900, 1762137000),"
+                             " (3, 'S-2', 100, 1762137001), (4, 'S-3', 250, 1762137020), (5, 'S-3', 250, 1762137020)")
+    engine.dispose()
+    (tmp_path / "runs.jsonl").write_text('{"start": 1762137000.25, "end": 1762137005, "job": "settle"}\n'
+                                         '{"start": 1762137010, "end": 1762137018, "job": "settle"}\n')
+    result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "settlements", "--key", "ref", "--ts", "at",
+                                       "--runs", str(tmp_path / "runs.jsonl"), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    found = {c["key"]["ref"]: c for c in json.loads(result.output)["tables"][0]["clusters"]}
+    assert [row.get("run") for row in found["S-1"]["rows"]] == [["runs.jsonl:1"], ["runs.jsonl:1"]]
+    assert found["S-1"]["evidence"]["job_runs"]["verdict"] == "one_run"
+    assert [row.get("run", []) for row in found["S-3"]["rows"]] == [[], []]
+    assert found["S-3"]["evidence"]["job_runs"]["verdict"] == "none"
+
+
 def test_config_file_names_runs_relative_to_itself(sqlite_url, tmp_path):
     _events(sqlite_url)
     (tmp_path / "logs").mkdir()

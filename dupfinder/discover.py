@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .connect import TableInfo, introspect, read_only
-from .errors import QueryFailed, UsageError
+from .connect import TableInfo, check_timestamp_column, introspect, read_only
+from .errors import ColumnNotFound, QueryFailed, UsageError
 from .sqltemplates import quote_table, render_sql, spelled_out, sql_text
 from .writers import ROLE_WORDS, name_words
 
@@ -122,24 +122,39 @@ def _discover_table(conn: Connection, qualified: str) -> Proposal | None:
     info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
     if [u for u in info.unique_constraints if tuple(u) != info.primary_key]:
         return None  # already constrained beyond its primary key
-    ts = _timestamp_column(info)
+    ts = _timestamp_column(info, conn)
     if ts is None:
         return None
     return _propose(conn, info, ts)
 
 
-def _timestamp_column(info: TableInfo) -> str | None:
+def _timestamp_column(info: TableInfo, conn: Connection | None = None) -> str | None:
     """The creation-timestamp column: a date-time column, preferring names that say 'created'; not the
     primary key itself, but a timestamp beside an id in it is one (a table partitioned by time must put its
-    partition key in its primary key)."""
+    partition key in its primary key). On SQLite without one, a column named like a time whose values are
+    moments, as a scan lets it in as --ts (SQLite's own documentation keeps times as TEXT or INTEGER)."""
     def is_time(c) -> bool:
         upper = c.type.upper()
         return "TIMESTAMP" in upper or "DATETIME" in upper or c.timezone is not None
 
     timed = [c.name for c in info.columns if is_time(c) and info.primary_key != (c.name,)]
+    if not timed and conn is not None and info.dialect == "sqlite":
+        timed = [c.name for c in info.columns if info.primary_key != (c.name,) and _holds_moments(conn, info, c)]
     if not timed:
         return None
     return min(timed, key=lambda n: next((i for i, w in enumerate(TS_WORDS) if w in name_words(n)), len(TS_WORDS)))
+
+
+def _holds_moments(conn: Connection, info: TableInfo, column) -> bool:
+    """Whether a SQLite column named like a time (created_at TEXT, settled_at INTEGER) holds moments by the
+    check a scan's --ts passes; a date or a name is no creation timestamp."""
+    if not set(name_words(column.name)) & set(TS_WORDS) or column.type.upper().startswith("DATE"):
+        return False
+    try:
+        check_timestamp_column(info, column.name, conn)
+    except ColumnNotFound:
+        return False
+    return True
 
 
 def who_column(name: str) -> bool:

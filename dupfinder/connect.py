@@ -726,10 +726,14 @@ def check_timestamp_column(info: TableInfo, ts: str, conn: Connection | None = N
     if column is None:
         return None
     upper = column.type.upper()
-    if "TIMESTAMP" in upper or "DATETIME" in upper:
+    declared = "TIMESTAMP" in upper or "DATETIME" in upper
+    if info.dialect == "sqlite" and conn is not None and (declared or not upper.startswith("DATE")):
+        # a DATETIME column keeps what it is given too: julianday() numbers read as epoch seconds put a daily
+        # job's rows one "second" apart, and cleanup.sql deleted them as copies
+        note = _sqlite_values_are_moments(conn, info, column)
+        return None if declared else note
+    if declared:
         return None
-    if info.dialect == "sqlite" and conn is not None and not upper.startswith("DATE"):
-        return _sqlite_values_are_moments(conn, info, column)
     hint = ("a date has no time of day, so rows written moments apart cannot be told apart"
             if upper.startswith("DATE") else _CONVERT_TIMESTAMP.get(info.dialect, _CONVERT_TIMESTAMP[None]))
     kind = "of no declared type" if upper in ("", "NULL") else column.type
@@ -751,10 +755,22 @@ def _sqlite_values_are_moments(conn: Connection, info: TableInfo, column: Column
         raise ColumnNotFound(
             f"timestamp column {column.name!r} of table {info.qualified_name!r} is {kind}, and {sampled - moments:,} "
             f"of its first {sampled:,} values are not a date-time with a time of day (e.g. {shown!r}): SQLite lets "
-            "a column of any type hold times (ISO text, epoch seconds), but this one holds something else")
+            "a column of any type hold times (ISO text, epoch seconds), but this one holds something else"
+            + _julian_hint(example))
     return (f"the timestamp column is {kind}: SQLite keeps any value there, so each is read as ISO text (T or "
             "space, with or without an offset) or as epoch seconds stored as numbers; text that is no time is counted "
             "apart")
+
+
+def _julian_hint(example: object) -> str:
+    """How to read a Julian day number (SQLite's REAL time, julianday()'s), when the refused value is one
+    (days since 4714 BC: 1,721,426 is year 1, 5,373,484 year 9999)."""
+    try:
+        number = float(str(example))
+    except ValueError:
+        return ""
+    return (" (a Julian day number, as julianday() gives, is no epoch second: scan a view holding "
+            "(col - 2440587.5) * 86400)" if 1_721_426 <= number < 5_373_485 else "")
 
 
 # How to turn a column that is not a date-time into one, per engine: the advice must work where it is given

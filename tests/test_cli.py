@@ -438,6 +438,34 @@ def test_a_sqlite_timestamp_of_any_declared_type_is_read_by_its_values(sqlite_ur
     assert numbers.exit_code == 2 and "(e.g. '7')" in numbers.output, numbers.output
 
 
+def test_a_sqlite_datetime_column_of_julian_days_is_refused_not_read_as_epoch_seconds(sqlite_url, tmp_path):
+    """A rates job stores julianday('now') (SQLite's REAL time) in a DATETIME column, once a day per currency.
+    Read as epoch seconds the days were one "second" apart: the daily rows became near-duplicate clusters and
+    cleanup.sql deleted two days of rates. Refused like the same values in a REAL column, with the way out;
+    a DATETIME column of ISO text or epoch seconds is read as before."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE fx_rates (id INTEGER PRIMARY KEY, ccy TEXT, rate REAL, fetched_at DATETIME)")
+        conn.exec_driver_sql("INSERT INTO fx_rates (ccy, rate, fetched_at) VALUES"
+                             " ('EUR', 1.1, julianday('2026-11-20 06:00:00')),"
+                             " ('EUR', 1.1, julianday('2026-11-21 06:00:00')),"
+                             " ('EUR', 1.1, julianday('2026-11-22 06:00:00'))")
+        conn.exec_driver_sql("CREATE TABLE fx_iso (id INTEGER PRIMARY KEY, ccy TEXT, fetched_at DATETIME)")
+        conn.exec_driver_sql("INSERT INTO fx_iso (ccy, fetched_at) VALUES ('EUR', '2026-11-20 06:00:00.100'),"
+                             " ('EUR', '2026-11-20 06:00:00.300'), ('USD', 1762137000)")
+    engine.dispose()
+    result = run("scan", sqlite_url, "--table", "fx_rates", "--key", "ccy", "--ts", "fetched_at",
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "is declared DATETIME, and 3 of its first 3 values are not a date-time" \
+        in result.output and "(col - 2440587.5) * 86400" in result.output, result.output
+    assert result.output.count("\n") == 1 and not (tmp_path / "out" / "cleanup.sql").exists(), result.output
+    iso = run("scan", sqlite_url, "--table", "fx_iso", "--key", "ccy", "--ts", "fetched_at", "--format", "json")
+    assert iso.exit_code == 1, iso.output
+    assert [c["key"] for c in json.loads(iso.output)["tables"][0]["clusters"]] == [{"ccy": "EUR"}]
+
+
 def test_sqlite_epoch_second_timestamps_reach_every_output_as_times(sqlite_url, tmp_path):
     """A settlement client that retried after a timeout wrote its copies into an INTEGER column of epoch
     seconds (SQLite's other usual way to keep times): the scan reads them as UTC, and findings.json, the

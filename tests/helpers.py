@@ -29,6 +29,17 @@ def make_table(url: str, name: str, columns: list[sa.Column], rows: list[dict]) 
     return table
 
 
+def run_statements(url: str, *statements: str) -> None:
+    """Run SQL as written, in one transaction: a table declared the way an application declares it (SQLite
+    times in TEXT, INTEGER or DATETIME columns holding what the writer put there), which make_table's types
+    would convert."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
 def partitioned_by_month(url: str, table: str, columns: str, ts: str, *inserts: str) -> None:
     """A PostgreSQL table range-partitioned on ``ts`` into October and November 2026 (its primary key must
     hold ``ts``), then ``inserts`` run in one transaction."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import events_table
+from helpers import events_table, run_statements
 
 from dupfinder import api
 from dupfinder.cli import main
@@ -443,19 +443,13 @@ def test_a_sqlite_datetime_column_of_julian_days_is_refused_not_read_as_epoch_se
     Read as epoch seconds the days were one "second" apart: the daily rows became near-duplicate clusters and
     cleanup.sql deleted two days of rates. Refused like the same values in a REAL column, with the way out;
     a DATETIME column of ISO text or epoch seconds is read as before."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(sqlite_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE fx_rates (id INTEGER PRIMARY KEY, ccy TEXT, rate REAL, fetched_at DATETIME)")
-        conn.exec_driver_sql("INSERT INTO fx_rates (ccy, rate, fetched_at) VALUES"
-                             " ('EUR', 1.1, julianday('2026-11-20 06:00:00')),"
-                             " ('EUR', 1.1, julianday('2026-11-21 06:00:00')),"
-                             " ('EUR', 1.1, julianday('2026-11-22 06:00:00'))")
-        conn.exec_driver_sql("CREATE TABLE fx_iso (id INTEGER PRIMARY KEY, ccy TEXT, fetched_at DATETIME)")
-        conn.exec_driver_sql("INSERT INTO fx_iso (ccy, fetched_at) VALUES ('EUR', '2026-11-20 06:00:00.100'),"
-                             " ('EUR', '2026-11-20 06:00:00.300'), ('USD', 1762137000)")
-    engine.dispose()
+    run_statements(sqlite_url,
+                   "CREATE TABLE fx_rates (id INTEGER PRIMARY KEY, ccy TEXT, rate REAL, fetched_at DATETIME)",
+                   "INSERT INTO fx_rates (ccy, rate, fetched_at) VALUES ('EUR', 1.1, julianday('2026-11-20 06:00:00')),"
+                   " ('EUR', 1.1, julianday('2026-11-21 06:00:00')), ('EUR', 1.1, julianday('2026-11-22 06:00:00'))",
+                   "CREATE TABLE fx_iso (id INTEGER PRIMARY KEY, ccy TEXT, fetched_at DATETIME)",
+                   "INSERT INTO fx_iso (ccy, fetched_at) VALUES ('EUR', '2026-11-20 06:00:00.100'),"
+                   " ('EUR', '2026-11-20 06:00:00.300'), ('USD', 1762137000)")
     result = run("scan", sqlite_url, "--table", "fx_rates", "--key", "ccy", "--ts", "fetched_at",
                  "--out", str(tmp_path / "out"))
     assert result.exit_code == 2 and "is declared DATETIME, and 3 of its first 3 values are not a date-time" \
@@ -470,14 +464,9 @@ def test_sqlite_epoch_second_timestamps_reach_every_output_as_times(sqlite_url, 
     """A settlement client that retried after a timeout wrote its copies into an INTEGER column of epoch
     seconds (SQLite's other usual way to keep times): the scan reads them as UTC, and findings.json, the
     report and --runs must read them the same way; the report stopped with "Invalid isoformat string"."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(sqlite_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE settlements (id INTEGER PRIMARY KEY, ref TEXT, cents INTEGER, at INTEGER)")
-        conn.exec_driver_sql("INSERT INTO settlements VALUES (1, 'S-1', 900, 1762137000), (2, 'S-1', 900, 1762137000),"
-                             " (3, 'S-2', 100, 1762137001), (4, 'S-3', 250, 1762137002.5), (5, 'S-3', 250, 1762137003)")
-    engine.dispose()
+    run_statements(sqlite_url, "CREATE TABLE settlements (id INTEGER PRIMARY KEY, ref TEXT, cents INTEGER, at INTEGER)",
+                   "INSERT INTO settlements VALUES (1, 'S-1', 900, 1762137000), (2, 'S-1', 900, 1762137000),"
+                   " (3, 'S-2', 100, 1762137001), (4, 'S-3', 250, 1762137002.5), (5, 'S-3', 250, 1762137003)")
     runs = tmp_path / "runs.jsonl"
     runs.write_text('{"start": 1762136999, "end": 1762137010, "job": "settle"}\n')
     out = tmp_path / "out"

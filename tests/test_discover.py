@@ -8,7 +8,7 @@ import tomllib
 import hostile
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import at, make_table, partitioned_by_month
+from helpers import at, make_table, partitioned_by_month, run_statements
 from hypothesis import HealthCheck, assume, given, settings
 
 from dupfinder.cli import main
@@ -124,20 +124,16 @@ def test_sqlite_times_kept_as_text_or_epoch_seconds_are_a_creation_timestamp(sql
     """SQLite's usual way keeps times in TEXT (an export's created_at) or INTEGER epoch seconds (a client's
     settled_at); a scan takes them as --ts, and discover said no table had a creation-timestamp column. A
     column named like a time that holds no moments (a created_by name, a TEXT date) is still none."""
-    engine = sa.create_engine(sqlite_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE invoice_lines (id INTEGER PRIMARY KEY, invoice_no TEXT, created_by TEXT,"
-                             " created_at TEXT)")
-        conn.exec_driver_sql("INSERT INTO invoice_lines VALUES (1, 'INV-1', 'ann', '2026-11-03 02:30:00.100'),"
-                             " (2, 'INV-1', 'ann', '2026-11-03 02:30:00.400'),"
-                             " (3, 'INV-2', 'bob', '2026-11-03 02:31:00')")
-        conn.exec_driver_sql("CREATE TABLE settlements (id INTEGER PRIMARY KEY, settlement_ref TEXT,"
-                             " settled_at INTEGER)")
-        conn.exec_driver_sql("INSERT INTO settlements VALUES (1, 'S-1', 1762137000), (2, 'S-1', 1762137001),"
-                             " (3, 'S-2', 1762137060)")
-        conn.exec_driver_sql("CREATE TABLE holidays (id INTEGER PRIMARY KEY, region TEXT, observed_at TEXT)")
-        conn.exec_driver_sql("INSERT INTO holidays VALUES (1, 'DE', '2026-12-25'), (2, 'FR', '2026-12-25')")
-    engine.dispose()
+    run_statements(sqlite_url,
+                   "CREATE TABLE invoice_lines (id INTEGER PRIMARY KEY, invoice_no TEXT, created_by TEXT,"
+                   " created_at TEXT)",
+                   "INSERT INTO invoice_lines VALUES (1, 'INV-1', 'ann', '2026-11-03 02:30:00.100'),"
+                   " (2, 'INV-1', 'ann', '2026-11-03 02:30:00.400'), (3, 'INV-2', 'bob', '2026-11-03 02:31:00')",
+                   "CREATE TABLE settlements (id INTEGER PRIMARY KEY, settlement_ref TEXT, settled_at INTEGER)",
+                   "INSERT INTO settlements VALUES (1, 'S-1', 1762137000), (2, 'S-1', 1762137001),"
+                   " (3, 'S-2', 1762137060)",
+                   "CREATE TABLE holidays (id INTEGER PRIMARY KEY, region TEXT, observed_at TEXT)",
+                   "INSERT INTO holidays VALUES (1, 'DE', '2026-12-25'), (2, 'FR', '2026-12-25')")
     proposals = {p.table: (p.keys, p.ts) for p in discover(sqlite_url)}
     assert proposals == {"invoice_lines": (("invoice_no",), "created_at"),
                          "settlements": (("settlement_ref",), "settled_at")}

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import make_table
+from helpers import make_table, run_statements
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -172,12 +172,9 @@ def test_whole_second_timestamps_match_the_runs_active_during_their_second(sqlit
     into the second its first retried copies were written in. Read as points, those copies fell outside any
     run ("no recorded run was active"); a whole-second timestamp stands for its whole second. A run that
     ended two seconds before the copies still matches nothing."""
-    engine = sa.create_engine(sqlite_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE settlements (id INTEGER PRIMARY KEY, ref TEXT, cents INTEGER, at INTEGER)")
-        conn.exec_driver_sql("INSERT INTO settlements VALUES (1, 'S-1', 900, 1762137000), (2, 'S-1', 900, 1762137000),"
-                             " (3, 'S-2', 100, 1762137001), (4, 'S-3', 250, 1762137020), (5, 'S-3', 250, 1762137020)")
-    engine.dispose()
+    run_statements(sqlite_url, "CREATE TABLE settlements (id INTEGER PRIMARY KEY, ref TEXT, cents INTEGER, at INTEGER)",
+                   "INSERT INTO settlements VALUES (1, 'S-1', 900, 1762137000), (2, 'S-1', 900, 1762137000),"
+                   " (3, 'S-2', 100, 1762137001), (4, 'S-3', 250, 1762137020), (5, 'S-3', 250, 1762137020)")
     (tmp_path / "runs.jsonl").write_text('{"start": 1762137000.25, "end": 1762137005, "job": "settle"}\n'
                                          '{"start": 1762137010, "end": 1762137018, "job": "settle"}\n')
     result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "settlements", "--key", "ref", "--ts", "at",

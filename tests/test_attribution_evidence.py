@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from helpers import at, make_table, scan_one
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlrun import scan_doc
 
@@ -82,27 +82,32 @@ def test_explanations_and_summaries_never_hold_an_empty_name(db_url):
         assert "  " not in text and "()" not in text and " ," not in text, text
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(name=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
                     max_size=20))
+@example(name="0000")  # in the template's own 1000000: not a bare name (a CI run drew it)
+@example(name="my col")
 def test_attribution_statements_keep_any_name_one_quoted_identifier(name):
     from sqlalchemy.dialects import mysql, postgresql, sqlite
 
     from dupfinder.sqltemplates import ident, quote_table, render_sql
 
+    def statements(dialect, name: str) -> list[str]:
+        ctx = {"table": quote_table(dialect, name), "keys": [name], "ts": name}
+        return [render_sql("writer_counts.sql.j2", dialect, **ctx, groups=[name], shared_by=["w0"], spans=2,
+                           by_xmin=dialect.name == "postgresql"),
+                render_sql("column_profile.sql.j2", dialect, **ctx, candidates=[name], order=[name], columns=[name])]
+
+    neutral = "zzq_placeholder"  # the statements with a name that occurs nowhere else: what the template says
     for dialect in (postgresql.dialect(), sqlite.dialect(), mysql.dialect()):
         quoted = ident(dialect, name)
-        ctx = {"table": quote_table(dialect, name), "keys": [name], "ts": name}
-        rendered = [
-            render_sql("writer_counts.sql.j2", dialect, **ctx, groups=[name], shared_by=["w0"], spans=2,
-                       by_xmin=dialect.name == "postgresql"),
-            render_sql("column_profile.sql.j2", dialect, **ctx, candidates=[name], order=[name], columns=[name]),
-        ]
-        for sql in rendered:
+        for sql, plain in zip(statements(dialect, name), statements(dialect, neutral), strict=True):
             assert quoted in sql
             if quoted != name and len(name) >= 4 and name.strip():
-                # a name that needs quoting never appears bare outside its quoted form
-                assert name not in sql.replace(quoted, ""), (name, sql)
+                # a name that needs quoting never appears bare outside its quoted form: no more often than the
+                # template's own text holds it ('0000' is in every 1000000 of it)
+                template = plain.replace(ident(dialect, neutral), "")
+                assert sql.replace(quoted, "").count(name) <= template.count(name), (name, sql)
 
 
 def test_a_scheduler_column_and_a_constant_currency_are_not_hosts(sqlite_url):

@@ -747,7 +747,7 @@ def _sqlite_values_are_moments(conn: Connection, info: TableInfo, column: Column
     from .sqltemplates import quote_table, render_sql, spelled_out, sql_text
 
     sql = render_sql("ts_sample_sqlite.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
-                     ts=conn.dialect.identifier_preparer.quote(column.name))
+                     ts=column.name)
     sampled, moments, example = conn.execute(sql_text(sql)).one()
     kind = "of no declared type" if column.type.upper() in ("", "NULL") else f"declared {column.type}"
     if sampled and moments * 2 < sampled:

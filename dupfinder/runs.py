@@ -56,7 +56,6 @@ DEFAULT_SLACK = 0.002
 # a row was written up to a second after its timestamp when the writer cut the time, half a second before it
 # when the database rounded it. Read as a point, a copy written 0.4 s into a run that started 0.25 s into that
 # second fell "outside any run" (a settlement client's retry, epoch seconds on SQLite).
-WHOLE_SECONDS_SHARE = 0.9
 WHOLE_SECOND_BEFORE_US = 500_000
 WHOLE_SECOND_AFTER_US = 1_000_000
 
@@ -314,13 +313,6 @@ def _agrees(row_writer: dict[str, Any], run: Run) -> bool:
     return True
 
 
-def whole_seconds(clusters: Iterable[Cluster]) -> bool:
-    """Whether the cluster rows' timestamps are whole seconds (nine in ten or more, as the attribution's
-    precision warning counts them): the column keeps no fraction, so a row's moment is known to a second."""
-    stamps = [r.ts_us for c in clusters for r in c.rows]
-    return bool(stamps) and sum(1 for t in stamps if t % 1_000_000 == 0) >= WHOLE_SECONDS_SHARE * len(stamps)
-
-
 class RunIndex:
     """Runs sorted by start, to find the runs active at a moment without walking every run."""
 
@@ -397,6 +389,8 @@ def table_evidence(table: TableResult, index: RunIndex) -> tuple[str, list[RunEv
     """
     zone = table.spec.timezone
     readings = ["utc", "local"] if table.ts_timezone_aware is False and zone else ["utc"]
+    from .cluster import whole_seconds
+
     whole = whole_seconds(table.clusters)
     best: tuple[int, str, list[RunEvidence]] | None = None
     for reading in readings:

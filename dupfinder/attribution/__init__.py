@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..cluster import Cluster, same_text, share
+from ..cluster import Cluster, same_text, share, whole_seconds
 from ..findings import TableResult
 from ..writers import WriterColumn
 from . import around, clock, jobruns, model, timing, transactions, writercols
@@ -50,11 +50,6 @@ def _xmin_trusted(table: TableResult) -> bool:
     return share is not None and share < XMIN_REWRITE_SHARE
 
 
-def _whole_seconds(clusters: Sequence[Cluster]) -> bool:
-    values = [r.ts_us for c in clusters for r in c.rows]
-    return bool(values) and sum(1 for t in values if t % 1_000_000 == 0) >= 0.9 * len(values)
-
-
 def attribute_table(table: TableResult, counter: Counter | None = None,
                     data_roles: Sequence[WriterColumn] = ()) -> TableResult:
     """Attribute every cluster of one table and group them into incidents. ``data_roles``: roles read from
@@ -78,7 +73,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         eps = _anonymous_pairs(eps, clusters, pairs, written, margin_us, gap_us)
     eps = [timing.measure(e, clusters, written, margin_us) for e in eps]
     episode_of = {i: e for e in eps for i in e.members}
-    whole = _whole_seconds(clusters)
+    whole = whole_seconds(clusters)
     alike, peers = _gap_counts(clusters, eps)
     stamps = [[r.ts_us for r in c.rows] for c in clusters]
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)

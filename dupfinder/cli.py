@@ -338,6 +338,7 @@ def cleanup(findings, output, keep):
     cleanup_pieces, rollback_pieces = api.cleanup_parts(findings, keep)  # written as rendered, one cluster at a time
     if path is None:
         click.get_text_stream("stdout").writelines(cleanup_pieces)
+        click.echo("no rollback written: with -o FILE the rollback SQL is written beside FILE", err=True)
         return
     write_pieces(path, cleanup_pieces)
     rollback_path = path.with_name(rollback_name(path.name))

@@ -479,3 +479,15 @@ def test_sqlite_epoch_second_timestamps_reach_every_output_as_times(sqlite_url, 
     assert table["time_range"] == {"first": "2025-11-03T02:30:00", "last": "2025-11-03T02:30:03"}
     assert all(r["run"] for c in table["clusters"] for r in c["rows"]), table["clusters"]
     assert "2025-11-03" in (out / "report.html").read_text()
+
+
+def test_cleanup_to_standard_output_says_no_rollback_was_written(dup_db, tmp_path):
+    """Piped straight into psql, the cleanup has no rollback beside it: standard error says so, and standard
+    output holds only the SQL (so the pipe still runs)."""
+    out = tmp_path / "out"
+    assert run("scan", dup_db, "--table", "events", "--key", "account", "--ts", "ts", "--out", str(out)).exit_code == 1
+    result = run("cleanup", str(out / "findings.json"))
+    assert result.exit_code == 0, result.output
+    assert "no rollback written" in result.stderr
+    assert "no rollback" not in result.stdout and "dupfinder cleanup.sql" in result.stdout
+    assert not any(p.name.endswith(".sql") for p in tmp_path.iterdir())

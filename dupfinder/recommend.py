@@ -6,6 +6,12 @@ from typing import Any, NamedTuple
 
 MIGRATION = ("Add the UNIQUE constraint on the business key (migration.sql) so the next double run fails "
              "loudly instead of writing a second row.")
+# engines that enforce no UNIQUE constraint: what stops the next double run there instead
+NO_UNIQUE = {"hive": "Spark SQL enforces no UNIQUE constraint", "chdb": "ClickHouse enforces no UNIQUE constraint"}
+NO_UNIQUE_ADVICE = {
+    "hive": "write with MERGE INTO ... ON the business key WHEN NOT MATCHED THEN INSERT on a Delta table",
+    "chdb": "a ReplacingMergeTree ordered by the business key, or insert_deduplication_token per job run",
+}
 
 
 def _names(writers: list[dict[str, Any]], role: str, fallback: str) -> str:
@@ -66,11 +72,27 @@ _STATEMENTS = {
 }
 _STATEMENTS["mariadb"] = _STATEMENTS["mysql"]
 _STATEMENTS["duckdb"] = _STATEMENTS["sqlite"]
+# neither tells one worker that it won an item, nor holds a lock across hosts: the claim and the lock belong in a
+# transactional store the workers share (the queue's own, or a PostgreSQL/MySQL table)
+_ELSEWHERE = ("a claim in a transactional store the workers share (the queue's own, or a PostgreSQL or MySQL "
+              "table), taken before writing here; only the worker that gets the item proceeds")
+_LOCK_ELSEWHERE = "a lock in a transactional store every host's run shares"
+_STATEMENTS["chdb"] = Statements(
+    claim=_ELSEWHERE,
+    insert_once="`INSERT INTO ... SETTINGS insert_deduplication_token = '<job run id>' VALUES ...` into a "
+                "MergeTree table with `non_replicated_deduplication_window` set (a second insert of one run is "
+                "dropped)",
+    lock=_LOCK_ELSEWHERE,
+)
+_STATEMENTS["hive"] = Statements(
+    claim=_ELSEWHERE,
+    insert_once="`MERGE INTO ... USING ... ON` the business key `WHEN NOT MATCHED THEN INSERT *` on a Delta table",
+    lock=_LOCK_ELSEWHERE,
+)
 
 
 def statements(dialect: str | None) -> Statements:
-    """The fixes' statements for an engine; engines with no UNIQUE constraint to lean on (ClickHouse, Spark)
-    (no UNIQUE constraint there) get the PostgreSQL forms.
+    """The fixes' statements for an engine; an engine not listed gets the PostgreSQL forms.
 
     >>> statements("mariadb").insert_once
     '`INSERT ... ON DUPLICATE KEY UPDATE id = id`'
@@ -80,10 +102,11 @@ def statements(dialect: str | None) -> Statements:
 
 def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bool,
                     signal: str | None = None, dialect: str | None = "postgresql") -> list[str]:
-    """Concrete next steps for an incident, in the engine's own SQL (``dialect``); the UNIQUE migration is
-    always the last one. ``signal``: what would settle an abstention (never asking for what the rows already
-    record)."""
+    """Concrete next steps for an incident, in the engine's own SQL (``dialect``); the UNIQUE migration (or, where
+    the engine enforces none, what stops a second copy instead) is always the last one. ``signal``: what would
+    settle an abstention (never asking for what the rows already record)."""
     sql = statements(dialect)
+    unique = dialect not in NO_UNIQUE
     hosts = _names(writers, "host", "the hosts")
     host = _names(writers, "host", "the host")
     steps: dict[str, list[str]] = {
@@ -100,11 +123,12 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
         ],
         "worker_race": [
             f"Make the claim atomic: {sql.claim}.",
-            f"Write with {sql.insert_once} on the business key once the constraint exists.",
+            f"Write with {sql.insert_once}" + (" on the business key once the constraint exists." if unique else "."),
         ],
         "retry": [
             "Give each message or request an idempotency key and record it atomically with the write "
-            f"({sql.insert_once} with a UNIQUE constraint on it), so a redelivery or retry becomes a no-op.",
+            f"({sql.insert_once}{' with a UNIQUE constraint on it' if unique else ''}), so a redelivery or retry "
+            "becomes a no-op.",
             "Check the consumer's acknowledgement timeout against how long processing takes: a message "
             "acknowledged after the timeout is delivered again.",
         ],
@@ -128,5 +152,7 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
     if recurring and mechanism in ("multi_host", "duplicate_run", "deploy_overlap", "dst_fallback"):
         result.append("The pattern recurs at the same time of day: it is a schedule, so check every "
                       "scheduler that could fire at that time, not only the one you expect.")
-    result.append(MIGRATION)
+    result.append(MIGRATION if dialect not in NO_UNIQUE else
+                  f"{NO_UNIQUE[dialect]}, so make the next double run a no-op instead: {NO_UNIQUE_ADVICE[dialect]} "
+                  "(migration.sql says the same).")
     return result

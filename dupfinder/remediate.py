@@ -21,6 +21,7 @@ from sqlalchemy.engine import Dialect
 
 from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, UsageError
+from .recommend import NO_UNIQUE, NO_UNIQUE_ADVICE
 from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql, stream_sql
 from .words import count
 from .writers import ROLE_WORDS
@@ -31,11 +32,6 @@ LOCK_WAIT_SECONDS = 5
 STATEMENT_TIMEOUT = "15min"
 SUPPORTED = ("postgresql", "sqlite", "mysql", "duckdb", "hive (Spark SQL)", "chdb (ClickHouse)")
 PLAN_ONLY = ("hive", "chdb")  # no multi-statement transactions: cleanup.sql is a plan of guarded steps
-NO_UNIQUE = {"hive": "Spark SQL enforces no UNIQUE constraint", "chdb": "ClickHouse enforces no UNIQUE constraint"}
-NO_UNIQUE_ADVICE = {
-    "hive": "write with MERGE INTO ... ON the business key WHEN NOT MATCHED THEN INSERT on a Delta table",
-    "chdb": "a ReplacingMergeTree ordered by the business key, or insert_deduplication_token per job run",
-}
 KEEP = ("earliest", "latest")
 ON_DELETE = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 # the engines' identifier limits in bytes (SQLite has none; the same names are used there)

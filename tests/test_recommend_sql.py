@@ -62,3 +62,36 @@ def test_a_mysql_incident_is_never_told_postgresql_syntax(dialect):
     for mechanism in ("multi_host", "worker_race", "retry"):
         text = " ".join(recommendations(mechanism, [{"host": "a"}, {"host": "b"}], False, None, dialect))
         assert "ON CONFLICT" not in text and "pg_try_advisory_lock" not in text and "RETURNING" not in text, text
+
+
+@pytest.mark.parametrize("dialect", ["hive", "chdb"])
+def test_an_engine_without_unique_constraints_is_never_told_to_add_one(dialect):
+    """Spark SQL and ClickHouse enforce no UNIQUE constraint and have neither RETURNING on UPDATE nor a lock
+    across hosts: their incidents were told PostgreSQL's forms and to add the constraint migration.sql refuses."""
+    for mechanism in ("multi_host", "duplicate_run", "worker_race", "retry", "deploy_overlap"):
+        text = " ".join(recommendations(mechanism, [{"host": "a"}, {"host": "b"}], False, None, dialect))
+        for wrong in ("ON CONFLICT", "pg_try_advisory_lock", "RETURNING", "Add the UNIQUE constraint",
+                      "once the constraint exists", "with a UNIQUE constraint on it"):
+            assert wrong not in text, (mechanism, wrong, text)
+        assert "enforces no UNIQUE constraint" in text
+
+
+def test_clickhouse_insert_once_advice_runs_there_and_drops_the_second_insert(chdb_url):
+    """The insert-once form told to a ClickHouse incident, filled in on a real chDB table: the second insert of one
+    job run is dropped."""
+    from dupfinder.recommend import statements as for_engine
+
+    advice = for_engine("chdb").insert_once
+    insert = (_code(advice).replace("INTO ...", "INTO paid (id, k)").replace("VALUES ...", "VALUES (2, 7)")
+              .replace("<job run id>", "run-7"))
+    setting = re.findall(r"`([a-z_]+)`", advice)[-1]
+    engine = sa.create_engine(chdb_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE TABLE paid (id Int32, k Int32) ENGINE = MergeTree ORDER BY k "
+                                 f"SETTINGS {setting} = 100")
+            for _ in range(2):
+                conn.exec_driver_sql(insert)
+            assert conn.exec_driver_sql("SELECT count() FROM paid").scalar() == 1
+    finally:
+        engine.dispose()

@@ -51,7 +51,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
-            spec, since_note = column_since(spec, aware or read_in_utc(info, spec.ts))
+            utc = read_in_utc(info, spec.ts)  # a MySQL/MariaDB TIMESTAMP: no zone in the type, instants in UTC
+            spec, since_note = column_since(spec, aware or utc)
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index)
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
@@ -65,14 +66,14 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
-            notes = [*_notes(info, aware, read_in_utc(info, spec.ts)), *([ts_note] if ts_note else []),
+            notes = [*_notes(info, aware, utc), *([ts_note] if ts_note else []),
                      *([since_note] if since_note else []),
                      *found.stats.notes(),
                      *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected)]
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
-                ts_timezone_aware=aware, notes=tuple(notes), rows_fetched=found.rows_fetched,
+                ts_timezone_aware=aware, ts_read_in_utc=bool(utc), notes=tuple(notes), rows_fetched=found.rows_fetched,
                 xmin_top_share=xmin_share,
                 commit_timestamps=clock.commit_status(found.commit_timestamps, repeated_commits),
                 verify_sql=verify_sql(conn, info, spec),

@@ -48,6 +48,7 @@ class TableResult:
     far_duplicates: tuple[FarDuplicate, ...]
     far_total: int
     ts_timezone_aware: bool | None
+    ts_read_in_utc: bool = False  # a column without a zone whose values are instants read in UTC (MySQL TIMESTAMP)
     notes: tuple[str, ...] = ()
     rows_fetched: int = 0
     xmin_top_share: float | None = None
@@ -193,6 +194,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         **({"id_columns": list(info.id_columns)} if getattr(info, "id_columns", ()) else {}),
         "dialect": info.dialect,
         "ts_timezone_aware": t.ts_timezone_aware,
+        **({"ts_read_in_utc": True} if t.ts_read_in_utc else {}),
         "keep": spec.keep,
         "since": spec.since.isoformat() if spec.since else None,
         **({"scan_seconds": round(t.scan_seconds, 3)} if t.scan_seconds is not None else {}),

@@ -153,7 +153,11 @@ def impact(incident: dict[str, Any]) -> tuple:
 
 
 def _zone(table: dict[str, Any]) -> str:
-    return "UTC" if table.get("ts_timezone_aware", True) else "as stored, no time zone"
+    """How the times shown read: a MySQL/MariaDB TIMESTAMP has no zone in its type but holds instants, which the
+    scan reads in UTC."""
+    if table.get("ts_timezone_aware", True) or table.get("ts_read_in_utc"):
+        return "UTC"
+    return "as stored, no time zone"
 
 
 def _incident_context(table: dict[str, Any], incident: dict[str, Any], rank: int,

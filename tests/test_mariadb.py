@@ -250,3 +250,18 @@ def test_since_on_a_timestamp_column_reads_the_bound_in_utc_only(mariadb_url, aw
     # and the table's note says how the values were read, not that they carry no time zone
     assert any("read in UTC, the scan's session time zone" in n for n in table["notes"]) == aware, table["notes"]
     assert any("has no time zone" in n for n in table["notes"]) != aware, table["notes"]
+
+
+@pytest.mark.parametrize("aware", [False, True], ids=["datetime", "timestamp"])
+def test_the_report_shows_timestamp_values_in_utc_and_datetime_values_as_stored(mariadb_url, aware, tmp_path):
+    """The report's times of a TIMESTAMP column were labelled "as stored, no time zone": they are instants the
+    scan reads in UTC, and findings.json says so (`ts_read_in_utc`) for the report and any other reader."""
+    events_table(mariadb_url, [(1, 7, 0.0), (2, 7, 0.3)], aware=aware)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--out", str(out), "-q"])
+    assert result.exit_code == 1, result.output
+    table = json.loads((out / "findings.json").read_text())["tables"][0]
+    assert table.get("ts_read_in_utc", False) == aware and table["ts_timezone_aware"] is False
+    report = (out / "report.html").read_text()
+    assert ("as stored, no time zone" in report) != aware

@@ -763,12 +763,15 @@ def _sqlite_values_are_moments(conn: Connection, info: TableInfo, column: Column
 
 
 def _julian_hint(example: object) -> str:
-    """How to read a Julian day number (SQLite's REAL time, julianday()'s), when the refused value is one
-    (days since 4714 BC: 1,721,426 is year 1, 5,373,484 year 9999)."""
+    """How to read a refused number: a Julian day number (SQLite's REAL time, julianday()'s; days since 4714 BC:
+    1,721,426 is year 1, 5,373,484 year 9999), or epoch seconds kept as text (SQLite compares text as text)."""
     try:
         number = float(str(example))
     except ValueError:
         return ""
+    if isinstance(example, str) and 100_000_000 <= number < 100_000_000_000:
+        return (" (epoch seconds stored as text are not read as times: scan a view holding CAST(col AS REAL), "
+                "with --id COL)")
     return (" (a Julian day number, as julianday() gives, is no epoch second: scan a view holding "
             "(col - 2440587.5) * 86400)" if 1_721_426 <= number < 5_373_485 else "")
 

@@ -491,3 +491,25 @@ def test_cleanup_to_standard_output_says_no_rollback_was_written(dup_db, tmp_pat
     assert "no rollback written" in result.stderr
     assert "no rollback" not in result.stdout and "dupfinder cleanup.sql" in result.stdout
     assert not any(p.name.endswith(".sql") for p in tmp_path.iterdir())
+
+
+def test_epoch_seconds_kept_as_text_are_refused_with_advice_that_works(sqlite_url):
+    """A TEXT column of epoch seconds written as strings (SQLite compares them as text, so they are not read as
+    times): the refusal said "ISO text, epoch seconds" are read and this column "holds something else"; it now
+    says these are epoch seconds kept as text, and the view it names finds the pair."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE ev (id INTEGER PRIMARY KEY, k INTEGER, at TEXT)")
+        conn.exec_driver_sql("INSERT INTO ev VALUES (1, 7, '1762137000'), (2, 7, '1762137000.4'), "
+                             "(3, 8, '1762140000')")
+    result = run("scan", sqlite_url, "--table", "ev", "--key", "k", "--ts", "at")
+    assert result.exit_code == 2, result.output
+    assert "epoch seconds stored as text" in result.output and result.output.count("\n") == 1
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE VIEW ev_s AS SELECT id, k, CAST(at AS REAL) AS at FROM ev")
+    engine.dispose()
+    viewed = run("scan", sqlite_url, "--table", "ev_s", "--key", "k", "--ts", "at", "--id", "id", "--format", "json")
+    assert viewed.exit_code == 1, viewed.output
+    assert [c["key"]["k"] for c in json.loads(viewed.output)["tables"][0]["clusters"]] == [7]

@@ -216,6 +216,30 @@ def test_statistics_alongside_read_the_scans_snapshot_on_a_second_connection(pg_
     assert len(connections) == 2, seen  # once on a second connection, once on the scan's own
 
 
+
+def test_a_since_scan_counts_its_statistics_on_its_own_connection(pg_url, monkeypatch):
+    """Under --since the statistics read the window through the timestamp index: no second connection, no
+    exported snapshot, however big the table (a backend started and nine settings copied for a few ms' read)."""
+    import dupfinder.detect as detect_module
+
+    _load(pg_url, [(k, k, "a") for k in range(50)] + [(7, 7.4, "b")])
+    seen: list[tuple[int, str]] = []
+
+    def record(conn, cursor, statement, *rest):
+        seen.append((id(conn.connection.dbapi_connection), statement))
+
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)  # a 51-row table: make it count as big
+    spec = table_spec(table="ev", keys=["k"], ts="ts", since="2026-11-03T02:30:05+00:00")
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        with read_only(pg_url) as conn:
+            found = detect(conn, introspect(conn, "ev", {}), spec, False)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert found.stats.rows_scanned == 48 and [r["k"] for r in found.rows] == [7, 7]  # seconds 3 to 49, and 7.4
+    assert not any("pg_export_snapshot" in sql for _, sql in seen), seen
+    assert len({who for who, _ in seen}) == 1
+
 STATS_ROWS = [  # (k1, k2, ts): NULL keys in either column, NULL and infinite times, one row per case
     (1, 1, "2026-11-03 02:30:00+00"), (1, 1, "2026-11-03 02:30:00.4+00"), (None, 1, "2026-11-03 01:00:00+00"),
     (2, None, None), (3, 3, "infinity"), (4, 4, "-infinity"), (5, 5, "2026-11-04 00:00:00+00"), (6, 6, None),

@@ -281,8 +281,10 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
 
     # a separate statement: folding these counts into the detection pass (GROUPING SETS with a grand total)
     # measured slower on PostgreSQL than this second, narrow sequential scan (benchmarks/plans/); on a big
-    # PostgreSQL table it runs on a second connection, in the same snapshot, while the detection sorts
-    alongside = _stats_alongside(conn, info, sql["table_stats"], params)
+    # PostgreSQL table it runs on a second connection, in the same snapshot, while the detection sorts, except
+    # under --since, where it reads the window through the timestamp index (a few ms) and a second connection
+    # (a backend started, a snapshot exported, nine settings copied) cost more than it could save
+    alongside = None if spec.since is not None else _stats_alongside(conn, info, sql["table_stats"], params)
     with _sorted_aggregation(conn):
         # streamed per statement: Connection.execution_options() would switch every later statement (the
         # savepoint included) to a server-side cursor

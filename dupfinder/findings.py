@@ -246,26 +246,45 @@ def write_findings_to(doc: dict[str, Any], out: TextIO) -> None:
     100,000 rows) and encodes in pure Python; rows here go through the C encoder one at a time, and the clusters
     of an ``OnDemand`` list are built, written and let go of one by one."""
     compact = json.JSONEncoder(ensure_ascii=False, default=plain, separators=(", ", ": ")).encode
+    emit = out.write
+    names: dict[str, str] = {}  # each key's text, encoded once: the clusters repeat the same few dozen keys
+    literal = {None: "null", True: "true", False: "false"}
+
+    def scalar(value: Any) -> str:
+        """What ``compact`` writes for a value, without an encoder's pass for the plain ones (most of them)."""
+        kind = type(value)
+        if kind is int:
+            return int.__repr__(value)
+        if kind is float and value - value == 0:  # finite (NaN and the infinities as the encoder spells them)
+            return float.__repr__(value)
+        if value is None or kind is bool:
+            return literal[value]
+        return compact(list(value) if isinstance(value, OnDemand) else value)
 
     def write(value: Any, level: int, rows: bool = False) -> None:
         pad = "\n" + "  " * (level + 1)
         if isinstance(value, dict) and value:
-            out.write("{")
+            emit("{")
             for n, (k, v) in enumerate(value.items()):
-                out.write(("," if n else "") + pad + compact(str(k)) + ": ")
+                name = names.get(k) if type(k) is str else None
+                if name is None:
+                    name = compact(str(k)) + ": "
+                    if type(k) is str:
+                        names[k] = name
+                emit(("," if n else "") + pad + name)
                 write(v, level + 1, rows=k == "rows")
-            out.write("\n" + "  " * level + "}")
+            emit("\n" + "  " * level + "}")
         elif isinstance(value, (list, tuple, OnDemand)) and value:
-            out.write("[")
+            emit("[")
             for n, item in enumerate(value):
-                out.write(("," if n else "") + pad)
+                emit(("," if n else "") + pad)
                 if rows:
-                    out.write(compact(item))
+                    emit(compact(item))
                 else:
                     write(item, level + 1)
-            out.write("\n" + "  " * level + "]")
+            emit("\n" + "  " * level + "]")
         else:
-            out.write(compact(list(value) if isinstance(value, OnDemand) else value))
+            emit(scalar(value))
 
     write(doc, 0)
     out.write("\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from helpers import T0
 from hypothesis import HealthCheck, given, settings
@@ -213,3 +214,65 @@ def test_statistics_alongside_read_the_scans_snapshot_on_a_second_connection(pg_
     assert [len(c) for c in [alongside.rows]] == [len(own.rows)] and len(own.rows) == 2  # not the third row
     connections = {who for who, sql in seen if "rows_scanned" in sql}
     assert len(connections) == 2, seen  # once on a second connection, once on the scan's own
+
+
+
+def test_a_since_scan_counts_its_statistics_on_its_own_connection(pg_url, monkeypatch):
+    """Under --since the statistics read the window through the timestamp index: no second connection, no
+    exported snapshot, however big the table (a backend started and nine settings copied for a few ms' read)."""
+    import dupfinder.detect as detect_module
+
+    _load(pg_url, [(k, k, "a") for k in range(50)] + [(7, 7.4, "b")])
+    seen: list[tuple[int, str]] = []
+
+    def record(conn, cursor, statement, *rest):
+        seen.append((id(conn.connection.dbapi_connection), statement))
+
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)  # a 51-row table: make it count as big
+    spec = table_spec(table="ev", keys=["k"], ts="ts", since="2026-11-03T02:30:05+00:00")
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        with read_only(pg_url) as conn:
+            found = detect(conn, introspect(conn, "ev", {}), spec, False)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert found.stats.rows_scanned == 48 and [r["k"] for r in found.rows] == [7, 7]  # seconds 3 to 49, and 7.4
+    assert not any("pg_export_snapshot" in sql for _, sql in seen), seen
+    assert len({who for who, _ in seen}) == 1
+
+STATS_ROWS = [  # (k1, k2, ts): NULL keys in either column, NULL and infinite times, one row per case
+    (1, 1, "2026-11-03 02:30:00+00"), (1, 1, "2026-11-03 02:30:00.4+00"), (None, 1, "2026-11-03 01:00:00+00"),
+    (2, None, None), (3, 3, "infinity"), (4, 4, "-infinity"), (5, 5, "2026-11-04 00:00:00+00"), (6, 6, None),
+]
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "duckdb"])
+@pytest.mark.parametrize("since", [None, "2026-11-03T02:00:00+00:00"])
+def test_the_statistics_are_counted_by_filters_with_the_same_answer(engine, since, request):
+    """On PostgreSQL the statistics statement counts with FILTER and count(column), not a CASE per aggregate (a
+    quarter less backend CPU at 5M rows): the same rows scanned, NULL keys, NULL and infinite times and first
+    and last finite time as the rows say, with and without --since, as DuckDB's CASE form counts them."""
+    from dupfinder.detect import detect_sql, since_bind
+
+    url = request.getfixturevalue("pg_url" if engine == "postgresql" else "duckdb_url")
+    writer = sa.create_engine(url)
+    with writer.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE ev (id int PRIMARY KEY, k1 int, k2 int, ts timestamptz)")
+        conn.execute(sa.text("INSERT INTO ev VALUES (:id, :k1, :k2, CAST(:ts AS timestamptz))"),
+                     [{"id": i, "k1": a, "k2": b, "ts": t} for i, (a, b, t) in enumerate(STATS_ROWS)])
+    writer.dispose()
+    spec = table_spec(table="ev", keys=["k1", "k2"], ts="ts", **({"since": since} if since else {}))
+    with read_only(url) as conn:
+        info = introspect(conn, "ev", {})
+        sql = detect_sql(conn, info, spec)["table_stats"]
+        params = {"since": since_bind(info, spec, True)} if since else {}
+        row = conn.execute(sa.text(sql), params).mappings().one()
+    assert ("FILTER (WHERE" in sql and "CASE" not in sql) == (engine == "postgresql"), sql
+    bound = "2026-11-03 01:59:58+00"  # the bound less one window (2 s)
+    kept = [r for r in STATS_ROWS if since is None or (r[2] is not None and r[2] != "-infinity" and
+                                                      (r[2] == "infinity" or r[2] >= bound))]
+    finite = sorted(t for _, _, t in kept if t not in (None, "infinity", "-infinity"))
+    assert (row["rows_scanned"], row["rows_null_key"], row["rows_null_ts"], row["rows_infinite_ts"]) == (
+        len(kept), sum(1 for a, b, _ in kept if a is None or b is None), sum(1 for *_, t in kept if t is None),
+        sum(1 for *_, t in kept if t in ("infinity", "-infinity")))
+    assert (row["first_ts"], row["last_ts"]) == (datetime.fromisoformat(finite[0]), datetime.fromisoformat(finite[-1]))

@@ -191,7 +191,10 @@ def _incident_context(table: dict[str, Any], incident: dict[str, Any], rank: int
 
 def _cluster_context(table: dict[str, Any], cluster: dict[str, Any], index: int) -> dict[str, Any]:
     roles = sorted({role for r in cluster["rows"] for role in r["writer"]})
-    writer_columns = {w["column"] for w in table.get("writer_columns", [])}
+    # a writer column is shown under its role's name, but `differing_columns` names the column itself
+    # (an untrusted one keeps the cluster divergent): without this map its difference was never highlighted
+    column_of = {w["role"]: w["column"] for w in table.get("writer_columns", [])}
+    writer_columns = set(column_of.values())
     skip = (set(table.get("primary_key", [])) | set(table.get("id_columns") or []) | {table["ts_column"]}
             | writer_columns)
     columns = [c["name"] for c in table.get("columns", []) if c["name"] not in skip] or list(
@@ -202,8 +205,11 @@ def _cluster_context(table: dict[str, Any], cluster: dict[str, Any], index: int)
         "incident": cluster.get("incident"),
         "explanation": prose(cluster["explanation"]), "payload": cluster["payload"],
         "span": format_seconds(cluster["span_seconds"]),
-        "headers": [{"name": name, "long": len(name) > LABEL_CHARS, "differs": name in cluster["differing_columns"],
-                     "writer": name in roles} for name in roles + columns],
+        "headers": [{"name": name, "long": len(name) > LABEL_CHARS,
+                     "differs": column_of.get(name, name) in cluster["differing_columns"] if name in roles
+                     else name in cluster["differing_columns"],
+                     # writer values and the key's values are ids: they never wrap (INV-2026-00001 broke at "-")
+                     "ident": name in roles or name in cluster["key"]} for name in roles + columns],
         "rows": [{"pk": ", ".join(f"{k}={_value(v)}" for k, v in r["pk"].items()), "ts": r["ts"],
                   # a divergent cluster keeps every row until a person decides: no row is marked kept
                   "survivor": r["survivor"] and cluster["payload"] != "divergent",

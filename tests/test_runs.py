@@ -305,3 +305,22 @@ def test_hosts_the_job_log_names_rule_mechanisms_out_like_a_host_column(pg_url, 
         assert ruled_out not in named, cluster["explanation"]
         assert cluster["evidence"]["observations"]["runs_host"] == ("same" if hosts[0] == hosts[1] else "differ")
         assert "host column" not in (cluster["evidence"].get("signal") or ""), cluster["evidence"]["signal"]
+
+
+def test_a_task_executed_twice_is_a_redelivery_also_while_the_first_execution_still_runs(sqlite_url, tmp_path):
+    """A stranger's finding (kombu over redis, late ack, 2 s visibility timeout): the first execution of task
+    F-2026/11/0006 was still rendering when the message went to the other consumer, so the redelivered copy
+    fell inside both executions ("overlapping"), and `same_run_id` stayed false: it was set for `two_runs`
+    only, which a late-ack redelivery, whose first execution has not finished by definition, rarely gives
+    when the table does not record the task id."""
+    _events(sqlite_url)
+    (tmp_path / "worker.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+        {"start": _iso(0.5), "end": _iso(3.5), "job": "issue_invoice", "run": "F-2026/11/0006"},
+        {"start": _iso(1.1), "end": _iso(1.5), "job": "issue_invoice", "run": "F-2026/11/0006"}]))
+    result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--runs", str(tmp_path / "worker.jsonl"), "--format", "json"])
+    (cluster,) = json.loads(result.output)["tables"][0]["clusters"]
+    runs = cluster["evidence"]["job_runs"]
+    assert runs["verdict"] == "overlapping" and [row["run"] for row in cluster["rows"]] == [
+        ["worker.jsonl:1"], ["worker.jsonl:1", "worker.jsonl:2"]]
+    assert runs["same_run_id"] and "run id F-2026/11/0006 executed again" in cluster["explanation"]

@@ -389,7 +389,7 @@ def _table_report(t: dict[str, Any], n: int, tally: _Tally) -> tuple[dict[str, A
         "rows_null_key": f"{t['rows_null_key']:,}", "rows_null_ts": f"{t['rows_null_ts']:,}",
         "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),
         "time_range": t.get("time_range", {}), "since": t.get("since"),
-        "writer_columns": [f"{w['role']} = {w['column']} ({how_found(w['reason'])})"
+        "writer_columns": [f"{w['role']} = {w['column']} ({how_found(w['reason'], w.get('trusted', True))})"
                            for w in t.get("writer_columns", [])],
         "signals": t.get("signals", {}), "evidence_read": evidence_read(t.get("signals", {})),
         "notes": [prose(note) for note in t.get("notes", [])],
@@ -476,14 +476,16 @@ def evidence_read(signals: dict[str, Any]) -> list[str]:
     return shown
 
 
-def how_found(reason: str) -> str:
+def how_found(reason: str, trusted: bool = True) -> str:
     """A writer column's reason, short enough for the parameters table (findings.json keeps the whole text).
+    An untrusted one says so: it is why clusters whose copies differ only in it are divergent.
 
     >>> how_found("given with --writer"), how_found("inferred: the name is the role word 'pid', type INTEGER")
     ('given', 'inferred from its name and type')
+    >>> how_found("inferred: the name is the role word 'host', type TEXT; not confirmed by the data", False)
+    'inferred from its name and type; not confirmed by the data, so compared like business data'
     """
     if reason.startswith("given"):
         return "given"
-    if "from the data" in reason:
-        return "inferred from the data"
-    return "inferred from its name and type"
+    found = "inferred from the data" if "from the data" in reason else "inferred from its name and type"
+    return found if trusted else f"{found}; not confirmed by the data, so compared like business data"

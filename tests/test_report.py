@@ -372,3 +372,6 @@ def test_a_cluster_divergent_in_an_untrusted_writer_column_highlights_it_and_key
     article = html.split(">invoice_ref=INV-2026-00000</span>", 1)[1].split("</details>", 1)[0]
     assert len(re.findall(r'<td data-label="host" class="id differs">sched-[ab] <span class="ne"', article)) == 2
     assert len(re.findall(r'<td data-label="invoice_ref" class="id">INV-2026-00000</td>', article)) == 2
+    # and "What was scanned" says why: the column was not confirmed by the data
+    assert "host = scheduler_host (inferred from its name and type; not confirmed by the data, so compared like " \
+           "business data)" in html

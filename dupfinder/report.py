@@ -42,6 +42,7 @@ def environment() -> jinja2.Environment:
         finalize=_shown,
     )
     env.filters["noun"] = noun  # {{ n }} {{ n|noun("cluster") }}: "1 cluster", "2 clusters"
+    env.filters["id_class"] = id_class  # <span class="{{ key|id_class }}">: a long key may break, a short one not
     return env
 
 
@@ -57,13 +58,24 @@ def _shown(value: Any) -> Any:
     return spelled_out(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
+LONG_TOKEN = 24  # characters: a longer id or name may break anywhere rather than overflow a phone's line
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 _WHOLE = re.compile(r"\d")  # a token with a digit (an id, a date, an amount) is never broken across lines
 _OPTION = re.compile(r"^\W*--\w")  # a command-line option ("(--writer"): broken after its dashes it reads as prose
 
 
+def id_class(text: str) -> str:
+    """The class of an id, key or name shown whole: kept on one line, unless it is too long for a phone's line,
+    where it may break anywhere rather than push the page sideways (a 90-character customer reference did).
+
+    >>> id_class("INV-2026-00001"), id_class("customer_ref=Internationale-Handelsgesellschaft-REF-000123")
+    ('id', 'breakable')
+    """
+    return "breakable" if len(text) > LONG_TOKEN else "id"
+
+
 def _token(token: str) -> str:
-    if _URL.match(token) or len(token) > 24:  # a URL or a long name: may break anywhere rather than overflow
+    if _URL.match(token) or id_class(token) == "breakable":  # a URL or a long name: may break anywhere
         return f'<span class="breakable">{escape(token)}</span>'
     if (_WHOLE.search(token) or _OPTION.match(token)) and len(token) > 1:
         return f'<span class="nowrap">{escape(token)}</span>'

@@ -24,6 +24,7 @@ from .sqltemplates import quote_table, render_sql, spelled_out, sql_text
 from .writers import ROLE_WORDS, name_words
 
 NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint
+WINDOW_SECONDS = 2       # the starter config's window (the scan's default)
 SLICE_ROWS = 500_000     # big tables are measured on their latest rows
 MAX_COLUMNS = 8          # candidate columns per table (pairs of them are tried too)
 TS_WORDS = ("created", "inserted", "written", "recorded", "logged", "received", "applied", "charged",
@@ -51,6 +52,7 @@ class KeySet:
     dup_groups: int
     near_groups: int
     dup_rows: int
+    near_span_us: int = 0  # the longest span of the near groups: what the window must hold
 
     @property
     def near_share(self) -> float:
@@ -70,12 +72,13 @@ class Proposal:
     rows_read: str
     alternatives: list[str] = field(default_factory=list)
     skipped: str | None = None  # why the table could not be measured (it is left out, the rest goes on)
+    window: int | None = None  # whole seconds, when the copies the evidence counts are further apart than 2 s
     index: str | None = None  # CREATE INDEX on (key..., ts) when no index starts with the key: scans sort then
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
                 "evidence": self.evidence, "rows_read": self.rows_read, "alternatives": self.alternatives,
-                "skipped": self.skipped, "index": self.index}
+                "skipped": self.skipped, "index": self.index, "window": self.window}
 
 
 def discover(url: str, schema: str | None = None) -> list[Proposal]:
@@ -200,7 +203,8 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
                 params["lo"] = lo  # read from the column itself: it binds back as it came
             row = conn.execute(sql_text(sql), params).mappings().one()
             measured[cols] = KeySet(cols, *(int(row[k] or 0) for k in
-                                            ("key_groups", "dup_groups", "near_groups", "dup_rows")))
+                                            ("key_groups", "dup_groups", "near_groups", "dup_rows",
+                                             "near_span_us")))
         return measured[cols]
 
     sets = [(c,) for c in columns] + list(itertools.combinations(columns, 2))
@@ -213,7 +217,18 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     best = measure(ranked[0])
     return Proposal(info.qualified_name, ts, best.columns, _evidence(best), rows_read,
                     [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]],
-                    index=_missing_index(conn, info, best.columns, ts))
+                    index=_missing_index(conn, info, best.columns, ts), window=_window_for(best))
+
+
+def _window_for(k: KeySet) -> int | None:
+    """Whole seconds that hold the near groups' longest span, when the default window does not: the evidence
+    counts copies up to 5 s apart, and a config with the default 2 s made a scan call copies 2.3 s apart (a
+    redelivery after a 2 s visibility timeout) far duplicates, none of them a cluster.
+
+    >>> _window_for(KeySet(("ref",), 40, 3, 3, 6, 2_300_000)), _window_for(KeySet(("ref",), 40, 3, 3, 6, 900_000))
+    (3, None)
+    """
+    return -(-k.near_span_us // 1_000_000) if k.near_span_us > WINDOW_SECONDS * 1_000_000 else None
 
 
 def _missing_index(conn: Connection, info: TableInfo, keys: tuple[str, ...], ts: str) -> str | None:
@@ -306,7 +321,7 @@ def starter_toml(url: str, proposals: list[Proposal]) -> str:
                   "command line or in DUPFINDER_URL", ""]
     else:
         lines += [f"database = \"{_toml_escape(url)}\"", ""]
-    lines += ["window = \"2s\"", ""]
+    lines += [f"window = \"{WINDOW_SECONDS}s\"", ""]
     for p in proposals:
         if not p.keys:
             lines += [_comment(f"{p.table}: {p.evidence}"), ""]
@@ -317,7 +332,10 @@ def starter_toml(url: str, proposals: list[Proposal]) -> str:
             lines += [_comment(f"no index starts with this key, so every scan sorts the table's keys: {p.index}")]
         lines += ["[[table]]", f"name = \"{_toml_escape(p.table)}\"",
                   "keys = [" + ", ".join(f"\"{_toml_escape(k)}\"" for k in p.keys) + "]",
-                  f"ts = \"{_toml_escape(p.ts)}\"", ""]
+                  f"ts = \"{_toml_escape(p.ts)}\""]
+        if p.window:
+            lines += [f"window = \"{p.window}s\"  # the copies counted above were up to {p.window} s apart"]
+        lines += [""]
     return "\n".join(lines)
 
 

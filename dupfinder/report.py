@@ -42,6 +42,7 @@ def environment() -> jinja2.Environment:
         finalize=_shown,
     )
     env.filters["noun"] = noun  # {{ n }} {{ n|noun("cluster") }}: "1 cluster", "2 clusters"
+    env.filters["id_class"] = id_class  # <span class="{{ key|id_class }}">: a long key may break, a short one not
     return env
 
 
@@ -57,13 +58,24 @@ def _shown(value: Any) -> Any:
     return spelled_out(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
+LONG_TOKEN = 24  # characters: a longer id or name may break anywhere rather than overflow a phone's line
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 _WHOLE = re.compile(r"\d")  # a token with a digit (an id, a date, an amount) is never broken across lines
 _OPTION = re.compile(r"^\W*--\w")  # a command-line option ("(--writer"): broken after its dashes it reads as prose
 
 
+def id_class(text: str) -> str:
+    """The class of an id, key or name shown whole: kept on one line, unless it is too long for a phone's line,
+    where it may break anywhere rather than push the page sideways (a 90-character customer reference did).
+
+    >>> id_class("INV-2026-00001"), id_class("customer_ref=Internationale-Handelsgesellschaft-REF-000123")
+    ('id', 'breakable')
+    """
+    return "breakable" if len(text) > LONG_TOKEN else "id"
+
+
 def _token(token: str) -> str:
-    if _URL.match(token) or len(token) > 24:  # a URL or a long name: may break anywhere rather than overflow
+    if _URL.match(token) or id_class(token) == "breakable":  # a URL or a long name: may break anywhere
         return f'<span class="breakable">{escape(token)}</span>'
     if (_WHOLE.search(token) or _OPTION.match(token)) and len(token) > 1:
         return f'<span class="nowrap">{escape(token)}</span>'
@@ -195,7 +207,10 @@ def _incident_context(table: dict[str, Any], incident: dict[str, Any], rank: int
 
 def _cluster_context(table: dict[str, Any], cluster: dict[str, Any], index: int) -> dict[str, Any]:
     roles = sorted({role for r in cluster["rows"] for role in r["writer"]})
-    writer_columns = {w["column"] for w in table.get("writer_columns", [])}
+    # a writer column is shown under its role's name, but `differing_columns` names the column itself
+    # (an untrusted one keeps the cluster divergent): without this map its difference was never highlighted
+    column_of = {w["role"]: w["column"] for w in table.get("writer_columns", [])}
+    writer_columns = set(column_of.values())
     skip = (set(table.get("primary_key", [])) | set(table.get("id_columns") or []) | {table["ts_column"]}
             | writer_columns)
     columns = [c["name"] for c in table.get("columns", []) if c["name"] not in skip] or list(
@@ -206,8 +221,11 @@ def _cluster_context(table: dict[str, Any], cluster: dict[str, Any], index: int)
         "incident": cluster.get("incident"),
         "explanation": prose(cluster["explanation"]), "payload": cluster["payload"],
         "span": format_seconds(cluster["span_seconds"]),
-        "headers": [{"name": name, "long": len(name) > LABEL_CHARS, "differs": name in cluster["differing_columns"],
-                     "writer": name in roles} for name in roles + columns],
+        "headers": [{"name": name, "long": len(name) > LABEL_CHARS,
+                     "differs": column_of.get(name, name) in cluster["differing_columns"] if name in roles
+                     else name in cluster["differing_columns"],
+                     # writer values and the key's values are ids: they never wrap (INV-2026-00001 broke at "-")
+                     "ident": name in roles or name in cluster["key"]} for name in roles + columns],
         "rows": [{"pk": ", ".join(f"{k}={_value(v)}" for k, v in r["pk"].items()), "ts": r["ts"],
                   # a divergent cluster keeps every row until a person decides: no row is marked kept
                   "survivor": r["survivor"] and cluster["payload"] != "divergent",
@@ -387,7 +405,7 @@ def _table_report(t: dict[str, Any], n: int, tally: _Tally) -> tuple[dict[str, A
         "rows_null_key": f"{t['rows_null_key']:,}", "rows_null_ts": f"{t['rows_null_ts']:,}",
         "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),
         "time_range": t.get("time_range", {}), "since": t.get("since"),
-        "writer_columns": [f"{w['role']} = {w['column']} ({how_found(w['reason'])})"
+        "writer_columns": [f"{w['role']} = {w['column']} ({how_found(w['reason'], w.get('trusted', True))})"
                            for w in t.get("writer_columns", [])],
         "signals": t.get("signals", {}), "evidence_read": evidence_read(t.get("signals", {})),
         "notes": [prose(note) for note in t.get("notes", [])],
@@ -474,14 +492,16 @@ def evidence_read(signals: dict[str, Any]) -> list[str]:
     return shown
 
 
-def how_found(reason: str) -> str:
+def how_found(reason: str, trusted: bool = True) -> str:
     """A writer column's reason, short enough for the parameters table (findings.json keeps the whole text).
+    An untrusted one says so: it is why clusters whose copies differ only in it are divergent.
 
     >>> how_found("given with --writer"), how_found("inferred: the name is the role word 'pid', type INTEGER")
     ('given', 'inferred from its name and type')
+    >>> how_found("inferred: the name is the role word 'host', type TEXT; not confirmed by the data", False)
+    'inferred from its name and type; not confirmed by the data, so compared like business data'
     """
     if reason.startswith("given"):
         return "given"
-    if "from the data" in reason:
-        return "inferred from the data"
-    return "inferred from its name and type"
+    found = "inferred from the data" if "from the data" in reason else "inferred from its name and type"
+    return found if trusted else f"{found}; not confirmed by the data, so compared like business data"

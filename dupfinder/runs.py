@@ -418,7 +418,9 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
         by_id = {r.id: r for r in evidence.runs}
         labels = [[by_id[i].label() for i in ids] for ids in evidence.rows]
         run_ids = {r.run for r in evidence.runs}
-        same_run_id = evidence.verdict == "two_runs" and len(run_ids) == 1 and None not in run_ids
+        # a late-ack redelivery starts while the first execution still runs, so "overlapping" counts too
+        same_run_id = (evidence.verdict in ("two_runs", "overlapping") and len(evidence.runs) > 1
+                       and len(run_ids) == 1 and None not in run_ids)
         sentence = evidence.sentence
         if same_run_id:
             sentence += f": run id {next(iter(run_ids))} executed again (a redelivery or retry of the same run)"

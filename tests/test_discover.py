@@ -280,3 +280,23 @@ def test_a_table_partitioned_by_time_is_proposed_once(pg_url):
         "INSERT INTO invoice_lines SELECT 100 + account_id, account_id, period, created_at + interval '300 ms' "
         "FROM invoice_lines")  # a second run
     assert [(p.table, p.keys, p.ts) for p in discover(pg_url)] == [("invoice_lines", ("account_id",), "created_at")]
+
+
+def test_the_starter_config_gives_a_window_that_holds_the_copies_it_counted(sqlite_url, tmp_path):
+    """A stranger's finding: kombu redelivered three invoices 2.3 s after the first attempt (a 2 s visibility
+    timeout). discover counted them "3 written more than once, 3 of them within 5 s" and wrote `window = "2s"`,
+    so the scan of its own config found no cluster and called them far duplicates."""
+    rows = [{"id": n, "invoice_no": f"F-{n:04d}", "issued_at": at(n * 10)} for n in range(1, 41)]
+    rows += [{"id": 100 + n, "invoice_no": f"F-{n:04d}", "issued_at": at(n * 10 + 2.3)} for n in (6, 24, 36)]
+    make_table(sqlite_url, "invoices", [sa.Column("id", sa.Integer, primary_key=True),
+                                        sa.Column("invoice_no", sa.String(10)), sa.Column("issued_at", sa.DateTime)],
+               rows)
+    config = tmp_path / "dupfinder.toml"
+    result = CliRunner().invoke(main, ["discover", sqlite_url, "-o", str(config)])
+    assert result.exit_code == 0, result.output
+    (spec,) = load_config(config)[1]
+    assert spec.keys == ("invoice_no",) and spec.window == 3.0, config.read_text()
+    scan = CliRunner().invoke(main, ["scan", sqlite_url, "--config", str(config), "--format", "summary"])
+    assert scan.exit_code == 1, scan.output
+    summary = json.loads(scan.output)
+    assert summary["totals"]["clusters"] == 3 and summary["totals"]["far"] == 0, summary

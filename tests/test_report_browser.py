@@ -325,3 +325,33 @@ def test_generated_charts_keep_every_label_inside_legible_and_apart(browser, inp
         context.close()
         assert found["charts"] == 3
         assert found["cut"] == [] and found["small"] == [] and found["overlap"] == [] and found["onBar"] == [], found
+
+
+def test_a_long_key_value_breaks_rather_than_push_the_page_sideways(browser, sqlite_url, tmp_path):
+    """A stranger's finding: a 95-character customer reference, kept on one line as every key is, widened the
+    cluster's summary (and its cells) beyond a 360 px phone, so the page scrolled sideways and the key was cut."""
+    import sqlalchemy as sa
+    from helpers import at, make_table
+
+    long_ref = "Internationale-Handelsgesellschaft-fuer-Lieferkettenfinanzierung-und-Zahlungsverkehr-REF-000123"
+    make_table(sqlite_url, "orders", [sa.Column("id", sa.Integer, primary_key=True),
+                                      sa.Column("customer_ref", sa.String(120)), sa.Column("created_at", sa.DateTime)],
+               [{"id": 1, "customer_ref": long_ref, "created_at": at(0.1)},
+                {"id": 2, "customer_ref": long_ref, "created_at": at(0.3)},
+                {"id": 3, "customer_ref": "R-1", "created_at": at(60)}, {"id": 4, "customer_ref": "R-1",
+                                                                          "created_at": at(60.2)},
+                {"id": 5, "customer_ref": long_ref, "created_at": at(900)}])  # and a far duplicate
+    from dupfinder.config import ScanOptions, table_spec
+
+    result = api.scan(ScanOptions(url=sqlite_url, tables=(table_spec(table="orders", keys=["customer_ref"],
+                                                                     ts="created_at"),)))
+    outputs = api.write_outputs(result, tmp_path / "o")
+    for width in (360, 1400):
+        context, page, errors = _open(browser, outputs, width)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        wide = page.eval_on_selector_all("summary, td", "els => els.filter(e => e.offsetParent && "
+                                         "e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 40))")
+        short = page.eval_on_selector_all("td[data-label=customer_ref]", "tds => tds.map(td => td.className)")
+        context.close()
+        assert wide == [] and errors == [], (width, wide, errors)
+        assert "id" in short  # the short key R-1 still never wraps

@@ -305,3 +305,79 @@ def test_hosts_the_job_log_names_rule_mechanisms_out_like_a_host_column(pg_url, 
         assert ruled_out not in named, cluster["explanation"]
         assert cluster["evidence"]["observations"]["runs_host"] == ("same" if hosts[0] == hosts[1] else "differ")
         assert "host column" not in (cluster["evidence"].get("signal") or ""), cluster["evidence"]["signal"]
+
+
+def test_a_task_executed_twice_is_a_redelivery_also_while_the_first_execution_still_runs(sqlite_url, tmp_path):
+    """A stranger's finding (kombu over redis, late ack, 2 s visibility timeout): the first execution of task
+    F-2026/11/0006 was still rendering when the message went to the other consumer, so the redelivered copy
+    fell inside both executions ("overlapping"), and `same_run_id` stayed false: it was set for `two_runs`
+    only, which a late-ack redelivery, whose first execution has not finished by definition, rarely gives
+    when the table does not record the task id."""
+    _events(sqlite_url)
+    (tmp_path / "worker.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+        {"start": _iso(0.5), "end": _iso(3.5), "job": "issue_invoice", "run": "F-2026/11/0006"},
+        {"start": _iso(1.1), "end": _iso(1.5), "job": "issue_invoice", "run": "F-2026/11/0006"}]))
+    result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--runs", str(tmp_path / "worker.jsonl"), "--format", "json"])
+    (cluster,) = json.loads(result.output)["tables"][0]["clusters"]
+    runs = cluster["evidence"]["job_runs"]
+    assert runs["verdict"] == "overlapping" and [row["run"] for row in cluster["rows"]] == [
+        ["worker.jsonl:1"], ["worker.jsonl:1", "worker.jsonl:2"]]
+    assert runs["same_run_id"] and "run id F-2026/11/0006 executed again" in cluster["explanation"]
+
+
+
+# (id, account, microseconds after 01:31:57, worker): the 105 rows of one incident a real pool of six
+# processes wrote into ledger_entries by check-then-act ("the oldest request not yet posted"), 2026-11-24
+LEDGER_POOL = [
+    (1, 4001, 969231, 3), (3, 4001, 987137, 1), (4, 4001, 996018, 0), (534, 4116, 2409344, 4), (535, 4116, 2421128,
+    3), (548, 4119, 2466832, 4), (549, 4119, 2470683, 3), (551, 4119, 2489053, 1), (552, 4119, 2491260, 5), (583,
+    4127, 2617371, 4), (584, 4127, 2618188, 3), (585, 4127, 2621797, 2), (586, 4127, 2633149, 1), (587, 4127,
+    2636200, 0), (588, 4128, 2641067, 4), (589, 4128, 2642550, 3), (590, 4127, 2645859, 5), (592, 4128, 2655469, 1),
+    (593, 4128, 2659892, 2), (629, 4136, 2813326, 2), (630, 4136, 2817987, 0), (632, 4136, 2841083, 5), (636, 4138,
+    2857108, 0), (637, 4138, 2863097, 2), (638, 4138, 2881091, 5), (639, 4138, 2883977, 4), (640, 4138, 2884099, 1),
+    (641, 4139, 2885418, 2), (642, 4139, 2885585, 3), (643, 4139, 2885606, 0), (644, 4139, 2911679, 5), (645, 4139,
+    2917720, 4), (647, 4139, 2919850, 1), (667, 4144, 3021535, 3), (668, 4144, 3021622, 1), (669, 4144, 3022410, 4),
+    (674, 4144, 3045285, 5), (692, 4149, 3127175, 1), (693, 4149, 3144290, 3), (694, 4149, 3147130, 5), (695, 4149,
+    3147464, 2), (696, 4149, 3148254, 0), (704, 4152, 3185079, 3), (706, 4152, 3193082, 1), (707, 4153, 3199058, 3),
+    (708, 4153, 3201041, 4), (709, 4152, 3213596, 5), (710, 4153, 3214881, 2), (728, 4157, 3317350, 3), (729, 4157,
+    3322820, 1), (730, 4157, 3329276, 2), (731, 4157, 3329535, 0), (733, 4157, 3352745, 4), (774, 4165, 3593806, 3),
+    (775, 4165, 3594245, 5), (776, 4165, 3595890, 1), (777, 4165, 3617360, 0), (778, 4165, 3620036, 2), (779, 4166,
+    3627317, 4), (780, 4166, 3630829, 5), (781, 4166, 3630971, 1), (782, 4166, 3635209, 3), (785, 4166, 3663693, 0),
+    (798, 4170, 3754759, 3), (800, 4170, 3757654, 2), (802, 4170, 3781207, 1), (803, 4170, 3794942, 5), (810, 4172,
+    3827194, 3), (811, 4172, 3829300, 1), (812, 4172, 3846515, 0), (813, 4172, 3847690, 4), (814, 4172, 3851282, 2),
+    (827, 4175, 3941139, 5), (828, 4175, 3948986, 1), (829, 4175, 3973425, 0), (830, 4175, 3978039, 4), (831, 4175,
+    3980969, 3), (832, 4175, 3985813, 2), (833, 4176, 3991315, 5), (834, 4176, 3991432, 1), (835, 4176, 4019368, 0),
+    (836, 4176, 4019678, 4), (882, 4185, 4337210, 5), (883, 4185, 4347991, 1), (884, 4185, 4349113, 3), (885, 4185,
+    4375833, 0), (886, 4185, 4376190, 2), (921, 4192, 4632216, 4), (922, 4192, 4633051, 2), (923, 4192, 4635388, 1),
+    (924, 4192, 4640594, 5), (925, 4192, 4674005, 3), (926, 4192, 4676507, 0), (927, 4193, 4677728, 4), (928, 4193,
+    4683744, 1), (929, 4193, 4689104, 5), (930, 4193, 4697305, 2), (933, 4193, 4734852, 3), (934, 4193, 4735057, 0),
+    (961, 4199, 4935444, 0), (962, 4199, 4941248, 5), (963, 4199, 4943060, 1), (964, 4199, 4971031, 4), (965, 4199,
+    4971579, 2), (966, 4199, 4980719, 3),
+]
+LEDGER_WORKERS = ["ledger-1:8961", "ledger-1:8963", "ledger-1:8965", "ledger-2:8962", "ledger-2:8964", "ledger-2:8966"]
+
+
+def test_a_job_log_no_copy_fell_in_does_not_count_as_the_log_in_hand(sqlite_url, tmp_path):
+    """A stranger's finding: a config's `runs` (another job's log) is matched against every table. In a table
+    none of whose copies fell in any of those runs, an abstention that had asked for "the job's log of those
+    minutes" asked for a host column instead, as if the log had been read and settled nothing."""
+    start = datetime(2026, 11, 24, 1, 31, 57)
+    make_table(sqlite_url, "ledger_entries", [sa.Column("id", sa.Integer, primary_key=True),
+                                              sa.Column("account_code", sa.String(12)),
+                                              sa.Column("posted_at", sa.DateTime),
+                                              sa.Column("worker_id", sa.String(16))],
+               [{"id": n, "account_code": f"{account}-ACCR", "posted_at": start + timedelta(microseconds=us),
+                 "worker_id": LEDGER_WORKERS[w]} for n, account, us, w in LEDGER_POOL])
+    (tmp_path / "other.jsonl").write_text(json.dumps({"start": "2026-11-24T00:00:00+00:00",
+                                                      "end": "2026-11-24T00:10:00+00:00", "job": "other"}) + "\n")
+    signals = []
+    for runs in ([], ["--runs", str(tmp_path / "other.jsonl")]):
+        result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "ledger_entries", "--key", "account_code",
+                                           "--ts", "posted_at", "--writer", "process=worker_id", *runs,
+                                           "--format", "json"])
+        assert result.exit_code == 1, result.output
+        clusters = json.loads(result.output)["tables"][0]["clusters"]
+        signals.append(sorted(str(c["evidence"].get("signal")) for c in clusters))
+    assert any("--runs FILE" in s for s in signals[0]), signals[0]
+    assert signals[1] == signals[0]

@@ -114,6 +114,9 @@ def headline(verdict: dict[str, Any], table_names: list[str]) -> str:
     >>> headline({"clean": False, "tables": 3, "tables_affected": 3, "clusters": 206, "rows_affected": 412,
     ...           "incidents": 9, "keys": 206, "most_rows_per_key": 2}, ["a", "b", "c"])
     '3 tables: 206 keys written twice (412 rows) in 9 incidents'
+    >>> headline({"clean": False, "tables": 1, "tables_affected": 1, "clusters": 2, "rows_affected": 5,
+    ...           "incidents": 1, "keys": 2, "most_rows_per_key": 3, "far": 1}, ["ledger"])
+    'ledger: 2 keys written more than once (5 rows) in 1 incident; 1 key written again later (far duplicates)'
     """
     if verdict["clean"]:
         where = table_names[0] if len(table_names) == 1 else count(verdict["tables"], "table")
@@ -129,8 +132,11 @@ def headline(verdict: dict[str, Any], table_names: list[str]) -> str:
     else:
         where = f"{affected:,} of {count(total, 'table')}"
     times = "twice" if verdict["most_rows_per_key"] == 2 else "more than once"
+    # keys written again later are counted too (a key may be in both): a heading of the near copies alone read as
+    # every repeated key
+    later = f"; {count(verdict['far'], 'key')} written again later (far duplicates)" if verdict.get("far") else ""
     return (f"{where}: {count(verdict['keys'], 'key')} written {times} "
-            f"({count(verdict['rows_affected'], 'row')}) in {count(verdict['incidents'], 'incident')}")
+            f"({count(verdict['rows_affected'], 'row')}) in {count(verdict['incidents'], 'incident')}{later}")
 
 
 def _ts_us(text: str) -> int:

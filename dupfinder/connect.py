@@ -344,13 +344,13 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
         same = [n for n in names if n.encode().lower() == table.encode().lower()]
         if len(same) == 1:
             return None, same[0]
-    schema, dot, name = table.partition(".")
-    if dot:
+    for schema, name in name_readings(table)[1:]:
         try:
             if name in table_names(conn, schema):
                 return schema, name
         except exc.DBAPIError:
-            pass  # no such schema: fall through to the suggestions below
+            pass  # no such schema: try the next reading, then the suggestions below
+    schema, dot, name = table.partition(".")
     import difflib  # suggestions: only when the table is not found
 
     everywhere = names + _other_schema_tables(conn)
@@ -363,6 +363,33 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
         + (f", other schemas {len(everywhere) - len(names)}: {', '.join(sorted(everywhere[len(names):])[:8])}"
            if len(everywhere) > len(names) else ""))
     raise TableNotFound(f"table {table!r} not found{hint}")
+
+
+def name_readings(table: str) -> list[tuple[str | None, str]]:
+    """The (schema, name) pairs ``--table`` may mean, in the order tried: the name as given, then SQL's own
+    quoting (``"Billing Ops".invoices``, ``"acme.prod"."orders"``: what psql and the catalog show), else each
+    dot as the separator in turn, so a schema whose name holds a dot (``acme.prod.orders``) is found too.
+
+    >>> name_readings('"Billing Ops".invoices')
+    [(None, '"Billing Ops".invoices'), ('Billing Ops', 'invoices')]
+    >>> name_readings('acme.prod.orders')
+    [(None, 'acme.prod.orders'), ('acme', 'prod.orders'), ('acme.prod', 'orders')]
+    """
+    readings: list[tuple[str | None, str]] = [(None, table)]
+    parts = _quoted_parts(table) if '"' in table else None
+    if parts is not None:
+        return readings + ([(None, parts[0])] if len(parts) == 1 else [(parts[0], parts[1])] if len(parts) == 2
+                           else [])
+    return readings + [(table[:i], table[i + 1:]) for i, c in enumerate(table) if c == "."]
+
+
+def _quoted_parts(text: str) -> list[str] | None:
+    """The dot-separated identifiers of ``text`` with SQL's double quotes (``""`` inside one is a quote);
+    None when it is not written that way."""
+    part = r'"(?:[^"]|"")*"|[^".]+'
+    if not re.fullmatch(rf"(?:{part})(?:\.(?:{part}))*", text):
+        return None
+    return [p[1:-1].replace('""', '"') if p.startswith('"') else p for p in re.findall(part, text)]
 
 
 def _other_schema_tables(conn: Connection, limit: int = 2000) -> list[str]:
@@ -502,8 +529,7 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
     from .sqltemplates import render_sql, sql_text
 
     statement = sql_text(render_sql("table_shape_postgresql.sql.j2", conn.dialect))
-    schema, dot, name = table.partition(".")
-    for where, what in ((None, table), (schema, name)) if dot else ((None, table),):
+    for where, what in name_readings(table):
         try:
             row = conn.execute(statement, {"schema": where, "name": what}).first()
         except exc.DBAPIError as err:

@@ -726,6 +726,20 @@ def migration_parts(dialect_name: str, table: str, keys: list[str], nulls_not_di
             for part in ("preflight", "create_index", "add_constraint", "down")}
 
 
+def _since_caveat(table: dict[str, Any]) -> str:
+    """A comment for a table scanned with --since: its older rows were not read, so keys written twice before
+    the bound (a backfill's far duplicates) were not looked for and cleanup.sql leaves them; the pre-flight,
+    which reads the whole table, then stops with nothing else saying why."""
+    if not table.get("since"):
+        return ""
+    since = table["since"]
+    if table.get("ts_timezone_aware") is False:  # the bound as the column's wall times were compared with it
+        since = since.removesuffix("+00:00").replace("T", " ") + " (wall time)"
+    return (f"-- table {comment_text(table['table'])}: the scan read only rows written since "
+            f"{comment_text(since)} (--since): keys written twice before that were not looked for, and the\n"
+            "-- pre-flight below reads the whole table; scan it without --since to find and resolve them first\n")
+
+
 def migration_sql_for_findings(findings: dict[str, Any]) -> str:
     """Return migration.sql for the tables of a findings document that cleanup.sql leaves free of duplicates.
 
@@ -756,8 +770,8 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
                         "after cleanup.sql (see the report); resolve them by hand, then write the migration with\n"
                         f"--   {command}\n")
             continue
-        body.append(migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
-                                  schema=t.get("schema"), name=t.get("name")))
+        body.append(_since_caveat(t) + migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
+                                                     schema=t.get("schema"), name=t.get("name")))
     head = _header("migration.sql", findings, [
         "-- adds a UNIQUE constraint on each business key so the next double run fails loudly. Run it after",
         "-- cleanup.sql. Each table's pre-flight stops the migration while any duplicate key remains (near",

@@ -23,6 +23,7 @@ from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, UsageError
 from .recommend import NO_UNIQUE, NO_UNIQUE_ADVICE
 from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql, stream_sql
+from .values import since_shown
 from .words import count
 from .writers import ROLE_WORDS
 
@@ -730,11 +731,9 @@ def _since_caveat(table: dict[str, Any]) -> str:
     """A comment for a table scanned with --since: its older rows were not read, so keys written twice before
     the bound (a backfill's far duplicates) were not looked for and cleanup.sql leaves them; the pre-flight,
     which reads the whole table, then stops with nothing else saying why."""
-    if not table.get("since"):
+    since = since_shown(table)
+    if not since:
         return ""
-    since = table["since"]
-    if table.get("ts_timezone_aware") is False:  # the bound as the column's wall times were compared with it
-        since = since.removesuffix("+00:00").replace("T", " ") + " (wall time)"
     return (f"-- table {comment_text(table['table'])}: the scan read only rows written since "
             f"{comment_text(since)} (--since): keys written twice before that were not looked for, and the\n"
             "-- pre-flight below reads the whole table; scan it without --since to find and resolve them first\n")

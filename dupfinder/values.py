@@ -83,3 +83,19 @@ def iso_from_us(us: int, aware: bool | None = True) -> str:
     """
     moment = datetime.fromtimestamp(us / 1e6, tz=UTC)
     return moment.isoformat() if aware else moment.replace(tzinfo=None).isoformat()
+
+
+def since_shown(table: dict[str, Any]) -> str | None:
+    """A findings table's --since bound as the scan compared it with the column. On a column without time zone
+    the bound is a wall time (the earlier of its UTC and local readings) that findings.json keeps with a UTC
+    offset: shown as such, a New York scan's 18:46 read as 18:46 UTC, five hours before the rows it did read.
+
+    >>> since_shown({"since": "2026-11-23T18:46:47+00:00", "ts_timezone_aware": False})
+    '2026-11-23T18:46:47 (wall time, as the column holds it)'
+    >>> since_shown({"since": "2026-11-23T18:46:47+00:00", "ts_timezone_aware": True})
+    '2026-11-23T18:46:47+00:00'
+    """
+    since = table.get("since")
+    if not since or table.get("ts_timezone_aware") is not False:
+        return since
+    return f"{since.removesuffix('+00:00')} (wall time, as the column holds it)"

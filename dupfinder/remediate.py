@@ -179,6 +179,8 @@ def _children(table: dict[str, Any], dialect: Dialect, backup: str, schema: str 
             "columns": fk["columns"], "referred": fk["referred_columns"], "pk": fk.get("child_primary_key") or [],
             "ondelete": _ondelete(fk, f"table {table['table']!r}: referenced_by[{n - 1}]"), "reason": reason,
             "refs": refs, "qrefs": quote_table(dialect, refs, schema),
+            "scan": (f"dupfinder scan URL --table {shell_word(fk['table'])} --key {shell_word(fk['columns'][0])} "
+                     "--key COLUMN --ts COLUMN"),
         })
     return children
 

@@ -134,3 +134,36 @@ def test_a_name_containing_the_dollar_quote_tag_stays_inside_its_block(db_url, r
     with pytest.raises(SQLFailed, match="UNIQUE|unique"):  # the constraint now refuses the duplicate back
         runner(rollback_sql(doc))
     assert [r[0] for r in rows_of(db_url, name)] == ["1", "3"]
+
+
+def test_child_rows_written_for_each_copy_are_found_by_the_scan_the_header_names(db_url, runner):
+    """A job that ran twice wrote an invoice's lines for each copy: re-pointed, both sets sit under the survivor
+    (stranger7: 916 doubled invoice lines, nothing said so). The header says so and names the scan that finds
+    them; that command, filled in, finds every doubled line, and cleaning those up is the child's own cleanup."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    events_table(db_url, PAIRS)
+    lines = [(20, 1, "sku-1", at(0.01)), (21, 1, "sku-2", at(0.02)), (22, 2, "sku-1", at(0.31)),
+             (23, 2, "sku-2", at(0.32)), (24, 3, "sku-9", at(0.01)), (25, 4, "sku-9", at(0.21))]
+    _execute(db_url, "CREATE TABLE lines (id integer PRIMARY KEY, event_id integer REFERENCES events (id), "
+             "sku text, created timestamp)",
+             *(f"INSERT INTO lines VALUES ({i}, {e}, '{s}', '{t:%Y-%m-%d %H:%M:%S.%f}')" for i, e, s, t in lines))
+    text = cleanup_sql(scan_doc(db_url, writers=["host=host"]))
+    advice = next(line for line in text.splitlines() if "afterwards scan for them with" in line)
+    assert "UPDATE triggers fire" in text
+    command = shlex.split(advice.split("afterwards scan for them with ")[1].split(" (COLUMN:")[0])
+    runner(text)
+    args = [db_url if word == "URL" else word for word in command[1:]]
+    args[args.index("--key", args.index("--key") + 1) + 1] = "sku"
+    args[args.index("--ts") + 1] = "created"
+    result = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert result.exit_code == 1, result.output
+    import json
+
+    found = json.loads(result.output)["tables"][0]["clusters"]
+    assert sorted((c["key"]["event_id"], c["key"]["sku"]) for c in found) == [(1, "sku-1"), (1, "sku-2"),
+                                                                              (3, "sku-9")]

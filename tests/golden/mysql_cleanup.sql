@@ -22,6 +22,8 @@
 --   "created_at": "timestamp"
 --   "host": "writer column (host; given)"
 -- child "receipts"."line_id" (ON DELETE CASCADE): rows pointing at a deleted row are re-pointed to its survivor; old references kept in "dupfinder_backup_order_lines_c374ffcb_20261103023000_r1"
+--   a job that ran twice may have written these child rows twice too (lines for each copy): re-pointed, both sets sit under the survivor; afterwards scan for them with dupfinder scan URL --table receipts --key line_id --key COLUMN --ts COLUMN (COLUMN: the columns that tell its rows apart, and its creation time)
+--   re-pointing is an UPDATE of those rows: the child's UPDATE triggers fire (an updated_at column moves, and rollback.sql does not move it back)
 -- child "audit" ("line_id" -> "id", ON DELETE NO ACTION): cannot be re-pointed (the child table has no primary key to record the old reference by); the cleanup stops if any of its rows point at a row to delete
 -- ---------------------------------------------------------------------------------------------------
 -- NOT DELETED (divergent, decide by hand): key {"account id": 8, "select": "s"} rows [{"id": 3}, {"id": 4}] differ in ["amount"]

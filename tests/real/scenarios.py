@@ -46,6 +46,29 @@ def two_launchers(url: str, work: Path, batch: int = 400, other_keys: int = 0, n
     return truths
 
 
+def lockstep_hosts(url: str, work: Path, batch: int = 200, pace: float = 0.01) -> Truth:
+    """Two hosts (batch-a, batch-b) whose cron-like launchers both start the export at the same minute, each
+    writing the whole batch paced by the clock from the same moment: each key's two copies milliseconds apart,
+    the hosts' rows alternating in insertion order (host, pid and run id change at nearly every row)."""
+    table = "export_records"
+    create_table(url, table)
+    runs, barrier = work / "runs.jsonl", work / "barrier"
+    barrier.mkdir()
+    export = ["-m", "real.batch", "--url", url, "--table", table, "--count", str(batch), "--runs", str(runs),
+              "--job", "export", "--pace", str(pace), "--lockstep", str(barrier)]
+    hosts = ["batch-a", "batch-b"]
+    procs = [spawn("launcher", "--name", host, "--barrier", str(barrier), "--log", str(work / f"{host}.log"),
+                   "--commands", json.dumps([export]), SCENARIO_HOSTNAME=host) for host in hosts]
+    release(barrier, hosts)
+    finish(procs)
+    groups = duplicate_groups(url, table, ("item_id", "export_date"))
+    assert len(groups) == batch, f"expected the {batch} keys written by both hosts, the table holds {len(groups)}"
+    return Truth(url=url, table=table, keys=("item_id", "export_date"), ts="created_at",
+                 clusters=dict.fromkeys(groups, "multi_host"),
+                 writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s",
+                 logs={"runs": runs, "scheduler": work / "batch-a.log"}, facts={"batch": batch, "pace": pace})
+
+
 def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
     """Two APScheduler processes (hosts sched-a and sched-b) sharing one SQLAlchemyJobStore: both run the
     nightly export, each writing the whole batch, row by row."""

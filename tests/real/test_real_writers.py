@@ -41,6 +41,9 @@ def xfail(reason: str):
 CASES = [
     ("apscheduler_shared_store", "writers", Expect("multi_host")),
     ("apscheduler_shared_store", "anonymous", unknown(TWO_WHOLE_RUNS)),
+    ("lockstep_hosts", "writers", Expect("multi_host")),
+    ("lockstep_hosts", "inferred", Expect("multi_host")),
+    ("lockstep_hosts", "anonymous", unknown(TWO_WHOLE_RUNS)),
     ("launcher_twice_400", "writers", Expect("duplicate_run")),
     ("launcher_twice_400", "anonymous", unknown(TWO_WHOLE_RUNS)),
     ("launcher_twice_diluted", "writers", Expect("duplicate_run")),
@@ -89,7 +92,8 @@ def _right(cluster: dict, expect: Expect) -> bool:
 @pytest.mark.parametrize(("scenario", "mode", "expect"), list(_params()))
 def test_real_software(outcomes, scenario, mode, expect):
     truth, scans = outcomes(scenario)
-    table, doc = scans[mode]
+    table, findings = scans[mode]
+    doc = findings["tables"][0]
     found = {frozenset(r["pk"]["id"] for r in c["rows"]): c for c in doc["clusters"]}
     true = set(truth.clusters)
     hits = found.keys() & true
@@ -113,3 +117,34 @@ def test_real_software(outcomes, scenario, mode, expect):
     if expect.far_duplicates is not None:
         assert doc["far_duplicates"] == expect.far_duplicates, (
             f"{scenario}/{mode}: {doc['far_duplicates']} far duplicates; the clock change explains them")
+
+
+
+def test_writers_in_lockstep_are_named_and_cleaned_up_alike(new_database, pg_server, tmp_path):
+    """Two hosts writing one batch in lockstep, roles found by their names (no --writer): their host, pid and
+    run columns change at nearly every row, as values taken in turn do; the summary named both hosts at 99% as
+    a multi_host incident while every cluster was divergent in those very columns and cleanup.sql deleted
+    nothing. A column whose every copy of (nearly) every cluster carries its own value is a writer signature
+    whatever the insertion order: the answer and the cleanup now agree, and cleanup.sql runs."""
+    import sqlalchemy as sa
+    from sqlrun import apply_sql
+
+    from dupfinder.remediate import cleanup_sql
+    from real.scenario import scan
+
+    truth = scenarios.lockstep_hosts(new_database(), tmp_path)
+    _, findings = scan(truth, False, infer=True)
+    doc = findings["tables"][0]
+    columns = {w["column"]: w for w in doc["writer_columns"] if w["column"] in ("host", "pid", "run_id")}
+    assert {c: w["role"] for c, w in columns.items()} == {"host": "host", "pid": "process", "run_id": "run"}
+    assert all(w["trusted"] for w in columns.values()), [w["reason"] for w in columns.values()]
+    assert "its own value" in columns["host"]["reason"], columns["host"]["reason"]
+    assert [i["mechanism"] for i in doc["incidents"]] == ["multi_host"]
+    assert {c["payload"] for c in doc["clusters"]} == {"identical"}
+    assert doc["rows_to_delete"] == len(truth.clusters)
+    apply_sql(truth.url, cleanup_sql(findings), pg_server)
+    engine = sa.create_engine(truth.url)
+    with engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT count(*), count(DISTINCT item_id) FROM export_records")).one()
+    engine.dispose()
+    assert tuple(left) == (len(truth.clusters), len(truth.clusters))

@@ -69,6 +69,33 @@ def lockstep_hosts(url: str, work: Path, batch: int = 200, pace: float = 0.01) -
                  logs={"runs": runs, "scheduler": work / "batch-a.log"}, facts={"batch": batch, "pace": pace})
 
 
+def two_schedulers_claim(url: str, work: Path, invoices: int = 120, oldest: bool = False) -> Truth:
+    """One check-then-act job (charge every pending invoice) on two APScheduler hosts, sched-a and sched-b,
+    firing at the same moment: both read the same pending invoices and charge them (real/claim_job.py).
+    ``oldest``: each takes the oldest pending invoice one at a time, so only the invoices both read before
+    either marked them are charged twice."""
+    import psycopg
+
+    from real.batch import libpq
+    from real.claim_job import SCHEMA
+
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute(SCHEMA % {"invoices": invoices})
+    runs, barrier = work / "runs.jsonl", work / "barrier"
+    barrier.mkdir()
+    hosts = ["sched-a", "sched-b"]
+    procs = [spawn("claim_job", "--url", url, "--barrier", str(barrier), "--log", str(work / f"{h}.log"),
+                   "--runs", str(runs), *(["--oldest"] if oldest else []), log=work / f"{h}.out",
+                   SCENARIO_HOSTNAME=h) for h in hosts]
+    release(barrier, hosts, lead=1.0)
+    finish(procs)
+    groups = duplicate_groups(url, "invoice_charges", ("invoice_id",))
+    assert len(groups) >= 5, f"both hosts charged only {len(groups)} of {invoices} invoices"
+    return Truth(url=url, table="invoice_charges", keys=("invoice_id",), ts="created_at",
+                 clusters=dict.fromkeys(groups, "multi_host"), writers={"host": "host", "process": "worker_pid"},
+                 window="2s", logs={"runs": runs}, facts={"invoices": invoices, "charged_twice": len(groups)})
+
+
 def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
     """Two APScheduler processes (hosts sched-a and sched-b) sharing one SQLAlchemyJobStore: both run the
     nightly export, each writing the whole batch, row by row."""

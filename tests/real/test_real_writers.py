@@ -44,6 +44,13 @@ CASES = [
     ("lockstep_hosts", "writers", Expect("multi_host")),
     ("lockstep_hosts", "inferred", Expect("multi_host")),
     ("lockstep_hosts", "anonymous", unknown(TWO_WHOLE_RUNS)),
+    # one check-then-act job on two scheduler hosts: each host charged again 41-58% of what the other charged, a
+    # pair no pool's workers make; with the copies at varying offsets a pool of two on two hosts stays possible
+    # (unknown between them, the job log as the signal); the job log's two runs on two hosts settle it. Without
+    # writer columns the copies read as a race or a batch written twice (not scored: some are named worker_race)
+    ("two_schedulers_claim", "writers", Expect("multi_host", or_unknown=True)),
+    ("two_schedulers_claim", "inferred", Expect("multi_host", or_unknown=True)),
+    ("two_schedulers_claim", "writers+runs", Expect("multi_host")),
     ("launcher_twice_400", "writers", Expect("duplicate_run")),
     ("launcher_twice_400", "anonymous", unknown(TWO_WHOLE_RUNS)),
     ("launcher_twice_diluted", "writers", Expect("duplicate_run")),
@@ -148,3 +155,36 @@ def test_writers_in_lockstep_are_named_and_cleaned_up_alike(new_database, pg_ser
         left = conn.execute(sa.text("SELECT count(*), count(DISTINCT item_id) FROM export_records")).one()
     engine.dispose()
     assert tuple(left) == (len(truth.clusters), len(truth.clusters))
+
+
+def test_one_claim_job_on_two_scheduler_hosts_is_the_second_scheduler(outcomes):
+    """stranger5: two APScheduler hosts firing one check-then-act job together were answered worker_race 99%,
+    "make the claim atomic", though what made two claims at all is the second scheduler. Each host charged again
+    about half of what the other charged (per pair: a pool's workers share a key or a few), so the answer is
+    multi_host with the job log, and the steps add that the claim is not atomic either; without it, multi_host or
+    (copies at varying offsets, as a pool of two on two hosts would write them) unknown between the two, never
+    worker_race named."""
+    truth, scans = outcomes("two_schedulers_claim")
+    for mode in ("writers", "inferred"):
+        for c in scans[mode][1]["tables"][0]["clusters"]:
+            assert c["evidence"]["observations"]["host_pair"] == "most", (mode, c["explanation"])
+            named = {s["mechanism"] for s in c["evidence"].get("candidates", [])}
+            assert c["mechanism"] == "multi_host" or named >= {"multi_host", "worker_race"}, (mode, c["explanation"])
+    doc = scans["writers+runs"][1]["tables"][0]
+    assert {c["mechanism"] for c in doc["clusters"]} == {"multi_host"}
+    [incident] = doc["incidents"]
+    assert incident["summary"].split(": ", 1)[1].startswith("Hosts sched-a and sched-b both ran the job"), (
+        incident["summary"])
+    steps = incident["recommendations"]
+    assert steps[0].startswith("Find which of sched-a and sched-b should own this job"), steps
+    assert "the job's claim is not atomic either" in steps[-2] and "RETURNING" in steps[-2], steps
+    assert len(truth.clusters) < truth.facts["invoices"]  # collisions, not a batch written whole twice
+
+
+def test_hosts_writing_a_whole_batch_twice_get_no_claim_step(outcomes):
+    """The claim step is for collisions: two hosts each writing the whole batch (lockstep_hosts) collided on no
+    claim, and the steps say to disable the job on one host, not to make a claim atomic."""
+    _, scans = outcomes("lockstep_hosts")
+    [incident] = scans["writers"][1]["tables"][0]["incidents"]
+    assert incident["mechanism"] == "multi_host"
+    assert not any("claim" in step for step in incident["recommendations"]), incident["recommendations"]

@@ -16,7 +16,6 @@ from .explain import incident_summary
 from .timing import constant_offsets
 from .writercols import distinct, identity
 
-
 SUB_CLAIM_S = 0.05  # copies closer than this came from one claim read twice, not from two passes over a batch
 
 

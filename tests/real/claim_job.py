@@ -13,17 +13,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import threading
 import uuid
 from datetime import UTC, datetime
 
 import psycopg
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from real.batch import libpq, now_iso, record_run
-from real.scenario import await_go, signal_ready
+from real.firing import fire_at_go
 
 SCHEMA = """
 CREATE TABLE invoices (id integer PRIMARY KEY, charged boolean NOT NULL DEFAULT false);
@@ -70,27 +67,13 @@ def main() -> None:
     host = os.environ["SCENARIO_HOSTNAME"]
     logging.basicConfig(filename=a.log, level=logging.INFO,
                         format=f"%(asctime)s {host} %(process)d %(name)s %(levelname)s %(message)s")
-    done = threading.Semaphore(0)
-    failed: list[str] = []
 
-    def listener(event) -> None:
-        if event.code == EVENT_JOB_ERROR:
-            failed.append(repr(event.exception))
-        done.release()
+    def add(scheduler, go: float) -> int:
+        scheduler.add_job(charge_pending, "date", run_date=datetime.fromtimestamp(go, UTC),
+                          args=[a.url, a.runs, a.pace, a.oldest], id="charge_pending", misfire_grace_time=120)
+        return 1
 
-    scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-    signal_ready(a.barrier, host)
-    at = datetime.fromtimestamp(await_go(a.barrier), UTC)
-    scheduler.add_job(charge_pending, "date", run_date=at, args=[a.url, a.runs, a.pace, a.oldest], id="charge_pending",
-                      misfire_grace_time=120)
-    scheduler.start()
-    if not done.acquire(timeout=120):
-        sys.exit(f"{host}: the job never ran")
-    scheduler.shutdown()
-    if failed:
-        sys.exit(f"{host}: {failed}")
-
+    fire_at_go(host, a.barrier, add)
 
 if __name__ == "__main__":
     main()

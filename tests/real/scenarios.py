@@ -61,12 +61,17 @@ def lockstep_hosts(url: str, work: Path, batch: int = 200, pace: float = 0.01) -
                    "--commands", json.dumps([export]), SCENARIO_HOSTNAME=host) for host in hosts]
     release(barrier, hosts)
     finish(procs)
+    return _both_hosts(url, table, batch, {"runs": runs, "scheduler": work / "batch-a.log"}, pace=pace)
+
+
+def _both_hosts(url: str, table: str, batch: int, logs: dict[str, Path], **facts) -> Truth:
+    """The Truth of an export table two hosts each wrote whole: every key of the batch twice, multi_host."""
     groups = duplicate_groups(url, table, ("item_id", "export_date"))
     assert len(groups) == batch, f"expected the {batch} keys written by both hosts, the table holds {len(groups)}"
     return Truth(url=url, table=table, keys=("item_id", "export_date"), ts="created_at",
                  clusters=dict.fromkeys(groups, "multi_host"),
-                 writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s",
-                 logs={"runs": runs, "scheduler": work / "batch-a.log"}, facts={"batch": batch, "pace": pace})
+                 writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s", logs=logs,
+                 facts={"batch": batch, **facts})
 
 
 def two_schedulers_claim(url: str, work: Path, invoices: int = 120, oldest: bool = False) -> Truth:
@@ -136,13 +141,8 @@ def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
         lock.commit()
         lock.close()
     finish(procs)
-    groups = duplicate_groups(url, table, ("item_id", "export_date"))
-    assert len(groups) == batch, f"expected the {batch} keys written by both hosts, the table holds {len(groups)}"
-    return Truth(url=url, table=table, keys=("item_id", "export_date"), ts="created_at",
-                 clusters=dict.fromkeys(groups, "multi_host"),
-                 writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s",
-                 logs={"runs": runs, "scheduler": work / "sched-a.log", "scheduler_b": work / "sched-b.log"},
-                 facts={"batch": batch})
+    return _both_hosts(url, table, batch, {"runs": runs, "scheduler": work / "sched-a.log",
+                                           "scheduler_b": work / "sched-b.log"})
 
 
 def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000, think: float = 0.0, workers: int = 8,

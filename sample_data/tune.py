@@ -54,13 +54,19 @@ TUNING_HARDER = tuple(range(1000, 1012))
 # - "fresh-5": chosen on 2026-11-23 (22:30 UTC) by the session working on stranger4's pool and timeout-retry
 #   defects, before any change of that session to the model; never used while tuning or validating, scored
 #   once with that session's final model (writer columns: 1.0; none mode: 0.875 where the truth can be named,
-#   with the model that reached 0.930 on fresh-4 and 0.828 on fresh-3); what tests/test_attribution.py scores.
+#   with the model that reached 0.930 on fresh-4 and 0.828 on fresh-3); looked at since, so no longer blind.
+# - "fresh-6": chosen on 2026-11-24 (01:35 UTC) by the session working on issue 11's lockstep writers and
+#   two-scheduler races, before any change of that session to the model; never used while tuning or
+#   validating, scored once with that session's final model (writer columns: 0.9999, 2 multi_host clusters
+#   answered worker_race; none mode: 0.942 where the truth can be named, 324 of 344); what
+#   tests/test_attribution.py scores.
 HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-1": ((211, 223, 247, 290, 206), (9001, 9002, 9003)),
                  "fresh-2": ((311, 323, 347, 390, 306), (9101, 9102, 9103)),
                  "fresh-3": ((411, 423, 447, 490, 406), (9201, 9202, 9203)),
                  "fresh-4": ((511, 523, 547, 590, 506), (9301, 9302, 9303)),
-                 "fresh-5": ((611, 623, 647, 690, 606), (9401, 9402, 9403))}
+                 "fresh-5": ((611, 623, 647, 690, 606), (9401, 9402, 9403)),
+                 "fresh-6": ((711, 723, 747, 790, 706), (9501, 9502, 9503))}
 
 
 @dataclass

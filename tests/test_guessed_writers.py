@@ -253,3 +253,45 @@ def test_the_profile_counts_changes_and_turns_down_values_taken_in_turn(stretche
     assert profile([["x", "y", "z"][n % 3] for n in range(len(values) + 40)]).in_turn()
     assert not profile([f"run-{n // 25}" for n in range(100)]).in_turn()
     assert not profile(["b" if n % 25 == 7 else "a" for n in range(len(values) + 40)]).in_turn()
+
+
+def lockstep(url: str, status_differs: bool) -> None:
+    """Hosts web-a and web-b writing the same 30 orders in lockstep (a, b, a, b by id): ``host`` changes at every
+    row, as values taken in turn do. With ``status_differs`` the copies also differ in a business column, the
+    order's status (web-a wrote it queued, web-b sent)."""
+    rows = [{"id": 2 * n + h, "order_ref": n, "host": f"web-{'ab'[h]}", "amount": 10 * n,
+             "status": ("queued", "sent")[h] if status_differs else "queued", "created_at": at(n * 0.5 + h * 0.004)}
+            for n in range(30) for h in (0, 1)]
+    make_table(url, "orders", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                               sa.Column("order_ref", sa.Integer), sa.Column("host", sa.String(20)),
+                               sa.Column("amount", sa.Integer), sa.Column("status", sa.String(20)),
+                               sa.Column("created_at", ts_type())], rows)
+
+
+def test_hosts_writing_in_lockstep_are_trusted_and_cleaned_up_as_named(db_url, runner):
+    """Issue 11: two hosts in lockstep were named at 99% (multi_host) while their ``host`` column, changing at
+    every row, was not trusted, so every cluster was divergent in it and cleanup.sql deleted nothing. Each copy of
+    every cluster carries its own host: a writer signature whatever the insertion order."""
+    lockstep(db_url, status_differs=False)
+    doc = scan_doc(db_url, table="orders", keys=["order_ref"], ts="created_at")
+    table = doc["tables"][0]
+    [host] = table["writer_columns"]
+    assert host["trusted"] is True and "each copy carries its own value in 100% of the 30 clusters" in host["reason"]
+    assert {c["payload"] for c in table["clusters"]} == {"identical"} and table["rows_to_delete"] == 30
+    assert [i["mechanism"] for i in table["incidents"]] == ["multi_host"]
+    runner(cleanup_sql(doc))
+    assert [r[0] for r in rows_of(db_url, "orders")] == [str(2 * n) for n in range(30)]
+
+
+def test_a_business_column_differing_between_lockstep_copies_still_blocks_cleanup(db_url, runner):
+    """The same lockstep, the copies also differing in ``status`` (two values, one per copy, in every cluster,
+    as the host column): the host is trusted, the status is business data and keeps every cluster from cleanup."""
+    lockstep(db_url, status_differs=True)
+    doc = scan_doc(db_url, table="orders", keys=["order_ref"], ts="created_at")
+    table = doc["tables"][0]
+    assert [(w["column"], w["trusted"]) for w in table["writer_columns"]] == [("host", True)]
+    assert {tuple(c["differing_columns"]) for c in table["clusters"]} == {("status",)}
+    assert table["rows_to_delete"] == 0
+    before = rows_of(db_url, "orders")
+    runner(cleanup_sql(doc))
+    assert rows_of(db_url, "orders") == before

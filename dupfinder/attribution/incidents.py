@@ -10,17 +10,32 @@ from dataclasses import replace
 from ..cluster import Cluster
 from ..durations import format_seconds
 from ..findings import Incident, TableResult
-from ..recommend import recommendations
+from ..recommend import recommendations, statements
 from ..values import iso_from_us
 from .explain import incident_summary
 from .timing import constant_offsets
 from .writercols import distinct, identity
+
+SUB_CLAIM_S = 0.05  # copies closer than this came from one claim read twice, not from two passes over a batch
 
 
 def _signature(cluster: Cluster) -> tuple:
     """The coarse writer set clusters must share to be one incident (not process or run)."""
     return tuple(sorted((role, tuple(sorted(map(str, distinct(cluster, role)))))
                         for role in ("host", "version", "app")))
+
+
+def claim_too(mechanism: str, chosen: Sequence[Cluster], dialect: str | None) -> list[str]:
+    """The claim step for two hosts that both ran a check-then-act job (timing.host_pair): they collided on
+    some keys, not on every one (the rest one host claimed first), milliseconds apart, so beside the second
+    scheduler the job's own claim is not atomic either; a batch written whole twice needs no such step."""
+    collided = [c for c in chosen if c.evidence.get("observations", {}).get("host_pair") == "most"
+                and c.evidence.get("observations", {}).get("whole_batch") != "yes"
+                and max(c.gaps_seconds, default=1.0) < SUB_CLAIM_S]
+    if mechanism != "multi_host" or len(collided) < len(chosen) / 2:
+        return []
+    return [f"The two runs collided on some keys, not every one, copies milliseconds apart: the job's claim is "
+            f"not atomic either; make it so: {statements(dialect).claim}."]
 
 
 def offset_shape(offsets: Sequence[float]) -> str:
@@ -110,9 +125,10 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
         recurring = schedules.get(inc.id)
         first = clusters[members[0]]
         mechanism_for_fix = inc.mechanism
-        details = {**inc.details, "recurring": recurring,
-                   "recommendations": recommendations(mechanism_for_fix, list(inc.writers), bool(recurring),
-                                                      first.evidence.get("signal"), table.info.dialect)}
+        steps = recommendations(mechanism_for_fix, list(inc.writers), bool(recurring),
+                                first.evidence.get("signal"), table.info.dialect)
+        steps[-1:-1] = claim_too(inc.mechanism, [clusters[i] for i in members], table.info.dialect)
+        details = {**inc.details, "recurring": recurring, "recommendations": steps}
         summary = incident_summary(
             inc.mechanism, list(inc.writers), inc.clusters, table.info.qualified_name,
             format_seconds(inc.details["gap_seconds"]["median"]), inc.details["coverage"], recurring,

@@ -30,6 +30,7 @@ FIXED_GAP_CLUSTERS = 5   # clusters sharing one gap before it is a fixed delay, 
 FIXED_GAP_FROM = 0.05    # s: a race's copies come within one claim (ms); a delay this long comes from a clock
 FIXED_GAP_SPREAD = 0.05  # the gaps' median distance from their median, as a share of it
 IDLE_PAUSE = 10   # a writer's pause this many times its usual one (or a counting bucket) is idle, not pace
+PAIR_SHARE = 0.3  # two hosts each of which wrote at least this share of its rows' keys again (model.py: why)
 
 
 @dataclass(frozen=True)
@@ -423,10 +424,12 @@ def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_s
     keys were written a varying number of times)."""
     if episode.coverage is not None and episode.rows is not None and max(episode.rows) >= MIN_ROWS:
         high, low = max(episode.coverage), min(episode.coverage)
-        found.append(Observation(
+        # two hosts sharing much of what each wrote: the pair's own share says it, and the coverage against any
+        # writer would count the same keys again (its tables never saw two hosts collide on half their keys)
+        found.extend(host_pair(episode) or [Observation(
             "coverage", f"{_level(high)}/{_level(low)}",
             f"of what each of the two writers wrote then, another writer also wrote {episode.coverage[0]:.0%} "
-            f"(of {episode.rows[0]} rows) and {episode.coverage[1]:.0%} (of {episode.rows[1]})"))
+            f"(of {episode.rows[0]} rows) and {episode.coverage[1]:.0%} (of {episode.rows[1]})")])
         if batch and min(episode.coverage) >= 0.9 and episode.size >= WHOLE_BATCH:
             found.append(Observation("whole_batch", "yes", f"each of the two writers wrote all {episode.size} "
                                      "keys the other wrote then: a batch written twice"))
@@ -457,6 +460,32 @@ def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_s
     if gap >= 0.25 and not whole_seconds:
         found.append(Observation("repeat", "fixed" if same_gap[0] >= 2 else "single", repeat_words(*same_gap)))
     return found
+
+
+def host_pair(episode: Episode) -> list[Observation]:
+    """Whether two hosts each wrote again much of what the other wrote in the episode's span (``PAIR_SHARE``),
+    counted per pair:
+    the keys this very pair shares over the rows each of the two wrote (not any other writer's: in a pool
+    spread over hosts every pair shares a few keys). Two schedulers firing one check-then-act job together
+    collide on many keys they read before either marked one done (a real pair of APScheduler hosts: 46-58% both
+    ways); a pool's workers on two hosts collide now and then.
+
+    >>> a, b = (("host", "sched-a"), ("process", "1")), (("host", "sched-b"), ("process", "2"))
+    >>> [o.value for o in host_pair(Episode((a, b), tuple(range(49)), 0, 1, rows=(84, 85)))]
+    ['most']
+    >>> host_pair(Episode((a, b), tuple(range(20)), 0, 1, rows=(84, 85)))
+    []
+    """
+    if episode.pair is None or episode.rows is None or min(episode.rows) < MIN_ROWS:
+        return []
+    hosts = [dict(w).get("host") for w in episode.pair]
+    if None in hosts or hosts[0] == hosts[1]:
+        return []
+    shares = [min(1.0, episode.size / n) for n in episode.rows]
+    if min(shares) < PAIR_SHARE:
+        return []
+    return [Observation("host_pair", "most", f"hosts {hosts[0]} and {hosts[1]} each wrote again "
+                        f"{shares[1]:.0%} and {shares[0]:.0%} of what the other wrote then: both ran the job")]
 
 
 def repeat_words(alike: int, peers: int) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
+from real.scenario import await_go
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS {table} (
     id bigserial PRIMARY KEY,
@@ -88,14 +90,19 @@ def now_iso() -> str:
 
 def run_export(url: str, table: str, items: range, export_date: date, *, host: str, job: str = "export",
                version: str | None = None, pace: float = 0.001, one_transaction: bool = False,
-               runs: str | Path | None = None, run_id: str | None = None, sqlite: str | None = None) -> str:
+               runs: str | Path | None = None, run_id: str | None = None, sqlite: str | None = None,
+               at: float | None = None) -> str:
     """Write one row per item (each in its own transaction, or all in one) and record the run. With
-    ``sqlite``, each row also goes to the same table in that SQLite file (the app's clock, naive UTC)."""
+    ``sqlite``, each row also goes to the same table in that SQLite file (the app's clock, naive UTC). With
+    ``at`` (epoch seconds), the n-th row is written at ``at + n * pace`` by the clock instead of ``pace`` after
+    the previous one: runs given the same ``at`` write in lockstep, each key at the same moment."""
     run_id = run_id or uuid.uuid4().hex[:12]
     start = now_iso()
     lite = sqlite3.connect(sqlite, timeout=60, isolation_level=None) if sqlite else None
     with psycopg.connect(libpq(url), autocommit=not one_transaction) as conn:
-        for item in items:
+        for n, item in enumerate(items):
+            if at is not None:
+                time.sleep(max(0.0, at + n * pace - time.time()))
             values = (item, export_date, 100 + item % 7, host, os.getpid(), run_id, version)
             conn.execute(f"INSERT INTO {table} (item_id, export_date, amount_cents, host, pid, run_id, version) "
                          "VALUES (%s, %s, %s, %s, %s, %s, %s)", values)
@@ -104,7 +111,7 @@ def run_export(url: str, table: str, items: range, export_date: date, *, host: s
                              "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              (*values[:1], export_date.isoformat(), *values[2:],
                               datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")))
-            if pace:
+            if pace and at is None:
                 time.sleep(pace)
         if one_transaction:
             conn.commit()
@@ -128,9 +135,12 @@ def main() -> None:
     parser.add_argument("--one-transaction", action="store_true")
     parser.add_argument("--runs")
     parser.add_argument("--sqlite", help="also write each row to this SQLite file")
+    parser.add_argument("--lockstep", help="barrier folder: write the n-th row at its go time + 4 s + n * pace "
+                        "(time enough for the interpreter of each run to start and import everything)")
     a = parser.parse_args()
+    at = await_go(a.lockstep) + 4.0 if a.lockstep else None
     run_export(a.url, a.table, range(a.first, a.first + a.count), date.fromisoformat(a.date), host=a.host,
-               job=a.job, pace=a.pace, one_transaction=a.one_transaction, runs=a.runs, sqlite=a.sqlite)
+               job=a.job, pace=a.pace, one_transaction=a.one_transaction, runs=a.runs, sqlite=a.sqlite, at=at)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,10 @@ def _run_group(group: str, new_database, work, request) -> dict[str, Truth]:
         "pool_oldest_pending": lambda: scenarios.process_pool(new_database(), work, fixed=False, jobs=400,
                                                               think=0.002, workers=6, page=1),
         "timeout_retry": lambda: scenarios.timeout_retry(new_database(), work),
+        # two hosts writing the same batch in lockstep: their writer columns change at nearly every row
+        "lockstep_hosts": lambda: scenarios.lockstep_hosts(new_database(), work),
+        # one check-then-act job on two scheduler hosts firing together: both charge the same pending invoices
+        "two_schedulers_claim": lambda: scenarios.two_schedulers_claim(new_database(), work, oldest=True),
         "rolling_deploy": lambda: scenarios.rolling_deploy(new_database(), work),
     }
     made = runners[group]()
@@ -75,9 +79,11 @@ def outcomes(new_database, tmp_path_factory, request):
         if name not in cache:
             group = GROUP.get(name, name)
             for each, truth in _run_group(group, new_database, tmp_path_factory.mktemp(group), request).items():
-                with_writers = scan(truth, True)
+                scans = {"writers": scan(truth, True), "inferred": scan(truth, False, infer=True)}
+                if "runs" in truth.logs:
+                    scans["writers+runs"] = scan(truth, True, runs=(str(truth.logs["runs"]),))
                 drop_writer_columns(truth)
-                cache[each] = (truth, {"writers": with_writers, "anonymous": scan(truth, False)})
+                cache[each] = (truth, {**scans, "anonymous": scan(truth, False)})
         return cache[name]
 
     return get

@@ -10,15 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
-import threading
 from datetime import UTC, date, datetime, timedelta
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
-from apscheduler.schedulers.background import BackgroundScheduler
-
 from real.batch import run_export
-from real.scenario import await_go, signal_ready
+from real.firing import fire_at_go
 
 SLOT_SECONDS = 1.0
 
@@ -44,29 +39,15 @@ def main() -> None:
     logging.basicConfig(filename=a.log, level=logging.INFO,
                         format=f"%(asctime)s {a.pod} {a.version} %(process)d %(name)s %(levelname)s %(message)s")
     slots = range(a.first, a.last + 1)
-    done = threading.Semaphore(0)
-    failed: list[str] = []
 
-    def listener(event) -> None:
-        if event.code == EVENT_JOB_ERROR:
-            failed.append(repr(event.exception))
-        done.release()
+    def add(scheduler, base: float) -> int:
+        for slot in slots:
+            scheduler.add_job(export_slot, "date", run_date=datetime.fromtimestamp(base + slot * SLOT_SECONDS, UTC),
+                              args=[a.url, a.table, slot, a.count, a.pod, a.version, a.runs], id=f"slot-{slot}",
+                              name="slot_export", misfire_grace_time=120)
+        return len(slots)
 
-    scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-    signal_ready(a.barrier, a.pod)
-    base = await_go(a.barrier)
-    for slot in slots:
-        scheduler.add_job(export_slot, "date", run_date=datetime.fromtimestamp(base + slot * SLOT_SECONDS, UTC),
-                          args=[a.url, a.table, slot, a.count, a.pod, a.version, a.runs], id=f"slot-{slot}",
-                          name="slot_export", misfire_grace_time=120)
-    scheduler.start()
-    for _ in slots:
-        if not done.acquire(timeout=120):
-            sys.exit(f"{a.pod}: a slot never ran")
-    scheduler.shutdown()
-    if failed:
-        sys.exit(f"{a.pod}: {failed}")
+    fire_at_go(a.pod, a.barrier, add)
     print(f"{a.pod} pid {os.getpid()} ran slots {a.first}..{a.last}")
 
 

@@ -12,13 +12,9 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
-from apscheduler.schedulers.background import BackgroundScheduler
-
-from real.scenario import await_go, signal_ready
+from real.firing import fire_at_go
 
 
 def launch(argv: list[str]) -> None:
@@ -36,30 +32,16 @@ def main() -> None:
     logging.basicConfig(filename=a.log, level=logging.INFO,
                         format=f"%(asctime)s {a.name} %(process)d %(name)s %(levelname)s %(message)s")
     commands = json.loads(a.commands)
-    done = threading.Semaphore(0)
-    failed: list[str] = []
 
-    def listener(event) -> None:
-        if event.code == EVENT_JOB_ERROR:
-            failed.append(str(event.exception))
-        done.release()
+    def add(scheduler, go: float) -> int:
+        at = datetime.fromtimestamp(go + a.delay, UTC)
+        for n, argv in enumerate(commands):
+            scheduler.add_job(launch, "date", run_date=at, args=[argv], id=f"{a.name}-{n}",
+                              name=argv[argv.index("--job") + 1] if "--job" in argv else argv[1],
+                              misfire_grace_time=120)
+        return len(commands)
 
-    scheduler = BackgroundScheduler(timezone=UTC)
-    signal_ready(a.barrier, a.name)
-    scheduler.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-    at = datetime.fromtimestamp(await_go(a.barrier) + a.delay, UTC)
-    for n, argv in enumerate(commands):
-        scheduler.add_job(launch, "date", run_date=at, args=[argv], id=f"{a.name}-{n}",
-                          name=argv[argv.index("--job") + 1] if "--job" in argv else argv[1],
-                          misfire_grace_time=120)
-    scheduler.start()
-    for _ in commands:
-        if not done.acquire(timeout=120):
-            sys.exit(f"{a.name}: a command did not finish")
-    scheduler.shutdown()
-    if failed:
-        sys.exit(f"{a.name}: {failed}")
-
+    fire_at_go(a.name, a.barrier, add)
 
 if __name__ == "__main__":
     main()

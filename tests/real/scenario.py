@@ -105,17 +105,18 @@ def drop_writer_columns(truth: Truth) -> None:
     engine.dispose()
 
 
-def scan(truth: Truth, with_writers: bool, **extra: Any):
-    """Scan the scenario's table the way a user would in that mode; returns (TableResult, findings table)."""
+def scan(truth: Truth, with_writers: bool, infer: bool = False, **extra: Any):
+    """Scan the scenario's table the way a user would in that mode (``infer``: no --writer, the writer roles
+    found by their names and the data, the default); returns (TableResult, findings document)."""
     from dupfinder import api
     from dupfinder.config import ScanOptions, table_spec
     from dupfinder.findings import findings_dict
 
     spec = table_spec(table=truth.table, keys=list(truth.keys), ts=truth.ts, window=truth.window,
                       writers=[f"{r}={c}" for r, c in truth.writers.items()] if with_writers else [],
-                      infer_writers=False, timezone=truth.timezone)
+                      infer_writers=infer, timezone=truth.timezone)
     result = api.scan(ScanOptions(url=truth.url, tables=(spec,), **extra))
-    return result.tables[0], findings_dict(result)["tables"][0]
+    return result.tables[0], findings_dict(result)
 
 
 def signal_ready(directory: str | Path, name: str) -> None:

@@ -46,6 +46,61 @@ def two_launchers(url: str, work: Path, batch: int = 400, other_keys: int = 0, n
     return truths
 
 
+def lockstep_hosts(url: str, work: Path, batch: int = 200, pace: float = 0.01) -> Truth:
+    """Two hosts (batch-a, batch-b) whose cron-like launchers both start the export at the same minute, each
+    writing the whole batch paced by the clock from the same moment: each key's two copies milliseconds apart,
+    the hosts' rows alternating in insertion order (host, pid and run id change at nearly every row)."""
+    table = "export_records"
+    create_table(url, table)
+    runs, barrier = work / "runs.jsonl", work / "barrier"
+    barrier.mkdir()
+    export = ["-m", "real.batch", "--url", url, "--table", table, "--count", str(batch), "--runs", str(runs),
+              "--job", "export", "--pace", str(pace), "--lockstep", str(barrier)]
+    hosts = ["batch-a", "batch-b"]
+    procs = [spawn("launcher", "--name", host, "--barrier", str(barrier), "--log", str(work / f"{host}.log"),
+                   "--commands", json.dumps([export]), SCENARIO_HOSTNAME=host) for host in hosts]
+    release(barrier, hosts)
+    finish(procs)
+    return _both_hosts(url, table, batch, {"runs": runs, "scheduler": work / "batch-a.log"}, pace=pace)
+
+
+def _both_hosts(url: str, table: str, batch: int, logs: dict[str, Path], **facts) -> Truth:
+    """The Truth of an export table two hosts each wrote whole: every key of the batch twice, multi_host."""
+    groups = duplicate_groups(url, table, ("item_id", "export_date"))
+    assert len(groups) == batch, f"expected the {batch} keys written by both hosts, the table holds {len(groups)}"
+    return Truth(url=url, table=table, keys=("item_id", "export_date"), ts="created_at",
+                 clusters=dict.fromkeys(groups, "multi_host"),
+                 writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s", logs=logs,
+                 facts={"batch": batch, **facts})
+
+
+def two_schedulers_claim(url: str, work: Path, invoices: int = 120, oldest: bool = False) -> Truth:
+    """One check-then-act job (charge every pending invoice) on two APScheduler hosts, sched-a and sched-b,
+    firing at the same moment: both read the same pending invoices and charge them (real/claim_job.py).
+    ``oldest``: each takes the oldest pending invoice one at a time, so only the invoices both read before
+    either marked them are charged twice."""
+    import psycopg
+
+    from real.batch import libpq
+    from real.claim_job import SCHEMA
+
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute(SCHEMA % {"invoices": invoices})
+    runs, barrier = work / "runs.jsonl", work / "barrier"
+    barrier.mkdir()
+    hosts = ["sched-a", "sched-b"]
+    procs = [spawn("claim_job", "--url", url, "--barrier", str(barrier), "--log", str(work / f"{h}.log"),
+                   "--runs", str(runs), *(["--oldest"] if oldest else []), log=work / f"{h}.out",
+                   SCENARIO_HOSTNAME=h) for h in hosts]
+    release(barrier, hosts, lead=1.0)
+    finish(procs)
+    groups = duplicate_groups(url, "invoice_charges", ("invoice_id",))
+    assert len(groups) >= 5, f"both hosts charged only {len(groups)} of {invoices} invoices"
+    return Truth(url=url, table="invoice_charges", keys=("invoice_id",), ts="created_at",
+                 clusters=dict.fromkeys(groups, "multi_host"), writers={"host": "host", "process": "worker_pid"},
+                 window="2s", logs={"runs": runs}, facts={"invoices": invoices, "charged_twice": len(groups)})
+
+
 def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
     """Two APScheduler processes (hosts sched-a and sched-b) sharing one SQLAlchemyJobStore: both run the
     nightly export, each writing the whole batch, row by row."""
@@ -86,13 +141,8 @@ def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
         lock.commit()
         lock.close()
     finish(procs)
-    groups = duplicate_groups(url, table, ("item_id", "export_date"))
-    assert len(groups) == batch, f"expected the {batch} keys written by both hosts, the table holds {len(groups)}"
-    return Truth(url=url, table=table, keys=("item_id", "export_date"), ts="created_at",
-                 clusters=dict.fromkeys(groups, "multi_host"),
-                 writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s",
-                 logs={"runs": runs, "scheduler": work / "sched-a.log", "scheduler_b": work / "sched-b.log"},
-                 facts={"batch": batch})
+    return _both_hosts(url, table, batch, {"runs": runs, "scheduler": work / "sched-a.log",
+                                           "scheduler_b": work / "sched-b.log"})
 
 
 def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000, think: float = 0.0, workers: int = 8,

@@ -138,7 +138,8 @@ def test_timeout_retry_in_one_logged_run_is_not_a_race(outcomes):
     from real.scenario import scan
 
     truth, _ = outcomes("timeout_retry")  # the writer columns are dropped by now
-    _, doc = scan(truth, False, runs=(str(truth.logs["runs"]),))
+    _, findings = scan(truth, False, runs=(str(truth.logs["runs"]),))
+    doc = findings["tables"][0]
     assert len(doc["clusters"]) == truth.facts["retried"]
     for cluster in doc["clusters"]:
         # one run of one process wrote both copies, a constant delay apart: a retry (or, without commit

@@ -41,6 +41,16 @@ def xfail(reason: str):
 CASES = [
     ("apscheduler_shared_store", "writers", Expect("multi_host")),
     ("apscheduler_shared_store", "anonymous", unknown(TWO_WHOLE_RUNS)),
+    ("lockstep_hosts", "writers", Expect("multi_host")),
+    ("lockstep_hosts", "inferred", Expect("multi_host")),
+    ("lockstep_hosts", "anonymous", unknown(TWO_WHOLE_RUNS)),
+    # one check-then-act job on two scheduler hosts: each host charged again 41-58% of what the other charged, a
+    # pair no pool's workers make; with the copies at varying offsets a pool of two on two hosts stays possible
+    # (unknown between them, the job log as the signal); the job log's two runs on two hosts settle it. Without
+    # writer columns the copies read as a race or a batch written twice (not scored: some are named worker_race)
+    ("two_schedulers_claim", "writers", Expect("multi_host", or_unknown=True)),
+    ("two_schedulers_claim", "inferred", Expect("multi_host", or_unknown=True)),
+    ("two_schedulers_claim", "writers+runs", Expect("multi_host")),
     ("launcher_twice_400", "writers", Expect("duplicate_run")),
     ("launcher_twice_400", "anonymous", unknown(TWO_WHOLE_RUNS)),
     ("launcher_twice_diluted", "writers", Expect("duplicate_run")),
@@ -89,7 +99,8 @@ def _right(cluster: dict, expect: Expect) -> bool:
 @pytest.mark.parametrize(("scenario", "mode", "expect"), list(_params()))
 def test_real_software(outcomes, scenario, mode, expect):
     truth, scans = outcomes(scenario)
-    table, doc = scans[mode]
+    table, findings = scans[mode]
+    doc = findings["tables"][0]
     found = {frozenset(r["pk"]["id"] for r in c["rows"]): c for c in doc["clusters"]}
     true = set(truth.clusters)
     hits = found.keys() & true
@@ -113,3 +124,67 @@ def test_real_software(outcomes, scenario, mode, expect):
     if expect.far_duplicates is not None:
         assert doc["far_duplicates"] == expect.far_duplicates, (
             f"{scenario}/{mode}: {doc['far_duplicates']} far duplicates; the clock change explains them")
+
+
+
+def test_writers_in_lockstep_are_named_and_cleaned_up_alike(new_database, pg_server, tmp_path):
+    """Two hosts writing one batch in lockstep, roles found by their names (no --writer): their host, pid and
+    run columns change at nearly every row, as values taken in turn do; the summary named both hosts at 99% as
+    a multi_host incident while every cluster was divergent in those very columns and cleanup.sql deleted
+    nothing. A column whose every copy of (nearly) every cluster carries its own value is a writer signature
+    whatever the insertion order: the answer and the cleanup now agree, and cleanup.sql runs."""
+    import sqlalchemy as sa
+    from sqlrun import apply_sql
+
+    from dupfinder.remediate import cleanup_sql
+    from real.scenario import scan
+
+    truth = scenarios.lockstep_hosts(new_database(), tmp_path)
+    _, findings = scan(truth, False, infer=True)
+    doc = findings["tables"][0]
+    columns = {w["column"]: w for w in doc["writer_columns"] if w["column"] in ("host", "pid", "run_id")}
+    assert {c: w["role"] for c, w in columns.items()} == {"host": "host", "pid": "process", "run_id": "run"}
+    assert all(w["trusted"] for w in columns.values()), [w["reason"] for w in columns.values()]
+    assert "its own value" in columns["host"]["reason"], columns["host"]["reason"]
+    assert [i["mechanism"] for i in doc["incidents"]] == ["multi_host"]
+    assert {c["payload"] for c in doc["clusters"]} == {"identical"}
+    assert doc["rows_to_delete"] == len(truth.clusters)
+    apply_sql(truth.url, cleanup_sql(findings), pg_server)
+    engine = sa.create_engine(truth.url)
+    with engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT count(*), count(DISTINCT item_id) FROM export_records")).one()
+    engine.dispose()
+    assert tuple(left) == (len(truth.clusters), len(truth.clusters))
+
+
+def test_one_claim_job_on_two_scheduler_hosts_is_the_second_scheduler(outcomes):
+    """stranger5: two APScheduler hosts firing one check-then-act job together were answered worker_race 99%,
+    "make the claim atomic", though what made two claims at all is the second scheduler. Each host charged again
+    about half of what the other charged (per pair: a pool's workers share a key or a few), so the answer is
+    multi_host with the job log, and the steps add that the claim is not atomic either; without it, multi_host or
+    (copies at varying offsets, as a pool of two on two hosts would write them) unknown between the two, never
+    worker_race named."""
+    truth, scans = outcomes("two_schedulers_claim")
+    for mode in ("writers", "inferred"):
+        for c in scans[mode][1]["tables"][0]["clusters"]:
+            assert c["evidence"]["observations"]["host_pair"] == "most", (mode, c["explanation"])
+            named = {s["mechanism"] for s in c["evidence"].get("candidates", [])}
+            assert c["mechanism"] == "multi_host" or named >= {"multi_host", "worker_race"}, (mode, c["explanation"])
+    doc = scans["writers+runs"][1]["tables"][0]
+    assert {c["mechanism"] for c in doc["clusters"]} == {"multi_host"}
+    [incident] = doc["incidents"]
+    assert incident["summary"].split(": ", 1)[1].startswith("Hosts sched-a and sched-b both ran the job"), (
+        incident["summary"])
+    steps = incident["recommendations"]
+    assert steps[0].startswith("Find which of sched-a and sched-b should own this job"), steps
+    assert "the job's claim is not atomic either" in steps[-2] and "RETURNING" in steps[-2], steps
+    assert len(truth.clusters) < truth.facts["invoices"]  # collisions, not a batch written whole twice
+
+
+def test_hosts_writing_a_whole_batch_twice_get_no_claim_step(outcomes):
+    """The claim step is for collisions: two hosts each writing the whole batch (lockstep_hosts) collided on no
+    claim, and the steps say to disable the job on one host, not to make a claim atomic."""
+    _, scans = outcomes("lockstep_hosts")
+    [incident] = scans["writers"][1]["tables"][0]["incidents"]
+    assert incident["mechanism"] == "multi_host"
+    assert not any("claim" in step for step in incident["recommendations"]), incident["recommendations"]

@@ -1,0 +1,79 @@
+"""One check-then-act job on two APScheduler hosts firing at the same moment (the job deployed on a second
+scheduler that should have been a standby).
+
+The job charges every pending invoice: it reads the pending ones, then charges each and marks it charged.
+Each host runs it in its own APScheduler 3 process (``BackgroundScheduler``, a date trigger at the harness's
+firing time); both read the same pending invoices before either marks one, so each charges (nearly) every
+invoice the other charges: the claim is not atomic, but what made two claims at all is the second scheduler.
+Each run is recorded in a job-run file (start, end, host, process, run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+
+from real.batch import libpq, now_iso, record_run
+from real.firing import fire_at_go
+
+SCHEMA = """
+CREATE TABLE invoices (id integer PRIMARY KEY, charged boolean NOT NULL DEFAULT false);
+INSERT INTO invoices (id) SELECT g FROM generate_series(1, %(invoices)s) g;
+CREATE TABLE invoice_charges (
+    id bigserial PRIMARY KEY,
+    invoice_id integer NOT NULL,
+    amount_cents integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    host text NOT NULL,
+    worker_pid integer NOT NULL
+);
+"""
+
+
+def charge_pending(url: str, runs: str, pace: float, oldest: bool) -> None:
+    """The job: read the pending invoices, then charge each and mark it charged (check, then act). ``oldest``:
+    take the oldest pending invoice, charge it, mark it, again until none is pending."""
+    host, start = os.environ["SCENARIO_HOSTNAME"], now_iso()
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        pending = [r[0] for r in conn.execute("SELECT id FROM invoices WHERE NOT charged ORDER BY id")]
+        while pending:
+            invoice = pending.pop(0)
+            conn.execute("INSERT INTO invoice_charges (invoice_id, amount_cents, host, worker_pid) "
+                         "VALUES (%s, %s, %s, %s)", (invoice, 500 + invoice % 11, host, os.getpid()))
+            conn.execute("UPDATE invoices SET charged = true WHERE id = %s", (invoice,))
+            threading.Event().wait(pace)
+            if oldest:
+                pending = [r[0] for r in conn.execute(
+                    "SELECT id FROM invoices WHERE NOT charged ORDER BY id LIMIT 1")]
+    record_run(runs, job="charge_pending", start=start, end=now_iso(), host=host, process=os.getpid(),
+               run=uuid.uuid4().hex[:12])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--barrier", required=True)
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--runs", required=True)
+    parser.add_argument("--pace", type=float, default=0.005)
+    parser.add_argument("--oldest", action="store_true", help="claim the oldest pending invoice, one at a time")
+    a = parser.parse_args()
+    host = os.environ["SCENARIO_HOSTNAME"]
+    logging.basicConfig(filename=a.log, level=logging.INFO,
+                        format=f"%(asctime)s {host} %(process)d %(name)s %(levelname)s %(message)s")
+
+    def add(scheduler, go: float) -> int:
+        scheduler.add_job(charge_pending, "date", run_date=datetime.fromtimestamp(go, UTC),
+                          args=[a.url, a.runs, a.pace, a.oldest], id="charge_pending", misfire_grace_time=120)
+        return 1
+
+    fire_at_go(host, a.barrier, add)
+
+if __name__ == "__main__":
+    main()

@@ -347,8 +347,9 @@ def test_an_unknown_incident_names_its_shortlist_and_a_divergent_cluster_keeps_n
 
 
 def test_a_cluster_divergent_in_an_untrusted_writer_column_highlights_it_and_keys_do_not_wrap(sqlite_url, tmp_path):
-    """Two schedulers writing the same payments in lockstep: their `scheduler_host` column alternates more than a
-    shuffle could, so it is not trusted and every cluster is divergent in it. The report showed it under the
+    """Two services writing the same payments in lockstep: their `billing_service` column alternates more than a
+    shuffle could, so it is not trusted (an app column taken in turn never is; a host column would be, as writers in
+    lockstep) and every cluster is divergent in it. The report showed it under the
     role's name ("host") and looked for the role's name in `differing_columns`, so nothing was highlighted and a
     reader saw "divergent" beside two rows that looked the same; and the key `INV-2026-00001` broke at its
     hyphens inside a long row."""
@@ -356,23 +357,23 @@ def test_a_cluster_divergent_in_an_untrusted_writer_column_highlights_it_and_key
     from helpers import at, make_table
 
     rows = [{"id": 2 * i + n + 1, "invoice_ref": f"INV-2026-{i:05d}", "amount": 10 + i, "memo": "lorem ipsum " * 30,
-             "scheduler_host": host, "created_at": at(i * 0.02 + n * 0.005)}
+             "billing_service": host, "created_at": at(i * 0.02 + n * 0.005)}
             for i in range(30) for n, host in enumerate(("sched-a", "sched-b"))]
     make_table(sqlite_url, "payments", [sa.Column("id", sa.Integer, primary_key=True),
                                         sa.Column("invoice_ref", sa.String(20)), sa.Column("amount", sa.Integer),
-                                        sa.Column("memo", sa.String(400)), sa.Column("scheduler_host", sa.String(16)),
+                                        sa.Column("memo", sa.String(400)), sa.Column("billing_service", sa.String(16)),
                                         sa.Column("created_at", sa.DateTime)], rows)
     result = api.scan(ScanOptions(url=sqlite_url, tables=(table_spec(table="payments", keys=["invoice_ref"],
                                                                      ts="created_at"),)))
     findings = api.write_outputs(result, tmp_path / "o")
     table = findings.findings["tables"][0]
     assert [(w["role"], w["column"], w["trusted"]) for w in table["writer_columns"]] == [
-        ("host", "scheduler_host", False)]
-    assert all(c["differing_columns"] == ["scheduler_host"] for c in table["clusters"])
+        ("app", "billing_service", False)]
+    assert all(c["differing_columns"] == ["billing_service"] for c in table["clusters"])
     html = findings.files["report.html"].read_text()
     article = html.split(">invoice_ref=INV-2026-00000</span>", 1)[1].split("</details>", 1)[0]
-    assert len(re.findall(r'<td data-label="host" class="id differs">sched-[ab] <span class="ne"', article)) == 2
+    assert len(re.findall(r'<td data-label="app" class="id differs">sched-[ab] <span class="ne"', article)) == 2
     assert len(re.findall(r'<td data-label="invoice_ref" class="id">INV-2026-00000</td>', article)) == 2
     # and "What was scanned" says why: the column was not confirmed by the data
-    assert "host = scheduler_host (inferred from its name and type; not confirmed by the data, so compared like " \
+    assert "app = billing_service (inferred from its name and type; not confirmed by the data, so compared like " \
            "business data)" in html

@@ -516,6 +516,10 @@ def _print_summary(doc: dict[str, Any]) -> None:
                 f"{t['rows_to_delete']:,} to delete, {t['divergent_clusters']:,} divergent; "
                 f"{count(t['far_duplicates'], 'far-duplicate key')}; {count(t['rows_scanned'], 'row')} scanned")
         echo(head)
+        if t.get("extra_copy_totals"):
+            from .totals import described
+
+            echo(f"  the copies beyond each survivor hold: {described(t['extra_copy_totals'])}")
         if t["rows_null_key"] or t["rows_null_ts"]:
             echo(f"  {count(t['rows_null_key'], 'row')} with a NULL key (distinct), "
                  f"{t['rows_null_ts']:,} with a NULL timestamp (excluded)")

@@ -205,6 +205,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "rows_fetched": t.rows_fetched,
         "rows_to_delete": t.rows_to_delete,
         "divergent_clusters": sum(1 for c in t.clusters if c.payload == "divergent"),
+        "extra_copy_totals": _totals(t),
         "far_duplicate_keys": [
             {"key": {k: jsonable(v) for k, v in f.key.items()}, "rows": f.rows,
              "first_ts": iso_timestamp(f.first_ts), "last_ts": iso_timestamp(f.last_ts),
@@ -215,6 +216,16 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "signals": t.signals,
         "notes": list(t.notes),
     }
+
+
+def _totals(t: TableResult) -> list[dict[str, Any]]:
+    """The sums of the table's amount columns over the copies beyond each survivor (``totals``)."""
+    from .totals import amount_columns, currency_column, extra_copy_totals
+
+    excluded = {*t.spec.keys, t.spec.ts, *t.info.primary_key, *t.info.id_columns, *(w.column for w in t.writers)}
+    columns = [(c.name, c.type) for c in t.info.columns]
+    return extra_copy_totals(t.clusters, amount_columns(columns, excluded), currency_column(columns, excluded),
+                             deletes=not t.info.view)
 
 
 def findings_dict(result: ScanResult, on_demand: bool = False) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from . import charts
 from .durations import format_seconds
 from .sqltemplates import resource_dir, spelled_out, template_cache
+from .totals import described
 from .values import since_shown
 from .words import count, noun
 
@@ -411,6 +412,7 @@ def _table_report(t: dict[str, Any], n: int, tally: _Tally) -> tuple[dict[str, A
         "window": format_seconds(t["window_seconds"]), "rows_scanned": f"{t['rows_scanned']:,}",
         "rows_null_key": f"{t['rows_null_key']:,}", "rows_null_ts": f"{t['rows_null_ts']:,}",
         "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),
+        "totals": described(t.get("extra_copy_totals") or []),
         "time_range": t.get("time_range", {}), "since": since_shown(t),
         "writer_columns": [f"{w['role']} = {w['column']} ({how_found(w['reason'], w.get('trusted', True))})"
                            for w in t.get("writer_columns", [])],

@@ -219,6 +219,7 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
         doc = findings_dict(result, on_demand=True)  # clusters built as they are read, by --format json too
     verdict = gates.evaluate(doc, checks, accepted)
     click.get_current_context().meta["dupfinder.exit_code"] = verdict.exit_code
+    _print_warnings(doc)
     if quiet:
         pass
     elif fmt == "json":
@@ -235,6 +236,16 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
         if out:
             click.echo(f"wrote {out}/findings.json, report.html, cleanup.sql, rollback.sql, migration.sql, verify.sql")
     sys.exit(verdict.exit_code)
+
+
+def _print_warnings(doc: dict[str, Any]) -> None:
+    """What may make a passing check wrong, on standard error whatever the format (a CI log shows it; the JSON
+    and JUnit on standard output stay as they are)."""
+    from .sqltemplates import spelled_out
+
+    for t in doc["tables"]:
+        for warning in t.get("warnings", ()):
+            click.echo(spelled_out(f"warning: {t['table']}: {warning}"), err=True)
 
 
 def _unfreeze_for_duckdb() -> None:

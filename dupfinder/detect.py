@@ -254,6 +254,27 @@ def column_since(spec: TableSpec, aware: bool | None) -> tuple[TableSpec, str | 
     return replace(spec, since=earlier), note
 
 
+BEHIND_HOURS = 14  # the furthest a local wall time lies behind UTC (UTC-12) plus two hours of a check's window
+
+
+def rows_behind_since(conn: Connection, info: TableInfo, spec: TableSpec) -> str | None:
+    """The warning for a --since scan of a column without time zone that read no row: when the newest row lies
+    0-14 hours before the bound, the column likely holds local wall time behind a bound read as UTC (a CI machine
+    in UTC, no --timezone), and the check passed while reading nothing."""
+    from .values import naive_moment
+
+    sql = render_sql("latest_ts.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+                     ts=spec.ts)
+    latest = naive_moment(conn.execute(sql_text(sql)).scalar())
+    bound = spec.since.astimezone(UTC).replace(tzinfo=None)
+    if latest is None or not timedelta(0) < bound - latest <= timedelta(hours=BEHIND_HOURS):
+        return None
+    hours = (bound - latest).total_seconds() / 3600
+    return (f"no row was written since the bound ({bound:%Y-%m-%d %H:%M:%S} wall time), and the newest row is "
+            f"{hours:.1f} h before it ({latest:%Y-%m-%d %H:%M:%S}): if the column holds local wall time, scan with "
+            "--timezone ZONE (the writer's zone; `timezone` in the TOML), or this check reads nothing and passes")
+
+
 def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[str, ...] | None = None,
                plan: str | None = None) -> dict[str, str]:
     """Return the statements a scan of one table runs, rendered for this connection's dialect.

@@ -50,6 +50,7 @@ class TableResult:
     ts_timezone_aware: bool | None
     ts_read_in_utc: bool = False  # a column without a zone whose values are instants read in UTC (MySQL TIMESTAMP)
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # what may make a passing check wrong: printed on stderr whatever the format
     rows_fetched: int = 0
     xmin_top_share: float | None = None
     commit_timestamps: str = "not available on this engine"
@@ -215,6 +216,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "far_duplicate_keys_listed": len(t.far_duplicates),
         "signals": t.signals,
         "notes": list(t.notes),
+        **({"warnings": list(t.warnings)} if t.warnings else {}),
     }
 
 

@@ -244,7 +244,8 @@ def summary_dict(doc: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
         "tables": [
             {"table": t.table, "rows_scanned": src.get("rows_scanned"), "clusters_found": len(src.get("clusters", [])),
              **({"known_clusters": t.known_clusters} if verdict.baseline else {}),
-             **t.counts, "mechanisms": t.mechanisms, "failed": t.failed, "reasons": list(t.reasons)}
+             **t.counts, "mechanisms": t.mechanisms, "failed": t.failed, "reasons": list(t.reasons),
+             **({"warnings": list(src["warnings"])} if src.get("warnings") else {})}
             for t, src in zip(verdict.tables, doc["tables"], strict=True)
         ],
     }

@@ -418,6 +418,7 @@ def _table_report(t: dict[str, Any], n: int, tally: _Tally) -> tuple[dict[str, A
                            for w in t.get("writer_columns", [])],
         "signals": t.get("signals", {}), "evidence_read": evidence_read(t.get("signals", {})),
         "notes": [prose(note) for note in t.get("notes", [])],
+        "warnings": [prose(warning) for warning in t.get("warnings", [])],
         "incidents": [_incident_context(t, i, r + 1, drawn[i["id"]], evidence.get(i["id"], ""))
                       for r, i in enumerate(top)],
         "more_incidents": max(0, len(incidents) - INCIDENTS_SHOWN),

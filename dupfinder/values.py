@@ -75,6 +75,23 @@ def iso_timestamp(value: Any) -> str | None:
     return text[:10] + "T" + text[11:] if len(text) > 10 and text[10] == " " else text
 
 
+def naive_moment(value: Any) -> datetime | None:
+    """A timestamp as the driver returned it as a naive datetime (wall time as stored; an aware one in UTC), or
+    None for what reads as no time.
+
+    >>> naive_moment("2026-11-03 02:30:00.412"), naive_moment("no time")
+    (datetime.datetime(2026, 11, 3, 2, 30, 0, 412000), None)
+    """
+    text = iso_timestamp(value)
+    try:
+        moment = datetime.fromisoformat(text) if text is not None else None
+    except ValueError:
+        return None
+    if moment is not None and moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
 def iso_from_us(us: int, aware: bool | None = True) -> str:
     """ISO-8601 text for integer microseconds since the epoch (UTC; no offset for a naive column).
 

@@ -87,3 +87,39 @@ def test_since_year_one_scans_everything(db_url):
                 {"id": 2, "k": "a", "ts": datetime(2026, 1, 1, 0, 0, 0, 300000)}])
     table = scan_doc(db_url, table="ev", keys=["k"], ts="ts", since="0001-01-01")["tables"][0]
     assert table["rows_scanned"] == 2 and len(table["clusters"]) == 1
+
+
+def test_a_since_check_reading_nothing_behind_local_wall_times_warns_on_stderr(db_url, monkeypatch):
+    """A CI machine in UTC, a column of New York wall times, --since 30m without --timezone: the check read no row
+    and passed in silence (stranger7), the only trace a note that summary and JUnit do not show. It still passes,
+    but standard error, the summary and findings say that the newest row lies hours behind the bound and to give
+    --timezone; with it the rows are read, and a window that holds rows draws no warning."""
+    import json
+    import time
+
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    wall = datetime.now(ZoneInfo("America/New_York")).replace(tzinfo=None, microsecond=0) - timedelta(minutes=10)
+    make_table(db_url, "ev", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                              sa.Column("k", sa.String(5)), sa.Column("ts", ts_type())],
+               [{"id": 1, "k": "a", "ts": wall}, {"id": 2, "k": "a", "ts": wall + timedelta(seconds=0.3)},
+                {"id": 3, "k": "b", "ts": wall - timedelta(days=1)}])
+    args = ["scan", db_url, "--table", "ev", "--key", "k", "--ts", "ts", "--since", "30m", "--format", "summary"]
+    try:
+        silent = CliRunner().invoke(main, args)
+        found = CliRunner().invoke(main, [*args, "--timezone", "America/New_York"])
+        old = CliRunner().invoke(main, [*args[:-4], "--since", (wall - timedelta(hours=20)).isoformat(),
+                                        "--format", "summary"])
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert silent.exit_code == 0, silent.output
+    assert "warning: ev: no row was written since the bound" in silent.stderr
+    assert "--timezone ZONE" in silent.stderr and " h before it (" in silent.stderr
+    assert json.loads(silent.stdout)["tables"][0]["warnings"][0].startswith("no row was written since the bound")
+    assert found.exit_code == 1 and "warning" not in found.stderr, found.output
+    assert "warning" not in old.stderr  # rows read: nothing to warn about

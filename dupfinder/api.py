@@ -35,6 +35,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
     run_index = _run_index(options)  # bad job-run files stop the scan before the database is asked anything
+    own_runs = {n: _run_index(options, spec) for n, spec in enumerate(options.tables) if spec.runs}
     tables: list[TableResult] = []
     with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
         total = len(options.tables)
@@ -86,13 +87,14 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 if hasattr(progress, "rows_read"):  # the command line's progress line shows rows per second
                     progress.rows_read(spec.table, found.stats.rows_scanned)
                 progress(spec.table, "attributing writers", done, total)
-            if run_index is not None:
+            table_runs = own_runs.get(done, run_index)  # a [[table]]'s own runs, else the global ones
+            if table_runs is not None:
                 from . import runs
 
-                table = runs.annotate(table, run_index)  # evidence the attribution reads
+                table = runs.annotate(table, table_runs)  # evidence the attribution reads
             table = attribute_table(table, written.counter(conn, info, spec, aware, (*writers, *data_roles),
                                                            found.members), data_roles)
-            if run_index is not None:
+            if table_runs is not None:
                 table = runs.explain(table)
             tables.append(dataclasses.replace(table, scan_seconds=time.monotonic() - started))
             if progress:
@@ -100,17 +102,20 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))
 
 
-def _run_index(options: ScanOptions):
-    """The job runs of ``--runs`` (None without it)."""
-    if not options.runs:
-        if options.runs_pattern:
+def _run_index(options: ScanOptions, spec: TableSpec | None = None):
+    """The job runs of ``--runs`` (None without it), or of one TOML table's own ``runs`` (``spec``; its pattern,
+    else the global one)."""
+    files, pattern = (spec.runs, spec.runs_pattern or options.runs_pattern) if spec else (
+        options.runs, options.runs_pattern)
+    if not files:
+        if pattern:
             from .errors import UsageError
 
             raise UsageError("--runs-pattern reads log files given with --runs FILE; no --runs was given")
         return None
     from .runs import RunIndex, read_runs
 
-    return RunIndex(read_runs(options.runs, options.runs_pattern))
+    return RunIndex(read_runs(files, pattern))
 
 
 def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, rejected) -> list[str]:

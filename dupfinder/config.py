@@ -32,6 +32,8 @@ class TableSpec:
     timezone: str | None = None
     incident_gap: float = DEFAULT_INCIDENT_GAP
     ids: tuple[str, ...] = ()  # --id: the columns that identify a row where there is no primary key or row id
+    runs: tuple[str, ...] = ()  # this table's own job-run files (a TOML [[table]]'s runs): instead of the global ones
+    runs_pattern: str | None = None
 
     def __post_init__(self) -> None:
         if not self.table:
@@ -123,6 +125,8 @@ def table_spec(
     timezone: str | None = None,
     incident_gap: str | float | None = None,
     ids: list[str] | tuple[str, ...] | str = (),
+    runs: tuple[str, ...] = (),
+    runs_pattern: str | None = None,
 ) -> TableSpec:
     """Build a TableSpec from the loose values a command line or a TOML table gives."""
     return TableSpec(
@@ -138,6 +142,8 @@ def table_spec(
         incident_gap=DEFAULT_INCIDENT_GAP if incident_gap is None else parse_duration(incident_gap,
                                                                                      "--incident-gap"),
         ids=(ids,) if isinstance(ids, str) else tuple(ids or ()),
+        runs=tuple(runs),
+        runs_pattern=runs_pattern,
     )
 
 
@@ -145,11 +151,11 @@ def table_spec(
 _TEXT, _DURATION, _FLAG, _KEYS, _WRITERS = "a string", "a duration", "true or false", "keys", "writers"
 _DEFAULT_FIELDS = {"window": _DURATION, "keep": _TEXT, "since": _TEXT, "timezone": _TEXT,
                    "infer_writers": _FLAG, "incident_gap": _DURATION}
-# runs / runs_pattern: job-run logs (branch realwriters: config.run_logs checks their types)
+# runs / runs_pattern: job-run logs, at the top for every table or in a [[table]] for its own (_run_paths checks them)
 _TOP_FIELDS = {"database": _TEXT, "table": "tables", "tables": "tables", "runs": "runs", "runs_pattern": "runs",
                **_DEFAULT_FIELDS}
 _TABLE_FIELDS = {"name": _TEXT, "table": _TEXT, "key": _KEYS, "keys": _KEYS, "ts": _TEXT, "writers": _WRITERS,
-                 "id": _KEYS, "ids": _KEYS, **_DEFAULT_FIELDS}
+                 "id": _KEYS, "ids": _KEYS, "runs": "runs", "runs_pattern": "runs", **_DEFAULT_FIELDS}
 
 
 def _kind(value: Any) -> str:
@@ -219,6 +225,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
         for name, value in entry.items():
             _check_value(here, name, value)
         merged = {**defaults, **entry, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+        runs, runs_pattern = _run_paths(here, entry, path.parent)
         keys = merged.get("keys", merged.get("key"))
         if isinstance(keys, str):
             keys = [keys]
@@ -234,6 +241,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
             timezone=merged.get("timezone"),
             incident_gap=merged.get("incident_gap"),
             ids=merged.get("ids", merged.get("id", ())),
+            runs=runs,
+            runs_pattern=runs_pattern,
         ))
     return doc.get("database"), specs
 
@@ -248,13 +257,18 @@ def run_logs(path: str | Path) -> tuple[tuple[str, ...], str | None]:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return (), None  # load_config reports what is wrong with the file
+    return _run_paths(f"config file {str(path)!r}", doc, path.parent)
+
+
+def _run_paths(where: str, doc: dict[str, Any], folder: Path) -> tuple[tuple[str, ...], str | None]:
+    """``runs`` (a path or a list, relative to ``folder``) and ``runs_pattern`` of a TOML table, checked."""
     runs = doc.get("runs", [])
     runs = [runs] if isinstance(runs, str) else runs
     pattern = doc.get("runs_pattern")
     if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs) or (
             pattern is not None and not isinstance(pattern, str)):
-        raise UsageError(f"config file {str(path)!r}: runs must be a path or a list of paths, runs_pattern a string")
-    return tuple(str(path.parent / r) for r in runs), pattern
+        raise UsageError(f"{where}: runs must be a path or a list of paths, runs_pattern a string")
+    return tuple(str(folder / r) for r in runs), pattern
 
 
 def prepare_out_dir(out: str | Path) -> list[Path]:

@@ -381,3 +381,27 @@ def test_a_job_log_no_copy_fell_in_does_not_count_as_the_log_in_hand(sqlite_url,
         signals.append(sorted(str(c["evidence"].get("signal")) for c in clusters))
     assert any("--runs FILE" in s for s in signals[0]), signals[0]
     assert signals[1] == signals[0]
+
+
+def test_a_config_table_reads_its_own_job_log_and_the_others_the_global_one(sqlite_url, tmp_path):
+    """Two jobs write two tables, each with its own log: `runs` in a [[table]] is read for that table only (it was
+    refused as an unknown field, and one global log was matched against every table); a table without its own
+    reads the top-level one. A bad own log stops the scan before the database is asked (exit 2)."""
+    _events(sqlite_url)
+    run_statements(sqlite_url, "CREATE TABLE copies AS SELECT * FROM events")
+    (tmp_path / "logs").mkdir()
+    _run_lines(tmp_path / "logs" / "export.jsonl")
+    (tmp_path / "other.jsonl").write_text(json.dumps({"start": _iso(0.1), "end": _iso(3), "job": "other"}) + "\n")
+    config = tmp_path / "dupfinder.toml"
+    table = 'key = ["account"]\nts = "ts"\nwriters = { process = "pid" }\n'
+    config.write_text(f'database = "{sqlite_url}"\nruns = "other.jsonl"\n\n[[table]]\nname = "events"\n{table}'
+                      f'runs = ["logs/export.jsonl"]\n\n[[table]]\nname = "copies"\n{table}')
+    result = CliRunner().invoke(main, ["scan", "--config", str(config), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    own, other = (t["clusters"][0]["rows"] for t in json.loads(result.output)["tables"])
+    assert [row["run"] for row in own] == [["export.jsonl:1"], ["export.jsonl:2"]]
+    assert [row["run"] for row in other] == [["other.jsonl:1"], ["other.jsonl:1"]]
+    config.write_text(config.read_text().replace("logs/export.jsonl", "logs/missing.jsonl")
+                      .replace(sqlite_url, "postgresql+psycopg://nobody@127.0.0.1:1/nowhere"))
+    bad = CliRunner().invoke(main, ["scan", "--config", str(config)])
+    assert bad.exit_code == 2 and "cannot be read" in bad.output, bad.output

@@ -23,6 +23,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     from .cluster import build_clusters
     from .connect import (
         check_ids_unique,
+        check_key_equality,
         check_timestamp_column,
         introspect,
         mask_url,
@@ -48,6 +49,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if info.id_columns:
                 check_ids_unique(conn, info)
             ts_note = check_timestamp_column(info, spec.ts, conn)
+            check_key_equality(conn, info, spec.keys)
             writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)

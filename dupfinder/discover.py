@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .connect import TableInfo, check_timestamp_column, introspect, read_only
+from .detect import read_from
 from .errors import ColumnNotFound, QueryFailed, UsageError
 from .sqltemplates import quote_table, render_sql, spelled_out, sql_text
 from .writers import ROLE_WORDS, name_words
@@ -184,7 +185,7 @@ def _candidates(info: TableInfo, ts: str) -> list[str]:
 
 
 def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
-    table = quote_table(conn.dialect, info.name, info.schema)
+    table = read_from(conn.dialect, info)  # a parent's heirs' rows are not its own: a scan reads it ONLY too
     total = int(conn.execute(sql_text(render_sql("row_count.sql.j2", conn.dialect, table=table))).scalar_one())
     lo = _slice_start(conn, table, ts, total)
     rows_read = f"all {total:,} rows" if lo is None else f"the latest {SLICE_ROWS:,} of {total:,} rows"

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from helpers import run_statements
 
 from dupfinder.cli import main
+from dupfinder.discover import discover
 
 TABLE = ("CREATE TABLE docs (id serial PRIMARY KEY, doc json, spot point, ref text, "
          "created_at timestamptz NOT NULL)",
@@ -38,3 +39,19 @@ def test_a_column_of_an_unrecognised_type_warns_nothing(pg_url):
                                            "--format", "summary"])
     assert result.exit_code == 1, result.output
     assert "SAWarning" not in result.output and '"verdict"' in result.output
+
+
+def test_discover_measures_a_parent_table_on_its_own_rows(pg_url):
+    """A scan reads a parent table that others INHERIT from with ONLY; discover measured it with its heirs'
+    rows, so an archive heir holding old copies of the keys (far duplicates) hid the parent's double writes and
+    no key was proposed for it."""
+    rows = ", ".join(f"({k}, '2026-11-03 02:30:00+00'::timestamptz + {k} * interval '1 min' + {d} * interval '0.1 s')"
+                     for k in range(20) for d in ((0, 1) if k < 5 else (0,)))
+    archive = ", ".join(f"({k}, '2026-10-01 00:00:00+00'::timestamptz + {k} * interval '1 min')" for k in range(20))
+    run_statements(pg_url, "CREATE TABLE orders (id serial PRIMARY KEY, order_ref int, created_at timestamptz)",
+                   "CREATE TABLE orders_archive () INHERITS (orders)",
+                   f"INSERT INTO orders (order_ref, created_at) VALUES {rows}",
+                   f"INSERT INTO orders_archive (order_ref, created_at) VALUES {archive}")
+    proposals = {p.table: p for p in discover(pg_url)}
+    assert proposals["orders"].keys == ("order_ref",), proposals["orders"]
+    assert "20 keys; 5 written more than once" in proposals["orders"].evidence

@@ -72,11 +72,12 @@ class Proposal:
     alternatives: list[str] = field(default_factory=list)
     skipped: str | None = None  # why the table could not be measured (it is left out, the rest goes on)
     index: str | None = None  # CREATE INDEX on (key..., ts) when no index starts with the key: scans sort then
+    identity: str | None = None  # why a scan cannot find the table's rows again until `ids` are named
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
                 "evidence": self.evidence, "rows_read": self.rows_read, "alternatives": self.alternatives,
-                "skipped": self.skipped, "index": self.index}
+                "skipped": self.skipped, "index": self.index, "identity": self.identity}
 
 
 def discover(url: str, schema: str | None = None) -> list[Proposal]:
@@ -214,7 +215,17 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     best = measure(ranked[0])
     return Proposal(info.qualified_name, ts, best.columns, _evidence(best), rows_read,
                     [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]],
-                    index=_missing_index(conn, info, best.columns, ts))
+                    index=_missing_index(conn, info, best.columns, ts), identity=_identity_missing(info))
+
+
+def _identity_missing(info: TableInfo) -> str | None:
+    """Why a scan refuses the table as it stands: no primary key and no row id (MySQL/MariaDB, Spark,
+    ClickHouse, a view). The starter config then keeps its entry as a comment, so ``scan --config`` runs the other
+    tables unedited instead of stopping at this one."""
+    if info.primary_key or info.row_id:
+        return None
+    return (f"no primary key, and {info.dialect} has no row id: a scan needs the columns that identify a row; "
+            "add ids = [...] naming them and uncomment the entry")
 
 
 def _missing_index(conn: Connection, info: TableInfo, keys: tuple[str, ...], ts: str) -> str | None:
@@ -316,9 +327,11 @@ def starter_toml(url: str, proposals: list[Proposal]) -> str:
         lines += [_comment(f"also possible: {alt}") for alt in p.alternatives]
         if p.index:
             lines += [_comment(f"no index starts with this key, so every scan sorts the table's keys: {p.index}")]
-        lines += ["[[table]]", f"name = \"{_toml_escape(p.table)}\"",
-                  "keys = [" + ", ".join(f"\"{_toml_escape(k)}\"" for k in p.keys) + "]",
-                  f"ts = \"{_toml_escape(p.ts)}\"", ""]
+        entry = ["[[table]]", f"name = \"{_toml_escape(p.table)}\"",
+                 "keys = [" + ", ".join(f"\"{_toml_escape(k)}\"" for k in p.keys) + "]",
+                 f"ts = \"{_toml_escape(p.ts)}\""]
+        lines += [_comment(p.identity), *(f"# {line}" for line in entry)] if p.identity else entry
+        lines += [""]
     return "\n".join(lines)
 
 

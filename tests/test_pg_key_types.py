@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import run_statements
+from helpers import at, make_table, run_statements, ts_type
 
 from dupfinder.cli import main
 from dupfinder.discover import discover
@@ -55,3 +57,22 @@ def test_discover_measures_a_parent_table_on_its_own_rows(pg_url):
     proposals = {p.table: p for p in discover(pg_url)}
     assert proposals["orders"].keys == ("order_ref",), proposals["orders"]
     assert "20 keys; 5 written more than once" in proposals["orders"].evidence
+
+
+def test_discover_config_runs_unedited_beside_a_table_scan_cannot_identify_rows(mariadb_url, tmp_path):
+    """MariaDB has no row id: discover proposed a key for a table without a primary key and wrote it as a live
+    [[table]], so `scan --config` on the unedited starter config stopped at it (exit 2) and scanned nothing.
+    The entry is now a comment saying to add ids; the other tables are scanned."""
+    make_table(mariadb_url, "a_no_pk", [sa.Column("ref", sa.Integer), sa.Column("created_at", ts_type())],
+               [{"ref": 1, "created_at": at(0)}, {"ref": 1, "created_at": at(0.2)}, {"ref": 2, "created_at": at(0)}])
+    make_table(mariadb_url, "b_orders", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                                         sa.Column("order_ref", sa.Integer), sa.Column("created_at", ts_type())],
+               [{"id": i, "order_ref": i // 2 if i < 4 else i, "created_at": at(i * 0.1)} for i in range(20)])
+    config = tmp_path / "dupfinder.toml"
+    found = CliRunner().invoke(main, ["discover", mariadb_url, "-o", str(config)])
+    assert found.exit_code == 0, found.output
+    assert "a_no_pk" in found.output and "add ids = [...]" in found.output
+    assert '# name = "a_no_pk"' in config.read_text()
+    scan = CliRunner().invoke(main, ["scan", mariadb_url, "--config", str(config), "--format", "summary"])
+    assert scan.exit_code == 1, scan.output
+    assert [t["table"] for t in json.loads(scan.output)["tables"]] == ["b_orders"]

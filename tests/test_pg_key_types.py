@@ -9,9 +9,11 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from helpers import at, make_table, run_statements, ts_type
+from sqlrun import scan_doc
 
 from dupfinder.cli import main
 from dupfinder.discover import discover
+from dupfinder.remediate import cleanup_sql, migration_sql_for_findings
 
 TABLE = ("CREATE TABLE docs (id serial PRIMARY KEY, doc json, spot point, ref text, "
          "created_at timestamptz NOT NULL)",
@@ -76,3 +78,25 @@ def test_discover_config_runs_unedited_beside_a_table_scan_cannot_identify_rows(
     scan = CliRunner().invoke(main, ["scan", mariadb_url, "--config", str(config), "--format", "summary"])
     assert scan.exit_code == 1, scan.output
     assert [t["table"] for t in json.loads(scan.output)["tables"]] == ["b_orders"]
+
+
+def test_a_parents_migration_counts_its_own_rows_after_cleanup(pg_url, runner_pg):
+    """The scan and cleanup.sql of a table others INHERIT from are about its own rows (ONLY), and its UNIQUE
+    index covers only those; migration.sql's pre-flight counted the heirs' rows too, so an archive heir holding
+    old copies of its keys stopped the migration after every cleanup ("still holds duplicate keys")."""
+    run_statements(pg_url, "CREATE TABLE ev (id integer PRIMARY KEY, k text, ts timestamp)",
+                   "CREATE TABLE ev_archive () INHERITS (ev)",
+                   "INSERT INTO ev VALUES (1, 'a', '2026-11-23 10:00:00'), (2, 'a', '2026-11-23 10:00:00.3'), "
+                   "(3, 'b', '2026-11-23 11:00:00')",
+                   "INSERT INTO ev_archive VALUES (7, 'a', '2026-01-01 00:00:00'), (8, 'b', '2026-01-01 00:00:00')")
+    doc = scan_doc(pg_url, table="ev", keys=["k"], ts="ts")
+    runner_pg(cleanup_sql(doc))
+    runner_pg(migration_sql_for_findings(doc))
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        constraints = conn.exec_driver_sql("SELECT conname FROM pg_constraint WHERE conrelid = 'ev'::regclass "
+                                           "AND contype = 'u'").scalars().all()
+    engine.dispose()
+    assert constraints == ["uq_ev_k"]
+    migrate = CliRunner().invoke(main, ["migrate", pg_url, "--table", "ev", "--key", "k"])
+    assert migrate.exit_code == 0 and "SELECT 1 FROM ONLY " in migrate.output, migrate.output

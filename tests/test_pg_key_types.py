@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from helpers import at, make_table, run_statements, ts_type
-from sqlrun import scan_doc
+from sqlrun import apply_duckdb, rows_of, scan_doc
 
 from dupfinder.cli import main
 from dupfinder.discover import discover
-from dupfinder.remediate import cleanup_sql, migration_sql_for_findings
+from dupfinder.remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
 
 TABLE = ("CREATE TABLE docs (id serial PRIMARY KEY, doc json, spot point, ref text, "
          "created_at timestamptz NOT NULL)",
@@ -100,3 +100,40 @@ def test_a_parents_migration_counts_its_own_rows_after_cleanup(pg_url, runner_pg
     assert constraints == ["uq_ev_k"]
     migrate = CliRunner().invoke(main, ["migrate", pg_url, "--table", "ev", "--key", "k"])
     assert migrate.exit_code == 0 and "SELECT 1 FROM ONLY " in migrate.output, migrate.output
+
+
+def test_list_values_with_a_null_are_cleaned_and_restored_on_duckdb(duckdb_url):
+    """A DuckDB list went into findings.json as Python's text ``['x', None]``, which DuckDB casts back as the
+    string 'None': cleanup.sql's guard saw every such losing row as changed since the scan and deleted nothing,
+    however often it ran. Values are JSON text now (``["x", null]``)."""
+    import duckdb
+
+    conn = duckdb.connect(sa.make_url(duckdb_url).database)
+    conn.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, k VARCHAR, tags VARCHAR[], ts TIMESTAMP)")
+    conn.execute("INSERT INTO ev VALUES (1, 'a', ['x', NULL], '2026-11-23 10:00:00'), "
+                 "(2, 'a', ['x', NULL], '2026-11-23 10:00:00.3'), (3, 'b', ['y'], '2026-11-23 11:00:00')")
+    conn.close()
+    before = rows_of(duckdb_url, "ev")
+    doc = scan_doc(duckdb_url, table="ev", keys=["k"], ts="ts")
+    apply_duckdb(duckdb_url, cleanup_sql(doc))
+    assert doc["tables"][0]["clusters"][0]["rows"][0]["values"]["tags"] == '["x", null]'
+    assert [r[0] for r in rows_of(duckdb_url, "ev")] == ["1", "3"]
+    apply_duckdb(duckdb_url, rollback_sql(doc))
+    assert rows_of(duckdb_url, "ev") == before
+
+
+def test_json_and_array_keys_read_as_json_text(pg_url, runner_pg):
+    """A jsonb or array key read as Python's repr (``{'a': None}``, ``['x', None]``), text neither JSON nor SQL;
+    it is the JSON text of the value, and the cleanup of such keys still runs and rolls back exactly."""
+    run_statements(pg_url, "CREATE TABLE ev (id serial PRIMARY KEY, doc jsonb, tags text[], ts timestamptz)",
+                   "INSERT INTO ev (doc, tags, ts) VALUES ('{\"a\": null, \"b\": [1, 2.5]}', '{x,NULL}', "
+                   "'2026-11-23 10:00:00+00'), ('{\"b\": [1, 2.50], \"a\": null}', '{x,NULL}', '2026-11-23 10:00:00.3+00')")
+    doc = scan_doc(pg_url, table="ev", keys=["doc", "tags"], ts="ts")
+    [cluster] = doc["tables"][0]["clusters"]
+    assert {k: json.loads(v) for k, v in cluster["key"].items()} == {"doc": {"a": None, "b": [1, 2.5]},
+                                                                      "tags": ["x", None]}
+    before = rows_of(pg_url, "ev")
+    runner_pg(cleanup_sql(doc))
+    assert len(rows_of(pg_url, "ev")) == 1
+    runner_pg(rollback_sql(doc))
+    assert rows_of(pg_url, "ev") == before

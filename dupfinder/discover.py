@@ -193,17 +193,17 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     columns = _candidates(info, ts)
     measured: dict[tuple[str, ...], KeySet] = {}
 
-    def measure(cols: tuple[str, ...]) -> KeySet:
-        if cols not in measured:
+    def measure(cols: tuple[str, ...], nulls_kept: tuple[str, ...] = ()) -> KeySet:
+        if (cols, nulls_kept) not in measured:
             sql = render_sql("discover_keyset.sql.j2", conn.dialect, table=table, keys=list(cols), ts=ts,
-                             bounded=lo is not None)
+                             bounded=lo is not None, nulls_kept=list(nulls_kept))
             params: dict[str, Any] = {"near_us": int(NEAR_SECONDS * 1e6)}
             if lo is not None:
                 params["lo"] = lo  # read from the column itself: it binds back as it came
             row = conn.execute(sql_text(sql), params).mappings().one()
-            measured[cols] = KeySet(cols, *(int(row[k] or 0) for k in
-                                            ("key_groups", "dup_groups", "near_groups", "dup_rows")))
-        return measured[cols]
+            measured[cols, nulls_kept] = KeySet(cols, *(int(row[k] or 0) for k in
+                                                        ("key_groups", "dup_groups", "near_groups", "dup_rows")))
+        return measured[cols, nulls_kept]
 
     sets = [(c,) for c in columns] + list(itertools.combinations(columns, 2))
     good = [s for s in sets if _fits(measure(s)) and not _too_coarse(s, columns, measure)]
@@ -283,14 +283,16 @@ def _why_no_key(total: int, columns: list[str], sets: list[tuple[str, ...]], mea
 
 def _too_coarse(cols: tuple[str, ...], columns: list[str], measure) -> bool:
     """Whether the 'duplicates' of a set differ in another column: then they are different rows (an order's
-    two SKUs reserved together), not one row written twice."""
+    two SKUs reserved together), not one row written twice. The other column's NULLs group together there:
+    copies that both lack it do not differ in it (dropping those rows made a column NULL in most rows look
+    like one that splits every group, and discover proposed it instead of the key)."""
     base = measure(cols)
     if not base.dup_groups:
         return False
     for extra in columns:
         if extra in cols or len(cols) >= 2:
             continue
-        finer = measure(tuple(sorted((*cols, extra), key=columns.index)))
+        finer = measure(tuple(sorted((*cols, extra), key=columns.index)), (extra,))
         if finer.dup_groups < 0.5 * base.dup_groups:
             return True
     return False

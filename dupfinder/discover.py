@@ -264,8 +264,8 @@ def _why_no_key(total: int, columns: list[str], sets: list[tuple[str, ...]], mea
     if not total:
         return "the table is empty: there is nothing to measure a key on"
     if not columns:
-        return ("no candidate key column (the others are the primary key, the timestamp, writer columns, "
-                "measures or types without equality)")
+        return ("no candidate key column (the others are the primary key, timestamps, writer columns, "
+                "measures, floats, JSON documents or types without equality)")
     measured = [measure(s) for s in sets]
     if not any(k.key_groups for k in measured):
         return f"every row has a NULL in each candidate column ({', '.join(columns)})"

@@ -151,3 +151,12 @@ def test_a_column_null_in_most_rows_does_not_hide_the_key(db_url):
     [proposal] = discover(db_url)
     assert proposal.keys == ("order_id",), proposal
     assert proposal.evidence.startswith("21 keys; 5 written more than once")
+
+
+def test_why_a_jsonb_table_gets_no_key_names_json(pg_url):
+    """jsonb has equality, yet discover leaves JSON columns out of the candidates; it said the table had only
+    "measures or types without equality", which sent a reader looking for a type problem that is not there."""
+    run_statements(pg_url, "CREATE TABLE docs (id serial PRIMARY KEY, ref_doc jsonb, created_at timestamptz)",
+                   "INSERT INTO docs (ref_doc, created_at) VALUES ('{\"a\": 1}', now()), ('{\"a\": 1}', now())")
+    [proposal] = discover(pg_url)
+    assert proposal.keys is None and "JSON documents" in proposal.evidence, proposal.evidence

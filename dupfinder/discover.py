@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from .connect import TableInfo, check_timestamp_column, introspect, read_only
 from .detect import read_from
 from .errors import ColumnNotFound, QueryFailed, UsageError
-from .sqltemplates import quote_table, render_sql, spelled_out, sql_text
+from .sqltemplates import render_sql, spelled_out, sql_text
 from .writers import ROLE_WORDS, name_words
 
 NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint

@@ -18,7 +18,8 @@ from dupfinder.remediate import cleanup_sql, migration_sql_for_findings, rollbac
 TABLE = ("CREATE TABLE docs (id serial PRIMARY KEY, doc json, spot point, ref text, "
          "created_at timestamptz NOT NULL)",
          "INSERT INTO docs (doc, spot, ref, created_at) VALUES "
-         "('{\"a\": 1}', '(1,2)', 'r1', '2026-11-03 02:30:00+00'), ('{\"a\": 1}', '(1,2)', 'r1', '2026-11-03 02:30:00.2+00')")
+         "('{\"a\": 1}', '(1,2)', 'r1', '2026-11-03 02:30:00+00'), "
+         "('{\"a\": 1}', '(1,2)', 'r1', '2026-11-03 02:30:00.2+00')")
 
 
 @pytest.mark.parametrize("key,kind", [("doc", "json"), ("spot", "point")])
@@ -127,7 +128,8 @@ def test_json_and_array_keys_read_as_json_text(pg_url, runner_pg):
     it is the JSON text of the value, and the cleanup of such keys still runs and rolls back exactly."""
     run_statements(pg_url, "CREATE TABLE ev (id serial PRIMARY KEY, doc jsonb, tags text[], ts timestamptz)",
                    "INSERT INTO ev (doc, tags, ts) VALUES ('{\"a\": null, \"b\": [1, 2.5]}', '{x,NULL}', "
-                   "'2026-11-23 10:00:00+00'), ('{\"b\": [1, 2.50], \"a\": null}', '{x,NULL}', '2026-11-23 10:00:00.3+00')")
+                   "'2026-11-23 10:00:00+00'), "
+                   "('{\"b\": [1, 2.50], \"a\": null}', '{x,NULL}', '2026-11-23 10:00:00.3+00')")
     doc = scan_doc(pg_url, table="ev", keys=["doc", "tags"], ts="ts")
     [cluster] = doc["tables"][0]["clusters"]
     assert {k: json.loads(v) for k, v in cluster["key"].items()} == {"doc": {"a": None, "b": [1, 2.5]},

@@ -58,6 +58,11 @@ class KeySet:
         return self.near_groups / self.dup_groups if self.dup_groups else 1.0
 
     @property
+    def rows_keyed(self) -> int:
+        """The rows whose key holds no NULL (a UNIQUE constraint on the set constrains these only)."""
+        return self.key_groups - self.dup_groups + self.dup_rows
+
+    @property
     def rows_per_group(self) -> float:
         return self.dup_rows / self.dup_groups if self.dup_groups else 0.0
 
@@ -210,8 +215,9 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     minimal = [s for s in good if not any(set(o) < set(s) for o in good)]
     if not minimal:
         return Proposal(info.qualified_name, ts, None, _why_no_key(total, columns, sets, measure), rows_read)
-    ranked = sorted(minimal, key=lambda s: (-min(measure(s).dup_groups, 1), len(s), -_name_score(s),
-                                            -measure(s).dup_groups))
+    # a set NULL in most rows is "unique" over the few it keys: of equal size, the set keying more rows first
+    ranked = sorted(minimal, key=lambda s: (-min(measure(s).dup_groups, 1), len(s), -measure(s).rows_keyed,
+                                            -_name_score(s), -measure(s).dup_groups))
     best = measure(ranked[0])
     return Proposal(info.qualified_name, ts, best.columns, _evidence(best), rows_read,
                     [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]],

@@ -39,6 +39,11 @@ NAME_BYTES = {"postgresql": 63, "mysql": 64, "mariadb": 64}
 # which table a view's rows live in, and under which names, is the view's definition to say: dupfinder does not
 # guess it (a view may join, filter or rename), so it deletes nothing from a view and adds no constraint to one
 VIEW_REFUSAL = "a view: dupfinder changes tables only; scan the table the view reads to clean it up"
+# what the migration's own pre-flight raises for a partitioned table, said instead of stopping migration.sql there
+PARTITIONED_ADVICE = ("partitioned: PostgreSQL refuses CREATE INDEX CONCURRENTLY on it, and its unique index must "
+                      "include the partition key; add the index per partition (CREATE UNIQUE INDEX CONCURRENTLY on "
+                      "each, then CREATE UNIQUE INDEX ON ONLY the parent and ALTER INDEX ... ATTACH PARTITION each), "
+                      "or CREATE UNIQUE INDEX without CONCURRENTLY in a maintenance window")
 ROW_ID_COLUMN = "dupfinder_row_id"  # the backup's record of the row id of a table without a primary key
 
 
@@ -747,6 +752,9 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
         if t.get("view"):
             body.append(f"-- table {comment_text(t['table'])}: no migration ({VIEW_REFUSAL}; a UNIQUE constraint "
                         "belongs on that table)\n")
+            continue
+        if t.get("partitioned"):  # its pre-flight would stop the file here, leaving the tables after it undone
+            body.append(f"-- table {comment_text(t['table'])}: not migrated: {PARTITIONED_ADVICE}\n")
             continue
         blockers = []
         if t.get("far_duplicates"):

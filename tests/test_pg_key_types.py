@@ -8,11 +8,14 @@ import warnings
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import at, make_table, run_statements, ts_type
+from helpers import at, make_table, partitioned_by_month, run_statements, ts_type
 from sqlrun import apply_duckdb, rows_of, scan_doc
 
+from dupfinder.api import scan
 from dupfinder.cli import main
+from dupfinder.config import ScanOptions, table_spec
 from dupfinder.discover import discover
+from dupfinder.findings import findings_dict
 from dupfinder.remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
 
 TABLE = ("CREATE TABLE docs (id serial PRIMARY KEY, doc json, spot point, ref text, "
@@ -173,3 +176,24 @@ def test_a_clean_table_gets_the_key_that_keys_its_rows(db_url):
                                  sa.Column("order_id", sa.Integer), sa.Column("created_at", ts_type())], rows)
     [proposal] = discover(db_url)
     assert proposal.keys == ("order_id",) and proposal.evidence.startswith("unique today over 41 keys"), proposal
+
+
+def test_migration_sql_applies_past_a_partitioned_table(pg_url, runner_pg):
+    """A partitioned table's pre-flight raised inside migration.sql, so psql -v ON_ERROR_STOP=1 stopped there
+    and every table after it went without its constraint; it is now a comment saying what to do instead."""
+    partitioned_by_month(pg_url, "a_parted", "id int, k int, ts timestamp NOT NULL, PRIMARY KEY (id, ts)", "ts",
+                         "INSERT INTO a_parted VALUES (1, 1, '2026-11-03 02:30:00'), (2, 1, '2026-11-03 02:30:00.2')")
+    run_statements(pg_url, "CREATE TABLE b_plain (id int PRIMARY KEY, k int, ts timestamp)",
+                   "INSERT INTO b_plain VALUES (1, 1, '2026-11-03 02:30:00'), (2, 1, '2026-11-03 02:30:00.2')")
+    doc = findings_dict(scan(ScanOptions(url=pg_url, tables=tuple(table_spec(table=t, keys=["k"], ts="ts")
+                                                                for t in ("a_parted", "b_plain")))))
+    runner_pg(cleanup_sql(doc))
+    migration = migration_sql_for_findings(doc)
+    runner_pg(migration)
+    assert '-- table "a_parted": not migrated: partitioned' in migration
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        constraints = conn.exec_driver_sql("SELECT conrelid::regclass::text, conname FROM pg_constraint "
+                                           "WHERE contype = 'u' AND connamespace = 'public'::regnamespace").all()
+    engine.dispose()
+    assert constraints == [("b_plain", "uq_b_plain_k")]

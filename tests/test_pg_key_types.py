@@ -197,3 +197,19 @@ def test_migration_sql_applies_past_a_partitioned_table(pg_url, runner_pg):
                                            "WHERE contype = 'u' AND connamespace = 'public'::regnamespace").all()
     engine.dispose()
     assert constraints == [("b_plain", "uq_b_plain_k")]
+
+
+@pytest.mark.parametrize(("field", "message"), [
+    ('keys = []', "keys must be a column name or an array of column names, e.g. [\"a\", \"b\"], "
+                  "not an empty array"),
+    ('keys = ["a", 3]', "not an array holding an integer"),
+    ('keys = "a"\nwriters = { host = 5 }',
+     "writers must be a table of role = \"column\", e.g. { host = \"hostname\" }, not a table holding an integer"),
+])
+def test_a_config_value_of_the_wrong_shape_is_named_as_it_is(sqlite_url, tmp_path, field, message):
+    """keys = [] was refused with "must be ... an array of column names ..., not an array", and
+    writers = { host = 5 } with "must be a table ..., not a table": the message contradicted itself."""
+    config = tmp_path / "dupfinder.toml"
+    config.write_text(f'[[table]]\nname = "events"\nts = "ts"\n{field}\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["scan", sqlite_url, "--config", str(config)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output, result.output

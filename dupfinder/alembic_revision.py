@@ -84,12 +84,12 @@ def _docstring_safe(name: str) -> str:
 
 def write_revision(directory: str | Path, dialect: str, table: str, keys: list[str],
                    nulls_not_distinct: bool = False, where: str | None = None, schema: str | None = None,
-                   name: str | None = None) -> Path:
+                   name: str | None = None, only: bool = False) -> Path:
     """Write the revision file and return its path. ``schema`` and ``name``: where the table was found, which
     the statements qualify it with (as migration.sql does), so the revision does not depend on the
-    search_path Alembic runs under."""
+    search_path Alembic runs under; ``only``: others INHERIT from it (see ``migration_sql``)."""
     folder = versions_dir(directory)
-    parts = migration_parts(dialect, table, keys, nulls_not_distinct, where, schema=schema, name=name)
+    parts = migration_parts(dialect, table, keys, nulls_not_distinct, where, schema=schema, name=name, only=only)
     down_revision = current_head(folder)
     revision = uuid.uuid4().hex[:12]
     constraint = constraint_name(table, keys)

@@ -23,6 +23,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     from .cluster import build_clusters
     from .connect import (
         check_ids_unique,
+        check_key_equality,
         check_timestamp_column,
         introspect,
         mask_url,
@@ -49,6 +50,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if info.id_columns:
                 check_ids_unique(conn, info)
             ts_note = check_timestamp_column(info, spec.ts, conn)
+            check_key_equality(conn, info, spec.keys)
             writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
                                       exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
             aware = timestamp_awareness(info, spec.ts)
@@ -281,8 +283,9 @@ def migrate(url: str, table: str, keys: list[str] | tuple[str, ...], nulls_not_d
     """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing)."""
     from .remediate import migration_sql
 
-    dialect, qualified, schema, name = _migration_target(url, table, keys, where)
-    return migration_sql(dialect, qualified, list(keys), nulls_not_distinct, where, schema=schema, name=name)
+    dialect, qualified, schema, name, only = _migration_target(url, table, keys, where)
+    return migration_sql(dialect, qualified, list(keys), nulls_not_distinct, where, schema=schema, name=name,
+                         only=only)
 
 
 def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], directory: str | Path,
@@ -291,14 +294,15 @@ def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], dir
     from .alembic_revision import versions_dir, write_revision
 
     versions_dir(directory)  # a bad folder is reported before the database is asked anything
-    dialect, qualified, schema, name = _migration_target(url, table, keys, where)
-    return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where, schema, name)
+    dialect, qualified, schema, name, only = _migration_target(url, table, keys, where)
+    return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where, schema, name, only)
 
 
 def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
-                      where: str | None) -> tuple[str, str, str | None, str]:
+                      where: str | None) -> tuple[str, str, str | None, str, bool]:
     """Check the table, the key columns and the predicate on the database (read-only); return the dialect, the
-    table's name as shown, and the schema and name the SQL qualifies it with (the schema it was found in)."""
+    table's name as shown, the schema and name the SQL qualifies it with (the schema it was found in), and
+    whether others INHERIT from it (its pre-flight then counts its own rows only)."""
     import sqlalchemy as sa
 
     from .connect import introspect, read_only
@@ -316,4 +320,4 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
             except sa.exc.DBAPIError as err:
                 reason = str(err.orig or err).strip().splitlines()[0]
                 raise UsageError(f"--where {where!r} does not work on {info.qualified_name}: {reason}") from None
-        return conn.dialect.name, info.qualified_name, info.sql_schema, info.name
+        return conn.dialect.name, info.qualified_name, info.sql_schema, info.name, bool(info.inherited_by)

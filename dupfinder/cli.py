@@ -446,6 +446,8 @@ def discover(url, schema, output, force, fmt):
             click.echo(f"{p.table}: key ({', '.join(p.keys)}), timestamp {p.ts} -- {p.evidence}; read {p.rows_read}")
             if p.index:
                 click.echo(f"  no index starts with this key, so every scan sorts the table's keys: {p.index}")
+            if p.identity:
+                click.echo(f"  {p.identity}")
         else:
             click.echo(f"{p.table}: no key proposed -- {p.evidence}")
     if not proposals:

@@ -165,8 +165,13 @@ def _kind(value: Any) -> str:
         return "a boolean"
     if isinstance(value, (datetime, date, time)):
         return "a TOML date/time (quote it to make it a string)"
-    return {int: "an integer", float: "a float", str: "a string", list: "an array", dict: "a table"}.get(
+    kind = {int: "an integer", float: "a float", str: "a string", list: "an array", dict: "a table"}.get(
         type(value), type(value).__name__)
+    if isinstance(value, (str, list, dict)) and not value:
+        return "an empty " + kind.split(" ", 1)[1]  # keys = [] read "must be ... an array, not an array"
+    inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    bad = next((v for v in inner if not (isinstance(v, str) and v)), None)
+    return f"{kind} holding {_kind(bad)}" if bad is not None else kind
 
 
 def _check_value(where: str, name: str, value: Any) -> None:

@@ -452,7 +452,9 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             columns, pk, uniques, plain = _mysql_shape(conn, schema, name)
             leading = tuple({index[0] for index in plain})
         else:
-            raw_columns = inspector.get_columns(name, schema=schema)
+            with warnings.catch_warnings():  # "did not recognize type 'point'": its name is enough here
+                warnings.simplefilter("ignore", exc.SAWarning)
+                raw_columns = inspector.get_columns(name, schema=schema)
             if found:
                 pk, uniques = list(found[2]), [tuple(u) for u in found[3]]
                 view = found[4] == "v"
@@ -550,6 +552,28 @@ def check_ids_unique(conn: Connection, info: TableInfo) -> None:
         shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))
         raise UsageError(f"--id {', '.join(info.id_columns)} does not identify a row of {info.qualified_name!r}: "
                          f"more than one row has {shown}; name more columns with --id")
+
+
+def check_key_equality(conn: Connection, info: TableInfo, keys: tuple[str, ...]) -> None:
+    """PostgreSQL: raise ColumnNotFound for a key column whose type has no equality operator (json, xml, point,
+    ...): the detection's GROUP BY failed on it with a query error (exit 3) after the table was read. One probe
+    per column, parsed but reading no row, each in a savepoint so the scan's transaction survives the refusal."""
+    if conn.dialect.name != "postgresql":
+        return
+    from .sqltemplates import quote_table, render_sql, sql_text
+
+    table = quote_table(conn.dialect, info.name, info.schema)
+    for key in keys:
+        try:
+            with conn.begin_nested():
+                conn.execute(sql_text(render_sql("key_equality.sql.j2", conn.dialect, table=table, keys=[key])))
+        except exc.DBAPIError as err:
+            if getattr(getattr(err, "orig", None), "sqlstate", None) != "42883":  # undefined_function
+                raise  # no privilege, a timeout: reported as any failed query of the scan is
+            raise ColumnNotFound(
+                f"key column {key!r} of table {info.qualified_name!r} cannot be a key: PostgreSQL cannot compare "
+                f"its type for equality ({_first_line(err)}); scan a view that casts it (to jsonb or text) with "
+                "--id") from None
 
 
 def _duckdb_shape(conn: Connection, schema: str | None, name: str):

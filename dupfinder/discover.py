@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .connect import TableInfo, check_timestamp_column, introspect, read_only
+from .detect import read_from
 from .errors import ColumnNotFound, QueryFailed, UsageError
-from .sqltemplates import quote_table, render_sql, spelled_out, sql_text
+from .sqltemplates import render_sql, spelled_out, sql_text
 from .writers import ROLE_WORDS, name_words
 
 NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint
@@ -59,6 +60,11 @@ class KeySet:
         return self.near_groups / self.dup_groups if self.dup_groups else 1.0
 
     @property
+    def rows_keyed(self) -> int:
+        """The rows whose key holds no NULL (a UNIQUE constraint on the set constrains these only)."""
+        return self.key_groups - self.dup_groups + self.dup_rows
+
+    @property
     def rows_per_group(self) -> float:
         return self.dup_rows / self.dup_groups if self.dup_groups else 0.0
 
@@ -74,11 +80,12 @@ class Proposal:
     skipped: str | None = None  # why the table could not be measured (it is left out, the rest goes on)
     window: int | None = None  # whole seconds, when the copies the evidence counts are further apart than 2 s
     index: str | None = None  # CREATE INDEX on (key..., ts) when no index starts with the key: scans sort then
+    identity: str | None = None  # why a scan cannot find the table's rows again until `ids` are named
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
                 "evidence": self.evidence, "rows_read": self.rows_read, "alternatives": self.alternatives,
-                "skipped": self.skipped, "index": self.index, "window": self.window}
+                "skipped": self.skipped, "index": self.index, "window": self.window, "identity": self.identity}
 
 
 def discover(url: str, schema: str | None = None) -> list[Proposal]:
@@ -187,37 +194,39 @@ def _candidates(info: TableInfo, ts: str) -> list[str]:
 
 
 def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
-    table = quote_table(conn.dialect, info.name, info.schema)
+    table = read_from(conn.dialect, info)  # a parent's heirs' rows are not its own: a scan reads it ONLY too
     total = int(conn.execute(sql_text(render_sql("row_count.sql.j2", conn.dialect, table=table))).scalar_one())
     lo = _slice_start(conn, table, ts, total)
     rows_read = f"all {total:,} rows" if lo is None else f"the latest {SLICE_ROWS:,} of {total:,} rows"
     columns = _candidates(info, ts)
     measured: dict[tuple[str, ...], KeySet] = {}
 
-    def measure(cols: tuple[str, ...]) -> KeySet:
-        if cols not in measured:
+    def measure(cols: tuple[str, ...], nulls_kept: tuple[str, ...] = ()) -> KeySet:
+        if (cols, nulls_kept) not in measured:
             sql = render_sql("discover_keyset.sql.j2", conn.dialect, table=table, keys=list(cols), ts=ts,
-                             bounded=lo is not None)
+                             bounded=lo is not None, nulls_kept=list(nulls_kept))
             params: dict[str, Any] = {"near_us": int(NEAR_SECONDS * 1e6)}
             if lo is not None:
                 params["lo"] = lo  # read from the column itself: it binds back as it came
             row = conn.execute(sql_text(sql), params).mappings().one()
-            measured[cols] = KeySet(cols, *(int(row[k] or 0) for k in
-                                            ("key_groups", "dup_groups", "near_groups", "dup_rows",
-                                             "near_span_us")))
-        return measured[cols]
+            measured[cols, nulls_kept] = KeySet(cols, *(int(row[k] or 0) for k in
+                                                        ("key_groups", "dup_groups", "near_groups", "dup_rows",
+                                                         "near_span_us")))
+        return measured[cols, nulls_kept]
 
     sets = [(c,) for c in columns] + list(itertools.combinations(columns, 2))
     good = [s for s in sets if _fits(measure(s)) and not _too_coarse(s, columns, measure)]
     minimal = [s for s in good if not any(set(o) < set(s) for o in good)]
     if not minimal:
         return Proposal(info.qualified_name, ts, None, _why_no_key(total, columns, sets, measure), rows_read)
-    ranked = sorted(minimal, key=lambda s: (-min(measure(s).dup_groups, 1), len(s), -_name_score(s),
-                                            -measure(s).dup_groups))
+    # a set NULL in most rows is "unique" over the few it keys: of equal size, the set keying more rows first
+    ranked = sorted(minimal, key=lambda s: (-min(measure(s).dup_groups, 1), len(s), -measure(s).rows_keyed,
+                                            -_name_score(s), -measure(s).dup_groups))
     best = measure(ranked[0])
     return Proposal(info.qualified_name, ts, best.columns, _evidence(best), rows_read,
                     [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]],
-                    index=_missing_index(conn, info, best.columns, ts), window=_window_for(best))
+                    index=_missing_index(conn, info, best.columns, ts), window=_window_for(best),
+                    identity=_identity_missing(info))
 
 
 def _window_for(k: KeySet) -> int | None:
@@ -229,6 +238,16 @@ def _window_for(k: KeySet) -> int | None:
     (3, None)
     """
     return -(-k.near_span_us // 1_000_000) if k.near_span_us > WINDOW_SECONDS * 1_000_000 else None
+
+
+def _identity_missing(info: TableInfo) -> str | None:
+    """Why a scan refuses the table as it stands: no primary key and no row id (MySQL/MariaDB, Spark,
+    ClickHouse, a view). The starter config then keeps its entry as a comment, so ``scan --config`` runs the other
+    tables unedited instead of stopping at this one."""
+    if info.primary_key or info.row_id:
+        return None
+    return (f"no primary key, and {info.dialect} has no row id: a scan needs the columns that identify a row; "
+            "add ids = [...] naming them and uncomment the entry")
 
 
 def _missing_index(conn: Connection, info: TableInfo, keys: tuple[str, ...], ts: str) -> str | None:
@@ -267,8 +286,8 @@ def _why_no_key(total: int, columns: list[str], sets: list[tuple[str, ...]], mea
     if not total:
         return "the table is empty: there is nothing to measure a key on"
     if not columns:
-        return ("no candidate key column (the others are the primary key, the timestamp, writer columns, "
-                "measures or types without equality)")
+        return ("no candidate key column (the others are the primary key, timestamps, writer columns, "
+                "measures, floats, JSON documents or types without equality)")
     measured = [measure(s) for s in sets]
     if not any(k.key_groups for k in measured):
         return f"every row has a NULL in each candidate column ({', '.join(columns)})"
@@ -286,14 +305,16 @@ def _why_no_key(total: int, columns: list[str], sets: list[tuple[str, ...]], mea
 
 def _too_coarse(cols: tuple[str, ...], columns: list[str], measure) -> bool:
     """Whether the 'duplicates' of a set differ in another column: then they are different rows (an order's
-    two SKUs reserved together), not one row written twice."""
+    two SKUs reserved together), not one row written twice. The other column's NULLs group together there:
+    copies that both lack it do not differ in it (dropping those rows made a column NULL in most rows look
+    like one that splits every group, and discover proposed it instead of the key)."""
     base = measure(cols)
     if not base.dup_groups:
         return False
     for extra in columns:
         if extra in cols or len(cols) >= 2:
             continue
-        finer = measure(tuple(sorted((*cols, extra), key=columns.index)))
+        finer = measure(tuple(sorted((*cols, extra), key=columns.index)), (extra,))
         if finer.dup_groups < 0.5 * base.dup_groups:
             return True
     return False
@@ -330,11 +351,12 @@ def starter_toml(url: str, proposals: list[Proposal]) -> str:
         lines += [_comment(f"also possible: {alt}") for alt in p.alternatives]
         if p.index:
             lines += [_comment(f"no index starts with this key, so every scan sorts the table's keys: {p.index}")]
-        lines += ["[[table]]", f"name = \"{_toml_escape(p.table)}\"",
-                  "keys = [" + ", ".join(f"\"{_toml_escape(k)}\"" for k in p.keys) + "]",
-                  f"ts = \"{_toml_escape(p.ts)}\""]
+        entry = ["[[table]]", f"name = \"{_toml_escape(p.table)}\"",
+                 "keys = [" + ", ".join(f"\"{_toml_escape(k)}\"" for k in p.keys) + "]",
+                 f"ts = \"{_toml_escape(p.ts)}\""]
         if p.window:
-            lines += [f"window = \"{p.window}s\"  # the copies counted above were up to {p.window} s apart"]
+            entry += [f"window = \"{p.window}s\"  # the copies counted above were up to {p.window} s apart"]
+        lines += [_comment(p.identity), *(f"# {line}" for line in entry)] if p.identity else entry
         lines += [""]
     return "\n".join(lines)
 

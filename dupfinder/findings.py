@@ -168,6 +168,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "table": info.qualified_name,
         "schema": info.sql_schema,
         **({"inherited_by": list(info.inherited_by)} if info.inherited_by else {}),
+        **({"partitioned": True} if info.partitioned else {}),
         "name": info.name,
         "keys": list(spec.keys),
         "ts_column": spec.ts,

@@ -40,6 +40,11 @@ NAME_BYTES = {"postgresql": 63, "mysql": 64, "mariadb": 64}
 # which table a view's rows live in, and under which names, is the view's definition to say: dupfinder does not
 # guess it (a view may join, filter or rename), so it deletes nothing from a view and adds no constraint to one
 VIEW_REFUSAL = "a view: dupfinder changes tables only; scan the table the view reads to clean it up"
+# what the migration's own pre-flight raises for a partitioned table, said instead of stopping migration.sql there
+PARTITIONED_ADVICE = ("partitioned: PostgreSQL refuses CREATE INDEX CONCURRENTLY on it, and its unique index must "
+                      "include the partition key; add the index per partition (CREATE UNIQUE INDEX CONCURRENTLY on "
+                      "each, then CREATE UNIQUE INDEX ON ONLY the parent and ALTER INDEX ... ATTACH PARTITION each), "
+                      "or CREATE UNIQUE INDEX without CONCURRENTLY in a maintenance window")
 ROW_ID_COLUMN = "dupfinder_row_id"  # the backup's record of the row id of a table without a primary key
 
 
@@ -694,15 +699,17 @@ def check_predicate(where: str | None) -> str | None:
 
 
 def migration_sql(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
-                  where: str | None = None, schema: str | None = None, name: str | None = None) -> str:
-    """Return the UNIQUE migration for one table and key, with its pre-flight and a down step."""
-    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where, schema, name)
+                  where: str | None = None, schema: str | None = None, name: str | None = None,
+                  only: bool = False) -> str:
+    """Return the UNIQUE migration for one table and key, with its pre-flight and a down step. ``only``: a
+    PostgreSQL table others INHERIT from, whose pre-flight counts its own rows (the index covers no heir's)."""
+    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where, schema, name, only)
     return render_sql("migration.sql.j2", dialect, **ctx)
 
 
 def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool,
                        where: str | None, schema: str | None = None,
-                       name: str | None = None) -> tuple[Dialect, dict[str, Any]]:
+                       name: str | None = None, only: bool = False) -> tuple[Dialect, dict[str, Any]]:
     dialect = dialect_for(dialect_name)
     if dialect.name in PLAN_ONLY:
         raise UsageError(f"{NO_UNIQUE[dialect.name]}: there is no UNIQUE migration to write")
@@ -713,18 +720,21 @@ def _migration_context(dialect_name: str, table: str, keys: list[str], nulls_not
         raise UsageError("MySQL has no partial indexes: drop --where, or use a generated column")
     schema, name = _split(table, schema, name)
     constraint = constraint_name(table, keys, NAME_BYTES.get(dialect.name, 63))
-    t = {"table": table, "qtable": quote_table(dialect, name, schema), "key_columns": keys, "name": constraint,
+    qtable = quote_table(dialect, name, schema)
+    t = {"table": table, "qtable": qtable, "key_columns": keys, "name": constraint,
+         "qread": ("ONLY " if only and dialect.name == "postgresql" else "") + qtable,
          "name_in_schema": quote_table(dialect, constraint, schema), "nulls_not_distinct": nulls_not_distinct,
          "where": where, "tag": dollar_tag(table, *keys, where or ""), "schema_name": schema, "table_name": name}
     return dialect, {"t": t, "lock_timeout": LOCK_TIMEOUT, "lock_wait_seconds": LOCK_WAIT_SECONDS}
 
 
 def migration_parts(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
-                    where: str | None = None, schema: str | None = None, name: str | None = None) -> dict[str, str]:
+                    where: str | None = None, schema: str | None = None, name: str | None = None,
+                    only: bool = False) -> dict[str, str]:
     """The migration as separate statements groups (preflight, create_index, add_constraint, down), for an
     Alembic revision that must run CREATE INDEX CONCURRENTLY in an autocommit block (and rollback.sql's
     header, which names the down step)."""
-    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where, schema, name)
+    dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where, schema, name, only)
     return {part: render_sql("migration_part.sql.j2", dialect, part=part, **ctx).strip()
             for part in ("preflight", "create_index", "add_constraint", "down")}
 
@@ -758,6 +768,9 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
             body.append(f"-- table {comment_text(t['table'])}: no migration ({VIEW_REFUSAL}; a UNIQUE constraint "
                         "belongs on that table)\n")
             continue
+        if t.get("partitioned"):  # its pre-flight would stop the file here, leaving the tables after it undone
+            body.append(f"-- table {comment_text(t['table'])}: not migrated: {PARTITIONED_ADVICE}\n")
+            continue
         blockers = []
         if t.get("far_duplicates"):
             blockers.append(count(int(t["far_duplicates"]), "far-duplicate key"))
@@ -772,7 +785,8 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
                         f"--   {command}\n")
             continue
         body.append(_since_caveat(t) + migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
-                                                     schema=t.get("schema"), name=t.get("name")))
+                                                     schema=t.get("schema"), name=t.get("name"),
+                                                     only=bool(t.get("inherited_by"))))
     head = _header("migration.sql", findings, [
         "-- adds a UNIQUE constraint on each business key so the next double run fails loudly. Run it after",
         "-- cleanup.sql. Each table's pre-flight stops the migration while any duplicate key remains (near",

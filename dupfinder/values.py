@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +24,12 @@ def jsonable(value: Any) -> Any:
     '2026-11-03T02:30:00.412000'
     >>> jsonable(b"\\x01\\xff")
     '\\\\x01ff'
+
+    An array, a JSON document or a DuckDB list/struct is its JSON text, which the engines cast back (DuckDB
+    read Python's ``['x', None]`` as the text 'None', so cleanup.sql's guard aborted on every such row):
+
+    >>> jsonable(["x", None, Decimal("1.50")]), jsonable({"a": None})
+    ('["x", null, 1.5]', '{"a": null}')
     """
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -40,9 +47,20 @@ def jsonable(value: Any) -> Any:
         return "\\x" + bytes(value).hex()
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(_nested(value), ensure_ascii=False)
     if hasattr(value, "item"):  # numpy scalars that pandas may hand back
         return jsonable(value.item())
     return str(value)
+
+
+def _nested(value: Any) -> Any:
+    """A list or dict with every value inside it made JSON-safe, the structure kept."""
+    if isinstance(value, list):
+        return [_nested(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _nested(v) for k, v in value.items()}
+    return jsonable(value)
 
 
 def _decimal(value: Decimal) -> int | float | str:

@@ -780,7 +780,8 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
             keys = " ".join(f"--key {shell_word(k)}" for k in t["keys"])
             held.append(comment_text(t["table"]))
             command = f"dupfinder migrate URL --table {shell_word(t['table'])} {keys}"
-            body.append(f"-- table {comment_text(t['table'])}: not migrated yet: {' and '.join(blockers)} remain "
+            verb = "remains" if len(blockers) == 1 and blockers[0].startswith("1 ") else "remain"
+            body.append(f"-- table {comment_text(t['table'])}: not migrated yet: {' and '.join(blockers)} {verb} "
                         "after cleanup.sql (see the report); resolve them by hand, then write the migration with\n"
                         f"--   {command}\n")
             continue

@@ -167,3 +167,16 @@ def test_child_rows_written_for_each_copy_are_found_by_the_scan_the_header_names
     found = json.loads(result.output)["tables"][0]["clusters"]
     assert sorted((c["key"]["event_id"], c["key"]["sku"]) for c in found) == [(1, "sku-1"), (1, "sku-2"),
                                                                               (3, "sku-9")]
+
+
+def test_a_table_held_back_from_the_migration_counts_in_good_grammar(sqlite_url):
+    """'1 divergent cluster remain' (stranger9): the verb follows what is counted."""
+    from dupfinder.remediate import migration_sql_for_findings
+
+    events_table(sqlite_url, PAIRS)
+    doc = scan_doc(sqlite_url, writers=["host=host"])
+    table = doc["tables"][0]
+    for far, divergent, said in ((0, 1, "1 divergent cluster remains"), (2, 0, "2 far-duplicate keys remain"),
+                                 (1, 1, "1 far-duplicate key and 1 divergent cluster remain")):
+        table["far_duplicates"], table["divergent_clusters"] = far, divergent
+        assert f"not migrated yet: {said} after cleanup.sql" in migration_sql_for_findings(doc)

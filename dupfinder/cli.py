@@ -452,8 +452,7 @@ def discover(url, schema, output, force, fmt):
             click.echo(f"{p.table}: no key proposed -- {p.evidence}")
     if not proposals:
         where = f"schema {schema!r}" if schema else "the default schema (--schema S looks in another)"
-        click.echo(f"no table in {where} has a creation-timestamp column without a unique constraint besides its "
-                   "primary key")
+        click.echo(f"no table in {where}")
     click.echo(f"wrote {path}" if keyed else f"no key to propose: nothing written to {path}")
 
 

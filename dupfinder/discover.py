@@ -128,13 +128,17 @@ def _partitions(conn: Connection, schema: str | None) -> set[str]:
                             {"schema": schema}).scalars())
 
 
-def _discover_table(conn: Connection, qualified: str) -> Proposal | None:
+def _discover_table(conn: Connection, qualified: str) -> Proposal:
     info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
-    if [u for u in info.unique_constraints if tuple(u) != info.primary_key]:
-        return None  # already constrained beyond its primary key
+    # a table passed over gets its line too: a person listing 25 tables and reading 24 wonders about the 25th
+    constrained = [u for u in info.unique_constraints if tuple(u) != info.primary_key]
+    if constrained:
+        return Proposal(info.qualified_name, "", None, f"already unique on ({', '.join(constrained[0])}) beside its "
+                        "primary key: a second copy of that key fails there", "no rows")
     ts = _timestamp_column(info, conn)
     if ts is None:
-        return None
+        return Proposal(info.qualified_name, "", None, "no creation-timestamp column (a timestamp or datetime type; a "
+                        "date has no time of day), which a scan needs", "no rows")
     return _propose(conn, info, ts)
 
 

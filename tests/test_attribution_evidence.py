@@ -253,3 +253,6 @@ def test_copies_in_a_repeated_hour_without_timezone_say_which_option_would_read_
     zoned = scan_one(sqlite_url, keys=["account"], writers=["host=host", "process=pid"], timezone="America/New_York")
     assert not any("--timezone" in c.explanation for c in zoned.clusters)
     assert {c.mechanism for c in zoned.clusters if c.key["account"] < 12} == {"dst_fallback"}
+    # the incident's gap is the time between the firings, an hour and 40 ms, not the wall clock's 40 ms
+    [night_incident] = [i for i in zoned.incidents if i.mechanism == "dst_fallback"]
+    assert night_incident.details["gap_seconds"]["median"] == pytest.approx(3600.04), night_incident.details

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .attribution import jobruns
 from .errors import UsageError
 from .words import count
 
@@ -435,8 +436,6 @@ def explain(table: TableResult) -> TableResult:
     wrote it): in place of the attribution's own words for that evidence where it used them (the fact was said
     twice: "fall in 2 different runs of the job log ... job logs: the copies were written by 2 different
     runs"), else at the end."""
-    from .attribution import jobruns
-
     clusters = []
     for cluster in table.clusters:
         sentence = (cluster.evidence.get("job_runs") or {}).get("sentence")

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .attribution import jobruns
 from .errors import UsageError
 from .words import count
 
@@ -431,11 +432,18 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
 
 
 def explain(table: TableResult) -> TableResult:
-    """End each annotated cluster's explanation with what the job runs say (after attribution wrote it)."""
+    """Put what the job runs say, naming the runs, in each annotated cluster's explanation (after attribution
+    wrote it): in place of the attribution's own words for that evidence where it used them (the fact was said
+    twice: "fall in 2 different runs of the job log ... job logs: the copies were written by 2 different
+    runs"), else at the end."""
     clusters = []
     for cluster in table.clusters:
         sentence = (cluster.evidence.get("job_runs") or {}).get("sentence")
-        if sentence and sentence not in cluster.explanation:
+        said = jobruns.words(cluster)
+        if sentence and said and said in cluster.explanation:
+            named = "in the job log, " + sentence.removeprefix("job logs: ")
+            cluster = replace(cluster, explanation=cluster.explanation.replace(said, named, 1))
+        elif sentence and sentence not in cluster.explanation:
             cluster = replace(cluster, explanation=f"{cluster.explanation}; {sentence}")
         clusters.append(cluster)
     return replace(table, clusters=tuple(clusters))

@@ -233,3 +233,26 @@ def test_a_pool_taking_the_oldest_item_is_a_race_not_a_batch_written_twice(db_ur
     assert {c.mechanism for c in table.clusters} == {"worker_race"}, table.clusters[0].explanation
     for c in table.clusters:  # never "each of the two writers wrote all N keys the other wrote then"
         assert "wrote all" not in c.explanation and "batch written twice" not in c.explanation, c.explanation
+
+
+def test_copies_in_a_repeated_hour_without_timezone_say_which_option_would_read_the_clock(sqlite_url):
+    """A review: a naive column holding New York wall time, scanned without --timezone; a local-time schedule
+    fired at 01:30 EDT and again at 01:30 EST, the copies 40 ms apart in wall time: worker_race 99% and no
+    word of the clock change. Outside such an hour, or with --timezone, nothing is added."""
+    night = datetime(2026, 11, 1, 1, 30)
+    rows = [{"id": 2 * n + k, "account": n, "ts": night + timedelta(seconds=n, milliseconds=40 * k),
+             "host": "sched-1", "pid": str(100 + k)} for n in range(12) for k in range(2)]
+    rows += [{"id": 100 + 2 * n + k, "account": 50 + n, "ts": datetime(2026, 11, 2, 1, 30, n, 40_000 * k),
+              "host": "sched-1", "pid": str(100 + k)} for n in range(12) for k in range(2)]
+    make_table(sqlite_url, "events", [sa.Column("id", sa.Integer, primary_key=True), sa.Column("account", sa.Integer),
+                                      sa.Column("ts", sa.DateTime), sa.Column("host", sa.String(20)),
+                                      sa.Column("pid", sa.String(10))], rows)
+    table = scan_one(sqlite_url, keys=["account"], writers=["host=host", "process=pid"])
+    hinted = {c.key["account"] for c in table.clusters if "--timezone America/New_York" in c.explanation}
+    assert hinted == set(range(12)), [c.explanation for c in table.clusters[:1]]
+    zoned = scan_one(sqlite_url, keys=["account"], writers=["host=host", "process=pid"], timezone="America/New_York")
+    assert not any("--timezone" in c.explanation for c in zoned.clusters)
+    assert {c.mechanism for c in zoned.clusters if c.key["account"] < 12} == {"dst_fallback"}
+    # the incident's gap is the time between the firings, an hour and 40 ms, not the wall clock's 40 ms
+    [night_incident] = [i for i in zoned.incidents if i.mechanism == "dst_fallback"]
+    assert night_incident.details["gap_seconds"]["median"] == pytest.approx(3600.04), night_incident.details

@@ -124,10 +124,11 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             evidence["candidates"] = [{"mechanism": m, "confidence": round(p, 3)} for m, p in verdict.candidates]
             evidence["candidates_names"] = [m for m, _ in verdict.candidates]
             evidence["signal"] = verdict.signal
+        sentence = cluster_sentence(cluster, verdict, obs, commits_off, roles)
+        hint = clock.zone_hint(cluster, table.ts_timezone_aware, table.spec.timezone)
         decided.append(replace(
             cluster, mechanism=verdict.mechanism, confidence=verdict.confidence,
-            explanation=same_text(readings, cluster_sentence(cluster, verdict, obs, commits_off, roles)),
-            evidence=evidence))
+            explanation=same_text(readings, f"{sentence}; {hint}" if hint else sentence), evidence=evidence))
     incidents, decided = build_incidents(decided, table)
     signals = _signals(table, decided, xmin_ok, written)
     signals["attribution_mode"] = mode

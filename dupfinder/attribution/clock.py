@@ -137,6 +137,57 @@ def reading_of(cluster: Cluster, aware: bool | None, zone: str | None) -> str | 
     return None
 
 
+def elapsed(cluster: Cluster, zone: str | None) -> float:
+    """Seconds between the first and last copy as they happened: a pair read as local wall time in the repeated
+    hour is moments apart on the wall clock and the clock's shift (an hour, mostly) apart in fact. A review's
+    incident said "Gap between writers: median 27 ms" of copies one writer wrote an hour apart.
+
+    >>> from datetime import datetime, UTC
+    >>> from types import SimpleNamespace as C
+    >>> us = int(datetime(2026, 11, 1, 1, 30, tzinfo=UTC).timestamp() * 1e6)
+    >>> elapsed(C(start_us=us, span_seconds=0.027, evidence={"clock_reading": "local"}), "America/New_York")
+    3600.027
+    >>> elapsed(C(start_us=us, span_seconds=0.027, evidence={}), "America/New_York")
+    0.027
+    """
+    if cluster.evidence.get("clock_reading") != "local" or not zone:
+        return cluster.span_seconds
+    tz = _zone(zone)
+    wall = datetime.fromtimestamp(cluster.start_us / 1e6, UTC).replace(tzinfo=None)
+    shift = wall.replace(tzinfo=tz, fold=0).utcoffset() - wall.replace(tzinfo=tz, fold=1).utcoffset()
+    return round(cluster.span_seconds + shift.total_seconds(), 6)
+
+
+# Zones whose fall-back night a naive column written without --timezone is checked against: the ones most
+# schedulers run in (the repeated hour is 01:00-02:00 in North America and London, 02:00-03:00 in Central
+# Europe and Sydney).
+COMMON_ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "Europe/London",
+                "Europe/Berlin", "Australia/Sydney")
+
+
+def zone_hint(cluster: Cluster, aware: bool | None, zone: str | None) -> str | None:
+    """For a naive column read without --timezone: the copies' wall time falls in the hour a common zone's
+    clock change repeats, so a local-time schedule firing twice then would read exactly so (copies moments
+    apart) and nothing here could say it (a review: worker_race 99%, no word of the clock). None otherwise.
+
+    >>> from datetime import datetime, UTC
+    >>> class C: start_us = int(datetime(2026, 11, 1, 1, 30, tzinfo=UTC).timestamp() * 1e6)
+    >>> zone_hint(C, False, None)[:61]
+    'written at 01:30 wall time on 2026-11-01, inside the hour the'
+    >>> zone_hint(C, False, "America/New_York"), zone_hint(C, True, None)
+    (None, None)
+    """
+    if zone or aware:
+        return None
+    zones = [z for z in COMMON_ZONES if in_repeated_hour(cluster.start_us, False, z)]
+    if not zones:
+        return None
+    wall = datetime.fromtimestamp(cluster.start_us / 1e6, UTC)
+    return (f"written at {wall:%H:%M} wall time on {wall:%Y-%m-%d}, inside the hour the autumn clock change "
+            f"repeats in {', '.join(zones[:-1]) + ' and ' if len(zones) > 1 else ''}{zones[-1]}: if the column holds local time, --timezone {zones[0]} (or the "
+            "scheduler's zone) would tell a schedule firing twice in that hour from the mechanism named here")
+
+
 def observe(cluster: Cluster, aware: bool | None, zone: str | None, same_host: bool) -> list[Observation]:
     """'dst' = 'repeated hour' when the clock change explains the pair (one host: a second machine would be
     another mechanism that happened to run in that hour)."""

@@ -60,9 +60,8 @@ def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Obse
         if against:  # evidence that spoke for the runner-up is named as such, never left to contradict
             name, weight = against[0]
             text += f"; against it: {words[name]} ({weight:+.1f}, for {runner})"
-        p_runner = verdict.posterior[runner]
-        if p_runner >= 0.1:
-            text += f"; {runner} is also possible ({p_runner:.0%})"
+        if verdict.posterior[runner] >= 0.1:
+            text += f"; {runner} is also possible ({runner_share(verdict, runner):.0%})"
     for key in ("heap_writers=two", "heap_writers=several", "runs=two runs", "runs=one run"):
         if key in words and words[key] not in text:  # who wrote, when the table names nobody: always said
             text += f"; {words[key]}"
@@ -75,6 +74,19 @@ def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Obse
         text += ("; commit timestamps (track_commit_timestamp = on) would tell whether the transactions overlapped "
                  "(a race) or followed each other (a retry)")
     return text
+
+
+def runner_share(verdict: Verdict, runner: str) -> float:
+    """The runner-up's share on the confidence's own scale: its part of the raw posterior the answer left,
+    times what the calibration left (1 − confidence). The raw share beside a calibrated confidence read
+    "worker_race 99% ... multi_host is also possible (31%)", 130% between them.
+
+    >>> v = Verdict("worker_race", 0.87, {"worker_race": 0.64, "multi_host": 0.34, "retry": 0.02}, (), {})
+    >>> round(runner_share(v, "multi_host"), 3)
+    0.123
+    """
+    left = 1 - verdict.posterior[verdict.mechanism]
+    return (1 - verdict.confidence) * verdict.posterior[runner] / left if left > 0 else 0.0
 
 
 def _reasons(moved: list[tuple[str, float]], words: dict[str, str], positive_only: bool, limit: int) -> str:

@@ -12,6 +12,7 @@ from ..durations import format_seconds
 from ..findings import Incident, TableResult
 from ..recommend import recommendations, statements
 from ..values import iso_from_us
+from . import clock
 from .explain import incident_summary
 from .timing import constant_offsets
 from .writercols import distinct, identity
@@ -98,7 +99,7 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
         for i in members:
             clusters[i] = replace(clusters[i], incident=inc_id)
         writer_set = sorted({identity(r) for c in chosen for r in c.rows})
-        offsets = [c.span_seconds for c in chosen]
+        offsets = [clock.elapsed(c, table.spec.timezone) for c in chosen]
         covers = [c.evidence.get("coverage") for c in chosen if c.evidence.get("coverage") is not None]
         first = chosen[0]
         incidents.append(Incident(

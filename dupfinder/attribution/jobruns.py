@@ -15,15 +15,23 @@ from .observe import Observation
 
 def observe(cluster: Cluster) -> list[Observation]:
     found = _hosts(cluster)
+    said = words(cluster)
+    if said is None:
+        return found
+    return [Observation("runs", "two runs" if said != ONE_RUN else "one run", said), *found]
+
+
+ONE_RUN = "every copy falls in one run of the job log"
+
+
+def words(cluster: Cluster) -> str | None:
+    """What the runs observation says, when every copy fell in exactly one run (None otherwise). The runs are
+    named once: runs.explain puts the job log's own sentence, which names them, in place of these words."""
     runs = cluster.evidence.get("runs")
     if not runs or len(runs) != len(cluster.rows) or any(len(r) != 1 for r in runs):
-        return found
+        return None
     labels = {r[0] for r in runs}
-    # the runs are named once, by the job-log sentence that ends the explanation (runs.explain)
-    if len(labels) > 1:
-        return [Observation("runs", "two runs", f"the copies fall in {len(labels)} different runs of the job log"),
-                *found]
-    return [Observation("runs", "one run", "every copy falls in one run of the job log"), *found]
+    return f"the copies fall in {len(labels)} different runs of the job log" if len(labels) > 1 else ONE_RUN
 
 
 def hosts_named(cluster: Cluster) -> list[str] | None:

@@ -46,7 +46,8 @@ CASES = [
     ("lockstep_hosts", "anonymous", unknown(TWO_WHOLE_RUNS)),
     # one check-then-act job on two scheduler hosts: each host charged again 41-58% of what the other charged, a
     # pair no pool's workers make; with the copies at varying offsets a pool of two on two hosts stays possible
-    # (unknown between them, the job log as the signal); the job log's two runs on two hosts settle it. Without
+    # (unknown between them, the job log as the signal, was the answer until host_pair stopped the pace reading
+    # counting the copies' closeness twice: now multi_host); the job log's two runs on two hosts settle it. Without
     # writer columns the copies read as a race or a batch written twice (not scored: some are named worker_race)
     ("two_schedulers_claim", "writers", Expect("multi_host", or_unknown=True)),
     ("two_schedulers_claim", "inferred", Expect("multi_host", or_unknown=True)),

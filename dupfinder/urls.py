@@ -176,12 +176,16 @@ def _split(text: str) -> tuple[int, str | None, str]:
 
 
 def _params(query: str) -> list[tuple[str, str, str]]:
-    """Split a query string into (name, "=" or "", raw value); a piece without ``=`` continues the previous
-    value (a password with an unencoded ``&``)."""
+    """Split a query string into (name, "=" or "", raw value); a piece without ``=``, or with nothing before
+    it, continues the previous value (a password with an unencoded ``&``: no parameter has an empty name).
+
+    >>> _params("password=Pw2&=Pw3&sslmode=x")
+    [('password', '=', 'Pw2&=Pw3'), ('sslmode', '=', 'x')]
+    """
     params: list[list[str]] = []
     for piece in query.split("&"):
         name, eq, value = piece.partition("=")
-        if eq or not params:
+        if (eq and name) or not params:
             params.append([name, eq, value])
         else:
             params[-1][2] += "&" + piece

@@ -377,9 +377,9 @@ def test_a_pool_taking_the_oldest_request_is_a_race_in_every_cluster(sqlite_url)
     clusters were worker_race and 5 unknown, 2 of them between duplicate_run and multi_host without the race on
     the shortlist (coverage all/all and a constant offset outweighed the varying copy counts)."""
     _ledger(sqlite_url, LEDGER_POOL)
-    for given in (["--writer", "process=worker_id"], []):
+    for writers in (["--writer", "process=worker_id"], []):
         result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "ledger_entries", "--key", "account_code",
-                                           "--ts", "posted_at", *given, "--format", "json"])
+                                           "--ts", "posted_at", *writers, "--format", "json"])
         assert result.exit_code == 1, result.output
         clusters = json.loads(result.output)["tables"][0]["clusters"]
         assert len(clusters) == 23

@@ -183,8 +183,9 @@ def zone_hint(cluster: Cluster, aware: bool | None, zone: str | None) -> str | N
     if not zones:
         return None
     wall = datetime.fromtimestamp(cluster.start_us / 1e6, UTC)
+    named = (", ".join(zones[:-1]) + " and " if len(zones) > 1 else "") + zones[-1]
     return (f"written at {wall:%H:%M} wall time on {wall:%Y-%m-%d}, inside the hour the autumn clock change "
-            f"repeats in {', '.join(zones[:-1]) + ' and ' if len(zones) > 1 else ''}{zones[-1]}: if the column holds local time, --timezone {zones[0]} (or the "
+            f"repeats in {named}: if the column holds local time, --timezone {zones[0]} (or the "
             "scheduler's zone) would tell a schedule firing twice in that hour from the mechanism named here")
 
 

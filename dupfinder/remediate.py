@@ -248,6 +248,8 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "ids": ids, "row_id": row_id, "row_id_column": ROW_ID_COLUMN,
         "key_columns": table["keys"], "payload": payload, "columns": columns,
         "insert_columns": [c for c in columns if c not in generated], "checked": checked,
+        # DuckDB: JSON text casts back to a list or struct but not to a MAP, wherever the MAP sits
+        "json_checked": {c for c in checked if "MAP(" in types[c].upper()},
         # the plan is rendered as the template reads it, a batch at a time, and kept by no one
         "pairs": Replay(planned, plan_rows),
         "losers": survey.losers,

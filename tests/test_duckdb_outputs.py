@@ -140,3 +140,36 @@ def test_a_scan_process_leaves_stderr_empty(duckdb_url, tmp_path, found):
     assert done.returncode == (1 if found else 0), done.stderr[-2000:]
     assert '"verdict"' in done.stdout
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("pk", [True, False], ids=["primary key", "rowid"])
+def test_map_columns_are_compared_and_cleaned(duckdb_url, pk):
+    """A MAP column (alone or inside a STRUCT) is compared as JSON: its JSON text from the findings does not cast
+    back to a MAP, so the cleanup stopped with a conversion error and deleted nothing."""
+    conn = duckdb.connect(sa.make_url(duckdb_url).database)
+    conn.execute(f"CREATE TABLE events (id INTEGER {'PRIMARY KEY' if pk else ''}, account INTEGER, day VARCHAR, "
+                 "ts TIMESTAMP, props MAP(VARCHAR, INTEGER), meta STRUCT(m MAP(INTEGER, VARCHAR), n INTEGER))")
+    conn.execute("""INSERT INTO events VALUES
+        (1, 7, '2026-11-02', '2026-11-02 02:00:00', MAP {'k''1': 1, 'ü': NULL}, {'m': MAP {1: 'a'}, 'n': 2}),
+        (1, 7, '2026-11-02', '2026-11-02 02:00:00.3', MAP {'k''1': 1, 'ü': NULL}, {'m': MAP {1: 'a'}, 'n': 2}),
+        (3, 8, '2026-11-02', '2026-11-02 02:00:00', MAP {'x': 1}, NULL),
+        (3, 8, '2026-11-02', '2026-11-02 02:00:00.2', MAP {'x': 1}, NULL)""" if not pk else
+                 """INSERT INTO events VALUES
+        (1, 7, '2026-11-02', '2026-11-02 02:00:00', MAP {'k''1': 1, 'ü': NULL}, {'m': MAP {1: 'a'}, 'n': 2}),
+        (2, 7, '2026-11-02', '2026-11-02 02:00:00.3', MAP {'k''1': 1, 'ü': NULL}, {'m': MAP {1: 'a'}, 'n': 2}),
+        (3, 8, '2026-11-02', '2026-11-02 02:00:00', MAP {'x': 1}, NULL),
+        (4, 8, '2026-11-02', '2026-11-02 02:00:00.2', MAP {'x': 1}, NULL)""")
+    conn.close()
+    before = rows(duckdb_url)
+    doc = scan_doc(duckdb_url)
+    assert doc["tables"][0]["rows_to_delete"] == 2
+    apply_sql(duckdb_url, cleanup_sql(doc))
+    assert [r[3] for r in rows(duckdb_url)] == ["2026-11-02 02:00:00"] * 2  # the earliest of each cluster left
+    apply_sql(duckdb_url, rollback_sql(doc))
+    assert digest(rows(duckdb_url)) == digest(before)
+    conn = duckdb.connect(sa.make_url(duckdb_url).database)
+    conn.execute("UPDATE events SET props = MAP {'x': 2} WHERE ts = '2026-11-02 02:00:00.2'")
+    conn.close()
+    with pytest.raises(SQLFailed, match="rows_changed_since_the_scan|changed since the scan"):
+        apply_sql(duckdb_url, cleanup_sql(doc))
+    assert len(rows(duckdb_url)) == 4

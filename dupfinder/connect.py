@@ -454,7 +454,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         else:
             with warnings.catch_warnings():  # "did not recognize type 'point'": its name is enough here
                 warnings.simplefilter("ignore", exc.SAWarning)
-                raw_columns = inspector.get_columns(name, schema=schema)
+                raw_columns = (_chdb_columns(conn, schema, name) if conn.dialect.name == "chdb"
+                               else inspector.get_columns(name, schema=schema))
             if found:
                 pk, uniques = list(found[2]), [tuple(u) for u in found[3]]
                 view = found[4] == "v"
@@ -590,6 +591,29 @@ def _duckdb_shape(conn: Connection, schema: str | None, name: str):
     pk = next((list(cols) for kind, cols in constraints if kind == "PRIMARY KEY"), [])
     uniques = [tuple(cols) for kind, cols in constraints if kind == "UNIQUE"]
     return columns, pk, uniques
+
+
+def _chdb_columns(conn: Connection, schema: str | None, name: str) -> list[dict]:
+    """ClickHouse columns as SQLAlchemy's reflection gives them, each type parsed alone: chdb-sqlalchemy's
+    reflection raised on the first type its parser does not know (a named ``Tuple(a UInt8, b String)``), so a
+    table holding one could not be scanned at all. Such a type is kept as the text ClickHouse writes."""
+    from chdb_sqlalchemy.exc import ChdbSqlAlchemyError
+    from chdb_sqlalchemy.types.parser import parse_column_type
+
+    rows = conn.execute(sa.text("SELECT name, type FROM system.columns WHERE database = "
+                                "coalesce(:schema, currentDatabase()) AND table = :name ORDER BY position"),
+                        {"schema": schema, "name": name}).all()
+    if not rows:
+        raise exc.NoSuchTableError(name)
+    columns = []
+    for column, text in rows:
+        try:
+            parsed = parse_column_type(text)
+            columns.append({"name": column, "type": parsed.sa_type, "nullable": parsed.nullable})
+        except ChdbSqlAlchemyError:
+            columns.append({"name": column, "type": text,
+                            "nullable": text.startswith(("Nullable(", "LowCardinality(Nullable("))})
+    return columns
 
 
 def _mysql_shape(conn: Connection, schema: str | None, name: str):

@@ -134,3 +134,24 @@ def test_discover_proposes_a_key_on_chdb(chdb_url):
     events_table(chdb_url, [(i, i // 2 if i < 6 else i, i * 0.1) for i in range(1, 30)])
     (proposal,) = discover(chdb_url)
     assert proposal.table == "events" and set(proposal.keys) == {"account", "day"} and proposal.ts == "ts"
+
+
+def test_a_named_tuple_column_does_not_stop_the_scan(chdb_url, tmp_path):
+    """chdb-sqlalchemy's reflection raised on a named Tuple (\"Unknown ClickHouse type: a\", exit 3 as an
+    unexpected error): the columns are read one type at a time, the one it cannot parse kept as text."""
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE events (id UInt32, account UInt32, ts DateTime64(6), "
+                             "pair Tuple(a UInt8, b String), kind LowCardinality(Nullable(String))) "
+                             "ENGINE = MergeTree ORDER BY id")
+        conn.exec_driver_sql("INSERT INTO events VALUES (1, 7, '2026-11-02 02:00:00', (1, 'x'), NULL), "
+                             "(2, 7, '2026-11-02 02:00:00.3', (1, 'x'), NULL), (3, 8, '2026-11-02 02:00:00', (2, 'y'), 'a')")
+    engine.dispose()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", chdb_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--id", "id", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    table = json.loads((out / "findings.json").read_text())["tables"][0]
+    assert table["rows_to_delete"] == 1
+    assert {c["name"]: c["type"] for c in table["columns"]}["pair"] == "Tuple(a UInt8, b String)"
+

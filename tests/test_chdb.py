@@ -155,3 +155,21 @@ def test_a_named_tuple_column_does_not_stop_the_scan(chdb_url, tmp_path):
     assert table["rows_to_delete"] == 1
     assert {c["name"]: c["type"] for c in table["columns"]}["pair"] == "Tuple(a UInt8, b String)"
 
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_bounds_on_a_column_with_a_zone_in_the_sort_key(chdb_url, zone):
+    """With the timestamp in the ORDER BY (what the --since advice asks for), ClickHouse converts a bound to the
+    key's type strictly and refused the '... +00:00' text an aware bound went as ("Cannot convert string ...
+    TYPE_MISMATCH", exit 3): the statement over the rows around the clusters and --since failed. A bound is now
+    epoch seconds, an instant whatever the column's zone."""
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE events (id UInt32, account UInt32, ts DateTime64(6, '{zone}'), "
+                             "note String) ENGINE = MergeTree ORDER BY ts")
+        conn.exec_driver_sql("INSERT INTO events SELECT number, intDiv(number, 2), toDateTime64('2026-11-02 02:00:00', "
+                             "6, 'UTC') + toIntervalMillisecond(number * 300), 'same' FROM numbers(40)")
+    engine.dispose()
+    full = scan_one(chdb_url, ids=["id"], keys=["account"], window="1s")
+    assert sorted(c.key["account"] for c in full.clusters) == list(range(20))
+    since = scan_one(chdb_url, ids=["id"], keys=["account"], window="400ms", since="2026-11-02T02:00:06+00:00")
+    assert sorted(c.key["account"] for c in since.clusters) == list(range(10, 20))

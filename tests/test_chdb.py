@@ -173,3 +173,23 @@ def test_bounds_on_a_column_with_a_zone_in_the_sort_key(chdb_url, zone):
     assert sorted(c.key["account"] for c in full.clusters) == list(range(20))
     since = scan_one(chdb_url, ids=["id"], keys=["account"], window="400ms", since="2026-11-02T02:00:06+00:00")
     assert sorted(c.key["account"] for c in since.clusters) == list(range(10, 20))
+
+
+@pytest.mark.parametrize("id_type", ["UUID", "DateTime64(6)"])
+def test_cleanup_plan_runs_with_a_uuid_or_timestamp_id(chdb_url, id_type):
+    """The guard joined the plan's text ids to the table: ClickHouse finds no common type for String and a UUID
+    or DateTime64 id ("NO_COMMON_TYPE"), so the plan stopped at its guard and nothing was cleaned."""
+    value = "generateUUIDv4()" if id_type == "UUID" else "toDateTime64('2026-01-01 00:00:00', 6) + toIntervalMillisecond(number)"
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE events (rid {id_type}, account UInt32, ts DateTime64(6), note String) "
+                             "ENGINE = MergeTree ORDER BY ts")
+        conn.exec_driver_sql(f"INSERT INTO events SELECT {value}, intDiv(number, 2), toDateTime64('2026-11-02 02:00:00', "
+                             "6) + toIntervalMillisecond(number * 300), 'same' FROM numbers(6)")
+    engine.dispose()
+    doc = scan_doc(chdb_url, ids=["rid"], keys=["account"])
+    assert doc["tables"][0]["rows_to_delete"] == 3
+    apply_sql(chdb_url, cleanup_sql(doc))
+    assert len(rows_of(chdb_url)) == 3
+    apply_sql(chdb_url, rollback_sql(doc))
+    assert len(rows_of(chdb_url)) == 6

@@ -401,8 +401,13 @@ def _other_schema_tables(conn: Connection, limit: int = 2000) -> list[str]:
     try:
         inspector = sa.inspect(conn)
         default = inspector.default_schema_name
+        own = {default}
+        if conn.dialect.name == "duckdb":  # duckdb-engine names them catalog.schema: the file's own is <db>.main,
+            # and the system and temp catalogs hold no table of the user's
+            own.add(f"{conn.exec_driver_sql('SELECT current_database()').scalar()}.{default}")
         for schema in inspector.get_schema_names():
-            if schema == default or schema in ("information_schema", "pg_catalog", "pg_toast", "mysql",
+            if schema in own or schema.startswith(("system.", "temp.")) and conn.dialect.name == "duckdb" \
+                    or schema in ("information_schema", "pg_catalog", "pg_toast", "mysql",
                                                "performance_schema", "sys") or schema.startswith("pg_"):
                 continue
             found += [f"{schema}.{t}" for t in inspector.get_table_names(schema=schema)]

@@ -173,3 +173,12 @@ def test_map_columns_are_compared_and_cleaned(duckdb_url, pk):
     with pytest.raises(SQLFailed, match="rows_changed_since_the_scan|changed since the scan"):
         apply_sql(duckdb_url, cleanup_sql(doc))
     assert len(rows(duckdb_url)) == 4
+
+
+def test_a_missing_table_lists_the_files_tables_once(duckdb_url):
+    """duckdb-engine names the file's own schema '<db>.main': the error listed every table a second time as
+    'other schemas 1: test.main.events', as if another schema held it."""
+    events_table(duckdb_url, [(1, 7, 0.0)])
+    result = CliRunner().invoke(main, ["scan", duckdb_url, "--table", "nope", "--key", "account", "--ts", "ts"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "Error: table 'nope' not found; the default schema has 1 table: events"

@@ -311,12 +311,17 @@ def _too_coarse(cols: tuple[str, ...], columns: list[str], measure) -> bool:
     """Whether the 'duplicates' of a set differ in another column: then they are different rows (an order's
     two SKUs reserved together), not one row written twice. The other column's NULLs group together there:
     copies that both lack it do not differ in it (dropping those rows made a column NULL in most rows look
-    like one that splits every group, and discover proposed it instead of the key)."""
+    like one that splits every group, and discover proposed it instead of the key). A column unique on its own
+    (a generated row id that is no primary key, as on every ClickHouse table) splits copies too, so it tells
+    nothing: it made the key look too coarse, and a pair with some other column was proposed instead."""
     base = measure(cols)
     if not base.dup_groups:
         return False
     for extra in columns:
         if extra in cols or len(cols) >= 2:
+            continue
+        alone = measure((extra,))
+        if not alone.dup_groups and alone.key_groups >= base.rows_keyed:
             continue
         finer = measure(tuple(sorted((*cols, extra), key=columns.index)), (extra,))
         if finer.dup_groups < 0.5 * base.dup_groups:

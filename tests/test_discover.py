@@ -304,3 +304,27 @@ def test_the_starter_config_gives_a_window_that_holds_the_copies_it_counted(sqli
     assert scan.exit_code == 1, scan.output
     summary = json.loads(scan.output)
     assert summary["totals"]["clusters"] == 3 and summary["totals"]["far"] == 0, summary
+
+
+def test_a_row_id_column_that_is_no_primary_key_does_not_hide_the_key(sqlite_url, chdb_url):
+    """A table without a declared primary key (every ClickHouse table) whose rows carry a generated id: the id
+    differs between any two rows, copies included, so it 'split' every repeated key and order_ref was refused
+    as too coarse; discover proposed (order_ref, region) instead, or nothing."""
+    columns = [sa.Column("event_id", sa.String(36)), sa.Column("order_ref", sa.String(10)),
+               sa.Column("region", sa.String(10)), sa.Column("created_at", sa.DateTime)]
+    rows = [{"event_id": f"e{n}", "order_ref": f"O{n}", "region": f"r{n % 3}", "created_at": at(60 * n)}
+            for n in range(1, 30)]
+    rows += [{"event_id": f"e{100 + n}", "order_ref": f"O{n}", "region": f"r{n % 3}", "created_at": at(60 * n + 0.3)}
+             for n in range(1, 6)]
+    make_table(sqlite_url, "orders", columns, rows)
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE orders (event_id UUID, order_ref String, region String, "
+                             "created_at DateTime64(6)) ENGINE = MergeTree ORDER BY created_at")
+        conn.exec_driver_sql("INSERT INTO orders SELECT generateUUIDv4(), concat('O', toString(number % 30)), "
+                             "concat('r', toString(number % 3)), toDateTime64('2026-11-02 02:00:00', 6) + "
+                             "toIntervalMillisecond(if(number < 30, number * 60000, (number - 30) * 60000 + 300)) "
+                             "FROM numbers(35)")
+    engine.dispose()
+    for url in (sqlite_url, chdb_url):
+        assert [p.keys for p in discover(url)] == [("order_ref",)], url

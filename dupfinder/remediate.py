@@ -572,6 +572,20 @@ def _header(kind: str, findings: dict[str, Any], lines: list[str]) -> list[str]:
     ]
 
 
+_TRANSACTION_PROMISE = (
+    "-- into a dupfinder_backup_* table in the same transaction. Each table's transaction aborts and",
+    "-- deletes nothing if any losing row changed since the scan, its survivor is gone or differs, or the",
+    "-- table's columns changed. Running it twice deletes nothing the second time. Undo with rollback.sql.")
+# Spark SQL and ClickHouse have no multi-statement transactions: the header promised one all the same
+_PLAN_PROMISE = (
+    "-- into a dupfinder_backup_* table. NO TRANSACTION: this engine has none, so each table's part is a PLAN",
+    "-- of separate steps; its guard stops the run before the delete if a survivor is gone or a losing row no",
+    "-- longer equals it, and a step that ran stays done. Stop the writers of the table while it runs.",
+    "-- Running it twice deletes nothing the second time. Undo with rollback.sql.",
+    "-- ClickHouse: clickhouse-client --multiquery < cleanup.sql, or chdb's Session.query(text);",
+    "-- Spark SQL: spark-sql -f cleanup.sql")
+
+
 def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
     """Return cleanup.sql: per table one transaction that backs up and deletes the losing rows."""
     return "".join(cleanup_parts(findings, keep))
@@ -581,9 +595,10 @@ def cleanup_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator
     """cleanup.sql piece by piece, rendered as it is written. Every table's findings are surveyed and checked
     first (bad findings fail before a piece exists); each table's plan is then rendered a batch at a time."""
     stamp = scan_stamp(findings)
-    bodies, summary, total = [], [], 0
+    bodies, summary, total, plans = [], [], 0, False
     for table in findings["tables"]:
         dialect = dialect_for(table.get("dialect", "sqlite"))
+        plans = plans or dialect.name in PLAN_ONLY
         ctx = _table_context(table, dialect, stamp, keep)
         total += len(ctx["pairs"])
         summary.append(f"--   {comment_text(table['table'])}: {count(ctx['clusters'], 'identical cluster')}, "
@@ -597,9 +612,7 @@ def cleanup_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator
     head = _header("cleanup.sql", findings, [
         f"-- deletes {count(total, 'row')} that {'duplicates' if total == 1 else 'duplicate'} an earlier row exactly; "
         "every deleted row is first copied",
-        "-- into a dupfinder_backup_* table in the same transaction. Each table's transaction aborts and",
-        "-- deletes nothing if any losing row changed since the scan, its survivor is gone or differs, or the",
-        "-- table's columns changed. Running it twice deletes nothing the second time. Undo with rollback.sql.",
+        *(_PLAN_PROMISE if plans else _TRANSACTION_PROMISE),
         "-- It creates only dupfinder_backup_* tables and temporary tables, re-points child rows named below, and",
         "-- deletes only rows named in its plan.",
         "-- PostgreSQL: psql -v ON_ERROR_STOP=1 -f cleanup.sql    SQLite: sqlite3 -bail DATABASE < cleanup.sql",

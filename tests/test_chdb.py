@@ -199,3 +199,11 @@ def test_cleanup_plan_runs_with_a_uuid_or_timestamp_id(chdb_url, id_type):
     apply_sql(chdb_url, rollback_sql(doc))
     assert len(rows_of(chdb_url)) == 6
 
+
+def test_the_cleanup_header_promises_no_transaction(chdb_url):
+    """cleanup.sql's header said every row is backed up 'in the same transaction' and that 'each table's
+    transaction aborts', on an engine without multi-statement transactions."""
+    events_table(chdb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    head = cleanup_sql(scan_doc(chdb_url, ids=["id"])).split("-- table ")[0]
+    assert "transaction aborts" not in head and "same transaction" not in head
+    assert "NO TRANSACTION" in head and "Session.query" in head

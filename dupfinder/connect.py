@@ -495,7 +495,10 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                 raise ColumnNotFound(f"{purpose} column {column!r} not found in table {table!r}{hint}")
     dialect = conn.dialect.name
     if dialect in SORT_KEY_ENGINES:
-        pk = []  # MergeTree's PRIMARY KEY orders the data; two rows may share it
+        # MergeTree's PRIMARY KEY orders the data; two rows may share it. What lets a --since scan skip old
+        # parts: the sort key's first column, and a minmax skip index (the advice named them with neither)
+        leading = (*leading, *pk[:1], *_minmax_indexed(conn, schema, name))
+        pk = []
     if view is None:
         view = not pk and dialect in ROW_ID and _is_view(inspector, schema, name)
     row_id = None if pk or ids or view else ROW_ID.get(dialect)
@@ -619,6 +622,14 @@ def _chdb_columns(conn: Connection, schema: str | None, name: str) -> list[dict]
             columns.append({"name": column, "type": text,
                             "nullable": text.startswith(("Nullable(", "LowCardinality(Nullable("))})
     return columns
+
+
+def _minmax_indexed(conn: Connection, schema: str | None, name: str) -> list[str]:
+    """The columns a ClickHouse minmax skip index is on."""
+    rows = conn.execute(sa.text("SELECT expr FROM system.data_skipping_indices WHERE database = "
+                                "coalesce(:schema, currentDatabase()) AND table = :name AND type = 'minmax'"),
+                        {"schema": schema, "name": name}).scalars()
+    return [expr.strip("`") for expr in rows]
 
 
 def _mysql_shape(conn: Connection, schema: str | None, name: str):
@@ -747,7 +758,7 @@ def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
         return (head + f"Spark has no indexes; partition the table by a date derived from {ts} (PARTITIONED BY), "
                 f"or on Delta cluster it by {ts} (ALTER TABLE {table} CLUSTER BY ({column}), or OPTIMIZE ... ZORDER "
                 f"BY ({column})), so the filter prunes files")
-    if info.dialect in SORT_KEY_ENGINES:
+    if info.dialect in SORT_KEY_ENGINES and ts not in info.index_leading_columns:
         return (head + f"put {ts} in the table's ORDER BY, or add a min/max skip index: ALTER TABLE {table} ADD INDEX "
                 f"{name} {column} TYPE minmax GRANULARITY 1, then ALTER TABLE {table} MATERIALIZE INDEX {name}")
     if ts in info.index_leading_columns:

@@ -109,6 +109,28 @@ def test_since_advice_speaks_clickhouse(chdb_url):
     assert any("TYPE minmax" in n and "MATERIALIZE INDEX" in n for n in notes)
 
 
+@pytest.mark.parametrize("skips", ["the advised skip index", "ts first in the ORDER BY"])
+def test_since_advice_is_not_given_once_followed(chdb_url, skips):
+    """The advice was given whatever the table had: after running its ALTERs, or with ts leading the sort key,
+    a --since scan still said it read the whole table and asked for the same index again."""
+    events_table(chdb_url, [(1, 7, 0.0), (2, 7, 0.3)])
+    note = next(n for n in scan_doc(chdb_url, ids=["id"], since="2026-11-01T00:00:00")["tables"][0]["notes"]
+                if "TYPE minmax" in n)
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        if skips == "the advised skip index":
+            for statement in note.split(": ", 1)[1].split("index: ", 1)[1].split(", then "):
+                conn.exec_driver_sql(statement)
+        else:
+            conn.exec_driver_sql("CREATE TABLE by_ts (id UInt32, account UInt32, day String, ts DateTime64(6)) "
+                                 "ENGINE = MergeTree ORDER BY (ts, account)")
+            conn.exec_driver_sql("INSERT INTO by_ts SELECT id, account, day, ts FROM events")
+    engine.dispose()
+    table = "events" if skips == "the advised skip index" else "by_ts"
+    notes = scan_doc(chdb_url, table=table, ids=["id"], since="2026-11-01T00:00:00")["tables"][0]["notes"]
+    assert not any("read the whole table" in n for n in notes), notes
+
+
 def test_cleanup_plan_with_two_id_columns(chdb_url):
     engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
     try:

@@ -35,6 +35,9 @@ MEASURE_WORDS = {"amount", "cents", "total", "count", "sum", "qty", "quantity", 
                  "payload", "body", "data", "json", "status", "state"}
 # types a GROUP BY cannot compare (geometric, xml) or the dialect did not recognise (reflected as NULL)
 _NO_EQUALITY = re.compile(r"^(NULL|POINT|LINE|LSEG|BOX|PATH|POLYGON|CIRCLE|XML|GEOMETRY|GEOGRAPHY)\b")
+# lists, structs and maps (DuckDB VARCHAR[], STRUCT(...), MAP(...); ClickHouse Array, Tuple, Map) hold a row's
+# details, not its identity: DuckDB's tags, attrs and props were each offered as "also possible" keys
+_NESTED = re.compile(r"\[\]$|^(STRUCT|MAP|UNION|ARRAY|TUPLE|NESTED)\(")
 KEY_WORDS = {"id", "ref", "reference", "no", "number", "key", "code", "uuid", "sku", "date", "day",
              "month", "period", "window", "week", "year"}
 # who ran the write (a machine, a process, one execution): such a column makes two copies of one row look like
@@ -190,7 +193,7 @@ def _candidates(info: TableInfo, ts: str) -> list[str]:
         upper = c.type.upper()
         if c.name in skip or words & MEASURE_WORDS or "FLOAT" in upper or "REAL" in upper or "DOUBLE" in upper \
                 or "TIMESTAMP" in upper or "DATETIME" in upper or "BLOB" in upper or "JSON" in upper \
-                or _NO_EQUALITY.search(upper):
+                or _NO_EQUALITY.search(upper) or _NESTED.search(upper):
             continue
         found.append(c.name)
     found.sort(key=lambda n: (not set(name_words(n)) & KEY_WORDS, info.column_names.index(n)))

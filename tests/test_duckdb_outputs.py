@@ -182,3 +182,19 @@ def test_a_missing_table_lists_the_files_tables_once(duckdb_url):
     result = CliRunner().invoke(main, ["scan", duckdb_url, "--table", "nope", "--key", "account", "--ts", "ts"])
     assert result.exit_code == 2
     assert result.output.strip() == "Error: table 'nope' not found; the default schema has 1 table: events"
+
+
+def test_discover_offers_no_list_struct_or_map_as_a_key(duckdb_url):
+    """A list, struct or map column holds the row's details: discover offered each as an 'also possible' key."""
+    from dupfinder.discover import discover
+
+    conn = duckdb.connect(sa.make_url(duckdb_url).database)
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, ref VARCHAR, ts TIMESTAMP, tags VARCHAR[], "
+                 "attrs STRUCT(a INTEGER), props MAP(VARCHAR, INTEGER))")
+    conn.execute("INSERT INTO events SELECT i, 'r' || (i % 20), TIMESTAMP '2026-11-02 02:00:00' + "
+                 "to_milliseconds(CASE WHEN i < 20 THEN i * 60000 ELSE (i - 20) * 60000 + 300 END), ['t' || i % 20], "
+                 "{'a': i % 20}, MAP {'k': i % 20} FROM range(25) AS r(i)")
+    conn.close()
+    (proposal,) = discover(duckdb_url)
+    assert proposal.keys == ("ref",)
+    assert not any(c in a for a in proposal.alternatives for c in ("tags", "attrs", "props")), proposal.alternatives

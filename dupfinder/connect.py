@@ -759,8 +759,9 @@ def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
                 f"or on Delta cluster it by {ts} (ALTER TABLE {table} CLUSTER BY ({column}), or OPTIMIZE ... ZORDER "
                 f"BY ({column})), so the filter prunes files")
     if info.dialect in SORT_KEY_ENGINES and ts not in info.index_leading_columns:
-        return (head + f"put {ts} in the table's ORDER BY, or add a min/max skip index: ALTER TABLE {table} ADD INDEX "
-                f"{name} {column} TYPE minmax GRANULARITY 1, then ALTER TABLE {table} MATERIALIZE INDEX {name}")
+        return (head + f"put {ts} first in the table's ORDER BY, or add a min/max skip index: "
+                f"ALTER TABLE {table} ADD INDEX {name} {column} TYPE minmax GRANULARITY 1, "
+                f"then ALTER TABLE {table} MATERIALIZE INDEX {name}")
     if ts in info.index_leading_columns:
         return None
     if info.dialect == "postgresql":

@@ -107,6 +107,8 @@ def test_since_advice_speaks_clickhouse(chdb_url):
     events_table(chdb_url, [(1, 7, 0.0), (2, 7, 0.3)])
     notes = scan_doc(chdb_url, ids=["id"], since="2026-11-01T00:00:00")["tables"][0]["notes"]
     assert any("TYPE minmax" in n and "MATERIALIZE INDEX" in n for n in notes)
+    # the first place, which the advice is left out for: "in the ORDER BY" was true already of ORDER BY (key, ts)
+    assert any("put ts first in the table's ORDER BY" in n for n in notes)
 
 
 @pytest.mark.parametrize("skips", ["the advised skip index", "ts first in the ORDER BY"])

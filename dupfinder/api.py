@@ -66,9 +66,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                                                         found.far_total, found.far_duplicates)
             clusters = roles.reclassify(clusters, writers, rejected)  # the clock-change pairs too
             xmin_share = clock.xmin_share(conn, info, found, clusters)
-            warnings = []
-            if spec.since is not None and aware is False and not utc and not found.stats.rows_scanned:
-                warnings += filter(None, [rows_behind_since(conn, info, spec)])
+            behind = (rows_behind_since(conn, info, spec) if spec.since is not None and aware is False and not utc
+                      and not found.stats.rows_scanned else None)
+            warnings = (behind,) if behind else ()
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
@@ -79,7 +79,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
-                ts_timezone_aware=aware, ts_read_in_utc=bool(utc), notes=tuple(notes), warnings=tuple(warnings),
+                ts_timezone_aware=aware, ts_read_in_utc=bool(utc), notes=tuple(notes), warnings=warnings,
                 rows_fetched=found.rows_fetched,
                 xmin_top_share=xmin_share,
                 commit_timestamps=clock.commit_status(found.commit_timestamps, repeated_commits),

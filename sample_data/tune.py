@@ -60,13 +60,17 @@ TUNING_HARDER = tuple(range(1000, 1012))
 #   validating, scored once with that session's final model (writer columns: 0.9999, 2 multi_host clusters
 #   answered worker_race; none mode: 0.942 where the truth can be named, 324 of 344); what
 #   tests/test_attribution.py scores.
+# - "fresh-7": chosen on 2026-11-24 (04:55 UTC) by the session that found two APScheduler hosts colliding on only
+#   25% of their claims answered worker_race (CI of 2026-11-24), before any change of that session to the model;
+#   never used while tuning or validating.
 HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-1": ((211, 223, 247, 290, 206), (9001, 9002, 9003)),
                  "fresh-2": ((311, 323, 347, 390, 306), (9101, 9102, 9103)),
                  "fresh-3": ((411, 423, 447, 490, 406), (9201, 9202, 9203)),
                  "fresh-4": ((511, 523, 547, 590, 506), (9301, 9302, 9303)),
                  "fresh-5": ((611, 623, 647, 690, 606), (9401, 9402, 9403)),
-                 "fresh-6": ((711, 723, 747, 790, 706), (9501, 9502, 9503))}
+                 "fresh-6": ((711, 723, 747, 790, 706), (9501, 9502, 9503)),
+                 "fresh-7": ((811, 823, 847, 890, 806), (9601, 9602, 9603))}
 
 
 @dataclass

@@ -92,13 +92,22 @@ def two_schedulers_claim(url: str, work: Path, invoices: int = 120, oldest: bool
     procs = [spawn("claim_job", "--url", url, "--barrier", str(barrier), "--log", str(work / f"{h}.log"),
                    "--runs", str(runs), *(["--oldest"] if oldest else []), log=work / f"{h}.out",
                    SCENARIO_HOSTNAME=h) for h in hosts]
-    release(barrier, hosts, lead=1.0)
+    release(barrier, hosts, lead=3.0)  # both schedulers started well before the firing, on a loaded machine too
     finish(procs)
     groups = duplicate_groups(url, "invoice_charges", ("invoice_id",))
     assert len(groups) >= 5, f"both hosts charged only {len(groups)} of {invoices} invoices"
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        per_host = dict(conn.execute("SELECT host, count(*) FROM invoice_charges GROUP BY host").fetchall())
     return Truth(url=url, table="invoice_charges", keys=("invoice_id",), ts="created_at",
                  clusters=dict.fromkeys(groups, "multi_host"), writers={"host": "host", "process": "worker_pid"},
-                 window="2s", logs={"runs": runs}, facts={"invoices": invoices, "charged_twice": len(groups)})
+                 window="2s", logs={"runs": runs}, facts={"invoices": invoices, "charged_twice": len(groups),
+                                                          "pair_share": _pair_share(len(groups), per_host)})
+
+
+def _pair_share(collided: int, per_host: dict[str, int]) -> float:
+    """The smaller share of its own rows each host wrote again (what timing.host_pair reads): how far apart
+    the two schedulers' phases fell in this run (25% to 98% in fifteen runs)."""
+    return min(collided / n for n in per_host.values())
 
 
 def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:

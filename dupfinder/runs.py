@@ -103,10 +103,11 @@ class RunEvidence:
     runs: tuple[Run, ...]
     verdict: str
     sentence: str
+    concurrent: int = 0  # runs of the copies' job(s) active when the first copy was written (any writer)
 
     def as_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "rows": [list(r) for r in self.rows],
-                "runs": [r.as_dict() for r in self.runs]}
+                "runs": [r.as_dict() for r in self.runs], "concurrent": self.concurrent}
 
 
 def parse_time(text: str) -> int:
@@ -354,6 +355,7 @@ def runs_evidence(cluster: Cluster, index: RunIndex, reading: str = "utc", zone:
             seen.setdefault(run.id, run)
     runs = tuple(seen.values())
     rows = tuple(tuple(r.id for r in matched) for matched in per_row)
+    concurrent = _concurrent(cluster, index, runs, reading, zone, (before_us, after_us))
     if any(not matched for matched in rows):
         missing = [str(n + 1) for n, matched in enumerate(rows) if not matched]
         verdict = "none"
@@ -368,7 +370,22 @@ def runs_evidence(cluster: Cluster, index: RunIndex, reading: str = "utc", zone:
         verdict = "overlapping"
         sentence = (f"job logs: {len(runs)} runs were active together when the copies were written, "
                     f"{_names(runs)}; the logs cannot say which run wrote which copy")
-    return RunEvidence(rows=rows, runs=runs, verdict=verdict, sentence=sentence)
+    return RunEvidence(rows=rows, runs=runs, verdict=verdict, sentence=sentence, concurrent=concurrent)
+
+
+def _concurrent(cluster: Cluster, index: RunIndex, runs: tuple[Run, ...], reading: str, zone: str | None,
+                span: tuple[int, int]) -> int:
+    """How many runs of the copies' job(s) were active when the first copy was written, whoever wrote them.
+    Two runs of a job that ran twice are two; the workers of one pool, each logging its own run (a real
+    multiprocessing pool of eight logged eight runs of one job), are as many as the pool: copies in two of
+    them are a race between workers, not a second run of the job."""
+    jobs = {r.job for r in runs}
+    if not runs or None in jobs:
+        return len(runs)
+    first = min(cluster.rows, key=lambda r: r.ts_us)
+    active = {r.id for at in _instants_us(first.ts_us, reading, zone)
+              for r in index.active(at, None, *span) if r.job in jobs}
+    return max(len(active), len(runs))
 
 
 def _names(runs: tuple[Run, ...], shown: int = 4) -> str:

@@ -431,3 +431,27 @@ def test_a_config_table_reads_its_own_job_log_and_the_others_the_global_one(sqli
                       .replace(sqlite_url, "postgresql+psycopg://nobody@127.0.0.1:1/nowhere"))
     bad = CliRunner().invoke(main, ["scan", "--config", str(config)])
     assert bad.exit_code == 2 and "cannot be read" in bad.output, bad.output
+
+
+def test_copies_in_two_of_a_pools_logged_runs_are_not_a_second_run(sqlite_url, tmp_path):
+    """A real multiprocessing pool whose workers each log their own run of one job (tests/real/pool.py) had a
+    few races read "the copies fall in 2 different runs" and answered duplicate_run at 0.85. With five runs of
+    the job active at once the copies' two runs are workers of one pool: the job log counts how many were
+    active (``concurrent``) and the reading is "among several", which does not speak for a second run."""
+    _events(sqlite_url)
+    workers = [{"start": _iso(0.5), "end": _iso(2), "job": "export", "host": "h", "process": pid, "run": f"w{pid}"}
+               for pid in (11, 12, 13, 14, 15)]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in workers))
+    _run_lines(tmp_path / "two.jsonl")
+    found = {}
+    for name in ("pool", "two"):
+        result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts",
+                                           "ts", "--writer", "process=pid", "--runs", str(tmp_path / f"{name}.jsonl"),
+                                           "--format", "json"])
+        assert result.exit_code == 1, result.output
+        (found[name],) = json.loads(result.output)["tables"][0]["clusters"]
+    pool, two = found["pool"]["evidence"], found["two"]["evidence"]
+    assert (pool["job_runs"]["verdict"], pool["job_runs"]["concurrent"]) == ("two_runs", 5)
+    assert (pool["observations"]["runs"], two["observations"]["runs"]) == ("among several", "two runs")
+    assert "while 5 runs of the job were active at once" in found["pool"]["explanation"]
+    assert two["job_runs"]["concurrent"] == 2

@@ -18,10 +18,17 @@ def observe(cluster: Cluster) -> list[Observation]:
     said = words(cluster)
     if said is None:
         return found
-    return [Observation("runs", "two runs" if said != ONE_RUN else "one run", said), *found]
+    if said == ONE_RUN:
+        return [Observation("runs", "one run", said), *found]
+    active = (cluster.evidence.get("job_runs") or {}).get("concurrent", 0)
+    if active >= POOL_RUNS:
+        return [Observation("runs", "among several", f"{said}, while {active} runs of the job were active at "
+                            "once (a pool's workers, each logged as a run, or a third run)"), *found]
+    return [Observation("runs", "two runs", said), *found]
 
 
 ONE_RUN = "every copy falls in one run of the job log"
+POOL_RUNS = 3  # runs of one job active at once: a job that ran twice has two (model.REASONED["runs"]: why)
 
 
 def words(cluster: Cluster) -> str | None:

@@ -135,9 +135,16 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
     },
     # Job runs from the job log. Two runs of one job holding the copies is the double-run signature; a
     # retry inside a re-run job also spans two runs (0.15); a race or one transaction stays inside one run.
+    # Among several: the copies in different runs while three or more runs of that job were active at once
+    # (jobruns.POOL_RUNS). A pool whose workers each log their own run writes exactly that: a real
+    # multiprocessing pool of eight logged eight runs of one job, and 1 of 230 of its races (3 of 234 for a
+    # pool of six) read as "two runs" came out duplicate_run at 0.85. A job that ran twice has two runs active,
+    # three only with a third launcher or host (0.1); a redelivered task amid its worker's other tasks (0.3).
     "runs": {
         "two runs": {"duplicate_run": 0.9, "multi_host": 0.9, "deploy_overlap": 0.9, "dst_fallback": 0.9,
                      "retry": 0.15, "worker_race": 0.05, "same_transaction": 0.01},
+        "among several": {"duplicate_run": 0.1, "multi_host": 0.1, "deploy_overlap": 0.1, "dst_fallback": 0.02,
+                          "retry": 0.3, "worker_race": 0.6, "same_transaction": 0.01},
         "one run": {"duplicate_run": 0.1, "multi_host": 0.1, "deploy_overlap": 0.1, "dst_fallback": 0.1,
                     "retry": 0.85, "worker_race": 0.95, "same_transaction": 0.99},
     },

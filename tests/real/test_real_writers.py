@@ -28,6 +28,7 @@ class Expect:
     far_duplicates: int | None = None    # where the issue asks for a far-duplicate count too
     notes: tuple = field(default=())
     or_unknown: bool = False             # an ``unknown`` whose shortlist names ``mechanism`` is right too
+    named_at_least: float = 0.0          # with ``or_unknown``: the share of clusters that must name it outright
 
 
 def unknown(shortlist, ruled_out=NOT_A_BATCH) -> Expect:
@@ -61,7 +62,10 @@ CASES = [
     ("launcher_twice_diluted_sqlite", "writers", Expect("duplicate_run")),
     ("launcher_twice_diluted_sqlite", "anonymous", unknown(TWO_WHOLE_RUNS)),
     ("pool_check_then_act", "writers", Expect("worker_race")),
-    ("pool_check_then_act", "anonymous", Expect("worker_race")),
+    # a worker stalled between its check and its insert on a loaded machine writes a copy milliseconds later
+    # that, without a process column, a retry writes too: 3 of 246 such clusters once (unknown between the two,
+    # a process column named as the signal), so a few honest abstentions are right there
+    ("pool_check_then_act", "anonymous", Expect("worker_race", or_unknown=True, named_at_least=0.95)),
     ("pool_atomic_claim", "writers", Expect("worker_race")),
     ("pool_atomic_claim", "anonymous", Expect("worker_race")),
     ("pool_oldest_pending", "writers", Expect("worker_race")),
@@ -74,6 +78,13 @@ CASES = [
     *[(f"dst_night_{n}", mode, Expect("dst_fallback", far_duplicates=0))
       for n in scenarios.DST_TABLES for mode in ("writers", "anonymous")],
 ]
+# With the job log the software wrote (--runs) beside the writer columns, every answer stays what the columns
+# give: the log adds which runs wrote the copies, it must not turn a pool's workers or a retry into a double run
+WITH_RUNS = ("apscheduler_shared_store", "lockstep_hosts", "launcher_twice_400", "launcher_twice_diluted",
+             "pool_check_then_act", "pool_atomic_claim", "pool_oldest_pending", "timeout_retry", "rolling_deploy",
+             *[f"dst_night_{n}" for n in scenarios.DST_TABLES])
+CASES += [(name, "writers+runs", expect) for name, mode, expect in list(CASES)
+          if mode == "writers" and name in WITH_RUNS]
 XFAIL: dict[tuple[str, str], str] = {}  # (scenario, mode) -> reason, while a case is known wrong
 
 
@@ -129,6 +140,9 @@ def test_real_software(outcomes, scenario, mode, expect):
                    "expected": expect.mechanism if true else "no clusters", "got": ",".join(got) or "-"})
     assert (precision, recall) == (1.0, 1.0), (
         f"{scenario}/{mode}: found {len(found)} clusters, {len(true)} true, {len(hits)} in common")
+    named = sum(found[rows]["mechanism"] == expect.mechanism for rows in hits)
+    assert named >= expect.named_at_least * len(hits), (
+        f"{scenario}/{mode}: {named} of {len(hits)} clusters named {expect.mechanism}, the rest abstained")
     wrong = [found[rows] for rows in hits if rows not in set(right)]
     if wrong:
         pytest.fail(f"{scenario}/{mode}: {len(wrong)} of {len(hits)} clusters not {expect.mechanism}; e.g. "

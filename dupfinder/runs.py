@@ -150,13 +150,18 @@ def compile_pattern(pattern: str) -> re.Pattern:
     return regex
 
 
-def read_runs(paths: Iterable[str | Path], pattern: str | None = None) -> tuple[Run, ...]:
-    """Read every run from CSV, JSON-lines or log files (logs through ``pattern``), sorted by start."""
+def read_runs(paths: Iterable[str | Path], pattern: str | None = None,
+              unclosed: list[Run] | None = None) -> tuple[Run, ...]:
+    """Read every run from CSV, JSON-lines or log files (logs through ``pattern``), sorted by start.
+
+    Runs whose start line has no end line are no runs (how long they ran is unknown); they are appended to
+    ``unclosed``, start and end both at the start line, so the scan can say they were left out.
+    """
     regex = compile_pattern(pattern) if pattern else None
     runs: list[Run] = []
     for path in paths:
         path = Path(path)
-        seen = {"matched": 0, "no_phase": 0, "unclosed": 0}
+        seen: dict[str, Any] = {"matched": 0, "no_phase": 0, "unclosed": 0, "unclosed_runs": []}
         try:
             with path.open(encoding="utf-8", errors="replace", newline="") as handle:
                 found = list(_read_csv(handle, path) if path.suffix.lower() == ".csv"
@@ -167,6 +172,8 @@ def read_runs(paths: Iterable[str | Path], pattern: str | None = None) -> tuple[
             raise UsageError(f"runs file {str(path)!r} holds no job run"
                              + ("" if path.suffix.lower() == ".csv" or regex is None else _why_no_run(seen)))
         runs.extend(found)
+        if unclosed is not None:
+            unclosed.extend(seen["unclosed_runs"])
     return tuple(sorted(runs, key=lambda r: (r.start_us, r.end_us, r.id)))
 
 
@@ -246,6 +253,7 @@ def _read_lines(handle, path: Path, regex: re.Pattern | None, seen: dict[str, in
                 seen["no_phase"] += 1
             yield from _from_match(groups, source, open_runs)
     seen["unclosed"] = len(open_runs)
+    seen["unclosed_runs"] = [_named(fields, first, start, start) for start, first, fields in open_runs.values()]
 
 
 def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterator[Run]:
@@ -317,8 +325,9 @@ def _agrees(row_writer: dict[str, Any], run: Run) -> bool:
 class RunIndex:
     """Runs sorted by start, to find the runs active at a moment without walking every run."""
 
-    def __init__(self, runs: Iterable[Run], slack: float = DEFAULT_SLACK) -> None:
+    def __init__(self, runs: Iterable[Run], slack: float = DEFAULT_SLACK, unclosed: Iterable[Run] = ()) -> None:
         self.runs = tuple(sorted(runs, key=lambda r: r.start_us))
+        self.unclosed = tuple(sorted(unclosed, key=lambda r: r.start_us))  # started, never ended: not matched
         self.starts = [r.start_us for r in self.runs]
         self.longest = max((r.end_us - r.start_us for r in self.runs), default=0)
         self.slack_us = round(slack * 1_000_000)
@@ -428,7 +437,22 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
         read_as = ("instants" if table.ts_timezone_aware else "UTC") if reading == "utc" else table.spec.timezone
         doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence, "timestamps_read_as": read_as}
         clusters.append(replace(cluster, rows=rows, evidence={**cluster.evidence, "runs": labels, "job_runs": doc}))
-    return replace(table, clusters=tuple(clusters))
+    warned = (unclosed_warning(index.unclosed),) if index.unclosed and clusters else ()
+    return replace(table, clusters=tuple(clusters), warnings=(*table.warnings, *warned))
+
+
+def unclosed_warning(unclosed: tuple[Run, ...], shown: int = 4) -> str:
+    """Runs whose log has a start line and no end line (killed, crashed, still running) are left out of the
+    matching, since their end is unknown: said, so that copies they wrote counting "outside any run" do not
+    read as a writer the log never saw."""
+    named = [" ".join(p for p in (r.source, r.job, f"run {r.run}" if r.run else "", f"on {r.host}" if r.host else "",
+                                  f"pid {r.process}" if r.process else "",
+                                  datetime.fromtimestamp(r.start_us / 1e6, UTC).strftime("started %Y-%m-%d %H:%M:%S"))
+                      if p) for r in unclosed[:shown]]
+    more = f" and {len(unclosed) - shown} more" if len(unclosed) > shown else ""
+    return (f"job log: {count(len(unclosed), 'run')} started and never ended ({'; '.join(named)}{more}): a killed "
+            "or crashed run has no end line, so no copy is matched to it and the copies it wrote count as outside "
+            "any run")
 
 
 def explain(table: TableResult) -> TableResult:

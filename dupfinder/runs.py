@@ -15,7 +15,8 @@ process id and its run id. Runs come from
   ``job``, ``host``, ``process`` and ``run`` groups name the run.
 
 Times are ISO 8601 (a comma before the fraction, as Python's logging writes it, is fine) or seconds since
-the epoch; a time without an offset is read as UTC. Only cluster rows are matched, in Python, after the
+the epoch; a time without an offset is read as UTC, and with ``--timezone`` also as wall time in that zone
+(Python's logging writes the host's local time without an offset). Only cluster rows are matched, in Python, after the
 scan: the table is never read for this.
 
 A row matches a run when its timestamp falls inside the run (± ``slack`` for log rounding and clock
@@ -73,6 +74,7 @@ class Run:
     process: str | None = None
     run: str | None = None
     source: str = ""
+    naive: bool = False  # its times carried no offset: read as UTC, or as wall time in --timezone
 
     def label(self) -> str:
         """A name a person recognises: job, run id, host, process and the time it ran."""
@@ -117,21 +119,27 @@ def parse_time(text: str) -> int:
     >>> parse_time("2026-11-01T01:30:00.25-04:00") == parse_time("1793511000.25")
     True
     """
+    return _parse_time(text)[0]
+
+
+def _parse_time(text: str) -> tuple[int, bool]:
+    """``parse_time`` and whether the text was an ISO time without an offset (a wall time of some zone)."""
     text = text.strip()
+    naive = False
     try:
         seconds = float(text)
     except ValueError:
         iso = re.sub(r"(\d\d:\d\d:\d\d),(\d)", r"\1.\2", text).replace("Z", "+00:00")
         moment = datetime.fromisoformat(iso)
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
+            moment, naive = moment.replace(tzinfo=UTC), True
         try:
             seconds = moment.timestamp()
         except (OverflowError, ValueError):
             raise ValueError(f"time out of range: {text!r}") from None
     if not _MIN_S <= seconds <= _MAX_S:  # also NaN
         raise ValueError(f"time out of range: {text!r}")
-    return round(seconds * 1_000_000)
+    return round(seconds * 1_000_000), naive
 
 
 _MIN_S, _MAX_S = 0.0, 253_402_300_799.0  # 1970 to the end of year 9999: what a datetime can show
@@ -182,10 +190,10 @@ def _text(fields: dict[str, Any]) -> dict[str, str | None]:
     return {k: (None if v is None or str(v).strip() == "" else str(v).strip()) for k, v in named.items()}
 
 
-def _named(fields: dict[str, Any], source: str, start_us: int, end_us: int) -> Run:
+def _named(fields: dict[str, Any], source: str, start_us: int, end_us: int, naive: bool = False) -> Run:
     text = _text(fields)
     return Run(id=source, start_us=start_us, end_us=end_us, job=text.get("job"), host=text.get("host"),
-               process=text.get("process"), run=text.get("run"), source=source)
+               process=text.get("process"), run=text.get("run"), source=source, naive=naive)
 
 
 def _run(fields: dict[str, Any], source: str) -> Run:
@@ -193,13 +201,13 @@ def _run(fields: dict[str, Any], source: str) -> Run:
     if not text.get("start") or not text.get("end"):
         raise UsageError(f"{source}: a run needs a start and an end time")
     try:
-        start, end = parse_time(text["start"]), parse_time(text["end"])
+        (start, naive), (end, _) = _parse_time(text["start"]), _parse_time(text["end"])
     except ValueError:
         raise UsageError(f"{source}: cannot read the time {text['start']!r} or {text['end']!r} "
                          "(ISO 8601 or seconds since the epoch)") from None
     if end < start:
         raise UsageError(f"{source}: the run ends before it starts")
-    return _named(fields, source, start, end)
+    return _named(fields, source, start, end, naive)
 
 
 def _read_csv(handle, path: Path) -> Iterator[Run]:
@@ -253,7 +261,8 @@ def _read_lines(handle, path: Path, regex: re.Pattern | None, seen: dict[str, in
                 seen["no_phase"] += 1
             yield from _from_match(groups, source, open_runs)
     seen["unclosed"] = len(open_runs)
-    seen["unclosed_runs"] = [_named(fields, first, start, start) for start, first, fields in open_runs.values()]
+    seen["unclosed_runs"] = [_named(fields, first, start, start, naive)
+                             for start, first, fields, naive in open_runs.values()]
 
 
 def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterator[Run]:
@@ -263,7 +272,7 @@ def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterato
     if "ts" not in groups:
         return
     try:
-        ts = parse_time(groups["ts"])
+        ts, naive = _parse_time(groups["ts"])
     except ValueError:
         raise UsageError(f"{source}: cannot read the time {groups['ts']!r}") from None
     ident = tuple(groups.get(k) for k in ("job", *IDENTITY))
@@ -274,16 +283,16 @@ def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterato
             seconds = -1.0
         if not 0 <= seconds <= _MAX_S:  # also NaN
             raise UsageError(f"{source}: the duration {groups['duration']!r} is not a number of seconds")
-        yield _named(groups, source, ts - round(seconds * 1_000_000), ts)
+        yield _named(groups, source, ts - round(seconds * 1_000_000), ts, naive)
         return
     kind = _phase(groups.get("phase", ""))
     if kind == "end":
         opened = open_runs.pop(ident, None)
         if opened is not None:
-            start, first, fields = opened
-            yield _named(fields, first, start, ts)
+            start, first, fields, naive = opened
+            yield _named(fields, first, start, ts, naive)
     elif kind == "start":
-        open_runs[ident] = (ts, source, groups)
+        open_runs[ident] = (ts, source, groups, naive)
 
 
 def _phase(text: str) -> str | None:
@@ -314,6 +323,14 @@ def _instants_us(ts_us: int, reading: str, zone: str | None) -> tuple[int, ...]:
         return (ts_us,)
 
 
+def _wall_us(wall_us: int, zone: str) -> int:
+    """A wall time of ``zone`` (microseconds as if UTC) as an instant; the first pass through a repeated hour."""
+    from zoneinfo import ZoneInfo
+
+    wall = datetime.fromtimestamp(wall_us / 1e6, UTC).replace(tzinfo=ZoneInfo(zone))
+    return round(wall.timestamp() * 1_000_000)
+
+
 def _agrees(row_writer: dict[str, Any], run: Run) -> bool:
     for role in IDENTITY:
         mine, theirs = row_writer.get(role), getattr(run, role)
@@ -331,6 +348,16 @@ class RunIndex:
         self.starts = [r.start_us for r in self.runs]
         self.longest = max((r.end_us - r.start_us for r in self.runs), default=0)
         self.slack_us = round(slack * 1_000_000)
+
+    def in_zone(self, zone: str) -> RunIndex | None:
+        """The same runs with the times their log wrote without an offset read as wall time in ``zone``
+        (None when every time carried one): a job host logging local time beside a table in UTC."""
+        if not any(r.naive for r in self.runs):
+            return None
+        moved = [replace(r, start_us=_wall_us(r.start_us, zone), end_us=max(_wall_us(r.end_us, zone),
+                                                                          _wall_us(r.start_us, zone)))
+                 if r.naive else r for r in self.runs]
+        return RunIndex(moved, self.slack_us / 1_000_000, self.unclosed)
 
     def active(self, at_us: int, writer: dict[str, Any] | None = None, before_us: int = 0,
                after_us: int = 0) -> list[Run]:
@@ -366,7 +393,8 @@ def runs_evidence(cluster: Cluster, index: RunIndex, reading: str = "utc", zone:
     if any(not matched for matched in rows):
         missing = [str(n + 1) for n, matched in enumerate(rows) if not matched]
         verdict = "none"
-        sentence = (f"job logs: no recorded run was active when copy {' and '.join(missing)} was written"
+        copies = f"copy {missing[0]} was" if len(missing) == 1 else f"copies {' and '.join(missing)} were"
+        sentence = (f"job logs: no recorded run was active when {copies} written"
                     + (f" (runs seen: {_names(runs)})" if runs else ""))
     elif len(runs) == 1:
         verdict, sentence = "one_run", f"job logs: every copy was written during one run, {runs[0].label()}"
@@ -391,25 +419,32 @@ def _names(runs: tuple[Run, ...], shown: int = 4) -> str:
     return f"{text} (all of job {next(iter(jobs))})" if len(runs) > 1 and len(jobs) == 1 and None not in jobs else text
 
 
-def table_evidence(table: TableResult, index: RunIndex) -> tuple[str, list[RunEvidence]]:
-    """Job-run evidence for every cluster of a table, and how its timestamps were read.
+def table_evidence(table: TableResult, index: RunIndex) -> tuple[str, str, list[RunEvidence]]:
+    """Job-run evidence for every cluster of a table, how its timestamps were read and how the log's times
+    without an offset were (``UTC`` or the zone).
 
-    A naive column with ``--timezone`` is read both as UTC and as wall time in that zone; the reading under
-    which more cluster rows fall inside a recorded run wins (UTC on a tie) and is reported.
+    With ``--timezone`` a naive column is read both as UTC and as wall time in that zone, and the log's naive
+    times as UTC and as wall time there (a table stamped by a server in UTC beside a job logging local time);
+    the reading under which more cluster rows fall inside a recorded run wins (UTC on a tie) and is reported.
     """
     zone = table.spec.timezone
-    readings = ["utc", "local"] if table.ts_timezone_aware is False and zone else ["utc"]
+    readings = [("utc", "UTC", index)]
+    if zone and table.ts_timezone_aware is False:
+        readings.append(("local", "UTC", index))
+    local_logs = index.in_zone(zone) if zone else None
+    if local_logs is not None:
+        readings.append(("utc", zone, local_logs))
     from .cluster import whole_seconds
 
     whole = whole_seconds(table.clusters)
-    best: tuple[int, str, list[RunEvidence]] | None = None
-    for reading in readings:
-        found = [runs_evidence(c, index, reading, zone, whole) for c in table.clusters]
+    best: tuple[int, str, str, list[RunEvidence]] | None = None
+    for reading, logs_read_as, runs in readings:
+        found = [runs_evidence(c, runs, reading, zone, whole) for c in table.clusters]
         matched = sum(1 for e in found for ids in e.rows if ids)
         if best is None or matched > best[0]:
-            best = (matched, reading, found)
+            best = (matched, reading, logs_read_as, found)
     assert best is not None
-    return best[1], best[2]
+    return best[1], best[2], best[3]
 
 
 def annotate(table: TableResult, index: RunIndex) -> TableResult:
@@ -421,7 +456,7 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
     sentence for the explanation, whether the copies' runs share one run id (the same task or run executed
     again: a redelivery) and how a naive timestamp was read.
     """
-    reading, found = table_evidence(table, index)
+    reading, logs_read_as, found = table_evidence(table, index)
     clusters = []
     for cluster, evidence in zip(table.clusters, found, strict=True):
         rows = tuple(replace(r, runs=ids) for r, ids in zip(cluster.rows, evidence.rows, strict=True))
@@ -435,10 +470,27 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
         if same_run_id:
             sentence += f": run id {next(iter(run_ids))} executed again (a redelivery or retry of the same run)"
         read_as = ("instants" if table.ts_timezone_aware else "UTC") if reading == "utc" else table.spec.timezone
-        doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence, "timestamps_read_as": read_as}
+        doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence, "timestamps_read_as": read_as,
+               "log_times_read_as": logs_read_as}
         clusters.append(replace(cluster, rows=rows, evidence={**cluster.evidence, "runs": labels, "job_runs": doc}))
     warned = (unclosed_warning(index.unclosed),) if index.unclosed and clusters else ()
-    return replace(table, clusters=tuple(clusters), warnings=(*table.warnings, *warned))
+    hint = _zone_hint(table, index, found)
+    return replace(table, clusters=tuple(clusters), warnings=(*table.warnings, *warned, *hint))
+
+
+def _zone_hint(table: TableResult, index: RunIndex, found: list[RunEvidence]) -> tuple[str, ...]:
+    """Say why no copy fell in any run when the log's times carry no offset, no --timezone was given and the
+    runs lie within 14 hours of the copies: a job logging its host's local time beside a table in UTC matched
+    nothing, and the scan said only "no recorded run was active"."""
+    if table.spec.timezone or not found or any(ids for e in found for ids in e.rows):
+        return ()
+    stamps = [r.ts_us for c in table.clusters for r in c.rows]
+    margin = 14 * 3600 * 1_000_000
+    near = [r for r in index.runs if r.naive and min(stamps) - margin <= r.start_us <= max(stamps) + margin]
+    if not near:
+        return ()
+    return (f"job log: no copy fell in any of {count(len(near), 'run')} logged near them; the log's times carry "
+            "no offset and were read as UTC: if the job logs its host's local time, give --timezone ZONE",)
 
 
 def unclosed_warning(unclosed: tuple[Run, ...], shown: int = 4) -> str:

@@ -68,8 +68,8 @@ def _settle_twice(url: str, folder, hosts: tuple[str, str], delay: float, crash_
     return [child.pid for child in children]
 
 
-def _scan(url: str, *logs) -> tuple[CliRunner, dict]:
-    args = ["scan", url, "--table", "Settlement_Batches", "--key", "merchant_id", "--key", "settlement_date",
+def _scan(url: str, *logs, extra: tuple[str, ...] = ()) -> tuple[CliRunner, dict]:
+    args = ["scan", url, *extra, "--table", "Settlement_Batches", "--key", "merchant_id", "--key", "settlement_date",
             "--ts", "created_at", "--format", "json", "--runs-pattern", PATTERN]
     for log in logs:
         args += ["--runs", str(log)]
@@ -111,3 +111,28 @@ def test_a_run_that_started_and_never_finished_is_reported_not_dropped(mariadb_u
     assert len(warned) == 1, table.get("warnings")
     assert f"pid {killed}" in warned[0] and "settle-pay-01.log:" in warned[0], warned[0]
     assert "never ended" in result.stderr, result.stderr
+
+
+def test_a_log_in_the_schedulers_local_time_matches_a_table_in_utc_with_timezone(mariadb_url, tmp_path):
+    """The usual split: the table's DATETIME(6) takes the server's clock (``DEFAULT CURRENT_TIMESTAMP(6)`` on a
+    server in UTC), the job host logs local time as Python's logging does (no offset). The log's times were
+    always read as UTC, so no copy ever fell in a run, with or without --timezone: 0 of 60 rows matched and
+    nothing said why. With --timezone the log's own times are read in that zone too."""
+    _settle_twice(mariadb_url, tmp_path, ("pay-01", "pay-02"), delay=0.05)
+    engine = sa.create_engine(mariadb_url)
+    with engine.begin() as conn:  # the same rows as the server's clock (UTC) would have stamped them
+        conn.exec_driver_sql("UPDATE `Settlement_Batches` SET created_at = "
+                             "CONVERT_TZ(created_at, '+01:00', '+00:00')")  # Berlin in November: UTC+1
+    engine.dispose()
+    logs = (tmp_path / "settle-pay-01.log", tmp_path / "settle-pay-02.log")
+    result, table = _scan(mariadb_url, *logs)
+    assert all(c["evidence"]["job_runs"]["verdict"] == "none" for c in table["clusters"])
+    hint = [w for w in table.get("warnings", []) if "--timezone" in w]
+    assert len(hint) == 1 and "no offset" in hint[0], table.get("warnings")
+    result, table = _scan(mariadb_url, *logs, extra=("--timezone", "Europe/Berlin"))
+    verdicts = [c["evidence"]["job_runs"]["verdict"] for c in table["clusters"]]
+    assert verdicts.count("none") <= 2 and len(verdicts) == 30, verdicts
+    for cluster in table["clusters"]:
+        assert cluster["evidence"]["job_runs"]["log_times_read_as"] == "Europe/Berlin"
+        assert cluster["evidence"]["job_runs"]["timestamps_read_as"] == "UTC"
+    assert "--timezone" not in " ".join(table.get("warnings", []))

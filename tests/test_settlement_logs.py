@@ -136,3 +136,26 @@ def test_a_log_in_the_schedulers_local_time_matches_a_table_in_utc_with_timezone
         assert cluster["evidence"]["job_runs"]["log_times_read_as"] == "Europe/Berlin"
         assert cluster["evidence"]["job_runs"]["timestamps_read_as"] == "UTC"
     assert "--timezone" not in " ".join(table.get("warnings", []))
+
+
+def test_discover_does_not_propose_a_reference_null_in_a_quarter_of_the_rows(mariadb_url, tmp_path):
+    """The bank reference is NULL for a quarter of the merchants (no SEPA mandate yet) and otherwise names the
+    merchant and day. discover proposed it over (merchant_id, settlement_date), one column before two, though
+    a UNIQUE on it constrains no row without a reference: 8 of the 30 keys written twice that night would be
+    written twice again after the migration. The set keying every row, with the same evidence, comes first."""
+    _settle_twice(mariadb_url, tmp_path, ("pay-01", "pay-02"), delay=0.05)
+    engine = sa.create_engine(mariadb_url)
+    with engine.begin() as conn:  # the night before, written once
+        conn.exec_driver_sql(
+            "INSERT INTO `Settlement_Batches` (merchant_id, settlement_date, gross_amount, fee_amount, currency, "
+            "status, bank_reference, created_at) SELECT merchant_id, '2026-11-18', min(gross_amount), "
+            "min(fee_amount), 'EUR', 'SETTLED', concat(min(bank_reference), '-prev'), "
+            "min(created_at) - INTERVAL 1 DAY FROM `Settlement_Batches` GROUP BY merchant_id")
+        nulls = conn.exec_driver_sql("SELECT count(*) FROM `Settlement_Batches` WHERE bank_reference IS NULL").scalar()
+    engine.dispose()
+    assert nulls == 24  # merchants 0, 4, ..., 28: two copies and the night before
+    result = CliRunner().invoke(main, ["discover", mariadb_url, "--format", "json", "-o", str(tmp_path / "d.toml")])
+    assert result.exit_code == 0, result.output
+    (proposal,) = json.loads(result.stdout)["tables"]
+    assert proposal["keys"] == ["merchant_id", "settlement_date"], proposal
+    assert any(a.startswith("bank_reference:") for a in proposal["alternatives"]), proposal["alternatives"]

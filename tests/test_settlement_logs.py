@@ -159,3 +159,26 @@ def test_discover_does_not_propose_a_reference_null_in_a_quarter_of_the_rows(mar
     (proposal,) = json.loads(result.stdout)["tables"]
     assert proposal["keys"] == ["merchant_id", "settlement_date"], proposal
     assert any(a.startswith("bank_reference:") for a in proposal["alternatives"]), proposal["alternatives"]
+
+
+def test_cleanup_deletes_copies_holding_a_float_column(mariadb_url, tmp_path):
+    """A legacy FLOAT column (an exchange rate) beside the DECIMAL amounts: the scan reads 1.7, the plan
+    carries the literal 1.7, and MariaDB compares the single-precision 1.70000005 with it as unequal, so the
+    guard stopped every cleanup with "rows changed since the scan, nothing deleted" though nothing had."""
+    from sqlrun import apply_sql
+
+    _settle_twice(mariadb_url, tmp_path, ("pay-01", "pay-01"), delay=0.6)
+    engine = sa.create_engine(mariadb_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE `Settlement_Batches` ADD COLUMN fx_rate FLOAT NULL")
+        conn.exec_driver_sql("UPDATE `Settlement_Batches` SET fx_rate = 1.1 + "
+                             "MOD(CAST(SUBSTR(merchant_id, 2) AS INT), 7) / 10")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "Settlement_Batches", "--key", "merchant_id",
+                                       "--key", "settlement_date", "--ts", "created_at", "--out", str(out), "-q"])
+    assert result.exit_code == 1, result.output
+    assert "deleted 30 of 30 planned" in apply_sql(mariadb_url, (out / "cleanup.sql").read_text())
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM `Settlement_Batches`").scalar() == 30
+    engine.dispose()
+    assert "deleted 0 of 30 planned" in apply_sql(mariadb_url, (out / "cleanup.sql").read_text())

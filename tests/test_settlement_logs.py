@@ -161,16 +161,21 @@ def test_discover_does_not_propose_a_reference_null_in_a_quarter_of_the_rows(mar
     assert any(a.startswith("bank_reference:") for a in proposal["alternatives"]), proposal["alternatives"]
 
 
-def test_cleanup_deletes_copies_holding_a_float_column(mariadb_url, tmp_path):
+def test_cleanup_deletes_copies_holding_float_bit_and_time_columns(mariadb_url, tmp_path):
     """A legacy FLOAT column (an exchange rate) beside the DECIMAL amounts: the scan reads 1.7, the plan
     carries the literal 1.7, and MariaDB compares the single-precision 1.70000005 with it as unequal, so the
-    guard stopped every cleanup with "rows changed since the scan, nothing deleted" though nothing had."""
+    guard stopped every cleanup with "rows changed since the scan, nothing deleted" though nothing had. A
+    TIME(3) cut-off read as 86399.5 seconds compared unequal with '23:59:59.500' the same way, and a BIT(1)
+    flag (Hibernate's boolean on MySQL), read as the text '\\x01', stopped it with "Truncated incorrect
+    DECIMAL value"."""
     from sqlrun import apply_sql
 
     _settle_twice(mariadb_url, tmp_path, ("pay-01", "pay-01"), delay=0.6)
     engine = sa.create_engine(mariadb_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE `Settlement_Batches` ADD COLUMN fx_rate FLOAT NULL")
+        conn.exec_driver_sql("ALTER TABLE `Settlement_Batches` ADD COLUMN fx_rate FLOAT NULL, "
+                             "ADD COLUMN is_final BIT(1) NOT NULL DEFAULT b'1', "
+                             "ADD COLUMN cutoff TIME(3) NULL DEFAULT '23:59:59.500'")
         conn.exec_driver_sql("UPDATE `Settlement_Batches` SET fx_rate = 1.1 + "
                              "MOD(CAST(SUBSTR(merchant_id, 2) AS INT), 7) / 10")
     out = tmp_path / "out"

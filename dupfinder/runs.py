@@ -84,7 +84,9 @@ class Run:
         head = self.job or "job"
         if self.run:
             head += f" run {self.run}"
-        return " ".join(p for p in (head, *who, f"({start}-{end} UTC)") if p)
+        # a time the log wrote without an offset is shown as written: calling it UTC told an engineer reading a
+        # log of Berlin wall times that the job ran an hour later than it did
+        return " ".join(p for p in (head, *who, f"({start}-{end} {'log time' if self.naive else 'UTC'})") if p)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "job": self.job, "host": self.host, "process": self.process, "run": self.run,
@@ -354,8 +356,8 @@ class RunIndex:
         (None when every time carried one): a job host logging local time beside a table in UTC."""
         if not any(r.naive for r in self.runs):
             return None
-        moved = [replace(r, start_us=_wall_us(r.start_us, zone), end_us=max(_wall_us(r.end_us, zone),
-                                                                          _wall_us(r.start_us, zone)))
+        moved = [replace(r, start_us=_wall_us(r.start_us, zone), naive=False,
+                         end_us=max(_wall_us(r.end_us, zone), _wall_us(r.start_us, zone)))
                  if r.naive else r for r in self.runs]
         return RunIndex(moved, self.slack_us / 1_000_000, self.unclosed)
 

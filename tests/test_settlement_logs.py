@@ -93,6 +93,8 @@ def test_the_primary_hosts_log_alone_does_not_rule_out_the_standby(mariadb_url, 
         named = {cluster["mechanism"], *(c["mechanism"] for c in cluster["evidence"].get("candidates", []))}
         assert "multi_host" in named, cluster["explanation"]
         assert "runs_host" not in cluster["evidence"]["observations"], cluster["evidence"]["observations"]
+        # the log's Berlin wall times are shown as the log wrote them, not called UTC
+        assert "log time)" in cluster["explanation"] and "UTC)" not in cluster["explanation"], cluster["explanation"]
     # with both hosts' logs the two runs are named and one host running it twice is what is ruled out
     _, table = _scan(mariadb_url, tmp_path / "settle-pay-01.log", tmp_path / "settle-pay-02.log")
     for cluster in table["clusters"]:
@@ -134,6 +136,8 @@ def test_a_log_in_the_schedulers_local_time_matches_a_table_in_utc_with_timezone
     assert verdicts.count("none") <= 2 and len(verdicts) == 30, verdicts
     for cluster in table["clusters"]:
         assert cluster["evidence"]["job_runs"]["log_times_read_as"] == "Europe/Berlin"
+        if cluster["evidence"]["job_runs"]["verdict"] != "none":  # read in their zone, they are instants
+            assert "UTC)" in cluster["explanation"] and "log time)" not in cluster["explanation"]
         assert cluster["evidence"]["job_runs"]["timestamps_read_as"] == "UTC"
     assert "--timezone" not in " ".join(table.get("warnings", []))
 

@@ -161,17 +161,17 @@ def compile_pattern(pattern: str) -> re.Pattern:
 
 
 def read_runs(paths: Iterable[str | Path], pattern: str | None = None,
-              unclosed: list[Run] | None = None) -> tuple[Run, ...]:
+              warnings: list[str] | None = None) -> tuple[Run, ...]:
     """Read every run from CSV, JSON-lines or log files (logs through ``pattern``), sorted by start.
 
-    Runs whose start line has no end line are no runs (how long they ran is unknown); they are appended to
-    ``unclosed``, start and end both at the start line, so the scan can say they were left out.
+    Runs whose start line has no end line are no runs (how long they ran is unknown), and an end line with no
+    open run closes nothing; ``warnings`` gets a sentence per file naming them, so the scan can say so.
     """
     regex = compile_pattern(pattern) if pattern else None
     runs: list[Run] = []
     for path in paths:
         path = Path(path)
-        seen: dict[str, Any] = {"matched": 0, "no_phase": 0, "unclosed": 0, "unclosed_runs": []}
+        seen: dict[str, Any] = {"matched": 0, "no_phase": 0, "unclosed": 0, "unclosed_runs": [], "orphan_ends": []}
         try:
             with path.open(encoding="utf-8", errors="replace", newline="") as handle:
                 found = list(_read_csv(handle, path) if path.suffix.lower() == ".csv"
@@ -182,8 +182,8 @@ def read_runs(paths: Iterable[str | Path], pattern: str | None = None,
             raise UsageError(f"runs file {str(path)!r} holds no job run"
                              + ("" if path.suffix.lower() == ".csv" or regex is None else _why_no_run(seen)))
         runs.extend(found)
-        if unclosed is not None:
-            unclosed.extend(seen["unclosed_runs"])
+        if warnings is not None:
+            warnings.extend(_left_out(seen))
     return tuple(sorted(runs, key=lambda r: (r.start_us, r.end_us, r.id)))
 
 
@@ -261,13 +261,13 @@ def _read_lines(handle, path: Path, regex: re.Pattern | None, seen: dict[str, in
             groups = {k: v for k, v in match.groupdict().items() if v is not None}
             if "ts" in groups and "duration" not in groups and _phase(groups.get("phase", "")) is None:
                 seen["no_phase"] += 1
-            yield from _from_match(groups, source, open_runs)
+            yield from _from_match(groups, source, open_runs, seen["orphan_ends"])
     seen["unclosed"] = len(open_runs)
     seen["unclosed_runs"] = [_named(fields, first, start, start, naive)
                              for start, first, fields, naive in open_runs.values()]
 
 
-def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterator[Run]:
+def _from_match(groups: dict[str, str], source: str, open_runs: dict, orphan_ends: list[str]) -> Iterator[Run]:
     if "start" in groups and "end" in groups:
         yield _run(groups, source)
         return
@@ -290,7 +290,9 @@ def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterato
     kind = _phase(groups.get("phase", ""))
     if kind == "end":
         opened = open_runs.pop(ident, None)
-        if opened is not None:
+        if opened is None:
+            orphan_ends.append(source)
+        else:
             start, first, fields, naive = opened
             yield _named(fields, first, start, ts, naive)
     elif kind == "start":
@@ -344,9 +346,9 @@ def _agrees(row_writer: dict[str, Any], run: Run) -> bool:
 class RunIndex:
     """Runs sorted by start, to find the runs active at a moment without walking every run."""
 
-    def __init__(self, runs: Iterable[Run], slack: float = DEFAULT_SLACK, unclosed: Iterable[Run] = ()) -> None:
+    def __init__(self, runs: Iterable[Run], slack: float = DEFAULT_SLACK, warnings: Iterable[str] = ()) -> None:
         self.runs = tuple(sorted(runs, key=lambda r: r.start_us))
-        self.unclosed = tuple(sorted(unclosed, key=lambda r: r.start_us))  # started, never ended: not matched
+        self.warnings = tuple(warnings)  # what read_runs left out of the log (runs never ended, stray end lines)
         self.starts = [r.start_us for r in self.runs]
         self.longest = max((r.end_us - r.start_us for r in self.runs), default=0)
         self.slack_us = round(slack * 1_000_000)
@@ -359,7 +361,7 @@ class RunIndex:
         moved = [replace(r, start_us=_wall_us(r.start_us, zone), naive=False,
                          end_us=max(_wall_us(r.end_us, zone), _wall_us(r.start_us, zone)))
                  if r.naive else r for r in self.runs]
-        return RunIndex(moved, self.slack_us / 1_000_000, self.unclosed)
+        return RunIndex(moved, self.slack_us / 1_000_000, self.warnings)
 
     def active(self, at_us: int, writer: dict[str, Any] | None = None, before_us: int = 0,
                after_us: int = 0) -> list[Run]:
@@ -475,7 +477,7 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
         doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence, "timestamps_read_as": read_as,
                "log_times_read_as": logs_read_as}
         clusters.append(replace(cluster, rows=rows, evidence={**cluster.evidence, "runs": labels, "job_runs": doc}))
-    warned = (unclosed_warning(index.unclosed),) if index.unclosed and clusters else ()
+    warned = index.warnings if clusters else ()
     hint = _zone_hint(table, index, found)
     return replace(table, clusters=tuple(clusters), warnings=(*table.warnings, *warned, *hint))
 
@@ -495,10 +497,23 @@ def _zone_hint(table: TableResult, index: RunIndex, found: list[RunEvidence]) ->
             "no offset and were read as UTC: if the job logs its host's local time, give --timezone ZONE",)
 
 
-def unclosed_warning(unclosed: tuple[Run, ...], shown: int = 4) -> str:
-    """Runs whose log has a start line and no end line (killed, crashed, still running) are left out of the
-    matching, since their end is unknown: said, so that copies they wrote counting "outside any run" do not
-    read as a writer the log never saw."""
+def _left_out(seen: dict[str, Any], shown: int = 4) -> list[str]:
+    """What one log file's lines left out, said: runs with a start line and no end line (killed, crashed,
+    still running: their end is unknown, so copies they wrote count "outside any run", as if the log never saw
+    that writer), and end lines that closed no run (a line mid-run holding an end word, "bank API error ...
+    retrying", closed the run early, and its real end line then closed nothing)."""
+    said = [_unclosed_warning(seen["unclosed_runs"], shown)] if seen["unclosed_runs"] else []
+    if seen["orphan_ends"]:
+        ends = seen["orphan_ends"]
+        lines = ", ".join(ends[:shown]) + (f" and {len(ends) - shown} more" if len(ends) > shown else "")
+        said.append(f"job log: {count(len(ends), 'end line')} closed no open run ({lines}): a line before it "
+                    f"holding an end word ({', '.join(END_WORDS)}) may have closed its run early; make "
+                    "--runs-pattern match only the lines that start and end a run")
+    return said
+
+
+def _unclosed_warning(unclosed: list[Run], shown: int) -> str:
+    """The runs of one log that started and never ended, named."""
     named = [" ".join(p for p in (r.source, r.job, f"run {r.run}" if r.run else "", f"on {r.host}" if r.host else "",
                                   f"pid {r.process}" if r.process else "",
                                   datetime.fromtimestamp(r.start_us / 1e6, UTC).strftime("started %Y-%m-%d %H:%M:%S"))

@@ -191,3 +191,22 @@ def test_cleanup_deletes_copies_holding_float_bit_and_time_columns(mariadb_url, 
         assert conn.exec_driver_sql("SELECT count(*) FROM `Settlement_Batches`").scalar() == 30
     engine.dispose()
     assert "deleted 0 of 30 planned" in apply_sql(mariadb_url, (out / "cleanup.sql").read_text())
+
+
+def test_an_end_word_mid_run_that_closes_the_run_early_is_reported(mariadb_url, tmp_path):
+    """A warning mid-run ("bank API error for M1020, retrying on host pay-01") holds an end word: it closed
+    the run there, the run's real "finished" line then closed nothing, and the copies written after the
+    warning counted outside any run, without a word."""
+    _settle_twice(mariadb_url, tmp_path, ("pay-01", "pay-01"), delay=0.6)
+    log = tmp_path / "settle-pay-01.log"
+    lines = log.read_text().splitlines()
+    first = lines[0]  # "<date> <time>,<ms> INFO settle[<pid>] started on host pay-01"
+    stamp, pid = first[:23], first.split("settle[")[1].split("]")[0]
+    warning = f"{stamp} WARNING settle[{pid}] bank API error for M1020, retrying on host pay-01"
+    log.write_text("\n".join([first, warning, *lines[1:]]) + "\n")
+    _, table = _scan(mariadb_url, log)
+    warned = [w for w in table.get("warnings", []) if "closed no open run" in w]
+    assert len(warned) == 1, table.get("warnings")
+    ended = [n for n, line in enumerate([first, warning, *lines[1:]], start=1)
+             if f"settle[{pid}] finished" in line]
+    assert f"settle-pay-01.log:{ended[0]}" in warned[0], warned[0]

@@ -227,8 +227,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
                          "needs for the row id: rename it, or give the table a primary key")
     # SQLite and MySQL have no md5 of a whole row: their guard compares every scanned value (blobs and MySQL
     # BIT values are read back as hex text, so they are left to the comparison with the survivor)
+    bits = {n for n, t in types.items() if dialect.name in ("mysql", "mariadb") and _MYSQL_BIT.match(t)}
     checked = [c["name"] for c in described if "BLOB" not in str(c.get("type", "")).upper()
-               and "BINARY" not in str(c.get("type", "")).upper() and not _MYSQL_BIT.match(types[c["name"]])
+               and "BINARY" not in str(c.get("type", "")).upper() and c["name"] not in bits
                and c["name"] not in generated]
     keep = _keep(keep, table)
     survey = _survey(table, ids, dialect, keep, guessed, row_id, plan)

@@ -16,8 +16,8 @@ process id and its run id. Runs come from
 
 Times are ISO 8601 (a comma before the fraction, as Python's logging writes it, is fine) or seconds since
 the epoch; a time without an offset is read as UTC, and with ``--timezone`` also as wall time in that zone
-(Python's logging writes the host's local time without an offset). Only cluster rows are matched, in Python, after the
-scan: the table is never read for this.
+(Python's logging writes the host's local time without an offset). Only cluster rows are matched, in Python,
+after the scan: the table is never read for this.
 
 A row matches a run when its timestamp falls inside the run (± ``slack`` for log rounding and clock
 offsets) and no writer column of the row contradicts the run (host, process or run id differ).
@@ -171,7 +171,7 @@ def read_runs(paths: Iterable[str | Path], pattern: str | None = None,
     runs: list[Run] = []
     for path in paths:
         path = Path(path)
-        seen: dict[str, Any] = {"matched": 0, "no_phase": 0, "unclosed": 0, "unclosed_runs": [], "orphan_ends": []}
+        seen: dict[str, Any] = {"matched": 0, "no_phase": 0, "unclosed_runs": [], "orphan_ends": []}
         try:
             with path.open(encoding="utf-8", errors="replace", newline="") as handle:
                 found = list(_read_csv(handle, path) if path.suffix.lower() == ".csv"
@@ -230,9 +230,10 @@ def _why_no_run(seen: dict[str, int]) -> str:
     if seen["no_phase"]:
         why.append(f"the phase of {seen['no_phase']} holds neither a start word nor an end word "
                    f"(start words: {', '.join(START_WORDS)}; end words: {', '.join(END_WORDS)})")
-    if seen["unclosed"]:
-        starts = "starts and never ends" if seen["unclosed"] == 1 else "start and never end"
-        why.append(f"{count(seen['unclosed'], 'run')} {starts} (a crashed job leaves no end line)")
+    if seen["unclosed_runs"]:
+        unclosed = len(seen["unclosed_runs"])
+        starts = "starts and never ends" if unclosed == 1 else "start and never end"
+        why.append(f"{count(unclosed, 'run')} {starts} (a crashed job leaves no end line)")
     return ": " + "; ".join(why)
 
 
@@ -262,7 +263,6 @@ def _read_lines(handle, path: Path, regex: re.Pattern | None, seen: dict[str, in
             if "ts" in groups and "duration" not in groups and _phase(groups.get("phase", "")) is None:
                 seen["no_phase"] += 1
             yield from _from_match(groups, source, open_runs, seen["orphan_ends"])
-    seen["unclosed"] = len(open_runs)
     seen["unclosed_runs"] = [_named(fields, first, start, start, naive)
                              for start, first, fields, naive in open_runs.values()]
 

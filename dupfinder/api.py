@@ -117,7 +117,8 @@ def _run_index(options: ScanOptions, spec: TableSpec | None = None):
         return None
     from .runs import RunIndex, read_runs
 
-    return RunIndex(read_runs(files, pattern))
+    warnings: list[str] = []
+    return RunIndex(read_runs(files, pattern, warnings), warnings=warnings)
 
 
 def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, rejected) -> list[str]:

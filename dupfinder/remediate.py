@@ -197,6 +197,10 @@ def _keep(keep: str | None, table: dict[str, Any]) -> str:
     return keep
 
 
+_MYSQL_BIT = re.compile(r"^BIT\b", re.IGNORECASE)
+_TIME = re.compile(r"^TIME\b(?!\s+WITH)", re.IGNORECASE)  # a MySQL TIME, not TIMESTAMP nor PostgreSQL's timetz
+
+
 def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: str | None,
                    plan: bool = True) -> dict[str, Any]:
     """What the templates need for one table. ``plan=False`` (rollback) skips rendering the plan's literals,
@@ -221,10 +225,12 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     if row_id and ROW_ID_COLUMN in columns:
         raise UsageError(f"{where} has no primary key and a column named {ROW_ID_COLUMN}, the name its backup "
                          "needs for the row id: rename it, or give the table a primary key")
-    # SQLite and MySQL have no md5 of a whole row: their guard compares every scanned value (blobs are read back
-    # as hex text, so they are left to the comparison with the survivor)
+    # SQLite and MySQL have no md5 of a whole row: their guard compares every scanned value (blobs and MySQL
+    # BIT values are read back as hex text, so they are left to the comparison with the survivor)
+    bits = {n for n, t in types.items() if dialect.name in ("mysql", "mariadb") and _MYSQL_BIT.match(t)}
     checked = [c["name"] for c in described if "BLOB" not in str(c.get("type", "")).upper()
-               and "BINARY" not in str(c.get("type", "")).upper() and c["name"] not in generated]
+               and "BINARY" not in str(c.get("type", "")).upper() and c["name"] not in bits
+               and c["name"] not in generated]
     keep = _keep(keep, table)
     survey = _survey(table, ids, dialect, keep, guessed, row_id, plan)
     planned = survey.losers if plan else 0
@@ -250,6 +256,11 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "insert_columns": [c for c in columns if c not in generated], "checked": checked,
         # DuckDB: JSON text casts back to a list or struct but not to a MAP, wherever the MAP sits
         "json_checked": {c for c in checked if "MAP(" in types[c].upper()},
+        # MySQL/MariaDB: a single-precision FLOAT holds 1.70000005 where the scan read 1.7, so the plan's literal
+        # is cast to FLOAT before the comparison (it stopped every cleanup: "rows changed since the scan")
+        "float_checked": {c for c in checked if types[c].upper().startswith("FLOAT")},
+        # and a TIME is read as seconds (86399.5), which MySQL compares with '23:59:59.500' as a number
+        "time_checked": {c for c in checked if _TIME.match(types[c])},
         # the plan is rendered as the template reads it, a batch at a time, and kept by no one
         "pairs": Replay(planned, plan_rows),
         "losers": survey.losers,

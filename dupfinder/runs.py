@@ -15,8 +15,9 @@ process id and its run id. Runs come from
   ``job``, ``host``, ``process`` and ``run`` groups name the run.
 
 Times are ISO 8601 (a comma before the fraction, as Python's logging writes it, is fine) or seconds since
-the epoch; a time without an offset is read as UTC. Only cluster rows are matched, in Python, after the
-scan: the table is never read for this.
+the epoch; a time without an offset is read as UTC, and with ``--timezone`` also as wall time in that zone
+(Python's logging writes the host's local time without an offset). Only cluster rows are matched, in Python,
+after the scan: the table is never read for this.
 
 A row matches a run when its timestamp falls inside the run (± ``slack`` for log rounding and clock
 offsets) and no writer column of the row contradicts the run (host, process or run id differ).
@@ -73,6 +74,7 @@ class Run:
     process: str | None = None
     run: str | None = None
     source: str = ""
+    naive: bool = False  # its times carried no offset: read as UTC, or as wall time in --timezone
 
     def label(self) -> str:
         """A name a person recognises: job, run id, host, process and the time it ran."""
@@ -82,7 +84,9 @@ class Run:
         head = self.job or "job"
         if self.run:
             head += f" run {self.run}"
-        return " ".join(p for p in (head, *who, f"({start}-{end} UTC)") if p)
+        # a time the log wrote without an offset is shown as written: calling it UTC told an engineer reading a
+        # log of Berlin wall times that the job ran an hour later than it did
+        return " ".join(p for p in (head, *who, f"({start}-{end} {'log time' if self.naive else 'UTC'})") if p)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "job": self.job, "host": self.host, "process": self.process, "run": self.run,
@@ -118,21 +122,27 @@ def parse_time(text: str) -> int:
     >>> parse_time("2026-11-01T01:30:00.25-04:00") == parse_time("1793511000.25")
     True
     """
+    return _parse_time(text)[0]
+
+
+def _parse_time(text: str) -> tuple[int, bool]:
+    """``parse_time`` and whether the text was an ISO time without an offset (a wall time of some zone)."""
     text = text.strip()
+    naive = False
     try:
         seconds = float(text)
     except ValueError:
         iso = re.sub(r"(\d\d:\d\d:\d\d),(\d)", r"\1.\2", text).replace("Z", "+00:00")
         moment = datetime.fromisoformat(iso)
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
+            moment, naive = moment.replace(tzinfo=UTC), True
         try:
             seconds = moment.timestamp()
         except (OverflowError, ValueError):
             raise ValueError(f"time out of range: {text!r}") from None
     if not _MIN_S <= seconds <= _MAX_S:  # also NaN
         raise ValueError(f"time out of range: {text!r}")
-    return round(seconds * 1_000_000)
+    return round(seconds * 1_000_000), naive
 
 
 _MIN_S, _MAX_S = 0.0, 253_402_300_799.0  # 1970 to the end of year 9999: what a datetime can show
@@ -151,13 +161,18 @@ def compile_pattern(pattern: str) -> re.Pattern:
     return regex
 
 
-def read_runs(paths: Iterable[str | Path], pattern: str | None = None) -> tuple[Run, ...]:
-    """Read every run from CSV, JSON-lines or log files (logs through ``pattern``), sorted by start."""
+def read_runs(paths: Iterable[str | Path], pattern: str | None = None,
+              warnings: list[str] | None = None) -> tuple[Run, ...]:
+    """Read every run from CSV, JSON-lines or log files (logs through ``pattern``), sorted by start.
+
+    Runs whose start line has no end line are no runs (how long they ran is unknown), and an end line with no
+    open run closes nothing; ``warnings`` gets a sentence per file naming them, so the scan can say so.
+    """
     regex = compile_pattern(pattern) if pattern else None
     runs: list[Run] = []
     for path in paths:
         path = Path(path)
-        seen = {"matched": 0, "no_phase": 0, "unclosed": 0}
+        seen: dict[str, Any] = {"matched": 0, "no_phase": 0, "unclosed_runs": [], "orphan_ends": []}
         try:
             with path.open(encoding="utf-8", errors="replace", newline="") as handle:
                 found = list(_read_csv(handle, path) if path.suffix.lower() == ".csv"
@@ -168,6 +183,8 @@ def read_runs(paths: Iterable[str | Path], pattern: str | None = None) -> tuple[
             raise UsageError(f"runs file {str(path)!r} holds no job run"
                              + ("" if path.suffix.lower() == ".csv" or regex is None else _why_no_run(seen)))
         runs.extend(found)
+        if warnings is not None:
+            warnings.extend(_left_out(seen))
     return tuple(sorted(runs, key=lambda r: (r.start_us, r.end_us, r.id)))
 
 
@@ -176,10 +193,10 @@ def _text(fields: dict[str, Any]) -> dict[str, str | None]:
     return {k: (None if v is None or str(v).strip() == "" else str(v).strip()) for k, v in named.items()}
 
 
-def _named(fields: dict[str, Any], source: str, start_us: int, end_us: int) -> Run:
+def _named(fields: dict[str, Any], source: str, start_us: int, end_us: int, naive: bool = False) -> Run:
     text = _text(fields)
     return Run(id=source, start_us=start_us, end_us=end_us, job=text.get("job"), host=text.get("host"),
-               process=text.get("process"), run=text.get("run"), source=source)
+               process=text.get("process"), run=text.get("run"), source=source, naive=naive)
 
 
 def _run(fields: dict[str, Any], source: str) -> Run:
@@ -187,13 +204,13 @@ def _run(fields: dict[str, Any], source: str) -> Run:
     if not text.get("start") or not text.get("end"):
         raise UsageError(f"{source}: a run needs a start and an end time")
     try:
-        start, end = parse_time(text["start"]), parse_time(text["end"])
+        (start, naive), (end, _) = _parse_time(text["start"]), _parse_time(text["end"])
     except ValueError:
         raise UsageError(f"{source}: cannot read the time {text['start']!r} or {text['end']!r} "
                          "(ISO 8601 or seconds since the epoch)") from None
     if end < start:
         raise UsageError(f"{source}: the run ends before it starts")
-    return _named(fields, source, start, end)
+    return _named(fields, source, start, end, naive)
 
 
 def _read_csv(handle, path: Path) -> Iterator[Run]:
@@ -214,9 +231,10 @@ def _why_no_run(seen: dict[str, int]) -> str:
     if seen["no_phase"]:
         why.append(f"the phase of {seen['no_phase']} holds neither a start word nor an end word "
                    f"(start words: {', '.join(START_WORDS)}; end words: {', '.join(END_WORDS)})")
-    if seen["unclosed"]:
-        starts = "starts and never ends" if seen["unclosed"] == 1 else "start and never end"
-        why.append(f"{count(seen['unclosed'], 'run')} {starts} (a crashed job leaves no end line)")
+    if seen["unclosed_runs"]:
+        unclosed = len(seen["unclosed_runs"])
+        starts = "starts and never ends" if unclosed == 1 else "start and never end"
+        why.append(f"{count(unclosed, 'run')} {starts} (a crashed job leaves no end line)")
     return ": " + "; ".join(why)
 
 
@@ -245,18 +263,19 @@ def _read_lines(handle, path: Path, regex: re.Pattern | None, seen: dict[str, in
             groups = {k: v for k, v in match.groupdict().items() if v is not None}
             if "ts" in groups and "duration" not in groups and _phase(groups.get("phase", "")) is None:
                 seen["no_phase"] += 1
-            yield from _from_match(groups, source, open_runs)
-    seen["unclosed"] = len(open_runs)
+            yield from _from_match(groups, source, open_runs, seen["orphan_ends"])
+    seen["unclosed_runs"] = [_named(fields, first, start, start, naive)
+                             for start, first, fields, naive in open_runs.values()]
 
 
-def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterator[Run]:
+def _from_match(groups: dict[str, str], source: str, open_runs: dict, orphan_ends: list[str]) -> Iterator[Run]:
     if "start" in groups and "end" in groups:
         yield _run(groups, source)
         return
     if "ts" not in groups:
         return
     try:
-        ts = parse_time(groups["ts"])
+        ts, naive = _parse_time(groups["ts"])
     except ValueError:
         raise UsageError(f"{source}: cannot read the time {groups['ts']!r}") from None
     ident = tuple(groups.get(k) for k in ("job", *IDENTITY))
@@ -267,16 +286,18 @@ def _from_match(groups: dict[str, str], source: str, open_runs: dict) -> Iterato
             seconds = -1.0
         if not 0 <= seconds <= _MAX_S:  # also NaN
             raise UsageError(f"{source}: the duration {groups['duration']!r} is not a number of seconds")
-        yield _named(groups, source, ts - round(seconds * 1_000_000), ts)
+        yield _named(groups, source, ts - round(seconds * 1_000_000), ts, naive)
         return
     kind = _phase(groups.get("phase", ""))
     if kind == "end":
         opened = open_runs.pop(ident, None)
-        if opened is not None:
-            start, first, fields = opened
-            yield _named(fields, first, start, ts)
+        if opened is None:
+            orphan_ends.append(source)
+        else:
+            start, first, fields, naive = opened
+            yield _named(fields, first, start, ts, naive)
     elif kind == "start":
-        open_runs[ident] = (ts, source, groups)
+        open_runs[ident] = (ts, source, groups, naive)
 
 
 def _phase(text: str) -> str | None:
@@ -307,6 +328,14 @@ def _instants_us(ts_us: int, reading: str, zone: str | None) -> tuple[int, ...]:
         return (ts_us,)
 
 
+def _wall_us(wall_us: int, zone: str) -> int:
+    """A wall time of ``zone`` (microseconds as if UTC) as an instant; the first pass through a repeated hour."""
+    from zoneinfo import ZoneInfo
+
+    wall = datetime.fromtimestamp(wall_us / 1e6, UTC).replace(tzinfo=ZoneInfo(zone))
+    return round(wall.timestamp() * 1_000_000)
+
+
 def _agrees(row_writer: dict[str, Any], run: Run) -> bool:
     for role in IDENTITY:
         mine, theirs = row_writer.get(role), getattr(run, role)
@@ -318,11 +347,22 @@ def _agrees(row_writer: dict[str, Any], run: Run) -> bool:
 class RunIndex:
     """Runs sorted by start, to find the runs active at a moment without walking every run."""
 
-    def __init__(self, runs: Iterable[Run], slack: float = DEFAULT_SLACK) -> None:
+    def __init__(self, runs: Iterable[Run], slack: float = DEFAULT_SLACK, warnings: Iterable[str] = ()) -> None:
         self.runs = tuple(sorted(runs, key=lambda r: r.start_us))
+        self.warnings = tuple(warnings)  # what read_runs left out of the log (runs never ended, stray end lines)
         self.starts = [r.start_us for r in self.runs]
         self.longest = max((r.end_us - r.start_us for r in self.runs), default=0)
         self.slack_us = round(slack * 1_000_000)
+
+    def in_zone(self, zone: str) -> RunIndex | None:
+        """The same runs with the times their log wrote without an offset read as wall time in ``zone``
+        (None when every time carried one): a job host logging local time beside a table in UTC."""
+        if not any(r.naive for r in self.runs):
+            return None
+        moved = [replace(r, start_us=_wall_us(r.start_us, zone), naive=False,
+                         end_us=max(_wall_us(r.end_us, zone), _wall_us(r.start_us, zone)))
+                 if r.naive else r for r in self.runs]
+        return RunIndex(moved, self.slack_us / 1_000_000, self.warnings)
 
     def active(self, at_us: int, writer: dict[str, Any] | None = None, before_us: int = 0,
                after_us: int = 0) -> list[Run]:
@@ -359,7 +399,8 @@ def runs_evidence(cluster: Cluster, index: RunIndex, reading: str = "utc", zone:
     if any(not matched for matched in rows):
         missing = [str(n + 1) for n, matched in enumerate(rows) if not matched]
         verdict = "none"
-        sentence = (f"job logs: no recorded run was active when copy {' and '.join(missing)} was written"
+        copies = f"copy {missing[0]} was" if len(missing) == 1 else f"copies {' and '.join(missing)} were"
+        sentence = (f"job logs: no recorded run was active when {copies} written"
                     + (f" (runs seen: {_names(runs)})" if runs else ""))
     elif len(runs) == 1:
         verdict, sentence = "one_run", f"job logs: every copy was written during one run, {runs[0].label()}"
@@ -399,25 +440,32 @@ def _names(runs: tuple[Run, ...], shown: int = 4) -> str:
     return f"{text} (all of job {next(iter(jobs))})" if len(runs) > 1 and len(jobs) == 1 and None not in jobs else text
 
 
-def table_evidence(table: TableResult, index: RunIndex) -> tuple[str, list[RunEvidence]]:
-    """Job-run evidence for every cluster of a table, and how its timestamps were read.
+def table_evidence(table: TableResult, index: RunIndex) -> tuple[str, str, list[RunEvidence]]:
+    """Job-run evidence for every cluster of a table, how its timestamps were read and how the log's times
+    without an offset were (``UTC`` or the zone).
 
-    A naive column with ``--timezone`` is read both as UTC and as wall time in that zone; the reading under
-    which more cluster rows fall inside a recorded run wins (UTC on a tie) and is reported.
+    With ``--timezone`` a naive column is read both as UTC and as wall time in that zone, and the log's naive
+    times as UTC and as wall time there (a table stamped by a server in UTC beside a job logging local time);
+    the reading under which more cluster rows fall inside a recorded run wins (UTC on a tie) and is reported.
     """
     zone = table.spec.timezone
-    readings = ["utc", "local"] if table.ts_timezone_aware is False and zone else ["utc"]
+    readings = [("utc", "UTC", index)]
+    if zone and table.ts_timezone_aware is False:
+        readings.append(("local", "UTC", index))
+    local_logs = index.in_zone(zone) if zone else None
+    if local_logs is not None:
+        readings.append(("utc", zone, local_logs))
     from .cluster import whole_seconds
 
     whole = whole_seconds(table.clusters)
-    best: tuple[int, str, list[RunEvidence]] | None = None
-    for reading in readings:
-        found = [runs_evidence(c, index, reading, zone, whole) for c in table.clusters]
+    best: tuple[int, str, str, list[RunEvidence]] | None = None
+    for reading, logs_read_as, runs in readings:
+        found = [runs_evidence(c, runs, reading, zone, whole) for c in table.clusters]
         matched = sum(1 for e in found for ids in e.rows if ids)
         if best is None or matched > best[0]:
-            best = (matched, reading, found)
+            best = (matched, reading, logs_read_as, found)
     assert best is not None
-    return best[1], best[2]
+    return best[1], best[2], best[3]
 
 
 def annotate(table: TableResult, index: RunIndex) -> TableResult:
@@ -429,7 +477,7 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
     sentence for the explanation, whether the copies' runs share one run id (the same task or run executed
     again: a redelivery) and how a naive timestamp was read.
     """
-    reading, found = table_evidence(table, index)
+    reading, logs_read_as, found = table_evidence(table, index)
     clusters = []
     for cluster, evidence in zip(table.clusters, found, strict=True):
         rows = tuple(replace(r, runs=ids) for r, ids in zip(cluster.rows, evidence.rows, strict=True))
@@ -443,9 +491,54 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
         if same_run_id:
             sentence += f": run id {next(iter(run_ids))} executed again (a redelivery or retry of the same run)"
         read_as = ("instants" if table.ts_timezone_aware else "UTC") if reading == "utc" else table.spec.timezone
-        doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence, "timestamps_read_as": read_as}
+        doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence, "timestamps_read_as": read_as,
+               "log_times_read_as": logs_read_as}
         clusters.append(replace(cluster, rows=rows, evidence={**cluster.evidence, "runs": labels, "job_runs": doc}))
-    return replace(table, clusters=tuple(clusters))
+    warned = index.warnings if clusters else ()
+    hint = _zone_hint(table, index, found)
+    return replace(table, clusters=tuple(clusters), warnings=(*table.warnings, *warned, *hint))
+
+
+def _zone_hint(table: TableResult, index: RunIndex, found: list[RunEvidence]) -> tuple[str, ...]:
+    """Say why no copy fell in any run when the log's times carry no offset, no --timezone was given and the
+    runs lie within 14 hours of the copies: a job logging its host's local time beside a table in UTC matched
+    nothing, and the scan said only "no recorded run was active"."""
+    if table.spec.timezone or not found or any(ids for e in found for ids in e.rows):
+        return ()
+    stamps = [r.ts_us for c in table.clusters for r in c.rows]
+    margin = 14 * 3600 * 1_000_000
+    near = [r for r in index.runs if r.naive and min(stamps) - margin <= r.start_us <= max(stamps) + margin]
+    if not near:
+        return ()
+    return (f"job log: no copy fell in any of {count(len(near), 'run')} logged near them; the log's times carry "
+            "no offset and were read as UTC: if the job logs its host's local time, give --timezone ZONE",)
+
+
+def _left_out(seen: dict[str, Any], shown: int = 4) -> list[str]:
+    """What one log file's lines left out, said: runs with a start line and no end line (killed, crashed,
+    still running: their end is unknown, so copies they wrote count "outside any run", as if the log never saw
+    that writer), and end lines that closed no run (a line mid-run holding an end word, "bank API error ...
+    retrying", closed the run early, and its real end line then closed nothing)."""
+    said = [_unclosed_warning(seen["unclosed_runs"], shown)] if seen["unclosed_runs"] else []
+    if seen["orphan_ends"]:
+        ends = seen["orphan_ends"]
+        lines = ", ".join(ends[:shown]) + (f" and {len(ends) - shown} more" if len(ends) > shown else "")
+        said.append(f"job log: {count(len(ends), 'end line')} closed no open run ({lines}): a line before it "
+                    f"holding an end word ({', '.join(END_WORDS)}) may have closed its run early; make "
+                    "--runs-pattern match only the lines that start and end a run")
+    return said
+
+
+def _unclosed_warning(unclosed: list[Run], shown: int) -> str:
+    """The runs of one log that started and never ended, named."""
+    named = [" ".join(p for p in (r.source, r.job, f"run {r.run}" if r.run else "", f"on {r.host}" if r.host else "",
+                                  f"pid {r.process}" if r.process else "",
+                                  datetime.fromtimestamp(r.start_us / 1e6, UTC).strftime("started %Y-%m-%d %H:%M:%S"))
+                      if p) for r in unclosed[:shown]]
+    more = f" and {len(unclosed) - shown} more" if len(unclosed) > shown else ""
+    return (f"job log: {count(len(unclosed), 'run')} started and never ended ({'; '.join(named)}{more}): a killed "
+            "or crashed run has no end line, so no copy is matched to it and the copies it wrote count as outside "
+            "any run")
 
 
 def explain(table: TableResult) -> TableResult:

@@ -42,11 +42,13 @@ def words(cluster: Cluster) -> str | None:
 
 
 def hosts_named(cluster: Cluster) -> list[str] | None:
-    """The hosts of the job runs the copies fell in, when every copy fell in a run and every such run names
-    its host (None otherwise: a copy outside the log could have come from anywhere)."""
+    """The hosts of the job runs the copies fell in, when every copy fell in a run, two runs or more hold them
+    and every such run names its host (None otherwise: a copy outside the log could have come from anywhere,
+    and so could a copy inside the one run the log shows, written by a host whose log was not given: the
+    primary's log alone ruled out the standby whose cron was never disabled)."""
     found = cluster.evidence.get("job_runs") or {}
     runs = found.get("runs") or []
-    if found.get("verdict") not in ("two_runs", "one_run", "overlapping") or not runs \
+    if found.get("verdict") not in ("two_runs", "overlapping") or not runs \
             or not all(r.get("host") for r in runs):
         return None
     return [str(r["host"]) for r in runs]

@@ -454,6 +454,8 @@ def settling_signal(first: str, second: str, have: frozenset[str] = frozenset())
     the evidence given, or impossible on this engine); the application's log when nothing else is left.
 
     >>> settling_signal("multi_host", "worker_race")
+    "a process column beside the host column or, if the table records none, the job's log (--runs FILE)"
+    >>> settling_signal("multi_host", "worker_race", frozenset({"runs"}))
     'a process column beside the host column'
     >>> settling_signal("multi_host", "worker_race", frozenset({"host", "process"}))[:16]
     "the job's log of"
@@ -469,16 +471,20 @@ def shortlist_signal(names: Sequence[str], have: frozenset[str] = frozenset()) -
     pair when none is left. With the hosts in hand (a job log naming them) a batch shortlist asked the first
     pair, one host or two, and was told the application's log, where a version column separates the third.
 
-    >>> shortlist_signal(["duplicate_run", "multi_host", "deploy_overlap"])
-    ('a host column (--writer host=COLUMN)', ('duplicate_run', 'multi_host'))
+    >>> shortlist_signal(["duplicate_run", "multi_host", "deploy_overlap"])[1]
+    ('duplicate_run', 'multi_host')
     >>> shortlist_signal(["duplicate_run", "multi_host", "deploy_overlap"], frozenset({"host", "runs"}))
     ('a version column (--writer version=COLUMN)', ('duplicate_run', 'deploy_overlap'))
     """
     pairs = list(itertools.combinations(names, 2))
     for first, second in pairs:
         options = SETTLING.get(frozenset({first, second}), DEFAULT_SETTLING)
-        text = next((text for needs, text in options if needs not in have), None)
-        if text is not None:
+        found = next(((needs, text) for needs, text in options if needs not in have), None)
+        if found is not None:
+            needs, text = found
+            if needs in ("host", "process") and JOB_LOG in options and "runs" not in have:
+                # a column the table does not record cannot be added after the fact; the log often exists
+                text += " or, if the table records none, the job's log (--runs FILE)"
             return text, (first, second)
     return APP_LOG, pairs[0]
 

@@ -323,6 +323,33 @@ def test_the_json_of_ten_times_the_clusters_takes_little_more_memory(tmp_path):
     assert per_cluster < 100, per_cluster
 
 
+
+def test_json_on_a_line_buffered_stream_is_written_in_few_pieces(tmp_path):
+    """click's standard output is line buffered: the findings reach it in large joined pieces, not one flush to
+    the file a line (a write per piece made --format json 1.3 s of a 5M-row DuckDB scan's 5 s)."""
+    from dupfinder.findings import write_findings_to
+
+    class CountingSink(io.BytesIO):
+        writes = 0
+
+        def write(self, data):
+            CountingSink.writes += 1
+            return super().write(data)
+
+    url = f"sqlite:///{tmp_path}/t.db"
+    n = 2000
+    events_table(url, [(2 * k + copy, k, 5 * k + 0.3 * copy, f"h{copy}") for k in range(n) for copy in (1, 2)])
+    result = api.scan(ScanOptions(url=url, tables=(table_spec(table="events", keys=["account"], ts="ts",
+                                                               writers=["host=host"]),)))
+    sink = CountingSink()
+    out = io.TextIOWrapper(sink, encoding="utf-8", line_buffering=True)
+    write_findings_to(findings_dict(result, on_demand=True), out)
+    out.flush()
+    text = sink.getvalue().decode("utf-8")
+    assert len(json.loads(text)["tables"][0]["clusters"]) == n and text.count("\n") > 20 * n
+    assert CountingSink.writes < n / 20, CountingSink.writes
+
+
 CLEANUP_PEAK = textwrap.dedent("""
     import json, os, sys, tracemalloc
     from dupfinder import api, remediate

@@ -343,12 +343,12 @@ def cleanup(findings, output, keep):
     """Regenerate cleanup and rollback SQL from a findings.json."""
     from . import api
     from .config import writable_file
-    from .textfiles import write_pieces
+    from .textfiles import joined, write_pieces
 
     path = writable_file(output) if output else None
     cleanup_pieces, rollback_pieces = api.cleanup_parts(findings, keep)  # written as rendered, one cluster at a time
     if path is None:
-        click.get_text_stream("stdout").writelines(cleanup_pieces)
+        click.get_text_stream("stdout").writelines(joined(cleanup_pieces))
         click.echo("no rollback written: with -o FILE the rollback SQL is written beside FILE", err=True)
         return
     write_pieces(path, cleanup_pieces)

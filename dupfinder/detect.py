@@ -126,7 +126,7 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
              plan: str | None = None) -> dict[str, Any]:
     columns = list(info.column_names)
     rid = None if info.view else ROW_ID_EXPR.get(conn.dialect.name)
-    plan = plan or ("index" if index and conn.dialect.name == "postgresql" else ("rowid" if rid else "key"))
+    plan = plan or _default_plan(conn.dialect.name, index, rid)
     return {
         "table": read_from(conn.dialect, info),
         "keys": list(spec.keys),
@@ -145,6 +145,16 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
         "member_ids": False, "member_ids_limit": MEMBER_IDS_LIMIT,
         "materialize": conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,),
     }
+
+
+def _default_plan(dialect: str, index: tuple[str, ...] | None, rid: str | None) -> str:
+    """The engine's best plan. DuckDB groups the key alone and fetches the duplicated keys' rows by key (a hash
+    semi-join over a columnar scan): the first and last row id per key of the "rowid" plan made its aggregate
+    the costlier part (5M rows: 1.26 s of CPU against 1.63 s, medians of 7 interleaved, DuckDB's own GROUP BY
+    0.98 s; the same rows and member ids)."""
+    if index and dialect == "postgresql":
+        return "index"
+    return "rowid" if rid and dialect != "duckdb" else "key"
 
 
 def read_from(dialect: sa.Dialect, info: TableInfo) -> str:
@@ -289,7 +299,8 @@ def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[
     (every engine); by default the engine's best.
     """
     ctx = _context(conn, info, spec, index, plan)
-    member_ids = info.heap or (conn.dialect.name in ("duckdb", "sqlite") and ctx["plan"] == "rowid")
+    member_ids = info.heap or (bool(ctx["rid"]) and (conn.dialect.name == "duckdb" or (
+        conn.dialect.name == "sqlite" and ctx["plan"] == "rowid")))
     return {
         "table_stats": render_sql("table_stats.sql.j2", conn.dialect, **ctx),
         "detect_clusters": render_sql("detect_clusters.sql.j2", conn.dialect,

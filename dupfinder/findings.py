@@ -253,14 +253,27 @@ def stream_findings(doc: dict[str, Any], path: Path) -> None:
         write_findings_to(doc, out)
 
 
+WRITE_PIECES = 4096  # pieces joined into one write: a few hundred kB of findings text at most
+
+
 def write_findings_to(doc: dict[str, Any], out: TextIO) -> None:
     """Write the findings document to a text stream piece by piece, indented like ``write_findings`` except that
     each cluster row is one line (findings.json, and ``scan --format json``'s standard output). json.dumps with
     an indent joins every piece of the document into one string first (hundreds of MB of small strings for
     100,000 rows) and encodes in pure Python; rows here go through the C encoder one at a time, and the clusters
-    of an ``OnDemand`` list are built, written and let go of one by one."""
+    of an ``OnDemand`` list are built, written and let go of one by one.
+
+    The pieces reach ``out`` joined, some ``WRITE_PIECES`` at a time: click's standard output is line buffered,
+    and a write per piece flushed a line at a time (186,000 writes, 1.3 s of a 5M-row DuckDB scan's 5 s for 2,500
+    clusters)."""
     compact = json.JSONEncoder(ensure_ascii=False, default=plain, separators=(", ", ": ")).encode
-    emit = out.write
+    pending: list[str] = []
+    emit = pending.append
+
+    def flush() -> None:
+        out.write("".join(pending))
+        pending.clear()
+
     names: dict[str, str] = {}  # each key's text, encoded once: the clusters repeat the same few dozen keys
     literal = {None: "null", True: "true", False: "false"}
 
@@ -296,12 +309,15 @@ def write_findings_to(doc: dict[str, Any], out: TextIO) -> None:
                     emit(compact(item))
                 else:
                     write(item, level + 1)
+                if len(pending) >= WRITE_PIECES:  # a list is what grows: clusters, their rows
+                    flush()
             emit("\n" + "  " * level + "]")
         else:
             emit(scalar(value))
 
     write(doc, 0)
-    out.write("\n")
+    emit("\n")
+    flush()
 
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "findings.schema.json"

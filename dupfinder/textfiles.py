@@ -3,7 +3,8 @@ write the ones it renders piece by piece."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import DupfinderError
@@ -35,3 +36,15 @@ def write_pieces(path: str | Path, pieces: Iterable[str]) -> None:
     """Write text rendered piece by piece to ``path`` (UTF-8) as it comes, never joined into one string."""
     with open(path, "w", encoding="utf-8", buffering=1 << 20) as out:
         out.writelines(pieces)
+
+
+def joined(pieces: Iterable[str], count: int = 4096) -> Iterator[str]:
+    """The pieces joined ``count`` at a time: click's standard output is line buffered and flushes at every write
+    that holds a line break, so written one by one, the pieces of a big plan were a system call a line.
+
+    >>> list(joined(["a\\n", "b", "", "", "c\\n"], count=2))
+    ['a\\nb', '', 'c\\n']
+    """
+    it = iter(pieces)
+    while batch := list(itertools.islice(it, count)):  # a batch of empty pieces is no end
+        yield "".join(batch)

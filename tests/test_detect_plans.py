@@ -240,3 +240,24 @@ def test_index_advice_on_a_partitioned_table_runs(pg_url):
         built = conn.exec_driver_sql("SELECT count(*) FROM pg_indexes WHERE tablename = 'events_11'").scalar()
     engine.dispose()
     assert built == 3  # the primary key's and both advised indexes, on each partition
+
+
+def test_duckdb_groups_the_key_alone_and_still_lists_every_member(duckdb_url):
+    """DuckDB's pass aggregates the key and its count only (no first and last row id per key, which made its
+    hash aggregate the costlier part at 5M rows) and fetches the duplicated keys' rows by key; the detection
+    still hands the coverage statement the row id of every row of a key written more than once."""
+    from dupfinder.connect import timestamp_awareness
+    from dupfinder.detect import detect
+
+    events_table(duckdb_url, ROWS)
+    spec = table_spec(table="events", keys=["account"], ts="ts")
+    with read_only(duckdb_url) as conn:
+        info = introspect(conn, "events", {})
+        sql = detect_sql(conn, info, spec)["detect_clusters"]
+        found = detect(conn, info, spec, timestamp_awareness(info, "ts"))
+        expected = sorted(conn.exec_driver_sql(
+            "SELECT rowid FROM events WHERE ts IS NOT NULL AND account IN "
+            "(SELECT account FROM events WHERE ts IS NOT NULL GROUP BY account HAVING count(*) > 1)").scalars())
+    assert "min(t.rowid)" not in sql and "_rid_first" not in sql, sql
+    assert sorted(int(i) for i in found.members.ids.strip("[]").split(",")) == expected
+    assert len(expected) == 11  # accounts 7, 8, 9 and 10 (12 has one row with a time)

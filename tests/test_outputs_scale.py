@@ -323,6 +323,62 @@ def test_the_json_of_ten_times_the_clusters_takes_little_more_memory(tmp_path):
     assert per_cluster < 100, per_cluster
 
 
+
+class CountingSink(io.BytesIO):
+    """What a line-buffered text stream hands the file below it, write by write."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = 0
+
+    def write(self, data):
+        self.writes += 1
+        return super().write(data)
+
+
+def _two_row_clusters(tmp_path, n):
+    url = f"sqlite:///{tmp_path}/t.db"
+    events_table(url, [(2 * k + copy, k, 5 * k + 0.3 * copy, f"h{copy}") for k in range(n) for copy in (1, 2)])
+    return url
+
+
+def test_json_on_a_line_buffered_stream_is_written_in_few_pieces(tmp_path):
+    """click's standard output is line buffered: the findings reach it in large joined pieces, not one flush to
+    the file a line (a write per piece made --format json 1.3 s of a 5M-row DuckDB scan's 5 s)."""
+    from dupfinder.findings import write_findings_to
+
+    n = 2000
+    url = _two_row_clusters(tmp_path, n)
+    result = api.scan(ScanOptions(url=url, tables=(table_spec(table="events", keys=["account"], ts="ts",
+                                                               writers=["host=host"]),)))
+    sink = CountingSink()
+    out = io.TextIOWrapper(sink, encoding="utf-8", line_buffering=True)
+    write_findings_to(findings_dict(result, on_demand=True), out)
+    out.flush()
+    text = sink.getvalue().decode("utf-8")
+    assert len(json.loads(text)["tables"][0]["clusters"]) == n and text.count("\n") > 20 * n
+    assert sink.writes < n / 20, sink.writes
+
+
+def test_cleanup_to_standard_output_is_written_in_few_pieces(tmp_path, monkeypatch):
+    """``dupfinder cleanup FINDINGS.json`` without -o prints the plan as cleanup.sql holds it, in joined pieces:
+    each of jinja's pieces holding a line break was a flush of click's line-buffered standard output."""
+    from dupfinder.cli import main
+
+    n = 2000
+    url = _two_row_clusters(tmp_path, n)
+    out = tmp_path / "out"
+    api.write_outputs(api.scan(ScanOptions(url=url, tables=(table_spec(table="events", keys=["account"], ts="ts"),))),
+                      out)
+    sink = CountingSink()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(sink, encoding="utf-8", line_buffering=True))
+    main(["cleanup", str(out / "findings.json")], standalone_mode=False)
+    sys.stdout.flush()
+    printed = sink.getvalue().decode("utf-8")
+    assert printed == (out / "cleanup.sql").read_text(encoding="utf-8")
+    assert printed.count("\n") > n and sink.writes < n / 20, sink.writes
+
+
 CLEANUP_PEAK = textwrap.dedent("""
     import json, os, sys, tracemalloc
     from dupfinder import api, remediate

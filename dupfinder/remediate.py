@@ -627,7 +627,8 @@ def cleanup_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator
         "-- It creates only dupfinder_backup_* tables and temporary tables, re-points child rows named below, and",
         "-- deletes only rows named in its plan.",
         "-- PostgreSQL: psql -v ON_ERROR_STOP=1 -f cleanup.sql    SQLite: sqlite3 -bail DATABASE < cleanup.sql",
-        "-- MySQL 8.0.16+: mysql DATABASE < cleanup.sql (stops at the first error; the open transaction rolls back)",
+        "-- MySQL 8.0.16+ / MariaDB 10.4+: mysql (or mariadb) DATABASE < cleanup.sql (stops at the first error; "
+        "the open transaction rolls back)",
         "-- Verify afterwards: dupfinder scan ... again should report no near-duplicate clusters.",
         *summary,
     ])

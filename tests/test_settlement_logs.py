@@ -59,7 +59,7 @@ def _settle_twice(url: str, folder, hosts: tuple[str, str], delay: float, crash_
             "fee_amount DECIMAL(10,4) NULL, currency CHAR(3) NOT NULL, status VARCHAR(16) NOT NULL, "
             "bank_reference VARCHAR(40) NULL, created_at DATETIME(6) NOT NULL)")
     engine.dispose()
-    fire_at = time.time() + 1.5
+    fire_at = time.time() + 4.0  # both started and imported before it, on a loaded machine too (1.5 s was not)
     env = {"TZ": "Europe/Berlin", "PATH": "/usr/bin:/bin"}
     children = [subprocess.Popen([sys.executable, "-c", _SETTLE, url, host, str(folder / f"settle-{host}.log"),
                                   str(fire_at + n * delay), str(crash_at[n])], env=env)

@@ -9,7 +9,7 @@
 -- It creates only dupfinder_backup_* tables and temporary tables, re-points child rows named below, and
 -- deletes only rows named in its plan.
 -- PostgreSQL: psql -v ON_ERROR_STOP=1 -f cleanup.sql    SQLite: sqlite3 -bail DATABASE < cleanup.sql
--- MySQL 8.0.16+: mysql DATABASE < cleanup.sql (stops at the first error; the open transaction rolls back)
+-- MySQL 8.0.16+ / MariaDB 10.4+: mysql (or mariadb) DATABASE < cleanup.sql (stops at the first error; the open transaction rolls back)
 -- Verify afterwards: dupfinder scan ... again should report no near-duplicate clusters.
 --   "Order Lines": 1 identical cluster, 1 row to delete, 1 divergent cluster left for a person
 
@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS dupfinder_backup_order_lines_c374ffcb_20261103023000 
 CREATE TABLE IF NOT EXISTS dupfinder_backup_order_lines_c374ffcb_20261103023000_r1 AS
 SELECT ch.id AS child_id, ch.line_id AS old_ref FROM receipts AS ch WHERE 1 = 0;
 SET SESSION innodb_lock_wait_timeout = 5;
--- the scan read TIMESTAMP values in UTC; compare them the same way
+-- the scan read TIMESTAMP values in UTC; compare them the same way (DATETIME is not affected)
 SET SESSION time_zone = '+00:00';
 START TRANSACTION;
 CREATE TEMPORARY TABLE dupfinder_plan AS

@@ -32,7 +32,7 @@ INSEPARABLE = {"none": {"multi_host", "duplicate_run", "deploy_overlap"}}
 # layout no pair of concurrent writers would leave: that observation is dropped from generated tables (and the
 # answer decided again without it). Heap evidence is scored on real concurrent sessions instead
 # (tests/test_anonymous.py, tests/real/).
-NOT_GENERATED = {"heap_writers"}
+NOT_GENERATED = {"heap_writers", "session_pair"}  # session_pair is read from the heap writers
 REASONED = set(model.REASONED)
 TUNING_FIRST = tuple(range(100, 112))
 TUNING_HARDER = tuple(range(1000, 1012))

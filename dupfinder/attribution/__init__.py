@@ -96,6 +96,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         obs: list[Observation] = [
             *writercols.observe(cluster, roles),
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
+            *transactions.session_pair(heap_writers[id(e)], e.span_shared, timing.PAIR_SHARE),
             *timing.observe(cluster, e, alike[i], whole, spreads[id(e)], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
                             chain[i], peers[i], copied[id(e)]),

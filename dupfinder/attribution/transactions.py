@@ -192,6 +192,24 @@ def _interleaved(clusters: Sequence[Cluster], side) -> bool | None:
     return max(min(ids[0]), min(ids[1])) < min(max(ids[0]), max(ids[1]))
 
 
+def session_pair(group_writers: Writers, span_shared: float | None, least: float) -> list[Observation]:
+    """Two sessions (heap blocks or transactions) each wrote again much of what the other wrote: both ran the
+    job, the anonymous twin of timing.host_pair. With exactly two writers of the copies, the share of the
+    span's rows whose key was written more than once is each one's share written again by the other (diluted,
+    never raised, by other jobs' rows in the span). Two scheduler processes firing one check-then-act job
+    together collide on 25-98% of their claims; a pool of more than two workers shows more than two sessions.
+
+    >>> two = Writers(count=2, basis="heap blocks", interleaved=True)
+    >>> [o.value for o in session_pair(two, 0.4, 0.15)], session_pair(two, 0.1, 0.15), session_pair(UNKNOWN, 0.4, 0.15)
+    (['most'], [], [])
+    """
+    if group_writers.count != 2 or span_shared is None or span_shared < least:
+        return []
+    return [Observation("session_pair", "most", f"the two writers each wrote again about {span_shared:.0%} of what "
+                        "the other wrote then (the share of the rows written then whose key was written twice): "
+                        "both ran the job")]
+
+
 def observe(cluster: Cluster, xmin_trusted: bool, pause_us: int, group_writers: Writers,
             batch_pair: bool | None) -> list[Observation]:
     """Transaction evidence of one cluster: one transaction or several, whether they overlapped, whether

@@ -125,6 +125,22 @@ def test_junit_is_valid_and_has_one_case_per_table(demo_url, tmp_path):
     assert suites[0].time == pytest.approx(sum(c.time for c in cases), abs=0.002 * len(cases))
 
 
+def test_junit_counts_read_as_english_for_one_and_for_many(demo_url):
+    """A stranger's CI log said "1 incidents, 1 near-duplicate clusters"."""
+    from dupfinder.gates import METRICS, ONE
+    from dupfinder.sample_data import demo_specs
+
+    counted = []
+    for spec in demo_specs():
+        result = run("scan", demo_url, "--table", spec.table, *[a for k in spec.keys for a in ("--key", k)],
+                     "--ts", spec.ts, "--window", f"{spec.window}s", "--format", "junit")
+        (case,) = [case for suite in _validate_junit(result.output) for case in suite]
+        counted += [item.split(" ", 1) for item in case.system_out.split("rows scanned; ", 1)[1].split(", ")]
+    assert {n for n, _ in counted} >= {"1", "0"}, counted
+    for n, phrase in counted:
+        assert phrase in (ONE if n == "1" else METRICS).values(), (n, phrase)
+
+
 def test_the_junit_schema_rejects_what_ci_systems_reject():
     """The XSD is not vacuous: a test case without a name, or a count that is not a number, fails."""
     import xmlschema

@@ -35,8 +35,11 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     from .writers import resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
-    run_index = _run_index(options)  # bad job-run files stop the scan before the database is asked anything
-    own_runs = {n: _run_index(options, spec) for n, spec in enumerate(options.tables) if spec.runs}
+    # bad job-run files stop the scan before the database is asked anything; the top-level logs are read with
+    # the top-level pattern only where a table reads them so (a table's own pattern may be the only one there is)
+    own_runs = {n: _run_index(options, spec) for n, spec in enumerate(options.tables)
+                if spec.runs or spec.runs_pattern}
+    run_index = _run_index(options) if len(own_runs) < len(options.tables) else None
     tables: list[TableResult] = []
     with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
         total = len(options.tables)
@@ -105,14 +108,18 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
 
 def _run_index(options: ScanOptions, spec: TableSpec | None = None):
-    """The job runs of ``--runs`` (None without it), or of one TOML table's own ``runs`` (``spec``; its pattern,
-    else the global one)."""
-    files, pattern = (spec.runs, spec.runs_pattern or options.runs_pattern) if spec else (
+    """The job runs of ``--runs`` (None without it), or of one TOML table's own ``runs`` or ``runs_pattern``
+    (``spec``; each, where the table has none, the top-level one: a table's own pattern reads the top-level
+    files too)."""
+    files, pattern = (spec.runs or options.runs, spec.runs_pattern or options.runs_pattern) if spec else (
         options.runs, options.runs_pattern)
     if not files:
         if pattern:
             from .errors import UsageError
 
+            if spec is not None:
+                raise UsageError(f"[[table]] {spec.table!r}: runs_pattern reads log files given with runs = ...; "
+                                 "neither this table nor the top level of the config file names any")
             raise UsageError("--runs-pattern reads log files given with --runs FILE; no --runs was given")
         return None
     from .runs import RunIndex, read_runs

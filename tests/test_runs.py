@@ -201,6 +201,26 @@ def test_config_file_names_runs_relative_to_itself(sqlite_url, tmp_path):
     assert [row["run"] for row in rows] == [["runs.jsonl:1"], ["runs.jsonl:2"]]
 
 
+def test_a_tables_own_pattern_reads_the_top_level_logs_and_without_any_log_is_an_error(sqlite_url, tmp_path):
+    """A [[table]] with its own runs_pattern but no runs of its own was read with neither: the pattern was
+    ignored without a word and the copies fell in no run."""
+    _events(sqlite_url)
+    (tmp_path / "export.log").write_text(f"{_iso(0.5)} begin export first\n{_iso(0.9)} begin export second\n"
+                                         f"{_iso(1.5)} done export second\n{_iso(2)} done export first\n")
+    table = ('[[table]]\nname = "events"\nkey = ["account"]\nts = "ts"\n'
+             'runs_pattern = "^(?P<ts>\\\\S+) (?P<phase>begin|done) (?P<job>\\\\w+) (?P<run>\\\\w+)$"\n')
+    config = tmp_path / "dupfinder.toml"
+    config.write_text(f'database = "{sqlite_url}"\nruns = "export.log"\n\n{table}')
+    result = CliRunner().invoke(main, ["scan", "--config", str(config), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    rows = json.loads(result.stdout)["tables"][0]["clusters"][0]["rows"]
+    assert [row["run"] for row in rows] == [["export.log:1", "export.log:2"]] * 2, rows  # both runs active then
+    config.write_text(f'database = "{sqlite_url}"\n\n{table}')
+    result = CliRunner().invoke(main, ["scan", "--config", str(config), "--format", "json"])
+    assert result.exit_code == 2 and "runs_pattern reads log files" in result.output, result.output
+    assert "'events'" in result.output, result.output
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--runs", "missing.jsonl"], "cannot be read"),
     (["--runs-pattern", "(?P<start>a)(?P<end>b)"], "no --runs was given"),

@@ -234,22 +234,34 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
         keys = merged.get("keys", merged.get("key"))
         if isinstance(keys, str):
             keys = [keys]
-        specs.append(table_spec(
-            table=merged.get("name") or merged.get("table") or "",
-            keys=keys or [],
-            ts=merged.get("ts", ""),
-            window=merged.get("window"),
-            writers=merged.get("writers", {}),
-            infer_writers=merged.get("infer_writers", True),
-            keep=merged.get("keep", "earliest"),
-            since=merged.get("since"),
-            timezone=merged.get("timezone"),
-            incident_gap=merged.get("incident_gap"),
-            ids=merged.get("ids", merged.get("id", ())),
-            runs=runs,
-            runs_pattern=runs_pattern,
-        ))
+        try:
+            specs.append(_spec_of(merged, keys, runs, runs_pattern))
+        except UsageError as err:  # a value from the file is named as the file names it, not as an option
+            from_file = {f"--{name.replace('_', '-')}": name for name in ("window", "incident_gap", "since")
+                         if name in {**defaults, **entry} and (overrides or {}).get(name) is None}
+            text = str(err)
+            for option, name in from_file.items():
+                text = text.replace(f"for {option}", f"for {name}")
+            raise UsageError(f"{here}: {text}" if from_file else text) from None
     return doc.get("database"), specs
+
+
+def _spec_of(merged: dict[str, Any], keys, runs: tuple[str, ...], runs_pattern: str | None) -> TableSpec:
+    return table_spec(
+        table=merged.get("name") or merged.get("table") or "",
+        keys=keys or [],
+        ts=merged.get("ts", ""),
+        window=merged.get("window"),
+        writers=merged.get("writers", {}),
+        infer_writers=merged.get("infer_writers", True),
+        keep=merged.get("keep", "earliest"),
+        since=merged.get("since"),
+        timezone=merged.get("timezone"),
+        incident_gap=merged.get("incident_gap"),
+        ids=merged.get("ids", merged.get("id", ())),
+        runs=runs,
+        runs_pattern=runs_pattern,
+    )
 
 
 def run_logs(path: str | Path) -> tuple[tuple[str, ...], str | None]:

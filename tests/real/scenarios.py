@@ -178,7 +178,7 @@ def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000, think: f
 def timeout_retry(url: str, work: Path, payments: int = 90, every: int = 15) -> Truth:
     """One process posts ``payments`` payments; every ``every``-th times out on a slow server and is posted
     again while the first attempt still commits: each of those keys written twice by one process, a
-    constant ~0.2 s apart (real/timeout_retry.py)."""
+    constant ~1 s apart (real/timeout_retry.py)."""
     runs = work / "runs.jsonl"
     finish([spawn("timeout_retry", "--url", url, "--payments", str(payments), "--every", str(every),
                   "--runs", str(runs), log=work / "payments.log")])

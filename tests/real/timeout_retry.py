@@ -4,8 +4,9 @@ The job posts payments one after another, each through a fresh connection on a w
 most ``--timeout`` seconds for it. Every ``--every``-th payment meets a server slowed by a lock another
 session holds for ``--hold`` seconds; the job gives up, rests ``--pause`` seconds and posts the payment
 again, and the first attempt, still waiting on the lock, commits too once the lock goes. Each such payment
-is written twice by the same host and process, a constant delay apart (hold - timeout - pause, about 0.2 s
-by default): a retry, not a race.
+is written twice by the same host and process, a constant delay apart (hold - timeout - pause, about 1 s
+by default: at 0.2 s a loaded machine's scheduling, 10-20 ms either way, spread the delays past the 5% a
+fixed delay is read within, and a third of the runs read a race): a retry, not a race.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=15)
     parser.add_argument("--timeout", type=float, default=0.2)
     parser.add_argument("--pause", type=float, default=0.3)
-    parser.add_argument("--hold", type=float, default=0.7)
+    parser.add_argument("--hold", type=float, default=1.5)
     parser.add_argument("--runs", required=True)
     a = parser.parse_args()
     dsn, host = libpq(a.url), os.environ.get("SCENARIO_HOSTNAME", "payments-01")

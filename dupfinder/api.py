@@ -20,7 +20,7 @@ Progress = Callable[[str, str, int, int], None]  # (table, what is happening, ta
 def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     """Scan every table in ``options`` in one read-only transaction and return what was found."""
     from .attribution import attribute_table, clock, roles, written
-    from .cluster import build_clusters
+    from .cluster import build_clusters, one_column_divergence
     from .connect import (
         check_ids_unique,
         check_key_equality,
@@ -48,20 +48,22 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if progress:
                 progress(spec.table, "finding clusters", done, total)
             given = [c for _, c in spec.writers]
-            info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given},
+            info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given,
+                                                   "--ignore": list(spec.ignore)},
                               children=True, ids=spec.ids)
             if info.id_columns:
                 check_ids_unique(conn, info)
             ts_note = check_timestamp_column(info, spec.ts, conn)
             check_key_equality(conn, info, spec.keys)
             writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
-                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns))
+                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns)
+                                      | set(spec.ignore))
             aware = timestamp_awareness(info, spec.ts)
             utc = read_in_utc(info, spec.ts)  # a MySQL/MariaDB TIMESTAMP: no zone in the type, instants in UTC
             spec, since_note = column_since(spec, aware or utc)
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index)
-            clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep)
+            clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep, spec.ignore)
             read = roles.from_data(conn, info, spec, aware, clusters, writers)
             writers, rejected, data_roles = read.writers, read.rejected, read.found
             repeated, repeated_commits = clock.hour_apart_clusters(conn, info, spec, aware, writers, index)
@@ -75,7 +77,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
-            notes = [*_notes(info, aware, utc), *([ts_note] if ts_note else []),
+            divergence = one_column_divergence(clusters)
+            notes = [*_notes(info, aware, utc), *([ts_note] if ts_note else []), *([divergence] if divergence else []),
                      *([since_note] if since_note else []),
                      *found.stats.notes(),
                      *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected)]

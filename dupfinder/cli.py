@@ -142,6 +142,9 @@ def main(ctx: click.Context, traceback: bool) -> None:
 @click.option("--id", "ids", multiple=True,
               help="Column identifying a row where there is no primary key or row id (Spark, ClickHouse, views); "
                    "repeat for several. Checked unique by the scan.")
+@click.option("--ignore", "ignore", multiple=True, metavar="COLUMN",
+              help="Column left out of the comparison between copies (a per-row request id, a second write "
+                   "time such as updated_at); repeat for several.")
 @click.option("--window", default=None, help="Largest gap that still counts as the same moment [2s].")
 @click.option("--writer", "writers", multiple=True, metavar="ROLE=COLUMN",
               help="Column naming who wrote a row; roles: host, process, run, version, app.")
@@ -170,7 +173,7 @@ def main(ctx: click.Context, traceback: bool) -> None:
               help="Read runs from log lines: named groups start+end, ts+duration or ts+phase; job, host, "
                    "process, run.")
 @_handle_errors
-def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
+def scan(url, table, keys, ts, ids, ignore, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
          statement_timeout, work_mem, config_path, out, fmt, fail_on, baseline, quiet, runs, runs_pattern):
     """Scan tables at URL (or DUPFINDER_URL) for rows with the same key written moments apart."""
     started = _Startup()
@@ -180,7 +183,7 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
 
     config_url = None
     if config_path:
-        if table or keys or ts or writers or ids:
+        if table or keys or ts or writers or ids or ignore:
             raise UsageError("give tables either with --config or with --table/--key/--ts, not both")
         overrides = {"window": window, "keep": keep, "since": since, "timezone": timezone,
                      "incident_gap": incident_gap, **({"infer_writers": False} if no_infer_writers else {})}
@@ -195,7 +198,7 @@ def scan(url, table, keys, ts, ids, window, writers, no_infer_writers, since, ke
             raise UsageError(f"missing {', '.join(missing)} (or use --config FILE)")
         specs = [table_spec(table=table, keys=keys, ts=ts, window=window, writers=writers,
                             infer_writers=not no_infer_writers, keep=keep or "earliest", since=since,
-                            timezone=timezone, incident_gap=incident_gap, ids=ids)]
+                            timezone=timezone, incident_gap=incident_gap, ids=ids, ignore=ignore)]
     url = _database_url(url, config_url)
     checks = gates.parse_gates(fail_on)
     accepted = gates.load_baseline(baseline) if baseline else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -73,10 +73,38 @@ class Cluster:
         return tuple(r for r in self.rows if not r.survivor)
 
 
-def payload_columns(info: TableInfo, keys: tuple[str, ...], ts: str, writers: tuple[WriterColumn, ...]) -> list[str]:
-    """Every column other than the primary key, the business key, the timestamp and the writer columns."""
-    skip = set(info.primary_key) | set(info.id_columns) | set(keys) | {ts} | {w.column for w in writers}
+def payload_columns(info: TableInfo, keys: tuple[str, ...], ts: str, writers: tuple[WriterColumn, ...],
+                    ignore: tuple[str, ...] = ()) -> list[str]:
+    """Every column other than the primary key, the business key, the timestamp, the writer columns and the
+    columns the user left out of the comparison (``--ignore``)."""
+    skip = (set(info.primary_key) | set(info.id_columns) | set(keys) | {ts} | {w.column for w in writers}
+            | set(ignore))
     return [c for c in info.column_names if c not in skip]
+
+
+def one_column_divergence(clusters: Sequence[Cluster]) -> str | None:
+    """A note when (nearly) every cluster is divergent in one and the same column alone, as a per-row request
+    id or a second write time (``updated_at DEFAULT now()``) makes them: cleanup.sql then deletes nothing, and
+    nothing said why. None when the differences vary or are few.
+
+    >>> c = Cluster(key={}, rows=(), span_seconds=0.0, payload="divergent", differing_columns=("request_id",),
+    ...             gaps_seconds=())
+    >>> one_column_divergence([c] * 5)[:60]
+    "every one of the 5 clusters differs in column 'request_id' a"
+    >>> one_column_divergence([c] * 2) is None
+    True
+    """
+    divergent = [c for c in clusters if c.payload == "divergent"]
+    if len(divergent) < 3 or len(divergent) < 0.9 * len(clusters):
+        return None
+    sets = {tuple(c.differing_columns) for c in divergent}
+    if len(sets) != 1 or len(next(iter(sets))) != 1:
+        return None
+    (column,) = next(iter(sets))
+    every = "every one of the" if len(divergent) == len(clusters) else f"{len(divergent)} of the"
+    return (f"{every} {len(clusters)} clusters differs in column {column!r} alone, so cleanup.sql deletes none "
+            f"of them; if {column!r} is a per-row id or a second write time rather than business data, "
+            f"scan again with --ignore {column} (the guard still compares whole rows, the backup keeps them)")
 
 
 def build_clusters(
@@ -86,6 +114,7 @@ def build_clusters(
     ts: str,
     writers: tuple[WriterColumn, ...],
     keep: str,
+    ignore: tuple[str, ...] = (),
 ) -> list[Cluster]:
     """Group detected rows by key group and cluster number, compare payloads and mark one survivor.
 
@@ -95,7 +124,7 @@ def build_clusters(
     """
     if not records:
         return []
-    payload = payload_columns(info, keys, ts, writers)
+    payload = payload_columns(info, keys, ts, writers, ignore)
     id_columns = list(info.order_columns)
     clusters: list[Cluster] = []
     if isinstance(records, list):  # consumed as clusters are built: records and clusters are never both whole

@@ -34,6 +34,9 @@ class TableSpec:
     ids: tuple[str, ...] = ()  # --id: the columns that identify a row where there is no primary key or row id
     runs: tuple[str, ...] = ()  # this table's own job-run files (a TOML [[table]]'s runs): instead of the global ones
     runs_pattern: str | None = None
+    # --ignore: columns left out of the comparison between copies (a per-row request id, a second write time):
+    # copies differing only there are exact duplicates; the guard still compares whole rows
+    ignore: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.table:
@@ -56,6 +59,11 @@ class TableSpec:
                 what = "a --key column" if column in self.keys else "the --ts column"
                 raise UsageError(f"table {self.table!r}: --writer {role}={column} names {what}; a writer column "
                                  "tells the copies of one key apart by who wrote them")
+        for column in self.ignore:
+            if column in self.keys or column == self.ts:
+                what = "a --key column" if column in self.keys else "the --ts column"
+                raise UsageError(f"table {self.table!r}: --ignore {column} names {what}, which the copies are "
+                                 "matched on already")
         if self.timezone is not None:  # an empty --timezone '' is a mistake, not "no zone"
             _check_timezone(self.timezone)
         if len(set(self.ids)) != len(self.ids):
@@ -127,6 +135,7 @@ def table_spec(
     ids: list[str] | tuple[str, ...] | str = (),
     runs: tuple[str, ...] = (),
     runs_pattern: str | None = None,
+    ignore: list[str] | tuple[str, ...] | str = (),
 ) -> TableSpec:
     """Build a TableSpec from the loose values a command line or a TOML table gives."""
     return TableSpec(
@@ -144,6 +153,7 @@ def table_spec(
         ids=(ids,) if isinstance(ids, str) else tuple(ids or ()),
         runs=tuple(runs),
         runs_pattern=runs_pattern,
+        ignore=(ignore,) if isinstance(ignore, str) else tuple(ignore or ()),
     )
 
 
@@ -155,7 +165,8 @@ _DEFAULT_FIELDS = {"window": _DURATION, "keep": _TEXT, "since": _TEXT, "timezone
 _TOP_FIELDS = {"database": _TEXT, "table": "tables", "tables": "tables", "runs": "runs", "runs_pattern": "runs",
                **_DEFAULT_FIELDS}
 _TABLE_FIELDS = {"name": _TEXT, "table": _TEXT, "key": _KEYS, "keys": _KEYS, "ts": _TEXT, "writers": _WRITERS,
-                 "id": _KEYS, "ids": _KEYS, "runs": "runs", "runs_pattern": "runs", **_DEFAULT_FIELDS}
+                 "id": _KEYS, "ids": _KEYS, "ignore": _KEYS, "runs": "runs", "runs_pattern": "runs",
+                 **_DEFAULT_FIELDS}
 
 
 def _kind(value: Any) -> str:
@@ -261,6 +272,7 @@ def _spec_of(merged: dict[str, Any], keys, runs: tuple[str, ...], runs_pattern: 
         ids=merged.get("ids", merged.get("id", ())),
         runs=runs,
         runs_pattern=runs_pattern,
+        ignore=merged.get("ignore", ()),
     )
 
 

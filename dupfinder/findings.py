@@ -198,6 +198,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "ts_timezone_aware": t.ts_timezone_aware,
         **({"ts_read_in_utc": True} if t.ts_read_in_utc else {}),
         "keep": spec.keep,
+        **({"ignored_columns": list(spec.ignore)} if spec.ignore else {}),  # --ignore: left out of the comparison
         "since": spec.since.isoformat() if spec.since else None,
         **({"scan_seconds": round(t.scan_seconds, 3)} if t.scan_seconds is not None else {}),
         "time_range": {"first": iso_timestamp(t.stats.first_ts), "last": iso_timestamp(t.stats.last_ts)},

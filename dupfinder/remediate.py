@@ -214,12 +214,13 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
     generated = {c["name"] for c in described if c.get("generated")}
     types = {c["name"]: str(c.get("type") or "") for c in described}
     writers = [w for w in table.get("writer_columns", []) if w.get("column") in columns and _trusted(w)]
+    ignored = set(table.get("ignored_columns") or ())  # --ignore: never compared with the survivor
     # an id column differs between any two rows: a role the data read in one never makes a cluster divergent
-    guessed = {**_roles_from_data(table, [c for c in columns if c not in pk]),
+    guessed = {**_roles_from_data(table, [c for c in columns if c not in pk and c not in ignored]),
                **{w["column"]: w.get("role", "?") for w in table.get("writer_columns", [])
                   if w.get("column") in columns and not _trusted(w)}}
     writer_columns = {w["column"] for w in writers}
-    skip = set(pk) | set(table["keys"]) | {table["ts_column"]} | writer_columns
+    skip = set(pk) | set(table["keys"]) | {table["ts_column"]} | writer_columns | ignored
     payload = [c for c in columns if c not in skip]
     where = f"table {table['table']!r}"
     if row_id and ROW_ID_COLUMN in columns:

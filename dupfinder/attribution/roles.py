@@ -334,7 +334,7 @@ def from_data(conn, info, spec, aware, clusters: Sequence[Cluster], writers: Seq
     missing = {"host", "process", "run", "version"} - {w.role for w in writers if w.column not in rejected}
     searched = []
     if not spec.writers and spec.infer_writers and missing:
-        skip = set(spec.keys) | {spec.ts} | set(info.primary_key) | {w.column for w in writers}
+        skip = set(spec.keys) | {spec.ts} | set(info.primary_key) | {w.column for w in writers} | set(spec.ignore)
         searched = candidates(clusters, info.column_names, skip, {c.name: c.type for c in info.columns})
     profiles = {p.column: p for p in profile(conn, info, spec, aware, clusters, [*checked, *searched])} \
         if checked or searched else {}

@@ -297,8 +297,9 @@ class TableInfo:
     id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
     storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
     view: bool = False  # a view: no row id, no xmin/ctid, nothing to delete from
-    # PostgreSQL: the schema the catalog found the relation in (search_path at scan time). Generated SQL names
-    # it, so cleanup, rollback, migration and verify act on this table whatever search_path runs them
+    # PostgreSQL: the schema the catalog found the relation in (search_path at scan time); Spark: the database
+    # (the URL's). Generated SQL names it, so cleanup, rollback, migration and verify act on this table
+    # whatever search_path or current database runs them
     home_schema: str | None = None
     # PostgreSQL: tables that INHERIT from this plain table. Their rows are not its rows (a scan counted an
     # archive's rows as the parent's, and cleanup then aborted forever), so it is read and cleaned with ONLY
@@ -443,7 +444,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     found = _postgresql_shape(conn, table) if conn.dialect.name == "postgresql" else None
     schema, name = found[:2] if found else resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
-    storage = None
+    storage = home = None
     view = None
     plain: tuple[tuple[str, ...], ...] = ()
     inspector = sa.inspect(conn)
@@ -452,7 +453,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             columns, pk, uniques = _duckdb_shape(conn, schema, name)
             leading = ()
         elif conn.dialect.name == "hive":
-            (columns, storage), pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
+            (columns, storage, home), pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
         elif conn.dialect.name in ("mysql", "mariadb"):
             columns, pk, uniques, plain = _mysql_shape(conn, schema, name)
             leading = tuple({index[0] for index in plain})
@@ -517,7 +518,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain,
-        id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else None,
+        id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else home,
         inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p",
     )
 
@@ -699,13 +700,15 @@ def _child_keys_mysql(conn: Connection, schema: str | None, name: str) -> tuple[
     return tuple(out)
 
 
-def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[tuple[ColumnInfo, ...], str | None]:
-    """Columns and provider from Spark's DESCRIBE TABLE EXTENDED (columns: the rows before the first '#'
-    section); Spark has no primary key."""
+def _spark_shape(conn: Connection, schema: str | None,
+                 name: str) -> tuple[tuple[ColumnInfo, ...], str | None, str | None]:
+    """Columns, provider and database from Spark's DESCRIBE TABLE EXTENDED (columns: the rows before the first
+    '#' section); Spark has no primary key. The database is the one the table was found in: the generated files
+    name it, since `spark-sql -f` and beeline start in `default`, not in the URL's database."""
     from .sqltemplates import quote_table
 
     rows = conn.exec_driver_sql(f"DESCRIBE TABLE EXTENDED {quote_table(conn.dialect, name, schema)}").all()
-    columns, provider, section = [], None, False
+    columns, provider, database, section = [], None, None, False
     for col_name, data_type, *_ in rows:
         if not col_name or col_name.startswith("#"):
             section = True
@@ -715,7 +718,9 @@ def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[tuple
             columns.append(ColumnInfo(col_name, data_type, True, timezone))
         elif col_name == "Provider":
             provider = (data_type or "").strip().lower() or None
-    return tuple(columns), provider
+        elif col_name == "Database":
+            database = data_type or None
+    return tuple(columns), provider, database
 
 
 def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:

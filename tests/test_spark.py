@@ -90,7 +90,7 @@ def test_delta_tables_get_a_delete_in_the_plan(spark_url):
     doc = scan_doc(spark_url, ids=["id"], since="2026-11-01T00:00:00")
     assert any("Spark has no indexes" in n and "CLUSTER BY (`ts`)" in n for n in doc["tables"][0]["notes"])
     doc["tables"][0]["storage"] = "delta"  # pip's pyspark ships no Delta: the branch is rendered, not run
-    assert "\nDELETE FROM `events` WHERE (`id`) IN ((2));" in cleanup_sql(doc)
+    assert "\nDELETE FROM `" + doc["tables"][0]["schema"] + "`.`events` WHERE (`id`) IN ((2));" in cleanup_sql(doc)
     assert "no UNIQUE" in migration_sql_for_findings(doc)
 
 
@@ -142,3 +142,49 @@ def test_one_null_id_disables_neither_the_guard_nor_the_rollback(spark_url):
     assert sorted(r[0] for r in spark_rows(spark_url)) == ["1", "None"]
     apply_sql(spark_url, rollback_sql(doc))
     assert sorted(spark_rows(spark_url)) == sorted(before)
+
+
+def _in_default(url: str) -> str:
+    """The same server's `default` database: where spark-sql -f and beeline start."""
+    return url.rsplit("/", 1)[0] + "/default"
+
+
+def test_the_files_run_from_default_and_the_rewrite_keeps_the_table_partitioned(spark_url, tmp_path):
+    """A stranger's finding: with the URL naming a database (hive://.../lake), every file named the table
+    unqualified, so `spark-sql -f cleanup.sql` (which starts in `default`) did not find it; step 4's
+    rewrite, run by hand, made an unpartitioned Hive SerDe table of a partitioned parquet table, and dropped
+    the rows whose id is NULL (NOT IN is NULL for them)."""
+    engine = sa.create_engine(spark_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE events (id STRING, account INT, ts TIMESTAMP_NTZ, dt DATE) "
+                             "USING parquet PARTITIONED BY (dt)")
+        conn.exec_driver_sql("INSERT INTO events VALUES ('a', 7, TIMESTAMP_NTZ '2026-11-02 10:00:00', "
+                             "DATE '2026-11-02'), ('b', 7, TIMESTAMP_NTZ '2026-11-02 10:00:01', DATE '2026-11-02'), "
+                             "(NULL, 8, TIMESTAMP_NTZ '2026-11-03 10:00:00', DATE '2026-11-03')")
+    engine.dispose()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", spark_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--id", "id", "--out", str(out), "-q"])
+    assert result.exit_code == 1, result.output
+    before = sorted(spark_rows(spark_url))
+    default = _in_default(spark_url)
+    cleanup = (out / "cleanup.sql").read_text()
+    apply_sql(default, cleanup)
+    by_hand = [line[5:] for line in cleanup.splitlines()
+               if line.startswith(("--   CREATE TABLE", "--   INSERT INTO", "--   ALTER TABLE"))]
+    assert len(by_hand) >= 3
+    apply_sql(default, "\n".join(by_hand))
+    assert sorted(spark_rows(spark_url)) == [r for r in before if r[0] != "b"]
+    engine = sa.create_engine(spark_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        described = {r[0]: r[1] for r in conn.exec_driver_sql("DESCRIBE TABLE EXTENDED events")}
+    engine.dispose()
+    assert described.get("Provider") == "parquet" and "# Partition Information" in described
+    apply_sql(default, (out / "rollback.sql").read_text())
+    assert sorted(spark_rows(spark_url)) == before
+    verify = (out / "verify.sql").read_text().split(";\n")[0].split("\n", 5)[-1]
+    engine = sa.create_engine(default, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql(verify.replace(":since", "TIMESTAMP_NTZ '2026-11-01 00:00:00'")).all()
+    engine.dispose()
+    assert len(found) == 2

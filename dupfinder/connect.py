@@ -306,6 +306,8 @@ class TableInfo:
     inherited_by: tuple[str, ...] = ()
     # PostgreSQL: a partitioned table (relkind 'p'), on which CREATE INDEX CONCURRENTLY is refused
     partitioned: bool = False
+    # ClickHouse: the sort key's expressions, which a ReplacingMergeTree replaces rows on
+    sort_key: tuple[str, ...] = ()
 
     @property
     def heap(self) -> bool:
@@ -495,11 +497,14 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                         else f"; its columns are: {', '.join(names)}")
                 raise ColumnNotFound(f"{purpose} column {column!r} not found in table {table!r}{hint}")
     dialect = conn.dialect.name
+    sort_key: tuple[str, ...] = ()
     if dialect in SORT_KEY_ENGINES:
         # MergeTree's PRIMARY KEY orders the data; two rows may share it. What lets a --since scan skip old
         # parts: the sort key's first column, and a minmax skip index (the advice named them with neither)
         leading = (*leading, *pk[:1], *_minmax_indexed(conn, schema, name))
         pk = []
+        if dialect == "chdb":
+            storage, sort_key = _chdb_engine(conn, schema, name)
     if view is None:
         view = not pk and dialect in ROW_ID and _is_view(inspector, schema, name)
     row_id = None if pk or ids or view else ROW_ID.get(dialect)
@@ -519,7 +524,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain,
         id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else home,
-        inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p",
+        inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p", sort_key=sort_key,
     )
 
 
@@ -623,6 +628,20 @@ def _chdb_columns(conn: Connection, schema: str | None, name: str) -> list[dict]
             columns.append({"name": column, "type": text,
                             "nullable": text.startswith(("Nullable(", "LowCardinality(Nullable("))})
     return columns
+
+
+def _chdb_engine(conn: Connection, schema: str | None, name: str) -> tuple[str | None, tuple[str, ...]]:
+    """A ClickHouse table's engine and the expressions of its sort key: a ReplacingMergeTree replaces only rows
+    equal on the whole sort key, so one ordered by (key, ts) never replaces a second copy written later."""
+    row = conn.execute(sa.text("SELECT engine, sorting_key FROM system.tables WHERE database = "
+                               "coalesce(:schema, currentDatabase()) AND name = :name"),
+                       {"schema": schema, "name": name}).first()
+    if row is None:
+        return None, ()
+    text = (row[1] or "").strip()
+    if re.fullmatch(r"\([^()]*\)", text):  # ORDER BY (account) is kept as "(account)"
+        text = text[1:-1]
+    return row[0] or None, tuple(e.strip().strip("`") for e in text.split(",") if e.strip())
 
 
 def _minmax_indexed(conn: Connection, schema: str | None, name: str) -> list[str]:

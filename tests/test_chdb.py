@@ -261,3 +261,26 @@ def test_the_backup_of_a_summing_table_keeps_every_row(chdb_url):
         conn.exec_driver_sql(f"OPTIMIZE TABLE `{backup}` FINAL")  # what a background merge does, sooner or later
     engine.dispose()
     assert sorted((r[0], r[3]) for r in rows_of(chdb_url, backup)) == [(rid, "10.5") for rid in losers]
+
+
+@pytest.mark.parametrize(("order_by", "said"), [
+    ("(account, ts)", "copies of a key that differ in ts are never removed by its merges"),
+    ("(account)", None),
+])
+def test_a_replacing_table_ordered_by_more_than_its_key_is_named(chdb_url, order_by, said):
+    """A stranger's finding: daily_revenue was a ReplacingMergeTree ordered by (revenue_date, Region,
+    computed_at), so its merges never replaced the second run's rows; the advice was "a ReplacingMergeTree
+    ordered by the business key", to a table that is one, without a word about its sort key."""
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE events (id UInt32, account UInt32, ts DateTime64(6, 'Europe/Berlin')) "
+                             f"ENGINE = ReplacingMergeTree ORDER BY {order_by}")
+        conn.exec_driver_sql("SYSTEM STOP MERGES events")
+        for i in range(2):
+            conn.exec_driver_sql(f"INSERT INTO events VALUES ({i}, 7, toDateTime64('2026-11-02 02:00:00', 6, "
+                                 f"'Europe/Berlin') + toIntervalMillisecond({i * 300}))")
+    engine.dispose()
+    table = scan_doc(chdb_url, ids=["id"], keys=["account"])["tables"][0]
+    assert table["storage"] == "ReplacingMergeTree" and len(table["clusters"]) == 1
+    named = [n for n in table["notes"] if "ReplacingMergeTree ordered by" in n]
+    assert (named and said in named[0] and "(account, ts)" in named[0]) if said else not named, named

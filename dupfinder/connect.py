@@ -22,6 +22,8 @@ from .words import count
 ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
 # engines whose "primary key" is a sort key that does not make rows unique: rows are identified by --id only
 SORT_KEY_ENGINES = ("chdb", "clickhouse", "clickhousedb")
+# the engine as its users call it, where the SQLAlchemy dialect's name is another's ("hive" is PyHive's)
+ENGINE_LABELS = {"hive": "Spark SQL", "chdb": "ClickHouse"}
 # how PostgreSQL renders values as text: the scan and cleanup.sql set the same, so a row's md5 taken by the
 # scan equals the one cleanup.sql takes when nothing changed
 PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 'postgres'",
@@ -512,8 +514,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         raise UsageError(f"{table!r} is a view: it has no primary key or row id ({ROW_ID[dialect]}); name the "
                          "columns that identify a row with --id COL")
     if not pk and row_id is None and not ids and require_identity:
-        raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on: "
-                         "name the columns that identify a row with --id COL")
+        raise UsageError(f"table {table!r} has no primary key and {ENGINE_LABELS.get(dialect, dialect)} has no row "
+                         "id to fall back on: name the columns that identify a row with --id COL")
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,

@@ -40,8 +40,9 @@ def test_case_on_spark(case, spark_url):
 
 def test_without_id_spark_tables_are_refused_with_the_way_out(spark_url):
     spark_events_table(spark_url, [(1, 7, 0.0), (2, 7, 0.3)])
-    with pytest.raises(UsageError, match="--id COL"):
+    with pytest.raises(UsageError, match="--id COL") as refused:
         scan_one(spark_url)
+    assert "Spark SQL has no row id" in str(refused.value)  # it said "hive has no row id", PyHive's dialect name
 
 
 def test_out_writes_every_file_and_the_plan_runs_up_to_what_parquet_allows(spark_url, tmp_path):

@@ -4,6 +4,7 @@ tables created through it, the scan run through SQLAlchemy over PyHive (hive://)
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,28 @@ def test_the_files_run_from_default_and_the_rewrite_keeps_the_table_partitioned(
         found = conn.exec_driver_sql(verify.replace(":since", "TIMESTAMP_NTZ '2026-11-01 00:00:00'")).all()
     engine.dispose()
     assert len(found) == 2
+
+
+def test_the_advice_for_a_parquet_table_runs_and_a_second_run_adds_nothing(spark_url):
+    """A stranger's finding: a daily Spark job writing a parquet table twice was told only MERGE INTO on a Delta
+    table (which parquet has not). The overwrite advised for parquet, filled in and run twice on a real table:
+    the partition holds one run's rows, and the other partitions are untouched."""
+    from dupfinder.recommend import recommendations
+
+    text = recommendations("multi_host", [{"host": "a"}, {"host": "b"}], False, None, "hive")[-1]
+    setting, overwrite = re.findall(r"`(SET [^`]+)`", text)[0], re.findall(r"`(INSERT OVERWRITE [^`]+)`", text)[0]
+    job = (overwrite.replace("TABLE ...", "TABLE daily_revenue").replace("PARTITION (...)", "PARTITION (day)")
+           .replace("SELECT ...", "SELECT 'eu' AS region, CAST(10.50 AS DECIMAL(18,2)) AS amount, "
+                                  "DATE '2026-11-23' AS day"))
+    engine = sa.create_engine(spark_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE daily_revenue (region STRING, amount DECIMAL(18,2), day DATE) "
+                             "USING parquet PARTITIONED BY (day)")
+        conn.exec_driver_sql("INSERT INTO daily_revenue VALUES ('eu', 7.00, DATE '2026-11-22')")
+        conn.exec_driver_sql(setting)
+        for _ in range(2):  # two schedulers ran the job
+            conn.exec_driver_sql(job)
+        rows = sorted(map(tuple, conn.exec_driver_sql("SELECT CAST(day AS STRING), CAST(amount AS STRING) "
+                                                      "FROM daily_revenue").all()))
+    engine.dispose()
+    assert rows == [("2026-11-22", "7.00"), ("2026-11-23", "10.50")]

@@ -116,16 +116,23 @@ def test_statement_timeout_cancels_a_long_statement(spark_url):
         conn.exec_driver_sql("SELECT count(*) FROM range(100000000) AS a, range(1000) AS b").all()
 
 
+def spark_run(url: str, *statements: str) -> list[tuple]:
+    """Run statements in one Spark session, in order; the rows of the last one."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                result = conn.exec_driver_sql(statement)
+            return [tuple(r) for r in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
 def _rewrite_without(url: str, table: str, ids: list[int]) -> None:
     """Step 4 of a parquet plan, by hand: rewrite the table without the losing rows."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        wanted = ", ".join(map(str, ids))
-        conn.exec_driver_sql(f"CREATE TABLE kept USING parquet AS SELECT * FROM {table} "
-                             f"WHERE id IS NULL OR id NOT IN ({wanted})")
-        conn.exec_driver_sql(f"DROP TABLE {table}")
-        conn.exec_driver_sql(f"ALTER TABLE kept RENAME TO {table}")
-    engine.dispose()
+    wanted = ", ".join(map(str, ids))
+    spark_run(url, f"CREATE TABLE kept USING parquet AS SELECT * FROM {table} WHERE id IS NULL OR id NOT IN ({wanted})",
+              f"DROP TABLE {table}", f"ALTER TABLE kept RENAME TO {table}")
 
 
 def test_one_null_id_disables_neither_the_guard_nor_the_rollback(spark_url):
@@ -156,14 +163,11 @@ def test_the_files_run_from_default_and_the_rewrite_keeps_the_table_partitioned(
     unqualified, so `spark-sql -f cleanup.sql` (which starts in `default`) did not find it; step 4's
     rewrite, run by hand, made an unpartitioned Hive SerDe table of a partitioned parquet table, and dropped
     the rows whose id is NULL (NOT IN is NULL for them)."""
-    engine = sa.create_engine(spark_url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("CREATE TABLE events (id STRING, account INT, ts TIMESTAMP_NTZ, dt DATE) "
-                             "USING parquet PARTITIONED BY (dt)")
-        conn.exec_driver_sql("INSERT INTO events VALUES ('a', 7, TIMESTAMP_NTZ '2026-11-02 10:00:00', "
-                             "DATE '2026-11-02'), ('b', 7, TIMESTAMP_NTZ '2026-11-02 10:00:01', DATE '2026-11-02'), "
-                             "(NULL, 8, TIMESTAMP_NTZ '2026-11-03 10:00:00', DATE '2026-11-03')")
-    engine.dispose()
+    spark_run(spark_url, "CREATE TABLE events (id STRING, account INT, ts TIMESTAMP_NTZ, dt DATE) "
+                         "USING parquet PARTITIONED BY (dt)",
+              "INSERT INTO events VALUES ('a', 7, TIMESTAMP_NTZ '2026-11-02 10:00:00', DATE '2026-11-02'), "
+              "('b', 7, TIMESTAMP_NTZ '2026-11-02 10:00:01', DATE '2026-11-02'), "
+              "(NULL, 8, TIMESTAMP_NTZ '2026-11-03 10:00:00', DATE '2026-11-03')")
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["scan", spark_url, "--table", "events", "--key", "account", "--ts", "ts",
                                        "--id", "id", "--out", str(out), "-q"])
@@ -177,19 +181,12 @@ def test_the_files_run_from_default_and_the_rewrite_keeps_the_table_partitioned(
     assert len(by_hand) >= 3
     apply_sql(default, "\n".join(by_hand))
     assert sorted(spark_rows(spark_url)) == [r for r in before if r[0] != "b"]
-    engine = sa.create_engine(spark_url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        described = {r[0]: r[1] for r in conn.exec_driver_sql("DESCRIBE TABLE EXTENDED events")}
-    engine.dispose()
+    described = {r[0]: r[1] for r in spark_run(spark_url, "DESCRIBE TABLE EXTENDED events")}
     assert described.get("Provider") == "parquet" and "# Partition Information" in described
     apply_sql(default, (out / "rollback.sql").read_text())
     assert sorted(spark_rows(spark_url)) == before
     verify = (out / "verify.sql").read_text().split(";\n")[0].split("\n", 5)[-1]
-    engine = sa.create_engine(default, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        found = conn.exec_driver_sql(verify.replace(":since", "TIMESTAMP_NTZ '2026-11-01 00:00:00'")).all()
-    engine.dispose()
-    assert len(found) == 2
+    assert len(spark_run(default, verify.replace(":since", "TIMESTAMP_NTZ '2026-11-01 00:00:00'"))) == 2
 
 
 def test_the_advice_for_a_parquet_table_runs_and_a_second_run_adds_nothing(spark_url):
@@ -203,15 +200,9 @@ def test_the_advice_for_a_parquet_table_runs_and_a_second_run_adds_nothing(spark
     job = (overwrite.replace("TABLE ...", "TABLE daily_revenue").replace("PARTITION (...)", "PARTITION (day)")
            .replace("SELECT ...", "SELECT 'eu' AS region, CAST(10.50 AS DECIMAL(18,2)) AS amount, "
                                   "DATE '2026-11-23' AS day"))
-    engine = sa.create_engine(spark_url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("CREATE TABLE daily_revenue (region STRING, amount DECIMAL(18,2), day DATE) "
-                             "USING parquet PARTITIONED BY (day)")
-        conn.exec_driver_sql("INSERT INTO daily_revenue VALUES ('eu', 7.00, DATE '2026-11-22')")
-        conn.exec_driver_sql(setting)
-        for _ in range(2):  # two schedulers ran the job
-            conn.exec_driver_sql(job)
-        rows = sorted(map(tuple, conn.exec_driver_sql("SELECT CAST(day AS STRING), CAST(amount AS STRING) "
-                                                      "FROM daily_revenue").all()))
-    engine.dispose()
-    assert rows == [("2026-11-22", "7.00"), ("2026-11-23", "10.50")]
+    rows = spark_run(spark_url, "CREATE TABLE daily_revenue (region STRING, amount DECIMAL(18,2), day DATE) "
+                                "USING parquet PARTITIONED BY (day)",
+                     "INSERT INTO daily_revenue VALUES ('eu', 7.00, DATE '2026-11-22')",
+                     setting, job, job,  # two schedulers ran the job
+                     "SELECT CAST(day AS STRING), CAST(amount AS STRING) FROM daily_revenue")
+    assert sorted(rows) == [("2026-11-22", "7.00"), ("2026-11-23", "10.50")]

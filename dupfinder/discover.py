@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .connect import ENGINE_LABELS, TableInfo, check_timestamp_column, introspect, read_only
+from .connect import ENGINE_LABELS, TableInfo, check_timestamp_column, introspect, read_only, table_names
 from .detect import read_from
 from .errors import ColumnNotFound, QueryFailed, UsageError
 from .sqltemplates import render_sql, spelled_out, sql_text
@@ -104,7 +104,9 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
         try:
             if schema is not None and schema not in inspector.get_schema_names():
                 raise UsageError(f"schema {schema!r} not found; schemas: {', '.join(inspector.get_schema_names())}")
-            names = sorted(set(inspector.get_table_names(schema=schema)) - _partitions(conn, schema))
+            # PyHive's own listing reads the database column of Spark's SHOW TABLES: every "table" was the database
+            listed = table_names(conn, schema) if conn.dialect.name == "hive" else inspector.get_table_names(schema)
+            names = sorted(set(listed) - _partitions(conn, schema))
         except sa.exc.DBAPIError as err:
             raise QueryFailed(f"cannot list tables: {str(err.orig or err).splitlines()[0]}") from None
         for name in names:

@@ -206,3 +206,13 @@ def test_the_advice_for_a_parquet_table_runs_and_a_second_run_adds_nothing(spark
                      setting, job, job,  # two schedulers ran the job
                      "SELECT CAST(day AS STRING), CAST(amount AS STRING) FROM daily_revenue")
     assert sorted(rows) == [("2026-11-22", "7.00"), ("2026-11-23", "10.50")]
+
+
+def test_discover_lists_the_tables_of_the_urls_database(spark_url):
+    """A stranger's finding: `dupfinder discover hive://host:port/lake` stopped with "table 'lake' not found":
+    the table list came from PyHive's reflection, which reads the database column of Spark's SHOW TABLES."""
+    from dupfinder.discover import discover
+
+    spark_events_table(spark_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0)])
+    (proposal,) = discover(spark_url)
+    assert proposal.table == "events" and proposal.ts == "ts" and proposal.keys

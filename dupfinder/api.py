@@ -146,7 +146,22 @@ def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, reject
     advice = since_advice(dialect, info, spec.ts) if spec.since is not None and not info.view else None
     if advice:
         notes.append(advice)
+    if (info.storage or "").endswith("ReplacingMergeTree") and set(info.sort_key) != set(spec.keys):
+        notes.append(_replacing_note(info, spec.keys))
     return notes
+
+
+def _replacing_note(info: TableInfo, keys) -> str:
+    """Why a ReplacingMergeTree kept the copies: "make it a ReplacingMergeTree ordered by the business key" was
+    the advice to a table that is one, ordered by more than its key (or by less, which merges keys away)."""
+    extra = [c for c in info.sort_key if c not in keys]
+    missing = [k for k in keys if k not in info.sort_key]
+    head = f"a {info.storage} ordered by ({', '.join(info.sort_key)}) replaces only rows equal on all of it: "
+    if missing:
+        return head + (f"rows of different {', '.join(missing)} but an equal sort key are merged into one; order it "
+                       f"by the business key ({', '.join(keys)})")
+    return head + (f"copies of a key that differ in {', '.join(extra)} are never removed by its merges; ordered by "
+                   f"the business key ({', '.join(keys)}) they would be (read it with FINAL until a merge has run)")
 
 
 def _notes(info: TableInfo, aware: bool | None, utc: bool = False) -> list[str]:

@@ -22,6 +22,8 @@ from .words import count
 ROW_ID = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}
 # engines whose "primary key" is a sort key that does not make rows unique: rows are identified by --id only
 SORT_KEY_ENGINES = ("chdb", "clickhouse", "clickhousedb")
+# the engine as its users call it, where the SQLAlchemy dialect's name is another's ("hive" is PyHive's)
+ENGINE_LABELS = {"hive": "Spark SQL", "chdb": "ClickHouse"}
 # how PostgreSQL renders values as text: the scan and cleanup.sql set the same, so a row's md5 taken by the
 # scan equals the one cleanup.sql takes when nothing changed
 PG_TEXT_FORMAT = ("TIME ZONE 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 'postgres'",
@@ -297,14 +299,17 @@ class TableInfo:
     id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
     storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
     view: bool = False  # a view: no row id, no xmin/ctid, nothing to delete from
-    # PostgreSQL: the schema the catalog found the relation in (search_path at scan time). Generated SQL names
-    # it, so cleanup, rollback, migration and verify act on this table whatever search_path runs them
+    # PostgreSQL: the schema the catalog found the relation in (search_path at scan time); Spark: the database
+    # (the URL's). Generated SQL names it, so cleanup, rollback, migration and verify act on this table
+    # whatever search_path or current database runs them
     home_schema: str | None = None
     # PostgreSQL: tables that INHERIT from this plain table. Their rows are not its rows (a scan counted an
     # archive's rows as the parent's, and cleanup then aborted forever), so it is read and cleaned with ONLY
     inherited_by: tuple[str, ...] = ()
     # PostgreSQL: a partitioned table (relkind 'p'), on which CREATE INDEX CONCURRENTLY is refused
     partitioned: bool = False
+    # ClickHouse: the sort key's expressions, which a ReplacingMergeTree replaces rows on
+    sort_key: tuple[str, ...] = ()
 
     @property
     def heap(self) -> bool:
@@ -443,7 +448,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     found = _postgresql_shape(conn, table) if conn.dialect.name == "postgresql" else None
     schema, name = found[:2] if found else resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
-    storage = None
+    storage = home = None
     view = None
     plain: tuple[tuple[str, ...], ...] = ()
     inspector = sa.inspect(conn)
@@ -452,7 +457,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             columns, pk, uniques = _duckdb_shape(conn, schema, name)
             leading = ()
         elif conn.dialect.name == "hive":
-            (columns, storage), pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
+            (columns, storage, home), pk, uniques, leading = _spark_shape(conn, schema, name), [], [], ()
         elif conn.dialect.name in ("mysql", "mariadb"):
             columns, pk, uniques, plain = _mysql_shape(conn, schema, name)
             leading = tuple({index[0] for index in plain})
@@ -494,11 +499,14 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                         else f"; its columns are: {', '.join(names)}")
                 raise ColumnNotFound(f"{purpose} column {column!r} not found in table {table!r}{hint}")
     dialect = conn.dialect.name
+    sort_key: tuple[str, ...] = ()
     if dialect in SORT_KEY_ENGINES:
         # MergeTree's PRIMARY KEY orders the data; two rows may share it. What lets a --since scan skip old
         # parts: the sort key's first column, and a minmax skip index (the advice named them with neither)
         leading = (*leading, *pk[:1], *_minmax_indexed(conn, schema, name))
         pk = []
+        if dialect == "chdb":
+            storage, sort_key = _chdb_engine(conn, schema, name)
     if view is None:
         view = not pk and dialect in ROW_ID and _is_view(inspector, schema, name)
     row_id = None if pk or ids or view else ROW_ID.get(dialect)
@@ -506,8 +514,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         raise UsageError(f"{table!r} is a view: it has no primary key or row id ({ROW_ID[dialect]}); name the "
                          "columns that identify a row with --id COL")
     if not pk and row_id is None and not ids and require_identity:
-        raise UsageError(f"table {table!r} has no primary key and {dialect} has no row id to fall back on: "
-                         "name the columns that identify a row with --id COL")
+        raise UsageError(f"table {table!r} has no primary key and {ENGINE_LABELS.get(dialect, dialect)} has no row "
+                         "id to fall back on: name the columns that identify a row with --id COL")
     return TableInfo(
         name=name, schema=schema, dialect=dialect, columns=columns, primary_key=tuple(pk), row_id=row_id,
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
@@ -517,8 +525,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain,
-        id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else None,
-        inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p",
+        id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else home,
+        inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p", sort_key=sort_key,
     )
 
 
@@ -624,6 +632,20 @@ def _chdb_columns(conn: Connection, schema: str | None, name: str) -> list[dict]
     return columns
 
 
+def _chdb_engine(conn: Connection, schema: str | None, name: str) -> tuple[str | None, tuple[str, ...]]:
+    """A ClickHouse table's engine and the expressions of its sort key: a ReplacingMergeTree replaces only rows
+    equal on the whole sort key, so one ordered by (key, ts) never replaces a second copy written later."""
+    row = conn.execute(sa.text("SELECT engine, sorting_key FROM system.tables WHERE database = "
+                               "coalesce(:schema, currentDatabase()) AND name = :name"),
+                       {"schema": schema, "name": name}).first()
+    if row is None:
+        return None, ()
+    text = (row[1] or "").strip()
+    if re.fullmatch(r"\([^()]*\)", text):  # ORDER BY (account) is kept as "(account)"
+        text = text[1:-1]
+    return row[0] or None, tuple(e.strip().strip("`") for e in text.split(",") if e.strip())
+
+
 def _minmax_indexed(conn: Connection, schema: str | None, name: str) -> list[str]:
     """The columns a ClickHouse minmax skip index is on."""
     rows = conn.execute(sa.text("SELECT expr FROM system.data_skipping_indices WHERE database = "
@@ -699,13 +721,15 @@ def _child_keys_mysql(conn: Connection, schema: str | None, name: str) -> tuple[
     return tuple(out)
 
 
-def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[tuple[ColumnInfo, ...], str | None]:
-    """Columns and provider from Spark's DESCRIBE TABLE EXTENDED (columns: the rows before the first '#'
-    section); Spark has no primary key."""
+def _spark_shape(conn: Connection, schema: str | None,
+                 name: str) -> tuple[tuple[ColumnInfo, ...], str | None, str | None]:
+    """Columns, provider and database from Spark's DESCRIBE TABLE EXTENDED (columns: the rows before the first
+    '#' section); Spark has no primary key. The database is the one the table was found in: the generated files
+    name it, since `spark-sql -f` and beeline start in `default`, not in the URL's database."""
     from .sqltemplates import quote_table
 
     rows = conn.exec_driver_sql(f"DESCRIBE TABLE EXTENDED {quote_table(conn.dialect, name, schema)}").all()
-    columns, provider, section = [], None, False
+    columns, provider, database, section = [], None, None, False
     for col_name, data_type, *_ in rows:
         if not col_name or col_name.startswith("#"):
             section = True
@@ -715,7 +739,9 @@ def _spark_shape(conn: Connection, schema: str | None, name: str) -> tuple[tuple
             columns.append(ColumnInfo(col_name, data_type, True, timezone))
         elif col_name == "Provider":
             provider = (data_type or "").strip().lower() or None
-    return tuple(columns), provider
+        elif col_name == "Database":
+            database = data_type or None
+    return tuple(columns), provider, database
 
 
 def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:

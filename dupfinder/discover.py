@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .connect import TableInfo, check_timestamp_column, introspect, read_only
+from .connect import ENGINE_LABELS, TableInfo, check_timestamp_column, introspect, read_only, table_names
 from .detect import read_from
 from .errors import ColumnNotFound, QueryFailed, UsageError
 from .sqltemplates import render_sql, spelled_out, sql_text
@@ -28,8 +28,11 @@ NEAR_SECONDS = 5.0       # copies written this close together are the double-wri
 WINDOW_SECONDS = 2       # the starter config's window (the scan's default)
 SLICE_ROWS = 500_000     # big tables are measured on their latest rows
 MAX_COLUMNS = 8          # candidate columns per table (pairs of them are tried too)
+# words of the moment a row was written, first; a pipeline's landing words (ingested, loaded, ...) rank above the bare
+# "at" of an event's own time (occurred_at), which a redelivered copy carries unchanged
 TS_WORDS = ("created", "inserted", "written", "recorded", "logged", "received", "applied", "charged",
-            "exported", "reserved", "booked", "at", "ts", "time", "timestamp")
+            "exported", "reserved", "booked", "ingested", "loaded", "landed", "consumed", "processed", "computed",
+            "at", "ts", "time", "timestamp")
 MEASURE_WORDS = {"amount", "cents", "total", "count", "sum", "qty", "quantity", "price", "balance", "cost",
                  "checksum", "hash", "md5", "sha", "digest", "note", "notes", "comment", "description",
                  "payload", "body", "data", "json", "status", "state"}
@@ -101,7 +104,9 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
         try:
             if schema is not None and schema not in inspector.get_schema_names():
                 raise UsageError(f"schema {schema!r} not found; schemas: {', '.join(inspector.get_schema_names())}")
-            names = sorted(set(inspector.get_table_names(schema=schema)) - _partitions(conn, schema))
+            # PyHive's own listing reads the database column of Spark's SHOW TABLES: every "table" was the database
+            listed = table_names(conn, schema) if conn.dialect.name == "hive" else inspector.get_table_names(schema)
+            names = sorted(set(listed) - _partitions(conn, schema))
         except sa.exc.DBAPIError as err:
             raise QueryFailed(f"cannot list tables: {str(err.orig or err).splitlines()[0]}") from None
         for name in names:
@@ -259,8 +264,8 @@ def _identity_missing(info: TableInfo) -> str | None:
     tables unedited instead of stopping at this one."""
     if info.primary_key or info.row_id:
         return None
-    return (f"no primary key, and {info.dialect} has no row id: a scan needs the columns that identify a row; "
-            "add ids = [...] naming them and uncomment the entry")
+    return (f"no primary key, and {ENGINE_LABELS.get(info.dialect, info.dialect)} has no row id: a scan needs the "
+            "columns that identify a row; add ids = [...] naming them and uncomment the entry")
 
 
 def _missing_index(conn: Connection, info: TableInfo, keys: tuple[str, ...], ts: str) -> str | None:

@@ -9,7 +9,11 @@ MIGRATION = ("Add the UNIQUE constraint on the business key (migration.sql) so t
 # engines that enforce no UNIQUE constraint: what stops the next double run there instead
 NO_UNIQUE = {"hive": "Spark SQL enforces no UNIQUE constraint", "chdb": "ClickHouse enforces no UNIQUE constraint"}
 NO_UNIQUE_ADVICE = {
-    "hive": "write with MERGE INTO ... ON the business key WHEN NOT MATCHED THEN INSERT on a Delta table",
+    # MERGE needs Delta (or Iceberg); a parquet or Hive table, what most daily jobs write, gets the overwrite
+    "hive": "write with MERGE INTO ... ON the business key WHEN NOT MATCHED THEN INSERT on a Delta table; on a "
+            "parquet or Hive table, partition it by the run's date and write with `INSERT OVERWRITE TABLE ... "
+            "PARTITION (...) SELECT ...` under `SET spark.sql.sources.partitionOverwriteMode=dynamic`, so a second "
+            "run replaces the partitions the first one wrote instead of adding to them",
     "chdb": "a ReplacingMergeTree ordered by the business key, or insert_deduplication_token per job run",
 }
 

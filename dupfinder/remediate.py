@@ -272,6 +272,9 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "clusters": survey.clusters, "divergent": Replay(survey.divergent, lambda: _divergent(table, guessed)),
         "keep": keep, "backup": backup,
         "qbackup": quote_table(dialect, backup, schema), "excluded": excluded,
+        # Spark's by-hand rewrite of a parquet table: both in the table's database (a rename cannot move a table
+        # between databases, and `spark-sql -f` starts in `default`)
+        "qkept": quote_table(dialect, backup + "_kept", schema), "qold": quote_table(dialect, backup + "_old", schema),
         "hashed": planned > 0 and survey.hashed,
         "children": children, "text_format": PG_TEXT_FORMAT, "stamp": stamp,
         "storage": table.get("storage"),

@@ -231,3 +231,56 @@ def test_the_cleanup_header_promises_no_transaction(chdb_url):
     head = cleanup_sql(scan_doc(chdb_url, ids=["id"])).split("-- table ")[0]
     assert "transaction aborts" not in head and "same transaction" not in head
     assert "NO TRANSACTION" in head and "Session.query" in head
+
+
+def test_the_backup_of_a_summing_table_keeps_every_row(chdb_url):
+    """A stranger's finding: the backup was `CREATE TABLE ... AS` the table, engine included, so a
+    SummingMergeTree's backup summed the losing copies of one key into one row when it merged (a
+    ReplacingMergeTree's kept one of them): rollback.sql, which reads the backup, could no longer put back the
+    rows cleanup.sql deleted, with their ids, as its header promises."""
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE events (rid UUID, account UInt32, ts DateTime64(6, 'Europe/Berlin'), "
+                             "amount Decimal(18, 2)) ENGINE = SummingMergeTree ORDER BY account")
+        conn.exec_driver_sql("SYSTEM STOP MERGES events")  # the copies of one run, before a merge adds them up
+        for i in range(3):  # one insert (one part) per copy, as three runs of the job write them
+            conn.exec_driver_sql(f"INSERT INTO events VALUES (generateUUIDv4(), 7, "
+                                 f"toDateTime64('2026-11-02 02:00:00', 6, 'Europe/Berlin') + "
+                                 f"toIntervalMillisecond({i * 300}), 10.50)")
+    engine.dispose()
+    doc = scan_doc(chdb_url, ids=["rid"], keys=["account"])
+    losers = sorted(str(r["pk"]["rid"]) for c in doc["tables"][0]["clusters"] for r in c["rows"]
+                    if not r["survivor"])
+    assert len(losers) == 2
+    cleanup = cleanup_sql(doc)
+    apply_sql(chdb_url, cleanup)
+    backup = next(json.loads(line.split("backup table: ")[1]) for line in cleanup.splitlines()
+                  if "backup table: " in line)
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"OPTIMIZE TABLE `{backup}` FINAL")  # what a background merge does, sooner or later
+    engine.dispose()
+    assert sorted((r[0], r[3]) for r in rows_of(chdb_url, backup)) == [(rid, "10.5") for rid in losers]
+
+
+@pytest.mark.parametrize(("order_by", "said"), [
+    ("(account, ts)", "copies of a key that differ in ts are never removed by its merges"),
+    ("(account)", None),
+])
+def test_a_replacing_table_ordered_by_more_than_its_key_is_named(chdb_url, order_by, said):
+    """A stranger's finding: daily_revenue was a ReplacingMergeTree ordered by (revenue_date, Region,
+    computed_at), so its merges never replaced the second run's rows; the advice was "a ReplacingMergeTree
+    ordered by the business key", to a table that is one, without a word about its sort key."""
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE events (id UInt32, account UInt32, ts DateTime64(6, 'Europe/Berlin')) "
+                             f"ENGINE = ReplacingMergeTree ORDER BY {order_by}")
+        conn.exec_driver_sql("SYSTEM STOP MERGES events")
+        for i in range(2):
+            conn.exec_driver_sql(f"INSERT INTO events VALUES ({i}, 7, toDateTime64('2026-11-02 02:00:00', 6, "
+                                 f"'Europe/Berlin') + toIntervalMillisecond({i * 300}))")
+    engine.dispose()
+    table = scan_doc(chdb_url, ids=["id"], keys=["account"])["tables"][0]
+    assert table["storage"] == "ReplacingMergeTree" and len(table["clusters"]) == 1
+    named = [n for n in table["notes"] if "ReplacingMergeTree ordered by" in n]
+    assert (named and said in named[0] and "(account, ts)" in named[0]) if said else not named, named

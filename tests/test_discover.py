@@ -328,3 +328,22 @@ def test_a_row_id_column_that_is_no_primary_key_does_not_hide_the_key(sqlite_url
     engine.dispose()
     for url in (sqlite_url, chdb_url):
         assert [p.keys for p in discover(url)] == [("order_ref",)], url
+
+
+def test_a_redelivered_event_is_timed_by_when_it_landed_not_when_it_happened(chdb_url):
+    """A stranger's finding: a lakehouse events table (event_id, occurred_at, ingested_at) was proposed with
+    ts = occurred_at, the event's own time, which a redelivered message carries unchanged: the copies a consumer
+    wrote seconds apart would read as written at the same microsecond. The time a row landed says when it was
+    written."""
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE events (ingest_id UUID, event_id String, occurred_at DateTime64(3, 'UTC'), "
+                             "ingested_at DateTime64(6, 'Europe/Berlin')) ENGINE = MergeTree ORDER BY event_id")
+        conn.exec_driver_sql("INSERT INTO events SELECT generateUUIDv4(), concat('ev', toString(number % 40)), "
+                             "toDateTime64('2026-11-23 01:00:00', 3, 'UTC') + toIntervalSecond(number % 40), "
+                             "toDateTime64('2026-11-24 05:21:00', 6, 'Europe/Berlin') + "
+                             "toIntervalMillisecond(number * 50) FROM numbers(46)")
+    engine.dispose()
+    (proposal,) = discover(chdb_url)
+    assert (proposal.keys, proposal.ts) == (("event_id",), "ingested_at")
+    assert proposal.identity.startswith("no primary key, and ClickHouse has no row id")  # it said "chdb"

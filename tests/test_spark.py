@@ -4,6 +4,7 @@ tables created through it, the scan run through SQLAlchemy over PyHive (hive://)
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,9 @@ def test_case_on_spark(case, spark_url):
 
 def test_without_id_spark_tables_are_refused_with_the_way_out(spark_url):
     spark_events_table(spark_url, [(1, 7, 0.0), (2, 7, 0.3)])
-    with pytest.raises(UsageError, match="--id COL"):
+    with pytest.raises(UsageError, match="--id COL") as refused:
         scan_one(spark_url)
+    assert "Spark SQL has no row id" in str(refused.value)  # it said "hive has no row id", PyHive's dialect name
 
 
 def test_out_writes_every_file_and_the_plan_runs_up_to_what_parquet_allows(spark_url, tmp_path):
@@ -90,7 +92,7 @@ def test_delta_tables_get_a_delete_in_the_plan(spark_url):
     doc = scan_doc(spark_url, ids=["id"], since="2026-11-01T00:00:00")
     assert any("Spark has no indexes" in n and "CLUSTER BY (`ts`)" in n for n in doc["tables"][0]["notes"])
     doc["tables"][0]["storage"] = "delta"  # pip's pyspark ships no Delta: the branch is rendered, not run
-    assert "\nDELETE FROM `events` WHERE (`id`) IN ((2));" in cleanup_sql(doc)
+    assert "\nDELETE FROM `" + doc["tables"][0]["schema"] + "`.`events` WHERE (`id`) IN ((2));" in cleanup_sql(doc)
     assert "no UNIQUE" in migration_sql_for_findings(doc)
 
 
@@ -112,3 +114,105 @@ def test_statement_timeout_cancels_a_long_statement(spark_url):
 
     with pytest.raises(QueryFailed, match="TIMEDOUT"), read_only(spark_url, statement_timeout=1) as conn:
         conn.exec_driver_sql("SELECT count(*) FROM range(100000000) AS a, range(1000) AS b").all()
+
+
+def spark_run(url: str, *statements: str) -> list[tuple]:
+    """Run statements in one Spark session, in order; the rows of the last one."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                result = conn.exec_driver_sql(statement)
+            return [tuple(r) for r in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def _rewrite_without(url: str, table: str, ids: list[int]) -> None:
+    """Step 4 of a parquet plan, by hand: rewrite the table without the losing rows."""
+    wanted = ", ".join(map(str, ids))
+    spark_run(url, f"CREATE TABLE kept USING parquet AS SELECT * FROM {table} WHERE id IS NULL OR id NOT IN ({wanted})",
+              f"DROP TABLE {table}", f"ALTER TABLE kept RENAME TO {table}")
+
+
+def test_one_null_id_disables_neither_the_guard_nor_the_rollback(spark_url):
+    """A stranger's finding: one row whose --id is NULL (a legacy row from before the column was filled) made
+    `x NOT IN (SELECT id ...)` NULL for every x on Spark, so the guard passed with a survivor gone and
+    rollback.sql put back nothing after the rewrite had removed the losing row."""
+    spark_events_table(spark_url, [(1, 7, 0.0), (2, 7, 0.3), (None, 9, 50.0)])
+    doc = scan_doc(spark_url, ids=["id"])
+    gone = json.loads(json.dumps(doc))
+    gone["tables"][0]["clusters"][0]["rows"][0]["pk"] = {"id": 99}  # a survivor the table does not hold
+    with pytest.raises(SQLFailed, match="a survivor is gone"):
+        apply_sql(spark_url, cleanup_sql(gone))
+    before = spark_rows(spark_url)
+    apply_sql(spark_url, cleanup_sql(doc))  # backs row 2 up
+    _rewrite_without(spark_url, "events", [2])
+    assert sorted(r[0] for r in spark_rows(spark_url)) == ["1", "None"]
+    apply_sql(spark_url, rollback_sql(doc))
+    assert sorted(spark_rows(spark_url)) == sorted(before)
+
+
+def _in_default(url: str) -> str:
+    """The same server's `default` database: where spark-sql -f and beeline start."""
+    return url.rsplit("/", 1)[0] + "/default"
+
+
+def test_the_files_run_from_default_and_the_rewrite_keeps_the_table_partitioned(spark_url, tmp_path):
+    """A stranger's finding: with the URL naming a database (hive://.../lake), every file named the table
+    unqualified, so `spark-sql -f cleanup.sql` (which starts in `default`) did not find it; step 4's
+    rewrite, run by hand, made an unpartitioned Hive SerDe table of a partitioned parquet table, and dropped
+    the rows whose id is NULL (NOT IN is NULL for them)."""
+    spark_run(spark_url, "CREATE TABLE events (id STRING, account INT, ts TIMESTAMP_NTZ, dt DATE) "
+                         "USING parquet PARTITIONED BY (dt)",
+              "INSERT INTO events VALUES ('a', 7, TIMESTAMP_NTZ '2026-11-02 10:00:00', DATE '2026-11-02'), "
+              "('b', 7, TIMESTAMP_NTZ '2026-11-02 10:00:01', DATE '2026-11-02'), "
+              "(NULL, 8, TIMESTAMP_NTZ '2026-11-03 10:00:00', DATE '2026-11-03')")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", spark_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--id", "id", "--out", str(out), "-q"])
+    assert result.exit_code == 1, result.output
+    before = sorted(spark_rows(spark_url))
+    default = _in_default(spark_url)
+    cleanup = (out / "cleanup.sql").read_text()
+    apply_sql(default, cleanup)
+    by_hand = [line[5:] for line in cleanup.splitlines()
+               if line.startswith(("--   CREATE TABLE", "--   INSERT INTO", "--   ALTER TABLE"))]
+    assert len(by_hand) >= 3
+    apply_sql(default, "\n".join(by_hand))
+    assert sorted(spark_rows(spark_url)) == [r for r in before if r[0] != "b"]
+    described = {r[0]: r[1] for r in spark_run(spark_url, "DESCRIBE TABLE EXTENDED events")}
+    assert described.get("Provider") == "parquet" and "# Partition Information" in described
+    apply_sql(default, (out / "rollback.sql").read_text())
+    assert sorted(spark_rows(spark_url)) == before
+    verify = (out / "verify.sql").read_text().split(";\n")[0].split("\n", 5)[-1]
+    assert len(spark_run(default, verify.replace(":since", "TIMESTAMP_NTZ '2026-11-01 00:00:00'"))) == 2
+
+
+def test_the_advice_for_a_parquet_table_runs_and_a_second_run_adds_nothing(spark_url):
+    """A stranger's finding: a daily Spark job writing a parquet table twice was told only MERGE INTO on a Delta
+    table (which parquet has not). The overwrite advised for parquet, filled in and run twice on a real table:
+    the partition holds one run's rows, and the other partitions are untouched."""
+    from dupfinder.recommend import recommendations
+
+    text = recommendations("multi_host", [{"host": "a"}, {"host": "b"}], False, None, "hive")[-1]
+    setting, overwrite = re.findall(r"`(SET [^`]+)`", text)[0], re.findall(r"`(INSERT OVERWRITE [^`]+)`", text)[0]
+    job = (overwrite.replace("TABLE ...", "TABLE daily_revenue").replace("PARTITION (...)", "PARTITION (day)")
+           .replace("SELECT ...", "SELECT 'eu' AS region, CAST(10.50 AS DECIMAL(18,2)) AS amount, "
+                                  "DATE '2026-11-23' AS day"))
+    rows = spark_run(spark_url, "CREATE TABLE daily_revenue (region STRING, amount DECIMAL(18,2), day DATE) "
+                                "USING parquet PARTITIONED BY (day)",
+                     "INSERT INTO daily_revenue VALUES ('eu', 7.00, DATE '2026-11-22')",
+                     setting, job, job,  # two schedulers ran the job
+                     "SELECT CAST(day AS STRING), CAST(amount AS STRING) FROM daily_revenue")
+    assert sorted(rows) == [("2026-11-22", "7.00"), ("2026-11-23", "10.50")]
+
+
+def test_discover_lists_the_tables_of_the_urls_database(spark_url):
+    """A stranger's finding: `dupfinder discover hive://host:port/lake` stopped with "table 'lake' not found":
+    the table list came from PyHive's reflection, which reads the database column of Spark's SHOW TABLES."""
+    from dupfinder.discover import discover
+
+    spark_events_table(spark_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0)])
+    (proposal,) = discover(spark_url)
+    assert proposal.table == "events" and proposal.ts == "ts" and proposal.keys

@@ -124,7 +124,7 @@ def build_clusters(
             values = {c: same_text(texts, v if type(v) in PLAIN else jsonable(v))
                       for c, v in zip(names, [raw[i] for i in places], strict=True)}
             if first is None:
-                key = {k: jsonable(r.col(k)) for k in keys}
+                key = {k: values[k] for k in keys}  # what jsonable made of them, held once
                 first = {c: _comparable(values[c]) for c in payload}
             else:
                 differ.update(c for c in payload if c not in differ and _comparable(values[c]) != first[c])

@@ -46,7 +46,7 @@ def writer_of(row: ClusterRow) -> Writer:
 
 def distinct(cluster: Cluster, role: str) -> set[Any]:
     """The values one role takes among a cluster's rows (values that name nobody left out)."""
-    return {r.writer.get(role) for r in cluster.rows if named(r.writer.get(role))}
+    return {value for value in {r.writer.get(role) for r in cluster.rows} if named(value)}
 
 
 def pair(cluster: Cluster) -> tuple[Writer, Writer] | None:

@@ -306,7 +306,7 @@ def write_findings_to(doc: dict[str, Any], out: TextIO) -> None:
                     if type(k) is str:
                         names[k] = name
                 if type(v) in SCALARS:  # written in place: no call, one piece
-                    emit(("," if n else "") + pad + name + scalar(v))
+                    emit(("," if n else "") + pad + name + (quoted(v) if type(v) is str else scalar(v)))
                     continue
                 emit(("," if n else "") + pad + name)
                 write(v, level + 1, rows=k == "rows")

@@ -109,7 +109,7 @@ def build_clusters(
     shared: dict[tuple, dict[str, Any]] = {}  # one dict per distinct writer: thousands of rows share a few
     texts: dict[Any, Any] = {}
     store = ValueStore(names)
-    columns: dict[str, int] | None = None  # each column's place in a record, read off the first record
+    kind: type | None = None  # the records' class, which knows each column's place in a record
     # the query returns rows ordered by key group, time and id, so each cluster is one run of records
     for _, run in itertools.groupby(records, key=lambda r: (r["_key_no"], r["_cluster_no"])):
         key: dict[str, Any] | None = None
@@ -117,8 +117,8 @@ def build_clusters(
         first: dict[str, str] | None = None  # the first row's payload, which any other row differs from or not
         differ: set[str] = set()
         for r in run:  # each record is dropped once its row is built, even in a cluster of 100,000 rows
-            if columns is None:
-                columns = type(r).columns
+            if type(r) is not kind:  # one statement's records, one kind: read once
+                kind, columns = type(r), type(r).columns
                 places = [columns[c] for c in names]
             raw = tuple(r)  # a plain tuple: a Record's [] reads by name
             values = {c: same_text(texts, v if type(v) in PLAIN else jsonable(v))

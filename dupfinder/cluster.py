@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .connect import TableInfo
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .detect import Record
 
 
+PLAIN = frozenset({str, int, bool, type(None)})  # what jsonable hands back as it is
 WHOLE_SECONDS_SHARE = 0.9  # nine in ten timestamps without a fraction: the column keeps whole seconds
 
 
@@ -124,6 +126,7 @@ def build_clusters(
     """
     if not records:
         return []
+    names = info.column_names
     payload = payload_columns(info, keys, ts, writers, ignore)
     id_columns = list(info.order_columns)
     clusters: list[Cluster] = []
@@ -134,7 +137,8 @@ def build_clusters(
         records = iter(queue.popleft, None)
     shared: dict[tuple, dict[str, Any]] = {}  # one dict per distinct writer: thousands of rows share a few
     texts: dict[Any, Any] = {}
-    store = ValueStore(tuple(info.column_names))
+    store = ValueStore(names)
+    kind: type | None = None  # the records' class, which knows each column's place in a record
     # the query returns rows ordered by key group, time and id, so each cluster is one run of records
     for _, run in itertools.groupby(records, key=lambda r: (r["_key_no"], r["_cluster_no"])):
         key: dict[str, Any] | None = None
@@ -142,29 +146,33 @@ def build_clusters(
         first: dict[str, str] | None = None  # the first row's payload, which any other row differs from or not
         differ: set[str] = set()
         for r in run:  # each record is dropped once its row is built, even in a cluster of 100,000 rows
-            values = {c: same_text(texts, jsonable(r.col(c))) for c in info.column_names}
+            if type(r) is not kind:  # one statement's records, one kind: read once
+                kind, columns = type(r), type(r).columns
+                places = [columns[c] for c in names]
+            raw = tuple(r)  # a plain tuple: a Record's [] reads by name
+            values = {c: same_text(texts, v if type(v) in PLAIN else jsonable(v))
+                      for c, v in zip(names, [raw[i] for i in places], strict=True)}
             if first is None:
-                key = {k: jsonable(r.col(k)) for k in keys}
+                key = {k: values[k] for k in keys}  # what jsonable made of them, held once
                 first = {c: _comparable(values[c]) for c in payload}
             else:
                 differ.update(c for c in payload if c not in differ and _comparable(values[c]) != first[c])
-            iso = iso_timestamp(r.col(ts)) or ""
-            built.append(ClusterRow(
-                pk={c: values[c] if c in values else jsonable(r.col(c)) for c in id_columns},
-                ts=values[ts] if values[ts] == iso else iso,  # one string where both read the same
-                ts_us=int(r["_ts_us"]),
-                writer=share(shared, {w.role: values[w.column] for w in writers}),
-                survivor=False,
-                values=store.put(values),
-                xmin=same_text(texts, r.get("_xmin")),  # a few transactions wrote many rows
-                ctid=r.get("_ctid"),
-                committed_us=r.get("_committed_us"),
-                row_hash=r.get("_row_md5"),
+            stamp = raw[columns[ts]]
+            iso = values[ts] if type(stamp) is datetime else iso_timestamp(stamp) or ""  # both read isoformat()
+            built.append((
+                int(r["_ts_us"]),
+                {c: values[c] if c in values else jsonable(r.col(c)) for c in id_columns},
+                values[ts] if values[ts] == iso else iso,  # one string where both read the same
+                share(shared, {w.role: values[w.column] for w in writers}),
+                store.put(values),
+                same_text(texts, r.get("_xmin")),  # a few transactions wrote many rows
+                r.get("_ctid"), r.get("_committed_us"), r.get("_row_md5"),
             ))
-        built.sort(key=lambda row: (row.ts_us, tuple(_sortable(row.pk[c]) for c in id_columns)))
-        survivor_index = 0 if keep == "earliest" else len(built) - 1
-        built[survivor_index] = replace(built[survivor_index], survivor=True)
-        rows = tuple(built)
+        built.sort(key=lambda row: (row[0], tuple(_sortable(row[1][c]) for c in id_columns)))
+        survivor = 0 if keep == "earliest" else len(built) - 1
+        rows = tuple(ClusterRow(pk=pk, ts=iso, ts_us=us, writer=writer, survivor=n == survivor, values=stored,
+                                xmin=xmin, ctid=ctid, committed_us=committed, row_hash=row_hash)
+                     for n, (us, pk, iso, writer, stored, xmin, ctid, committed, row_hash) in enumerate(built))
         del built
         differing = tuple(c for c in payload if c in differ)
         clusters.append(Cluster(

@@ -4,6 +4,7 @@ text says what the writers were ("two runs", "one host"), never an empty name.""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -54,9 +55,9 @@ def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Obse
         text += f"; {verdict.signal} would separate {first} from {second}"
     else:
         runner = next(m for m, _ in ranked if m != verdict.mechanism)
-        text = f"{WHAT[verdict.mechanism]}: " + (_reasons(contributions(verdict, runner), words,
-                                                         positive_only=True, limit=3) or "timing only")
-        against = [(name, w) for name, w in contributions(verdict, runner) if w < -0.5 and name in words]
+        moved = contributions(verdict, runner)
+        text = f"{WHAT[verdict.mechanism]}: " + (_reasons(moved, words, positive_only=True, limit=3) or "timing only")
+        against = [(name, w) for name, w in moved if w < -0.5 and name in words]
         if against:  # evidence that spoke for the runner-up is named as such, never left to contradict
             name, weight = against[0]
             text += f"; against it: {words[name]} ({weight:+.1f}, for {runner})"
@@ -90,9 +91,9 @@ def runner_share(verdict: Verdict, runner: str) -> float:
 
 
 def _reasons(moved: list[tuple[str, float]], words: dict[str, str], positive_only: bool, limit: int) -> str:
-    parts = [f"{words[name]} ({weight:+.1f})" for name, weight in moved
-             if name in words and (weight > 0.05 or not positive_only)][:limit]
-    return "; ".join(parts)
+    parts = (f"{words[name]} ({weight:+.1f})" for name, weight in moved
+             if name in words and (weight > 0.05 or not positive_only))
+    return "; ".join(itertools.islice(parts, limit))  # the first few written, not all
 
 
 def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: int, table_name: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from ..cluster import Cluster, ClusterRow
@@ -22,7 +23,17 @@ def named(value: Any) -> bool:
 
 def identity(row: ClusterRow) -> Writer:
     """The writer of a row as every known role names it (empty when the table records nobody)."""
-    return tuple(sorted((role, str(value)) for role, value in row.writer.items() if named(value)))
+    try:
+        return _identity(tuple(row.writer.items()))
+    except TypeError:  # an unhashable value (kept as is by cluster.share): read as it is
+        return _identity.__wrapped__(tuple(row.writer.items()))
+
+
+@lru_cache(maxsize=4096)
+def _identity(writer: tuple[tuple[str, Any], ...]) -> Writer:
+    """``identity`` of one writer's (role, value) pairs, read once: the attribution asks it of every row a few
+    times, and thousands of rows share a few writers."""
+    return tuple(sorted((role, str(value)) for role, value in writer if named(value)))
 
 
 def writer_of(row: ClusterRow) -> Writer:
@@ -35,7 +46,7 @@ def writer_of(row: ClusterRow) -> Writer:
 
 def distinct(cluster: Cluster, role: str) -> set[Any]:
     """The values one role takes among a cluster's rows (values that name nobody left out)."""
-    return {r.writer.get(role) for r in cluster.rows if named(r.writer.get(role))}
+    return {value for value in {r.writer.get(role) for r in cluster.rows} if named(value)}
 
 
 def pair(cluster: Cluster) -> tuple[Writer, Writer] | None:

@@ -55,8 +55,9 @@ def url_secrets(url: object) -> list[str]:
     for lo, hi in _secret_ranges(text):
         secret = text[lo:hi]
         for variant in (secret, unquote_plus(secret)):
-            pieces.append(variant)
-            pieces += [p for p in re.split(r"[@/:?#&=]", variant) if len(p) >= 4]
+            # libpq echoes a conninfo value with its backslashes and quotes escaped ("a\\b" for a\b)
+            pieces += [variant, variant.replace("\\", "\\\\").replace("'", "\\'")]
+            pieces += [p for p in re.split(r"[@/:?#&=\\'\"\s]", variant) if len(p) >= 4]
     # a secret of one or two characters would garble every message it was scrubbed from; mask_url still hides it
     return sorted({p for p in pieces if len(p) >= 3 and p != MASK}, key=len, reverse=True)
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 from helpers import events_table
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dupfinder import urls
@@ -73,6 +73,10 @@ URL_SHAPES = [
 
 @SLOW
 @given(secret=passwords(), shape=st.sampled_from(URL_SHAPES), command=st.sampled_from(["scan", "discover", "migrate"]))
+# drawn in CI: libpq echoed the host it read from an unencoded @ in the query with the backslash doubled,
+# "@***\\Pw222223", which no piece of the secret matched
+@example(secret=("Pw222222@@Pw222222\\Pw222223", ["Pw222222", "Pw222222", "Pw222223"]),
+         shape="postgresql+psycopg://app@127.0.0.1:9/prod?password={pw}", command="scan")
 def test_a_password_never_reaches_the_output(tmp_path_factory, secret, shape, command):
     password, tokens = secret
     url = shape.format(pw=password)

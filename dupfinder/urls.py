@@ -176,17 +176,38 @@ def _split(text: str) -> tuple[int, str | None, str]:
     return start, body[:last_at], body[last_at + 1:]
 
 
+# Parameters a database URL's query commonly holds (libpq, PyMySQL, SQLAlchemy's SQLite/DuckDB/Hive/ClickHouse
+# options): after a secret's value, a piece named anything else is read as more of that secret (an unencoded
+# ``&``), so it is masked too rather than shown.
+KNOWN_PARAMS = frozenset("""
+    host hostaddr port dbname database user username password passfile channel_binding connect_timeout
+    client_encoding options application_name fallback_application_name keepalives keepalives_idle
+    keepalives_interval keepalives_count tcp_user_timeout replication gssencmode sslmode requiressl
+    sslcompression sslcert sslkey sslpassword sslcertmode sslrootcert sslcrl sslcrldir sslsni requirepeer
+    ssl_min_protocol_version ssl_max_protocol_version krbsrvname gsslib gssdelegation service
+    target_session_attrs load_balance_hosts charset read_default_file read_default_group ssl_ca ssl_cert ssl_key
+    ssl_disabled ssl_verify_cert ssl_verify_identity local_infile autocommit binary_prefix init_command
+    unix_socket auth_plugin_map driver odbc_connect mode uri check_same_thread timeout cache nolock immutable
+    vfs read_only auth kerberos_service_name secure verify compression session_timezone
+""".split())
+
+
 def _params(query: str) -> list[tuple[str, str, str]]:
     """Split a query string into (name, "=" or "", raw value); a piece without ``=``, or with nothing before
-    it, continues the previous value (a password with an unencoded ``&``: no parameter has an empty name).
+    it, continues the previous value (a password with an unencoded ``&``: no parameter has an empty name), and
+    so does a piece after a secret's value whose name is no parameter a database URL holds.
 
     >>> _params("password=Pw2&=Pw3&sslmode=x")
     [('password', '=', 'Pw2&=Pw3'), ('sslmode', '=', 'x')]
+    >>> _params("password=Pw2@&Pw3=Pw4&sslmode=x")
+    [('password', '=', 'Pw2@&Pw3=Pw4'), ('sslmode', '=', 'x')]
     """
     params: list[list[str]] = []
     for piece in query.split("&"):
         name, eq, value = piece.partition("=")
-        if (eq and name) or not params:
+        secret_before = bool(params) and bool(_SECRET_NAME.search(unquote_plus(params[-1][0])))
+        unknown = unquote_plus(name).strip().lower() not in KNOWN_PARAMS
+        if not params or (eq and name and not (secret_before and unknown)):
             params.append([name, eq, value])
         else:
             params[-1][2] += "&" + piece

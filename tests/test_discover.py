@@ -306,6 +306,15 @@ def test_the_starter_config_gives_a_window_that_holds_the_copies_it_counted(sqli
     assert summary["totals"]["clusters"] == 3 and summary["totals"]["far"] == 0, summary
 
 
+def _chdb(url: str, *statements: str) -> None:
+    """Run statements on chDB (one embedded session per process: the engine is disposed at once)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
 def test_a_row_id_column_that_is_no_primary_key_does_not_hide_the_key(sqlite_url, chdb_url):
     """A table without a declared primary key (every ClickHouse table) whose rows carry a generated id: the id
     differs between any two rows, copies included, so it 'split' every repeated key and order_ref was refused
@@ -317,15 +326,11 @@ def test_a_row_id_column_that_is_no_primary_key_does_not_hide_the_key(sqlite_url
     rows += [{"event_id": f"e{100 + n}", "order_ref": f"O{n}", "region": f"r{n % 3}", "created_at": at(60 * n + 0.3)}
              for n in range(1, 6)]
     make_table(sqlite_url, "orders", columns, rows)
-    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("CREATE TABLE orders (event_id UUID, order_ref String, region String, "
-                             "created_at DateTime64(6)) ENGINE = MergeTree ORDER BY created_at")
-        conn.exec_driver_sql("INSERT INTO orders SELECT generateUUIDv4(), concat('O', toString(number % 30)), "
-                             "concat('r', toString(number % 3)), toDateTime64('2026-11-02 02:00:00', 6) + "
-                             "toIntervalMillisecond(if(number < 30, number * 60000, (number - 30) * 60000 + 300)) "
-                             "FROM numbers(35)")
-    engine.dispose()
+    _chdb(chdb_url, "CREATE TABLE orders (event_id UUID, order_ref String, region String, created_at DateTime64(6)) "
+                    "ENGINE = MergeTree ORDER BY created_at",
+          "INSERT INTO orders SELECT generateUUIDv4(), concat('O', toString(number % 30)), "
+          "concat('r', toString(number % 3)), toDateTime64('2026-11-02 02:00:00', 6) + "
+          "toIntervalMillisecond(if(number < 30, number * 60000, (number - 30) * 60000 + 300)) FROM numbers(35)")
     for url in (sqlite_url, chdb_url):
         assert [p.keys for p in discover(url)] == [("order_ref",)], url
 
@@ -335,15 +340,12 @@ def test_a_redelivered_event_is_timed_by_when_it_landed_not_when_it_happened(chd
     ts = occurred_at, the event's own time, which a redelivered message carries unchanged: the copies a consumer
     wrote seconds apart would read as written at the same microsecond. The time a row landed says when it was
     written."""
-    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("CREATE TABLE events (ingest_id UUID, event_id String, occurred_at DateTime64(3, 'UTC'), "
-                             "ingested_at DateTime64(6, 'Europe/Berlin')) ENGINE = MergeTree ORDER BY event_id")
-        conn.exec_driver_sql("INSERT INTO events SELECT generateUUIDv4(), concat('ev', toString(number % 40)), "
-                             "toDateTime64('2026-11-23 01:00:00', 3, 'UTC') + toIntervalSecond(number % 40), "
-                             "toDateTime64('2026-11-24 05:21:00', 6, 'Europe/Berlin') + "
-                             "toIntervalMillisecond(number * 50) FROM numbers(46)")
-    engine.dispose()
+    _chdb(chdb_url, "CREATE TABLE events (ingest_id UUID, event_id String, occurred_at DateTime64(3, 'UTC'), "
+                    "ingested_at DateTime64(6, 'Europe/Berlin')) ENGINE = MergeTree ORDER BY event_id",
+          "INSERT INTO events SELECT generateUUIDv4(), concat('ev', toString(number % 40)), "
+          "toDateTime64('2026-11-23 01:00:00', 3, 'UTC') + toIntervalSecond(number % 40), "
+          "toDateTime64('2026-11-24 05:21:00', 6, 'Europe/Berlin') + toIntervalMillisecond(number * 50) "
+          "FROM numbers(46)")
     (proposal,) = discover(chdb_url)
     assert (proposal.keys, proposal.ts) == (("event_id",), "ingested_at")
     assert proposal.identity.startswith("no primary key, and ClickHouse has no row id")  # it said "chdb"

@@ -65,6 +65,9 @@ TUNING_HARDER = tuple(range(1000, 1012))
 #   never used while tuning or validating, scored once with that session's final model (writer columns: 0.9999,
 #   1 multi_host cluster answered worker_race, ECE 0.0003; none mode: 0.9975, ECE 0.0026, 0.899 where the truth
 #   can be named, 399 of 444); what tests/test_attribution.py scores. fresh-6 was the validation set then.
+# - "fresh-8": chosen on 2026-11-24 (08:07 UTC) by the next session, before any change of it to the model (an
+#   Airflow run id shared by two schedulers, a kombu redelivery after a kill); never used while tuning or
+#   validating.
 HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-1": ((211, 223, 247, 290, 206), (9001, 9002, 9003)),
                  "fresh-2": ((311, 323, 347, 390, 306), (9101, 9102, 9103)),
@@ -72,7 +75,8 @@ HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-4": ((511, 523, 547, 590, 506), (9301, 9302, 9303)),
                  "fresh-5": ((611, 623, 647, 690, 606), (9401, 9402, 9403)),
                  "fresh-6": ((711, 723, 747, 790, 706), (9501, 9502, 9503)),
-                 "fresh-7": ((811, 823, 847, 890, 806), (9601, 9602, 9603))}
+                 "fresh-7": ((811, 823, 847, 890, 806), (9601, 9602, 9603)),
+                 "fresh-8": ((911, 923, 947, 990, 906), (9701, 9702, 9703))}
 
 
 @dataclass

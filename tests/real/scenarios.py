@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from real.batch import create_table
@@ -110,9 +111,11 @@ def _pair_share(collided: int, per_host: dict[str, int]) -> float:
     return min(collided / n for n in per_host.values())
 
 
-def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
+def shared_job_store(url: str, work: Path, batch: int = 300, run_id: str | None = None) -> Truth:
     """Two APScheduler processes (hosts sched-a and sched-b) sharing one SQLAlchemyJobStore: both run the
-    nightly export, each writing the whole batch, row by row."""
+    nightly export, each writing the whole batch, row by row. With ``run_id`` both record that one logical run
+    id, the way two Airflow schedulers both executing one DAG run record its ``dag_run_id``, and the table keeps
+    the host and that run id only."""
     from datetime import UTC, datetime, timedelta
 
     import psycopg
@@ -138,7 +141,7 @@ def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
                                 timezone="UTC")
     store.start(paused=True)
     store.add_job("real.shared_store:nightly_export", "interval", hours=24, id="nightly_export",
-                  start_date=datetime.now(UTC) + timedelta(seconds=1.5), args=[url, table, batch, str(runs)],
+                  start_date=datetime.now(UTC) + timedelta(seconds=1.5), args=[url, table, batch, str(runs), run_id],
                   misfire_grace_time=300)
     store.shutdown()
     lock = psycopg.connect(libpq(url))
@@ -150,8 +153,14 @@ def shared_job_store(url: str, work: Path, batch: int = 300) -> Truth:
         lock.commit()
         lock.close()
     finish(procs)
-    return _both_hosts(url, table, batch, {"runs": runs, "scheduler": work / "sched-a.log",
-                                           "scheduler_b": work / "sched-b.log"})
+    truth = _both_hosts(url, table, batch, {"runs": runs, "scheduler": work / "sched-a.log",
+                                            "scheduler_b": work / "sched-b.log"})
+    if run_id is None:
+        return truth
+    # a DAG's table records the host and the DAG run, not the task's pid (the stranger's table)
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN pid")
+    return replace(truth, writers={"host": "host", "run": "run_id"})
 
 
 def process_pool(url: str, work: Path, fixed: bool, jobs: int = 20_000, think: float = 0.0, workers: int = 8,

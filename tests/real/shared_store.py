@@ -27,10 +27,12 @@ from real.scenario import await_go, signal_ready
 JOBS_TABLE = "apscheduler_jobs"
 
 
-def nightly_export(url: str, table: str, count: int, runs: str) -> None:
-    """The job stored in the job store (by reference): export the day's batch from whichever host runs it."""
+def nightly_export(url: str, table: str, count: int, runs: str, run_id: str | None = None) -> None:
+    """The job stored in the job store (by reference): export the day's batch from whichever host runs it.
+    ``run_id``: the logical run both hosts record (Airflow's ``scheduled__<logical date>``) instead of one id
+    per execution."""
     run_export(url, table, range(1, count + 1), date(2026, 11, 20), host=os.environ["SCENARIO_HOSTNAME"],
-               job="nightly_export", runs=runs)
+               job="nightly_export", runs=runs, run_id=run_id)
 
 
 def main() -> None:

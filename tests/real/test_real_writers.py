@@ -88,8 +88,8 @@ CASES = [
 # With the job log the software wrote (--runs) beside the writer columns, every answer stays what the columns
 # give: the log adds which runs wrote the copies, it must not turn a pool's workers or a retry into a double run
 WITH_RUNS = ("apscheduler_shared_store", "apscheduler_dag_run", "lockstep_hosts", "launcher_twice_400",
-             "launcher_twice_diluted", "pool_check_then_act", "pool_atomic_claim", "pool_oldest_pending", "timeout_retry", "rolling_deploy",
-             *[f"dst_night_{n}" for n in scenarios.DST_TABLES])
+             "launcher_twice_diluted", "pool_check_then_act", "pool_atomic_claim", "pool_oldest_pending",
+             "timeout_retry", "rolling_deploy", *[f"dst_night_{n}" for n in scenarios.DST_TABLES])
 CASES += [(name, "writers+runs", expect) for name, mode, expect in list(CASES)
           if mode == "writers" and name in WITH_RUNS]
 XFAIL: dict[tuple[str, str], str] = {}  # (scenario, mode) -> reason, while a case is known wrong

@@ -256,3 +256,45 @@ def test_copies_in_a_repeated_hour_without_timezone_say_which_option_would_read_
     # the incident's gap is the time between the firings, an hour and 40 ms, not the wall clock's 40 ms
     [night_incident] = [i for i in zoned.incidents if i.mechanism == "dst_fallback"]
     assert night_incident.details["gap_seconds"]["median"] == pytest.approx(3600.04), night_incident.details
+
+
+def _task_rows(run_of, copies_of) -> list[dict]:
+    """Tasks of one queue on hosts worker-a and worker-b, 40 keys, each task's row recording the host and a run
+    id (``run_of(key)``); ``copies_of(key)``: the (host, seconds) of each copy written."""
+    rows = []
+    for key in range(40):
+        for host, seconds in copies_of(key):
+            rows.append({"id": len(rows) + 1, "account": key, "ts": T0 + timedelta(seconds=seconds),
+                         "amount": key * 7, "host": host, "run_id": run_of(key)})
+    return rows
+
+
+def test_a_run_id_two_hosts_share_over_a_batch_is_a_run_on_each_host(db_url):
+    """Two schedulers executing one logical run (an Airflow ``dag_run_id``) write it from both hosts: five keys
+    a night for five nights, the second host 2.5 s later. It read "one run wrote every copy" (retry, 85%)."""
+    def copies(key):
+        night = key // 5 * 86_400
+        return [("sched-a", night + key % 5 * 0.04), ("sched-b", night + 2.5 + key % 5 * 0.05)]
+
+    names = {"host": "host", "run": "run_id"}
+    make_table(db_url, "events", _columns(names), _task_rows(lambda key: f"scheduled__2026-10-{6 + key // 5:02d}",
+                                                             copies))
+    table = scan_one(db_url, keys=["account"], writers=["host=host", "run=run_id"], window="10s")
+    assert len(table.clusters) == 40
+    assert {c.mechanism for c in table.clusters} == {"multi_host"}, table.clusters[0].explanation
+    assert "one run executed on each host" in table.clusters[0].explanation
+
+
+def test_a_task_id_redelivered_to_another_host_is_one_run_retried(db_url):
+    """A queue's task id is one key's: the same id written again from another host 30 s later (a visibility
+    timeout) is that task redelivered, one run, not a run on each host."""
+    def copies(key):
+        first = [("worker-a" if key % 2 else "worker-b", key * 0.7)]
+        return first + [("worker-b" if key % 2 else "worker-a", key * 0.7 + 30)] if key % 8 == 3 else first
+
+    names = {"host": "host", "run": "run_id"}
+    make_table(db_url, "events", _columns(names), _task_rows(lambda key: f"task-{key:04x}-9c1e", copies))
+    table = scan_one(db_url, keys=["account"], writers=["host=host", "run=run_id"], window="40s")
+    assert len(table.clusters) == 5
+    assert {c.mechanism for c in table.clusters} == {"retry"}, table.clusters[0].explanation
+    assert all("wrote every copy" in c.explanation for c in table.clusters), table.clusters[0].explanation

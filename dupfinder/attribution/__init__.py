@@ -94,7 +94,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         same_host = len(writercols.distinct(cluster, "host")) <= 1 and len(writercols.distinct(cluster, "version")) <= 1
         batch = (e.pair is not None) if anonymous and xmin_ok and written is not None else None
         obs: list[Observation] = [
-            *writercols.observe(cluster, roles),
+            *writercols.observe(cluster, roles, e.size),
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
             *transactions.session_pair(heap_writers[id(e)], e.span_shared, timing.PAIR_SHARE),
             *timing.observe(cluster, e, alike[i], whole, spreads[id(e)], not anonymous,

@@ -62,16 +62,20 @@ def pair(cluster: Cluster) -> tuple[Writer, Writer] | None:
 
 
 def hosts_sharing(cluster: Cluster, roles: list[str]) -> set[str]:
-    """The hosts whose rows name a value of these process or run roles. A process or run is one only on one
-    host: two hosts writing the same run id ran one logical run twice (two Airflow schedulers each executing
-    ``scheduled__2026-11-20``, a stranger's case that read "one run wrote every copy", so retry at 85%), and
-    two hosts' processes with the same pid are two processes."""
+    """The hosts whose rows name a value of these process or run roles."""
     return {str(r.writer.get("host")) for r in cluster.rows
             if named(r.writer.get("host")) and any(named(r.writer.get(role)) for role in roles)}
 
 
-def observe(cluster: Cluster, roles: set[str]) -> list[Observation]:
-    """Which roles differ between the copies: versions, hosts, processes or runs."""
+def observe(cluster: Cluster, roles: set[str], keys: int = 1) -> list[Observation]:
+    """Which roles differ between the copies: versions, hosts, processes or runs. ``keys``: how many clusters
+    the same two writers share.
+
+    A run id two hosts both wrote, shared by several keys, is a batch's logical run executed on each host: two
+    Airflow schedulers both executing ``scheduled__2026-11-20`` (a stranger's case read "one run wrote every
+    copy" and a five-row batch double run was answered retry at 85%); a process id two hosts both wrote is two
+    processes. Shared by one key only, it is a task's or message's own id that another host ran again: a
+    redelivery, one run."""
     found = []
     two_hosts = "host" in roles and len(distinct(cluster, "host")) > 1
     for feature, role_set in (("version", ("version",)), ("host", ("host",)), ("process", ("process", "run"))):
@@ -82,11 +86,11 @@ def observe(cluster: Cluster, roles: set[str]) -> list[Observation]:
         if not any(values.values()):
             continue
         differ = [role for role, v in values.items() if len(v) > 1]
-        hosts = hosts_sharing(cluster, present) if two_hosts and not differ else set()
+        hosts = hosts_sharing(cluster, present) if two_hosts and keys > 1 and not differ else set()
         if len(hosts) > 1:
             role = next(r for r in present if values[r])
-            found.append(Observation(feature, "differ", f"one {role} id ({_one(values)}) was written from hosts "
-                                     f"{' and '.join(sorted(hosts))}: a {role} on each host"))
+            found.append(Observation(feature, "differ", f"{role} {_one(values)} wrote {keys} keys from both hosts "
+                                     f"{' and '.join(sorted(hosts))}: one {role} executed on each host"))
             continue
         if differ:
             names = " and ".join(sorted(map(str, set().union(*(values[r] for r in differ)))))

@@ -62,3 +62,15 @@ def charge(self, url: str, table: str, order_id: int, slow: bool) -> None:
                  (order_id, self.request.hostname, os.getpid(), self.request.id))
     if slow and attempt == 1:
         time.sleep(SLOW_SECONDS)  # the payment provider is slow this time: longer than the visibility timeout
+
+
+@app.task(bind=True, name="settle")
+def settle(self, url: str, table: str, order_id: int, hold: float) -> None:
+    """Write the order's row, then hold the message ``hold`` seconds (the rest of the settlement): a worker
+    killed meanwhile leaves the row written and the message unacknowledged, and it is delivered again."""
+    conn = _connections.get(url)
+    if conn is None:
+        conn = _connections[url] = psycopg.connect(libpq(url), autocommit=True)
+    conn.execute(f"INSERT INTO {table} (order_id, amount_cents, host, pid, task_id) VALUES (%s, 100, %s, %s, %s)",
+                 (order_id, self.request.hostname, os.getpid(), self.request.id))
+    time.sleep(hold)

@@ -42,6 +42,8 @@ def _run_group(group: str, new_database, work, request) -> dict[str, Truth]:
         return {f"dst_night_{name}": truth for name, truth in scenarios.dst_night(new_database(), work).items()}
     if group == "celery":
         return scenarios.celery_redelivery(new_database(), request.getfixturevalue("redis_url"), work)
+    if group == "celery_kill":
+        return {group: scenarios.celery_kill(new_database(), request.getfixturevalue("redis_url"), work)}
     runners = {
         "apscheduler_shared_store": lambda: scenarios.shared_job_store(new_database(), work),
         # the same two schedulers recording one logical run id, as Airflow's dag_run_id ("one run wrote every

@@ -317,3 +317,77 @@ def celery_redelivery(url: str, broker: str, work: Path, fast: int = 40, slow: i
                              writers={"host": "host", "process": "pid", "run": "task_id"}, window="10s",
                              logs={"worker": work / f"{name}.log"}, facts={"fast": 2 * fast, "slow": slow})
     return truths
+
+
+def celery_kill(url: str, broker: str, work: Path, orders: int = 60, hold: float = 0.3) -> Truth:
+    """Two Celery prefork workers on two hosts (worker-a, worker-b; two children each) consume one queue with
+    acks_late and a 2 s visibility timeout. Each task writes its row, then holds the message ``hold`` s.
+    worker-a is killed (SIGKILL, the whole process group: an OOM kill or a node lost) once it has written a
+    sixth of the orders: the tasks its children were holding had written their rows and were never
+    acknowledged, so kombu delivers them again to worker-b after the visibility timeout (a redelivery,
+    retry)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+
+    from real.batch import libpq
+    from real.celery_app import SCHEMA, VISIBILITY_TIMEOUT, make_app
+    from real.scenario import child_env, wait_for
+
+    table = "settlements_killed"
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute(SCHEMA.format(table=table))
+
+    def query(sql: str):
+        with psycopg.connect(libpq(url)) as conn:
+            return conn.execute(sql).fetchone()
+
+    workers = {}
+    for host in ("worker-a", "worker-b"):
+        workers[host] = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "real.celery_app", "worker", "--pool=prefork", "--concurrency=2",
+             "-Q", table, "-n", f"{host}@ci", "--loglevel=INFO", f"--logfile={work / host}.log",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env=child_env(SCENARIO_BROKER=broker, TZ="UTC"), cwd=str(work), stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    sender = make_app(broker)
+    try:
+        for order in range(1, orders + 1):
+            sender.send_task("settle", args=[url, table, order, hold], queue=table)
+        wait_for(lambda: query(f"SELECT count(*) FROM {table} WHERE host LIKE 'worker-a%'")[0] >= orders // 6, 90,
+                 "worker-a settling")
+        os.killpg(workers["worker-a"].pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        workers["worker-a"].wait()
+        wait_for(lambda: query(f"SELECT count(DISTINCT order_id) FROM {table}")[0] == orders, 90, "every order")
+        # the killed tasks come back once the visibility timeout has passed; then nothing more changes
+        time.sleep(max(0.0, killed_at + VISIBILITY_TIMEOUT + 3 - time.monotonic()))
+        wait_for(lambda: not _settling(query, table, hold), 30, "the queue drained")
+    finally:
+        for worker in workers.values():
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers.values():
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+    groups = duplicate_groups(url, table, ("order_id",))
+    assert groups, "worker-a was killed between its tasks: no message was written and delivered again"
+    hosts = query(f"SELECT count(DISTINCT host) FROM {table} WHERE order_id IN "
+                  f"(SELECT order_id FROM {table} GROUP BY order_id HAVING count(*) > 1)")[0]
+    assert hosts == 2, "a killed task came back to worker-a"
+    return Truth(url=url, table=table, keys=("order_id",), ts="created_at", clusters=dict.fromkeys(groups, "retry"),
+                 writers={"host": "host", "process": "pid", "run": "task_id"}, window="10s",
+                 logs={"worker": work / "worker-b.log"}, facts={"orders": orders, "killed": len(groups)})
+
+
+def _settling(query, table: str, hold: float) -> bool:
+    """Whether a row was written within the last two holds (a task may still be settling)."""
+    return bool(query(f"SELECT count(*) FROM {table} WHERE created_at > clock_timestamp() - "
+                      f"interval '{2 * hold} seconds'")[0])

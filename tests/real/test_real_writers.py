@@ -80,6 +80,10 @@ CASES = [
     ("timeout_retry", "writers", Expect("retry")),
     ("timeout_retry", "anonymous", Expect("retry", or_unknown=True)),
     *[(name, mode, Expect("retry")) for name in scenarios.CELERY_VARIANTS for mode in ("writers", "anonymous")],
+    # a worker killed holding its tasks' messages: kombu delivers them again to the other host's worker
+    ("celery_kill", "writers", Expect("retry")),
+    ("celery_kill", "inferred", Expect("retry")),
+    ("celery_kill", "anonymous", Expect("retry", or_unknown=True)),
     ("rolling_deploy", "writers", Expect("deploy_overlap")),
     ("rolling_deploy", "anonymous", unknown({"deploy_overlap", "multi_host"})),
     *[(f"dst_night_{n}", mode, Expect("dst_fallback", far_duplicates=0))

@@ -29,6 +29,7 @@ import bisect
 import csv
 import json
 import re
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -468,6 +469,31 @@ def table_evidence(table: TableResult, index: RunIndex) -> tuple[str, str, list[
     return best[1], best[2], best[3]
 
 
+def handovers(clusters: tuple[Cluster, ...], found: list[RunEvidence], reading: str, zone: str | None) -> set[int]:
+    """The clusters whose copies two runs wrote as a handover: every cluster of that pair of runs has its
+    first copy in one run and its later copies in the other, the first run ended before any later copy was
+    written, and the other had been running since before any first copy. A consumer that outlived a killed
+    one and got its unacknowledged messages leaves exactly that (a real Celery worker SIGKILLed, its tasks
+    delivered again to the other host's worker 2 s later, each worker's lifetime logged as one run); two runs
+    of a job write copies while both run, or the second starts after the first copies (a run on a standby
+    whose clock is late)."""
+    pairs: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for n, evidence in enumerate(found):
+        if evidence.verdict == "two_runs" and len(evidence.runs) == 2:
+            first, later = evidence.rows[0][0], {ids[0] for ids in evidence.rows[1:]}
+            if later and first not in later:
+                pairs[(first, *later)].append(n)
+    handed: set[int] = set()
+    for (first, later), members in pairs.items():
+        if (later, first) in pairs:
+            continue
+        runs = {r.id: r for r in found[members[0]].runs}
+        stamps = [[_instants_us(r.ts_us, reading, zone)[0] for r in clusters[n].rows] for n in members]
+        if runs[later].start_us < min(s[0] for s in stamps) and runs[first].end_us < min(min(s[1:]) for s in stamps):
+            handed.update(members)
+    return handed
+
+
 def annotate(table: TableResult, index: RunIndex) -> TableResult:
     """Record job-run evidence on every cluster, before attribution reads it.
 
@@ -478,21 +504,27 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
     again: a redelivery) and how a naive timestamp was read.
     """
     reading, logs_read_as, found = table_evidence(table, index)
+    handed = handovers(table.clusters, found, reading, table.spec.timezone)
+    spans = Counter(frozenset(r.id for r in e.runs) for e in found)
     clusters = []
-    for cluster, evidence in zip(table.clusters, found, strict=True):
+    for n, (cluster, evidence) in enumerate(zip(table.clusters, found, strict=True)):
         rows = tuple(replace(r, runs=ids) for r, ids in zip(cluster.rows, evidence.rows, strict=True))
         by_id = {r.id: r for r in evidence.runs}
         labels = [[by_id[i].label() for i in ids] for ids in evidence.rows]
         run_ids = {r.run for r in evidence.runs}
-        # a late-ack redelivery starts while the first execution still runs, so "overlapping" counts too
+        # a late-ack redelivery starts while the first execution still runs, so "overlapping" counts too; a run
+        # id two hosts both ran for several keys is one logical run executed on each (two Airflow schedulers and
+        # one dag_run_id), not a task delivered again
+        hosts = {r.host for r in evidence.runs}
         same_run_id = (evidence.verdict in ("two_runs", "overlapping") and len(evidence.runs) > 1
-                       and len(run_ids) == 1 and None not in run_ids)
+                       and len(run_ids) == 1 and None not in run_ids
+                       and (len(hosts) == 1 or spans[frozenset(by_id)] == 1))
         sentence = evidence.sentence
         if same_run_id:
             sentence += f": run id {next(iter(run_ids))} executed again (a redelivery or retry of the same run)"
         read_as = ("instants" if table.ts_timezone_aware else "UTC") if reading == "utc" else table.spec.timezone
         doc = {**evidence.as_dict(), "same_run_id": same_run_id, "sentence": sentence, "timestamps_read_as": read_as,
-               "log_times_read_as": logs_read_as}
+               "log_times_read_as": logs_read_as, "handover": n in handed}
         clusters.append(replace(cluster, rows=rows, evidence={**cluster.evidence, "runs": labels, "job_runs": doc}))
     warned = index.warnings if clusters else ()
     hint = _zone_hint(table, index, found)

@@ -475,3 +475,53 @@ def test_copies_in_two_of_a_pools_logged_runs_are_not_a_second_run(sqlite_url, t
     assert (pool["observations"]["runs"], two["observations"]["runs"]) == ("among several", "two runs")
     assert "while 5 runs of the job were active at once" in found["pool"]["explanation"]
     assert two["job_runs"]["concurrent"] == 2
+
+
+def _consumers(url: str, path, a_end: float, b_start: float, run_ids=("a-1", "b-1")) -> list[dict]:
+    """Two workers consume one queue: worker a settles accounts 0-5 (1.0-1.5 s), worker b accounts 100-129
+    (0.5-7.75 s), and accounts 4 and 5 are written again by worker b at 4.5 s; the supervisor's log holds each
+    worker's lifetime as one run of the consumer. Returns the clusters."""
+    columns = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), sa.Column("account", sa.Integer),
+               sa.Column("ts", sa.DateTime), sa.Column("host", sa.String(20))]
+    rows = [{"id": n, "account": n, "ts": T0 + timedelta(seconds=1 + n / 10), "host": "worker-a"} for n in range(6)]
+    rows += [{"id": 10 + n, "account": n, "ts": T0 + timedelta(seconds=4.5 + n / 100), "host": "worker-b"}
+             for n in (4, 5)]
+    rows += [{"id": 100 + n, "account": 100 + n, "ts": T0 + timedelta(seconds=0.5 + n / 4 + 0.003), "host": "worker-b"}
+             for n in range(30)]
+    make_table(url, "events", columns, rows)
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"start": _iso(0), "end": _iso(a_end), "job": "consumer", "host": "worker-a", "run": run_ids[0]},
+        {"start": _iso(b_start), "end": _iso(9), "job": "consumer", "host": "worker-b", "run": run_ids[1]}]))
+    result = CliRunner().invoke(main, ["scan", url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--writer", "host=host", "--window", "10s", "--runs", str(path),
+                                       "--format", "json"])
+    assert result.exit_code == 1, result.output
+    return json.loads(result.output)["tables"][0]["clusters"]
+
+
+@pytest.mark.parametrize(("a_end", "b_start", "reading", "handover"), [
+    (2.0, 0.0, "taken over", True),   # a killed at 2 s; b, running all along, got its unacknowledged work at 4.5 s
+    (6.0, 0.0, "two runs", False),    # a still running when b wrote the copies: two runs at once
+    (2.0, 3.0, "two runs", False),    # b started after a's copies: a second run, not a consumer taking over
+])
+def test_a_run_that_died_and_one_running_since_before_that_redid_its_work_took_it_over(
+        sqlite_url, tmp_path, a_end, b_start, reading, handover):
+    """A Celery worker SIGKILLed holding unacknowledged tasks, redelivered to the other host's worker (the
+    celery_kill scenario): read as "two runs" it was multi_host 53% against retry 47%."""
+    clusters = _consumers(sqlite_url, tmp_path / "consumers.jsonl", a_end, b_start)
+    assert len(clusters) == 2
+    for cluster in clusters:
+        assert cluster["evidence"]["job_runs"]["handover"] is handover
+        assert cluster["evidence"]["observations"]["runs"] == reading
+    if handover:
+        assert {c["mechanism"] for c in clusters} == {"retry"}, clusters[0]["explanation"]
+        assert "took over what the first left unfinished" in clusters[0]["explanation"]
+
+
+def test_a_run_id_two_hosts_ran_for_several_keys_is_not_called_a_redelivery(sqlite_url, tmp_path):
+    """Two schedulers executing one logical run (a DAG run id) log it on each host: the job log's runs share the
+    run id over every cluster, which is one run executed on each host, not a task delivered again."""
+    logical = "scheduled__2026-11-03"
+    shared = _consumers(sqlite_url, tmp_path / "dag.jsonl", 6.0, 0.0, (logical, logical))
+    assert not any(c["evidence"]["job_runs"]["same_run_id"] for c in shared)
+    assert not any("executed again" in c["explanation"] for c in shared), shared[0]["explanation"]

@@ -20,7 +20,12 @@ def observe(cluster: Cluster) -> list[Observation]:
         return found
     if said == ONE_RUN:
         return [Observation("runs", "one run", said), *found]
-    active = (cluster.evidence.get("job_runs") or {}).get("concurrent", 0)
+    found_runs = cluster.evidence.get("job_runs") or {}
+    active = found_runs.get("concurrent", 0)
+    if found_runs.get("handover"):
+        return [Observation("runs", "taken over", f"{said}; the first had ended before any of its work was written "
+                            "again, by a run active since before it: the second took over what the first left "
+                            "unfinished (a redelivery after the first died)"), *found]
     if active >= POOL_RUNS:
         return [Observation("runs", "among several", f"{said}, while {active} runs of the job were active at "
                             "once (a pool's workers, each logged as a run, or a third run)"), *found]

@@ -86,7 +86,8 @@ def observe(cluster: Cluster, roles: set[str], keys: int = 1) -> list[Observatio
         if not any(values.values()):
             continue
         differ = [role for role, v in values.items() if len(v) > 1]
-        hosts = hosts_sharing(cluster, present) if two_hosts and keys > 1 and not differ else set()
+        shared = feature == "process" and two_hosts and keys > 1 and not differ
+        hosts = hosts_sharing(cluster, present) if shared else set()
         if len(hosts) > 1:
             role = next(r for r in present if values[r])
             found.append(Observation(feature, "differ", f"{role} {_one(values)} wrote {keys} keys from both hosts "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -88,6 +89,9 @@ def outcomes(new_database, tmp_path_factory, request):
                 scans = {"writers": scan(truth, True), "inferred": scan(truth, False, infer=True)}
                 if "runs" in truth.logs:
                     scans["writers+runs"] = scan(truth, True, runs=(str(truth.logs["runs"]),))
+                if truth.facts.get("host_and_log"):  # a table recording only the host, beside the job log
+                    scans["host+runs"] = scan(replace(truth, writers={"host": truth.writers["host"]}), True,
+                                              runs=(str(truth.logs["runs"]),))
                 drop_writer_columns(truth)
                 cache[each] = (truth, {**scans, "anonymous": scan(truth, False)})
         return cache[name]

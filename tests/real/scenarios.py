@@ -334,7 +334,7 @@ def celery_kill(url: str, broker: str, work: Path, orders: int = 60, hold: float
 
     import psycopg
 
-    from real.batch import libpq
+    from real.batch import libpq, now_iso, record_run
     from real.celery_app import SCHEMA, VISIBILITY_TIMEOUT, make_app
     from real.scenario import child_env, wait_for
 
@@ -354,6 +354,7 @@ def celery_kill(url: str, broker: str, work: Path, orders: int = 60, hold: float
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
             env=child_env(SCENARIO_BROKER=broker, TZ="UTC"), cwd=str(work), stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT, start_new_session=True)
+    started = {host: now_iso() for host in workers}
     sender = make_app(broker)
     try:
         for order in range(1, orders + 1):
@@ -362,6 +363,7 @@ def celery_kill(url: str, broker: str, work: Path, orders: int = 60, hold: float
                  "worker-a settling")
         os.killpg(workers["worker-a"].pid, signal.SIGKILL)
         killed_at = time.monotonic()
+        ended = {"worker-a": now_iso()}
         workers["worker-a"].wait()
         wait_for(lambda: query(f"SELECT count(DISTINCT order_id) FROM {table}")[0] == orders, 90, "every order")
         # the killed tasks come back once the visibility timeout has passed; then nothing more changes
@@ -377,6 +379,11 @@ def celery_kill(url: str, broker: str, work: Path, orders: int = 60, hold: float
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
+    # the supervisor's log: each worker's lifetime as one run of the consumer
+    runs = work / "consumers.jsonl"
+    for host, worker in workers.items():
+        record_run(runs, job="settlement-consumer", start=started[host], end=ended.get(host) or now_iso(),
+                   host=f"{host}@ci", process=worker.pid, run=f"{host}-{worker.pid}")
     groups = duplicate_groups(url, table, ("order_id",))
     assert groups, "worker-a was killed between its tasks: no message was written and delivered again"
     hosts = query(f"SELECT count(DISTINCT host) FROM {table} WHERE order_id IN "
@@ -384,7 +391,8 @@ def celery_kill(url: str, broker: str, work: Path, orders: int = 60, hold: float
     assert hosts == 2, "a killed task came back to worker-a"
     return Truth(url=url, table=table, keys=("order_id",), ts="created_at", clusters=dict.fromkeys(groups, "retry"),
                  writers={"host": "host", "process": "pid", "run": "task_id"}, window="10s",
-                 logs={"worker": work / "worker-b.log"}, facts={"orders": orders, "killed": len(groups)})
+                 logs={"worker": work / "worker-b.log", "runs": runs},
+                 facts={"orders": orders, "killed": len(groups), "host_and_log": True})
 
 
 def _settling(query, table: str, hold: float) -> bool:

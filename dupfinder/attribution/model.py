@@ -146,7 +146,16 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
     # multiprocessing pool of eight logged eight runs of one job, and 1 of 230 of its races (3 of 234 for a
     # pool of six) read as "two runs" came out duplicate_run at 0.85. A job that ran twice has two runs active,
     # three only with a third launcher or host (0.1); a redelivered task amid its worker's other tasks (0.3).
+    # Taken over (runs.handovers): the first run ended before any of its copies was written again, by a run
+    # active since before the first copies: a consumer that outlived a killed one and got its unacknowledged
+    # messages (a real Celery worker SIGKILLed, each worker's lifetime logged as a run: read "two runs", it was
+    # multi_host 53% against retry 47%). Of redeliveries logged that way, those after a death (0.3); a rolling
+    # deploy whose old pod was stopped mid-batch and the new one redid its work (0.2); a job that ran twice
+    # writes copies while both runs run, or its second run starts after the first copies (0.02); a worker
+    # that exits between two racing writes (0.01).
     "runs": {
+        "taken over": {"retry": 0.3, "deploy_overlap": 0.2, "duplicate_run": 0.02, "multi_host": 0.02,
+                       "dst_fallback": 0.01, "worker_race": 0.01, "same_transaction": 0.001},
         "two runs": {"duplicate_run": 0.9, "multi_host": 0.9, "deploy_overlap": 0.9, "dst_fallback": 0.9,
                      "retry": 0.15, "worker_race": 0.05, "same_transaction": 0.01},
         "among several": {"duplicate_run": 0.1, "multi_host": 0.1, "deploy_overlap": 0.1, "dst_fallback": 0.02,

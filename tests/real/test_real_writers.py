@@ -44,8 +44,8 @@ CASES = [
     ("apscheduler_shared_store", "anonymous", unknown(TWO_WHOLE_RUNS)),
     # the same with a five-row batch whose table records the host and a logical run id both hosts share (two
     # Airflow schedulers executing one DAG run): "one run wrote every copy" made it a retry at 85%. Not scored
-    # without writer columns: five keys each written again at one offset are five retries at a fixed delay as
-    # much as a batch written twice (1 of 3 runs: 4 of 5 clusters named retry, the rest unknown)
+    # without writer columns: the two schedulers write the five keys 2-11 ms apart, as a race or a retry would
+    # (README: some runs name a cluster or three worker_race or retry at 0.44-0.76)
     ("apscheduler_dag_run", "writers", Expect("multi_host")),
     ("apscheduler_dag_run", "inferred", Expect("multi_host")),
     ("lockstep_hosts", "writers", Expect("multi_host")),

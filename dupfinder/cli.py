@@ -518,6 +518,7 @@ def _progress(fmt: str, stream=None, environ=None, refresh: float = 0.5):
 
 
 def _print_summary(doc: dict[str, Any]) -> None:
+    from .findings import standby_note
     from .sqltemplates import spelled_out
     from .words import count
 
@@ -578,6 +579,9 @@ def _print_summary(doc: dict[str, Any]) -> None:
         for note in t.get("notes", []):
             echo(f"  note: {note}")
     total = sum(len(t["clusters"]) for t in doc["tables"])
+    standby = standby_note(doc)
+    if standby:
+        echo(standby)
     echo(f"{'clean' if not total else count(total, 'cluster') + ' found'} ({doc['database']})")
 
 

@@ -240,6 +240,16 @@ def _recovery_advice(original: BaseException | str) -> str:
             "duration, or scan less with --since, then scan again")
 
 
+def recovery_conflict(err: BaseException) -> bool:
+    """Whether ``err`` (a driver error as SQLAlchemy raises it, or an error raised while handling one) is a hot
+    standby cancelling a query to replay the primary's log: the scan's snapshot is lost (or the connection is
+    gone), so there is no next table to carry on with."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, exc.DBAPIError):
+        cause = cause.__context__
+    return cause is not None and bool(_recovery_advice(cause.orig))
+
+
 def standby_state(conn: Connection) -> dict[str, object] | None:
     """On a PostgreSQL hot standby, what the scan's snapshot holds of the primary: the commit time of the last
     transaction replayed, when it was read, whether replay was paused, and the two settings that decide whether

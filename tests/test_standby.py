@@ -224,3 +224,37 @@ def test_xmin_share_sample_is_the_same_on_primary_and_standby(replica, ledger):
 
     shares = [share(server) for server in (primary, standby, primary, standby)]
     assert 0.3 < shares[0] < 0.7 and len(set(shares)) == 1, shares
+
+
+def test_discover_stops_with_the_standby_advice_on_a_recovery_conflict(replica, ledger, monkeypatch, tmp_path):
+    """discover reads table after table in one snapshot; when the standby cancels it to replay the primary's
+    VACUUM, it stops with the scan's one-line error and advice (exit 3). It skipped the next table as one it
+    "cannot read" and then failed with "unexpected PendingRollbackError ... report it" on the connection the
+    standby had closed."""
+    from dupfinder import discover
+
+    primary, standby = replica
+    with _connect(primary, ledger) as conn:
+        for name in ("refunds", "settlements"):
+            conn.execute(f"CREATE TABLE {name} (id serial PRIMARY KEY, ref text, created_at timestamptz)")
+            conn.execute(f"GRANT SELECT ON {name} TO auditor")
+    job_ran_twice(primary, ledger, "PAY-D", rows=3)
+    standby.wait_for_replay(primary)
+    read_one = discover._discover_table
+
+    def vacuum_after_the_first_table(conn, qualified):
+        proposal = read_one(conn, qualified)
+        if qualified == "payments":  # the first, in name order; the snapshot is taken
+            with _connect(primary, ledger) as admin:
+                admin.execute("DELETE FROM payments WHERE payment_ref = 'PAY-D-000'")
+                admin.execute("VACUUM payments")
+            standby.wait_for_replay(primary)  # replay waits 100 ms for discover, then ends its read
+        return proposal
+
+    monkeypatch.setattr(discover, "_discover_table", vacuum_after_the_first_table)
+    result = CliRunner().invoke(main, ["discover", _url(standby, ledger), "-o", str(tmp_path / "d.toml")])
+    assert result.exit_code == 3, result.output
+    line = result.output.strip()
+    assert line.startswith("Error: ") and "\n" not in line and "conflict with recovery" in line, line
+    assert "hot_standby_feedback = on" in line and "unexpected" not in line, line
+    assert not (tmp_path / "d.toml").exists()

@@ -244,11 +244,14 @@ def scan(url, table, keys, ts, ids, ignore, window, writers, no_infer_writers, s
 def _print_warnings(doc: dict[str, Any]) -> None:
     """What may make a passing check wrong, on standard error whatever the format (a CI log shows it; the JSON
     and JUnit on standard output stay as they are)."""
+    from .findings import standby_note
     from .sqltemplates import spelled_out
 
     for t in doc["tables"]:
         for warning in t.get("warnings", ()):
             click.echo(spelled_out(f"warning: {t['table']}: {warning}"), err=True)
+    if doc.get("standby", {}).get("replay_paused"):  # a standby that stopped replaying: a pass says nothing new
+        click.echo(spelled_out(f"warning: {standby_note(doc)}"), err=True)
 
 
 def _unfreeze_for_duckdb() -> None:

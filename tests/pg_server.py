@@ -62,9 +62,9 @@ class PostgresServer:
         return self._start()
 
     def _start(self, **settings: str) -> PostgresServer:
+        settings = {"track_commit_timestamp": "on" if self.commit_timestamps else "off", **settings}
         options = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60 "
-                   f"-c track_commit_timestamp={'on' if self.commit_timestamps else 'off'}"
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
                    + "".join(f" -c {name}={value}" for name, value in settings.items()))
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
                   "-w", "-t", "60", "start")

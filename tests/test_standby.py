@@ -164,7 +164,8 @@ def test_recovery_conflict_says_which_standby_settings_to_change(replica, ledger
     """The primary vacuums away rows the scan's snapshot still sees; the standby cancels the scan after
     max_standby_streaming_delay. The error is one line that says so and what to change (hot_standby_feedback,
     max_standby_streaming_delay, --since), exit 3; it was the server's bare "canceling statement due to conflict
-    with recovery"."""
+    with recovery". The progress callback, called between the scan's statements, is where the primary's VACUUM
+    runs: after the clusters are read, while the scan still has statements to run in its snapshot."""
     primary, standby = replica
     job_ran_twice(primary, ledger, "PAY-C", rows=3)
     standby.wait_for_replay(primary)

@@ -256,6 +256,10 @@ def standby_note(doc: dict[str, Any]) -> str | None:
     "read on a hot standby: it held the primary's transactions committed up to 2026-11-24T08:05:20+00:00, 2.8 s \
 before the scan's snapshot (replay paused); rows committed on the primary after that are not in this scan. Run \
 cleanup.sql and migration.sql on the primary (a standby refuses writes)"
+    >>> standby_note({"standby": {"last_replayed_commit": None, "read_at": "x"}})[:109]
+    'read on a hot standby: it had replayed no transaction since it started, so how far it lagged is unknown; rows'
+    >>> standby_note({"database": "sqlite:///a.db"}) is None
+    True
     """
     standby = doc.get("standby")
     if not standby:

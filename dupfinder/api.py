@@ -29,6 +29,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         mask_url,
         read_in_utc,
         read_only,
+        standby_state,
         timestamp_awareness,
     )
     from .detect import column_since, detect, key_index, rows_behind_since, verify_sql
@@ -42,6 +43,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     run_index = _run_index(options) if len(own_runs) < len(options.tables) else None
     tables: list[TableResult] = []
     with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
+        standby = standby_state(conn)  # first: the snapshot every table is read in is taken here
         total = len(options.tables)
         for done, spec in enumerate(options.tables):
             started = time.monotonic()
@@ -107,7 +109,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             tables.append(dataclasses.replace(table, scan_seconds=time.monotonic() - started))
             if progress:
                 progress(spec.table, "done", done + 1, total)
-    return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables))
+    return ScanResult(database=mask_url(options.url), scanned_at=scanned_at, tables=tuple(tables), standby=standby)
 
 
 def _run_index(options: ScanOptions, spec: TableSpec | None = None):

@@ -244,11 +244,14 @@ def scan(url, table, keys, ts, ids, ignore, window, writers, no_infer_writers, s
 def _print_warnings(doc: dict[str, Any]) -> None:
     """What may make a passing check wrong, on standard error whatever the format (a CI log shows it; the JSON
     and JUnit on standard output stay as they are)."""
+    from .findings import standby_note
     from .sqltemplates import spelled_out
 
     for t in doc["tables"]:
         for warning in t.get("warnings", ()):
             click.echo(spelled_out(f"warning: {t['table']}: {warning}"), err=True)
+    if doc.get("standby", {}).get("replay_paused"):  # a standby that stopped replaying: a pass says nothing new
+        click.echo(spelled_out(f"warning: {standby_note(doc)}"), err=True)
 
 
 def _unfreeze_for_duckdb() -> None:
@@ -518,6 +521,7 @@ def _progress(fmt: str, stream=None, environ=None, refresh: float = 0.5):
 
 
 def _print_summary(doc: dict[str, Any]) -> None:
+    from .findings import standby_note
     from .sqltemplates import spelled_out
     from .words import count
 
@@ -578,6 +582,9 @@ def _print_summary(doc: dict[str, Any]) -> None:
         for note in t.get("notes", []):
             echo(f"  note: {note}")
     total = sum(len(t["clusters"]) for t in doc["tables"])
+    standby = standby_note(doc)
+    if standby:
+        echo(standby)
     echo(f"{'clean' if not total else count(total, 'cluster') + ' found'} ({doc['database']})")
 
 

@@ -191,7 +191,7 @@ def _first_line(err: BaseException) -> str:
     if isinstance(message, str):  # PyHive: the Thrift status, whose errorMessage is what Spark said
         original = message.removeprefix("Error running query: ")
     text = urls.scrub(str(original)).strip().splitlines()
-    return text[0][:500] if text else type(original).__name__
+    return (text[0][:500] if text else type(original).__name__) + _recovery_advice(original)
 
 
 @contextmanager
@@ -218,6 +218,59 @@ def read_only(url: str, statement_timeout: float | None = None, work_mem: str | 
                 conn.rollback()
     finally:
         engine.dispose()
+
+
+# SQLSTATE 40001 from PostgreSQL to dupfinder, which only reads (READ ONLY, REPEATABLE READ: no row locks, no
+# writes), is a hot standby cancelling a query to replay the primary's log ("canceling statement due to conflict
+# with recovery", also "terminating connection"); its message may be translated, its code is not
+RECOVERY_CONFLICT = "40001"
+
+
+def _recovery_advice(original: BaseException | str) -> str:
+    """What to change when a hot standby cancelled the scan to replay the primary's log, or nothing: read from a
+    PostgreSQL driver's error (psycopg 3 ``sqlstate``, psycopg2 ``pgcode``)."""
+    if not type(original).__module__.startswith("psycopg"):
+        return ""
+    if (getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)) != RECOVERY_CONFLICT:
+        return ""
+    detail = (getattr(getattr(original, "diag", None), "message_detail", None) or "").strip().rstrip(".")
+    return (f"{f' ({detail})' if detail else ''} -- the hot standby cancelled the scan to replay the primary's "
+            "changes (its VACUUM removed row versions the scan's snapshot still reads, or it took a lock); on the "
+            "standby set hot_standby_feedback = on, or raise max_standby_streaming_delay above the scan's "
+            "duration, or scan less with --since, then scan again")
+
+
+def recovery_conflict(err: BaseException) -> bool:
+    """Whether ``err`` (a driver error as SQLAlchemy raises it, or an error raised while handling one) is a hot
+    standby cancelling a query to replay the primary's log: the scan's snapshot is lost (or the connection is
+    gone), so there is no next table to carry on with."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, exc.DBAPIError):
+        cause = cause.__context__
+    return cause is not None and bool(_recovery_advice(cause.orig))
+
+
+def standby_state(conn: Connection) -> dict[str, object] | None:
+    """On a PostgreSQL hot standby, what the scan's snapshot holds of the primary: the commit time of the last
+    transaction replayed, when it was read, whether replay was paused, and the two settings that decide whether
+    the primary's VACUUM cancels a long scan. None elsewhere. Run first in the scan's transaction: its snapshot
+    is taken by this statement, so no row committed on the primary after ``last_replayed_commit`` is read."""
+    if conn.dialect.name != "postgresql":
+        return None
+    from .sqltemplates import render_sql
+
+    row = conn.exec_driver_sql(render_sql("standby_state.sql.j2", conn.dialect)).mappings().one()
+    if not row["standby"]:
+        return None
+    replayed, read_at = row["last_replayed_commit"], row["read_at"]
+    return {
+        "last_replayed_commit": replayed.isoformat() if replayed else None,
+        "read_at": read_at.isoformat(),
+        "seconds_since_last_replayed_commit": round((read_at - replayed).total_seconds(), 3) if replayed else None,
+        "replay_paused": bool(row["replay_paused"]),
+        "hot_standby_feedback": row["hot_standby_feedback"],
+        "max_standby_streaming_delay": row["max_standby_streaming_delay"],
+    }
 
 
 def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem: str | None = None) -> None:

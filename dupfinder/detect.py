@@ -458,10 +458,13 @@ def _sorted_aggregation(conn: Connection) -> Iterator[None]:
 def _with_commit_timestamps(conn: Connection, rows: list[Record]) -> str:
     """Set ``_committed_us`` on each row, when its inserting transaction committed, where PostgreSQL kept it.
 
-    Needs ``track_commit_timestamp = on``; never required. Returns what happened, in words.
+    Needs ``track_commit_timestamp = on`` (on a hot standby, the primary's: the standby keeps what the primary
+    logs whatever its own setting says, so there the reading is tried and an error says it is off); never
+    required. Returns what happened, in words.
     """
-    setting = conn.execute(sa.text("SELECT current_setting('track_commit_timestamp')")).scalar_one()
-    if setting != "on":
+    setting, standby = conn.execute(
+        sa.text("SELECT current_setting('track_commit_timestamp'), pg_is_in_recovery()")).one()
+    if setting != "on" and not standby:
         return "off (track_commit_timestamp = off on the server)"
     xids = sorted({r["_xmin"] for r in rows if r["_xmin"] is not None})[:COMMIT_TS_LIMIT]
     sql = render_sql("commit_timestamps.sql.j2", conn.dialect)

@@ -18,7 +18,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .connect import ENGINE_LABELS, TableInfo, check_timestamp_column, introspect, read_only, table_names
+from .connect import (
+    ENGINE_LABELS,
+    TableInfo,
+    _first_line,
+    check_timestamp_column,
+    introspect,
+    read_only,
+    recovery_conflict,
+    table_names,
+)
 from .detect import read_from
 from .errors import ColumnNotFound, QueryFailed, UsageError
 from .sqltemplates import render_sql, spelled_out, sql_text
@@ -108,7 +117,7 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
             listed = table_names(conn, schema) if conn.dialect.name == "hive" else inspector.get_table_names(schema)
             names = sorted(set(listed) - _partitions(conn, schema))
         except sa.exc.DBAPIError as err:
-            raise QueryFailed(f"cannot list tables: {str(err.orig or err).splitlines()[0]}") from None
+            raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
         for name in names:
             if name.startswith(("dupfinder_backup_", "alembic_version")):
                 continue
@@ -122,6 +131,8 @@ def discover(url: str, schema: str | None = None) -> list[Proposal]:
                     warnings.simplefilter("ignore", sa.exc.SAWarning)  # types the dialect does not know
                     proposal = _discover_table(conn, qualified)
             except (QueryFailed, sa.exc.DBAPIError) as err:
+                if recovery_conflict(err):  # not this table's fault: the standby ended the whole read
+                    raise
                 reason = str(getattr(err, "orig", None) or err).strip().splitlines()
                 proposal = Proposal(qualified, "", None, f"skipped: {reason[0] if reason else type(err).__name__}",
                                     "no rows", skipped=reason[0] if reason else type(err).__name__)

@@ -74,6 +74,7 @@ class ScanResult:
     database: str
     scanned_at: str
     tables: tuple[TableResult, ...]
+    standby: dict[str, Any] | None = None  # read on a PostgreSQL hot standby: connect.standby_state
 
     @property
     def cluster_count(self) -> int:
@@ -240,8 +241,36 @@ def findings_dict(result: ScanResult, on_demand: bool = False) -> dict[str, Any]
         "scanned_at": result.scanned_at,
         "database": result.database,
         "clusters_total": result.cluster_count,
+        **({"standby": result.standby} if result.standby else {}),
         "tables": [table_dict(t, on_demand) for t in result.tables],
     }
+
+
+def standby_note(doc: dict[str, Any]) -> str | None:
+    """What a scan of a hot standby saw of the primary, in one sentence (None for any other scan): the text
+    summary, the report and the SQL files' headers say it, since rows the primary committed after the standby's
+    replay point are in none of them, and the SQL files must run on the primary.
+
+    >>> standby_note({"standby": {"last_replayed_commit": "2026-11-24T08:05:20+00:00", "read_at": "x",
+    ...                           "seconds_since_last_replayed_commit": 2.84, "replay_paused": True}})
+    "read on a hot standby: it held the primary's transactions committed up to 2026-11-24T08:05:20+00:00, 2.8 s \
+before the scan's snapshot (replay paused); rows committed on the primary after that are not in this scan. Run \
+cleanup.sql and migration.sql on the primary (a standby refuses writes)"
+    >>> standby_note({"standby": {"last_replayed_commit": None, "read_at": "x"}})[:109]
+    'read on a hot standby: it had replayed no transaction since it started, so how far it lagged is unknown; rows'
+    >>> standby_note({"database": "sqlite:///a.db"}) is None
+    True
+    """
+    standby = doc.get("standby")
+    if not standby:
+        return None
+    replayed, age = standby.get("last_replayed_commit"), standby.get("seconds_since_last_replayed_commit")
+    held = (f"it held the primary's transactions committed up to {replayed}"
+            + (f", {age:,.1f} s before the scan's snapshot" if age is not None else "") if replayed
+            else "it had replayed no transaction since it started, so how far it lagged is unknown")
+    paused = " (replay paused)" if standby.get("replay_paused") else ""
+    return (f"read on a hot standby: {held}{paused}; rows committed on the primary after that are not in this "
+            "scan. Run cleanup.sql and migration.sql on the primary (a standby refuses writes)")
 
 
 def write_findings(doc: dict[str, Any], path: Path) -> None:

@@ -239,6 +239,7 @@ def summary_dict(doc: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
         "dupfinder_version": doc.get("dupfinder_version"),
         "scanned_at": doc.get("scanned_at"),
         "database": doc.get("database"),
+        **({"standby": doc["standby"]} if doc.get("standby") else {}),  # how far the rows checked reach
         "exit_code": verdict.exit_code,
         "verdict": "fail" if verdict.failed else "pass",
         "baseline": verdict.baseline,

@@ -21,8 +21,9 @@ from sqlalchemy.engine import Dialect
 
 from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, UsageError
+from .findings import standby_note
 from .recommend import NO_UNIQUE, NO_UNIQUE_ADVICE
-from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql, stream_sql
+from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql, spelled_out, stream_sql
 from .values import since_shown
 from .words import count
 from .writers import ROLE_WORDS
@@ -582,6 +583,7 @@ def _header(kind: str, findings: dict[str, Any], lines: list[str]) -> list[str]:
         f"{comment_text(findings.get('scanned_at', '?'))}",
         f"-- (dupfinder {comment_text(findings.get('dupfinder_version', '?'))})",
         f"-- stamp: {scan_stamp(findings)}",
+        *([f"-- {spelled_out(standby)}"] if (standby := standby_note(findings)) else []),  # one line, whatever it holds
         *lines,
         "",
     ]

@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 
 from . import charts
 from .durations import format_seconds
+from .findings import standby_note
 from .sqltemplates import resource_dir, spelled_out, template_cache
 from .totals import described
 from .values import since_shown
@@ -460,7 +461,7 @@ def report_context(findings: dict[str, Any], sql: dict[str, str | SqlShown], lin
     zones = {_zone(t) for t in tables if t["clusters"]}
     return {
         "version": findings.get("dupfinder_version", "?"), "database": findings["database"],
-        "scanned_at": findings["scanned_at"],
+        "scanned_at": findings["scanned_at"], "standby": standby_note(findings),
         "headline": headline(verdict, [t["table"] for t in tables]),
         "verdict": {k: (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v)
                     for k, v in verdict.items()},

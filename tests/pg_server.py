@@ -11,7 +11,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
+
+import psycopg
 
 
 def find_bindir() -> Path | None:
@@ -56,12 +59,36 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--locale=C", "-N")
+        return self._start()
+
+    def _start(self, **settings: str) -> PostgresServer:
+        settings = {"track_commit_timestamp": "on" if self.commit_timestamps else "off", **settings}
         options = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60 "
-                   f"-c track_commit_timestamp={'on' if self.commit_timestamps else 'off'}")
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
+                   + "".join(f" -c {name}={value}" for name, value in settings.items()))
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
                   "-w", "-t", "60", "start")
         return self
+
+    def standby(self, **settings: str) -> PostgresServer:
+        """Start a hot standby of this server (pg_basebackup -R: streaming replication over the replication
+        line initdb's trust authentication writes for 127.0.0.1) with these settings, such as
+        max_standby_streaming_delay; stop it before this one."""
+        replica = PostgresServer(self.commit_timestamps)
+        replica._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                     "-D", str(replica.data), "-R", "-X", "stream", "-c", "fast")
+        return replica._start(hot_standby="on", **settings)
+
+    def wait_for_replay(self, primary: PostgresServer, timeout: float = 30) -> None:
+        """Wait until this standby has replayed everything ``primary`` has written so far."""
+        with psycopg.connect(host="127.0.0.1", port=primary.port, user="postgres", autocommit=True) as conn:
+            target = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", autocommit=True) as conn:
+            deadline = time.monotonic() + timeout
+            while not conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the standby did not replay up to {target} in {timeout} s")
+                time.sleep(0.02)
 
     def stop(self) -> None:
         try:

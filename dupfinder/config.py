@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -136,20 +137,26 @@ def table_spec(
     runs: tuple[str, ...] = (),
     runs_pattern: str | None = None,
     ignore: list[str] | tuple[str, ...] | str = (),
+    named: Mapping[str, str] | None = None,
 ) -> TableSpec:
-    """Build a TableSpec from the loose values a command line or a TOML table gives."""
+    """Build a TableSpec from the loose values a command line or a TOML table gives. ``named``: how the
+    source names a field in messages, where not as its option (a TOML file's ``window``, not ``--window``)."""
+
+    def label(field: str) -> str:
+        return (named or {}).get(field, f"--{field.replace('_', '-')}")
+
     return TableSpec(
         table=table,
         keys=tuple(keys),
         ts=ts,
-        window=DEFAULT_WINDOW if window is None else parse_duration(window, "--window", positive=True),
+        window=DEFAULT_WINDOW if window is None else parse_duration(window, label("window"), positive=True),
         writers=parse_writers(writers),
         infer_writers=infer_writers,
         keep=keep,
-        since=parse_since(since) if since is not None else None,
+        since=parse_since(since, what=label("since")) if since is not None else None,
         timezone=timezone,
         incident_gap=DEFAULT_INCIDENT_GAP if incident_gap is None else parse_duration(incident_gap,
-                                                                                     "--incident-gap"),
+                                                                                     label("incident_gap")),
         ids=(ids,) if isinstance(ids, str) else tuple(ids or ()),
         runs=tuple(runs),
         runs_pattern=runs_pattern,
@@ -245,19 +252,18 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
         keys = merged.get("keys", merged.get("key"))
         if isinstance(keys, str):
             keys = [keys]
+        # a value from the file is named as the file names it, not as an option
+        from_file = {name: name for name in ("window", "incident_gap", "since")
+                     if name in {**defaults, **entry} and (overrides or {}).get(name) is None}
         try:
-            specs.append(_spec_of(merged, keys, runs, runs_pattern))
-        except UsageError as err:  # a value from the file is named as the file names it, not as an option
-            from_file = {f"--{name.replace('_', '-')}": name for name in ("window", "incident_gap", "since")
-                         if name in {**defaults, **entry} and (overrides or {}).get(name) is None}
-            text = str(err)
-            for option, name in from_file.items():
-                text = text.replace(f"for {option}", f"for {name}")
-            raise UsageError(f"{here}: {text}" if from_file else text) from None
+            specs.append(_spec_of(merged, keys, runs, runs_pattern, from_file))
+        except UsageError as err:
+            raise UsageError(f"{here}: {err}" if from_file else str(err)) from None
     return doc.get("database"), specs
 
 
-def _spec_of(merged: dict[str, Any], keys, runs: tuple[str, ...], runs_pattern: str | None) -> TableSpec:
+def _spec_of(merged: dict[str, Any], keys, runs: tuple[str, ...], runs_pattern: str | None,
+             named: dict[str, str]) -> TableSpec:
     return table_spec(
         table=merged.get("name") or merged.get("table") or "",
         keys=keys or [],
@@ -273,6 +279,7 @@ def _spec_of(merged: dict[str, Any], keys, runs: tuple[str, ...], runs_pattern: 
         runs=runs,
         runs_pattern=runs_pattern,
         ignore=merged.get("ignore", ()),
+        named=named,
     )
 
 

@@ -74,8 +74,9 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """Return the UTC instant a ``--since`` value names: a duration back from now, or a timestamp.
+def parse_since(text: str, now: datetime | None = None, what: str = "--since") -> datetime:
+    """Return the UTC instant a ``--since`` value names: a duration back from now, or a timestamp. ``what``
+    names the option in messages (a config file's ``since``).
 
     >>> parse_since("30m", now=datetime(2026, 11, 3, 3, 0, tzinfo=UTC)).isoformat()
     '2026-11-03T02:30:00+00:00'
@@ -84,7 +85,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     """
     now = now or datetime.now(UTC)
     if not isinstance(text, str):
-        raise BadDuration(f"bad --since {_show(text)}: give a duration (30m, 2h, 7d) or an ISO timestamp as a "
+        raise BadDuration(f"bad {what} {_show(text)}: give a duration (30m, 2h, 7d) or an ISO timestamp as a "
                           "quoted string, e.g. \"2026-11-03T02:00:00Z\"")
     try:
         return now - timedelta(seconds=parse_duration(text))
@@ -96,7 +97,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         moment.timestamp()  # an instant beyond year 1-9999 in UTC fails here, not in the scan
     except (ValueError, OverflowError):
         raise BadDuration(
-            f"bad --since {text!r}: give a duration (30m, 2h, 7d) or an ISO timestamp (2026-11-03T02:00:00Z)"
+            f"bad {what} {text!r}: give a duration (30m, 2h, 7d) or an ISO timestamp (2026-11-03T02:00:00Z)"
         ) from None
     return moment
 

@@ -13,21 +13,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
+from .words import count
 
 MECHANISMS = ("deploy_overlap", "multi_host", "duplicate_run", "worker_race", "retry", "same_transaction",
               "dst_fallback", "unknown")
+# metric -> (its noun, what follows it): "1 row in near-duplicate clusters", "3 rows in ..."
 METRICS = {
-    "clusters": "near-duplicate clusters",
-    "rows": "rows in near-duplicate clusters",
-    "delete": "rows cleanup.sql would delete",
-    "divergent": "divergent clusters",
-    "incidents": "incidents",
-    "far": "far-duplicate keys",
-    "mechanism": "clusters attributed to a mechanism",
+    "clusters": ("near-duplicate cluster", ""),
+    "rows": ("row", "in near-duplicate clusters"),
+    "delete": ("row", "cleanup.sql would delete"),
+    "divergent": ("divergent cluster", ""),
+    "incidents": ("incident", ""),
+    "far": ("far-duplicate key", ""),
+    "mechanism": ("cluster", "attributed to a mechanism"),
 }
-ONE = {"clusters": "near-duplicate cluster", "rows": "row in near-duplicate clusters",
-       "delete": "row cleanup.sql would delete", "divergent": "divergent cluster", "incidents": "incident",
-       "far": "far-duplicate key", "mechanism": "cluster attributed to a mechanism"}
+
+
+def counted(metric: str, n: int) -> str:
+    """A metric's count in words, singular for one.
+
+    >>> counted("rows", 1), counted("delete", 2), counted("incidents", 0)
+    ('1 row in near-duplicate clusters', '2 rows cleanup.sql would delete', '0 incidents')
+    """
+    head, tail = METRICS[metric]
+    return " ".join(filter(None, (count(n, head), tail)))
+
+
 _GATE = re.compile(r"^\s*(?P<metric>[a-z_]+)(?::(?P<argument>[a-z_]+))?\s*(?P<op>>=|>)\s*(?P<n>\d{1,12})\s*$")
 GATE_SYNTAX = ("METRIC>N or METRIC>=N, METRIC one of clusters, rows, delete, divergent, incidents, far, "
                "mechanism:NAME (e.g. --fail-on clusters>0 --fail-on mechanism:retry>5 --fail-on far>0)")
@@ -277,7 +288,7 @@ def junit_xml(doc: dict[str, Any], verdict: Verdict, max_listed: int = 20) -> st
         case = ET.SubElement(suite, "testcase", classname="dupfinder." + _xml_text(t.table),
                              name=_xml_text(f"{t.table}: no {'new ' if verdict.baseline else ''}duplicates"),
                              time=f"{took:.3f}")
-        counts = ", ".join(f"{v} {(ONE if v == 1 else METRICS)[k]}" for k, v in t.counts.items())
+        counts = ", ".join(counted(k, v) for k, v in t.counts.items())
         if t.failed:
             lines = [f"{'new ' if verdict.baseline else ''}cluster key={_canonical(c.get('key'))} "
                      f"rows={len(c.get('rows', []))} mechanism={c.get('mechanism')} "

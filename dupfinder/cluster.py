@@ -75,12 +75,17 @@ class Cluster:
         return tuple(r for r in self.rows if not r.survivor)
 
 
+def bookkeeping_columns(info: TableInfo, keys: Sequence[str], ts: str, writers: Sequence[WriterColumn]) -> set[str]:
+    """The columns that say which row, which key, when and who wrote it: the primary key (or ``--id``), the
+    business key, the timestamp and the writer columns. Never compared between copies, never summed."""
+    return set(info.primary_key) | set(info.id_columns) | set(keys) | {ts} | {w.column for w in writers}
+
+
 def payload_columns(info: TableInfo, keys: tuple[str, ...], ts: str, writers: tuple[WriterColumn, ...],
                     ignore: tuple[str, ...] = ()) -> list[str]:
-    """Every column other than the primary key, the business key, the timestamp, the writer columns and the
-    columns the user left out of the comparison (``--ignore``)."""
-    skip = (set(info.primary_key) | set(info.id_columns) | set(keys) | {ts} | {w.column for w in writers}
-            | set(ignore))
+    """Every column other than the bookkeeping ones and those the user left out of the comparison
+    (``--ignore``)."""
+    skip = bookkeeping_columns(info, keys, ts, writers) | set(ignore)
     return [c for c in info.column_names if c not in skip]
 
 

@@ -224,10 +224,12 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
 
 
 def _totals(t: TableResult) -> list[dict[str, Any]]:
-    """The sums of the table's amount columns over the copies beyond each survivor (``totals``)."""
+    """The sums of the table's amount columns over the copies beyond each survivor (``extra_copy_totals``); an amount the
+    user left out of the comparison (``--ignore``) was still paid twice, so it is summed."""
+    from .cluster import bookkeeping_columns
     from .totals import amount_columns, currency_column, extra_copy_totals
 
-    excluded = {*t.spec.keys, t.spec.ts, *t.info.primary_key, *t.info.id_columns, *(w.column for w in t.writers)}
+    excluded = bookkeeping_columns(t.info, t.spec.keys, t.spec.ts, t.writers)
     columns = [(c.name, c.type) for c in t.info.columns]
     return extra_copy_totals(t.clusters, amount_columns(columns, excluded), currency_column(columns, excluded),
                              deletes=not t.info.view)

@@ -84,3 +84,11 @@ def test_a_bad_ignore_column_is_one_error_and_reads_nothing(sqlite_url, column, 
     result = CliRunner().invoke(main, ["scan", sqlite_url, *SCAN, "--ignore", column])
     assert result.exit_code == 2 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_an_ignored_amount_is_still_summed_as_paid_twice(sqlite_url):
+    """Leaving an amount out of the comparison does not make the copies' money disappear from ``extra_copy_totals``."""
+    _payouts(sqlite_url)
+    _, table = _scan(sqlite_url, "--ignore", "request_id")
+    _, ignored = _scan(sqlite_url, "--ignore", "request_id", "--ignore", "amount")
+    assert table["extra_copy_totals"] and ignored["extra_copy_totals"] == table["extra_copy_totals"], ignored

@@ -224,8 +224,8 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
 
 
 def _totals(t: TableResult) -> list[dict[str, Any]]:
-    """The sums of the table's amount columns over the copies beyond each survivor (``extra_copy_totals``); an amount the
-    user left out of the comparison (``--ignore``) was still paid twice, so it is summed."""
+    """The sums of the table's amount columns over the copies beyond each survivor (``extra_copy_totals``); an
+    amount the user left out of the comparison (``--ignore``) was still paid twice, so it is summed."""
     from .cluster import bookkeeping_columns
     from .totals import amount_columns, currency_column, extra_copy_totals
 

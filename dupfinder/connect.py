@@ -212,8 +212,13 @@ def read_only(url: str, statement_timeout: float | None = None, work_mem: str | 
                 ) from None
             try:
                 yield conn
-            except exc.DBAPIError as err:
-                raise QueryFailed(f"query failed on {mask_url(url)}: {_first_line(err)}") from None
+            except Exception as err:
+                if deadline_passed(conn):
+                    raise QueryFailed(f"query failed on {mask_url(url)}: a statement ran longer than "
+                                      f"--statement-timeout ({statement_timeout:g} s) and was interrupted") from None
+                if isinstance(err, exc.DBAPIError):
+                    raise QueryFailed(f"query failed on {mask_url(url)}: {_first_line(err)}") from None
+                raise
             finally:
                 conn.rollback()
     finally:
@@ -273,6 +278,51 @@ def standby_state(conn: Connection) -> dict[str, object] | None:
     }
 
 
+def _interrupt_after(conn: Connection, seconds: float) -> None:
+    """SQLite and DuckDB have no statement timeout of their own: every statement on ``conn`` is interrupted once
+    it has run ``seconds`` (SQLite: a progress handler the engine calls every few thousand instructions; DuckDB:
+    a timer calling the connection's ``interrupt``). ``deadline_passed`` then tells the driver's "interrupted"
+    error from any other. Without this ``--statement-timeout`` was accepted and ignored on both."""
+    import threading
+    import time
+
+    raw = conn.connection.dbapi_connection
+    state = conn.info["dupfinder_deadline"] = {"started": time.monotonic(), "passed": False, "timer": None}
+
+    def started(*_args) -> None:
+        finished()  # a statement that failed left its timer running
+        state["started"] = time.monotonic()
+        if conn.dialect.name == "duckdb":
+            state["timer"] = threading.Timer(seconds, interrupt)
+            state["timer"].daemon = True
+            state["timer"].start()
+
+    def finished(*_args) -> None:
+        if state["timer"] is not None:
+            state["timer"].cancel()
+            state["timer"] = None
+
+    def interrupt() -> None:
+        state["passed"] = True
+        raw.interrupt()
+
+    def progress() -> int:
+        if time.monotonic() - state["started"] > seconds:
+            state["passed"] = True
+            return 1
+        return 0
+
+    sa.event.listen(conn, "before_cursor_execute", started)
+    sa.event.listen(conn, "after_cursor_execute", finished)
+    if conn.dialect.name == "sqlite":
+        raw.set_progress_handler(progress, 10_000)
+
+
+def deadline_passed(conn: Connection) -> bool:
+    """Whether ``_interrupt_after`` interrupted a statement on ``conn``."""
+    return bool(conn.info.get("dupfinder_deadline", {}).get("passed"))
+
+
 def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem: str | None = None) -> None:
     name = conn.dialect.name
     if name == "postgresql":
@@ -289,6 +339,10 @@ def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem
     elif name == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")
+        if statement_timeout:
+            _interrupt_after(conn, statement_timeout)
+    elif name == "duckdb" and statement_timeout:
+        _interrupt_after(conn, statement_timeout)
     elif name == "hive" and statement_timeout:
         # the Spark Thrift server cancels a statement after this many whole seconds (read per session); Spark
         # has no read-only session or transaction to open

@@ -513,3 +513,32 @@ def test_epoch_seconds_kept_as_text_are_refused_with_advice_that_works(sqlite_ur
     viewed = run("scan", sqlite_url, "--table", "ev_s", "--key", "k", "--ts", "at", "--id", "id", "--format", "json")
     assert viewed.exit_code == 1, viewed.output
     assert [c["key"]["k"] for c in json.loads(viewed.output)["tables"][0]["clusters"]] == [7]
+
+
+@pytest.mark.parametrize("engine", ["sqlite_url", "duckdb_url"])
+def test_a_statement_timeout_interrupts_sqlite_and_duckdb_too(request, engine):
+    """Neither engine has a statement timeout of its own, and --statement-timeout was accepted and ignored on
+    both: a CI check meant to stop at a bound ran on. The statement is interrupted (exit 3, one line), and a
+    bound it keeps within changes nothing."""
+    import sqlalchemy as sa
+
+    url = request.getfixturevalue(engine)
+    count = 100_000 if engine == "sqlite_url" else 1_000_000
+    engine_ = sa.create_engine(url)
+    with engine_.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE big (id INTEGER PRIMARY KEY, k INTEGER, ts TIMESTAMP)")
+        if url.startswith("sqlite"):
+            conn.exec_driver_sql(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) "
+                                 "INSERT INTO big SELECT i, i, datetime('2026-11-03', '+' || i || ' seconds') FROM n")
+        else:
+            conn.exec_driver_sql(f"INSERT INTO big SELECT i, i, TIMESTAMP '2026-11-03' + to_seconds(i) "
+                                 f"FROM range(1, {count + 1}) t(i)")
+    engine_.dispose()
+    args = ["scan", url, "--table", "big", "--key", "k", "--ts", "ts", "--format", "summary"]
+    timed_out = run(*args, "--statement-timeout", "1ms")
+    assert timed_out.exit_code == 3, timed_out.output
+    assert "longer than --statement-timeout (0.001 s)" in timed_out.output
+    assert timed_out.output.count("\n") == 1, timed_out.output
+    untimed, bounded = run(*args), run(*args, "--statement-timeout", "10m")
+    assert bounded.exit_code == untimed.exit_code == 0, bounded.output
+    assert json.loads(bounded.output)["tables"] == json.loads(untimed.output)["tables"]

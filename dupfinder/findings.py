@@ -200,7 +200,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         **({"ts_read_in_utc": True} if t.ts_read_in_utc else {}),
         "keep": spec.keep,
         **({"ignored_columns": list(spec.ignore)} if spec.ignore else {}),  # --ignore: left out of the comparison
-        "since": spec.since.isoformat() if spec.since else None,
+        "since": _since_text(spec, t.ts_timezone_aware),
         **({"scan_seconds": round(t.scan_seconds, 3)} if t.scan_seconds is not None else {}),
         "time_range": {"first": iso_timestamp(t.stats.first_ts), "last": iso_timestamp(t.stats.last_ts)},
         "writer_columns": [{"role": w.role, "column": w.column, "reason": w.reason, "trusted": w.trusted}
@@ -221,6 +221,21 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "notes": list(t.notes),
         **({"warnings": list(t.warnings)} if t.warnings else {}),
     }
+
+
+def _since_text(spec: TableSpec, aware: bool | None) -> str | None:
+    """The --since bound the scan used, as the timestamp column reads it: an instant for an aware column, wall
+    time without an offset for a naive one (column_since's bound is wall time; it was labelled +00:00).
+
+    >>> from datetime import UTC, datetime
+    >>> from dupfinder.config import table_spec
+    >>> spec = table_spec(table="t", keys=["k"], ts="ts", since="2026-11-03T02:00:00Z")
+    >>> _since_text(spec, True), _since_text(spec, False)
+    ('2026-11-03T02:00:00+00:00', '2026-11-03T02:00:00')
+    """
+    if spec.since is None:
+        return None
+    return spec.since.isoformat() if aware else spec.since.replace(tzinfo=None).isoformat()
 
 
 def _totals(t: TableResult) -> list[dict[str, Any]]:

@@ -60,3 +60,17 @@ def test_since_says_nothing_about_indexes_when_the_timestamp_has_one(pg_url):
     result = CliRunner().invoke(main, ["scan", pg_url, "--table", "events", "--key", "account", "--ts", "ts",
                                        "--since", "30m", "--format", "json"])
     assert not any("no index" in note for note in json.loads(result.output)["tables"][0]["notes"])
+
+
+def test_findings_state_the_since_bound_as_the_column_reads_it(sqlite_url, pg_url):
+    """A column without time zone is read from a wall-time bound (column_since): findings.json labelled it
+    +00:00, as if an instant. An aware column's bound is an instant and keeps its offset."""
+    import json
+
+    for url, aware in ((sqlite_url, False), (pg_url, True)):
+        _recent_table(url, datetime.now(UTC))
+        result = CliRunner().invoke(main, ["scan", url, "--table", "events", "--key", "account", "--ts", "ts",
+                                           "--since", "2026-11-03T02:00:00Z", "--timezone", "UTC", "--format", "json"])
+        table = json.loads(result.output)["tables"][0]
+        assert table["ts_timezone_aware"] is aware, table["ts_timezone_aware"]
+        assert table["since"] == ("2026-11-03T02:00:00+00:00" if aware else "2026-11-03T02:00:00"), table["since"]

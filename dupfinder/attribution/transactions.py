@@ -9,23 +9,31 @@
   is two writers each writing the whole batch; odd cycles in that graph mean more than two writers.
 - Ids: a sequence hands out values in call order, so two sessions inserting at the same time interleave
   their ids, and two runs one after the other do not.
+- The order of the keys: where the heap does not tell two sessions apart (both filled the same blocks, each
+  row its own transaction), two writers walking one sorted list (the oldest pending first, ``ORDER BY id``)
+  still show themselves: their copies, in the order they were written, split into two walks through the keys
+  in that order and no fewer. A pool of more workers collides three ways or out of order.
 - Commit timestamps (``track_commit_timestamp = on``): a copy written before the other copy's transaction
   committed means the two transactions overlapped: a race, not a retry.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..cluster import Cluster, ctid_parts
+from ..cluster import Cluster, ClusterRow, ctid_parts
 from .observe import Observation
 
 CONFLICT_TOLERANCE = 0.1  # share of block edges allowed to break the two-colouring (blocks both sessions touched)
 SEVERAL_WRITERS = 0.2     # above this share of odd-cycle edges, more than two sessions wrote the copies
 CLOCK_SLACK_US = 1_000_000  # a row may carry a timestamp up to 1 s after its own commit (clock granularity)
 COMPARABLE_US = 6 * 3600 * 1_000_000  # commits hours after the row's time: the column is not the DB clock
+# Clusters before the order of their keys says who wrote them: the copies of five keys written one key after
+# the other come in key order (either way) by chance once in 60 orders
+ORDERED_KEYS = 5
 
 
 @dataclass(frozen=True)
@@ -192,21 +200,77 @@ def _interleaved(clusters: Sequence[Cluster], side) -> bool | None:
     return max(min(ids[0]), min(ids[1])) < min(max(ids[0]), max(ids[1]))
 
 
+def walkers(clusters: Sequence[Cluster]) -> Writers:
+    """Two writers walking the keys in one sorted order, where nothing else tells the writers apart.
+
+    Each writer writes a key once and takes the keys in order (two runs of ``ORDER BY id``, two schedulers each
+    taking the oldest pending invoice), so the copies, in the order they were written, split into two walks
+    through the keys; copies of one key need two. Any fewer walks cannot write a key twice; more are a pool of
+    more workers (a key written three times) or writers not walking in order (a pool picking at random among
+    the open jobs). Only timestamps that order the rows count: two copies of different keys written in the
+    same microsecond (or the same whole second) leave the order, and the reading, open.
+
+    >>> def c(k, *ts): return Cluster({"k": k}, tuple(ClusterRow({}, "", t, {}, False, {}) for t in ts), 0, "", (), ())
+    >>> pairs = [c(k, 10 * k, 10 * k + 3) for k in range(1, 6)]
+    >>> walkers(pairs).count, walkers(pairs[::-1]).count, walkers([c(1, 1, 2, 3), *pairs[1:]]).count
+    (2, 2, None)
+    >>> walkers([c(9, 0, 1), *pairs[1:]]).count  # key 9 before keys 2 to 5: neither order
+    """
+    if len(clusters) < ORDERED_KEYS:
+        return UNKNOWN
+    written = sorted((r.ts_us, tuple(c.key.values())) for c in clusters for r in c.rows)
+    if any(a[0] == b[0] and a[1] != b[1] for a, b in zip(written, written[1:], strict=False)):
+        return UNKNOWN
+    keys = [k for _, k in written]
+    try:
+        walks = min(_longest_rise(keys[::-1]), _longest_rise(keys))  # walked upwards, or downwards
+    except TypeError:  # keys of kinds that do not compare: no order to walk
+        return UNKNOWN
+    if walks != 2:
+        return UNKNOWN
+    return Writers(count=2, basis="the order of the keys", interleaved=None)
+
+
+def _longest_rise(keys: Sequence) -> int:
+    """The longest run of ``keys`` (in their order, not necessarily adjacent) that never falls: read backwards,
+    the fewest walks upward through the keys that write them in this order (Dilworth).
+
+    >>> _longest_rise([1, 1, 2, 3, 3]), _longest_rise([2, 2, 1, 1]), _longest_rise([3, 1, 2, 2])
+    (5, 2, 3)
+    """
+    tails: list = []  # tails[n]: the smallest last key of a run of n + 1 keys
+    for key in keys:
+        at = bisect.bisect_right(tails, key)
+        tails[at:at + 1] = [key]
+    return len(tails)
+
+
+def sessions(found: Writers, clusters: Sequence[Cluster]) -> Writers:
+    """The writers of a group of clusters for the pair reading: what transactions or heap blocks said, else the
+    order of the keys (walkers). Heap blocks showing more than two sessions are not overruled."""
+    return found if found.count is not None else walkers(clusters)
+
+
 def session_pair(group_writers: Writers, span_shared: float | None, least: float) -> list[Observation]:
-    """Two sessions (heap blocks or transactions) each wrote again much of what the other wrote: both ran the
-    job, the anonymous twin of timing.host_pair. With exactly two writers of the copies, the share of the
-    span's rows whose key was written more than once is each one's share written again by the other (diluted,
-    never raised, by other jobs' rows in the span). Two scheduler processes firing one check-then-act job
-    together collide on 25-98% of their claims; a pool of more than two workers shows more than two sessions.
+    """Two sessions (heap blocks, transactions or two walks through the keys) each wrote again much of what the
+    other wrote: both ran the job, the anonymous twin of timing.host_pair. With exactly two writers of the
+    copies, the share of the span's rows whose key was written more than once is each one's share written again
+    by the other (diluted, never raised, by other jobs' rows in the span). Two scheduler processes firing one
+    check-then-act job together collide on 25-98% of their claims; a pool of more than two workers shows more
+    than two sessions.
 
     >>> two = Writers(count=2, basis="heap blocks", interleaved=True)
     >>> [o.value for o in session_pair(two, 0.4, 0.15)], session_pair(two, 0.1, 0.15), session_pair(UNKNOWN, 0.4, 0.15)
     (['most'], [], [])
+    >>> session_pair(Writers(2, "the order of the keys", None), 0.4, 0.15)[0].words[:62]
+    'two writers (their copies split into two walks through the key'
     """
     if group_writers.count != 2 or span_shared is None or span_shared < least:
         return []
-    return [Observation("session_pair", "most", f"the two writers each wrote again about {span_shared:.0%} of what "
-                        "the other wrote then (the share of the rows written then whose key was written twice): "
+    told = ("their copies split into two walks through the keys in order, and no fewer"
+            if group_writers.basis == "the order of the keys" else f"told apart by {group_writers.basis}")
+    return [Observation("session_pair", "most", f"two writers ({told}) each wrote again about {span_shared:.0%} of "
+                        "what the other wrote then (the share of the rows written then whose key was written twice): "
                         "both ran the job")]
 
 

@@ -207,8 +207,9 @@ def walkers(clusters: Sequence[Cluster]) -> Writers:
     taking the oldest pending invoice), so the copies, in the order they were written, split into two walks
     through the keys; copies of one key need two. Any fewer walks cannot write a key twice; more are a pool of
     more workers (a key written three times) or writers not walking in order (a pool picking at random among
-    the open jobs). Only timestamps that order the rows count: two copies of different keys written in the
-    same microsecond (or the same whole second) leave the order, and the reading, open.
+    the open jobs). Copies sharing a transaction id are one session's (same_transaction). Only timestamps that
+    order the rows count: two copies of different keys written in the same microsecond (or the same whole
+    second) leave the order, and the reading, open.
 
     >>> def c(k, *ts): return Cluster({"k": k}, tuple(ClusterRow({}, "", t, {}, False, {}) for t in ts), 0, "", (), ())
     >>> pairs = [c(k, 10 * k, 10 * k + 3) for k in range(1, 6)]
@@ -216,7 +217,7 @@ def walkers(clusters: Sequence[Cluster]) -> Writers:
     (2, 2, None)
     >>> walkers([c(9, 0, 1), *pairs[1:]]).count  # key 9 before keys 2 to 5: neither order
     """
-    if len(clusters) < ORDERED_KEYS:
+    if len(clusters) < ORDERED_KEYS or any(_one_transaction(c) for c in clusters):
         return UNKNOWN
     written = sorted((r.ts_us, tuple(c.key.values())) for c in clusters for r in c.rows)
     if any(a[0] == b[0] and a[1] != b[1] for a, b in zip(written, written[1:], strict=False)):
@@ -229,6 +230,12 @@ def walkers(clusters: Sequence[Cluster]) -> Writers:
     if walks != 2:
         return UNKNOWN
     return Writers(count=2, basis="the order of the keys", interleaved=None)
+
+
+def _one_transaction(cluster: Cluster) -> bool:
+    """Whether two copies share a transaction id: one session wrote them (a key inserted twice), not two walks."""
+    xmins = [r.xmin for r in cluster.rows if r.xmin is not None]
+    return len(set(xmins)) < len(xmins)
 
 
 def _longest_rise(keys: Sequence) -> int:

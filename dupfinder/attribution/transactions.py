@@ -252,30 +252,34 @@ def _longest_rise(keys: Sequence) -> int:
     return len(tails)
 
 
-def sessions(found: Writers, clusters: Sequence[Cluster]) -> Writers:
-    """The writers of a group of clusters for the pair reading: what transactions or heap blocks said, else the
-    order of the keys (walkers). Heap blocks showing more than two sessions are not overruled."""
-    return found if found.count is not None else walkers(clusters)
-
-
-def session_pair(group_writers: Writers, span_shared: float | None, least: float) -> list[Observation]:
-    """Two sessions (heap blocks, transactions or two walks through the keys) each wrote again much of what the
-    other wrote: both ran the job, the anonymous twin of timing.host_pair. With exactly two writers of the
-    copies, the share of the span's rows whose key was written more than once is each one's share written again
-    by the other (diluted, never raised, by other jobs' rows in the span). Two scheduler processes firing one
-    check-then-act job together collide on 25-98% of their claims; a pool of more than two workers shows more
-    than two sessions.
+def session_pair(found: Writers, clusters: Sequence[Cluster], span_shared: float | None,
+                 least: float) -> list[Observation]:
+    """Two sessions each wrote again much of what the other wrote: both ran the job, the anonymous twin of
+    timing.host_pair. The two are what transactions or heap blocks told apart (``found``), else, where those
+    tell nobody apart, the two walks through the keys the copies split into (walkers; heap blocks showing more
+    than two sessions are not overruled). With exactly two writers of the copies, the share of the span's rows
+    whose key was written more than once is each one's share written again by the other (diluted, never raised,
+    by other jobs' rows in the span). Two scheduler processes firing one check-then-act job together collide on
+    25-98% of their claims; a pool of more than two workers shows more than two sessions. Read once per episode:
+    the key order of a big episode costs a sort of its copies (0.1 s CPU for 50,000 clusters), so only where the
+    share is there to be read.
 
     >>> two = Writers(count=2, basis="heap blocks", interleaved=True)
-    >>> [o.value for o in session_pair(two, 0.4, 0.15)], session_pair(two, 0.1, 0.15), session_pair(UNKNOWN, 0.4, 0.15)
-    (['most'], [], [])
-    >>> session_pair(Writers(2, "the order of the keys", None), 0.4, 0.15)[0].words[:62]
+    >>> [o.value for o in session_pair(two, (), 0.4, 0.15)], session_pair(two, (), 0.1, 0.15)
+    (['most'], [])
+    >>> session_pair(UNKNOWN, (), 0.4, 0.15), session_pair(Writers(3, "heap blocks", None), (), 0.4, 0.15)
+    ([], [])
+    >>> def c(k): return Cluster({"k": k}, (ClusterRow({}, "", 10 * k, {}, False, {}),) * 2, 0, "", (), ())
+    >>> session_pair(UNKNOWN, [c(k) for k in range(5)], 0.4, 0.15)[0].words[:62]
     'two writers (their copies split into two walks through the key'
     """
-    if group_writers.count != 2 or span_shared is None or span_shared < least:
+    if span_shared is None or span_shared < least:
+        return []
+    writers = found if found.count is not None else walkers(clusters)
+    if writers.count != 2:
         return []
     told = ("their copies split into two walks through the keys in order, and no fewer"
-            if group_writers.basis == "the order of the keys" else f"told apart by {group_writers.basis}")
+            if writers.basis == "the order of the keys" else f"told apart by {writers.basis}")
     return [Observation("session_pair", "most", f"two writers ({told}) each wrote again about {span_shared:.0%} of "
                         "what the other wrote then (the share of the rows written then whose key was written twice): "
                         "both ran the job")]

@@ -20,12 +20,14 @@
 from __future__ import annotations
 
 import bisect
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..cluster import Cluster, ClusterRow, ctid_parts
 from .observe import Observation
+from .timing import FIXED_GAP_FROM
 
 CONFLICT_TOLERANCE = 0.1  # share of block edges allowed to break the two-colouring (blocks both sessions touched)
 SEVERAL_WRITERS = 0.2     # above this share of odd-cycle edges, more than two sessions wrote the copies
@@ -207,7 +209,10 @@ def walkers(clusters: Sequence[Cluster]) -> Writers:
     taking the oldest pending invoice), so the copies, in the order they were written, split into two walks
     through the keys; copies of one key need two. Any fewer walks cannot write a key twice; more are a pool of
     more workers (a key written three times) or writers not walking in order (a pool picking at random among
-    the open jobs). Copies sharing a transaction id are one session's (same_transaction). Only timestamps that
+    the open jobs). Copies sharing a transaction id are one session's (same_transaction). The copies of a key
+    must have been written together (a claim's milliseconds): one session whose messages come back a timeout
+    later, while it goes on with the next ones, leaves its late copies as a second walk too (a test's consumer,
+    every fourth message redelivered 0.3 s later: 12 retries read as a job run twice). Only timestamps that
     order the rows count: two copies of different keys written in the same microsecond (or the same whole
     second) leave the order, and the reading, open.
 
@@ -217,7 +222,7 @@ def walkers(clusters: Sequence[Cluster]) -> Writers:
     (2, 2, None)
     >>> walkers([c(9, 0, 1), *pairs[1:]]).count  # key 9 before keys 2 to 5: neither order
     """
-    if len(clusters) < ORDERED_KEYS or any(_one_transaction(c) for c in clusters):
+    if len(clusters) < ORDERED_KEYS or any(_one_transaction(c) for c in clusters) or not _together(clusters):
         return UNKNOWN
     written = sorted((r.ts_us, tuple(c.key.values())) for c in clusters for r in c.rows)
     if any(a[0] == b[0] and a[1] != b[1] for a, b in zip(written, written[1:], strict=False)):
@@ -230,6 +235,17 @@ def walkers(clusters: Sequence[Cluster]) -> Writers:
     if walks != 2:
         return UNKNOWN
     return Writers(count=2, basis="the order of the keys", interleaved=None)
+
+
+def _together(clusters: Sequence[Cluster]) -> bool:
+    """Whether the copies of most keys were written within one claim of each other: closer than the shortest
+    delay a clock sets (timing.FIXED_GAP_FROM), as two writers reading the same next key at once write them.
+
+    >>> def c(gap): return Cluster({}, (), 0, "", (), (gap,))
+    >>> _together([c(0.002), c(0.004), c(0.3)]), _together([c(0.3), c(0.31), c(0.002)])
+    (True, False)
+    """
+    return statistics.median(max(c.gaps_seconds, default=0.0) for c in clusters) < FIXED_GAP_FROM
 
 
 def _one_transaction(cluster: Cluster) -> bool:

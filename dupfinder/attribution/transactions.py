@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..cluster import Cluster, ClusterRow, ctid_parts
+from ..cluster import Cluster, ctid_parts
 from .observe import Observation
 from .timing import FIXED_GAP_FROM
 
@@ -216,6 +216,7 @@ def walkers(clusters: Sequence[Cluster]) -> Writers:
     order the rows count: two copies of different keys written in the same microsecond (or the same whole
     second) leave the order, and the reading, open.
 
+    >>> from dupfinder.cluster import ClusterRow
     >>> def c(k, *ts): return Cluster({"k": k}, tuple(ClusterRow({}, "", t, {}, False, {}) for t in ts), 0, "", (), ())
     >>> pairs = [c(k, 10 * k, 10 * k + 3) for k in range(1, 6)]
     >>> walkers(pairs).count, walkers(pairs[::-1]).count, walkers([c(1, 1, 2, 3), *pairs[1:]]).count
@@ -285,6 +286,7 @@ def session_pair(found: Writers, clusters: Sequence[Cluster], span_shared: float
     (['most'], [])
     >>> session_pair(UNKNOWN, (), 0.4, 0.15), session_pair(Writers(3, "heap blocks", None), (), 0.4, 0.15)
     ([], [])
+    >>> from dupfinder.cluster import ClusterRow
     >>> def c(k): return Cluster({"k": k}, (ClusterRow({}, "", 10 * k, {}, False, {}),) * 2, 0, "", (), ())
     >>> session_pair(UNKNOWN, [c(k) for k in range(5)], 0.4, 0.15)[0].words[:62]
     'two writers (their copies split into two walks through the key'

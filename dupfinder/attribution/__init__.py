@@ -84,6 +84,8 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     fixed = {id(e): timing.fixed_gap(e, [clusters[i] for i in e.members]) for e in eps}
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}
+    paired = {id(e): transactions.session_pair(heap_writers[id(e)], [clusters[i] for i in e.members], e.span_shared,
+                                               timing.PAIR_SHARE) if anonymous else [] for e in eps}
     commits_off = table.commit_timestamps.startswith("off")
     have = _in_hand(table, clusters, roles, xmin_ok)
     readings: dict[Any, Any] = {}  # equal observations, posteriors and explanations held once (never changed)
@@ -96,7 +98,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
         obs: list[Observation] = [
             *writercols.observe(cluster, roles, e.size),
             *transactions.observe(cluster, xmin_ok, RETRY_PAUSE_US, heap_writers[id(e)], batch),
-            *transactions.session_pair(heap_writers[id(e)], e.span_shared, timing.PAIR_SHARE),
+            *paired[id(e)],
             *timing.observe(cluster, e, alike[i], whole, spreads[id(e)], not anonymous,
                             timing.neighbourhood(cluster, written, margin_us) if anonymous else None,
                             chain[i], peers[i], copied[id(e)]),

@@ -212,6 +212,9 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
     # same list (0.9 where heap blocks show two sessions: they wrote the batch or collided on their claims); a
     # race needs a pool of exactly two sessions walking one list together (0.05; pools of more show more
     # sessions); a retry is one session (0.01). Not measurable on the generators (one session inserts).
+    # Where the heap tells nobody apart (both sessions filled the same blocks), the two writers are the two walks
+    # through the keys in order their copies split into (transactions.walkers): the same reasoning, a pool of
+    # more than two colliding three ways or out of order. On the tuning set's none mode it fires on no cluster.
     "session_pair": {"most": {"multi_host": 0.9, "deploy_overlap": 0.9, "duplicate_run": 0.9, "worker_race": 0.05,
                               "retry": 0.01, "same_transaction": 0.01, "dst_fallback": 0.3}},
 }

@@ -9,23 +9,33 @@
   is two writers each writing the whole batch; odd cycles in that graph mean more than two writers.
 - Ids: a sequence hands out values in call order, so two sessions inserting at the same time interleave
   their ids, and two runs one after the other do not.
+- The order of the keys: where the heap does not tell two sessions apart (both filled the same blocks, each
+  row its own transaction), two writers walking one sorted list (the oldest pending first, ``ORDER BY id``)
+  still show themselves: their copies, in the order they were written, split into two walks through the keys
+  in that order and no fewer. A pool of more workers collides three ways or out of order.
 - Commit timestamps (``track_commit_timestamp = on``): a copy written before the other copy's transaction
   committed means the two transactions overlapped: a race, not a retry.
 """
 
 from __future__ import annotations
 
+import bisect
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..cluster import Cluster, ctid_parts
 from .observe import Observation
+from .timing import FIXED_GAP_FROM
 
 CONFLICT_TOLERANCE = 0.1  # share of block edges allowed to break the two-colouring (blocks both sessions touched)
 SEVERAL_WRITERS = 0.2     # above this share of odd-cycle edges, more than two sessions wrote the copies
 CLOCK_SLACK_US = 1_000_000  # a row may carry a timestamp up to 1 s after its own commit (clock granularity)
 COMPARABLE_US = 6 * 3600 * 1_000_000  # commits hours after the row's time: the column is not the DB clock
+# Clusters before the order of their keys says who wrote them: the copies of five keys written one key after
+# the other come in key order (either way) by chance once in 60 orders
+ORDERED_KEYS = 5
 
 
 @dataclass(frozen=True)
@@ -192,21 +202,104 @@ def _interleaved(clusters: Sequence[Cluster], side) -> bool | None:
     return max(min(ids[0]), min(ids[1])) < min(max(ids[0]), max(ids[1]))
 
 
-def session_pair(group_writers: Writers, span_shared: float | None, least: float) -> list[Observation]:
-    """Two sessions (heap blocks or transactions) each wrote again much of what the other wrote: both ran the
-    job, the anonymous twin of timing.host_pair. With exactly two writers of the copies, the share of the
-    span's rows whose key was written more than once is each one's share written again by the other (diluted,
-    never raised, by other jobs' rows in the span). Two scheduler processes firing one check-then-act job
-    together collide on 25-98% of their claims; a pool of more than two workers shows more than two sessions.
+def walkers(clusters: Sequence[Cluster]) -> Writers:
+    """Two writers walking the keys in one sorted order, where nothing else tells the writers apart.
+
+    Each writer writes a key once and takes the keys in order (two runs of ``ORDER BY id``, two schedulers each
+    taking the oldest pending invoice), so the copies, in the order they were written, split into two walks
+    through the keys; copies of one key need two. Any fewer walks cannot write a key twice; more are a pool of
+    more workers (a key written three times) or writers not walking in order (a pool picking at random among
+    the open jobs). Copies sharing a transaction id are one session's (same_transaction). The copies of a key
+    must have been written together (a claim's milliseconds): one session whose messages come back a timeout
+    later, while it goes on with the next ones, leaves its late copies as a second walk too (a test's consumer,
+    every fourth message redelivered 0.3 s later: 12 retries read as a job run twice). Only timestamps that
+    order the rows count: two copies of different keys written in the same microsecond (or the same whole
+    second) leave the order, and the reading, open.
+
+    >>> from dupfinder.cluster import ClusterRow
+    >>> def c(k, *ts): return Cluster({"k": k}, tuple(ClusterRow({}, "", t, {}, False, {}) for t in ts), 0, "", (), ())
+    >>> pairs = [c(k, 10 * k, 10 * k + 3) for k in range(1, 6)]
+    >>> walkers(pairs).count, walkers(pairs[::-1]).count, walkers([c(1, 1, 2, 3), *pairs[1:]]).count
+    (2, 2, None)
+    >>> walkers([c(9, 0, 1), *pairs[1:]]).count  # key 9 before keys 2 to 5: neither order
+    """
+    if len(clusters) < ORDERED_KEYS or any(_one_transaction(c) for c in clusters) or not _together(clusters):
+        return UNKNOWN
+    written = sorted((r.ts_us, tuple(c.key.values())) for c in clusters for r in c.rows)
+    if any(a[0] == b[0] and a[1] != b[1] for a, b in zip(written, written[1:], strict=False)):
+        return UNKNOWN
+    keys = [k for _, k in written]
+    try:
+        walks = min(_longest_rise(keys[::-1]), _longest_rise(keys))  # walked upwards, or downwards
+    except TypeError:  # keys of kinds that do not compare: no order to walk
+        return UNKNOWN
+    if walks != 2:
+        return UNKNOWN
+    return Writers(count=2, basis="the order of the keys", interleaved=None)
+
+
+def _together(clusters: Sequence[Cluster]) -> bool:
+    """Whether the copies of most keys were written within one claim of each other: closer than the shortest
+    delay a clock sets (timing.FIXED_GAP_FROM), as two writers reading the same next key at once write them.
+
+    >>> def c(gap): return Cluster({}, (), 0, "", (), (gap,))
+    >>> _together([c(0.002), c(0.004), c(0.3)]), _together([c(0.3), c(0.31), c(0.002)])
+    (True, False)
+    """
+    return statistics.median(max(c.gaps_seconds, default=0.0) for c in clusters) < FIXED_GAP_FROM
+
+
+def _one_transaction(cluster: Cluster) -> bool:
+    """Whether two copies share a transaction id: one session wrote them (a key inserted twice), not two walks."""
+    xmins = [r.xmin for r in cluster.rows if r.xmin is not None]
+    return len(set(xmins)) < len(xmins)
+
+
+def _longest_rise(keys: Sequence) -> int:
+    """The longest run of ``keys`` (in their order, not necessarily adjacent) that never falls: read backwards,
+    the fewest walks upward through the keys that write them in this order (Dilworth).
+
+    >>> _longest_rise([1, 1, 2, 3, 3]), _longest_rise([2, 2, 1, 1]), _longest_rise([3, 1, 2, 2])
+    (5, 2, 3)
+    """
+    tails: list = []  # tails[n]: the smallest last key of a run of n + 1 keys
+    for key in keys:
+        at = bisect.bisect_right(tails, key)
+        tails[at:at + 1] = [key]
+    return len(tails)
+
+
+def session_pair(found: Writers, clusters: Sequence[Cluster], span_shared: float | None,
+                 least: float) -> list[Observation]:
+    """Two sessions each wrote again much of what the other wrote: both ran the job, the anonymous twin of
+    timing.host_pair. The two are what transactions or heap blocks told apart (``found``), else, where those
+    tell nobody apart, the two walks through the keys the copies split into (walkers; heap blocks showing more
+    than two sessions are not overruled). With exactly two writers of the copies, the share of the span's rows
+    whose key was written more than once is each one's share written again by the other (diluted, never raised,
+    by other jobs' rows in the span). Two scheduler processes firing one check-then-act job together collide on
+    25-98% of their claims; a pool of more than two workers shows more than two sessions. Read once per episode:
+    the key order of a big episode costs a sort of its copies (0.1 s CPU for 50,000 clusters), so only where the
+    share is there to be read.
 
     >>> two = Writers(count=2, basis="heap blocks", interleaved=True)
-    >>> [o.value for o in session_pair(two, 0.4, 0.15)], session_pair(two, 0.1, 0.15), session_pair(UNKNOWN, 0.4, 0.15)
-    (['most'], [], [])
+    >>> [o.value for o in session_pair(two, (), 0.4, 0.15)], session_pair(two, (), 0.1, 0.15)
+    (['most'], [])
+    >>> session_pair(UNKNOWN, (), 0.4, 0.15), session_pair(Writers(3, "heap blocks", None), (), 0.4, 0.15)
+    ([], [])
+    >>> from dupfinder.cluster import ClusterRow
+    >>> def c(k): return Cluster({"k": k}, (ClusterRow({}, "", 10 * k, {}, False, {}),) * 2, 0, "", (), ())
+    >>> session_pair(UNKNOWN, [c(k) for k in range(5)], 0.4, 0.15)[0].words[:62]
+    'two writers (their copies split into two walks through the key'
     """
-    if group_writers.count != 2 or span_shared is None or span_shared < least:
+    if span_shared is None or span_shared < least:
         return []
-    return [Observation("session_pair", "most", f"the two writers each wrote again about {span_shared:.0%} of what "
-                        "the other wrote then (the share of the rows written then whose key was written twice): "
+    writers = found if found.count is not None else walkers(clusters)
+    if writers.count != 2:
+        return []
+    told = ("their copies split into two walks through the keys in order, and no fewer"
+            if writers.basis == "the order of the keys" else f"told apart by {writers.basis}")
+    return [Observation("session_pair", "most", f"two writers ({told}) each wrote again about {span_shared:.0%} of "
+                        "what the other wrote then (the share of the rows written then whose key was written twice): "
                         "both ran the job")]
 
 

@@ -230,7 +230,6 @@ def dupfinder_scan(url: str, out: Path | None, runs: int, *extra: str, args: lis
 
 
 def explain_postgres(url: str, rows: int, index: bool) -> str:
-    from dupfinder.attribution import written
     from dupfinder.config import table_spec
     from dupfinder.connect import introspect, read_only, timestamp_awareness
     from dupfinder.detect import _sorted_aggregation, detect, detect_sql, key_index, since_bind
@@ -251,25 +250,18 @@ def explain_postgres(url: str, rows: int, index: bool) -> str:
             plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {statement}"), params).scalars()
             sections.append(f"== {title} ==\n" + "\n".join(plan))
         # the coverage statement over the whole table (one incident spanning the five days, as in this
-        # benchmark), reading the detection's duplicated-key rows by ctid; in its two parts where the scan
-        # splits it (written._split: the first blocks and the member rows, then the other blocks)
+        # benchmark), reading the detection's duplicated-key rows by ctid
         aware = timestamp_awareness(info, "created_at")
-        found_rows = detect(conn, info, spec, aware, found)
-        members = found_rows.members
+        members = detect(conn, info, spec, aware, found).members
         lo, hi = conn.exec_driver_sql("SELECT min(created_at), max(created_at) FROM recon").one()
-        split = written._split(conn, info, [(int(lo.timestamp() * 1e6), int(hi.timestamp() * 1e6))],
-                               found_rows.stats) if members is not None else None
-        for part in ("first", "rest") if split else ("",):
-            coverage = render_sql("writer_counts.sql.j2", conn.dialect, table=quote_table(conn.dialect, "recon"),
-                                  keys=KEYS, ts="created_at", spans=1, groups=["host"], shared_by=["w0"],
-                                  members=members is not None, part=part)
-            plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {coverage}"), {
-                "bucket_us": max(100_000, int((hi - lo).total_seconds() * 1e6) // 4000), "lo0": lo, "hi0": hi,
-                **({"members": members.ids} if members is not None else {}),
-                **({"tid_split": split} if split else {})}).scalars()
-            title = f", part {part!r} (split at ctid {split}; the two run at once)" if part else ""
-            sections.append(f"== coverage statement (writer_counts), spans = the whole table{title} ==\n" + "\n".join(
-                line if len(line) < 400 else line[:400] + " ... (the ctid list, cut here)" for line in plan))
+        coverage = render_sql("writer_counts.sql.j2", conn.dialect, table=quote_table(conn.dialect, "recon"),
+                              keys=KEYS, ts="created_at", spans=1, groups=["host"], shared_by=["w0"],
+                              members=members is not None)
+        plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {coverage}"), {
+            "bucket_us": max(100_000, int((hi - lo).total_seconds() * 1e6) // 4000), "lo0": lo, "hi0": hi,
+            **({"members": members.ids} if members is not None else {})}).scalars()
+        sections.append("== coverage statement (writer_counts), spans = the whole table ==\n" + "\n".join(
+            line if len(line) < 400 else line[:400] + " ... (the ctid list, cut here)" for line in plan))
         if not index:
             since = table_spec(table="recon", keys=KEYS, ts="created_at", since="30m")
             sql = detect_sql(conn, info, since, found)

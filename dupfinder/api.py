@@ -101,7 +101,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
                 table = runs.annotate(table, table_runs)  # evidence the attribution reads
             table = attribute_table(table, written.counter(conn, info, spec, aware, (*writers, *data_roles),
-                                                           found.members, found.stats), data_roles)
+                                                           found.members), data_roles)
             if table_runs is not None:
                 table = runs.explain(table)
             tables.append(dataclasses.replace(table, scan_seconds=time.monotonic() - started))

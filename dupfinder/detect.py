@@ -390,7 +390,8 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str,
 
     The detection statement runs in one backend (no parallel workers) and so does the statistics statement
     here (one sequential scan, about 0.4-0.5 s at 5M rows, shorter than the detection's sort): on 2 cores the
-    two overlap.
+    two overlap. The second transaction imports the exported snapshot (SET TRANSACTION SNAPSHOT), so both read
+    the same rows.
     """
     if conn.dialect.name != "postgresql" or (conn.dialect.server_version_info or (0,)) < (12,):
         return None
@@ -398,20 +399,6 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str,
                             {"name": info.name, "schema": info.schema}).scalar()
     if not estimate or estimate < ALONGSIDE_ROWS:
         return None
-    return alongside(conn, sql, params, lambda result: dict(result.mappings().one()))
-
-
-def alongside(conn: Connection, sql: str, params: dict[str, Any],
-              read: Callable[[sa.CursorResult], Any]) -> Callable[[], Any] | None:
-    """Run ``sql`` on a second PostgreSQL connection in this transaction's snapshot, in a thread, while the
-    caller's connection does other work. Returns a function that waits for ``read`` of its result (None when
-    the second connection failed: a pooler, a connection limit; the caller then runs the statement itself),
-    or None when the snapshot could not be exported.
-
-    The second transaction imports the exported snapshot (SET TRANSACTION SNAPSHOT), so both read the same
-    rows, with the scan's settings, in one backend (on 2 cores parallel workers would take the other
-    statement's core).
-    """
     row = conn.exec_driver_sql("SELECT pg_export_snapshot(), " + ", ".join(
         f"current_setting('{name}')" for name in _COPIED_SETTINGS)).one()
     if not _SNAPSHOT_ID.fullmatch(row[0] or ""):
@@ -423,20 +410,22 @@ def alongside(conn: Connection, sql: str, params: dict[str, Any],
             with conn.engine.connect() as other:
                 other.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{row[0]}'")
+                # one backend beside the detection's one: on 2 cores its parallel workers would take the
+                # detection's core
                 for name, value in (*zip(_COPIED_SETTINGS, row[1:], strict=True),
                                     ("max_parallel_workers_per_gather", "0")):
                     other.execute(sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
-                found["result"] = read(other.execute(statement(sql), params))
+                found["row"] = dict(other.execute(statement(sql), params).mappings().one())
                 other.rollback()
         except Exception:  # noqa: BLE001 -- a pooler, a connection limit: the scan's own connection runs it
-            found["result"] = None
+            found["row"] = None
 
-    worker = threading.Thread(target=run, name="dupfinder-alongside", daemon=True)
+    worker = threading.Thread(target=run, name="dupfinder-table-stats", daemon=True)
     worker.start()
 
-    def wait() -> Any:
+    def wait() -> dict[str, Any] | None:
         worker.join()
-        return found.get("result")
+        return found.get("row")
 
     return wait
 

@@ -217,45 +217,6 @@ def test_statistics_alongside_read_the_scans_snapshot_on_a_second_connection(pg_
 
 
 
-def test_coverage_in_two_parts_on_two_connections_adds_up_to_the_whole_statement(pg_url, monkeypatch):
-    """Spans holding SPLIT_ROWS rows or more: the coverage statement counts the table's first blocks (and the
-    member rows) on the scan's connection and the other blocks on a second one in the same snapshot; the sums
-    are the whole statement's, keys written in both halves of the table included."""
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE ev (id int PRIMARY KEY, k int, ts timestamp, host text)")
-        conn.exec_driver_sql("INSERT INTO ev SELECT g, mod(g, 1500), timestamp '2026-11-03' + g * interval '1 s', "
-                             "'host-' || mod(g, 3) FROM generate_series(1, 2000) g")  # keys 1-500 in both halves
-        conn.exec_driver_sql("INSERT INTO ev VALUES (0, 7, timestamp '2026-11-03' + 7.4 * interval '1 s', 'b')")
-        conn.exec_driver_sql("ANALYZE ev")
-    engine.dispose()
-    spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"])
-    start = int(datetime(2026, 11, 3, tzinfo=UTC).timestamp() * 1_000_000)
-    spans = [(start - 30_000_000, start + 800_000_000), (start + 1_200_000_000, start + 2_100_000_000)]
-    seen: list[tuple[int, str]] = []
-
-    def record(conn, cursor, statement, *rest):
-        seen.append((id(conn.connection.dbapi_connection), statement))
-
-    with read_only(pg_url) as conn:
-        info = introspect(conn, "ev", {})
-        writers = resolve_writers(spec.writers, False, info.columns, exclude={"k", "ts", "id"})
-        found = detect(conn, info, spec, False)
-        whole = written.count(conn, info, spec, False, writers, spans, (), found.members, found.stats)
-        monkeypatch.setattr(written, "SPLIT_ROWS", 1000)  # a 2,001-row table: make its spans count as big
-        sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-        try:
-            parts = written.count(conn, info, spec, False, writers, spans, (), found.members, found.stats)
-        finally:
-            sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
-    assert (parts.per_writer, parts.total, parts.statements) == (whole.per_writer, whole.total, 1)
-    assert (whole.rows(None, *spans[0]), whole.rows(None, *spans[1])) == (801, 801)  # seconds 1-800 and 7.4; 1200-2000
-    counted = {who: sql for who, sql in seen if "_bucket" in sql}
-    assert sorted("ctid < " in sql for sql in counted.values()) == [False, True], seen  # two parts, two connections
-    assert [("ctid >= " in sql, "member_rows" in sql) for sql in counted.values() if "ctid < " not in sql] == [
-        (True, False)]
-
-
 def test_a_since_scan_counts_its_statistics_on_its_own_connection(pg_url, monkeypatch):
     """Under --since the statistics read the window through the timestamp index: no second connection, no
     exported snapshot, however big the table (a backend started and nine settings copied for a few ms' read)."""

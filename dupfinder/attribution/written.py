@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from ..config import TableSpec
 from ..connect import TableInfo
-from ..detect import EARLIEST, Members, TableStats, alongside, ts_bind
+from ..detect import EARLIEST, Members, ts_bind
 from ..sqltemplates import quote_table, render_sql, sql_text
 from ..writers import WriterColumn
 from .writercols import Writer, named
@@ -24,7 +24,6 @@ from .writercols import Writer, named
 MAX_SPANS = 200        # OR-ed ranges in one statement; closer spans are merged beyond this
 BUCKETS = 4000         # time buckets over all spans: bounds the rows the statement returns per writer
 MIN_BUCKET_US = 100_000
-SPLIT_ROWS = 1_000_000  # rows in the spans (estimated) from which the coverage runs in two parts at once
 
 
 @dataclass
@@ -114,12 +113,11 @@ def span_binds(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, i
 
 def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
           writers: tuple[WriterColumn, ...], spans: Sequence[tuple[int, int]],
-          xids: Sequence[str] = (), members: Members | None = None, stats: TableStats | None = None) -> Written:
+          xids: Sequence[str] = (), members: Members | None = None) -> Written:
     """Count rows per writer (per transaction among ``xids`` when there are no writer columns) in ``spans``.
 
     ``members``: the detection's row ids of every duplicated key's rows, read instead of sorting the spans
-    by key when they cover the spans. ``stats``: the table's counts, to tell whether the spans hold
-    SPLIT_ROWS rows or more (then, on PostgreSQL, the statement runs in two parts at once, ``_split``)."""
+    by key when they cover the spans."""
     merged = merge_spans(spans)
     length = sum(hi - lo for lo, hi in merged) or 1
     bucket = max(MIN_BUCKET_US, length // BUCKETS)
@@ -134,16 +132,11 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
             "spans": len(merged), "members": by_id}
     columns = [w.column for w in writers]
     roles = [w.role for w in writers]
-    shapes = {"groups": columns, "by_xmin": False, "shared_by": [f"w{n}" for n in range(len(columns))]}
-    split = _split(conn, info, merged, stats) if by_id else None
-    if split is None:
-        results = [conn.execute(sql_text(render_sql("writer_counts.sql.j2", conn.dialect, **base, **shapes)),
-                                params)]
-    else:
-        results = _in_two_parts(conn, base, shapes, {**params, "tid_split": split})
+    sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=columns, by_xmin=False,
+                     shared_by=[f"w{n}" for n in range(len(columns))])
     per: dict[Writer, dict[int, list[int]]] = {}
     totals: dict[int, list[int]] = {}
-    for row in (row for result in results for row in result):
+    for row in conn.execute(sql_text(sql), params):
         values, bucket_start, rows, shared = row[:len(columns)], int(row[-3]), int(row[-2]), int(row[-1] or 0)
         who = tuple(sorted((role, str(v)) for role, v in zip(roles, values, strict=True) if named(v)))
         if columns:
@@ -153,7 +146,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
         point = totals.setdefault(bucket_start, [0, 0])
         point[0] += rows
         point[1] += shared
-    written.statements = 1  # the two parts of a split statement are one statement's answer
+    written.statements = 1
     if not columns and xids and info.heap:
         sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=[], by_xmin=True, shared_by=["_xmin"])
         for xmin, bucket_start, rows, shared in conn.execute(sql_text(sql), {**params, "xids": sorted(set(xids))}):
@@ -164,49 +157,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     return written
 
 
-def _split(conn: Connection, info: TableInfo, spans: Sequence[tuple[int, int]],
-           stats: TableStats | None) -> str | None:
-    """Where the coverage statement splits the table (a ctid, the first of the second half of its blocks), or
-    None to run it whole: PostgreSQL 14+ (a TID Range Scan reads only its part's blocks), a table's own heap,
-    and spans holding SPLIT_ROWS rows or more, read as a share of the rows scanned between the first and the
-    last timestamp.
-
-    Its aggregate reads every row of the spans (the whole table when one incident spans it: 1.9 s of a 5M-row
-    scan); in two parts on two connections, each one backend, the server does the same work in about half the
-    time where it has a core to spare (the statistics statement beside the detection does the same)."""
-    if (conn.dialect.name != "postgresql" or (conn.dialect.server_version_info or (0,)) < (14,) or not info.heap
-            or stats is None or _rows_in(stats, spans) < SPLIT_ROWS):
-        return None
-    blocks = conn.execute(sql_text(render_sql("relation_blocks.sql.j2", conn.dialect)),
-                          {"name": info.name, "schema": info.schema}).scalar()
-    return f"({int(blocks) // 2},0)" if blocks and blocks >= 2 else None
-
-
-def _rows_in(stats: TableStats, spans: Sequence[tuple[int, int]]) -> float:
-    """The rows the spans hold if the table's rows were spread evenly between its first and last timestamp."""
-    if not isinstance(stats.first_ts, datetime) or not isinstance(stats.last_ts, datetime):
-        return 0.0
-    first, last = (int(m.replace(tzinfo=m.tzinfo or UTC).timestamp() * 1_000_000)
-                   for m in (stats.first_ts, stats.last_ts))
-    inside = sum(max(0, min(hi, last) - max(lo, first)) for lo, hi in spans)
-    return stats.rows_scanned * inside / max(1, last - first)
-
-
-def _in_two_parts(conn: Connection, base: dict, shapes: dict, params: dict) -> list:
-    """The coverage statement as two parts, the blocks from the split on a second connection in this
-    transaction's snapshot while this one counts the first blocks and the member rows; the rows of both
-    (the caller adds them up). Where the second connection fails, this one runs that part too."""
-    rest = render_sql("writer_counts.sql.j2", conn.dialect, **base, **shapes, part="rest")
-    wait = alongside(conn, rest, params, lambda result: result.all())
-    first = conn.execute(sql_text(render_sql("writer_counts.sql.j2", conn.dialect, **base, **shapes, part="first")),
-                         params).all()
-    second = wait() if wait else None
-    if second is None:
-        second = conn.execute(sql_text(rest), params).all()
-    return [first, second]
-
-
 def counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
-            writers: tuple[WriterColumn, ...], members: Members | None = None, stats: TableStats | None = None):
+            writers: tuple[WriterColumn, ...], members: Members | None = None):
     """``count`` bound to one table: what attribute_table calls with its spans and transaction ids."""
-    return lambda spans, xids: count(conn, info, spec, aware, writers, spans, xids, members, stats)
+    return lambda spans, xids: count(conn, info, spec, aware, writers, spans, xids, members)

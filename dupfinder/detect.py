@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from .config import TableSpec
 from .connect import TableInfo, concurrently
-from .sqltemplates import quote_table, render_sql, sql_text
+from .sqltemplates import ident, quote_table, render_sql, sql_text
 from .values import iso_from_us
 
 
@@ -120,12 +120,29 @@ class Detection:
 
 
 ROW_ID_EXPR = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}  # present in every row of a table
+INTEGER_TYPES = ("SMALLINT", "INTEGER", "BIGINT")  # PostgreSQL's integers: passed by value
+
+
+def _row_id(conn: Connection, info: TableInfo) -> str | None:
+    """What the "rowid" plan keeps the first and last of per key and fetches the rows by: the engine's row id,
+    or on PostgreSQL a primary key of one integer column (quoted).
+
+    ctid is passed by reference: min(ctid) and max(ctid) copy a new value into the aggregate's memory at every
+    group, about 5M times each for 5M rows, where an integer is compared in place (the key pass, 5M rows, one
+    backend, 4 interleaved runs at load 6-11: 4.31 s of CPU with ctid, 3.51 s with the bigint primary key,
+    3.09 s counting alone); the rows are then fetched through the key's unique index instead of a Tid Scan."""
+    rid = None if info.view else ROW_ID_EXPR.get(conn.dialect.name)
+    if rid == "ctid" and len(info.primary_key) == 1:
+        column = next(c for c in info.columns if c.name == info.primary_key[0])
+        if column.type.upper() in INTEGER_TYPES:
+            return ident(conn.dialect, column.name)
+    return rid
 
 
 def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[str, ...] | None = None,
              plan: str | None = None) -> dict[str, Any]:
     columns = list(info.column_names)
-    rid = None if info.view else ROW_ID_EXPR.get(conn.dialect.name)
+    rid = _row_id(conn, info)
     plan = plan or _default_plan(conn.dialect.name, index, rid)
     return {
         "table": read_from(conn.dialect, info),

@@ -76,24 +76,67 @@ def test_partial_indexes_and_indexes_led_by_another_column_do_not_count(pg_url):
         assert key_index(conn, introspect(conn, "events", {}), spec) == ("account",)
 
 
-def test_the_row_id_plan_reads_rows_by_ctid_and_groups_by_sorting(pg_url):
+def _row_id_plan(conn, table: str) -> str:
+    info = introspect(conn, table, {})
+    sql = detect_sql(conn, info, table_spec(table=table, keys=["account"], ts="ts"))["detect_clusters"]
+    conn.exec_driver_sql("SET LOCAL enable_hashagg = off")
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a 15-row table: make the planner show its hand
+    return "\n".join(conn.execute(sa.text("EXPLAIN " + sql), {"window_us": 2_000_000, "offset_us": 0}).scalars())
+
+
+def test_the_row_id_plan_reads_rows_by_integer_key_or_ctid_and_groups_by_sorting(pg_url):
+    """The first and last row of each key by a primary key of one integer column (compared in place) and the
+    rows fetched through its index; by ctid (a Tid Scan) where the table has no such key."""
     events_table(pg_url, ROWS)
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE events_heap AS SELECT * FROM events")
+        conn.exec_driver_sql("ANALYZE events_heap")
+    engine.dispose()
     spec = table_spec(table="events", keys=["account"], ts="ts")
     with read_only(pg_url) as conn:
         info = introspect(conn, "events", {})
-        sql = detect_sql(conn, info, spec)["detect_clusters"]
-        conn.exec_driver_sql("SET LOCAL enable_hashagg = off")
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a 15-row table: make the planner show its hand
-        plan = "\n".join(conn.execute(sa.text("EXPLAIN " + sql), {"window_us": 2_000_000, "offset_us": 0})
-                         .scalars())
+        keyed = _row_id_plan(conn, "events")
         assert conn.exec_driver_sql("SHOW enable_hashagg").scalar() == "off"
-    assert "Tid Scan" in plan and "GroupAggregate" in plan, plan
+    with read_only(pg_url) as conn:
+        heap = _row_id_plan(conn, "events_heap")
+    assert "on events_pkey" in keyed and "Tid Scan" not in keyed and "GroupAggregate" in keyed, keyed
+    assert "Tid Scan" in heap and "GroupAggregate" in heap, heap
     with read_only(pg_url) as conn:  # the scan puts the setting back once its statement ran
         from dupfinder.detect import detect
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 3")
         detect(conn, info, spec, None)
         assert conn.exec_driver_sql("SHOW enable_hashagg").scalar() == "on"
         assert conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar() == "3"
+
+
+@pytest.mark.parametrize("key_type", ["smallint", "integer", "bigint"])
+def test_rows_found_by_integer_key_are_the_rows_found_by_ctid(pg_url, monkeypatch, key_type):
+    """The same rows, far keys, counts and member rows whether the pass keeps each key's first and last row by
+    the integer primary key or by ctid: keys written once to four times, NULL keys and times, far rows, a key
+    whose lowest id is not its first ctid (rows inserted out of id order)."""
+    import dupfinder.detect as detect_module
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE ev (id {key_type} PRIMARY KEY, account int, ts timestamp, host text)")
+        for r in [*reversed(ROWS[:6]), *ROWS[6:]]:
+            conn.execute(sa.text("INSERT INTO ev VALUES (:id, :account, :ts, :host)"),
+                         {"id": r[0], "account": r[1], "ts": None if r[2] is None else at(r[2]), "host": r[3]})
+        conn.exec_driver_sql("ANALYZE ev")
+    engine.dispose()
+    spec = table_spec(table="ev", keys=["account"], ts="ts")
+    found = {}
+    for kind, types in (("key", detect_module.INTEGER_TYPES), ("ctid", ())):
+        monkeypatch.setattr(detect_module, "INTEGER_TYPES", types)
+        with read_only(pg_url) as conn:
+            info = introspect(conn, "ev", {})
+            sql = detect_sql(conn, info, spec)["detect_clusters"]
+            assert ("min(t.id)" in sql) == (kind == "key") and ("min(t.ctid)" in sql) == (kind == "ctid"), sql
+            got = detect_module.detect(conn, info, spec, False)
+        found[kind] = (sorted(tuple(r) for r in got.rows), got.far_total, got.far_duplicates, got.stats,
+                       sorted(got.members.ids.strip("{}").split('","')))
+    assert found["key"] == found["ctid"] and len(found["key"][0]) == 8 and found["key"][1] == 2
 
 
 def test_recommended_index_is_valid_sql_on_each_engine(db_url):

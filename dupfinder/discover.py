@@ -39,6 +39,7 @@ from .writers import ROLE_WORDS, name_words
 NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint
 WINDOW_SECONDS = 2       # the starter config's window (the scan's default)
 SLICE_ROWS = 500_000     # big tables are measured on their latest rows
+EMPTY = "all 0 rows"     # what an empty table had read: a key may come from its namesakes in other schemas
 MAX_COLUMNS = 8          # candidate columns per table (pairs of them are tried too)
 # words of the moment a row was written, first; a pipeline's landing words (ingested, loaded, ...) rank above the bare
 # "at" of an event's own time (occurred_at), which a redelivered copy carries unchanged
@@ -114,16 +115,38 @@ def discover(url: str, schemas: Sequence[str] = ()) -> list[Proposal]:
     A schema-per-tenant database holds the same tables in hundreds of schemas: one run over all of them
     (``tenant_*``) writes one config, where a run per schema wrote hundreds of files to merge by hand.
     """
-    proposals = []
     with read_only(url) as conn:
         inspector = sa.inspect(conn)
         try:
             chosen = matching_schemas(inspector.get_schema_names(), schemas) if schemas else [None]
         except sa.exc.DBAPIError as err:
             raise QueryFailed(f"cannot list schemas: {_first_line(err)}") from None
-        for schema in chosen:
-            proposals += _discover_schema(conn, inspector, schema)
+        named = [(_bare(p.table, schema), p) for schema in chosen for p in _discover_schema(conn, inspector, schema)]
+        proposals = [_borrowed(conn, p, name, named) if p.rows_read == EMPTY else p for name, p in named]
     return proposals
+
+
+def _bare(qualified: str, schema: str | None) -> str:
+    """A table's name without the schema it was listed in."""
+    return qualified[len(schema) + 1:] if schema else qualified
+
+
+def _borrowed(conn: Connection, empty: Proposal, name: str, named: list[tuple[str, Proposal]]) -> Proposal:
+    """An empty table's key, taken from the tables of the same name in the other schemas discovered, when
+    they agree and this table has the columns: a tenant with no invoices yet got no entry, so the nightly
+    check skipped its invoices from the night the tenant started billing. Otherwise the empty proposal."""
+    keyed = {(p.keys, p.ts, p.window): p for n, p in named if n == name and p.keys and p is not empty}
+    if len(keyed) != 1:
+        return empty
+    (keys, ts, window), source = next(iter(keyed.items()))
+    try:
+        with conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext():
+            info = introspect(conn, empty.table, {"key": list(keys), "ts": [ts]}, require_identity=False)
+    except (ColumnNotFound, QueryFailed, sa.exc.DBAPIError):
+        return empty
+    return Proposal(info.qualified_name, ts, keys, f"the table is empty: the key proposed for {source.table} "
+                    f"and every other {name} discovered", EMPTY, index=_missing_index(conn, info, keys, ts),
+                    window=window, identity=_identity_missing(info))
 
 
 def matching_schemas(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
@@ -267,7 +290,8 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     table = read_from(conn.dialect, info)  # a parent's heirs' rows are not its own: a scan reads it ONLY too
     total = int(conn.execute(sql_text(render_sql("row_count.sql.j2", conn.dialect, table=table))).scalar_one())
     lo = _slice_start(conn, table, ts, total)
-    rows_read = f"all {total:,} rows" if lo is None else f"the latest {SLICE_ROWS:,} of {total:,} rows"
+    rows_read = (EMPTY if not total else f"all {total:,} rows" if lo is None
+                 else f"the latest {SLICE_ROWS:,} of {total:,} rows")
     columns = _candidates(info, ts)
     measured: dict[tuple[str, ...], KeySet] = {}
 

@@ -13,6 +13,7 @@ import fnmatch
 import itertools
 import re
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -132,21 +133,23 @@ def _bare(qualified: str, schema: str | None) -> str:
 
 
 def _borrowed(conn: Connection, empty: Proposal, name: str, named: list[tuple[str, Proposal]]) -> Proposal:
-    """An empty table's key, taken from the tables of the same name in the other schemas discovered, when
-    they agree and this table has the columns: a tenant with no invoices yet got no entry, so the nightly
-    check skipped its invoices from the night the tenant started billing. Otherwise the empty proposal."""
-    keyed = {(p.keys, p.ts, p.window): p for n, p in named if n == name and p.keys and p is not empty}
-    if len(keyed) != 1:
+    """An empty table's key, the one most tables of the same name in the other schemas discovered got (a tie
+    borrows nothing), when this table has its columns: a tenant with no invoices yet got no entry, so the
+    nightly check skipped its invoices from the night the tenant started billing. A shared public table of
+    the same name keyed otherwise is outvoted, not a veto. Otherwise the empty proposal."""
+    votes = Counter((p.keys, p.ts) for n, p in named if n == name and p.keys)
+    ranked = votes.most_common(2)
+    if not ranked or len(ranked) == 2 and ranked[0][1] == ranked[1][1]:
         return empty
-    (keys, ts, window), source = next(iter(keyed.items()))
+    (keys, ts), count = ranked[0]
     try:
         with conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext():
             info = introspect(conn, empty.table, {"key": list(keys), "ts": [ts]}, require_identity=False)
     except (ColumnNotFound, QueryFailed, sa.exc.DBAPIError):
         return empty
-    return Proposal(info.qualified_name, ts, keys, f"the table is empty: the key proposed for {source.table} "
-                    f"and every other {name} discovered", EMPTY, index=_missing_index(conn, info, keys, ts),
-                    window=window, identity=_identity_missing(info))
+    return Proposal(info.qualified_name, ts, keys, f"the table is empty: the key {count:,} of the "
+                    f"{sum(votes.values()):,} other {name} tables discovered got", EMPTY,
+                    index=_missing_index(conn, info, keys, ts), identity=_identity_missing(info))
 
 
 def matching_schemas(names: Sequence[str], patterns: Sequence[str]) -> list[str]:

@@ -417,13 +417,14 @@ def migrate(url, table, keys, output, alembic_dir, nulls_not_distinct, where):
 
 @main.command()
 @click.argument("url", required=False)
-@click.option("--schema", default=None, help="Schema to look in [the default schema].")
+@click.option("--schema", "schemas", multiple=True, metavar="SCHEMA",
+              help="Schema to look in, or a glob ('tenant_*'); repeatable [the default schema].")
 @click.option("-o", "output", type=click.Path(dir_okay=False), default="dupfinder.toml", show_default=True,
               help="Write the starter config here.")
 @click.option("--force", is_flag=True, help="Overwrite the config file if it exists.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 @_handle_errors
-def discover(url, schema, output, force, fmt):
+def discover(url, schemas, output, force, fmt):
     """Propose business keys for tables with a creation timestamp and no unique constraint; write a
     starter dupfinder.toml that scan --config accepts."""
     import json
@@ -437,7 +438,7 @@ def discover(url, schema, output, force, fmt):
     path = writable_file(output)
     if path.exists() and not force:
         raise UsageError(f"{output} exists; pass --force to overwrite it or -o to write elsewhere")
-    proposals = propose(url, schema)
+    proposals = propose(url, schemas)
     keyed = any(p.keys for p in proposals)  # a config without one [[table]] is nothing scan --config can run
     if keyed:
         path.write_text(starter_toml(url, proposals), encoding="utf-8")
@@ -457,7 +458,8 @@ def discover(url, schema, output, force, fmt):
         else:
             click.echo(f"{p.table}: no key proposed -- {p.evidence}")
     if not proposals:
-        where = f"schema {schema!r}" if schema else "the default schema (--schema S looks in another)"
+        where = (f"schema {', '.join(map(repr, schemas))}" if schemas
+                 else "the default schema (--schema S looks in another)")
         click.echo(f"no table in {where}")
     click.echo(f"wrote {path}" if keyed else f"no key to propose: nothing written to {path}")
 
@@ -585,7 +587,21 @@ def _print_summary(doc: dict[str, Any]) -> None:
     standby = standby_note(doc)
     if standby:
         echo(standby)
-    echo(f"{'clean' if not total else count(total, 'cluster') + ' found'} ({doc['database']})")
+    echo(f"{'clean' if not total else count(total, 'cluster') + ' found' + _where(doc['tables'])} ({doc['database']})")
+
+
+def _where(tables: list[dict[str, Any]], shown: int = 20) -> str:
+    """Which tables hold the clusters, for the last line: among 750 tenant tables the six hit ones were
+    two lines each in 1,500, and that line said only how many clusters.
+
+    >>> _where([{"table": "a", "clusters": [1, 2]}, {"table": "b", "clusters": []}])
+    ' in 1 of 2 tables: a (2)'
+    """
+    from .words import count
+
+    hit = [f"{t['table']} ({len(t['clusters']):,})" for t in tables if t["clusters"]]
+    more = f", and {len(hit) - shown:,} more" if len(hit) > shown else ""
+    return f" in {len(hit):,} of {count(len(tables), 'table')}: {', '.join(hit[:shown])}{more}"
 
 
 if __name__ == "__main__":  # python -m dupfinder.cli, the console script's own entry point

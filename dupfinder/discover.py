@@ -8,9 +8,13 @@ split them).
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import itertools
 import re
 import warnings
+from collections import Counter
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +40,7 @@ from .writers import ROLE_WORDS, name_words
 NEAR_SECONDS = 5.0       # copies written this close together are the double-write fingerprint
 WINDOW_SECONDS = 2       # the starter config's window (the scan's default)
 SLICE_ROWS = 500_000     # big tables are measured on their latest rows
+EMPTY = "all 0 rows"     # what an empty table had read: a key may come from its namesakes in other schemas
 MAX_COLUMNS = 8          # candidate columns per table (pairs of them are tried too)
 # words of the moment a row was written, first; a pipeline's landing words (ingested, loaded, ...) rank above the bare
 # "at" of an event's own time (occurred_at), which a redelivered copy carries unchanged
@@ -105,39 +110,105 @@ class Proposal:
                 "skipped": self.skipped, "index": self.index, "window": self.window, "identity": self.identity}
 
 
-def discover(url: str, schema: str | None = None) -> list[Proposal]:
-    """Propose a key per table of ``schema`` (default: the default schema), read-only."""
-    proposals = []
+def discover(url: str, schemas: Sequence[str] = ()) -> list[Proposal]:
+    """Propose a key per table of every schema ``schemas`` names (none: the default schema), read-only.
+
+    A schema-per-tenant database holds the same tables in hundreds of schemas: one run over all of them
+    (``tenant_*``) writes one config, where a run per schema wrote hundreds of files to merge by hand.
+    """
     with read_only(url) as conn:
         inspector = sa.inspect(conn)
         try:
-            if schema is not None and schema not in inspector.get_schema_names():
-                raise UsageError(f"schema {schema!r} not found; schemas: {', '.join(inspector.get_schema_names())}")
-            # PyHive's own listing reads the database column of Spark's SHOW TABLES: every "table" was the database
-            listed = table_names(conn, schema) if conn.dialect.name == "hive" else inspector.get_table_names(schema)
-            names = sorted(set(listed) - _partitions(conn, schema))
+            chosen = matching_schemas(inspector.get_schema_names(), schemas) if schemas else [None]
         except sa.exc.DBAPIError as err:
-            raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
-        for name in names:
-            if name.startswith(("dupfinder_backup_", "alembic_version")):
-                continue
-            qualified = f"{schema}.{name}" if schema else name
-            try:
-                # one table that cannot be read (no SELECT privilege, a type without equality) is skipped with
-                # a note; on PostgreSQL a savepoint keeps the transaction usable for the next table (a failed
-                # statement does not end the transaction on the other engines)
-                savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
-                with savepoint, warnings.catch_warnings():
-                    warnings.simplefilter("ignore", sa.exc.SAWarning)  # types the dialect does not know
-                    proposal = _discover_table(conn, qualified)
-            except (QueryFailed, sa.exc.DBAPIError) as err:
-                if recovery_conflict(err):  # not this table's fault: the standby ended the whole read
-                    raise
-                reason = str(getattr(err, "orig", None) or err).strip().splitlines()
-                proposal = Proposal(qualified, "", None, f"skipped: {reason[0] if reason else type(err).__name__}",
-                                    "no rows", skipped=reason[0] if reason else type(err).__name__)
-            if proposal is not None:
-                proposals.append(proposal)
+            raise QueryFailed(f"cannot list schemas: {_first_line(err)}") from None
+        named = [(_bare(p.table, schema), p) for schema in chosen for p in _discover_schema(conn, inspector, schema)]
+        proposals = [_borrowed(conn, p, name, named) if p.rows_read == EMPTY else p for name, p in named]
+    return proposals
+
+
+def _bare(qualified: str, schema: str | None) -> str:
+    """A table's name without the schema it was listed in."""
+    return qualified[len(schema) + 1:] if schema else qualified
+
+
+def _borrowed(conn: Connection, empty: Proposal, name: str, named: list[tuple[str, Proposal]]) -> Proposal:
+    """An empty table's key, the one most tables of the same name in the other schemas discovered got (a tie
+    borrows nothing), when this table has its columns: a tenant with no invoices yet got no entry, so the
+    nightly check skipped its invoices from the night the tenant started billing. A shared public table of
+    the same name keyed otherwise is outvoted, not a veto. Otherwise the empty proposal."""
+    votes = Counter((p.keys, p.ts) for n, p in named if n == name and p.keys)
+    ranked = votes.most_common(2)
+    if not ranked or len(ranked) == 2 and ranked[0][1] == ranked[1][1]:
+        return empty
+    (keys, ts), count = ranked[0]
+    try:
+        with conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext():
+            info = introspect(conn, empty.table, {"key": list(keys), "ts": [ts]}, require_identity=False)
+    except (ColumnNotFound, QueryFailed, sa.exc.DBAPIError):
+        return empty
+    return Proposal(info.qualified_name, ts, keys, f"the table is empty: the key {count:,} of the "
+                    f"{sum(votes.values()):,} other {name} tables discovered got", EMPTY,
+                    index=_missing_index(conn, info, keys, ts), identity=_identity_missing(info))
+
+
+def matching_schemas(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    """The schemas ``patterns`` name, each an exact name or a shell-style glob, in the database's order.
+
+    A glob never picks ``information_schema`` (``*`` means the user's schemas); a pattern matching nothing is
+    an error naming the closest few schemas, not a line listing all 300 of a schema-per-tenant database.
+
+    >>> matching_schemas(["public", "tenant_0001", "tenant_0002", "Tenant-ACME", "information_schema"],
+    ...                  ["tenant_*", "Tenant-ACME"])
+    ['tenant_0001', 'tenant_0002', 'Tenant-ACME']
+    """
+    chosen: set[str] = set()
+    for pattern in patterns:
+        found = {pattern} if pattern in names else {
+            n for n in names if n != "information_schema" and fnmatch.fnmatchcase(n, pattern)}
+        if not found:
+            raise UsageError(f"schema {pattern!r} not found; {_closest(pattern, names)}")
+        chosen |= found
+    return [n for n in names if n in chosen]
+
+
+def _closest(pattern: str, names: Sequence[str]) -> str:
+    """The few schema names nearest a mistyped one (else the first few), and how many there are in all."""
+    near = difflib.get_close_matches(pattern, names, n=5, cutoff=0.5)
+    shown = near or list(names[:5])
+    more = f" (of {len(names)})" if len(names) > len(shown) else ""
+    return f"{'closest' if near else 'schemas'}: {', '.join(shown)}{more}" if shown else "the database has no schema"
+
+
+def _discover_schema(conn: Connection, inspector: sa.Inspector, schema: str | None) -> list[Proposal]:
+    """Propose a key per table of one schema (``None``: the default one); a table it cannot read is skipped."""
+    proposals = []
+    try:
+        # PyHive's own listing reads the database column of Spark's SHOW TABLES: every "table" was the database
+        listed = table_names(conn, schema) if conn.dialect.name == "hive" else inspector.get_table_names(schema)
+        names = sorted(set(listed) - _partitions(conn, schema))
+    except sa.exc.DBAPIError as err:
+        raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
+    for name in names:
+        if name.startswith(("dupfinder_backup_", "alembic_version")):
+            continue
+        qualified = f"{schema}.{name}" if schema else name
+        try:
+            # one table that cannot be read (no SELECT privilege, a type without equality) is skipped with
+            # a note; on PostgreSQL a savepoint keeps the transaction usable for the next table (a failed
+            # statement does not end the transaction on the other engines)
+            savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
+            with savepoint, warnings.catch_warnings():
+                warnings.simplefilter("ignore", sa.exc.SAWarning)  # types the dialect does not know
+                proposal = _discover_table(conn, qualified)
+        except (QueryFailed, sa.exc.DBAPIError) as err:
+            if recovery_conflict(err):  # not this table's fault: the standby ended the whole read
+                raise
+            reason = str(getattr(err, "orig", None) or err).strip().splitlines()
+            proposal = Proposal(qualified, "", None, f"skipped: {reason[0] if reason else type(err).__name__}",
+                                "no rows", skipped=reason[0] if reason else type(err).__name__)
+        if proposal is not None:
+            proposals.append(proposal)
     return proposals
 
 
@@ -222,7 +293,8 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     table = read_from(conn.dialect, info)  # a parent's heirs' rows are not its own: a scan reads it ONLY too
     total = int(conn.execute(sql_text(render_sql("row_count.sql.j2", conn.dialect, table=table))).scalar_one())
     lo = _slice_start(conn, table, ts, total)
-    rows_read = f"all {total:,} rows" if lo is None else f"the latest {SLICE_ROWS:,} of {total:,} rows"
+    rows_read = (EMPTY if not total else f"all {total:,} rows" if lo is None
+                 else f"the latest {SLICE_ROWS:,} of {total:,} rows")
     columns = _candidates(info, ts)
     measured: dict[tuple[str, ...], KeySet] = {}
 

@@ -542,3 +542,23 @@ def test_a_statement_timeout_interrupts_sqlite_and_duckdb_too(request, engine):
     untimed, bounded = run(*args), run(*args, "--statement-timeout", "10m")
     assert bounded.exit_code == untimed.exit_code == 0, bounded.output
     assert json.loads(bounded.output)["tables"] == json.loads(untimed.output)["tables"]
+
+
+def test_the_last_line_names_the_tables_that_hold_clusters(pg_url, tmp_path):
+    """stranger14: a nightly text scan of 750 tenant tables ended "95 clusters found": the hit tenants were
+    somewhere in 1,500 lines above. The last line now names them, with their counts."""
+    schemas = [f"tenant_{i:02d}" for i in range(1, 21)] + ["Tenant-ACME"]
+    statements, config = [], []
+    for s in schemas:
+        copies = 2 if s in ("tenant_07", "Tenant-ACME") else 1
+        statements += [f'CREATE SCHEMA "{s}"', f'CREATE TABLE "{s}".invoices (id serial PRIMARY KEY, customer_id int, '
+                       'created_at timestamptz)', f'INSERT INTO "{s}".invoices (customer_id, created_at) SELECT c, '
+                       "timestamptz '2026-11-01' + c * interval '1 s' + r * interval '5 ms' "
+                       f"FROM generate_series(1, 3) c, generate_series(1, {copies}) r"]
+        config.append(f'[[table]]\nname = "{s}.invoices"\nkeys = ["customer_id"]\nts = "created_at"\n')
+    run_statements(pg_url, *statements)
+    (tmp_path / "tenants.toml").write_text("\n".join(config))
+    result = run("scan", pg_url, "--config", str(tmp_path / "tenants.toml"))
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1].startswith(
+        "6 clusters found in 2 of 21 tables: tenant_07.invoices (3), Tenant-ACME.invoices (3) (postgresql")

@@ -349,3 +349,78 @@ def test_a_redelivered_event_is_timed_by_when_it_landed_not_when_it_happened(chd
     (proposal,) = discover(chdb_url)
     assert (proposal.keys, proposal.ts) == (("event_id",), "ingested_at")
     assert proposal.identity.startswith("no primary key, and ClickHouse has no row id")  # it said "chdb"
+
+
+TENANTS = [f"tenant_{i:04d}" for i in range(1, 25)] + ["Tenant-ACME", "acme.prod"]
+TWICE = {"tenant_0003", "tenant_0017", "Tenant-ACME", "acme.prod"}  # the billing run wrote these twice
+
+
+def _tenant_invoices(schema: str) -> list[str]:
+    """One tenant's invoices: two clean monthly runs, and November's run once, or twice 5 ms apart."""
+    name = '"' + schema.replace('"', '""') + '"'
+    runs = 2 if schema in TWICE else 1
+    return [f"CREATE SCHEMA {name}",
+            f"CREATE TABLE {name}.invoices (id bigserial PRIMARY KEY, customer_id bigint NOT NULL, "
+            "billing_period date NOT NULL, amount_cents bigint NOT NULL, created_at timestamptz NOT NULL)",
+            f"INSERT INTO {name}.invoices (customer_id, billing_period, amount_cents, created_at) "
+            "SELECT c, p, 100 * c, p + c * interval '20 ms' + r * interval '5 ms' FROM generate_series(1, 30) c, "
+            "unnest(ARRAY[date '2026-09-01', date '2026-10-01', date '2026-11-01']) p, generate_series(1, 2) r "
+            f"WHERE r = 1 OR (p = date '2026-11-01' AND r <= {runs}) ORDER BY p, c, r"]
+
+
+def test_discover_covers_a_schema_per_tenant_database_in_one_config(pg_url, tmp_path):
+    """stranger14: 250 tenant schemas holding the same tables took one discover run per schema (250 files to
+    merge by hand); --schema is now repeatable and takes a glob, so one run writes one config for them all."""
+    run_statements(pg_url, *(s for t in TENANTS for s in _tenant_invoices(t)),
+                   "CREATE TABLE public.invoices (id bigserial PRIMARY KEY, customer_id bigint NOT NULL, "
+                   "created_at timestamptz NOT NULL)")
+    config = tmp_path / "tenants.toml"
+    result = CliRunner().invoke(main, ["discover", pg_url, "--schema", "tenant_*", "--schema", "Tenant-ACME",
+                                       "--schema", "acme.prod", "-o", str(config)])
+    assert result.exit_code == 0, result.output
+    _, specs = load_config(config)
+    assert sorted(s.table for s in specs) == sorted(f"{t}.invoices" for t in TENANTS)  # public left out
+    assert {s.keys for s in specs} == {("customer_id", "billing_period")}
+    scan = CliRunner().invoke(main, ["scan", pg_url, "--config", str(config), "--format", "summary"])
+    assert scan.exit_code == 1, scan.output
+    hit = {t["table"] for t in json.loads(scan.output)["tables"] if t["failed"]}
+    assert hit == {f"{t}.invoices" for t in TWICE}
+
+
+def test_a_schema_not_found_names_the_closest_not_every_schema(pg_url, tmp_path):
+    """stranger14: a typo among 250 tenant schemas printed all 250 names in its one error line."""
+    run_statements(pg_url, *(f'CREATE SCHEMA "{t}"' for t in TENANTS))
+    result = CliRunner().invoke(main, ["discover", pg_url, "--schema", "tenant_00017", "-o", str(tmp_path / "d.toml")])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: schema 'tenant_00017' not found; closest: tenant_0017")
+    assert "(of 28)" in result.output and len(result.output.splitlines()) == 1 and len(result.output) < 200
+    result = CliRunner().invoke(main, ["discover", pg_url, "--schema", "billing_*", "-o", str(tmp_path / "d.toml")])
+    assert result.exit_code == 2 and "schema 'billing_*' not found" in result.output
+    assert not (tmp_path / "d.toml").exists()
+
+
+def test_an_empty_tenant_table_takes_the_key_its_namesakes_agree_on(pg_url, tmp_path):
+    """stranger14: 14 of 250 tenants had no invoices yet; discover wrote no entry for them, so the nightly
+    check never scanned those tenants, also after they started billing. Their tables take the key the same
+    table got in most other schemas (a shared public table keyed otherwise is outvoted); a table without
+    those columns stays out."""
+    run_statements(pg_url, *(s for t in TENANTS[:4] for s in _tenant_invoices(t)),
+                   'CREATE SCHEMA tenant_new', 'CREATE TABLE tenant_new.invoices (LIKE tenant_0001.invoices)',
+                   'CREATE SCHEMA tenant_odd', 'CREATE TABLE tenant_odd.invoices (id bigserial PRIMARY KEY, '
+                   'customer_id bigint, created_at timestamptz)',
+                   "CREATE TABLE public.invoices (id bigserial PRIMARY KEY, tenant text, customer_id bigint, "
+                   "created_at timestamptz)", "INSERT INTO public.invoices (tenant, customer_id, created_at) "
+                   "SELECT 't' || g, g, now() FROM generate_series(1, 20) g")
+    config = tmp_path / "tenants.toml"
+    result = CliRunner().invoke(main, ["discover", pg_url, "--schema", "*", "-o", str(config)])
+    assert result.exit_code == 0, result.output
+    _, specs = load_config(config)
+    keys = {s.table: s.keys for s in specs}
+    assert keys["tenant_new.invoices"] == ("customer_id", "billing_period") and "tenant_odd.invoices" not in keys
+    assert "tenant_odd.invoices: no key proposed -- the table is empty" in result.output
+    assert "the key 4 of the 5 other invoices tables discovered got" in result.output
+    run_statements(pg_url, "INSERT INTO tenant_new.invoices SELECT * FROM tenant_0003.invoices")  # billed twice
+    scan = CliRunner().invoke(main, ["scan", pg_url, "--config", str(config), "--format", "summary"])
+    assert scan.exit_code == 1, scan.output
+    assert {t["table"] for t in json.loads(scan.output)["tables"] if t["failed"]} == {
+        "tenant_0003.invoices", "tenant_new.invoices"}

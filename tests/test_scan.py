@@ -98,6 +98,20 @@ def test_table_without_primary_key_uses_row_id(any_url):
     assert any("no primary key" in note for note in result.notes)
 
 
+def test_a_table_named_in_the_wrong_case_is_offered_in_its_own_case(pg_url):
+    """stranger14: among two dozen tenant schemas, --table tenant-acme.invoices suggested tenant_0023,
+    tenant_0022 and tenant_0021, not the "Tenant-ACME".invoices it meant."""
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        for schema in [f"tenant_{i:04d}" for i in range(1, 25)] + ["Tenant-ACME"]:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            conn.exec_driver_sql(f'CREATE TABLE "{schema}".invoices (id int PRIMARY KEY, ref int, '
+                                 'created_at timestamptz)')
+    engine.dispose()
+    with pytest.raises(TableNotFound, match=r"similar name: Tenant-ACME\.invoices$"):
+        scan_one(pg_url, table="tenant-acme.invoices", keys=["ref"])
+
+
 def test_unknown_table_and_column_name_the_closest(any_url):
     events_table(any_url, [(1, 7, 0.0)])
     with pytest.raises(TableNotFound, match="similar name: events"):

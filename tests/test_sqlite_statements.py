@@ -122,6 +122,55 @@ def test_the_usual_text_takes_the_short_reading():
     assert vm_steps(usual) < 0.8 * vm_steps(general)
 
 
+def bucket_sql(expr: str) -> str:
+    """The coverage statement's time bucket of ``expr`` (queries/writer_counts.sql.j2) for SQLite."""
+    source = '{% import "writer_counts.sql.j2" as w with context %}{{ w.bucket() }}'
+    return _dialect_environment(DIALECT).from_string(source).render(dialect="sqlite", ts=expr, server_version=(),
+                                                                          table="t", keys=["k"])
+
+
+def buckets(values: list[object], bucket_us: int) -> list[tuple[int | None, int | None]]:
+    """Each value's bucket as the statement computes it, beside the exact epoch's e - e % b."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, v DATETIME)")
+    conn.executemany("INSERT INTO t (v) VALUES (?)", [(v,) for v in values])
+    exact = epoch_us_sql("v")
+    found = conn.execute(f"SELECT {bucket_sql('v')}, ({exact}) - ({exact}) % :bucket_us FROM t ORDER BY n",
+                         {"bucket_us": bucket_us}).fetchall()
+    conn.close()
+    return found
+
+
+# instants around bucket edges (multiples of bucket_us) and anywhere, written as tables hold them
+EDGE_OFFSETS = st.integers(-3000, 3000) | st.integers(-10**9, 10**9)
+SHAPES = st.sampled_from(["%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f+01:00",
+                          "%Y-%m-%d %H:%M:%S.%fZ", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.{ms}",
+                          "%Y-%m-%d %H:%M:%S.%f1", "%Y-%m-%d %H:%M", "epoch", "blob", "julian"])
+
+
+def written(moment: datetime, shape: str) -> object:
+    if shape == "epoch":
+        return (moment - EPOCH) / timedelta(seconds=1)
+    if shape == "blob":
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f").encode()
+    if shape == "julian":
+        return f"{2440587.5 + (moment - EPOCH) / timedelta(days=1):.12f}"
+    return moment.strftime(shape.replace("{ms}", f"{moment.microsecond // 1000:03d}"))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(bucket_us=st.integers(100_000, 10**10), edges=st.lists(st.tuples(st.integers(-10**4, 10**4), EDGE_OFFSETS,
+                                                                         SHAPES), min_size=1, max_size=30))
+def test_the_coverage_bucket_is_the_exact_epochs_bucket(bucket_us, edges):
+    """julianday's milliseconds decide a row's bucket only away from its edges; every other row (near an edge,
+    before 1970, a number, a blob, text of another shape) takes the exact epoch."""
+    base = datetime(2026, 11, 19, tzinfo=UTC)
+    start = (base - EPOCH) // timedelta(microseconds=1) // bucket_us * bucket_us
+    values = [written(EPOCH + timedelta(microseconds=start + n * bucket_us + offset), shape)
+              for n, offset, shape in edges]
+    assert all(found == exact for found, exact in buckets(values, bucket_us))
+
+
 @given(e=st.integers(-(2 ** 62), 2 ** 62), b=st.integers(100_000, 10 ** 12))
 @settings(max_examples=200, deadline=None, derandomize=True)
 def test_the_bucket_by_division_is_the_bucket_by_remainder(e, b):

@@ -319,8 +319,15 @@ def _interrupt_after(conn: Connection, seconds: float) -> None:
 
 
 def deadline_passed(conn: Connection) -> bool:
-    """Whether ``_interrupt_after`` interrupted a statement on ``conn``."""
-    return bool(conn.info.get("dupfinder_deadline", {}).get("passed"))
+    """Whether ``_interrupt_after`` interrupted a statement on ``conn``. Asked while an error is handled, so it
+    never touches a connection the error invalidated (a hot standby terminating the session: reading
+    ``conn.info`` then raised PendingRollbackError over the scan's own one-line error)."""
+    if conn.dialect.name not in ("sqlite", "duckdb"):
+        return False
+    try:
+        return bool(conn.info.get("dupfinder_deadline", {}).get("passed"))
+    except exc.SQLAlchemyError:
+        return False
 
 
 def _begin_read_only(conn: Connection, statement_timeout: float | None, work_mem: str | None = None) -> None:

@@ -676,17 +676,12 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
 
 
 def check_ids_unique(conn: Connection, info: TableInfo) -> None:
-    """Raise UsageError when a row holds a NULL in the --id columns (it is nobody's identity: cleanup.sql could
-    not name it) or two rows share the --id values (one GROUP BY, stopping at the first repeat)."""
+    """Raise UsageError when two rows share the --id values (one GROUP BY, stopping at the first repeat)."""
     from .sqltemplates import quote_table, render_sql, sql_text
 
-    table, ids = quote_table(conn.dialect, info.name, info.schema), list(info.id_columns)
-    unnamed = conn.execute(sql_text(render_sql("ids_null.sql.j2", conn.dialect, table=table, keys=ids))).first()
-    if unnamed is not None:
-        shown = ", ".join(f"{c}={v!r}" for c, v in zip(ids, unnamed, strict=False))
-        raise UsageError(f"--id {', '.join(ids)} does not identify every row of {info.qualified_name!r}: a row has "
-                         f"{shown}, and a NULL names no row; name columns without NULLs with --id")
-    repeated = conn.execute(sql_text(render_sql("ids_unique.sql.j2", conn.dialect, table=table, keys=ids))).first()
+    sql = render_sql("ids_unique.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
+                     keys=list(info.id_columns))
+    repeated = conn.execute(sql_text(sql)).first()
     if repeated is not None:
         shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))
         raise UsageError(f"--id {', '.join(info.id_columns)} does not identify a row of {info.qualified_name!r}: "

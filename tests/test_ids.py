@@ -90,17 +90,3 @@ def test_id_in_a_config_file(sqlite_url, tmp_path):
     assert result.exit_code == 1, result.output
     doc = json.loads((out / "findings.json").read_text())
     assert doc["tables"][0]["id_columns"] == ["event_id"] and doc["tables"][0]["row_id"] is None
-
-
-@pytest.mark.parametrize("engine", ["sqlite_url", "duckdb_url", "mariadb_url"])
-def test_an_id_column_holding_a_null_is_refused_before_anything_is_written(request, engine, tmp_path):
-    """A NULL identity matches no ``WHERE event_id = ...``: cleanup.sql could neither back up nor delete that
-    row. It was accepted (a single NULL is no repeat)."""
-    url = request.getfixturevalue(engine)
-    _no_pk_table(url, [*ROWS, (None, 7, 0.6, "c", "x")])
-    out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["scan", url, "--table", "events", "--key", "account", "--key", "day",
-                                       "--ts", "ts", "--id", "event_id", "--out", str(out)])
-    assert result.exit_code == 2, result.output
-    assert "does not identify every row" in result.output and "event_id=None" in result.output, result.output
-    assert "Traceback" not in result.output and not out.exists()

@@ -184,7 +184,9 @@ def fix_quoting(dialect: sa.Dialect) -> sa.Dialect:
     return dialect
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """A driver's error as one line: what the server said (Spark's own message out of PyHive's status), secrets
+    scrubbed, and what to change where a hot standby cancelled the scan."""
     original = getattr(err, "orig", None) or err
     status = next((a for a in getattr(original, "args", ()) if hasattr(a, "status")), None)
     message = getattr(getattr(status, "status", None), "errorMessage", None)
@@ -202,13 +204,13 @@ def read_only(url: str, statement_timeout: float | None = None, work_mem: str | 
         try:
             conn = engine.connect()
         except exc.DBAPIError as err:
-            raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {_first_line(err)}") from None
+            raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {first_line(err)}") from None
         with conn:
             try:
                 _begin_read_only(conn, statement_timeout, work_mem)
             except exc.DBAPIError as err:
                 raise DatabaseUnavailable(
-                    f"cannot start a read-only transaction on {mask_url(url)}: {_first_line(err)}"
+                    f"cannot start a read-only transaction on {mask_url(url)}: {first_line(err)}"
                 ) from None
             try:
                 yield conn
@@ -217,7 +219,7 @@ def read_only(url: str, statement_timeout: float | None = None, work_mem: str | 
                     raise QueryFailed(f"query failed on {mask_url(url)}: a statement ran longer than "
                                       f"--statement-timeout ({statement_timeout:g} s) and was interrupted") from None
                 if isinstance(err, exc.DBAPIError):
-                    raise QueryFailed(f"query failed on {mask_url(url)}: {_first_line(err)}") from None
+                    raise QueryFailed(f"query failed on {mask_url(url)}: {first_line(err)}") from None
                 raise
             finally:
                 conn.rollback()
@@ -287,12 +289,13 @@ def _interrupt_after(conn: Connection, seconds: float) -> None:
     import time
 
     raw = conn.connection.dbapi_connection
+    duckdb = conn.dialect.name == "duckdb"
     state = conn.info["dupfinder_deadline"] = {"started": time.monotonic(), "passed": False, "timer": None}
 
     def started(*_args) -> None:
         finished()  # a statement that failed left its timer running
         state["started"] = time.monotonic()
-        if conn.dialect.name == "duckdb":
+        if duckdb:
             state["timer"] = threading.Timer(seconds, interrupt)
             state["timer"].daemon = True
             state["timer"].start()
@@ -314,7 +317,7 @@ def _interrupt_after(conn: Connection, seconds: float) -> None:
 
     sa.event.listen(conn, "before_cursor_execute", started)
     sa.event.listen(conn, "after_cursor_execute", finished)
-    if conn.dialect.name == "sqlite":
+    if not duckdb:
         raw.set_progress_handler(progress, 10_000)
 
 
@@ -454,7 +457,7 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
     try:
         names = table_names(conn)
     except exc.DBAPIError as err:
-        raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
+        raise QueryFailed(f"cannot list tables: {first_line(err)}") from None
     if table in names:
         return None, table
     if conn.dialect.name == "hive" and table.lower() in names:  # Spark's catalog keeps names in lower case
@@ -604,7 +607,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     except exc.NoSuchTableError:
         raise TableNotFound(f"table {table!r} not found") from None
     except exc.DBAPIError as err:
-        raise QueryFailed(f"cannot introspect table {table!r}: {_first_line(err)}") from None
+        raise QueryFailed(f"cannot introspect table {table!r}: {first_line(err)}") from None
     names = [c.name for c in columns]
     for purpose, wanted in needed.items():
         for column in wanted:
@@ -669,7 +672,7 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
         try:
             row = conn.execute(statement, {"schema": where, "name": what}).first()
         except exc.DBAPIError as err:
-            raise QueryFailed(f"cannot introspect table {table!r}: {_first_line(err)}") from None
+            raise QueryFailed(f"cannot introspect table {table!r}: {first_line(err)}") from None
         if row is not None:
             return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3], tuple(row[4])
     return None
@@ -706,7 +709,7 @@ def check_key_equality(conn: Connection, info: TableInfo, keys: tuple[str, ...])
                 raise  # no privilege, a timeout: reported as any failed query of the scan is
             raise ColumnNotFound(
                 f"key column {key!r} of table {info.qualified_name!r} cannot be a key: PostgreSQL cannot compare "
-                f"its type for equality ({_first_line(err)}); scan a view that casts it (to jsonb or text) with "
+                f"its type for equality ({first_line(err)}); scan a view that casts it (to jsonb or text) with "
                 "--id") from None
 
 
@@ -804,7 +807,7 @@ def _child_keys_postgresql(conn: Connection, schema: str | None, name: str) -> t
         found = conn.execute(sa.text(render_sql("child_keys_postgresql.sql.j2", conn.dialect)),
                              {"schema": schema, "name": name}).all()
     except exc.DBAPIError as err:
-        raise QueryFailed(f"cannot read foreign keys: {_first_line(err)}") from None
+        raise QueryFailed(f"cannot read foreign keys: {first_line(err)}") from None
     return tuple(
         ChildKey(table=f"{child_schema}.{child}" if child_schema else child, name=con_name,
                  columns=tuple(columns), referred_columns=tuple(referred), ondelete=_PG_ON_DELETE.get(ondelete),
@@ -821,7 +824,7 @@ def _child_keys_mysql(conn: Connection, schema: str | None, name: str) -> tuple[
                              {"schema": schema, "name": name}).all()
         database = conn.exec_driver_sql("SELECT DATABASE()").scalar()
     except exc.DBAPIError as err:
-        raise QueryFailed(f"cannot read foreign keys: {_first_line(err)}") from None
+        raise QueryFailed(f"cannot read foreign keys: {first_line(err)}") from None
     keys: dict[tuple, dict] = {}
     for child_schema, child, con_name, column, referred, ondelete, child_pk in found:
         key = keys.setdefault((child_schema, child, con_name), {
@@ -868,7 +871,7 @@ def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple
         multi = inspector.get_multi_foreign_keys(schema=schema)
         pks = inspector.get_multi_pk_constraint(schema=schema)
     except exc.DBAPIError as err:
-        raise QueryFailed(f"cannot read foreign keys: {_first_line(err)}") from None
+        raise QueryFailed(f"cannot read foreign keys: {first_line(err)}") from None
     found = []
     for (child_schema, child), keys in sorted(multi.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
         for fk in keys:

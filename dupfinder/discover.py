@@ -25,8 +25,8 @@ from sqlalchemy.engine import Connection
 from .connect import (
     ENGINE_LABELS,
     TableInfo,
-    _first_line,
     check_timestamp_column,
+    first_line,
     introspect,
     read_only,
     recovery_conflict,
@@ -121,7 +121,7 @@ def discover(url: str, schemas: Sequence[str] = ()) -> list[Proposal]:
         try:
             chosen = matching_schemas(inspector.get_schema_names(), schemas) if schemas else [None]
         except sa.exc.DBAPIError as err:
-            raise QueryFailed(f"cannot list schemas: {_first_line(err)}") from None
+            raise QueryFailed(f"cannot list schemas: {first_line(err)}") from None
         named = [(_bare(p.table, schema), p) for schema in chosen for p in _discover_schema(conn, inspector, schema)]
         proposals = [_borrowed(conn, p, name, named) if p.rows_read == EMPTY else p for name, p in named]
     return proposals
@@ -188,7 +188,7 @@ def _discover_schema(conn: Connection, inspector: sa.Inspector, schema: str | No
         listed = table_names(conn, schema) if conn.dialect.name == "hive" else inspector.get_table_names(schema)
         names = sorted(set(listed) - _partitions(conn, schema))
     except sa.exc.DBAPIError as err:
-        raise QueryFailed(f"cannot list tables: {_first_line(err)}") from None
+        raise QueryFailed(f"cannot list tables: {first_line(err)}") from None
     for name in names:
         if name.startswith(("dupfinder_backup_", "alembic_version")):
             continue
@@ -204,9 +204,9 @@ def _discover_schema(conn: Connection, inspector: sa.Inspector, schema: str | No
         except (QueryFailed, sa.exc.DBAPIError) as err:
             if recovery_conflict(err):  # not this table's fault: the standby ended the whole read
                 raise
-            reason = str(getattr(err, "orig", None) or err).strip().splitlines()
-            proposal = Proposal(qualified, "", None, f"skipped: {reason[0] if reason else type(err).__name__}",
-                                "no rows", skipped=reason[0] if reason else type(err).__name__)
+            lines = str(getattr(err, "orig", None) or err).strip().splitlines()
+            reason = lines[0] if lines else type(err).__name__
+            proposal = Proposal(qualified, "", None, f"skipped: {reason}", "no rows", skipped=reason)
         if proposal is not None:
             proposals.append(proposal)
     return proposals

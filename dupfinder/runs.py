@@ -477,12 +477,12 @@ def handovers(clusters: tuple[Cluster, ...], found: list[RunEvidence], reading: 
     delivered again to the other host's worker 2 s later, each worker's lifetime logged as one run); two runs
     of a job write copies while both run, or the second starts after the first copies (a run on a standby
     whose clock is late)."""
-    pairs: dict[tuple[str, str], list[int]] = defaultdict(list)
+    pairs: dict[tuple[str, str], list[int]] = defaultdict(list)  # (first copy's run, later copies' run)
     for n, evidence in enumerate(found):
         if evidence.verdict == "two_runs" and len(evidence.runs) == 2:
-            first, later = evidence.rows[0][0], {ids[0] for ids in evidence.rows[1:]}
+            first, *later = (ids[0] for ids in evidence.rows)  # two_runs: each copy in exactly one run
             if later and first not in later:
-                pairs[(first, *later)].append(n)
+                pairs[(first, later[0])].append(n)
     handed: set[int] = set()
     for (first, later), members in pairs.items():
         if (later, first) in pairs:

@@ -71,6 +71,8 @@ TUNING_HARDER = tuple(range(1000, 1012))
 #   0.9978, ECE 0.0011, 0.876 where the truth can be named, 282 of 322); what tests/test_attribution.py scores.
 #   fresh-7 was the validation set then (0.9999 / 0.9975 / 0.899 with that session's model before the key-order
 #   reading, which its helper found firing on no fresh-7 cluster).
+# - "fresh-9": chosen on 2026-11-24 (11:35 UTC) by the eleventh session, before any change of it to the model;
+#   never used while tuning or validating. fresh-8 is the validation set from then on.
 HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-1": ((211, 223, 247, 290, 206), (9001, 9002, 9003)),
                  "fresh-2": ((311, 323, 347, 390, 306), (9101, 9102, 9103)),
@@ -79,7 +81,8 @@ HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-5": ((611, 623, 647, 690, 606), (9401, 9402, 9403)),
                  "fresh-6": ((711, 723, 747, 790, 706), (9501, 9502, 9503)),
                  "fresh-7": ((811, 823, 847, 890, 806), (9601, 9602, 9603)),
-                 "fresh-8": ((911, 923, 947, 990, 906), (9701, 9702, 9703))}
+                 "fresh-8": ((911, 923, 947, 990, 906), (9701, 9702, 9703)),
+                 "fresh-9": ((1111, 1123, 1147, 1190, 1106), (9801, 9802, 9803))}
 
 
 @dataclass

@@ -102,13 +102,13 @@ def ddl(url: str, *statements: str) -> None:
         engine.dispose()
 
 
-def rows(url: str, name: str) -> list[tuple]:
-    """Every row of a table as text, in a stable order."""
+def rows(url: str, name: str, schema: str | None = None) -> list[tuple]:
+    """Every row of a table (in ``schema`` when given) as text, in a stable order."""
     engine = sa.create_engine(url)
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute(f"SELECT * FROM {quote(url, name)}")
+        cursor.execute(f"SELECT * FROM {quote(url, schema) + '.' if schema is not None else ''}{quote(url, name)}")
         return sorted(tuple("NULL" if v is None else str(v) for v in r) for r in cursor.fetchall())
     finally:
         raw.close()

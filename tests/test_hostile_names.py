@@ -92,17 +92,7 @@ def _build(url: str, n: list[str], schema: str | None, v: list[str]) -> dict:
 
 
 def _read(url: str, schema: str | None, name: str) -> list[tuple]:
-    if schema is None:
-        return rows(url, name)
-    engine = sa.create_engine(url)
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(f"SELECT * FROM {quote(url, schema)}.{quote(url, name)}")
-        return sorted(tuple("NULL" if v is None else str(v) for v in r) for r in cursor.fetchall())
-    finally:
-        raw.close()
-        engine.dispose()
+    return rows(url, name, schema)
 
 
 def _exercise(url: str, n: list[str], schema: str | None, out: Path, v: list[str], pg_server=None) -> None:

@@ -80,7 +80,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
             divergence = one_column_divergence(clusters)
+            unnamed = _unnamed_note(info, clusters)
             notes = [*_notes(info, aware, utc), *([ts_note] if ts_note else []), *([divergence] if divergence else []),
+                     *([unnamed] if unnamed else []),
                      *([since_note] if since_note else []),
                      *found.stats.notes(),
                      *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected)]
@@ -164,6 +166,22 @@ def _replacing_note(info: TableInfo, keys) -> str:
                        f"by the business key ({', '.join(keys)})")
     return head + (f"copies of a key that differ in {', '.join(extra)} are never removed by its merges; ordered by "
                    f"the business key ({', '.join(keys)}) they would be (read it with FINAL until a merge has run)")
+
+
+def _unnamed_note(info: TableInfo, clusters) -> str | None:
+    """Which clusters cleanup.sql leaves out because a row's identity is NULL (a legacy row of an --id column):
+    the scan's own files said nothing, or stopped on them as if the findings were bad."""
+    from .values import null_identity
+    from .words import count
+
+    left = sum(1 for c in clusters if c.payload == "identical" and any(null_identity(r.pk) for r in c.rows))
+    if not left:
+        return None
+    named = f"--id {', '.join(info.id_columns)}" if info.id_columns else f"primary key {', '.join(info.primary_key)}"
+    return (f"{count(left, 'identical cluster')} {'holds' if left == 1 else 'hold'} a row whose {named} is NULL: no "
+            "statement can find, back up or restore that row, so cleanup.sql leaves "
+            f"{'it' if left == 1 else 'them'} out (listed there as NOT DELETED) and migration.sql waits; fill in "
+            "the NULL, or name columns that hold no NULL with --id, and scan again")
 
 
 def _notes(info: TableInfo, aware: bool | None, utc: bool = False) -> list[str]:

@@ -18,7 +18,7 @@ from .detect import FarDuplicate, TableStats
 from .errors import BadFindings
 from .stored import StoredValues
 from .textfiles import read_text
-from .values import iso_from_us, iso_timestamp, jsonable
+from .values import iso_from_us, iso_timestamp, jsonable, null_identity
 from .writers import WriterColumn
 
 
@@ -66,7 +66,9 @@ class TableResult:
     def rows_to_delete(self) -> int:
         if self.info.view:  # cleanup.sql deletes nothing from a view
             return 0
-        return sum(len(c.rows) - 1 for c in self.clusters if c.payload == "identical")
+        # a cluster holding a row whose identity is NULL is left to a person: no statement can name that row
+        return sum(len(c.rows) - 1 for c in self.clusters
+                   if c.payload == "identical" and not any(null_identity(r.pk) for r in c.rows))
 
 
 @dataclass(frozen=True)

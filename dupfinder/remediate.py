@@ -24,7 +24,7 @@ from .errors import BadFindings, UsageError
 from .findings import standby_note
 from .recommend import NO_UNIQUE, NO_UNIQUE_ADVICE
 from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql, spelled_out, stream_sql
-from .values import since_shown
+from .values import null_identity, since_shown
 from .words import count
 from .writers import ROLE_WORDS
 
@@ -271,6 +271,8 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "key_compare": [{"name": k, "text": _no_equality(types.get(k))} for k in table["keys"]],
         "batches": Replay(-(-planned // BATCH_ROWS), lambda: _batches(plan_rows())),
         "clusters": survey.clusters, "divergent": Replay(survey.divergent, lambda: _divergent(table, guessed)),
+        "unnamed": Replay(survey.unnamed, lambda: _unnamed_clusters(table, guessed)),
+        "identity": identity_label(table),
         "keep": keep, "backup": backup,
         "qbackup": quote_table(dialect, backup, schema), "excluded": excluded,
         # Spark's by-hand rewrite of a parquet table: both in the table's database (a rename cannot move a table
@@ -309,6 +311,7 @@ class Survey(NamedTuple):
     clusters: int      # identical clusters cleanup deletes from
     losers: int        # their losing rows
     divergent: int
+    unnamed: int       # identical clusters left out: a row's identity is NULL, so no statement can name it
     hashed: bool       # every planned losing row carries the md5 the scan took
     taken: frozenset[str]  # dollar-quote tag suffixes some text of the findings holds
 
@@ -327,7 +330,7 @@ def _survey(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, 
     """Count the table's clusters and, for a plan, check every row identity the plan will name and find the
     dollar-quote tags its texts hold, keeping counts and 64-bit hashes only: bad findings fail here, before a
     line of SQL is written."""
-    clusters = losers = divergent = planned = 0
+    clusters = losers = divergent = unnamed = planned = 0
     hashed, taken = True, set()
     loser_hashes: set[int] = set()
     survivor_hashes: set[int] = set()
@@ -344,6 +347,9 @@ def _survey(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, 
             divergent += 1
             continue
         if not ids:
+            continue
+        if _unnamed(cluster):
+            unnamed += 1
             continue
         clusters += 1
         losers += len(rows) - 1
@@ -374,7 +380,7 @@ def _survey(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, 
         if both:
             raise BadFindings(f"{where}: the row {', '.join(sorted(both)[0])} is a survivor in one cluster and a "
                               "losing row in another; scan again")
-    return Survey(clusters, losers, divergent, hashed, frozenset(taken))
+    return Survey(clusters, losers, divergent, unnamed, hashed, frozenset(taken))
 
 
 def _cleaned(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, guessed: dict[str, str]
@@ -383,7 +389,7 @@ def _cleaned(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str,
     identity, losing row, its identity) per losing row."""
     where = f"table {table['table']!r}"
     for number, cluster in enumerate(table["clusters"] if ids else ()):
-        if _cleanable(cluster, guessed) is not None:
+        if _cleanable(cluster, guessed) is not None or _unnamed(cluster):
             continue
         rows = cluster["rows"]
         here = f"{where}, cluster {number}"
@@ -441,6 +447,33 @@ def _divergent(table: dict[str, Any], guessed: dict[str, str]) -> Iterator[dict[
                "columns": json.dumps(differing, ensure_ascii=True),
                "guessed": [{"column": c, "role": guessed[c], "option": shell_word(f"{guessed[c]}={c}")}
                            for c in differing if c in guessed]}
+
+
+def _unnamed(cluster: dict[str, Any]) -> bool:
+    """Whether a row of the cluster has a NULL identity: the guard cannot find it (nor its survivor, if it is
+    one), the delete cannot name it and rollback could not tell it from the row put back, so the cluster is
+    left to a person."""
+    return any(null_identity(row.get("pk")) for row in cluster["rows"])
+
+
+def unnamed_clusters(table: dict[str, Any]) -> int:
+    """How many identical clusters of a table's findings cleanup.sql leaves out for a NULL identity."""
+    return sum(1 for c in table["clusters"] if c.get("payload") == "identical" and _unnamed(c))
+
+
+def identity_label(table: dict[str, Any]) -> str:
+    """What identifies the table's rows, as a person would name it: ``--id event_id`` or ``primary key id``."""
+    if table.get("id_columns"):
+        return f"--id {', '.join(table['id_columns'])}"
+    return f"primary key {', '.join(table.get('primary_key') or [])}" if table.get("primary_key") else "row id"
+
+
+def _unnamed_clusters(table: dict[str, Any], guessed: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The identical clusters left out for a NULL identity, as the header's comments name them."""
+    for cluster in table["clusters"]:
+        if _cleanable(cluster, guessed) is None and _unnamed(cluster):
+            yield {"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
+                   "ids": json.dumps([r.get("pk") for r in cluster["rows"]], ensure_ascii=True, default=str)}
 
 
 def shell_word(text: str) -> str:
@@ -618,9 +651,11 @@ def cleanup_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator
         plans = plans or dialect.name in PLAN_ONLY
         ctx = _table_context(table, dialect, stamp, keep)
         total += len(ctx["pairs"])
+        unnamed = (f", {count(len(ctx['unnamed']), 'cluster')} with a NULL {comment_text(ctx['identity'])} left out"
+                   if ctx["unnamed"] else "")
         summary.append(f"--   {comment_text(table['table'])}: {count(ctx['clusters'], 'identical cluster')}, "
                        f"{count(len(ctx['pairs']), 'row')} to delete, "
-                       f"{count(len(ctx['divergent']), 'divergent cluster')} left for a person")
+                       f"{count(len(ctx['divergent']), 'divergent cluster')} left for a person{unnamed}")
         if ctx["unsupported"]:
             bodies.append([f"-- table {comment_text(table['table'])}: nothing deleted ({ctx['unsupported']})"])
             continue
@@ -809,6 +844,8 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
             blockers.append(count(int(t["far_duplicates"]), "far-duplicate key"))
         if t.get("divergent_clusters"):
             blockers.append(count(int(t["divergent_clusters"]), "divergent cluster"))
+        if unnamed := unnamed_clusters(t):
+            blockers.append(f"{count(unnamed, 'cluster')} with a NULL {identity_label(t)}")
         if blockers:
             keys = " ".join(f"--key {shell_word(k)}" for k in t["keys"])
             held.append(comment_text(t["table"]))

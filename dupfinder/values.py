@@ -120,6 +120,17 @@ def iso_from_us(us: int, aware: bool | None = True) -> str:
     return moment.isoformat() if aware else moment.replace(tzinfo=None).isoformat()
 
 
+def null_identity(pk: Any) -> bool:
+    """Whether a row's identity (its ``pk`` in the findings) holds a NULL: no ``WHERE id = ...`` finds that row,
+    so cleanup can neither guard, back up, delete nor restore it (a legacy row of an ``--id`` column, a SQLite
+    primary key that is not an INTEGER PRIMARY KEY).
+
+    >>> null_identity({"event_id": None}), null_identity({"event_id": "e1"}), null_identity(None)
+    (True, False, False)
+    """
+    return isinstance(pk, dict) and any(v is None for v in pk.values())
+
+
 def since_shown(table: dict[str, Any]) -> str | None:
     """A findings table's --since bound as the scan compared it with the column. On a column without time zone
     the bound is a wall time (the earlier of its UTC and local readings) that findings.json keeps with a UTC

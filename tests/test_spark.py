@@ -153,6 +153,21 @@ def test_one_null_id_disables_neither_the_guard_nor_the_rollback(spark_url):
     assert sorted(spark_rows(spark_url)) == sorted(before)
 
 
+def test_a_cluster_holding_a_null_id_is_left_out_and_the_other_one_cleaned(spark_url):
+    """A NULL --id inside a cluster: cleanup_sql stopped with "a row's pk holds a null"; that cluster is now
+    a NOT DELETED comment and the plan, the rewrite and the rollback run for the other one."""
+    spark_events_table(spark_url, [(1, 7, 0.0, "a"), (None, 7, 0.3, "b"), (3, 8, 0.0, "a"), (4, 8, 0.1, "b")])
+    doc = scan_doc(spark_url, ids=["id"], writers=["host=host"])
+    cleanup = cleanup_sql(doc)
+    assert 'NOT DELETED (a row\'s "--id id" is NULL' in cleanup and doc["tables"][0]["rows_to_delete"] == 1
+    before = spark_rows(spark_url)
+    apply_sql(spark_url, cleanup)  # backs row 4 up
+    _rewrite_without(spark_url, "events", [4])
+    assert sorted(r[0] for r in spark_rows(spark_url)) == ["1", "3", "None"]
+    apply_sql(spark_url, rollback_sql(doc))
+    assert sorted(spark_rows(spark_url)) == sorted(before)
+
+
 def _in_default(url: str) -> str:
     """The same server's `default` database: where spark-sql -f and beeline start."""
     return url.rsplit("/", 1)[0] + "/default"

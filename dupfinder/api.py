@@ -85,7 +85,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                      *([unnamed] if unnamed else []),
                      *([since_note] if since_note else []),
                      *found.stats.notes(),
-                     *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected)]
+                     *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected,
+                                  bool(standby))]
             table = TableResult(
                 spec=spec, info=info, stats=found.stats, writers=writers, clusters=tuple(clusters),
                 incidents=(), far_duplicates=far_list, far_total=far_total,
@@ -135,21 +136,24 @@ def _run_index(options: ScanOptions, spec: TableSpec | None = None):
     return RunIndex(read_runs(files, pattern, warnings), warnings=warnings)
 
 
-def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, rejected) -> list[str]:
+def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, rejected, standby: bool) -> list[str]:
     """What the scan's reading leaves to a person: guessed writer columns the data turned down, and the index
-    that would let the scan (or a --since scan) read the table in order."""
+    that would let the scan (or a --since scan) read the table in order (on a hot standby: on the primary)."""
     from .connect import index_caveat, since_advice
     from .detect import INDEXED_ENGINES, recommended_index_sql
+    from .recommend import STANDBY_INDEX
+
+    where = f"; {STANDBY_INDEX}" if standby else ""
 
     notes = [f"column {w.column!r} is not used as the {w.role} writer column ({w.reason}); its differences "
              "count as business differences" for w in rejected]
     if index is None and not info.view and rows_scanned and info.dialect in INDEXED_ENGINES:
         columns = ", ".join([*spec.keys, spec.ts])
         notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
-                     f"in order ({recommended_index_sql(dialect, info, spec)}){index_caveat(info)}")
+                     f"in order ({recommended_index_sql(dialect, info, spec)}){index_caveat(info)}{where}")
     advice = since_advice(dialect, info, spec.ts) if spec.since is not None and not info.view else None
     if advice:
-        notes.append(advice)
+        notes.append(advice + (where if "CREATE INDEX" in advice else ""))
     if (info.storage or "").endswith("ReplacingMergeTree") and set(info.sort_key) != set(spec.keys):
         notes.append(_replacing_note(info, spec.keys))
     return notes
@@ -327,11 +331,13 @@ def evaluate(findings_path: str | Path, labels_path: str | Path, abstentions_rig
 def migrate(url: str, table: str, keys: list[str] | tuple[str, ...], nulls_not_distinct: bool = False,
             where: str | None = None) -> str:
     """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing)."""
+    from .recommend import STANDBY_MIGRATION
     from .remediate import migration_sql
 
-    dialect, qualified, schema, name, only = _migration_target(url, table, keys, where)
-    return migration_sql(dialect, qualified, list(keys), nulls_not_distinct, where, schema=schema, name=name,
+    dialect, qualified, schema, name, only, standby = _migration_target(url, table, keys, where)
+    text = migration_sql(dialect, qualified, list(keys), nulls_not_distinct, where, schema=schema, name=name,
                          only=only)
+    return f"{STANDBY_MIGRATION}\n{text}" if standby else text
 
 
 def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], directory: str | Path,
@@ -340,18 +346,19 @@ def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], dir
     from .alembic_revision import versions_dir, write_revision
 
     versions_dir(directory)  # a bad folder is reported before the database is asked anything
-    dialect, qualified, schema, name, only = _migration_target(url, table, keys, where)
+    dialect, qualified, schema, name, only, _ = _migration_target(url, table, keys, where)
     return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where, schema, name, only)
 
 
 def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
-                      where: str | None) -> tuple[str, str, str | None, str, bool]:
+                      where: str | None) -> tuple[str, str, str | None, str, bool, bool]:
     """Check the table, the key columns and the predicate on the database (read-only); return the dialect, the
-    table's name as shown, the schema and name the SQL qualifies it with (the schema it was found in), and
-    whether others INHERIT from it (its pre-flight then counts its own rows only)."""
+    table's name as shown, the schema and name the SQL qualifies it with (the schema it was found in), whether
+    others INHERIT from it (its pre-flight then counts its own rows only) and whether the server is a hot
+    standby (the migration must then run on the primary)."""
     import sqlalchemy as sa
 
-    from .connect import introspect, read_only
+    from .connect import introspect, read_only, standby_state
     from .errors import UsageError
     from .remediate import check_predicate
     from .sqltemplates import quote_table, render_sql, sql_text
@@ -366,4 +373,5 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
             except sa.exc.DBAPIError as err:
                 reason = str(err.orig or err).strip().splitlines()[0]
                 raise UsageError(f"--where {where!r} does not work on {info.qualified_name}: {reason}") from None
-        return conn.dialect.name, info.qualified_name, info.sql_schema, info.name, bool(info.inherited_by)
+        standby = standby_state(conn) is not None
+        return conn.dialect.name, info.qualified_name, info.sql_schema, info.name, bool(info.inherited_by), standby

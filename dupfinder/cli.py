@@ -452,7 +452,7 @@ def discover(url, schemas, output, force, fmt):
         elif p.keys:
             click.echo(f"{p.table}: key ({', '.join(p.keys)}), timestamp {p.ts} -- {p.evidence}; read {p.rows_read}")
             if p.index:
-                click.echo(f"  no index starts with this key, so every scan sorts the table's keys: {p.index}")
+                click.echo(f"  {p.index_advice}")
             if p.identity:
                 click.echo(f"  {p.identity}")
         else:

@@ -8,6 +8,7 @@ split them).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import itertools
@@ -30,10 +31,12 @@ from .connect import (
     introspect,
     read_only,
     recovery_conflict,
+    standby_state,
     table_names,
 )
 from .detect import read_from
 from .errors import ColumnNotFound, QueryFailed, UsageError
+from .recommend import STANDBY_INDEX
 from .sqltemplates import render_sql, spelled_out, sql_text
 from .writers import ROLE_WORDS, name_words
 
@@ -103,11 +106,19 @@ class Proposal:
     window: int | None = None  # whole seconds, when the copies the evidence counts are further apart than 2 s
     index: str | None = None  # CREATE INDEX on (key..., ts) when no index starts with the key: scans sort then
     identity: str | None = None  # why a scan cannot find the table's rows again until `ids` are named
+    index_where: str | None = None  # where to run ``index``: on a hot standby, the primary
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
                 "evidence": self.evidence, "rows_read": self.rows_read, "alternatives": self.alternatives,
-                "skipped": self.skipped, "index": self.index, "window": self.window, "identity": self.identity}
+                "skipped": self.skipped, "index": self.index, "window": self.window, "identity": self.identity,
+                **({"index_where": self.index_where} if self.index_where else {})}
+
+    @property
+    def index_advice(self) -> str:
+        """The index line a person reads (the text output, the TOML comment): where to run it too."""
+        where = f"; {self.index_where}" if self.index_where else ""
+        return f"no index starts with this key, so every scan sorts the table's keys: {self.index}{where}"
 
 
 def discover(url: str, schemas: Sequence[str] = ()) -> list[Proposal]:
@@ -124,6 +135,8 @@ def discover(url: str, schemas: Sequence[str] = ()) -> list[Proposal]:
             raise QueryFailed(f"cannot list schemas: {first_line(err)}") from None
         named = [(_bare(p.table, schema), p) for schema in chosen for p in _discover_schema(conn, inspector, schema)]
         proposals = [_borrowed(conn, p, name, named) if p.rows_read == EMPTY else p for name, p in named]
+        if standby_state(conn):
+            proposals = [dataclasses.replace(p, index_where=STANDBY_INDEX) if p.index else p for p in proposals]
     return proposals
 
 
@@ -456,7 +469,7 @@ def starter_toml(url: str, proposals: list[Proposal]) -> str:
         lines += [_comment(f"{p.evidence} (read {p.rows_read})")]
         lines += [_comment(f"also possible: {alt}") for alt in p.alternatives]
         if p.index:
-            lines += [_comment(f"no index starts with this key, so every scan sorts the table's keys: {p.index}")]
+            lines += [_comment(p.index_advice)]
         entry = ["[[table]]", f"name = \"{_toml_escape(p.table)}\"",
                  "keys = [" + ", ".join(f"\"{_toml_escape(k)}\"" for k in p.keys) + "]",
                  f"ts = \"{_toml_escape(p.ts)}\""]

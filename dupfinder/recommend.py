@@ -6,6 +6,11 @@ from typing import Any, NamedTuple
 
 MIGRATION = ("Add the UNIQUE constraint on the business key (migration.sql) so the next double run fails "
              "loudly instead of writing a second row.")
+# read on a PostgreSQL hot standby (findings ``standby``): the statements advised must run on the primary, which
+# the standby's own text said nowhere beside them (a person copying the CREATE INDEX ran it where they read it)
+STANDBY_INDEX = "run it on the primary: this server is a hot standby, which refuses CREATE INDEX"
+STANDBY_MIGRATION = ("-- read on a hot standby: run this migration on the primary (a standby refuses CREATE INDEX "
+                     "and ALTER TABLE)")
 # engines that enforce no UNIQUE constraint: what stops the next double run there instead
 NO_UNIQUE = {"hive": "Spark SQL enforces no UNIQUE constraint", "chdb": "ClickHouse enforces no UNIQUE constraint"}
 NO_UNIQUE_ADVICE = {

@@ -267,3 +267,42 @@ def test_discover_stops_with_the_standby_advice_on_a_recovery_conflict(replica, 
     assert line.startswith("Error: ") and "\n" not in line and "conflict with recovery" in line, line
     assert "hot_standby_feedback = on" in line and "unexpected" not in line, line
     assert not (tmp_path / "d.toml").exists()
+
+
+def test_the_index_advice_and_migrate_on_a_standby_say_to_run_them_on_the_primary(replica, ledger, tmp_path):
+    """discover's and the scan's CREATE INDEX, and `dupfinder migrate`'s file, read on a standby: none said it
+    must run on the primary, and each fails on the standby. Each now says so where it is read, and runs there."""
+    import re
+
+    primary, standby = replica
+    job_ran_twice(primary, ledger, "PAY-I", rows=3)
+    standby.wait_for_replay(primary)
+    url = _url(standby, ledger)
+    toml = tmp_path / "dupfinder.toml"
+    found = CliRunner().invoke(main, ["discover", url, "-o", str(toml)])
+    scanned = CliRunner().invoke(main, ["scan", url, "--table", "payments", "--key", "payment_ref",
+                                        "--ts", "created_at"])
+    assert found.exit_code == 0 and scanned.exit_code == 1, found.output + scanned.output
+    on_primary = "run it on the primary: this server is a hot standby, which refuses CREATE INDEX"
+    for text in (found.output, toml.read_text(), scanned.output):
+        line = next(line for line in text.splitlines() if "CREATE INDEX" in line)
+        assert on_primary in line, line
+    index = re.search(r"CREATE INDEX CONCURRENTLY \S+ ON \S+ \([^)]*\)", scanned.output).group()
+    with pytest.raises(SQLFailed, match="read-only transaction"):
+        apply_sql(standby.url(ledger), index, standby)
+    apply_sql(primary.url(ledger), index, primary)
+
+    with _connect(primary, ledger) as conn:  # cleaned up, so the migration's pre-flight passes
+        conn.execute("DELETE FROM payments WHERE id NOT IN (SELECT min(id) FROM payments GROUP BY payment_ref)")
+    standby.wait_for_replay(primary)
+    migrated = CliRunner().invoke(main, ["migrate", url, "--table", "payments", "--key", "payment_ref"])
+    assert migrated.exit_code == 0, migrated.output
+    assert migrated.stdout.splitlines()[0].startswith("-- read on a hot standby: run this migration on the primary")
+    with pytest.raises(SQLFailed, match="read-only transaction"):
+        apply_sql(standby.url(ledger), migrated.stdout, standby)
+    apply_sql(primary.url(ledger), migrated.stdout, primary)
+    with _connect(primary, ledger) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'u' AND conrelid = 'payments'::regclass").fetchone()[0] == 1
+    on_the_primary = CliRunner().invoke(main, ["migrate", _url(primary, ledger), "--table", "payments",
+                                               "--key", "payment_ref"])
+    assert "hot standby" not in on_the_primary.stdout

@@ -253,6 +253,8 @@ def summary_dict(doc: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
         **({"standby": doc["standby"]} if doc.get("standby") else {}),  # how far the rows checked reach
         "exit_code": verdict.exit_code,
         "verdict": "fail" if verdict.failed else "pass",
+        # which tables made it fail, at the top: among 750 tenant tables the six hit ones were flags deep inside
+        "failed_tables": [t.table for t in verdict.tables if t.failed],
         "baseline": verdict.baseline,
         "gates": [{"gate": o.gate, "value": o.value, "failed": o.failed} for o in verdict.gates],
         "totals": verdict.totals,

@@ -246,3 +246,23 @@ def test_baseline_on_a_table_without_a_primary_key(sqlite_url, tmp_path):
         conn.execute(sa.text("INSERT INTO loose VALUES (2, :ts, 'x')"), {"ts": at(50.2)})
     engine.dispose()
     assert run(*args, "--baseline", baseline).exit_code == 1
+
+
+def test_summary_names_the_failed_tables_at_its_top(sqlite_url, tmp_path):
+    """Among many tables the ones that failed were only a ``failed`` flag inside each table's entry; the text
+    format names them on its last line. The summary now lists them first, in the config's order."""
+    for name, rows in (("a_clean", [(1, 7, 0.0), (2, 8, 0.1)]), ("b_hit", [(1, 7, 0.0), (2, 7, 0.1)]),
+                       ("c_clean", [(1, 7, 0.0)]), ("d_hit", [(1, 7, 0.0), (2, 7, 0.2), (3, 8, 0.0), (4, 8, 0.1)])):
+        events_table(sqlite_url, rows, name=name)
+    config = tmp_path / "t.toml"
+    config.write_text("".join(f'[[table]]\nname = "{n}"\nkeys = ["account"]\nts = "ts"\n'
+                              for n in ("d_hit", "a_clean", "b_hit", "c_clean")))
+    result = run("scan", sqlite_url, "--config", str(config), "--format", "summary")
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.output)
+    assert doc["failed_tables"] == ["d_hit", "b_hit"]
+    assert list(doc)[:list(doc).index("failed_tables")] == ["dupfinder_version", "scanned_at", "database",
+                                                              "exit_code", "verdict"]
+    gated = json.loads(run("scan", sqlite_url, "--config", str(config), "--format", "summary",
+                           "--fail-on", "clusters>3").output)
+    assert gated["verdict"] == "pass" and gated["failed_tables"] == []

@@ -107,6 +107,9 @@ def test_a_cluster_holding_a_null_id_is_left_out_of_cleanup_and_the_rest_is_clea
     assert "1 identical cluster holds a row whose --id event_id is NULL" in result.output, result.output
     table = json.loads((out / "findings.json").read_text())["tables"][0]
     assert table["rows_to_delete"] == 1 and any("is NULL" in n for n in table["notes"])
+    gated = CliRunner().invoke(main, ["scan", url, "--table", "events", "--key", "account", "--key", "day", "--ts",
+                                      "ts", "--id", "event_id", "--writer", "host=host", "--format", "summary"])
+    assert json.loads(gated.output)["totals"]["delete"] == 1, gated.output
     cleanup = (out / "cleanup.sql").read_text()
     assert 'NOT DELETED (a row\'s "--id event_id" is NULL' in cleanup and '{"event_id": null}' in cleanup
     before, server = sorted(rows_of(url)), request.getfixturevalue("pg_server") if engine == "pg_url" else None

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from .config import TableSpec
 from .connect import TableInfo, concurrently
-from .sqltemplates import ident, quote_table, render_sql, sql_text
+from .sqltemplates import ident, literal, quote_table, render_sql, sql_text
 from .values import iso_from_us
 
 
@@ -547,7 +547,8 @@ def _records(result: sa.CursorResult, info: TableInfo) -> list[Record]:
 
 
 def verify_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> str:
-    """A standalone query returning the near-duplicate rows written since the bound parameter ``:since``.
+    """A standalone query returning the near-duplicate rows written since the bound parameter ``:since``, each
+    with its table's name (``_table``).
 
     The window is written into the text, so only ``:since`` is left to bind: paste it into a monitoring
     system or a dbt singular test (which fails when it returns rows).
@@ -557,4 +558,7 @@ def verify_sql(conn: Connection, info: TableInfo, spec: TableSpec) -> str:
     inner = render_sql("detect_clusters.sql.j2", conn.dialect, **ctx).strip()
     quote = conn.dialect.identifier_preparer.quote
     named = ",\n    ".join(f"{quote(f'c{i}')} AS {quote(name)}" for i, name in enumerate(info.column_names))
-    return f"SELECT\n    {named},\n    _ts_us,\n    _cluster_no\nFROM (\n{inner}\n) AS near_duplicates"
+    # the table's name on each row, last (the columns before keep their places): with several tables a row
+    # returned said nothing of which table it came from
+    table = f"{literal(conn.dialect, info.qualified_name)} AS {quote('_table')}"
+    return f"SELECT\n    {named},\n    _ts_us,\n    _cluster_no,\n    {table}\nFROM (\n{inner}\n) AS near_duplicates"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import make_table
+from helpers import events_table, make_table
 
 from dupfinder.cli import main
 
@@ -74,3 +75,35 @@ def test_findings_state_the_since_bound_as_the_column_reads_it(sqlite_url, pg_ur
         table = json.loads(result.output)["tables"][0]
         assert table["ts_timezone_aware"] is aware, table["ts_timezone_aware"]
         assert table["since"] == ("2026-11-03T02:00:00+00:00" if aware else "2026-11-03T02:00:00"), table["since"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite_url", "pg_url"])
+def test_verify_rows_name_their_table(request, engine, tmp_path):
+    """verify.sql holds one query per table; run as its header says, the rows of two tables came back with
+    nothing saying which table each belonged to. Each row now ends with its table's name (``_table``)."""
+    import subprocess
+    from collections import Counter
+
+    url = request.getfixturevalue(engine)
+    events_table(url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0)], name="orders")
+    events_table(url, [(1, 7, 0.0), (2, 7, 0.3), (3, 9, 0.0), (4, 9, 0.1)], name="refunds")
+    config = tmp_path / "t.toml"
+    config.write_text("".join(f'[[table]]\nname = "{n}"\nkeys = ["account"]\nts = "ts"\n'
+                              for n in ("orders", "refunds")))
+    out = tmp_path / "out"
+    scanned = CliRunner().invoke(main, ["scan", url, "--config", str(config), "--out", str(out), "-q"])
+    assert scanned.exit_code == 1, scanned.output
+    verify, since = str(out / "verify.sql"), "'2000-01-01 00:00:00'"
+    if engine == "pg_url":
+        parsed = sa.make_url(url)
+        command = [request.getfixturevalue("pg_server").psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                   "-v", f"since={since}", "-h", parsed.host, "-p", str(parsed.port), "-U", parsed.username,
+                   "-d", parsed.database, "-f", verify]
+    else:
+        command = ["sqlite3", "-bail", sa.make_url(url).database, f".parameter set :since \"{since}\"",
+                   f".read {verify}"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if line]
+    assert Counter(row[-1] for row in rows) == {"orders": 2, "refunds": 4}, done.stdout
+    assert sorted(row[0] for row in rows if row[-1] == "orders") == ["1", "2"]  # the columns before keep their places

@@ -290,8 +290,10 @@ def junit_xml(doc: dict[str, Any], verdict: Verdict, max_listed: int = 20) -> st
                         ("gates", ", ".join(o.gate for o in verdict.gates) or "clusters>0 (default)")):
         ET.SubElement(properties, "property", name=name, value=_xml_text(str(value or "")))
     for t, src, took in zip(verdict.tables, doc["tables"], seconds, strict=True):
-        case = ET.SubElement(suite, "testcase", classname="dupfinder." + _xml_text(t.table),
-                             name=_xml_text(f"{t.table}: no {'new ' if verdict.baseline else ''}duplicates"),
+        classname = junit_classname(src)
+        case = ET.SubElement(suite, "testcase", classname=_xml_text(classname),
+                             name=_xml_text(f"{classname.removeprefix('dupfinder.')}: no "
+                                            f"{'new ' if verdict.baseline else ''}duplicates"),
                              time=f"{took:.3f}")
         counts = ", ".join(counted(k, v) for k, v in t.counts.items())
         if t.failed:
@@ -308,6 +310,27 @@ def junit_xml(doc: dict[str, Any], verdict: Verdict, max_listed: int = 20) -> st
                              + (f"; {t.known_clusters} accepted in the baseline" if verdict.baseline else ""))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def junit_classname(table: dict[str, Any]) -> str:
+    """A table's JUnit classname: ``dupfinder.`` and its schema and name as dotted parts, a part holding a dot or
+    a double quote (or empty) double-quoted with its quotes doubled, as SQL quotes a name. ``dupfinder.a.b.c``
+    named both schema ``a.b``'s table ``c`` and schema ``a``'s table ``b.c``; a plain name reads as before.
+
+    >>> junit_classname({"table": "a.b.c", "schema": "a.b", "name": "c"})
+    'dupfinder."a.b".c'
+    >>> junit_classname({"table": "a.b.c", "schema": "a", "name": "b.c"})
+    'dupfinder.a."b.c"'
+    >>> junit_classname({"table": "orders", "schema": "public", "name": "orders"})
+    'dupfinder.orders'
+    """
+    schema, name, shown = table.get("schema"), table.get("name"), table["table"]
+    if name and schema and shown == f"{schema}.{name}":
+        parts = [schema, name]
+    else:  # named without its schema (the one it was found in is not part of what was asked for)
+        parts = [name] if name and shown == name else [shown]
+    return "dupfinder." + ".".join(f'"{p.replace(chr(34), chr(34) * 2)}"' if not p or "." in p or '"' in p else p
+                                   for p in parts)
 
 
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

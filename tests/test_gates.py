@@ -266,3 +266,60 @@ def test_summary_names_the_failed_tables_at_its_top(sqlite_url, tmp_path):
     gated = json.loads(run("scan", sqlite_url, "--config", str(config), "--format", "summary",
                            "--fail-on", "clusters>3").output)
     assert gated["verdict"] == "pass" and gated["failed_tables"] == []
+
+
+def _parts(classname: str) -> list[str]:
+    """A JUnit classname read back as its dotted parts, a double-quoted part with its quotes doubled."""
+    parts, rest = [], classname
+    while rest:
+        if rest.startswith('"'):
+            end = 1
+            while not (rest[end] == '"' and rest[end + 1:end + 2] != '"'):
+                end += 2 if rest[end] == '"' else 1
+            parts.append(rest[1:end].replace('""', '"'))
+            rest = rest[end + 1:]
+        else:
+            part, _, rest = rest.partition(".")
+            parts.append(part)
+            rest = "." + rest if rest else ""
+        assert not rest or rest.startswith("."), classname
+        rest = rest[1:]
+    return parts
+
+
+NAME = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+               min_size=1, max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), NAME), NAME), min_size=1, max_size=4, unique=True))
+def test_junit_classnames_name_schema_and_table_unambiguously(tables):
+    """Schema ``a.b``'s table ``c`` and schema ``a``'s table ``b.c`` were both ``dupfinder.a.b.c``. Each
+    classname, parsed from the XML, now reads back as exactly its schema and name."""
+    from dupfinder.gates import evaluate, junit_xml
+
+    doc = {"scanned_at": "2026-11-24T00:00:00+00:00", "database": "sqlite://", "tables": [
+        {"table": f"{schema}.{name}" if schema else name, "schema": schema, "name": name, "clusters": [],
+         "rows_scanned": 1, "far_duplicates": 0} for schema, name in tables]}
+    xml = _validate_junit(junit_xml(doc, evaluate(doc)))
+    read = [_parts(case.classname) for suite in xml for case in suite]
+    assert read == [["dupfinder", *([schema] if schema else []), name] for schema, name in tables]
+
+
+def test_junit_tells_a_dotted_schema_from_a_dotted_table_on_postgresql(pg_url, tmp_path):
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        for schema, table in (("a.b", "c"), ("a", "b.c")):
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            conn.exec_driver_sql(f'CREATE TABLE "{schema}"."{table}" (id int PRIMARY KEY, account int, ts timestamp)')
+            conn.exec_driver_sql(f"""INSERT INTO "{schema}"."{table}" VALUES (1, 7, '2026-11-03 02:30:00'), """
+                                 "(2, 7, '2026-11-03 02:30:00.3')")
+    engine.dispose()
+    config = tmp_path / "t.toml"
+    config.write_text("[[table]]\nname = '\"a.b\".c'\nkeys = [\"account\"]\nts = \"ts\"\n"
+                      "[[table]]\nname = 'a.\"b.c\"'\nkeys = [\"account\"]\nts = \"ts\"\n")
+    result = run("scan", pg_url, "--config", str(config), "--format", "junit")
+    assert result.exit_code == 1, result.output
+    cases = [case for suite in _validate_junit(result.output) for case in suite]
+    assert [c.classname for c in cases] == ['dupfinder."a.b".c', 'dupfinder.a."b.c"']
+    assert all(not c.is_passed for c in cases)

@@ -303,20 +303,23 @@ def demo(out_dir: str | Path, progress: Progress | None = None) -> Outputs:
     return write_outputs(scan(options, progress), out)
 
 
-def cleanup(findings_path: str | Path, keep: str | None = None) -> tuple[str, str]:
-    """Regenerate cleanup.sql and rollback.sql text from a findings.json (runs nothing)."""
-    cleanup_pieces, rollback_pieces = cleanup_parts(findings_path, keep)
+def cleanup(findings_path: str | Path, keep: str | None = None, tables: tuple[str, ...] = ()) -> tuple[str, str]:
+    """Regenerate cleanup.sql and rollback.sql text from a findings.json (runs nothing); only ``tables`` when
+    given."""
+    cleanup_pieces, rollback_pieces = cleanup_parts(findings_path, keep, tables)
     return "".join(cleanup_pieces), "".join(rollback_pieces)
 
 
-def cleanup_parts(findings_path: str | Path, keep: str | None = None) -> tuple[Iterator[str], Iterator[str]]:
+def cleanup_parts(findings_path: str | Path, keep: str | None = None, tables: tuple[str, ...] = ()
+                  ) -> tuple[Iterator[str], Iterator[str]]:
     """cleanup.sql and rollback.sql of a findings.json piece by piece, rendered as they are read; the findings
-    are checked before this returns, and their clusters decoded from the file one at a time (runs nothing)."""
+    are checked before this returns, and their clusters decoded from the file one at a time (runs nothing).
+    ``tables``: only these (findings.json's ``table`` names), else all."""
     from .findings import read_findings
     from .remediate import cleanup_parts as cleanup_pieces
-    from .remediate import rollback_parts
+    from .remediate import only_tables, rollback_parts
 
-    doc = read_findings(findings_path, lazy=True)
+    doc = only_tables(read_findings(findings_path, lazy=True), tables)
     return cleanup_pieces(doc, keep), rollback_parts(doc, keep)
 
 

@@ -344,15 +344,18 @@ def demo(out):
 @click.argument("findings", type=click.Path(dir_okay=False))
 @click.option("-o", "output", type=click.Path(dir_okay=False), help="Write cleanup SQL here (rollback beside it).")
 @click.option("--keep", type=click.Choice(["earliest", "latest"]), default=None, help="Row to keep.")
+@click.option("--table", "tables", multiple=True, metavar="T",
+              help="Only this table, as findings.json names it; repeatable [every table].")
 @_handle_errors
-def cleanup(findings, output, keep):
+def cleanup(findings, output, keep, tables):
     """Regenerate cleanup and rollback SQL from a findings.json."""
     from . import api
     from .config import writable_file
     from .textfiles import joined, write_pieces
 
     path = writable_file(output) if output else None
-    cleanup_pieces, rollback_pieces = api.cleanup_parts(findings, keep)  # written as rendered, one cluster at a time
+    # written as rendered, one cluster at a time
+    cleanup_pieces, rollback_pieces = api.cleanup_parts(findings, keep, tables)
     if path is None:
         click.get_text_stream("stdout").writelines(joined(cleanup_pieces))
         click.echo("no rollback written: with -o FILE the rollback SQL is written beside FILE", err=True)

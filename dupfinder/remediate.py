@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.engine import Dialect
 
 from .connect import PG_TEXT_FORMAT
-from .errors import BadFindings, UsageError
+from .errors import BadFindings, TableNotFound, UsageError
 from .findings import standby_note
 from .recommend import NO_UNIQUE, NO_UNIQUE_ADVICE
 from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql, spelled_out, stream_sql
@@ -634,6 +634,25 @@ _PLAN_PROMISE = (
     "-- Running it twice deletes nothing the second time. Undo with rollback.sql.",
     "-- ClickHouse: clickhouse-client --multiquery < cleanup.sql, or chdb's Session.query(text);",
     "-- Spark SQL: spark-sql -f cleanup.sql")
+
+
+def only_tables(findings: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """The findings limited to the tables ``names`` lists, as findings.json names them (``table``), in the
+    findings' order; all of them when ``names`` is empty. One cleanup.sql for 750 tenant tables was all or nothing.
+    """
+    wanted = set(names)
+    if not wanted:
+        return findings
+    known = [t["table"] for t in findings["tables"]]
+    for name in sorted(wanted - set(known)):
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        more = ", ..." if len(known) > 10 else ""
+        hint = (f"tables with a similar name: {', '.join(close)}" if close
+                else f"it holds {count(len(known), 'table')}: {', '.join(known[:10])}{more}")
+        raise TableNotFound(f"table {name!r} is not in the findings; {hint}")
+    return {**findings, "tables": [t for t in findings["tables"] if t["table"] in wanted]}
 
 
 def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:

@@ -230,3 +230,36 @@ def test_each_dialect_renders_with_its_own_quoting_in_one_process():
     assert "`Created At`" in again["mysql"]
     assert '"Created At"' in again["postgresql"] and '"Created At"' in again["sqlite"]
     assert all("count(*)" in text for text in rendered.values())
+
+
+def test_cleanup_table_limits_the_files_to_the_tables_named(db_url, runner, tmp_path):
+    """`dupfinder cleanup` was all or nothing: one file for every table of the config. With --table it writes
+    the named tables' transactions only; run for real, the other table keeps its copies; an unknown name is one
+    line and exit 2, nothing written."""
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    for name in ("alpha", "beta", "gamma"):
+        events_table(db_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0)], name=name)
+    config = tmp_path / "t.toml"
+    config.write_text("".join(f'[[table]]\nname = "{n}"\nkeys = ["account"]\nts = "ts"\n'
+                              for n in ("alpha", "beta", "gamma")))
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["scan", db_url, "--config", str(config), "--out", str(out), "-q"]).exit_code == 1
+    before = {n: rows_of(db_url, n) for n in ("alpha", "beta", "gamma")}
+    result = CliRunner().invoke(main, ["cleanup", str(out / "findings.json"), "--table", "gamma", "--table", "alpha",
+                                       "-o", str(tmp_path / "some.sql")])
+    assert result.exit_code == 0, result.output
+    cleanup, rollback = (tmp_path / "some.sql").read_text(), (tmp_path / "some.rollback.sql").read_text()
+    assert '"alpha"' in cleanup and '"gamma"' in cleanup and '"beta"' not in cleanup + rollback
+    runner(cleanup)
+    assert [[r[0] for r in rows_of(db_url, n)] for n in ("alpha", "beta", "gamma")] == [["1", "3"], ["1", "2", "3"],
+                                                                                        ["1", "3"]]
+    runner(rollback)
+    assert {n: rows_of(db_url, n) for n in ("alpha", "beta", "gamma")} == before
+    wrong = CliRunner().invoke(main, ["cleanup", str(out / "findings.json"), "--table", "betta",
+                                      "-o", str(tmp_path / "none.sql")])
+    assert wrong.exit_code == 2 and wrong.output.strip().splitlines() == [
+        "Error: table 'betta' is not in the findings; tables with a similar name: beta"], wrong.output
+    assert not (tmp_path / "none.sql").exists()

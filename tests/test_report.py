@@ -377,3 +377,19 @@ def test_a_cluster_divergent_in_an_untrusted_writer_column_highlights_it_and_key
     # and "What was scanned" says why: the column was not confirmed by the data
     assert "app = billing_service (inferred from its name and type; not confirmed by the data, so compared like " \
            "business data)" in html
+
+
+def test_tables_with_clusters_come_first_then_far_duplicates_then_clean_ones(sqlite_url, tmp_path):
+    """The report listed every table in config order: among 750 tenant tables the six hit ones were sections
+    somewhere between the clean ones. Hit tables now come first, then tables with far duplicates only, then
+    the clean ones, each group in config order, and each keeps its anchor (its place in the config)."""
+    tables = {"a_clean": [(1, 7, 0.0), (2, 8, 0.0)], "b_hit": [(1, 7, 0.0), (2, 7, 0.2)],
+              "c_far": [(1, 7, 0.0), (2, 7, 600.0)], "d_hit": [(1, 7, 0.0), (2, 7, 0.1)]}
+    for name, rows in tables.items():
+        events_table(sqlite_url, rows, name=name)
+    result = api.scan(ScanOptions(url=sqlite_url, tables=tuple(table_spec(table=name, keys=["account"], ts="ts")
+                                                               for name in tables)))
+    html = api.write_outputs(result, tmp_path / "o").files["report.html"].read_text()
+    sections = [attrs["id"] for tag, attrs in _parse(html).tags
+                if tag == "section" and "table-findings" in attrs.get("class", "")]
+    assert sections == ["table-2", "table-4", "table-3", "table-1"]

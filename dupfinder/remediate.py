@@ -153,9 +153,9 @@ def _identity(row: dict[str, Any], ids: list[str], dialect: Dialect, where: str)
     if not isinstance(pk, dict) or set(pk) != set(ids):
         raise BadFindings(f"{where}: a row's pk names {sorted(pk) if isinstance(pk, dict) else pk!r}, but rows of "
                           f"this table are identified by {ids}")
-    values = [pk[c] for c in ids]
-    if any(v is None or isinstance(v, (dict, list)) for v in values):
-        raise BadFindings(f"{where}: a row's pk holds a null or non-scalar value")
+    values = [pk[c] for c in ids]  # a NULL never gets here: its cluster is left out (_unnamed)
+    if any(isinstance(v, (dict, list)) for v in values):
+        raise BadFindings(f"{where}: a row's pk holds a non-scalar value")
     return [literal(dialect, v) for v in values]
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import UsageError
+from .recommend import STANDBY_ALEMBIC
 from .remediate import constraint_name, migration_parts
 
 _REVISION = re.compile(r"^revision\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]", re.M)
@@ -84,10 +85,11 @@ def _docstring_safe(name: str) -> str:
 
 def write_revision(directory: str | Path, dialect: str, table: str, keys: list[str],
                    nulls_not_distinct: bool = False, where: str | None = None, schema: str | None = None,
-                   name: str | None = None, only: bool = False) -> Path:
+                   name: str | None = None, only: bool = False, standby: bool = False) -> Path:
     """Write the revision file and return its path. ``schema`` and ``name``: where the table was found, which
     the statements qualify it with (as migration.sql does), so the revision does not depend on the
-    search_path Alembic runs under; ``only``: others INHERIT from it (see ``migration_sql``)."""
+    search_path Alembic runs under; ``only``: others INHERIT from it (see ``migration_sql``); ``standby``: it
+    was written from a hot standby, so its docstring says to upgrade the primary."""
     folder = versions_dir(directory)
     parts = migration_parts(dialect, table, keys, nulls_not_distinct, where, schema=schema, name=name, only=only)
     down_revision = current_head(folder)
@@ -116,6 +118,7 @@ def write_revision(directory: str | Path, dialect: str, table: str, keys: list[s
         "",
         "Written by `dupfinder migrate --alembic`. The pre-flight fails while any duplicate key remains: run",
         "the cleanup first.",
+        *(["", STANDBY_ALEMBIC] if standby else []),
         '"""',
         "",
         "from alembic import op",

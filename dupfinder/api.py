@@ -349,8 +349,9 @@ def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], dir
     from .alembic_revision import versions_dir, write_revision
 
     versions_dir(directory)  # a bad folder is reported before the database is asked anything
-    dialect, qualified, schema, name, only, _ = _migration_target(url, table, keys, where)
-    return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where, schema, name, only)
+    dialect, qualified, schema, name, only, standby = _migration_target(url, table, keys, where)
+    return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where, schema, name, only,
+                          standby)
 
 
 def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],

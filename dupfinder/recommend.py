@@ -11,6 +11,8 @@ MIGRATION = ("Add the UNIQUE constraint on the business key (migration.sql) so t
 STANDBY_INDEX = "run it on the primary: this server is a hot standby, which refuses CREATE INDEX"
 STANDBY_MIGRATION = ("-- read on a hot standby: run this migration on the primary (a standby refuses CREATE INDEX "
                      "and ALTER TABLE)")
+STANDBY_ALEMBIC = ("Read on a hot standby: upgrade the primary with it (a standby refuses CREATE INDEX and ALTER "
+                   "TABLE).")
 # engines that enforce no UNIQUE constraint: what stops the next double run there instead
 NO_UNIQUE = {"hive": "Spark SQL enforces no UNIQUE constraint", "chdb": "ClickHouse enforces no UNIQUE constraint"}
 NO_UNIQUE_ADVICE = {

@@ -302,7 +302,35 @@ def test_the_index_advice_and_migrate_on_a_standby_say_to_run_them_on_the_primar
         apply_sql(standby.url(ledger), migrated.stdout, standby)
     apply_sql(primary.url(ledger), migrated.stdout, primary)
     with _connect(primary, ledger) as conn:
-        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'u' AND conrelid = 'payments'::regclass").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'u' AND conrelid = "
+                            "'payments'::regclass").fetchone()[0] == 1
     on_the_primary = CliRunner().invoke(main, ["migrate", _url(primary, ledger), "--table", "payments",
                                                "--key", "payment_ref"])
     assert "hot standby" not in on_the_primary.stdout
+
+
+def test_an_alembic_revision_written_from_a_standby_says_to_upgrade_the_primary(replica, ledger, tmp_path):
+    """`migrate --alembic` read on a standby: the revision's docstring now says where to upgrade; upgraded
+    there for real, the constraint is on the primary's table (and the standby refuses it)."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    primary, standby = replica
+    folder = tmp_path / "migrations"
+    config = Config(str(tmp_path / "alembic.ini"))
+    command.init(config, str(folder))
+    config.set_main_option("script_location", str(folder))
+    written = CliRunner().invoke(main, ["migrate", _url(standby, ledger), "--table", "payments", "--key",
+                                        "payment_ref", "--alembic", str(folder)])
+    assert written.exit_code == 0, written.output
+    (revision,) = (folder / "versions").glob("*_dupfinder_*.py")
+    assert "Read on a hot standby: upgrade the primary with it" in revision.read_text().split('"""')[1]
+    config.set_main_option("sqlalchemy.url", standby.url(ledger))
+    with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
+        command.upgrade(config, "head")
+    config.set_main_option("sqlalchemy.url", primary.url(ledger))
+    command.upgrade(config, "head")
+    with _connect(primary, ledger) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'u' AND conrelid = "
+                            "'payments'::regclass").fetchone()[0] == 1

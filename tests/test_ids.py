@@ -120,3 +120,24 @@ def test_a_cluster_holding_a_null_id_is_left_out_of_cleanup_and_the_rest_is_clea
     assert held or engine == "chdb_url"  # ClickHouse has no UNIQUE migration at all
     apply_sql(url, (out / "rollback.sql").read_text(), server)
     assert sorted(rows_of(url)) == before
+
+
+def test_a_sqlite_primary_key_holding_a_null_is_left_out_the_same_way(sqlite_url, tmp_path):
+    """SQLite lets a primary key that is not an INTEGER PRIMARY KEY hold a NULL: the same left-out cluster,
+    named by its primary key, and the files run."""
+    from helpers import run_statements
+
+    run_statements(sqlite_url, "CREATE TABLE ev (code TEXT PRIMARY KEY, account INTEGER, ts DATETIME, note TEXT)",
+                   "INSERT INTO ev VALUES ('a', 7, '2026-11-02 10:00:00.000', 'x'), "
+                   "(NULL, 7, '2026-11-02 10:00:00.300', 'x'), ('c', 8, '2026-11-02 10:00:00', 'x'), "
+                   "('d', 8, '2026-11-02 10:00:00.100', 'x')")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "ev", "--key", "account", "--ts", "ts",
+                                       "--out", str(out)])
+    assert result.exit_code == 1 and "holds a row whose primary key code is NULL" in result.output, result.output
+    before = sorted(rows_of(sqlite_url, "ev"))
+    apply_sql(sqlite_url, (out / "cleanup.sql").read_text())
+    assert sorted(r[0] for r in rows_of(sqlite_url, "ev")) == ["None", "a", "c"]
+    apply_sql(sqlite_url, (out / "migration.sql").read_text())
+    apply_sql(sqlite_url, (out / "rollback.sql").read_text())
+    assert sorted(rows_of(sqlite_url, "ev")) == before

@@ -366,3 +366,50 @@ def test_a_cache_folder_others_may_write_to_is_not_used(sqlite_url, tmp_path):
     assert list(shared.iterdir()) == []
     private = sorted((tmp_path / "cache" / "dupfinder").glob("templates-*"))
     assert private and all(p.stat().st_mode & 0o777 == 0o700 for p in private)  # made private to this user
+
+
+TEARDOWN_PROBE = """
+import atexit, os, runpy, sys
+
+class Teardown:  # held by sys alone: freed when the interpreter's teardown empties sys, the last module
+    def __del__(self, write=os.write):
+        write(2, b"teardown ran\\n")
+
+sys.dupfinder_teardown_probe = Teardown()
+atexit.register(lambda: os.write(2, b"atexit ran\\n"))
+sys.argv = ["dupfinder", *sys.argv[1:]]
+runpy.run_module("dupfinder", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+@pytest.mark.parametrize("found", [False, True], ids=["clean", "clusters"])
+def test_a_scan_process_ends_without_the_interpreter_s_teardown(request, tmp_path, engine, found):
+    """Once the scan has printed its answer, the process ends as sys.exit would (same exit code, everything
+    printed, the atexit functions run) but without the interpreter's teardown, which only frees memory: a last
+    collection over every object and DuckDB's databases destroyed, about 0.2 s of CPU of a DuckDB scan."""
+    import json
+    import os
+
+    url = request.getfixturevalue(f"{engine}_url")
+    events_table(url, [(1, 7, 0.0), (2, 7, 0.3 if found else 30.0), (3, 8, 0.0)])
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", TEARDOWN_PROBE, "scan", url, "--table", "events", "--key", "account",
+                           "--ts", "ts", "--format", "json"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == (1 if found else 0), done.stderr[-2000:]
+    assert len(json.loads(done.stdout)["tables"][0]["clusters"]) == found  # all of it flushed before the end
+    assert done.stderr == "atexit ran\n"  # no teardown, and nothing else (DuckDB's "leaked" lines neither)
+
+
+def test_an_error_ends_the_process_the_same_way(sqlite_url, tmp_path):
+    """A scan that fails once connected keeps its one-line error and exit code on the quick way out."""
+    import os
+
+    events_table(sqlite_url, [(1, 7, 0.0)])
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", TEARDOWN_PROBE, "scan", sqlite_url, "--table", "events", "--key",
+                           "nope", "--ts", "ts"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0].startswith("Error: ") and done.stderr.endswith("atexit ran\n"), done.stderr
+    assert "teardown ran" not in done.stderr

@@ -110,14 +110,14 @@ def forbidden(modules: set[str]) -> list[str]:
                   or m.startswith("sqlalchemy.orm"))
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql", "duckdb"])
 def test_a_clean_check_renders_nothing_the_second_time(request, tmp_path, engine):
     """The first check renders its statements with jinja2 and keeps them; the next imports no jinja2 (nor
     anything in CLEAN_FORBIDDEN), runs the same statements read back and prints the same findings."""
     import json
     import os
 
-    url = request.getfixturevalue("sqlite_url" if engine == "sqlite" else "pg_url")
+    url = request.getfixturevalue("pg_url" if engine == "postgresql" else f"{engine}_url")
     events_table(url, [(1, 7, 0.0), (2, 7, 30.0), (3, 8, 0.0)])  # key 7 written again 30 s later: far, not near
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     args = ("scan", url, "--table", "events", "--key", "account", "--ts", "ts", "--format", "json")
@@ -158,9 +158,10 @@ def test_python_m_dupfinder_cli_runs_the_command_line(sqlite_url, tmp_path):
     assert version.returncode == 0 and "dupfinder, version" in version.stdout
 
 
-def test_a_kept_statement_is_named_by_everything_that_shapes_it(tmp_path):
+def test_a_kept_statement_is_named_by_everything_that_shapes_it(tmp_path, monkeypatch):
     """A kept statement is read back only for the same template sources, dialect, server version and context;
-    a context that is not plain data, or a dialect whose quoting depends on the live connection, is never kept."""
+    a context that is not plain data, or a dialect whose quoting depends on the live connection, is never kept;
+    a DuckDB statement is named by DuckDB's version too."""
     import os
 
     from sqlalchemy.dialects import postgresql, sqlite
@@ -184,9 +185,18 @@ def test_a_kept_statement_is_named_by_everything_that_shapes_it(tmp_path):
     from datetime import datetime
 
     assert sqltemplates.rendered_key("table_stats.sql.j2", pg, {**context, "at": datetime(2026, 1, 1)}) is None
-    duck = sqlite.dialect()
-    duck.name = "duckdb"  # a dialect outside the four whose quoting is known from the class alone
-    assert sqltemplates.rendered_key("table_stats.sql.j2", duck, context) is None
+    hive = sqlite.dialect()
+    hive.name = "hive"  # a dialect whose quoting is fixed up on the live dialect (connect.fix_quoting)
+    assert sqltemplates.rendered_key("table_stats.sql.j2", hive, context) is None
+
+    import duckdb
+    from duckdb_engine import Dialect
+
+    duck = Dialect()
+    duck_key = sqltemplates.rendered_key("table_stats.sql.j2", duck, context)
+    assert duck_key is not None and duck_key not in (key, *others)
+    monkeypatch.setattr(duckdb, "__version__", "0.0.1")  # another DuckDB reserves other words
+    assert sqltemplates.rendered_key("table_stats.sql.j2", duck, context) not in (duck_key, None)
 
     folder = tmp_path / "queries"
     folder.mkdir()

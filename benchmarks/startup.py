@@ -1,9 +1,10 @@
 """Benchmark: how long a post-deploy check that finds nothing takes, as whole processes.
 
 Builds a clean table (1,000 rows, every key once) in a SQLite file, unless --no-duckdb in a DuckDB file, and
-unless --no-postgres in a throwaway PostgreSQL 15 started as the tests start one (tests/pg_server.py), then runs each command below as its own
-process, round after round (the commands interleaved, so a burst of load hits all of them alike), and prints
-the median wall time and CPU time (user + system) of each and their ratios to ``python -c pass`` and to
+unless --no-postgres in a throwaway PostgreSQL 15 started as the tests start one (tests/pg_server.py), then
+runs each command below as its own process, round after round (the commands interleaved, so a burst of load
+hits all of them alike), and prints the median wall time and CPU time (user + system) of each and their
+ratios to ``python -c pass`` and to
 ``python -c "import sqlalchemy, psycopg"`` measured in the same run:
 
   python -c pass                                   the interpreter (with this machine's site-packages .pth)
@@ -20,7 +21,8 @@ private bytecode folder before timing (PYTHONPYCACHEPREFIX), as an installed whe
 PYTHONDONTWRITEBYTECODE=1 compiles every dupfinder module from source at each start (--source shows that).
 Then one `-X importtime` run per check lists the largest imports.
 
-    python benchmarks/startup.py [--runs 15] [--no-postgres] [--no-duckdb] [--shim] [--source] [--compare OTHER_CHECKOUT]
+    python benchmarks/startup.py [--runs 15] [--no-postgres] [--no-duckdb] [--shim] [--source]
+                                 [--compare OTHER_CHECKOUT]
 """
 
 from __future__ import annotations

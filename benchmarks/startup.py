@@ -1,15 +1,18 @@
 """Benchmark: how long a post-deploy check that finds nothing takes, as whole processes.
 
-Builds a clean table (1,000 rows, every key once) in a SQLite file and, unless --no-postgres, in a throwaway
-PostgreSQL 15 started as the tests start one (tests/pg_server.py), then runs each command below as its own
-process, round after round (the commands interleaved, so a burst of load hits all of them alike), and prints
-the median wall time and CPU time (user + system) of each and their ratios to ``python -c pass`` and to
+Builds a clean table (1,000 rows, every key once) in a SQLite file, unless --no-duckdb in a DuckDB file, and
+unless --no-postgres in a throwaway PostgreSQL 15 started as the tests start one (tests/pg_server.py), then
+runs each command below as its own process, round after round (the commands interleaved, so a burst of load
+hits all of them alike), and prints the median wall time and CPU time (user + system) of each and their
+ratios to ``python -c pass`` and to
 ``python -c "import sqlalchemy, psycopg"`` measured in the same run:
 
   python -c pass                                   the interpreter (with this machine's site-packages .pth)
   python -c "import sqlalchemy, psycopg"           the required stack, imported and nothing else
   python -m dupfinder scan sqlite:///clean.db ...  the check on SQLite
   python -m dupfinder scan postgresql+psycopg://... the check on PostgreSQL
+  python -c "import sqlalchemy, duckdb"            the DuckDB stack (unless --no-duckdb), and
+  python -m dupfinder scan duckdb:///clean.duckdb  the check on DuckDB
   python -m dupfinder.cli scan ...                 the console script's entry point (dupfinder.cli:main)
 
 Every command runs with the interpreter itself (sys.executable), not a pyenv shim (a shell script that costs
@@ -18,7 +21,8 @@ private bytecode folder before timing (PYTHONPYCACHEPREFIX), as an installed whe
 PYTHONDONTWRITEBYTECODE=1 compiles every dupfinder module from source at each start (--source shows that).
 Then one `-X importtime` run per check lists the largest imports.
 
-    python benchmarks/startup.py [--runs 15] [--no-postgres] [--shim] [--source] [--compare OTHER_CHECKOUT]
+    python benchmarks/startup.py [--runs 15] [--no-postgres] [--no-duckdb] [--shim] [--source]
+                                 [--compare OTHER_CHECKOUT]
 """
 
 from __future__ import annotations
@@ -52,6 +56,17 @@ def clean_sqlite(path: Path) -> str:
     con.commit()
     con.close()
     return f"sqlite:///{path}"
+
+
+def clean_duckdb(path: Path) -> str:
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE e (id INTEGER PRIMARY KEY, k INTEGER, ts TIMESTAMPTZ, host VARCHAR)")
+    con.execute(f"INSERT INTO e SELECT i, i, TIMESTAMPTZ '2026-11-03 02:00:00+00' + i * INTERVAL 1 SECOND, 'a' "
+                f"FROM range({ROWS}) AS r(i)")
+    con.close()
+    return f"duckdb:///{path}"
 
 
 def clean_postgres(server: PostgresServer) -> str:
@@ -91,7 +106,8 @@ def top_imports(cmd: list[str], env: dict[str, str], count: int = 8) -> tuple[fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="rounds; each command runs once a round")
-    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-postgres", action="store_true", help="no PostgreSQL check")
+    parser.add_argument("--no-duckdb", action="store_true", help="no DuckDB check")
     parser.add_argument("--shim", action="store_true", help="also time `python -c pass` through the pyenv shim")
     parser.add_argument("--compare", metavar="DIR", help="also time the checks from another checkout (before/after)")
     parser.add_argument("--source", action="store_true",
@@ -112,6 +128,10 @@ def main() -> None:
             "dupfinder scan (SQLite)": ([py, "-m", "dupfinder", "scan", sqlite_url, *SCAN], env),
             "python -m dupfinder.cli scan (SQLite)": ([py, "-m", "dupfinder.cli", "scan", sqlite_url, *SCAN], env),
         }
+        if not args.no_duckdb:
+            commands["python -c 'import sqlalchemy, duckdb'"] = ([py, "-c", "import sqlalchemy, duckdb"], env)
+            commands["dupfinder scan (DuckDB)"] = ([py, "-m", "dupfinder", "scan", clean_duckdb(work / "clean.duckdb"),
+                                                    *SCAN], env)
         if not args.no_postgres:
             server = PostgresServer(commit_timestamps=False).start()
             commands["dupfinder scan (PostgreSQL)"] = ([py, "-m", "dupfinder", "scan", clean_postgres(server), *SCAN],

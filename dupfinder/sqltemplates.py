@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -289,8 +290,10 @@ def stream_sql(template: str, dialect: Dialect, **context: object) -> Iterator[s
 
 
 # the dialects whose names and literals depend only on the dialect (``_preparer`` builds their preparer from
-# the dialect's class); a third-party dialect's quoting may be fixed up on the live dialect: never kept
-_CACHED_DIALECTS = ("postgresql", "sqlite", "mysql", "mariadb")
+# the dialect's class), and DuckDB's, which depend on duckdb-engine's code and DuckDB's version too (its preparer
+# quotes every word that DuckDB reserves: ``_dialect_origin``); other third-party dialects' quoting may be fixed
+# up on the live dialect: never kept
+_CACHED_DIALECTS = ("postgresql", "sqlite", "mysql", "mariadb", "duckdb")
 _RENDERED_KEPT = 2000  # statements kept in the cache folder; the oldest go first past it
 
 
@@ -316,9 +319,21 @@ def rendered_key(template: str, dialect: Dialect, context: dict[str, object]) ->
     import hashlib
 
     inputs = (sources_fingerprint(str(resource_dir("queries", "queries"))), type(dialect).__module__,
-              type(dialect).__qualname__, dialect.name, getattr(dialect, "server_version_info", None), template,
-              sorted(context.items()))
+              type(dialect).__qualname__, _dialect_origin(dialect), dialect.name,
+              getattr(dialect, "server_version_info", None), template, sorted(context.items()))
     return hashlib.sha256(repr(inputs).encode("utf-8")).hexdigest()
+
+
+def _dialect_origin(dialect: Dialect) -> tuple:
+    """What shapes a DuckDB statement's text besides dupfinder and SQLAlchemy: duckdb-engine's module (its
+    preparer and literals) and DuckDB's version (the reserved words that preparer reads from DuckDB and quotes).
+    Kept, a clean DuckDB check imports no jinja2 from its second run, as on the other engines."""
+    if dialect.name != "duckdb":
+        return ()
+    import duckdb
+
+    module = sys.modules.get(type(dialect).__module__)
+    return (getattr(duckdb, "__version__", None), stamp(getattr(module, "__file__", None)))
 
 
 def stamp(path: str | None) -> tuple:

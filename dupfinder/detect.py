@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -105,6 +106,22 @@ class Members:
 
 
 @dataclass(frozen=True)
+class Cells:
+    """Rows per writer per fixed time cell (``cell_us`` long, from the epoch) over the rows with a key and a
+    finite timestamp, counted by the statistics statement on its second connection while the detection sorts
+    (queries/stats_cells.sql.j2).
+
+    The coverage counts (attribution/written.py) add up whole cells and read only the parts of cells where a
+    counting bucket or a span starts or ends, through the index on the timestamp, instead of reading every row
+    of the spans a second time after the detection. ``columns``: the writer columns counted; ``counts``: writer
+    values -> {cell start: rows}."""
+
+    columns: tuple[str, ...]
+    cell_us: int
+    counts: dict[tuple, dict[int, int]]
+
+
+@dataclass(frozen=True)
 class Detection:
     """What the database returned for one table."""
 
@@ -117,6 +134,7 @@ class Detection:
     xmin_top_share: float | None = None
     commit_timestamps: str = "not available on this engine"
     members: Members | None = None  # the row ids of every duplicated key's rows (None: not listed)
+    cells: Cells | None = None  # rows per writer per time cell (None: not counted)
 
 
 ROW_ID_EXPR = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}  # present in every row of a table
@@ -326,8 +344,11 @@ def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[
 
 
 def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
-           index: tuple[str, ...] | None = None) -> Detection:
-    """Run the detection statements for one table inside the caller's read-only transaction."""
+           index: tuple[str, ...] | None = None, writer_columns: tuple[str, ...] | None = None) -> Detection:
+    """Run the detection statements for one table inside the caller's read-only transaction.
+
+    ``writer_columns``: the statistics count rows per writer per time cell where that is cheap (see Cells and
+    ``cells_sql``; None: never)."""
     sql = detect_sql(conn, info, spec, index)
     params: dict[str, Any] = {"window_us": int(round(spec.window * 1_000_000)), "offset_us": 0}
     if spec.since is not None:
@@ -338,14 +359,16 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     # PostgreSQL table it runs on a second connection, in the same snapshot, while the detection sorts, except
     # under --since, where it reads the window through the timestamp index (a few ms) and a second connection
     # (a backend started, a snapshot exported, nine settings copied) cost more than it could save
-    alongside = None if spec.since is not None else _stats_alongside(conn, info, sql["table_stats"], params)
+    alongside = None if spec.since is not None else _stats_alongside(
+        conn, info, sql["table_stats"], params, lambda: cells_sql(conn, info, spec, writer_columns))
     with _sorted_aggregation(conn):
         # streamed per statement: Connection.execution_options() would switch every later statement (the
         # savepoint included) to a server-side cursor
         result = conn.execute(statement(sql["detect_clusters"]), params,
                               execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
         returned = _records(result, info)
-    stats_row = alongside() if alongside else None
+    beside = alongside() if alongside else {}
+    stats_row = beside.get("row")
     if stats_row is None:
         stats_row = conn.execute(statement(sql["table_stats"]), params).mappings().one()
     stats = TableStats(
@@ -363,6 +386,7 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     if not returned:  # nothing duplicated: the common post-deploy answer
         return Detection(stats=stats, rows=None, far_duplicates=(), far_total=0, sql=sql, rows_fetched=1,
                          commit_timestamps=commits)
+    cells = beside.get("cells")
     fetched = 1 + len(returned)
     far_total = int(returned[0]["_far_total"] or 0)
     ids = next((i for i in (row.get("_member_ids") for row in returned) if i is not None), None)
@@ -388,7 +412,8 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         commits = _with_commit_timestamps(conn, rows)
         fetched += 2 + len({r["_xmin"] for r in rows})  # xmin share, the setting, one commit time per xid
     return Detection(stats=stats, rows=rows or None, far_duplicates=far, far_total=far_total, sql=sql,
-                     rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits, members=members)
+                     rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits, members=members,
+                     cells=cells)
 
 
 ALONGSIDE_ROWS = 1_000_000  # below this (the planner's estimate) a second connection costs more than it saves
@@ -398,12 +423,42 @@ _COPIED_SETTINGS = ("statement_timeout", "work_mem", "jit", "TimeZone", "DateSty
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?")
 
 
-def _stats_alongside(conn: Connection, info: TableInfo, sql: str,
-                     params: dict[str, Any]) -> Callable[[], dict[str, Any] | None] | None:
+CELLS = 32_768  # time cells over the table; 65,536 (2 writers, 5M rows) spilled the 8 MB hash table (speed5)
+MAX_CELL_WRITERS = 16  # distinct writers (the planner's estimate) up to which the statistics count per cell
+CELL_ROWS = 4 * MAX_CELL_WRITERS * (CELLS + 2)  # the cells statement's output is cut here (a stale estimate)
+
+
+def cells_sql(conn: Connection, info: TableInfo, spec: TableSpec,
+              writer_columns: tuple[str, ...] | None) -> tuple[tuple[str, ...], str, str] | None:
+    """The writer columns and the two statements of queries/stats_cells.sql.j2 (the time range, the statistics
+    per writer per cell), where the coverage can use the cells: PostgreSQL 14+ (date_bin), a table of its own
+    (no ONLY: the coverage reads the children of a table others inherit from), an index that starts with the
+    timestamp (the parts of cells a bucket or span cuts are read through it), and writers that are few by the
+    planner's statistics (pg_stats.n_distinct; a column never analyzed counts as many). None elsewhere."""
+    if (writer_columns is None or not info.heap or info.inherited_by
+            or (conn.dialect.server_version_info or (0,)) < (14,) or spec.ts not in info.index_leading_columns):
+        return None
+    if writer_columns:
+        found = conn.execute(statement(render_sql("writer_distinct.sql.j2", conn.dialect)), {
+            "name": info.name, "schema": info.schema, "columns": list(writer_columns)}).all()
+        distinct = {name: n if n >= 0 else -n * rows for name, n, rows in found}
+        if set(distinct) != set(writer_columns) or math.prod(max(1.0, v) for v in distinct.values()) \
+                > MAX_CELL_WRITERS:
+            return None
+    ctx = {"table": read_from(conn.dialect, info), "keys": list(spec.keys), "ts": spec.ts,
+           "groups": list(writer_columns)}
+    return (tuple(writer_columns), render_sql("stats_cells.sql.j2", conn.dialect, **ctx, range=True),
+            render_sql("stats_cells.sql.j2", conn.dialect, **ctx, range=False))
+
+
+def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[str, Any],
+                     cells_for: Callable[[], tuple[tuple[str, ...], str, str] | None] = lambda: None,
+                     ) -> Callable[[], dict[str, Any]] | None:
     """Start the statistics statement on a second connection in this transaction's snapshot (PostgreSQL,
-    a table of ALONGSIDE_ROWS or more), so it scans while the detection sorts. Returns a function that waits
-    for its row (None when the second connection failed: the caller runs the statement itself), or None when
-    not started.
+    a table of ALONGSIDE_ROWS or more), so it scans while the detection sorts; where ``cells_for()`` gives the
+    statements (cells_sql), the statistics are counted per writer per time cell in the same scan (``_cells``).
+    Returns a function that waits and returns {"row": the statistics row, "cells": Cells}, either missing where
+    it failed (the caller runs the statistics itself), or None when not started.
 
     The detection statement runs in one backend (no parallel workers) and so does the statistics statement
     here (one sequential scan, about 0.4-0.5 s at 5M rows, shorter than the detection's sort): on 2 cores the
@@ -416,6 +471,7 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str,
                             {"name": info.name, "schema": info.schema}).scalar()
     if not estimate or estimate < ALONGSIDE_ROWS:
         return None
+    cells = cells_for()
     row = conn.exec_driver_sql("SELECT pg_export_snapshot(), " + ", ".join(
         f"current_setting('{name}')" for name in _COPIED_SETTINGS)).one()
     if not _SNAPSHOT_ID.fullmatch(row[0] or ""):
@@ -432,19 +488,59 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str,
                 for name, value in (*zip(_COPIED_SETTINGS, row[1:], strict=True),
                                     ("max_parallel_workers_per_gather", "0")):
                     other.execute(sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
-                found["row"] = dict(other.execute(statement(sql), params).mappings().one())
+                if cells is not None:
+                    found.update(_cells(other, cells, params))
+                if "row" not in found:
+                    found["row"] = dict(other.execute(statement(sql), params).mappings().one())
                 other.rollback()
         except Exception:  # noqa: BLE001 -- a pooler, a connection limit: the scan's own connection runs it
-            found["row"] = None
+            found.clear()
 
     worker = threading.Thread(target=run, name="dupfinder-table-stats", daemon=True)
     worker.start()
 
-    def wait() -> dict[str, Any] | None:
+    def wait() -> dict[str, Any]:
         worker.join()
-        return found.get("row")
+        return found
 
     return wait
+
+
+def _cells(conn: Connection, cells: tuple[tuple[str, ...], str, str], params: dict[str, Any]) -> dict[str, Any]:
+    """The statistics row and the Cells from the statements of ``cells_sql``, the time range cut into about
+    CELLS cells. Empty when the table has no finite timestamp or the cells are too many (``count_cells``):
+    the caller counts the statistics alone."""
+    first, last = conn.execute(statement(cells[1])).one()
+    if first is None:
+        return {}
+    found = count_cells(conn, cells, (_epoch_us(last) - _epoch_us(first)) // CELLS + 1, params)
+    if found is None:
+        return {}
+    totals, counted = found
+    return {"row": {**totals, "first_ts": first, "last_ts": last}, "cells": counted}
+
+
+def count_cells(conn: Connection, cells: tuple[tuple[str, ...], str, str], cell_us: int,
+                params: dict[str, Any]) -> tuple[dict[str, int], Cells] | None:
+    """Run the cells statement of ``cells_sql`` with cells ``cell_us`` long: the counts of table_stats.sql.j2
+    (every group added up) and the Cells. None when the output reached CELL_ROWS (writers many more than
+    pg_stats said)."""
+    groups = conn.execute(statement(cells[2]), {**params, "cell_us": cell_us, "max_rows": CELL_ROWS}).all()
+    if len(groups) >= CELL_ROWS:
+        return None
+    names = ("rows_scanned", "rows_null_key", "rows_null_ts", "rows_infinite_ts")
+    totals = {name: sum(int(g[n]) for g in groups) for n, name in enumerate(names, start=-4)}
+    counts: dict[tuple, dict[int, int]] = {}
+    for g in groups:
+        if g[-5] is not None:
+            counts.setdefault(tuple(g[:-5]), {})[int(g[-5])] = int(g[-4])
+    return totals, Cells(cells[0], cell_us, counts)
+
+
+def _epoch_us(moment: datetime) -> int:
+    """Microseconds since the epoch of a timestamp as read (one without a zone read as UTC, as epoch_us does)."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 @contextmanager

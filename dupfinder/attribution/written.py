@@ -8,6 +8,7 @@ transactions of the cluster rows (a second statement, restricted to those transa
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from ..config import TableSpec
 from ..connect import TableInfo
-from ..detect import EARLIEST, Members, ts_bind
+from ..detect import EARLIEST, Cells, Members, ts_bind
 from ..sqltemplates import quote_table, render_sql, sql_text
 from ..writers import WriterColumn
 from .writercols import Writer, named
@@ -24,6 +25,7 @@ from .writercols import Writer, named
 MAX_SPANS = 200        # OR-ed ranges in one statement; closer spans are merged beyond this
 BUCKETS = 4000         # time buckets over all spans: bounds the rows the statement returns per writer
 MIN_BUCKET_US = 100_000
+EDGE_SHARE = 0.25      # the cells cut by a bucket or span bound may hold at most twice this share of the spans' rows
 
 
 @dataclass
@@ -113,11 +115,13 @@ def span_binds(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, i
 
 def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
           writers: tuple[WriterColumn, ...], spans: Sequence[tuple[int, int]],
-          xids: Sequence[str] = (), members: Members | None = None) -> Written:
+          xids: Sequence[str] = (), members: Members | None = None, cells: Cells | None = None) -> Written:
     """Count rows per writer (per transaction among ``xids`` when there are no writer columns) in ``spans``.
 
     ``members``: the detection's row ids of every duplicated key's rows, read instead of sorting the spans
-    by key when they cover the spans."""
+    by key when they cover the spans. ``cells``: rows per writer per time cell the statistics counted; with the
+    members, the rows per bucket are added up from whole cells and the parts of cells read by index
+    (``_rows_by_cells``), and the spans are not read again."""
     merged = merge_spans(spans)
     length = sum(hi - lo for lo, hi in merged) or 1
     bucket = max(MIN_BUCKET_US, length // BUCKETS)
@@ -132,11 +136,16 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
             "spans": len(merged), "members": by_id}
     columns = [w.column for w in writers]
     roles = [w.role for w in writers]
-    sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=columns, by_xmin=False,
-                     shared_by=[f"w{n}" for n in range(len(columns))])
+    counted = None
+    if by_id and cells is not None and cells.columns == tuple(columns):
+        counted = _rows_by_cells(conn, info, spec, aware, cells, merged, bucket, params, base)
+    if counted is None:
+        sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=columns, by_xmin=False,
+                         shared_by=[f"w{n}" for n in range(len(columns))])
+        counted = conn.execute(sql_text(sql), params)
     per: dict[Writer, dict[int, list[int]]] = {}
     totals: dict[int, list[int]] = {}
-    for row in conn.execute(sql_text(sql), params):
+    for row in counted:
         values, bucket_start, rows, shared = row[:len(columns)], int(row[-3]), int(row[-2]), int(row[-1] or 0)
         who = tuple(sorted((role, str(v)) for role, v in zip(roles, values, strict=True) if named(v)))
         if columns:
@@ -157,7 +166,85 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     return written
 
 
+def _rows_by_cells(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None, cells: Cells,
+                   merged: list[tuple[int, int]], bucket: int, params: dict,
+                   base: dict) -> list[tuple] | None:
+    """The rows writer_counts.sql.j2 returns (writer values, bucket start, rows, shared), the rows per bucket
+    added up from the cells: a writer's rows in a bucket's part of a span, [a, b), are its rows before b less
+    its rows before a, and its rows before a point x are the whole cells before x's cell plus the rows of that
+    cell before x. Those are read through the timestamp's index (queries/writer_cells.sql.j2), from the cell's
+    start to x or, the shorter read, from x to the cell's end (then taken from the cell's count); the shared
+    counts come from the member rows. None when the cells the points cut would hold more than EDGE_SHARE of the
+    spans' rows (buckets finer than the cells): the caller reads the spans."""
+    size = cells.cell_us
+    pieces: list[tuple[int, int, int]] = []  # (bucket start, a, b): a bucket's part of a span
+    for lo, hi in merged:
+        end = hi + 1  # spans include their end; timestamps are whole microseconds
+        start = lo - lo % bucket
+        while start < end:
+            if max(lo, start) < min(end, start + bucket):  # (a span ending before it starts holds nothing)
+                pieces.append((start, max(lo, start), min(end, start + bucket)))
+            start += bucket
+    cut = sorted({x for _, a, b in pieces for x in (a, b) if x % size})
+    per = {who: _cumulative(points) for who, points in cells.counts.items()}
+    everyone: Counter[int] = Counter()
+    for points in cells.counts.values():
+        everyone.update(points)
+    total = _cumulative(everyone)
+    spanned = sum(_between(total, a, b) for _, a, b in pieces)
+    if sum(_between(total, x - x % size, x - x % size + size) for x in cut) > 2 * EDGE_SHARE * max(1, spanned):
+        return None
+    # the rows of x's cell before x, per writer: read from the cell's start, or after x up to its end
+    early = {x: x % size <= size // 2 for x in cut}
+    parts = [(x - x % size, x) if early[x] else (x, x - x % size + size) for x in cut]
+    before: dict[tuple[tuple, int], int] = {}
+    if cut:
+        sql = render_sql("writer_edges.sql.j2", conn.dialect, table=base["table"], keys=base["keys"], ts=spec.ts,
+                         groups=list(cells.columns), aware=bool(aware))
+        binds = {"starts": [ts_bind(info, aware, datetime.fromtimestamp(a / 1e6, UTC)) for a, _ in parts],
+                 "ends": [ts_bind(info, aware, datetime.fromtimestamp(b / 1e6, UTC)) for _, b in parts]}
+        for row in conn.execute(sql_text(sql), {**params, **binds}):
+            before[(tuple(row[:-2]), cut[int(row[-2]) - 1])] = int(row[-1])
+    rows: dict[tuple, list[int]] = {}
+    for who, cumulative in per.items():
+        cell_of = cells.counts[who]
+
+        def until(x: int) -> int:
+            """The writer's rows before x."""
+            first = x - x % size
+            n = cumulative[1][bisect.bisect_left(cumulative[0], first)]
+            if x == first:
+                return n
+            if early[x]:
+                return n + before.get((who, x), 0)
+            return n + cell_of.get(first, 0) - before.get((who, x), 0)
+
+        for start, a, b in pieces:
+            n = until(b) - until(a)
+            if n:
+                rows.setdefault((*who, start), [0, 0])[0] += n
+    sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=list(cells.columns), by_xmin=False,
+                     shared_by=[f"w{n}" for n in range(len(cells.columns))], shared_only=True)
+    for row in conn.execute(sql_text(sql), params):
+        rows.setdefault(tuple(row[:-2]), [0, 0])[1] += int(row[-1] or 0)
+    return [(*point, n, shared) for point, (n, shared) in rows.items()]
+
+
+def _cumulative(points: dict[int, int]) -> tuple[list[int], list[int]]:
+    starts = sorted(points)
+    sums = [0]
+    for s in starts:
+        sums.append(sums[-1] + points[s])
+    return starts, sums
+
+
+def _between(cumulative: tuple[list[int], list[int]], first: int, last: int) -> int:
+    """Rows in the cells starting in [first, last)."""
+    starts, sums = cumulative
+    return sums[bisect.bisect_left(starts, last)] - sums[bisect.bisect_left(starts, first)]
+
+
 def counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
-            writers: tuple[WriterColumn, ...], members: Members | None = None):
+            writers: tuple[WriterColumn, ...], members: Members | None = None, cells: Cells | None = None):
     """``count`` bound to one table: what attribute_table calls with its spans and transaction ids."""
-    return lambda spans, xids: count(conn, info, spec, aware, writers, spans, xids, members)
+    return lambda spans, xids: count(conn, info, spec, aware, writers, spans, xids, members, cells)

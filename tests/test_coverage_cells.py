@@ -1,0 +1,159 @@
+"""The coverage counts from time cells (issue 13): on PostgreSQL the statistics statement counts rows per writer
+per fixed time cell in its one scan, beside the detection; the coverage adds up whole cells and reads the parts
+of cells a bucket or span bound cuts through the timestamp index, instead of reading every row of the spans a
+second time. Checked against the statement that reads the spans on generated tables, against
+table_stats.sql.j2 for the statistics, and on whole scans by the server's own counters of table reads."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, timedelta
+
+import pytest
+import sqlalchemy as sa
+from helpers import T0
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dupfinder.detect as detect_module
+from dupfinder import api
+from dupfinder.attribution import written
+from dupfinder.config import ScanOptions, table_spec
+from dupfinder.connect import introspect, read_only, timestamp_awareness
+from dupfinder.detect import cells_sql, count_cells, detect
+from dupfinder.findings import findings_dict
+from dupfinder.writers import resolve_writers
+
+
+def _load(url: str, rows: list[tuple], aware: bool, extra: tuple[str, ...] = ()) -> None:
+    """Table ev (id, k, ts, host) with an index on ts; rows (key, microseconds after T0 or a text, host)."""
+    engine = sa.create_engine(url)
+    kind = "timestamptz" if aware else "timestamp"
+    start = T0.replace(tzinfo=UTC) if aware else T0
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS ev")
+        conn.exec_driver_sql(f"CREATE TABLE ev (id int PRIMARY KEY, k int, ts {kind}, host text)")
+        conn.exec_driver_sql("CREATE INDEX ev_ts ON ev (ts)")
+        if rows:
+            conn.execute(sa.text(f"INSERT INTO ev VALUES (:id, :k, CAST(:ts AS {kind}), :host)"),
+                         [{"id": i, "k": k, "host": h,
+                           "ts": us if isinstance(us, str) or us is None else start + timedelta(microseconds=us)}
+                          for i, (k, us, h) in enumerate(rows)])
+        for sql in extra:
+            conn.exec_driver_sql(sql)
+        conn.exec_driver_sql("ANALYZE ev")
+    engine.dispose()
+
+
+@st.composite
+def tables(draw):
+    """Rows (key, microseconds after T0, host), the cell length and spans (start, end) in microseconds after T0:
+    rows dense beside cells and buckets (cells shorter and longer than the 0.1 s to 0.25 s buckets), many
+    timestamps on the bounds of cells and of spans, NULL and infinite times, and at least one key written
+    twice."""
+    cell = draw(st.sampled_from([7_000, 33_333, 1, 250_000, 1_300_000, 60_000_000]))
+    seconds = draw(st.sampled_from([20, 1000]))
+    on_cell = st.integers(0, seconds * 1_000_000 // cell).map(lambda n: n * cell)
+    anywhere = st.integers(0, seconds * 1000).map(lambda ms: ms * 1000)
+    stamps = draw(st.lists(on_cell | anywhere, min_size=2, max_size=150))
+    stamps += [us + cell for us in stamps[:5]]  # rows a cell apart
+    bound = st.sampled_from(stamps) | anywhere | on_cell
+    spans = [sorted(pair) for pair in draw(st.lists(st.tuples(bound, bound), min_size=1, max_size=4))]
+    odd = draw(st.lists(st.sampled_from([None, "infinity", "-infinity"]), max_size=3))
+    rows = [(draw(st.none() | st.integers(0, 3)), us, draw(st.none() | st.sampled_from(["a", "b", " "])))
+            for us in [*stamps, *odd]] + [(9, stamps[0], "a"), (9, stamps[1], "b")]
+    # a span starts on a row or a cell, or a microsecond after; it ends on one, or a microsecond before
+    return rows, cell, [(lo + draw(st.sampled_from([0, 1])), hi - draw(st.sampled_from([0, 1]))) for lo, hi in spans]
+
+
+def _statements(seen: list[str]):
+    def record(conn, cursor, statement, *rest):
+        seen.append(statement)
+    return record
+
+
+@settings(max_examples=100, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(table=tables(), aware=st.booleans(), with_writers=st.booleans())
+def test_coverage_from_cells_equals_reading_the_spans(pg_url, monkeypatch, table, aware, with_writers):
+    """The rows per writer per bucket and the shared counts added up from cells equal what the statement reading
+    every row of the spans counts, with no read of the spans; the statistics added up from the cells equal
+    table_stats.sql.j2's."""
+    rows, cell, spans = table
+    _load(pg_url, rows, aware)
+    base = int(T0.replace(tzinfo=UTC).timestamp() * 1_000_000)
+    spans_us = [(base + lo, base + hi) for lo, hi in spans]
+    spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"] if with_writers else [], window="2s")
+    monkeypatch.setattr(written, "EDGE_SHARE", math.inf)  # the cells are always used, however coarse
+    seen: list[str] = []
+    with read_only(pg_url) as conn:
+        info = introspect(conn, "ev", {})
+        aware_read = timestamp_awareness(info, "ts")
+        writers = resolve_writers(spec.writers, False, info.columns, exclude={"k", "ts", "id"})
+        found = detect(conn, info, spec, aware_read)
+        statements = cells_sql(conn, info, spec, tuple(w.column for w in writers))
+        assert statements is not None
+        totals, cells = count_cells(conn, statements, cell, {})
+        spanned = written.count(conn, info, spec, aware_read, writers, spans_us, (), found.members)
+        sa.event.listen(conn, "before_cursor_execute", _statements(seen))
+        by_cells = written.count(conn, info, spec, aware_read, writers, spans_us, (), found.members, cells)
+    assert (by_cells.per_writer, by_cells.total) == (spanned.per_writer, spanned.total)
+    assert found.members is not None and seen and not [s for s in seen if "spanned AS" in s], seen
+    stats = found.stats
+    assert totals == {"rows_scanned": stats.rows_scanned, "rows_null_key": stats.rows_null_key,
+                      "rows_null_ts": stats.rows_null_ts, "rows_infinite_ts": stats.rows_infinite_ts}
+
+
+def _reads(url: str) -> tuple[int, int]:
+    """Sequential scans of ev and the rows they read, by the server's counters, once every other backend of
+    the database has ended (a backend reports its counters when it ends at the latest)."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for _ in range(100):
+                others = conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                              "current_database() AND pid <> pg_backend_pid()").scalar()
+                if not others:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.6)
+            conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            return tuple(conn.exec_driver_sql(
+                "SELECT seq_scan, seq_tup_read FROM pg_stat_user_tables WHERE relname = 'ev'").one())
+    finally:
+        engine.dispose()
+
+
+def _scan_rows() -> list[tuple]:
+    """4,000 keys a second apart from host a, every 40th written again 300 ms later by host b: 100 clusters
+    over the whole table, whose spans cover it."""
+    return [(k, k * 1_000_000, "a") for k in range(4000)] + \
+        [(k, k * 1_000_000 + 300_000, "b") for k in range(0, 4000, 40)]
+
+
+def _scan(url: str) -> dict:
+    spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"], window="2s")
+    doc = findings_dict(api.scan(ScanOptions(url=url, tables=(spec,))))
+    return {key: value for key, value in doc["tables"][0].items() if "seconds" not in key}
+
+
+def test_a_full_scan_reads_the_table_twice_not_three_times(pg_url, monkeypatch):
+    """A whole scan of a big PostgreSQL table (here: counted as big) with a writer column and an index on the
+    timestamp reads the table once for the detection and once for the statistics with the cells: one
+    sequential scan and one table of rows fewer than with the coverage reading the spans (the cells turned
+    off by the writer limit), and the same findings."""
+    rows = _scan_rows()
+    _load(pg_url, rows, True)
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
+    before = _reads(pg_url)
+    with_cells = _scan(pg_url)
+    middle = _reads(pg_url)
+    monkeypatch.setattr(detect_module, "MAX_CELL_WRITERS", 0)
+    without = _scan(pg_url)
+    after = _reads(pg_url)
+    assert len(with_cells["clusters"]) == 100
+    assert with_cells == without
+    cells_scans, cells_rows = middle[0] - before[0], middle[1] - before[1]
+    spans_scans, spans_rows = after[0] - middle[0], after[1] - middle[1]
+    assert (spans_scans - cells_scans, spans_rows - cells_rows) == (1, len(rows)), (before, middle, after)

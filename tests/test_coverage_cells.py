@@ -157,3 +157,75 @@ def test_a_full_scan_reads_the_table_twice_not_three_times(pg_url, monkeypatch):
     cells_scans, cells_rows = middle[0] - before[0], middle[1] - before[1]
     spans_scans, spans_rows = after[0] - middle[0], after[1] - middle[1]
     assert (spans_scans - cells_scans, spans_rows - cells_rows) == (1, len(rows)), (before, middle, after)
+
+
+def _cells_for(url: str, writers: tuple[str, ...] = ("host",)):
+    spec = table_spec(table="ev", keys=["k"], ts="ts")
+    with read_only(url) as conn:
+        return cells_sql(conn, introspect(conn, "ev", {}), spec, writers)
+
+
+@pytest.mark.parametrize("case", ["counted", "no writer column", "no index on the time", "never analyzed",
+                                  "many writers", "inherited"])
+def test_the_cells_are_counted_only_where_the_coverage_can_use_them(pg_url, case):
+    """Cells need an index that starts with the timestamp (the cut parts of cells are read through it), writer
+    columns the planner's statistics know to hold few values (writers x cells rows), and a table of its own
+    rows; elsewhere the statistics are counted as before."""
+    rows = [(k, k * 1_000_000, "a" if case != "many writers" else f"h{k}") for k in range(60)]
+    extra = {"no index on the time": ("DROP INDEX ev_ts",),
+             "inherited": ("CREATE TABLE ev_child () INHERITS (ev)",)}.get(case, ())
+    _load(pg_url, rows, True, extra)
+    if case == "never analyzed":
+        engine = sa.create_engine(pg_url)
+        with engine.begin() as conn:  # a new table in its place: pg_stats knows nothing of it
+            conn.exec_driver_sql("ALTER TABLE ev RENAME TO ev_old")
+            conn.exec_driver_sql("CREATE TABLE ev (LIKE ev_old INCLUDING ALL) WITH (autovacuum_enabled = false)")
+            conn.exec_driver_sql("INSERT INTO ev SELECT * FROM ev_old")
+        engine.dispose()
+    found = _cells_for(pg_url, () if case == "no writer column" else ("host",))
+    assert (found is not None) == (case in ("counted", "no writer column")), found
+
+
+def test_stale_statistics_that_hide_many_writers_cut_the_cells(pg_url, monkeypatch):
+    """pg_stats says two writers but the table holds 200 (inserted after ANALYZE): the cells statement's output
+    reaches CELL_ROWS, so no cells, and the statistics come from the statistics statement alone, the same."""
+    _load(pg_url, [(k, k * 1_000_000, "a" if k % 2 else "b") for k in range(200)] + [(7, 7_300_000, "b")], True)
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE ev SET (autovacuum_enabled = false)")  # the statistics stay stale
+        conn.exec_driver_sql("UPDATE ev SET host = 'h' || id")
+    engine.dispose()
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
+    spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"])
+    with read_only(pg_url) as conn:
+        info = introspect(conn, "ev", {})
+        counted = detect(conn, info, spec, True, None, ("host",))
+        monkeypatch.setattr(detect_module, "CELL_ROWS", 150)
+        cut = detect(conn, info, spec, True, None, ("host",))
+        alone = detect(conn, info, spec, True)
+    assert counted.cells is not None and sum(len(c) for c in counted.cells.counts.values()) == 201
+    assert cut.cells is None and alone.cells is None
+    assert counted.stats == cut.stats == alone.stats and alone.stats.rows_scanned == 201
+
+
+def test_spans_a_small_part_of_a_long_table_are_read_as_before(pg_url, monkeypatch):
+    """Where the buckets are finer than the cells (spans of a few seconds in a table of days), the cells would
+    leave most of the spans to the index reads: the coverage reads the spans as before, the same counts."""
+    rows = [(k, k * 60_000_000, "a") for k in range(3000)] + [(7, 7 * 60_000_000 + 300_000, "b")]
+    _load(pg_url, rows, True)
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
+    spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"])
+    base = int(T0.replace(tzinfo=UTC).timestamp() * 1_000_000)
+    spans = [(base + 7 * 60_000_000 - 5_000_000, base + 7 * 60_000_000 + 5_000_000)]
+    seen: list[str] = []
+    with read_only(pg_url) as conn:
+        info = introspect(conn, "ev", {})
+        writers = resolve_writers(spec.writers, False, info.columns, exclude={"k", "ts", "id"})
+        found = detect(conn, info, spec, True, None, ("host",))
+        assert found.cells is not None and found.cells.cell_us > 5_000_000
+        sa.event.listen(conn, "before_cursor_execute", _statements(seen))
+        by_cells = written.count(conn, info, spec, True, writers, spans, (), found.members, found.cells)
+        spanned = written.count(conn, info, spec, True, writers, spans, (), found.members)
+    assert (by_cells.per_writer, by_cells.total) == (spanned.per_writer, spanned.total)
+    assert by_cells.total[1][-1] == 2
+    assert len([s for s in seen if "spanned AS" in s]) == 2 and not [s for s in seen if "_edge" in s], seen

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate
 
 from sqlalchemy.engine import Connection
 
@@ -138,7 +139,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     roles = [w.role for w in writers]
     counted = None
     if by_id and cells is not None and cells.columns == tuple(columns):
-        counted = _rows_by_cells(conn, info, spec, aware, cells, merged, bucket, params, base)
+        counted = _rows_by_cells(conn, spec, aware, cells, merged, bucket, params, base)
     if counted is None:
         sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=columns, by_xmin=False,
                          shared_by=[f"w{n}" for n in range(len(columns))])
@@ -166,27 +167,17 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     return written
 
 
-def _rows_by_cells(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None, cells: Cells,
-                   merged: list[tuple[int, int]], bucket: int, params: dict,
-                   base: dict) -> list[tuple] | None:
+def _rows_by_cells(conn: Connection, spec: TableSpec, aware: bool | None, cells: Cells,
+                   merged: list[tuple[int, int]], bucket: int, params: dict, base: dict) -> list[tuple] | None:
     """The rows writer_counts.sql.j2 returns (writer values, bucket start, rows, shared), the rows per bucket
     added up from the cells: a writer's rows in a bucket's part of a span, [a, b), are its rows before b less
     its rows before a, and its rows before a point x are the whole cells before x's cell plus the rows of that
-    cell before x. Those are read through the timestamp's index (queries/writer_cells.sql.j2), from the cell's
-    start to x or, the shorter read, from x to the cell's end (then taken from the cell's count); the shared
-    counts come from the member rows. None when the cells the points cut would hold more than EDGE_SHARE of the
-    spans' rows (buckets finer than the cells): the caller reads the spans."""
+    cell before x (``_cut_rows``); the shared counts come from the member rows. None when the cells the points
+    cut would hold more than EDGE_SHARE of the spans' rows (buckets finer than the cells): the caller reads the
+    spans."""
     size = cells.cell_us
-    pieces: list[tuple[int, int, int]] = []  # (bucket start, a, b): a bucket's part of a span
-    for lo, hi in merged:
-        end = hi + 1  # spans include their end; timestamps are whole microseconds
-        start = lo - lo % bucket
-        while start < end:
-            if max(lo, start) < min(end, start + bucket):  # (a span ending before it starts holds nothing)
-                pieces.append((start, max(lo, start), min(end, start + bucket)))
-            start += bucket
+    pieces = _pieces(merged, bucket)
     cut = sorted({x for _, a, b in pieces for x in (a, b) if x % size})
-    per = {who: _cumulative(points) for who, points in cells.counts.items()}
     everyone: Counter[int] = Counter()
     for points in cells.counts.values():
         everyone.update(points)
@@ -194,33 +185,17 @@ def _rows_by_cells(conn: Connection, info: TableInfo, spec: TableSpec, aware: bo
     spanned = sum(_between(total, a, b) for _, a, b in pieces)
     if sum(_between(total, x - x % size, x - x % size + size) for x in cut) > 2 * EDGE_SHARE * max(1, spanned):
         return None
-    # the rows of x's cell before x, per writer: read from the cell's start, or after x up to its end
-    early = {x: x % size <= size // 2 for x in cut}
-    parts = [(x - x % size, x) if early[x] else (x, x - x % size + size) for x in cut]
-    before: dict[tuple[tuple, int], int] = {}
-    if cut:
-        sql = render_sql("writer_edges.sql.j2", conn.dialect, table=base["table"], keys=base["keys"], ts=spec.ts,
-                         groups=list(cells.columns), aware=bool(aware))
-        binds = {"starts": [ts_bind(info, aware, datetime.fromtimestamp(a / 1e6, UTC)) for a, _ in parts],
-                 "ends": [ts_bind(info, aware, datetime.fromtimestamp(b / 1e6, UTC)) for _, b in parts]}
-        for row in conn.execute(sql_text(sql), {**params, **binds}):
-            before[(tuple(row[:-2]), cut[int(row[-2]) - 1])] = int(row[-1])
+    inside = _cut_rows(conn, spec, aware, cells, cut, base["table"])
+    points = sorted({x for _, a, b in pieces for x in (a, b)})
     rows: dict[tuple, list[int]] = {}
-    for who, cumulative in per.items():
-        cell_of = cells.counts[who]
-
-        def until(x: int) -> int:
-            """The writer's rows before x."""
+    for who, counts in cells.counts.items():
+        starts, sums = _cumulative(counts)
+        until = {}  # the writer's rows before each point
+        for x in points:
             first = x - x % size
-            n = cumulative[1][bisect.bisect_left(cumulative[0], first)]
-            if x == first:
-                return n
-            if early[x]:
-                return n + before.get((who, x), 0)
-            return n + cell_of.get(first, 0) - before.get((who, x), 0)
-
+            until[x] = sums[bisect.bisect_left(starts, first)] + inside.get((who, x), 0)
         for start, a, b in pieces:
-            n = until(b) - until(a)
+            n = until[b] - until[a]
             if n:
                 rows.setdefault((*who, start), [0, 0])[0] += n
     sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=list(cells.columns), by_xmin=False,
@@ -230,12 +205,50 @@ def _rows_by_cells(conn: Connection, info: TableInfo, spec: TableSpec, aware: bo
     return [(*point, n, shared) for point, (n, shared) in rows.items()]
 
 
+def _pieces(merged: list[tuple[int, int]], bucket: int) -> list[tuple[int, int, int]]:
+    """(bucket start, a, b): each bucket's part [a, b) of a span (spans include their end; timestamps are whole
+    microseconds), where writer_counts.sql.j2 counts a row of the span in that bucket.
+
+    >>> _pieces([(5, 24), (40, 41)], 10)
+    [(0, 5, 10), (10, 10, 20), (20, 20, 25), (40, 40, 42)]
+    """
+    pieces = []
+    for lo, hi in merged:
+        start = lo - lo % bucket
+        while start <= hi:
+            if max(lo, start) < min(hi + 1, start + bucket):  # (a span ending before it starts holds nothing)
+                pieces.append((start, max(lo, start), min(hi + 1, start + bucket)))
+            start += bucket
+    return pieces
+
+
+def _cut_rows(conn: Connection, spec: TableSpec, aware: bool | None, cells: Cells, cut: list[int],
+              table: str) -> dict[tuple[tuple, int], int]:
+    """Per writer and point x inside a cell, the rows of x's cell before x, read through the timestamp's index
+    (queries/writer_edges.sql.j2): from the cell's start to x or, the shorter read, from x to the cell's end
+    (then taken from the cell's count)."""
+    size = cells.cell_us
+    early = [x % size <= size // 2 for x in cut]
+    parts = [(x - x % size, x) if e else (x, x - x % size + size) for x, e in zip(cut, early, strict=True)]
+    inside: dict[tuple[tuple, int], int] = {}
+    if not cut:
+        return inside
+    for who, counts in cells.counts.items():  # a writer with nothing read after x has its whole cell before x
+        for x, e in zip(cut, early, strict=True):
+            if not e and counts.get(x - x % size):
+                inside[(who, x)] = counts[x - x % size]
+    sql = render_sql("writer_edges.sql.j2", conn.dialect, table=table, keys=list(spec.keys), ts=spec.ts,
+                     groups=list(cells.columns), aware=bool(aware))
+    for row in conn.execute(sql_text(sql), {"starts": [a for a, _ in parts], "ends": [b for _, b in parts]}):
+        n = int(row[-2]) - 1
+        key = (tuple(row[:-2]), cut[n])
+        inside[key] = inside.get(key, 0) + (int(row[-1]) if early[n] else -int(row[-1]))
+    return inside
+
+
 def _cumulative(points: dict[int, int]) -> tuple[list[int], list[int]]:
     starts = sorted(points)
-    sums = [0]
-    for s in starts:
-        sums.append(sums[-1] + points[s])
-    return starts, sums
+    return starts, [0, *accumulate(points[s] for s in starts)]
 
 
 def _between(cumulative: tuple[list[int], list[int]], first: int, last: int) -> int:

@@ -423,36 +423,80 @@ _COPIED_SETTINGS = ("statement_timeout", "work_mem", "jit", "TimeZone", "DateSty
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?")
 
 
-CELLS = 32_768  # time cells over the table; 65,536 (2 writers, 5M rows) spilled the 8 MB hash table (speed5)
-MAX_CELL_WRITERS = 16  # distinct writers (the planner's estimate) up to which the statistics count per cell
-CELL_ROWS = 4 * MAX_CELL_WRITERS * (CELLS + 2)  # the cells statement's output is cut here (a stale estimate)
+CELLS = (32_768, 16_384, 8_192)  # time cells over the table, the most first: the parts of cells a bucket
+# bound cuts are read by index (32,768 cells, 4,000 buckets, 5M rows: 153,000 rows), and fewer than twice the
+# buckets would leave most rows to those reads
+CELL_GROUPS = 40_960  # writers x cells: about 160 bytes a group in the hash table, within the default hash_mem
+# (4 MB work_mem x 2): 35,319 groups took 5.6 MB in one batch (5M rows, 2 writers and 50 rows of a third)
+CELL_ROWS = 4 * CELL_GROUPS  # the cells statement's output is cut here (statistics older than the rows)
+
+
+@dataclass(frozen=True)
+class CellStatements:
+    """What the statistics count cells with (cells_sql): the writer columns, the statement reading the time
+    range, the one counting, and how many cells make few enough groups."""
+
+    columns: tuple[str, ...]
+    range_sql: str
+    counts_sql: str
+    cells: int
 
 
 def cells_sql(conn: Connection, info: TableInfo, spec: TableSpec,
-              writer_columns: tuple[str, ...] | None) -> tuple[tuple[str, ...], str, str] | None:
-    """The writer columns and the two statements of queries/stats_cells.sql.j2 (the time range, the statistics
-    per writer per cell), where the coverage can use the cells: PostgreSQL 14+ (date_bin), a table of its own
-    (no ONLY: the coverage reads the children of a table others inherit from), an index that starts with the
-    timestamp (the parts of cells a bucket or span cuts are read through it), and writers that are few by the
-    planner's statistics (pg_stats.n_distinct; a column never analyzed counts as many). None elsewhere."""
+              writer_columns: tuple[str, ...] | None) -> CellStatements | None:
+    """The statements of queries/stats_cells.sql.j2 (the time range, the statistics per writer per cell), where
+    the coverage can use the cells: PostgreSQL 14+ (date_bin), a table of its own (no ONLY: the coverage reads
+    the children of a table others inherit from), an index that starts with the timestamp (the parts of cells
+    a bucket or span cuts are read through it), and writers whose rows per cell the planner's statistics put
+    at CELL_GROUPS groups or fewer (``cell_count``; a column never analyzed: unknown, no cells). None
+    elsewhere."""
     if (writer_columns is None or not info.heap or info.inherited_by
             or (conn.dialect.server_version_info or (0,)) < (14,) or spec.ts not in info.index_leading_columns):
         return None
-    if writer_columns:
-        found = conn.execute(statement(render_sql("writer_distinct.sql.j2", conn.dialect)), {
-            "name": info.name, "schema": info.schema, "columns": list(writer_columns)}).all()
-        distinct = {name: n if n >= 0 else -n * rows for name, n, rows in found}
-        if set(distinct) != set(writer_columns) or math.prod(max(1.0, v) for v in distinct.values()) \
-                > MAX_CELL_WRITERS:
-            return None
+    found = conn.execute(statement(render_sql("writer_distinct.sql.j2", conn.dialect)), {
+        "name": info.name, "schema": info.schema, "columns": list(writer_columns)}).all() if writer_columns else []
+    if {name for name, *_ in found} != set(writer_columns):
+        return None
+    cells = cell_count([(n, nulls, freqs) for _, n, nulls, _, freqs in found],
+                       max([rows for *_, rows, _ in found], default=0))
+    if cells is None:
+        return None
     ctx = {"table": read_from(conn.dialect, info), "keys": list(spec.keys), "ts": spec.ts,
            "groups": list(writer_columns)}
-    return (tuple(writer_columns), render_sql("stats_cells.sql.j2", conn.dialect, **ctx, range=True),
-            render_sql("stats_cells.sql.j2", conn.dialect, **ctx, range=False))
+    return CellStatements(tuple(writer_columns), render_sql("stats_cells.sql.j2", conn.dialect, **ctx, range=True),
+                          render_sql("stats_cells.sql.j2", conn.dialect, **ctx, range=False), cells)
+
+
+def cell_count(columns: list[tuple[float, float, list[float]]], rows: float) -> int | None:
+    """The most of CELLS whose writer x cell groups stay within CELL_GROUPS by the planner's statistics of the
+    writer columns (pg_stats n_distinct, negative a share of ``rows``; the share of NULLs; the shares of the
+    most common values), or None. One column: a value (NULL too) holds at most its rows' cells; several: every
+    combination, NULL among them, in every cell. Never more groups than rows, and the rows no writer column
+    names (a NULL key, no time) are a few more.
+
+    >>> cell_count([(3, 0.0, [0.9989, 0.0005])], 5_000_000)  # the peers' table: 2 hosts and 50 rows of a third
+    32768
+    >>> cell_count([(-1.0, 0.0, [])], 20_000), cell_count([(-1.0, 0.0, [])], 200_000)  # a value per row
+    (32768, None)
+    >>> print(cell_count([(4, 0.0, []), (3, 0.1, [])], 1e7))  # 4 x 4 combinations
+    None
+    """
+    def groups(cells: int) -> float:
+        if len(columns) == 1:
+            n, nulls, freqs = columns[0]
+            distinct = n if n >= 0 else -n * rows
+            rest = max(0.0, distinct - len(freqs))
+            spread = rows * max(0.0, 1 - nulls - sum(freqs)) / rest if rest else 0
+            found = sum(min(cells, f * rows) for f in (*freqs, nulls)) + rest * min(cells, max(1.0, spread))
+        else:
+            found = math.prod(max(1.0, n if n >= 0 else -n * rows) + (nulls > 0) for n, nulls, _ in columns) * cells
+        return min(found, rows) + 8
+
+    return next((cells for cells in CELLS if groups(cells) <= CELL_GROUPS), None)
 
 
 def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[str, Any],
-                     cells_for: Callable[[], tuple[tuple[str, ...], str, str] | None] = lambda: None,
+                     cells_for: Callable[[], CellStatements | None] = lambda: None,
                      ) -> Callable[[], dict[str, Any]] | None:
     """Start the statistics statement on a second connection in this transaction's snapshot (PostgreSQL,
     a table of ALONGSIDE_ROWS or more), so it scans while the detection sorts; where ``cells_for()`` gives the
@@ -506,35 +550,38 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[s
     return wait
 
 
-def _cells(conn: Connection, cells: tuple[tuple[str, ...], str, str], params: dict[str, Any]) -> dict[str, Any]:
+def _cells(conn: Connection, cells: CellStatements, params: dict[str, Any]) -> dict[str, Any]:
     """The statistics row and the Cells from the statements of ``cells_sql``, the time range cut into about
-    CELLS cells. Empty when the table has no finite timestamp or the cells are too many (``count_cells``):
+    ``cells.cells`` cells. Empty when the table has no finite timestamp or the cells are too many (``count_cells``):
     the caller counts the statistics alone."""
-    first, last = conn.execute(statement(cells[1])).one()
+    first, last = conn.execute(statement(cells.range_sql)).one()
     if first is None:
         return {}
-    found = count_cells(conn, cells, (_epoch_us(last) - _epoch_us(first)) // CELLS + 1, params)
+    found = count_cells(conn, cells, (_epoch_us(last) - _epoch_us(first)) // cells.cells + 1, params)
     if found is None:
         return {}
     totals, counted = found
     return {"row": {**totals, "first_ts": first, "last_ts": last}, "cells": counted}
 
 
-def count_cells(conn: Connection, cells: tuple[tuple[str, ...], str, str], cell_us: int,
+def count_cells(conn: Connection, cells: CellStatements, cell_us: int,
                 params: dict[str, Any]) -> tuple[dict[str, int], Cells] | None:
     """Run the cells statement of ``cells_sql`` with cells ``cell_us`` long: the counts of table_stats.sql.j2
     (every group added up) and the Cells. None when the output reached CELL_ROWS (writers many more than
     pg_stats said)."""
-    groups = conn.execute(statement(cells[2]), {**params, "cell_us": cell_us, "max_rows": CELL_ROWS}).all()
+    groups = conn.execute(statement(cells.counts_sql), {**params, "cell_us": cell_us, "max_rows": CELL_ROWS}).all()
     if len(groups) >= CELL_ROWS:
         return None
-    names = ("rows_scanned", "rows_null_key", "rows_null_ts", "rows_infinite_ts")
-    totals = {name: sum(int(g[n]) for g in groups) for n, name in enumerate(names, start=-4)}
+    totals = dict.fromkeys(("rows_scanned", "rows_null_key", "rows_null_ts", "rows_infinite_ts"), 0)
     counts: dict[tuple, dict[int, int]] = {}
-    for g in groups:
-        if g[-5] is not None:
-            counts.setdefault(tuple(g[:-5]), {})[int(g[-5])] = int(g[-4])
-    return totals, Cells(cells[0], cell_us, counts)
+    for *who, cell, kind, rows in groups:
+        totals["rows_scanned"] += rows
+        if cell is not None:
+            counts.setdefault(tuple(who), {})[int(cell)] = int(rows)
+        for bit, name in ((1, "rows_null_key"), (2, "rows_null_ts"), (4, "rows_infinite_ts")):
+            if kind & bit:
+                totals[name] += rows
+    return totals, Cells(cells.columns, cell_us, counts)
 
 
 def _epoch_us(moment: datetime) -> int:

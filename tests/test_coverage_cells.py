@@ -142,14 +142,14 @@ def test_a_full_scan_reads_the_table_twice_not_three_times(pg_url, monkeypatch):
     """A whole scan of a big PostgreSQL table (here: counted as big) with a writer column and an index on the
     timestamp reads the table once for the detection and once for the statistics with the cells: one
     sequential scan and one table of rows fewer than with the coverage reading the spans (the cells turned
-    off by the writer limit), and the same findings."""
+    off by a groups limit of 0), and the same findings."""
     rows = _scan_rows()
     _load(pg_url, rows, True)
     monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
     before = _reads(pg_url)
     with_cells = _scan(pg_url)
     middle = _reads(pg_url)
-    monkeypatch.setattr(detect_module, "MAX_CELL_WRITERS", 0)
+    monkeypatch.setattr(detect_module, "CELL_GROUPS", 0)
     without = _scan(pg_url)
     after = _reads(pg_url)
     assert len(with_cells["clusters"]) == 100
@@ -169,11 +169,14 @@ def _cells_for(url: str, writers: tuple[str, ...] = ("host",)):
                                   "many writers", "inherited"])
 def test_the_cells_are_counted_only_where_the_coverage_can_use_them(pg_url, case):
     """Cells need an index that starts with the timestamp (the cut parts of cells are read through it), writer
-    columns the planner's statistics know to hold few values (writers x cells rows), and a table of its own
-    rows; elsewhere the statistics are counted as before."""
-    rows = [(k, k * 1_000_000, "a" if case != "many writers" else f"h{k}") for k in range(60)]
+    columns the planner's statistics know (a writer per row of 50,060: more writer x cell groups than
+    CELL_GROUPS at the fewest cells), and a table of its own rows; elsewhere the statistics are counted as
+    before."""
+    rows = [(k, k * 1_000_000, "a") for k in range(60)]
     extra = {"no index on the time": ("DROP INDEX ev_ts",),
-             "inherited": ("CREATE TABLE ev_child () INHERITS (ev)",)}.get(case, ())
+             "inherited": ("CREATE TABLE ev_child () INHERITS (ev)",),
+             "many writers": ("INSERT INTO ev SELECT g, g, timestamptz '2026-11-03' + g * interval '1 ms', 'h' || g "
+                              "FROM generate_series(1000, 50999) AS g",)}.get(case, ())
     _load(pg_url, rows, True, extra)
     if case == "never analyzed":
         engine = sa.create_engine(pg_url)

@@ -292,9 +292,15 @@ def explain_cells(conn, info, spec, aware, members, span: tuple) -> list[str]:
         return ["== coverage from cells: not used on this table =="]
     first, last = conn.execute(sa.text(cells.range_sql)).one()
     cell_us = (_epoch_us(last) - _epoch_us(first)) // cells.cells + 1
+    previous = conn.exec_driver_sql("SELECT current_setting('max_parallel_workers_per_gather'), "
+                                    "current_setting('enable_sort')").one()
+    conn.exec_driver_sql("SELECT set_config('max_parallel_workers_per_gather', '0', true), "
+                         "set_config('enable_sort', 'off', true)")  # as the second connection runs it
     sections = ["== statistics per writer per time cell (stats_cells.sql.j2, on the second connection) ==\n"
                 + "\n".join(conn.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {cells.counts_sql}"),
                                           {"cell_us": cell_us, "max_rows": CELL_ROWS}).scalars())]
+    conn.execute(sa.text("SELECT set_config('max_parallel_workers_per_gather', :p, true), "
+                         "set_config('enable_sort', :s, true)"), {"p": previous[0], "s": previous[1]})
     lo, hi = (_epoch_us(t) for t in span)
     bucket = max(written.MIN_BUCKET_US, (hi - lo) // written.BUCKETS)
     cut = sorted({x for _, a, b in written._pieces([(lo, hi)], bucket) for x in (a, b) if x % cell_us})

@@ -528,9 +528,10 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[s
                 other.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{row[0]}'")
                 # one backend beside the detection's one: on 2 cores its parallel workers would take the
-                # detection's core
+                # detection's core; the cells grouped by hashing (the planner, blind to how many cells the
+                # CASE makes, costs 5M groups and may sort them: an external merge of every row)
                 for name, value in (*zip(_COPIED_SETTINGS, row[1:], strict=True),
-                                    ("max_parallel_workers_per_gather", "0")):
+                                    ("max_parallel_workers_per_gather", "0"), ("enable_sort", "off")):
                     other.execute(sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
                 if cells is not None:
                     found.update(_cells(other, cells, params))

@@ -232,3 +232,33 @@ def test_spans_a_small_part_of_a_long_table_are_read_as_before(pg_url, monkeypat
     assert (by_cells.per_writer, by_cells.total) == (spanned.per_writer, spanned.total)
     assert by_cells.total[1][-1] == 2
     assert len([s for s in seen if "spanned AS" in s]) == 2 and not [s for s in seen if "_edge" in s], seen
+
+
+def test_cells_of_a_table_and_columns_with_hostile_names(pg_url, monkeypatch):
+    """The cells, the cut parts and the shared counts quote every name: a table, key, time and writer column
+    named with quotes, dollar tags, percent signs, a comment and a line break give the counts the spans give."""
+    from hostile import ddl, quote
+
+    table, key, ts, host = 'ev "x" $dupfinder$ %s', "k;--", 'ts "é" */', "h'ost\\\nDROP TABLE victim; --"
+    q = {name: quote(pg_url, name) for name in (table, key, ts, host)}
+    values = ", ".join(f"({k}, timestamptz '2026-11-03 02:30:00+00' + {k} * interval '1 s' + {extra} * interval "
+                       f"'1 ms', '{who}')" for k, extra, who in [*((k, 37, "a") for k in range(300)),
+                                                                   (7, 300, "b"), (9, 450, "b")])
+    ddl(pg_url, f"CREATE TABLE {q[table]} ({q[key]} int, {q[ts]} timestamptz, {q[host]} text)",
+        f"CREATE INDEX ON {q[table]} ({q[ts]})", f"INSERT INTO {q[table]} VALUES {values}", f"ANALYZE {q[table]}")
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
+    spec = table_spec(table=table, keys=[key], ts=ts, writers=[f"host={host}"], window="2s")
+    base = int(T0.replace(tzinfo=UTC).timestamp() * 1_000_000)
+    spans = [(base + 3_400_000, base + 250_000_000)]
+    with read_only(pg_url) as conn:
+        info = introspect(conn, table, {})
+        writers = resolve_writers(spec.writers, False, info.columns, exclude={key, ts})
+        found = detect(conn, info, spec, True, None, (host,))
+        seen: list[str] = []
+        sa.event.listen(conn, "before_cursor_execute", _statements(seen))
+        by_cells = written.count(conn, info, spec, True, writers, spans, (), found.members, found.cells)
+        spanned = written.count(conn, info, spec, True, writers, spans, (), found.members)
+    assert found.cells is not None and found.stats.rows_scanned == 302
+    assert (by_cells.per_writer, by_cells.total) == (spanned.per_writer, spanned.total)
+    assert by_cells.total[1][-1] == 246 + 2  # 4.037 s to 249.037 s, and the two copies
+    assert [s for s in seen if "_edge" in s] and len([s for s in seen if "spanned AS" in s]) == 1

@@ -2,7 +2,10 @@
 
 The counts are rows per writer per time bucket inside the spans around the clusters' episodes
 (queries/writer_counts.sql.j2). Without writer columns on PostgreSQL the writers are the inserting
-transactions of the cluster rows (a second statement, restricted to those transactions).
+transactions of the cluster rows (a second statement, restricted to those transactions). Where the statistics
+counted rows per writer per time cell beside the detection (PostgreSQL, detect.Cells), the rows per bucket are
+added up from the cells, with only the parts of cells a bucket or span bound cuts read through the timestamp's
+index and the shared counts from the member rows: the spans are not read a second time.
 """
 
 from __future__ import annotations

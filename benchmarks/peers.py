@@ -262,6 +262,7 @@ def explain_postgres(url: str, rows: int, index: bool) -> str:
             **({"members": members.ids} if members is not None else {})}).scalars()
         sections.append("== coverage statement (writer_counts), spans = the whole table ==\n" + "\n".join(
             line if len(line) < 400 else line[:400] + " ... (the ctid list, cut here)" for line in plan))
+        sections.extend(explain_cells(conn, info, spec, aware, members, (lo, hi)))
         if not index:
             since = table_spec(table="recon", keys=KEYS, ts="created_at", since="30m")
             sql = detect_sql(conn, info, since, found)
@@ -276,6 +277,48 @@ def explain_postgres(url: str, rows: int, index: bool) -> str:
                     f"(account_id, window_id, created_at); {datetime.now(UTC):%Y-%m-%d}\n\n"
                     + "\n\n".join(sections) + "\n")
     return path.name
+
+
+def explain_cells(conn, info, spec, aware, members, span: tuple) -> list[str]:
+    """Plans of the coverage from time cells, as a scan with the writer column runs it: the statistics per
+    writer per cell (on the second connection, beside the detection), the parts of cells the buckets cut
+    (through the index on created_at) and the shared counts from the member rows."""
+    from dupfinder.attribution import written
+    from dupfinder.detect import CELL_ROWS, _epoch_us, cells_sql
+    from dupfinder.sqltemplates import quote_table, render_sql
+
+    cells = cells_sql(conn, info, spec, ("host",))
+    if cells is None or members is None:
+        return ["== coverage from cells: not used on this table =="]
+    first, last = conn.execute(sa.text(cells.range_sql)).one()
+    cell_us = (_epoch_us(last) - _epoch_us(first)) // cells.cells + 1
+    previous = conn.exec_driver_sql("SELECT current_setting('max_parallel_workers_per_gather'), "
+                                    "current_setting('enable_sort')").one()
+    conn.exec_driver_sql("SELECT set_config('max_parallel_workers_per_gather', '0', true), "
+                         "set_config('enable_sort', 'off', true)")  # as the second connection runs it
+    sections = ["== statistics per writer per time cell (stats_cells.sql.j2, on the second connection) ==\n"
+                + "\n".join(conn.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {cells.counts_sql}"),
+                                          {"cell_us": cell_us, "max_rows": CELL_ROWS}).scalars())]
+    conn.execute(sa.text("SELECT set_config('max_parallel_workers_per_gather', :p, true), "
+                         "set_config('enable_sort', :s, true)"), {"p": previous[0], "s": previous[1]})
+    lo, hi = (_epoch_us(t) for t in span)
+    bucket = max(written.MIN_BUCKET_US, (hi - lo) // written.BUCKETS)
+    cut = sorted({x for _, a, b in written._pieces([(lo, hi)], bucket) for x in (a, b) if x % cell_us})
+    parts = [(x - x % cell_us, x) if x % cell_us <= cell_us // 2 else (x, x - x % cell_us + cell_us) for x in cut]
+    table = quote_table(conn.dialect, "recon")
+    edges = render_sql("writer_edges.sql.j2", conn.dialect, table=table, keys=KEYS, ts="created_at",
+                       groups=["host"], aware=bool(aware))
+    plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {edges}"),
+                        {"starts": [a for a, _ in parts], "ends": [b for _, b in parts]}).scalars()
+    sections.append(f"== the parts of {len(cut):,} cells cut by a bucket bound (writer_edges.sql.j2, the index on "
+                    "created_at) ==\n" + "\n".join(plan))
+    shared = render_sql("writer_counts.sql.j2", conn.dialect, table=table, keys=KEYS, ts="created_at", spans=1,
+                        groups=["host"], shared_by=["w0"], members=True, shared_only=True)
+    plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {shared}"), {
+        "bucket_us": bucket, "lo0": span[0], "hi0": span[1], "members": members.ids}).scalars()
+    sections.append("== shared counts from the member rows (writer_counts.sql.j2, shared_only) ==\n" + "\n".join(
+        line if len(line) < 400 else line[:400] + " ... (the ctid list, cut here)" for line in plan))
+    return sections
 
 
 def explain_embedded(kind: str, path: Path, rows: int) -> str:

@@ -64,7 +64,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             utc = read_in_utc(info, spec.ts)  # a MySQL/MariaDB TIMESTAMP: no zone in the type, instants in UTC
             spec, since_note = column_since(spec, aware or utc)
             index = key_index(conn, info, spec)
-            found = detect(conn, info, spec, aware, index)
+            found = detect(conn, info, spec, aware, index, tuple(w.column for w in writers))
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep, spec.ignore)
             read = roles.from_data(conn, info, spec, aware, clusters, writers)
             writers, rejected, data_roles = read.writers, read.rejected, read.found
@@ -106,7 +106,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
                 table = runs.annotate(table, table_runs)  # evidence the attribution reads
             table = attribute_table(table, written.counter(conn, info, spec, aware, (*writers, *data_roles),
-                                                           found.members), data_roles)
+                                                           found.members, found.cells), data_roles)
             if table_runs is not None:
                 table = runs.explain(table)
             tables.append(dataclasses.replace(table, scan_seconds=time.monotonic() - started))

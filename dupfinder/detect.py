@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -105,6 +106,22 @@ class Members:
 
 
 @dataclass(frozen=True)
+class Cells:
+    """Rows per writer per fixed time cell (``cell_us`` long, from the epoch) over the rows with a key and a
+    finite timestamp, counted by the statistics statement on its second connection while the detection sorts
+    (queries/stats_cells.sql.j2).
+
+    The coverage counts (attribution/written.py) add up whole cells and read only the parts of cells where a
+    counting bucket or a span starts or ends, through the index on the timestamp, instead of reading every row
+    of the spans a second time after the detection. ``columns``: the writer columns counted; ``counts``: writer
+    values -> {cell start: rows}."""
+
+    columns: tuple[str, ...]
+    cell_us: int
+    counts: dict[tuple, dict[int, int]]
+
+
+@dataclass(frozen=True)
 class Detection:
     """What the database returned for one table."""
 
@@ -117,6 +134,7 @@ class Detection:
     xmin_top_share: float | None = None
     commit_timestamps: str = "not available on this engine"
     members: Members | None = None  # the row ids of every duplicated key's rows (None: not listed)
+    cells: Cells | None = None  # rows per writer per time cell (None: not counted)
 
 
 ROW_ID_EXPR = {"postgresql": "ctid", "sqlite": "rowid", "duckdb": "rowid"}  # present in every row of a table
@@ -326,8 +344,11 @@ def detect_sql(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[
 
 
 def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
-           index: tuple[str, ...] | None = None) -> Detection:
-    """Run the detection statements for one table inside the caller's read-only transaction."""
+           index: tuple[str, ...] | None = None, writer_columns: tuple[str, ...] | None = None) -> Detection:
+    """Run the detection statements for one table inside the caller's read-only transaction.
+
+    ``writer_columns``: the statistics count rows per writer per time cell where that is cheap (see Cells and
+    ``cells_sql``; None: never)."""
     sql = detect_sql(conn, info, spec, index)
     params: dict[str, Any] = {"window_us": int(round(spec.window * 1_000_000)), "offset_us": 0}
     if spec.since is not None:
@@ -338,14 +359,16 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     # PostgreSQL table it runs on a second connection, in the same snapshot, while the detection sorts, except
     # under --since, where it reads the window through the timestamp index (a few ms) and a second connection
     # (a backend started, a snapshot exported, nine settings copied) cost more than it could save
-    alongside = None if spec.since is not None else _stats_alongside(conn, info, sql["table_stats"], params)
+    alongside = None if spec.since is not None else _stats_alongside(
+        conn, info, sql["table_stats"], params, lambda: cells_sql(conn, info, spec, writer_columns))
     with _sorted_aggregation(conn):
         # streamed per statement: Connection.execution_options() would switch every later statement (the
         # savepoint included) to a server-side cursor
         result = conn.execute(statement(sql["detect_clusters"]), params,
                               execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
         returned = _records(result, info)
-    stats_row = alongside() if alongside else None
+    beside = alongside() if alongside else {}
+    stats_row = beside.get("row")
     if stats_row is None:
         stats_row = conn.execute(statement(sql["table_stats"]), params).mappings().one()
     stats = TableStats(
@@ -363,6 +386,7 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     if not returned:  # nothing duplicated: the common post-deploy answer
         return Detection(stats=stats, rows=None, far_duplicates=(), far_total=0, sql=sql, rows_fetched=1,
                          commit_timestamps=commits)
+    cells = beside.get("cells")
     fetched = 1 + len(returned)
     far_total = int(returned[0]["_far_total"] or 0)
     ids = next((i for i in (row.get("_member_ids") for row in returned) if i is not None), None)
@@ -388,7 +412,8 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
         commits = _with_commit_timestamps(conn, rows)
         fetched += 2 + len({r["_xmin"] for r in rows})  # xmin share, the setting, one commit time per xid
     return Detection(stats=stats, rows=rows or None, far_duplicates=far, far_total=far_total, sql=sql,
-                     rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits, members=members)
+                     rows_fetched=fetched, xmin_top_share=xmin_share, commit_timestamps=commits, members=members,
+                     cells=cells)
 
 
 ALONGSIDE_ROWS = 1_000_000  # below this (the planner's estimate) a second connection costs more than it saves
@@ -398,12 +423,86 @@ _COPIED_SETTINGS = ("statement_timeout", "work_mem", "jit", "TimeZone", "DateSty
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?")
 
 
-def _stats_alongside(conn: Connection, info: TableInfo, sql: str,
-                     params: dict[str, Any]) -> Callable[[], dict[str, Any] | None] | None:
+CELLS = (32_768, 16_384, 8_192)  # time cells over the table, the most first: the parts of cells a bucket
+# bound cuts are read by index (32,768 cells, 4,000 buckets, 5M rows: 153,000 rows), and fewer than twice the
+# buckets would leave most rows to those reads
+CELL_GROUPS = 40_960  # writers x cells: about 160 bytes a group in the hash table, within the default hash_mem
+# (4 MB work_mem x 2): 35,319 groups took 5.6 MB in one batch (5M rows, 2 writers and 50 rows of a third)
+CELL_ROWS = 4 * CELL_GROUPS  # the cells statement's output is cut here (statistics older than the rows)
+
+
+@dataclass(frozen=True)
+class CellStatements:
+    """What the statistics count cells with (cells_sql): the writer columns, the statement reading the time
+    range, the one counting, and how many cells make few enough groups."""
+
+    columns: tuple[str, ...]
+    range_sql: str
+    counts_sql: str
+    cells: int
+
+
+def cells_sql(conn: Connection, info: TableInfo, spec: TableSpec,
+              writer_columns: tuple[str, ...] | None) -> CellStatements | None:
+    """The statements of queries/stats_cells.sql.j2 (the time range, the statistics per writer per cell), where
+    the coverage can use the cells: PostgreSQL 14+ (date_bin), a table of its own (no ONLY: the coverage reads
+    the children of a table others inherit from), an index that starts with the timestamp (the parts of cells
+    a bucket or span cuts are read through it), and writers whose rows per cell the planner's statistics put
+    at CELL_GROUPS groups or fewer (``cell_count``; a column never analyzed: unknown, no cells). None
+    elsewhere."""
+    if (writer_columns is None or not info.heap or info.inherited_by
+            or (conn.dialect.server_version_info or (0,)) < (14,) or spec.ts not in info.index_leading_columns):
+        return None
+    found = conn.execute(statement(render_sql("writer_distinct.sql.j2", conn.dialect)), {
+        "name": info.name, "schema": info.schema, "columns": list(writer_columns)}).all() if writer_columns else []
+    if {name for name, *_ in found} != set(writer_columns):
+        return None
+    cells = cell_count([(n, nulls, freqs) for _, n, nulls, _, freqs in found],
+                       max([rows for *_, rows, _ in found], default=0))
+    if cells is None:
+        return None
+    ctx = {"table": read_from(conn.dialect, info), "keys": list(spec.keys), "ts": spec.ts,
+           "groups": list(writer_columns)}
+    return CellStatements(tuple(writer_columns), render_sql("stats_cells.sql.j2", conn.dialect, **ctx, range=True),
+                          render_sql("stats_cells.sql.j2", conn.dialect, **ctx, range=False), cells)
+
+
+def cell_count(columns: list[tuple[float, float, list[float]]], rows: float) -> int | None:
+    """The most of CELLS whose writer x cell groups stay within CELL_GROUPS by the planner's statistics of the
+    writer columns (pg_stats n_distinct, negative a share of ``rows``; the share of NULLs; the shares of the
+    most common values), or None. One column: a value (NULL too) holds at most its rows' cells; several: every
+    combination, NULL among them, in every cell. Never more groups than rows, and the rows no writer column
+    names (a NULL key, no time) are a few more.
+
+    >>> cell_count([(3, 0.0, [0.9989, 0.0005])], 5_000_000)  # the peers' table: 2 hosts and 50 rows of a third
+    32768
+    >>> cell_count([(-1.0, 0.0, [])], 20_000), cell_count([(-1.0, 0.0, [])], 200_000)  # a value per row
+    (32768, None)
+    >>> print(cell_count([(4, 0.0, []), (3, 0.1, [])], 1e7))  # 4 x 4 combinations
+    None
+    """
+    def groups(cells: int) -> float:
+        if len(columns) == 1:
+            n, nulls, freqs = columns[0]
+            distinct = n if n >= 0 else -n * rows
+            rest = max(0.0, distinct - len(freqs))
+            spread = rows * max(0.0, 1 - nulls - sum(freqs)) / rest if rest else 0
+            found = sum(min(cells, f * rows) for f in (*freqs, nulls)) + rest * min(cells, max(1.0, spread))
+        else:
+            found = math.prod(max(1.0, n if n >= 0 else -n * rows) + (nulls > 0) for n, nulls, _ in columns) * cells
+        return min(found, rows) + 8
+
+    return next((cells for cells in CELLS if groups(cells) <= CELL_GROUPS), None)
+
+
+def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[str, Any],
+                     cells_for: Callable[[], CellStatements | None] = lambda: None,
+                     ) -> Callable[[], dict[str, Any]] | None:
     """Start the statistics statement on a second connection in this transaction's snapshot (PostgreSQL,
-    a table of ALONGSIDE_ROWS or more), so it scans while the detection sorts. Returns a function that waits
-    for its row (None when the second connection failed: the caller runs the statement itself), or None when
-    not started.
+    a table of ALONGSIDE_ROWS or more), so it scans while the detection sorts; where ``cells_for()`` gives the
+    statements (cells_sql), the statistics are counted per writer per time cell in the same scan (``_cells``).
+    Returns a function that waits and returns {"row": the statistics row, "cells": Cells}, either missing where
+    it failed (the caller runs the statistics itself), or None when not started.
 
     The detection statement runs in one backend (no parallel workers) and so does the statistics statement
     here (one sequential scan, about 0.4-0.5 s at 5M rows, shorter than the detection's sort): on 2 cores the
@@ -416,6 +515,7 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str,
                             {"name": info.name, "schema": info.schema}).scalar()
     if not estimate or estimate < ALONGSIDE_ROWS:
         return None
+    cells = cells_for()
     row = conn.exec_driver_sql("SELECT pg_export_snapshot(), " + ", ".join(
         f"current_setting('{name}')" for name in _COPIED_SETTINGS)).one()
     if not _SNAPSHOT_ID.fullmatch(row[0] or ""):
@@ -428,23 +528,67 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str,
                 other.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{row[0]}'")
                 # one backend beside the detection's one: on 2 cores its parallel workers would take the
-                # detection's core
+                # detection's core; the cells grouped by hashing (the planner, blind to how many cells the
+                # CASE makes, costs 5M groups and may sort them: an external merge of every row)
                 for name, value in (*zip(_COPIED_SETTINGS, row[1:], strict=True),
-                                    ("max_parallel_workers_per_gather", "0")):
+                                    ("max_parallel_workers_per_gather", "0"), ("enable_sort", "off")):
                     other.execute(sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
-                found["row"] = dict(other.execute(statement(sql), params).mappings().one())
+                if cells is not None:
+                    found.update(_cells(other, cells, params))
+                if "row" not in found:
+                    found["row"] = dict(other.execute(statement(sql), params).mappings().one())
                 other.rollback()
         except Exception:  # noqa: BLE001 -- a pooler, a connection limit: the scan's own connection runs it
-            found["row"] = None
+            found.clear()
 
     worker = threading.Thread(target=run, name="dupfinder-table-stats", daemon=True)
     worker.start()
 
-    def wait() -> dict[str, Any] | None:
+    def wait() -> dict[str, Any]:
         worker.join()
-        return found.get("row")
+        return found
 
     return wait
+
+
+def _cells(conn: Connection, cells: CellStatements, params: dict[str, Any]) -> dict[str, Any]:
+    """The statistics row and the Cells from the statements of ``cells_sql``, the time range cut into about
+    ``cells.cells`` cells. Empty when the table has no finite timestamp or the cells are too many (``count_cells``):
+    the caller counts the statistics alone."""
+    first, last = conn.execute(statement(cells.range_sql)).one()
+    if first is None:
+        return {}
+    found = count_cells(conn, cells, (_epoch_us(last) - _epoch_us(first)) // cells.cells + 1, params)
+    if found is None:
+        return {}
+    totals, counted = found
+    return {"row": {**totals, "first_ts": first, "last_ts": last}, "cells": counted}
+
+
+def count_cells(conn: Connection, cells: CellStatements, cell_us: int,
+                params: dict[str, Any]) -> tuple[dict[str, int], Cells] | None:
+    """Run the cells statement of ``cells_sql`` with cells ``cell_us`` long: the counts of table_stats.sql.j2
+    (every group added up) and the Cells. None when the output reached CELL_ROWS (writers many more than
+    pg_stats said)."""
+    groups = conn.execute(statement(cells.counts_sql), {**params, "cell_us": cell_us, "max_rows": CELL_ROWS}).all()
+    if len(groups) >= CELL_ROWS:
+        return None
+    totals = dict.fromkeys(("rows_scanned", "rows_null_key", "rows_null_ts", "rows_infinite_ts"), 0)
+    counts: dict[tuple, dict[int, int]] = {}
+    for *who, cell, kind, rows in groups:
+        totals["rows_scanned"] += rows
+        if cell is not None:
+            counts.setdefault(tuple(who), {})[int(cell)] = int(rows)
+        for bit, name in ((1, "rows_null_key"), (2, "rows_null_ts"), (4, "rows_infinite_ts")):
+            if kind & bit:
+                totals[name] += rows
+    return totals, Cells(cells.columns, cell_us, counts)
+
+
+def _epoch_us(moment: datetime) -> int:
+    """Microseconds since the epoch of a timestamp as read (one without a zone read as UTC, as epoch_us does)."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 @contextmanager

@@ -2,21 +2,26 @@
 
 The counts are rows per writer per time bucket inside the spans around the clusters' episodes
 (queries/writer_counts.sql.j2). Without writer columns on PostgreSQL the writers are the inserting
-transactions of the cluster rows (a second statement, restricted to those transactions).
+transactions of the cluster rows (a second statement, restricted to those transactions). Where the statistics
+counted rows per writer per time cell beside the detection (PostgreSQL, detect.Cells), the rows per bucket are
+added up from the cells, with only the parts of cells a bucket or span bound cuts read through the timestamp's
+index and the shared counts from the member rows: the spans are not read a second time.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate
 
 from sqlalchemy.engine import Connection
 
 from ..config import TableSpec
 from ..connect import TableInfo
-from ..detect import EARLIEST, Members, ts_bind
+from ..detect import EARLIEST, Cells, Members, ts_bind
 from ..sqltemplates import quote_table, render_sql, sql_text
 from ..writers import WriterColumn
 from .writercols import Writer, named
@@ -24,6 +29,7 @@ from .writercols import Writer, named
 MAX_SPANS = 200        # OR-ed ranges in one statement; closer spans are merged beyond this
 BUCKETS = 4000         # time buckets over all spans: bounds the rows the statement returns per writer
 MIN_BUCKET_US = 100_000
+EDGE_SHARE = 0.25      # the cells cut by a bucket or span bound may hold at most twice this share of the spans' rows
 
 
 @dataclass
@@ -113,11 +119,13 @@ def span_binds(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, i
 
 def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
           writers: tuple[WriterColumn, ...], spans: Sequence[tuple[int, int]],
-          xids: Sequence[str] = (), members: Members | None = None) -> Written:
+          xids: Sequence[str] = (), members: Members | None = None, cells: Cells | None = None) -> Written:
     """Count rows per writer (per transaction among ``xids`` when there are no writer columns) in ``spans``.
 
     ``members``: the detection's row ids of every duplicated key's rows, read instead of sorting the spans
-    by key when they cover the spans."""
+    by key when they cover the spans. ``cells``: rows per writer per time cell the statistics counted; with the
+    members, the rows per bucket are added up from whole cells and the parts of cells read by index
+    (``_rows_by_cells``), and the spans are not read again."""
     merged = merge_spans(spans)
     length = sum(hi - lo for lo, hi in merged) or 1
     bucket = max(MIN_BUCKET_US, length // BUCKETS)
@@ -132,11 +140,16 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
             "spans": len(merged), "members": by_id}
     columns = [w.column for w in writers]
     roles = [w.role for w in writers]
-    sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=columns, by_xmin=False,
-                     shared_by=[f"w{n}" for n in range(len(columns))])
+    counted = None
+    if by_id and cells is not None and cells.columns == tuple(columns):
+        counted = _rows_by_cells(conn, spec, aware, cells, merged, bucket, params, base)
+    if counted is None:
+        sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=columns, by_xmin=False,
+                         shared_by=[f"w{n}" for n in range(len(columns))])
+        counted = conn.execute(sql_text(sql), params)
     per: dict[Writer, dict[int, list[int]]] = {}
     totals: dict[int, list[int]] = {}
-    for row in conn.execute(sql_text(sql), params):
+    for row in counted:
         values, bucket_start, rows, shared = row[:len(columns)], int(row[-3]), int(row[-2]), int(row[-1] or 0)
         who = tuple(sorted((role, str(v)) for role, v in zip(roles, values, strict=True) if named(v)))
         if columns:
@@ -157,7 +170,97 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     return written
 
 
+def _rows_by_cells(conn: Connection, spec: TableSpec, aware: bool | None, cells: Cells,
+                   merged: list[tuple[int, int]], bucket: int, params: dict, base: dict) -> list[tuple] | None:
+    """The rows writer_counts.sql.j2 returns (writer values, bucket start, rows, shared), the rows per bucket
+    added up from the cells: a writer's rows in a bucket's part of a span, [a, b), are its rows before b less
+    its rows before a, and its rows before a point x are the whole cells before x's cell plus the rows of that
+    cell before x (``_cut_rows``); the shared counts come from the member rows. None when the cells the points
+    cut would hold more than EDGE_SHARE of the spans' rows (buckets finer than the cells): the caller reads the
+    spans."""
+    size = cells.cell_us
+    pieces = _pieces(merged, bucket)
+    cut = sorted({x for _, a, b in pieces for x in (a, b) if x % size})
+    everyone: Counter[int] = Counter()
+    for points in cells.counts.values():
+        everyone.update(points)
+    total = _cumulative(everyone)
+    spanned = sum(_between(total, a, b) for _, a, b in pieces)
+    if sum(_between(total, x - x % size, x - x % size + size) for x in cut) > 2 * EDGE_SHARE * max(1, spanned):
+        return None
+    inside = _cut_rows(conn, spec, aware, cells, cut, base["table"])
+    points = sorted({x for _, a, b in pieces for x in (a, b)})
+    rows: dict[tuple, list[int]] = {}
+    for who, counts in cells.counts.items():
+        starts, sums = _cumulative(counts)
+        until = {}  # the writer's rows before each point
+        for x in points:
+            first = x - x % size
+            until[x] = sums[bisect.bisect_left(starts, first)] + inside.get((who, x), 0)
+        for start, a, b in pieces:
+            n = until[b] - until[a]
+            if n:
+                rows.setdefault((*who, start), [0, 0])[0] += n
+    sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=list(cells.columns), by_xmin=False,
+                     shared_by=[f"w{n}" for n in range(len(cells.columns))], shared_only=True)
+    for row in conn.execute(sql_text(sql), params):
+        rows.setdefault(tuple(row[:-2]), [0, 0])[1] += int(row[-1] or 0)
+    return [(*point, n, shared) for point, (n, shared) in rows.items()]
+
+
+def _pieces(merged: list[tuple[int, int]], bucket: int) -> list[tuple[int, int, int]]:
+    """(bucket start, a, b): each bucket's part [a, b) of a span (spans include their end; timestamps are whole
+    microseconds), where writer_counts.sql.j2 counts a row of the span in that bucket.
+
+    >>> _pieces([(5, 24), (40, 41)], 10)
+    [(0, 5, 10), (10, 10, 20), (20, 20, 25), (40, 40, 42)]
+    """
+    pieces = []
+    for lo, hi in merged:
+        start = lo - lo % bucket
+        while start <= hi:
+            if max(lo, start) < min(hi + 1, start + bucket):  # (a span ending before it starts holds nothing)
+                pieces.append((start, max(lo, start), min(hi + 1, start + bucket)))
+            start += bucket
+    return pieces
+
+
+def _cut_rows(conn: Connection, spec: TableSpec, aware: bool | None, cells: Cells, cut: list[int],
+              table: str) -> dict[tuple[tuple, int], int]:
+    """Per writer and point x inside a cell, the rows of x's cell before x, read through the timestamp's index
+    (queries/writer_edges.sql.j2): from the cell's start to x or, the shorter read, from x to the cell's end
+    (then taken from the cell's count)."""
+    size = cells.cell_us
+    early = [x % size <= size // 2 for x in cut]
+    parts = [(x - x % size, x) if e else (x, x - x % size + size) for x, e in zip(cut, early, strict=True)]
+    inside: dict[tuple[tuple, int], int] = {}
+    if not cut:
+        return inside
+    for who, counts in cells.counts.items():  # a writer with nothing read after x has its whole cell before x
+        for x, e in zip(cut, early, strict=True):
+            if not e and counts.get(x - x % size):
+                inside[(who, x)] = counts[x - x % size]
+    sql = render_sql("writer_edges.sql.j2", conn.dialect, table=table, keys=list(spec.keys), ts=spec.ts,
+                     groups=list(cells.columns), aware=bool(aware))
+    for row in conn.execute(sql_text(sql), {"starts": [a for a, _ in parts], "ends": [b for _, b in parts]}):
+        n = int(row[-2]) - 1
+        key = (tuple(row[:-2]), cut[n])
+        inside[key] = inside.get(key, 0) + (int(row[-1]) if early[n] else -int(row[-1]))
+    return inside
+
+
+def _cumulative(points: dict[int, int]) -> tuple[list[int], list[int]]:
+    starts = sorted(points)
+    return starts, [0, *accumulate(points[s] for s in starts)]
+
+
+def _between(cumulative: tuple[list[int], list[int]], first: int, last: int) -> int:
+    """Rows in the cells starting in [first, last)."""
+    starts, sums = cumulative
+    return sums[bisect.bisect_left(starts, last)] - sums[bisect.bisect_left(starts, first)]
+
+
 def counter(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None,
-            writers: tuple[WriterColumn, ...], members: Members | None = None):
+            writers: tuple[WriterColumn, ...], members: Members | None = None, cells: Cells | None = None):
     """``count`` bound to one table: what attribute_table calls with its spans and transaction ids."""
-    return lambda spans, xids: count(conn, info, spec, aware, writers, spans, xids, members)
+    return lambda spans, xids: count(conn, info, spec, aware, writers, spans, xids, members, cells)

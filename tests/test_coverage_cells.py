@@ -21,7 +21,7 @@ from dupfinder import api
 from dupfinder.attribution import written
 from dupfinder.config import ScanOptions, table_spec
 from dupfinder.connect import introspect, read_only, timestamp_awareness
-from dupfinder.detect import cells_sql, count_cells, detect
+from dupfinder.detect import cells_sql, count_cells, detect, key_index
 from dupfinder.findings import findings_dict
 from dupfinder.writers import resolve_writers
 
@@ -209,6 +209,22 @@ def test_stale_statistics_that_hide_many_writers_cut_the_cells(pg_url, monkeypat
     assert counted.cells is not None and sum(len(c) for c in counted.cells.counts.values()) == 201
     assert cut.cells is None and alone.cells is None
     assert counted.stats == cut.stats == alone.stats and alone.stats.rows_scanned == 201
+
+
+def test_a_scan_through_the_key_index_counts_no_cells(pg_url, monkeypatch):
+    """With an index on (key, ts) the detection reads the keys in order and ends before a cells statement would:
+    a clean table would wait for it. There the statistics are counted alone, the same."""
+    _load(pg_url, _scan_rows(), True, ("CREATE INDEX ev_k_ts ON ev (k, ts)",))
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
+    spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"])
+    with read_only(pg_url) as conn:
+        info = introspect(conn, "ev", {})
+        index = key_index(conn, info, spec)
+        through_index = detect(conn, info, spec, True, index, ("host",))
+        sorting = detect(conn, info, spec, True, None, ("host",))
+    assert index == ("k",)
+    assert through_index.cells is None and sorting.cells is not None
+    assert through_index.stats == sorting.stats and len(through_index.rows) == len(sorting.rows) == 200
 
 
 def test_spans_a_small_part_of_a_long_table_are_read_as_before(pg_url, monkeypatch):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .connect import TableInfo
 from .stored import ValueStore
-from .values import iso_timestamp, jsonable
+from .values import iso_timestamp, jsonable, soft_delete_column, survivor_index
 from .writers import WriterColumn
 
 if TYPE_CHECKING:
@@ -134,6 +134,7 @@ def build_clusters(
     names = info.column_names
     payload = payload_columns(info, keys, ts, writers, ignore)
     id_columns = list(info.order_columns)
+    deleted = soft_delete_column((c.name, c.type) for c in info.columns)
     clusters: list[Cluster] = []
     if isinstance(records, list):  # consumed as clusters are built: records and clusters are never both whole
         queue = deque(records)
@@ -172,12 +173,13 @@ def build_clusters(
                 store.put(values),
                 same_text(texts, r.get("_xmin")),  # a few transactions wrote many rows
                 r.get("_ctid"), r.get("_committed_us"), r.get("_row_md5"),
+                deleted is None or values[deleted] is None,  # not soft-deleted: preferred as the survivor
             ))
         built.sort(key=lambda row: (row[0], tuple(_sortable(row[1][c]) for c in id_columns)))
-        survivor = 0 if keep == "earliest" else len(built) - 1
+        survivor = survivor_index([row[-1] for row in built], keep)
         rows = tuple(ClusterRow(pk=pk, ts=iso, ts_us=us, writer=writer, survivor=n == survivor, values=stored,
                                 xmin=xmin, ctid=ctid, committed_us=committed, row_hash=row_hash)
-                     for n, (us, pk, iso, writer, stored, xmin, ctid, committed, row_hash) in enumerate(built))
+                     for n, (us, pk, iso, writer, stored, xmin, ctid, committed, row_hash, _) in enumerate(built))
         del built
         differing = tuple(c for c in payload if c in differ)
         clusters.append(Cluster(

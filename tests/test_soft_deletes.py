@@ -1,0 +1,134 @@
+"""A Rails-style billing schema on PostgreSQL: bigint ids, ``lock_version``, JSONB ``metadata``, naive-UTC
+``timestamp(6)`` columns, a table named ``order`` and soft deletes (``deleted_at``; rows are never removed and
+the application's uniqueness holds among the rows not deleted). The night's double run left copies, and
+support soft-deleted one copy of some of them the morning after. Every generated file is executed with psql."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlrun import SQLFailed, digest, rows_of
+
+from dupfinder import api
+from dupfinder.config import ScanOptions, table_spec
+from dupfinder.findings import findings_dict
+from dupfinder.remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
+
+SCHEMA = """
+CREATE TABLE "order" (
+    id bigserial PRIMARY KEY, subscription_id bigint NOT NULL, period_start date NOT NULL,
+    kind varchar NOT NULL, lock_version integer NOT NULL DEFAULT 0, metadata jsonb NOT NULL DEFAULT '{}',
+    created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL, deleted_at timestamp(6));
+CREATE TABLE invoices (
+    id bigserial PRIMARY KEY, subscription_id bigint NOT NULL, period_start date NOT NULL,
+    amount_cents bigint NOT NULL, lock_version integer NOT NULL DEFAULT 0, metadata jsonb NOT NULL DEFAULT '{}',
+    created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL, deleted_at timestamp(6));
+CREATE TABLE payments (
+    id bigserial PRIMARY KEY, invoice_id bigint NOT NULL REFERENCES invoices (id), amount_cents bigint NOT NULL,
+    lock_version integer NOT NULL DEFAULT 0, metadata jsonb NOT NULL DEFAULT '{}',
+    created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL, deleted_at timestamp(6));
+"""
+NIGHT = "2026-11-24 02:00:0"
+MORNING = "'2026-11-24 08:15:00'"
+
+
+def _execute(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
+def _orders(url: str, soft_deleted: dict[int, int]) -> None:
+    """Three subscriptions' renewal orders, each written twice 300 ms apart (the two pods' copies; each
+    pod stamped its own updated_at). ``soft_deleted`` maps a subscription to the copy (0 or 1) support
+    soft-deleted the morning after."""
+    _execute(url, SCHEMA)
+    values = []
+    for sub in (1, 2, 3):
+        for copy in (0, 1):
+            ts = f"'{NIGHT}{sub}.{copy * 3 + 1}00000'"
+            deleted = MORNING if soft_deleted.get(sub) == copy else "NULL"
+            values.append(f"({sub}, '2026-11-24', 'renewal', '{{\"trigger\": \"nightly\"}}', {ts}, {ts}, {deleted})")
+    _execute(url, 'INSERT INTO "order" (subscription_id, period_start, kind, metadata, created_at, updated_at, '
+                  "deleted_at) VALUES " + ", ".join(values))
+
+
+def _scan(url: str, *tables: tuple[str, list[str], list[str]]) -> dict:
+    return findings_dict(api.scan(ScanOptions(url=url, tables=tuple(
+        table_spec(table=name, keys=keys, ts="created_at", ignore=ignore) for name, keys, ignore in tables))))
+
+
+def _live_copies(url: str, table: str = '"order"', key: str = "subscription_id") -> dict[int, int]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(f"SELECT {key}, count(*) FROM {table} WHERE deleted_at IS NULL GROUP BY 1")
+        found = dict(rows.fetchall())
+    engine.dispose()
+    return found
+
+
+def test_the_migration_is_unique_among_the_rows_not_deleted(pg_url, runner_pg):
+    """The application's rule is "unique among rows not deleted": migration.sql must say so with a partial
+    unique index. A cluster whose other copy support already soft-deleted does not hold the table back, and
+    the application can still create a row again after soft-deleting it; a second live copy is refused."""
+    _orders(pg_url, soft_deleted={2: 1})
+    doc = _scan(pg_url, ("order", ["subscription_id", "period_start"], ["updated_at"]))
+    migration = migration_sql_for_findings(doc)
+    assert "held back" not in migration
+    runner_pg(cleanup_sql(doc))
+    runner_pg(migration)
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        index = conn.exec_driver_sql("SELECT indexdef FROM pg_indexes WHERE tablename = 'order' "
+                                     "AND indexname LIKE 'uq_%%'").scalar_one()
+    engine.dispose()
+    assert index.endswith("WHERE (deleted_at IS NULL)")
+    renewal = ("INSERT INTO \"order\" (subscription_id, period_start, kind, created_at, updated_at) "
+               "VALUES (1, '2026-11-24', 'renewal', now(), now())")
+    _execute(pg_url, "UPDATE \"order\" SET deleted_at = now() WHERE subscription_id = 1", renewal)  # re-created
+    with pytest.raises(sa.exc.IntegrityError):
+        _execute(pg_url, renewal)
+    assert _live_copies(pg_url) == {1: 1, 2: 1, 3: 1}
+
+
+def test_cleanup_keeps_the_copy_that_is_not_soft_deleted(pg_url, runner_pg):
+    """With deleted_at left out of the comparison, the copies are identical; the survivor must be the live
+    copy, whichever came first: keeping the soft-deleted one deleted the invoice from the application."""
+    _orders(pg_url, soft_deleted={1: 0, 2: 1})
+    doc = _scan(pg_url, ("order", ["subscription_id", "period_start"], ["updated_at", "deleted_at"]))
+    survivors = {c["key"]["subscription_id"]: next(r for r in c["rows"] if r["survivor"])
+                 for c in doc["tables"][0]["clusters"]}
+    assert survivors[1]["values"]["deleted_at"] is None and survivors[2]["values"]["deleted_at"] is None
+    runner_pg(cleanup_sql(doc))
+    assert _live_copies(pg_url) == {1: 1, 2: 1, 3: 1}
+    assert len(rows_of(pg_url, "order")) == 3  # one row per key is left
+
+
+def test_a_child_table_is_cleaned_before_the_parent_that_repoints_it(pg_url, runner_pg):
+    """invoices written twice by the two pods, each copy charged once, and the second copy's charge retried 1.2 s
+    later by the job library. cleanup.sql cleans payments before invoices (the invoices' cleanup re-points payments,
+    and payments' own plan then stopped on "changed since the scan", the file half done); migration.sql holds
+    payments back, since the re-pointed charges of the two copies now share an invoice_id; rollback.sql puts
+    both tables back exactly."""
+    _execute(pg_url, SCHEMA,
+             "INSERT INTO invoices (id, subscription_id, period_start, amount_cents, created_at, updated_at) VALUES "
+             f"(1, 7, '2026-11-24', 4900, '{NIGHT}1.100000', '{NIGHT}1.100000'), "
+             f"(2, 7, '2026-11-24', 4900, '{NIGHT}1.130000', '{NIGHT}1.130000')",
+             "INSERT INTO payments (invoice_id, amount_cents, created_at, updated_at) VALUES "
+             f"(1, 4900, '{NIGHT}2.000000', '{NIGHT}2.000000'), (2, 4900, '{NIGHT}2.100000', '{NIGHT}2.100000'), "
+             f"(2, 4900, '{NIGHT}3.300000', '{NIGHT}3.300000')")
+    before = {t: digest(rows_of(pg_url, t)) for t in ("invoices", "payments")}
+    doc = _scan(pg_url, ("invoices", ["subscription_id", "period_start"], ["updated_at"]),
+                ("payments", ["invoice_id"], ["updated_at"]))
+    runner_pg(cleanup_sql(doc))
+    assert [r[:2] for r in rows_of(pg_url, "payments")] == [("1", "1"), ("2", "1")]
+    migration = migration_sql_for_findings(doc)
+    assert 'held back (duplicates cleanup.sql does not remove): "payments"' in migration
+    runner_pg(migration)
+    with pytest.raises(SQLFailed, match="unique"):  # the migration is in force: undo it first, as the header says
+        runner_pg(rollback_sql(doc))
+    runner_pg("DROP INDEX uq_invoices_subscription_id_period_start;")
+    runner_pg(rollback_sql(doc))
+    assert {t: digest(rows_of(pg_url, t)) for t in ("invoices", "payments")} == before

@@ -40,24 +40,25 @@ def _execute(url: str, *statements: str) -> None:
     engine.dispose()
 
 
-def _orders(url: str, soft_deleted: dict[int, int]) -> None:
-    """Three subscriptions' renewal orders, each written twice 300 ms apart (the two pods' copies; each
+def _orders(url: str, soft_deleted: dict[int, int], subscriptions: int = 3) -> None:
+    """The subscriptions' renewal orders, each written twice 300 ms apart (the two pods' copies; each
     pod stamped its own updated_at). ``soft_deleted`` maps a subscription to the copy (0 or 1) support
     soft-deleted the morning after."""
     _execute(url, SCHEMA)
     values = []
-    for sub in (1, 2, 3):
+    for sub in range(1, subscriptions + 1):
         for copy in (0, 1):
-            ts = f"'{NIGHT}{sub}.{copy * 3 + 1}00000'"
+            ts = f"'2026-11-24 02:00:{sub:02}.{copy * 3 + 1}00000'"
             deleted = MORNING if soft_deleted.get(sub) == copy else "NULL"
             values.append(f"({sub}, '2026-11-24', 'renewal', '{{\"trigger\": \"nightly\"}}', {ts}, {ts}, {deleted})")
     _execute(url, 'INSERT INTO "order" (subscription_id, period_start, kind, metadata, created_at, updated_at, '
                   "deleted_at) VALUES " + ", ".join(values))
 
 
-def _scan(url: str, *tables: tuple[str, list[str], list[str]]) -> dict:
+def _scan(url: str, *tables: tuple[str, list[str], list[str]], keep: str = "earliest") -> dict:
     return findings_dict(api.scan(ScanOptions(url=url, tables=tuple(
-        table_spec(table=name, keys=keys, ts="created_at", ignore=ignore) for name, keys, ignore in tables))))
+        table_spec(table=name, keys=keys, ts="created_at", ignore=ignore, keep=keep)
+        for name, keys, ignore in tables))))
 
 
 def _live_copies(url: str, table: str = '"order"', key: str = "subscription_id") -> dict[int, int]:
@@ -132,3 +133,19 @@ def test_a_child_table_is_cleaned_before_the_parent_that_repoints_it(pg_url, run
     runner_pg("DROP INDEX uq_invoices_subscription_id_period_start;")
     runner_pg(rollback_sql(doc))
     assert {t: digest(rows_of(pg_url, t)) for t in ("invoices", "payments")} == before
+
+
+def test_lock_version_is_compared_not_taken_for_the_writers_version(pg_url, runner_pg):
+    """lock_version counts a row's updates (Rails' optimistic locking); it was inferred as the writer's
+    software version and, the data agreeing, left out of the comparison: with --keep latest the copy updated
+    since (lock_version 1) was deleted as identical to the one never updated."""
+    _orders(pg_url, soft_deleted={}, subscriptions=30)  # enough rows for the data to "confirm" a writer column
+    _execute(pg_url, 'UPDATE "order" SET lock_version = 1 WHERE subscription_id = 2 AND created_at = '
+                     f"'{NIGHT}2.100000'")
+    doc = _scan(pg_url, ("order", ["subscription_id", "period_start"], ["updated_at"]), keep="latest")
+    table = doc["tables"][0]
+    assert "lock_version" not in {w["column"] for w in table["writer_columns"]}
+    differing = {c["key"]["subscription_id"]: c["differing_columns"] for c in table["clusters"]}
+    assert differing == {sub: ["lock_version"] if sub == 2 else [] for sub in range(1, 31)}
+    runner_pg(cleanup_sql(doc))
+    assert _live_copies(pg_url) == {sub: 2 if sub == 2 else 1 for sub in range(1, 31)}

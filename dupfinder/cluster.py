@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,16 +100,21 @@ def one_column_divergence(clusters: Sequence[Cluster]) -> str | None:
     "every one of the 5 clusters differs in column 'request_id' a"
     >>> one_column_divergence([c] * 2) is None
     True
+    >>> from dataclasses import replace
+    >>> one_column_divergence([c] * 9 + [replace(c, differing_columns=("request_id", "deleted_at"))])[:44]
+    "9 of the 10 clusters differ in column 'reque"
     """
-    divergent = [c for c in clusters if c.payload == "divergent"]
-    if len(divergent) < 3 or len(divergent) < 0.9 * len(clusters):
+    alone = Counter(c.differing_columns[0] for c in clusters
+                    if c.payload == "divergent" and len(c.differing_columns) == 1)
+    if not alone:
         return None
-    sets = {tuple(c.differing_columns) for c in divergent}
-    if len(sets) != 1 or len(next(iter(sets))) != 1:
+    # (nearly) every cluster: a few copies soft-deleted since (deleted_at set too) still leave the column to name
+    column, divergent = alone.most_common(1)[0]
+    if divergent < 3 or divergent < 0.9 * len(clusters):
         return None
-    (column,) = next(iter(sets))
-    every = "every one of the" if len(divergent) == len(clusters) else f"{len(divergent)} of the"
-    return (f"{every} {len(clusters)} clusters differs in column {column!r} alone, so cleanup.sql deletes none "
+    every = "every one of the" if divergent == len(clusters) else f"{divergent} of the"
+    verb = "differs" if divergent == len(clusters) else "differ"
+    return (f"{every} {len(clusters)} clusters {verb} in column {column!r} alone, so cleanup.sql deletes none "
             f"of them; if {column!r} is a per-row id or a second write time rather than business data, "
             f"scan again with --ignore {column} (the guard still compares whole rows, the backup keeps them)")
 

@@ -149,3 +149,13 @@ def test_lock_version_is_compared_not_taken_for_the_writers_version(pg_url, runn
     assert differing == {sub: ["lock_version"] if sub == 2 else [] for sub in range(1, 31)}
     runner_pg(cleanup_sql(doc))
     assert _live_copies(pg_url) == {sub: 2 if sub == 2 else 1 for sub in range(1, 31)}
+
+
+def test_the_updated_at_note_survives_a_few_soft_deleted_copies(pg_url):
+    """Each pod stamped its own updated_at, so every cluster differs in it; support soft-deleted one copy of
+    two of them (deleted_at differs there too). The note naming updated_at and --ignore was left out
+    altogether, and the reader saw 30 divergent clusters with no word on why cleanup.sql deletes none."""
+    _orders(pg_url, soft_deleted={4: 1, 9: 0}, subscriptions=30)
+    notes = _scan(pg_url, ("order", ["subscription_id", "period_start"], []))["tables"][0]["notes"]
+    assert any(n.startswith("28 of the 30 clusters differ in column 'updated_at' alone") and "--ignore updated_at" in n
+               for n in notes), notes

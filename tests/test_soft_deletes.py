@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from sqlrun import SQLFailed, digest, rows_of
 
 from dupfinder import api
+from dupfinder.cli import main
 from dupfinder.config import ScanOptions, table_spec
 from dupfinder.findings import findings_dict
 from dupfinder.remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
@@ -21,8 +23,9 @@ CREATE TABLE "order" (
     created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL, deleted_at timestamp(6));
 CREATE TABLE invoices (
     id bigserial PRIMARY KEY, subscription_id bigint NOT NULL, period_start date NOT NULL,
-    amount_cents bigint NOT NULL, lock_version integer NOT NULL DEFAULT 0, metadata jsonb NOT NULL DEFAULT '{}',
-    created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL, deleted_at timestamp(6));
+    amount_cents bigint NOT NULL, currency varchar NOT NULL DEFAULT 'USD', lock_version integer NOT NULL DEFAULT 0,
+    metadata jsonb NOT NULL DEFAULT '{}', created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL,
+    deleted_at timestamp(6));
 CREATE TABLE payments (
     id bigserial PRIMARY KEY, invoice_id bigint NOT NULL REFERENCES invoices (id), amount_cents bigint NOT NULL,
     lock_version integer NOT NULL DEFAULT 0, metadata jsonb NOT NULL DEFAULT '{}',
@@ -159,3 +162,16 @@ def test_the_updated_at_note_survives_a_few_soft_deleted_copies(pg_url):
     notes = _scan(pg_url, ("order", ["subscription_id", "period_start"], []))["tables"][0]["notes"]
     assert any(n.startswith("28 of the 30 clusters differ in column 'updated_at' alone") and "--ignore updated_at" in n
                for n in notes), notes
+
+
+def test_totals_of_a_cents_column_are_said_in_cents(pg_url, tmp_path):
+    """amount_cents sums cents: "amount_cents 4,900 USD" read as 4,900 dollars where 49.00 were doubled."""
+    _execute(pg_url, SCHEMA,
+             "INSERT INTO invoices (subscription_id, period_start, amount_cents, created_at, updated_at) VALUES "
+             f"(7, '2026-11-24', 4900, '{NIGHT}1.100000', '{NIGHT}1.100000'), "
+             f"(7, '2026-11-24', 4900, '{NIGHT}1.130000', '{NIGHT}1.100000')")
+    done = CliRunner().invoke(main, ["scan", pg_url, "--table", "invoices", "--key", "subscription_id", "--key",
+                                     "period_start", "--ts", "created_at", "--out", str(tmp_path)])
+    assert done.exit_code == 1, done.output
+    said = "amount_cents 4,900 USD cents (all to delete)"
+    assert said in done.output and said in (tmp_path / "report.html").read_text()

@@ -13,6 +13,7 @@ from sqlrun import SQLFailed, digest, rows_of
 from dupfinder import api
 from dupfinder.cli import main
 from dupfinder.config import ScanOptions, table_spec
+from dupfinder.discover import discover
 from dupfinder.findings import findings_dict
 from dupfinder.remediate import cleanup_sql, migration_sql_for_findings, rollback_sql
 
@@ -26,6 +27,10 @@ CREATE TABLE invoices (
     amount_cents bigint NOT NULL, currency varchar NOT NULL DEFAULT 'USD', lock_version integer NOT NULL DEFAULT 0,
     metadata jsonb NOT NULL DEFAULT '{}', created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL,
     deleted_at timestamp(6));
+CREATE TABLE invoice_line_items (
+    id bigserial PRIMARY KEY, invoice_id bigint NOT NULL REFERENCES invoices (id), description varchar NOT NULL,
+    amount_cents bigint NOT NULL, quantity integer NOT NULL DEFAULT 1,
+    created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL);
 CREATE TABLE payments (
     id bigserial PRIMARY KEY, invoice_id bigint NOT NULL REFERENCES invoices (id), amount_cents bigint NOT NULL,
     lock_version integer NOT NULL DEFAULT 0, metadata jsonb NOT NULL DEFAULT '{}',
@@ -175,3 +180,18 @@ def test_totals_of_a_cents_column_are_said_in_cents(pg_url, tmp_path):
     assert done.exit_code == 1, done.output
     said = "amount_cents 4,900 USD cents (all to delete)"
     assert said in done.output and said in (tmp_path / "report.html").read_text()
+
+
+def test_discover_proposes_no_key_that_an_invoices_lines_share(pg_url):
+    """Each invoice has a "Subscription" and a "Sales tax" line, inserted in one statement: invoice_id was
+    proposed as their key (908 keys "written twice within 5 s"), and a scan reported every invoice as doubled,
+    with its descriptions read as two hosts. The description and amount tell the lines apart."""
+    _execute(pg_url, SCHEMA)
+    for n in range(1, 31):
+        ts = f"'2026-11-24 02:00:{n:02}.000000'"
+        _execute(pg_url, "INSERT INTO invoices (id, subscription_id, period_start, amount_cents, created_at, "
+                         f"updated_at) VALUES ({n}, {n}, '2026-11-24', 4900, {ts}, {ts})",
+                 "INSERT INTO invoice_line_items (invoice_id, description, amount_cents, created_at, updated_at) "
+                 f"VALUES ({n}, 'Subscription', 4900, {ts}, {ts}), ({n}, 'Sales tax', 392, {ts}, {ts})")
+    lines = next(p for p in discover(pg_url) if p.table == "invoice_line_items")
+    assert lines.keys is None and "differ in another column" in lines.evidence

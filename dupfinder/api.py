@@ -307,27 +307,29 @@ def evaluate(findings_path: str | Path, labels_path: str | Path, abstentions_rig
 
 
 def migrate(url: str, table: str, keys: list[str] | tuple[str, ...], nulls_not_distinct: bool = False,
-            where: str | None = None) -> str:
-    """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing)."""
+            where: str | None = None, warn: Callable[[str], None] | None = None) -> str:
+    """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing).
+    ``warn`` hears what the caller should tell the user (a soft-deleting table migrated without --where)."""
     from .remediate import migration_sql
 
-    dialect, qualified, schema, name, only = _migration_target(url, table, keys, where)
+    dialect, qualified, schema, name, only = _migration_target(url, table, keys, where, warn)
     return migration_sql(dialect, qualified, list(keys), nulls_not_distinct, where, schema=schema, name=name,
                          only=only)
 
 
 def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], directory: str | Path,
-                    nulls_not_distinct: bool = False, where: str | None = None) -> Path:
+                    nulls_not_distinct: bool = False, where: str | None = None,
+                    warn: Callable[[str], None] | None = None) -> Path:
     """Write the migration as an Alembic revision into ``directory`` and return its path."""
     from .alembic_revision import versions_dir, write_revision
 
     versions_dir(directory)  # a bad folder is reported before the database is asked anything
-    dialect, qualified, schema, name, only = _migration_target(url, table, keys, where)
+    dialect, qualified, schema, name, only = _migration_target(url, table, keys, where, warn)
     return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where, schema, name, only)
 
 
-def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
-                      where: str | None) -> tuple[str, str, str | None, str, bool]:
+def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], where: str | None,
+                      warn: Callable[[str], None] | None = None) -> tuple[str, str, str | None, str, bool]:
     """Check the table, the key columns and the predicate on the database (read-only); return the dialect, the
     table's name as shown, the schema and name the SQL qualifies it with (the schema it was found in), and
     whether others INHERIT from it (its pre-flight then counts its own rows only)."""
@@ -335,8 +337,9 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
 
     from .connect import introspect, read_only
     from .errors import UsageError
-    from .remediate import check_predicate
-    from .sqltemplates import quote_table, render_sql, sql_text
+    from .remediate import check_predicate, shell_word
+    from .sqltemplates import ident, quote_table, render_sql, sql_text
+    from .values import soft_delete_column
 
     where = check_predicate(where)
     with read_only(url) as conn:
@@ -348,4 +351,8 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
             except sa.exc.DBAPIError as err:
                 reason = str(err.orig or err).strip().splitlines()[0]
                 raise UsageError(f"--where {where!r} does not work on {info.qualified_name}: {reason}") from None
+        elif warn and (deleted := soft_delete_column((c.name, c.type) for c in info.columns)):
+            warn(f"{info.qualified_name} soft-deletes its rows ({deleted}): a UNIQUE constraint over every row "
+                 "refuses a row created again after a soft delete; for uniqueness among the rows not deleted, "
+                 f"add --where {shell_word(ident(conn.dialect, deleted) + ' IS NULL')}")
         return conn.dialect.name, info.qualified_name, info.sql_schema, info.name, bool(info.inherited_by)

@@ -195,3 +195,17 @@ def test_discover_proposes_no_key_that_an_invoices_lines_share(pg_url):
                  f"VALUES ({n}, 'Subscription', 4900, {ts}, {ts}), ({n}, 'Sales tax', 392, {ts}, {ts})")
     lines = next(p for p in discover(pg_url) if p.table == "invoice_line_items")
     assert lines.keys is None and "differ in another column" in lines.evidence
+
+
+def test_migrate_by_hand_warns_a_soft_deleting_table_without_where(pg_url, tmp_path):
+    """`dupfinder migrate` on a table with deleted_at wrote a UNIQUE constraint over every row without a word:
+    the application's next re-creation of a soft-deleted row would fail. It says so and names --where."""
+    _execute(pg_url, SCHEMA)
+    command = ["migrate", pg_url, "--table", "order", "--key", "subscription_id", "--key", "period_start",
+               "-o", str(tmp_path / "m.sql")]
+    done = CliRunner().invoke(main, command)
+    assert done.exit_code == 0, done.output
+    assert "warning: order soft-deletes its rows (deleted_at)" in done.stderr
+    assert "--where 'deleted_at IS NULL'" in done.stderr
+    quiet = CliRunner().invoke(main, [*command, "--where", "deleted_at IS NULL"])
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr

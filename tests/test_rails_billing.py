@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from helpers import run_statements
 from sqlrun import SQLFailed, digest, rows_of
 
 from dupfinder import api
@@ -40,26 +41,18 @@ NIGHT = "2026-11-24 02:00:0"
 MORNING = "'2026-11-24 08:15:00'"
 
 
-def _execute(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.exec_driver_sql(statement)
-    engine.dispose()
-
-
 def _orders(url: str, soft_deleted: dict[int, int], subscriptions: int = 3) -> None:
     """The subscriptions' renewal orders, each written twice 300 ms apart (the two pods' copies; each
     pod stamped its own updated_at). ``soft_deleted`` maps a subscription to the copy (0 or 1) support
     soft-deleted the morning after."""
-    _execute(url, SCHEMA)
+    run_statements(url, SCHEMA)
     values = []
     for sub in range(1, subscriptions + 1):
         for copy in (0, 1):
             ts = f"'2026-11-24 02:00:{sub:02}.{copy * 3 + 1}00000'"
             deleted = MORNING if soft_deleted.get(sub) == copy else "NULL"
             values.append(f"({sub}, '2026-11-24', 'renewal', '{{\"trigger\": \"nightly\"}}', {ts}, {ts}, {deleted})")
-    _execute(url, 'INSERT INTO "order" (subscription_id, period_start, kind, metadata, created_at, updated_at, '
+    run_statements(url, 'INSERT INTO "order" (subscription_id, period_start, kind, metadata, created_at, updated_at, '
                   "deleted_at) VALUES " + ", ".join(values))
 
 
@@ -96,9 +89,9 @@ def test_the_migration_is_unique_among_the_rows_not_deleted(pg_url, runner_pg):
     assert index.endswith("WHERE (deleted_at IS NULL)")
     renewal = ("INSERT INTO \"order\" (subscription_id, period_start, kind, created_at, updated_at) "
                "VALUES (1, '2026-11-24', 'renewal', now(), now())")
-    _execute(pg_url, "UPDATE \"order\" SET deleted_at = now() WHERE subscription_id = 1", renewal)  # re-created
+    run_statements(pg_url, "UPDATE \"order\" SET deleted_at = now() WHERE subscription_id = 1", renewal)  # re-created
     with pytest.raises(sa.exc.IntegrityError):
-        _execute(pg_url, renewal)
+        run_statements(pg_url, renewal)
     assert _live_copies(pg_url) == {1: 1, 2: 1, 3: 1}
 
 
@@ -121,7 +114,7 @@ def test_a_child_table_is_cleaned_before_the_parent_that_repoints_it(pg_url, run
     and payments' own plan then stopped on "changed since the scan", the file half done); migration.sql holds
     payments back, since the re-pointed charges of the two copies now share an invoice_id; rollback.sql puts
     both tables back exactly."""
-    _execute(pg_url, SCHEMA,
+    run_statements(pg_url, SCHEMA,
              "INSERT INTO invoices (id, subscription_id, period_start, amount_cents, created_at, updated_at) VALUES "
              f"(1, 7, '2026-11-24', 4900, '{NIGHT}1.100000', '{NIGHT}1.100000'), "
              f"(2, 7, '2026-11-24', 4900, '{NIGHT}1.130000', '{NIGHT}1.130000')",
@@ -148,7 +141,7 @@ def test_lock_version_is_compared_not_taken_for_the_writers_version(pg_url, runn
     software version and, the data agreeing, left out of the comparison: with --keep latest the copy updated
     since (lock_version 1) was deleted as identical to the one never updated."""
     _orders(pg_url, soft_deleted={}, subscriptions=30)  # enough rows for the data to "confirm" a writer column
-    _execute(pg_url, 'UPDATE "order" SET lock_version = 1 WHERE subscription_id = 2 AND created_at = '
+    run_statements(pg_url, 'UPDATE "order" SET lock_version = 1 WHERE subscription_id = 2 AND created_at = '
                      f"'{NIGHT}2.100000'")
     doc = _scan(pg_url, ("order", ["subscription_id", "period_start"], ["updated_at"]), keep="latest")
     table = doc["tables"][0]
@@ -171,7 +164,7 @@ def test_the_updated_at_note_survives_a_few_soft_deleted_copies(pg_url):
 
 def test_totals_of_a_cents_column_are_said_in_cents(pg_url, tmp_path):
     """amount_cents sums cents: "amount_cents 4,900 USD" read as 4,900 dollars where 49.00 were doubled."""
-    _execute(pg_url, SCHEMA,
+    run_statements(pg_url, SCHEMA,
              "INSERT INTO invoices (subscription_id, period_start, amount_cents, created_at, updated_at) VALUES "
              f"(7, '2026-11-24', 4900, '{NIGHT}1.100000', '{NIGHT}1.100000'), "
              f"(7, '2026-11-24', 4900, '{NIGHT}1.130000', '{NIGHT}1.100000')")
@@ -186,10 +179,10 @@ def test_discover_proposes_no_key_that_an_invoices_lines_share(pg_url):
     """Each invoice has a "Subscription" and a "Sales tax" line, inserted in one statement: invoice_id was
     proposed as their key (908 keys "written twice within 5 s"), and a scan reported every invoice as doubled,
     with its descriptions read as two hosts. The description and amount tell the lines apart."""
-    _execute(pg_url, SCHEMA)
+    run_statements(pg_url, SCHEMA)
     for n in range(1, 31):
         ts = f"'2026-11-24 02:00:{n:02}.000000'"
-        _execute(pg_url, "INSERT INTO invoices (id, subscription_id, period_start, amount_cents, created_at, "
+        run_statements(pg_url, "INSERT INTO invoices (id, subscription_id, period_start, amount_cents, created_at, "
                          f"updated_at) VALUES ({n}, {n}, '2026-11-24', 4900, {ts}, {ts})",
                  "INSERT INTO invoice_line_items (invoice_id, description, amount_cents, created_at, updated_at) "
                  f"VALUES ({n}, 'Subscription', 4900, {ts}, {ts}), ({n}, 'Sales tax', 392, {ts}, {ts})")
@@ -200,7 +193,7 @@ def test_discover_proposes_no_key_that_an_invoices_lines_share(pg_url):
 def test_migrate_by_hand_warns_a_soft_deleting_table_without_where(pg_url, tmp_path):
     """`dupfinder migrate` on a table with deleted_at wrote a UNIQUE constraint over every row without a word:
     the application's next re-creation of a soft-deleted row would fail. It says so and names --where."""
-    _execute(pg_url, SCHEMA)
+    run_statements(pg_url, SCHEMA)
     command = ["migrate", pg_url, "--table", "order", "--key", "subscription_id", "--key", "period_start",
                "-o", str(tmp_path / "m.sql")]
     done = CliRunner().invoke(main, command)

@@ -444,15 +444,18 @@ def _batches(pairs: Iterator[PlanPair]) -> Iterator[list[PlanPair]]:
 
 
 def _divergent(table: dict[str, Any], guessed: dict[str, str]) -> Iterator[dict[str, Any]]:
-    """The clusters cleanup leaves to a person, as the header's comments name them."""
+    """The clusters cleanup leaves to a person, as the header's comments name them; ``soft`` names the
+    soft-delete column where every copy but one is soft-deleted already (the application sees one row)."""
+    deleted = soft_delete_column(table) if live_rows(table) else None  # an engine with partial indexes
     for cluster in table["clusters"]:
         differing = _cleanable(cluster, guessed)
         if differing is None:
             continue
+        live = sum((r.get("values") or {}).get(deleted) is None for r in cluster["rows"]) if deleted else 2
         # json.dumps with ensure_ascii keeps values from the database on one comment line
         yield {"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
                "ids": json.dumps([r.get("pk") for r in cluster["rows"]], ensure_ascii=True, default=str),
-               "columns": json.dumps(differing, ensure_ascii=True),
+               "columns": json.dumps(differing, ensure_ascii=True), "soft": deleted if live == 1 else None,
                "guessed": [{"column": c, "role": guessed[c], "option": shell_word(f"{guessed[c]}={c}")}
                            for c in differing if c in guessed]}
 

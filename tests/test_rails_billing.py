@@ -77,9 +77,11 @@ def test_the_migration_is_unique_among_the_rows_not_deleted(pg_url, runner_pg):
     the application can still create a row again after soft-deleting it; a second live copy is refused."""
     _orders(pg_url, soft_deleted={2: 1})
     doc = _scan(pg_url, ("order", ["subscription_id", "period_start"], ["updated_at"]))
-    migration = migration_sql_for_findings(doc)
+    migration, cleanup = migration_sql_for_findings(doc), cleanup_sql(doc)
     assert "held back" not in migration
-    runner_pg(cleanup_sql(doc))
+    said = '--   every copy but one is soft-deleted ("deleted_at" set): the application sees one row'
+    assert cleanup.count(said) == 1 and cleanup.index('"subscription_id": 2') < cleanup.index(said)
+    runner_pg(cleanup)
     runner_pg(migration)
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:

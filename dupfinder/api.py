@@ -245,8 +245,18 @@ def _verify_file(result: ScanResult) -> str:
     for t in result.tables:
         parts += [f"-- table {comment_sql(t.info.qualified_name)}: key ({', '.join(map(comment_sql, t.spec.keys))}), "
                   f"window {t.spec.window} s",
+                  *_naive_bound(t, comment_sql),
                   t.verify_sql.rstrip() + ";", ""]
     return "\n".join(parts)
+
+
+def _naive_bound(t: TableResult, comment_sql: Callable[[str], str]) -> list[str]:
+    """A PostgreSQL timestamp without time zone drops the offset of the bound it is compared with: '03:00+01'
+    reads as 03:00 of the column's own clock (UTC for a Rails app), an hour later than meant, so say so."""
+    if t.info.dialect != "postgresql" or t.ts_timezone_aware is not False:
+        return []
+    return [f"-- {comment_sql(t.spec.ts)} has no time zone: give :since in the column's own clock (its values' zone, "
+            "UTC where the application writes UTC); PostgreSQL drops an offset such as +01 from the bound"]
 
 
 # How to bind :since with each engine's own client (the mysql/mariadb client has no bind variables)

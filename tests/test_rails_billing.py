@@ -204,3 +204,23 @@ def test_migrate_by_hand_warns_a_soft_deleting_table_without_where(pg_url, tmp_p
     assert "--where 'deleted_at IS NULL'" in done.stderr
     quiet = CliRunner().invoke(main, [*command, "--where", "deleted_at IS NULL"])
     assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr
+
+
+def test_verify_sql_says_an_offset_is_dropped_for_a_naive_column(pg_url, tmp_path):
+    """created_at holds UTC without a zone (Rails). verify.sql's example bound carries "+00", as if the offset
+    counted; PostgreSQL drops it: a Berlin engineer's '03:00:00+01' (02:00 UTC) read as 03:00 and returned
+    nothing of the 02:00 night. The file now says to give the bound in the column's own clock."""
+    _orders(pg_url, soft_deleted={}, subscriptions=3)
+    done = CliRunner().invoke(main, ["scan", pg_url, "--table", "order", "--key", "subscription_id", "--key",
+                                     "period_start", "--ts", "created_at", "-q", "--out", str(tmp_path)])
+    assert done.exit_code == 1, done.output
+    verify = (tmp_path / "verify.sql").read_text()
+    assert ("-- created_at has no time zone: give :since in the column's own clock (its values' zone, UTC where "
+            "the application writes UTC); PostgreSQL drops an offset such as +01 from the bound") in verify
+    query = "\n".join(line for line in verify.splitlines() if not line.startswith("--")).strip().rstrip(";")
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        found = {bound: len(conn.execute(sa.text(query), {"since": bound}).fetchall())
+                 for bound in ("2026-11-24 02:00:00", "2026-11-24 03:00:00+01")}
+    engine.dispose()
+    assert found == {"2026-11-24 02:00:00": 6, "2026-11-24 03:00:00+01": 0}  # one instant, two answers

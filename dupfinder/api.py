@@ -267,8 +267,18 @@ def _verify_file(result: ScanResult) -> str:
     for t in result.tables:
         parts += [f"-- table {comment_sql(t.info.qualified_name)}: key ({', '.join(map(comment_sql, t.spec.keys))}), "
                   f"window {t.spec.window} s",
+                  *_naive_bound(t, comment_sql),
                   t.verify_sql.rstrip() + ";", ""]
     return "\n".join(parts)
+
+
+def _naive_bound(t: TableResult, comment_sql: Callable[[str], str]) -> list[str]:
+    """A PostgreSQL timestamp without time zone drops the offset of the bound it is compared with: '03:00+01'
+    reads as 03:00 of the column's own clock (UTC for a Rails app), an hour later than meant, so say so."""
+    if t.info.dialect != "postgresql" or t.ts_timezone_aware is not False:
+        return []
+    return [f"-- {comment_sql(t.spec.ts)} has no time zone: give :since in the column's own clock (its values' zone, "
+            "UTC where the application writes UTC); PostgreSQL drops an offset such as +01 from the bound"]
 
 
 # How to bind :since with each engine's own client (the mysql/mariadb client has no bind variables)
@@ -332,30 +342,32 @@ def evaluate(findings_path: str | Path, labels_path: str | Path, abstentions_rig
 
 
 def migrate(url: str, table: str, keys: list[str] | tuple[str, ...], nulls_not_distinct: bool = False,
-            where: str | None = None) -> str:
-    """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing)."""
+            where: str | None = None, warn: Callable[[str], None] | None = None) -> str:
+    """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing).
+    ``warn`` hears what the caller should tell the user (a soft-deleting table migrated without --where)."""
     from .recommend import STANDBY_MIGRATION
     from .remediate import migration_sql
 
-    dialect, qualified, schema, name, only, standby = _migration_target(url, table, keys, where)
+    dialect, qualified, schema, name, only, standby = _migration_target(url, table, keys, where, warn)
     text = migration_sql(dialect, qualified, list(keys), nulls_not_distinct, where, schema=schema, name=name,
                          only=only)
     return f"{STANDBY_MIGRATION}\n{text}" if standby else text
 
 
 def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], directory: str | Path,
-                    nulls_not_distinct: bool = False, where: str | None = None) -> Path:
+                    nulls_not_distinct: bool = False, where: str | None = None,
+                    warn: Callable[[str], None] | None = None) -> Path:
     """Write the migration as an Alembic revision into ``directory`` and return its path."""
     from .alembic_revision import versions_dir, write_revision
 
     versions_dir(directory)  # a bad folder is reported before the database is asked anything
-    dialect, qualified, schema, name, only, standby = _migration_target(url, table, keys, where)
+    dialect, qualified, schema, name, only, standby = _migration_target(url, table, keys, where, warn)
     return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where, schema, name, only,
                           standby)
 
 
-def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
-                      where: str | None) -> tuple[str, str, str | None, str, bool, bool]:
+def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], where: str | None,
+                      warn: Callable[[str], None] | None = None) -> tuple[str, str, str | None, str, bool, bool]:
     """Check the table, the key columns and the predicate on the database (read-only); return the dialect, the
     table's name as shown, the schema and name the SQL qualifies it with (the schema it was found in), whether
     others INHERIT from it (its pre-flight then counts its own rows only) and whether the server is a hot
@@ -364,8 +376,9 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
 
     from .connect import introspect, read_only, standby_state
     from .errors import UsageError
-    from .remediate import check_predicate
-    from .sqltemplates import quote_table, render_sql, sql_text
+    from .remediate import check_predicate, shell_word
+    from .sqltemplates import ident, quote_table, render_sql, sql_text
+    from .values import soft_delete_column
 
     where = check_predicate(where)
     with read_only(url) as conn:
@@ -377,5 +390,9 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...],
             except sa.exc.DBAPIError as err:
                 reason = str(err.orig or err).strip().splitlines()[0]
                 raise UsageError(f"--where {where!r} does not work on {info.qualified_name}: {reason}") from None
+        elif warn and (deleted := soft_delete_column((c.name, c.type) for c in info.columns)):
+            warn(f"{info.qualified_name} soft-deletes its rows ({deleted}): a UNIQUE constraint over every row "
+                 "refuses a row created again after a soft delete; for uniqueness among the rows not deleted, "
+                 f"add --where {shell_word(ident(conn.dialect, deleted) + ' IS NULL')}")
         standby = standby_state(conn) is not None
         return conn.dialect.name, info.qualified_name, info.sql_schema, info.name, bool(info.inherited_by), standby

@@ -428,15 +428,20 @@ def migrate(url, table, keys, output, alembic_dir, nulls_not_distinct, where):
 
     from . import api
     from .config import writable_file
+    from .sqltemplates import spelled_out
 
     url = _database_url(url)
     if output:
         writable_file(output)
+
+    def warn(text: str) -> None:
+        click.echo(spelled_out(f"warning: {text}"), err=True)
+
     if alembic_dir:
-        path = api.migrate_alembic(url, table, keys, alembic_dir, nulls_not_distinct, where)
+        path = api.migrate_alembic(url, table, keys, alembic_dir, nulls_not_distinct, where, warn)
         click.echo(f"wrote {path}")
         return
-    text = api.migrate(url, table, keys, nulls_not_distinct, where)
+    text = api.migrate(url, table, keys, nulls_not_distinct, where, warn)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .connect import TableInfo
 from .stored import ValueStore
-from .values import iso_timestamp, jsonable
+from .values import iso_timestamp, jsonable, soft_delete_column, survivor_index
 from .writers import WriterColumn
 
 if TYPE_CHECKING:
@@ -100,16 +100,21 @@ def one_column_divergence(clusters: Sequence[Cluster]) -> str | None:
     "every one of the 5 clusters differs in column 'request_id' a"
     >>> one_column_divergence([c] * 2) is None
     True
+    >>> from dataclasses import replace
+    >>> one_column_divergence([c] * 9 + [replace(c, differing_columns=("request_id", "deleted_at"))])[:44]
+    "9 of the 10 clusters differ in column 'reque"
     """
-    divergent = [c for c in clusters if c.payload == "divergent"]
-    if len(divergent) < 3 or len(divergent) < 0.9 * len(clusters):
+    alone = Counter(c.differing_columns[0] for c in clusters
+                    if c.payload == "divergent" and len(c.differing_columns) == 1)
+    if not alone:
         return None
-    sets = {tuple(c.differing_columns) for c in divergent}
-    if len(sets) != 1 or len(next(iter(sets))) != 1:
+    # (nearly) every cluster: a few copies soft-deleted since (deleted_at set too) still leave the column to name
+    column, divergent = alone.most_common(1)[0]
+    if divergent < 3 or divergent < 0.9 * len(clusters):
         return None
-    (column,) = next(iter(sets))
-    every = "every one of the" if len(divergent) == len(clusters) else f"{len(divergent)} of the"
-    return (f"{every} {len(clusters)} clusters differs in column {column!r} alone, so cleanup.sql deletes none "
+    every = "every one of the" if divergent == len(clusters) else f"{divergent} of the"
+    verb = "differs" if divergent == len(clusters) else "differ"
+    return (f"{every} {len(clusters)} clusters {verb} in column {column!r} alone, so cleanup.sql deletes none "
             f"of them; if {column!r} is a per-row id or a second write time rather than business data, "
             f"scan again with --ignore {column} (the guard still compares whole rows, the backup keeps them)")
 
@@ -134,6 +139,7 @@ def build_clusters(
     names = info.column_names
     payload = payload_columns(info, keys, ts, writers, ignore)
     id_columns = list(info.order_columns)
+    deleted = soft_delete_column((c.name, c.type) for c in info.columns)
     clusters: list[Cluster] = []
     if isinstance(records, list):  # consumed as clusters are built: records and clusters are never both whole
         queue = deque(records)
@@ -172,12 +178,13 @@ def build_clusters(
                 store.put(values),
                 same_text(texts, r.get("_xmin")),  # a few transactions wrote many rows
                 r.get("_ctid"), r.get("_committed_us"), r.get("_row_md5"),
+                deleted is None or values[deleted] is None,  # not soft-deleted: preferred as the survivor
             ))
         built.sort(key=lambda row: (row[0], tuple(_sortable(row[1][c]) for c in id_columns)))
-        survivor = 0 if keep == "earliest" else len(built) - 1
+        survivor = survivor_index([row[-1] for row in built], keep)
         rows = tuple(ClusterRow(pk=pk, ts=iso, ts_us=us, writer=writer, survivor=n == survivor, values=stored,
                                 xmin=xmin, ctid=ctid, committed_us=committed, row_hash=row_hash)
-                     for n, (us, pk, iso, writer, stored, xmin, ctid, committed, row_hash) in enumerate(built))
+                     for n, (us, pk, iso, writer, stored, xmin, ctid, committed, row_hash, _) in enumerate(built))
         del built
         differing = tuple(c for c in payload if c in differ)
         clusters.append(Cluster(

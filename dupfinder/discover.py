@@ -302,6 +302,23 @@ def _candidates(info: TableInfo, ts: str) -> list[str]:
     return found[:MAX_COLUMNS]
 
 
+# measures that tell two rows under one key apart (an invoice's "Subscription" and "Sales tax" lines), where the
+# copies of a double write agree: never a key, but a difference in them says the rows are not copies. A status,
+# checksum or document may differ between copies (one paid, one open), so those never split a key
+SPLIT_WORDS = {"amount", "cents", "total", "count", "sum", "qty", "quantity", "price", "balance", "cost", "note",
+               "notes", "comment", "description"}
+
+
+def _splitters(info: TableInfo, ts: str, columns: list[str]) -> list[str]:
+    """The candidate columns, then the measures that may show a proposed key's "copies" to be different rows."""
+    skip = set(info.primary_key) | {ts} | set(columns)
+    measures = [c.name for c in info.columns if c.name not in skip and not who_column(c.name)
+                and set(name_words(c.name)) & SPLIT_WORDS and not _NO_EQUALITY.search(c.type.upper())
+                and not re.search("FLOAT|REAL|DOUBLE|TIMESTAMP|DATETIME|BLOB|JSON", c.type.upper())
+                and not _NESTED.search(c.type.upper())]
+    return [*columns, *measures]
+
+
 def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     table = read_from(conn.dialect, info)  # a parent's heirs' rows are not its own: a scan reads it ONLY too
     total = int(conn.execute(sql_text(render_sql("row_count.sql.j2", conn.dialect, table=table))).scalar_one())
@@ -325,7 +342,8 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
         return measured[cols, nulls_kept]
 
     sets = [(c,) for c in columns] + list(itertools.combinations(columns, 2))
-    good = [s for s in sets if _fits(measure(s)) and not _too_coarse(s, columns, measure)]
+    splitters = _splitters(info, ts, columns)
+    good = [s for s in sets if _fits(measure(s)) and not _too_coarse(s, splitters, measure)]
     minimal = [s for s in good if not any(set(o) < set(s) for o in good)]
     if not minimal:
         return Proposal(info.qualified_name, ts, None, _why_no_key(total, columns, sets, measure), rows_read)

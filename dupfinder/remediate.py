@@ -19,11 +19,22 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
 
+from . import values
 from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, TableNotFound, UsageError
 from .findings import standby_note
 from .recommend import NO_UNIQUE, NO_UNIQUE_ADVICE
-from .sqltemplates import _UNSAFE, comment_sql, comment_text, literal, quote_table, render_sql, spelled_out, stream_sql
+from .sqltemplates import (
+    _UNSAFE,
+    comment_sql,
+    comment_text,
+    ident,
+    literal,
+    quote_table,
+    render_sql,
+    spelled_out,
+    stream_sql,
+)
 from .values import null_identity, since_shown
 from .words import count
 from .writers import ROLE_WORDS
@@ -47,6 +58,7 @@ PARTITIONED_ADVICE = ("partitioned: PostgreSQL refuses CREATE INDEX CONCURRENTLY
                       "each, then CREATE UNIQUE INDEX ON ONLY the parent and ALTER INDEX ... ATTACH PARTITION each), "
                       "or CREATE UNIQUE INDEX without CONCURRENTLY in a maintenance window")
 ROW_ID_COLUMN = "dupfinder_row_id"  # the backup's record of the row id of a table without a primary key
+PARTIAL_INDEX = ("postgresql", "sqlite")  # the engines whose unique index can leave the deleted rows out
 
 
 class PlanPair(NamedTuple):
@@ -335,6 +347,7 @@ def _survey(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, 
     loser_hashes: set[int] = set()
     survivor_hashes: set[int] = set()
     where = f"table {table['table']!r}"
+    deleted = soft_delete_column(table)
     if plan:  # every text of the table's findings, a cluster or incident at a time
         taken |= tags_taken(_dollar_texts({k: v for k, v in table.items() if k not in ("clusters", "incidents")}))
         for incident in table.get("incidents") or ():
@@ -356,7 +369,7 @@ def _survey(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str, 
         if not plan:
             continue
         here = f"{where}, cluster {number}"
-        survivor = rows[0] if keep == "earliest" else rows[-1]
+        survivor = _survivor(rows, keep, deleted)
         survivor_id = tuple(_identity(survivor, ids, dialect, here))
         survivor_hashes.add(hash(survivor_id))
         for row in rows:
@@ -388,12 +401,13 @@ def _cleaned(table: dict[str, Any], ids: list[str], dialect: Dialect, keep: str,
     """For each cluster cleanup deletes from, in order: (survivor's identity, None, ()) and then (survivor's
     identity, losing row, its identity) per losing row."""
     where = f"table {table['table']!r}"
+    deleted = soft_delete_column(table)
     for number, cluster in enumerate(table["clusters"] if ids else ()):
         if _cleanable(cluster, guessed) is not None or _unnamed(cluster):
             continue
         rows = cluster["rows"]
         here = f"{where}, cluster {number}"
-        survivor = rows[0] if keep == "earliest" else rows[-1]
+        survivor = _survivor(rows, keep, deleted)
         survivor_id = tuple(_identity(survivor, ids, dialect, here))
         yield survivor_id, None, ()
         for row in rows:
@@ -436,15 +450,18 @@ def _batches(pairs: Iterator[PlanPair]) -> Iterator[list[PlanPair]]:
 
 
 def _divergent(table: dict[str, Any], guessed: dict[str, str]) -> Iterator[dict[str, Any]]:
-    """The clusters cleanup leaves to a person, as the header's comments name them."""
+    """The clusters cleanup leaves to a person, as the header's comments name them; ``soft`` names the
+    soft-delete column where every copy but one is soft-deleted already (the application sees one row)."""
+    deleted = soft_delete_column(table) if live_rows(table) else None  # an engine with partial indexes
     for cluster in table["clusters"]:
         differing = _cleanable(cluster, guessed)
         if differing is None:
             continue
+        live = sum((r.get("values") or {}).get(deleted) is None for r in cluster["rows"]) if deleted else 2
         # json.dumps with ensure_ascii keeps values from the database on one comment line
         yield {"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
                "ids": json.dumps([r.get("pk") for r in cluster["rows"]], ensure_ascii=True, default=str),
-               "columns": json.dumps(differing, ensure_ascii=True),
+               "columns": json.dumps(differing, ensure_ascii=True), "soft": deleted if live == 1 else None,
                "guessed": [{"column": c, "role": guessed[c], "option": shell_word(f"{guessed[c]}={c}")}
                            for c in differing if c in guessed]}
 
@@ -655,6 +672,35 @@ def only_tables(findings: dict[str, Any], names: Iterable[str]) -> dict[str, Any
     return {**findings, "tables": [t for t in findings["tables"] if t["table"] in wanted]}
 
 
+def cleanup_order(tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tables in the order cleanup.sql cleans them: a child table before the tables its foreign keys point
+    at, otherwise as scanned. A parent's cleanup re-points the child's rows to its survivors, so the child's
+    own cleanup, planned on the rows as scanned, would then stop on "changed since the scan" (payments after
+    invoices: the file stopped half done). rollback.sql restores in the reverse order, parents first, so a
+    restored child row finds the parent it pointed at. A cycle keeps its tables as scanned.
+
+    >>> t = lambda name, *children: {"schema": None, "name": name, "referenced_by": [
+    ...     {"schema": None, "name_only": c} for c in children]}
+    >>> [x["name"] for x in cleanup_order([t("invoices", "payments", "lines"), t("order"), t("payments")])]
+    ['payments', 'invoices', 'order']
+    """
+    where = {(t.get("schema"), t.get("name") or t["table"]): n for n, t in enumerate(tables)}
+    children = [sorted({where[c.get("schema"), c.get("name_only")] for c in t.get("referenced_by") or ()
+                        if (c.get("schema"), c.get("name_only")) in where} - {n}) for n, t in enumerate(tables)]
+    placed: list[int] = []
+
+    def place(n: int, path: tuple[int, ...]) -> None:
+        if n in placed or n in path:
+            return
+        for child in children[n]:
+            place(child, (*path, n))
+        placed.append(n)
+
+    for n in range(len(tables)):
+        place(n, ())
+    return [tables[n] for n in placed]
+
+
 def cleanup_sql(findings: dict[str, Any], keep: str | None = None) -> str:
     """Return cleanup.sql: per table one transaction that backs up and deletes the losing rows."""
     return "".join(cleanup_parts(findings, keep))
@@ -665,7 +711,7 @@ def cleanup_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator
     first (bad findings fail before a piece exists); each table's plan is then rendered a batch at a time."""
     stamp = scan_stamp(findings)
     bodies, summary, total, plans = [], [], 0, False
-    for table in findings["tables"]:
+    for table in cleanup_order(findings["tables"]):
         dialect = dialect_for(table.get("dialect", "sqlite"))
         plans = plans or dialect.name in PLAN_ONLY
         ctx = _table_context(table, dialect, stamp, keep)
@@ -712,7 +758,7 @@ def rollback_parts(findings: dict[str, Any], keep: str | None = None) -> Iterato
     """rollback.sql piece by piece (each table's findings counted before the first piece)."""
     stamp = scan_stamp(findings)
     bodies, downs = [], []
-    for table in findings["tables"]:
+    for table in reversed(cleanup_order(findings["tables"])):
         dialect = dialect_for(table.get("dialect", "sqlite"))
         ctx = _table_context(table, dialect, stamp, keep, plan=False)
         if ctx["unsupported"]:
@@ -721,8 +767,8 @@ def rollback_parts(findings: dict[str, Any], keep: str | None = None) -> Iterato
         bodies.append(stream_sql(_template("rollback", dialect), dialect, t=ctx))
         if ctx["losers"] and dialect.name not in PLAN_ONLY:
             downs += [f"--   {comment_sql(line)}" for line in migration_parts(
-                table.get("dialect", "sqlite"), table["table"], list(table["keys"]), schema=table.get("schema"),
-                name=table.get("name"))["down"].splitlines() if line.strip()]
+                table.get("dialect", "sqlite"), table["table"], list(table["keys"]), where=live_rows(table),
+                schema=table.get("schema"), name=table.get("name"))["down"].splitlines() if line.strip()]
     head = _header("rollback.sql", findings, [
         "-- restores the rows cleanup.sql (same stamp) deleted, exactly (same primary keys and values), from its",
         "-- backup tables; rows already present are skipped. The backup tables are kept: drop them when done.",
@@ -838,6 +884,45 @@ def _since_caveat(table: dict[str, Any]) -> str:
             "-- pre-flight below reads the whole table; scan it without --since to find and resolve them first\n")
 
 
+def soft_delete_column(table: dict[str, Any]) -> str | None:
+    """The soft-delete column of a findings table (``deleted_at``, ...), if it has one."""
+    return values.soft_delete_column((c.get("name"), c.get("type")) for c in table.get("columns") or ())
+
+
+def _survivor(rows: list[dict[str, Any]], keep: str, deleted: str | None) -> dict[str, Any]:
+    """The row of a cluster that a cleanup keeps: never a soft-deleted copy while a live one exists."""
+    live = [deleted is None or (r.get("values") or {}).get(deleted) is None for r in rows]
+    return rows[values.survivor_index(live, keep)]
+
+
+def live_rows(table: dict[str, Any]) -> str | None:
+    """The predicate of the rows a soft-deleting application keeps unique (``"deleted_at" IS NULL``), for the
+    partial unique index migration.sql writes there: a UNIQUE constraint over every row would refuse the row the
+    application creates again after a soft delete. None without a soft-delete column or a partial index."""
+    column = soft_delete_column(table)
+    dialect = dialect_for(table.get("dialect", "sqlite"))
+    return f"{ident(dialect, column)} IS NULL" if column and dialect.name in PARTIAL_INDEX else None
+
+
+def _live_divergent(table: dict[str, Any], column: str | None) -> int:
+    """Divergent clusters that still hold two rows the application has not soft-deleted: the others obey its
+    rule already (support soft-deleted all copies but one) and do not block a unique index on the live rows. A
+    row without its values counts as live."""
+    if column is None:
+        return int(table.get("divergent_clusters") or 0)
+    return sum(1 for c in table.get("clusters") or () if c.get("payload") == "divergent"
+               and sum((r.get("values") or {}).get(column) is None for r in c.get("rows") or ()) > 1)
+
+
+def _repointing_parents(table: dict[str, Any], tables: list[dict[str, Any]]) -> list[str]:
+    """The scanned tables whose cleanup re-points this table's rows through one of its key columns (payments
+    keyed by invoice_id, under invoices that lose rows): its duplicates after cleanup.sql are not the scan's."""
+    me = (table.get("schema"), table.get("name") or table["table"])
+    return [p["table"] for p in tables if p is not table and int(p.get("rows_to_delete") or 0)
+            and any((c.get("schema"), c.get("name_only")) == me and set(c.get("columns") or ()) & set(table["keys"])
+                    for c in p.get("referenced_by") or ())]
+
+
 def migration_sql_for_findings(findings: dict[str, Any]) -> str:
     """Return migration.sql for the tables of a findings document that cleanup.sql leaves free of duplicates.
 
@@ -858,29 +943,56 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
         if t.get("partitioned"):  # its pre-flight would stop the file here, leaving the tables after it undone
             body.append(f"-- table {comment_text(t['table'])}: not migrated: {PARTITIONED_ADVICE}\n")
             continue
+        deleted, where = soft_delete_column(t), live_rows(t)
+        if deleted and not where:
+            held.append(comment_text(t["table"]))
+            body.append(f"-- table {comment_text(t['table'])}: not migrated: its rows are soft-deleted "
+                        f"({comment_text(deleted)}), so the application's rule is unique among the rows not deleted, "
+                        "and this engine has no partial unique index; a UNIQUE key over every row would refuse a row "
+                        "created again after a soft delete (put a generated column that is NULL for deleted rows in "
+                        "the key instead)\n")
+            continue
+        if parents := _repointing_parents(t, findings["tables"]):
+            held.append(comment_text(t["table"]))
+            body.append(f"-- table {comment_text(t['table'])}: not migrated yet: cleanup.sql re-points its rows from "
+                        f"the losing rows of {', '.join(map(comment_text, parents))} to their survivors, through a key "
+                        "column, so a key each copy wrote a row under (a job that ran twice wrote its child rows "
+                        "twice) becomes a duplicate the scan did not see; after cleanup.sql scan it again, resolve "
+                        "those, then migrate\n")
+            continue
         blockers = []
         if t.get("far_duplicates"):
             blockers.append(count(int(t["far_duplicates"]), "far-duplicate key"))
-        if t.get("divergent_clusters"):
-            blockers.append(count(int(t["divergent_clusters"]), "divergent cluster"))
+        if divergent := _live_divergent(t, deleted):
+            blockers.append(count(divergent, "divergent cluster"))
         if unnamed := unnamed_clusters(t):
             blockers.append(f"{count(unnamed, 'cluster')} with a NULL {identity_label(t)}")
         if blockers:
             keys = " ".join(f"--key {shell_word(k)}" for k in t["keys"])
             held.append(comment_text(t["table"]))
             command = f"dupfinder migrate URL --table {shell_word(t['table'])} {keys}"
+            if where:
+                command += f" --where {shell_word(where)}"
             verb = "remains" if len(blockers) == 1 and blockers[0].startswith("1 ") else "remain"
+            live = (f"; the scan counted every row, and a key whose other copies are soft-deleted "
+                    f"({comment_text(deleted)} set) does not block the index on the rows not deleted, the only ones "
+                    "the pre-flight of the command below counts" if where and t.get("far_duplicates") else "")
             body.append(f"-- table {comment_text(t['table'])}: not migrated yet: {' and '.join(blockers)} {verb} "
-                        "after cleanup.sql (see the report); resolve them by hand, then write the migration with\n"
-                        f"--   {command}\n")
+                        f"after cleanup.sql (see the report{live}); resolve them by hand, then write the migration "
+                        f"with\n--   {command}\n")
             continue
-        body.append(_since_caveat(t) + migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
-                                                     schema=t.get("schema"), name=t.get("name"),
-                                                     only=bool(t.get("inherited_by"))))
+        soft = (f"-- table {comment_text(t['table'])}: its rows are soft-deleted ({comment_text(deleted)}): the "
+                "index is unique among the rows not deleted, the application's own rule (a UNIQUE constraint over "
+                "every row would refuse a row created again after a soft delete)\n" if where else "")
+        body.append(_since_caveat(t) + soft + migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
+                                                            where=where, schema=t.get("schema"), name=t.get("name"),
+                                                            only=bool(t.get("inherited_by"))))
     head = _header("migration.sql", findings, [
         "-- adds a UNIQUE constraint on each business key so the next double run fails loudly. Run it after",
         "-- cleanup.sql. Each table's pre-flight stops the migration while any duplicate key remains (near",
         "-- clusters, divergent ones and far duplicates alike).",
+        *(["-- A table whose rows are soft-deleted gets a unique index on the rows not deleted instead (below)."]
+          if any(live_rows(t) for t in findings["tables"]) else []),
         *([f"-- held back (duplicates cleanup.sql does not remove): {', '.join(held)}"] if held else []),
     ])
     return "\n".join(head + body)

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .writers import name_words
+
 # declared types that hold amounts or counts, whatever the engine (NUMERIC(12,2), Decimal(12, 2), BIGINT, Int32,
 # DOUBLE PRECISION, money, NUMBER); INTERVAL and POINT are not numbers
 NUMERIC_TYPE = re.compile(r"^\s*(numeric|decimal|money|number|(tiny|small|medium|big|huge)?int(eger)?\d*|"
@@ -24,6 +26,9 @@ CAMEL_ID = re.compile(r"[a-z0-9]Id$|^id[A-Z]")  # accountId, idAccount (case mat
 CURRENCY = re.compile(r"^(currency|ccy|curr?|currency_?code|iso_?currency|waehrung|w[aä]hrung|devise|moneda|valuta)$",
                       re.IGNORECASE)
 MAX_CURRENCIES = 20  # more distinct values than this: the column is no currency, the totals are not split by it
+# a column holding minor units (amount_cents, price_pence): its sum is a count of them, not of the currency, and
+# "amount_cents 2,164,536 USD" read as two million dollars where it was 21,645.36
+MINOR_UNITS = {"cents": "cents", "cent": "cents", "pence": "pence", "paise": "paise", "minor": "minor units"}
 
 
 def amount_columns(columns: Iterable[tuple[str, str]], excluded: set[str]) -> list[str]:
@@ -123,11 +128,17 @@ def described(totals: list[dict[str, Any]]) -> str:
     ...             "rows": 3}, {"column": "amount", "currency": "USD", "extra_copies": "80", "to_delete": "0",
     ...             "rows": 1}, {"column": "qty", "extra_copies": "7", "to_delete": "5", "rows": 2}])
     'amount 1,234.50 EUR (all to delete), amount 80 USD (none to delete), qty 7 (5 to delete)'
+    >>> described([{"column": "amount_cents", "currency": "USD", "extra_copies": "2164536", "to_delete": "0",
+    ...             "rows": 308}])
+    'amount_cents 2,164,536 USD cents (none to delete)'
     """
     parts = []
     for entry in totals:
         extra, deleted = Decimal(entry["extra_copies"]), Decimal(entry["to_delete"])
         currency = f" {entry['currency']}" if entry.get("currency") else ""
+        words = name_words(entry["column"])
+        if words and words[-1] in MINOR_UNITS:
+            currency += f" {MINOR_UNITS[words[-1]]}"
         if deleted == extra:
             what = "all to delete"
         elif deleted == 0:

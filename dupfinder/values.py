@@ -4,10 +4,43 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+
+# the column a soft-delete library marks a deleted row with (Rails paranoia/acts_as_paranoid and discard, Laravel
+# SoftDeletes): such an application never removes rows, and its uniqueness holds among the rows not deleted
+SOFT_DELETE = re.compile(r"^(deleted|discarded)_(at|on)$", re.IGNORECASE)
+
+
+def soft_delete_column(columns: Iterable[tuple[str, str | None]]) -> str | None:
+    """The soft-delete column among (name, declared type) pairs: a date or time named ``deleted_at``,
+    ``discarded_at``, ..., NULL while the row is live.
+
+    >>> soft_delete_column([("id", "BIGINT"), ("deleted_at", "TIMESTAMP")])
+    'deleted_at'
+    >>> soft_delete_column([("deleted_at", "BOOLEAN")]) is None
+    True
+    """
+    return next((name for name, kind in columns
+                 if SOFT_DELETE.match(str(name)) and re.search("DATE|TIME", str(kind or "").upper())), None)
+
+
+def survivor_index(live: Sequence[bool], keep: str) -> int:
+    """Which of a cluster's rows (in time order) survives a cleanup: the earliest (or latest) row the
+    application has not soft-deleted, else the earliest (latest) of all. Keeping a soft-deleted copy and
+    deleting the live one would remove the row from the application.
+
+    >>> survivor_index([False, True], "earliest"), survivor_index([True, True], "latest")
+    (1, 1)
+    >>> survivor_index([False, False], "earliest")
+    0
+    """
+    order = range(len(live)) if keep == "earliest" else range(len(live) - 1, -1, -1)
+    return next((n for n in order if live[n]), order[0])
 
 
 def jsonable(value: Any) -> Any:

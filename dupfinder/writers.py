@@ -31,6 +31,9 @@ ROLE_WORDS = {
 }
 _WORD_ROLE = {word: role for role, words in ROLE_WORDS.items() for word in words}
 NOT_INFERRED = {"client"}  # a business word (the customer) far more often than a writer
+# a version counting a row's own updates (Rails' lock_version, a row_version for optimistic locking), not the
+# writer's software version: copies that differ in it were updated apart, which a cleanup must compare
+ROW_COUNTERS = {"lock", "locking", "optimistic", "concurrency", "row", "record", "object", "entity"}
 QUALIFIERS = {"host": {"name", "id"}, "process": {"id", "name"}, "run": {"id", "name"}, "version": {"number"},
               "app": {"name"}}
 _TEXT = re.compile(r"CHAR|TEXT|STRING|CLOB|NAME|CITEXT|ENUM", re.IGNORECASE)
@@ -86,9 +89,11 @@ def name_role(name: str) -> tuple[str, str] | None:
     (('host', 'hostname'), ('process', 'pid'), ('version', 'version'), ('host', 'node'))
     >>> name_role("client_id"), name_role("release_date"), name_role("batch_size"), name_role("build_number")
     (None, None, None, ('version', 'build'))
+    >>> name_role("lock_version"), name_role("row_version")
+    (None, None)
     """
     words = name_words(name)
-    if not words or any(w in NOT_INFERRED for w in words):
+    if not words or any(w in NOT_INFERRED for w in words) or len(words) > 1 and words[-2] in ROW_COUNTERS:
         return None
     last = words[-1]
     if last in _WORD_ROLE:

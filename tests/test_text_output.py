@@ -42,3 +42,27 @@ def test_no_index_is_advised_for_an_empty_table_and_a_long_name_keeps_its_idx(sq
     [advice] = [line for line in done.output.splitlines() if "CREATE INDEX" in line]
     name = advice.split("CREATE INDEX ", 1)[1].split(" ON ", 1)[0]
     assert name.endswith("_idx") and len(name) == 63, name
+
+
+def test_far_duplicates_alone_are_not_called_clean_and_name_the_window_that_clusters_them(pg_url):
+    """A label consumer's redelivery 30 s later under the default 2 s window: the last line said "clean" beside
+    2 far-duplicate keys, with no word of their gaps nor of the --window that finds them."""
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE print_labels (id integer PRIMARY KEY, shipment_id integer, "
+                             "created_at timestamptz)")
+        conn.exec_driver_sql("INSERT INTO print_labels VALUES (1, 5007, '2026-11-24 12:20:55.002+00'), "
+                             "(2, 5008, '2026-11-24 12:20:55.200+00'), (3, 5027, '2026-11-24 12:20:59.087+00'), "
+                             "(4, 5007, '2026-11-24 12:21:25.014+00'), (5, 5027, '2026-11-24 12:21:35.191+00')")
+    engine.dispose()
+    scan = ["scan", pg_url, "--table", "print_labels", "--key", "shipment_id", "--ts", "created_at"]
+    done = CliRunner().invoke(main, scan)
+    assert done.exit_code == 0, done.output  # far duplicates alone never fail a scan
+    assert "  far duplicates: 2 keys written again 30.0 s to 36.1 s later (the largest gap of each listed key), " \
+           "past the 2.0 s window, so neither clustered nor attributed; --window 37s or more makes each listed key " \
+           "one cluster" in done.output, done.output
+    last = done.output.splitlines()[-1]
+    assert last.startswith("no near-duplicate clusters, but 2 far-duplicate keys (") and "clean" not in last, last
+    widened = CliRunner().invoke(main, [*scan, "--window", "37s"])
+    assert widened.exit_code == 1 and "2 near-duplicate clusters" in widened.output, widened.output
+    assert "far duplicates:" not in widened.output and "0 far-duplicate keys" in widened.output, widened.output

@@ -529,7 +529,7 @@ def _progress(fmt: str, stream=None, environ=None, refresh: float = 0.5):
 def _print_summary(doc: dict[str, Any]) -> None:
     from .findings import standby_note
     from .sqltemplates import spelled_out
-    from .words import count
+    from .words import count, percent
 
     def echo(line: str) -> None:  # a table name may hold a line break: each line stays one line, escaped
         click.echo(spelled_out(line))
@@ -581,7 +581,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if signals.get("timestamp_precision_warning"):
             echo(f"  warning: {signals['timestamp_precision_warning']}")
         for incident in t["incidents"][:10]:
-            sure = f"{incident.get('confidence', 0):.0%}"
+            sure = percent(incident.get("confidence", 0))
             if incident["mechanism"] == "unknown":  # its confidence is that the truth is in the shortlist
                 sure = f"{sure} that it is one of the shortlist"
             echo(f"  {incident['id']} {incident['mechanism']} ({sure}): {incident['summary']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 from collections.abc import Callable
@@ -559,7 +560,7 @@ def _progress(fmt: str, stream=None, environ=None, refresh: float = 0.5):
 def _print_summary(doc: dict[str, Any]) -> None:
     from .findings import standby_note
     from .sqltemplates import spelled_out
-    from .words import count
+    from .words import count, percent
 
     def echo(line: str) -> None:  # a table name may hold a line break: each line stays one line, escaped
         click.echo(spelled_out(line))
@@ -571,6 +572,8 @@ def _print_summary(doc: dict[str, Any]) -> None:
                 f"{t['rows_to_delete']:,} to delete, {t['divergent_clusters']:,} divergent; "
                 f"{count(t['far_duplicates'], 'far-duplicate key')}; {count(t['rows_scanned'], 'row')} scanned")
         echo(head)
+        if t.get("far_duplicate_keys"):
+            echo(f"  far duplicates: {_far_words(t)}")
         if t.get("extra_copy_totals"):
             from .totals import described
 
@@ -609,7 +612,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if signals.get("timestamp_precision_warning"):
             echo(f"  warning: {signals['timestamp_precision_warning']}")
         for incident in t["incidents"][:10]:
-            sure = f"{incident.get('confidence', 0):.0%}"
+            sure = percent(incident.get("confidence", 0))
             if incident["mechanism"] == "unknown":  # its confidence is that the truth is in the shortlist
                 sure = f"{sure} that it is one of the shortlist"
             echo(f"  {incident['id']} {incident['mechanism']} ({sure}): {incident['summary']}")
@@ -621,7 +624,35 @@ def _print_summary(doc: dict[str, Any]) -> None:
     standby = standby_note(doc)
     if standby:
         echo(standby)
-    echo(f"{'clean' if not total else count(total, 'cluster') + ' found' + _where(doc['tables'])} ({doc['database']})")
+    far = sum(t["far_duplicates"] for t in doc["tables"])
+    verdict = "clean" if not far else f"no near-duplicate clusters, but {count(far, 'far-duplicate key')}"
+    echo(f"{verdict if not total else count(total, 'cluster') + ' found' + _where(doc['tables'])} ({doc['database']})")
+
+
+def _far_words(table: dict[str, Any]) -> str:
+    """The far duplicates' gaps beside the window, and the window that would cluster them: a redelivery 30-37 s
+    later under the default 2 s window was 8 far-duplicate keys and a last line saying "clean", with nothing
+    to say that the keys were written twice half a minute apart or that a longer --window finds them (not
+    said past an hour: a key written again the next day is the job's next run, no window to widen to).
+
+    >>> said = _far_words({"far_duplicates": 8, "window_seconds": 2.0, "far_duplicate_keys": [
+    ...     {"max_gap_seconds": 30.01}, {"max_gap_seconds": 37.02}]})
+    >>> said.startswith("8 keys written again 30.0 s to 37.0 s later (the largest gap of each listed key), past")
+    True
+    >>> said.endswith("neither clustered nor attributed; --window 38s or more makes each listed key one cluster")
+    True
+    """
+    from .durations import format_seconds
+    from .words import count
+
+    gaps = [k["max_gap_seconds"] for k in table["far_duplicate_keys"]]
+    low, high = format_seconds(min(gaps)), format_seconds(max(gaps))
+    spread = low if low == high else f"{low} to {high}"
+    said = (f"{count(table['far_duplicates'], 'key')} written again {spread} later (the largest gap of each listed "
+            f"key), past the {format_seconds(table['window_seconds'])} window, so neither clustered nor attributed")
+    if max(gaps) > 3600:  # written again hours or days later: a job's next run, no window to widen to
+        return said
+    return f"{said}; --window {math.ceil(max(gaps))}s or more makes each listed key one cluster"
 
 
 def _where(tables: list[dict[str, Any]], shown: int = 20) -> str:

@@ -20,7 +20,7 @@ from .findings import standby_note
 from .sqltemplates import resource_dir, spelled_out, template_cache
 from .totals import described
 from .values import since_shown
-from .words import count, noun
+from .words import count, noun, percent
 
 CLUSTERS_SHOWN = 100      # per table; the rest are counted and left to findings.json
 SQL_LINES_SHOWN = 400
@@ -44,6 +44,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         finalize=_shown,
     )
+    env.filters["percent"] = percent  # {{ p|percent }}: "99.7%", never a rounded-up "100%"
     env.filters["noun"] = noun  # {{ n }} {{ n|noun("cluster") }}: "1 cluster", "2 clusters"
     env.filters["id_class"] = id_class  # <span class="{{ key|id_class }}">: a long key may break, a short one not
     return env

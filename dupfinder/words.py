@@ -22,3 +22,15 @@ def noun(n: int | str, word: str, many: str | None = None) -> str:
     """
     one = n == 1 if isinstance(n, int) else str(n).strip() == "1"
     return word if one else (many or word + "s")
+
+
+def percent(p: float) -> str:
+    """A confidence as a percentage that never rounds up to certainty: a retry at 0.997 showed "100%" in the text
+    and the report, which a calibrated probability below 1 is not.
+
+    >>> percent(0.79), percent(0.997), percent(0.9996), percent(1.0), percent(0.004)
+    ('79%', '99.7%', '>99.9%', '100%', '0%')
+    """
+    if p >= 1 or round(p * 100) < 100:
+        return f"{p:.0%}"
+    return f"{p:.1%}" if round(p * 1000) < 1000 else ">99.9%"

@@ -3,7 +3,8 @@
 dupfinder/runs.py matches cluster rows to the runs of a job log and records them on the cluster as
 ``evidence["runs"]``: one list of run labels per row, in row order (empty when no run was active). This
 module only reads that: copies falling in two different runs of one job is the double-run signature
-(duplicate_run, multi_host or deploy_overlap); every copy inside one run is a race, a retry or one
+(duplicate_run, multi_host or deploy_overlap), unless both runs carry one task's run id (a redelivery or a
+retry: a message keeps its id when it is delivered again); every copy inside one run is a race, a retry or one
 transaction.
 """
 
@@ -16,11 +17,13 @@ from .observe import Observation
 def observe(cluster: Cluster) -> list[Observation]:
     found = _hosts(cluster)
     said = words(cluster)
+    found_runs = cluster.evidence.get("job_runs") or {}
+    if found_runs.get("same_run_id"):  # runs.annotate: one task's id in two runs, not a logical run id per host
+        return [Observation("runs", "run again", said or "the job log names one run id for every copy"), *found]
     if said is None:
         return found
     if said == ONE_RUN:
         return [Observation("runs", "one run", said), *found]
-    found_runs = cluster.evidence.get("job_runs") or {}
     active = found_runs.get("concurrent", 0)
     if found_runs.get("handover"):
         return [Observation("runs", "taken over", f"{said}; the first had ended before any of its work was written "

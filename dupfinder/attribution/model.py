@@ -153,7 +153,18 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
     # deploy whose old pod was stopped mid-batch and the new one redid its work (0.2); a job that ran twice
     # writes copies while both runs run, or its second run starts after the first copies (0.02); a worker
     # that exits between two racing writes (0.01).
+    # Run again (runs.annotate's same_run_id): the copies fall in two runs the log gives one run id, a task's
+    # own id (on two hosts only where that id wrote one key; a logical run id two hosts share over several keys
+    # is one run per host, writercols.one_per_host). A queue delivers a message again under its id, a task retry
+    # keeps it (0.9); two launches of a job get a run id each unless the log records the schedule's logical run
+    # on one host (0.1); a deploy's old and new pod each running one queued task is a redelivery across the
+    # deploy (0.1); two hosts running one task id (0.02); a race is inside one run (0.05: a message handed to two
+    # consumers at once by an expired visibility timeout is that redelivery). A real kombu consumer timing out
+    # on a printer and dying unacknowledged (stranger16's label_printer, tests/real): read "two runs", one
+    # redelivery to another host was multi_host 0.82.
     "runs": {
+        "run again": {"retry": 0.9, "duplicate_run": 0.1, "deploy_overlap": 0.1, "multi_host": 0.02,
+                      "worker_race": 0.05, "dst_fallback": 0.02, "same_transaction": 0.001},
         "taken over": {"retry": 0.3, "deploy_overlap": 0.2, "duplicate_run": 0.02, "multi_host": 0.02,
                        "dst_fallback": 0.01, "worker_race": 0.01, "same_transaction": 0.001},
         "two runs": {"duplicate_run": 0.9, "multi_host": 0.9, "deploy_overlap": 0.9, "dst_fallback": 0.9,

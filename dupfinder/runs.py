@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .attribution import jobruns
+from .attribution import jobruns, writercols
 from .errors import UsageError
 from .words import count
 
@@ -513,12 +513,10 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
         labels = [[by_id[i].label() for i in ids] for ids in evidence.rows]
         run_ids = {r.run for r in evidence.runs}
         # a late-ack redelivery starts while the first execution still runs, so "overlapping" counts too; a run
-        # id two hosts both ran for several keys is one logical run executed on each (two Airflow schedulers and
-        # one dag_run_id), not a task delivered again
-        hosts = {r.host for r in evidence.runs}
+        # id two hosts both ran for several keys is one logical run executed on each, not a task delivered again
         same_run_id = (evidence.verdict in ("two_runs", "overlapping") and len(evidence.runs) > 1
                        and len(run_ids) == 1 and None not in run_ids
-                       and (len(hosts) == 1 or spans[frozenset(by_id)] == 1))
+                       and not writercols.one_per_host({r.host for r in evidence.runs}, spans[frozenset(by_id)]))
         sentence = evidence.sentence
         if same_run_id:
             sentence += f": run id {next(iter(run_ids))} executed again (a redelivery or retry of the same run)"

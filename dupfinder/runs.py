@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .attribution import jobruns
+from .attribution import jobruns, writercols
 from .errors import UsageError
 from .words import count
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .findings import TableResult
 
 IDENTITY = ("host", "process", "run")
+WORDS = {"host": "host", "process": "pid", "run": "run id"}  # a role as a log names it
 ALIASES = {"pid": "process", "hostname": "host", "run_id": "run", "task_id": "run", "execution": "run", "name": "job",
            "begin": "start", "started": "start", "started_at": "start", "finished": "end", "ended_at": "end",
            "finished_at": "end"}
@@ -398,11 +399,9 @@ def runs_evidence(cluster: Cluster, index: RunIndex, reading: str = "utc", zone:
     rows = tuple(tuple(r.id for r in matched) for matched in per_row)
     concurrent = _concurrent(cluster, index, runs, reading, zone, (before_us, after_us))
     if any(not matched for matched in rows):
-        missing = [str(n + 1) for n, matched in enumerate(rows) if not matched]
+        missing = [n for n, matched in enumerate(rows) if not matched]
         verdict = "none"
-        copies = f"copy {missing[0]} was" if len(missing) == 1 else f"copies {' and '.join(missing)} were"
-        sentence = (f"job logs: no recorded run was active when {copies} written"
-                    + (f" (runs seen: {_names(runs)})" if runs else ""))
+        sentence = _outside_runs(cluster, index, missing, runs, reading, zone, (before_us, after_us))
     elif len(runs) == 1:
         verdict, sentence = "one_run", f"job logs: every copy was written during one run, {runs[0].label()}"
     elif all(len(m) == 1 for m in rows):
@@ -413,6 +412,35 @@ def runs_evidence(cluster: Cluster, index: RunIndex, reading: str = "utc", zone:
         sentence = (f"job logs: {len(runs)} runs were active together when the copies were written, "
                     f"{_names(runs)}; the logs cannot say which run wrote which copy")
     return RunEvidence(rows=rows, runs=runs, verdict=verdict, sentence=sentence, concurrent=concurrent)
+
+
+def _outside_runs(cluster: Cluster, index: RunIndex, missing: list[int], runs: tuple[Run, ...], reading: str,
+                  zone: str | None, span: tuple[int, int]) -> str:
+    """Why copies (``missing``, row positions) fell in no run, said truly: no run was active then, or runs were
+    and the copy's own writer columns rule them out. A supervisor logging each Celery worker's lifetime under
+    the main process's pid, beside a table recording the child's pid that wrote: the run on that host was
+    active, and "no recorded run was active" said it was not."""
+    numbers = [str(n + 1) for n in missing]
+    copies = f"copy {numbers[0]} was" if len(numbers) == 1 else f"copies {' and '.join(numbers)} were"
+    seen = f" (runs seen: {_names(runs)})" if runs else ""
+    for n in missing:  # the first of them written while some run was active
+        row = cluster.rows[n]
+        active = {r.id: r for at in _instants_us(row.ts_us, reading, zone) for r in index.active(at, None, *span)}
+        if active:
+            break
+    else:
+        return f"job logs: no recorded run was active when {copies} written{seen}"
+    # the runs of the copy's own host where it records one and they ran then; else every run active then
+    ruled = tuple(r for r in active.values() if _agrees({"host": row.writer.get("host")}, r)) or tuple(active.values())
+    run = ruled[0]
+    differ = [role for role in IDENTITY if not _agrees({role: row.writer.get(role)}, run)]
+    said = " and ".join(f"{WORDS[role]} {getattr(run, role)} where copy {n + 1} records {row.writer[role]}"
+                        for role in differ)
+    same_host = row.writer.get("host") is not None and str(row.writer["host"]) == run.host
+    if same_host and "process" in differ:
+        said += ": a log kept by a supervisor or parent process records its own pid, not the writing worker's"
+    return (f"job logs: no run the copies' writer columns agree with was active when {copies} written{seen}; "
+            f"active when copy {n + 1} was written{', on its host' if same_host else ''}: {_names(ruled)}, {said}")
 
 
 def _concurrent(cluster: Cluster, index: RunIndex, runs: tuple[Run, ...], reading: str, zone: str | None,
@@ -513,12 +541,10 @@ def annotate(table: TableResult, index: RunIndex) -> TableResult:
         labels = [[by_id[i].label() for i in ids] for ids in evidence.rows]
         run_ids = {r.run for r in evidence.runs}
         # a late-ack redelivery starts while the first execution still runs, so "overlapping" counts too; a run
-        # id two hosts both ran for several keys is one logical run executed on each (two Airflow schedulers and
-        # one dag_run_id), not a task delivered again
-        hosts = {r.host for r in evidence.runs}
+        # id two hosts both ran for several keys is one logical run executed on each, not a task delivered again
         same_run_id = (evidence.verdict in ("two_runs", "overlapping") and len(evidence.runs) > 1
                        and len(run_ids) == 1 and None not in run_ids
-                       and (len(hosts) == 1 or spans[frozenset(by_id)] == 1))
+                       and not writercols.one_per_host({r.host for r in evidence.runs}, spans[frozenset(by_id)]))
         sentence = evidence.sentence
         if same_run_id:
             sentence += f": run id {next(iter(run_ids))} executed again (a redelivery or retry of the same run)"

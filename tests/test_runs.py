@@ -525,3 +525,29 @@ def test_a_run_id_two_hosts_ran_for_several_keys_is_not_called_a_redelivery(sqli
     shared = _consumers(sqlite_url, tmp_path / "dag.jsonl", 6.0, 0.0, (logical, logical))
     assert not any(c["evidence"]["job_runs"]["same_run_id"] for c in shared)
     assert not any("executed again" in c["explanation"] for c in shared), shared[0]["explanation"]
+
+
+def test_a_run_the_pid_column_rules_out_is_named_not_denied(sqlite_url, tmp_path):
+    """A supervisor logs each worker's lifetime under the main process's pid while the table records the pid
+    of the child that wrote (the celery_kill scenario with writer columns and the log): the log's run is ruled
+    out by the pid column, and the explanation said "no recorded run was active" although the run on that host
+    was."""
+    columns = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), sa.Column("account", sa.Integer),
+               sa.Column("ts", sa.DateTime), sa.Column("host", sa.String(20)), sa.Column("pid", sa.Integer)]
+    make_table(sqlite_url, "events", columns, [
+        {"id": 1, "account": 7, "ts": T0 + timedelta(seconds=1), "host": "worker-a", "pid": 21},
+        {"id": 2, "account": 7, "ts": T0 + timedelta(seconds=4), "host": "worker-b", "pid": 31}])
+    path = tmp_path / "consumers.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"start": _iso(0), "end": _iso(2), "job": "consumer", "host": "worker-a", "process": 20},
+        {"start": _iso(0), "end": _iso(9), "job": "consumer", "host": "worker-b", "process": 30}]))
+    result = CliRunner().invoke(main, ["scan", sqlite_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--writer", "host=host", "--writer", "process=pid", "--window", "10s",
+                                       "--runs", str(path), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    (cluster,) = json.loads(result.output)["tables"][0]["clusters"]
+    assert cluster["evidence"]["job_runs"]["verdict"] == "none"  # the reading is unchanged: no run agrees
+    said = cluster["explanation"]
+    assert "no recorded run was active" not in said, said
+    assert "active when copy 1 was written, on its host: consumer on worker-a pid 20" in said, said
+    assert "pid 20 where copy 1 records 21: a log kept by a supervisor" in said, said

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
@@ -61,7 +62,22 @@ def pair(cluster: Cluster) -> tuple[Writer, Writer] | None:
     return None
 
 
-def hosts_sharing(cluster: Cluster, roles: list[str]) -> set[str]:
+def one_per_host(hosts: Collection[Any], keys: int) -> bool:
+    """Whether one process or run id that ``hosts`` all wrote (or ran) is one writer per host: where the two
+    writers share several keys (``keys``: the clusters they share). Then it is a batch's logical run executed on
+    each host: two Airflow schedulers both executing ``scheduled__2026-11-20`` (a stranger's case read "one run
+    wrote every copy" and a five-row batch double run was answered retry at 85%); a process id two hosts both
+    wrote is two processes. Shared by one key only, it is a task's or message's own id that another host ran
+    again: a redelivery, one run. Read from the writer columns (observe) and from the job log's runs
+    (runs.annotate).
+
+    >>> one_per_host({"sched-a", "sched-b"}, 5), one_per_host({"sched-a", "sched-b"}, 1), one_per_host({"a"}, 5)
+    (True, False, False)
+    """
+    return len(hosts) > 1 and keys > 1
+
+
+def _hosts_naming(cluster: Cluster, roles: list[str]) -> set[str]:
     """The hosts whose rows name a value of these process or run roles."""
     return {str(r.writer.get("host")) for r in cluster.rows
             if named(r.writer.get("host")) and any(named(r.writer.get(role)) for role in roles)}
@@ -69,13 +85,7 @@ def hosts_sharing(cluster: Cluster, roles: list[str]) -> set[str]:
 
 def observe(cluster: Cluster, roles: set[str], keys: int = 1) -> list[Observation]:
     """Which roles differ between the copies: versions, hosts, processes or runs. ``keys``: how many clusters
-    the same two writers share.
-
-    A run id two hosts both wrote, shared by several keys, is a batch's logical run executed on each host: two
-    Airflow schedulers both executing ``scheduled__2026-11-20`` (a stranger's case read "one run wrote every
-    copy" and a five-row batch double run was answered retry at 85%); a process id two hosts both wrote is two
-    processes. Shared by one key only, it is a task's or message's own id that another host ran again: a
-    redelivery, one run."""
+    the same two writers share (one process or run id on two hosts: one_per_host)."""
     found = []
     two_hosts = "host" in roles and len(distinct(cluster, "host")) > 1
     for feature, role_set in (("version", ("version",)), ("host", ("host",)), ("process", ("process", "run"))):
@@ -86,9 +96,8 @@ def observe(cluster: Cluster, roles: set[str], keys: int = 1) -> list[Observatio
         if not any(values.values()):
             continue
         differ = [role for role, v in values.items() if len(v) > 1]
-        shared = feature == "process" and two_hosts and keys > 1 and not differ
-        hosts = hosts_sharing(cluster, present) if shared else set()
-        if len(hosts) > 1:
+        hosts = _hosts_naming(cluster, present) if feature == "process" and two_hosts and not differ else set()
+        if one_per_host(hosts, keys):
             role = next(r for r in present if values[r])
             found.append(Observation(feature, "differ", f"{role} {_one(values)} wrote {keys} keys from both hosts "
                                      f"{' and '.join(sorted(hosts))}: one {role} executed on each host"))

@@ -148,3 +148,15 @@ def test_timeout_retry_in_one_logged_run_is_not_a_race(outcomes):
         named = {c["mechanism"] for c in cluster["evidence"].get("candidates", [])}
         assert cluster["mechanism"] == "retry" or (cluster["mechanism"] == "unknown" and "retry" in named), (
             cluster["mechanism"], cluster["explanation"])
+
+
+def test_a_killed_worker_s_run_under_the_supervisor_s_pid_is_named_not_denied(outcomes):
+    """celery_kill with writer columns and the supervisor's log of each worker's lifetime (its main pid; the table
+    records the child's pid and the task id): the log's runs are ruled out by those columns, and the explanation
+    said "no recorded run was active" although a run on each copy's host was."""
+    truth, scans = outcomes("celery_kill")
+    for cluster in scans["writers+runs"][1]["tables"][0]["clusters"]:
+        said = cluster["explanation"]
+        assert cluster["evidence"]["job_runs"]["verdict"] == "none", said
+        assert "no recorded run was active" not in said, said
+        assert ", on its host: settlement-consumer run worker-" in said and "a log kept by a supervisor" in said, said

@@ -475,7 +475,7 @@ def _unnamed(cluster: dict[str, Any]) -> bool:
 
 def unnamed_clusters(table: dict[str, Any]) -> int:
     """How many identical clusters of a table's findings cleanup.sql leaves out for a NULL identity."""
-    return sum(1 for c in table["clusters"] if c.get("payload") == "identical" and _unnamed(c))
+    return sum(1 for c in table.get("clusters") or () if c.get("payload") == "identical" and _unnamed(c))
 
 
 def identity_label(table: dict[str, Any]) -> str:

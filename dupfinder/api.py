@@ -175,13 +175,13 @@ def _replacing_note(info: TableInfo, keys) -> str:
 def _unnamed_note(info: TableInfo, clusters) -> str | None:
     """Which clusters cleanup.sql leaves out because a row's identity is NULL (a legacy row of an --id column):
     the scan's own files said nothing, or stopped on them as if the findings were bad."""
-    from .values import null_identity
+    from .values import identity_label, unnamed
     from .words import count
 
-    left = sum(1 for c in clusters if c.payload == "identical" and any(null_identity(r.pk) for r in c.rows))
+    left = sum(1 for c in clusters if c.payload == "identical" and unnamed(r.pk for r in c.rows))
     if not left:
         return None
-    named = f"--id {', '.join(info.id_columns)}" if info.id_columns else f"primary key {', '.join(info.primary_key)}"
+    named = identity_label(info.id_columns, info.primary_key)
     return (f"{count(left, 'identical cluster')} {'holds' if left == 1 else 'hold'} a row whose {named} is NULL: no "
             "statement can find, back up or restore that row, so cleanup.sql leaves "
             f"{'it' if left == 1 else 'them'} out (listed there as NOT DELETED) and migration.sql waits; fill in "

@@ -261,7 +261,7 @@ def ts_bind(info: TableInfo, aware: bool | None, moment: datetime) -> Any:
     if info.dialect == "chdb" and aware:
         # ClickHouse converts a bound of a sort-key column strictly and refuses '... +00:00' (and 'Z') text;
         # epoch seconds are an instant it reads whatever the column's zone
-        us = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        us = _epoch_us(moment)
         return f"{'-' if us < 0 else ''}{abs(us) // 1_000_000}.{abs(us) % 1_000_000:06d}"
     return moment if aware else moment.replace(tzinfo=None)
 

@@ -18,7 +18,7 @@ from .detect import FarDuplicate, TableStats
 from .errors import BadFindings
 from .stored import StoredValues
 from .textfiles import read_text
-from .values import iso_from_us, iso_timestamp, jsonable, null_identity
+from .values import iso_from_us, iso_timestamp, jsonable, unnamed
 from .writers import WriterColumn
 
 
@@ -68,7 +68,7 @@ class TableResult:
             return 0
         # a cluster holding a row whose identity is NULL is left to a person: no statement can name that row
         return sum(len(c.rows) - 1 for c in self.clusters
-                   if c.payload == "identical" and not any(null_identity(r.pk) for r in c.rows))
+                   if c.payload == "identical" and not unnamed(r.pk for r in c.rows))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
-from .values import null_identity
+from .values import unnamed
 from .words import count
 
 MECHANISMS = ("deploy_overlap", "multi_host", "duplicate_run", "worker_race", "retry", "same_transaction",
@@ -189,8 +189,8 @@ def _table_counts(table: dict[str, Any], clusters: list[dict[str, Any]], baselin
         counts["clusters"] += 1
         counts["rows"] += rows
         # as rows_to_delete: a cluster holding a row with a NULL identity is left out of cleanup.sql
-        counts["delete"] += rows - 1 if c.get("payload") == "identical" and not any(
-            null_identity(r.get("pk")) for r in c.get("rows", [])) else 0
+        counts["delete"] += rows - 1 if c.get("payload") == "identical" and not unnamed(
+            r.get("pk") for r in c.get("rows", [])) else 0
         counts["divergent"] += c.get("payload") == "divergent"
         if c.get("incident"):
             incidents.add(c.get("incident"))

@@ -35,7 +35,7 @@ from .sqltemplates import (
     spelled_out,
     stream_sql,
 )
-from .values import null_identity, since_shown
+from .values import since_shown
 from .words import count
 from .writers import ROLE_WORDS
 
@@ -457,11 +457,9 @@ def _divergent(table: dict[str, Any], guessed: dict[str, str]) -> Iterator[dict[
         differing = _cleanable(cluster, guessed)
         if differing is None:
             continue
-        live = sum((r.get("values") or {}).get(deleted) is None for r in cluster["rows"]) if deleted else 2
-        # json.dumps with ensure_ascii keeps values from the database on one comment line
-        yield {"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
-               "ids": json.dumps([r.get("pk") for r in cluster["rows"]], ensure_ascii=True, default=str),
-               "columns": json.dumps(differing, ensure_ascii=True), "soft": deleted if live == 1 else None,
+        live = sum(_live(cluster["rows"], deleted)) if deleted else 2
+        yield {**_named(cluster), "columns": json.dumps(differing, ensure_ascii=True),
+               "soft": deleted if live == 1 else None,
                "guessed": [{"column": c, "role": guessed[c], "option": shell_word(f"{guessed[c]}={c}")}
                            for c in differing if c in guessed]}
 
@@ -470,7 +468,7 @@ def _unnamed(cluster: dict[str, Any]) -> bool:
     """Whether a row of the cluster has a NULL identity: the guard cannot find it (nor its survivor, if it is
     one), the delete cannot name it and rollback could not tell it from the row put back, so the cluster is
     left to a person."""
-    return any(null_identity(row.get("pk")) for row in cluster["rows"])
+    return values.unnamed(row.get("pk") for row in cluster["rows"])
 
 
 def unnamed_clusters(table: dict[str, Any]) -> int:
@@ -480,17 +478,21 @@ def unnamed_clusters(table: dict[str, Any]) -> int:
 
 def identity_label(table: dict[str, Any]) -> str:
     """What identifies the table's rows, as a person would name it: ``--id event_id`` or ``primary key id``."""
-    if table.get("id_columns"):
-        return f"--id {', '.join(table['id_columns'])}"
-    return f"primary key {', '.join(table.get('primary_key') or [])}" if table.get("primary_key") else "row id"
+    return values.identity_label(table.get("id_columns") or [], table.get("primary_key") or [])
 
 
 def _unnamed_clusters(table: dict[str, Any], guessed: dict[str, str]) -> Iterator[dict[str, str]]:
     """The identical clusters left out for a NULL identity, as the header's comments name them."""
     for cluster in table["clusters"]:
         if _cleanable(cluster, guessed) is None and _unnamed(cluster):
-            yield {"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
-                   "ids": json.dumps([r.get("pk") for r in cluster["rows"]], ensure_ascii=True, default=str)}
+            yield _named(cluster)
+
+
+def _named(cluster: dict[str, Any]) -> dict[str, str]:
+    """A cluster's key and row identities as the header's comments name a cluster left out (json.dumps with
+    ensure_ascii keeps values from the database on one comment line)."""
+    return {"key": json.dumps(cluster["key"], ensure_ascii=True, default=str),
+            "ids": json.dumps([r.get("pk") for r in cluster["rows"]], ensure_ascii=True, default=str)}
 
 
 def shell_word(text: str) -> str:
@@ -891,8 +893,13 @@ def soft_delete_column(table: dict[str, Any]) -> str | None:
 
 def _survivor(rows: list[dict[str, Any]], keep: str, deleted: str | None) -> dict[str, Any]:
     """The row of a cluster that a cleanup keeps: never a soft-deleted copy while a live one exists."""
-    live = [deleted is None or (r.get("values") or {}).get(deleted) is None for r in rows]
-    return rows[values.survivor_index(live, keep)]
+    return rows[values.survivor_index(_live(rows, deleted), keep)]
+
+
+def _live(rows: list[dict[str, Any]], deleted: str | None) -> list[bool]:
+    """For each row of a cluster, whether the application still sees it: its soft-delete column ``deleted`` is
+    NULL (every row, without one; a row without its values counts as live)."""
+    return [deleted is None or (r.get("values") or {}).get(deleted) is None for r in rows]
 
 
 def live_rows(table: dict[str, Any]) -> str | None:
@@ -911,7 +918,7 @@ def _live_divergent(table: dict[str, Any], column: str | None) -> int:
     if column is None:
         return int(table.get("divergent_clusters") or 0)
     return sum(1 for c in table.get("clusters") or () if c.get("payload") == "divergent"
-               and sum((r.get("values") or {}).get(column) is None for r in c.get("rows") or ()) > 1)
+               and sum(_live(c.get("rows") or [], column)) > 1)
 
 
 def _repointing_parents(table: dict[str, Any], tables: list[dict[str, Any]]) -> list[str]:

@@ -164,6 +164,27 @@ def null_identity(pk: Any) -> bool:
     return isinstance(pk, dict) and any(v is None for v in pk.values())
 
 
+def unnamed(pks: Iterable[Any]) -> bool:
+    """Whether a cluster's rows (their identities, ``pks``) hold one with a NULL (null_identity): cleanup.sql
+    leaves such a cluster to a person, and nothing counts it as rows to delete.
+
+    >>> unnamed([{"id": 1}, {"id": None}]), unnamed([{"id": 1}, {"id": 2}])
+    (True, False)
+    """
+    return any(null_identity(pk) for pk in pks)
+
+
+def identity_label(id_columns: Sequence[str], primary_key: Sequence[str]) -> str:
+    """What identifies a table's rows, as a person would name it: ``--id event_id`` or ``primary key id``.
+
+    >>> identity_label(["event_id"], []), identity_label([], ["id"]), identity_label([], [])
+    ('--id event_id', 'primary key id', 'row id')
+    """
+    if id_columns:
+        return f"--id {', '.join(id_columns)}"
+    return f"primary key {', '.join(primary_key)}" if primary_key else "row id"
+
+
 def since_shown(table: dict[str, Any]) -> str | None:
     """A findings table's --since bound as the scan compared it with the column. On a column without time zone
     the bound is a wall time (the earlier of its UTC and local readings) that findings.json keeps with a UTC

@@ -25,6 +25,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         check_ids_unique,
         check_key_equality,
         check_timestamp_column,
+        check_where,
         introspect,
         mask_url,
         read_in_utc,
@@ -44,6 +45,9 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     tables: list[TableResult] = []
     with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
         standby = standby_state(conn)  # first: the snapshot every table is read in is taken here
+        for spec in options.tables:  # a bad --where stops the scan before any table is read
+            if spec.where:
+                check_where(conn, introspect(conn, spec.table, {"key": list(spec.keys)}), spec.where)
         total = len(options.tables)
         for done, spec in enumerate(options.tables):
             started = time.monotonic()
@@ -53,6 +57,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given,
                                                    "--ignore": list(spec.ignore)},
                               children=True, ids=spec.ids)
+            info = dataclasses.replace(info, where=spec.where)
             if info.id_columns:
                 check_ids_unique(conn, info)
             ts_note = check_timestamp_column(info, spec.ts, conn)
@@ -75,7 +80,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             xmin_share = clock.xmin_share(conn, info, found, clusters)
             behind = (rows_behind_since(conn, info, spec) if spec.since is not None and aware is False and not utc
                       and not found.stats.rows_scanned else None)
-            warnings = (behind,) if behind else ()
+            warnings = (*((behind,) if behind else ()), *((_row_security_warning(info),)
+                                                           if info.row_security_role else ()))
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]
@@ -84,6 +90,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             notes = [*_notes(info, aware, utc), *([ts_note] if ts_note else []), *([divergence] if divergence else []),
                      *([unnamed] if unnamed else []),
                      *([since_note] if since_note else []),
+                     *([_where_note(spec.where, conn.dialect.name)] if spec.where else []),
                      *found.stats.notes(),
                      *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected,
                                   bool(standby))]
@@ -188,6 +195,14 @@ def _unnamed_note(info: TableInfo, clusters) -> str | None:
             "the NULL, or name columns that hold no NULL with --id, and scan again")
 
 
+def _where_note(where: str, dialect: str) -> str:
+    """What a scan filtered with --where read, and what that changes in the files it writes."""
+    from .remediate import filtered_migration
+
+    return (f"only rows where {where} were read (--where): rows outside it are neither counted nor clustered; "
+            f"cleanup.sql deletes a row only while it and its survivor still match it; {filtered_migration(dialect)}")
+
+
 def _notes(info: TableInfo, aware: bool | None, utc: bool = False) -> list[str]:
     notes = []
     if info.id_columns:
@@ -204,6 +219,10 @@ def _notes(info: TableInfo, aware: bool | None, utc: bool = False) -> list[str]:
     if info.inherited_by:
         notes.append(f"tables inherit from this one ({', '.join(info.inherited_by)}): only its own rows are read and "
                      "cleaned (FROM ONLY); scan each of them on its own")
+    if info.partition_of:  # a double run straddling its bounds wrote one copy here and one in a neighbour
+        notes.append(f"a partition of {info.partition_of}: only its own rows are read, so copies written on either "
+                     f"side of its bounds (a double run around the boundary) are not paired, and a "
+                     f"unique index here covers this partition alone; scan {info.partition_of} to read them all")
     if aware is False and utc:  # a MySQL/MariaDB TIMESTAMP holds an instant, handed back in the session's UTC
         notes.append("the timestamp column (TIMESTAMP) is read in UTC, the scan's session time zone: gaps are "
                      "computed between instants")
@@ -341,6 +360,16 @@ def evaluate(findings_path: str | Path, labels_path: str | Path, abstentions_rig
     return score_findings(read_findings(findings_path), labels_path, abstentions_right, bins)
 
 
+def _row_security_warning(info) -> str:
+    """What a scan under row-level security did not see: a read-only audit role that policies filter reads a
+    part of the table, while its totals read as the whole; migration.sql's pre-flight, run by the owner, counts the
+    rest (it stopped on duplicates the scan never reported)."""
+    return (f"row-level security is active for role {info.row_security_role}: the scan read "
+            "only the rows its policies show, so keys written twice among the rows hidden from it are neither found "
+            "nor cleaned up, and migration.sql's pre-flight, run by the table's owner, counts them; scan as a role "
+            "that bypasses row-level security (BYPASSRLS, or the owner) to audit every row")
+
+
 def migrate(url: str, table: str, keys: list[str] | tuple[str, ...], nulls_not_distinct: bool = False,
             where: str | None = None, warn: Callable[[str], None] | None = None) -> str:
     """Return the UNIQUE migration for ``table`` on ``keys``, after checking both exist (runs nothing).
@@ -372,27 +401,32 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
     table's name as shown, the schema and name the SQL qualifies it with (the schema it was found in), whether
     others INHERIT from it (its pre-flight then counts its own rows only) and whether the server is a hot
     standby (the migration must then run on the primary)."""
-    import sqlalchemy as sa
-
-    from .connect import introspect, read_only, standby_state
+    from .config import check_predicate
+    from .connect import check_where, introspect, read_only, standby_state
     from .errors import UsageError
-    from .remediate import check_predicate, shell_word
-    from .sqltemplates import ident, quote_table, render_sql, sql_text
+    from .recommend import partitioned_advice
+    from .remediate import VIEW_REFUSAL, shell_word
+    from .sqltemplates import ident
     from .values import soft_delete_column
 
     where = check_predicate(where)
     with read_only(url) as conn:
-        info = introspect(conn, table, {"key": list(keys)})
+        # a view needs no row identity here (the --id it was asked for is no option of migrate): it is refused
+        info = introspect(conn, table, {"key": list(keys)}, require_identity=False)
+        if info.view:
+            raise UsageError(f"{info.qualified_name} is {VIEW_REFUSAL}; a UNIQUE constraint belongs on that table")
+        if info.partitioned:  # the file's own check would stop it whatever it held: say what to do instead
+            raise UsageError(f"{info.qualified_name} is not migrated: "
+                             f"{partitioned_advice(keys, info.partition_key)}")
+        if warn and info.partition_of:
+            warn(f"{info.qualified_name} is a partition of {info.partition_of}: its unique index covers this "
+                 "partition alone, so a copy written into another partition still gets in")
         if where:
-            try:
-                conn.execute(sql_text(render_sql("predicate_check.sql.j2", conn.dialect, where=where,
-                                                table=quote_table(conn.dialect, info.name, info.schema))))
-            except sa.exc.DBAPIError as err:
-                reason = str(err.orig or err).strip().splitlines()[0]
-                raise UsageError(f"--where {where!r} does not work on {info.qualified_name}: {reason}") from None
+            check_where(conn, info, where)
         elif warn and (deleted := soft_delete_column((c.name, c.type) for c in info.columns)):
             warn(f"{info.qualified_name} soft-deletes its rows ({deleted}): a UNIQUE constraint over every row "
                  "refuses a row created again after a soft delete; for uniqueness among the rows not deleted, "
                  f"add --where {shell_word(ident(conn.dialect, deleted) + ' IS NULL')}")
         standby = standby_state(conn) is not None
         return conn.dialect.name, info.qualified_name, info.sql_schema, info.name, bool(info.inherited_by), standby
+

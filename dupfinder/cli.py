@@ -163,6 +163,9 @@ def main(ctx: click.Context, traceback: bool) -> None:
               help="Column naming who wrote a row; roles: host, process, run, version, app.")
 @click.option("--no-infer-writers", is_flag=True, help="Do not guess writer columns from column names.")
 @click.option("--since", default=None, help="Only rows written since DURATION ago (30m) or since TIMESTAMP.")
+@click.option("--where", "where", metavar="PREDICATE", default=None,
+              help="Only rows matching this SQL predicate count, e.g. \"deleted_at IS NULL\" (checked on the "
+                   "database first; cleanup.sql re-checks it; the migration is a partial unique index on it).")
 @click.option("--keep", type=click.Choice(["earliest", "latest"]), default=None, help="Row to keep [earliest].")
 @click.option("--timezone", default=None, help="The scheduler's time zone, for clock-change evidence.")
 @click.option("--incident-gap", default=None, help="Largest gap between clusters of one incident [10m].")
@@ -186,8 +189,9 @@ def main(ctx: click.Context, traceback: bool) -> None:
               help="Read runs from log lines: named groups start+end, ts+duration or ts+phase; job, host, "
                    "process, run.")
 @_handle_errors
-def scan(url, table, keys, ts, ids, ignore, window, writers, no_infer_writers, since, keep, timezone, incident_gap,
-         statement_timeout, work_mem, config_path, out, fmt, fail_on, baseline, quiet, runs, runs_pattern):
+def scan(url, table, keys, ts, ids, ignore, window, writers, no_infer_writers, since, where, keep, timezone,
+         incident_gap, statement_timeout, work_mem, config_path, out, fmt, fail_on, baseline, quiet, runs,
+         runs_pattern):
     """Scan tables at URL (or DUPFINDER_URL) for rows with the same key written moments apart."""
     started = _Startup()
     from . import api, gates
@@ -198,6 +202,9 @@ def scan(url, table, keys, ts, ids, ignore, window, writers, no_infer_writers, s
     if config_path:
         if table or keys or ts or writers or ids or ignore:
             raise UsageError("give tables either with --config or with --table/--key/--ts, not both")
+        if where:
+            raise UsageError("--where applies to one table: with --config give it as where = \"...\" in the table's "
+                             "[[table]] entry")
         overrides = {"window": window, "keep": keep, "since": since, "timezone": timezone,
                      "incident_gap": incident_gap, **({"infer_writers": False} if no_infer_writers else {})}
         config_url, specs = api.scan_specs_from_config(config_path, overrides)
@@ -211,7 +218,7 @@ def scan(url, table, keys, ts, ids, ignore, window, writers, no_infer_writers, s
             raise UsageError(f"missing {', '.join(missing)} (or use --config FILE)")
         specs = [table_spec(table=table, keys=keys, ts=ts, window=window, writers=writers,
                             infer_writers=not no_infer_writers, keep=keep or "earliest", since=since,
-                            timezone=timezone, incident_gap=incident_gap, ids=ids, ignore=ignore)]
+                            timezone=timezone, incident_gap=incident_gap, ids=ids, ignore=ignore, where=where)]
     url = _database_url(url, config_url)
     checks = gates.parse_gates(fail_on)
     accepted = gates.load_baseline(baseline) if baseline else None
@@ -236,6 +243,8 @@ def scan(url, table, keys, ts, ids, ignore, window, writers, no_infer_writers, s
     verdict = gates.evaluate(doc, checks, accepted)
     click.get_current_context().meta["dupfinder.exit_code"] = verdict.exit_code
     _print_warnings(doc)
+    if not quiet and fmt != "text":  # the text says it in each table's notes
+        _print_filters(doc)
     if quiet:
         pass
     elif fmt == "json":
@@ -265,6 +274,17 @@ def _print_warnings(doc: dict[str, Any]) -> None:
             click.echo(spelled_out(f"warning: {t['table']}: {warning}"), err=True)
     if doc.get("standby", {}).get("replay_paused"):  # a standby that stopped replaying: a pass says nothing new
         click.echo(spelled_out(f"warning: {standby_note(doc)}"), err=True)
+
+
+def _print_filters(doc: dict[str, Any]) -> None:
+    """A filtered scan (--where) on standard error beside machine output: its counts, its pass and the unique
+    index its migration.sql offers hold only for the rows matching the predicate."""
+    for t in (t for t in doc["tables"] if t.get("where")):  # remediate is imported by a filtered scan only
+        from .remediate import filtered_migration
+        from .sqltemplates import spelled_out
+
+        click.echo(spelled_out(f"note: {t['table']}: only rows where {t['where']} were read (--where); "
+                               f"{filtered_migration(t.get('dialect', 'sqlite'))}"), err=True)
 
 
 def _leave(code: object) -> NoReturn:
@@ -457,23 +477,27 @@ def migrate(url, table, keys, output, alembic_dir, nulls_not_distinct, where):
 @click.option("-o", "output", type=click.Path(dir_okay=False), default="dupfinder.toml", show_default=True,
               help="Write the starter config here.")
 @click.option("--force", is_flag=True, help="Overwrite the config file if it exists.")
+@click.option("--where", "where", metavar="PREDICATE", default=None,
+              help="Only rows matching this SQL predicate count (e.g. \"deleted_at IS NULL\"); written into each "
+                   "[[table]]; a table it does not work on is skipped.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 @_handle_errors
-def discover(url, schemas, output, force, fmt):
+def discover(url, schemas, output, force, where, fmt):
     """Propose business keys for tables with a creation timestamp and no unique constraint; write a
     starter dupfinder.toml that scan --config accepts."""
     import json
 
-    from .config import writable_file
+    from .config import check_predicate, writable_file
     from .discover import discover as propose
     from .discover import starter_toml
     from .errors import UsageError
 
+    where = check_predicate(where)  # bad text is refused before anything else
     url = _database_url(url)
     path = writable_file(output)
     if path.exists() and not force:
         raise UsageError(f"{output} exists; pass --force to overwrite it or -o to write elsewhere")
-    proposals = propose(url, schemas)
+    proposals = propose(url, schemas, where)
     keyed = any(p.keys for p in proposals)  # a config without one [[table]] is nothing scan --config can run
     if keyed:
         path.write_text(starter_toml(url, proposals), encoding="utf-8")
@@ -570,7 +594,8 @@ def _print_summary(doc: dict[str, Any]) -> None:
         head = (f"{t['table']}: {count(len(clusters), 'near-duplicate cluster')} in "
                 f"{count(len(t['incidents']), 'incident')}, {count(t['rows_in_clusters'], 'row')}, "
                 f"{t['rows_to_delete']:,} to delete, {t['divergent_clusters']:,} divergent; "
-                f"{count(t['far_duplicates'], 'far-duplicate key')}; {count(t['rows_scanned'], 'row')} scanned")
+                f"{count(t['far_duplicates'], 'far-duplicate key')}; {count(t['rows_scanned'], 'row')} scanned"
+                + (f" (only rows where {t['where']})" if t.get("where") else ""))
         echo(head)
         if t.get("far_duplicate_keys"):
             echo(f"  far duplicates: {_far_words(t)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +39,9 @@ class TableSpec:
     # --ignore: columns left out of the comparison between copies (a per-row request id, a second write time):
     # copies differing only there are exact duplicates; the guard still compares whole rows
     ignore: tuple[str, ...] = ()
+    # --where: the rows that count (a soft delete, one tenant): one SQL predicate every statement reading the
+    # table applies, and cleanup.sql's guard checks again
+    where: str | None = None
 
     def __post_init__(self) -> None:
         if not self.table:
@@ -85,6 +89,46 @@ class ScanOptions:
     runs: tuple[str, ...] = ()  # job-run files (CSV, JSON lines, logs): evidence from outside the table
     runs_pattern: str | None = None  # regex with named groups that reads runs from plain log lines
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+# what may not appear in a --where predicate, which is pasted into statements and into files psql, sqlite3 and
+# mysql run: a second statement (';'), a comment that hides the rest of a line ('--', '/*', MySQL's '#'), the end of a
+# dollar-quoted block ('$'), a psql meta-command ('\\'), a bind parameter SQLAlchemy would read (':name'), and
+# control or invisible characters (a line break, a bidirectional mark that reorders what a reviewer reads)
+_PREDICATE_REFUSED = re.compile(r"[;$#\\\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f"
+                                r"\u2028-\u202e\u2060-\u206f\ufeff]|--|/\*|(?<![:\w]):\w")
+_PREDICATE_TOKENS = re.compile(r"""'[^']*'|"[^"]*"|`[^`]*`|[()]|['"`]""")
+
+
+def check_predicate(where: str | None) -> str | None:
+    """A --where predicate is one boolean expression the user writes; refuse what could end it early or run
+    anything besides it: the characters above, and quotes or parentheses that do not pair up (``a = 1) OR (1 = 1``
+    reads as one expression alone, and as another inside ``AND (...)``). The database checks the rest.
+
+    >>> check_predicate(" status = 'active' ")
+    "status = 'active'"
+    >>> check_predicate("deleted_at::date IS NULL AND note <> 'a;b'")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dupfinder.errors.UsageError: --where must be one boolean expression on one line, without ';', ...; found ';'
+    """
+    if where is None:
+        return None
+    where = where.strip()
+    if not where:
+        raise UsageError("--where is empty: give a boolean expression such as \"deleted_at IS NULL\"")
+    if found := _PREDICATE_REFUSED.search(where):
+        raise UsageError("--where must be one boolean expression on one line, without ';', comments, '#', '$', "
+                         f"\\, a ':name' or control characters; found {found.group()!r}")
+    depth = 0
+    for token in _PREDICATE_TOKENS.findall(where):
+        depth += {"(": 1, ")": -1}.get(token, 0)
+        if depth < 0 or token in ("'", '"', "`"):
+            what = "a ')' before its '('" if depth < 0 else f"a {token} that is never closed"
+            raise UsageError(f"--where {where!r} is not one expression: {what}")
+    if depth:
+        raise UsageError(f"--where {where!r} is not one expression: a '(' that is never closed")
+    return where
 
 
 def parse_writers(pairs: list[str] | tuple[str, ...] | dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -137,6 +181,7 @@ def table_spec(
     runs: tuple[str, ...] = (),
     runs_pattern: str | None = None,
     ignore: list[str] | tuple[str, ...] | str = (),
+    where: str | None = None,
     named: Mapping[str, str] | None = None,
 ) -> TableSpec:
     """Build a TableSpec from the loose values a command line or a TOML table gives. ``named``: how the
@@ -161,6 +206,7 @@ def table_spec(
         runs=tuple(runs),
         runs_pattern=runs_pattern,
         ignore=(ignore,) if isinstance(ignore, str) else tuple(ignore or ()),
+        where=check_predicate(where),
     )
 
 
@@ -172,7 +218,7 @@ _DEFAULT_FIELDS = {"window": _DURATION, "keep": _TEXT, "since": _TEXT, "timezone
 _TOP_FIELDS = {"database": _TEXT, "table": "tables", "tables": "tables", "runs": "runs", "runs_pattern": "runs",
                **_DEFAULT_FIELDS}
 _TABLE_FIELDS = {"name": _TEXT, "table": _TEXT, "key": _KEYS, "keys": _KEYS, "ts": _TEXT, "writers": _WRITERS,
-                 "id": _KEYS, "ids": _KEYS, "ignore": _KEYS, "runs": "runs", "runs_pattern": "runs",
+                 "id": _KEYS, "ids": _KEYS, "ignore": _KEYS, "runs": "runs", "runs_pattern": "runs", "where": _TEXT,
                  **_DEFAULT_FIELDS}
 
 
@@ -279,6 +325,7 @@ def _spec_of(merged: dict[str, Any], keys, runs: tuple[str, ...], runs_pattern: 
         runs=runs,
         runs_pattern=runs_pattern,
         ignore=merged.get("ignore", ()),
+        where=merged.get("where"),
         named=named,
     )
 

@@ -448,8 +448,18 @@ class TableInfo:
     inherited_by: tuple[str, ...] = ()
     # PostgreSQL: a partitioned table (relkind 'p'), on which CREATE INDEX CONCURRENTLY is refused
     partitioned: bool = False
+    # PostgreSQL: a partitioned table's partition key columns, in order ('' for an expression); a UNIQUE
+    # constraint or index on the table must hold every one of them
+    partition_key: tuple[str, ...] = ()
+    # PostgreSQL: the role whose row-level security policies filter what the scan reads (None: every row is read)
+    row_security_role: str | None = None
+    # PostgreSQL: the partitioned table this one is a partition of (as regclass text), None for any other table
+    partition_of: str | None = None
     # ClickHouse: the sort key's expressions, which a ReplacingMergeTree replaces rows on
     sort_key: tuple[str, ...] = ()
+    # scan --where: the predicate on the rows that count; every statement reading the table applies it
+    # (queries/_dialect.sql.j2's ``kept``)
+    where: str | None = None
 
     @property
     def heap(self) -> bool:
@@ -670,6 +680,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         plain_indexes=plain,
         id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else home,
         inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p", sort_key=sort_key,
+        partition_key=found[7] if found and found[4] == "p" else (),
+        row_security_role=found[8] if found else None, partition_of=found[9] if found else None,
     )
 
 
@@ -684,7 +696,8 @@ def _is_view(inspector, schema: str | None, name: str) -> bool:
 
 def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
     """PostgreSQL: (schema, name, primary key, unique constraints, relkind, the schema it lives in, the tables
-    inheriting from it) of ``table``
+    inheriting from it, the partition key's columns, the role row-level security filters the rows for or None,
+    the table it is a partition of or None) of ``table``
     as ``resolve_table`` and the inspector would find them (the name as given in the default schema, else
     ``schema.table``), read in one catalog statement per name tried; None when not found there
     (``resolve_table`` then says what is near)."""
@@ -697,7 +710,8 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
         except exc.DBAPIError as err:
             raise QueryFailed(f"cannot introspect table {table!r}: {first_line(err)}") from None
         if row is not None:
-            return where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3], tuple(row[4])
+            return (where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3], tuple(row[4]),
+                    tuple(row[5]), row[7] if row[6] else None, row[8])
     return None
 
 
@@ -706,12 +720,28 @@ def check_ids_unique(conn: Connection, info: TableInfo) -> None:
     from .sqltemplates import quote_table, render_sql, sql_text
 
     sql = render_sql("ids_unique.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
-                     keys=list(info.id_columns))
+                     keys=list(info.id_columns), where=info.where)
     repeated = conn.execute(sql_text(sql)).first()
     if repeated is not None:
         shown = ", ".join(f"{c}={v!r}" for c, v in zip(info.id_columns, repeated, strict=False))
         raise UsageError(f"--id {', '.join(info.id_columns)} does not identify a row of {info.qualified_name!r}: "
                          f"more than one row has {shown}; name more columns with --id")
+
+
+def check_where(conn: Connection, info: TableInfo, where: str) -> None:
+    """Run a --where predicate on the table, reading no row, so an unknown column, a syntax error or a name the
+    scan's statements cannot resolve is a usage error before anything else runs. The table is read under an
+    alias, as the detection reads it: a predicate naming the table (``orders.status``) works in some statements
+    and fails in others, so it is refused here."""
+    from .sqltemplates import quote_table, render_sql, sql_text
+
+    table = quote_table(conn.dialect, info.name, info.sql_schema) + " AS _dupfinder_row"
+    try:  # no savepoint here (DuckDB has none): a refusal ends a scan; discover keeps its own around this
+        conn.execute(sql_text(render_sql("predicate_check.sql.j2", conn.dialect, where=where, table=table)))
+    except exc.DBAPIError as err:
+        named = " (name the table's columns without the table's name)" if f"{info.name}." in where else ""
+        reason = first_line(err)
+        raise UsageError(f"--where {where!r} does not work on {info.qualified_name}: {reason}{named}") from None
 
 
 def check_key_equality(conn: Connection, info: TableInfo, keys: tuple[str, ...]) -> None:
@@ -1007,7 +1037,7 @@ def _sqlite_values_are_moments(conn: Connection, info: TableInfo, column: Column
     from .sqltemplates import quote_table, render_sql, spelled_out, sql_text
 
     sql = render_sql("ts_sample_sqlite.sql.j2", conn.dialect, table=quote_table(conn.dialect, info.name, info.schema),
-                     ts=column.name)
+                     ts=column.name, where=info.where)
     sampled, moments, example = conn.execute(sql_text(sql)).one()
     kind = "of no declared type" if column.type.upper() in ("", "NULL") else f"declared {column.type}"
     if sampled and moments * 2 < sampled:

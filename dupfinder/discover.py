@@ -27,6 +27,7 @@ from .connect import (
     ENGINE_LABELS,
     TableInfo,
     check_timestamp_column,
+    check_where,
     first_line,
     introspect,
     read_only,
@@ -107,12 +108,14 @@ class Proposal:
     index: str | None = None  # CREATE INDEX on (key..., ts) when no index starts with the key: scans sort then
     identity: str | None = None  # why a scan cannot find the table's rows again until `ids` are named
     index_where: str | None = None  # where to run ``index``: on a hot standby, the primary
+    where: str | None = None  # discover --where: only the rows matching it were measured (and the scan reads)
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
                 "evidence": self.evidence, "rows_read": self.rows_read, "alternatives": self.alternatives,
                 "skipped": self.skipped, "index": self.index, "window": self.window, "identity": self.identity,
-                **({"index_where": self.index_where} if self.index_where else {})}
+                **({"index_where": self.index_where} if self.index_where else {}),
+                **({"where": self.where} if self.where else {})}
 
     @property
     def index_advice(self) -> str:
@@ -121,8 +124,9 @@ class Proposal:
         return f"no index starts with this key, so every scan sorts the table's keys: {self.index}{where}"
 
 
-def discover(url: str, schemas: Sequence[str] = ()) -> list[Proposal]:
-    """Propose a key per table of every schema ``schemas`` names (none: the default schema), read-only.
+def discover(url: str, schemas: Sequence[str] = (), where: str | None = None) -> list[Proposal]:
+    """Propose a key per table of every schema ``schemas`` names (none: the default schema), read-only;
+    ``where``: only the rows matching this predicate count (a table it does not work on is skipped).
 
     A schema-per-tenant database holds the same tables in hundreds of schemas: one run over all of them
     (``tenant_*``) writes one config, where a run per schema wrote hundreds of files to merge by hand.
@@ -133,7 +137,8 @@ def discover(url: str, schemas: Sequence[str] = ()) -> list[Proposal]:
             chosen = matching_schemas(inspector.get_schema_names(), schemas) if schemas else [None]
         except sa.exc.DBAPIError as err:
             raise QueryFailed(f"cannot list schemas: {first_line(err)}") from None
-        named = [(_bare(p.table, schema), p) for schema in chosen for p in _discover_schema(conn, inspector, schema)]
+        named = [(_bare(p.table, schema), p) for schema in chosen
+                 for p in _discover_schema(conn, inspector, schema, where)]
         proposals = [_borrowed(conn, p, name, named) if p.rows_read == EMPTY else p for name, p in named]
         if standby_state(conn):
             proposals = [dataclasses.replace(p, index_where=STANDBY_INDEX) if p.index else p for p in proposals]
@@ -162,7 +167,7 @@ def _borrowed(conn: Connection, empty: Proposal, name: str, named: list[tuple[st
         return empty
     return Proposal(info.qualified_name, ts, keys, f"the table is empty: the key {count:,} of the "
                     f"{sum(votes.values()):,} other {name} tables discovered got", EMPTY,
-                    index=_missing_index(conn, info, keys, ts), identity=_identity_missing(info))
+                    index=_missing_index(conn, info, keys, ts), identity=_identity_missing(info), where=empty.where)
 
 
 def matching_schemas(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
@@ -193,7 +198,8 @@ def _closest(pattern: str, names: Sequence[str]) -> str:
     return f"{'closest' if near else 'schemas'}: {', '.join(shown)}{more}" if shown else "the database has no schema"
 
 
-def _discover_schema(conn: Connection, inspector: sa.Inspector, schema: str | None) -> list[Proposal]:
+def _discover_schema(conn: Connection, inspector: sa.Inspector, schema: str | None,
+                     where: str | None = None) -> list[Proposal]:
     """Propose a key per table of one schema (``None``: the default one); a table it cannot read is skipped."""
     proposals = []
     try:
@@ -213,7 +219,7 @@ def _discover_schema(conn: Connection, inspector: sa.Inspector, schema: str | No
             savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
             with savepoint, warnings.catch_warnings():
                 warnings.simplefilter("ignore", sa.exc.SAWarning)  # types the dialect does not know
-                proposal = _discover_table(conn, qualified)
+                proposal = _discover_table(conn, qualified, where)
         except (QueryFailed, sa.exc.DBAPIError) as err:
             if recovery_conflict(err):  # not this table's fault: the standby ended the whole read
                 raise
@@ -233,8 +239,15 @@ def _partitions(conn: Connection, schema: str | None) -> set[str]:
                             {"schema": schema}).scalars())
 
 
-def _discover_table(conn: Connection, qualified: str) -> Proposal:
+def _discover_table(conn: Connection, qualified: str, where: str | None = None) -> Proposal:
     info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
+    if where:
+        try:
+            with conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext():
+                check_where(conn, info, where)
+        except UsageError as err:  # a predicate on columns this table lacks: the others are still measured
+            return Proposal(info.qualified_name, "", None, f"skipped: {err}", "no rows", skipped=str(err))
+        info = dataclasses.replace(info, where=where)
     # a table passed over gets its line too: a person listing 25 tables and reading 24 wonders about the 25th
     constrained = [u for u in info.unique_constraints if tuple(u) != info.primary_key]
     if constrained:
@@ -256,7 +269,10 @@ def _timestamp_column(info: TableInfo, conn: Connection | None = None) -> str | 
         upper = c.type.upper()
         return "TIMESTAMP" in upper or "DATETIME" in upper or c.timezone is not None
 
-    timed = [c.name for c in info.columns if is_time(c) and info.primary_key != (c.name,)]
+    from .values import soft_delete_column
+
+    deleted = soft_delete_column((c.name, c.type) for c in info.columns)  # set later, never the creation time
+    timed = [c.name for c in info.columns if is_time(c) and info.primary_key != (c.name,) and c.name != deleted]
     if not timed and conn is not None and info.dialect == "sqlite":
         timed = [c.name for c in info.columns if info.primary_key != (c.name,) and _holds_moments(conn, info, c)]
     if not timed:
@@ -321,17 +337,20 @@ def _splitters(info: TableInfo, ts: str, columns: list[str]) -> list[str]:
 
 def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     table = read_from(conn.dialect, info)  # a parent's heirs' rows are not its own: a scan reads it ONLY too
-    total = int(conn.execute(sql_text(render_sql("row_count.sql.j2", conn.dialect, table=table))).scalar_one())
-    lo = _slice_start(conn, table, ts, total)
+    total = int(conn.execute(sql_text(render_sql("row_count.sql.j2", conn.dialect, table=table,
+                                                 where=info.where))).scalar_one())
+    lo = _slice_start(conn, table, ts, total, info.where)
     rows_read = (EMPTY if not total else f"all {total:,} rows" if lo is None
                  else f"the latest {SLICE_ROWS:,} of {total:,} rows")
+    if total and info.row_security_role:  # the rows the policies show, not the table: keys measured on a part
+        rows_read += f" that row-level security shows role {info.row_security_role}"
     columns = _candidates(info, ts)
     measured: dict[tuple[str, ...], KeySet] = {}
 
     def measure(cols: tuple[str, ...], nulls_kept: tuple[str, ...] = ()) -> KeySet:
         if (cols, nulls_kept) not in measured:
             sql = render_sql("discover_keyset.sql.j2", conn.dialect, table=table, keys=list(cols), ts=ts,
-                             bounded=lo is not None, nulls_kept=list(nulls_kept))
+                             bounded=lo is not None, nulls_kept=list(nulls_kept), where=info.where)
             params: dict[str, Any] = {"near_us": int(NEAR_SECONDS * 1e6)}
             if lo is not None:
                 params["lo"] = lo  # read from the column itself: it binds back as it came
@@ -346,7 +365,8 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     good = [s for s in sets if _fits(measure(s)) and not _too_coarse(s, splitters, measure)]
     minimal = [s for s in good if not any(set(o) < set(s) for o in good)]
     if not minimal:
-        return Proposal(info.qualified_name, ts, None, _why_no_key(total, columns, sets, measure), rows_read)
+        return Proposal(info.qualified_name, ts, None, _why_no_key(total, columns, sets, measure), rows_read,
+                        where=info.where)
     # a set NULL in most rows is "unique" over the few it keys: of equal size, the set keying more rows first.
     # A UNIQUE constraint leaves the rows with a NULL key unconstrained, so a set leaving more than a few rows
     # out ranks after one keying (nearly) all, whatever their sizes: a bank reference NULL for a quarter of the
@@ -358,7 +378,7 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     return Proposal(info.qualified_name, ts, best.columns, _evidence(best), rows_read,
                     [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]],
                     index=_missing_index(conn, info, best.columns, ts), window=_window_for(best),
-                    identity=_identity_missing(info))
+                    identity=_identity_missing(info), where=info.where)
 
 
 def _window_for(k: KeySet) -> int | None:
@@ -395,11 +415,11 @@ def _missing_index(conn: Connection, info: TableInfo, keys: tuple[str, ...], ts:
     return None if key_index(conn, info, spec) else recommended_index_sql(conn.dialect, info, spec)
 
 
-def _slice_start(conn: Connection, table: str, ts: str, total: int):
-    """For a big table, the timestamp from which the latest SLICE_ROWS rows were written."""
+def _slice_start(conn: Connection, table: str, ts: str, total: int, where: str | None = None):
+    """For a big table, the timestamp from which the latest SLICE_ROWS rows (matching ``where``) were written."""
     if total <= SLICE_ROWS:
         return None
-    sql = render_sql("latest_rows_start.sql.j2", conn.dialect, table=table, ts=ts)
+    sql = render_sql("latest_rows_start.sql.j2", conn.dialect, table=table, ts=ts, where=where)
     return conn.execute(sql_text(sql), {"offset": SLICE_ROWS - 1}).scalar()
 
 
@@ -491,6 +511,8 @@ def starter_toml(url: str, proposals: list[Proposal]) -> str:
         entry = ["[[table]]", f"name = \"{_toml_escape(p.table)}\"",
                  "keys = [" + ", ".join(f"\"{_toml_escape(k)}\"" for k in p.keys) + "]",
                  f"ts = \"{_toml_escape(p.ts)}\""]
+        if p.where:
+            entry += [f"where = \"{_toml_escape(p.where)}\""]
         if p.window:
             entry += [f"window = \"{p.window}s\"  # the copies counted above were up to {p.window} s apart"]
         lines += [_comment(p.identity), *(f"# {line}" for line in entry)] if p.identity else entry

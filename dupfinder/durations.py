@@ -126,14 +126,26 @@ def format_seconds(seconds: float) -> str:
 _MEMORY = re.compile(r"^\s*(\d+)\s*(kB|MB|GB)\s*$", re.IGNORECASE)
 
 
+_KB = {"kB": 1, "MB": 1024, "GB": 1024 * 1024}
+WORK_MEM_KB = (64, 2_147_483_647)  # the range PostgreSQL accepts for work_mem (kB, 64-bit servers)
+
+
 def parse_memory(text: str) -> str:
-    """A PostgreSQL memory setting such as ``64MB``, checked so it can be written into SET LOCAL.
+    """A PostgreSQL memory setting such as ``64MB``, checked so it can be written into SET LOCAL, and within the
+    range the server accepts (outside it, the server refused the transaction's start: exit 3, as if the
+    database had failed, for what is a bad option).
 
     >>> parse_memory("256 mb")
     '256MB'
+    >>> parse_memory("10kB")
+    Traceback (most recent call last):
+    ...
+    dupfinder.errors.BadDuration: bad memory size '10kB': PostgreSQL's work_mem takes 64kB to 2047GB
     """
     match = _MEMORY.match(text or "")
     if not match or int(match.group(1)) == 0:
         raise BadDuration(f"bad memory size {text!r}: use a number and kB, MB or GB, e.g. 64MB")
-    unit = {"kb": "kB", "mb": "MB", "gb": "GB"}[match.group(2).lower()]
+    unit = next(u for u in _KB if u.lower() == match.group(2).lower())
+    if not WORK_MEM_KB[0] <= int(match.group(1)) * _KB[unit] <= WORK_MEM_KB[1]:
+        raise BadDuration(f"bad memory size {text!r}: PostgreSQL's work_mem takes 64kB to 2047GB")
     return f"{int(match.group(1))}{unit}"

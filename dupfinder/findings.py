@@ -171,7 +171,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "table": info.qualified_name,
         "schema": info.sql_schema,
         **({"inherited_by": list(info.inherited_by)} if info.inherited_by else {}),
-        **({"partitioned": True} if info.partitioned else {}),
+        **({"partitioned": True, "partition_key": list(info.partition_key)} if info.partitioned else {}),
         "name": info.name,
         "keys": list(spec.keys),
         "ts_column": spec.ts,
@@ -203,6 +203,7 @@ def table_dict(t: TableResult, on_demand: bool = False) -> dict[str, Any]:
         "keep": spec.keep,
         **({"ignored_columns": list(spec.ignore)} if spec.ignore else {}),  # --ignore: left out of the comparison
         "since": _since_text(spec, t.ts_timezone_aware),
+        **({"where": spec.where} if spec.where else {}),  # --where: only the rows matching it were read
         **({"scan_seconds": round(t.scan_seconds, 3)} if t.scan_seconds is not None else {}),
         "time_range": {"first": iso_timestamp(t.stats.first_ts), "last": iso_timestamp(t.stats.last_ts)},
         "writer_columns": [{"role": w.role, "column": w.column, "reason": w.reason, "trusted": w.trusted}

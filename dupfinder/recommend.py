@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 MIGRATION = ("Add the UNIQUE constraint on the business key (migration.sql) so the next double run fails "
@@ -23,6 +24,47 @@ NO_UNIQUE_ADVICE = {
             "run replaces the partitions the first one wrote instead of adding to them",
     "chdb": "a ReplacingMergeTree ordered by the business key, or insert_deduplication_token per job run",
 }
+
+# what the migration's own pre-flight raises for a partitioned table, said instead of stopping migration.sql there
+# (findings without the partition key, from before it was recorded)
+_PER_PARTITION = ("add the index per partition (CREATE UNIQUE INDEX CONCURRENTLY on each, then CREATE UNIQUE INDEX "
+                  "ON ONLY the parent and ALTER INDEX ... ATTACH PARTITION each), or CREATE UNIQUE INDEX without "
+                  "CONCURRENTLY in a maintenance window")
+PARTITIONED_ADVICE = ("partitioned: PostgreSQL refuses CREATE INDEX CONCURRENTLY on it, and a unique index on it must "
+                      "hold every partition-key column (when the business key does not, as on a table partitioned by "
+                      "its creation time, no UNIQUE constraint on the key is possible there: a unique index on each "
+                      "partition stops only the copies written into one partition); with the partition key in the "
+                      f"business key, {_PER_PARTITION}")
+
+
+def partitioned_advice(keys: list[str] | tuple[str, ...], partition_key: list[str] | tuple[str, ...] | None,
+                       ts_column: str | None = None, name: Callable[[str], str] = str) -> str:
+    """What to do instead of a UNIQUE constraint on a partitioned PostgreSQL table, for its business ``keys`` and
+    ``partition_key`` (None: not known; '' stands for an expression). PostgreSQL refuses a unique index on a
+    partitioned table that leaves out a partition-key column, so when the key lacks one the advice to attach
+    per-partition indexes to a parent index fails ("unique constraint on partitioned table must include all
+    partitioning columns"), and adding the creation timestamp to the key would make a constraint no double run
+    violates (the copies differ in it). ``name`` writes a column name (``comment_text`` in a SQL comment)."""
+    if not partition_key:
+        return PARTITIONED_ADVICE
+    shown = ", ".join(name(c) if c else "(an expression)" for c in partition_key)
+    missing = [c for c in partition_key if c not in keys]
+    if not missing:
+        return (f"partitioned by ({shown}), which the business key holds: PostgreSQL refuses CREATE INDEX "
+                f"CONCURRENTLY on a partitioned table; {_PER_PARTITION}")
+    key_shown = ", ".join(name(k) for k in keys)
+    text = (f"partitioned by ({shown}), which the business key ({key_shown}) does not hold: PostgreSQL refuses a "
+            "UNIQUE constraint or index on a partitioned table without every partition-key column, so none on this "
+            "key is possible on the table")
+    if ts_column and ts_column in missing:
+        text += (f", and adding {name(ts_column)} to the key would stop no double run (it is the creation timestamp, "
+                 "which differs between the copies)")
+    text += (f"; instead: a unique index on ({key_shown}) on each partition (CREATE UNIQUE INDEX CONCURRENTLY, and "
+             "on every partition created later) stops the copies written into one partition")
+    if ts_column and ts_column in missing:
+        text += ", not a pair written on either side of a partition boundary"
+    return (text + "; or partition the table by a column of the key (a business date); or have the job insert the "
+            "key into an unpartitioned table with that UNIQUE constraint in the same transaction as the row")
 
 
 def _names(writers: list[dict[str, Any]], role: str, fallback: str) -> str:

@@ -20,10 +20,11 @@ from typing import Any, NamedTuple
 from sqlalchemy.engine import Dialect
 
 from . import values
+from .config import check_predicate
 from .connect import PG_TEXT_FORMAT
 from .errors import BadFindings, TableNotFound, UsageError
 from .findings import standby_note
-from .recommend import NO_UNIQUE, NO_UNIQUE_ADVICE
+from .recommend import NO_UNIQUE, NO_UNIQUE_ADVICE, partitioned_advice
 from .sqltemplates import (
     _UNSAFE,
     comment_sql,
@@ -52,11 +53,6 @@ NAME_BYTES = {"postgresql": 63, "mysql": 64, "mariadb": 64}
 # which table a view's rows live in, and under which names, is the view's definition to say: dupfinder does not
 # guess it (a view may join, filter or rename), so it deletes nothing from a view and adds no constraint to one
 VIEW_REFUSAL = "a view: dupfinder changes tables only; scan the table the view reads to clean it up"
-# what the migration's own pre-flight raises for a partitioned table, said instead of stopping migration.sql there
-PARTITIONED_ADVICE = ("partitioned: PostgreSQL refuses CREATE INDEX CONCURRENTLY on it, and its unique index must "
-                      "include the partition key; add the index per partition (CREATE UNIQUE INDEX CONCURRENTLY on "
-                      "each, then CREATE UNIQUE INDEX ON ONLY the parent and ALTER INDEX ... ATTACH PARTITION each), "
-                      "or CREATE UNIQUE INDEX without CONCURRENTLY in a maintenance window")
 ROW_ID_COLUMN = "dupfinder_row_id"  # the backup's record of the row id of a table without a primary key
 PARTIAL_INDEX = ("postgresql", "sqlite")  # the engines whose unique index can leave the deleted rows out
 
@@ -253,9 +249,15 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         return _pairs(table, ids, dialect, keep, guessed, checked)
     backup = backup_name(schema, name, stamp, NAME_BYTES.get(dialect.name, 63))
     excluded = [{"column": c, "why": "primary key"} for c in pk]
-    excluded.append({"column": table["ts_column"], "why": "timestamp"})
+    if table["ts_column"] in pk:  # a partitioned table's primary key holds its timestamp: one line, both reasons
+        excluded[pk.index(table["ts_column"])]["why"] = "primary key; timestamp"
+    else:
+        excluded.append({"column": table["ts_column"], "why": "timestamp"})
     excluded += [{"column": w["column"], "why": f"writer column ({w.get('role', '?')}; "
                   f"{w.get('reason') or 'given'})"} for w in writers]
+    # --ignore: a reviewer must see that a copy may differ from its survivor there and still be deleted
+    excluded += [{"column": c, "why": "ignored (--ignore): left out of the comparison between copies; the backup "
+                  "keeps its values"} for c in columns if c in ignored and c not in pk]
     children = _children(table, dialect, backup, schema, ids)
     return {
         # rollback.sql (plan=False) has no dollar-quoted block
@@ -266,6 +268,7 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "qread": ("ONLY " if table.get("inherited_by") and dialect.name == "postgresql" else "")
         + quote_table(dialect, name, schema),
         "ids": ids, "row_id": row_id, "row_id_column": ROW_ID_COLUMN,
+        "where": check_predicate(table.get("where")),  # scan --where: the guard checks it again (_plan.outside)
         "key_columns": table["keys"], "payload": payload, "columns": columns,
         "insert_columns": [c for c in columns if c not in generated], "checked": checked,
         # DuckDB: JSON text casts back to a list or struct but not to a MAP, wherever the MAP sits
@@ -819,20 +822,6 @@ def constraint_name(table: str, keys: list[str], limit: int = 63) -> str:
     return f"{_truncate_utf8(name, limit - 9).rstrip('_')}_{_short_hash(table, *keys)}"
 
 
-def check_predicate(where: str | None) -> str | None:
-    """A --where predicate is one boolean expression the user writes; refuse what could end it early.
-
-    >>> check_predicate("status = 'active'")
-    "status = 'active'"
-    """
-    if where is None:
-        return None
-    where = where.strip()
-    if not where or ";" in where or "--" in where or "/*" in where or "$" in where or "\n" in where:
-        raise UsageError("--where must be one boolean expression on one line, without ';', comments or '$'")
-    return where
-
-
 def migration_sql(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
                   where: str | None = None, schema: str | None = None, name: str | None = None,
                   only: bool = False) -> str:
@@ -911,6 +900,22 @@ def live_rows(table: dict[str, Any]) -> str | None:
     return f"{ident(dialect, column)} IS NULL" if column and dialect.name in PARTIAL_INDEX else None
 
 
+def filtered_migration(dialect: str) -> str:
+    """What migration.sql offers after a scan filtered with --where, said in the scan's notes and on stderr."""
+    if dialect in PARTIAL_INDEX:
+        return "migration.sql makes the unique index partial on it (rows outside it may repeat a key)"
+    return f"{dialect} has no partial unique index, so migration.sql holds the table back"
+
+
+def _unique_among(table: dict[str, Any]) -> str | None:
+    """The predicate of migration.sql's partial unique index: the scan's --where, which chose the rows that count
+    (None on an engine without partial indexes), else the rows a soft-deleting application keeps unique."""
+    if table.get("where"):
+        dialect = dialect_for(table.get("dialect", "sqlite"))
+        return check_predicate(table["where"]) if dialect.name in PARTIAL_INDEX else None
+    return live_rows(table)
+
+
 def _live_divergent(table: dict[str, Any], column: str | None) -> int:
     """Divergent clusters that still hold two rows the application has not soft-deleted: the others obey its
     rule already (support soft-deleted all copies but one) and do not block a unique index on the live rows. A
@@ -948,9 +953,16 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
                         "belongs on that table)\n")
             continue
         if t.get("partitioned"):  # its pre-flight would stop the file here, leaving the tables after it undone
-            body.append(f"-- table {comment_text(t['table'])}: not migrated: {PARTITIONED_ADVICE}\n")
+            advice = partitioned_advice(t["keys"], t.get("partition_key"), t.get("ts_column"), comment_text)
+            body.append(f"-- table {comment_text(t['table'])}: not migrated: {advice}\n")
             continue
-        deleted, where = soft_delete_column(t), live_rows(t)
+        deleted, where = soft_delete_column(t), _unique_among(t)
+        if t.get("where") and not where:
+            held.append(comment_text(t["table"]))
+            body.append(f"-- table {comment_text(t['table'])}: not migrated: the scan read only the rows where "
+                        f"{comment_text(t['where'])} (--where), and this engine has no partial unique index; a UNIQUE "
+                        "key over every row would refuse the rows outside it that share a key\n")
+            continue
         if deleted and not where:
             held.append(comment_text(t["table"]))
             body.append(f"-- table {comment_text(t['table'])}: not migrated: its rows are soft-deleted "
@@ -983,12 +995,16 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
             verb = "remains" if len(blockers) == 1 and blockers[0].startswith("1 ") else "remain"
             live = (f"; the scan counted every row, and a key whose other copies are soft-deleted "
                     f"({comment_text(deleted)} set) does not block the index on the rows not deleted, the only ones "
-                    "the pre-flight of the command below counts" if where and t.get("far_duplicates") else "")
+                    "the pre-flight of the command below counts" if where and not t.get("where")
+                    and t.get("far_duplicates") else "")
             body.append(f"-- table {comment_text(t['table'])}: not migrated yet: {' and '.join(blockers)} {verb} "
                         f"after cleanup.sql (see the report{live}); resolve them by hand, then write the migration "
                         f"with\n--   {command}\n")
             continue
-        soft = (f"-- table {comment_text(t['table'])}: its rows are soft-deleted ({comment_text(deleted)}): the "
+        soft = (f"-- table {comment_text(t['table'])}: scanned with --where {comment_text(where)}: the index is "
+                "unique among the rows matching it, the rows the scan counted (rows outside it may share a key)\n"
+                if t.get("where") else
+                f"-- table {comment_text(t['table'])}: its rows are soft-deleted ({comment_text(deleted)}): the "
                 "index is unique among the rows not deleted, the application's own rule (a UNIQUE constraint over "
                 "every row would refuse a row created again after a soft delete)\n" if where else "")
         body.append(_since_caveat(t) + soft + migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],

@@ -415,7 +415,7 @@ def _table_report(t: dict[str, Any], n: int, tally: _Tally) -> tuple[dict[str, A
         "rows_null_key": f"{t['rows_null_key']:,}", "rows_null_ts": f"{t['rows_null_ts']:,}",
         "far": _far_context(t, n), "clusters_total": count(len(t["clusters"]), "cluster"),
         "totals": described(t.get("extra_copy_totals") or []),
-        "time_range": t.get("time_range", {}), "since": since_shown(t),
+        "time_range": t.get("time_range", {}), "since": since_shown(t), "where": t.get("where"),
         "writer_columns": [f"{w['role']} = {w['column']} ({how_found(w['reason'], w.get('trusted', True))})"
                            for w in t.get("writer_columns", [])],
         "signals": t.get("signals", {}), "evidence_read": evidence_read(t.get("signals", {})),

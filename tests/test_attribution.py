@@ -7,7 +7,7 @@ or two), when it is ``unknown`` with the truth in the shortlist. Modes: ``explic
 ``inferred`` (roles from names and data), ``none`` (no writer columns, PostgreSQL: transactions and
 timing). Accuracy and expected calibration error (10 bins) are printed per mode.
 
-The seeds are sample_data.tune's "fresh-9" set, chosen (and committed alone) before the session that added it
+The seeds are sample_data.tune's "fresh-10" set, chosen (and committed alone) before the session that added it
 changed anything, and scored once with its final model (the earlier sets had been looked at while the model
 changed; see tune.HELD_OUT_SETS). Asserted: the issue's
 targets where that run met them, and never less than what it reached minus a small margin (a cluster or a
@@ -22,26 +22,28 @@ from dupfinder.sample_data import tune
 
 TARGETS = {"explicit": 0.95, "inferred": 0.95, "none": 0.85}
 ECE_TARGET = 0.05
-# What the one run of the fresh-9 set reached (2 cores, idle machine, 2026-11-24 12:43 UTC; see the README's
-# "How well it works"): with writer columns every one of the 39,837 labelled clusters right.
-REACHED = {"explicit": 1.0, "inferred": 1.0, "none": 0.9994}
-REACHED_ECE = {"explicit": 0.0001, "inferred": 0.0001, "none": 0.0008}
+# What the run of the fresh-10 set reached (2 cores, idle machine, 2026-11-24 15:42 UTC; see the README's
+# "How well it works"): with writer columns 84 of 19,410 clusters wrong (81 multi_host answered worker_race,
+# 3 races answered retry), the same with the model before the twelfth session's change (scored once more on
+# it to find out: identical confusion in every mode).
+REACHED = {"explicit": 0.9957, "inferred": 0.9957, "none": 0.9990}
+REACHED_ECE = {"explicit": 0.0038, "inferred": 0.0038, "none": 0.0010}
 MARGIN = 0.002      # accuracy over 16,000+ clusters: about 32 clusters
 ECE_MARGIN = 0.003
 # Without writer columns most labelled clusters are batches written twice, where the right answer is the
-# shortlist; on the 246 clusters whose truth the mode can name (races, retries, one transaction) the run
-# reached 0.927 (228: 120 of 135 races named, 15 unknown; 35 of 37 retries, 2 unknown; 73 of 74 one
-# transaction, 1 unknown; fresh-8 reached 0.876 with the model before and after this session's change):
+# shortlist; on the 266 clusters whose truth the mode can name (races, retries, one transaction) the run
+# reached 0.932 (248: 119 of 136 races named, 17 unknown; 61 of 62 retries, 1 unknown; 68 of 68 one
+# transaction; fresh-9, the validation set, reached 0.927 with the model before this session's change):
 # asserted at what was reached less 0.015.
 NONE_SEPARABLE_TARGET = 0.85
-NONE_SEPARABLE_REACHED = 0.927
+NONE_SEPARABLE_REACHED = 0.932
 SEPARABLE_MARGIN = 0.015
 
 
 def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
     started = time.monotonic()
     records, lost = [], []
-    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-9"):
+    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-10"):
         url = pg_url if mode == "none" else f"sqlite:///{tmp_path}/{name}_{seed}_{mode}.db"
         recs, stats = tune.collect(url, lab, mode)
         records.extend(recs)

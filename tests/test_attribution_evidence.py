@@ -323,3 +323,38 @@ def test_five_keys_two_schedulers_wrote_milliseconds_apart_are_not_named_without
     verdict = model.decide([Observation(f, v, "") for f, v in readings.items()], "none", set())
     assert verdict.mechanism == "unknown", (verdict.mechanism, verdict.confidence, named_before)
     assert "multi_host" in {m for m, _ in verdict.candidates}, verdict.candidates
+
+
+def _two_hosts_taking_turns(delay_ms: float) -> list[tuple]:
+    """Two hosts, one process each, taking turns on 200 keys 10 ms apart; every 16th key both wrote, the second
+    host ``delay_ms`` (plus up to 3 ms) behind the first."""
+    rng = random.Random(7)
+    spec = []
+    for key in range(200):
+        at = T0 + timedelta(milliseconds=10 * key)
+        spec.append((key, at, "sched-a" if key % 2 else "sched-b", "4711" if key % 2 else "5210"))
+        if key % 16 == 15:
+            spec.append((key, at + timedelta(milliseconds=delay_ms + rng.uniform(0.1, 3)), "sched-b", "5210"))
+    return spec
+
+
+@pytest.mark.parametrize(("delay_ms", "few"), [(0.0, True), (300.0, False)])
+def test_two_hosts_taking_turns_and_colliding_now_and_then_are_a_shortlist(db_url, delay_ms, few):
+    """Two scheduler hosts running one check-then-act job with their phases apart take turns and collide on a few
+    claims (tests/real two_schedulers_claim_apart: worker_race 99% in every mode): a pool of one worker on each
+    host writes the same rows, so the answer is the two with the job log as the signal. A second host 0.3 s
+    behind that wrote again a few keys collided on no claim and is not read so (25 generated multi_host clusters
+    were, before the claim's milliseconds were required)."""
+    names = {"host": "host", "process": "pid"}
+    make_table(db_url, "events", _columns(names), _rows(_two_hosts_taking_turns(delay_ms), names))
+    table = scan_one(db_url, keys=["account"], writers=["host=host", "process=pid"])
+    assert len(table.clusters) == 12
+    pairs = {c.evidence["observations"].get("host_pair") for c in table.clusters}
+    if not few:
+        assert "few" not in pairs, [c.explanation for c in table.clusters][:1]
+        return
+    assert pairs == {"few"}, [c.explanation for c in table.clusters][:1]
+    for c in table.clusters:
+        assert c.mechanism == "unknown", (c.mechanism, c.explanation)
+        assert {s["mechanism"] for s in c.evidence["candidates"]} == {"multi_host", "worker_race"}, c.explanation
+        assert c.evidence["signal"].startswith("the job's log"), c.evidence["signal"]

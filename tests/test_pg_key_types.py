@@ -213,3 +213,68 @@ def test_a_config_value_of_the_wrong_shape_is_named_as_it_is(sqlite_url, tmp_pat
     config.write_text(f'[[table]]\nname = "events"\nts = "ts"\n{field}\n', encoding="utf-8")
     result = CliRunner().invoke(main, ["scan", sqlite_url, "--config", str(config)])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output, result.output
+
+
+def _keyed(url: str, collation: str) -> dict:
+    """Table refs (ref text under ``collation``, code varchar, box char(3)): pairs 200 ms apart, a minute from
+    the next, of keys that differ in case, accent or char padding, and one key written three times."""
+    rows = [("a", "x", "b"), ("A", "x", "b"), ("é", "x", "b"), ("e", "x", "b"), ("a", "x", "b  "), ("z", "y", "q")]
+    values = ", ".join(f"('{ref}', '{code}', '{box}', '2026-11-03 02:30:00+00'::timestamptz + {n} * interval '1 min' "
+                       f"+ {copy} * interval '0.2 s')"
+                       for n, (ref, code, box) in enumerate(rows) for copy in range(3 if ref == "z" else 2))
+    run_statements(url, f"CREATE TABLE refs (id serial PRIMARY KEY, ref text COLLATE {collation}, code varchar(5), "
+                        "box char(3), ts timestamptz)",
+                   f"INSERT INTO refs (ref, code, box, ts) VALUES {values}", "ANALYZE refs")
+    return scan_doc(url, table="refs", keys=["ref", "code", "box"])
+
+
+def _key_pass(url: str) -> tuple[str, str]:
+    """The detection statement of refs and its plan's key-pass sort."""
+    from dupfinder.connect import introspect, read_only
+    from dupfinder.detect import _sorted_aggregation, detect_sql
+
+    spec = table_spec(table="refs", keys=["ref", "code", "box"], ts="ts")
+    with read_only(url) as conn:
+        sql = detect_sql(conn, introspect(conn, "refs", {}), spec)["detect_clusters"]
+        with _sorted_aggregation(conn):
+            plan = conn.execute(sa.text(f"EXPLAIN {sql}"), {"window_us": 2_000_000, "offset_us": 0}).scalars().all()
+    return sql, next(line.strip() for line in plan if "Sort Key" in line)
+
+
+def _has_collation(url: str, name: str) -> bool:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql("SELECT count(*) FROM pg_collation WHERE collname = %s", (name,)).scalar()
+    engine.dispose()
+    return bool(found)
+
+
+def test_text_keys_under_a_linguistic_collation_are_grouped_by_their_bytes(pg_url):
+    """Text under a deterministic collation is equal only when its bytes are: the key pass groups it under
+    "C" (the same groups, a cheaper sort than ICU's comparisons), and keys differing in case or accent stay
+    apart while char(3) padding stays equal, as the column's own equality says."""
+    if not _has_collation(pg_url, "en-x-icu"):
+        pytest.skip("this PostgreSQL was built without ICU: no en-x-icu collation")
+    doc = _keyed(pg_url, '"en-x-icu"')
+    sql, sort = _key_pass(pg_url)
+    assert 'GROUP BY t.ref COLLATE "C", t.code COLLATE "C", t.box COLLATE "C"' in sql
+    assert sort.startswith("Sort Key:") and sort.count('COLLATE "C"') == 3, sort
+    clusters = sorted((c["key"]["ref"], c["key"]["box"].strip(), len(c["rows"])) for c in doc["tables"][0]["clusters"])
+    # 'a' and 'a' padded to char(3) are one key written twice a minute apart: two clusters, one far key
+    assert clusters == [("A", "b", 2), ("a", "b", 2), ("a", "b", 2), ("e", "b", 2), ("z", "q", 3), ("é", "b", 2)]
+    assert doc["tables"][0]["far_duplicates"] == 1
+
+
+def test_a_nondeterministic_collation_keeps_its_own_equality(pg_url):
+    """Under a case-insensitive collation 'a' and 'A' are one key: grouping it by bytes would split them, so
+    its key pass keeps the column's collation."""
+    if not _has_collation(pg_url, "und-x-icu"):
+        pytest.skip("this PostgreSQL was built without ICU: no nondeterministic collation to create")
+    run_statements(pg_url, "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)")
+    doc = _keyed(pg_url, "ci")
+    sql, sort = _key_pass(pg_url)
+    assert "t.ref COLLATE" not in sql and 't.code COLLATE "C"' in sql and "ref COLLATE ci" in sort, sort
+    clusters = sorted((c["key"]["ref"].lower(), c["key"]["box"].strip(), len(c["rows"]))
+                      for c in doc["tables"][0]["clusters"])
+    assert clusters == [("a", "b", 2)] * 3 + [("e", "b", 2), ("z", "q", 3), ("é", "b", 2)]
+    assert doc["tables"][0]["far_duplicates"] == 1  # 'a', 'A' and 'a' padded: one key of six rows

@@ -278,6 +278,22 @@ def test_work_mem_is_set_for_the_scan_transaction_only(pg_url):
     assert good.exit_code == 0, good.output
 
 
+@pytest.mark.parametrize("size", ["10kB", "2048GB", "99999999GB"])
+def test_a_work_mem_outside_the_servers_range_is_bad_usage(pg_url, size):
+    """work_mem takes 64kB to 2 TB less 1 kB: a size outside made the server refuse the transaction's start, exit
+    3 as if the database had failed; it is the option that is wrong, refused in one line, exit 2."""
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    events_table(pg_url, [(1, 7, 0.0), (2, 7, 0.1)])
+    result = CliRunner().invoke(main, ["scan", pg_url, "--table", "events", "--key", "account", "--ts", "ts",
+                                       "--work-mem", size])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [f"Error: bad memory size '{size}': PostgreSQL's work_mem takes "
+                                                  "64kB to 2047GB"]
+
+
 def test_a_table_in_another_schema_is_suggested_by_its_qualified_name(pg_url):
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:

@@ -251,8 +251,8 @@ def test_discover_stops_with_the_standby_advice_on_a_recovery_conflict(replica, 
     standby.wait_for_replay(primary)
     read_one = discover._discover_table
 
-    def vacuum_after_the_first_table(conn, qualified):
-        proposal = read_one(conn, qualified)
+    def vacuum_after_the_first_table(conn, qualified, *rest):
+        proposal = read_one(conn, qualified, *rest)
         if qualified == "payments":  # the first, in name order; the snapshot is taken
             with _connect(primary, ledger) as admin:
                 admin.execute("DELETE FROM payments WHERE payment_ref = 'PAY-D-000'")

@@ -10,7 +10,7 @@ from dataclasses import replace
 from ..cluster import Cluster
 from ..durations import format_seconds
 from ..findings import Incident, TableResult
-from ..recommend import recommendations, statements
+from ..recommend import partitioned_advice, recommendations, statements
 from ..values import iso_from_us
 from . import clock
 from .explain import incident_summary
@@ -29,14 +29,22 @@ def _signature(cluster: Cluster) -> tuple:
 def claim_too(mechanism: str, chosen: Sequence[Cluster], dialect: str | None) -> list[str]:
     """The claim step for two hosts that both ran a check-then-act job (timing.host_pair): they collided on
     some keys, not on every one (the rest one host claimed first), milliseconds apart, so beside the second
-    scheduler the job's own claim is not atomic either; a batch written whole twice needs no such step."""
-    collided = [c for c in chosen if c.evidence.get("observations", {}).get("host_pair") == "most"
+    scheduler the job's own claim is not atomic either; a batch written whole twice needs no such step. Two
+    hosts colliding on a few keys only (``few``) may be a pool of one worker on each instead: the claim is not
+    atomic whichever it is, so the step stands beside the shortlist too."""
+    pairs = [c.evidence.get("observations", {}).get("host_pair") for c in chosen]
+    collided = [c for c, pair in zip(chosen, pairs, strict=True) if pair in ("most", "few")
                 and c.evidence.get("observations", {}).get("whole_batch") != "yes"
                 and max(c.gaps_seconds, default=1.0) < SUB_CLAIM_S]
-    if mechanism != "multi_host" or len(collided) < len(chosen) / 2:
+    if len(collided) < len(chosen) / 2:
         return []
-    return [f"The two runs collided on some keys, not every one, copies milliseconds apart: the job's claim is "
-            f"not atomic either; make it so: {statements(dialect).claim}."]
+    if mechanism == "multi_host":
+        return [f"The two runs collided on some keys, not every one, copies milliseconds apart: the job's claim is "
+                f"not atomic either; make it so: {statements(dialect).claim}."]
+    if mechanism == "unknown" and set(pairs) == {"few"}:
+        return [f"Two hosts or a pool's workers on them, the copies collided milliseconds apart on a few keys: "
+                f"the claim is not atomic; make it so: {statements(dialect).claim}."]
+    return []
 
 
 def offset_shape(offsets: Sequence[float]) -> str:
@@ -129,6 +137,12 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
         steps = recommendations(mechanism_for_fix, list(inc.writers), bool(recurring),
                                 first.evidence.get("signal"), table.info.dialect)
         steps[-1:-1] = claim_too(inc.mechanism, [clusters[i] for i in members], table.info.dialect)
+        if table.info.partitioned and set(table.info.partition_key) - set(table.spec.keys):
+            # no UNIQUE constraint on the key is possible there: "add it (migration.sql)" sent a person to a file
+            # that holds the table back
+            steps[-1] = (f"{table.info.qualified_name} takes no UNIQUE constraint on the business key: it is "
+                         f"{partitioned_advice(table.spec.keys, table.info.partition_key, table.spec.ts)} "
+                         "(migration.sql says the same).")
         details = {**inc.details, "recurring": recurring, "recommendations": steps}
         summary = incident_summary(
             inc.mechanism, list(inc.writers), inc.clusters, table.info.qualified_name,

@@ -103,6 +103,20 @@ POOLED_WITHOUT_WRITERS = ("duplicate_run", "multi_host", "deploy_overlap")
 # write the same copies. Found by a stranger's table (a scheduler-name column read as a run id): the model
 # said duplicate_run at 98% "on one host" with nothing recording hosts. Pooled the same way.
 POOLED_WITHOUT_HOST = ("duplicate_run", "multi_host")
+# Two hosts that wrote every row of the span, one writer each, and collided on fewer than 15% of their rows
+# (timing.host_pair "few"): two schedulers running one check-then-act job with their phases apart, taking turns
+# and colliding now and then, write exactly what a pool of one worker on each host writes. The shape readings
+# cannot part them: measured on generated double runs that write the whole batch, they read a real pair of
+# APScheduler hosts colliding on 3-10% of their claims (7-15 invoices) as worker_race at 0.99 (tests/real
+# two_schedulers_claim_apart). On the tuning set "few" fires on no cluster. Without writer columns two writers
+# whose copies split into two walks through the keys, colliding as rarely (transactions.session_pair "few"),
+# may be two runs on one host or two, of one release or two, or a pool of two: the four pooled, the shortlist
+# keeping the first SHORTLIST_MAX. Pooled the same way.
+POOLED_FEW_COLLISIONS = {("host_pair", "few"): ("multi_host", "worker_race"),
+                         ("session_pair", "few"): ("worker_race", "duplicate_run", "multi_host", "deploy_overlap")}
+# What those pools cannot say the job's log can: two runs of one job on two hosts, or one pool's run. Its
+# reading joins after the pooling (naming the answer as the other readings never could).
+AFTER_POOLING = ("runs",)
 # A calibration bin holding fewer tuning answers than this is not trusted; the raw posterior is used there
 # (the named-mode abstentions had 28 tuning examples, all in two bins, and mapped every shortlist to 0%).
 MIN_BIN = 50
@@ -618,6 +632,9 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
     running = [m for m in MECHANISMS if (m not in required or required[m] in seen)
                and not seen.intersection(EXCLUDED_BY.get(m, ()))]
     scores = {m: math.log(PRIOR[m]) for m in running}
+    few = next((POOLED_FEW_COLLISIONS[r] for r in sorted(seen) if r in POOLED_FEW_COLLISIONS), None)
+    late = {m: 0.0 for m in running}
+    settled = False
     weights: dict[str, dict[str, float]] = {}
     for o in obs:
         row = {}
@@ -628,9 +645,11 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
             row[m] = math.log(p)
         else:
             weights[f"{o.feature}={o.value}"] = row
+            after = few is not None and o.feature in AFTER_POOLING
+            settled = settled or after
             for m in running:
-                scores[m] += row[m]
-    pool = tuple(m for m in pooled_for(mode, roles) if m in running)
+                (late if after else scores)[m] += row[m]
+    pool = tuple(m for m in few or pooled_for(mode, roles) if m in running)
     pool = pool if len(pool) > 1 else ()  # what the evidence ruled out leaves nothing to pool with
     if pool:
         pooled = list(pool)
@@ -638,6 +657,9 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         shared = peak + math.log(sum(math.exp(scores[m] - peak) for m in pooled) / len(pooled))
         for m in pooled:
             scores[m] = shared
+    for m in running:
+        scores[m] += late[m]
+    pool = () if settled else pool  # the job log read after the pooling parts what the table could not
     top = max(scores.values())
     exp = {m: math.exp(s - top) for m, s in scores.items()}
     total = sum(exp.values())
@@ -654,7 +676,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
             # for duplicate_run and multi_host, and the race was left off the shortlist (a review). Without writer
             # columns the three pooled fill the shortlist (a race there: README, not done)
             extra = [(m, p) for m, p in others if p >= SHORTLIST_FROM][:max(0, SHORTLIST_MAX - len(group))]
-            group = sorted(group + extra, key=lambda mp: -mp[1])
+            group = sorted(group + extra, key=lambda mp: -mp[1])[:SHORTLIST_MAX]
             signal, pair = shortlist_signal([m for m, _ in group], have)
             return Verdict("unknown", calibrate(sum(p for _, p in group), f"unknown/{family}"), posterior,
                            tuple(group), weights, signal, pair)

@@ -135,7 +135,7 @@ def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[
     if sum(hi - lo for lo, hi in spans) >= DENSE_SPANS * (spans[-1][1] - spans[0][0]):
         spans = [(spans[0][0], spans[-1][1])]  # clusters all along: the span search would cost more than it saves
     sql = render_sql("column_profile.sql.j2", conn.dialect, table=read_from(conn.dialect, info),
-                     candidates=columns, ts=spec.ts, order=list(info.primary_key), spans=len(spans))
+                     candidates=columns, ts=spec.ts, order=list(info.primary_key), spans=len(spans), where=info.where)
     row = conn.execute(sql_text(sql), span_binds(info, aware, spans)).mappings().one()
     out = []
     for n, column in enumerate(columns):

@@ -48,8 +48,10 @@ class Writers:
     labels: tuple[str, ...] = ()  # the two writers, in words
 
     def describe(self) -> str:
+        """The writers in words: which copies each wrote, not how much of the batch (two sessions colliding on a
+        few claims split the copies in two as well as two runs writing the whole batch do)."""
         if self.count == 2:
-            text = f"two writers ({' and '.join(self.labels)}, told apart by {self.basis}) each wrote the batch"
+            text = f"two writers ({' and '.join(self.labels)}, told apart by {self.basis}) wrote the copies"
             if self.interleaved is not None:
                 text += ", their ids interleaving: at the same time" if self.interleaved else \
                     ", one after the other (ids do not interleave)"
@@ -277,9 +279,10 @@ def session_pair(found: Writers, clusters: Sequence[Cluster], span_shared: float
     than two sessions are not overruled). With exactly two writers of the copies, the share of the span's rows
     whose key was written more than once is each one's share written again by the other (diluted, never raised,
     by other jobs' rows in the span). Two scheduler processes firing one check-then-act job together collide on
-    25-98% of their claims; a pool of more than two workers shows more than two sessions. Read once per episode:
-    the key order of a big episode costs a sort of its copies (0.1 s CPU for 50,000 clusters), so only where the
-    share is there to be read.
+    25-98% of their claims; a pool of more than two workers shows more than two sessions. ``few``: two writers
+    each writing again less than that, from the key order (``_few``): two runs whose claims collided now and
+    then, or a pool of exactly two workers (model.POOLED_FEW_COLLISIONS). Read once per episode (the key order of
+    a big episode costs a sort of its copies: 0.1 s CPU for 50,000 clusters).
 
     >>> two = Writers(count=2, basis="heap blocks", interleaved=True)
     >>> [o.value for o in session_pair(two, (), 0.4, 0.15)], session_pair(two, (), 0.1, 0.15)
@@ -290,9 +293,13 @@ def session_pair(found: Writers, clusters: Sequence[Cluster], span_shared: float
     >>> def c(k): return Cluster({"k": k}, (ClusterRow({}, "", 10 * k, {}, False, {}),) * 2, 0, "", (), ())
     >>> session_pair(UNKNOWN, [c(k) for k in range(5)], 0.4, 0.15)[0].words[:62]
     'two writers (their copies split into two walks through the key'
+    >>> [o.value for o in session_pair(two, [c(k) for k in range(5)], 0.1, 0.15)]
+    ['few']
     """
-    if span_shared is None or span_shared < least:
+    if span_shared is None:
         return []
+    if span_shared < least:
+        return _few(found, clusters, span_shared)
     writers = found if found.count is not None else walkers(clusters)
     if writers.count != 2:
         return []
@@ -301,6 +308,18 @@ def session_pair(found: Writers, clusters: Sequence[Cluster], span_shared: float
     return [Observation("session_pair", "most", f"two writers ({told}) each wrote again about {span_shared:.0%} of "
                         "what the other wrote then (the share of the rows written then whose key was written twice): "
                         "both ran the job")]
+
+
+def _few(found: Writers, clusters: Sequence[Cluster], span_shared: float) -> list[Observation]:
+    """session_pair's ``few``, read from the order of the keys alone: two sessions found by heap blocks among a
+    handful of clusters were a pool of five threads picking jobs at random (tests/test_anonymous.py, 6 clusters),
+    while two walks through the keys in order are what two runs of one check-then-act job, or a pool of exactly
+    two taking the oldest item, leave; more sessions in the heap are a pool."""
+    if found.count is not None and found.count != 2 or walkers(clusters).count != 2:
+        return []
+    return [Observation("session_pair", "few", "two writers (their copies split into two walks through the keys "
+                        f"in order, and no fewer) each wrote again about {span_shared:.0%} of what the other wrote "
+                        "then: two runs colliding on a few claims, or a pool of two")]
 
 
 def observe(cluster: Cluster, xmin_trusted: bool, pause_us: int, group_writers: Writers,

@@ -137,7 +137,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     if by_id:
         params["members"] = members.ids
     base = {"table": quote_table(conn.dialect, info.name, info.schema), "keys": list(spec.keys), "ts": spec.ts,
-            "spans": len(merged), "members": by_id}
+            "spans": len(merged), "members": by_id, "where": info.where}
     columns = [w.column for w in writers]
     roles = [w.role for w in writers]
     counted = None
@@ -241,7 +241,7 @@ def _cut_rows(conn: Connection, spec: TableSpec, aware: bool | None, cells: Cell
             if not e and counts.get(x - x % size):
                 inside[(who, x)] = counts[x - x % size]
     sql = render_sql("writer_edges.sql.j2", conn.dialect, table=table, keys=list(spec.keys), ts=spec.ts,
-                     groups=list(cells.columns), aware=bool(aware))
+                     groups=list(cells.columns), aware=bool(aware), where=spec.where)
     for row in conn.execute(sql_text(sql), {"starts": [a for a, _ in parts], "ends": [b for _, b in parts]}):
         n = int(row[-2]) - 1
         key = (tuple(row[:-2]), cut[n])

@@ -11,9 +11,11 @@ Each run is recorded in a job-run file (start, end, host, process, run).
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -36,25 +38,48 @@ CREATE TABLE invoice_charges (
 """
 
 
-def charge_pending(conn: psycopg.Connection, runs: str, pace: float, oldest: bool) -> None:
+def charge_pending(conn: psycopg.Connection, runs: str, pace: float, oldest: bool,
+                   ticks: tuple[float, float, int] | None = None) -> None:
     """The job: read the pending invoices, then charge each and mark it charged (check, then act). ``oldest``:
     take the oldest pending invoice, charge it, mark it, again until none is pending. ``conn``: the process's
     pooled connection, open before the firing (as an application's pool holds one): a connection made at the
     firing took long enough on a loaded machine for one host to start after the other had charged every
-    invoice (0 collisions, one run in 35)."""
+    invoice (0 collisions, one run in 35). ``ticks``: take the oldest pending invoice at each of this host's
+    claim times (``claim_time``) instead of ``pace`` after the last."""
     host, start = os.environ["SCENARIO_HOSTNAME"], now_iso()
     pending = [r[0] for r in conn.execute("SELECT id FROM invoices WHERE NOT charged ORDER BY id")]
+    claims = itertools.count()
     while pending:
+        if ticks:
+            time.sleep(max(0.0, claim_time(*ticks, next(claims)) - time.time()))
+            pending = _oldest(conn)  # the check, at this host's claim time
+            if not pending:
+                break
         invoice = pending.pop(0)
         conn.execute("INSERT INTO invoice_charges (invoice_id, amount_cents, host, worker_pid) "
                      "VALUES (%s, %s, %s, %s)", (invoice, 500 + invoice % 11, host, os.getpid()))
         conn.execute("UPDATE invoices SET charged = true WHERE id = %s", (invoice,))
-        threading.Event().wait(pace)
-        if oldest:
-            pending = [r[0] for r in conn.execute(
-                "SELECT id FROM invoices WHERE NOT charged ORDER BY id LIMIT 1")]
+        if not ticks:
+            threading.Event().wait(pace)
+        if oldest or ticks:
+            pending = _oldest(conn)
     record_run(runs, job="charge_pending", start=start, end=now_iso(), host=host, process=os.getpid(),
                run=uuid.uuid4().hex[:12])
+
+
+def _oldest(conn: psycopg.Connection) -> list[int]:
+    return [r[0] for r in conn.execute("SELECT id FROM invoices WHERE NOT charged ORDER BY id LIMIT 1")]
+
+
+def claim_time(go: float, period: float, collide_every: int, n: int) -> float:
+    """When a host's ``n``-th claim falls with the phases kept apart: sched-a claims at ``go + n * period``,
+    sched-b half a period later, except every ``collide_every``-th period, when it claims with sched-a (the
+    two schedulers' clocks drifting into step now and then). Each claim takes a few milliseconds, so the two
+    hosts take turns and collide only where they claim together (and where a loaded machine stalls one)."""
+    step = go + n * period
+    if os.environ["SCENARIO_HOSTNAME"] == "sched-a" or n % collide_every == collide_every - 1:
+        return step
+    return step + period / 2
 
 
 def main() -> None:
@@ -65,14 +90,21 @@ def main() -> None:
     parser.add_argument("--runs", required=True)
     parser.add_argument("--pace", type=float, default=0.005)
     parser.add_argument("--oldest", action="store_true", help="claim the oldest pending invoice, one at a time")
+    parser.add_argument("--collide-every", type=int, help="claim by the clock, the hosts' phases kept apart "
+                        "except every N-th period (claim_time)")
+    parser.add_argument("--period", type=float, default=0.05)
     a = parser.parse_args()
     host = os.environ["SCENARIO_HOSTNAME"]
     logging.basicConfig(filename=a.log, level=logging.INFO,
                         format=f"%(asctime)s {host} %(process)d %(name)s %(levelname)s %(message)s")
 
+    def ticks(go: float) -> tuple[float, float, int] | None:
+        return (go, a.period, a.collide_every) if a.collide_every else None
+
     def add(scheduler, go: float) -> int:
         scheduler.add_job(charge_pending, "date", run_date=datetime.fromtimestamp(go, UTC),
-                          args=[conn, a.runs, a.pace, a.oldest], id="charge_pending", misfire_grace_time=120)
+                          args=[conn, a.runs, a.pace, a.oldest, ticks(go)], id="charge_pending",
+                          misfire_grace_time=120)
         return 1
 
     with psycopg.connect(libpq(a.url), autocommit=True) as conn:

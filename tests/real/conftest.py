@@ -66,6 +66,9 @@ def _run_group(group: str, new_database, work, request) -> dict[str, Truth]:
         "lockstep_hosts": lambda: scenarios.lockstep_hosts(new_database(), work),
         # one check-then-act job on two scheduler hosts firing together: both charge the same pending invoices
         "two_schedulers_claim": lambda: scenarios.two_schedulers_claim(new_database(), work, oldest=True),
+        # the same with the two schedulers' phases kept apart: they take turns and collide on one claim in sixteen
+        "two_schedulers_claim_apart": lambda: scenarios.two_schedulers_claim(new_database(), work, 320, oldest=True,
+                                                                             collide_every=16),
         "rolling_deploy": lambda: scenarios.rolling_deploy(new_database(), work),
     }
     made = runners[group]()

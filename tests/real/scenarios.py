@@ -75,15 +75,18 @@ def _both_hosts(url: str, table: str, batch: int, logs: dict[str, Path], **facts
                  facts={"batch": batch, **facts})
 
 
-def two_schedulers_claim(url: str, work: Path, invoices: int = 240, oldest: bool = False) -> Truth:
+def two_schedulers_claim(url: str, work: Path, invoices: int = 240, oldest: bool = False,
+                         collide_every: int | None = None) -> Truth:
     """One check-then-act job (charge every pending invoice) on two APScheduler hosts, sched-a and sched-b,
     firing at the same moment: both read the same pending invoices and charge them (real/claim_job.py).
     ``oldest``: each takes the oldest pending invoice one at a time, so only the invoices both read before
     either marked them are charged twice. ``invoices``: 240, so a host woken late on a loaded machine still
     overlaps most of the other's run (with 120, at load 7 on 2 cores, one host started when the other had
     nearly finished and they collided on 4 invoices, which failed the scenario). How many they collide on is
-    left to the run: a run whose hosts stayed out of phase is skipped with its figures
-    (test_real_writers._skip_when_phases_kept_apart), not failed; both hosts must have run the job."""
+    left to the run, unless ``collide_every`` keeps the phases apart: each host claims by the clock, sched-b half
+    a period after sched-a except every ``collide_every``-th period (claim_job.claim_time), so the hosts take
+    turns and collide on about one claim in that many (a few percent of their rows, as two workers of a pool
+    collide). Both hosts must have run the job."""
     import json
 
     import psycopg
@@ -96,8 +99,9 @@ def two_schedulers_claim(url: str, work: Path, invoices: int = 240, oldest: bool
     runs, barrier = work / "runs.jsonl", work / "barrier"
     barrier.mkdir()
     hosts = ["sched-a", "sched-b"]
+    apart = ["--collide-every", str(collide_every)] if collide_every else []
     procs = [spawn("claim_job", "--url", url, "--barrier", str(barrier), "--log", str(work / f"{h}.log"),
-                   "--runs", str(runs), *(["--oldest"] if oldest else []), log=work / f"{h}.out",
+                   "--runs", str(runs), *(["--oldest"] if oldest else []), *apart, log=work / f"{h}.out",
                    SCENARIO_HOSTNAME=h) for h in hosts]
     release(barrier, hosts, lead=3.0)  # both schedulers started well before the firing, on a loaded machine too
     finish(procs)
@@ -108,8 +112,9 @@ def two_schedulers_claim(url: str, work: Path, invoices: int = 240, oldest: bool
         per_host = dict(conn.execute("SELECT host, count(*) FROM invoice_charges GROUP BY host").fetchall())
     return Truth(url=url, table="invoice_charges", keys=("invoice_id",), ts="created_at",
                  clusters=dict.fromkeys(groups, "multi_host"), writers={"host": "host", "process": "worker_pid"},
-                 window="2s", logs={"runs": runs}, facts={"invoices": invoices, "charged_twice": len(groups),
-                                                          "pair_share": _pair_share(len(groups), per_host, hosts)})
+                 window="2s", logs={"runs": runs},
+                 facts={"invoices": invoices, "charged_twice": len(groups), "collide_every": collide_every,
+                        "pair_share": _pair_share(len(groups), per_host, hosts)})
 
 
 def _pair_share(collided: int, per_host: dict[str, int], hosts: list[str]) -> float:

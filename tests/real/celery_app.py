@@ -39,8 +39,10 @@ def make_app(broker: str) -> Celery:
         task_acks_late=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
+        # unacked_mutex_expire: the lock a sweep putting unacknowledged messages back holds for milliseconds;
+        # kombu keeps a killed sweeper's lock 300 s, which stopped every redelivery for five minutes
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT, "unacked_restore_interval": 0.25,
-                                  "unacked_restore_throttle": 1},
+                                  "unacked_restore_throttle": 1, "unacked_mutex_expire": 1},
         worker_log_format="[%(asctime)s: %(levelname)s/%(processName)s %(process)d] %(message)s",
         worker_task_log_format=("[%(asctime)s: %(levelname)s/%(processName)s %(process)d] "
                                 "%(task_name)s[%(task_id)s]: %(message)s"),

@@ -160,3 +160,22 @@ def test_a_killed_worker_s_run_under_the_supervisor_s_pid_is_named_not_denied(ou
         assert cluster["evidence"]["job_runs"]["verdict"] == "none", said
         assert "no recorded run was active" not in said, said
         assert ", on its host: settlement-consumer run worker-" in said and "a log kept by a supervisor" in said, said
+
+
+def test_a_worker_killed_while_it_held_the_restore_lock_does_not_stop_the_redelivery(new_database, redis_url,
+                                                                                     tmp_path):
+    """kombu's redis transport lets one consumer at a time put unacknowledged messages back, under a redis lock
+    the sweeping worker takes with the app's ``unacked_mutex_expire``. A worker killed with SIGKILL in the middle
+    of a sweep leaves that lock behind: with kombu's default of 300 s no consumer restored anything for five
+    minutes, and every celery_kill run in that window found no redelivered task (six failures in one CI run).
+    Here the lock is left behind on purpose, as a killed worker would, before the scenario starts."""
+    import redis
+
+    from real import scenarios
+    from real.celery_app import make_app
+
+    expire = make_app(redis_url).conf.broker_transport_options.get("unacked_mutex_expire", 300)
+    client = redis.Redis.from_url(redis_url)
+    assert client.lock("unacked_mutex", timeout=expire).acquire(blocking=False)  # and never released
+    truth = scenarios.celery_kill(new_database(), redis_url, tmp_path)
+    assert truth.clusters and set(truth.clusters.values()) == {"retry"}

@@ -81,6 +81,9 @@ TUNING_HARDER = tuple(range(1000, 1012))
 #   ECE 0.0038, 81 multi_host clusters answered worker_race and 3 races retry, the same with the model before
 #   that session's change; none mode: 0.9990, ECE 0.0010, 0.932 where the truth can be named, 248 of 266); what
 #   tests/test_attribution.py scores. fresh-9 was the validation set then.
+# - "fresh-11": chosen on 2026-11-24 (17:35 UTC) by the thirteenth session, before any change of it to the
+#   model (whole-second timestamps, where fresh-10 found 81 multi_host clusters answered worker_race); never
+#   used while tuning or validating. fresh-10 is the validation set of that session.
 HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-1": ((211, 223, 247, 290, 206), (9001, 9002, 9003)),
                  "fresh-2": ((311, 323, 347, 390, 306), (9101, 9102, 9103)),
@@ -91,7 +94,8 @@ HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-7": ((811, 823, 847, 890, 806), (9601, 9602, 9603)),
                  "fresh-8": ((911, 923, 947, 990, 906), (9701, 9702, 9703)),
                  "fresh-9": ((1111, 1123, 1147, 1190, 1106), (9801, 9802, 9803)),
-                 "fresh-10": ((1211, 1223, 1247, 1290, 1206), (9901, 9902, 9903))}
+                 "fresh-10": ((1211, 1223, 1247, 1290, 1206), (9901, 9902, 9903)),
+                 "fresh-11": ((1311, 1323, 1347, 1390, 1306), (10001, 10002, 10003))}
 
 
 @dataclass

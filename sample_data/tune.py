@@ -9,7 +9,16 @@ dupfinder/attribution/model.py. Held-out seeds and ranges are never read while f
 Protocol for abstentions: a mechanism the table's columns cannot reveal (without writer columns: one host
 or two, one release or two) is *inseparable*; answering ``unknown`` with the truth in the shortlist is right
 there, and a named answer is right only when it is the truth. Where the truth is separable, only the truth
-is right.
+is right. That is the accuracy.
+
+Calibration is another question: a confidence is the probability of what the answer claims. A named answer
+claims its mechanism; an ``unknown`` claims that the truth is one of its shortlist (model.py, README: "its
+confidence is the probability that the truth is in the shortlist"). So in ``fit_calibration`` and in the
+expected calibration error ``report`` gives, an ``unknown`` counts as right exactly when its shortlist holds
+the truth, in every mode, separable truth or not (``calibrated_right``); the accuracy keeps the rule above (a
+named-mode ``unknown`` is never right there: it names nothing the columns could not). Until the thirteenth
+session both counted a named-mode ``unknown`` holding the truth as wrong, so a refit with many such answers
+would have shown their shortlists near 0%.
 """
 
 from __future__ import annotations
@@ -116,6 +125,14 @@ def right(rec: Record) -> bool:
             and rec.truth in INSEPARABLE.get(rec.mode, set()))
 
 
+def calibrated_right(rec: Record) -> bool:
+    """Whether what the answer claims held (the calibration's event): the named mechanism is the truth, or an
+    ``unknown``'s shortlist holds it, in every mode (the protocol above)."""
+    if rec.mechanism == "unknown":
+        return rec.truth in rec.candidates
+    return rec.mechanism == rec.truth
+
+
 def collect(url: str, lab: labelled.Labelled, mode: str) -> tuple[list[Record], dict]:
     """Write ``lab`` at ``url``, scan it in ``mode`` and pair every labelled cluster with what was found."""
     labelled.write(url, lab)
@@ -196,7 +213,7 @@ def fit_calibration(records: list[Record]) -> dict[str, list[tuple[float, float,
         kind = "unknown" if v.mechanism == "unknown" else "answer"
         value = sum(p for _, p in v.candidates) if v.mechanism == "unknown" else v.posterior[v.mechanism]
         rec.mechanism, rec.candidates = v.mechanism, [m for m, _ in v.candidates]
-        raw[f"{kind}/{family}"].append((value, right(rec)))
+        raw[f"{kind}/{family}"].append((value, calibrated_right(rec)))
     result = {}
     for kind, points in sorted(raw.items()):
         points.sort()
@@ -263,7 +280,8 @@ def records_frame(records: list[Record]):
 
 def report(records: list[Record]) -> dict[str, dict]:
     """Per mode: clusters, exact, accuracy, abstentions and expected calibration error (10 bins), scored by
-    dupfinder.evaluate with the protocol above (an honest abstention is right where the truth is inseparable)."""
+    dupfinder.evaluate with the protocol above: in the accuracy an honest abstention is right where the truth is
+    inseparable; in the calibration error every ``unknown`` is right when its shortlist holds the truth."""
     out = {}
     for mode in ("explicit", "inferred", "none"):
         recs = [r for r in records if r.mode == mode]
@@ -272,8 +290,11 @@ def report(records: list[Record]) -> dict[str, dict]:
         result = evaluate.score(records_frame(recs), abstentions_right=INSEPARABLE, bins=10)
         matched = result.clusters[result.clusters["matched"]]
         separable = matched[~matched["truth"].isin(INSEPARABLE.get(mode, set()))]
+        claimed = matched["right"] | matched["honest"]  # an unknown claims its shortlist: right when it holds the truth
         out[mode] = {"clusters": result.labelled, "exact": result.matched,
-                     "accuracy": result.accuracy, "ece": result.ece,
+                     "accuracy": result.accuracy,
+                     "ece": evaluate.calibration_error(matched["confidence"].astype(float), claimed, 10),
+                     "honest_abstentions": result.honest_abstentions,
                      "separable": len(separable),
                      "separable_accuracy": float(separable["right"].mean()) if len(separable) else None,
                      "abstained": result.abstained / result.matched}

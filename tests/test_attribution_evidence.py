@@ -358,3 +358,68 @@ def test_two_hosts_taking_turns_and_colliding_now_and_then_are_a_shortlist(db_ur
         assert c.mechanism == "unknown", (c.mechanism, c.explanation)
         assert {s["mechanism"] for s in c.evidence["candidates"]} == {"multi_host", "worker_race"}, c.explanation
         assert c.evidence["signal"].startswith("the job's log"), c.evidence["signal"]
+
+
+def _two_hosts_in_whole_seconds(whole: bool = True) -> list[tuple]:
+    """One job on two hosts, its timestamps cut to whole seconds (fresh-10's harder seed 9902, in small): batch-01
+    writes 1,500 keys 20 ms apart; batch-02 starts 4 s later and writes again 40% of them in order, 10 ms apart,
+    with a key of its own after every second copy, so its run overtakes the first: the copies run from 4 s behind
+    to seconds ahead (offsets varying), each host wrote again some or most of what the other wrote (coverage
+    most/some), and some copies fall in one whole second."""
+    rng = random.Random(11)
+    spec = [(key, T0 + timedelta(seconds=0.02 * key + rng.uniform(0, 0.002)), "batch-01", "4711")
+            for key in range(1500)]
+    written = 0
+    for n, key in enumerate(sorted(rng.sample(range(1500), 600))):
+        for account in (key, 100_000 + n) if n % 2 else (key,):
+            spec.append((account, T0 + timedelta(seconds=4 + 0.01 * written + rng.uniform(0, 0.002)), "batch-02",
+                         "5210"))
+            written += 1
+    return [(k, at.replace(microsecond=0) if whole else at, host, pid) for k, at, host, pid in spec]
+
+
+def test_two_hosts_copying_in_one_whole_second_are_a_shortlist_not_a_race(db_url):
+    """With whole-second timestamps, copies two hosts wrote in the same second cannot tell two schedulers from a
+    pool racing across the hosts: a gap of 0 s is within any pace, and offsets cut to seconds vary as the second
+    ticks. fresh-10 had 81 such multi_host clusters named worker_race at 0.9 and more (here 27 of 161 clusters
+    were); the answer is the two, with sub-second timestamps or the job log as the signal."""
+    names = {"host": "host", "process": "pid"}
+    make_table(db_url, "events", _columns(names), _rows(_two_hosts_in_whole_seconds(), names))
+    table = scan_one(db_url, keys=["account"], writers=["host=host", "process=pid"])
+    assert table.clusters
+    same_second = [c for c in table.clusters if c.evidence["observations"]["gap"] == "0s whole"]
+    assert len(same_second) >= 10, len(same_second)
+    assert not [c for c in table.clusters if c.mechanism == "worker_race"], same_second[0].explanation
+    for c in same_second:
+        assert c.evidence["observations"]["host"] == "differ"
+        assert c.mechanism == "unknown", (c.mechanism, c.confidence, c.explanation)
+        assert {s["mechanism"] for s in c.evidence["candidates"]} == {"multi_host", "worker_race"}, c.explanation
+        assert c.evidence["signal"].startswith("timestamps with sub-second precision"), c.evidence["signal"]
+        assert "--runs" in c.evidence["signal"], c.evidence["signal"]
+        assert "sub-second precision" in c.explanation, c.explanation
+        assert 0.5 <= c.confidence <= 1, c.confidence
+    unsure = [i for i in table.incidents if i.mechanism == "unknown"]
+    assert unsure and all("sub-second precision" in i.summary for i in unsure), [i.summary for i in unsure]
+
+
+def test_a_pool_racing_across_two_hosts_in_whole_seconds_is_still_a_race(db_url):
+    """The other side of the shortlist above: four workers on each of two hosts taking claims, a claim written
+    twice now and then (every 30th, copies 1-50 ms apart, on the other host), timestamps in whole seconds. What
+    each writer wrote again is a few of its rows (coverage few/few), which no two hosts running a job write: the
+    whole seconds pool the timing, not the coverage, and the answer stays worker_race."""
+    rng = random.Random(3)
+    workers = [(host, str(pid)) for host in ("app-1", "app-2") for pid in rng.sample(range(100, 999), 4)]
+    spec, moment = [], T0
+    for key in range(600):
+        moment += timedelta(seconds=rng.uniform(0.02, 0.2))
+        first = rng.choice(workers)
+        spec.append((key, moment.replace(microsecond=0), *first))
+        if key % 30 == 7:
+            other = rng.choice([w for w in workers if w[0] != first[0]])
+            spec.append((key, (moment + timedelta(seconds=rng.uniform(0.001, 0.05))).replace(microsecond=0), *other))
+    names = {"host": "host", "process": "pid"}
+    make_table(db_url, "events", _columns(names), _rows(spec, names))
+    table = scan_one(db_url, keys=["account"], writers=["host=host", "process=pid"])
+    assert len(table.clusters) == 20
+    assert {c.evidence["observations"]["coverage"] for c in table.clusters} == {"few/few"}
+    assert {c.mechanism for c in table.clusters} == {"worker_race"}, table.clusters[0].explanation

@@ -344,3 +344,39 @@ def test_three_hosts_all_ran_the_job_not_both():
         assert " all ran the job" in text and " both " not in text, text
         text = incident_summary(mechanism, writers[:2], 4, "runs", "5 ms", None, None, "2026-11-23 22:30")
         assert " both ran the job" in text, text
+
+
+# fresh-10's 81 multi_host clusters of harder seed 9902 named worker_race at 0.9 and more: whole-second timestamps,
+# two hosts' copies in one second, a second run overtaking the first (offsets varying by seconds)
+WHOLE_SECOND_HOSTS = {"coverage": "most/some", "gap": "0s whole", "host": "differ", "offsets": "varying",
+                      "order": "same", "pace": "within", "pair_clusters": "2+", "process": "differ", "version": "same"}
+NAMED_HAVE = frozenset({"host", "process", "version", "xmin", "commit"})
+
+
+def test_two_hosts_in_one_whole_second_are_a_shortlist_the_precision_would_settle():
+    obs = [Observation(f, v, "") for f, v in WHOLE_SECOND_HOSTS.items()]
+    verdict = model.decide(obs, "explicit", {"host", "process", "version"}, NAMED_HAVE)
+    assert verdict.mechanism == "unknown", (verdict.posterior, verdict.confidence)
+    assert {m for m, _ in verdict.candidates} == {"multi_host", "worker_race"}, verdict.candidates
+    assert verdict.signal.startswith("timestamps with sub-second precision") and "--runs" in verdict.signal
+    assert not {"pace=within", "offsets=varying"} & set(verdict.weights), verdict.weights  # not read
+    with_log = model.decide(obs, "explicit", {"host", "process", "version"}, NAMED_HAVE | {"runs"})
+    assert with_log.mechanism == "unknown" and "--runs" not in with_log.signal, with_log.signal
+    sentence = cluster_sentence(_two_hosts_copies(), verdict, obs, False, {"host", "process", "version"})
+    assert "sub-second precision" in sentence and "would separate multi_host from worker_race" in sentence, sentence
+
+
+def test_what_whole_seconds_leave_intact_still_names_the_mechanism():
+    # the readings that do not need the sub-second timing part the two after the pooling: the pair's own share,
+    # a pool's few collisions, the job log; and a sub-second gap never pools
+    def decided(**changes: str) -> model.Verdict:
+        seen = {f: v for f, v in {**WHOLE_SECOND_HOSTS, **changes}.items() if v}
+        return model.decide([Observation(f, v, "") for f, v in seen.items()], "explicit",
+                            {"host", "process", "version"}, NAMED_HAVE)
+
+    assert decided(coverage="", host_pair="most").mechanism == "multi_host"
+    assert decided(coverage="all/most").mechanism == "multi_host"
+    assert decided(coverage="few/few", pair_clusters="1").mechanism == "worker_race"
+    assert decided(runs="two runs").mechanism == "multi_host"
+    assert decided(runs="one run").mechanism == "worker_race"
+    assert decided(gap="<50ms").mechanism == "worker_race"  # the reading as it was, where the column can hold it

@@ -117,6 +117,32 @@ POOLED_FEW_COLLISIONS = {("host_pair", "few"): ("multi_host", "worker_race"),
 # What those pools cannot say the job's log can: two runs of one job on two hosts, or one pool's run. Its
 # reading joins after the pooling (naming the answer as the other readings never could).
 AFTER_POOLING = ("runs",)
+# Timestamps in whole seconds (timing.gap_bucket's "0s whole": nine in ten cluster timestamps without a fraction)
+# and copies two hosts wrote in the same second: two schedulers firing one job on two hosts and a pool's workers
+# on two hosts racing on one claim both write copies under a second apart, and what parts them on a finer column
+# (the gap in milliseconds, the gap against the writer's own pace, an offset constant to 10%) is cut away: a
+# gap of 0 s is "within" any pace by construction, and copies a constant 0.5 s apart read 0 s or 1 s apart as
+# the second ticks. Measured on the tuning set, those readings say worker_race (0s whole: 458 of 1,622 race
+# clusters, 284 of 5,996 multi_host; pace within 70% against 4%): fresh-10's harder seed 9902 (whole seconds,
+# its second run overtaking the first, so the offsets vary by seconds) had 79 multi_host clusters named
+# worker_race at 0.9 and more, which the job log would have named. Multi_host and worker_race are pooled there
+# (the shortlist, sub-second timestamps or the job log as the signal), the pace and the offsets are not read,
+# and the readings whole seconds leave intact part them after the pooling: how much of what each writer wrote
+# another wrote too (coverage: a batch both hosts ran, all/most, against a pool's few collisions, few/few),
+# the pair's own share (host_pair), a whole batch written twice, copy counts that vary, commit timestamps and
+# the job log. On the tuning set (its five whole-second harder seeds) it fires, per named mode, on 142 multi_host
+# (134 host_pair most, 8 coverage all/some), 20 race (coverage few/few or some/few), 3 retry and 47 deploy_overlap
+# clusters, and no tuning answer changed (only the raw posteriors: the calibration was refitted). Tuning seeds
+# 1000/1003/1009-1011 generated with the held-out ranges (a second run overtaking the first): 7 multi_host clusters
+# named worker_race (coverage most/some) are the shortlist now, 50 answered unknown are named multi_host (coverage
+# most/most). Left: coverage is counted against any writer, so where it reads as a pool's does (some/some: each
+# host wrote again 15-50% of what the other wrote, most of it more than a window apart) the answer stays
+# worker_race, and a race in a busy pool whose one writer wrote few rows, all collided, may read as a batch.
+WHOLE_SECONDS_ACROSS_HOSTS = frozenset({("gap", "0s whole"), ("host", "differ")})
+POOLED_WHOLE_SECONDS = ("multi_host", "worker_race")
+NOT_READ_WHOLE_SECONDS = ("pace", "offsets")
+AFTER_WHOLE_SECONDS = ("coverage", "host_pair", "whole_batch", "copies", "commit", "runs")
+WHOLE_SECONDS_SIGNAL = "timestamps with sub-second precision (this column keeps whole seconds)"
 # A calibration bin holding fewer tuning answers than this is not trusted; the raw posterior is used there
 # (the named-mode abstentions had 28 tuning examples, all in two bins, and mapped every shortlist to 0%).
 MIN_BIN = 50
@@ -462,13 +488,15 @@ CALIBRATION: dict[str, list[tuple[float, float, int]]] = (
                           (0.997621, 0.9756, 246), (0.998169, 0.9878, 246), (0.999001, 1.0, 123),
                           (0.999135, 1.0, 123), (0.999511, 1.0, 123), (0.99997, 1.0, 123), (0.999987, 1.0, 123),
                           (1.0, 1.0, 53)],
-     'answer/named': [(0.899542, 0.8235, 68), (0.94926, 0.9245, 106), (0.988081, 0.9974, 772),
-                      (0.999321, 0.9991, 2244), (0.99969, 1.0, 2244), (0.999834, 1.0, 2244), (0.999972, 1.0, 2244),
+     'answer/named': [(0.899542, 0.8261, 92), (0.94926, 0.9394, 66), (0.988983, 0.9962, 1058),
+                      (0.999323, 1.0, 2244), (0.99969, 1.0, 2244), (0.999834, 1.0, 2244), (0.999972, 1.0, 2244),
                       (0.999998, 1.0, 2244), (0.999998, 1.0, 2244), (0.999998, 1.0, 2244), (0.999999, 1.0, 2244),
-                      (0.999999, 1.0, 2244), (0.999999, 1.0, 2244), (0.999999, 1.0, 2244), (1.0, 1.0, 1306)],
-     'unknown/anonymous': [(0.79482, 0.9463, 707), (0.941401, 0.9929, 140), (0.999579, 0.9954, 1739),
-                           (0.999961, 0.9983, 1182), (1.0, 0.9996, 10420)],
-     'unknown/named': [(1.0, 0.0, 6)]}
+                      (0.999999, 1.0, 2244), (0.999999, 1.0, 2244), (0.999999, 1.0, 2244), (1.0, 1.0, 1036)],
+     'unknown/anonymous': [(0.79482, 0.9463, 707), (0.941401, 0.9929, 140), (0.999579, 0.9994, 1739),
+                           (0.999961, 1.0, 1182), (0.999985, 1.0, 1182), (1.0, 1.0, 1182), (1.0, 1.0, 1182),
+                           (1.0, 1.0, 1182), (1.0, 1.0, 1182), (1.0, 1.0, 1182), (1.0, 1.0, 1182), (1.0, 1.0, 1182),
+                           (1.0, 1.0, 964)],
+     'unknown/named': [(1.0, 0.6667, 6)]}
 )
 TUNING = '42612 tuning clusters: labelled seeds 100-111, harder seeds 1000-1011 (harder.TUNING)'
 # --- END MEASURED ---
@@ -543,6 +571,23 @@ def shortlist_signal(names: Sequence[str], have: frozenset[str] = frozenset()) -
                 text += " or, if the table records none, the job's log (--runs FILE)"
             return text, (first, second)
     return APP_LOG, pairs[0]
+
+
+def _settling(names: Sequence[str], have: frozenset[str], whole: bool) -> tuple[str, tuple[str, str]]:
+    """shortlist_signal, except where whole-second timestamps pooled two hosts' copies
+    (``WHOLE_SECONDS_ACROSS_HOSTS``): the column's precision is what hid the answer, so the signal names it (a
+    process column beside the host column, the usual signal for that pair, is in hand there or would not part
+    two schedulers from a pool of one worker on each host), and the job's log of those minutes unless it was read.
+
+    >>> _settling(["multi_host", "worker_race"], frozenset({"host", "process"}), True)[0]
+    "timestamps with sub-second precision (this column keeps whole seconds) or the job's log (--runs FILE)"
+    >>> _settling(["worker_race", "multi_host"], frozenset({"host", "process", "runs"}), True)
+    ('timestamps with sub-second precision (this column keeps whole seconds)', ('multi_host', 'worker_race'))
+    """
+    if whole and set(POOLED_WHOLE_SECONDS) <= set(names):
+        text = WHOLE_SECONDS_SIGNAL + ("" if "runs" in have else " or the job's log (--runs FILE)")
+        return text, POOLED_WHOLE_SECONDS
+    return shortlist_signal(names, have)
 
 
 def probability(feature: str, value: str, mechanism: str) -> float | None:
@@ -626,13 +671,17 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
     """
     obs = list(observations)
     seen = {(o.feature, o.value) for o in obs}
-    dropped = {f for reading in seen for f in READ_ONCE.get(reading, ())}
+    whole = mode != "none" and WHOLE_SECONDS_ACROSS_HOSTS <= seen
+    dropped = {f for reading in seen for f in READ_ONCE.get(reading, ())} | set(NOT_READ_WHOLE_SECONDS if whole else ())
     obs = [o for o in obs if o.feature not in dropped]
     required = {**REQUIRES, **(REQUIRES_NAMED if mode != "none" else {})}
     running = [m for m in MECHANISMS if (m not in required or required[m] in seen)
                and not seen.intersection(EXCLUDED_BY.get(m, ()))]
     scores = {m: math.log(PRIOR[m]) for m in running}
     few = next((POOLED_FEW_COLLISIONS[r] for r in sorted(seen) if r in POOLED_FEW_COLLISIONS), None)
+    after_pooling = AFTER_POOLING
+    if few is None and whole:
+        few, after_pooling = POOLED_WHOLE_SECONDS, AFTER_WHOLE_SECONDS
     late = {m: 0.0 for m in running}
     settled = False
     weights: dict[str, dict[str, float]] = {}
@@ -645,7 +694,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
             row[m] = math.log(p)
         else:
             weights[f"{o.feature}={o.value}"] = row
-            after = few is not None and o.feature in AFTER_POOLING
+            after = few is not None and o.feature in after_pooling
             settled = settled or after
             for m in running:
                 (late if after else scores)[m] += row[m]
@@ -677,7 +726,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
             # columns the three pooled fill the shortlist (a race there: README, not done)
             extra = [(m, p) for m, p in others if p >= SHORTLIST_FROM][:max(0, SHORTLIST_MAX - len(group))]
             group = sorted(group + extra, key=lambda mp: -mp[1])[:SHORTLIST_MAX]
-            signal, pair = shortlist_signal([m for m, _ in group], have)
+            signal, pair = _settling([m for m, _ in group], have, whole)
             return Verdict("unknown", calibrate(sum(p for _, p in group), f"unknown/{family}"), posterior,
                            tuple(group), weights, signal, pair)
         ranked = sorted([*others, ("|".join(m for m, _ in group), mass)], key=lambda mp: -mp[1])
@@ -687,7 +736,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
         shortlist = tuple((m, p) for m, p in ranked[:SHORTLIST_MAX] if p >= SHORTLIST_FROM)
         mass = sum(p for _, p in shortlist)
         shortlist = tuple((name, posterior[name]) for m, _ in shortlist for name in m.split("|"))
-        signal, pair = shortlist_signal([m for m, _ in shortlist], have)
+        signal, pair = _settling([m for m, _ in shortlist], have, whole)
         return Verdict("unknown", calibrate(mass, f"unknown/{family}"), posterior, shortlist, weights, signal, pair)
     return Verdict(best, calibrate(p_best, f"answer/{family}"), posterior, (), weights)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -423,3 +423,30 @@ def test_a_pool_racing_across_two_hosts_in_whole_seconds_is_still_a_race(db_url)
     assert len(table.clusters) == 20
     assert {c.evidence["observations"]["coverage"] for c in table.clusters} == {"few/few"}
     assert {c.mechanism for c in table.clusters} == {"worker_race"}, table.clusters[0].explanation
+
+
+@pytest.mark.parametrize("aware", [False, True])
+def test_incident_summaries_say_which_zone_their_time_is_in(request, aware):
+    """A stranger's finance audit read "02:14" in a summary and could not tell UTC from local time. Instants (a
+    column with a time zone, PostgreSQL timestamptz) are shown in UTC and, with --timezone, in that zone too; a
+    column without a time zone is shown as stored and said so (SQLite and PostgreSQL)."""
+    urls = ["pg_url"] if aware else ["sqlite_url", "pg_url"]
+    for fixture in urls:
+        url = request.getfixturevalue(fixture)
+        columns = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), sa.Column("account", sa.Integer),
+                   sa.Column("ts", sa.DateTime(timezone=aware)), sa.Column("amount", sa.Integer),
+                   sa.Column("host", sa.String(40)), sa.Column("pid", sa.String(40))]
+        start = T0 + timedelta(minutes=14)
+        rows = [{"id": 2 * k + n + 1, "account": k, "amount": 7, "host": f"sched-{n}", "pid": str(4711 + n),
+                 "ts": (start + timedelta(seconds=0.05 * k + 0.3 * n)).replace(tzinfo=UTC if aware else None)}
+                for k in range(30) for n in range(2)]
+        make_table(url, "events", columns, rows)
+        for zone in (None, "America/New_York"):
+            table = scan_one(url, keys=["account"], writers=["host=host", "process=pid"], timezone=zone)
+            (incident,) = table.incidents
+            when = incident.summary.split(": ", 1)[0]
+            if aware:
+                local = " (2026-10-05 22:14 EDT)" if zone else ""
+                assert when == f"2026-10-06 02:14 UTC{local}", incident.summary
+            else:
+                assert when == "2026-10-06 02:14 (as stored, no time zone)", incident.summary

@@ -66,6 +66,29 @@ def local_pair(ts_us: int, reading: str, zone: str) -> str:
     return f"{first:%H:%M} {first.tzname()} and {second:%H:%M} {second.tzname()}"
 
 
+def when(ts_us: int, instants: bool, zone: str | None) -> str:
+    """The minute an incident started, with the zone it is read in: "02:14" alone read as local time to one
+    person and UTC to another (a finance audit). Instants (a column with a time zone, or a MySQL TIMESTAMP read
+    in UTC) are shown in UTC, and with ``--timezone`` in that zone too; a column without a time zone holds wall
+    time of a zone it does not record, so its minute is shown as stored and said so.
+
+    >>> from datetime import datetime, UTC
+    >>> us = int(datetime(2026, 11, 3, 2, 14, tzinfo=UTC).timestamp() * 1e6)
+    >>> when(us, True, None), when(us, True, "America/New_York")
+    ('2026-11-03 02:14 UTC', '2026-11-03 02:14 UTC (2026-11-02 21:14 EST)')
+    >>> when(us, False, "America/New_York")
+    '2026-11-03 02:14 (as stored, no time zone)'
+    """
+    moment = datetime.fromtimestamp(ts_us / 1e6, UTC)
+    if not instants:
+        return f"{moment:%Y-%m-%d %H:%M} (as stored, no time zone)"
+    text = f"{moment:%Y-%m-%d %H:%M} UTC"
+    if zone:
+        local = moment.astimezone(_zone(zone))
+        text += f" ({local:%Y-%m-%d %H:%M} {local.tzname()})"
+    return text
+
+
 READINGS = {"instant": "an instant (time zone stored)", "utc": "naive values holding UTC",
             "local": "naive values holding local wall time"}
 

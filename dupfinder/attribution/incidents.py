@@ -147,7 +147,8 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
         summary = incident_summary(
             inc.mechanism, list(inc.writers), inc.clusters, table.info.qualified_name,
             format_seconds(inc.details["gap_seconds"]["median"]), inc.details["coverage"], recurring,
-            inc.start[:16].replace("T", " "), first.evidence.get("candidates_names"),
+            clock.when(min(clusters[i].start_us for i in members), bool(aware or table.ts_read_in_utc),
+                       table.spec.timezone), first.evidence.get("candidates_names"),
             first.evidence.get("signal"), first.evidence.get("clock_local"),
             max(len(clusters[i].rows) for i in members))
         final.append(replace(inc, details=details, summary=summary))

@@ -450,3 +450,33 @@ def test_incident_summaries_say_which_zone_their_time_is_in(request, aware):
                 assert when == f"2026-10-06 02:14 UTC{local}", incident.summary
             else:
                 assert when == "2026-10-06 02:14 (as stored, no time zone)", incident.summary
+
+
+def test_a_race_astride_a_second_boundary_in_whole_seconds_is_not_named_a_retry(db_url):
+    """Four workers of one host taking claims, timestamps in whole seconds; every 50th claim two workers write 12 ms
+    apart astride a second boundary, so the copies read 1 s apart. One step ">=1s whole" read that as a pause and the
+    pace (1 s "after" an interval of 0.2 s) as a second time: all 8 named retry at 0.92 (fresh-10 had 3 such races).
+    A gap of 1 s in whole seconds may be milliseconds: the answer holds the race and the retry, never the retry
+    alone."""
+    rng = random.Random(5)
+    workers = [("app-1", str(pid)) for pid in (101, 102, 103, 104)]
+    spec, moment = [], T0
+    for key in range(400):
+        moment += timedelta(seconds=rng.uniform(0.05, 0.3))
+        first = rng.choice(workers)
+        if key % 50 == 9:
+            moment = moment.replace(microsecond=0) + timedelta(milliseconds=994)
+            spec.append((key, moment, *first))
+            spec.append((key, moment + timedelta(milliseconds=12), *rng.choice([w for w in workers if w != first])))
+        else:
+            spec.append((key, moment, *first))
+    names = {"host": "host", "process": "pid"}
+    make_table(db_url, "events", _columns(names), _rows([(k, t.replace(microsecond=0), h, p) for k, t, h, p in spec],
+                                                        names))
+    table = scan_one(db_url, keys=["account"], writers=["host=host", "process=pid"])
+    assert len(table.clusters) == 8
+    for c in table.clusters:
+        assert c.mechanism != "retry", (c.confidence, c.explanation)
+        named = {c.mechanism} if c.mechanism != "unknown" else {s["mechanism"] for s in c.evidence["candidates"]}
+        assert "worker_race" in named, c.explanation
+    assert {c.evidence["observations"]["gap"] for c in table.clusters} == {"1s whole"}

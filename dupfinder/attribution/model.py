@@ -9,7 +9,14 @@ through a binned map measured on the tuning set: among answers given 0.8, about 
 
 Where the evidence cannot separate the best mechanisms (the winner's posterior below ``ABSTAIN_BELOW``
 with a runner-up above ``SHORTLIST_FROM``), the answer is ``unknown`` with the shortlist and the one signal
-that would settle it (``SEPARATING_SIGNAL``), never a coin flip presented as an answer.
+that would settle it (``SETTLING``), never a coin flip presented as an answer.
+
+A confidence is the probability of what the answer claims: a named answer, that the truth is that mechanism; an
+``unknown``, that the truth is in its shortlist (the summed posterior of the shortlist, calibrated). So the
+calibration map (``CALIBRATION``, fitted by ``sample_data/tune.py``'s ``fit_calibration``) and the held-out
+expected calibration error count an ``unknown`` right exactly when its shortlist holds the truth, in every mode.
+The accuracy is another figure: there a named-mode ``unknown`` is never right (sample_data/tune.py's protocol).
+Until the thirteenth session the calibration counted a named-mode ``unknown`` holding the truth as wrong.
 
 Two kinds of parameter:
 
@@ -143,7 +150,8 @@ AFTER_POOLING = ("runs",)
 # named worker_race (coverage most/some) are the shortlist now, 50 answered unknown are named multi_host (coverage
 # most/most). Left: coverage is counted against any writer, so where it reads as a pool's does (some/some: each
 # host wrote again 15-50% of what the other wrote, most of it more than a window apart) the answer stays
-# worker_race, and a race in a busy pool whose one writer wrote few rows, all collided, may read as a batch.
+# worker_race; and host_pair, read after the pooling, takes one key two writers of a handful of rows share for
+# "each wrote again 15%" (fresh-10, validation: one race so named multi_host; host_pair asks no minimum of keys).
 WHOLE_SECONDS_ACROSS_HOSTS = frozenset({("gap", "0s whole"), ("host", "differ")})
 POOLED_WHOLE_SECONDS = ("multi_host", "worker_race")
 NOT_READ_WHOLE_SECONDS = ("pace", "offsets")

@@ -122,3 +122,41 @@ def test_peers_writes_its_block_into_docs_benchmarks_and_nowhere_else(tmp_path, 
     block = after[after.index(START) + len(START):after.index(END)]
     assert block.startswith("\nRun ") and "`python benchmarks/peers.py --runs 1`" in block
     assert block.endswith("#### a section\n\n| a | table |\n")
+
+
+def test_the_readme_benchmark_table_quotes_the_generated_block():
+    """The README's short table repeats figures of the block benchmarks/peers.py writes: a new run of it leaves the
+    README stale until the table is copied again, and this test says so."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    doc = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    block = doc[doc.index(START):doc.index(END)]
+    section = readme[readme.index("**Speed and memory**"):readme.index("\n## ", readme.index("**Speed and memory**"))]
+    rows = re.findall(r"^\|[^|\n]+\| ([\d.]+ s) \| ([\d.]+) \| (\d+ MB) \|$", section, flags=re.MULTILINE)
+    assert len(rows) >= 5
+    assert [row for row in rows if "| {} | {} | {} |".format(*row) not in block] == []
+    assert re.search(r"run (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", section).group(1) == \
+        re.search(r"^Run (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", block, flags=re.MULTILINE).group(1)
+
+
+def test_the_held_out_figures_quoted_are_what_test_attribution_asserts():
+    """The README and docs/attribution.md name the held-out set tests/test_attribution.py scores and quote what
+    its run reached (REACHED, REACHED_ECE, NONE_SEPARABLE_REACHED): a new set or run changes both or neither."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import test_attribution as scored
+
+    name = re.search(r'held_out="([^"]+)"', (ROOT / "tests" / "test_attribution.py").read_text()).group(1)
+    for page, labels in ((ROOT / "README.md", {"given (`--writer`)": "explicit", "inferred from names and data":
+                                                "inferred", "none (PostgreSQL: transactions and timing)": "none"}),
+                         (ROOT / "docs" / "attribution.md", {"explicit": "explicit", "inferred": "inferred",
+                                                             "none (PostgreSQL)": "none"})):
+        text = page.read_text(encoding="utf-8")
+        assert f"held-out set, {name}" in text or f"held-out set: {name}" in text, page
+        table = text[text.index(name):]
+        for label, mode in labels.items():
+            cells = re.search(rf"^\| {re.escape(label)} \| ([\d,]+) \| ([\d.]+) \| ([\d.]+) \|(.*)$", table,
+                              flags=re.MULTILINE)
+            assert cells, (page.name, label)
+            assert float(cells.group(2)) == scored.REACHED[mode], (page.name, mode)
+            assert float(cells.group(3)) == scored.REACHED_ECE[mode], (page.name, mode)
+            if mode == "none":
+                assert f"{scored.NONE_SEPARABLE_REACHED}" in cells.group(4), page.name

@@ -17,6 +17,16 @@ from dupfinder.remediate import cleanup_sql, rollback_sql
 ORDERS = 5
 
 
+def _global_sql_mode(server) -> str:
+    conn = pymysql.connect(unix_socket=str(server.sock), user="root")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@GLOBAL.sql_mode")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
 def _deliver(url: str, order_id: int, barrier: threading.Barrier) -> None:
     u = sa.make_url(url)
     conn = pymysql.connect(host=u.host, port=u.port, user=u.username, password=u.password, database=u.database)
@@ -39,7 +49,8 @@ def test_cleanup_applies_under_no_backslash_escapes(mariadb_server, mariadb_url)
     mariadb_server.admin("CREATE TABLE shipping_labels (id INT AUTO_INCREMENT PRIMARY KEY, order_id INT NOT NULL, "
                          "label_path VARCHAR(200) NOT NULL, "
                          "created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))", database=database)
-    mariadb_server.admin("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')")
+    original = _global_sql_mode(mariadb_server)
+    mariadb_server.admin(f"SET GLOBAL sql_mode = '{original},NO_BACKSLASH_ESCAPES'")
     try:
         for order_id in range(1, ORDERS + 1):
             barrier = threading.Barrier(2)
@@ -60,4 +71,5 @@ def test_cleanup_applies_under_no_backslash_escapes(mariadb_server, mariadb_url)
         apply_sql(mariadb_url, rollback_sql(doc))
         assert digest(rows_of(mariadb_url, "shipping_labels")) == digest(before)
     finally:
-        mariadb_server.admin("SET GLOBAL sql_mode = REPLACE(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES', '')")
+        mariadb_server.admin(f"SET GLOBAL sql_mode = '{original}'")  # the server reorders the modes: set it back
+    assert _global_sql_mode(mariadb_server) == original

@@ -81,7 +81,10 @@ def create_engine(url: str) -> Engine:
     opener: dict[str, object] = {}
     if backend == "duckdb":
         connect_args = {"read_only": True}  # DuckDB has no read-only transactions: open the file read-only
-        opener = _duckdb_opener(parsed)
+        try:
+            opener = _duckdb_opener(parsed)
+        except ImportError as err:  # `pip install .` brings no duckdb: was "unexpected ModuleNotFoundError", exit 3
+            raise BadURL(_missing_driver(parsed, err)) from None
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         # defaults only: the URL's own values win (its connect_timeout=1 waited 10 s on a silent listener)
         connect_args = {k: v for k, v in {"application_name": "dupfinder", "connect_timeout": 10}.items()
@@ -99,9 +102,19 @@ def create_engine(url: str) -> Engine:
     except exc.NoSuchModuleError:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
     except ImportError as err:
-        raise BadURL(f"the driver for {parsed.drivername!r} is not installed ({err.name or err})") from None
+        raise BadURL(_missing_driver(parsed, err)) from None
     except (exc.ArgumentError, TypeError, ValueError) as err:
         raise BadURL(f"bad database URL {mask_url(url)!r}: {urls.scrub(str(err))}") from None
+
+
+# the pip extra (pyproject.toml) that brings each optional engine's driver
+DRIVER_EXTRAS = {"mysql": "mysql", "mariadb": "mysql", "duckdb": "duckdb", "chdb": "clickhouse", "hive": "spark"}
+
+
+def _missing_driver(parsed: sa.URL, err: ImportError) -> str:
+    extra = DRIVER_EXTRAS.get(parsed.get_backend_name())
+    hint = f": install the {extra!r} extra (pip install '.[{extra}]' in a clone of dupfinder)" if extra else ""
+    return f"the driver for {parsed.drivername!r} is not installed ({err.name or err}){hint}"
 
 
 def _duckdb_opener(parsed: sa.URL) -> dict[str, object]:

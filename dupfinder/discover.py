@@ -441,7 +441,8 @@ def _propose(conn: Connection, info: TableInfo, ts: str, max_combinations: int =
     minimal = _minimal(sets, splitters, measure)
     searched = None
     if _wider_needed(minimal, columns, min(total, SLICE_ROWS), measure):
-        wider, tried, possible = _wider(columns, splitters, minimal, measure, max_combinations, measured)
+        wider, tried, possible = _wider(columns, splitters, minimal, measure, max_combinations, measured,
+                                        min(total, SLICE_ROWS))
         sets += tried
         minimal += wider
         if len(tried) < possible:
@@ -494,43 +495,60 @@ def _wider_needed(minimal: list[tuple[str, ...]], columns: list[str], rows: int,
 
 
 def _wider(columns: list[str], splitters: list[str], minimal: list[tuple[str, ...]], measure, budget: int,
-           measured: dict) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], int]:
-    """Sets of 3, then 4 columns holding no set that qualified (a superset of a key is no smaller key), measured up
-    to ``budget`` of them: nearest a key first, by the distinct keys its measured parts hold (a key's parts tell
-    the rows apart but for a few columns' worth), then id-, reference- and date-like columns first. The
-    3-column sets take at most three quarters of the budget when 4-column ones follow; a 4-column set is
-    measured once each of its 3-column parts was (those still missing first) and did not qualify. Returns
-    what qualified, what was measured, and how many sets there were to measure."""
+           measured: dict, rows: int) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], int]:
+    """Sets of 3 and 4 columns holding no set that qualified (a superset of a key is no smaller key), measured up
+    to ``budget`` of them, best first: the set that may tell the most rows apart (its distinct keys are at most
+    those of any two parts of it multiplied, read from the parts measured), then the one whose measured parts
+    hold the most distinct keys, then fewer columns and id-, reference- and date-like names. A 4-column set is
+    measured after those of its 3-column parts not measured yet, and only while none of them qualifies: taken
+    in column order, the bound was spent on the first columns' triples and a ledger's key never reached. The
+    search ends at the first set that qualifies with copies in it and keys (nearly) every row (the sets after it
+    are further from a key, and each costs a GROUP BY). Returns what qualified, what was measured, and how many
+    sets not holding a qualifying one there were to measure."""
     found, tried = list(minimal), []
-    possible = 0
-    widest = min(MAX_KEY_COLUMNS, len(columns))
+    order = [s for size in range(3, min(MAX_KEY_COLUMNS, len(columns)) + 1)
+             for s in itertools.combinations(columns, size)]
+    unaffordable: set[tuple[str, ...]] = set()
+
+    def known(s: tuple[str, ...]) -> int | None:
+        return measured[s, ()].key_groups if (s, ()) in measured else None
+
+    def bound(s: tuple[str, ...]) -> int:
+        best = max(rows, 1)
+        for size in range(1, len(s) // 2 + 1):
+            for a in itertools.combinations(s, size):
+                ka, kb = known(a), known(tuple(c for c in s if c not in a))
+                if ka is not None and kb is not None:
+                    best = min(best, ka * kb)
+        return best
 
     def nearness(s: tuple[str, ...]) -> float:
-        for size in range(len(s) - 1, 0, -1):  # the largest parts measured so far
-            parts = [measured[p, ()] for p in itertools.combinations(s, size) if (p, ()) in measured]
+        for size in range(len(s) - 1, 0, -1):  # the largest parts measured
+            parts = [k for p in itertools.combinations(s, size) if (k := known(p)) is not None]
             if parts:
-                return -sum(k.key_groups for k in parts) / len(parts)
+                return sum(parts) / len(parts)
         return 0.0
 
-    for size in range(3, widest + 1):
-        limit = budget - budget // 4 if size < widest else budget
-        sized = sorted(itertools.combinations(columns, size), key=lambda s: (nearness(s), -_name_score(s)))
-        for s in sized:
+    def open_sets() -> list[tuple[str, ...]]:
+        return [s for s in order if s not in tried and not any(set(o) <= set(s) for o in found)]
+
+    while len(tried) < budget:
+        ready = [s for s in open_sets() if s not in unaffordable]
+        if not ready:
+            break
+        s = min(ready, key=lambda s: (-bound(s), -nearness(s), len(s), -_name_score(s), order.index(s)))
+        missing = [p for p in itertools.combinations(s, len(s) - 1) if len(s) > 3 and p not in tried]
+        if len(tried) + len(missing) + 1 > budget:
+            unaffordable.add(s)
+            continue
+        for part in [*missing, s]:
             if any(set(o) <= set(s) for o in found):
-                continue
-            possible += 1
-            parts = [p for p in itertools.combinations(s, size - 1) if size > 3]
-            missing = [p for p in parts if p not in tried]
-            if len(tried) + len(missing) + 1 > limit:
-                continue
-            for p in missing:  # a part cut by the budget earlier: measured now, a 4-column set needs it
-                tried.append(p)
-                found += _minimal([p], splitters, measure, found)
-            if any(set(o) <= set(s) for o in found):
-                continue
-            tried.append(s)
-            found += _minimal([s], splitters, measure, found)
-    return found[len(minimal):], tried, possible
+                break  # a part qualified: the 4-column set is no smaller key
+            tried.append(part)
+            found += _minimal([part], splitters, measure, found)
+        if any(measure(o).dup_groups and measure(o).rows_keyed >= KEYED * rows for o in found[len(minimal):]):
+            return found[len(minimal):], tried, len(tried)
+    return found[len(minimal):], tried, len(tried) + len(open_sets())
 
 
 def _window_for(k: KeySet) -> int | None:

@@ -47,7 +47,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         standby = standby_state(conn)  # first: the snapshot every table is read in is taken here
         for spec in options.tables:  # a bad --where stops the scan before any table is read
             if spec.where:
-                check_where(conn, introspect(conn, spec.table, {"key": list(spec.keys)}), spec.where)
+                check_where(conn, introspect(conn, spec.table, {"key": list(spec.keys)}, ids=spec.ids), spec.where)
         total = len(options.tables)
         for done, spec in enumerate(options.tables):
             started = time.monotonic()

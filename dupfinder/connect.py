@@ -449,6 +449,8 @@ class TableInfo:
     referenced_by: tuple[ChildKey, ...] = ()
     index_leading_columns: tuple[str, ...] = ()  # first column of each index: what a range scan can use
     plain_indexes: tuple[tuple[str, ...], ...] = ()  # columns of each index that is neither partial nor on expressions
+    # (columns, predicate) of each partial index on columns: one on a scan's --where serves it as a plain one would
+    partial_indexes: tuple[tuple[tuple[str, ...], str], ...] = ()
     id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
     storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
     view: bool = False  # a view: no row id, no xmin/ctid, nothing to delete from
@@ -617,6 +619,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     storage = home = None
     view = None
     plain: tuple[tuple[str, ...], ...] = ()
+    partial: tuple[tuple[tuple[str, ...], str], ...] = ()
     inspector = sa.inspect(conn)
     try:
         if duckdb:
@@ -642,9 +645,13 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             uniques += [tuple(i["column_names"]) for i in indexes
                         if i.get("unique") and all(i.get("column_names") or [None])]
             leading = tuple({(i.get("column_names") or [None])[0] for i in indexes} - {None})
-            plain = tuple(tuple(i["column_names"]) for i in indexes
-                          if i.get("column_names") and None not in i["column_names"]
-                          and not (i.get("dialect_options") or {}).get("postgresql_where"))
+            on_columns = [i for i in indexes if i.get("column_names") and None not in i["column_names"]]
+            # SQLite's partial indexes were taken for plain ones: its predicate is reflected as sqlite_where
+            predicates = [(i.get("dialect_options") or {}).get("postgresql_where")
+                          or (i.get("dialect_options") or {}).get("sqlite_where") for i in on_columns]
+            plain = tuple(tuple(i["column_names"]) for i, w in zip(on_columns, predicates, strict=True) if w is None)
+            partial = tuple((tuple(i["column_names"]), str(w)) for i, w in zip(on_columns, predicates, strict=True)
+                            if w is not None)
             columns = tuple(
                 ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)),
                            getattr(c["type"], "timezone", None), generated=bool(c.get("computed")))
@@ -690,7 +697,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                        _child_keys(inspector, schema, name))
         if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
-        plain_indexes=plain,
+        plain_indexes=plain, partial_indexes=partial,
         id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else home,
         inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p", sort_key=sort_key,
         partition_key=found[7] if found and found[4] == "p" else (),

@@ -230,7 +230,9 @@ def key_index(conn: Connection, info: TableInfo, spec: TableSpec) -> tuple[str, 
         return None
     keys = set(spec.keys)
     best: tuple[int, tuple[str, ...]] | None = None
-    for index in info.plain_indexes:  # read once by connect.introspect
+    # a partial index on the scan's own --where (the one discover advises then) serves the scan as well
+    on_where = [c for c, w in info.partial_indexes if info.where and same_predicate(w, info.where)]
+    for index in [*info.plain_indexes, *on_where]:  # read once by connect.introspect
         names = list(index)
         if set(names[:len(keys)]) != keys:
             continue
@@ -238,6 +240,31 @@ def key_index(conn: Connection, info: TableInfo, spec: TableSpec) -> tuple[str, 
         if best is None or rank < best[0]:
             best = (rank, tuple(names[:len(keys)]))
     return best[1] if best else None
+
+
+# a cast as PostgreSQL's catalog writes it into a predicate: '2026-01-01'::timestamp without time zone
+_CAST = re.compile(r"::\s*(?:(?:timestamp|time)\s+with(?:out)?\s+time\s+zone|character\s+varying|double\s+precision"
+                   r"|\"?[a-z_][a-z0-9_]*\"?)(?:\(\d+(?:,\d+)?\))?(?:\[\])?")
+
+
+def same_predicate(a: str, b: str) -> bool:
+    """Whether two predicates read the same once the catalog's spelling is undone: PostgreSQL stores
+    ``deleted_at IS NULL`` as ``(deleted_at IS NULL)`` and ``status <> 'void'`` as ``(status <> 'void'::text)``;
+    case, blanks, parentheses and casts outside string literals are not compared.
+
+    >>> same_predicate("(status <> 'void'::text)", "STATUS <> 'void'"), same_predicate("a IS NULL", "b IS NULL")
+    (True, False)
+    >>> same_predicate("(x = 'A B'::character varying)", "x = 'a b'")
+    False
+    >>> same_predicate("(t > '2026-01-01 00:00:00'::timestamp without time zone)", "t > '2026-01-01 00:00:00'")
+    True
+    """
+    def bare(text: str) -> str:
+        parts = re.split(r"('(?:[^']|'')*')", text)  # odd parts: string literals, kept as written
+        outside = [re.sub(_CAST, "", p.lower()) if i % 2 == 0 else p for i, p in enumerate(parts)]
+        return "".join(re.sub(r"[\s()]", "", p) if i % 2 == 0 else p for i, p in enumerate(outside))
+
+    return bare(a) == bare(b)
 
 
 def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec) -> str:
@@ -253,8 +280,10 @@ def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec)
     quote = dialect.identifier_preparer.quote
     columns = [*spec.keys, spec.ts]
     name = index_name([info.name, *columns])
+    # under --where the scan reads only those rows: an index on them alone (as migration.sql's unique one is)
+    partial = f" WHERE {info.where}" if info.where and dialect.name in ("postgresql", "sqlite") else ""
     return (f"CREATE INDEX {concurrently(info)}{quote(name)} ON {quote_table(dialect, info.name, info.sql_schema)} "
-            f"({', '.join(quote(c) for c in columns)})")
+            f"({', '.join(quote(c) for c in columns)}){partial}")
 
 
 def index_name(parts: list[str], limit: int = 63) -> str:

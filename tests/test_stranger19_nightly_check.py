@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -51,3 +52,41 @@ def test_a_quiet_window_with_the_zone_given_draws_no_timezone_warning(pg_url, mo
     assert "warning" not in given.stderr, given.stderr
     assert not table.get("warnings"), table
     assert "scan with --timezone ZONE" in unknown.stderr  # the zone not given: the warning stays
+
+
+RUN = """
+import datetime as dt, sys, time, sqlalchemy as sa
+engine = sa.create_engine(sys.argv[1])
+time.sleep(float(sys.argv[2]))
+with engine.connect() as conn:
+    for m in range(1, 41):  # the nightly payouts job: one row per merchant, each its own transaction
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        conn.execute(sa.text("INSERT INTO payouts (merchant_id, payout_date, hostname, created_at) "
+                             "VALUES (:m, '2026-11-04', 'host-a', :t)"), {"m": m, "t": now})
+        conn.commit()
+        time.sleep(0.01)
+"""
+
+
+@pytest.mark.xfail(reason="stranger19, unfixed (attribution): two launchers on one host (a cron entry and a systemd "
+                          "timer) running the job 100 ms apart, a host column recording host-a for both, read as "
+                          "retry or worker_race at 0.82-0.92; the span's coverage counts only keys 'another writer' "
+                          "wrote, 0% when one host wrote both runs, so the whole batch written twice is not seen. "
+                          "Without the host column the same rows are unknown {duplicate_run, multi_host, "
+                          "deploy_overlap}.", strict=False)
+def test_two_launchers_on_one_host_read_as_a_double_run(pg_url):
+    from sqlrun import scan_doc
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE payouts (id bigserial PRIMARY KEY, merchant_id int NOT NULL, "
+                             "payout_date date NOT NULL, hostname text, created_at timestamp without time zone)")
+    engine.dispose()
+    launchers = [subprocess.Popen([sys.executable, "-c", RUN, pg_url, delay]) for delay in ("0", "0.1")]
+    assert [p.wait() for p in launchers] == [0, 0]
+    table = scan_doc(pg_url, table="payouts", keys=["merchant_id", "payout_date"], ts="created_at",
+                     writers={"host": "hostname"})["tables"][0]
+    assert len(table["clusters"]) == 40
+    named = [c for c in table["clusters"] if c["mechanism"] == "duplicate_run"
+             or (c["mechanism"] == "unknown" and "duplicate_run" in {x["mechanism"] for x in c.get("candidates", [])})]
+    assert len(named) == 40, sorted({(c["mechanism"], c["confidence"]) for c in table["clusters"]})

@@ -19,8 +19,8 @@ engine = sa.create_engine(sys.argv[1])
 with engine.begin() as conn:
     for m in range(1, 6):
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # created_at: naive, in UTC
-        conn.execute(sa.text("INSERT INTO payouts (merchant_id, payout_date, created_at) VALUES (:m, '2026-11-02', :t)"),
-                     {"m": m, "t": now})
+        conn.execute(sa.text("INSERT INTO payouts (merchant_id, payout_date, created_at) "
+                             "VALUES (:m, '2026-11-02', :t)"), {"m": m, "t": now})
 """
 
 

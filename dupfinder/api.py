@@ -79,7 +79,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             clusters = roles.reclassify(clusters, writers, rejected)  # the clock-change pairs too
             xmin_share = clock.xmin_share(conn, info, found, clusters)
             behind = (rows_behind_since(conn, info, spec) if spec.since is not None and aware is False and not utc
-                      and not found.stats.rows_scanned else None)
+                      and not spec.timezone and not found.stats.rows_scanned else None)
             warnings = (*((behind,) if behind else ()), *((_row_security_warning(info),)
                                                            if info.row_security_role else ()))
             if spec.since is not None:

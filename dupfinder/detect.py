@@ -186,15 +186,18 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
 
 def _bytewise_keys(conn: Connection, info: TableInfo, spec: TableSpec) -> list[str]:
     """The key columns the key pass groups by their bytes (COLLATE "C") on PostgreSQL: text under a deterministic
-    collation (queries/key_collations.sql.j2), where equal means byte for byte equal either way, so the groups
-    are the same, and a sort by bytes skips the collation's comparisons (1M text keys under ICU "en-x-icu", the
-    detection statement's CPU, medians of 5 interleaved: 1.15 -> 0.91 s; the key pass alone 0.95 -> 0.68 s;
+    collation (``TableInfo.bytewise_columns``, read with the table's shape: queries/table_shape_postgresql.sql.j2),
+    where equal means byte for byte equal either way, so the groups are the same, and a sort by bytes skips the
+    collation's comparisons (1M text keys under ICU "en-x-icu", the detection statement's CPU, medians of 5
+    interleaved: 1.15 -> 0.91 s; the key pass alone 0.95 -> 0.68 s;
     benchmarks/plans/postgresql_1000000_text_key_collation.txt). The member rows, a few, are still ordered and
-    compared under their own collation. Not with plan "index": the index gives the keys in its own order."""
+    compared under their own collation. Not with plan "index": the index gives the keys in its own order.
+
+    Read once per table with its shape, not here: this ran a catalog statement at every rendering of the
+    detection statements (up to three a table: the detection, the clock-change pairs, verify.sql)."""
     if conn.dialect.name != "postgresql":
         return []
-    return list(conn.execute(statement(render_sql("key_collations.sql.j2", conn.dialect)), {
-        "name": info.name, "schema": info.schema, "keys": list(spec.keys)}).scalars())
+    return [k for k in spec.keys if k in info.bytewise_columns]
 
 
 def _default_plan(dialect: str, index: tuple[str, ...] | None, rid: str | None) -> str:
@@ -374,19 +377,23 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     # PostgreSQL table it runs on a second connection, in the same snapshot, while the detection sorts, except
     # under --since, where it reads the window through the timestamp index (a few ms) and a second connection
     # (a backend started, a snapshot exported, nine settings copied) cost more than it could save
-    # the cells only without a (key, ts) index: there the detection reads the keys in order and ends before the
-    # cells statement would (a clean 5M-row table: 5.25 -> 7.48 s wall, load 8), and a clean table is the common
-    # answer of a full scan
+    # with a (key, ts) index the detection reads the keys in order and ends before a cells statement would (a
+    # clean 5M-row table waited for it: 5.25 -> 7.48 s wall, load 8), and a clean table is the common answer of
+    # a full scan: there the statistics run first and the cells after them, and the cells are cancelled when the
+    # detection finds nothing to attribute (with clusters, the coverage read the whole spans again after the
+    # detection: 1.82 s of a 5.03 s scan of the peers' 5M rows)
     alongside = None if spec.since is not None else _stats_alongside(
         conn, info, sql["table_stats"], params,
-        lambda: cells_sql(conn, info, spec, writer_columns if index is None else None))
+        lambda: cells_sql(conn, info, spec, writer_columns), stats_first=index is not None)
     with _sorted_aggregation(conn):
         # streamed per statement: Connection.execution_options() would switch every later statement (the
         # savepoint included) to a server-side cursor
         result = conn.execute(statement(sql["detect_clusters"]), params,
                               execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
         returned = _records(result, info)
-    beside = alongside() if alongside else {}
+    # the cells serve the coverage of clusters: near rows, or clock-change pairs (--timezone) found next
+    beside = alongside(spec.timezone is not None or any(row["_near"] == 1 for row in returned)) if alongside \
+        else {}
     stats_row = beside.get("row")
     if stats_row is None:
         stats_row = conn.execute(statement(sql["table_stats"]), params).mappings().one()
@@ -515,13 +522,18 @@ def cell_count(columns: list[tuple[float, float, list[float]]], rows: float) -> 
 
 
 def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[str, Any],
-                     cells_for: Callable[[], CellStatements | None] = lambda: None,
-                     ) -> Callable[[], dict[str, Any]] | None:
+                     cells_for: Callable[[], CellStatements | None] = lambda: None, stats_first: bool = False,
+                     ) -> Callable[[bool], dict[str, Any]] | None:
     """Start the statistics statement on a second connection in this transaction's snapshot (PostgreSQL,
     a table of ALONGSIDE_ROWS or more), so it scans while the detection sorts; where ``cells_for()`` gives the
     statements (cells_sql), the statistics are counted per writer per time cell in the same scan (``_cells``).
     Returns a function that waits and returns {"row": the statistics row, "cells": Cells}, either missing where
     it failed (the caller runs the statistics itself), or None when not started.
+
+    ``stats_first`` (a detection reading a (key, ts) index, which ends before a cells statement would): the
+    statistics statement runs first, then the cells; the function returned is told whether the cells are
+    wanted (False: the detection found nothing to attribute), and when they are not it cancels their statement
+    instead of waiting for it, the statistics row in hand.
 
     The detection statement runs in one backend (no parallel workers) and so does the statistics statement
     here (one sequential scan, about 0.4-0.5 s at 5M rows, shorter than the detection's sort): on 2 cores the
@@ -540,6 +552,8 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[s
     if not _SNAPSHOT_ID.fullmatch(row[0] or ""):
         return None
     found: dict[str, Any] = {}
+    lock = threading.Lock()
+    cells_state: dict[str, Any] = {"driver": None, "unwanted": False}  # the connection counting the cells
 
     def run() -> None:
         try:
@@ -552,18 +566,48 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[s
                 for name, value in (*zip(_COPIED_SETTINGS, row[1:], strict=True),
                                     ("max_parallel_workers_per_gather", "0"), ("enable_sort", "off")):
                     other.execute(sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+                if stats_first:
+                    found["row"] = dict(other.execute(statement(sql), params).mappings().one())
                 if cells is not None:
-                    found.update(_cells(other, cells, params))
+                    with lock:
+                        if not cells_state["unwanted"]:
+                            cells_state["driver"] = other.connection.dbapi_connection
+                    if cells_state["driver"] is not None:
+                        try:
+                            counted = _cells(other, cells, params)
+                        finally:
+                            with lock:
+                                cells_state["driver"] = None
+                        if stats_first:
+                            counted.pop("row", None)  # the statistics statement's own row is the same counts
+                        found.update(counted)
                 if "row" not in found:
                     found["row"] = dict(other.execute(statement(sql), params).mappings().one())
                 other.rollback()
         except Exception:  # noqa: BLE001 -- a pooler, a connection limit: the scan's own connection runs it
+            # (cells cancelled or failed after the statistics: the statistics row is kept)
+            kept = found.get("row") if stats_first else None
             found.clear()
+            if kept is not None:
+                found["row"] = kept
 
     worker = threading.Thread(target=run, name="dupfinder-table-stats", daemon=True)
     worker.start()
 
-    def wait() -> dict[str, Any]:
+    def wait(cells_wanted: bool = True) -> dict[str, Any]:
+        if stats_first and not cells_wanted:
+            # cancelled until the worker is done: a cancel reaching the server between two statements is
+            # ignored there, and the cells are two statements (the time range, then the counts)
+            while True:
+                with lock:
+                    cells_state["unwanted"] = True
+                    driver = cells_state["driver"]
+                    if driver is not None:  # psycopg 3.2+: cancel_safe; psycopg2 and older: cancel
+                        (driver.cancel_safe if hasattr(driver, "cancel_safe") else driver.cancel)()
+                worker.join(0.05 if driver is not None else None)
+                if not worker.is_alive():
+                    break
+            found.pop("cells", None)
         worker.join()
         return found
 

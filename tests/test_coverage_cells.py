@@ -7,6 +7,7 @@ table_stats.sql.j2 for the statistics, and on whole scans by the server's own co
 from __future__ import annotations
 
 import math
+import threading
 import time
 from datetime import UTC, timedelta
 
@@ -211,9 +212,10 @@ def test_stale_statistics_that_hide_many_writers_cut_the_cells(pg_url, monkeypat
     assert counted.stats == cut.stats == alone.stats and alone.stats.rows_scanned == 201
 
 
-def test_a_scan_through_the_key_index_counts_no_cells(pg_url, monkeypatch):
-    """With an index on (key, ts) the detection reads the keys in order and ends before a cells statement would:
-    a clean table would wait for it. There the statistics are counted alone, the same."""
+def test_a_scan_through_the_key_index_counts_the_cells_after_the_statistics(pg_url, monkeypatch):
+    """With an index on (key, ts) the detection reads the keys in order; the second connection counts the
+    statistics, then the cells, which the coverage then adds up instead of reading the spans after the
+    detection: the same cells and statistics as a scan that sorts."""
     _load(pg_url, _scan_rows(), True, ("CREATE INDEX ev_k_ts ON ev (k, ts)",))
     monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
     spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"])
@@ -223,8 +225,43 @@ def test_a_scan_through_the_key_index_counts_no_cells(pg_url, monkeypatch):
         through_index = detect(conn, info, spec, True, index, ("host",))
         sorting = detect(conn, info, spec, True, None, ("host",))
     assert index == ("k",)
-    assert through_index.cells is None and sorting.cells is not None
+    assert through_index.cells is not None and through_index.cells == sorting.cells
     assert through_index.stats == sorting.stats and len(through_index.rows) == len(sorting.rows) == 200
+
+
+def test_a_clean_table_read_through_the_key_index_cancels_the_cells(pg_url, monkeypatch):
+    """A clean table is the common answer of a full scan, and the detection through a (key, ts) index ends
+    before a cells statement would: the scan takes the statistics, counted first, and cancels the cells (here
+    a cells statement that would sleep a minute) instead of waiting for them."""
+    _load(pg_url, [(k, k * 1_000_000, "a") for k in range(3000)], True, ("CREATE INDEX ev_k_ts ON ev (k, ts)",))
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
+    outcomes: list[str] = []
+    counting, reading = detect_module.count_cells, detect_module._records
+    sleeping = threading.Event()
+
+    def slow(conn, *args, **kwargs):
+        try:
+            sleeping.set()
+            conn.exec_driver_sql("SELECT pg_sleep(60)")
+        except sa.exc.DBAPIError as err:
+            outcomes.append(getattr(err.orig, "sqlstate", None) or "")
+            raise
+        outcomes.append("slept")
+        return counting(conn, *args, **kwargs)
+
+    def read_once_the_cells_run(*args, **kwargs):  # a 3,000-row detection would end before the statistics
+        sleeping.wait(30)
+        return reading(*args, **kwargs)
+
+    monkeypatch.setattr(detect_module, "count_cells", slow)
+    monkeypatch.setattr(detect_module, "_records", read_once_the_cells_run)
+    spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"])
+    with read_only(pg_url) as conn:
+        info = introspect(conn, "ev", {})
+        found = detect(conn, info, spec, True, key_index(conn, info, spec), ("host",))
+    assert outcomes == ["57014"], outcomes  # query_canceled
+    assert found.rows is None and found.cells is None
+    assert (found.stats.rows_scanned, found.stats.rows_null_key, found.stats.rows_null_ts) == (3000, 0, 0)
 
 
 def test_spans_a_small_part_of_a_long_table_are_read_as_before(pg_url, monkeypatch):

@@ -377,23 +377,19 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     # PostgreSQL table it runs on a second connection, in the same snapshot, while the detection sorts, except
     # under --since, where it reads the window through the timestamp index (a few ms) and a second connection
     # (a backend started, a snapshot exported, nine settings copied) cost more than it could save
-    # with a (key, ts) index the detection reads the keys in order and ends before a cells statement would (a
-    # clean 5M-row table waited for it: 5.25 -> 7.48 s wall, load 8), and a clean table is the common answer of
-    # a full scan: there the statistics run first and the cells after them, and the cells are cancelled when the
-    # detection finds nothing to attribute (with clusters, the coverage read the whole spans again after the
-    # detection: 1.82 s of a 5.03 s scan of the peers' 5M rows)
+    # the cells with a (key, ts) index too: the detection then walks the index (peers' 5M rows: 1.26 s of backend
+    # CPU) and the cells statement, the statistics counted with them, takes about as long (1.22 s; the
+    # statistics alone 0.56 s), so a clean table waits little for them, and a table with clusters is spared
+    # the coverage's second read of its spans after the detection (1.82 s of a 5.03 s in-process scan)
     alongside = None if spec.since is not None else _stats_alongside(
-        conn, info, sql["table_stats"], params,
-        lambda: cells_sql(conn, info, spec, writer_columns), stats_first=index is not None)
+        conn, info, sql["table_stats"], params, lambda: cells_sql(conn, info, spec, writer_columns))
     with _sorted_aggregation(conn):
         # streamed per statement: Connection.execution_options() would switch every later statement (the
         # savepoint included) to a server-side cursor
         result = conn.execute(statement(sql["detect_clusters"]), params,
                               execution_options={"stream_results": True, "yield_per": FETCH_CHUNK})
         returned = _records(result, info)
-    # the cells serve the coverage of clusters: near rows, or clock-change pairs (--timezone) found next
-    beside = alongside(spec.timezone is not None or any(row["_near"] == 1 for row in returned)) if alongside \
-        else {}
+    beside = alongside() if alongside else {}
     stats_row = beside.get("row")
     if stats_row is None:
         stats_row = conn.execute(statement(sql["table_stats"]), params).mappings().one()
@@ -522,18 +518,13 @@ def cell_count(columns: list[tuple[float, float, list[float]]], rows: float) -> 
 
 
 def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[str, Any],
-                     cells_for: Callable[[], CellStatements | None] = lambda: None, stats_first: bool = False,
-                     ) -> Callable[[bool], dict[str, Any]] | None:
+                     cells_for: Callable[[], CellStatements | None] = lambda: None,
+                     ) -> Callable[[], dict[str, Any]] | None:
     """Start the statistics statement on a second connection in this transaction's snapshot (PostgreSQL,
     a table of ALONGSIDE_ROWS or more), so it scans while the detection sorts; where ``cells_for()`` gives the
     statements (cells_sql), the statistics are counted per writer per time cell in the same scan (``_cells``).
     Returns a function that waits and returns {"row": the statistics row, "cells": Cells}, either missing where
     it failed (the caller runs the statistics itself), or None when not started.
-
-    ``stats_first`` (a detection reading a (key, ts) index, which ends before a cells statement would): the
-    statistics statement runs first, then the cells; the function returned is told whether the cells are
-    wanted (False: the detection found nothing to attribute), and when they are not it cancels their statement
-    instead of waiting for it, the statistics row in hand.
 
     The detection statement runs in one backend (no parallel workers) and so does the statistics statement
     here (one sequential scan, about 0.4-0.5 s at 5M rows, shorter than the detection's sort): on 2 cores the
@@ -552,8 +543,6 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[s
     if not _SNAPSHOT_ID.fullmatch(row[0] or ""):
         return None
     found: dict[str, Any] = {}
-    lock = threading.Lock()
-    cells_state: dict[str, Any] = {"driver": None, "unwanted": False}  # the connection counting the cells
 
     def run() -> None:
         try:
@@ -566,48 +555,18 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[s
                 for name, value in (*zip(_COPIED_SETTINGS, row[1:], strict=True),
                                     ("max_parallel_workers_per_gather", "0"), ("enable_sort", "off")):
                     other.execute(sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
-                if stats_first:
-                    found["row"] = dict(other.execute(statement(sql), params).mappings().one())
                 if cells is not None:
-                    with lock:
-                        if not cells_state["unwanted"]:
-                            cells_state["driver"] = other.connection.dbapi_connection
-                    if cells_state["driver"] is not None:
-                        try:
-                            counted = _cells(other, cells, params)
-                        finally:
-                            with lock:
-                                cells_state["driver"] = None
-                        if stats_first:
-                            counted.pop("row", None)  # the statistics statement's own row is the same counts
-                        found.update(counted)
+                    found.update(_cells(other, cells, params))
                 if "row" not in found:
                     found["row"] = dict(other.execute(statement(sql), params).mappings().one())
                 other.rollback()
         except Exception:  # noqa: BLE001 -- a pooler, a connection limit: the scan's own connection runs it
-            # (cells cancelled or failed after the statistics: the statistics row is kept)
-            kept = found.get("row") if stats_first else None
             found.clear()
-            if kept is not None:
-                found["row"] = kept
 
     worker = threading.Thread(target=run, name="dupfinder-table-stats", daemon=True)
     worker.start()
 
-    def wait(cells_wanted: bool = True) -> dict[str, Any]:
-        if stats_first and not cells_wanted:
-            # cancelled until the worker is done: a cancel reaching the server between two statements is
-            # ignored there, and the cells are two statements (the time range, then the counts)
-            while True:
-                with lock:
-                    cells_state["unwanted"] = True
-                    driver = cells_state["driver"]
-                    if driver is not None:  # psycopg 3.2+: cancel_safe; psycopg2 and older: cancel
-                        (driver.cancel_safe if hasattr(driver, "cancel_safe") else driver.cancel)()
-                worker.join(0.05 if driver is not None else None)
-                if not worker.is_alive():
-                    break
-            found.pop("cells", None)
+    def wait() -> dict[str, Any]:
         worker.join()
         return found
 

@@ -7,7 +7,6 @@ table_stats.sql.j2 for the statistics, and on whole scans by the server's own co
 from __future__ import annotations
 
 import math
-import threading
 import time
 from datetime import UTC, timedelta
 
@@ -160,6 +159,27 @@ def test_a_full_scan_reads_the_table_twice_not_three_times(pg_url, monkeypatch):
     assert (spans_scans - cells_scans, spans_rows - cells_rows) == (1, len(rows)), (before, middle, after)
 
 
+def test_a_full_scan_through_the_key_index_reads_the_table_once_beside_it(pg_url, monkeypatch):
+    """With an index on (key, ts), a whole scan of a big table with a writer column reads the table's rows once:
+    the statistics with the cells, beside the detection's walk of the index; the coverage adds up the cells
+    instead of reading the spans again after the detection (what it did while the cells were left out there,
+    as with the cells turned off by a groups limit of 0), and the findings are the same."""
+    rows = _scan_rows()
+    _load(pg_url, rows, True, ("CREATE INDEX ev_k_ts ON ev (k, ts)",))
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
+    before = _reads(pg_url)
+    with_cells = _scan(pg_url)
+    middle = _reads(pg_url)
+    monkeypatch.setattr(detect_module, "CELL_GROUPS", 0)
+    without = _scan(pg_url)
+    after = _reads(pg_url)
+    assert len(with_cells["clusters"]) == 100
+    assert with_cells == without
+    cells_scans, cells_rows = middle[0] - before[0], middle[1] - before[1]
+    spans_scans, spans_rows = after[0] - middle[0], after[1] - middle[1]
+    assert (spans_scans - cells_scans, spans_rows - cells_rows) == (1, len(rows)), (before, middle, after)
+
+
 def _cells_for(url: str, writers: tuple[str, ...] = ("host",)):
     spec = table_spec(table="ev", keys=["k"], ts="ts")
     with read_only(url) as conn:
@@ -212,9 +232,9 @@ def test_stale_statistics_that_hide_many_writers_cut_the_cells(pg_url, monkeypat
     assert counted.stats == cut.stats == alone.stats and alone.stats.rows_scanned == 201
 
 
-def test_a_scan_through_the_key_index_counts_the_cells_after_the_statistics(pg_url, monkeypatch):
-    """With an index on (key, ts) the detection reads the keys in order; the second connection counts the
-    statistics, then the cells, which the coverage then adds up instead of reading the spans after the
+def test_a_scan_through_the_key_index_counts_the_cells_beside_it(pg_url, monkeypatch):
+    """With an index on (key, ts) the detection reads the keys in order while the second connection counts the
+    statistics with the cells, which the coverage then adds up instead of reading the spans after the
     detection: the same cells and statistics as a scan that sorts."""
     _load(pg_url, _scan_rows(), True, ("CREATE INDEX ev_k_ts ON ev (k, ts)",))
     monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
@@ -227,41 +247,6 @@ def test_a_scan_through_the_key_index_counts_the_cells_after_the_statistics(pg_u
     assert index == ("k",)
     assert through_index.cells is not None and through_index.cells == sorting.cells
     assert through_index.stats == sorting.stats and len(through_index.rows) == len(sorting.rows) == 200
-
-
-def test_a_clean_table_read_through_the_key_index_cancels_the_cells(pg_url, monkeypatch):
-    """A clean table is the common answer of a full scan, and the detection through a (key, ts) index ends
-    before a cells statement would: the scan takes the statistics, counted first, and cancels the cells (here
-    a cells statement that would sleep a minute) instead of waiting for them."""
-    _load(pg_url, [(k, k * 1_000_000, "a") for k in range(3000)], True, ("CREATE INDEX ev_k_ts ON ev (k, ts)",))
-    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
-    outcomes: list[str] = []
-    counting, reading = detect_module.count_cells, detect_module._records
-    sleeping = threading.Event()
-
-    def slow(conn, *args, **kwargs):
-        try:
-            sleeping.set()
-            conn.exec_driver_sql("SELECT pg_sleep(60)")
-        except sa.exc.DBAPIError as err:
-            outcomes.append(getattr(err.orig, "sqlstate", None) or "")
-            raise
-        outcomes.append("slept")
-        return counting(conn, *args, **kwargs)
-
-    def read_once_the_cells_run(*args, **kwargs):  # a 3,000-row detection would end before the statistics
-        sleeping.wait(30)
-        return reading(*args, **kwargs)
-
-    monkeypatch.setattr(detect_module, "count_cells", slow)
-    monkeypatch.setattr(detect_module, "_records", read_once_the_cells_run)
-    spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"])
-    with read_only(pg_url) as conn:
-        info = introspect(conn, "ev", {})
-        found = detect(conn, info, spec, True, key_index(conn, info, spec), ("host",))
-    assert outcomes == ["57014"], outcomes  # query_canceled
-    assert found.rows is None and found.cells is None
-    assert (found.stats.rows_scanned, found.stats.rows_null_key, found.stats.rows_null_ts) == (3000, 0, 0)
 
 
 def test_spans_a_small_part_of_a_long_table_are_read_as_before(pg_url, monkeypatch):

@@ -475,6 +475,9 @@ class TableInfo:
     # scan --where: the predicate on the rows that count; every statement reading the table applies it
     # (queries/_dialect.sql.j2's ``kept``)
     where: str | None = None
+    # PostgreSQL: the text columns under a deterministic collation other than "C" (equal only when their bytes
+    # are), which the detection's key pass groups by their bytes (detect._bytewise_keys); read with the shape
+    bytewise_columns: tuple[str, ...] = ()
 
     @property
     def heap(self) -> bool:
@@ -702,6 +705,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p", sort_key=sort_key,
         partition_key=found[7] if found and found[4] == "p" else (),
         row_security_role=found[8] if found else None, partition_of=found[9] if found else None,
+        bytewise_columns=found[10] if found else (),
     )
 
 
@@ -717,7 +721,7 @@ def _is_view(inspector, schema: str | None, name: str) -> bool:
 def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
     """PostgreSQL: (schema, name, primary key, unique constraints, relkind, the schema it lives in, the tables
     inheriting from it, the partition key's columns, the role row-level security filters the rows for or None,
-    the table it is a partition of or None) of ``table``
+    the table it is a partition of or None, the columns a key pass may group by their bytes) of ``table``
     as ``resolve_table`` and the inspector would find them (the name as given in the default schema, else
     ``schema.table``), read in one catalog statement per name tried; None when not found there
     (``resolve_table`` then says what is near)."""
@@ -731,7 +735,7 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
             raise QueryFailed(f"cannot introspect table {table!r}: {first_line(err)}") from None
         if row is not None:
             return (where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3], tuple(row[4]),
-                    tuple(row[5]), row[7] if row[6] else None, row[8])
+                    tuple(row[5]), row[7] if row[6] else None, row[8], tuple(row[9]))
     return None
 
 

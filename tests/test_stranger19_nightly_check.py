@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -68,13 +67,11 @@ with engine.connect() as conn:
 """
 
 
-@pytest.mark.xfail(reason="stranger19, unfixed (attribution): two launchers on one host (a cron entry and a systemd "
-                          "timer) running the job 100 ms apart, a host column recording host-a for both, read as "
-                          "retry or worker_race at 0.82-0.92; the span's coverage counts only keys 'another writer' "
-                          "wrote, 0% when one host wrote both runs, so the whole batch written twice is not seen. "
-                          "Without the host column the same rows are unknown {duplicate_run, multi_host, "
-                          "deploy_overlap}.", strict=False)
 def test_two_launchers_on_one_host_read_as_a_double_run(pg_url):
+    """Two launchers on one host (a cron entry and a systemd timer) ran the job 100 ms apart, a host column
+    recording host-a for both. It was read as retry or worker_race at 0.82-0.92 ("make the claim atomic"): the
+    span's coverage counted only keys another writer wrote, 0% when one host wrote both runs, so the whole batch
+    written twice was not seen. Now duplicate_run, or unknown with it in the shortlist."""
     from sqlrun import scan_doc
 
     engine = sa.create_engine(pg_url)

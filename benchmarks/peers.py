@@ -18,7 +18,7 @@ tool as its own process under /usr/bin/time (wall time and peak RSS):
 and the same data in DuckDB and SQLite files: each engine's own GROUP BY against dupfinder scan --out.
 It also measures a post-deploy check that finds nothing (a clean 1,000-row SQLite table), the peak RSS of a
 scan --out of 50,000 clusters and of one key written 100,000 times, writes EXPLAIN plans to
-benchmarks/plans/ and the table to README.md (between the benchmark markers).
+benchmarks/plans/ and the table to docs/benchmarks.md (between the benchmark markers; --no-readme: print only).
 
     python benchmarks/peers.py [--rows 1000000 5000000] [--runs 3] [--peers-venv /tmp/peers-venv] [--no-readme]
 """
@@ -46,6 +46,7 @@ import sqlalchemy as sa
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+DOC = ROOT / "docs" / "benchmarks.md"  # publish() writes the figures between its markers
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 from pg_server import PostgresServer  # noqa: E402
@@ -510,7 +511,7 @@ def main() -> None:
                     f"| {fmt(scan['s'])} | {scan['s'] / own['s']:.2f} | {scan['rss']} MB "
                     f"| {scan['reports']} |", "", f"Plan: `benchmarks/plans/{plan}`."]))
                 path.unlink(missing_ok=True)
-            publish(args, sections)  # what is measured so far is in the README even if a later size fails
+            publish(args, sections)  # what is measured so far is in docs/benchmarks.md even if a later size fails
     finally:
         server.stop()
     sections.append(small_cases(work, args.runs))
@@ -519,7 +520,7 @@ def main() -> None:
 
 
 def publish(args: argparse.Namespace, sections: list[str]) -> None:
-    """Print the figures so far and put them in README.md between the benchmark markers."""
+    """Print the figures so far and put them in docs/benchmarks.md between the benchmark markers."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = (f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, "
                f"{platform.python_implementation()} {platform.python_version()}, PostgreSQL 15 (default settings, "
@@ -527,12 +528,13 @@ def publish(args: argparse.Namespace, sections: list[str]) -> None:
     text = "\n\n".join([heading(args.runs, sys.argv[1:], stamp, machine), *sections])
     print(text, flush=True)
     if not args.no_readme:
-        readme = ROOT / "README.md"
-        body = readme.read_text()
+        body = DOC.read_text()
         start, end = "<!-- benchmarks:peers:start -->", "<!-- benchmarks:peers:end -->"
         if start in body:
             body = body[:body.index(start) + len(start)] + "\n" + text + "\n" + body[body.index(end):]
-            readme.write_text(body)
+            DOC.write_text(body)
+        else:
+            print(f"{DOC}: no benchmark markers, figures not written there", file=sys.stderr)
 
 
 def heading(runs: int, argv: list[str], stamp: str, machine: str) -> str:

@@ -47,7 +47,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         standby = standby_state(conn)  # first: the snapshot every table is read in is taken here
         for spec in options.tables:  # a bad --where stops the scan before any table is read
             if spec.where:
-                check_where(conn, introspect(conn, spec.table, {"key": list(spec.keys)}), spec.where)
+                check_where(conn, introspect(conn, spec.table, {"key": list(spec.keys)}, ids=spec.ids), spec.where)
         total = len(options.tables)
         for done, spec in enumerate(options.tables):
             started = time.monotonic()
@@ -79,7 +79,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             clusters = roles.reclassify(clusters, writers, rejected)  # the clock-change pairs too
             xmin_share = clock.xmin_share(conn, info, found, clusters)
             behind = (rows_behind_since(conn, info, spec) if spec.since is not None and aware is False and not utc
-                      and not found.stats.rows_scanned else None)
+                      and not spec.timezone and not found.stats.rows_scanned else None)
             warnings = (*((behind,) if behind else ()), *((_row_security_warning(info),)
                                                            if info.row_security_role else ()))
             if spec.since is not None:

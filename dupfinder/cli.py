@@ -480,16 +480,19 @@ def migrate(url, table, keys, output, alembic_dir, nulls_not_distinct, where):
 @click.option("--where", "where", metavar="PREDICATE", default=None,
               help="Only rows matching this SQL predicate count (e.g. \"deleted_at IS NULL\"); written into each "
                    "[[table]]; a table it does not work on is skipped.")
+@click.option("--max-combinations", "max_combinations", type=click.IntRange(0, 10_000), default=None, metavar="N",
+              help="Sets of 3 and 4 columns measured per table at most, one GROUP BY each (0: keys of 1-2 "
+                   "columns only) [64].")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 @_handle_errors
-def discover(url, schemas, output, force, where, fmt):
+def discover(url, schemas, output, force, where, max_combinations, fmt):
     """Propose business keys for tables with a creation timestamp and no unique constraint; write a
     starter dupfinder.toml that scan --config accepts."""
     import json
 
     from .config import check_predicate, writable_file
+    from .discover import MAX_COMBINATIONS, starter_toml
     from .discover import discover as propose
-    from .discover import starter_toml
     from .errors import UsageError
 
     where = check_predicate(where)  # bad text is refused before anything else
@@ -497,7 +500,8 @@ def discover(url, schemas, output, force, where, fmt):
     path = writable_file(output)
     if path.exists() and not force:
         raise UsageError(f"{output} exists; pass --force to overwrite it or -o to write elsewhere")
-    proposals = propose(url, schemas, where)
+    proposals = propose(url, schemas, where,
+                        MAX_COMBINATIONS if max_combinations is None else max_combinations)
     keyed = any(p.keys for p in proposals)  # a config without one [[table]] is nothing scan --config can run
     if keyed:
         path.write_text(starter_toml(url, proposals), encoding="utf-8")
@@ -516,6 +520,8 @@ def discover(url, schemas, output, force, where, fmt):
                 click.echo(f"  {p.identity}")
         else:
             click.echo(f"{p.table}: no key proposed -- {p.evidence}")
+        if p.searched:
+            click.echo(f"  {p.searched}")
     if not proposals:
         where = (f"schema {', '.join(map(repr, schemas))}" if schemas
                  else "the default schema (--schema S looks in another)")

@@ -81,7 +81,10 @@ def create_engine(url: str) -> Engine:
     opener: dict[str, object] = {}
     if backend == "duckdb":
         connect_args = {"read_only": True}  # DuckDB has no read-only transactions: open the file read-only
-        opener = _duckdb_opener(parsed)
+        try:
+            opener = _duckdb_opener(parsed)
+        except ImportError as err:  # `pip install .` brings no duckdb: was "unexpected ModuleNotFoundError", exit 3
+            raise BadURL(_missing_driver(parsed, err)) from None
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         # defaults only: the URL's own values win (its connect_timeout=1 waited 10 s on a silent listener)
         connect_args = {k: v for k, v in {"application_name": "dupfinder", "connect_timeout": 10}.items()
@@ -99,9 +102,19 @@ def create_engine(url: str) -> Engine:
     except exc.NoSuchModuleError:
         raise BadURL(f"no SQLAlchemy dialect for {parsed.drivername!r} is installed") from None
     except ImportError as err:
-        raise BadURL(f"the driver for {parsed.drivername!r} is not installed ({err.name or err})") from None
+        raise BadURL(_missing_driver(parsed, err)) from None
     except (exc.ArgumentError, TypeError, ValueError) as err:
         raise BadURL(f"bad database URL {mask_url(url)!r}: {urls.scrub(str(err))}") from None
+
+
+# the pip extra (pyproject.toml) that brings each optional engine's driver
+DRIVER_EXTRAS = {"mysql": "mysql", "mariadb": "mysql", "duckdb": "duckdb", "chdb": "clickhouse", "hive": "spark"}
+
+
+def _missing_driver(parsed: sa.URL, err: ImportError) -> str:
+    extra = DRIVER_EXTRAS.get(parsed.get_backend_name())
+    hint = f": install the {extra!r} extra (pip install '.[{extra}]' in a clone of dupfinder)" if extra else ""
+    return f"the driver for {parsed.drivername!r} is not installed ({err.name or err}){hint}"
 
 
 def _duckdb_opener(parsed: sa.URL) -> dict[str, object]:
@@ -436,6 +449,8 @@ class TableInfo:
     referenced_by: tuple[ChildKey, ...] = ()
     index_leading_columns: tuple[str, ...] = ()  # first column of each index: what a range scan can use
     plain_indexes: tuple[tuple[str, ...], ...] = ()  # columns of each index that is neither partial nor on expressions
+    # (columns, predicate) of each partial index on columns: one on a scan's --where serves it as a plain one would
+    partial_indexes: tuple[tuple[tuple[str, ...], str], ...] = ()
     id_columns: tuple[str, ...] = ()  # --id: columns the user says identify a row (checked unique by the scan)
     storage: str | None = None  # Spark: the table's provider (delta, iceberg, parquet, hive...); ClickHouse: engine
     view: bool = False  # a view: no row id, no xmin/ctid, nothing to delete from
@@ -460,6 +475,9 @@ class TableInfo:
     # scan --where: the predicate on the rows that count; every statement reading the table applies it
     # (queries/_dialect.sql.j2's ``kept``)
     where: str | None = None
+    # PostgreSQL: the text columns under a deterministic collation other than "C" (equal only when their bytes
+    # are), which the detection's key pass groups by their bytes (detect._bytewise_keys); read with the shape
+    bytewise_columns: tuple[str, ...] = ()
 
     @property
     def heap(self) -> bool:
@@ -604,6 +622,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     storage = home = None
     view = None
     plain: tuple[tuple[str, ...], ...] = ()
+    partial: tuple[tuple[tuple[str, ...], str], ...] = ()
     inspector = sa.inspect(conn)
     try:
         if duckdb:
@@ -629,9 +648,13 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
             uniques += [tuple(i["column_names"]) for i in indexes
                         if i.get("unique") and all(i.get("column_names") or [None])]
             leading = tuple({(i.get("column_names") or [None])[0] for i in indexes} - {None})
-            plain = tuple(tuple(i["column_names"]) for i in indexes
-                          if i.get("column_names") and None not in i["column_names"]
-                          and not (i.get("dialect_options") or {}).get("postgresql_where"))
+            on_columns = [i for i in indexes if i.get("column_names") and None not in i["column_names"]]
+            # SQLite's partial indexes were taken for plain ones: its predicate is reflected as sqlite_where
+            predicates = [(i.get("dialect_options") or {}).get("postgresql_where")
+                          or (i.get("dialect_options") or {}).get("sqlite_where") for i in on_columns]
+            plain = tuple(tuple(i["column_names"]) for i, w in zip(on_columns, predicates, strict=True) if w is None)
+            partial = tuple((tuple(i["column_names"]), str(w)) for i, w in zip(on_columns, predicates, strict=True)
+                            if w is not None)
             columns = tuple(
                 ColumnInfo(c["name"], str(c["type"]), bool(c.get("nullable", True)),
                            getattr(c["type"], "timezone", None), generated=bool(c.get("computed")))
@@ -677,11 +700,12 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                        _child_keys(inspector, schema, name))
         if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
-        plain_indexes=plain,
+        plain_indexes=plain, partial_indexes=partial,
         id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else home,
         inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p", sort_key=sort_key,
         partition_key=found[7] if found and found[4] == "p" else (),
         row_security_role=found[8] if found else None, partition_of=found[9] if found else None,
+        bytewise_columns=found[10] if found else (),
     )
 
 
@@ -697,7 +721,7 @@ def _is_view(inspector, schema: str | None, name: str) -> bool:
 def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
     """PostgreSQL: (schema, name, primary key, unique constraints, relkind, the schema it lives in, the tables
     inheriting from it, the partition key's columns, the role row-level security filters the rows for or None,
-    the table it is a partition of or None) of ``table``
+    the table it is a partition of or None, the columns a key pass may group by their bytes) of ``table``
     as ``resolve_table`` and the inspector would find them (the name as given in the default schema, else
     ``schema.table``), read in one catalog statement per name tried; None when not found there
     (``resolve_table`` then says what is near)."""
@@ -711,7 +735,7 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
             raise QueryFailed(f"cannot introspect table {table!r}: {first_line(err)}") from None
         if row is not None:
             return (where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3], tuple(row[4]),
-                    tuple(row[5]), row[7] if row[6] else None, row[8])
+                    tuple(row[5]), row[7] if row[6] else None, row[8], tuple(row[9]))
     return None
 
 

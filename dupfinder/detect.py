@@ -186,15 +186,18 @@ def _context(conn: Connection, info: TableInfo, spec: TableSpec, index: tuple[st
 
 def _bytewise_keys(conn: Connection, info: TableInfo, spec: TableSpec) -> list[str]:
     """The key columns the key pass groups by their bytes (COLLATE "C") on PostgreSQL: text under a deterministic
-    collation (queries/key_collations.sql.j2), where equal means byte for byte equal either way, so the groups
-    are the same, and a sort by bytes skips the collation's comparisons (1M text keys under ICU "en-x-icu", the
-    detection statement's CPU, medians of 5 interleaved: 1.15 -> 0.91 s; the key pass alone 0.95 -> 0.68 s;
+    collation (``TableInfo.bytewise_columns``, read with the table's shape: queries/table_shape_postgresql.sql.j2),
+    where equal means byte for byte equal either way, so the groups are the same, and a sort by bytes skips the
+    collation's comparisons (1M text keys under ICU "en-x-icu", the detection statement's CPU, medians of 5
+    interleaved: 1.15 -> 0.91 s; the key pass alone 0.95 -> 0.68 s;
     benchmarks/plans/postgresql_1000000_text_key_collation.txt). The member rows, a few, are still ordered and
-    compared under their own collation. Not with plan "index": the index gives the keys in its own order."""
+    compared under their own collation. Not with plan "index": the index gives the keys in its own order.
+
+    Read once per table with its shape, not here: this ran a catalog statement at every rendering of the
+    detection statements (up to three a table: the detection, the clock-change pairs, verify.sql)."""
     if conn.dialect.name != "postgresql":
         return []
-    return list(conn.execute(statement(render_sql("key_collations.sql.j2", conn.dialect)), {
-        "name": info.name, "schema": info.schema, "keys": list(spec.keys)}).scalars())
+    return [k for k in spec.keys if k in info.bytewise_columns]
 
 
 def _default_plan(dialect: str, index: tuple[str, ...] | None, rid: str | None) -> str:
@@ -230,7 +233,9 @@ def key_index(conn: Connection, info: TableInfo, spec: TableSpec) -> tuple[str, 
         return None
     keys = set(spec.keys)
     best: tuple[int, tuple[str, ...]] | None = None
-    for index in info.plain_indexes:  # read once by connect.introspect
+    # a partial index on the scan's own --where (the one discover advises then) serves the scan as well
+    on_where = [c for c, w in info.partial_indexes if info.where and same_predicate(w, info.where)]
+    for index in [*info.plain_indexes, *on_where]:  # read once by connect.introspect
         names = list(index)
         if set(names[:len(keys)]) != keys:
             continue
@@ -238,6 +243,31 @@ def key_index(conn: Connection, info: TableInfo, spec: TableSpec) -> tuple[str, 
         if best is None or rank < best[0]:
             best = (rank, tuple(names[:len(keys)]))
     return best[1] if best else None
+
+
+# a cast as PostgreSQL's catalog writes it into a predicate: '2026-01-01'::timestamp without time zone
+_CAST = re.compile(r"::\s*(?:(?:timestamp|time)\s+with(?:out)?\s+time\s+zone|character\s+varying|double\s+precision"
+                   r"|\"?[a-z_][a-z0-9_]*\"?)(?:\(\d+(?:,\d+)?\))?(?:\[\])?")
+
+
+def same_predicate(a: str, b: str) -> bool:
+    """Whether two predicates read the same once the catalog's spelling is undone: PostgreSQL stores
+    ``deleted_at IS NULL`` as ``(deleted_at IS NULL)`` and ``status <> 'void'`` as ``(status <> 'void'::text)``;
+    case, blanks, parentheses and casts outside string literals are not compared.
+
+    >>> same_predicate("(status <> 'void'::text)", "STATUS <> 'void'"), same_predicate("a IS NULL", "b IS NULL")
+    (True, False)
+    >>> same_predicate("(x = 'A B'::character varying)", "x = 'a b'")
+    False
+    >>> same_predicate("(t > '2026-01-01 00:00:00'::timestamp without time zone)", "t > '2026-01-01 00:00:00'")
+    True
+    """
+    def bare(text: str) -> str:
+        parts = re.split(r"('(?:[^']|'')*')", text)  # odd parts: string literals, kept as written
+        outside = [re.sub(_CAST, "", p.lower()) if i % 2 == 0 else p for i, p in enumerate(parts)]
+        return "".join(re.sub(r"[\s()]", "", p) if i % 2 == 0 else p for i, p in enumerate(outside))
+
+    return bare(a) == bare(b)
 
 
 def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec) -> str:
@@ -253,8 +283,10 @@ def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec)
     quote = dialect.identifier_preparer.quote
     columns = [*spec.keys, spec.ts]
     name = index_name([info.name, *columns])
+    # under --where the scan reads only those rows: an index on them alone (as migration.sql's unique one is)
+    partial = f" WHERE {info.where}" if info.where and dialect.name in ("postgresql", "sqlite") else ""
     return (f"CREATE INDEX {concurrently(info)}{quote(name)} ON {quote_table(dialect, info.name, info.sql_schema)} "
-            f"({', '.join(quote(c) for c in columns)})")
+            f"({', '.join(quote(c) for c in columns)}){partial}")
 
 
 def index_name(parts: list[str], limit: int = 63) -> str:
@@ -374,12 +406,12 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     # PostgreSQL table it runs on a second connection, in the same snapshot, while the detection sorts, except
     # under --since, where it reads the window through the timestamp index (a few ms) and a second connection
     # (a backend started, a snapshot exported, nine settings copied) cost more than it could save
-    # the cells only without a (key, ts) index: there the detection reads the keys in order and ends before the
-    # cells statement would (a clean 5M-row table: 5.25 -> 7.48 s wall, load 8), and a clean table is the common
-    # answer of a full scan
+    # the cells with a (key, ts) index too: the detection then walks the index (peers' 5M rows: 1.26 s of backend
+    # CPU) and the cells statement, the statistics counted with them, takes about as long (1.22 s; the
+    # statistics alone 0.56 s), so a clean table waits little for them, and a table with clusters is spared
+    # the coverage's second read of its spans after the detection (1.82 s of a 5.03 s in-process scan)
     alongside = None if spec.since is not None else _stats_alongside(
-        conn, info, sql["table_stats"], params,
-        lambda: cells_sql(conn, info, spec, writer_columns if index is None else None))
+        conn, info, sql["table_stats"], params, lambda: cells_sql(conn, info, spec, writer_columns))
     with _sorted_aggregation(conn):
         # streamed per statement: Connection.execution_options() would switch every later statement (the
         # savepoint included) to a server-side cursor

@@ -46,6 +46,10 @@ WINDOW_SECONDS = 2       # the starter config's window (the scan's default)
 SLICE_ROWS = 500_000     # big tables are measured on their latest rows
 EMPTY = "all 0 rows"     # what an empty table had read: a key may come from its namesakes in other schemas
 MAX_COLUMNS = 8          # candidate columns per table (pairs of them are tried too)
+MAX_KEY_COLUMNS = 4      # the widest key proposed: a ledger's (account_id, entry_date, currency, reference)
+# sets of 3 and 4 columns measured per table at most (8 candidates make 56 + 70 = 126): one GROUP BY each, so the
+# cost follows this number, never the table's width; discover --max-combinations changes it
+MAX_COMBINATIONS = 64
 # words of the moment a row was written, first; a pipeline's landing words (ingested, loaded, ...) rank above the bare
 # "at" of an event's own time (occurred_at), which a redelivered copy carries unchanged
 TS_WORDS = ("created", "inserted", "written", "recorded", "logged", "received", "applied", "charged",
@@ -59,8 +63,9 @@ _NO_EQUALITY = re.compile(r"^(NULL|POINT|LINE|LSEG|BOX|PATH|POLYGON|CIRCLE|XML|G
 # lists, structs and maps (DuckDB VARCHAR[], STRUCT(...), MAP(...); ClickHouse Array, Tuple, Map) hold a row's
 # details, not its identity: DuckDB's tags, attrs and props were each offered as "also possible" keys
 _NESTED = re.compile(r"\[\]$|^(STRUCT|MAP|UNION|ARRAY|TUPLE|NESTED)\(")
+# a currency keys a ledger's entries with the account, date and reference (one reference posts in two currencies)
 KEY_WORDS = {"id", "ref", "reference", "no", "number", "key", "code", "uuid", "sku", "date", "day",
-             "month", "period", "window", "week", "year"}
+             "month", "period", "window", "week", "year", "currency", "ccy"}
 # who ran the write (a machine, a process, one execution): such a column makes two copies of one row look like
 # two rows, so it never enters a proposed key. What was run (job, batch), a version and an application can be
 # what a row is about (job_id and run_date key a job's output; doc_id and version a document's), so they stay
@@ -109,13 +114,15 @@ class Proposal:
     identity: str | None = None  # why a scan cannot find the table's rows again until `ids` are named
     index_where: str | None = None  # where to run ``index``: on a hot standby, the primary
     where: str | None = None  # discover --where: only the rows matching it were measured (and the scan reads)
+    searched: str | None = None  # how many sets of 3-4 columns were measured, when the bound cut the search
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
                 "evidence": self.evidence, "rows_read": self.rows_read, "alternatives": self.alternatives,
                 "skipped": self.skipped, "index": self.index, "window": self.window, "identity": self.identity,
                 **({"index_where": self.index_where} if self.index_where else {}),
-                **({"where": self.where} if self.where else {})}
+                **({"where": self.where} if self.where else {}),
+                **({"searched": self.searched} if self.searched else {})}
 
     @property
     def index_advice(self) -> str:
@@ -124,9 +131,11 @@ class Proposal:
         return f"no index starts with this key, so every scan sorts the table's keys: {self.index}{where}"
 
 
-def discover(url: str, schemas: Sequence[str] = (), where: str | None = None) -> list[Proposal]:
+def discover(url: str, schemas: Sequence[str] = (), where: str | None = None,
+             max_combinations: int = MAX_COMBINATIONS) -> list[Proposal]:
     """Propose a key per table of every schema ``schemas`` names (none: the default schema), read-only;
-    ``where``: only the rows matching this predicate count (a table it does not work on is skipped).
+    ``where``: only the rows matching this predicate count (a table it does not work on is skipped);
+    ``max_combinations``: how many sets of 3 and 4 columns one table's search measures at most.
 
     A schema-per-tenant database holds the same tables in hundreds of schemas: one run over all of them
     (``tenant_*``) writes one config, where a run per schema wrote hundreds of files to merge by hand.
@@ -134,11 +143,12 @@ def discover(url: str, schemas: Sequence[str] = (), where: str | None = None) ->
     with read_only(url) as conn:
         inspector = sa.inspect(conn)
         try:
-            chosen = matching_schemas(inspector.get_schema_names(), schemas) if schemas else [None]
+            chosen = (matching_schemas(inspector.get_schema_names(), schemas, conn.dialect.name)
+                      if schemas else [None])
         except sa.exc.DBAPIError as err:
             raise QueryFailed(f"cannot list schemas: {first_line(err)}") from None
         named = [(_bare(p.table, schema), p) for schema in chosen
-                 for p in _discover_schema(conn, inspector, schema, where)]
+                 for p in _discover_schema(conn, inspector, schema, where, max_combinations)]
         proposals = [_borrowed(conn, p, name, named) if p.rows_read == EMPTY else p for name, p in named]
         if standby_state(conn):
             proposals = [dataclasses.replace(p, index_where=STANDBY_INDEX) if p.index else p for p in proposals]
@@ -170,36 +180,101 @@ def _borrowed(conn: Connection, empty: Proposal, name: str, named: list[tuple[st
                     index=_missing_index(conn, info, keys, ts), identity=_identity_missing(info), where=empty.where)
 
 
-def matching_schemas(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
-    """The schemas ``patterns`` name, each an exact name or a shell-style glob, in the database's order.
+def matching_schemas(names: Sequence[str], patterns: Sequence[str], dialect: str | None = None) -> list[str]:
+    r"""The schemas ``patterns`` name, each an exact name or a shell-style glob, in the database's order.
 
     A glob never picks ``information_schema`` (``*`` means the user's schemas); a pattern matching nothing is
-    an error naming the closest few schemas, not a line listing all 300 of a schema-per-tenant database.
+    an error naming the closest few schemas, not a line listing all 300 of a schema-per-tenant database. On
+    PostgreSQL a pattern matching no name as given is read as PostgreSQL reads a name (and psql's ``\dn`` a
+    pattern): unquoted letters in lower case, a double-quoted part exactly as written (``""`` a quote in it,
+    ``*`` and ``?`` in it plain characters), so ``Ledger`` finds ``ledger`` and ``'"Ledger"'`` finds ``Ledger``.
 
     >>> matching_schemas(["public", "tenant_0001", "tenant_0002", "Tenant-ACME", "information_schema"],
     ...                  ["tenant_*", "Tenant-ACME"])
     ['tenant_0001', 'tenant_0002', 'Tenant-ACME']
+    >>> matching_schemas(["ledger", "Billing Ops", "a*b"], ["LEDGER", '"Billing Ops"', '"a*b"'], "postgresql")
+    ['ledger', 'Billing Ops', 'a*b']
     """
     chosen: set[str] = set()
     for pattern in patterns:
-        found = {pattern} if pattern in names else {
-            n for n in names if n != "information_schema" and fnmatch.fnmatchcase(n, pattern)}
+        found = _schemas_named(pattern, names, dialect)
         if not found:
-            raise UsageError(f"schema {pattern!r} not found; {_closest(pattern, names)}")
+            raise UsageError(f"schema {pattern!r} not found; {_closest(pattern, names, dialect)}")
         chosen |= found
     return [n for n in names if n in chosen]
 
 
-def _closest(pattern: str, names: Sequence[str]) -> str:
-    """The few schema names nearest a mistyped one (else the first few), and how many there are in all."""
-    near = difflib.get_close_matches(pattern, names, n=5, cutoff=0.5)
+def _schemas_named(pattern: str, names: Sequence[str], dialect: str | None) -> set[str]:
+    """The schemas one ``--schema`` names: itself, the glob as given, else (PostgreSQL) the name or psql
+    pattern as PostgreSQL reads it."""
+    if pattern in names:
+        return {pattern}
+    found = {n for n in names if n != "information_schema" and fnmatch.fnmatchcase(n, pattern)}
+    if found or dialect != "postgresql":
+        return found
+    read = _postgresql_pattern(pattern)
+    return {n for n in names if n != "information_schema" and read.fullmatch(n)} if read else set()
+
+
+def _postgresql_pattern(pattern: str) -> re.Pattern | None:
+    r"""A schema pattern as PostgreSQL reads an identifier and psql a pattern: outside double quotes ASCII
+    letters in lower case and ``*``/``?`` wildcards, inside them every character as itself (``""``: one quote);
+    None when a quote is left open.
+
+    >>> [bool(_postgresql_pattern(p).fullmatch(n)) for p, n in [("Ledger", "ledger"), ('"Ledger"', "ledger"),
+    ...     ('"Ledger"', "Ledger"), ('Tenant_"ACME"*', "tenant_ACME-1"), ('"a""b"', 'a"b'), ('"x*"', "xy")]]
+    [True, False, True, True, True, False]
+    >>> _postgresql_pattern('"open') is None
+    True
+    """
+    out: list[str] = []
+    quoted, i = False, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == '"':
+            if quoted and pattern[i + 1:i + 2] == '"':
+                out.append(re.escape('"'))
+                i += 2
+                continue
+            quoted = not quoted
+        elif quoted:
+            out.append(re.escape(ch))
+        elif ch in "*?":
+            out.append(".*" if ch == "*" else ".")
+        else:
+            out.append(re.escape(ch.lower() if "A" <= ch <= "Z" else ch))  # PostgreSQL folds ASCII letters only
+        i += 1
+    return None if quoted else re.compile("".join(out), re.DOTALL)
+
+
+def _closest(pattern: str, names: Sequence[str], dialect: str | None = None) -> str:
+    """The few schema names nearest a mistyped one (else the first few), and how many there are in all; one
+    differing only in case first (a quoted mixed-case schema typed in lower case), with how to name it."""
+    bare = pattern[1:-1].replace('""', '"') if len(pattern) > 1 and pattern[0] == pattern[-1] == '"' else pattern
+    cased = [n for n in names if n.casefold() == bare.casefold() and n != bare]
+    near = list(dict.fromkeys([*cased, *difflib.get_close_matches(bare, names, n=5, cutoff=0.5)]))[:5]
     shown = near or list(names[:5])
     more = f" (of {len(names)})" if len(names) > len(shown) else ""
-    return f"{'closest' if near else 'schemas'}: {', '.join(shown)}{more}" if shown else "the database has no schema"
+    hint = ""
+    if cased and dialect == "postgresql":
+        quoted = '"' + cased[0].replace('"', '""') + '"'
+        hint = (f"; PostgreSQL reads an unquoted name in lower case and a double-quoted one as written: "
+                f"--schema {_shell_word(cased[0])} or --schema {_shell_word(quoted)}")
+    elif cased:
+        hint = f"; names differ in case here: --schema {_shell_word(cased[0])}"
+    return (f"{'closest' if near else 'schemas'}: {', '.join(map(spelled_out, shown))}{more}{hint}" if shown
+            else "the database has no schema")
+
+
+def _shell_word(text: str) -> str:
+    """``text`` as one shell word on one line (the hint is read, then typed)."""
+    from .remediate import shell_word
+
+    return shell_word(text)
 
 
 def _discover_schema(conn: Connection, inspector: sa.Inspector, schema: str | None,
-                     where: str | None = None) -> list[Proposal]:
+                     where: str | None = None, max_combinations: int = MAX_COMBINATIONS) -> list[Proposal]:
     """Propose a key per table of one schema (``None``: the default one); a table it cannot read is skipped."""
     proposals = []
     try:
@@ -219,7 +294,7 @@ def _discover_schema(conn: Connection, inspector: sa.Inspector, schema: str | No
             savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
             with savepoint, warnings.catch_warnings():
                 warnings.simplefilter("ignore", sa.exc.SAWarning)  # types the dialect does not know
-                proposal = _discover_table(conn, qualified, where)
+                proposal = _discover_table(conn, qualified, where, max_combinations)
         except (QueryFailed, sa.exc.DBAPIError) as err:
             if recovery_conflict(err):  # not this table's fault: the standby ended the whole read
                 raise
@@ -239,7 +314,8 @@ def _partitions(conn: Connection, schema: str | None) -> set[str]:
                             {"schema": schema}).scalars())
 
 
-def _discover_table(conn: Connection, qualified: str, where: str | None = None) -> Proposal:
+def _discover_table(conn: Connection, qualified: str, where: str | None = None,
+                    max_combinations: int = MAX_COMBINATIONS) -> Proposal:
     info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
     if where:
         try:
@@ -257,7 +333,7 @@ def _discover_table(conn: Connection, qualified: str, where: str | None = None) 
     if ts is None:
         return Proposal(info.qualified_name, "", None, "no creation-timestamp column (a timestamp or datetime type; a "
                         "date has no time of day), which a scan needs", "no rows")
-    return _propose(conn, info, ts)
+    return _propose(conn, info, ts, max_combinations)
 
 
 def _timestamp_column(info: TableInfo, conn: Connection | None = None) -> str | None:
@@ -335,7 +411,7 @@ def _splitters(info: TableInfo, ts: str, columns: list[str]) -> list[str]:
     return [*columns, *measures]
 
 
-def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
+def _propose(conn: Connection, info: TableInfo, ts: str, max_combinations: int = MAX_COMBINATIONS) -> Proposal:
     table = read_from(conn.dialect, info)  # a parent's heirs' rows are not its own: a scan reads it ONLY too
     total = int(conn.execute(sql_text(render_sql("row_count.sql.j2", conn.dialect, table=table,
                                                  where=info.where))).scalar_one())
@@ -362,11 +438,19 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
 
     sets = [(c,) for c in columns] + list(itertools.combinations(columns, 2))
     splitters = _splitters(info, ts, columns)
-    good = [s for s in sets if _fits(measure(s)) and not _too_coarse(s, splitters, measure)]
-    minimal = [s for s in good if not any(set(o) < set(s) for o in good)]
+    minimal = _minimal(sets, splitters, measure)
+    searched = None
+    if _wider_needed(minimal, columns, min(total, SLICE_ROWS), measure):
+        wider, tried, possible = _wider(columns, splitters, minimal, measure, max_combinations, measured,
+                                        min(total, SLICE_ROWS))
+        sets += tried
+        minimal += wider
+        if len(tried) < possible:
+            searched = (f"measured {len(tried):,} of the {possible:,} sets of 3-4 columns not holding a smaller "
+                        "proposal (--max-combinations)")
     if not minimal:
         return Proposal(info.qualified_name, ts, None, _why_no_key(total, columns, sets, measure), rows_read,
-                        where=info.where)
+                        where=info.where, searched=searched)
     # a set NULL in most rows is "unique" over the few it keys: of equal size, the set keying more rows first.
     # A UNIQUE constraint leaves the rows with a NULL key unconstrained, so a set leaving more than a few rows
     # out ranks after one keying (nearly) all, whatever their sizes: a bank reference NULL for a quarter of the
@@ -378,7 +462,93 @@ def _propose(conn: Connection, info: TableInfo, ts: str) -> Proposal:
     return Proposal(info.qualified_name, ts, best.columns, _evidence(best), rows_read,
                     [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]],
                     index=_missing_index(conn, info, best.columns, ts), window=_window_for(best),
-                    identity=_identity_missing(info), where=info.where)
+                    identity=_identity_missing(info), where=info.where, searched=searched)
+
+
+def _minimal(sets: Sequence[tuple[str, ...]], splitters: list[str], measure,
+             found: Sequence[tuple[str, ...]] = ()) -> list[tuple[str, ...]]:
+    """The sets that qualify (they fit, and no further column splits their copies) and hold no smaller set that
+    does, smallest first: a 4-column set whose 3-column part already keys the same copies is never proposed
+    beside it, nor is a set measured for being too coarse once a part of it qualified."""
+    chosen = list(found)
+    for s in sorted(sets, key=len):
+        if not any(set(o) < set(s) for o in chosen) and _fits(measure(s)) and not _too_coarse(s, splitters, measure):
+            chosen.append(s)
+    return chosen[len(found):]
+
+
+def _wider_needed(minimal: list[tuple[str, ...]], columns: list[str], rows: int, measure) -> bool:
+    """Whether keys of 3 and 4 columns are worth measuring: not when a set of 1-2 columns with double-write
+    evidence keys (nearly) every row (a wider set ranks after it), nor when some set already qualifies and the
+    rows agree on all the candidate columns (a unique column left out) nowhere within 5 s: then no wider set can
+    show copies either, and a clean table costs one GROUP BY more instead of 126."""
+    if len(columns) < 3:
+        return False
+    if any(measure(s).dup_groups and measure(s).rows_keyed >= KEYED * rows for s in minimal):
+        return False
+    if minimal:
+        unique = {s[0] for s in minimal if len(s) == 1 and not measure(s).dup_groups}
+        rest = tuple(c for c in columns if c not in unique)
+        # copies agree on every candidate column, a NULL included: NULLs group together here
+        return len(rest) >= 3 and bool(measure(rest, rest).near_groups)
+    return True
+
+
+def _wider(columns: list[str], splitters: list[str], minimal: list[tuple[str, ...]], measure, budget: int,
+           measured: dict, rows: int) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], int]:
+    """Sets of 3 and 4 columns holding no set that qualified (a superset of a key is no smaller key), measured up
+    to ``budget`` of them, best first: the set that may tell the most rows apart (its distinct keys are at most
+    those of any two parts of it multiplied, read from the parts measured), then the one whose measured parts
+    hold the most distinct keys, then fewer columns and id-, reference- and date-like names. A 4-column set is
+    measured after those of its 3-column parts not measured yet, and only while none of them qualifies: taken
+    in column order, the bound was spent on the first columns' triples and a ledger's key never reached. The
+    search ends at the first set that qualifies with copies in it and keys (nearly) every row (the sets after it
+    are further from a key, and each costs a GROUP BY). Returns what qualified, what was measured, and how many
+    sets not holding a qualifying one there were to measure."""
+    found, tried = list(minimal), []
+    order = [s for size in range(3, min(MAX_KEY_COLUMNS, len(columns)) + 1)
+             for s in itertools.combinations(columns, size)]
+    unaffordable: set[tuple[str, ...]] = set()
+
+    def known(s: tuple[str, ...]) -> int | None:
+        return measured[s, ()].key_groups if (s, ()) in measured else None
+
+    def bound(s: tuple[str, ...]) -> int:
+        best = max(rows, 1)
+        for size in range(1, len(s) // 2 + 1):
+            for a in itertools.combinations(s, size):
+                ka, kb = known(a), known(tuple(c for c in s if c not in a))
+                if ka is not None and kb is not None:
+                    best = min(best, ka * kb)
+        return best
+
+    def nearness(s: tuple[str, ...]) -> float:
+        for size in range(len(s) - 1, 0, -1):  # the largest parts measured
+            parts = [k for p in itertools.combinations(s, size) if (k := known(p)) is not None]
+            if parts:
+                return sum(parts) / len(parts)
+        return 0.0
+
+    def open_sets() -> list[tuple[str, ...]]:
+        return [s for s in order if s not in tried and not any(set(o) <= set(s) for o in found)]
+
+    while len(tried) < budget:
+        ready = [s for s in open_sets() if s not in unaffordable]
+        if not ready:
+            break
+        s = min(ready, key=lambda s: (-bound(s), -nearness(s), len(s), -_name_score(s), order.index(s)))
+        missing = [p for p in itertools.combinations(s, len(s) - 1) if len(s) > 3 and p not in tried]
+        if len(tried) + len(missing) + 1 > budget:
+            unaffordable.add(s)
+            continue
+        for part in [*missing, s]:
+            if any(set(o) <= set(s) for o in found):
+                break  # a part qualified: the 4-column set is no smaller key
+            tried.append(part)
+            found += _minimal([part], splitters, measure, found)
+        if any(measure(o).dup_groups and measure(o).rows_keyed >= KEYED * rows for o in found[len(minimal):]):
+            return found[len(minimal):], tried, len(tried)
+    return found[len(minimal):], tried, len(tried) + len(open_sets())
 
 
 def _window_for(k: KeySet) -> int | None:
@@ -466,7 +636,7 @@ def _too_coarse(cols: tuple[str, ...], columns: list[str], measure) -> bool:
     if not base.dup_groups:
         return False
     for extra in columns:
-        if extra in cols or len(cols) >= 2:
+        if extra in cols:
             continue
         alone = measure((extra,))
         if not alone.dup_groups and alone.key_groups >= base.rows_keyed:
@@ -501,10 +671,11 @@ def starter_toml(url: str, proposals: list[Proposal]) -> str:
         lines += [f"database = \"{_toml_escape(url)}\"", ""]
     lines += [f"window = \"{WINDOW_SECONDS}s\"", ""]
     for p in proposals:
+        searched = [_comment(p.searched)] if p.searched else []
         if not p.keys:
-            lines += [_comment(f"{p.table}: {p.evidence}"), ""]
+            lines += [_comment(f"{p.table}: {p.evidence}"), *searched, ""]
             continue
-        lines += [_comment(f"{p.evidence} (read {p.rows_read})")]
+        lines += [_comment(f"{p.evidence} (read {p.rows_read})"), *searched]
         lines += [_comment(f"also possible: {alt}") for alt in p.alternatives]
         if p.index:
             lines += [_comment(p.index_advice)]

@@ -38,7 +38,7 @@ def _fits(name: str, dialect: str) -> bool:
 def names(dialect: str) -> st.SearchStrategy[str]:
     """A name the engine accepts: hostile fragments, random Unicode, and long multibyte names near the
     63-byte limit. No NUL (no engine here takes one in a name), no ':' or '.' (the scan's --table syntax
-    and SQLAlchemy's text() bind syntax read those; see the README's Safety section)."""
+    and SQLAlchemy's text() bind syntax read those; see docs/cleanup.md, Safety)."""
     pieces = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(_CHARS, min_size=1, max_size=4)),
                       min_size=1, max_size=4).map("".join)
     long_multibyte = st.tuples(st.integers(24, 31), st.sampled_from(["é", "字", "ß"]),

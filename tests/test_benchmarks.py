@@ -1,4 +1,4 @@
-"""The benchmark's README heading: the command shown is the command that ran."""
+"""The benchmark block's heading (docs/benchmarks.md): the command shown is the command that ran."""
 
 from __future__ import annotations
 

@@ -284,3 +284,28 @@ def test_a_replacing_table_ordered_by_more_than_its_key_is_named(chdb_url, order
     assert table["storage"] == "ReplacingMergeTree" and len(table["clusters"]) == 1
     named = [n for n in table["notes"] if "ReplacingMergeTree ordered by" in n]
     assert (named and said in named[0] and "(account, ts)" in named[0]) if said else not named, named
+
+
+def test_cleanup_plan_rechecks_where_before_anything_is_copied_or_deleted(chdb_url):
+    """After a scan with --where, the PostgreSQL/MariaDB/SQLite/DuckDB cleanups check the predicate again on each
+    losing row and survivor; the ClickHouse plan did not: a survivor retired since the scan (its host, a writer
+    column the guard does not compare, now outside the predicate) still had its copy deleted. Now the plan stops
+    at its guard and nothing changes; with the rows as scanned it deletes the copies."""
+    events_table(chdb_url, [(1, 7, 0.0, "a"), (2, 7, 0.3, "b"), (3, 8, 0.0, "a"), (4, 8, 0.3, "b"),
+                            (5, 9, 0.0, "retired"), (6, 9, 0.2, "retired")])
+    doc = scan_doc(chdb_url, ids=["id"], writers=["host=host"], where="host <> 'retired'")
+    assert len(doc["tables"][0]["clusters"]) == 2  # the retired pair does not count
+    text = cleanup_sql(doc)
+    assert "--where" in text
+    engine = sa.create_engine(chdb_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ALTER TABLE events UPDATE host = 'retired' WHERE id = 1 SETTINGS mutations_sync = 1")
+    before = rows_of(chdb_url)
+    with pytest.raises(SQLFailed, match="no longer matches --where"):
+        apply_sql(chdb_url, text)
+    assert rows_of(chdb_url) == before
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ALTER TABLE events UPDATE host = 'a' WHERE id = 1 SETTINGS mutations_sync = 1")
+    engine.dispose()
+    apply_sql(chdb_url, text)
+    assert [r[0] for r in rows_of(chdb_url)] == ["1", "3", "5", "6"]

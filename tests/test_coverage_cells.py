@@ -159,6 +159,27 @@ def test_a_full_scan_reads_the_table_twice_not_three_times(pg_url, monkeypatch):
     assert (spans_scans - cells_scans, spans_rows - cells_rows) == (1, len(rows)), (before, middle, after)
 
 
+def test_a_full_scan_through_the_key_index_reads_the_table_once_beside_it(pg_url, monkeypatch):
+    """With an index on (key, ts), a whole scan of a big table with a writer column reads the table's rows once:
+    the statistics with the cells, beside the detection's walk of the index; the coverage adds up the cells
+    instead of reading the spans again after the detection (what it did while the cells were left out there,
+    as with the cells turned off by a groups limit of 0), and the findings are the same."""
+    rows = _scan_rows()
+    _load(pg_url, rows, True, ("CREATE INDEX ev_k_ts ON ev (k, ts)",))
+    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
+    before = _reads(pg_url)
+    with_cells = _scan(pg_url)
+    middle = _reads(pg_url)
+    monkeypatch.setattr(detect_module, "CELL_GROUPS", 0)
+    without = _scan(pg_url)
+    after = _reads(pg_url)
+    assert len(with_cells["clusters"]) == 100
+    assert with_cells == without
+    cells_scans, cells_rows = middle[0] - before[0], middle[1] - before[1]
+    spans_scans, spans_rows = after[0] - middle[0], after[1] - middle[1]
+    assert (spans_scans - cells_scans, spans_rows - cells_rows) == (1, len(rows)), (before, middle, after)
+
+
 def _cells_for(url: str, writers: tuple[str, ...] = ("host",)):
     spec = table_spec(table="ev", keys=["k"], ts="ts")
     with read_only(url) as conn:
@@ -211,9 +232,10 @@ def test_stale_statistics_that_hide_many_writers_cut_the_cells(pg_url, monkeypat
     assert counted.stats == cut.stats == alone.stats and alone.stats.rows_scanned == 201
 
 
-def test_a_scan_through_the_key_index_counts_no_cells(pg_url, monkeypatch):
-    """With an index on (key, ts) the detection reads the keys in order and ends before a cells statement would:
-    a clean table would wait for it. There the statistics are counted alone, the same."""
+def test_a_scan_through_the_key_index_counts_the_cells_beside_it(pg_url, monkeypatch):
+    """With an index on (key, ts) the detection reads the keys in order while the second connection counts the
+    statistics with the cells, which the coverage then adds up instead of reading the spans after the
+    detection: the same cells and statistics as a scan that sorts."""
     _load(pg_url, _scan_rows(), True, ("CREATE INDEX ev_k_ts ON ev (k, ts)",))
     monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
     spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"])
@@ -223,7 +245,7 @@ def test_a_scan_through_the_key_index_counts_no_cells(pg_url, monkeypatch):
         through_index = detect(conn, info, spec, True, index, ("host",))
         sorting = detect(conn, info, spec, True, None, ("host",))
     assert index == ("k",)
-    assert through_index.cells is None and sorting.cells is not None
+    assert through_index.cells is not None and through_index.cells == sorting.cells
     assert through_index.stats == sorting.stats and len(through_index.rows) == len(sorting.rows) == 200
 
 

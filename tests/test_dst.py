@@ -70,7 +70,7 @@ def test_naive_column_holding_local_time(db_url):
     zoned = scan_one(db_url, keys=["account"], timezone="America/New_York")
     assert [c.mechanism for c in zoned.clusters] == ["dst_fallback"] * 4
     assert "naive values holding local wall time" in zoned.clusters[0].explanation
-    assert all(c.evidence["clock_reading"] == "local" for c in zoned.clusters)  # as the README promises
+    assert all(c.evidence["clock_reading"] == "local" for c in zoned.clusters)  # as docs/attribution.md promises
     assert "01:30 EDT and 01:30 EST" in zoned.incidents[0].summary
     assert zoned.far_total == 0
 

@@ -152,11 +152,11 @@ def test_every_template_keeps_a_hostile_identifier_one_quoted_name(dialect_name)
     templates = [p.name for p in resource_dir("queries", "queries").glob("*.sql.j2")
                  # remediation templates are rendered below through their functions; commit_timestamps and
                  # standby_state have no identifiers
-                 # and the child_keys, table_shape, row_estimate, partitions, writer_distinct and key_collations catalog
+                 # and the child_keys, table_shape, row_estimate, partitions and writer_distinct catalog
                  # reads take the names as bind parameters
                  if not p.name.startswith(("_", "cleanup", "rollback", "migration", "commit_timestamps",
                                            "standby_state", "child_keys", "table_shape", "row_estimate", "partitions",
-                                           "writer_distinct", "key_collations"))]
+                                           "writer_distinct"))]
     rendered = [render_sql(name, dialect, **ctx) for name in templates]
     table = {"table": HOSTILE, "keys": [HOSTILE], "ts_column": "ts", "primary_key": ["id"], "dialect": dialect_name,
              "columns": [{"name": "id"}, {"name": HOSTILE}, {"name": "ts"}], "writer_columns": [],

@@ -276,3 +276,37 @@ def test_the_statistics_are_counted_by_filters_with_the_same_answer(engine, sinc
         len(kept), sum(1 for a, b, _ in kept if a is None or b is None), sum(1 for *_, t in kept if t is None),
         sum(1 for *_, t in kept if t in ("infinity", "-infinity")))
     assert (row["first_ts"], row["last_ts"]) == (datetime.fromisoformat(finite[0]), datetime.fromisoformat(finite[-1]))
+
+
+def test_the_key_collations_are_read_once_with_the_tables_shape(pg_url):
+    """The key pass groups text keys by their bytes where their collation allows (detect._bytewise_keys): which
+    columns may be is read with the table's shape, in its one catalog statement, not by a statement of its own at
+    every rendering of the detection (the detection, the clock-change pairs of --timezone, verify.sql)."""
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE ev (id int PRIMARY KEY, k text, n int, ts timestamptz, host text)")
+        conn.exec_driver_sql("INSERT INTO ev SELECT g, 'k' || g, g, timestamptz '2026-11-03 02:00:00+00' "
+                             "+ g * interval '1 s', 'a' FROM generate_series(1, 50) g")
+        conn.exec_driver_sql("INSERT INTO ev VALUES (100, 'k7', 7, timestamptz '2026-11-03 02:00:07.4+00', 'b')")
+    engine.dispose()
+    from dupfinder import api
+    from dupfinder.config import ScanOptions
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *rest):
+        seen.append(statement)
+
+    spec = table_spec(table="ev", keys=["k", "n"], ts="ts", writers=["host=host"], timezone="Europe/Berlin")
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        result = api.scan(ScanOptions(url=pg_url, tables=(spec,)))
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    table = result.tables[0]
+    assert [len(c.rows) for c in table.clusters] == [2]
+    collations = [s for s in seen if "collisdeterministic" in s]
+    assert len(collations) == 1 and "pg_constraint" in collations[0], collations
+    detection = [s for s in seen if "key_groups AS" in s]
+    assert len(detection) == 2 and all('GROUP BY t.k COLLATE "C", t.n' in s for s in detection), detection
+    assert table.info.bytewise_columns == ("k", "host")

@@ -231,3 +231,22 @@ def test_discover_lists_the_tables_of_the_urls_database(spark_url):
     spark_events_table(spark_url, [(1, 7, 0.0), (2, 7, 0.3), (3, 8, 0.0)])
     (proposal,) = discover(spark_url)
     assert proposal.table == "events" and proposal.ts == "ts" and proposal.keys
+
+
+def test_cleanup_plan_rechecks_where_before_the_backup(spark_url):
+    """After a scan with --where the Spark plan now checks the predicate again on each losing row and survivor
+    before step 3 copies anything (PostgreSQL/MariaDB/SQLite/DuckDB cleanups did; this plan did not). A parquet
+    table cannot be updated in place, so the findings' predicate is changed to one survivor 1 (host a) no longer
+    matches: the plan stops at its guard and the backup stays empty; with the predicate as scanned it runs."""
+    spark_events_table(spark_url, [(1, 7, 0.0, "a"), (2, 7, 0.3, "b"), (3, 8, 0.0, "c"), (4, 8, 0.3, "d"),
+                                   (5, 9, 0.0, "retired"), (6, 9, 0.2, "retired")])
+    doc = scan_doc(spark_url, ids=["id"], writers=["host=host"], where="host <> 'retired'")
+    assert len(doc["tables"][0]["clusters"]) == 2
+    moved = json.loads(json.dumps(doc))
+    moved["tables"][0]["where"] = "host NOT IN ('retired', 'a')"
+    with pytest.raises(SQLFailed, match="no longer matches --where"):
+        apply_sql(spark_url, cleanup_sql(moved))
+    backup = re.search(r"backup table: \"?([^\"\n]+)", cleanup_sql(doc)).group(1)
+    assert spark_rows(spark_url, backup.split(".")[-1].strip("`")) == []
+    apply_sql(spark_url, cleanup_sql(doc))
+    assert sorted(int(r[0]) for r in spark_rows(spark_url, backup.split(".")[-1].strip("`"))) == [2, 4]

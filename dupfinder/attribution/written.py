@@ -38,7 +38,9 @@ class Written:
 
     bucket_us: int
     per_writer: dict[Writer, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
-    total: tuple[list[int], list[int], list[int]] | None = None  # bucket starts, cumulative rows, shared
+    # bucket starts, cumulative rows, and rows whose key was written more than once (by anybody: one writer's
+    # two runs too, which the per-writer series, counting keys another writer also wrote, cannot show)
+    total: tuple[list[int], list[int], list[int]] | None = None
     statements: int = 0
 
     def rows(self, writer: Writer | None, lo: int, hi: int) -> int | None:
@@ -47,7 +49,7 @@ class Written:
 
     def rows_shared(self, writer: Writer | None, lo: int, hi: int) -> tuple[int, int] | None:
         """Rows the writer (None: anybody) wrote in [lo, hi], and how many of their keys another writer
-        (anybody: a second row) also wrote in the spans."""
+        (None: anybody, the same writer too: a second row) also wrote in the spans."""
         series = self.total if writer is None else self.per_writer.get(writer)
         if series is None:
             return None if writer is None else (0, 0)
@@ -150,7 +152,8 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     per: dict[Writer, dict[int, list[int]]] = {}
     totals: dict[int, list[int]] = {}
     for row in counted:
-        values, bucket_start, rows, shared = row[:len(columns)], int(row[-3]), int(row[-2]), int(row[-1] or 0)
+        values, bucket_start, rows = row[:len(columns)], int(row[-4]), int(row[-3])
+        shared, repeated = int(row[-2] or 0), int(row[-1] or 0)
         who = tuple(sorted((role, str(v)) for role, v in zip(roles, values, strict=True) if named(v)))
         if columns:
             point = per.setdefault(who, {}).setdefault(bucket_start, [0, 0])
@@ -158,11 +161,11 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
             point[1] += shared
         point = totals.setdefault(bucket_start, [0, 0])
         point[0] += rows
-        point[1] += shared
+        point[1] += repeated
     written.statements = 1
     if not columns and xids and info.heap:
         sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=[], by_xmin=True, shared_by=["_xmin"])
-        for xmin, bucket_start, rows, shared in conn.execute(sql_text(sql), {**params, "xids": sorted(set(xids))}):
+        for xmin, bucket_start, rows, shared, _ in conn.execute(sql_text(sql), {**params, "xids": sorted(set(xids))}):
             per.setdefault((("xmin", str(xmin)),), {})[int(bucket_start)] = [int(rows), int(shared or 0)]
         written.statements += 1
     written.per_writer = {who: _series(points) for who, points in per.items()}
@@ -172,7 +175,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
 
 def _rows_by_cells(conn: Connection, spec: TableSpec, aware: bool | None, cells: Cells,
                    merged: list[tuple[int, int]], bucket: int, params: dict, base: dict) -> list[tuple] | None:
-    """The rows writer_counts.sql.j2 returns (writer values, bucket start, rows, shared), the rows per bucket
+    """The rows writer_counts.sql.j2 returns (writer values, bucket start, rows, shared, repeated), the rows per bucket
     added up from the cells: a writer's rows in a bucket's part of a span, [a, b), are its rows before b less
     its rows before a, and its rows before a point x are the whole cells before x's cell plus the rows of that
     cell before x (``_cut_rows``); the shared counts come from the member rows. None when the cells the points
@@ -200,12 +203,14 @@ def _rows_by_cells(conn: Connection, spec: TableSpec, aware: bool | None, cells:
         for start, a, b in pieces:
             n = until[b] - until[a]
             if n:
-                rows.setdefault((*who, start), [0, 0])[0] += n
+                rows.setdefault((*who, start), [0, 0, 0])[0] += n
     sql = render_sql("writer_counts.sql.j2", conn.dialect, **base, groups=list(cells.columns), by_xmin=False,
                      shared_by=[f"w{n}" for n in range(len(cells.columns))], shared_only=True)
     for row in conn.execute(sql_text(sql), params):
-        rows.setdefault(tuple(row[:-2]), [0, 0])[1] += int(row[-1] or 0)
-    return [(*point, n, shared) for point, (n, shared) in rows.items()]
+        point = rows.setdefault(tuple(row[:-3]), [0, 0, 0])
+        point[1] += int(row[-2] or 0)
+        point[2] += int(row[-1] or 0)
+    return [(*point, *counts) for point, counts in rows.items()]
 
 
 def _pieces(merged: list[tuple[int, int]], bucket: int) -> list[tuple[int, int, int]]:

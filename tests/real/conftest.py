@@ -54,7 +54,7 @@ def _run_group(group: str, new_database, work, request) -> dict[str, Truth]:
         "launcher_twice_400": lambda: scenarios.two_launchers(new_database(), work, 400, 0, group),
         "launcher_twice_diluted": lambda: scenarios.two_launchers(new_database(), work, 40, 260, group, stagger=2.5),
         # each worker rests 2 ms between jobs: eight spinning processes saturated two shared cores, and a worker
-        # stalled between its check and its insert wrote a copy that reads as a redelivery (README)
+        # stalled between its check and its insert wrote a copy that reads as a redelivery (docs/attribution.md)
         "pool_check_then_act": lambda: scenarios.process_pool(new_database(), work, fixed=False, think=0.002),
         "pool_atomic_claim": lambda: scenarios.process_pool(new_database(), work, fixed=True, think=0.002),
         # six workers each taking the oldest pending job (a review's multiprocessing.Pool): nearly every job is

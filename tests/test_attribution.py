@@ -8,7 +8,7 @@ right when its shortlist holds the truth (its confidence is that probability). M
 ``inferred`` (roles from names and data), ``none`` (no writer columns, PostgreSQL: transactions and
 timing). Accuracy and expected calibration error (10 bins) are printed per mode.
 
-The seeds are sample_data.tune's "fresh-10" set, chosen (and committed alone) before the session that added it
+The seeds are sample_data.tune's "fresh-11" set, chosen (and committed alone) before the session that added it
 changed anything, and scored once with its final model (the earlier sets had been looked at while the model
 changed; see tune.HELD_OUT_SETS). Asserted: the issue's
 targets where that run met them, and never less than what it reached minus a small margin (a cluster or a
@@ -23,35 +23,30 @@ from dupfinder.sample_data import tune
 
 TARGETS = {"explicit": 0.95, "inferred": 0.95, "none": 0.85}
 ECE_TARGET = 0.05
-# What the run of the fresh-10 set reached (2 cores, idle machine, 2026-11-24 15:42 UTC; see the README's
-# "How well it works"): with writer columns 84 of 19,410 clusters wrong (81 multi_host answered worker_race,
-# 3 races answered retry), the same with the model before the twelfth session's change (scored once more on
-# it to find out: identical confusion in every mode).
-# The thirteenth session (whole-second timestamps: two hosts' copies in one second pooled between multi_host and
-# worker_race; gaps of 1 s and of 2 s or more apart, the pace not read) scored it again as its validation set
-# (2026-11-24 18:23 UTC, load 2.1-3.2, 74 s): 79 of those 81 clusters unknown {multi_host, worker_race} (counted
-# wrong in the accuracy: a named mode names nothing there), 2 still worker_race (sub-second, coverage most/most),
-# 1 race newly named multi_host (host_pair most from one shared key), the 3 races named retry now unknown, 1 retry
-# newly named worker_race and 1 unknown: 0.9955. ECE from then on counts an unknown right when its shortlist holds
-# the truth (sample_data/tune.py's protocol): 0.0002 with writer columns, 0.0014 without.
-REACHED = {"explicit": 0.9955, "inferred": 0.9955, "none": 0.9990}
-REACHED_ECE = {"explicit": 0.0002, "inferred": 0.0002, "none": 0.0014}
+# What the one run of the fresh-11 set reached with the thirteenth session's final model (2 cores, 2026-11-24
+# 18:40 UTC, load about 2, 84 s; see docs/attribution.md "How well it works"): with writer columns 2 of 22,038
+# clusters wrong (multi_host answered worker_race). The run was repeated once on the same code to print its
+# confusion, and fresh-11 was scored once more with the model before the session (0448c14) to learn whether the
+# session's changes cost anything: the same confusion in every mode (ECE 0.0002 and 0.0026 there, under the
+# definition before this session's).
+REACHED = {"explicit": 0.9999, "inferred": 0.9999, "none": 0.9968}
+REACHED_ECE = {"explicit": 0.0001, "inferred": 0.0001, "none": 0.0018}
 MARGIN = 0.002      # accuracy over 16,000+ clusters: about 32 clusters
 ECE_MARGIN = 0.003
 # Without writer columns most labelled clusters are batches written twice, where the right answer is the
-# shortlist; on the 266 clusters whose truth the mode can name (races, retries, one transaction) the run
-# reached 0.932 (248: 119 of 136 races named, 17 unknown; 61 of 62 retries, 1 unknown; 68 of 68 one
-# transaction; fresh-9, the validation set, reached 0.927 with the model before this session's change):
-# asserted at what was reached less 0.015.
+# shortlist; on the 379 clusters whose truth the mode can name (races, retries, one transaction) the fresh-11 run
+# reached 0.789 (299: 163 of 238 races named, 75 unknown; 59 of 63 retries, 4 unknown; 77 of 78 one transaction,
+# 1 unknown), below the project's own 0.85 for them (fresh-10 reached 0.932, fresh-9 0.927): missed, the same with
+# the model before the session. Asserted at what was reached less 0.015; the 0.85 stays the goal, not asserted.
 NONE_SEPARABLE_TARGET = 0.85
-NONE_SEPARABLE_REACHED = 0.932
+NONE_SEPARABLE_REACHED = 0.789
 SEPARABLE_MARGIN = 0.015
 
 
 def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
     started = time.monotonic()
     records, lost = [], []
-    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-10"):
+    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-11"):
         url = pg_url if mode == "none" else f"sqlite:///{tmp_path}/{name}_{seed}_{mode}.db"
         recs, stats = tune.collect(url, lab, mode)
         records.extend(recs)
@@ -72,7 +67,7 @@ def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
     for mode, target in TARGETS.items():
         assert result[mode]["accuracy"] >= max(target, REACHED[mode] - MARGIN), (mode, result[mode])
         assert result[mode]["ece"] <= min(ECE_TARGET, REACHED_ECE[mode] + ECE_MARGIN), (mode, result[mode])
-    floor = max(NONE_SEPARABLE_TARGET, NONE_SEPARABLE_REACHED - SEPARABLE_MARGIN)
+    floor = NONE_SEPARABLE_REACHED - SEPARABLE_MARGIN  # below NONE_SEPARABLE_TARGET on fresh-11: missed, see above
     assert result["none"]["separable_accuracy"] >= floor, result["none"]
 
 

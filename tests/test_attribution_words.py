@@ -220,7 +220,7 @@ def test_the_gap_count_a_sentence_gives_is_the_datas(drawn):
     for i, cluster in enumerate(clusters):
         e = episode_of[i]
         spread = timing.spread(e, [clusters[j] for j in e.members])
-        (said,) = [o.words for o in timing.observe(cluster, e, alike[i], False, spread, True, peers=peers[i])
+        (said,) = [o.words for o in timing.observe(cluster, e, alike[i], False, spread, peers=peers[i])
                    if o.feature == "repeat"]
         gap = cluster.gaps_seconds[0]
         same = sum(1 for other in clusters if abs(other.gaps_seconds[0] - gap) <= 0.1 * gap) - 1

@@ -377,7 +377,7 @@ def gap_bucket(gap: float, whole_seconds: bool) -> str:
 
 
 def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
-            offsets: Observation | None = None, named: bool = False,
+            offsets: Observation | None = None,
             around: tuple[int, int, int] | None = None, chain: int | None = None,
             peers: int = 0, copied: Observation | None = None) -> list[Observation]:
     """The timing observations of one cluster, read with its episode; ``alike``: clusters of other episodes
@@ -391,7 +391,7 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
         # keys written a varying number of times: the keys around were written several times because every
         # worker took the same next item, the fact the copy counts already say; the neighbourhood and the
         # chain read beside them would count it again (as a batch written twice), so the gap is read alone
-        return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, named, gap,
+        return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, gap,
                      [Observation("gap", gap_bucket(gap, whole_seconds), apart), copied], batch=False)
     if around is None:
         found = [Observation("gap", gap_bucket(gap, whole_seconds), apart)]
@@ -405,7 +405,7 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
         # observations, 243 double-run clusters of the tuning set were named a race, read as one 13).
         rows, shared, half = around
         if rows < MIN_ROWS:  # nothing around the copies to read them against: the gap alone
-            return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, named, gap, [Observation(
+            return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, gap, [Observation(
                 "gap", gap_bucket(gap, whole_seconds),
                 f"{apart}; fewer than {MIN_ROWS} other rows were written from {format_seconds(half / 1e6)} before "
                 "the first copy to as long after the last")])
@@ -418,11 +418,11 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             said += (f"; the copies interleave with those of {chain - 1} other key(s)" if chain > 1 else
                      "; no other duplicated key was written between the copies")
         found = [Observation("gap_local", value, f"{apart}; {said}")]
-    return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, named, gap, found)
+    return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, gap, found)
 
 
 def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_seconds: bool,
-          offsets: Observation | None, named: bool, gap: float, found: list[Observation],
+          offsets: Observation | None, gap: float, found: list[Observation],
           batch: bool = True) -> list[Observation]:
     """The observations of the episode around one cluster: coverage, offsets, pairs, order, pace, repeat.
     ``batch``: whether a span whose keys were all duplicated may read as a batch written twice (not when the

@@ -138,34 +138,16 @@ def _scan(url: str) -> dict:
     return {key: value for key, value in doc["tables"][0].items() if "seconds" not in key}
 
 
-def test_a_full_scan_reads_the_table_twice_not_three_times(pg_url, monkeypatch):
+@pytest.mark.parametrize("index", [(), ("CREATE INDEX ev_k_ts ON ev (k, ts)",)], ids=["ts_index", "key_index"])
+def test_a_full_scan_reads_the_table_once_less_with_the_cells(pg_url, monkeypatch, index):
     """A whole scan of a big PostgreSQL table (here: counted as big) with a writer column and an index on the
     timestamp reads the table once for the detection and once for the statistics with the cells: one
     sequential scan and one table of rows fewer than with the coverage reading the spans (the cells turned
-    off by a groups limit of 0), and the same findings."""
+    off by a groups limit of 0), and the same findings. With an index on (key, ts) too: the statistics with the
+    cells beside the detection's walk of the index, the coverage adding up the cells instead of reading the spans
+    again after the detection (what it did while the cells were left out there)."""
     rows = _scan_rows()
-    _load(pg_url, rows, True)
-    monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
-    before = _reads(pg_url)
-    with_cells = _scan(pg_url)
-    middle = _reads(pg_url)
-    monkeypatch.setattr(detect_module, "CELL_GROUPS", 0)
-    without = _scan(pg_url)
-    after = _reads(pg_url)
-    assert len(with_cells["clusters"]) == 100
-    assert with_cells == without
-    cells_scans, cells_rows = middle[0] - before[0], middle[1] - before[1]
-    spans_scans, spans_rows = after[0] - middle[0], after[1] - middle[1]
-    assert (spans_scans - cells_scans, spans_rows - cells_rows) == (1, len(rows)), (before, middle, after)
-
-
-def test_a_full_scan_through_the_key_index_reads_the_table_once_beside_it(pg_url, monkeypatch):
-    """With an index on (key, ts), a whole scan of a big table with a writer column reads the table's rows once:
-    the statistics with the cells, beside the detection's walk of the index; the coverage adds up the cells
-    instead of reading the spans again after the detection (what it did while the cells were left out there,
-    as with the cells turned off by a groups limit of 0), and the findings are the same."""
-    rows = _scan_rows()
-    _load(pg_url, rows, True, ("CREATE INDEX ev_k_ts ON ev (k, ts)",))
+    _load(pg_url, rows, True, index)
     monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)
     before = _reads(pg_url)
     with_cells = _scan(pg_url)

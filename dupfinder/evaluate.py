@@ -98,7 +98,10 @@ def reliability(confidence: Collection[float], right: Collection[bool], bins: in
 @dataclass(frozen=True)
 class Evaluation:
     """What ``evaluate`` measured. Accuracy counts the clusters both labelled and found; an ``unknown`` whose
-    shortlist holds the truth is an honest abstention, right only where ``abstentions_right`` allowed it."""
+    shortlist holds the truth is an honest abstention, right only where ``abstentions_right`` allowed it. The
+    calibration (``ece``, ``reliability``) scores what each answer claims: a confidence is the probability that
+    the named mechanism, or for an ``unknown`` one of its shortlist, is the truth, so an honest abstention is right
+    there whatever ``abstentions_right`` says (the held-out protocol's definition, sample_data/tune.py)."""
 
     found: int             # clusters in the findings
     labelled: int          # clusters in the labels
@@ -193,7 +196,8 @@ def score(frame: pd.DataFrame, abstentions_right: bool | Mapping[str, Collection
            if len(m) else pd.DataFrame(columns=["clusters", "right", "abstained"]))
     per["accuracy"] = per["right"] / per["clusters"] if len(m) else []
     confusion = pd.crosstab(m["truth"].rename("truth"), m["mechanism"].rename("answer"))
-    table = reliability(m["confidence"].astype(float), m["right"], bins)
+    claimed = m["right"] | m["honest"]
+    table = reliability(m["confidence"].astype(float), claimed, bins)
     return Evaluation(
         found=int(frame["found"].sum()), labelled=_distinct(frame[frame["labelled"]]), matched=len(m),
         missed=_distinct(frame[frame["labelled"] & ~frame["found"]]),
@@ -201,7 +205,7 @@ def score(frame: pd.DataFrame, abstentions_right: bool | Mapping[str, Collection
         right=int(m["right"].sum()), accuracy=float(m["right"].mean()) if len(m) else None,
         abstained=int((m["mechanism"] == "unknown").sum()), honest_abstentions=int(m["honest"].sum()),
         abstentions_counted_right=int((m["honest"] & m["right"]).sum()),
-        ece=calibration_error(m["confidence"].astype(float), m["right"], bins) if len(m) else None,
+        ece=calibration_error(m["confidence"].astype(float), claimed, bins) if len(m) else None,
         bins=bins, per_mechanism=per[["clusters", "right", "accuracy", "abstained"]], confusion=confusion,
         reliability=table, clusters=frame,
     )

@@ -111,8 +111,10 @@ def test_a_miscalibrated_document_gives_the_hand_computed_ece():
     labels = pd.DataFrame({"table": "t", "key": [json.dumps({"n": n}) for n in range(len(specs))],
                            "mechanism": "retry"})
     strict = evaluate(toy(specs), labels)
-    # bins: 9 -> |0.95 - 0.5| * 10, 2 -> |0.25 - 0.75| * 4, 6 -> |0.65 - 0| * 1, 0 -> |0.05 - 0| * 1; over 16
-    assert strict.ece == pytest.approx((4.5 + 2.0 + 0.65 + 0.05) / 16)  # 0.45
+    # bins: 9 -> |0.95 - 0.5| * 10, 2 -> |0.25 - 0.75| * 4, 6 -> |0.65 - 1| * 1 (the unknown claims its
+    # shortlist, which holds the truth: right for the calibration, with or without --abstentions-right),
+    # 0 -> |0.05 - 0| * 1; over 16
+    assert strict.ece == pytest.approx((4.5 + 2.0 + 0.35 + 0.05) / 16)  # 0.43125
     assert (strict.right, strict.accuracy) == (8, 0.5)
     assert (strict.abstained, strict.honest_abstentions, strict.abstentions_counted_right) == (2, 1, 0)
     lenient = evaluate(toy(specs), labels, abstentions_right=True)
@@ -125,7 +127,8 @@ def test_a_miscalibrated_document_gives_the_hand_computed_ece():
     assert rel.loc[2, "count"] == 4 and rel.loc[2, "accuracy"] == 0.75
     assert rel["count"].sum() == 16 and rel.loc[[1, 3, 4, 5, 7, 8], "count"].eq(0).all()
     five = evaluate(toy(specs), labels, bins=5)  # bins 0.2 wide: 0.25 and 0.05 apart; 0.65 in bin 3; 0.95 in 4
-    assert five.ece == pytest.approx((4.5 + 2.0 + 0.65 + 0.05) / 16)
+    assert five.ece == pytest.approx((4.5 + 2.0 + 0.35 + 0.05) / 16)
+    assert rel.loc[6, "accuracy"] == 1.0  # the honest abstention, right in the reliability table too
     # a mapping mode -> mechanisms the mode cannot reveal: honest abstentions right only there
     by_mode = labels.assign(mode="none")
     assert evaluate(toy(specs), by_mode, abstentions_right={"none": {"retry"}}).right == 9

@@ -80,8 +80,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             xmin_share = clock.xmin_share(conn, info, found, clusters)
             behind = (rows_behind_since(conn, info, spec) if spec.since is not None and aware is False and not utc
                       and not spec.timezone and not found.stats.rows_scanned else None)
-            warnings = (*((behind,) if behind else ()), *((_row_security_warning(info),)
-                                                           if info.row_security_role else ()))
+            warnings = tuple(w for w in (behind, info.row_security_role and _row_security_warning(info)) if w)
             if spec.since is not None:
                 since_us = int(spec.since.timestamp() * 1_000_000)
                 clusters = [c for c in clusters if c.end_us >= since_us]

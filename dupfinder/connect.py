@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote
 
 import sqlalchemy as sa
@@ -639,8 +640,8 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
                 raw_columns = (_chdb_columns(conn, schema, name) if conn.dialect.name == "chdb"
                                else inspector.get_columns(name, schema=schema))
             if found:
-                pk, uniques = list(found[2]), [tuple(u) for u in found[3]]
-                view = found[4] == "v"
+                pk, uniques = list(found.primary_key), list(found.uniques)
+                view = found.relkind == "v"
             else:
                 pk = inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or []
                 uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(name, schema=schema)]
@@ -701,11 +702,12 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         if children and not duckdb and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain, partial_indexes=partial,
-        id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found[5] if found else home,
-        inherited_by=found[6] if found else (), partitioned=bool(found) and found[4] == "p", sort_key=sort_key,
-        partition_key=found[7] if found and found[4] == "p" else (),
-        row_security_role=found[8] if found else None, partition_of=found[9] if found else None,
-        bytewise_columns=found[10] if found else (),
+        id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found.home_schema if found else home,
+        inherited_by=found.inherited_by if found else (), partitioned=bool(found) and found.relkind == "p",
+        sort_key=sort_key, partition_key=found.partition_key if found and found.relkind == "p" else (),
+        row_security_role=found.row_security_role if found else None,
+        partition_of=found.partition_of if found else None,
+        bytewise_columns=found.bytewise_columns if found else (),
     )
 
 
@@ -718,10 +720,26 @@ def _is_view(inspector, schema: str | None, name: str) -> bool:
         return False
 
 
-def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
-    """PostgreSQL: (schema, name, primary key, unique constraints, relkind, the schema it lives in, the tables
-    inheriting from it, the partition key's columns, the role row-level security filters the rows for or None,
-    the table it is a partition of or None, the columns a key pass may group by their bytes) of ``table``
+class _Shape(NamedTuple):
+    """What one catalog statement reads of a PostgreSQL table (queries/table_shape_postgresql.sql.j2)."""
+
+    schema: str | None        # as resolve_table would give it (None: the default schema)
+    name: str
+    primary_key: tuple[str, ...]
+    uniques: tuple[tuple[str, ...], ...]
+    relkind: str              # 'r', 'p' (partitioned), 'v', ...
+    home_schema: str
+    inherited_by: tuple[str, ...]
+    partition_key: tuple[str, ...]
+    row_security_role: str | None  # the role row-level security filters the rows for, None when every row is read
+    partition_of: str | None
+    bytewise_columns: tuple[str, ...]  # the columns a key pass may group by their bytes
+
+
+def _postgresql_shape(conn: Connection, table: str) -> _Shape | None:
+    """PostgreSQL: the shape of ``table`` (schema, name, primary key, unique constraints, relkind, the schema it
+    lives in, the tables inheriting from it, the partition key's columns, the role row-level security filters
+    the rows for, the table it is a partition of, the columns a key pass may group by their bytes)
     as ``resolve_table`` and the inspector would find them (the name as given in the default schema, else
     ``schema.table``), read in one catalog statement per name tried; None when not found there
     (``resolve_table`` then says what is near)."""
@@ -734,8 +752,8 @@ def _postgresql_shape(conn: Connection, table: str) -> tuple | None:
         except exc.DBAPIError as err:
             raise QueryFailed(f"cannot introspect table {table!r}: {first_line(err)}") from None
         if row is not None:
-            return (where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3], tuple(row[4]),
-                    tuple(row[5]), row[7] if row[6] else None, row[8], tuple(row[9]))
+            return _Shape(where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3],
+                          tuple(row[4]), tuple(row[5]), row[7] if row[6] else None, row[8], tuple(row[9]))
     return None
 
 

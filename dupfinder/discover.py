@@ -171,7 +171,7 @@ def _borrowed(conn: Connection, empty: Proposal, name: str, named: list[tuple[st
         return empty
     (keys, ts), count = ranked[0]
     try:
-        with conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext():
+        with _savepoint(conn):
             info = introspect(conn, empty.table, {"key": list(keys), "ts": [ts]}, require_identity=False)
     except (ColumnNotFound, QueryFailed, sa.exc.DBAPIError):
         return empty
@@ -289,10 +289,8 @@ def _discover_schema(conn: Connection, inspector: sa.Inspector, schema: str | No
         qualified = f"{schema}.{name}" if schema else name
         try:
             # one table that cannot be read (no SELECT privilege, a type without equality) is skipped with
-            # a note; on PostgreSQL a savepoint keeps the transaction usable for the next table (a failed
-            # statement does not end the transaction on the other engines)
-            savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
-            with savepoint, warnings.catch_warnings():
+            # a note, the transaction still usable for the next table
+            with _savepoint(conn), warnings.catch_warnings():
                 warnings.simplefilter("ignore", sa.exc.SAWarning)  # types the dialect does not know
                 proposal = _discover_table(conn, qualified, where, max_combinations)
         except (QueryFailed, sa.exc.DBAPIError) as err:
@@ -304,6 +302,12 @@ def _discover_schema(conn: Connection, inspector: sa.Inspector, schema: str | No
         if proposal is not None:
             proposals.append(proposal)
     return proposals
+
+
+def _savepoint(conn: Connection):
+    """A savepoint on PostgreSQL, where a failed statement would end the transaction every later table is read in
+    (the other engines' transactions outlive a failed statement, and DuckDB has no savepoints)."""
+    return conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
 
 
 def _partitions(conn: Connection, schema: str | None) -> set[str]:
@@ -319,7 +323,7 @@ def _discover_table(conn: Connection, qualified: str, where: str | None = None,
     info = introspect(conn, qualified, {}, require_identity=False)  # a key is proposed all the same
     if where:
         try:
-            with conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext():
+            with _savepoint(conn):
                 check_where(conn, info, where)
         except UsageError as err:  # a predicate on columns this table lacks: the others are still measured
             return Proposal(info.qualified_name, "", None, f"skipped: {err}", "no rows", skipped=str(err))

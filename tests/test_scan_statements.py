@@ -4,6 +4,7 @@ and agree with the full sort; a --since scan reads no more than its window (issu
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,21 @@ from dupfinder.connect import introspect, read_only, timestamp_awareness
 from dupfinder.detect import detect
 from dupfinder.sqltemplates import quote_table, render_sql
 from dupfinder.writers import resolve_writers
+
+
+@contextmanager
+def statements():
+    """The statements every engine sends meanwhile, as (its DBAPI connection's id, the statement's text)."""
+    seen: list[tuple[int, str]] = []
+
+    def record(conn, cursor, statement, *rest):
+        seen.append((id(conn.connection.dbapi_connection), statement))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
 
 EPOCH_US = int(T0.replace(tzinfo=UTC).timestamp() * 1_000_000)
 
@@ -117,20 +133,11 @@ def test_since_samples_the_xmin_share_of_a_big_table_instead_of_grouping_it(pg_u
                              "'b')")
         conn.exec_driver_sql("ANALYZE ev")
     engine.dispose()
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, *rest):
-        seen.append(statement)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
-        spec = table_spec(table="ev", keys=["k"], ts="ts", since="2026-11-02T17:39:00")
-        with read_only(pg_url) as conn:
-            found = detect(conn, introspect(conn, "ev", {}), spec, False)
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    spec = table_spec(table="ev", keys=["k"], ts="ts", since="2026-11-02T17:39:00")
+    with statements() as seen, read_only(pg_url) as conn:
+        found = detect(conn, introspect(conn, "ev", {}), spec, False)
     assert found.stats.rows_scanned < 100 and found.rows is not None
-    xmin = [s for s in seen if "AS xid," in s]
+    xmin = [s for _, s in seen if "AS xid," in s]
     assert xmin and all("TABLESAMPLE SYSTEM" in s for s in xmin), xmin
 
 
@@ -190,16 +197,10 @@ def test_statistics_alongside_read_the_scans_snapshot_on_a_second_connection(pg_
 
     _load(pg_url, [(k, k, "a") for k in range(50)] + [(7, 7.4, "b")])
     spec = table_spec(table="ev", keys=["k"], ts="ts")
-    seen: list[tuple[int, str]] = []
-
-    def record(conn, cursor, statement, *rest):
-        seen.append((id(conn.connection.dbapi_connection), statement))
-
     monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)  # a 51-row table: make it count as big
     writer = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
     try:
-        with read_only(pg_url) as conn:
+        with statements() as seen, read_only(pg_url) as conn:
             conn.exec_driver_sql("SELECT 1")  # the snapshot is taken here
             with writer.connect() as other:
                 other.exec_driver_sql("INSERT INTO ev VALUES (1000, 7, timestamp '2026-11-03 02:30:07.2', 'c')")
@@ -208,7 +209,6 @@ def test_statistics_alongside_read_the_scans_snapshot_on_a_second_connection(pg_
             monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 10**12)
             own = detect(conn, info, spec, False)
     finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
         writer.dispose()
     assert alongside.stats == own.stats and alongside.stats.rows_scanned == 51
     assert [len(c) for c in [alongside.rows]] == [len(own.rows)] and len(own.rows) == 2  # not the third row
@@ -223,19 +223,10 @@ def test_a_since_scan_counts_its_statistics_on_its_own_connection(pg_url, monkey
     import dupfinder.detect as detect_module
 
     _load(pg_url, [(k, k, "a") for k in range(50)] + [(7, 7.4, "b")])
-    seen: list[tuple[int, str]] = []
-
-    def record(conn, cursor, statement, *rest):
-        seen.append((id(conn.connection.dbapi_connection), statement))
-
     monkeypatch.setattr(detect_module, "ALONGSIDE_ROWS", 0)  # a 51-row table: make it count as big
     spec = table_spec(table="ev", keys=["k"], ts="ts", since="2026-11-03T02:30:05+00:00")
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
-        with read_only(pg_url) as conn:
-            found = detect(conn, introspect(conn, "ev", {}), spec, False)
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    with statements() as seen, read_only(pg_url) as conn:
+        found = detect(conn, introspect(conn, "ev", {}), spec, False)
     assert found.stats.rows_scanned == 48 and [r["k"] for r in found.rows] == [7, 7]  # seconds 3 to 49, and 7.4
     assert not any("pg_export_snapshot" in sql for _, sql in seen), seen
     assert len({who for who, _ in seen}) == 1
@@ -292,21 +283,13 @@ def test_the_key_collations_are_read_once_with_the_tables_shape(pg_url):
     from dupfinder import api
     from dupfinder.config import ScanOptions
 
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, *rest):
-        seen.append(statement)
-
     spec = table_spec(table="ev", keys=["k", "n"], ts="ts", writers=["host=host"], timezone="Europe/Berlin")
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
+    with statements() as seen:
         result = api.scan(ScanOptions(url=pg_url, tables=(spec,)))
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
     table = result.tables[0]
     assert [len(c.rows) for c in table.clusters] == [2]
-    collations = [s for s in seen if "collisdeterministic" in s]
+    collations = [s for _, s in seen if "collisdeterministic" in s]
     assert len(collations) == 1 and "pg_constraint" in collations[0], collations
-    detection = [s for s in seen if "key_groups AS" in s]
+    detection = [s for _, s in seen if "key_groups AS" in s]
     assert len(detection) == 2 and all('GROUP BY t.k COLLATE "C", t.n' in s for s in detection), detection
     assert table.info.bytewise_columns == ("k", "host")

@@ -96,6 +96,8 @@ TUNING_HARDER = tuple(range(1000, 1012))
 #   multi_host clusters answered worker_race, ECE 0.0001; none mode: 0.9968, ECE 0.0018, 0.789 where the truth
 #   can be named, 299 of 379, below the 0.85 aimed at; the same confusion with the model before that session);
 #   what tests/test_attribution.py scores. fresh-10 was the validation set of that session.
+# - "fresh-12": chosen on 2026-11-24 (20:20 UTC) by the fourteenth session, before any change of it to the
+#   model; never used while tuning or validating. fresh-11 is that session's validation set.
 HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-1": ((211, 223, 247, 290, 206), (9001, 9002, 9003)),
                  "fresh-2": ((311, 323, 347, 390, 306), (9101, 9102, 9103)),
@@ -107,7 +109,8 @@ HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-8": ((911, 923, 947, 990, 906), (9701, 9702, 9703)),
                  "fresh-9": ((1111, 1123, 1147, 1190, 1106), (9801, 9802, 9803)),
                  "fresh-10": ((1211, 1223, 1247, 1290, 1206), (9901, 9902, 9903)),
-                 "fresh-11": ((1311, 1323, 1347, 1390, 1306), (10001, 10002, 10003))}
+                 "fresh-11": ((1311, 1323, 1347, 1390, 1306), (10001, 10002, 10003)),
+                 "fresh-12": ((1411, 1423, 1447, 1490, 1406), (10101, 10102, 10103))}
 
 
 @dataclass

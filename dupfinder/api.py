@@ -241,13 +241,14 @@ def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:
 
     Each is written as it is rendered, from a findings document whose clusters are built as they are read: what
     this adds to the scan result in memory follows what the report shows, not how many clusters there are."""
+    from . import findings
     from .findings import stream_findings
     from .remediate import cleanup_parts, keep_previous_run, migration_sql_for_findings, rollback_parts, scan_stamp
     from .report import SqlShown, render_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    doc = findings_dict(result, on_demand=True)
+    doc = findings_dict(result, on_demand=True, kept_rows=findings.KEPT_ROWS)  # read by every file in turn
     files = {
         "findings.json": out / "findings.json",
         "cleanup.sql": out / "cleanup.sql",

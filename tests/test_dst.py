@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from helpers import make_table, scan_one
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def _table(url: str, aware: bool, rows: list[tuple[int, datetime, str]]) -> None:
@@ -82,3 +84,34 @@ def test_the_xmin_signal_is_read_when_only_clock_change_pairs_exist(pg_url):
     assert [c.mechanism for c in zoned.clusters] == ["dst_fallback"]
     assert zoned.far_total == 0
     assert not zoned.signals["xmin"].startswith("not read"), zoned.signals["xmin"]  # read (here: one load)
+
+
+@given(st.integers(min_value=int(datetime(1990, 1, 1, tzinfo=UTC).timestamp() * 1e6),
+                   max_value=int(datetime(2060, 1, 1, tzinfo=UTC).timestamp() * 1e6)))
+@settings(max_examples=400, deadline=None)
+def test_the_zones_read_once_an_hour_are_the_zones_read_at_each_moment(ts_us):
+    """zone_hint reads the common zones once per wall-clock hour (clock.repeated_in): every moment of the hour
+    answers as the moment itself does. Around the autumn changes of those zones' recent decades too."""
+    from dupfinder.attribution.clock import COMMON_ZONES, HOUR_US, in_repeated_hour, repeated_in
+
+    assert repeated_in(ts_us // HOUR_US) == tuple(z for z in COMMON_ZONES if in_repeated_hour(ts_us, False, z))
+
+
+@given(st.sampled_from(["America/New_York", "Europe/Berlin", "Australia/Sydney", "Europe/London"]),
+       st.integers(1995, 2055), st.integers(0, 3599 * 10**6))
+@settings(max_examples=60, deadline=None)
+def test_every_moment_of_a_repeated_hour_reads_like_its_hour(zone, year, offset_us):
+    """The same, at the moments that matter: inside each zone's repeated hour of a year."""
+    from zoneinfo import ZoneInfo
+
+    from dupfinder.attribution.clock import COMMON_ZONES, HOUR_US, in_repeated_hour, repeated_in
+
+    tz = ZoneInfo(zone)
+    start = datetime(year, 1, 1, tzinfo=tz)
+    # the repeated hour: the wall hour whose fold=0 offset is larger than its fold=1 offset, found day by day
+    night = next(start + timedelta(days=d, hours=h) for d in range(366) for h in range(24)
+                 if (start + timedelta(days=d, hours=h)).replace(fold=0).utcoffset()
+                 > (start + timedelta(days=d, hours=h)).replace(fold=1).utcoffset())
+    wall_us = int(night.replace(tzinfo=UTC).timestamp() * 1e6) + offset_us
+    assert zone in repeated_in(wall_us // HOUR_US)
+    assert repeated_in(wall_us // HOUR_US) == tuple(z for z in COMMON_ZONES if in_repeated_hour(wall_us, False, z))

@@ -13,6 +13,7 @@ from ..durations import format_seconds
 from ..words import count
 from .model import Verdict, contributions
 from .observe import Observation
+from .writercols import runs_per_host
 
 WHAT = {
     "deploy_overlap": "two releases both ran the job",
@@ -24,6 +25,11 @@ WHAT = {
     "dst_fallback": "a local-time schedule fired twice when the clock went back",
     "unknown": "the evidence cannot tell",
 }
+
+
+def times(n: int) -> str:
+    """How often, in words: ``twice``, ``three times``, ``4 times``."""
+    return {1: "once", 2: "twice", 3: "three times"}.get(n, f"{n} times")
 
 
 def who(values: Iterable[Any], fallback: str) -> str:
@@ -66,6 +72,11 @@ def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Obse
     for key in ("heap_writers=two", "heap_writers=several", "runs=two runs", "runs=one run"):
         if key in words and words[key] not in text:  # who wrote, when the table names nobody: always said
             text += f"; {words[key]}"
+    if verdict.mechanism == "multi_host":  # a host that ran the job twice itself, beside the other host
+        runs = runs_per_host(cluster)
+        text += "".join(f"; {host} wrote {sum(str(r.writer.get('host')) == host for r in cluster.rows)} of the "
+                        f"{len(cluster.rows)} copies, in {n} runs: it ran the job {times(n)} itself"
+                        for host, n in runs.items() if n >= 2)
     leftover = [w for key, w in words.items() if key not in verdict.weights]
     if leftover:
         text += "; also seen: " + "; ".join(leftover)
@@ -99,9 +110,10 @@ def _reasons(moved: list[tuple[str, float]], words: dict[str, str], positive_onl
 def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: int, table_name: str,
                      gap: str, coverage: float | None, recurring: str | None, when: str,
                      candidates: list[str] | None = None, signal: str | None = None,
-                     clock: str | None = None, copies: int = 2) -> str:
+                     clock: str | None = None, copies: int = 2, again: dict[str, int] | None = None) -> str:
     """One sentence a person can act on; every name it uses comes from the writers, or a description.
-    ``copies``: the most rows one key of the incident has (a pool can write a key six times, not twice)."""
+    ``copies``: the most rows one key of the incident has (a pool can write a key six times, not twice).
+    ``again``: hosts that ran the job more than once themselves, and how often (incidents.ran_again)."""
     def found(role: str) -> set[str]:
         return {str(w[role]).strip() for w in writers if w.get(role) is not None and str(w[role]).strip()}
 
@@ -120,11 +132,16 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
     runs_text = f" ({runs})" if runs else ""
     keys = count(clusters, "key")
     twice = "twice" if copies <= 2 else f"up to {copies} times"
+    fix = "disable it on one host and lock the job."
+    if again:  # a second launcher on one host besides the other host: "disable it on one host" leaves it running
+        told = "; ".join(f"{host} ran the job {times(n)}" for host, n in again.items())
+        once = sorted(found("host") - set(again))
+        fix = (f"{told}{', ' + ' and '.join(once) + ' once' if once else ''}: keep exactly one scheduler entry on "
+               "one host (remove the second one on " + " and ".join(again) + ") and lock the job.")
     text = {
         "multi_host": f"{'Hosts ' + hosts if hosts else 'Two hosts'} {together('host')} ran the job that writes "
                       f"{table_name}: "
-                      f"{keys} written {twice}{cover}, a median {gap} apart; disable it on one host and "
-                      "lock the job.",
+                      f"{keys} written {twice}{cover}, a median {gap} apart; {fix}",
         "duplicate_run": f"{one_host} ran the job {twice}{runs_text}: {keys} of "
                          f"{table_name} written {twice}{cover}, a median {gap} apart; find the second scheduler "
                          "entry and remove it.",

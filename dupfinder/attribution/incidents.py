@@ -7,14 +7,13 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..cluster import Cluster
-from ..durations import format_seconds
+from ..cluster import Cluster, whole_seconds
 from ..findings import Incident, TableResult
 from ..recommend import partitioned_advice, recommendations, statements
 from ..values import iso_from_us
 from . import clock
 from .explain import incident_summary, times
-from .timing import constant_offsets
+from .timing import constant_offsets, duration
 from .writercols import distinct, identity, runs_per_host
 
 SUB_CLAIM_S = 0.05  # copies closer than this came from one claim read twice, not from two passes over a batch
@@ -124,6 +123,7 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
     parts.extend(open_parts.values())
     parts.sort(key=lambda p: clusters[p[0]].start_us)
     aware = table.ts_timezone_aware
+    whole = whole_seconds(clusters)  # a gap is known to a second there: said so, never "0 µs"
     incidents: list[Incident] = []
     for n, members in enumerate(parts, start=1):
         inc_id = f"inc-{n}"
@@ -175,10 +175,11 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
         details = {**inc.details, "recurring": recurring, "recommendations": steps}
         summary = incident_summary(
             inc.mechanism, list(inc.writers), inc.clusters, table.info.qualified_name,
-            format_seconds(inc.details["gap_seconds"]["median"]), inc.details["coverage"], recurring,
+            duration(inc.details["gap_seconds"]["median"], whole), inc.details["coverage"], recurring,
             clock.when(min(clusters[i].start_us for i in members), bool(aware or table.ts_read_in_utc),
                        table.spec.timezone), first.evidence.get("candidates_names"),
             first.evidence.get("signal"), first.evidence.get("clock_local"),
-            max(len(clusters[i].rows) for i in members), again)
+            max(len(clusters[i].rows) for i in members), again,
+            whole and inc.details["gap_seconds"]["median"] < 0.5)
         final.append(replace(inc, details=details, summary=summary))
     return final, clusters

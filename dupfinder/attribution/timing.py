@@ -31,6 +31,10 @@ FIXED_GAP_FROM = 0.05    # s: a race's copies come within one claim (ms); a dela
 FIXED_GAP_SPREAD = 0.05  # the gaps' median distance from their median, as a share of it
 IDLE_PAUSE = 10   # a writer's pause this many times its usual one (or a counting bucket) is idle, not pace
 PAIR_SHARE = 0.15  # two hosts each of which wrote at least this share of its rows' keys again (model.py: why)
+# and on at least this many keys: one key two writers of a handful of rows share is "17% of what the other wrote"
+# and one collision (fresh-10, validation: a race so named multi_host; a pool of two workers on each of two hosts
+# colliding once per pair read "both ran the job", tests/test_attribution_evidence)
+PAIR_MIN_KEYS = 2
 
 
 @dataclass(frozen=True)
@@ -518,6 +522,8 @@ def host_pair(episode: Episode) -> list[Observation]:
     ['most']
     >>> host_pair(Episode((a, b), tuple(range(12)), 0, 1, rows=(84, 85), others=3))
     []
+    >>> host_pair(Episode((a, b), (0,), 0, 1, rows=(5, 6)))  # 20% of what each wrote, but one key: no pair
+    []
     >>> [o.value for o in host_pair(Episode((a, b), tuple(range(12)), 0, 1, rows=(84, 85), others=0,
     ...                                      offsets=(0.002, -0.001, 0.004)))]
     ['few']
@@ -532,6 +538,8 @@ def host_pair(episode: Episode) -> list[Observation]:
     shares = [min(1.0, episode.size / n) for n in episode.rows]
     both = f"{shares[1]:.0%} and {shares[0]:.0%} of what the other wrote then"
     if min(shares) >= PAIR_SHARE:
+        if episode.size < PAIR_MIN_KEYS:
+            return []
         return [Observation("host_pair", "most", f"hosts {hosts[0]} and {hosts[1]} each wrote again {both}: "
                             "both ran the job")]
     if episode.others != 0 or not episode.offsets or statistics.median(map(abs, episode.offsets)) >= FIXED_GAP_FROM:

@@ -8,7 +8,7 @@ right when its shortlist holds the truth (its confidence is that probability). M
 ``inferred`` (roles from names and data), ``none`` (no writer columns, PostgreSQL: transactions and
 timing). Accuracy and expected calibration error (10 bins) are printed per mode.
 
-The seeds are sample_data.tune's "fresh-11" set, chosen (and committed alone) before the session that added it
+The seeds are sample_data.tune's "fresh-12" set, chosen (and committed alone) before the session that added it
 changed anything, and scored once with its final model (the earlier sets had been looked at while the model
 changed; see tune.HELD_OUT_SETS). Asserted: the issue's
 targets where that run met them, and never less than what it reached minus a small margin (a cluster or a
@@ -23,30 +23,29 @@ from dupfinder.sample_data import tune
 
 TARGETS = {"explicit": 0.95, "inferred": 0.95, "none": 0.85}
 ECE_TARGET = 0.05
-# What the one run of the fresh-11 set reached with the thirteenth session's final model (2 cores, 2026-11-24
-# 18:40 UTC, load about 2, 84 s; see docs/attribution.md "How well it works"): with writer columns 2 of 22,038
-# clusters wrong (multi_host answered worker_race). The run was repeated once on the same code to print its
-# confusion, and fresh-11 was scored once more with the model before the session (0448c14) to learn whether the
-# session's changes cost anything: the same confusion in every mode (ECE 0.0002 and 0.0026 there, under the
-# definition before this session's).
-REACHED = {"explicit": 0.9999, "inferred": 0.9999, "none": 0.9968}
-REACHED_ECE = {"explicit": 0.0001, "inferred": 0.0001, "none": 0.0018}
+# What the one run of the fresh-12 set reached with the fourteenth session's final model (2 cores, 2026-11-24
+# 20:33 UTC, another session's tests running beside it, 203 s; see docs/attribution.md "How well it works"): with
+# writer columns 2 of 29,727 clusters wrong (multi_host answered worker_race). That session's one model change
+# (timing.host_pair asks two shared keys before "most") changed no reading of the tuning set or of fresh-11, its
+# validation set (the same figures and confusion before and after: 0.9999 / 0.9968, separable 0.789).
+REACHED = {"explicit": 0.9999, "inferred": 0.9999, "none": 0.9983}
+REACHED_ECE = {"explicit": 0.0001, "inferred": 0.0001, "none": 0.0016}
 MARGIN = 0.002      # accuracy over 16,000+ clusters: about 32 clusters
 ECE_MARGIN = 0.003
 # Without writer columns most labelled clusters are batches written twice, where the right answer is the
-# shortlist; on the 379 clusters whose truth the mode can name (races, retries, one transaction) the fresh-11 run
-# reached 0.789 (299: 163 of 238 races named, 75 unknown; 59 of 63 retries, 4 unknown; 77 of 78 one transaction,
-# 1 unknown), below the project's own 0.85 for them (fresh-10 reached 0.932, fresh-9 0.927): missed, the same with
-# the model before the session. Asserted at what was reached less 0.015; the 0.85 stays the goal, not asserted.
+# shortlist; on the 401 clusters whose truth the mode can name (races, retries, one transaction) the fresh-12 run
+# reached 0.933 (374: 258 of 282 races named, 24 unknown; 57 of 60 retries, 3 unknown; 59 of 59 one transaction),
+# above the project's 0.85 for them (fresh-11 reached 0.789, fresh-10 0.932: the sets differ that much). Asserted
+# at the target or what was reached less 0.015, whichever is higher.
 NONE_SEPARABLE_TARGET = 0.85
-NONE_SEPARABLE_REACHED = 0.789
+NONE_SEPARABLE_REACHED = 0.933
 SEPARABLE_MARGIN = 0.015
 
 
 def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
     started = time.monotonic()
     records, lost = [], []
-    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-11"):
+    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-12"):
         url = pg_url if mode == "none" else f"sqlite:///{tmp_path}/{name}_{seed}_{mode}.db"
         recs, stats = tune.collect(url, lab, mode)
         records.extend(recs)
@@ -67,7 +66,7 @@ def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
     for mode, target in TARGETS.items():
         assert result[mode]["accuracy"] >= max(target, REACHED[mode] - MARGIN), (mode, result[mode])
         assert result[mode]["ece"] <= min(ECE_TARGET, REACHED_ECE[mode] + ECE_MARGIN), (mode, result[mode])
-    floor = NONE_SEPARABLE_REACHED - SEPARABLE_MARGIN  # below NONE_SEPARABLE_TARGET on fresh-11: missed, see above
+    floor = max(NONE_SEPARABLE_TARGET, NONE_SEPARABLE_REACHED - SEPARABLE_MARGIN)
     assert result["none"]["separable_accuracy"] >= floor, result["none"]
 
 

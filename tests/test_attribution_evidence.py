@@ -480,3 +480,32 @@ def test_a_race_astride_a_second_boundary_in_whole_seconds_is_not_named_a_retry(
         named = {c.mechanism} if c.mechanism != "unknown" else {s["mechanism"] for s in c.evidence["candidates"]}
         assert "worker_race" in named, c.explanation
     assert {c.evidence["observations"]["gap"] for c in table.clusters} == {"1s whole"}
+
+
+def _a_pool_across_two_hosts_sparse() -> list[tuple]:
+    """A pool of four workers, two on each host (web-1: 11 and 12, web-2: 21 and 22), each taking a claim every
+    second or so; twice in a minute two workers on different hosts took the same claim, their copies 2 ms apart.
+    Each of those pairs wrote five or six rows then and shares that one key: "each wrote again 17-20% of what the
+    other wrote" is one collision, not a job both hosts ran."""
+    rng = random.Random(13)
+    spec = []
+    for n, (host, pid) in enumerate((("web-1", "11"), ("web-1", "12"), ("web-2", "21"), ("web-2", "22"))):
+        for k in range(5):
+            spec.append((1000 * n + k, T0 + timedelta(seconds=1.1 * k + 0.27 * n + rng.uniform(0, 0.05)), host, pid))
+    collisions = ((7, ("web-1", "11"), ("web-2", "21"), 2.5), (8, ("web-1", "12"), ("web-2", "22"), 4.0))
+    for key, first, second, when in collisions:
+        spec.append((key, T0 + timedelta(seconds=when), *first))
+        spec.append((key, T0 + timedelta(seconds=when + 0.002), *second))
+    return spec
+
+
+def test_one_key_two_hosts_share_is_not_most_of_what_they_wrote(db_url):
+    """host_pair read "most" (both ran the job) from one shared key where each of two writers wrote a handful of
+    rows (fresh-10: a race so named multi_host); a pair's share of what the other wrote asks two shared keys."""
+    names = {"host": "host", "process": "pid"}
+    make_table(db_url, "events", _columns(names), _rows(_a_pool_across_two_hosts_sparse(), names))
+    table = scan_one(db_url, keys=["account"], writers=["host=host", "process=pid"])
+    assert len(table.clusters) == 2
+    for c in table.clusters:
+        assert c.evidence["observations"].get("host_pair") != "most", c.explanation
+        assert c.mechanism != "multi_host", (c.mechanism, c.confidence, c.explanation)

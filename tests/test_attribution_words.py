@@ -380,3 +380,21 @@ def test_what_whole_seconds_leave_intact_still_names_the_mechanism():
     assert decided(runs="two runs").mechanism == "multi_host"
     assert decided(runs="one run").mechanism == "worker_race"
     assert decided(gap="<50ms").mechanism == "worker_race"  # the reading as it was, where the column can hold it
+
+
+def test_copies_in_one_whole_second_are_said_to_be_within_it_not_0_us_apart(mariadb_url):
+    # A MariaDB DATETIME column (no fractional seconds, the default) keeps whole seconds: two hosts writing each key
+    # 3 ms apart leave copies with equal timestamps. The words said "0 µs apart", a precision the column does not
+    # have; they say the copies were written within the same second (the column's precision) instead.
+    from tests.helpers import run_statements, scan_one
+
+    writes = [f"({n * 2 + side}, {n}, '2026-11-02', '2026-11-03 02:30:{n + 10:02d}.{side * 3 + 100:06d}', "
+              f"'{'etl-a' if side == 0 else 'etl-b'}', 'same')" for n in range(12) for side in (0, 1)]
+    run_statements(mariadb_url, "CREATE TABLE events (id INT PRIMARY KEY, account INT, day VARCHAR(10), ts DATETIME, "
+                   "host VARCHAR(20), note VARCHAR(40))", "INSERT INTO events VALUES " + ", ".join(writes))
+    table = scan_one(mariadb_url, writers=["host=host"])
+    assert len(table.clusters) == 12 and all(c.span_seconds == 0 for c in table.clusters), table.clusters
+    texts = [c.explanation for c in table.clusters] + [i.summary for i in table.incidents]
+    for text in texts:
+        assert not re.search(r"\b0 (µs|ms|s)\b|0\.0 s", text), text
+        assert "within the same second (the column keeps whole seconds)" in text, text

@@ -78,7 +78,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     stamps = [[r.ts_us for r in c.rows] for c in clusters]
     chain = timing.chains(stamps) if anonymous else [None] * len(clusters)
     way = around.compare(stamps) if anonymous and not whole else [None] * len(clusters)
-    spreads = {id(e): timing.spread(e, [clusters[i] for i in e.members]) for e in eps}
+    spreads = {id(e): timing.spread(e, [clusters[i] for i in e.members], whole) for e in eps}
     wrote = timing.clusters_of(clusters) if not anonymous else {}
     copied = {id(e): timing.copies([clusters[i] for i in timing.written_by(e, wrote)]) for e in eps}
     fixed = {id(e): timing.fixed_gap(e, [clusters[i] for i in e.members]) for e in eps}
@@ -127,7 +127,7 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
             evidence["candidates"] = [{"mechanism": m, "confidence": round(p, 3)} for m, p in verdict.candidates]
             evidence["candidates_names"] = [m for m, _ in verdict.candidates]
             evidence["signal"] = verdict.signal
-        sentence = cluster_sentence(cluster, verdict, obs, commits_off, roles)
+        sentence = cluster_sentence(cluster, verdict, obs, commits_off, roles, whole)
         hint = clock.zone_hint(cluster, table.ts_timezone_aware, table.spec.timezone)
         decided.append(replace(
             cluster, mechanism=verdict.mechanism, confidence=verdict.confidence,

@@ -9,10 +9,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..cluster import Cluster
-from ..durations import format_seconds
 from ..words import count
 from .model import Verdict, contributions
 from .observe import Observation
+from .timing import WHOLE_SECOND, apart
+from .writercols import runs_per_host
 
 WHAT = {
     "deploy_overlap": "two releases both ran the job",
@@ -24,6 +25,11 @@ WHAT = {
     "dst_fallback": "a local-time schedule fired twice when the clock went back",
     "unknown": "the evidence cannot tell",
 }
+
+
+def times(n: int) -> str:
+    """How often, in words: ``twice``, ``three times``, ``4 times``."""
+    return {1: "once", 2: "twice", 3: "three times"}.get(n, f"{n} times")
 
 
 def who(values: Iterable[Any], fallback: str) -> str:
@@ -39,15 +45,16 @@ def who(values: Iterable[Any], fallback: str) -> str:
 
 
 def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Observation],
-                     commits_off: bool, named_roles: set[str]) -> str:
+                     commits_off: bool, named_roles: set[str], whole: bool = False) -> str:
     """What was decided, the observations that moved it most (with their log-likelihood ratio against the
-    runner-up), and for an abstention the shortlist and the signal that would settle it."""
+    runner-up), and for an abstention the shortlist and the signal that would settle it. ``whole``: the
+    timestamps keep whole seconds (the span is said to the second)."""
     words = {f"{o.feature}={o.value}": o.words for o in observations}
     ranked = sorted(verdict.posterior.items(), key=lambda mp: -mp[1])
     if verdict.mechanism == "unknown":
         first, second = verdict.separates or (verdict.candidates[0][0], verdict.candidates[1][0])
         listed = ", ".join(f"{m} {p:.0%}" for m, p in verdict.candidates)
-        text = f"{len(cluster.rows)} rows {format_seconds(cluster.span_seconds)} apart: either {listed}"
+        text = f"{len(cluster.rows)} rows {apart(cluster.span_seconds, whole)}: either {listed}"
         against = next((m for m, _ in ranked if m not in {c for c, _ in verdict.candidates}), second)
         reasons = _reasons(contributions(verdict, against), words, positive_only=True, limit=3)
         if reasons:
@@ -66,6 +73,11 @@ def cluster_sentence(cluster: Cluster, verdict: Verdict, observations: list[Obse
     for key in ("heap_writers=two", "heap_writers=several", "runs=two runs", "runs=one run"):
         if key in words and words[key] not in text:  # who wrote, when the table names nobody: always said
             text += f"; {words[key]}"
+    if verdict.mechanism == "multi_host":  # a host that ran the job twice itself, beside the other host
+        runs = runs_per_host(cluster)
+        text += "".join(f"; {host} wrote {sum(str(r.writer.get('host')) == host for r in cluster.rows)} of the "
+                        f"{len(cluster.rows)} copies, in {n} runs: it ran the job {times(n)} itself"
+                        for host, n in runs.items() if n >= 2)
     leftover = [w for key, w in words.items() if key not in verdict.weights]
     if leftover:
         text += "; also seen: " + "; ".join(leftover)
@@ -99,9 +111,13 @@ def _reasons(moved: list[tuple[str, float]], words: dict[str, str], positive_onl
 def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: int, table_name: str,
                      gap: str, coverage: float | None, recurring: str | None, when: str,
                      candidates: list[str] | None = None, signal: str | None = None,
-                     clock: str | None = None, copies: int = 2) -> str:
+                     clock: str | None = None, copies: int = 2, again: dict[str, int] | None = None,
+                     whole: bool = False) -> str:
     """One sentence a person can act on; every name it uses comes from the writers, or a description.
-    ``copies``: the most rows one key of the incident has (a pool can write a key six times, not twice)."""
+    ``copies``: the most rows one key of the incident has (a pool can write a key six times, not twice).
+    ``again``: hosts that ran the job more than once themselves, and how often (incidents.ran_again).
+    ``whole``: the timestamps keep whole seconds and ``gap`` is under one: the copies are said to be within the
+    same second, not "a median under a second apart"."""
     def found(role: str) -> set[str]:
         return {str(w[role]).strip() for w in writers if w.get(role) is not None and str(w[role]).strip()}
 
@@ -120,16 +136,22 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
     runs_text = f" ({runs})" if runs else ""
     keys = count(clusters, "key")
     twice = "twice" if copies <= 2 else f"up to {copies} times"
+    spaced = WHOLE_SECOND if whole else f"a median {gap} apart"
+    fix = "disable it on one host and lock the job."
+    if again:  # a second launcher on one host besides the other host: "disable it on one host" leaves it running
+        told = "; ".join(f"{host} ran the job {times(n)}" for host, n in again.items())
+        once = sorted(found("host") - set(again))
+        fix = (f"{told}{', ' + ' and '.join(once) + ' once' if once else ''}: keep exactly one scheduler entry on "
+               "one host (remove the second one on " + " and ".join(again) + ") and lock the job.")
     text = {
         "multi_host": f"{'Hosts ' + hosts if hosts else 'Two hosts'} {together('host')} ran the job that writes "
                       f"{table_name}: "
-                      f"{keys} written {twice}{cover}, a median {gap} apart; disable it on one host and "
-                      "lock the job.",
+                      f"{keys} written {twice}{cover}, {spaced}; {fix}",
         "duplicate_run": f"{one_host} ran the job {twice}{runs_text}: {keys} of "
-                         f"{table_name} written {twice}{cover}, a median {gap} apart; find the second scheduler "
+                         f"{table_name} written {twice}{cover}, {spaced}; find the second scheduler "
                          "entry and remove it.",
         "worker_race": f"{'Workers ' + runs if runs else 'Concurrent workers'} raced on {keys} of "
-                       f"{table_name}{cover}, a median {gap} apart; make the claim atomic.",
+                       f"{table_name}{cover}, {spaced}; make the claim atomic.",
         "retry": f"The same work was done twice: {keys} of {table_name} written again after a pause "
                  f"(median {gap}); make the handler idempotent.",
         "deploy_overlap": f"{'Releases ' + versions if versions else 'Two releases'} {together('version')} "
@@ -140,7 +162,7 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
         "dst_fallback": f"The job fired twice in the repeated hour of the clock change"
                         f"{' (' + clock + ')' if clock else ''}: {keys} of {table_name}; schedule it "
                         "in UTC.",
-        "unknown": f"{keys} of {table_name} {'was' if clusters == 1 else 'were'} written {twice} a median {gap} apart"
+        "unknown": f"{keys} of {table_name} {'was' if clusters == 1 else 'were'} written {twice} {spaced}"
                    + (f", by {' or '.join(candidates)}" if candidates else "")
                    + f"; {signal or 'recording host and process on each row'} would settle it.",
     }[mechanism]

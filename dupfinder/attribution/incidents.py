@@ -7,15 +7,14 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..cluster import Cluster
-from ..durations import format_seconds
+from ..cluster import Cluster, whole_seconds
 from ..findings import Incident, TableResult
 from ..recommend import partitioned_advice, recommendations, statements
 from ..values import iso_from_us
 from . import clock
-from .explain import incident_summary
-from .timing import constant_offsets
-from .writercols import distinct, identity
+from .explain import incident_summary, times
+from .timing import constant_offsets, duration
+from .writercols import distinct, identity, runs_per_host
 
 SUB_CLAIM_S = 0.05  # copies closer than this came from one claim read twice, not from two passes over a batch
 
@@ -45,6 +44,30 @@ def claim_too(mechanism: str, chosen: Sequence[Cluster], dialect: str | None) ->
         return [f"Two hosts or a pool's workers on them, the copies collided milliseconds apart on a few keys: "
                 f"the claim is not atomic; make it so: {statements(dialect).claim}."]
     return []
+
+
+def ran_again(chosen: Sequence[Cluster]) -> dict[str, int]:
+    """The hosts that ran the job more than once themselves, with how many runs (the median over the keys), where
+    most keys say so (writercols.runs_per_host): the night triple write, host-a's crontab line and systemd timer
+    beside host-b's cron, writes each key three times, two of them host-a's. Named multi_host, its words said only
+    "disable it on one host", and disabling it on host-b still left host-a writing every key twice.
+
+    >>> from types import SimpleNamespace as Row
+    >>> key = Row(rows=[Row(writer={"host": "a", "run": "1"}), Row(writer={"host": "a", "run": "2"}),
+    ...                 Row(writer={"host": "b", "run": "3"})])
+    >>> ran_again([key, key]), ran_again([key, Row(rows=key.rows[1:])])
+    ({'a': 2}, {'a': 2})
+    >>> ran_again([key, Row(rows=key.rows[1:]), Row(rows=key.rows[1:])])
+    {}
+    """
+    per_key = [runs_per_host(c) for c in chosen]
+    hosts = sorted({h for runs in per_key for h in runs})
+    again = {}
+    for host in hosts:
+        counts = [runs.get(host, 0) for runs in per_key]
+        if sum(n >= 2 for n in counts) * 2 >= len(counts):
+            again[host] = int(statistics.median_low([n for n in counts if n >= 2]))
+    return again
 
 
 def offset_shape(offsets: Sequence[float]) -> str:
@@ -100,6 +123,7 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
     parts.extend(open_parts.values())
     parts.sort(key=lambda p: clusters[p[0]].start_us)
     aware = table.ts_timezone_aware
+    whole = whole_seconds(clusters)  # a gap is known to a second there: said so, never "0 µs"
     incidents: list[Incident] = []
     for n, members in enumerate(parts, start=1):
         inc_id = f"inc-{n}"
@@ -136,6 +160,11 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
         mechanism_for_fix = inc.mechanism
         steps = recommendations(mechanism_for_fix, list(inc.writers), bool(recurring),
                                 first.evidence.get("signal"), table.info.dialect)
+        again = ran_again([clusters[i] for i in members]) if inc.mechanism == "multi_host" else {}
+        for host, runs in again.items():  # beside the other host's schedule, this host's own second one
+            entries = recommendations("duplicate_run", [{"host": host}], False, None, table.info.dialect)[0]
+            steps.insert(1, f"{host} ran the job {times(runs)} itself (its copies of each key come from {runs} "
+                            f"runs): a second scheduler entry there too, whichever host keeps the job. {entries}")
         steps[-1:-1] = claim_too(inc.mechanism, [clusters[i] for i in members], table.info.dialect)
         if table.info.partitioned and set(table.info.partition_key) - set(table.spec.keys):
             # no UNIQUE constraint on the key is possible there: "add it (migration.sql)" sent a person to a file
@@ -146,10 +175,11 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
         details = {**inc.details, "recurring": recurring, "recommendations": steps}
         summary = incident_summary(
             inc.mechanism, list(inc.writers), inc.clusters, table.info.qualified_name,
-            format_seconds(inc.details["gap_seconds"]["median"]), inc.details["coverage"], recurring,
+            duration(inc.details["gap_seconds"]["median"], whole), inc.details["coverage"], recurring,
             clock.when(min(clusters[i].start_us for i in members), bool(aware or table.ts_read_in_utc),
                        table.spec.timezone), first.evidence.get("candidates_names"),
             first.evidence.get("signal"), first.evidence.get("clock_local"),
-            max(len(clusters[i].rows) for i in members))
+            max(len(clusters[i].rows) for i in members), again,
+            whole and inc.details["gap_seconds"]["median"] < 0.5)
         final.append(replace(inc, details=details, summary=summary))
     return final, clusters

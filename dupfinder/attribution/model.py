@@ -151,7 +151,8 @@ AFTER_POOLING = ("runs",)
 # most/most). Left: coverage is counted against any writer, so where it reads as a pool's does (some/some: each
 # host wrote again 15-50% of what the other wrote, most of it more than a window apart) the answer stays
 # worker_race; and host_pair, read after the pooling, takes one key two writers of a handful of rows share for
-# "each wrote again 15%" (fresh-10, validation: one race so named multi_host; host_pair asks no minimum of keys).
+# "each wrote again 15%" (fresh-10, validation: one race so named multi_host) unless the pair shares 2 keys or
+# more (timing.PAIR_MIN_KEYS, since the fourteenth session: it changed the reading on no tuning or fresh-11 cluster).
 WHOLE_SECONDS_ACROSS_HOSTS = frozenset({("gap", "0s whole"), ("host", "differ")})
 POOLED_WHOLE_SECONDS = ("multi_host", "worker_race")
 NOT_READ_WHOLE_SECONDS = ("pace", "offsets")

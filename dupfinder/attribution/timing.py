@@ -31,6 +31,10 @@ FIXED_GAP_FROM = 0.05    # s: a race's copies come within one claim (ms); a dela
 FIXED_GAP_SPREAD = 0.05  # the gaps' median distance from their median, as a share of it
 IDLE_PAUSE = 10   # a writer's pause this many times its usual one (or a counting bucket) is idle, not pace
 PAIR_SHARE = 0.15  # two hosts each of which wrote at least this share of its rows' keys again (model.py: why)
+# and on at least this many keys: one key two writers of a handful of rows share is "17% of what the other wrote"
+# and one collision (fresh-10, validation: a race so named multi_host; a pool of two workers on each of two hosts
+# colliding once per pair read "both ran the job", tests/test_attribution_evidence)
+PAIR_MIN_KEYS = 2
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ def constant_offsets(offsets: Sequence[float]) -> bool:
     return statistics.median(abs(o - med) for o in offsets) <= 0.1 * abs(med) + 0.0005
 
 
-def spread(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
+def spread(episode: Episode, members: Sequence[Cluster], whole_seconds: bool = False) -> Observation | None:
     """Whether the second copy follows the first by a constant offset across one episode (None: fewer than
     three offsets). Every cluster of the episode shares this reading, so it is read once per episode: read per
     cluster it cost a sort of the whole episode for each of its clusters (minutes at 50,000 clusters)."""
@@ -251,7 +255,8 @@ def spread(episode: Episode, members: Sequence[Cluster]) -> Observation | None:
     return Observation(
         "offsets" if episode.pair is not None else "span_offsets", "constant" if constant else "varying",
         f"the second copy follows the first by a {'constant' if constant else 'varying'} offset "
-        f"(median {format_seconds(abs(med))}, spread {format_seconds(scatter)}, {len(offsets)} clusters)")
+        f"(median {duration(abs(med), whole_seconds)}, spread {duration(scatter, whole_seconds)}, {len(offsets)} "
+        "clusters)")
 
 
 def clusters_of(clusters: Sequence[Cluster]) -> dict[Writer, list[int]]:
@@ -357,6 +362,37 @@ def _level(share: float) -> str:
     return "all" if share >= 0.9 else "most" if share >= 0.5 else "some" if share >= 0.15 else "few"
 
 
+WHOLE_SECOND = "within the same second (the column keeps whole seconds)"
+
+
+def duration(seconds: float, whole_seconds: bool) -> str:
+    """A gap as precise as the column is: with whole-second timestamps a gap is known to a second, so 0 is "under
+    a second" and 2 is "2 s", never "0 µs" or "2.0 s" (copies 3 ms apart in a DATETIME column read "0 µs apart").
+
+    >>> duration(0.0, True), duration(2.0, True), duration(0.0004, False)
+    ('under a second', '2 s', '400 µs')
+    """
+    if not whole_seconds:
+        return format_seconds(seconds)
+    return "under a second" if seconds < 0.5 else format_seconds(round(seconds)) if seconds >= 60 else \
+        f"{round(seconds)} s"
+
+
+def apart(seconds: float, whole_seconds: bool) -> str:
+    """How far apart copies were, as precise as the column is (``duration``).
+
+    >>> apart(0.0, True)
+    'within the same second (the column keeps whole seconds)'
+    >>> apart(1.0, True), apart(0.012, False)
+    ('1 s apart (to the second: the column keeps whole seconds)', '12 ms apart')
+    """
+    if not whole_seconds:
+        return f"{format_seconds(seconds)} apart"
+    if seconds < 0.5:
+        return WHOLE_SECOND
+    return f"{duration(seconds, True)} apart (to the second: the column keeps whole seconds)"
+
+
 def gap_bucket(gap: float, whole_seconds: bool) -> str:
     """The gap between copies in the steps the model's tables use.
 
@@ -386,15 +422,15 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
     half-width), read without writer columns; ``peers``: clusters of its own episode with that gap (said, not
     weighed); ``copied``: the episode's ``copies`` reading."""
     gap = max(cluster.gaps_seconds, default=0.0)
-    apart = f"the copies are {format_seconds(gap)} apart"
+    apart_said = f"the copies are {apart(gap, whole_seconds)}".replace("are within", "were written within")
     if copied is not None:
         # keys written a varying number of times: the keys around were written several times because every
         # worker took the same next item, the fact the copy counts already say; the neighbourhood and the
         # chain read beside them would count it again (as a batch written twice), so the gap is read alone
         return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, gap,
-                     [Observation("gap", gap_bucket(gap, whole_seconds), apart), copied], batch=False)
+                     [Observation("gap", gap_bucket(gap, whole_seconds), apart_said), copied], batch=False)
     if around is None:
-        found = [Observation("gap", gap_bucket(gap, whole_seconds), apart)]
+        found = [Observation("gap", gap_bucket(gap, whole_seconds), apart_said)]
     else:
         # Without writer columns the gap is read together with the cluster's neighbourhood and its chain:
         # copies milliseconds apart among keys written once are a collision; the same gap among keys that
@@ -407,7 +443,7 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
         if rows < MIN_ROWS:  # nothing around the copies to read them against: the gap alone
             return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, gap, [Observation(
                 "gap", gap_bucket(gap, whole_seconds),
-                f"{apart}; fewer than {MIN_ROWS} other rows were written from {format_seconds(half / 1e6)} before "
+                f"{apart_said}; fewer than {MIN_ROWS} other rows were written from {format_seconds(half / 1e6)} before "
                 "the first copy to as long after the last")])
         level, said = _level(shared / rows), (f"{shared} of the {rows} other rows written from "
                                               f"{format_seconds(half / 1e6)} before the first copy to as long after "
@@ -417,7 +453,7 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
             value += "|" + ("alone" if chain == 1 else "short" if chain < CHAIN_LONG else "long")
             said += (f"; the copies interleave with those of {chain - 1} other key(s)" if chain > 1 else
                      "; no other duplicated key was written between the copies")
-        found = [Observation("gap_local", value, f"{apart}; {said}")]
+        found = [Observation("gap_local", value, f"{apart_said}; {said}")]
     return _rest(cluster, episode, (alike, peers), whole_seconds, offsets, gap, found)
 
 
@@ -486,6 +522,8 @@ def host_pair(episode: Episode) -> list[Observation]:
     ['most']
     >>> host_pair(Episode((a, b), tuple(range(12)), 0, 1, rows=(84, 85), others=3))
     []
+    >>> host_pair(Episode((a, b), (0,), 0, 1, rows=(5, 6)))  # 20% of what each wrote, but one key: no pair
+    []
     >>> [o.value for o in host_pair(Episode((a, b), tuple(range(12)), 0, 1, rows=(84, 85), others=0,
     ...                                      offsets=(0.002, -0.001, 0.004)))]
     ['few']
@@ -500,6 +538,8 @@ def host_pair(episode: Episode) -> list[Observation]:
     shares = [min(1.0, episode.size / n) for n in episode.rows]
     both = f"{shares[1]:.0%} and {shares[0]:.0%} of what the other wrote then"
     if min(shares) >= PAIR_SHARE:
+        if episode.size < PAIR_MIN_KEYS:
+            return []
         return [Observation("host_pair", "most", f"hosts {hosts[0]} and {hosts[1]} each wrote again {both}: "
                             "both ran the job")]
     if episode.others != 0 or not episode.offsets or statistics.median(map(abs, episode.offsets)) >= FIXED_GAP_FROM:

@@ -50,6 +50,28 @@ def distinct(cluster: Cluster, role: str) -> set[Any]:
     return {value for value in {r.writer.get(role) for r in cluster.rows} if named(value)}
 
 
+def runs_per_host(cluster: Cluster) -> dict[str, int]:
+    """How many runs of the job each host's copies of a key came from: the distinct process or run values of its
+    copies where the table records them, else its copies (a host writing a key twice ran the job twice, or
+    retried it: the incident asks it of most keys). Two hosts both running a job may hide a second launcher on
+    one of them (a crontab line beside a systemd timer): three copies, two of them one host's.
+
+    >>> from types import SimpleNamespace as Row
+    >>> rows = [Row(writer={"host": "a", "run": "r1"}), Row(writer={"host": "b", "run": "r2"}),
+    ...         Row(writer={"host": "a", "run": "r3"}), Row(writer={"host": "a", "run": "r3"})]
+    >>> runs_per_host(Row(rows=rows))
+    {'a': 2, 'b': 1}
+    """
+    per: dict[str, set] = {}
+    for n, row in enumerate(cluster.rows):
+        host = row.writer.get("host")
+        if not named(host):
+            continue
+        run = tuple(str(row.writer[r]) for r in ("process", "run") if named(row.writer.get(r)))
+        per.setdefault(str(host), set()).add(run or n)
+    return {host: len(runs) for host, runs in sorted(per.items())}
+
+
 def pair(cluster: Cluster) -> tuple[Writer, Writer] | None:
     """The first two distinct writers of a cluster in time order; None when one writer wrote every copy."""
     seen: list[Writer] = []

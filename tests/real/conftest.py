@@ -70,6 +70,8 @@ def _run_group(group: str, new_database, work, request) -> dict[str, Truth]:
         "two_schedulers_claim_apart": lambda: scenarios.two_schedulers_claim(new_database(), work, 320, oldest=True,
                                                                              collide_every=16),
         "rolling_deploy": lambda: scenarios.rolling_deploy(new_database(), work),
+        # host-a runs the export twice (crontab and systemd timer), host-b once: every key written three times
+        "night_triple_write": lambda: scenarios.night_triple_write(new_database(), work),
     }
     made = runners[group]()
     return made if isinstance(made, dict) else {group: made}

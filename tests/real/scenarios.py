@@ -65,6 +65,33 @@ def lockstep_hosts(url: str, work: Path, batch: int = 200, pace: float = 0.01) -
     return _both_hosts(url, table, batch, {"runs": runs, "scheduler": work / "batch-a.log"}, pace=pace)
 
 
+def night_triple_write(url: str, work: Path, batch: int = 120, stagger: float = 1.5) -> Truth:
+    """The night triple write: host-a carries the export twice (a crontab line and a systemd timer, which fires
+    ``stagger`` seconds later, within its AccuracySec) and host-b carries it once (a warm standby's live cron).
+    Each run writes the whole batch, so every key is written three times: twice by host-a's two runs, once by
+    host-b. Labelled multi_host (two hosts ran the job); the second launcher on host-a is what the words must
+    say too (a person who disables host-b's cron still writes every key twice)."""
+    table = "export_records"
+    create_table(url, table)
+    runs, barrier = work / "runs.jsonl", work / "barrier"
+    barrier.mkdir()
+    export = ["-m", "real.batch", "--url", url, "--table", table, "--count", str(batch), "--runs", str(runs),
+              "--job", "export"]
+    launchers = [("crontab", "host-a", 0.0), ("systemd-timer", "host-a", stagger), ("standby-cron", "host-b", 0.3)]
+    procs = [spawn("launcher", "--name", name, "--barrier", str(barrier), "--log", str(work / f"{name}.log"),
+                   "--commands", json.dumps([export]), "--delay", str(delay), SCENARIO_HOSTNAME=host)
+             for name, host, delay in launchers]
+    release(barrier, [name for name, _, _ in launchers])
+    finish(procs)
+    groups = duplicate_groups(url, table, ("item_id", "export_date"))
+    assert len(groups) == batch and all(len(g) == 3 for g in groups), \
+        f"expected the {batch} keys written three times, the table holds {sorted(map(len, groups))[:5]}..."
+    return Truth(url=url, table=table, keys=("item_id", "export_date"), ts="created_at",
+                 clusters=dict.fromkeys(groups, "multi_host"),
+                 writers={"host": "host", "process": "pid", "run": "run_id"}, window="10s",
+                 logs={"runs": runs}, facts={"batch": batch, "launchers": launchers})
+
+
 def _both_hosts(url: str, table: str, batch: int, logs: dict[str, Path], **facts) -> Truth:
     """The Truth of an export table two hosts each wrote whole: every key of the batch twice, multi_host."""
     groups = duplicate_groups(url, table, ("item_id", "export_date"))

@@ -17,6 +17,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from . import urls
+from .durations import format_seconds
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
 from .words import count
 
@@ -253,8 +254,8 @@ def read_only(url: str, statement_timeout: float | None = None, work_mem: str | 
                 yield conn
             except Exception as err:
                 if deadline_passed(conn):
-                    raise QueryFailed(f"query failed on {mask_url(url)}: a statement ran longer than "
-                                      f"--statement-timeout ({statement_timeout:g} s) and was interrupted") from None
+                    raise QueryFailed(f"query failed on {mask_url(url)}: a statement ran longer than --statement-"
+                                      f"timeout ({format_seconds(statement_timeout)}) and was interrupted") from None
                 if isinstance(err, exc.DBAPIError):
                     raise QueryFailed(f"query failed on {mask_url(url)}: {first_line(err)}") from None
                 raise

@@ -366,9 +366,11 @@ def rows_behind_since(conn: Connection, info: TableInfo, spec: TableSpec) -> str
     bound = spec.since.astimezone(UTC).replace(tzinfo=None)
     if latest is None or not timedelta(0) < bound - latest <= timedelta(hours=BEHIND_HOURS):
         return None
-    hours = (bound - latest).total_seconds() / 3600
+    from .durations import format_seconds
+
     return (f"no row was written since the bound ({bound:%Y-%m-%d %H:%M:%S} wall time), and the newest row is "
-            f"{hours:.1f} h before it ({latest:%Y-%m-%d %H:%M:%S}): if the column holds local wall time, scan with "
+            f"{format_seconds((bound - latest).total_seconds())} before it ({latest:%Y-%m-%d %H:%M:%S}): if the "
+            "column holds local wall time, scan with "
             "--timezone ZONE (the writer's zone; `timezone` in the TOML), or this check reads nothing and passes")
 
 

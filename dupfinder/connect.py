@@ -480,6 +480,10 @@ class TableInfo:
     # PostgreSQL: the text columns under a deterministic collation other than "C" (equal only when their bytes
     # are), which the detection's key pass groups by their bytes (detect._bytewise_keys); read with the shape
     bytewise_columns: tuple[str, ...] = ()
+    # --where as the predicate of an index (connect.index_predicate): None when the engine takes it, or when it
+    # was not asked; else refused (a function not IMMUTABLE: the advised indexes are then not partial, and
+    # migration.sql holds the table back) or not asked (a hot standby)
+    where_index: IndexPredicate | None = None
 
     @property
     def heap(self) -> bool:
@@ -1016,6 +1020,72 @@ def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
         f"what the recent rows cost{index_caveat(info)}"
 
 
+class IndexPredicate(NamedTuple):
+    """What the engine said of --where as an index's predicate when it did not simply take it."""
+
+    refused: bool  # True: the engine refused it (``reason`` is what it said); False: it could not be asked
+    reason: str
+
+
+def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> IndexPredicate | None:
+    """Ask the engine whether it takes ``where`` as the predicate of an index on the table: None when it does
+    (or has no partial index, or there is no ``where``), else why not.
+
+    PostgreSQL refuses a predicate calling a function not marked IMMUTABLE, SQLite one calling a non-deterministic
+    function, so the partial CREATE INDEX discover and the scan advised under ``--where created_at > now() -
+    interval '30 days'`` (and migration.sql's unique index) failed on production. Reading pg_proc for the
+    functions a predicate names misses what no name shows (``created_at > '2026-01-01'::date`` on a timestamptz
+    compares through a STABLE cast and is refused too), so the engine is asked, with its own CREATE INDEX:
+    PostgreSQL on an empty temporary table of the table's columns (``LIKE``) in a transaction of its own on a
+    second connection, rolled back (the scan's read-only transaction takes no temporary table); nothing of the
+    user's is written, and no row is read or evaluated. SQLite on one row of NULLs in a table of the same columns
+    in a scratch in-memory database (it refuses ``datetime('now')`` only when evaluating it, so a 'now' behind a
+    condition that row fails goes unseen). A refusal by the CREATE INDEX is the engine's answer; a failure before
+    it (a hot standby, no TEMP privilege) leaves the question open (``refused`` False)."""
+    from .config import check_predicate
+
+    where = check_predicate(where)  # one expression, nothing that could end the statement: it runs below
+    if not where or info.dialect not in ("postgresql", "sqlite") or not info.columns:
+        return None
+    column = conn.dialect.identifier_preparer.quote(info.columns[0].name)
+    if info.dialect == "sqlite":
+        import sqlite3
+
+        scratch = sqlite3.connect(":memory:")
+        try:
+            names = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in info.columns)
+            scratch.execute(f"CREATE TABLE probe ({names})")
+            scratch.execute("INSERT INTO probe DEFAULT VALUES")
+            scratch.execute(f"CREATE INDEX probe_where ON probe ({column}) WHERE ({where})")
+        except sqlite3.Error as err:  # "non-deterministic ... prohibited in partial index WHERE clauses", ...
+            said = re.search(r"prohibited|non-deterministic", str(err))
+            return IndexPredicate(bool(said), f"SQLite refuses it in an index: {err}" if said else str(err))
+        finally:
+            scratch.close()
+        return None
+    from .sqltemplates import quote_table
+
+    table = quote_table(conn.dialect, info.name, info.sql_schema)
+    try:
+        with conn.engine.connect() as probe:
+            done = probe.begin()
+            try:
+                probe.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+                probe.exec_driver_sql("SET LOCAL statement_timeout = '30s'")
+                probe.exec_driver_sql(f"CREATE TEMPORARY TABLE _dupfinder_probe (LIKE {table})")
+            except exc.DBAPIError as err:
+                return IndexPredicate(False, first_line(err))
+            try:
+                probe.exec_driver_sql(f"CREATE INDEX ON _dupfinder_probe ({column}) WHERE ({where})")
+            except exc.DBAPIError as err:
+                return IndexPredicate(True, f"PostgreSQL refuses it in an index: {first_line(err)}")
+            finally:
+                done.rollback()
+    except exc.DBAPIError as err:
+        return IndexPredicate(False, first_line(err))
+    return None
+
+
 def concurrently(info: TableInfo) -> str:
     """``CONCURRENTLY `` for a PostgreSQL index that can be built without blocking writes; nothing on other
     engines, nor on a partitioned table, where PostgreSQL refuses it (``index_caveat`` says so)."""
@@ -1027,6 +1097,19 @@ def index_caveat(info: TableInfo) -> str:
     return ("; the table is partitioned, where PostgreSQL refuses CONCURRENTLY: it blocks writes while it builds "
             "(or build it CONCURRENTLY on each partition and ATTACH PARTITION each to an index created ON ONLY "
             "the table)") if info.partitioned else ""
+
+
+def where_index_caveat(info: TableInfo) -> str:
+    """What a person must know of a recommended index under --where: not partial, because the engine refuses the
+    predicate in an index, or partial on a predicate the engine could not be asked about."""
+    if not info.where or info.where_index is None:
+        return ""
+    if info.where_index.refused:
+        return (f"; not partial on --where {info.where}: {info.where_index.reason} (an index on every row serves "
+                "the scan as well)")
+    return (f"; partial on --where, which the engine could not be asked to take in an index "
+            f"({info.where_index.reason}): it refuses a function there that is not IMMUTABLE (deterministic, on "
+            "SQLite), such as now()")
 
 
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:

@@ -284,7 +284,9 @@ def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec)
     columns = [*spec.keys, spec.ts]
     name = index_name([info.name, *columns])
     # under --where the scan reads only those rows: an index on them alone (as migration.sql's unique one is)
-    partial = f" WHERE {info.where}" if info.where and dialect.name in ("postgresql", "sqlite") else ""
+    # (not where the engine refuses the predicate in an index: connect.where_index_caveat says so)
+    partial = (f" WHERE {info.where}" if info.where and dialect.name in ("postgresql", "sqlite")
+               and not (info.where_index and info.where_index.refused) else "")
     return (f"CREATE INDEX {concurrently(info)}{quote(name)} ON {quote_table(dialect, info.name, info.sql_schema)} "
             f"({', '.join(quote(c) for c in columns)}){partial}")
 

@@ -751,15 +751,56 @@ def _postgresql_shape(conn: Connection, table: str) -> _Shape | None:
     from .sqltemplates import render_sql, sql_text
 
     statement = sql_text(render_sql("table_shape_postgresql.sql.j2", conn.dialect))
-    for where, what in name_readings(table):
+    exact = name_readings(table)
+    for reading in [*exact, *(r for r in folded_readings(table) if r not in exact)]:
+        where, what = reading
         try:
             row = conn.execute(statement, {"schema": where, "name": what}).first()
         except exc.DBAPIError as err:
             raise QueryFailed(f"cannot introspect table {table!r}: {first_line(err)}") from None
         if row is not None:
+            if reading not in exact:
+                _refuse_case_twins(conn, table, where, what, row[3])
             return _Shape(where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3],
                           tuple(row[4]), tuple(row[5]), row[7] if row[6] else None, row[8], tuple(row[9]))
     return None
+
+
+def folded_readings(table: str) -> list[tuple[str | None, str]]:
+    """The (schema, name) pairs ``--table`` means as PostgreSQL reads a name in SQL, tried after the name as
+    written (``name_readings``): unquoted ASCII letters in lower case, a double-quoted part exactly as written
+    (``""`` a quote), as ``--schema`` reads one. So ``Orders`` finds a table created as ``orders`` (CREATE TABLE
+    Orders made it so), and ``'"Orders"'`` only one created quoted.
+
+    >>> folded_readings("Orders"), folded_readings('"Sales".Orders'), folded_readings('"Orders"')
+    ([(None, 'orders')], [('Sales', 'orders')], [(None, 'Orders')])
+    >>> folded_readings("Acme.Prod.Orders")
+    [(None, 'acme.prod.orders'), ('acme', 'prod.orders'), ('acme.prod', 'orders')]
+    """
+    if '"' not in table:
+        return name_readings("".join(c.lower() if "A" <= c <= "Z" else c for c in table))
+    parts = re.findall(r'"(?:[^"]|"")*"|[^".]+', table)
+    if ".".join(parts) != table or not 1 <= len(parts) <= 2:
+        return []
+    read = [p[1:-1].replace('""', '"') if p.startswith('"') else
+            "".join(c.lower() if "A" <= c <= "Z" else c for c in p) for p in parts]
+    return [(None, read[0])] if len(read) == 1 else [(read[0], read[1])]
+
+
+def _refuse_case_twins(conn: Connection, table: str, schema: str | None, name: str, home: str) -> None:
+    """A --table found only as PostgreSQL reads it (``Orders`` as ``orders``) while another relation of that
+    schema differs from it only in case (``"Orders"``) may mean either: refuse it, naming both and how to give
+    each exactly, rather than pick one in silence. A name written exactly as a table's is never ambiguous."""
+    twins = sorted(n for n in table_names(conn, home) if n != name and n.casefold() == name.casefold())
+    if not twins:
+        return
+    from .remediate import shell_word
+
+    shown = [f"{schema}.{n}" if schema else n for n in (name, *twins)]
+    raise TableNotFound(f"table {table!r} is ambiguous: PostgreSQL reads it as {shown[0]}, and "
+                        f"{', '.join(shown[1:])} differ{'s' if len(twins) == 1 else ''} from it only in case; "
+                        f"give one exactly as written (a name written exactly wins): "
+                        f"{', '.join('--table ' + shell_word(n) for n in shown)}")
 
 
 def check_ids_unique(conn: Connection, info: TableInfo) -> None:

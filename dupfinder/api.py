@@ -46,18 +46,23 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     tables: list[TableResult] = []
     with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
         standby = standby_state(conn)  # first: the snapshot every table is read in is taken here
-        for spec in options.tables:  # a bad --where stops the scan before any table is read
-            if spec.where:
-                check_where(conn, introspect(conn, spec.table, {"key": list(spec.keys)}, ids=spec.ids), spec.where)
+
+        def shape(spec: TableSpec) -> TableInfo:
+            given = [c for _, c in spec.writers]
+            return introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given,
+                                                 "--ignore": list(spec.ignore)}, children=True, ids=spec.ids)
+
+        # a bad --where stops the scan before any table is read; the shape read for the check is the one the
+        # table's scan uses (it was read twice: a catalog statement and the inspector's reads again per table)
+        shapes = {n: shape(spec) for n, spec in enumerate(options.tables) if spec.where}
+        for n, info in shapes.items():
+            check_where(conn, info, options.tables[n].where)
         total = len(options.tables)
         for done, spec in enumerate(options.tables):
             started = time.monotonic()
             if progress:
                 progress(spec.table, "finding clusters", done, total)
-            given = [c for _, c in spec.writers]
-            info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given,
-                                                   "--ignore": list(spec.ignore)},
-                              children=True, ids=spec.ids)
+            info = shapes.pop(done) if done in shapes else shape(spec)
             # whether the engine takes --where in an index: the advised index and migration.sql's unique one
             info = dataclasses.replace(info, where=spec.where, where_index=index_predicate(conn, info, spec.where))
             if info.id_columns:

@@ -519,7 +519,9 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
         return None, table
     if conn.dialect.name == "hive" and table.lower() in names:  # Spark's catalog keeps names in lower case
         return resolve_table(conn, table.lower())
-    if conn.dialect.name == "sqlite":  # SQLite's names ignore ASCII case: ORDERS is orders, when only one matches
+    # SQLite's and DuckDB's names ignore ASCII case (neither takes a second table differing only in case, quoted
+    # or not): ORDERS is orders, when only one matches
+    if conn.dialect.name in ("sqlite", "duckdb"):
         same = [n for n in names if n.encode().lower() == table.encode().lower()]
         if len(same) == 1:
             return None, same[0]

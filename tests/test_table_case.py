@@ -98,3 +98,18 @@ def test_a_name_typed_in_any_case_reads_as_postgresql_reads_it(pg_url, name, twi
                 introspect(conn, typed, {})
         else:
             assert introspect(conn, typed, {}).name == stored
+
+
+def test_duckdb_reads_a_name_in_any_case_as_its_sql_does(duckdb_url):
+    """DuckDB's names ignore case, as SQLite's do (both refuse a second table differing only in case): --table
+    orders for a table created as Orders was "not found; tables with a similar name: Orders"."""
+    import duckdb
+
+    database = sa.make_url(duckdb_url).database
+    conn = duckdb.connect(database)
+    conn.execute(f"CREATE TABLE Orders {COLUMNS}")
+    conn.execute(f"INSERT INTO orders {ROWS}")
+    conn.close()
+    for typed in ("Orders", "orders", "ORDERS"):
+        done = _scan(duckdb_url, typed)
+        assert done.exit_code == 1 and '"table": "Orders"' in done.stdout, (typed, done.output)

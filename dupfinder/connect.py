@@ -1086,40 +1086,37 @@ def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> Ind
     condition that row fails goes unseen). A refusal by the CREATE INDEX is the engine's answer; a failure before
     it (a hot standby, no TEMP privilege) leaves the question open (``refused`` False)."""
     from .config import check_predicate
+    from .sqltemplates import quote_table, render_sql
 
     where = check_predicate(where)  # one expression, nothing that could end the statement: it runs below
-    if not where or info.dialect not in ("postgresql", "sqlite") or not info.columns:
+    if not where or info.dialect not in ("postgresql", "sqlite") or not info.columns or _plain_predicate(where):
         return None
-    column = conn.dialect.identifier_preparer.quote(info.columns[0].name)
+    ctx = {"table": quote_table(conn.dialect, info.name, info.sql_schema), "columns": list(info.column_names),
+           "where": where}
     if info.dialect == "sqlite":
         import sqlite3
 
         scratch = sqlite3.connect(":memory:")
         try:
-            names = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in info.columns)
-            scratch.execute(f"CREATE TABLE probe ({names})")
-            scratch.execute("INSERT INTO probe DEFAULT VALUES")
-            scratch.execute(f"CREATE INDEX probe_where ON probe ({column}) WHERE ({where})")
+            for part in ("table", "row", "index"):
+                scratch.execute(render_sql("index_predicate.sql.j2", conn.dialect, part=part, **ctx))
         except sqlite3.Error as err:  # "non-deterministic ... prohibited in partial index WHERE clauses", ...
             said = re.search(r"prohibited|non-deterministic", str(err))
             return IndexPredicate(bool(said), f"SQLite refuses it in an index: {err}" if said else str(err))
         finally:
             scratch.close()
         return None
-    from .sqltemplates import quote_table
-
-    table = quote_table(conn.dialect, info.name, info.sql_schema)
     try:
         with conn.engine.connect() as probe:
             done = probe.begin()
             try:
                 probe.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
                 probe.exec_driver_sql("SET LOCAL statement_timeout = '30s'")
-                probe.exec_driver_sql(f"CREATE TEMPORARY TABLE _dupfinder_probe (LIKE {table})")
+                probe.exec_driver_sql(render_sql("index_predicate.sql.j2", conn.dialect, part="table", **ctx))
             except exc.DBAPIError as err:
                 return IndexPredicate(False, first_line(err))
             try:
-                probe.exec_driver_sql(f"CREATE INDEX ON _dupfinder_probe ({column}) WHERE ({where})")
+                probe.exec_driver_sql(render_sql("index_predicate.sql.j2", conn.dialect, part="index", **ctx))
             except exc.DBAPIError as err:
                 return IndexPredicate(True, f"PostgreSQL refuses it in an index: {first_line(err)}")
             finally:
@@ -1127,6 +1124,29 @@ def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> Ind
     except exc.DBAPIError as err:
         return IndexPredicate(False, first_line(err))
     return None
+
+
+# a column's name; not SQL's functions written without parentheses (current_timestamp is STABLE)
+_NILADIC = r"(?:current_(?:date|time|timestamp|user|role|catalog|schema)|localtime|localtimestamp|session_user|user)"
+_NAME = rf'(?:"(?:[^"]|"")+"|(?!{_NILADIC}(?![A-Za-z0-9_$]))[A-Za-z_][A-Za-z0-9_$]*)'
+_PLAIN_TERM = (rf"(?:NOT\s+)?{_NAME}(?:\s+IS\s+(?:NOT\s+)?(?:NULL|TRUE|FALSE)"
+               rf"|\s*(?:=|<>|!=|<=|>=|<|>)\s*'(?:[^']|'')*')?")
+_PLAIN = re.compile(rf"\s*{_PLAIN_TERM}(?:\s+(?:AND|OR)\s+{_PLAIN_TERM})*\s*", re.IGNORECASE)
+
+
+def _plain_predicate(where: str) -> bool:
+    """Whether ``where`` is only columns tested for NULL (TRUE, FALSE), boolean columns and columns compared with
+    a quoted literal, joined by AND/OR: every engine takes that in an index (the literal takes the column's type
+    when the statement is parsed, and compares by the type's own immutable operator), so the engine is not asked
+    and a soft-delete filter opens no second connection. Anything else (a function, a cast, a number, which may
+    be cast: money's is STABLE) is asked.
+
+    >>> [_plain_predicate(p) for p in ("deleted_at IS NULL", "status <> 'void' AND NOT archived",
+    ...  "created_at > now()", "amount > 5", "created_at > '2026-01-01'::date", "a = b", "x IS NOT TRUE",
+    ...  "x = 'a' AND CURRENT_TIMESTAMP IS NOT NULL", '"current_date" IS NULL', "current_datum = 'x'")]
+    [True, True, False, False, False, False, True, False, True, True]
+    """
+    return _PLAIN.fullmatch(where) is not None
 
 
 def concurrently(info: TableInfo) -> str:

@@ -162,3 +162,28 @@ def test_a_role_without_temporary_tables_is_told_the_predicate_was_not_checked(p
     assert "WHERE created_at > now() - interval '30 days')" in note, note
     assert ("; partial on --where, which the engine could not be asked to take in an index (permission denied to "
             "create temporary tables in database") in note, note
+
+
+def test_a_plain_predicate_is_not_asked_and_the_scan_writes_nothing(pg_url):
+    """Columns tested for NULL or compared with a quoted literal are taken in any index: a soft-delete filter
+    opens no second connection and creates no temporary table (the scan itself stays one READ ONLY
+    transaction); a predicate calling a function is asked, on a connection of its own."""
+    from test_scan_statements import statements
+
+    from dupfinder import api
+    from dupfinder.config import ScanOptions, table_spec
+
+    _orders(pg_url)
+    sent = {}
+    for where in ("deleted_at IS NULL AND order_ref <> 'void'", "created_at > now() - interval '30 days'"):
+        spec = table_spec(table="orders", keys=["order_ref"], ts="created_at", where=where)
+        with statements() as seen:
+            result = api.scan(ScanOptions(url=pg_url, tables=(spec,)))
+        assert len(result.tables[0].clusters) == 15
+        sent[where] = seen
+    plain, clock = sent.values()
+    assert len({backend for backend, _ in plain}) == 1 and not any("TEMPORARY" in s for _, s in plain)
+    probes = [(backend, s) for backend, s in clock if "_dupfinder_probe" in s]
+    assert [s.split(" (")[0] for _, s in probes] == ["CREATE TEMPORARY TABLE _dupfinder_probe",
+                                                     "CREATE INDEX _dupfinder_probe_where ON _dupfinder_probe"]
+    assert len({backend for backend, _ in probes}) == 1 and probes[0][0] != clock[0][0]  # its own connection

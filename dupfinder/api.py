@@ -26,6 +26,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         check_key_equality,
         check_timestamp_column,
         check_where,
+        index_predicate,
         introspect,
         mask_url,
         read_in_utc,
@@ -45,19 +46,25 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     tables: list[TableResult] = []
     with read_only(options.url, options.statement_timeout, options.work_mem) as conn:
         standby = standby_state(conn)  # first: the snapshot every table is read in is taken here
-        for spec in options.tables:  # a bad --where stops the scan before any table is read
-            if spec.where:
-                check_where(conn, introspect(conn, spec.table, {"key": list(spec.keys)}, ids=spec.ids), spec.where)
+
+        def shape(spec: TableSpec) -> TableInfo:
+            given = [c for _, c in spec.writers]
+            return introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given,
+                                                 "--ignore": list(spec.ignore)}, children=True, ids=spec.ids)
+
+        # a bad --where stops the scan before any table is read; the shape read for the check is the one the
+        # table's scan uses (it was read twice: a catalog statement and the inspector's reads again per table)
+        shapes = {n: shape(spec) for n, spec in enumerate(options.tables) if spec.where}
+        for n, info in shapes.items():
+            check_where(conn, info, options.tables[n].where)
         total = len(options.tables)
         for done, spec in enumerate(options.tables):
             started = time.monotonic()
             if progress:
                 progress(spec.table, "finding clusters", done, total)
-            given = [c for _, c in spec.writers]
-            info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given,
-                                                   "--ignore": list(spec.ignore)},
-                              children=True, ids=spec.ids)
-            info = dataclasses.replace(info, where=spec.where)
+            info = shapes.pop(done) if done in shapes else shape(spec)
+            # whether the engine takes --where in an index: the advised index and migration.sql's unique one
+            info = dataclasses.replace(info, where=spec.where, where_index=index_predicate(conn, info, spec.where))
             if info.id_columns:
                 check_ids_unique(conn, info)
             ts_note = check_timestamp_column(info, spec.ts, conn)
@@ -89,7 +96,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             notes = [*_notes(info, aware, utc), *([ts_note] if ts_note else []), *([divergence] if divergence else []),
                      *([unnamed] if unnamed else []),
                      *([since_note] if since_note else []),
-                     *([_where_note(spec.where, conn.dialect.name)] if spec.where else []),
+                     *([_where_note(spec.where, info)] if spec.where else []),
                      *found.stats.notes(),
                      *_read_notes(conn.dialect, info, spec, found.stats.rows_scanned, index, rejected,
                                   bool(standby))]
@@ -145,7 +152,7 @@ def _run_index(options: ScanOptions, spec: TableSpec | None = None):
 def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, rejected, standby: bool) -> list[str]:
     """What the scan's reading leaves to a person: guessed writer columns the data turned down, and the index
     that would let the scan (or a --since scan) read the table in order (on a hot standby: on the primary)."""
-    from .connect import index_caveat, since_advice
+    from .connect import index_caveat, since_advice, where_index_caveat
     from .detect import INDEXED_ENGINES, recommended_index_sql
     from .recommend import STANDBY_INDEX
 
@@ -156,7 +163,8 @@ def _read_notes(dialect, info: TableInfo, spec, rows_scanned: int, index, reject
     if index is None and not info.view and rows_scanned and info.dialect in INDEXED_ENGINES:
         columns = ", ".join([*spec.keys, spec.ts])
         notes.append(f"the scan sorted every key of the table: an index on ({columns}) lets it read them "
-                     f"in order ({recommended_index_sql(dialect, info, spec)}){index_caveat(info)}{where}")
+                     f"in order ({recommended_index_sql(dialect, info, spec)}){index_caveat(info)}"
+                     f"{where_index_caveat(info)}{where}")
     advice = since_advice(dialect, info, spec.ts) if spec.since is not None and not info.view else None
     if advice:
         notes.append(advice + (where if "CREATE INDEX" in advice else ""))
@@ -194,12 +202,14 @@ def _unnamed_note(info: TableInfo, clusters) -> str | None:
             "the NULL, or name columns that hold no NULL with --id, and scan again")
 
 
-def _where_note(where: str, dialect: str) -> str:
+def _where_note(where: str, info: TableInfo) -> str:
     """What a scan filtered with --where read, and what that changes in the files it writes."""
     from .remediate import filtered_migration
 
+    refused = info.where_index.reason if info.where_index and info.where_index.refused else None
     return (f"only rows where {where} were read (--where): rows outside it are neither counted nor clustered; "
-            f"cleanup.sql deletes a row only while it and its survivor still match it; {filtered_migration(dialect)}")
+            "cleanup.sql deletes a row only while it and its survivor still match it; "
+            f"{filtered_migration(info.dialect, refused)}")
 
 
 def _notes(info: TableInfo, aware: bool | None, utc: bool = False) -> list[str]:
@@ -402,7 +412,7 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
     others INHERIT from it (its pre-flight then counts its own rows only) and whether the server is a hot
     standby (the migration must then run on the primary)."""
     from .config import check_predicate
-    from .connect import check_where, introspect, read_only, standby_state
+    from .connect import check_where, index_predicate, introspect, read_only, standby_state
     from .errors import UsageError
     from .recommend import partitioned_advice
     from .remediate import VIEW_REFUSAL, shell_word
@@ -423,6 +433,15 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
                  "partition alone, so a copy written into another partition still gets in")
         if where:
             check_where(conn, info, where)
+            said = index_predicate(conn, info, where)
+            if said and said.refused:  # the migration would fail at its CREATE UNIQUE INDEX, after its pre-flight
+                raise UsageError(f"--where {where!r} cannot be the predicate of a unique index on "
+                                 f"{info.qualified_name}: {said.reason}; give a fixed bound (created_at > "
+                                 "'2026-10-25', not now() - interval '30 days'), or migrate without --where once "
+                                 "every row is unique")
+            if warn and said:
+                warn(f"whether {conn.dialect.name} takes --where {where!r} in an index could not be asked "
+                     f"({said.reason}): it refuses a function there that is not IMMUTABLE, such as now()")
         elif warn and (deleted := soft_delete_column((c.name, c.type) for c in info.columns)):
             warn(f"{info.qualified_name} soft-deletes its rows ({deleted}): a UNIQUE constraint over every row "
                  "refuses a row created again after a soft delete; for uniqueness among the rows not deleted, "

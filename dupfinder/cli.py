@@ -284,7 +284,8 @@ def _print_filters(doc: dict[str, Any]) -> None:
         from .sqltemplates import spelled_out
 
         click.echo(spelled_out(f"note: {t['table']}: only rows where {t['where']} were read (--where); "
-                               f"{filtered_migration(t.get('dialect', 'sqlite'))}"), err=True)
+                               f"{filtered_migration(t.get('dialect', 'sqlite'), t.get('where_not_indexable'))}"),
+                   err=True)
 
 
 def _leave(code: object) -> NoReturn:

@@ -17,6 +17,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from . import urls
+from .durations import format_seconds
 from .errors import BadURL, ColumnNotFound, DatabaseUnavailable, QueryFailed, TableNotFound, UsageError
 from .words import count
 
@@ -253,8 +254,8 @@ def read_only(url: str, statement_timeout: float | None = None, work_mem: str | 
                 yield conn
             except Exception as err:
                 if deadline_passed(conn):
-                    raise QueryFailed(f"query failed on {mask_url(url)}: a statement ran longer than "
-                                      f"--statement-timeout ({statement_timeout:g} s) and was interrupted") from None
+                    raise QueryFailed(f"query failed on {mask_url(url)}: a statement ran longer than --statement-"
+                                      f"timeout ({format_seconds(statement_timeout)}) and was interrupted") from None
                 if isinstance(err, exc.DBAPIError):
                     raise QueryFailed(f"query failed on {mask_url(url)}: {first_line(err)}") from None
                 raise
@@ -479,6 +480,10 @@ class TableInfo:
     # PostgreSQL: the text columns under a deterministic collation other than "C" (equal only when their bytes
     # are), which the detection's key pass groups by their bytes (detect._bytewise_keys); read with the shape
     bytewise_columns: tuple[str, ...] = ()
+    # --where as the predicate of an index (connect.index_predicate): None when the engine takes it, or when it
+    # was not asked; else refused (a function not IMMUTABLE: the advised indexes are then not partial, and
+    # migration.sql holds the table back) or not asked (a hot standby)
+    where_index: IndexPredicate | None = None
 
     @property
     def heap(self) -> bool:
@@ -514,7 +519,9 @@ def resolve_table(conn: Connection, table: str) -> tuple[str | None, str]:
         return None, table
     if conn.dialect.name == "hive" and table.lower() in names:  # Spark's catalog keeps names in lower case
         return resolve_table(conn, table.lower())
-    if conn.dialect.name == "sqlite":  # SQLite's names ignore ASCII case: ORDERS is orders, when only one matches
+    # SQLite's and DuckDB's names ignore ASCII case (neither takes a second table differing only in case, quoted
+    # or not): ORDERS is orders, when only one matches
+    if conn.dialect.name in ("sqlite", "duckdb"):
         same = [n for n in names if n.encode().lower() == table.encode().lower()]
         if len(same) == 1:
             return None, same[0]
@@ -746,15 +753,56 @@ def _postgresql_shape(conn: Connection, table: str) -> _Shape | None:
     from .sqltemplates import render_sql, sql_text
 
     statement = sql_text(render_sql("table_shape_postgresql.sql.j2", conn.dialect))
-    for where, what in name_readings(table):
+    exact = name_readings(table)
+    for reading in [*exact, *(r for r in folded_readings(table) if r not in exact)]:
+        where, what = reading
         try:
             row = conn.execute(statement, {"schema": where, "name": what}).first()
         except exc.DBAPIError as err:
             raise QueryFailed(f"cannot introspect table {table!r}: {first_line(err)}") from None
         if row is not None:
+            if reading not in exact:
+                _refuse_case_twins(conn, table, where, what, row[3])
             return _Shape(where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3],
                           tuple(row[4]), tuple(row[5]), row[7] if row[6] else None, row[8], tuple(row[9]))
     return None
+
+
+def folded_readings(table: str) -> list[tuple[str | None, str]]:
+    """The (schema, name) pairs ``--table`` means as PostgreSQL reads a name in SQL, tried after the name as
+    written (``name_readings``): unquoted ASCII letters in lower case, a double-quoted part exactly as written
+    (``""`` a quote), as ``--schema`` reads one. So ``Orders`` finds a table created as ``orders`` (CREATE TABLE
+    Orders made it so), and ``'"Orders"'`` only one created quoted.
+
+    >>> folded_readings("Orders"), folded_readings('"Sales".Orders'), folded_readings('"Orders"')
+    ([(None, 'orders')], [('Sales', 'orders')], [(None, 'Orders')])
+    >>> folded_readings("Acme.Prod.Orders")
+    [(None, 'acme.prod.orders'), ('acme', 'prod.orders'), ('acme.prod', 'orders')]
+    """
+    if '"' not in table:
+        return name_readings("".join(c.lower() if "A" <= c <= "Z" else c for c in table))
+    parts = re.findall(r'"(?:[^"]|"")*"|[^".]+', table)
+    if ".".join(parts) != table or not 1 <= len(parts) <= 2:
+        return []
+    read = [p[1:-1].replace('""', '"') if p.startswith('"') else
+            "".join(c.lower() if "A" <= c <= "Z" else c for c in p) for p in parts]
+    return [(None, read[0])] if len(read) == 1 else [(read[0], read[1])]
+
+
+def _refuse_case_twins(conn: Connection, table: str, schema: str | None, name: str, home: str) -> None:
+    """A --table found only as PostgreSQL reads it (``Orders`` as ``orders``) while another relation of that
+    schema differs from it only in case (``"Orders"``) may mean either: refuse it, naming both and how to give
+    each exactly, rather than pick one in silence. A name written exactly as a table's is never ambiguous."""
+    twins = sorted(n for n in table_names(conn, home) if n != name and n.casefold() == name.casefold())
+    if not twins:
+        return
+    from .remediate import shell_word
+
+    shown = [f"{schema}.{n}" if schema else n for n in (name, *twins)]
+    raise TableNotFound(f"table {table!r} is ambiguous: PostgreSQL reads it as {shown[0]}, and "
+                        f"{', '.join(shown[1:])} differ{'s' if len(twins) == 1 else ''} from it only in case; "
+                        f"give one exactly as written (a name written exactly wins): "
+                        f"{', '.join('--table ' + shell_word(n) for n in shown)}")
 
 
 def check_ids_unique(conn: Connection, info: TableInfo) -> None:
@@ -1015,6 +1063,92 @@ def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
         f"what the recent rows cost{index_caveat(info)}"
 
 
+class IndexPredicate(NamedTuple):
+    """What the engine said of --where as an index's predicate when it did not simply take it."""
+
+    refused: bool  # True: the engine refused it (``reason`` is what it said); False: it could not be asked
+    reason: str
+
+
+def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> IndexPredicate | None:
+    """Ask the engine whether it takes ``where`` as the predicate of an index on the table: None when it does
+    (or has no partial index, or there is no ``where``), else why not.
+
+    PostgreSQL refuses a predicate calling a function not marked IMMUTABLE, SQLite one calling a non-deterministic
+    function, so the partial CREATE INDEX discover and the scan advised under ``--where created_at > now() -
+    interval '30 days'`` (and migration.sql's unique index) failed on production. Reading pg_proc for the
+    functions a predicate names misses what no name shows (``created_at > '2026-01-01'::date`` on a timestamptz
+    compares through a STABLE cast and is refused too), so the engine is asked, with its own CREATE INDEX:
+    PostgreSQL on an empty temporary table of the table's columns (``LIKE``) in a transaction of its own on a
+    second connection, rolled back (the scan's read-only transaction takes no temporary table); nothing of the
+    user's is written, and no row is read or evaluated. SQLite on one row of NULLs in a table of the same columns
+    in a scratch in-memory database (it refuses ``datetime('now')`` only when evaluating it, so a 'now' behind a
+    condition that row fails goes unseen). A refusal by the CREATE INDEX is the engine's answer; a failure before
+    it (a hot standby, no TEMP privilege) leaves the question open (``refused`` False)."""
+    from .config import check_predicate
+    from .sqltemplates import quote_table, render_sql
+
+    where = check_predicate(where)  # one expression, nothing that could end the statement: it runs below
+    if not where or info.dialect not in ("postgresql", "sqlite") or not info.columns or _plain_predicate(where):
+        return None
+    ctx = {"table": quote_table(conn.dialect, info.name, info.sql_schema), "columns": list(info.column_names),
+           "where": where}
+    if info.dialect == "sqlite":
+        import sqlite3
+
+        scratch = sqlite3.connect(":memory:")
+        try:
+            for part in ("table", "row", "index"):
+                scratch.execute(render_sql("index_predicate.sql.j2", conn.dialect, part=part, **ctx))
+        except sqlite3.Error as err:  # "non-deterministic ... prohibited in partial index WHERE clauses", ...
+            said = re.search(r"prohibited|non-deterministic", str(err))
+            return IndexPredicate(bool(said), f"SQLite refuses it in an index: {err}" if said else str(err))
+        finally:
+            scratch.close()
+        return None
+    try:
+        with conn.engine.connect() as probe:
+            done = probe.begin()
+            try:
+                probe.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+                probe.exec_driver_sql("SET LOCAL statement_timeout = '30s'")
+                probe.exec_driver_sql(render_sql("index_predicate.sql.j2", conn.dialect, part="table", **ctx))
+            except exc.DBAPIError as err:
+                return IndexPredicate(False, first_line(err))
+            try:
+                probe.exec_driver_sql(render_sql("index_predicate.sql.j2", conn.dialect, part="index", **ctx))
+            except exc.DBAPIError as err:
+                return IndexPredicate(True, f"PostgreSQL refuses it in an index: {first_line(err)}")
+            finally:
+                done.rollback()
+    except exc.DBAPIError as err:
+        return IndexPredicate(False, first_line(err))
+    return None
+
+
+# a column's name; not SQL's functions written without parentheses (current_timestamp is STABLE)
+_NILADIC = r"(?:current_(?:date|time|timestamp|user|role|catalog|schema)|localtime|localtimestamp|session_user|user)"
+_NAME = rf'(?:"(?:[^"]|"")+"|(?!{_NILADIC}(?![A-Za-z0-9_$]))[A-Za-z_][A-Za-z0-9_$]*)'
+_PLAIN_TERM = (rf"(?:NOT\s+)?{_NAME}(?:\s+IS\s+(?:NOT\s+)?(?:NULL|TRUE|FALSE)"
+               rf"|\s*(?:=|<>|!=|<=|>=|<|>)\s*'(?:[^']|'')*')?")
+_PLAIN = re.compile(rf"\s*{_PLAIN_TERM}(?:\s+(?:AND|OR)\s+{_PLAIN_TERM})*\s*", re.IGNORECASE)
+
+
+def _plain_predicate(where: str) -> bool:
+    """Whether ``where`` is only columns tested for NULL (TRUE, FALSE), boolean columns and columns compared with
+    a quoted literal, joined by AND/OR: every engine takes that in an index (the literal takes the column's type
+    when the statement is parsed, and compares by the type's own immutable operator), so the engine is not asked
+    and a soft-delete filter opens no second connection. Anything else (a function, a cast, a number, which may
+    be cast: money's is STABLE) is asked.
+
+    >>> [_plain_predicate(p) for p in ("deleted_at IS NULL", "status <> 'void' AND NOT archived",
+    ...  "created_at > now()", "amount > 5", "created_at > '2026-01-01'::date", "a = b", "x IS NOT TRUE",
+    ...  "x = 'a' AND CURRENT_TIMESTAMP IS NOT NULL", '"current_date" IS NULL', "current_datum = 'x'")]
+    [True, True, False, False, False, False, True, False, True, True]
+    """
+    return _PLAIN.fullmatch(where) is not None
+
+
 def concurrently(info: TableInfo) -> str:
     """``CONCURRENTLY `` for a PostgreSQL index that can be built without blocking writes; nothing on other
     engines, nor on a partitioned table, where PostgreSQL refuses it (``index_caveat`` says so)."""
@@ -1026,6 +1160,19 @@ def index_caveat(info: TableInfo) -> str:
     return ("; the table is partitioned, where PostgreSQL refuses CONCURRENTLY: it blocks writes while it builds "
             "(or build it CONCURRENTLY on each partition and ATTACH PARTITION each to an index created ON ONLY "
             "the table)") if info.partitioned else ""
+
+
+def where_index_caveat(info: TableInfo) -> str:
+    """What a person must know of a recommended index under --where: not partial, because the engine refuses the
+    predicate in an index, or partial on a predicate the engine could not be asked about."""
+    if not info.where or info.where_index is None:
+        return ""
+    if info.where_index.refused:
+        return (f"; not partial on --where {info.where}: {info.where_index.reason} (an index on every row serves "
+                "the scan as well)")
+    return (f"; partial on --where, which the engine could not be asked to take in an index "
+            f"({info.where_index.reason}): it refuses a function there that is not IMMUTABLE (deterministic, on "
+            "SQLite), such as now()")
 
 
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:

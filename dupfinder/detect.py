@@ -284,7 +284,9 @@ def recommended_index_sql(dialect: sa.Dialect, info: TableInfo, spec: TableSpec)
     columns = [*spec.keys, spec.ts]
     name = index_name([info.name, *columns])
     # under --where the scan reads only those rows: an index on them alone (as migration.sql's unique one is)
-    partial = f" WHERE {info.where}" if info.where and dialect.name in ("postgresql", "sqlite") else ""
+    # (not where the engine refuses the predicate in an index: connect.where_index_caveat says so)
+    partial = (f" WHERE {info.where}" if info.where and dialect.name in ("postgresql", "sqlite")
+               and not (info.where_index and info.where_index.refused) else "")
     return (f"CREATE INDEX {concurrently(info)}{quote(name)} ON {quote_table(dialect, info.name, info.sql_schema)} "
             f"({', '.join(quote(c) for c in columns)}){partial}")
 
@@ -366,9 +368,11 @@ def rows_behind_since(conn: Connection, info: TableInfo, spec: TableSpec) -> str
     bound = spec.since.astimezone(UTC).replace(tzinfo=None)
     if latest is None or not timedelta(0) < bound - latest <= timedelta(hours=BEHIND_HOURS):
         return None
-    hours = (bound - latest).total_seconds() / 3600
+    from .durations import format_seconds
+
     return (f"no row was written since the bound ({bound:%Y-%m-%d %H:%M:%S} wall time), and the newest row is "
-            f"{hours:.1f} h before it ({latest:%Y-%m-%d %H:%M:%S}): if the column holds local wall time, scan with "
+            f"{format_seconds((bound - latest).total_seconds())} before it ({latest:%Y-%m-%d %H:%M:%S}): if the "
+            "column holds local wall time, scan with "
             "--timezone ZONE (the writer's zone; `timezone` in the TOML), or this check reads nothing and passes")
 
 

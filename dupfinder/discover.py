@@ -29,11 +29,13 @@ from .connect import (
     check_timestamp_column,
     check_where,
     first_line,
+    index_predicate,
     introspect,
     read_only,
     recovery_conflict,
     standby_state,
     table_names,
+    where_index_caveat,
 )
 from .detect import read_from
 from .errors import ColumnNotFound, QueryFailed, UsageError
@@ -115,6 +117,9 @@ class Proposal:
     index_where: str | None = None  # where to run ``index``: on a hot standby, the primary
     where: str | None = None  # discover --where: only the rows matching it were measured (and the scan reads)
     searched: str | None = None  # how many sets of 3-4 columns were measured, when the bound cut the search
+    # under --where: why ``index`` is not partial on it (the engine refuses it in an index: now() is not IMMUTABLE),
+    # or that the engine could not be asked (a hot standby takes no temporary table)
+    index_note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
@@ -122,13 +127,15 @@ class Proposal:
                 "skipped": self.skipped, "index": self.index, "window": self.window, "identity": self.identity,
                 **({"index_where": self.index_where} if self.index_where else {}),
                 **({"where": self.where} if self.where else {}),
-                **({"searched": self.searched} if self.searched else {})}
+                **({"searched": self.searched} if self.searched else {}),
+                **({"index_note": self.index_note} if self.index_note else {})}
 
     @property
     def index_advice(self) -> str:
         """The index line a person reads (the text output, the TOML comment): where to run it too."""
         where = f"; {self.index_where}" if self.index_where else ""
-        return f"no index starts with this key, so every scan sorts the table's keys: {self.index}{where}"
+        return (f"no index starts with this key, so every scan sorts the table's keys: {self.index}"
+                f"{'; ' + self.index_note if self.index_note else ''}{where}")
 
 
 def discover(url: str, schemas: Sequence[str] = (), where: str | None = None,
@@ -177,7 +184,7 @@ def _borrowed(conn: Connection, empty: Proposal, name: str, named: list[tuple[st
         return empty
     return Proposal(info.qualified_name, ts, keys, f"the table is empty: the key {count:,} of the "
                     f"{sum(votes.values()):,} other {name} tables discovered got", EMPTY,
-                    index=_missing_index(conn, info, keys, ts), identity=_identity_missing(info), where=empty.where)
+                    **_missing_index(conn, info, keys, ts), identity=_identity_missing(info), where=empty.where)
 
 
 def matching_schemas(names: Sequence[str], patterns: Sequence[str], dialect: str | None = None) -> list[str]:
@@ -465,7 +472,7 @@ def _propose(conn: Connection, info: TableInfo, ts: str, max_combinations: int =
     best = measure(ranked[0])
     return Proposal(info.qualified_name, ts, best.columns, _evidence(best), rows_read,
                     [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]],
-                    index=_missing_index(conn, info, best.columns, ts), window=_window_for(best),
+                    **_missing_index(conn, info, best.columns, ts), window=_window_for(best),
                     identity=_identity_missing(info), where=info.where, searched=searched)
 
 
@@ -576,17 +583,22 @@ def _identity_missing(info: TableInfo) -> str | None:
             "columns that identify a row; add ids = [...] naming them and uncomment the entry")
 
 
-def _missing_index(conn: Connection, info: TableInfo, keys: tuple[str, ...], ts: str) -> str | None:
-    """The CREATE INDEX a scan of the proposed key would want, when no index starts with the key: without one
-    every scan sorts all the keys of the table (with it PostgreSQL reads them in order; see detect.key_index).
-    None where an index exists or does not serve the scan (DuckDB, Spark, ClickHouse)."""
+def _missing_index(conn: Connection, info: TableInfo, keys: tuple[str, ...], ts: str) -> dict[str, str | None]:
+    """The CREATE INDEX a scan of the proposed key would want (``index``), when no index starts with the key:
+    without one every scan sorts all the keys of the table (with it PostgreSQL reads them in order; see
+    detect.key_index). None where an index exists or does not serve the scan (DuckDB, Spark, ClickHouse). Under
+    --where it is partial on the predicate where the engine takes that in an index (``index_note`` says why not)."""
     from .config import table_spec
     from .detect import INDEXED_ENGINES, key_index, recommended_index_sql
 
     if info.view or conn.dialect.name not in INDEXED_ENGINES:
-        return None
+        return {"index": None}
     spec = table_spec(table=info.qualified_name, keys=list(keys), ts=ts)
-    return None if key_index(conn, info, spec) else recommended_index_sql(conn.dialect, info, spec)
+    if key_index(conn, info, spec):
+        return {"index": None}
+    info = dataclasses.replace(info, where_index=index_predicate(conn, info, info.where))
+    return {"index": recommended_index_sql(conn.dialect, info, spec),
+            "index_note": where_index_caveat(info).removeprefix("; ") or None}
 
 
 def _slice_start(conn: Connection, table: str, ts: str, total: int, where: str | None = None):

@@ -102,25 +102,29 @@ def parse_since(text: str, now: datetime | None = None, what: str = "--since") -
     return moment
 
 
-def format_seconds(seconds: float) -> str:
-    """Render a gap for people: ``412 ms``, ``3.2 s``, ``15 µs``.
+# the units a duration is said in, each with its size in seconds, the decimals shown and the value at which the
+# next unit takes over: "0.0 h" said a row a minute old, "60.0 s" a gap just under a minute, "72.0 h" three days
+_SCALES = ((1e-6, "µs", 0, 1000), (1e-3, "ms", 0, 1000), (1.0, "s", 1, 60), (60.0, "min", 1, 60),
+           (3600.0, "h", 1, 24))  # then days, without a limit
 
-    >>> format_seconds(0.412)
-    '412 ms'
-    >>> format_seconds(0.000015)
-    '15 µs'
-    >>> format_seconds(75)
-    '1.2 min'
+
+def format_seconds(seconds: float) -> str:
+    """Render a duration for people in the unit that reads naturally at its scale: ``412 ms``, ``3.2 s``,
+    ``15 µs``, ``1.2 min``, ``4.8 h``, ``3.0 d``. The unit is chosen after rounding, so a value never shows as
+    the next unit's worth of this one (59.97 s is ``1.0 min``, not ``60.0 s``) nor as zero of a large unit.
+
+    >>> format_seconds(0.412), format_seconds(0.000015), format_seconds(75), format_seconds(59.97)
+    ('412 ms', '15 µs', '1.2 min', '1.0 min')
+    >>> format_seconds(61), format_seconds(17_280), format_seconds(3 * 86400), format_seconds(-2.5)
+    ('1.0 min', '4.8 h', '3.0 d', '-2.5 s')
     """
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+    if seconds < 0:
+        return "-" + format_seconds(-seconds)
+    for size, unit, digits, next_at in _SCALES:
+        shown = f"{seconds / size:.{digits}f}"
+        if float(shown) < next_at:
+            return f"{shown} {unit}"
+    return f"{seconds / 86400:.1f} d"
 
 
 _MEMORY = re.compile(r"^\s*(\d+)\s*(kB|MB|GB)\s*$", re.IGNORECASE)

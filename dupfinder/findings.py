@@ -228,6 +228,9 @@ def table_dict(t: TableResult, on_demand: bool = False, kept_rows: int = 0) -> d
         **({"ignored_columns": list(spec.ignore)} if spec.ignore else {}),  # --ignore: left out of the comparison
         "since": _since_text(spec, t.ts_timezone_aware),
         **({"where": spec.where} if spec.where else {}),  # --where: only the rows matching it were read
+        # what the engine said when it refused --where as an index predicate: migration.sql holds the table back
+        **({"where_not_indexable": info.where_index.reason} if info.where_index and info.where_index.refused
+           else {}),
         **({"scan_seconds": round(t.scan_seconds, 3)} if t.scan_seconds is not None else {}),
         "time_range": {"first": iso_timestamp(t.stats.first_ts), "last": iso_timestamp(t.stats.last_ts)},
         "writer_columns": [{"role": w.role, "column": w.column, "reason": w.reason, "trusted": w.trusted}

@@ -247,6 +247,17 @@ def evaluate(doc: dict[str, Any], gates: tuple[Gate, ...] = (), baseline: Baseli
 
 # --- short outputs --------------------------------------------------------------------------------------
 
+def since_notes(table: dict[str, Any]) -> list[str]:
+    """The notes of a findings table that say how its --since bound was read (the zone of a column without one)
+    and what the scan lacked to read only the recent rows: each of them names --since (detect.column_since,
+    connect.since_advice), and no other note does.
+
+    >>> since_notes({"notes": ["--since on a column without time zone: ...", "a view: no row id"]})
+    ['--since on a column without time zone: ...']
+    """
+    return [n for n in table.get("notes") or () if "--since" in n]
+
+
 def summary_dict(doc: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
     """A small JSON for pipelines: the verdict, the gates, and per table the counts (no rows)."""
     return {
@@ -265,7 +276,10 @@ def summary_dict(doc: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
             {"table": t.table, "rows_scanned": src.get("rows_scanned"), "clusters_found": len(src.get("clusters", [])),
              **({"known_clusters": t.known_clusters} if verdict.baseline else {}),
              **t.counts, "mechanisms": t.mechanisms, "failed": t.failed, "reasons": list(t.reasons),
-             **({"warnings": list(src["warnings"])} if src.get("warnings") else {})}
+             **({"warnings": list(src["warnings"])} if src.get("warnings") else {}),
+             # a --since check's bound as the column read it and how it was read (which zone, which index is
+             # missing): without them a passing check did not say what "since" it checked
+             **({"since": src["since"], "since_notes": since_notes(src)} if src.get("since") else {})}
             for t, src in zip(verdict.tables, doc["tables"], strict=True)
         ],
     }

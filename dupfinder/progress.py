@@ -10,6 +10,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .durations import format_seconds
+
 
 def statement_label(sql: str, width: int = 60) -> str:
     """A one-line name for a statement: its first words, comments and blank space squeezed out.
@@ -45,15 +47,16 @@ class ScanProgress:
             self.finished.append((table, rows, max(time.monotonic() - self.table_started, 1e-6)))
 
     def line(self) -> str:
-        """``events: finding clusters · 12,345 rows/s · running WITH candidate_keys … for 3 s``."""
+        """``events: finding clusters · 12,345 rows/s · running WITH candidate_keys … for 3.0 s``."""
         with self._lock:
             parts = [f"{self.table}: {self.phase}"] if self.table else []
             done = [f for f in self.finished if f[0] == self.table]
             if done:
                 _, rows, seconds = done[-1]
-                parts.append(f"{rows:,} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
+                parts.append(f"{rows:,} rows in {format_seconds(seconds)} ({rows / seconds:,.0f} rows/s)")
             if self.statement:
-                parts.append(f"running {self.statement} for {time.monotonic() - self.statement_started:.0f} s")
+                parts.append(f"running {self.statement} for "
+                             f"{format_seconds(time.monotonic() - self.statement_started)}")
             return " · ".join(parts)
 
     # SQLAlchemy cursor events, on every engine while listening

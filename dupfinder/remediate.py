@@ -900,8 +900,11 @@ def live_rows(table: dict[str, Any]) -> str | None:
     return f"{ident(dialect, column)} IS NULL" if column and dialect.name in PARTIAL_INDEX else None
 
 
-def filtered_migration(dialect: str) -> str:
-    """What migration.sql offers after a scan filtered with --where, said in the scan's notes and on stderr."""
+def filtered_migration(dialect: str, refused: str | None = None) -> str:
+    """What migration.sql offers after a scan filtered with --where, said in the scan's notes and on stderr;
+    ``refused``: what the engine said when it refused the predicate in an index (findings' where_not_indexable)."""
+    if refused:
+        return f"migration.sql holds the table back: the unique index cannot be partial on it ({refused})"
     if dialect in PARTIAL_INDEX:
         return "migration.sql makes the unique index partial on it (rows outside it may repeat a key)"
     return f"{dialect} has no partial unique index, so migration.sql holds the table back"
@@ -912,7 +915,8 @@ def _unique_among(table: dict[str, Any]) -> str | None:
     (None on an engine without partial indexes), else the rows a soft-deleting application keeps unique."""
     if table.get("where"):
         dialect = dialect_for(table.get("dialect", "sqlite"))
-        return check_predicate(table["where"]) if dialect.name in PARTIAL_INDEX else None
+        return check_predicate(table["where"]) if dialect.name in PARTIAL_INDEX and not table.get(
+            "where_not_indexable") else None
     return live_rows(table)
 
 
@@ -959,8 +963,12 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
         deleted, where = soft_delete_column(t), _unique_among(t)
         if t.get("where") and not where:
             held.append(comment_text(t["table"]))
+            cannot = (f"the unique index cannot be partial on it ({comment_text(t['where_not_indexable'])}: a "
+                      "predicate such as created_at > now() - interval '30 days' moves with the clock; a fixed "
+                      "bound, created_at > '2026-10-25', does not)" if t.get("where_not_indexable")
+                      else "this engine has no partial unique index")
             body.append(f"-- table {comment_text(t['table'])}: not migrated: the scan read only the rows where "
-                        f"{comment_text(t['where'])} (--where), and this engine has no partial unique index; a UNIQUE "
+                        f"{comment_text(t['where'])} (--where), and {cannot}; a UNIQUE "
                         "key over every row would refuse the rows outside it that share a key\n")
             continue
         if deleted and not where:

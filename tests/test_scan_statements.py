@@ -293,3 +293,38 @@ def test_the_key_collations_are_read_once_with_the_tables_shape(pg_url):
     detection = [s for _, s in seen if "key_groups AS" in s]
     assert len(detection) == 2 and all('GROUP BY t.k COLLATE "C", t.n' in s for s in detection), detection
     assert table.info.bytewise_columns == ("k", "host")
+
+
+CATALOG = {"postgresql": r"\bpg_(catalog|class|attribute|constraint|index|namespace)\b",
+           "sqlite": r"\bPRAGMA\b|\bsqlite_(master|schema)\b", "duckdb": r"\binformation_schema\b|\bduckdb_\w+\("}
+
+
+def test_a_filtered_scan_reads_each_tables_shape_once(any_url):
+    """--where was checked on the table before any table was read, on a shape read for the check, and the
+    scan's loop read the same shape again: 14 catalog statements on PostgreSQL where an unfiltered scan sends 9
+    (the shape statement, the inspector's columns and indexes twice), 23 for 14 on SQLite, 8 for 4 on DuckDB. The
+    check now uses the shape the loop reads: a filtered scan sends the catalog statements an unfiltered one does,
+    and PostgreSQL's shape statement once."""
+    import re
+
+    from dupfinder import api
+    from dupfinder.config import ScanOptions
+
+    engine = sa.create_engine(any_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS ev")
+        conn.exec_driver_sql("CREATE TABLE ev (id int PRIMARY KEY, k int, ts timestamp, deleted_at timestamp)")
+        conn.exec_driver_sql("INSERT INTO ev VALUES (1, 1, '2026-11-03 02:00:00', NULL), "
+                             "(2, 1, '2026-11-03 02:00:00.3', NULL), (3, 2, '2026-11-03 02:00:09', NULL)")
+    engine.dispose()
+    dialect = sa.make_url(any_url).get_backend_name()
+    read = {}
+    for where in (None, "deleted_at IS NULL"):
+        spec = table_spec(table="ev", keys=["k"], ts="ts", where=where)
+        with statements() as seen:
+            result = api.scan(ScanOptions(url=any_url, tables=(spec,)))
+        assert [len(c.rows) for c in result.tables[0].clusters] == [2]
+        read[where] = [s for _, s in seen if re.search(CATALOG[dialect], s)]
+    assert len(read["deleted_at IS NULL"]) == len(read[None]) > 0, (read["deleted_at IS NULL"], read[None])
+    if dialect == "postgresql":
+        assert sum("collisdeterministic" in s for s in read["deleted_at IS NULL"]) == 1

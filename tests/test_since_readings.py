@@ -123,3 +123,33 @@ def test_a_since_check_reading_nothing_behind_local_wall_times_warns_on_stderr(d
     assert json.loads(silent.stdout)["tables"][0]["warnings"][0].startswith("no row was written since the bound")
     assert found.exit_code == 1 and "warning" not in found.stderr, found.output
     assert "warning" not in old.stderr  # rows read: nothing to warn about
+
+
+def test_summary_says_how_the_since_bound_was_read_as_the_text_does(db_url):
+    """--format summary gave the counts of a --since check but not its bound nor the notes on how the bound was
+    read (which zone, the index it lacked): the text showed them, a CI job reading the summary could not."""
+    import json
+
+    from click.testing import CliRunner
+
+    from dupfinder.cli import main
+
+    wall = datetime.now(ZoneInfo("America/New_York")).replace(tzinfo=None, microsecond=0) - timedelta(minutes=25)
+    make_table(db_url, "ev", [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                              sa.Column("k", sa.String(5)), sa.Column("ts", ts_type())],
+               [{"id": 1, "k": "a", "ts": wall}, {"id": 2, "k": "a", "ts": wall + timedelta(seconds=0.3)}])
+    since = (datetime.now(ZoneInfo("UTC")) - timedelta(hours=2)).isoformat()  # one bound for the three runs
+    args = ["scan", db_url, "--table", "ev", "--key", "k", "--ts", "ts", "--since", since,
+            "--timezone", "America/New_York"]
+    text = CliRunner().invoke(main, args)
+    summary = CliRunner().invoke(main, [*args, "--format", "summary"])
+    full = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert text.exit_code == summary.exit_code == full.exit_code == 1, (text.output, summary.output)
+    table = json.loads(summary.stdout)["tables"][0]
+    assert table["since"] == json.loads(full.stdout)["tables"][0]["since"]
+    assert datetime.fromisoformat(table["since"]) <= wall  # the New York reading of the bound: the earlier one
+    read = [n for n in table["since_notes"] if "the scan starts at the earlier reading" in n]
+    assert len(read) == 1 and "(the bound in America/New_York)" in read[0], table
+    advice = [n for n in table["since_notes"] if n.startswith("no index starts with ts")]
+    assert len(advice) == 1, table  # neither engine's table has an index on ts
+    assert all(f"note: {n}" in text.stdout for n in table["since_notes"])  # as the text says them

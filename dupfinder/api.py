@@ -440,8 +440,9 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
                                  "'2026-10-25', not now() - interval '30 days'), or migrate without --where once "
                                  "every row is unique")
             if warn and said:
-                warn(f"whether {conn.dialect.name} takes --where {where!r} in an index could not be asked "
-                     f"({said.reason}): it refuses a function there that is not IMMUTABLE, such as now()")
+                warn(f"whether {conn.dialect.name} takes --where {where!r} in an index was not checked "
+                     f"({said.reason}): it refuses a function, operator or cast there that is not IMMUTABLE, such "
+                     "as now() or a timestamptz compared with a date")
         elif warn and (deleted := soft_delete_column((c.name, c.type) for c in info.columns)):
             warn(f"{info.qualified_name} soft-deletes its rows ({deleted}): a UNIQUE constraint over every row "
                  "refuses a row created again after a soft delete; for uniqueness among the rows not deleted, "

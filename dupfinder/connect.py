@@ -1066,64 +1066,80 @@ def since_advice(dialect: sa.Dialect, info: TableInfo, ts: str) -> str | None:
 class IndexPredicate(NamedTuple):
     """What the engine said of --where as an index's predicate when it did not simply take it."""
 
-    refused: bool  # True: the engine refused it (``reason`` is what it said); False: it could not be asked
+    refused: bool  # True: the engine refused it (``reason`` is what it said); False: not checked (``reason``: why)
     reason: str
 
 
 def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> IndexPredicate | None:
-    """Ask the engine whether it takes ``where`` as the predicate of an index on the table: None when it does
-    (or has no partial index, or there is no ``where``), else why not.
+    """Whether the engine takes ``where`` as the predicate of an index on the table: None when it does (or has no
+    partial index, or there is no ``where``), else why not, or why it could not be told.
 
     PostgreSQL refuses a predicate calling a function not marked IMMUTABLE, SQLite one calling a non-deterministic
     function, so the partial CREATE INDEX discover and the scan advised under ``--where created_at > now() -
-    interval '30 days'`` (and migration.sql's unique index) failed on production. Reading pg_proc for the
-    functions a predicate names misses what no name shows (``created_at > '2026-01-01'::date`` on a timestamptz
-    compares through a STABLE cast and is refused too), so the engine is asked, with its own CREATE INDEX:
-    PostgreSQL on an empty temporary table of the table's columns (``LIKE``) in a transaction of its own on a
-    second connection, rolled back (the scan's read-only transaction takes no temporary table); nothing of the
-    user's is written, and no row is read or evaluated. SQLite on one row of NULLs in a table of the same columns
-    in a scratch in-memory database (it refuses ``datetime('now')`` only when evaluating it, so a 'now' behind a
-    condition that row fails goes unseen). A refusal by the CREATE INDEX is the engine's answer; a failure before
-    it (a hot standby, no TEMP privilege) leaves the question open (``refused`` False)."""
+    interval '30 days'`` (and migration.sql's unique index) failed on production.
+
+    PostgreSQL is read, not asked: its only exact answer is a CREATE INDEX, which needs a table to build on, and
+    a scan never writes (design.md: one READ ONLY transaction; an empty temporary copy of the table, rolled back,
+    was tried and dropped for that reason: a DBA logging DDL saw a "read-only" tool create tables). SQL's clock
+    and session functions (``now()``'s spellings CURRENT_TIMESTAMP, CURRENT_DATE, LOCALTIMESTAMP ...) and a
+    function every overload of which pg_proc marks not IMMUTABLE are refused for certain (``refused``); anything
+    else that is no plain predicate (``_plain_predicate``: casts, operators, functions some overload of which is
+    IMMUTABLE) is left open (``refused`` False): ``created_at > '2026-01-01'::date`` on a timestamptz compares
+    through a STABLE cast no name shows. SQLite is asked on one row of NULLs in a scratch in-memory database (not
+    the user's; it refuses ``datetime('now')`` only when evaluating it, so a 'now' behind a condition that row
+    fails goes unseen)."""
     from .config import check_predicate
     from .sqltemplates import quote_table, render_sql
 
     where = check_predicate(where)  # one expression, nothing that could end the statement: it runs below
     if not where or info.dialect not in ("postgresql", "sqlite") or not info.columns or _plain_predicate(where):
         return None
+    if info.dialect == "postgresql":
+        return _postgresql_predicate(conn, where)
     ctx = {"table": quote_table(conn.dialect, info.name, info.sql_schema), "columns": list(info.column_names),
            "where": where}
-    if info.dialect == "sqlite":
-        import sqlite3
+    import sqlite3
 
-        scratch = sqlite3.connect(":memory:")
-        try:
-            for part in ("table", "row", "index"):
-                scratch.execute(render_sql("index_predicate.sql.j2", conn.dialect, part=part, **ctx))
-        except sqlite3.Error as err:  # "non-deterministic ... prohibited in partial index WHERE clauses", ...
-            said = re.search(r"prohibited|non-deterministic", str(err))
-            return IndexPredicate(bool(said), f"SQLite refuses it in an index: {err}" if said else str(err))
-        finally:
-            scratch.close()
-        return None
+    scratch = sqlite3.connect(":memory:")
     try:
-        with conn.engine.connect() as probe:
-            done = probe.begin()
-            try:
-                probe.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
-                probe.exec_driver_sql("SET LOCAL statement_timeout = '30s'")
-                probe.exec_driver_sql(render_sql("index_predicate.sql.j2", conn.dialect, part="table", **ctx))
-            except exc.DBAPIError as err:
-                return IndexPredicate(False, first_line(err))
-            try:
-                probe.exec_driver_sql(render_sql("index_predicate.sql.j2", conn.dialect, part="index", **ctx))
-            except exc.DBAPIError as err:
-                return IndexPredicate(True, f"PostgreSQL refuses it in an index: {first_line(err)}")
-            finally:
-                done.rollback()
-    except exc.DBAPIError as err:
-        return IndexPredicate(False, first_line(err))
+        for part in ("table", "row", "index"):
+            scratch.execute(render_sql("index_predicate.sql.j2", conn.dialect, part=part, **ctx))
+    except sqlite3.Error as err:  # "non-deterministic ... prohibited in partial index WHERE clauses", ...
+        said = re.search(r"prohibited|non-deterministic", str(err))
+        return IndexPredicate(bool(said), f"SQLite refuses it in an index: {err}" if said else str(err))
+    finally:
+        scratch.close()
     return None
+
+
+_LITERAL = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")  # string literals and quoted names
+_CALLED = re.compile(r"(?<![A-Za-z0-9_$.])([A-Za-z_][A-Za-z0-9_$]*)\s*\(")
+# words followed by "(" that are SQL's syntax, not functions pg_proc holds under that name
+_SYNTAX = frozenset({"and", "or", "not", "in", "exists", "any", "all", "some", "array", "row", "values", "cast",
+                     "coalesce", "nullif", "greatest", "least", "is", "between", "like", "ilike", "similar", "case",
+                     "when", "then", "else", "end", "interval", "distinct", "from"})
+REFUSED = "functions in index predicate must be marked IMMUTABLE"  # PostgreSQL's own words for it
+
+
+def _postgresql_predicate(conn: Connection, where: str) -> IndexPredicate:
+    """``index_predicate`` on PostgreSQL, by the catalog (pg_proc) and SQL's own clock words, in the scan's
+    read-only transaction."""
+    from .sqltemplates import render_sql
+
+    bare = _LITERAL.sub("''", where)
+    clock = re.search(rf"(?<![A-Za-z0-9_$]){_NILADIC}(?![A-Za-z0-9_$])", bare, re.IGNORECASE)
+    if clock:
+        return IndexPredicate(True, f"PostgreSQL refuses it in an index: {REFUSED}, and {clock.group(0).upper()} "
+                                    "is not (it reads the transaction's clock or the session)")
+    names = sorted({n.lower() for n in _CALLED.findall(bare)} - _SYNTAX)
+    mutable = conn.execute(sa.text(render_sql("index_predicate.sql.j2", conn.dialect, part="volatility")),
+                           {"names": names}).scalars().all() if names else []
+    if mutable:
+        called = " and ".join(f"{n}()" for n in mutable)
+        return IndexPredicate(True, f"PostgreSQL refuses it in an index: {REFUSED}, and {called} "
+                                    f"{'is' if len(mutable) == 1 else 'are'} not")
+    return IndexPredicate(False, "a read-only scan cannot ask PostgreSQL without creating a table, and this "
+                                 "predicate holds a cast, an operator or a function it may refuse there")
 
 
 # a column's name; not SQL's functions written without parentheses (current_timestamp is STABLE)
@@ -1164,15 +1180,16 @@ def index_caveat(info: TableInfo) -> str:
 
 def where_index_caveat(info: TableInfo) -> str:
     """What a person must know of a recommended index under --where: not partial, because the engine refuses the
-    predicate in an index, or partial on a predicate the engine could not be asked about."""
+    predicate in an index, or partial on a predicate that was not checked."""
     if not info.where or info.where_index is None:
         return ""
     if info.where_index.refused:
         return (f"; not partial on --where {info.where}: {info.where_index.reason} (an index on every row serves "
                 "the scan as well)")
-    return (f"; partial on --where, which the engine could not be asked to take in an index "
-            f"({info.where_index.reason}): it refuses a function there that is not IMMUTABLE (deterministic, on "
-            "SQLite), such as now()")
+    return (f"; partial on --where, which was not checked ({info.where_index.reason}): the engine refuses a "
+            "function, operator or cast there that is not IMMUTABLE (deterministic, on SQLite), such as now() or a "
+            "timestamptz compared with a date; if CREATE INDEX says so, leave the WHERE out (an index on every row "
+            "serves the scan as well)")
 
 
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:

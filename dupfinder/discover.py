@@ -118,7 +118,7 @@ class Proposal:
     where: str | None = None  # discover --where: only the rows matching it were measured (and the scan reads)
     searched: str | None = None  # how many sets of 3-4 columns were measured, when the bound cut the search
     # under --where: why ``index`` is not partial on it (the engine refuses it in an index: now() is not IMMUTABLE),
-    # or that the engine could not be asked (a hot standby takes no temporary table)
+    # or that it was not checked (a cast or operator PostgreSQL may refuse there: connect.index_predicate)
     index_note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:

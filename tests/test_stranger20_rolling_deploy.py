@@ -112,3 +112,42 @@ def test_discover_leaves_the_release_column_out_of_the_proposed_key(pg_url, tmp_
     table = {t["table"]: t for t in json.loads(scan.stdout)["tables"]}["invoices"]
     assert {c["key"]["customer_id"] for c in table["clusters"]} == set(doubled)
 
+
+
+def _scan_with_writers(url: str) -> dict:
+    out = CliRunner().invoke(main, ["scan", url, "--table", "invoices", "--key", "customer_id", "--key",
+                                    "billing_period", "--ts", "created_at", "--writer", "host=pod_name",
+                                    "--writer", "version=app_version", "--format", "json"])
+    assert out.exit_code == 1, out.output
+    return json.loads(out.stdout)["tables"][0]
+
+
+def test_one_rolling_deploy_is_one_incident_whatever_pods_it_churned_through(pg_url):
+    """Incidents group clusters by their hosts, versions and apps. A rolling deploy's overlap pairs every old pod
+    with every new one: two and two pods made four incidents with the same sentence ("Releases 1.4.2 and 1.5.0
+    both ran the job during a deploy", 63, 61, 68 and 60 keys on a 40 s overlap), each with the same fixes,
+    where a person reads one deploy. A deploy overlap's incident is now its releases; the pods are its writers."""
+    doubled = _rolling_deploy(pg_url)
+    table = _scan_with_writers(pg_url)
+    assert {c["key"]["customer_id"] for c in table["clusters"]} == set(doubled)
+    assert {c["mechanism"] for c in table["clusters"]} == {"deploy_overlap"}
+    pods = {c["rows"][i]["writer"]["host"] for c in table["clusters"] for i in (0, 1)}
+    assert len(pods) >= 3, pods  # the race went through more than one pair of pods
+    [incident] = table["incidents"]
+    assert incident["clusters"] == len(doubled)
+    assert {w["host"] for w in incident["writers"]} == pods
+
+
+def test_the_deploy_fix_names_a_strategy_that_stops_the_overlap(pg_url):
+    """The fix said "`maxSurge: 0` for the scheduler's Deployment". With more than one replica a rolling update
+    under maxSurge 0 still runs old and new pods side by side (it replaces maxUnavailable pods at a time, and
+    Kubernetes refuses maxSurge and maxUnavailable both 0): here, two old and two new pods. `strategy: Recreate`
+    stops every old pod before a new one starts. And these pods held an advisory lock, one per release (the new
+    release renamed it): a lock is a singleton only when every release takes the same one."""
+    _rolling_deploy(pg_url)
+    incident = _scan_with_writers(pg_url)["incidents"][0]
+    assert incident["mechanism"] == "deploy_overlap", incident
+    first, singleton = incident["recommendations"][:2]
+    assert "Recreate" in first, first
+    assert "maxSurge: 0` for" not in first, first
+    assert "every release" in singleton, singleton

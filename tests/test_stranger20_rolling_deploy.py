@@ -12,10 +12,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from sqlrun import apply_sql
 
 from dupfinder.cli import main
 
@@ -30,17 +31,29 @@ CREATE TABLE invoices (id uuid NOT NULL DEFAULT gen_random_uuid(), customer_id t
 CREATE TABLE invoices_past PARTITION OF invoices FOR VALUES FROM ('2000-01-01') TO ('2026-11-01');
 CREATE TABLE invoices_2026_11 PARTITION OF invoices FOR VALUES FROM ('2026-11-01') TO ('2026-12-01');
 CREATE TABLE invoices_later PARTITION OF invoices FOR VALUES FROM ('2026-12-01') TO ('2100-01-01');
+CREATE TABLE invoice_lines (id bigserial PRIMARY KEY, invoice_id uuid NOT NULL, invoice_created_at timestamptz NOT NULL,
+                            description text NOT NULL, amount numeric(12,2) NOT NULL,
+                            FOREIGN KEY (invoice_id, invoice_created_at) REFERENCES invoices (id, created_at));
 """
 
-# one pod: poll the oldest pending job under its release's lock, check, insert, render, mark done
+# one pod: poll the oldest pending job under its release's lock, check, insert, render, mark done. The rollout
+# is paced by what the database shows, as Kubernetes paces it by readiness, so a loaded machine changes the
+# timing but not the overlap: new pods start once the old ones wrote 10 invoices, old pods stop (SIGTERM) once
+# the new ones wrote 15
 POD = r"""
 import json, random, sys, time, zlib, psycopg
-dsn, pod, version, start, stop = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
-lock = zlib.crc32(("invoice-run" if version == "1.4.2" else "invoicer.billing.run").encode())
+dsn, pod, version = sys.argv[1], sys.argv[2], sys.argv[3]
+old = version == "1.4.2"
+lock = zlib.crc32(("invoice-run" if old else "invoicer.billing.run").encode())
 rnd = random.Random(pod)
-time.sleep(max(0.0, start - time.time()))
-with psycopg.connect(dsn) as conn:
-    while time.time() < stop:
+
+def written(conn, release):
+    return conn.execute("SELECT count(*) FROM invoices WHERE app_version = %s", (release,)).fetchone()[0]
+
+with psycopg.connect(dsn, autocommit=True) as watch, psycopg.connect(dsn) as conn:
+    while not old and written(watch, "1.4.2") < 10:
+        time.sleep(0.02)
+    while not (old and written(watch, "1.5.0") >= 15):
         with conn.transaction():
             cur = conn.cursor()
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
@@ -54,7 +67,11 @@ with psycopg.connect(dsn) as conn:
                 cur.execute("INSERT INTO invoices (customer_id, billing_period, amount, job_id, pod_name, "
                             "app_version) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
                             (job[1], job[2], job[3], job[0], pod, version))
-                print(json.dumps({"key": job[1], "version": version, "id": str(cur.fetchone()[0])}), flush=True)
+                invoice = cur.fetchone()[0]
+                cur.execute("INSERT INTO invoice_lines (invoice_id, invoice_created_at, description, amount) "
+                            "SELECT id, created_at, d, amount / 2 FROM invoices, (VALUES ('plan'), ('usage')) AS v(d) "
+                            "WHERE id = %s", (invoice,))
+                print(json.dumps({"key": job[1], "version": version, "id": str(invoice)}), flush=True)
             time.sleep(rnd.uniform(0.02, 0.05))  # render the PDF, send it
             cur.execute("UPDATE jobs SET status = 'done' WHERE id = %s", (job[0],))
 """
@@ -65,8 +82,8 @@ def _libpq(url: str) -> str:
 
 
 def _rolling_deploy(url: str, jobs: int = 90) -> dict[str, set[str]]:
-    """Two old pods from t=0 to t=1.6 s, two new pods from t=0.6 s until the queue is empty: about a second of
-    overlap, real processes, real timing. Returns each key's versions as the writers logged them."""
+    """Two old pods, then two new pods, overlapping until the new ones wrote 15 invoices; the new pods drain the
+    queue. Real processes, real timing. Returns the versions of each key the pods logged writing twice."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql(SCHEMA)
@@ -74,11 +91,10 @@ def _rolling_deploy(url: str, jobs: int = 90) -> dict[str, set[str]]:
             conn.exec_driver_sql("INSERT INTO jobs (customer_id, billing_period, amount) VALUES (%s, '2026-11', %s)",
                                  (f"C-{n:05d}", f"{10 + n}.50"))
     engine.dispose()
-    t0 = time.time() + 1.0
-    pods = [("invoicer-7d9f8c6b5-kq2xz", "1.4.2", 0.0, 1.6), ("invoicer-7d9f8c6b5-p8m4t", "1.4.2", 0.0, 1.6),
-            ("invoicer-6b4f5d7c9-wx9rn", "1.5.0", 0.6, 30.0), ("invoicer-6b4f5d7c9-zl5vh", "1.5.0", 0.6, 30.0)]
-    procs = [subprocess.Popen([sys.executable, "-c", POD, _libpq(url), pod, version, str(t0 + a), str(t0 + b)],
-                              stdout=subprocess.PIPE, text=True) for pod, version, a, b in pods]
+    pods = [("invoicer-7d9f8c6b5-kq2xz", "1.4.2"), ("invoicer-7d9f8c6b5-p8m4t", "1.4.2"),
+            ("invoicer-6b4f5d7c9-wx9rn", "1.5.0"), ("invoicer-6b4f5d7c9-zl5vh", "1.5.0")]
+    procs = [subprocess.Popen([sys.executable, "-c", POD, _libpq(url), pod, version], stdout=subprocess.PIPE,
+                              text=True) for pod, version in pods]
     written: dict[str, set[str]] = {}
     counts: dict[str, int] = {}
     for proc in procs:
@@ -151,3 +167,94 @@ def test_the_deploy_fix_names_a_strategy_that_stops_the_overlap(pg_url):
     assert "Recreate" in first, first
     assert "maxSurge: 0` for" not in first, first
     assert "every release" in singleton, singleton
+
+
+def _tables(url: str) -> tuple[list[tuple], list[tuple]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        invoices = [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM invoices ORDER BY id")]
+        lines = [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM invoice_lines ORDER BY id")]
+    engine.dispose()
+    return invoices, lines
+
+
+def test_cleanup_re_points_the_lines_of_a_partitioned_table_and_rollback_restores_them(pg_url, pg_server, tmp_path):
+    """A partitioned table's primary key must hold its partition key, so a foreign key to it has two columns at
+    least ((invoice_id, invoice_created_at) -> (id, created_at)); cleanup.sql re-pointed only one-column
+    references and stopped on every such child ("510 row(s) of invoice_lines point at rows to delete and cannot be
+    re-pointed"): no partitioned table with child rows could be cleaned. PostgreSQL's cleanup now re-points a
+    reference to the whole primary key column by column; run for real: the copies go, every line sits under a
+    survivor, running it again deletes nothing, and rollback.sql restores both tables exactly."""
+    doubled = _rolling_deploy(pg_url)
+    out = CliRunner().invoke(main, ["scan", pg_url, "--table", "invoices", "--key", "customer_id", "--key",
+                                    "billing_period", "--ts", "created_at", "--writer", "host=pod_name",
+                                    "--writer", "version=app_version", "--out", str(tmp_path), "-q"])
+    assert out.exit_code == 1, out.output
+    invoices, lines = _tables(pg_url)
+    apply_sql(pg_url, (tmp_path / "cleanup.sql").read_text(), pg_server)
+    after, lines_after = _tables(pg_url)
+    assert len(after) == len(invoices) - len(doubled)
+    assert len({(r[1], r[2]) for r in after}) == len(after)  # one invoice per (customer_id, billing_period)
+    kept = {(r[0], r[7]) for r in after}  # (id, created_at)
+    assert len(lines_after) == len(lines) and all((r[1], r[2]) in kept for r in lines_after)
+    moved = sum(a != b for a, b in zip(lines, lines_after, strict=True))
+    assert moved == 2 * len(doubled)  # each deleted copy's two lines, now under its survivor
+    assert "nothing to delete" in apply_sql(pg_url, (tmp_path / "cleanup.sql").read_text(), pg_server)
+    apply_sql(pg_url, (tmp_path / "rollback.sql").read_text(), pg_server)
+    assert _tables(pg_url) == (invoices, lines)
+
+
+# a client posting manual invoices to one pod with a 1 s timeout, retrying after a backoff; the pod's first
+# attempt waits on a slow PDF service before it commits, so the retry's check finds nothing and both commit
+CLIENT = r"""
+import multiprocessing as mp, random, sys, time, psycopg
+dsn, pod = sys.argv[1], sys.argv[2]
+
+def attempt(customer, amount, slow):
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        cur = conn.cursor()
+        cur.execute("SELECT 1 FROM invoices WHERE customer_id = %s AND billing_period = '2026-11'", (customer,))
+        if cur.fetchone() is None:
+            cur.execute("INSERT INTO invoices (customer_id, billing_period, amount, pod_name, app_version) "
+                        "VALUES (%s, '2026-11', %s, %s, '1.5.0')", (customer, amount, pod))
+            time.sleep(slow)
+
+if __name__ == "__main__":
+    rnd = random.Random(11)
+    for i in range(6):
+        slow = rnd.uniform(1.3, 2.0) if i % 3 else 0.05
+        first = mp.Process(target=attempt, args=(f"M-{i:03d}", 20 + i, slow))
+        first.start()
+        first.join(1.0)                       # the client's timeout
+        if first.is_alive():
+            time.sleep(rnd.uniform(0.1, 0.4))  # backoff, then the same request again
+            attempt(f"M-{i:03d}", 20 + i, 0.0)
+            print(f"M-{i:03d}", flush=True)
+        first.join()
+        time.sleep(rnd.uniform(0.2, 0.8))
+"""
+
+
+@pytest.mark.xfail(reason="not fixed (attribution model, attr13): a client's retries against one pod, copies 1.2-1.8 s "
+                          "apart, are named duplicate_run at 99.6% ('find the second scheduler entry'); a "
+                          "--fail-on 'mechanism:retry>0' gate passes", strict=False)
+def test_a_clients_retries_against_one_pod_are_not_a_second_scheduler(pg_url):
+    """Measured on the 40 s rolling deploy: 3 invoices a client posted twice (1 s timeout, the pod's first attempt
+    committing 1.2-1.8 s later) were one incident `duplicate_run` at 99.6%, "invoicer-... ran the job twice ...
+    find the second scheduler entry and remove it", from "79% of the rows written then have a key written more
+    than once (+2.7)" and "a constant offset (median 1.7 s, spread 31 ms, 3 clusters) (+1.3)" although the gaps
+    ran 1.2-1.8 s. Host and version alone cannot tell a retried request from a second run of a batch; the
+    answer should be retry, or unknown with retry on its shortlist, not a confident second scheduler."""
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(SCHEMA)
+    engine.dispose()
+    done = subprocess.run([sys.executable, "-c", CLIENT, _libpq(pg_url), "invoicer-6b4f5d7c9-wx9rn"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    retried = set(done.stdout.split())
+    assert len(retried) == 4, done
+    table = _scan_with_writers(pg_url)
+    assert {c["key"]["customer_id"] for c in table["clusters"]} == retried
+    for c in table["clusters"]:
+        named = c["evidence"].get("candidates_names") or [c["mechanism"]]
+        assert c["mechanism"] == "retry" or (c["mechanism"] == "unknown" and "retry" in named), c

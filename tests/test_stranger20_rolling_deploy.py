@@ -258,3 +258,23 @@ def test_a_clients_retries_against_one_pod_are_not_a_second_scheduler(pg_url):
     for c in table["clusters"]:
         named = c["evidence"].get("candidates_names") or [c["mechanism"]]
         assert c["mechanism"] == "retry" or (c["mechanism"] == "unknown" and "retry" in named), c
+
+
+@pytest.mark.xfail(reason="not fixed (writer inference and model, attr13): job_id, inferred as a run column and not "
+                          "confirmed by the data, names the deploy overlap retry at 94-100%", strict=False)
+def test_the_overlap_stays_a_deploy_when_writer_columns_are_inferred(pg_url):
+    """The README's path, discover then `scan --config`, infers the writer columns: pod_name (host), app_version
+    (version) and job_id (run: 'job' is a run word). job_id is the job both pods claimed, so both copies carry
+    it; the data does not confirm it as a writer column (467 distinct values in 731 rows), yet "one run (15)
+    wrote every copy (+6.3)" outweighs "versions 1.4.2 and 1.5.0 wrote the copies (-5.1)": on the 40 s overlap
+    all 252 deploy-overlap clusters were `retry` at 99.9% ("make the handler idempotent"), and app_version, not
+    confirmed either (two releases alternating faster than a shuffle; the lockstep exception covers host,
+    process and run only), made all 252 divergent, so cleanup.sql deleted 3 of 255 copies. A run column the
+    data does not confirm should not outweigh the versions, or a value shared by copies on two hosts at once
+    should not read as one run."""
+    doubled = _rolling_deploy(pg_url)
+    out = CliRunner().invoke(main, ["scan", pg_url, "--table", "invoices", "--key", "customer_id", "--key",
+                                    "billing_period", "--ts", "created_at", "--format", "json"])
+    table = json.loads(out.stdout)["tables"][0]
+    assert {c["key"]["customer_id"] for c in table["clusters"]} == set(doubled)
+    assert {c["mechanism"] for c in table["clusters"]} == {"deploy_overlap"}

@@ -77,6 +77,7 @@ WHO_WORDS = {*ROLE_WORDS["host"], *ROLE_WORDS["process"], "run", "execution", "i
 # app_version a candidate, discover proposed (customer_id, app_version), whose groups hold every copy apart
 # (stranger20: 252 deploy-overlap copies of 255 went unseen by the scan of the proposed key)
 RELEASE_OF = {*ROLE_WORDS["app"], "software", "image", "deploy", "deployment"}
+PERIOD_WORDS = {"date", "day", "week", "month", "quarter", "year", "period", "window"}
 # share of the most rows any fitting set keys that a proposal must key before fewer columns count
 KEYED = 0.95
 WHO_QUALIFIERS = {"id", "name", "pid", "host", "no", "number", "uuid", "key", "tag"}
@@ -471,9 +472,17 @@ def _propose(conn: Connection, info: TableInfo, ts: str, max_combinations: int =
     ranked = sorted(minimal, key=lambda s: (-min(measure(s).dup_groups, 1), measure(s).rows_keyed < KEYED * most,
                                             len(s), -measure(s).rows_keyed, -_name_score(s), -measure(s).dup_groups))
     best = measure(ranked[0])
-    return Proposal(info.qualified_name, ts, best.columns, _evidence(best), rows_read,
+    # a period holding one value in every row read (a first month of invoices) tells no row apart, so no minimal
+    # key holds it, and a UNIQUE constraint on the rest refuses next month's invoice of every customer
+    # (stranger20: (customer_id) proposed for invoices billed for 2026-11 only). It joins the key: the same
+    # groups today, and the constraint still takes the next period
+    same = [c for c in columns if c not in best.columns and set(name_words(c)) & PERIOD_WORDS
+            and measure((c,)).key_groups == 1 and measure((c,)).rows_keyed >= best.rows_keyed][:4 - len(best.columns)]
+    evidence = _evidence(best) + "".join(f"; {c} holds one value in every row read: kept in the key, so a UNIQUE "
+                                         f"constraint still takes the next {c}" for c in same)
+    return Proposal(info.qualified_name, ts, (*best.columns, *same), evidence, rows_read,
                     [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]],
-                    index=_missing_index(conn, info, best.columns, ts), window=_window_for(best),
+                    index=_missing_index(conn, info, (*best.columns, *same), ts), window=_window_for(best),
                     identity=_identity_missing(info), where=info.where, searched=searched)
 
 

@@ -278,3 +278,29 @@ def test_the_overlap_stays_a_deploy_when_writer_columns_are_inferred(pg_url):
     table = json.loads(out.stdout)["tables"][0]
     assert {c["key"]["customer_id"] for c in table["clusters"]} == set(doubled)
     assert {c["mechanism"] for c in table["clusters"]} == {"deploy_overlap"}
+
+
+def test_discover_keeps_a_one_value_period_in_the_key(pg_url, tmp_path):
+    """The pods billed one period, 2026-11, so billing_period tells no invoice apart in the data and discover
+    proposed (customer_id) alone: a UNIQUE constraint on it, as migration.sql writes for the key, refuses every
+    customer's December invoice. A period column holding one value in every row read now joins the key; the
+    scan with it finds the same copies, and the constraint the proposal implies takes a second period (checked
+    on a copy of the table: a December invoice per customer is accepted, a second November one refused)."""
+    doubled = _rolling_deploy(pg_url)
+    out = CliRunner().invoke(main, ["discover", pg_url, "-o", str(tmp_path / "d.toml"), "--format", "json"])
+    proposed = {t["table"]: t for t in json.loads(out.stdout)["tables"]}["invoices"]
+    assert proposed["keys"] == ["customer_id", "billing_period"], proposed
+    scan = CliRunner().invoke(main, ["scan", "--config", str(tmp_path / "d.toml"), "--format", "json"],
+                              env={**os.environ, "DUPFINDER_URL": pg_url})
+    table = {t["table"]: t for t in json.loads(scan.stdout)["tables"]}["invoices"]
+    assert {c["key"]["customer_id"] for c in table["clusters"]} == set(doubled)
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE proposed AS SELECT DISTINCT customer_id, billing_period FROM invoices")
+        conn.exec_driver_sql(f"ALTER TABLE proposed ADD UNIQUE ({', '.join(proposed['keys'])})")
+        december = conn.exec_driver_sql("INSERT INTO proposed SELECT customer_id, '2026-12' FROM invoices "
+                                        "GROUP BY customer_id").rowcount
+    assert december == 90  # every customer of the 90 jobs gets its next period's invoice
+    with engine.connect() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.exec_driver_sql("INSERT INTO proposed SELECT customer_id, '2026-11' FROM invoices LIMIT 1")
+    engine.dispose()

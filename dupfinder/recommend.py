@@ -186,10 +186,14 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
             "acknowledged after the timeout is delivered again.",
         ],
         "deploy_overlap": [
+            # maxSurge 0 still overlaps old and new pods with two replicas or more (it replaces maxUnavailable
+            # pods at a time); Recreate stops every old pod first (stranger20: 2 old + 2 new pods)
             f"Stop the scheduler of the old release before the new one starts{_overlapped(writers)}: "
-            "`maxSurge: 0` for the scheduler's Deployment, `concurrencyPolicy: Forbid` on a CronJob.",
-            "Run scheduled jobs from one singleton (leader election or a database advisory lock), not from "
-            "every application pod.",
+            "`strategy: {type: Recreate}` for the scheduler's Deployment (a rolling update runs old and new pods "
+            "side by side, with `maxSurge: 0` too, once it has two replicas), `concurrencyPolicy: Forbid` on a "
+            "CronJob.",
+            "Run scheduled jobs from one singleton (leader election, or a database advisory lock that every "
+            "release takes under the same name), not from every application pod.",
         ],
         "same_transaction": [
             "Fix the application code path that inserts the row twice inside one transaction (a loop "

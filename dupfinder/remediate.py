@@ -183,7 +183,12 @@ def _children(table: dict[str, Any], dialect: Dialect, backup: str, schema: str 
     for n, fk in enumerate(table.get("referenced_by") or [], start=1):
         child_schema, name = _split(fk["table"], fk.get("schema"), fk.get("name_only"))
         reason = None
-        if len(fk["columns"]) != 1 or list(fk["referred_columns"]) != list(pk) or len(pk) != 1 or ids != pk:
+        # PostgreSQL: a reference to the whole primary key, in any column order, is re-pointed column by column.
+        # A partitioned table's primary key must hold its partition key, so every foreign key to one has two
+        # columns or more: cleanup stopped on each such child (stranger20: invoices partitioned by month)
+        whole = (dialect.name == "postgresql" and len(fk["columns"]) == len(pk) == len(set(fk["referred_columns"]))
+                 and set(fk["referred_columns"]) == set(pk))
+        if not (whole or len(fk["columns"]) == 1 and list(fk["referred_columns"]) == list(pk)) or ids != pk:
             reason = "it is not a one-column reference to the primary key"
         elif not fk.get("child_primary_key"):
             reason = "the child table has no primary key to record the old reference by"
@@ -191,6 +196,9 @@ def _children(table: dict[str, Any], dialect: Dialect, backup: str, schema: str 
         children.append({
             "table": fk["table"], "qtable": quote_table(dialect, name, child_schema), "name": fk.get("name") or "",
             "columns": fk["columns"], "referred": fk["referred_columns"], "pk": fk.get("child_primary_key") or [],
+            # (child column, its plan index, the column that keeps its old value in the record of references)
+            "pairs": [(col, pk.index(ref) if ref in pk else 0, "old_ref" + (f"_{j}" if j else ""))
+                      for j, (col, ref) in enumerate(zip(fk["columns"], fk["referred_columns"], strict=True))],
             "ondelete": _ondelete(fk, f"table {table['table']!r}: referenced_by[{n - 1}]"), "reason": reason,
             "refs": refs, "qrefs": quote_table(dialect, refs, schema),
             "scan": (f"dupfinder scan URL --table {shell_word(fk['table'])} --key {shell_word(fk['columns'][0])} "

@@ -283,7 +283,9 @@ def test_a_table_partitioned_by_time_is_proposed_once(pg_url):
         "+ a * interval '1 second' FROM generate_series(1, 20) AS a",
         "INSERT INTO invoice_lines SELECT 100 + account_id, account_id, period, created_at + interval '300 ms' "
         "FROM invoice_lines")  # a second run
-    assert [(p.table, p.keys, p.ts) for p in discover(pg_url)] == [("invoice_lines", ("account_id",), "created_at")]
+    # period holds one value here: it joins the key (stranger20), so the next period's lines are not refused
+    assert [(p.table, p.keys, p.ts) for p in discover(pg_url)] == [("invoice_lines", ("account_id", "period"),
+                                                                      "created_at")]
 
 
 def test_the_starter_config_gives_a_window_that_holds_the_copies_it_counted(sqlite_url, tmp_path):

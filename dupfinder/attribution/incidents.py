@@ -112,7 +112,10 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
     open_parts: dict[tuple, list[int]] = {}
     last_end: dict[tuple, int] = {}
     for i, c in enumerate(clusters):
-        key = (_signature(c), c.mechanism, tuple(c.evidence.get("candidates_names", ())))
+        signature = _signature(c)
+        if c.mechanism == "deploy_overlap":  # one deploy is its releases: a rolling update pairs every old pod
+            signature = tuple(s for s in signature if s[0] != "host")  # with every new one (2+2 pods: 4 incidents)
+        key = (signature, c.mechanism, tuple(c.evidence.get("candidates_names", ())))
         if key in open_parts and c.start_us - last_end[key] <= gap_us:
             open_parts[key].append(i)
         else:

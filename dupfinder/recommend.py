@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -70,6 +71,25 @@ def partitioned_advice(keys: list[str] | tuple[str, ...], partition_key: list[st
 def _names(writers: list[dict[str, Any]], role: str, fallback: str) -> str:
     values = sorted({str(w[role]).strip() for w in writers if w.get(role) is not None and str(w[role]).strip()})
     return " and ".join(values) if values else fallback
+
+
+# a Kubernetes pod's generated name: a Deployment's (name-<template hash>-<5>), a CronJob's Job's (name-<minutes
+# since the epoch>-<5>); the generated parts use an alphabet without vowels and look-alike characters
+_SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
+_POD = re.compile(rf"[a-z0-9]([-a-z0-9]*[a-z0-9])?-(?:{_SAFE}{{6,10}}|[0-9]{{8}})-{_SAFE}{{5}}")
+
+
+def on_pods(writers: list[dict[str, Any]]) -> bool:
+    """Whether every host the writers name is a Kubernetes pod's generated name, where a crontab or a systemd
+    timer is not what starts a job twice (stranger20: crontab advice for pods of a Deployment).
+
+    >>> on_pods([{"host": "invoicer-6b4f5d7c9-wx9rn"}, {"host": "report-29012345-k2x7b"}])
+    True
+    >>> on_pods([{"host": "etl-01"}]), on_pods([{"host": "web-7d9f8-abcde"}]), on_pods([{"pid": 4}])
+    (False, False, False)
+    """
+    hosts = {str(w["host"]).strip() for w in writers if w.get("host") is not None and str(w["host"]).strip()}
+    return bool(hosts) and all(_POD.fullmatch(h) for h in hosts)
 
 
 def _overlapped(writers: list[dict[str, Any]]) -> str:
@@ -162,14 +182,26 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
     unique = dialect not in NO_UNIQUE
     hosts = _names(writers, "host", "the hosts")
     host = _names(writers, "host", "the host")
+    pods = on_pods(writers)
     steps: dict[str, list[str]] = {
         "multi_host": [
+            f"Two pods ran the job ({hosts}): find what starts it in each (`kubectl get cronjobs,deployments,"
+            "statefulsets -A`, a scheduler inside the application's image) and run it from one: a CronJob with "
+            "`concurrencyPolicy: Forbid`, or one replica holding a leader election.",
+            f"Take a lock at the job's entry that every pod shares, so a second copy exits at once: {sql.lock}.",
+        ] if pods else [
             f"Find which of {hosts} should own this job and disable its schedule on the other "
             "(a warm standby's crontab, a second scheduler instance sharing the job store).",
             "Take a lock at the job's entry so a second copy exits at once: `flock -n /run/lock/JOB.lock` "
             f"on one host, or {sql.lock}.",
         ],
         "duplicate_run": [
+            f"{host} ran the job twice itself: a scheduler started in each worker process of the pod (gunicorn or "
+            "uvicorn workers that each import the application start one each) runs every job once per worker; "
+            "start it in one process only (a process of its own, or a CronJob with `concurrencyPolicy: Forbid`).",
+            f"Take a lock at the job's entry so an overlapping second start exits instead of writing the batch "
+            f"again: {sql.lock}.",
+        ] if pods else [
             f"List every scheduler on {host}: `systemctl list-timers --all`, `crontab -l`, "
             "`sudo crontab -l`, /var/spool/cron/crontabs/* and /etc/cron.d/*; keep exactly one entry for this job.",
             "Wrap the job in `flock -n` so an overlapping second start exits instead of writing the batch again.",

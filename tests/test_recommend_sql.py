@@ -9,6 +9,8 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dupfinder.recommend import recommendations, statements
 
@@ -95,3 +97,31 @@ def test_clickhouse_insert_once_advice_runs_there_and_drops_the_second_insert(ch
             assert conn.exec_driver_sql("SELECT count() FROM paid").scalar() == 1
     finally:
         engine.dispose()
+
+
+SAFE = "bcdfghjklmnpqrstvwxz2456789"
+POD_NAMES = st.builds(lambda name, middle, tail: f"{name}-{middle}-{tail}",
+                      st.from_regex(r"[a-z][a-z0-9]{0,12}(-[a-z0-9]{1,8}){0,2}", fullmatch=True),
+                      st.one_of(st.text(SAFE, min_size=6, max_size=10), st.from_regex(r"[0-9]{8}", fullmatch=True)),
+                      st.text(SAFE, min_size=5, max_size=5))
+HOST_NAMES = st.one_of(st.from_regex(r"(etl|db|batch|host|app|worker)-?[0-9]{1,3}", fullmatch=True),
+                       st.from_regex(r"[a-z]{3,10}\.(internal|example\.com)", fullmatch=True),
+                       st.sampled_from(["host-a", "standby", "prod-db-primary", "web-7d9f8-abcde"]))
+
+
+@given(st.lists(POD_NAMES, min_size=1, max_size=3), st.sampled_from(["duplicate_run", "multi_host"]))
+@settings(max_examples=200, deadline=None)
+def test_pods_are_told_what_starts_a_job_in_kubernetes_not_a_crontab(pods, mechanism):
+    """A job run twice by pods of a Deployment or a CronJob (their generated names): the steps name what starts
+    a job there and a lock every pod shares; a crontab or systemd timer is what a host has (stranger20: crontab
+    advice for the pods of a rolling deploy)."""
+    text = " ".join(recommendations(mechanism, [{"host": p} for p in pods], False, None, "postgresql"))
+    assert "crontab" not in text and "systemctl" not in text and "flock" not in text, text
+    assert ("concurrencyPolicy: Forbid" in text and "pg_try_advisory_lock" in text), text
+
+
+@given(st.lists(HOST_NAMES, min_size=1, max_size=3), st.sampled_from(["duplicate_run", "multi_host"]))
+@settings(max_examples=200, deadline=None)
+def test_hosts_are_still_told_to_look_at_their_schedulers(hosts, mechanism):
+    text = " ".join(recommendations(mechanism, [{"host": h} for h in hosts], False, None, "postgresql"))
+    assert "kubectl" not in text and ("crontab" in text or "flock" in text), text

@@ -96,13 +96,13 @@ TUNING_HARDER = tuple(range(1000, 1012))
 #   multi_host clusters answered worker_race, ECE 0.0001; none mode: 0.9968, ECE 0.0018, 0.789 where the truth
 #   can be named, 299 of 379, below the 0.85 aimed at; the same confusion with the model before that session);
 #   fresh-10 was the validation set of that session. Looked at since (the fourteenth session's validation set).
-# - "fresh-12": chosen on 2026-11-24 (20:20 UTC) by the fourteenth session, before any change of it to the
+# - "fresh-12": chosen on 2026-11-24 (20:13 UTC) by the fourteenth session, before any change of it to the
 #   model (host_pair reads "most" only from two shared keys); never used while tuning or validating, scored once
 #   with that session's final model (20:33 UTC; writer columns: 0.9999, 2 multi_host clusters answered worker_race,
 #   ECE 0.0001; none mode: 0.9983, ECE 0.0016, 0.933 where the truth can be named, 374 of 401); what
 #   tests/test_attribution.py scores. fresh-11 was the validation set of that session (the same figures and
 #   confusion before and after its change).
-# - "fresh-13": chosen on 2026-11-24 (21:10 UTC) by the fourteenth session, after fresh-12 was scored once and
+# - "fresh-13": chosen on 2026-11-24 (20:48 UTC) by the fourteenth session, after fresh-12 was scored once and
 #   before any further change to the model; fresh-12 is the validation set from then on.
 HELD_OUT_SETS = {"earlier": ((11, 23, 47, 90, 6), (7001, 7002, 7003)),
                  "fresh-1": ((211, 223, 247, 290, 206), (9001, 9002, 9003)),

@@ -260,8 +260,6 @@ def test_a_clients_retries_against_one_pod_are_not_a_second_scheduler(pg_url):
         assert c["mechanism"] == "retry" or (c["mechanism"] == "unknown" and "retry" in named), c
 
 
-@pytest.mark.xfail(reason="not fixed (writer inference and model, attr13): job_id, inferred as a run column and not "
-                          "confirmed by the data, names the deploy overlap retry at 94-100%", strict=False)
 def test_the_overlap_stays_a_deploy_when_writer_columns_are_inferred(pg_url):
     """The README's path, discover then `scan --config`, infers the writer columns: pod_name (host), app_version
     (version) and job_id (run: 'job' is a run word). job_id is the job both pods claimed, so both copies carry

@@ -237,7 +237,12 @@ if __name__ == "__main__":
 
 @pytest.mark.xfail(reason="not fixed (attribution model, attr13): a client's retries against one pod, copies 1.2-1.8 s "
                           "apart, are named duplicate_run at 99.6% ('find the second scheduler entry'); a "
-                          "--fail-on 'mechanism:retry>0' gate passes", strict=False)
+                          "--fail-on 'mechanism:retry>0' gate passes. attr14 measured this table alone (4 of 6 "
+                          "requests retried): span_coverage 'most' is genuine here (8 of 10 rows), and commit "
+                          "'overlapped' (the retry committed before its still-open first attempt; reasoned "
+                          "P=0.05 for retry, 0.45 for duplicate_run) keeps duplicate_run at 0.88 even with "
+                          "neither coverage nor offsets read: a measurement fix alone does not settle it",
+                   strict=False)
 def test_a_clients_retries_against_one_pod_are_not_a_second_scheduler(pg_url):
     """Measured on the 40 s rolling deploy: 3 invoices a client posted twice (1 s timeout, the pod's first attempt
     committing 1.2-1.8 s later) were one incident `duplicate_run` at 99.6%, "invoicer-... ran the job twice ...
@@ -260,8 +265,6 @@ def test_a_clients_retries_against_one_pod_are_not_a_second_scheduler(pg_url):
         assert c["mechanism"] == "retry" or (c["mechanism"] == "unknown" and "retry" in named), c
 
 
-@pytest.mark.xfail(reason="not fixed (writer inference and model, attr13): job_id, inferred as a run column and not "
-                          "confirmed by the data, names the deploy overlap retry at 94-100%", strict=False)
 def test_the_overlap_stays_a_deploy_when_writer_columns_are_inferred(pg_url):
     """The README's path, discover then `scan --config`, infers the writer columns: pod_name (host), app_version
     (version) and job_id (run: 'job' is a run word). job_id is the job both pods claimed, so both copies carry

@@ -176,6 +176,48 @@ def document_version(clusters: Sequence[Cluster], column: str) -> str | None:
             "copies differ in it, as a document's next version does")
 
 
+def work_id(clusters: Sequence[Cluster], column: str, version: str) -> str | None:
+    """Why ``column``, named a run or process, reads as the id of the work both copies did rather than of a
+    writer (None when it does not): in (nearly) every cluster whose copies two releases wrote, one value of it is
+    carried by copies of both. A run or process is one release's: a job id both releases' pods claimed during a
+    deploy is what they raced on, and read as a run it said "one run wrote every copy" (a retry) against the
+    versions (stranger20's rolling deploy, all 252 overlap clusters retry at 99.9%). Only asked of a column the
+    data does not confirm (a steady run id, such as a logical batch run two schedulers both executed, is
+    one_per_host's to read).
+
+    >>> from dupfinder.cluster import Cluster, ClusterRow
+    >>> def row(job, v, t): return ClusterRow({"id": t}, "", t, {}, False, {"job_id": job, "app_version": v})
+    >>> c = Cluster({"k": 1}, (row(7, "1.4.2", 0), row(7, "1.5.0", 5)), 0.0, "identical", (), ())
+    >>> work_id([c], "job_id", "app_version").startswith("one value of it is carried by copies of two versions")
+    True
+    >>> work_id([Cluster({"k": 2}, (row(7, "1.4.2", 0), row(8, "1.5.0", 5)), 0.0, "identical", (), ())],
+    ...         "job_id", "app_version")
+    >>> work_id([Cluster({"k": 3}, (row(7, "1.5.0", 0), row(7, "1.5.0", 5)), 0.0, "identical", (), ())],
+    ...         "job_id", "app_version")  # one release ran it again: a redelivery keeps its id
+    """
+    crossing = shared = 0
+    for c in clusters:
+        by_value: dict[str, set[str]] = {}
+        versions = set()
+        for r in c.rows:
+            v = r.values.get(version)
+            if v is None or str(v).strip() == "":
+                continue
+            versions.add(str(v))
+            value = r.values.get(column)
+            if value is not None and str(value).strip() != "":
+                by_value.setdefault(str(value), set()).add(str(v))
+        if len(versions) < 2:
+            continue
+        crossing += 1
+        shared += any(len(v) > 1 for v in by_value.values())
+    if not crossing or shared < SIGNATURE_SHARE * crossing:
+        return None
+    return (f"one value of it is carried by copies of two versions in {shared} of the {crossing} cluster(s) whose "
+            f"copies two versions wrote ({version!r}): a run is one release's, so it names the work both did, not "
+            "who did it")
+
+
 def _confirms(p: Profile) -> bool:
     """Whether the rows around the clusters show a writer column: enough of them, few distinct values among
     them, and not taken in turn (no more changes from one row to the next than a shuffle could give, beyond
@@ -338,6 +380,14 @@ def from_data(conn, info, spec, aware, clusters: Sequence[Cluster], writers: Seq
         searched = candidates(clusters, info.column_names, skip, {c.name: c.type for c in info.columns})
     profiles = {p.column: p for p in profile(conn, info, spec, aware, clusters, [*checked, *searched])} \
         if checked or searched else {}
+    version = next((w.column for w in writers if w.role == "version" and w.column not in rejected), None)
+    for w in guessed:
+        p = profiles.get(w.column)
+        if version is None or w.role not in ("run", "process") or p is None or _confirms(p) or _lockstep(p, w.role):
+            continue
+        why = work_id(clusters, w.column, version)
+        if why:
+            rejected[w.column] = replace(w, reason=f"{w.reason}; not taken for a writer column: {_seen(p)}, and {why}")
     return Roles(writers=tuple(_vetted(w, profiles.get(w.column)) for w in writers if w.column not in rejected),
                  rejected=tuple(rejected.values()),
                  found=tuple(assign([profiles[c] for c in searched], clusters, missing)) if searched else ())

@@ -6,7 +6,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index, tuple(w.column for w in writers))
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep, spec.ignore)
-            read = roles.from_data(conn, info, spec, aware, clusters, writers)
+            read = roles.from_data(conn, info, spec, aware, clusters, writers, _rows_per_us(found.stats))
             writers, rejected, data_roles = read.writers, read.rejected, read.found
             repeated, repeated_commits = clock.hour_apart_clusters(conn, info, spec, aware, writers, index)
             clusters, far_total, far_list = clock.merge(roles.annotate(clusters, data_roles), repeated,
@@ -244,6 +244,17 @@ def _notes(info: TableInfo, aware: bool | None, utc: bool = False) -> list[str]:
 class Outputs:
     findings: dict[str, Any]
     files: dict[str, Path]
+
+
+def _rows_per_us(stats: Any) -> float | None:
+    """The rows the detection counted per microsecond of its time range (None: no range), which tells the writer
+    profile how many rows its spans hold (attribution.roles.profile_spans)."""
+    from .values import naive_moment
+
+    first, last = naive_moment(stats.first_ts), naive_moment(stats.last_ts)
+    if first is None or last is None or last <= first:
+        return None
+    return stats.rows_scanned / ((last - first) / timedelta(microseconds=1))
 
 
 def write_outputs(result: ScanResult, out_dir: str | Path) -> Outputs:

@@ -47,6 +47,15 @@ PROFILE_MARGIN_S = 600.0
 # to the last, the whole range instead (clusters all along the range: the search costs each row its
 # comparisons and leaves out almost nothing)
 DENSE_SPANS = 0.8
+# At most about this many rows are profiled: where the spans around every cluster hold more (by the table's
+# density, the rows the scan counted over its time range), the spans around clusters taken evenly along the
+# list are read instead. The profile sorts its rows once per candidate and once in insertion order: the peers'
+# 5M-row table (2,500 clusters along five days, the whole table as one span) took 5.4 s of a 8.9 s default scan
+# in it, an 8M-row wide table 44-66 s (stranger21); what it measures (distinct values, changes against a
+# shuffle, shares of the rows read) holds on a part as on the whole. The rows are counted at the table's
+# average density, so a table written in bursts reads a few times more (a sixth of each hour: 3.6 times), never
+# more than every span.
+PROFILE_ROWS = 200_000
 MIN_STRETCH = 5            # rows per value change in insertion order, for a column the copies agree on
 # Insertion order: a writer column keeps its value over stretches (a run writes its batch under one id), or
 # its second writer's rows come one by one amid the first's (a second run's copies, the demo's tables), which
@@ -83,6 +92,12 @@ class Profile:
     differ_share: float
     own_share: float = 0.0   # share of clusters in which every copy carries its own value
     clusters: int = 0
+    around: int = 0  # the clusters whose spans were read (fewer than ``clusters`` where their rows were many)
+
+    def where(self) -> str:
+        """Where its rows were read, in words."""
+        return ("written around the clusters" if not self.around or self.around >= self.clusters else
+                f"written around {self.around:,} of the {self.clusters:,} clusters (taken evenly)")
 
     def shuffled_changes(self) -> tuple[float, float]:
         """The most value changes from one row to the next a random order of the column's values could show on
@@ -123,17 +138,47 @@ def candidates(clusters: Sequence[Cluster], columns: Sequence[str], skip: set[st
     return found[:MAX_CANDIDATES]
 
 
-def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[str]) -> list[Profile]:
-    """One statement over the rows written around the clusters, plus how often copies differ."""
+def profile_spans(clusters: Sequence[Cluster], margin_us: int, rows_per_us: float | None,
+                  limit: int = PROFILE_ROWS) -> tuple[list[tuple[int, int]], int]:
+    """The time spans the profile reads, and around how many of the clusters (all of them, or, where their spans
+    would hold more than about ``limit`` rows at ``rows_per_us``, clusters taken evenly along the list).
+
+    >>> from types import SimpleNamespace
+    >>> many = [SimpleNamespace(start_us=100 * n, end_us=100 * n + 1) for n in range(100)]  # 100 s of clusters
+    >>> spans, around = profile_spans(many, 10, 1.0, limit=420)  # 2,100 rows in all, 21 a cluster's span
+    >>> profile_spans(many, 10, None)[1], around, spans[:3]
+    (100, 20, [(-10, 11), (490, 511), (990, 1011)])
+    """
+    from .written import merge_spans
+
+    def spans_of(chosen: Sequence[Cluster]) -> list[tuple[int, int]]:
+        found = merge_spans([(c.start_us - margin_us, c.end_us + margin_us) for c in chosen])
+        if sum(hi - lo for lo, hi in found) >= DENSE_SPANS * (found[-1][1] - found[0][0]):
+            found = [(found[0][0], found[-1][1])]  # clusters all along: the span search would cost more than it saves
+        return found
+
+    spans = spans_of(clusters)
+    rows = (rows_per_us or 0) * sum(hi - lo for lo, hi in spans)
+    if rows <= limit or len(clusters) < 2:
+        return spans, len(clusters)
+    # each cluster's own span holds about this many rows (spans taken apart overlap less than all of them do)
+    each = (rows_per_us or 0) * (2 * margin_us + sum(c.end_us - c.start_us for c in clusters) / len(clusters))
+    keep = max(1, min(len(clusters), int(limit / each)))
+    chosen = [clusters[n * len(clusters) // keep] for n in range(keep)]
+    return merge_spans([(c.start_us - margin_us, c.end_us + margin_us) for c in chosen]), keep
+
+
+def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[str],
+            rows_per_us: float | None = None) -> list[Profile]:
+    """One statement over the rows written around the clusters (around some of them where those rows are many:
+    ``profile_spans``; ``rows_per_us``, the table's density), plus how often copies differ."""
 
     from ..detect import read_from
     from ..sqltemplates import render_sql, sql_text
-    from .written import merge_spans, span_binds
+    from .written import span_binds
 
     margin = int(max(PROFILE_MARGIN_S, 10 * spec.window) * 1e6)
-    spans = merge_spans([(c.start_us - margin, c.end_us + margin) for c in clusters])
-    if sum(hi - lo for lo, hi in spans) >= DENSE_SPANS * (spans[-1][1] - spans[0][0]):
-        spans = [(spans[0][0], spans[-1][1])]  # clusters all along: the span search would cost more than it saves
+    spans, around = profile_spans(clusters, margin, rows_per_us)
     sql = render_sql("column_profile.sql.j2", conn.dialect, table=read_from(conn.dialect, info),
                      candidates=columns, ts=spec.ts, order=list(info.primary_key), spans=len(spans), where=info.where)
     row = conn.execute(sql_text(sql), span_binds(info, aware, spans)).mappings().one()
@@ -143,7 +188,7 @@ def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[
         differ = sum(1 for v in values if len(set(v)) > 1)
         own = sum(1 for v in values if len(set(v)) == len(v))
         out.append(Profile(column, int(row["_rows"] or 0), int(row[f"d{n}"] or 0), int(row[f"c{n}"] or 0),
-                           differ / len(clusters), own / len(clusters), len(clusters)))
+                           differ / len(clusters), own / len(clusters), len(clusters), around))
     return out
 
 
@@ -237,7 +282,7 @@ def _lockstep(p: Profile, role: str) -> bool:
 def _seen(p: Profile) -> str:
     """What the rows around the clusters showed of a column, in words."""
     expected, _ = p.shuffled_changes()
-    return (f"{p.distinct} distinct value(s) in the {p.rows} rows written around the clusters, {max(0, p.changes - 1)} "
+    return (f"{p.distinct} distinct value(s) in the {p.rows} rows {p.where()}, {max(0, p.changes - 1)} "
             f"change(s) from one row to the next in insertion order where a shuffle of as many values would change "
             f"at most {expected:g} times")
 
@@ -314,7 +359,7 @@ def assign(profiles: Sequence[Profile], clusters: Sequence[Cluster], missing: se
     chosen: dict[str, WriterColumn] = {}
 
     def why(p: Profile, how: str) -> str:
-        return (f"inferred from the data: {p.distinct} distinct values in {p.rows} rows, a change every "
+        return (f"inferred from the data: {p.distinct} distinct values in {p.rows} rows {p.where()}, a change every "
                 f"{p.rows / max(1, p.changes):.1f} rows in insertion order, copies differ in "
                 f"{p.differ_share:.0%} of clusters; {how}")
 
@@ -361,9 +406,11 @@ class Roles:
     found: tuple[WriterColumn, ...]     # roles read from the data alone, for attribution only
 
 
-def from_data(conn, info, spec, aware, clusters: Sequence[Cluster], writers: Sequence[WriterColumn]) -> Roles:
+def from_data(conn, info, spec, aware, clusters: Sequence[Cluster], writers: Sequence[WriterColumn],
+              rows_per_us: float | None = None) -> Roles:
     """Check the writer columns found by their names against the data, and find the roles names did not
-    (inference on, no --writer given), in one statement over the rows written around the clusters."""
+    (inference on, no --writer given), in one statement over the rows written around the clusters (some of
+    them, on a dense table: ``profile_spans``)."""
     if not clusters:
         return Roles(tuple(writers), (), ())
     guessed = [w for w in writers if not w.trusted]
@@ -378,7 +425,7 @@ def from_data(conn, info, spec, aware, clusters: Sequence[Cluster], writers: Seq
     if not spec.writers and spec.infer_writers and missing:
         skip = set(spec.keys) | {spec.ts} | set(info.primary_key) | {w.column for w in writers} | set(spec.ignore)
         searched = candidates(clusters, info.column_names, skip, {c.name: c.type for c in info.columns})
-    profiles = {p.column: p for p in profile(conn, info, spec, aware, clusters, [*checked, *searched])} \
+    profiles = {p.column: p for p in profile(conn, info, spec, aware, clusters, [*checked, *searched], rows_per_us)} \
         if checked or searched else {}
     version = next((w.column for w in writers if w.role == "version" and w.column not in rejected), None)
     for w in guessed:

@@ -56,7 +56,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
             given = [c for _, c in spec.writers]
             info = introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given,
                                                    "--ignore": list(spec.ignore)},
-                              children=True, ids=spec.ids)
+                              children=True, ids=spec.ids, every_column=True)
             info = dataclasses.replace(info, where=spec.where)
             if info.id_columns:
                 check_ids_unique(conn, info)

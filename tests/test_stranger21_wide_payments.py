@@ -8,6 +8,7 @@ cost it a count(DISTINCT) each (44 -> 25 s with the idempotency key and the curr
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -84,3 +85,38 @@ def test_columns_every_copy_repeats_are_not_profiled_for_writer_roles(pg_url):
     assert '"pid"' in profile[0] or " pid " in profile[0] or "pid AS" in profile[0], profile[0]
     for column in ("idempotency_key", "currency"):
         assert column not in profile[0], profile[0]
+
+
+def test_a_role_granted_some_columns_is_told_which_it_may_not_read(pg_url):
+    """A payments DBA keeps PII from the auditor with column privileges (GRANT SELECT (id, merchant_ref, ...)).
+    The scan reads every column, so it cannot run; it failed with "permission denied for table payments" and no
+    word of which columns. Now one Error: line naming the columns, exit 3, before any row is read; with SELECT
+    on the whole table the same role scans (the read-only role suffices)."""
+    build(pg_url)
+    role = f"s21_cols_{os.getpid()}"
+    readable = "id, merchant_ref, attempt_date, amount, currency, status, host, pid, created_at"
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN PASSWORD 'cols-pw'")
+        conn.exec_driver_sql(f"GRANT SELECT ({readable}) ON payments TO {role}")
+    url = sa.make_url(pg_url).set(username=role, password="cols-pw").render_as_string(hide_password=False)
+    args = ["scan", url, "--table", "payments", "--key", "merchant_ref", "--key", "attempt_date",
+            "--ts", "created_at", "--format", "summary"]
+    try:
+        refused = CliRunner().invoke(main, args)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"GRANT SELECT ON payments TO {role}")
+        granted = CliRunner().invoke(main, args)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP OWNED BY {role}")
+            conn.exec_driver_sql(f"DROP ROLE {role}")
+        engine.dispose()
+    assert refused.exit_code == 3, refused.output
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), refused.stderr
+    assert "idempotency_key, metadata, notes" in lines[0] and role in lines[0], lines[0]
+    assert "cols-pw" not in refused.output
+    assert granted.exit_code == 1, granted.output
+    assert json.loads(granted.stdout)["totals"]["clusters"] == NEAR + MULTI

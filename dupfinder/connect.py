@@ -622,7 +622,7 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         # a scan reads every column; without this, its first statement failed with "permission denied for
         # table" and no word of which columns or why (stranger21: an auditor granted SELECT on some columns)
         raise QueryFailed(
-            f"role {found.role} may not read column(s) "
+            f"permission denied: role {found.role} may not read column(s) "
             f"{', '.join(found.unreadable)} of table {table!r}: a scan reads every column (copies are compared on "
             f"all of them, cleanup.sql's guard hashes whole rows); grant SELECT on the whole table, or scan a "
             f"view of the columns the role may read with --id COL")

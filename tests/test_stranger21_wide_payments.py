@@ -13,8 +13,12 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dupfinder.attribution import roles
 from dupfinder.cli import main
+from dupfinder.cluster import Cluster, ClusterRow
 
 NEAR, MULTI, BASE = 40, 8, 1_500
 
@@ -120,3 +124,37 @@ def test_a_role_granted_some_columns_is_told_which_it_may_not_read(pg_url):
     assert "cols-pw" not in refused.output
     assert granted.exit_code == 1, granted.output
     assert json.loads(granted.stdout)["totals"]["clusters"] == NEAR + MULTI
+
+
+COLUMNS = ("srv", "status", "ver", "lauf", "currency")
+VALUES = st.one_of(st.none(), st.integers(0, 3), st.sampled_from(["a", "b", "pay-01", "pay-02", "1.2.0", "1.3.0"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.fixed_dictionaries({c: VALUES for c in COLUMNS}), min_size=2, max_size=4),
+                min_size=1, max_size=12),
+       st.lists(st.tuples(st.integers(0, 400), st.integers(0, 12), st.integers(0, 120)),
+                min_size=len(COLUMNS), max_size=len(COLUMNS)),
+       st.sets(st.sampled_from(["host", "process", "run", "version"]), min_size=1), st.booleans())
+def test_the_columns_left_unprofiled_change_no_role(clusters_values, counts, missing, derived):
+    """roles.assignable drops the candidates assign can give no role; assign over the profiles of every
+    candidate and over those kept answers alike, whatever the statement counted (rows, distinct values,
+    changes: generated), with the shares computed from the clusters as roles.profile computes them. With
+    ``derived`` each cluster has one 'srv' and each copy its own 'lauf' (runs on one host): a column the copies
+    do not differ in, determined by one they differ in, which assign may still name."""
+    if derived:  # each cluster on one host, each copy by its own run
+        clusters_values = [[{**v, "srv": rows[0]["srv"], "lauf": f"{rows[0]['srv']}/{i}"} for i, v in enumerate(rows)]
+                           for rows in clusters_values]
+    clusters = [Cluster({"k": n}, tuple(ClusterRow({"id": 10 * n + i}, "", 1_000_000 * n + i, {}, False, v)
+                                        for i, v in enumerate(rows)), 0.001, "divergent", (), ())
+                for n, rows in enumerate(clusters_values)]
+    profiles = []
+    for column, (rows, distinct, changes) in zip(COLUMNS, counts, strict=True):
+        values = [[str(r.values.get(column)) for r in c.rows] for c in clusters]
+        profiles.append(roles.Profile(column, rows, distinct, changes,
+                                      sum(1 for v in values if len(set(v)) > 1) / len(clusters),
+                                      sum(1 for v in values if len(set(v)) == len(v)) / len(clusters),
+                                      len(clusters)))
+    kept = roles.assignable(clusters, list(COLUMNS))
+    assert roles.assign([p for p in profiles if p.column in kept], clusters, set(missing)) == \
+        roles.assign(profiles, clusters, set(missing))

@@ -13,8 +13,10 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from click.testing import CliRunner
+from helpers import run_statements
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlrun import apply_sql, rows_of
 
 from dupfinder.attribution import roles
 from dupfinder.cli import main
@@ -158,3 +160,23 @@ def test_the_columns_left_unprofiled_change_no_role(clusters_values, counts, mis
     kept = roles.assignable(clusters, list(COLUMNS))
     assert roles.assign([p for p in profiles if p.column in kept], clusters, set(missing)) == \
         roles.assign(profiles, clusters, set(missing))
+
+
+def test_a_view_s_cleanup_sql_does_not_announce_deletes(pg_url, pg_server, tmp_path):
+    """A view of the columns a restricted role may read scans with --id (docs/scanning.md); cleanup.sql deletes
+    nothing from a view, yet its header said "deletes 40 rows that duplicate an earlier row exactly" and
+    "40 rows to delete" above the view's "nothing deleted". Run as psql would, it changes no row."""
+    build(pg_url)
+    run_statements(pg_url, "CREATE VIEW payments_ro AS SELECT id, merchant_ref, attempt_date, amount, currency, "
+                           "status, host, pid, created_at FROM payments")
+    before = rows_of(pg_url, "payments")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", pg_url, "--table", "payments_ro", "--key", "merchant_ref",
+                                       "--key", "attempt_date", "--ts", "created_at", "--id", "id", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    cleanup = (out / "cleanup.sql").read_text()
+    header = cleanup[:cleanup.index("\n\n")]
+    assert "-- deletes 0 rows" in header and "to delete" not in header, header
+    assert "nothing deleted (a view" in cleanup
+    apply_sql(pg_url, cleanup, pg_server)
+    assert rows_of(pg_url, "payments") == before

@@ -162,6 +162,9 @@ def test_the_columns_left_unprofiled_change_no_role(clusters_values, counts, mis
         roles.assign(profiles, clusters, set(missing))
 
 
+WRITERS = ("--writer", "host=host", "--writer", "process=pid")
+
+
 def test_a_view_s_cleanup_sql_does_not_announce_deletes(pg_url, pg_server, tmp_path):
     """A view of the columns a restricted role may read scans with --id (docs/scanning.md); cleanup.sql deletes
     nothing from a view, yet its header said "deletes 40 rows that duplicate an earlier row exactly" and
@@ -172,11 +175,20 @@ def test_a_view_s_cleanup_sql_does_not_announce_deletes(pg_url, pg_server, tmp_p
     before = rows_of(pg_url, "payments")
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["scan", pg_url, "--table", "payments_ro", "--key", "merchant_ref",
-                                       "--key", "attempt_date", "--ts", "created_at", "--id", "id", "--out", str(out)])
+                                       "--key", "attempt_date", "--ts", "created_at", "--id", "id", *WRITERS,
+                                       "--out", str(out)])
     assert result.exit_code == 1, result.output
     cleanup = (out / "cleanup.sql").read_text()
     header = cleanup[:cleanup.index("\n\n")]
-    assert "-- deletes 0 rows" in header and "to delete" not in header, header
+    assert "-- deletes 0 rows" in header and "none deleted" in header and "to delete" not in header, header
     assert "nothing deleted (a view" in cleanup
     apply_sql(pg_url, cleanup, pg_server)
     assert rows_of(pg_url, "payments") == before
+    assert json.loads((out / "findings.json").read_text())["tables"][0]["rows_to_delete"] == 0
+    summary = CliRunner().invoke(main, ["scan", pg_url, "--table", "payments_ro", "--key", "merchant_ref", "--key",
+                                        "attempt_date", "--ts", "created_at", "--id", "id", *WRITERS,
+                                        "--format", "summary", "--fail-on", "delete>0"])
+    assert summary.exit_code == 0, summary.output  # the gate on rows cleanup.sql would delete does not trip
+    verdict = json.loads(summary.stdout)
+    assert verdict["totals"]["delete"] == 0 and verdict["tables"][0]["delete"] == 0, verdict
+    assert verdict["totals"]["divergent"] < NEAR + MULTI, verdict  # identical copies a table's cleanup deletes

@@ -50,7 +50,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         def shape(spec: TableSpec) -> TableInfo:
             given = [c for _, c in spec.writers]
             return introspect(conn, spec.table, {"key": list(spec.keys), "timestamp": [spec.ts], "writer": given,
-                                                 "--ignore": list(spec.ignore)}, children=True, ids=spec.ids)
+                                                 "--ignore": list(spec.ignore)}, children=True, ids=spec.ids,
+                               every_column=True)  # a role kept from some columns stops here, naming them
 
         # a bad --where stops the scan before any table is read; the shape read for the check is the one the
         # table's scan uses (it was read twice: a catalog statement and the inspector's reads again per table)

@@ -615,7 +615,7 @@ def table_names(conn: Connection, schema: str | None = None) -> list[str]:
 
 
 def introspect(conn: Connection, table: str, needed: dict[str, list[str]], children: bool = False,
-               ids: tuple[str, ...] = (), require_identity: bool = True) -> TableInfo:
+               ids: tuple[str, ...] = (), require_identity: bool = True, every_column: bool = False) -> TableInfo:
     """Read a table's shape and check that every column in ``needed`` (purpose → names) exists.
 
     ``children``: also read the foreign keys pointing at the table (a read over the whole schema; only a scan,
@@ -625,6 +625,14 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
     if ids:
         needed = {**needed, "--id": list(ids)}
     found = _postgresql_shape(conn, table) if conn.dialect.name == "postgresql" else None
+    if every_column and found and found.unreadable:
+        # a scan reads every column; without this, its first statement failed with "permission denied for
+        # table" and no word of which columns or why (stranger21: an auditor granted SELECT on some columns)
+        raise QueryFailed(
+            f"permission denied: role {found.role} may not read column(s) "
+            f"{', '.join(found.unreadable)} of table {table!r}: a scan reads every column (copies are compared on "
+            f"all of them, cleanup.sql's guard hashes whole rows); grant SELECT on the whole table, or scan a "
+            f"view of the columns the role may read with --id COL")
     schema, name = found[:2] if found else resolve_table(conn, table)
     duckdb = conn.dialect.name == "duckdb"
     storage = home = None
@@ -741,6 +749,8 @@ class _Shape(NamedTuple):
     row_security_role: str | None  # the role row-level security filters the rows for, None when every row is read
     partition_of: str | None
     bytewise_columns: tuple[str, ...]  # the columns a key pass may group by their bytes
+    unreadable: tuple[str, ...] = ()   # the columns this role may not SELECT (column-level privileges)
+    role: str = ""                     # the role reading (current_user)
 
 
 def _postgresql_shape(conn: Connection, table: str) -> _Shape | None:
@@ -764,7 +774,8 @@ def _postgresql_shape(conn: Connection, table: str) -> _Shape | None:
             if reading not in exact:
                 _refuse_case_twins(conn, table, where, what, row[3])
             return _Shape(where, what, tuple(row[0]), tuple(tuple(u) for u in row[1]), row[2], row[3],
-                          tuple(row[4]), tuple(row[5]), row[7] if row[6] else None, row[8], tuple(row[9]))
+                          tuple(row[4]), tuple(row[5]), row[7] if row[6] else None, row[8], tuple(row[9]),
+                          tuple(row[10]), row[7])
     return None
 
 

@@ -728,11 +728,14 @@ def cleanup_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator
         dialect = dialect_for(table.get("dialect", "sqlite"))
         plans = plans or dialect.name in PLAN_ONLY
         ctx = _table_context(table, dialect, stamp, keep)
-        total += len(ctx["pairs"])
+        # a table cleanup cannot change (a view) deletes nothing: its rows are not counted as deleted (the
+        # header read "deletes 16 rows" above a view's "nothing deleted"; stranger21)
+        total += 0 if ctx["unsupported"] else len(ctx["pairs"])
         unnamed = (f", {count(len(ctx['unnamed']), 'cluster')} with a NULL {comment_text(ctx['identity'])} left out"
                    if ctx["unnamed"] else "")
         summary.append(f"--   {comment_text(table['table'])}: {count(ctx['clusters'], 'identical cluster')}, "
-                       f"{count(len(ctx['pairs']), 'row')} to delete, "
+                       + ("none deleted (see below)" if ctx["unsupported"] else
+                          f"{count(len(ctx['pairs']), 'row')} to delete") + ", "
                        f"{count(len(ctx['divergent']), 'divergent cluster')} left for a person{unnamed}")
         if ctx["unsupported"]:
             bodies.append([f"-- table {comment_text(table['table'])}: nothing deleted ({ctx['unsupported']})"])

@@ -127,10 +127,10 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-_MEMORY = re.compile(r"^\s*(\d+)\s*(kB|MB|GB)\s*$", re.IGNORECASE)
+_MEMORY = re.compile(r"^\s*(\d+)\s*(kB|MB|GB|TB)\s*$", re.IGNORECASE)
 
 
-_KB = {"kB": 1, "MB": 1024, "GB": 1024 * 1024}
+_KB = {"kB": 1, "MB": 1024, "GB": 1024 * 1024, "TB": 1024 ** 3}  # PostgreSQL's memory units (TB: 1TB is a work_mem)
 WORK_MEM_KB = (64, 2_147_483_647)  # the range PostgreSQL accepts for work_mem (kB, 64-bit servers)
 
 
@@ -139,8 +139,8 @@ def parse_memory(text: str) -> str:
     range the server accepts (outside it, the server refused the transaction's start: exit 3, as if the
     database had failed, for what is a bad option).
 
-    >>> parse_memory("256 mb")
-    '256MB'
+    >>> parse_memory("256 mb"), parse_memory("1tb")
+    ('256MB', '1TB')
     >>> parse_memory("10kB")
     Traceback (most recent call last):
     ...
@@ -148,7 +148,7 @@ def parse_memory(text: str) -> str:
     """
     match = _MEMORY.match(text or "")
     if not match or int(match.group(1)) == 0:
-        raise BadDuration(f"bad memory size {text!r}: use a number and kB, MB or GB, e.g. 64MB")
+        raise BadDuration(f"bad memory size {text!r}: use a number and kB, MB, GB or TB, e.g. 64MB")
     unit = next(u for u in _KB if u.lower() == match.group(2).lower())
     if not WORK_MEM_KB[0] <= int(match.group(1)) * _KB[unit] <= WORK_MEM_KB[1]:
         raise BadDuration(f"bad memory size {text!r}: PostgreSQL's work_mem takes 64kB to 2047GB")

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from helpers import at, cluster_ids, events_table, make_table, scan_one
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dupfinder.connect import introspect, read_only
 from dupfinder.errors import ColumnNotFound, QueryFailed, TableNotFound
@@ -292,6 +294,37 @@ def test_a_work_mem_outside_the_servers_range_is_bad_usage(pg_url, size):
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [f"Error: bad memory size '{size}': PostgreSQL's work_mem takes "
                                                   "64kB to 2047GB"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.one_of(st.integers(1, 3000), st.integers(2_147_483_000, 2_147_483_700),
+                      st.integers(2_097_100, 2_097_200), st.integers(2040, 2060), st.integers(1, 3)),
+       unit=st.sampled_from(["kB", "MB", "GB", "TB", "tb", "Mb"]))
+def test_a_work_mem_is_taken_exactly_when_the_server_takes_it(pg_url, size, unit):
+    """--work-mem takes what PostgreSQL's SET work_mem takes, in each of its units (1TB was refused as "use kB, MB
+    or GB" though the server takes it, stranger21), and refuses the rest in one line before any connection."""
+    from dupfinder.durations import parse_memory
+    from dupfinder.errors import BadDuration
+
+    text = f"{size}{unit}"
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            try:
+                conn.exec_driver_sql(f"SET work_mem = '{size}{unit.upper().replace('KB', 'kB')}'")
+                server = True
+            except sa.exc.DBAPIError:
+                server = False
+    finally:
+        engine.dispose()
+    try:
+        taken = parse_memory(text)
+    except BadDuration:
+        taken = None
+    assert (taken is not None) == server, (text, taken, server)
+    if taken:
+        with read_only(pg_url, work_mem=taken) as conn:
+            assert conn.exec_driver_sql("SHOW work_mem").scalar() is not None
 
 
 def test_a_table_in_another_schema_is_suggested_by_its_qualified_name(pg_url):

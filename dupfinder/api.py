@@ -424,7 +424,7 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
     others INHERIT from it (its pre-flight then counts its own rows only) and whether the server is a hot
     standby (the migration must then run on the primary)."""
     from .config import check_predicate
-    from .connect import check_where, index_predicate, introspect, read_only, standby_state
+    from .connect import MAY_REFUSE, check_where, index_predicate, introspect, read_only, standby_state
     from .errors import UsageError
     from .recommend import partitioned_advice
     from .remediate import VIEW_REFUSAL, shell_word
@@ -453,8 +453,7 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
                                  "every row is unique")
             if warn and said:
                 warn(f"whether {conn.dialect.name} takes --where {where!r} in an index was not checked "
-                     f"({said.reason}): it refuses a function, operator or cast there that is not IMMUTABLE, such "
-                     "as now() or a timestamptz compared with a date")
+                     f"({said.reason}): it {MAY_REFUSE}")
         elif warn and (deleted := soft_delete_column((c.name, c.type) for c in info.columns)):
             warn(f"{info.qualified_name} soft-deletes its rows ({deleted}): a UNIQUE constraint over every row "
                  "refuses a row created again after a soft delete; for uniqueness among the rows not deleted, "

@@ -480,9 +480,9 @@ class TableInfo:
     # PostgreSQL: the text columns under a deterministic collation other than "C" (equal only when their bytes
     # are), which the detection's key pass groups by their bytes (detect._bytewise_keys); read with the shape
     bytewise_columns: tuple[str, ...] = ()
-    # --where as the predicate of an index (connect.index_predicate): None when the engine takes it, or when it
-    # was not asked; else refused (a function not IMMUTABLE: the advised indexes are then not partial, and
-    # migration.sql holds the table back) or not asked (a hot standby)
+    # --where as the predicate of an index (connect.index_predicate): None when the engine takes it (or there is
+    # no --where); else refused (a function not IMMUTABLE: the advised indexes are then not partial, and
+    # migration.sql holds the table back) or not checked (a cast or operator PostgreSQL may refuse)
     where_index: IndexPredicate | None = None
 
     @property
@@ -790,13 +790,15 @@ def folded_readings(table: str) -> list[tuple[str | None, str]]:
     >>> folded_readings("Acme.Prod.Orders")
     [(None, 'acme.prod.orders'), ('acme', 'prod.orders'), ('acme.prod', 'orders')]
     """
+    def fold(text: str) -> str:  # PostgreSQL folds unquoted ASCII letters only
+        return "".join(c.lower() if "A" <= c <= "Z" else c for c in text)
+
     if '"' not in table:
-        return name_readings("".join(c.lower() if "A" <= c <= "Z" else c for c in table))
+        return name_readings(fold(table))
     parts = re.findall(r'"(?:[^"]|"")*"|[^".]+', table)
     if ".".join(parts) != table or not 1 <= len(parts) <= 2:
         return []
-    read = [p[1:-1].replace('""', '"') if p.startswith('"') else
-            "".join(c.lower() if "A" <= c <= "Z" else c for c in p) for p in parts]
+    read = [p[1:-1].replace('""', '"') if p.startswith('"') else fold(p) for p in parts]
     return [(None, read[0])] if len(read) == 1 else [(read[0], read[1])]
 
 
@@ -1130,6 +1132,9 @@ _SYNTAX = frozenset({"and", "or", "not", "in", "exists", "any", "all", "some", "
                      "coalesce", "nullif", "greatest", "least", "is", "between", "like", "ilike", "similar", "case",
                      "when", "then", "else", "end", "interval", "distinct", "from"})
 REFUSED = "functions in index predicate must be marked IMMUTABLE"  # PostgreSQL's own words for it
+# what an engine may refuse in a predicate that was not checked (the scan's note, migrate's warning)
+MAY_REFUSE = ("refuses a function, operator or cast there that is not IMMUTABLE (deterministic, on SQLite), such as "
+              "now() or a timestamptz compared with a date")
 
 
 def _postgresql_predicate(conn: Connection, where: str) -> IndexPredicate:
@@ -1197,10 +1202,8 @@ def where_index_caveat(info: TableInfo) -> str:
     if info.where_index.refused:
         return (f"; not partial on --where {info.where}: {info.where_index.reason} (an index on every row serves "
                 "the scan as well)")
-    return (f"; partial on --where, which was not checked ({info.where_index.reason}): the engine refuses a "
-            "function, operator or cast there that is not IMMUTABLE (deterministic, on SQLite), such as now() or a "
-            "timestamptz compared with a date; if CREATE INDEX says so, leave the WHERE out (an index on every row "
-            "serves the scan as well)")
+    return (f"; partial on --where, which was not checked ({info.where_index.reason}): the engine {MAY_REFUSE}; "
+            "if CREATE INDEX says so, leave the WHERE out (an index on every row serves the scan as well)")
 
 
 def timestamp_awareness(info: TableInfo, ts: str) -> bool | None:

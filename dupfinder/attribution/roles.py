@@ -26,6 +26,7 @@ from typing import Any
 
 from ..cluster import Cluster
 from ..writers import WriterColumn, name_words
+from .writercols import named
 
 # a dotted release or a commit hash (with a letter: a long plain number is an amount or an id, not a sha)
 VERSION = re.compile(r"^v?\d+(\.\d+){1,3}([-+.].*)?$|^(?=[0-9]*[a-f])[0-9a-f]{7,40}$")
@@ -151,21 +152,19 @@ def profile_spans(clusters: Sequence[Cluster], margin_us: int, rows_per_us: floa
     """
     from .written import merge_spans
 
-    def spans_of(chosen: Sequence[Cluster]) -> list[tuple[int, int]]:
-        found = merge_spans([(c.start_us - margin_us, c.end_us + margin_us) for c in chosen])
-        if sum(hi - lo for lo, hi in found) >= DENSE_SPANS * (found[-1][1] - found[0][0]):
-            found = [(found[0][0], found[-1][1])]  # clusters all along: the span search would cost more than it saves
-        return found
+    def around(chosen: Sequence[Cluster]) -> list[tuple[int, int]]:
+        return merge_spans([(c.start_us - margin_us, c.end_us + margin_us) for c in chosen])
 
-    spans = spans_of(clusters)
+    spans = around(clusters)
+    if sum(hi - lo for lo, hi in spans) >= DENSE_SPANS * (spans[-1][1] - spans[0][0]):
+        spans = [(spans[0][0], spans[-1][1])]  # clusters all along: the span search would cost more than it saves
     rows = (rows_per_us or 0) * sum(hi - lo for lo, hi in spans)
     if rows <= limit or len(clusters) < 2:
         return spans, len(clusters)
     # each cluster's own span holds about this many rows (spans taken apart overlap less than all of them do)
     each = (rows_per_us or 0) * (2 * margin_us + sum(c.end_us - c.start_us for c in clusters) / len(clusters))
     keep = max(1, min(len(clusters), int(limit / each)))
-    chosen = [clusters[n * len(clusters) // keep] for n in range(keep)]
-    return merge_spans([(c.start_us - margin_us, c.end_us + margin_us) for c in chosen]), keep
+    return around([clusters[n * len(clusters) // keep] for n in range(keep)]), keep
 
 
 def profile(conn, info, spec, aware, clusters: Sequence[Cluster], columns: list[str],
@@ -246,11 +245,11 @@ def work_id(clusters: Sequence[Cluster], column: str, version: str) -> str | Non
         versions = set()
         for r in c.rows:
             v = r.values.get(version)
-            if v is None or str(v).strip() == "":
+            if not named(v):
                 continue
             versions.add(str(v))
             value = r.values.get(column)
-            if value is not None and str(value).strip() != "":
+            if named(value):
                 by_value.setdefault(str(value), set()).add(str(v))
         if len(versions) < 2:
             continue

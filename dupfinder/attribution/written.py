@@ -14,7 +14,7 @@ import bisect
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
 from sqlalchemy.engine import Connection
@@ -27,6 +27,7 @@ from ..writers import WriterColumn
 from .writercols import Writer, named
 
 MAX_SPANS = 200        # OR-ed ranges in one statement; closer spans are merged beyond this
+MAX_APART = 20_000     # spans bound as arrays (PostgreSQL, the timestamp indexed): each is one index range scan
 BUCKETS = 4000         # time buckets over all spans: bounds the rows the statement returns per writer
 MIN_BUCKET_US = 100_000
 EDGE_SHARE = 0.25      # the cells cut by a bucket or span bound may hold at most twice this share of the spans' rows
@@ -96,6 +97,7 @@ def merge_spans(spans: Sequence[tuple[int, int]], limit: int = MAX_SPANS) -> lis
 
 JULIAN_EPOCH = 2440587.5  # the Julian day of 1970-01-01 00:00 UTC (SQLite's julianday)
 LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def span_binds(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, int]]) -> dict[str, object]:
@@ -128,19 +130,25 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     by key when they cover the spans. ``cells``: rows per writer per time cell the statistics counted; with the
     members, the rows per bucket are added up from whole cells and the parts of cells read by index
     (``_rows_by_cells``), and the spans are not read again."""
+    columns = [w.column for w in writers]
     merged = merge_spans(spans)
+    apart = _spans_apart(info, spec, spans, merged) if columns else None
+    if apart is not None:
+        merged = apart
     length = sum(hi - lo for lo, hi in merged) or 1
     bucket = max(MIN_BUCKET_US, length // BUCKETS)
     written = Written(bucket_us=bucket)
     if not merged:
         return written
-    params: dict = {"bucket_us": bucket, **span_binds(info, aware, merged)}
+    params: dict = {"bucket_us": bucket, **(span_arrays(info, aware, merged) if apart is not None
+                                           else span_binds(info, aware, merged))}
     by_id = members is not None and members.covers(merged)
     if by_id:
         params["members"] = members.ids
     base = {"table": quote_table(conn.dialect, info.name, info.schema), "keys": list(spec.keys), "ts": spec.ts,
-            "spans": len(merged), "members": by_id, "where": info.where}
-    columns = [w.column for w in writers]
+            "spans": len(merged), "members": by_id, "where": info.where,
+            "span_array": None if apart is None else _alias_beside(info.name),
+            "span_index": spec.ts in info.index_leading_columns}
     roles = [w.role for w in writers]
     counted = None
     if by_id and cells is not None and cells.columns == tuple(columns):
@@ -171,6 +179,33 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     written.per_writer = {who: _series(points) for who, points in per.items()}
     written.total = _series(totals)
     return written
+
+
+def _spans_apart(info: TableInfo, spec: TableSpec, spans: Sequence[tuple[int, int]],
+                 merged: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
+    """The spans merged only where they overlap (up to MAX_APART), where writer_counts.sql.j2 reads them apart
+    (``span_array``): PostgreSQL, once they are more than MAX_SPANS OR-ed ranges could hold. None: read the
+    OR-ed ranges."""
+    if info.dialect != "postgresql" or len(merged) < MAX_SPANS:
+        return None
+    return merge_spans(spans, limit=MAX_APART)
+
+
+def span_arrays(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, int]]) -> dict[str, object]:
+    """The binds of writer_counts.sql.j2's ``span_array``: each span's start and end (:span_lo, :span_hi, as the
+    timestamp column compares with them), and :span_bounds, each start and the microsecond after each end in
+    order, for width_bucket (a row is inside a span where its bucket is odd; spans never touch: merge_spans
+    joins them)."""
+    def at(us: int):  # exact to the microsecond (us / 1e6 as a float is not, past 2**53 / 1e6 s)
+        return ts_bind(info, aware, UNIX_EPOCH + timedelta(microseconds=us))
+
+    lo, hi = [at(a) for a, _ in spans], [at(b) for _, b in spans]
+    return {"span_lo": lo, "span_hi": hi, "span_bounds": [x for a, b in spans for x in (at(a), at(b + 1))]}
+
+
+def _alias_beside(table: str) -> str:
+    """A name for the spans' row source that the table's own name cannot hide."""
+    return "_spans" if table != "_spans" else "_spans_"
 
 
 def _rows_by_cells(conn: Connection, spec: TableSpec, aware: bool | None, cells: Cells,

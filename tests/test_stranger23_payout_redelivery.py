@@ -245,3 +245,15 @@ def test_the_read_only_scan_sees_the_null_merchants_and_writes_nothing(ledger, t
     after = sa.create_engine(ledger["url"]).connect()
     assert after.exec_driver_sql("SELECT count(*), sum(amount) FROM payouts").one() == count
     after.close()
+
+
+def test_inferred_writers_take_the_pid_not_celerys_worker_hostname(ledger, tmp_path):
+    """Without --writer: ``worker`` (Celery's hostname, 'payouts-a@ledger') came before ``pid`` and took the process
+    role, so the pid was business data and every copy a redelivery wrote from another child was divergent in it
+    (cleanup.sql deleted none of them, and the text advised `--ignore pid`)."""
+    table = _scan(ledger["url"], tmp_path / "out")
+    process = [w["column"] for w in table["writer_columns"] if w["role"] == "process"]
+    assert process == ["pid"], table["writer_columns"]
+    children = [c for c in table["clusters"] if len({r["values"]["pid"] for r in c["rows"]}) > 1]
+    assert children  # a redelivered message is taken by an idle child, never the one still holding it
+    assert not [c["key"] for c in table["clusters"] if "pid" in c["differing_columns"]]

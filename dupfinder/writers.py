@@ -112,6 +112,10 @@ def infer_writers(columns: Iterable[object], exclude: set[str]) -> tuple[WriterC
     [('host', 'hostname'), ('process', 'worker_pid'), ('version', 'app_version')]
     """
     found: dict[str, WriterColumn] = {}
+    # the most specific word wins, then the first column: Celery's ``worker`` (its hostname, 'payouts-a@ledger')
+    # before ``pid`` took the process role and left the pid to the payload, so every redelivery to another child
+    # was divergent and read as two runs (tests/test_stranger23_payout_redelivery.py)
+    ranks: dict[str, int] = {}
     for column in columns:
         name = column if isinstance(column, str) else column.name
         type_name = None if isinstance(column, str) else getattr(column, "type", None)
@@ -121,9 +125,11 @@ def infer_writers(columns: Iterable[object], exclude: set[str]) -> tuple[WriterC
         if fit is None or not plausible_type(fit[0], type_name):
             continue
         role, word = fit
-        if role not in found:
+        rank = ROLE_WORDS[role].index(word)
+        if role not in found or rank < ranks[role]:
             typed = f", type {type_name}" if type_name else ""
             found[role] = WriterColumn(role, name, f"inferred: the name is the role word {word!r}{typed}")
+            ranks[role] = rank
     order = list(ROLE_WORDS)
     return tuple(sorted(found.values(), key=lambda w: order.index(w.role)))
 

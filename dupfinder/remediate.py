@@ -835,10 +835,19 @@ def constraint_name(table: str, keys: list[str], limit: int = 63) -> str:
 
 def migration_sql(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
                   where: str | None = None, schema: str | None = None, name: str | None = None,
-                  only: bool = False) -> str:
+                  only: bool = False, partitioned: bool = False) -> str:
     """Return the UNIQUE migration for one table and key, with its pre-flight and a down step. ``only``: a
-    PostgreSQL table others INHERIT from, whose pre-flight counts its own rows (the index covers no heir's)."""
+    PostgreSQL table others INHERIT from, whose pre-flight counts its own rows (the index covers no heir's).
+    ``partitioned``: a PostgreSQL partitioned table whose partition key the business key holds, which takes
+    neither CREATE INDEX CONCURRENTLY nor a constraint made from an index: its unique index is built partition
+    by partition and attached to one created ON ONLY the table (queries/migration_partitioned.sql.j2)."""
     dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where, schema, name, only)
+    if partitioned:
+        if dialect.name != "postgresql":
+            raise UsageError(f"a partitioned table's migration is written for PostgreSQL, not {dialect.name}")
+        # a partition's index: this prefix, "_" and 8 hex digits of its name's hash, within the 63 bytes
+        ctx["t"]["part_prefix"] = constraint_name(table, keys, NAME_BYTES["postgresql"] - 9)
+        return render_sql("migration_partitioned.sql.j2", dialect, **ctx)
     return render_sql("migration.sql.j2", dialect, **ctx)
 
 
@@ -967,7 +976,11 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
             body.append(f"-- table {comment_text(t['table'])}: no migration ({VIEW_REFUSAL}; a UNIQUE constraint "
                         "belongs on that table)\n")
             continue
-        if t.get("partitioned"):  # its pre-flight would stop the file here, leaving the tables after it undone
+        # a partitioned table whose partition key the business key holds gets its unique index partition by
+        # partition (migration_sql); any other would stop the file at its pre-flight: advice instead
+        by_key = bool(t.get("partitioned") and t.get("partition_key")
+                      and all(c and c in t["keys"] for c in t["partition_key"]))
+        if t.get("partitioned") and not by_key:
             advice = partitioned_advice(t["keys"], t.get("partition_key"), t.get("ts_column"), comment_text)
             body.append(f"-- table {comment_text(t['table'])}: not migrated: {advice}\n")
             continue
@@ -1028,7 +1041,7 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
                 "every row would refuse a row created again after a soft delete)\n" if where else "")
         body.append(_since_caveat(t) + soft + migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
                                                             where=where, schema=t.get("schema"), name=t.get("name"),
-                                                            only=bool(t.get("inherited_by"))))
+                                                            only=bool(t.get("inherited_by")), partitioned=by_key))
     head = _header("migration.sql", findings, [
         "-- adds a UNIQUE constraint on each business key so the next double run fails loudly. Run it after",
         "-- cleanup.sql. Each table's pre-flight stops the migration while any duplicate key remains (near",

@@ -713,8 +713,9 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
         referenced_by=(_child_keys_postgresql(conn, schema, name) if dialect == "postgresql" else
                        _child_keys_mysql(conn, schema, name) if dialect in ("mysql", "mariadb") else
+                       _child_keys_duckdb(conn, schema, name) if duckdb else
                        _child_keys(inspector, schema, name))
-        if children and not duckdb and dialect != "hive" else (),
+        if children and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain, partial_indexes=partial,
         id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found.home_schema if found else home,
@@ -1018,6 +1019,26 @@ def _spark_shape(conn: Connection, schema: str | None,
         elif col_name == "Database":
             database = data_type or None
     return tuple(columns), provider, database
+
+
+def _child_keys_duckdb(conn: Connection, schema: str | None, name: str) -> tuple[ChildKey, ...]:
+    """DuckDB: foreign keys referencing the table, from duckdb_constraints() (duckdb-engine's reflection has no
+    foreign keys; none were read, and cleanup.sql's DELETE then stopped on DuckDB's own constraint error, naming
+    no child). DuckDB keeps a foreign key in its referencing table's schema, which is the parent's."""
+    try:
+        found = conn.execute(sa.text(
+            "SELECT f.table_name, f.constraint_name, f.constraint_column_names, f.referenced_column_names, "
+            "(SELECT p.constraint_column_names FROM duckdb_constraints() AS p WHERE p.database_oid = f.database_oid "
+            "AND p.schema_name = f.schema_name AND p.table_name = f.table_name AND p.constraint_type = 'PRIMARY KEY') "
+            "FROM duckdb_constraints() AS f WHERE f.constraint_type = 'FOREIGN KEY' AND f.referenced_table = :name "
+            "AND f.schema_name = coalesce(:schema, current_schema()) AND f.database_name = current_database() "
+            "ORDER BY f.table_name, f.constraint_name"), {"name": name, "schema": schema}).all()
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot read foreign keys: {first_line(err)}") from None
+    return tuple(ChildKey(table=child if schema is None else f"{schema}.{child}", name=con_name,
+                          columns=tuple(columns), referred_columns=tuple(referred), ondelete=None,
+                          child_primary_key=tuple(child_pk or ()), table_schema=schema, table_name=child)
+                 for child, con_name, columns, referred, child_pk in found)
 
 
 def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:

@@ -54,6 +54,12 @@ NAME_BYTES = {"postgresql": 63, "mysql": 64, "mariadb": 64}
 # guess it (a view may join, filter or rename), so it deletes nothing from a view and adds no constraint to one
 VIEW_REFUSAL = "a view: dupfinder changes tables only; scan the table the view reads to clean it up"
 ROW_ID_COLUMN = "dupfinder_row_id"  # the backup's record of the row id of a table without a primary key
+# DuckDB checks a foreign key against the rows as they were when its transaction began: a DELETE of a row a child
+# pointed at fails ("still referenced by a foreign key") even after that child row was re-pointed in the same
+# transaction (measured on DuckDB 2.0.1), so re-pointing and deleting cannot be one transaction there
+DUCKDB_CHILDREN = ("DuckDB refuses to delete a row a foreign key pointed at earlier in the same transaction, even once "
+                   "the child row is re-pointed, so re-pointing and deleting cannot be one transaction; re-point these "
+                   "rows to the survivors first, then run cleanup.sql again")
 PARTIAL_INDEX = ("postgresql", "sqlite")  # the engines whose unique index can leave the deleted rows out
 
 
@@ -183,12 +189,15 @@ def _children(table: dict[str, Any], dialect: Dialect, backup: str, schema: str 
     for n, fk in enumerate(table.get("referenced_by") or [], start=1):
         child_schema, name = _split(fk["table"], fk.get("schema"), fk.get("name_only"))
         reason = None
-        # PostgreSQL: a reference to the whole primary key, in any column order, is re-pointed column by column.
-        # A partitioned table's primary key must hold its partition key, so every foreign key to one has two
-        # columns or more: cleanup stopped on each such child (stranger20: invoices partitioned by month)
-        whole = (dialect.name == "postgresql" and len(fk["columns"]) == len(pk) == len(set(fk["referred_columns"]))
+        # A reference to the whole primary key, in any column order, is re-pointed column by column from one plan
+        # row. A partitioned table's primary key must hold its partition key, so every foreign key to one has two
+        # columns or more: cleanup stopped on each such child (stranger20: invoices partitioned by month), and on
+        # MySQL/MariaDB and SQLite on any composite key (order lines under (order_id, region))
+        whole = (len(fk["columns"]) == len(pk) == len(set(fk["referred_columns"]))
                  and set(fk["referred_columns"]) == set(pk))
-        if not (whole or len(fk["columns"]) == 1 and list(fk["referred_columns"]) == list(pk)) or ids != pk:
+        if dialect.name == "duckdb":
+            reason = DUCKDB_CHILDREN
+        elif not (whole or len(fk["columns"]) == 1 and list(fk["referred_columns"]) == list(pk)) or ids != pk:
             reason = "it is not a one-column reference to the primary key"
         elif not fk.get("child_primary_key"):
             reason = "the child table has no primary key to record the old reference by"

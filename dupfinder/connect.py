@@ -1120,8 +1120,8 @@ def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> Ind
     else that is no plain predicate (``_plain_predicate``: casts, operators, functions some overload of which is
     IMMUTABLE) is left open (``refused`` False): ``created_at > '2026-01-01'::date`` on a timestamptz compares
     through a STABLE cast no name shows. SQLite is asked on one row of NULLs in a scratch in-memory database (not
-    the user's; it refuses ``datetime('now')`` only when evaluating it, so a 'now' behind a condition that row
-    fails goes unseen)."""
+    the user's; it refuses ``datetime('now')`` only when evaluating it, so each date function call is asked on
+    its own too: behind a condition that row fails, the whole predicate never reached it)."""
     from .config import check_predicate
     from .sqltemplates import quote_table, render_sql
 
@@ -1138,6 +1138,13 @@ def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> Ind
     try:
         for part in ("table", "row", "index"):
             scratch.execute(render_sql("index_predicate.sql.j2", conn.dialect, part=part, **ctx))
+        # a date function reading the clock ('now', or no argument) is refused only when evaluated, and the NULL
+        # row may never reach it (order_ref <> 'void' AND created_at > datetime('now', ...) is NULL there before
+        # the call): each such call is asked on its own, where that row evaluates it
+        for call in _sqlite_date_calls(where):
+            scratch.execute("DROP INDEX _dupfinder_probe_where")
+            scratch.execute(render_sql("index_predicate.sql.j2", conn.dialect, part="index",
+                                       **{**ctx, "where": f"({call}) IS NOT NULL"}))
     except sqlite3.Error as err:  # "non-deterministic ... prohibited in partial index WHERE clauses", ...
         said = re.search(r"prohibited|non-deterministic", str(err))
         return IndexPredicate(bool(said), f"SQLite refuses it in an index: {err}" if said else str(err))
@@ -1147,6 +1154,31 @@ def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> Ind
 
 
 _LITERAL = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")  # string literals and quoted names
+# SQLite's date and time functions: deterministic but for the clock ('now', or called without a time value)
+_SQLITE_DATES = frozenset({"date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff"})
+
+
+def _sqlite_date_calls(where: str) -> list[str]:
+    """The calls of SQLite's date and time functions in a predicate, each with its arguments (string literals and
+    quoted names skipped while matching the parentheses).
+
+    >>> _sqlite_date_calls("ref <> 'date(' AND ts > datetime(date('now'), '-30 days') OR time_of(x)")
+    ["datetime(date('now'), '-30 days')", "date('now')"]
+    """
+    bare = _LITERAL.sub(lambda m: "_" * len(m.group(0)), where)  # same offsets, no parenthesis inside a literal
+    calls = []
+    for found in _CALLED.finditer(bare):
+        if found.group(1).lower() not in _SQLITE_DATES:
+            continue
+        depth, end = 0, None
+        for i in range(found.end() - 1, len(bare)):
+            depth += {"(": 1, ")": -1}.get(bare[i], 0)
+            if depth == 0:
+                end = i + 1
+                break
+        if end is not None:
+            calls.append(where[found.start():end])
+    return calls
 _CALLED = re.compile(r"(?<![A-Za-z0-9_$.])([A-Za-z_][A-Za-z0-9_$]*)\s*\(")
 # words followed by "(" that are SQL's syntax, not functions pg_proc holds under that name
 _SYNTAX = frozenset({"and", "or", "not", "in", "exists", "any", "all", "some", "array", "row", "values", "cast",

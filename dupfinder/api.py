@@ -399,9 +399,9 @@ def migrate(url: str, table: str, keys: list[str] | tuple[str, ...], nulls_not_d
     from .recommend import STANDBY_MIGRATION
     from .remediate import migration_sql
 
-    dialect, qualified, schema, name, only, standby = _migration_target(url, table, keys, where, warn)
+    dialect, qualified, schema, name, only, standby, partitioned = _migration_target(url, table, keys, where, warn)
     text = migration_sql(dialect, qualified, list(keys), nulls_not_distinct, where, schema=schema, name=name,
-                         only=only)
+                         only=only, partitioned=partitioned)
     return f"{STANDBY_MIGRATION}\n{text}" if standby else text
 
 
@@ -410,19 +410,26 @@ def migrate_alembic(url: str, table: str, keys: list[str] | tuple[str, ...], dir
                     warn: Callable[[str], None] | None = None) -> Path:
     """Write the migration as an Alembic revision into ``directory`` and return its path."""
     from .alembic_revision import versions_dir, write_revision
+    from .errors import UsageError
 
     versions_dir(directory)  # a bad folder is reported before the database is asked anything
-    dialect, qualified, schema, name, only, standby = _migration_target(url, table, keys, where, warn)
+    dialect, qualified, schema, name, only, standby, partitioned = _migration_target(url, table, keys, where, warn)
+    if partitioned:  # one CREATE INDEX CONCURRENTLY per partition, listed when it runs: psql's \gexec
+        raise UsageError(f"{qualified} is partitioned: its unique index is built partition by partition by statements "
+                         "psql's \\gexec writes as it runs, which an Alembic revision cannot hold; write the "
+                         "migration with `dupfinder migrate URL --table ... --key ... -o FILE` and run it with psql")
     return write_revision(directory, dialect, qualified, list(keys), nulls_not_distinct, where, schema, name, only,
                           standby)
 
 
 def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], where: str | None,
-                      warn: Callable[[str], None] | None = None) -> tuple[str, str, str | None, str, bool, bool]:
+                      warn: Callable[[str], None] | None = None
+                      ) -> tuple[str, str, str | None, str, bool, bool, bool]:
     """Check the table, the key columns and the predicate on the database (read-only); return the dialect, the
     table's name as shown, the schema and name the SQL qualifies it with (the schema it was found in), whether
-    others INHERIT from it (its pre-flight then counts its own rows only) and whether the server is a hot
-    standby (the migration must then run on the primary)."""
+    others INHERIT from it (its pre-flight then counts its own rows only), whether the server is a hot
+    standby (the migration must then run on the primary) and whether it is a partitioned table whose partition
+    key the business key holds (its unique index is built partition by partition)."""
     from .config import check_predicate
     from .connect import MAY_REFUSE, check_where, index_predicate, introspect, read_only, standby_state
     from .errors import UsageError
@@ -437,7 +444,8 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
         info = introspect(conn, table, {"key": list(keys)}, require_identity=False)
         if info.view:
             raise UsageError(f"{info.qualified_name} is {VIEW_REFUSAL}; a UNIQUE constraint belongs on that table")
-        if info.partitioned:  # the file's own check would stop it whatever it held: say what to do instead
+        partitioned = bool(info.partitioned and info.partition_key and all(c and c in keys for c in info.partition_key))
+        if info.partitioned and not partitioned:  # no unique index on the key is possible: say what to do instead
             raise UsageError(f"{info.qualified_name} is not migrated: "
                              f"{partitioned_advice(keys, info.partition_key)}")
         if warn and info.partition_of:
@@ -459,5 +467,6 @@ def _migration_target(url: str, table: str, keys: list[str] | tuple[str, ...], w
                  "refuses a row created again after a soft delete; for uniqueness among the rows not deleted, "
                  f"add --where {shell_word(ident(conn.dialect, deleted) + ' IS NULL')}")
         standby = standby_state(conn) is not None
-        return conn.dialect.name, info.qualified_name, info.sql_schema, info.name, bool(info.inherited_by), standby
+        return (conn.dialect.name, info.qualified_name, info.sql_schema, info.name, bool(info.inherited_by), standby,
+                partitioned)
 

@@ -713,8 +713,9 @@ def introspect(conn: Connection, table: str, needed: dict[str, list[str]], child
         unique_constraints=tuple(dict.fromkeys(uniques)), ts_timezone_aware=None,
         referenced_by=(_child_keys_postgresql(conn, schema, name) if dialect == "postgresql" else
                        _child_keys_mysql(conn, schema, name) if dialect in ("mysql", "mariadb") else
+                       _child_keys_duckdb(conn, schema, name) if duckdb else
                        _child_keys(inspector, schema, name))
-        if children and not duckdb and dialect != "hive" else (),
+        if children and dialect != "hive" else (),
         index_leading_columns=tuple(sorted({*leading, *pk[:1], *(u[0] for u in uniques if u)})),
         plain_indexes=plain, partial_indexes=partial,
         id_columns=tuple(ids), storage=storage, view=bool(view), home_schema=found.home_schema if found else home,
@@ -1020,6 +1021,26 @@ def _spark_shape(conn: Connection, schema: str | None,
     return tuple(columns), provider, database
 
 
+def _child_keys_duckdb(conn: Connection, schema: str | None, name: str) -> tuple[ChildKey, ...]:
+    """DuckDB: foreign keys referencing the table, from duckdb_constraints() (duckdb-engine's reflection has no
+    foreign keys; none were read, and cleanup.sql's DELETE then stopped on DuckDB's own constraint error, naming
+    no child). DuckDB keeps a foreign key in its referencing table's schema, which is the parent's."""
+    try:
+        found = conn.execute(sa.text(
+            "SELECT f.table_name, f.constraint_name, f.constraint_column_names, f.referenced_column_names, "
+            "(SELECT p.constraint_column_names FROM duckdb_constraints() AS p WHERE p.database_oid = f.database_oid "
+            "AND p.schema_name = f.schema_name AND p.table_name = f.table_name AND p.constraint_type = 'PRIMARY KEY') "
+            "FROM duckdb_constraints() AS f WHERE f.constraint_type = 'FOREIGN KEY' AND f.referenced_table = :name "
+            "AND f.schema_name = coalesce(:schema, current_schema()) AND f.database_name = current_database() "
+            "ORDER BY f.table_name, f.constraint_name"), {"name": name, "schema": schema}).all()
+    except exc.DBAPIError as err:
+        raise QueryFailed(f"cannot read foreign keys: {first_line(err)}") from None
+    return tuple(ChildKey(table=child if schema is None else f"{schema}.{child}", name=con_name,
+                          columns=tuple(columns), referred_columns=tuple(referred), ondelete=None,
+                          child_primary_key=tuple(child_pk or ()), table_schema=schema, table_name=child)
+                 for child, con_name, columns, referred, child_pk in found)
+
+
 def _child_keys(inspector: sa.Inspector, schema: str | None, name: str) -> tuple[ChildKey, ...]:
     """Foreign keys in the same schema that reference the table (one batched catalog read)."""
     default = inspector.default_schema_name
@@ -1099,8 +1120,8 @@ def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> Ind
     else that is no plain predicate (``_plain_predicate``: casts, operators, functions some overload of which is
     IMMUTABLE) is left open (``refused`` False): ``created_at > '2026-01-01'::date`` on a timestamptz compares
     through a STABLE cast no name shows. SQLite is asked on one row of NULLs in a scratch in-memory database (not
-    the user's; it refuses ``datetime('now')`` only when evaluating it, so a 'now' behind a condition that row
-    fails goes unseen)."""
+    the user's; it refuses ``datetime('now')`` only when evaluating it, so each date function call is asked on
+    its own too: behind a condition that row fails, the whole predicate never reached it)."""
     from .config import check_predicate
     from .sqltemplates import quote_table, render_sql
 
@@ -1117,6 +1138,13 @@ def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> Ind
     try:
         for part in ("table", "row", "index"):
             scratch.execute(render_sql("index_predicate.sql.j2", conn.dialect, part=part, **ctx))
+        # a date function reading the clock ('now', or no argument) is refused only when evaluated, and the NULL
+        # row may never reach it (order_ref <> 'void' AND created_at > datetime('now', ...) is NULL there before
+        # the call): each such call is asked on its own, where that row evaluates it
+        for call in _sqlite_date_calls(where):
+            scratch.execute("DROP INDEX _dupfinder_probe_where")
+            scratch.execute(render_sql("index_predicate.sql.j2", conn.dialect, part="index",
+                                       **{**ctx, "where": f"({call}) IS NOT NULL"}))
     except sqlite3.Error as err:  # "non-deterministic ... prohibited in partial index WHERE clauses", ...
         said = re.search(r"prohibited|non-deterministic", str(err))
         return IndexPredicate(bool(said), f"SQLite refuses it in an index: {err}" if said else str(err))
@@ -1126,6 +1154,31 @@ def index_predicate(conn: Connection, info: TableInfo, where: str | None) -> Ind
 
 
 _LITERAL = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")  # string literals and quoted names
+# SQLite's date and time functions: deterministic but for the clock ('now', or called without a time value)
+_SQLITE_DATES = frozenset({"date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff"})
+
+
+def _sqlite_date_calls(where: str) -> list[str]:
+    """The calls of SQLite's date and time functions in a predicate, each with its arguments (string literals and
+    quoted names skipped while matching the parentheses).
+
+    >>> _sqlite_date_calls("ref <> 'date(' AND ts > datetime(date('now'), '-30 days') OR time_of(x)")
+    ["datetime(date('now'), '-30 days')", "date('now')"]
+    """
+    bare = _LITERAL.sub(lambda m: "_" * len(m.group(0)), where)  # same offsets, no parenthesis inside a literal
+    calls = []
+    for found in _CALLED.finditer(bare):
+        if found.group(1).lower() not in _SQLITE_DATES:
+            continue
+        depth, end = 0, None
+        for i in range(found.end() - 1, len(bare)):
+            depth += {"(": 1, ")": -1}.get(bare[i], 0)
+            if depth == 0:
+                end = i + 1
+                break
+        if end is not None:
+            calls.append(where[found.start():end])
+    return calls
 _CALLED = re.compile(r"(?<![A-Za-z0-9_$.])([A-Za-z_][A-Za-z0-9_$]*)\s*\(")
 # words followed by "(" that are SQL's syntax, not functions pg_proc holds under that name
 _SYNTAX = frozenset({"and", "or", "not", "in", "exists", "any", "all", "some", "array", "row", "values", "cast",

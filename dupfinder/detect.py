@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -414,8 +415,11 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     # CPU) and the cells statement, the statistics counted with them, takes about as long (1.22 s; the
     # statistics alone 0.56 s), so a clean table waits little for them, and a table with clusters is spared
     # the coverage's second read of its spans after the detection (1.82 s of a 5.03 s in-process scan)
+    # the planner's row estimate, read once: the statistics beside the detection and the xmin share both ask
+    # it on a PostgreSQL table with clusters (one catalog statement each, the same answer)
+    estimate = functools.cache(lambda: _row_estimate(conn, info))
     alongside = None if spec.since is not None else _stats_alongside(
-        conn, info, sql["table_stats"], params, lambda: cells_sql(conn, info, spec, writer_columns))
+        conn, info, sql["table_stats"], params, lambda: cells_sql(conn, info, spec, writer_columns), estimate)
     with _sorted_aggregation(conn):
         # streamed per statement: Connection.execution_options() would switch every later statement (the
         # savepoint included) to a server-side cursor
@@ -463,7 +467,7 @@ def detect(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | Non
     del returned
     xmin_share = None
     if info.heap and rows:
-        xmin_share = _xmin_top_share(conn, info, stats.rows_scanned)
+        xmin_share = _xmin_top_share(conn, info, stats.rows_scanned, estimate)
         commits = _with_commit_timestamps(conn, rows)
         fetched += 2 + len({r["_xmin"] for r in rows})  # xmin share, the setting, one commit time per xid
     return Detection(stats=stats, rows=rows or None, far_duplicates=far, far_total=far_total, sql=sql,
@@ -550,8 +554,16 @@ def cell_count(columns: list[tuple[float, float, list[float]]], rows: float) -> 
     return next((cells for cells in CELLS if groups(cells) <= CELL_GROUPS), None)
 
 
+def _row_estimate(conn: Connection, info: TableInfo) -> int | None:
+    """PostgreSQL: the planner's estimate of the table's rows (reltuples; None when never analyzed)."""
+    found = conn.execute(statement(render_sql("row_estimate.sql.j2", conn.dialect)),
+                         {"name": info.name, "schema": info.schema}).scalar()
+    return None if found is None else int(found)
+
+
 def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[str, Any],
                      cells_for: Callable[[], CellStatements | None] = lambda: None,
+                     estimate: Callable[[], int | None] | None = None,
                      ) -> Callable[[], dict[str, Any]] | None:
     """Start the statistics statement on a second connection in this transaction's snapshot (PostgreSQL,
     a table of ALONGSIDE_ROWS or more), so it scans while the detection sorts; where ``cells_for()`` gives the
@@ -566,9 +578,8 @@ def _stats_alongside(conn: Connection, info: TableInfo, sql: str, params: dict[s
     """
     if conn.dialect.name != "postgresql" or (conn.dialect.server_version_info or (0,)) < (12,):
         return None
-    estimate = conn.execute(statement(render_sql("row_estimate.sql.j2", conn.dialect)),
-                            {"name": info.name, "schema": info.schema}).scalar()
-    if not estimate or estimate < ALONGSIDE_ROWS:
+    rows = (estimate or (lambda: _row_estimate(conn, info)))()
+    if not rows or rows < ALONGSIDE_ROWS:
         return None
     cells = cells_for()
     row = conn.exec_driver_sql("SELECT pg_export_snapshot(), " + ", ".join(
@@ -701,17 +712,17 @@ def _with_commit_timestamps(conn: Connection, rows: list[Record]) -> str:
     return "usable" if share == 1 else f"usable for {share:.0%} of the transactions"
 
 
-def _xmin_top_share(conn: Connection, info: TableInfo, rows: int) -> float | None:
+def _xmin_top_share(conn: Connection, info: TableInfo, rows: int,
+                    estimate: Callable[[], int | None] | None = None) -> float | None:
     """The largest share of the table's rows one transaction id inserted, from a sample of a big table.
 
     ``rows``: the rows the scan read; a --since scan reads a few, so the table's size is the planner's
     estimate when that is larger (a full GROUP BY xmin over a big table cost 0.42 s of a 0.62 s --since scan).
+    ``estimate``: that estimate, when the scan read it already.
     """
     table = quote_table(conn.dialect, info.name, info.schema)
     if rows <= XMIN_SAMPLE_ROWS and (conn.dialect.server_version_info or (0,)) >= (12,):
-        estimate = conn.execute(statement(render_sql("row_estimate.sql.j2", conn.dialect)),
-                                {"name": info.name, "schema": info.schema}).scalar()
-        rows = max(rows, int(estimate or 0))
+        rows = max(rows, (estimate or (lambda: _row_estimate(conn, info)))() or 0)
     sample = max(1, min(100, round(100 * XMIN_SAMPLE_ROWS / rows))) if rows > XMIN_SAMPLE_ROWS else 0
     sql = render_sql("xmin_share.sql.j2", conn.dialect, table=table, sample_percent=sample, where=info.where)
     row = conn.execute(statement(sql)).mappings().first()

@@ -188,6 +188,8 @@ def _borrowed(conn: Connection, empty: Proposal, name: str, named: list[tuple[st
             info = introspect(conn, empty.table, {"key": list(keys), "ts": [ts]}, require_identity=False)
     except (ColumnNotFound, QueryFailed, sa.exc.DBAPIError):
         return empty
+    # discover --where: its index is partial on the predicate, as its namesakes' are (introspect reads no --where)
+    info = dataclasses.replace(info, where=empty.where)
     return Proposal(info.qualified_name, ts, keys, f"the table is empty: the key {count:,} of the "
                     f"{sum(votes.values()):,} other {name} tables discovered got", EMPTY,
                     **_missing_index(conn, info, keys, ts), identity=_identity_missing(info), where=empty.where)

@@ -54,6 +54,12 @@ NAME_BYTES = {"postgresql": 63, "mysql": 64, "mariadb": 64}
 # guess it (a view may join, filter or rename), so it deletes nothing from a view and adds no constraint to one
 VIEW_REFUSAL = "a view: dupfinder changes tables only; scan the table the view reads to clean it up"
 ROW_ID_COLUMN = "dupfinder_row_id"  # the backup's record of the row id of a table without a primary key
+# DuckDB checks a foreign key against the rows as they were when its transaction began: a DELETE of a row a child
+# pointed at fails ("still referenced by a foreign key") even after that child row was re-pointed in the same
+# transaction (measured on DuckDB 2.0.1), so re-pointing and deleting cannot be one transaction there
+DUCKDB_CHILDREN = ("DuckDB refuses to delete a row a foreign key pointed at earlier in the same transaction, even once "
+                   "the child row is re-pointed, so re-pointing and deleting cannot be one transaction; re-point these "
+                   "rows to the survivors first, then run cleanup.sql again")
 PARTIAL_INDEX = ("postgresql", "sqlite")  # the engines whose unique index can leave the deleted rows out
 
 
@@ -183,12 +189,15 @@ def _children(table: dict[str, Any], dialect: Dialect, backup: str, schema: str 
     for n, fk in enumerate(table.get("referenced_by") or [], start=1):
         child_schema, name = _split(fk["table"], fk.get("schema"), fk.get("name_only"))
         reason = None
-        # PostgreSQL: a reference to the whole primary key, in any column order, is re-pointed column by column.
-        # A partitioned table's primary key must hold its partition key, so every foreign key to one has two
-        # columns or more: cleanup stopped on each such child (stranger20: invoices partitioned by month)
-        whole = (dialect.name == "postgresql" and len(fk["columns"]) == len(pk) == len(set(fk["referred_columns"]))
+        # A reference to the whole primary key, in any column order, is re-pointed column by column from one plan
+        # row. A partitioned table's primary key must hold its partition key, so every foreign key to one has two
+        # columns or more: cleanup stopped on each such child (stranger20: invoices partitioned by month), and on
+        # MySQL/MariaDB and SQLite on any composite key (order lines under (order_id, region))
+        whole = (len(fk["columns"]) == len(pk) == len(set(fk["referred_columns"]))
                  and set(fk["referred_columns"]) == set(pk))
-        if not (whole or len(fk["columns"]) == 1 and list(fk["referred_columns"]) == list(pk)) or ids != pk:
+        if dialect.name == "duckdb":
+            reason = DUCKDB_CHILDREN
+        elif not (whole or len(fk["columns"]) == 1 and list(fk["referred_columns"]) == list(pk)) or ids != pk:
             reason = "it is not a one-column reference to the primary key"
         elif not fk.get("child_primary_key"):
             reason = "the child table has no primary key to record the old reference by"
@@ -835,10 +844,19 @@ def constraint_name(table: str, keys: list[str], limit: int = 63) -> str:
 
 def migration_sql(dialect_name: str, table: str, keys: list[str], nulls_not_distinct: bool = False,
                   where: str | None = None, schema: str | None = None, name: str | None = None,
-                  only: bool = False) -> str:
+                  only: bool = False, partitioned: bool = False) -> str:
     """Return the UNIQUE migration for one table and key, with its pre-flight and a down step. ``only``: a
-    PostgreSQL table others INHERIT from, whose pre-flight counts its own rows (the index covers no heir's)."""
+    PostgreSQL table others INHERIT from, whose pre-flight counts its own rows (the index covers no heir's).
+    ``partitioned``: a PostgreSQL partitioned table whose partition key the business key holds, which takes
+    neither CREATE INDEX CONCURRENTLY nor a constraint made from an index: its unique index is built partition
+    by partition and attached to one created ON ONLY the table (queries/migration_partitioned.sql.j2)."""
     dialect, ctx = _migration_context(dialect_name, table, keys, nulls_not_distinct, where, schema, name, only)
+    if partitioned:
+        if dialect.name != "postgresql":
+            raise UsageError(f"a partitioned table's migration is written for PostgreSQL, not {dialect.name}")
+        # a partition's index: this prefix, "_" and 8 hex digits of its name's hash, within the 63 bytes
+        ctx["t"]["part_prefix"] = constraint_name(table, keys, NAME_BYTES["postgresql"] - 9)
+        return render_sql("migration_partitioned.sql.j2", dialect, **ctx)
     return render_sql("migration.sql.j2", dialect, **ctx)
 
 
@@ -967,7 +985,11 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
             body.append(f"-- table {comment_text(t['table'])}: no migration ({VIEW_REFUSAL}; a UNIQUE constraint "
                         "belongs on that table)\n")
             continue
-        if t.get("partitioned"):  # its pre-flight would stop the file here, leaving the tables after it undone
+        # a partitioned table whose partition key the business key holds gets its unique index partition by
+        # partition (migration_sql); any other would stop the file at its pre-flight: advice instead
+        by_key = bool(t.get("partitioned") and t.get("partition_key")
+                      and all(c and c in t["keys"] for c in t["partition_key"]))
+        if t.get("partitioned") and not by_key:
             advice = partitioned_advice(t["keys"], t.get("partition_key"), t.get("ts_column"), comment_text)
             body.append(f"-- table {comment_text(t['table'])}: not migrated: {advice}\n")
             continue
@@ -1028,7 +1050,7 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
                 "every row would refuse a row created again after a soft delete)\n" if where else "")
         body.append(_since_caveat(t) + soft + migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
                                                             where=where, schema=t.get("schema"), name=t.get("name"),
-                                                            only=bool(t.get("inherited_by"))))
+                                                            only=bool(t.get("inherited_by")), partitioned=by_key))
     head = _header("migration.sql", findings, [
         "-- adds a UNIQUE constraint on each business key so the next double run fails loudly. Run it after",
         "-- cleanup.sql. Each table's pre-flight stops the migration while any duplicate key remains (near",

@@ -421,7 +421,8 @@ def _table_report(t: dict[str, Any], n: int, tally: _Tally) -> tuple[dict[str, A
         "signals": t.get("signals", {}), "evidence_read": evidence_read(t.get("signals", {})),
         "notes": [prose(note) for note in t.get("notes", [])],
         "warnings": [prose(warning) for warning in t.get("warnings", [])],
-        "incidents": [_incident_context(t, i, r + 1, drawn[i["id"]], evidence.get(i["id"], ""))
+        # an incident of several pairs of writers says its own evidence (incidents.merged_evidence)
+        "incidents": [_incident_context(t, i, r + 1, drawn[i["id"]], i.get("evidence") or evidence.get(i["id"], ""))
                       for r, i in enumerate(top)],
         "more_incidents": max(0, len(incidents) - INCIDENTS_SHOWN),
         "clusters": [_cluster_context(t, t["clusters"][position], i) for i, (_, _, position) in enumerate(shown)],

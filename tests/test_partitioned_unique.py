@@ -67,20 +67,72 @@ def test_migrate_refuses_a_partitioned_table_with_what_to_do(pg_url):
     assert "ON ONLY the parent" not in result.output
 
 
-def test_partition_key_inside_the_business_key_keeps_the_per_partition_advice(pg_url):
-    run_statements(pg_url, "CREATE TABLE ledger (id int, account int, day int, ts timestamptz, PRIMARY KEY (id, day))"
-                           " PARTITION BY LIST (day)",
+def _statement_kinds(sql: str) -> list[str]:
+    """What pglast reads in a migration file: psql's \\gexec ends the statement before it as ';' would."""
+    import json
+
+    from pglast import parser
+
+    tree = json.loads(parser.parse_sql_json(sql.replace("\\gexec", ";")))
+    return [next(iter(s["stmt"])) for s in tree.get("stmts", [])]
+
+
+def test_partition_key_inside_the_business_key_gets_the_unique_index_partition_by_partition(pg_url, pg_server,
+                                                                                          tmp_path):
+    """migration.sql gave a partitioned table whose partition key the business key holds only advice (create
+    the index per partition, ON ONLY the parent, attach...), so the next double run still got in. It now builds
+    the unique index: ON ONLY each partitioned table of the tree, CONCURRENTLY on each leaf (psql's \\gexec),
+    attached bottom up; run twice, it changes nothing the second time; a partition created later gets it."""
+    from sqlrun import SQLFailed, apply_sql
+
+    run_statements(pg_url, "CREATE TABLE ledger (id int, account int, day int, ts timestamptz, "
+                           "PRIMARY KEY (id, day, account)) PARTITION BY LIST (day)",
                    "CREATE TABLE ledger_1 PARTITION OF ledger FOR VALUES IN (1)",
+                   # a sub-partitioned partition: its own partition key (account) is in the business key too
+                   "CREATE TABLE ledger_2 PARTITION OF ledger FOR VALUES IN (2) PARTITION BY LIST (account)",
+                   "CREATE TABLE ledger_2_7 PARTITION OF ledger_2 FOR VALUES IN (7)",
+                   "CREATE TABLE ledger_2_8 PARTITION OF ledger_2 FOR VALUES IN (8)",
                    "INSERT INTO ledger VALUES (1, 7, 1, '2026-11-02 01:30:00+00'), "
-                   "(2, 7, 1, '2026-11-02 01:30:00.1+00')")
+                   "(2, 7, 1, '2026-11-02 01:30:00.1+00'), (3, 7, 2, '2026-11-03 01:30:00+00'), "
+                   "(4, 7, 2, '2026-11-03 01:30:00.1+00'), (5, 8, 2, '2026-11-03 01:30:01+00')")
     doc = scan_doc(pg_url, table="ledger", keys=["account", "day"], ts="ts")
-    assert doc["tables"][0]["partition_key"] == ["day"]
-    advice = next(line for line in migration_sql_for_findings(doc).splitlines() if "not migrated" in line)
-    assert "which the business key holds" in advice and "ON ONLY the parent" in advice
+    assert doc["tables"][0]["partition_key"] == ["day"] and len(doc["tables"][0]["clusters"]) == 2
+    migration = migration_sql_for_findings(doc)
+    assert "not migrated" not in migration
+    assert set(_statement_kinds(migration)) == {"VariableSetStmt", "DoStmt", "SelectStmt"}
     steps = doc["tables"][0]["incidents"][0]["recommendations"]
     assert steps[-1].startswith("Add the UNIQUE constraint")
-    # and what it advises runs there once the copy is gone
-    run_statements(pg_url, "DELETE FROM ledger WHERE id = 2", "CREATE UNIQUE INDEX uq ON ledger (account, day)")
+    # its pre-flight stops it while the copies remain, with nothing created
+    with pytest.raises(SQLFailed, match="still holds duplicate keys"):
+        apply_sql(pg_url, migration, pg_server)
+    run_statements(pg_url, "DELETE FROM ledger WHERE id IN (2, 4)")
+    apply_sql(pg_url, migration, pg_server)
+    apply_sql(pg_url, migration, pg_server)  # a second run changes nothing
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        indexes = conn.exec_driver_sql(
+            "SELECT c.relname, i.indisvalid, i.indisunique FROM pg_index AS i JOIN pg_class AS c "
+            "ON c.oid = i.indexrelid JOIN pg_class AS t ON t.oid = i.indrelid "
+            "WHERE NOT i.indisprimary AND left(t.relname, 6) = 'ledger' ORDER BY t.relname").all()
+    engine.dispose()
+    # one unique index on each of the five tables of the tree, every one valid
+    assert len(indexes) == 5 and all(valid and unique for _, valid, unique in indexes), indexes
+    assert indexes[0][0] == "uq_ledger_account_day"
+    # the next double run fails loudly, in a leaf and in a sub-partition's leaf
+    assert "duplicate key" in _refused(pg_url, "INSERT INTO ledger VALUES (6, 7, 1, '2026-11-02 01:30:00.2+00')")
+    assert "duplicate key" in _refused(pg_url, "INSERT INTO ledger VALUES (7, 8, 2, '2026-11-03 01:30:01.1+00')")
+    # a partition created afterwards gets the index from PostgreSQL
+    run_statements(pg_url, "CREATE TABLE ledger_3 PARTITION OF ledger FOR VALUES IN (3)",
+                   "INSERT INTO ledger VALUES (8, 7, 3, '2026-11-04 01:30:00+00')")
+    assert "duplicate key" in _refused(pg_url, "INSERT INTO ledger VALUES (9, 7, 3, '2026-11-04 01:30:00.1+00')")
+    apply_sql(pg_url, migration, pg_server)  # and a run after it still passes
+    # `dupfinder migrate` writes the same migration (it refused the table with the advice), not an Alembic one
+    result = CliRunner().invoke(main, ["migrate", pg_url, "--table", "ledger", "--key", "account", "--key", "day"])
+    assert result.exit_code == 0, result.output
+    apply_sql(pg_url, result.output, pg_server)
+    result = CliRunner().invoke(main, ["migrate", pg_url, "--table", "ledger", "--key", "account", "--key", "day",
+                                       "--alembic", str(tmp_path)])
+    assert result.exit_code == 2 and "run it with psql" in result.output, result.output
 
 
 def test_cleanup_header_names_every_column_left_out_of_the_comparison(pg_url):

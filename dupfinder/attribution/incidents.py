@@ -3,6 +3,7 @@ gap statistics, offset shape, recurrence, summary and recommendations."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import replace
@@ -16,6 +17,8 @@ from .explain import incident_summary, times
 from .timing import constant_offsets, duration
 from .writercols import distinct, identity, runs_per_host
 
+# the count an episode's offsets observation ends on (timing.spread): the clusters of one pair of writers
+_EPISODE_COUNT = re.compile(r"(offset \(median [^()]*, spread [^()]*), (\d+) clusters\)")
 SUB_CLAIM_S = 0.05  # copies closer than this came from one claim read twice, not from two passes over a batch
 
 
@@ -105,6 +108,30 @@ def _recurrence(incidents: list[Incident]) -> dict[str, str]:
     return schedules
 
 
+def merged_evidence(explanation: str, chosen: Sequence[Cluster]) -> str | None:
+    """The evidence sentence of an incident whose clusters several pairs of writers wrote (a rolling deploy's
+    incident is its releases, every old pod beside every new one): its first cluster's explanation, whose offsets
+    count the clusters of that cluster's own writers, said as theirs beside the incident's count. The report
+    showed "7 clusters" (63 on stranger20's deploy) in an incident of 16 (252). None for an incident of one
+    pair of writers, where the two counts agree, or an explanation without that count.
+
+    >>> from types import SimpleNamespace as C, SimpleNamespace as R
+    >>> pair = lambda a, b: C(rows=[R(writer={"host": a}), R(writer={"host": b})])
+    >>> said = "offset (median 14 ms, spread 8 ms, 7 clusters)"
+    >>> merged_evidence(said, [pair("a", "c")] * 7 + [pair("b", "d")] * 9)
+    'offset (median 14 ms, spread 8 ms, over the 7 clusters of these writers, of the 16 in this incident)'
+    >>> merged_evidence(said, [pair("a", "c")] * 7) is None
+    True
+    """
+    if len({frozenset(identity(r) for r in c.rows) for c in chosen}) < 2:
+        return None
+    found = _EPISODE_COUNT.search(explanation)
+    if found is None:
+        return None
+    return (explanation[:found.start()] + f"{found[1]}, over the {found[2]} clusters of these writers, of the "
+            f"{len(chosen)} in this incident)" + explanation[found.end():])
+
+
 def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], list[Cluster]]:
     """Group attributed clusters into incidents and write their summaries."""
     gap_us = int(table.spec.incident_gap * 1e6)
@@ -179,6 +206,8 @@ def build(clusters: list[Cluster], table: TableResult) -> tuple[list[Incident], 
                          f"{partitioned_advice(table.spec.keys, table.info.partition_key, table.spec.ts)} "
                          "(migration.sql says the same).")
         details = {**inc.details, "recurring": recurring, "recommendations": steps}
+        if evidence := merged_evidence(first.explanation, [clusters[i] for i in members]):
+            details["evidence"] = evidence
         summary = incident_summary(
             inc.mechanism, list(inc.writers), inc.clusters, table.info.qualified_name,
             duration(inc.details["gap_seconds"]["median"], whole), inc.details["coverage"], recurring,

@@ -37,6 +37,11 @@ HINTS = {  # abbreviations and other languages the name vocabulary does not hold
     "run": {"lauf", "exec", "tick", "invocation", "ausfuehrung", "execucao"},
     "version": {"rel", "ver", "stand", "vers", "sha"},
 }
+# a column named for the state of the row (payment_status, orderState, lifecycle_stage) is business data whatever
+# its values do: copies differ in it when one was processed before the other was written (queued, sent), which
+# made it a "run" read from the data, and the text output told a person to trust it with --writer run=status
+STATE_WORDS = frozenset({"status", "state", "stage", "phase", "kind", "type", "category", "result", "outcome",
+                         "lifecycle", "disposition", "statut", "zustand", "estado", "stato"})
 MAX_DISTINCT_SHARE = 0.2   # a writer column has at most this many distinct values per row written
 MIN_DIFFER_SHARE = 0.05    # and differs between the copies of at least this share of clusters
 MAX_CANDIDATES = 12
@@ -347,7 +352,8 @@ def _determines(clusters: Sequence[Cluster], fine: str, coarse: str) -> bool:
 
 def assign(profiles: Sequence[Profile], clusters: Sequence[Cluster], missing: set[str]) -> list[WriterColumn]:
     """Roles for the columns that look like writers, for the roles the names did not find."""
-    few = [p for p in profiles if p.rows and p.distinct <= max(2, MAX_DISTINCT_SHARE * p.rows)]
+    few = [p for p in profiles if p.rows and p.distinct <= max(2, MAX_DISTINCT_SHARE * p.rows)
+           and not STATE_WORDS & set(name_words(p.column))]
     writerish = [p for p in few if p.differ_share >= MIN_DIFFER_SHARE]
     # a column the copies never differ on (one host ran both runs) still shows itself: few values, long
     # constant stretches in insertion order, and a differing writer column determines it (pid → host)

@@ -904,6 +904,23 @@ def _since_caveat(table: dict[str, Any]) -> str:
             "-- pre-flight below reads the whole table; scan it without --since to find and resolve them first\n")
 
 
+def _null_keys_caveat(table: dict[str, Any]) -> str:
+    """A comment for a table whose scan counted rows with a NULL in the business key: a unique key treats NULLs
+    as distinct, so those rows stay out of it and a job writing one twice still gets in (a payouts ledger's
+    platform fees with no merchant, one of them redelivered: stranger23). PostgreSQL 15+ can make them collide
+    (``dupfinder migrate --nulls-not-distinct``, once no two of them repeat)."""
+    nulls = int(table.get("rows_null_key") or 0)
+    if not nulls:
+        return ""
+    keys = ", ".join(map(comment_text, table["keys"]))
+    fix = ("make the key columns NOT NULL, or write the migration with dupfinder migrate ... --nulls-not-distinct "
+           "(PostgreSQL 15+)" if table.get("dialect") == "postgresql" else "make the key columns NOT NULL")
+    them = "it" if nulls == 1 else "them"
+    return (f"-- table {comment_text(table['table'])}: {count(nulls, 'row')} with a NULL in ({keys}): the unique key "
+            f"below leaves {them} out (NULLs are\n-- distinct), so a job writing such a row twice still gets in, and "
+            f"the scan never compared {them}; to cover {them} too, {fix}\n")
+
+
 def soft_delete_column(table: dict[str, Any]) -> str | None:
     """The soft-delete column of a findings table (``deleted_at``, ...), if it has one."""
     return values.soft_delete_column((c.get("name"), c.get("type")) for c in table.get("columns") or ())
@@ -1048,9 +1065,10 @@ def migration_sql_for_findings(findings: dict[str, Any]) -> str:
                 f"-- table {comment_text(t['table'])}: its rows are soft-deleted ({comment_text(deleted)}): the "
                 "index is unique among the rows not deleted, the application's own rule (a UNIQUE constraint over "
                 "every row would refuse a row created again after a soft delete)\n" if where else "")
-        body.append(_since_caveat(t) + soft + migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"],
-                                                            where=where, schema=t.get("schema"), name=t.get("name"),
-                                                            only=bool(t.get("inherited_by")), partitioned=by_key))
+        body.append(_since_caveat(t) + soft + _null_keys_caveat(t)
+                    + migration_sql(t.get("dialect", "sqlite"), t["table"], t["keys"], where=where,
+                                    schema=t.get("schema"), name=t.get("name"), only=bool(t.get("inherited_by")),
+                                    partitioned=by_key))
     head = _header("migration.sql", findings, [
         "-- adds a UNIQUE constraint on each business key so the next double run fails loudly. Run it after",
         "-- cleanup.sql. Each table's pre-flight stops the migration while any duplicate key remains (near",

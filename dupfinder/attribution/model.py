@@ -171,8 +171,12 @@ WHOLE_SECONDS_SIGNAL = "timestamps with sub-second precision (this column keeps 
 # retry first (the shortlist keeps SHORTLIST_MAX: without writer columns it drops deploy_overlap, the one the
 # reading says least about); a process or run column and the job's log part them, read after the pooling. The
 # generators write no commit timestamps: the reading fires on no tuning or held-out cluster.
+# Only where the writer columns tell the copies' writers nobody apart (one host, one release, or none recorded):
+# copies of two hosts or two releases hold more (each host writing again much of what the other wrote, which a
+# retry landing on another pod does not), and a rolling deploy's two releases must keep their own answer there.
 POOLED_OVERTAKEN = {("commit", "overtaken"): ("retry", "duplicate_run", "multi_host", "deploy_overlap")}
 AFTER_OVERTAKEN = ("process", "runs")
+NOT_POOLED_OVERTAKEN = frozenset({("host", "differ"), ("version", "differ")})
 # A calibration bin holding fewer tuning answers than this is not trusted; the raw posterior is used there
 # (the named-mode abstentions had 28 tuning examples, all in two bins, and mapped every shortlist to 0%).
 MIN_BIN = 50
@@ -740,7 +744,7 @@ def decide(observations: Iterable[Observation], mode: str, roles: set[str] | Non
     if few is None and whole:
         few, after_pooling = POOLED_WHOLE_SECONDS, AFTER_WHOLE_SECONDS
     overtaken = next((POOLED_OVERTAKEN[r] for r in sorted(seen) if r in POOLED_OVERTAKEN), None)
-    if few is None and overtaken is not None:
+    if few is None and overtaken is not None and not seen & NOT_POOLED_OVERTAKEN:
         few, after_pooling = overtaken, AFTER_OVERTAKEN
     late = {m: 0.0 for m in running}
     settled = False

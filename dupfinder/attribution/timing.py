@@ -399,19 +399,27 @@ def duration(seconds: float, whole_seconds: bool) -> str:
         f"{round(seconds)} s"
 
 
-def apart(seconds: float, whole_seconds: bool) -> str:
-    """How far apart copies were, as precise as the column is (``duration``).
+def apart(seconds: float, whole_seconds: bool, subject: str | None = None) -> str:
+    """How far apart copies were, as precise as the column is (``duration``). With a ``subject``, a clause
+    with the verb the phrase takes: copies "are 12 ms apart" but "were written within the same second" (a
+    whole-second column says when they were written, not how far apart they are).
 
     >>> apart(0.0, True)
     'within the same second (the column keeps whole seconds)'
     >>> apart(1.0, True), apart(0.012, False)
     ('1 s apart (to the second: the column keeps whole seconds)', '12 ms apart')
+    >>> apart(0.0, True, "the copies"), apart(0.012, False, "the copies")
+    ('the copies were written within the same second (the column keeps whole seconds)', 'the copies are 12 ms apart')
     """
     if not whole_seconds:
-        return f"{format_seconds(seconds)} apart"
-    if seconds < 0.5:
-        return WHOLE_SECOND
-    return f"{duration(seconds, True)} apart (to the second: the column keeps whole seconds)"
+        phrase = f"{format_seconds(seconds)} apart"
+    elif seconds < 0.5:
+        phrase = WHOLE_SECOND
+    else:
+        phrase = f"{duration(seconds, True)} apart (to the second: the column keeps whole seconds)"
+    if subject is None:
+        return phrase
+    return f"{subject} {'were written' if phrase == WHOLE_SECOND else 'are'} {phrase}"
 
 
 def gap_bucket(gap: float, whole_seconds: bool) -> str:
@@ -443,7 +451,7 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
     half-width), read without writer columns; ``peers``: clusters of its own episode with that gap (said, not
     weighed); ``copied``: the episode's ``copies`` reading."""
     gap = max(cluster.gaps_seconds, default=0.0)
-    apart_said = f"the copies are {apart(gap, whole_seconds)}".replace("are within", "were written within")
+    apart_said = apart(gap, whole_seconds, "the copies")
     if copied is not None:
         # keys written a varying number of times: the keys around were written several times because every
         # worker took the same next item, the fact the copy counts already say; the neighbourhood and the

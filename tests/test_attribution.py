@@ -8,11 +8,10 @@ right when its shortlist holds the truth (its confidence is that probability). M
 ``inferred`` (roles from names and data), ``none`` (no writer columns, PostgreSQL: transactions and
 timing). Accuracy and expected calibration error (10 bins) are printed per mode.
 
-The seeds are sample_data.tune's "fresh-12" set, chosen (and committed alone) before the session that added it
-changed anything, and scored once with its final model (the earlier sets had been looked at while the model
-changed; see tune.HELD_OUT_SETS). Asserted: the issue's
-targets where that run met them, and never less than what it reached minus a small margin (a cluster or a
-few).
+The seeds are sample_data.tune's "fresh-13" set, chosen (and committed alone) before the model changes it was
+scored after, and scored once with the final model of the session that made them (the earlier sets had been
+looked at while the model changed; see tune.HELD_OUT_SETS). Asserted: the issue's targets where that run met them,
+and never less than what it reached minus a small margin (a cluster or a few).
 """
 
 from __future__ import annotations
@@ -23,29 +22,29 @@ from dupfinder.sample_data import tune
 
 TARGETS = {"explicit": 0.95, "inferred": 0.95, "none": 0.85}
 ECE_TARGET = 0.05
-# What the one run of the fresh-12 set reached with the fourteenth session's final model (2 cores, 2026-11-24
-# 20:33 UTC, another session's tests running beside it, 203 s; see docs/attribution.md "How well it works"): with
-# writer columns 2 of 29,727 clusters wrong (multi_host answered worker_race). That session's one model change
-# (timing.host_pair asks two shared keys before "most") changed no reading of the tuning set or of fresh-11, its
-# validation set (the same figures and confusion before and after: 0.9999 / 0.9968, separable 0.789).
-REACHED = {"explicit": 0.9999, "inferred": 0.9999, "none": 0.9983}
-REACHED_ECE = {"explicit": 0.0001, "inferred": 0.0001, "none": 0.0016}
-MARGIN = 0.002      # accuracy over 16,000+ clusters: about 32 clusters
+# What the one run of the fresh-13 set reached with the fifteenth session's final model (2 cores, 2026-11-24
+# 23:25-23:28 UTC, 146 s; see docs/attribution.md "How well it works"): with writer columns every one of 20,821
+# clusters right. That session's model changes (commit timestamps' "overtaken" reading pooling a retry with the
+# runs; the constant-offset reading leaving the median offset's own 0 out of an odd count, re-tuned) left fresh-12,
+# its validation set, at the figures and confusion recorded for it (0.9999 / 0.9999 / 0.9983, separable 0.933).
+REACHED = {"explicit": 1.0, "inferred": 1.0, "none": 0.9988}
+REACHED_ECE = {"explicit": 0.0, "inferred": 0.0, "none": 0.0012}
+MARGIN = 0.002      # accuracy over 20,000+ clusters: about 40 clusters
 ECE_MARGIN = 0.003
 # Without writer columns most labelled clusters are batches written twice, where the right answer is the
-# shortlist; on the 401 clusters whose truth the mode can name (races, retries, one transaction) the fresh-12 run
-# reached 0.933 (374: 258 of 282 races named, 24 unknown; 57 of 60 retries, 3 unknown; 59 of 59 one transaction),
-# above the project's 0.85 for them (fresh-11 reached 0.789, fresh-10 0.932: the sets differ that much). Asserted
-# at the target or what was reached less 0.015, whichever is higher.
+# shortlist; on the 301 clusters whose truth the mode can name (races, retries, one transaction) the fresh-13 run
+# reached 0.877 (264: 142 of 179 races named, 37 unknown; 56 of 56 retries; 66 of 66 one transaction; no wrong
+# name), above the project's 0.85 for them (fresh-12 reached 0.933, fresh-11 0.789: the sets differ that much).
+# Asserted at the target or what was reached less 0.015, whichever is higher.
 NONE_SEPARABLE_TARGET = 0.85
-NONE_SEPARABLE_REACHED = 0.933
+NONE_SEPARABLE_REACHED = 0.877
 SEPARABLE_MARGIN = 0.015
 
 
 def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
     started = time.monotonic()
     records, lost = [], []
-    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-12"):
+    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-13"):
         url = pg_url if mode == "none" else f"sqlite:///{tmp_path}/{name}_{seed}_{mode}.db"
         recs, stats = tune.collect(url, lab, mode)
         records.extend(recs)

@@ -509,3 +509,35 @@ def test_one_key_two_hosts_share_is_not_most_of_what_they_wrote(db_url):
     for c in table.clusters:
         assert c.evidence["observations"].get("host_pair") != "most", c.explanation
         assert c.mechanism != "multi_host", (c.mechanism, c.confidence, c.explanation)
+
+
+@given(st.lists(st.floats(0.06, 30.0), min_size=3, max_size=3), st.integers(0, 2))
+@example([1.2, 1.7, 1.8], 0)  # stranger20: a client's retries read "a constant offset (median 1.7 s, spread 100 ms)"
+@settings(max_examples=300, deadline=None)
+def test_every_one_of_three_offsets_is_read(offsets, far):
+    """Whether copies follow one another by a constant offset is read over the offsets' median distance from
+    their median. With three offsets one of the distances is the median offset's own 0, so that median distance
+    was the smaller of the other two and one offset was never read: any offset farther than 20% (and 1 ms) from
+    the median of three now makes the offsets vary, wherever it sits, and moving no offset changes a reading
+    of offsets all within 10% of their median. Fails before on the example (read constant)."""
+    from statistics import median
+
+    from dupfinder.attribution import timing
+
+    med = median(offsets)
+    distances = [abs(o - med) for o in offsets]
+    if max(distances) > 0.2 * med + 0.001:
+        assert not timing.constant_offsets(offsets), offsets
+    if max(distances) <= 0.1 * med:
+        assert timing.constant_offsets(offsets), offsets
+    spread = timing.spread(timing.Episode(None, (0, 1, 2), 0, 1), [
+        _cluster_with_gap(offsets[(far + k) % 3]) for k in range(3)])
+    assert spread.value == ("constant" if timing.constant_offsets(offsets) else "varying"), (offsets, spread)
+
+
+def _cluster_with_gap(gap: float):
+    from dupfinder.cluster import Cluster, ClusterRow
+
+    first = ClusterRow({"id": 1}, "", 0, {}, False, {})
+    second = ClusterRow({"id": 2}, "", int(gap * 1e6), {}, False, {})
+    return Cluster({"k": 1}, (first, second), 0, "", (), (gap,))

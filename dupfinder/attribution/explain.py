@@ -13,7 +13,7 @@ from ..words import count
 from .model import Verdict, contributions
 from .observe import Observation
 from .timing import WHOLE_SECOND, apart
-from .writercols import runs_per_host
+from .writercols import named, runs_per_host
 
 WHAT = {
     "deploy_overlap": "two releases both ran the job",
@@ -119,7 +119,7 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
     ``whole``: the timestamps keep whole seconds and ``gap`` is under one: the copies are said to be within the
     same second, not "a median under a second apart"."""
     def found(role: str) -> set[str]:
-        return {str(w[role]).strip() for w in writers if w.get(role) is not None and str(w[role]).strip()}
+        return {str(w[role]).strip() for w in writers if named(w.get(role))}
 
     def several(role: str) -> str:
         """The role's names when two or more are recorded (one name cannot be "hosts ... both"), else ''."""

@@ -14,7 +14,8 @@
   still show themselves: their copies, in the order they were written, split into two walks through the keys
   in that order and no fewer. A pool of more workers collides three ways or out of order.
 - Commit timestamps (``track_commit_timestamp = on``): a copy written before the other copy's transaction
-  committed means the two transactions overlapped: a race, not a retry.
+  committed means the two transactions overlapped: a race, not a retry, unless the later copy came well after
+  the first and committed before it (overtaken): a second attempt while the first still held its transaction.
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def session(cluster: Cluster) -> str | None:
 
 def commit_order(cluster: Cluster, pause_us: int) -> str | None:
     """'overlapped' when a copy was written before the previous copy's transaction committed;
-    'sequential' when every copy came at least ``pause_us`` after the previous one committed.
+    'overtaken' when, besides, that copy came at least FIXED_GAP_FROM after the previous one (more than one
+    claim's milliseconds) and its transaction committed first: a second attempt at the key, begun and finished
+    while the first still held its transaction; 'sequential' when every copy came at least ``pause_us`` after
+    the previous one committed.
 
     Only rows whose timestamps agree with their own commit (not after it, not hours before it) count: a
     timestamp set by an application clock, or loaded from elsewhere, cannot be compared with the server's.
@@ -94,13 +98,15 @@ def commit_order(cluster: Cluster, pause_us: int) -> str | None:
         if a.xmin is None or a.xmin == b.xmin or not (_comparable(a) and _comparable(b)):
             return None
         if b.ts_us < a.committed_us:
-            verdicts.append("overlapped")
+            late = b.ts_us - a.ts_us >= FIXED_GAP_FROM * 1e6 and b.committed_us < a.committed_us
+            verdicts.append("overtaken" if late else "overlapped")
         elif b.ts_us - a.committed_us >= pause_us:
             verdicts.append("sequential")
         else:
             return None
-    if "overlapped" in verdicts:
-        return "overlapped"
+    for found in ("overtaken", "overlapped"):
+        if found in verdicts:
+            return found
     return "sequential" if verdicts else None
 
 
@@ -337,6 +343,10 @@ def observe(cluster: Cluster, xmin_trusted: bool, pause_us: int, group_writers: 
     if order == "overlapped":
         found.append(Observation("commit", "overlapped", "a copy was written before the previous copy's "
                                  "transaction committed: the transactions overlapped"))
+    elif order == "overtaken":
+        found.append(Observation("commit", "overtaken", "a copy was written and committed while the previous "
+                                 "copy's transaction, open since before it, still had not committed: the "
+                                 "transactions overlapped and the later one finished first"))
     elif order == "sequential":
         found.append(Observation("commit", "sequential", "each copy was written after the previous copy's "
                                  "transaction had committed"))

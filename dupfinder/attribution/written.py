@@ -11,6 +11,7 @@ index and the shared counts from the member rows: the spans are not read a secon
 from __future__ import annotations
 
 import bisect
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -132,7 +133,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     (``_rows_by_cells``), and the spans are not read again."""
     columns = [w.column for w in writers]
     merged = merge_spans(spans)
-    apart = _spans_apart(info, spec, spans, merged) if columns else None
+    apart = _spans_apart(conn, info, spec, spans, merged) if columns else None
     if apart is not None:
         merged = apart
     length = sum(hi - lo for lo, hi in merged) or 1
@@ -142,13 +143,16 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
         return written
     params: dict = {"bucket_us": bucket, **(span_arrays(info, aware, merged) if apart is not None
                                            else span_binds(info, aware, merged))}
+    taken = {c.lower() for c in info.column_names}
     by_id = members is not None and members.covers(merged)
     if by_id:
         params["members"] = members.ids
     base = {"table": quote_table(conn.dialect, info.name, info.schema), "keys": list(spec.keys), "ts": spec.ts,
             "spans": len(merged), "members": by_id, "where": info.where,
             "span_array": None if apart is None else _alias_beside(info.name),
-            "span_index": spec.ts in info.index_leading_columns}
+            "span_index": spec.ts in info.index_leading_columns,
+            "span_bound": next((lo, hi) for lo, hi in (("lo", "hi"), *((f"_lo{n}", f"_hi{n}") for n in range(
+                len(taken) + 1))) if lo not in taken and hi not in taken)}
     roles = [w.role for w in writers]
     counted = None
     if by_id and cells is not None and cells.columns == tuple(columns):
@@ -181,12 +185,20 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
     return written
 
 
-def _spans_apart(info: TableInfo, spec: TableSpec, spans: Sequence[tuple[int, int]],
+def _spans_apart(conn: Connection, info: TableInfo, spec: TableSpec, spans: Sequence[tuple[int, int]],
                  merged: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
     """The spans merged only where they overlap (up to MAX_APART), where writer_counts.sql.j2 reads them apart
-    (``span_array``): PostgreSQL, once they are more than MAX_SPANS OR-ed ranges could hold. None: read the
-    OR-ed ranges."""
-    if info.dialect != "postgresql" or len(merged) < MAX_SPANS:
+    (``span_array``), once they are more than MAX_SPANS OR-ed ranges could hold: PostgreSQL; MySQL 8.0.4+ and
+    MariaDB 10.6+ (JSON_TABLE) with an index that starts with the timestamp (without one the join would compare
+    every row with every span). None: read the OR-ed ranges."""
+    if len(merged) < MAX_SPANS:
+        return None
+    if info.dialect in ("mysql", "mariadb"):
+        version = tuple(conn.dialect.server_version_info or ())
+        mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
+        if spec.ts not in info.index_leading_columns or version < ((10, 6) if mariadb else (8, 0, 4)):
+            return None
+    elif info.dialect != "postgresql":
         return None
     return merge_spans(spans, limit=MAX_APART)
 
@@ -200,6 +212,10 @@ def span_arrays(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, 
         return ts_bind(info, aware, UNIX_EPOCH + timedelta(microseconds=us))
 
     lo, hi = [at(a) for a, _ in spans], [at(b) for _, b in spans]
+    if info.dialect in ("mysql", "mariadb"):  # JSON_TABLE's DATETIME(6) columns read 'YYYY-MM-DD HH:MM:SS.ffffff'
+        def text(moment: datetime) -> str:
+            return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        return {"span_json": json.dumps([[text(a), text(b)] for a, b in zip(lo, hi, strict=True)])}
     return {"span_lo": lo, "span_hi": hi, "span_bounds": [x for a, b in spans for x in (at(a), at(b + 1))]}
 
 

@@ -75,7 +75,7 @@ def send_invoice_reminders():
 
 
 def accrue_interest():
-    hour = dt.datetime(2026, 11, 24) + dt.timedelta(hours=round((time.time() - EPOCH0) / 2))
+    hour = dt.datetime(2026, 11, 24) + dt.timedelta(hours=int(time.time() // 2 - EPOCH0 // 2))
     with psycopg.connect(DB) as conn:
         accounts = conn.execute(
             "SELECT a.id, a.balance, a.annual_rate FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM interest_accruals x "
@@ -83,9 +83,10 @@ def accrue_interest():
         done = []
         for aid, balance, rate in accounts:
             amount = round(balance * rate / 8760, 6)
-            xid = conn.execute("INSERT INTO interest_accruals (account_id, accrual_hour, amount, created_at) "
-                               "VALUES (%s, %s, %s, %s) RETURNING id",
-                               (aid, hour, amount, dt.datetime.utcnow())).fetchone()[0]
+            xid = conn.execute("INSERT INTO interest_accruals (account_id, accrual_hour, amount, node, worker_pid, "
+                               "created_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                               (aid, hour, amount, socket.gethostname(), os.getpid(),
+                                dt.datetime.utcnow())).fetchone()[0]
             conn.execute("UPDATE accounts SET balance = balance + %s WHERE id = %s", (amount, aid))
             done.append((xid, [aid, hour.isoformat()]))
         conn.commit()
@@ -95,7 +96,7 @@ def accrue_interest():
 
 scheduler = BackgroundScheduler(timezone="UTC")
 scheduler.add_job(send_invoice_reminders, "cron", second="*/3", id="reminders")
-scheduler.add_job(accrue_interest, "interval", seconds=2, id="accrue")
+scheduler.add_job(accrue_interest, "cron", second="1-59/2", id="accrue")
 scheduler.start()
 
 
@@ -115,7 +116,7 @@ CREATE TABLE email_outbox (id bigserial PRIMARY KEY, reminder_id bigint REFERENC
 CREATE TABLE accounts (id bigserial PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers (id),
   balance numeric(14, 4) NOT NULL, annual_rate numeric(6, 4) NOT NULL, opened_at timestamptz NOT NULL);
 CREATE TABLE interest_accruals (id bigserial PRIMARY KEY, account_id bigint REFERENCES accounts (id),
-  accrual_hour timestamp, amount numeric(14, 6) NOT NULL, created_at timestamp NOT NULL);
+  accrual_hour timestamp, amount numeric(14, 6) NOT NULL, node text, worker_pid integer, created_at timestamp NOT NULL);
 """
 
 
@@ -136,8 +137,8 @@ def _seed(conn: psycopg.Connection) -> None:
                  "SELECT 1 + g % 10, NULL, NULL, timestamptz '2026-09-01 00:00+00' FROM generate_series(1, 20) g")
     conn.execute("INSERT INTO accounts (customer_id, balance, annual_rate, opened_at) SELECT g, 1000 * g, 0.02, "
                  "timestamptz '2026-01-01 00:00+00' FROM generate_series(1, 12) g")
-    conn.execute("INSERT INTO interest_accruals (account_id, accrual_hour, amount, created_at) "
-                 "SELECT a.id, h, 0.5, h + interval '1 s' + a.id * interval '15 ms' FROM accounts a, "
+    conn.execute("INSERT INTO interest_accruals (account_id, accrual_hour, amount, node, worker_pid, created_at) "
+                 "SELECT a.id, h, 0.5, 'web-old', 4242, h + interval '1 s' + a.id * interval '15 ms' FROM accounts a, "
                  "generate_series(timestamp '2026-11-22 00:00', '2026-11-23 23:00', '1 hour') h")
     conn.execute("INSERT INTO interest_accruals (account_id, accrual_hour, amount, created_at) "
                  "SELECT NULL, timestamp '2026-11-22 00:00', 0, timestamp '2026-11-22 00:00:01' "
@@ -219,8 +220,7 @@ def test_scan_finds_every_copy_and_says_how_to_stop_a_scheduler_per_worker(incid
         args = ["scan", url, "--table", table, "--ts", "created_at", "--out", str(out / table)]
         for k in keys:
             args += ["--key", k]
-        if table == "invoice_reminders":
-            args += ["--writer", "host=node", "--writer", "process=worker_pid"]
+        args += ["--writer", "host=node", "--writer", "process=worker_pid"]
         result = CliRunner().invoke(main, args)
         assert result.exit_code in (0, 1), result.output
         doc = json.loads((out / table / "findings.json").read_text())
@@ -229,6 +229,37 @@ def test_scan_finds_every_copy_and_says_how_to_stop_a_scheduler_per_worker(incid
         named += [i for i in doc["tables"][0]["incidents"] if i["mechanism"] == "duplicate_run"]
     expected = {(t, _key(k)): sorted(r["id"] for r in v) for (t, k), v in truth.items() if len(v) > 1}
     assert found == expected
+    assert named, "no incident named duplicate_run (see the xfail below)"
     for incident_ in named:
         advice = " ".join(incident_["recommendations"])
         assert "each worker process" in advice and "one process" in advice, advice
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "not fixed (attribution model, attr15's): four in-process schedulers on one host fire the accrual job at the "
+    "same second; a worker whose check came after another's commit writes nothing that hour, so the hours hold "
+    "3 or 4 copies of each key. The model reads 'copies = varying' (the keys were written from 3 to 4 times, "
+    "+4.1), the reasoned reading for a pool whose workers all take the oldest pending item, and 'offsets = "
+    "varying' (median 4 ms, spread 1 ms): worker_race at 1.0, 'make the claim atomic', although host and pid "
+    "columns show one host whose every process wrote every key (coverage all/all): copy counts that vary from one "
+    "firing to the next, not key by key within one firing, are schedulers, not a pool. Timing-dependent, yet every "
+    "one of 7 runs of this test named some: 60 of 60, 48 of 48, 36 of 48, 3 of 48 accrual clusters worker_race "
+    "(the reminders, 72 of 72 duplicate_run each time); a hand-run gunicorn app (30 accounts, 2 workers colliding, "
+    "median 16 ms, spread 3 ms) gave 150 of 150 worker_race at 0.996 on 'offsets = varying' alone"))
+def test_every_copy_of_a_scheduler_per_worker_is_a_duplicate_run(incident, tmp_path):
+    """Ground truth: one host, four processes each running both jobs in full. With host and pid recorded every
+    cluster is that host's processes running the job again (duplicate_run), never a race to make atomic."""
+    url, truth, _ = incident
+    mechanisms = {}
+    for table, keys in {"invoice_reminders": ["invoice_id", "reminder_date"],
+                        "interest_accruals": ["account_id", "accrual_hour"]}.items():
+        args = ["scan", url, "--table", table, "--ts", "created_at", "--format", "json",
+                "--writer", "host=node", "--writer", "process=worker_pid"]
+        for k in keys:
+            args += ["--key", k]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, result.output
+        clusters = json.loads(result.stdout)["tables"][0]["clusters"]
+        assert clusters, table
+        mechanisms[table] = collections.Counter(c["mechanism"] for c in clusters)
+    assert all(set(m) == {"duplicate_run"} for m in mechanisms.values()), mechanisms

@@ -86,8 +86,13 @@ PERIOD_WORDS = {"date", "day", "week", "month", "quarter", "year", "period", "wi
 PERIOD_STAMP_WORDS = PERIOD_WORDS - {"date"} | {"hour"}
 # the most rows a key's copies may hold: one per process that ran the job (stranger22: a scheduler in each of 4
 # gunicorn workers wrote four copies a key, refused under the earlier bound of 3); a group wider than that is
-# no copy of one row, and a further column splitting the group says so whatever its size
+# no copy of one row, and a further column splitting the group says so whatever its size. Groups of more than
+# PAIRS rows count only over WIDE_KEYS repeated keys or more, not all written at one instant: 30 accounts
+# inserted by one statement made (annual_rate), 3 values, 10 rows each, a key (a unique customer_id beside it
+# splits nothing, since a column unique on its own tells nothing)
+PAIRS = 3
 MAX_COPIES = 10
+WIDE_KEYS = 20
 # share of the most rows any fitting set keys that a proposal must key before fewer columns count
 KEYED = 0.95
 WHO_QUALIFIERS = {"id", "name", "pid", "host", "no", "number", "uuid", "key", "tag"}
@@ -641,7 +646,10 @@ def _fits(k: KeySet) -> bool:
         return False
     if k.dup_groups == 0:
         return True
-    return k.near_share >= 0.9 and k.rows_per_group <= MAX_COPIES
+    if k.rows_per_group > PAIRS:
+        return (k.near_share >= 0.9 and k.rows_per_group <= MAX_COPIES and k.dup_groups >= WIDE_KEYS
+                and k.near_span_us > 0)
+    return k.near_share >= 0.9
 
 
 def _why_no_key(total: int, columns: list[str], sets: list[tuple[str, ...]], measure) -> str:
@@ -661,9 +669,9 @@ def _why_no_key(total: int, columns: list[str], sets: list[tuple[str, ...]], mea
         far = k.dup_groups - k.near_groups
         return (f"the closest, {cols}: {far:,} of its {k.dup_groups:,} repeated keys are written again more than "
                 f"{NEAR_SECONDS:g} s apart (far duplicates; at most 10% may be)")
-    if k.rows_per_group > MAX_COPIES:
-        return (f"the closest, {cols}: its repeated keys hold {k.rows_per_group:.1f} rows each (at most "
-                f"{MAX_COPIES} for copies)")
+    if k.rows_per_group > PAIRS and not _fits(k):
+        return (f"the closest, {cols}: its repeated keys hold {k.rows_per_group:.1f} rows each (at most {PAIRS} "
+                f"for copies; up to {MAX_COPIES} over {WIDE_KEYS} repeated keys or more not written at one instant)")
     return (f"the closest, {cols}: its repeated keys differ in another column, so they are different rows, "
             "not copies")
 

@@ -125,7 +125,7 @@ def _seed(conn: psycopg.Connection) -> None:
     accrued every hour: legit repeats of a key's parts), legacy rows with NULL key parts written together."""
     conn.execute("INSERT INTO customers (name, email, created_at) SELECT 'Customer ' || g, "
                  "CASE WHEN g % 7 = 0 THEN NULL ELSE 'c' || g || '@example.com' END, "
-                 "timestamptz '2026-06-01 00:00+00' + g * interval '1 day' FROM generate_series(1, 20) g")
+                 "timestamptz '2026-06-01 00:00+00' + g * interval '1 day' FROM generate_series(1, 30) g")
     conn.execute("INSERT INTO invoices (customer_id, number, amount, status, created_at) SELECT 1 + g % 20, "
                  "'INV-' || g, 10 + g, CASE WHEN g % 5 = 0 THEN 'paid' ELSE 'open' END, "
                  "timestamptz '2026-10-01 00:00+00' + g * interval '1 hour' FROM generate_series(1, 30) g")
@@ -135,8 +135,10 @@ def _seed(conn: psycopg.Connection) -> None:
                  "'1 day') d WHERE i.status = 'open'")
     conn.execute("INSERT INTO invoice_reminders (invoice_id, reminder_date, sent_to, created_at) "
                  "SELECT 1 + g % 10, NULL, NULL, timestamptz '2026-09-01 00:00+00' FROM generate_series(1, 20) g")
-    conn.execute("INSERT INTO accounts (customer_id, balance, annual_rate, opened_at) SELECT g, 1000 * g, 0.02, "
-                 "timestamptz '2026-01-01 00:00+00' FROM generate_series(1, 12) g")
+    # migrated by one statement: three rates, ten accounts each, one instant (not a key, not copies)
+    conn.execute("INSERT INTO accounts (customer_id, balance, annual_rate, opened_at) SELECT g, 1000 * g, "
+                 "(ARRAY[0.0125, 0.02, 0.035])[1 + g % 3], timestamptz '2026-01-01 00:00+00' "
+                 "FROM generate_series(1, 30) g")
     conn.execute("INSERT INTO interest_accruals (account_id, accrual_hour, amount, node, worker_pid, created_at) "
                  "SELECT a.id, h, 0.5, 'web-old', 4242, h + interval '1 s' + a.id * interval '15 ms' FROM accounts a, "
                  "generate_series(timestamp '2026-11-22 00:00', '2026-11-23 23:00', '1 hour') h")
@@ -205,6 +207,7 @@ def test_discover_proposes_the_keys_a_scheduler_per_worker_wrote(incident, tmp_p
     proposed = {t["table"]: t["keys"] for t in json.loads(result.output)["tables"]}
     assert proposed["invoice_reminders"] == ["invoice_id", "reminder_date"], proposed
     assert proposed["interest_accruals"] == ["account_id", "accrual_hour"], proposed
+    assert proposed["accounts"] != ["annual_rate"], proposed  # ten rows a rate, one instant: no copies
 
 
 def test_scan_finds_every_copy_and_says_how_to_stop_a_scheduler_per_worker(incident, tmp_path):

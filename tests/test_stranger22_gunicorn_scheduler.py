@@ -178,7 +178,11 @@ def incident(pg_server, tmp_path_factory):
             time.sleep(0.5)
     finally:
         gunicorn.send_signal(signal.SIGTERM)
-        gunicorn.wait(30)
+        try:
+            gunicorn.wait(30)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+            gunicorn.wait()
     rows = [json.loads(line) for line in writes.read_text().splitlines()]
     truth: dict[tuple[str, tuple], list[dict]] = collections.defaultdict(list)
     for r in rows:

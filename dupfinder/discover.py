@@ -80,6 +80,19 @@ WHO_WORDS = {*ROLE_WORDS["host"], *ROLE_WORDS["process"], "run", "execution", "i
 # (stranger20: 252 deploy-overlap copies of 255 went unseen by the scan of the proposed key)
 RELEASE_OF = {*ROLE_WORDS["app"], "software", "image", "deploy", "deployment"}
 PERIOD_WORDS = {"date", "day", "week", "month", "quarter", "year", "period", "window"}
+# a timestamp column named for a period (accrual_hour, period_start, billing_month) holds the period a job wrote
+# for, a key part; other timestamps (a "date" named column too: payment_date holds an instant) stay out
+# (stranger22: an hourly job keyed (account_id, accrual_hour) got no key proposed)
+PERIOD_STAMP_WORDS = PERIOD_WORDS - {"date"} | {"hour"}
+# the most rows a key's copies may hold: one per process that ran the job (stranger22: a scheduler in each of 4
+# gunicorn workers wrote four copies a key, refused under the earlier bound of 3); a group wider than that is
+# no copy of one row, and a further column splitting the group says so whatever its size. Groups of more than
+# PAIRS rows count only over WIDE_KEYS repeated keys or more, not all written at one instant: 30 accounts
+# inserted by one statement made (annual_rate), 3 values, 10 rows each, a key (a unique customer_id beside it
+# splits nothing, since a column unique on its own tells nothing)
+PAIRS = 3
+MAX_COPIES = 10
+WIDE_KEYS = 20
 # share of the most rows any fitting set keys that a proposal must key before fewer columns count
 KEYED = 0.95
 WHO_QUALIFIERS = {"id", "name", "pid", "host", "no", "number", "uuid", "key", "tag"}
@@ -408,7 +421,8 @@ def _candidates(info: TableInfo, ts: str) -> list[str]:
         words = set(name_words(c.name))
         upper = c.type.upper()
         if c.name in skip or words & MEASURE_WORDS or "FLOAT" in upper or "REAL" in upper or "DOUBLE" in upper \
-                or "TIMESTAMP" in upper or "DATETIME" in upper or "BLOB" in upper or "JSON" in upper \
+                or ("TIMESTAMP" in upper or "DATETIME" in upper) and not words & PERIOD_STAMP_WORDS \
+                or "BLOB" in upper or "JSON" in upper \
                 or _NO_EQUALITY.search(upper) or _NESTED.search(upper):
             continue
         found.append(c.name)
@@ -634,7 +648,10 @@ def _fits(k: KeySet) -> bool:
         return False
     if k.dup_groups == 0:
         return True
-    return k.near_share >= 0.9 and k.rows_per_group <= 3
+    if k.rows_per_group > PAIRS:
+        return (k.near_share >= 0.9 and k.rows_per_group <= MAX_COPIES and k.dup_groups >= WIDE_KEYS
+                and k.near_span_us > 0)
+    return k.near_share >= 0.9
 
 
 def _why_no_key(total: int, columns: list[str], sets: list[tuple[str, ...]], measure) -> str:
@@ -654,8 +671,9 @@ def _why_no_key(total: int, columns: list[str], sets: list[tuple[str, ...]], mea
         far = k.dup_groups - k.near_groups
         return (f"the closest, {cols}: {far:,} of its {k.dup_groups:,} repeated keys are written again more than "
                 f"{NEAR_SECONDS:g} s apart (far duplicates; at most 10% may be)")
-    if k.rows_per_group > 3:
-        return f"the closest, {cols}: its repeated keys hold {k.rows_per_group:.1f} rows each (at most 3 for copies)"
+    if k.rows_per_group > PAIRS and not _fits(k):
+        return (f"the closest, {cols}: its repeated keys hold {k.rows_per_group:.1f} rows each (at most {PAIRS} "
+                f"for copies; up to {MAX_COPIES} over {WIDE_KEYS} repeated keys or more not written at one instant)")
     return (f"the closest, {cols}: its repeated keys differ in another column, so they are different rows, "
             "not copies")
 
@@ -677,7 +695,9 @@ def _too_coarse(cols: tuple[str, ...], columns: list[str], measure) -> bool:
         if not alone.dup_groups and alone.key_groups >= base.rows_keyed:
             continue
         finer = measure(tuple(sorted((*cols, extra), key=columns.index)), (extra,))
-        if finer.dup_groups < 0.5 * base.dup_groups:
+        # split: half the groups gone, or (groups of more than two rows: an order's four SKUs reserved twice
+        # stay eight rows in four pairs) a new key for every other group at least
+        if finer.dup_groups < 0.5 * base.dup_groups or finer.key_groups - base.key_groups >= 0.5 * base.dup_groups:
             return True
     return False
 

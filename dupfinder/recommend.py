@@ -204,7 +204,13 @@ def recommendations(mechanism: str, writers: list[dict[str, Any]], recurring: bo
         ] if pods else [
             f"List every scheduler on {host}: `systemctl list-timers --all`, `crontab -l`, "
             "`sudo crontab -l`, /var/spool/cron/crontabs/* and /etc/cron.d/*; keep exactly one entry for this job.",
-            "Wrap the job in `flock -n` so an overlapping second start exits instead of writing the batch again.",
+            # stranger22: gunicorn -w 4 on a VM, APScheduler started at import: four copies a key, and the
+            # crontab and flock advice alone found and stopped nothing there
+            "A scheduler the application starts itself (APScheduler, a framework's scheduler extension) is "
+            "started in each worker process of a server that forks workers (gunicorn or uWSGI with several "
+            "workers) and runs every job once per worker: start it in one process only (a process of its own).",
+            "Wrap the job in `flock -n` so an overlapping second start exits instead of writing the batch again "
+            f"(inside the application: {sql.lock}).",
         ],
         "worker_race": [
             f"Make the claim atomic: {sql.claim}.",

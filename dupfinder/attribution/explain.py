@@ -149,7 +149,8 @@ def incident_summary(mechanism: str, writers: list[dict[str, Any]], clusters: in
                       f"{keys} written {twice}{cover}, {spaced}; {fix}",
         "duplicate_run": f"{one_host} ran the job {twice}{runs_text}: {keys} of "
                          f"{table_name} written {twice}{cover}, {spaced}; find the second scheduler "
-                         "entry and remove it.",
+                         "(a second cron entry or timer, or one the application starts in each worker process) "
+                         "and keep one.",
         "worker_race": f"{'Workers ' + runs if runs else 'Concurrent workers'} raced on {keys} of "
                        f"{table_name}{cover}, {spaced}; make the claim atomic.",
         "retry": f"The same work was done twice: {keys} of {table_name} written again after a pause "

@@ -43,6 +43,7 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from redis_server import start_redis
 
 from dupfinder.cli import main
 
@@ -97,31 +98,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _redis(work: Path) -> tuple[subprocess.Popen, str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is missing in CI: .ci/system-deps installs it")
-        pytest.skip("SKIPPED LOUDLY: redis-server not installed (apt-get install redis-server)")
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(work), "--logfile", str(work / "redis.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("redis-server did not start")
-        time.sleep(0.05)
-
-
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -149,7 +125,7 @@ def ledger(mariadb_server, tmp_path_factory):
                         "pid, task_id) VALUES (%s,%s,%s,%s,%s,%s,'payouts-a@ledger',1,'history')", history)
     conn.close()
 
-    redis_proc, broker = _redis(work)
+    redis_proc, broker = start_redis(work)
     (work / "payouts_app.py").write_text(APP)
     truth = work / "truth.jsonl"
     env = {**os.environ, "S23_BROKER": broker, "S23_PORT": str(mariadb_server.port), "S23_DB": database,

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
+from redis_server import start_redis
 
 from real import scenarios
 from real.scenario import SCORES, Truth, drop_writer_columns, scan
@@ -121,37 +122,7 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """A private redis-server (Debian's) for the Celery scenario, on a free port, stopped at the end."""
-    import shutil
-    import socket
-    import subprocess
-    import time
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is missing in CI: .ci/system-deps installs it")
-        pytest.skip("SKIPPED LOUDLY: redis-server not installed (apt-get install redis-server); "
-                    "the Celery scenario needs it")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    work = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(work), "--logfile", str(work / "redis.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError(f"redis-server did not start: {(work / 'redis.log').read_text()[-500:]}")
-        time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
     proc.terminate()
     proc.wait(10)

@@ -28,7 +28,7 @@ from ..writers import WriterColumn
 from .writercols import Writer, named
 
 MAX_SPANS = 200        # OR-ed ranges in one statement; closer spans are merged beyond this
-MAX_APART = 20_000     # spans bound as arrays (PostgreSQL, the timestamp indexed): each is one index range scan
+MAX_APART = 20_000     # spans kept apart past MAX_SPANS (bound as arrays or JSON: _spans_apart); merged beyond this
 BUCKETS = 4000         # time buckets over all spans: bounds the rows the statement returns per writer
 MIN_BUCKET_US = 100_000
 EDGE_SHARE = 0.25      # the cells cut by a bucket or span bound may hold at most twice this share of the spans' rows
@@ -220,8 +220,8 @@ def span_arrays(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, 
 
 
 def _alias_beside(table: str) -> str:
-    """A name for the spans' row source that the table's own name cannot hide."""
-    return "_spans" if table != "_spans" else "_spans_"
+    """A name for the spans' row source that the table's own name cannot hide (in any case: MySQL may fold it)."""
+    return "_spans" if table.lower() != "_spans" else "_spans_"
 
 
 def _rows_by_cells(conn: Connection, spec: TableSpec, aware: bool | None, cells: Cells,

@@ -116,6 +116,13 @@ def name_role(name: str) -> tuple[str, str] | None:
     return None
 
 
+def _named(column: object) -> tuple[str, str | None]:
+    """A column's name and type: ``column`` is a name or an object with ``name`` and ``type`` (connect.ColumnInfo)."""
+    if isinstance(column, str):
+        return column, None
+    return column.name, getattr(column, "type", None)  # type: ignore[attr-defined]
+
+
 def infer_writers(columns: Iterable[object], exclude: set[str]) -> tuple[WriterColumn, ...]:
     """Propose one column per role from column names (and types, for columns that carry one).
 
@@ -130,8 +137,7 @@ def infer_writers(columns: Iterable[object], exclude: set[str]) -> tuple[WriterC
     # was divergent and read as two runs (tests/test_stranger23_payout_redelivery.py)
     ranks: dict[str, int] = {}
     for column in columns:
-        name = column if isinstance(column, str) else column.name
-        type_name = None if isinstance(column, str) else getattr(column, "type", None)
+        name, type_name = _named(column)
         if name in exclude:
             continue
         fit = name_role(name)
@@ -182,8 +188,7 @@ def node_hosts(writers: Iterable[WriterColumn], columns: Iterable[object], exclu
     taken = {w.column for w in writers}
     process = next((w.column for w in writers if w.role == "process"), None)
     for column in columns:
-        name = column if isinstance(column, str) else column.name
-        type_name = None if isinstance(column, str) else getattr(column, "type", None)
+        name, type_name = _named(column)
         fit = name_role(name)
         if name in exclude or name in taken or fit is None or fit[0] != "process" \
                 or not plausible_type("host", type_name) or not node_names(values(name)):

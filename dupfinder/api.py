@@ -35,7 +35,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         timestamp_awareness,
     )
     from .detect import column_since, detect, key_index, rows_behind_since, verify_sql
-    from .writers import resolve_writers
+    from .writers import node_hosts, resolve_writers
 
     scanned_at = datetime.now(UTC).isoformat(timespec="seconds")
     # bad job-run files stop the scan before the database is asked anything; the top-level logs are read with
@@ -70,14 +70,16 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
                 check_ids_unique(conn, info)
             ts_note = check_timestamp_column(info, spec.ts, conn)
             check_key_equality(conn, info, spec.keys)
-            writers = resolve_writers(spec.writers, spec.infer_writers, info.columns,
-                                      exclude=set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns)
-                                      | set(spec.ignore))
+            exclude = set(spec.keys) | {spec.ts} | set(info.primary_key) | set(info.id_columns) | set(spec.ignore)
+            writers = resolve_writers(spec.writers, spec.infer_writers, info.columns, exclude=exclude)
             aware = timestamp_awareness(info, spec.ts)
             utc = read_in_utc(info, spec.ts)  # a MySQL/MariaDB TIMESTAMP: no zone in the type, instants in UTC
             spec, since_note = column_since(spec, aware or utc)
             index = key_index(conn, info, spec)
             found = detect(conn, info, spec, aware, index, tuple(w.column for w in writers))
+            if not spec.writers and spec.infer_writers:  # a worker column of node names (name@host) is the host
+                writers = node_hosts(writers, info.columns, exclude,
+                                     lambda c, rows=found.rows or (): (r.col(c) for r in rows))
             clusters = build_clusters(found.rows, info, spec.keys, spec.ts, writers, spec.keep, spec.ignore)
             read = roles.from_data(conn, info, spec, aware, clusters, writers, _rows_per_us(found.stats))
             writers, rejected, data_roles = read.writers, read.rejected, read.found

@@ -519,6 +519,8 @@ def discover(url, schemas, output, force, where, max_combinations, fmt):
                 click.echo(f"  {p.index_advice}")
             if p.identity:
                 click.echo(f"  {p.identity}")
+            for note in p.note_lines:
+                click.echo(f"  {note}")
         else:
             click.echo(f"{p.table}: no key proposed -- {p.evidence}")
         if p.searched:

@@ -96,6 +96,13 @@ WIDE_KEYS = 20
 # share of the most rows any fitting set keys that a proposal must key before fewer columns count
 KEYED = 0.95
 WHO_QUALIFIERS = {"id", "name", "pid", "host", "no", "number", "uuid", "key", "tag"}
+# a message's own id (Celery's task_id, a queue's message_id, a request id): one per message sent, the same id again
+# only when the queue redelivers it. Unique but for redeliveries, it fits a key as well as any, and being one
+# column it was proposed over the business key (stranger: payouts keyed on task_id, window 4 s); but a second
+# scheduler or a run of the job twice sends new messages with new ids, so a scan of it finds redeliveries only.
+# It is proposed only when no other set of columns keys the table, and named beside the key either way
+MESSAGE_WORDS = {"task", "message", "msg", "request", "delivery"}
+MESSAGE_QUALIFIERS = {"id", "uuid", "guid"}
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,13 @@ class Proposal:
     # under --where: why ``index`` is not partial on it (the engine refuses it in an index: now() is not IMMUTABLE),
     # or that it was not checked (a cast or operator PostgreSQL may refuse there: connect.index_predicate)
     index_note: str | None = None
+    message_id: str | None = None  # a message id column (message_id_column), proposed as the key or not
+    message_note: str | None = None  # what it finds as a key, and what it hides
+
+    @property
+    def note_lines(self) -> list[str]:
+        """The notes a person reads under the proposal (the text output, the TOML comments)."""
+        return [self.message_note] if self.message_note else []
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "ts": self.ts, "keys": list(self.keys) if self.keys else None,
@@ -147,7 +161,8 @@ class Proposal:
                 **({"index_where": self.index_where} if self.index_where else {}),
                 **({"where": self.where} if self.where else {}),
                 **({"searched": self.searched} if self.searched else {}),
-                **({"index_note": self.index_note} if self.index_note else {})}
+                **({"index_note": self.index_note} if self.index_note else {}),
+                **({"message_id": self.message_id, "message_note": self.message_note} if self.message_id else {})}
 
     @property
     def index_advice(self) -> str:
@@ -414,8 +429,22 @@ def who_column(name: str) -> bool:
                             len(words) > 1 and words[-2] in RELEASE_OF and words[-1] in ROLE_WORDS["version"])
 
 
-def _candidates(info: TableInfo, ts: str) -> list[str]:
+def message_id_column(name: str) -> bool:
+    """Whether a column names a message's own id: a task, message, request or delivery id.
+
+    >>> [message_id_column(n) for n in ("task_id", "celeryTaskId", "message_uuid", "request_id", "msg_id")]
+    [True, True, True, True, True]
+    >>> [message_id_column(n) for n in ("job_id", "event_id", "task", "task_name", "order_id", "message")]
+    [False, False, False, False, False, False]
+    """
+    words = name_words(name)
+    return len(words) > 1 and words[-2] in MESSAGE_WORDS and words[-1] in MESSAGE_QUALIFIERS
+
+
+def _candidates(info: TableInfo, ts: str, messages: bool = False) -> list[str]:
+    """The columns a key is measured on, key-like names first (``messages``: the message id columns instead)."""
     skip = set(info.primary_key) | {ts} | {c for c in info.column_names if who_column(c)}
+    skip |= {c for c in info.column_names if message_id_column(c) != messages}
     found = []
     for c in info.columns:
         words = set(name_words(c.name))
@@ -484,9 +513,14 @@ def _propose(conn: Connection, info: TableInfo, ts: str, max_combinations: int =
         if len(tried) < possible:
             searched = (f"measured {len(tried):,} of the {possible:,} sets of 3-4 columns not holding a smaller "
                         "proposal (--max-combinations)")
+    message_ids = _candidates(info, ts, messages=True)
+    why_not = None if minimal else _why_no_key(total, columns, sets, measure)
+    if not minimal and message_ids:  # a message id is the key only where nothing else keys the table
+        minimal = _minimal([(c,) for c in message_ids], [*message_ids, *splitters], measure)
+        if not minimal:  # said of the closest set, a message id among them
+            why_not = _why_no_key(total, [*columns, *message_ids], [*sets, *((c,) for c in message_ids)], measure)
     if not minimal:
-        return Proposal(info.qualified_name, ts, None, _why_no_key(total, columns, sets, measure), rows_read,
-                        where=info.where, searched=searched)
+        return Proposal(info.qualified_name, ts, None, why_not, rows_read, where=info.where, searched=searched)
     # a set NULL in most rows is "unique" over the few it keys: of equal size, the set keying more rows first.
     # A UNIQUE constraint leaves the rows with a NULL key unconstrained, so a set leaving more than a few rows
     # out ranks after one keying (nearly) all, whatever their sizes: a bank reference NULL for a quarter of the
@@ -495,6 +529,8 @@ def _propose(conn: Connection, info: TableInfo, ts: str, max_combinations: int =
     ranked = sorted(minimal, key=lambda s: (-min(measure(s).dup_groups, 1), measure(s).rows_keyed < KEYED * most,
                                             len(s), -measure(s).rows_keyed, -_name_score(s), -measure(s).dup_groups))
     best = measure(ranked[0])
+    named = best.columns[0] if best.columns[0] in message_ids else message_ids[0] if message_ids else None
+    note = _message_note(named, measure((named,)), why_not) if named else {}
     # a period holding one value in every row read (a first month of invoices) tells no row apart, so no minimal
     # key holds it, and a UNIQUE constraint on the rest refuses next month's invoice of every customer
     # (stranger20: (customer_id) proposed for invoices billed for 2026-11 only). It joins the key: the same
@@ -506,7 +542,23 @@ def _propose(conn: Connection, info: TableInfo, ts: str, max_combinations: int =
     return Proposal(info.qualified_name, ts, (*best.columns, *same), evidence, rows_read,
                     [f"{', '.join(s)}: {_evidence(measure(s))}" for s in ranked[1:4]],
                      **_missing_index(conn, info, (*best.columns, *same), ts), window=_window_for(best),
-                    identity=_identity_missing(info), where=info.where, searched=searched)
+                    identity=_identity_missing(info), where=info.where, searched=searched, **note)
+
+
+def _message_note(column: str, k: KeySet, why_not: str | None) -> dict[str, str]:
+    """The note naming a message id column beside the proposal: what a scan keyed on it finds, and what it hides
+    (``why_not``: why no other set of columns keys the table, where the message id is the key proposed)."""
+    again = (f" ({k.near_groups:,} of its {k.key_groups:,} ids written again within {NEAR_SECONDS:g} s here)"
+             if k.near_groups else "")
+    found = (f"{column} looks like a message id: one per message sent, repeated only when the queue redelivers the "
+             f"message{again}. As the key it finds redeliveries, but not a second scheduler or a job run twice, "
+             "which send new messages with new ids")
+    if why_not is None:
+        text = (f"{found}; the key proposed is the business key, which finds both: scan with --writer run={column} "
+                "beside the other writer columns to tell a redelivery (one id) from a second run (two ids)")
+    else:
+        text = f"{found}; proposed because no other set of columns keys the table ({why_not})"
+    return {"message_id": column, "message_note": text}
 
 
 def _minimal(sets: Sequence[tuple[str, ...]], splitters: list[str], measure,
@@ -732,6 +784,7 @@ def starter_toml(url: str, proposals: list[Proposal]) -> str:
             continue
         lines += [_comment(f"{p.evidence} (read {p.rows_read})"), *searched]
         lines += [_comment(f"also possible: {alt}") for alt in p.alternatives]
+        lines += [_comment(note) for note in p.note_lines]
         if p.index:
             lines += [_comment(p.index_advice)]
         entry = ["[[table]]", f"name = \"{_toml_escape(p.table)}\"",

@@ -732,11 +732,12 @@ def cleanup_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator
     """cleanup.sql piece by piece, rendered as it is written. Every table's findings are surveyed and checked
     first (bad findings fail before a piece exists); each table's plan is then rendered a batch at a time."""
     stamp = scan_stamp(findings)
-    bodies, summary, total, plans = [], [], 0, False
+    bodies, summary, total, plans, contexts = [], [], 0, False, []
     for table in cleanup_order(findings["tables"]):
         dialect = dialect_for(table.get("dialect", "sqlite"))
         plans = plans or dialect.name in PLAN_ONLY
         ctx = _table_context(table, dialect, stamp, keep)
+        contexts.append(ctx)
         # a table cleanup cannot change (a view) deletes nothing: its rows are not counted as deleted (the
         # header read "deletes 16 rows" above a view's "nothing deleted"; stranger21)
         total += 0 if ctx["unsupported"] else len(ctx["pairs"])
@@ -760,10 +761,34 @@ def cleanup_parts(findings: dict[str, Any], keep: str | None = None) -> Iterator
         "-- PostgreSQL: psql -v ON_ERROR_STOP=1 -f cleanup.sql    SQLite: sqlite3 -bail DATABASE < cleanup.sql",
         "-- MySQL 8.0.16+ / MariaDB 10.4+: mysql (or mariadb) DATABASE < cleanup.sql (stops at the first error; "
         "the open transaction rolls back)",
-        "-- Verify afterwards: dupfinder scan ... again should report no near-duplicate clusters.",
+        *_verify_lines(contexts),
         *summary,
     ])
     return _joined(head, bodies)
+
+
+def _verify_lines(contexts: list[dict[str, Any]]) -> list[str]:
+    """What a scan run again after cleanup.sql reports, as the header says it: none of the clusters it deletes in
+    the tables it cleans (the ones left for a person still), and, in a child table whose rows it re-points, clusters
+    that table did not have. Each copy's child rows point at the survivor together afterwards: a reminder sent
+    twice queued an email per copy, one email_outbox row for each reminder_id; both now hold the survivor's id, so
+    a scan of email_outbox keyed on reminder_id finds them (the header said no scan would find any)."""
+    left = sum(len(c["divergent"]) + len(c["unnamed"]) for c in contexts)
+    lines = ["-- Verify afterwards: a dupfinder scan of the tables below again, with the same keys, should report no "
+             "near-duplicate clusters" + (f" but the {count(left, 'cluster')} left for a person" if left else "")
+             + " (rows written since the scan aside)."]
+    repointed = list(dict.fromkeys(
+        f"{comment_text(c['table'])} ({', '.join(map(comment_text, c['columns']))} -> {comment_text(ctx['table'])})"
+        for ctx in contexts if len(ctx["pairs"]) and not ctx["unsupported"] for c in ctx["children"]
+        if not c["reason"]))
+    if repointed:
+        lines += [f"-- Expect new clusters in the child {'table' if len(repointed) == 1 else 'tables'} whose rows it "
+                  f"re-points: {'; '.join(repointed)}. Each copy's child rows",
+                  "-- (an email queued per copy) point at the survivor together afterwards, so a scan of the child "
+                  "keyed on its reference column",
+                  "-- finds what the double write left there: that table's own duplicates, to clean from its own "
+                  "scan (the command is in the notes below)."]
+    return lines
 
 
 def _joined(head: list[str], bodies: list[Iterable[str]]) -> Iterator[str]:

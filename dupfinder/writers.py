@@ -11,6 +11,16 @@ inferred one decides which rows cleanup.sql may delete. Inference is therefore c
 * the type must fit the role: text for host and app, text/integer/uuid for process and run, text/integer for
   version. A date, timestamp, boolean, float or decimal column is never a writer.
 
+A column the process role did not take (``pid`` is more specific than ``worker``) is read as the host when no column
+carries that role and every value the scan read of it is a worker node name, ``name@host``: Celery names its
+nodes so (``-n payouts-a@%h``), one node a pool of child processes on one machine, so beside the child's pid it is
+the coarser writer, the one the pids live on (``node_hosts``). By its name alone it stayed in the payload, and
+every copy a redelivery wrote on the other node was divergent in it.
+
+A key column is never a writer: the copies of a cluster share their key, so it cannot tell their writers apart
+(the scan leaves the keys out of inference and of the roles read from the data; config.TableSpec refuses
+``--writer`` naming one).
+
 ``--writer`` names columns explicitly and overrides all of this. A column found by its name alone is not
 ``trusted``: cleanup compares it like a business column (a difference between the copies keeps the cluster
 from being deleted) until the data confirms it (attribution.roles.from_data) or ``--writer`` names it.
@@ -19,7 +29,7 @@ from being deleted) until the data confirms it (attribution.roles.from_data) or 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 ROLE_WORDS = {
@@ -39,6 +49,9 @@ QUALIFIERS = {"host": {"name", "id"}, "process": {"id", "name"}, "run": {"id", "
 _TEXT = re.compile(r"CHAR|TEXT|STRING|CLOB|NAME|CITEXT|ENUM", re.IGNORECASE)
 _INTEGER = re.compile(r"INT|SERIAL", re.IGNORECASE)
 _UUID = re.compile(r"UUID|UNIQUEIDENTIFIER", re.IGNORECASE)
+# Celery's node name (celery.utils.nodenames: name@hostname); an e-mail address has the same shape, which is why
+# only a column named like a process writer is read by it
+NODE_NAME = re.compile(r"[^@\s]+@[^@\s]+\Z")
 _NEVER = re.compile(r"DATE|TIME|BOOL|FLOAT|DOUBLE|REAL|DECIMAL|NUMERIC|MONEY|INTERVAL|JSON|BLOB|BYTEA|BINARY",
                     re.IGNORECASE)
 
@@ -103,6 +116,13 @@ def name_role(name: str) -> tuple[str, str] | None:
     return None
 
 
+def _named(column: object) -> tuple[str, str | None]:
+    """A column's name and type: ``column`` is a name or an object with ``name`` and ``type`` (connect.ColumnInfo)."""
+    if isinstance(column, str):
+        return column, None
+    return column.name, getattr(column, "type", None)  # type: ignore[attr-defined]
+
+
 def infer_writers(columns: Iterable[object], exclude: set[str]) -> tuple[WriterColumn, ...]:
     """Propose one column per role from column names (and types, for columns that carry one).
 
@@ -117,8 +137,7 @@ def infer_writers(columns: Iterable[object], exclude: set[str]) -> tuple[WriterC
     # was divergent and read as two runs (tests/test_stranger23_payout_redelivery.py)
     ranks: dict[str, int] = {}
     for column in columns:
-        name = column if isinstance(column, str) else column.name
-        type_name = None if isinstance(column, str) else getattr(column, "type", None)
+        name, type_name = _named(column)
         if name in exclude:
             continue
         fit = name_role(name)
@@ -132,6 +151,55 @@ def infer_writers(columns: Iterable[object], exclude: set[str]) -> tuple[WriterC
             ranks[role] = rank
     order = list(ROLE_WORDS)
     return tuple(sorted(found.values(), key=lambda w: order.index(w.role)))
+
+
+def node_names(values: Iterable[object]) -> bool:
+    """Whether every value read (NULLs aside, at least one) is a worker node name, ``name@host``.
+
+    >>> node_names(["payouts-a@ledgerhost", None, "celery@ip-10-0-0-7.ec2.internal"]), node_names(["worker-3"])
+    (True, False)
+    >>> node_names([]), node_names([None]), node_names([4711]), node_names(["a@b@c"])
+    (False, False, False, False)
+    """
+    seen = False
+    for value in values:
+        if value is None:
+            continue
+        if not isinstance(value, str) or not NODE_NAME.match(value):
+            return False
+        seen = True
+    return seen
+
+
+def node_hosts(writers: Iterable[WriterColumn], columns: Iterable[object], exclude: set[str],
+               values: Callable[[str], Iterable[object]]) -> tuple[WriterColumn, ...]:
+    """The inferred writer columns, plus the host role for a process-named column the process role did not take
+    whose values (``values(column)``: those the scan read) are all worker node names, when no column is the host.
+
+    >>> found = infer_writers(["id", "worker", "pid"], {"id"})
+    >>> [(w.role, w.column) for w in node_hosts(found, ["id", "worker", "pid"], {"id"}, lambda c: ["a@h1", "b@h1"])]
+    [('host', 'worker'), ('process', 'pid')]
+    >>> [(w.role, w.column) for w in node_hosts(found, ["id", "worker", "pid"], {"id"}, lambda c: ["worker-1"])]
+    [('process', 'pid')]
+    """
+    writers = tuple(writers)
+    if any(w.role == "host" or w.trusted for w in writers):
+        return writers
+    taken = {w.column for w in writers}
+    process = next((w.column for w in writers if w.role == "process"), None)
+    for column in columns:
+        name, type_name = _named(column)
+        fit = name_role(name)
+        if name in exclude or name in taken or fit is None or fit[0] != "process" \
+                or not plausible_type("host", type_name) or not node_names(values(name)):
+            continue
+        typed = f", type {type_name}" if type_name else ""
+        beside = f"; the process role went to {process!r}" if process else ""
+        host = WriterColumn("host", name, f"inferred: the name is the role word {fit[1]!r}{typed}, and every value "
+                            f"read is a worker node name, name@host (Celery's -n){beside}")
+        order = list(ROLE_WORDS)
+        return tuple(sorted((*writers, host), key=lambda w: order.index(w.role)))
+    return writers
 
 
 def resolve_writers(

@@ -10,7 +10,10 @@
 -- deletes only rows named in its plan.
 -- PostgreSQL: psql -v ON_ERROR_STOP=1 -f cleanup.sql    SQLite: sqlite3 -bail DATABASE < cleanup.sql
 -- MySQL 8.0.16+ / MariaDB 10.4+: mysql (or mariadb) DATABASE < cleanup.sql (stops at the first error; the open transaction rolls back)
--- Verify afterwards: dupfinder scan ... again should report no near-duplicate clusters.
+-- Verify afterwards: a dupfinder scan of the tables below again, with the same keys, should report no near-duplicate clusters but the 1 cluster left for a person (rows written since the scan aside).
+-- Expect new clusters in the child table whose rows it re-points: "receipts" ("line_id" -> "Order Lines"). Each copy's child rows
+-- (an email queued per copy) point at the survivor together afterwards, so a scan of the child keyed on its reference column
+-- finds what the double write left there: that table's own duplicates, to clean from its own scan (the command is in the notes below).
 --   "Order Lines": 1 identical cluster, 1 row to delete, 1 divergent cluster left for a person
 
 -- ---------------------------------------------------------------------------------------------------

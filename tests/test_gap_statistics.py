@@ -37,7 +37,10 @@ def reference_offsets(episode: timing.Episode, members: list[Cluster]) -> Observ
     if len(offsets) < 3:
         return None
     med = statistics.median(offsets)
-    spread = statistics.median(abs(o - med) for o in offsets)
+    # every offset but the median one (an odd number of them): its distance of 0 is no reading (b63dd15)
+    ordered = sorted(offsets)
+    others = ordered[:len(ordered) // 2] + ordered[len(ordered) // 2 + 1:] if len(ordered) % 2 else ordered
+    spread = statistics.median(abs(o - med) for o in others)
     constant = spread <= 0.1 * abs(med) + 0.0005
     return Observation(
         "offsets" if episode.pair is not None else "span_offsets", "constant" if constant else "varying",

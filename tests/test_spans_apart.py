@@ -270,3 +270,28 @@ def test_mariadb_spans_apart_are_read_through_the_timestamp_index(mariadb_url):
     for lo, hi in spans[::50]:
         truth = sum(1 for _, us, h, _ in rows if h == "b" and lo <= us <= hi)
         assert counted.rows((("host", "b"),), BASE_US + lo, BASE_US + hi) == truth
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(table=tables(), aware=st.booleans(), columns=st.sampled_from([["host"], ["host", "pid"]]),
+       since=st.sampled_from([None, "2026-11-03 02:30:03"]))
+def test_duckdb_spans_apart_count_what_the_or_ed_ranges_count(tmp_path_factory, monkeypatch, table, aware, columns,
+                                                               since):
+    """DuckDB: the rows joined to their spans by an ASOF join count what the OR-ed ranges count on the same spans,
+    the members read by rowid or (--since, spans before its bound) the spans sorted by key."""
+    rows, spans = table
+    url = f"duckdb:///{tmp_path_factory.mktemp('duck') / 'ev.duckdb'}"
+    engine = sa.create_engine(url)
+    kind = "TIMESTAMPTZ" if aware else "TIMESTAMP"
+    start = T0.replace(tzinfo=UTC) if aware else T0
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE ev (id INTEGER PRIMARY KEY, k INTEGER, ts {kind}, host VARCHAR, "
+                             "pid INTEGER, lo INTEGER, _t INTEGER)")
+        conn.execute(sa.text(f"INSERT INTO ev VALUES (:id, :k, CAST(:ts AS {kind}), :host, :pid, 1, 2)"),
+                     [{"id": i, "k": k, "host": h, "pid": p,
+                       "ts": us if isinstance(us, str) or us is None else
+                       (start + timedelta(microseconds=us)).isoformat(sep=" ")}
+                      for i, (k, us, h, p) in enumerate(rows)])
+    engine.dispose()
+    _same_either_way(url, monkeypatch, spans, columns, since)

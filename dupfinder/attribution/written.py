@@ -188,7 +188,8 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
 def _spans_apart(conn: Connection, info: TableInfo, spec: TableSpec, spans: Sequence[tuple[int, int]],
                  merged: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
     """The spans merged only where they overlap (up to MAX_APART), where writer_counts.sql.j2 reads them apart
-    (``span_array``), once they are more than MAX_SPANS OR-ed ranges could hold: PostgreSQL; MySQL 8.0.4+ and
+    (``span_array``), once they are more than MAX_SPANS OR-ed ranges could hold: PostgreSQL; DuckDB (an ASOF
+    join); MySQL 8.0.4+ and
     MariaDB 10.6+ (JSON_TABLE) with an index that starts with the timestamp (without one the join would compare
     every row with every span). None: read the OR-ed ranges."""
     if len(merged) < MAX_SPANS:
@@ -198,7 +199,7 @@ def _spans_apart(conn: Connection, info: TableInfo, spec: TableSpec, spans: Sequ
         mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
         if spec.ts not in info.index_leading_columns or version < ((10, 6) if mariadb else (8, 0, 4)):
             return None
-    elif info.dialect != "postgresql":
+    elif info.dialect not in ("postgresql", "duckdb"):
         return None
     return merge_spans(spans, limit=MAX_APART)
 

@@ -42,3 +42,38 @@ def test_alike_readings_are_decided_once_and_each_cluster_keeps_its_own_decision
         verdict = original([Observation(f, v, "") for f, v in c.evidence["observations"].items()], mode, roles, have)
         assert (c.mechanism, c.confidence) == (verdict.mechanism, verdict.confidence)
         assert c.evidence["posterior"] == {m: round(p, 4) for m, p in verdict.posterior.items() if p >= 0.001}
+
+
+def test_copy_counts_are_read_once_per_writer_pair(tmp_path, monkeypatch):
+    """Episodes of one pair of writers read the same clusters for their copy counts (every cluster either writer
+    wrote), so the reading is made once per pair: one host beside every other episode's made 3,000 one-cluster
+    episodes read 3,000 clusters each (the held-out figures of tests/test_attribution.py are unchanged by it)."""
+    import sqlite3
+
+    from dupfinder.attribution import timing
+
+    db = tmp_path / "ev.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, k INTEGER, ts TEXT, host TEXT)")
+    rows = [(n, n, f"2026-11-0{1 + n // 240} {(n // 10) % 24:02d}:{n % 10:02d}:00.000000", "h1") for n in range(960)]
+    rows += [(10_000 + n, n, f"2026-11-0{1 + n // 240} {(n // 10) % 24:02d}:{n % 10:02d}:00.{300000 + n:06d}", "h2")
+             for n in range(0, 960, 8)]
+    rows += [(20_000 + n, n, f"2026-11-0{1 + n // 240} {(n // 10) % 24:02d}:{n % 10:02d}:01.{n:06d}", "h3")
+             for n in range(0, 960, 16)]
+    con.executemany("INSERT INTO ev VALUES (?, ?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    calls: list[tuple[int, ...]] = []
+    original = timing.copies
+
+    def counted(members):
+        calls.append(tuple(sorted(id(c) for c in members)))
+        return original(members)
+
+    monkeypatch.setattr(timing, "copies", counted)
+    spec = table_spec(table="ev", keys=["k"], ts="ts", writers=["host=host"], incident_gap="1m")
+    table = api.scan(ScanOptions(url=f"sqlite:///{db}", tables=(spec,))).tables[0]
+    pairs = {tuple(sorted({r.writer.get("host") for r in c.rows})) for c in table.clusters}
+    incidents = len(table.incidents)
+    assert len(table.clusters) == 120 and incidents > len(pairs)  # many episodes, few pairs
+    assert len(calls) == len(set(calls)) <= len(pairs) + 1

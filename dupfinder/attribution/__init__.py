@@ -80,7 +80,18 @@ def attribute_table(table: TableResult, counter: Counter | None = None,
     way = around.compare(stamps) if anonymous and not whole else [None] * len(clusters)
     spreads = {id(e): timing.spread(e, [clusters[i] for i in e.members], whole) for e in eps}
     wrote = timing.clusters_of(clusters) if not anonymous else {}
-    copied = {id(e): timing.copies([clusters[i] for i in timing.written_by(e, wrote)]) for e in eps}
+    # the clusters either writer of a pair wrote are read once per pair, not once per episode of it: one host
+    # beside a table's every other (3,000 one-cluster episodes on a 2M-row DuckDB table) read 3,000 x 3,000
+    # clusters, 2.1 s of a 2.7 s scan in process
+    by_pair: dict[Any, Observation | None] = {}
+    copied: dict[int, Observation | None] = {}
+    for e in eps:
+        per_pair = e.pair is not None and bool(wrote)  # written_by reads the pair's clusters, not the episode's
+        if not per_pair or e.pair not in by_pair:
+            found = timing.copies([clusters[i] for i in timing.written_by(e, wrote)])
+            if per_pair:
+                by_pair[e.pair] = found
+        copied[id(e)] = by_pair[e.pair] if per_pair else found
     fixed = {id(e): timing.fixed_gap(e, [clusters[i] for i in e.members]) for e in eps}
     heap_writers = {id(e): transactions.writers([clusters[i] for i in e.members], xmin_ok) if anonymous
                     else transactions.UNKNOWN for e in eps}

@@ -174,3 +174,73 @@ def test_divergence_only_in_on_update_column_is_named(mariadb_server, mariadb_ur
     after = rows_of(mariadb_url, "shipments")
     assert len(after) == 40
     assert all(before[r[0]] == r for r in after)  # survivors untouched, updated_at included
+
+
+def test_cleanup_with_delete_trigger_fk_and_case_insensitive_key(mariadb_server, tmp_path):
+    """The stranger's schema in small: `order_ref` in utf8mb4_unicode_ci (the old server's unpatched export writes
+    marketplace refs upper-case, the new one lower-case: one key to MariaDB), a child table with ON DELETE RESTRICT,
+    and an AFTER DELETE trigger writing an audit row. The two real writer processes double-write every key; the
+    scan (SELECT only) pairs 'SO-..' with 'so-..'; cleanup.sql, run with the client under
+    --default-character-set=utf8mb4 (utf8mb4_general_ci), stopped on "Illegal mix of collations" against the
+    utf8mb4_unicode_ci column before its guard compared text byte for byte; now it re-points the items, fires
+    the trigger once per deleted row, which its header now says (it said it deleted only the rows of its plan, and
+    a SELECT-only scan cannot see triggers), rollback.sql restores the shipments exactly and leaves the audit rows,
+    and after cleanup and migration a third run of the export fails on the unique key, upper-case ref or not."""
+    database = "stranger24_trigger"
+    mariadb_server.admin(f"DROP DATABASE IF EXISTS `{database}`",
+                         f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    mariadb_server.admin(
+        "CREATE TABLE shipments (id BIGINT AUTO_INCREMENT PRIMARY KEY, order_ref VARCHAR(32) COLLATE "
+        "utf8mb4_unicode_ci NOT NULL, carrier VARCHAR(20) NOT NULL, amount DECIMAL(10,2) NOT NULL, "
+        "host VARCHAR(64) NOT NULL, created_at DATETIME(6) NOT NULL, KEY (created_at)) "
+        "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+        "CREATE TABLE shipment_items (id BIGINT AUTO_INCREMENT PRIMARY KEY, shipment_id BIGINT NOT NULL, "
+        "sku VARCHAR(20) NOT NULL, CONSTRAINT fk_items FOREIGN KEY (shipment_id) REFERENCES shipments (id) "
+        "ON DELETE RESTRICT)",
+        "CREATE TABLE shipments_audit (id BIGINT AUTO_INCREMENT PRIMARY KEY, shipment_id BIGINT NOT NULL, "
+        "action VARCHAR(10) NOT NULL)",
+        "CREATE TRIGGER shipments_ad AFTER DELETE ON shipments FOR EACH ROW "
+        "INSERT INTO shipments_audit (shipment_id, action) VALUES (OLD.id, 'delete')",
+        f"CREATE USER IF NOT EXISTS 'ro_{database}'@'%' IDENTIFIED BY 'ro'",
+        f"GRANT SELECT ON `{database}`.* TO 'ro_{database}'@'%'", database=database)
+    url = mariadb_server.url(database)
+    u = sa.make_url(url)
+    slots = [("2026-11-02 01:00:00", [f"so-{n:03d}" for n in range(6)]),
+             ("2026-11-02 02:00:00", [f"so-{n:03d}" for n in range(6, 14)])]
+    legacy = [(slot, [ref.upper() if n % 3 == 0 else ref for n, ref in enumerate(refs)]) for slot, refs in slots]
+    go = time.time() + 1.0
+    servers = [subprocess.Popen([sys.executable, "-c", WRITER, u.host, str(u.port), u.username, u.password, database,
+                                 repr(go), lag, json.dumps(written), host])
+               for host, lag, written in (("web-new-01", "0.0", slots), ("web-old-01", "1.2", legacy))]
+    for server in servers:
+        assert server.wait(timeout=60) == 0
+    mariadb_server.admin("INSERT INTO shipment_items (shipment_id, sku) SELECT id, 'SKU-1' FROM shipments",
+                         database=database)
+    shipments = rows_of(url, "shipments")
+    assert len(shipments) == 28
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", mariadb_server.url(database, f"ro_{database}", "ro"),
+                                       "--table", "shipments", "--key", "order_ref", "--ts", "created_at",
+                                       "--writer", "host=host", "--window", "5s", "--out", str(out)])
+    assert "14 near-duplicate clusters" in result.output and "14 to delete" in result.output, result.output
+    cleanup = (out / "cleanup.sql").read_text()
+    header = cleanup[:cleanup.index("CREATE TABLE")]
+    assert "DELETE triggers" in header and "SHOW TRIGGERS" in header, header
+
+    apply_sql(url, cleanup)
+    kept = {r[0] for r in rows_of(url, "shipments")}
+    assert len(kept) == 14 and {r[1] for r in rows_of(url, "shipment_items")} <= kept
+    assert len(rows_of(url, "shipments_audit")) == 14  # the trigger fired once per deleted row
+    apply_sql(url, (out / "rollback.sql").read_text())
+    assert rows_of(url, "shipments") == shipments
+    assert len(rows_of(url, "shipments_audit")) == 14  # what the trigger did stays, as the header says
+
+    apply_sql(url, cleanup)
+    apply_sql(url, (out / "migration.sql").read_text())
+    again = subprocess.run([sys.executable, "-c", WRITER, u.host, str(u.port), u.username, u.password, database,
+                            repr(time.time()), "0.0", json.dumps(legacy[:1]), "web-old-01"],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and "Duplicate entry 'SO-000" in again.stderr, again.stderr
+    assert len(rows_of(url, "shipments")) == 14
+    mariadb_server.admin(f"DROP DATABASE IF EXISTS `{database}`")

@@ -244,3 +244,34 @@ def test_cleanup_with_delete_trigger_fk_and_case_insensitive_key(mariadb_server,
     assert again.returncode != 0 and "Duplicate entry 'SO-000" in again.stderr, again.stderr
     assert len(rows_of(url, "shipments")) == 14
     mariadb_server.admin(f"DROP DATABASE IF EXISTS `{database}`")
+
+
+def test_cleanup_run_with_the_plain_client_keeps_four_byte_characters(mariadb_server, mariadb_url, tmp_path):
+    """The header says `mysql (or mariadb) DATABASE < cleanup.sql`. Debian's client, given no character set,
+    talks utf8mb3 to the server: a gift note holding an emoji (four bytes in UTF-8) in the plan then no longer
+    equalled the row, and every batch stopped as "changed since the scan", though nothing had changed."""
+    import os
+    import shutil
+
+    database = sa.make_url(mariadb_url).database
+    mariadb_server.admin(
+        "CREATE TABLE shipments (id BIGINT AUTO_INCREMENT PRIMARY KEY, order_ref VARCHAR(32) NOT NULL, "
+        "gift_note VARCHAR(64) CHARACTER SET utf8mb4 NOT NULL, host VARCHAR(20) NOT NULL, "
+        "created_at DATETIME(6) NOT NULL) DEFAULT CHARSET=utf8mb4", database=database)
+    mariadb_server.admin(
+        "INSERT INTO shipments (order_ref, gift_note, host, created_at) VALUES "
+        "('so-1', 'Alles Gute \U0001F381', 'a', '2026-11-02 01:00:00.1'),"
+        "('so-1', 'Alles Gute \U0001F381', 'b', '2026-11-02 01:00:01.5'),"
+        "('so-2', 'für dich', 'a', '2026-11-02 01:00:00.2'), ('so-2', 'für dich', 'b', '2026-11-02 01:00:01.6')",
+        database=database)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["scan", mariadb_url, "--table", "shipments", "--key", "order_ref",
+                                       "--ts", "created_at", "--writer", "host=host", "--out", str(out)])
+    assert "2 to delete" in result.output, result.output
+    u = sa.make_url(mariadb_url)
+    client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
+    done = subprocess.run([client, "--no-defaults", "-h", u.host, "-P", str(u.port), "-u", u.username, database],
+                          input=(out / "cleanup.sql").read_text(), capture_output=True, text=True,
+                          env={**os.environ, "MYSQL_PWD": u.password})
+    assert done.returncode == 0, done.stderr[-600:]
+    assert sorted(r[2] for r in rows_of(mariadb_url, "shipments")) == ["Alles Gute \U0001F381", "für dich"]

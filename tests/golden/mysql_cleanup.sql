@@ -28,6 +28,9 @@
 -- child "audit" ("line_id" -> "id", ON DELETE NO ACTION): cannot be re-pointed (the child table has no primary key to record the old reference by); the cleanup stops if any of its rows point at a row to delete
 -- ---------------------------------------------------------------------------------------------------
 -- NOT DELETED (divergent, decide by hand): key {"account id": 8, "select": "s"} rows [{"id": 3}, {"id": 4}] differ in ["amount"]
+-- this file is UTF-8: a client left to its default (utf8mb3 on Debian) turned a four-byte character in a plan
+-- value into another, and the guard stopped every batch as changed since the scan
+SET NAMES utf8mb4;
 CREATE TABLE IF NOT EXISTS dupfinder_backup_order_lines_c374ffcb_20261103023000 LIKE `Order Lines`;
 CREATE TABLE IF NOT EXISTS dupfinder_backup_order_lines_c374ffcb_20261103023000_r1 AS
 SELECT ch.id AS child_id, ch.line_id AS old_ref FROM receipts AS ch WHERE 1 = 0;

@@ -225,6 +225,7 @@ def _keep(keep: str | None, table: dict[str, Any]) -> str:
 
 _MYSQL_BIT = re.compile(r"^BIT\b", re.IGNORECASE)
 _TIME = re.compile(r"^TIME\b(?!\s+WITH)", re.IGNORECASE)  # a MySQL TIME, not TIMESTAMP nor PostgreSQL's timetz
+_TEXT = re.compile(r"^(N?(VAR)?CHAR|(TINY|MEDIUM|LONG)?TEXT|ENUM|SET)\b", re.IGNORECASE)  # MySQL text with a collation
 
 
 def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: str | None,
@@ -295,6 +296,10 @@ def _table_context(table: dict[str, Any], dialect: Dialect, stamp: str, keep: st
         "float_checked": {c for c in checked if types[c].upper().startswith("FLOAT")},
         # and a TIME is read as seconds (86399.5), which MySQL compares with '23:59:59.500' as a number
         "time_checked": {c for c in checked if _TIME.match(types[c])},
+        # and a text column's collation (utf8mb4_unicode_ci) met the plan's, the client connection's
+        # (utf8mb4_general_ci under --default-character-set=utf8mb4): "Illegal mix of collations", every cleanup
+        # stopped; compared byte for byte in utf8mb4 instead, a case-only change since the scan is seen too
+        "text_checked": {c for c in checked if _TEXT.match(types[c])},
         # the plan is rendered as the template reads it, a batch at a time, and kept by no one
         "pairs": Replay(planned, plan_rows),
         "losers": survey.losers,

@@ -24,12 +24,16 @@
 --   "id": "primary key"
 --   "created_at": "timestamp"
 --   "host": "writer column (host; given)"
+-- deleting fires the table's own DELETE triggers once per deleted row (an audit row, a queued message: neither this file nor rollback.sql undoes what they do), and rollback.sql's inserts fire its INSERT triggers; a scan with SELECT alone does not see triggers, so list them first (MySQL/MariaDB: SHOW TRIGGERS; PostgreSQL: information_schema.triggers as the owner; SQLite: sqlite_master)
 -- child "receipts"."line_id" (ON DELETE CASCADE): rows pointing at a deleted row are re-pointed to its survivor; old references kept in "dupfinder_backup_order_lines_c374ffcb_20261103023000_r1"
 --   a job that ran twice may have written these child rows twice too (lines for each copy): re-pointed, both sets sit under the survivor; afterwards scan for them with dupfinder scan URL --table receipts --key line_id --key COLUMN --ts COLUMN (COLUMN: the columns that tell its rows apart, and its creation time)
 --   re-pointing is an UPDATE of those rows: the child's UPDATE triggers fire (an updated_at column moves, and rollback.sql does not move it back)
 -- child "audit" ("line_id" -> "id", ON DELETE NO ACTION): cannot be re-pointed (the child table has no primary key to record the old reference by); the cleanup stops if any of its rows point at a row to delete
 -- ---------------------------------------------------------------------------------------------------
 -- NOT DELETED (divergent, decide by hand): key {"account id": 8, "select": "s"} rows [{"id": 3}, {"id": 4}] differ in ["amount"]
+-- this file is UTF-8: a client left to its default (utf8mb3 on Debian) turned a four-byte character in a plan
+-- value into another, and the guard stopped every batch as changed since the scan
+SET NAMES utf8mb4;
 CREATE TABLE IF NOT EXISTS dupfinder_backup_order_lines_c374ffcb_20261103023000 LIKE `Order Lines`;
 CREATE TABLE IF NOT EXISTS dupfinder_backup_order_lines_c374ffcb_20261103023000_r1 AS
 SELECT ch.id AS child_id, ch.line_id AS old_ref FROM receipts AS ch WHERE 1 = 0;
@@ -76,10 +80,10 @@ WHERE s.id IS NULL
    OR (p.survivor_0) IN (SELECT * FROM dupfinder_losers)
    OR NOT (l.id <=> p.v_0)
    OR NOT (l.`account id` <=> p.v_1)
-   OR NOT (l.`select` <=> p.v_2)
+   OR NOT (l.`select` <=> CONVERT(p.v_2 USING utf8mb4) COLLATE utf8mb4_bin)
    OR NOT (l.amount <=> p.v_3)
    OR NOT (l.created_at <=> p.v_4)
-   OR NOT (l.host <=> p.v_5)
+   OR NOT (l.host <=> CONVERT(p.v_5 USING utf8mb4) COLLATE utf8mb4_bin)
    OR NOT (l.`account id` <=> s.`account id`)
    OR NOT (l.`select` <=> s.`select`)
    OR NOT (l.amount <=> s.amount)

@@ -48,6 +48,15 @@ def _load(url: str, rows: list[tuple], aware: bool, index: bool) -> None:
     engine.dispose()
 
 
+def _detected(conn, spec, table: str = "ev", key: str = "k"):
+    """What written.count takes beside the spans, as a scan has it after its detection: the table, the timestamp's
+    awareness, the writer columns and the detection (its members)."""
+    info = introspect(conn, table, {})
+    aware = timestamp_awareness(info, spec.ts)
+    writers = resolve_writers(spec.writers, False, info.columns, exclude={key, spec.ts, "id"})
+    return info, aware, writers, detect(conn, info, spec, aware)
+
+
 @st.composite
 def tables(draw):
     """Rows (key, microseconds after T0, host, pid) and 2 to 12 spans in microseconds after T0: rows on the
@@ -71,10 +80,7 @@ def _count(url: str, spans: list[tuple[int, int]], columns: list[str], since: st
     spec = table_spec(table="ev", keys=["k"], ts="ts", window="2s", since=since,
                       writers=[f"{'host' if c == 'host' else 'process'}={c}" for c in columns])
     with read_only(url) as conn:
-        info = introspect(conn, "ev", {})
-        aware = timestamp_awareness(info, "ts")
-        writers = resolve_writers(spec.writers, False, info.columns, exclude={"k", "ts", "id"})
-        found = detect(conn, info, spec, aware)
+        info, aware, writers, found = _detected(conn, spec)
         return written.count(conn, info, spec, aware, writers, [(BASE_US + lo, BASE_US + hi) for lo, hi in spans],
                              (), found.members)
 
@@ -168,10 +174,7 @@ def test_spans_apart_are_read_through_the_timestamp_index(pg_url, monkeypatch):
     in_spans = sum(1 for _, us, _, _ in rows if any(lo <= us <= hi for lo, hi in spans))
     spec = table_spec(table="ev", keys=["k"], ts="ts", window="2s", writers=["host=host"])
     with read_only(pg_url) as conn:
-        info = introspect(conn, "ev", {})
-        aware = timestamp_awareness(info, "ts")
-        writers = resolve_writers(spec.writers, False, info.columns, exclude={"k", "ts", "id"})
-        found = detect(conn, info, spec, aware)
+        info, aware, writers, found = _detected(conn, spec)
     before = _reads(pg_url)
     with read_only(pg_url) as conn:
         written.count(conn, info, spec, aware, writers, [(BASE_US + lo, BASE_US + hi) for lo, hi in spans], (),
@@ -202,10 +205,7 @@ def test_a_table_named_like_the_spans_with_their_column_names(pg_url, monkeypatc
     for limit in (1000, 1):
         monkeypatch.setattr(written, "MAX_SPANS", limit)
         with read_only(pg_url) as conn:
-            info = introspect(conn, "_spans", {})
-            aware = timestamp_awareness(info, "ts")
-            writers = resolve_writers(spec.writers, False, info.columns, exclude={"lo", "ts", "id"})
-            found = detect(conn, info, spec, aware)
+            info, aware, writers, found = _detected(conn, spec, "_spans", "lo")
             got = written.count(conn, info, spec, aware, writers, spans, (), found.members)
         counts.append((got.per_writer, got.total))
     assert counts[0] == counts[1] and counts[0][1] is not None and counts[0][1][1][-1] > 0
@@ -253,10 +253,7 @@ def test_mariadb_spans_apart_are_read_through_the_timestamp_index(mariadb_url):
     _load_mariadb(mariadb_url, rows, "DATETIME(6)")
     spec = table_spec(table="ev", keys=["k"], ts="ts", window="2s", writers=["host=host"])
     with read_only(mariadb_url) as conn:
-        info = introspect(conn, "ev", {})
-        aware = timestamp_awareness(info, "ts")
-        writers = resolve_writers(spec.writers, False, info.columns, exclude={"k", "ts", "id"})
-        found = detect(conn, info, spec, aware)
+        info, aware, writers, found = _detected(conn, spec)
 
         def scanned() -> int:
             return int(conn.exec_driver_sql("SHOW SESSION STATUS LIKE 'Handler_read_rnd_next'").one()[1])

@@ -27,7 +27,15 @@ METRICS = {
     "incidents": ("incident", ""),
     "far": ("far-duplicate key", ""),
     "mechanism": ("cluster", "attributed to a mechanism"),
+    "possible": ("cluster", "attributed to a mechanism or holding it on an unknown's shortlist"),
 }
+# Metrics that take a mechanism's name. ``mechanism:NAME`` counts the clusters attributed to it, as findings.json's
+# ``mechanism`` and the summary's ``mechanisms`` do (design.md's contract: a count pipelines already compare, never
+# changed). An ``unknown`` whose shortlist holds the mechanism is not attributed to it: its confidence is the
+# probability that the truth is one of the shortlist, and the shortlist may put the mechanism last. Yet a gate
+# watching for retries passes silently where the evidence could not tell a retry from a second run, so
+# ``possible:NAME`` counts both: the clusters named NAME and the ``unknown`` ones with NAME among their candidates.
+NAMED_METRICS = ("mechanism", "possible")
 
 
 def counted(metric: str, n: int) -> str:
@@ -42,7 +50,7 @@ def counted(metric: str, n: int) -> str:
 
 _GATE = re.compile(r"^\s*(?P<metric>[a-z_]+)(?::(?P<argument>[a-z_]+))?\s*(?P<op>>=|>)\s*(?P<n>\d{1,12})\s*$")
 GATE_SYNTAX = ("METRIC>N or METRIC>=N, METRIC one of clusters, rows, delete, divergent, incidents, far, "
-               "mechanism:NAME (e.g. --fail-on clusters>0 --fail-on mechanism:retry>5 --fail-on far>0)")
+               "mechanism:NAME, possible:NAME (e.g. --fail-on clusters>0 --fail-on mechanism:retry>5 --fail-on far>0)")
 
 
 @dataclass(frozen=True)
@@ -77,10 +85,12 @@ def parse_gate(text: str) -> Gate:
     metric, argument = match["metric"], match["argument"]
     if metric not in METRICS:
         raise UsageError(f"bad --fail-on {text!r}: unknown metric {metric!r}; write {GATE_SYNTAX}")
-    if (metric == "mechanism") != (argument is not None):
-        raise UsageError(f"bad --fail-on {text!r}: only mechanism takes a name (mechanism:retry>0)")
-    if argument is not None and argument not in MECHANISMS:
-        raise UsageError(f"bad --fail-on {text!r}: unknown mechanism {argument!r}; one of {', '.join(MECHANISMS)}")
+    if (metric in NAMED_METRICS) != (argument is not None):
+        raise UsageError(f"bad --fail-on {text!r}: only mechanism and possible take a name, and need one "
+                         "(mechanism:retry>0, possible:retry>0)")
+    names = MECHANISMS if metric == "mechanism" else MECHANISMS[:-1]  # every shortlist is an unknown's
+    if argument is not None and argument not in names:
+        raise UsageError(f"bad --fail-on {text!r}: unknown mechanism {argument!r}; one of {', '.join(names)}")
     return Gate(metric, argument, match["op"], int(match["n"]))
 
 
@@ -179,12 +189,15 @@ class Verdict:
 
 
 def _table_counts(table: dict[str, Any], clusters: list[dict[str, Any]], baseline: Baseline | None
-                  ) -> tuple[dict[str, int], dict[str, int]]:
+                  ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     mechanisms: dict[str, int] = {}
+    possible: dict[str, int] = {}  # named, or on an unknown's shortlist (NAMED_METRICS)
     counts = dict.fromkeys(("clusters", "rows", "delete", "divergent"), 0)
     incidents = set()
     for c in clusters:  # one pass: --out's clusters are built each time they are read
         mechanisms[c.get("mechanism", "unknown")] = mechanisms.get(c.get("mechanism", "unknown"), 0) + 1
+        for name in _possible(c):
+            possible[name] = possible.get(name, 0) + 1
         rows = len(c.get("rows", []))
         counts["clusters"] += 1
         counts["rows"] += rows
@@ -202,11 +215,30 @@ def _table_counts(table: dict[str, Any], clusters: list[dict[str, Any]], baselin
         unlisted = max(0, far - len(listed))
         far = sum(1 for f in listed if _canonical(f.get("key")) not in known) + max(
             0, unlisted - baseline.far_unlisted.get(table["table"], 0))
-    return {**counts, "incidents": len(incidents), "far": far}, mechanisms
+    return {**counts, "incidents": len(incidents), "far": far}, mechanisms, possible
 
 
-def _value(gate: Gate, counts: dict[str, int], mechanisms: dict[str, int]) -> int:
-    return mechanisms.get(gate.argument or "", 0) if gate.metric == "mechanism" else counts[gate.metric]
+def _possible(cluster: dict[str, Any]) -> set[str]:
+    """The mechanisms a cluster may be: its own, or (``unknown``) its shortlist's, from findings.json's
+    ``evidence.candidates``.
+
+    >>> sorted(_possible({"mechanism": "unknown", "evidence": {"candidates": [{"mechanism": "worker_race"},
+    ...                                                                       {"mechanism": "retry"}]}}))
+    ['retry', 'worker_race']
+    >>> _possible({"mechanism": "retry"}), _possible({"mechanism": "unknown"})
+    ({'retry'}, set())
+    """
+    name = cluster.get("mechanism", "unknown")
+    if name != "unknown":
+        return {name}
+    shortlist = (cluster.get("evidence") or {}).get("candidates") or []
+    return {str(c.get("mechanism")) for c in shortlist if isinstance(c, dict) and c.get("mechanism")}
+
+
+def _value(gate: Gate, counts: dict[str, int], mechanisms: dict[str, int], possible: dict[str, int]) -> int:
+    if gate.metric in NAMED_METRICS:
+        return (mechanisms if gate.metric == "mechanism" else possible).get(gate.argument or "", 0)
+    return counts[gate.metric]
 
 
 def evaluate(doc: dict[str, Any], gates: tuple[Gate, ...] = (), baseline: Baseline | None = None) -> Verdict:
@@ -222,28 +254,32 @@ def evaluate(doc: dict[str, Any], gates: tuple[Gate, ...] = (), baseline: Baseli
     for table in doc["tables"]:
         clusters = table.get("clusters", [])
         new = clusters if baseline is None else [c for c in clusters if not baseline.knows(table, c)]
-        counts, mechanisms = _table_counts(table, new, baseline)
-        per_table.append((table["table"], counts, mechanisms, new, len(clusters) - len(new)))
-    totals: dict[str, int] = {m: sum(t[1][m] for t in per_table) for m in METRICS if m != "mechanism"}
+        counts, mechanisms, possible = _table_counts(table, new, baseline)
+        per_table.append((table["table"], counts, mechanisms, new, len(clusters) - len(new), possible))
+    totals: dict[str, int] = {m: sum(t[1][m] for t in per_table) for m in METRICS if m not in NAMED_METRICS}
     mechanism_totals: dict[str, int] = {}
+    possible_totals: dict[str, int] = {}
     for t in per_table:
         for name, n in t[2].items():
             mechanism_totals[name] = mechanism_totals.get(name, 0) + n
-    outcomes = tuple(GateOutcome(g.text, _value(g, totals, mechanism_totals), g.trips(_value(g, totals,
-                                                                                             mechanism_totals)))
-                     for g in effective)
+        for name, n in t[5].items():
+            possible_totals[name] = possible_totals.get(name, 0) + n
+    values = [_value(g, totals, mechanism_totals, possible_totals) for g in effective]
+    outcomes = tuple(GateOutcome(g.text, v, g.trips(v)) for g, v in zip(effective, values, strict=True))
     tripped = [g for g, o in zip(effective, outcomes, strict=True) if o.failed]
     tables = []
-    for name, counts, mechanisms, new, known in per_table:
+    for name, counts, mechanisms, new, known, possible in per_table:
         if effective:
-            reasons = tuple(f"{g.text}: {_value(g, counts, mechanisms)} here" for g in tripped
-                            if _value(g, counts, mechanisms) > 0)
+            reasons = tuple(f"{g.text}: {_value(g, counts, mechanisms, possible)} here" for g in tripped
+                            if _value(g, counts, mechanisms, possible) > 0)
         else:
             reasons = (f"clusters>0: {counts['clusters']} here",) if counts["clusters"] else ()
         tables.append(TableVerdict(name, counts, mechanisms, new, known, bool(reasons), reasons))
     failed = bool(tripped) if effective else totals["clusters"] > 0
     return Verdict(1 if failed else 0, outcomes, tuple(tables), baseline.path if baseline else None,
-                   {**totals, **{f"mechanism:{k}": v for k, v in sorted(mechanism_totals.items())}})
+                   {**totals, **{f"mechanism:{k}": v for k, v in sorted(mechanism_totals.items())},
+                    **{g.text.split(g.op)[0]: v for g, v in zip(effective, values, strict=True)
+                       if g.metric == "possible"}})
 
 
 # --- short outputs --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ right when its shortlist holds the truth (its confidence is that probability). M
 ``inferred`` (roles from names and data), ``none`` (no writer columns, PostgreSQL: transactions and
 timing). Accuracy and expected calibration error (10 bins) are printed per mode.
 
-The seeds are sample_data.tune's "fresh-13" set, chosen (and committed alone) before the model changes it was
+The seeds are sample_data.tune's "fresh-14" set, chosen (and committed alone) before the model changes it was
 scored after, and scored once with the final model of the session that made them (the earlier sets had been
 looked at while the model changed; see tune.HELD_OUT_SETS). Asserted: the issue's targets where that run met them,
 and never less than what it reached minus a small margin (a cluster or a few).
@@ -22,29 +22,31 @@ from dupfinder.sample_data import tune
 
 TARGETS = {"explicit": 0.95, "inferred": 0.95, "none": 0.85}
 ECE_TARGET = 0.05
-# What the one run of the fresh-13 set reached with the fifteenth session's final model (2 cores, 2026-11-24
-# 23:25-23:28 UTC, 146 s; see docs/attribution.md "How well it works"): with writer columns every one of 20,821
-# clusters right. That session's model changes (commit timestamps' "overtaken" reading pooling a retry with the
-# runs; the constant-offset reading leaving the median offset's own 0 out of an odd count, re-tuned) left fresh-12,
-# its validation set, at the figures and confusion recorded for it (0.9999 / 0.9999 / 0.9983, separable 0.933).
-REACHED = {"explicit": 1.0, "inferred": 1.0, "none": 0.9988}
-REACHED_ECE = {"explicit": 0.0, "inferred": 0.0, "none": 0.0012}
+# What the one run of the fresh-14 set reached with the sixteenth session's final model (2 cores, 2026-11-25
+# 00:32-00:33 UTC, 71 s; see docs/attribution.md "How well it works"): with writer columns 17,504 of 17,506
+# clusters right (2 retries named multi_host). That session's model changes (copies written per firing read as N
+# schedulers; a data-found writer column must change less often than a shuffle or carry its own value per copy)
+# left fresh-13, its validation set, at the figures and confusion recorded for it (1.0 / 1.0 / 0.9988, separable
+# 0.877), and the tuning set at 0.99926 / 0.99926 / 0.99228.
+REACHED = {"explicit": 0.9999, "inferred": 0.9999, "none": 0.9982}
+REACHED_ECE = {"explicit": 0.0, "inferred": 0.0, "none": 0.0011}
 MARGIN = 0.002      # accuracy over 20,000+ clusters: about 40 clusters
 ECE_MARGIN = 0.003
 # Without writer columns most labelled clusters are batches written twice, where the right answer is the
-# shortlist; on the 301 clusters whose truth the mode can name (races, retries, one transaction) the fresh-13 run
-# reached 0.877 (264: 142 of 179 races named, 37 unknown; 56 of 56 retries; 66 of 66 one transaction; no wrong
-# name), above the project's 0.85 for them (fresh-12 reached 0.933, fresh-11 0.789: the sets differ that much).
+# shortlist; on the 368 clusters whose truth the mode can name (races, retries, one transaction) the fresh-14 run
+# reached 0.967 (356: 247 of 256 races named, 9 unknown; 47 of 49 retries, 2 unknown; 62 of 63 one transaction, 1
+# unknown; no wrong name), above the project's 0.85 for them (fresh-13 reached 0.877, fresh-11 0.789: the sets
+# differ that much).
 # Asserted at the target or what was reached less 0.015, whichever is higher.
 NONE_SEPARABLE_TARGET = 0.85
-NONE_SEPARABLE_REACHED = 0.877
+NONE_SEPARABLE_REACHED = 0.967
 SEPARABLE_MARGIN = 0.015
 
 
 def test_held_out_accuracy_and_calibration(pg_url, tmp_path, capsys):
     started = time.monotonic()
     records, lost = [], []
-    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-13"):
+    for name, seed, mode, lab in tune.datasets(tuning=False, held_out="fresh-14"):
         url = pg_url if mode == "none" else f"sqlite:///{tmp_path}/{name}_{seed}_{mode}.db"
         recs, stats = tune.collect(url, lab, mode)
         records.extend(recs)

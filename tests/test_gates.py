@@ -323,3 +323,32 @@ def test_junit_tells_a_dotted_schema_from_a_dotted_table_on_postgresql(pg_url, t
     cases = [case for suite in _validate_junit(result.output) for case in suite]
     assert [c.classname for c in cases] == ['dupfinder."a.b".c', 'dupfinder.a."b.c"']
     assert all(not c.is_passed for c in cases)
+
+
+def test_an_unknown_holding_a_mechanism_counts_for_possible_not_for_mechanism(demo_url):
+    """An ``unknown`` whose shortlist holds retry is not attributed to retry: ``mechanism:retry`` keeps counting the
+    clusters findings.json names retry (the contract's count), and ``possible:retry`` counts those and the unknown
+    ones with retry on their shortlist, so a gate watching for retries does not pass where the evidence could not
+    tell a retry from a second run (attr16; docs/ci.md)."""
+    from dupfinder.gates import evaluate, parse_gates
+
+    def cluster(mechanism, *shortlist):
+        evidence = {"candidates": [{"mechanism": m, "confidence": 0.4} for m in shortlist]} if shortlist else {}
+        return {"key": {"k": len(shortlist)}, "mechanism": mechanism, "payload": "identical", "evidence": evidence,
+                "rows": [{"pk": {"id": 1}}, {"pk": {"id": 2}}]}
+
+    doc = {"tables": [{"table": "a", "clusters": [cluster("unknown", "worker_race", "retry"),
+                                                  cluster("unknown", "duplicate_run", "multi_host")]},
+                      {"table": "b", "clusters": [cluster("retry"), cluster("multi_host")]}]}
+    verdict = evaluate(doc, parse_gates(["mechanism:retry>1", "possible:retry>1", "possible:multi_host>1"]))
+    assert [(o.gate, o.value, o.failed) for o in verdict.gates] == [
+        ("mechanism:retry>1", 1, False), ("possible:retry>1", 2, True), ("possible:multi_host>1", 2, True)]
+    assert verdict.exit_code == 1 and verdict.totals["possible:retry"] == 2 and verdict.totals["mechanism:retry"] == 1
+    assert [t.reasons for t in verdict.tables] == [("possible:retry>1: 1 here", "possible:multi_host>1: 1 here"),
+                                                   ("possible:retry>1: 1 here", "possible:multi_host>1: 1 here")]
+    for bad in ("possible:unknown>0", "possible>0", "possible:nope>0"):
+        with pytest.raises(UsageError, match="--fail-on"):
+            parse_gate(bad)
+    # on a real scan: the demo's 17 clusters are all multi_host, none unknown
+    assert scan_demo(demo_url, "--fail-on", "possible:multi_host>16").exit_code == 1
+    assert scan_demo(demo_url, "--fail-on", "possible:retry>0").exit_code == 0

@@ -239,31 +239,26 @@ def test_scan_finds_every_copy_and_says_how_to_stop_a_scheduler_per_worker(incid
         named += [i for i in doc["tables"][0]["incidents"] if i["mechanism"] == "duplicate_run"]
     expected = {(t, _key(k)): sorted(r["id"] for r in v) for (t, k), v in truth.items() if len(v) > 1}
     assert found == expected
-    assert named, "no incident named duplicate_run (see the xfail below)"
+    assert named, "no incident named duplicate_run"
     for incident_ in named:
         advice = " ".join(incident_["recommendations"])
         assert "each worker process" in advice and "one process" in advice, advice
         assert "each worker process" in incident_["summary"], incident_["summary"]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "not fixed (attribution model, attr15's): four in-process schedulers on one host fire the accrual job at the "
-    "same second; a worker whose check came after another's commit writes nothing that hour, so the hours hold 2 "
-    "to 4 copies of each key. The model reads 'copies = varying' (the keys were written from 2 to 4 times, +4.1), "
-    "the reasoned reading for a pool whose workers all take the oldest pending item, and names worker_race, 'make "
-    "the claim atomic': at 0.894 with 'offsets = constant', at 1.0 with 'offsets = varying' (median 10-14 ms, "
-    "spread 2 ms), although host and pid columns show one host whose every process wrote every key (coverage "
-    "all/all): copy counts that vary from one firing to the next, not key by key within one firing, are "
-    "schedulers, not a pool. Timing-dependent: 9 of 10 runs of this test named some accrual clusters worker_race "
-    "(all of 20, 40, 40, 40 and 50; 31 of 40, 3 of 30, 1 of 40, 1 of 50), one named every cluster duplicate_run; "
-    "the reminders were 72 of 72 duplicate_run in each. A hand-run gunicorn app (30 accounts, 2 workers colliding, "
-    "2 copies a key, median 16 ms, spread 3 ms) gave 150 of 150 worker_race at 0.996 on 'offsets = varying' "
-    "alone"))
 def test_every_copy_of_a_scheduler_per_worker_is_a_duplicate_run(incident, tmp_path):
     """Ground truth: one host, four processes each running both jobs in full. With host and pid recorded every
-    cluster is that host's processes running the job again (duplicate_run), never a race to make atomic."""
+    cluster is that host's processes running the job again (duplicate_run), never a race to make atomic.
+
+    Failed before (attr16): four in-process schedulers fire the accrual job at the same second, and a worker whose
+    check came after another's commit writes nothing that hour, so the hours hold 2 to 4 copies of each key. The
+    model read that as a pool whose workers all take the oldest pending item ('copies = varying', +4.1, which
+    also left 'every process wrote every key' unread) and named worker_race, 'make the claim atomic': in 9 of 10
+    runs of this test some accrual clusters (1 to all 50). The counts vary from one firing to the next, each
+    firing's keys every one written by the same processes, one copy each: timing.per_firing."""
     url, truth, _ = incident
     mechanisms = {}
+    wrong = {}
     for table, keys in {"invoice_reminders": ["invoice_id", "reminder_date"],
                         "interest_accruals": ["account_id", "accrual_hour"]}.items():
         args = ["scan", url, "--table", table, "--ts", "created_at", "--format", "json",
@@ -275,4 +270,7 @@ def test_every_copy_of_a_scheduler_per_worker_is_a_duplicate_run(incident, tmp_p
         clusters = json.loads(result.stdout)["tables"][0]["clusters"]
         assert clusters, table
         mechanisms[table] = collections.Counter(c["mechanism"] for c in clusters)
-    assert all(set(m) == {"duplicate_run"} for m in mechanisms.values()), mechanisms
+        odd = [(c["explanation"], c["evidence"]["observations"]) for c in clusters if c["mechanism"] != "duplicate_run"]
+        if odd:
+            wrong[table] = odd[0]
+    assert all(set(m) == {"duplicate_run"} for m in mechanisms.values()), (mechanisms, wrong)

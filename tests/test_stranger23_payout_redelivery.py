@@ -278,14 +278,13 @@ def test_redelivery_between_two_hosts_is_not_a_second_scheduler(ledger, tmp_path
     assert not named, named
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "attribution/roles.py reads business columns as writers from the data, against docs/attribution.md's rule "
-    "(few values, constant over stretches of insertion order, copies differing in at least 5% of clusters): on "
-    "the stranger's ledger scanned on (payout_batch, merchant_id) 'currency' was read as run ('a change every "
-    "1.5 rows'; the clusters differing in it are a merchant legitimately paid in two currencies) and 'kind' as "
-    "host ('copies differ in 0% of clusters'), the text advised '--writer run=currency --writer host=kind', and "
-    "one incident read 'payout ran the job twice'. Writer profile (lead/attr15), not a few-line fix"))
 def test_currency_and_kind_are_not_read_as_writers(ledger, tmp_path):
+    """Scanned on (payout_batch, merchant_id), 'currency' (3 values, a change every 1.5 rows, as a shuffle changes;
+    the copies differ in it only where one merchant was paid in two currencies) was read from the data as a run
+    ('it takes few values and the copies differ in it'), 'kind' as a host, and the text advised '--writer
+    run=currency --writer host=kind', which would hide a business difference from cleanup. A data-found writer
+    column stays constant over stretches of insertion order or carries its own value on each copy (roles.assign);
+    'kind' names the row's state (roles.STATE_WORDS). Failed before (attr16: currency; kind since review16)."""
     result = CliRunner().invoke(main, ["scan", ledger["url"], "--table", "payouts", "--key", "payout_batch",
                                        "--key", "merchant_id", "--ts", "created_at", "--window", "4s",
                                        "--out", str(tmp_path / "out")])

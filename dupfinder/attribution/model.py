@@ -89,7 +89,16 @@ JOINT_MIN = 20
 # what happened: a gap of 0 s is within any pace by construction, and a race 10 ms apart astride a second boundary
 # reads 1 s, "after" a pace of 50 ms. On tuning seeds generated with the held-out ranges, 13 races read so were
 # named retry at 0.92 (pace after +0.7); with the pace left out 12 are unknown {worker_race, retry}.
+# Keys written per firing (copies "per firing": every key of each firing written once by each of one set of
+# writers) are N schedulers or runs each walking the batch; how close one key's copies are (gap, pace) and which two
+# of them came first (pair_clusters, the pair's order and offsets are read per pair over the episode) then say when
+# the processes woke, not how a claim was read: four gunicorn workers' schedulers firing at the same second wrote
+# each hour's first key within 5 ms (+3.7 for a race on the gap alone), and the first two writers of a key changed
+# key by key, so a key whose first two no other key shares read pair_clusters 1 (+3.6): 1-9 of 50 clusters named
+# worker_race or unknown with the per-firing reading in hand (tests/test_stranger22_gunicorn_scheduler.py).
+# Never fires on the tuning or held-out sets (their generators write each key at most twice).
 READ_ONCE = {("host_pair", "most"): ("pace",), ("copies", "varying"): ("coverage", "span_coverage"),
+             ("copies", "per firing"): ("gap", "pace", "pair_clusters"),
              ("session_pair", "most"): ("gap_local", "around", "around_apart"),
              ("gap", "0s whole"): ("pace",), ("gap", "1s whole"): ("pace",), ("gap", ">=2s whole"): ("pace",)}
 
@@ -281,7 +290,16 @@ REASONED: dict[str, dict[str, dict[str, float]]] = {
     # (multiprocessing.Pool, check-then-act; 0.3: most races collide two at a time). k runs of a batch write
     # every key k times: varying only where a third run covered part of the batch (0.005); a retry, where some
     # messages were retried twice (0.02). The generators write every key at most twice: not measurable.
-    "copies": {"varying": {"worker_race": 0.3, "retry": 0.02, "duplicate_run": 0.005, "multi_host": 0.005,
+    # Per firing: the counts vary from one firing to the next only, every key of a firing (clusters whose copies
+    # interleave) written once by each of one set of writers (timing.per_firing). N schedulers firing one job
+    # together write that: a process whose check came after another's commit writes none of the firing's keys,
+    # one whose check came before writes every one (four gunicorn workers each starting an APScheduler: 2-4
+    # copies an hour, stranger22; 0.3, as a pool's varying counts). A pool's workers would each have to read
+    # every key of a stretch before any marked one done, which is a batch read by each, not a claim (0.005, as
+    # runs writing varying counts); a retry of a whole batch by several processes (0.02).
+    "copies": {"per firing": {"worker_race": 0.005, "retry": 0.02, "duplicate_run": 0.3, "multi_host": 0.3,
+                              "deploy_overlap": 0.3, "same_transaction": 0.005, "dst_fallback": 0.005},
+               "varying": {"worker_race": 0.3, "retry": 0.02, "duplicate_run": 0.005, "multi_host": 0.005,
                            "deploy_overlap": 0.005, "same_transaction": 0.005, "dst_fallback": 0.005}},
     # The copies of five keys or more the same delay apart, 50 ms or more, to within 5% (timing.fixed_gap): a
     # client or visibility timeout (0.5: retries with jitter do not repeat so), two runs at a constant offset

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -53,6 +54,7 @@ class Episode:
     rank: float | None = None
     pace: float | None = None                # s between two rows of the busier writer while it was writing
     others: int | None = None                # rows other writers wrote in the span (0: the pair wrote alone)
+    copies: tuple[int, int] = (2, 2)         # fewest and most copies a key of the episode has (the words count)
 
     @property
     def size(self) -> int:
@@ -98,9 +100,21 @@ def _episode(clusters: Sequence[Cluster], pairs, chain: list[int], paired: bool)
             firsts.append(t_first)
             seconds.append(t_second)
             offsets.append((t_second - t_first) / 1e6)
+    counts = [len(c.rows) for c in chosen]
     return Episode(pair=pair, members=tuple(chain), start_us=min(c.start_us for c in chosen),
                    end_us=max(c.end_us for c in chosen), offsets=tuple(offsets),
-                   rank=spearman(firsts, seconds) if len(firsts) >= 3 else None)
+                   rank=spearman(firsts, seconds) if len(firsts) >= 3 else None, copies=(min(counts), max(counts)))
+
+
+def times(copies: tuple[int, int]) -> str:
+    """How many times the keys were written, as the copies count it (four gunicorn workers each running one
+    scheduler wrote a batch four times, and the words said "written twice").
+
+    >>> times((2, 2)), times((4, 4)), times((2, 4))
+    ('twice', '4 times', '2 to 4 times')
+    """
+    low, high = copies
+    return "twice" if high <= 2 else f"{high} times" if low == high else f"{low} to {high} times"
 
 
 def _time_of(cluster: Cluster, who: Writer) -> int | None:
@@ -303,16 +317,83 @@ def copies(members: Sequence[Cluster]) -> Observation | None:
     workers who all take the oldest pending item write it as many times as they read it before the first
     marked it done: two to six times in a review's pool of six, varying key by key.
 
+    ``per firing`` where the counts vary only from one firing to the next, or not at all (``per_firing``): a
+    scheduler started in each of four gunicorn workers fires the job four times at once, and a worker whose check
+    came after another's commit writes nothing that hour, so the hours hold 2 to 4 copies of each key; read as a
+    pool (+4.1) the incident was answered worker_race, 'make the claim atomic', and where every worker wrote every
+    hour the first key of an hour, its copies within 5 ms, still was (tests/test_stranger22_gunicorn_scheduler.py).
     """
     counts = [len(c.rows) for c in members]
     if len(counts) < 3:
         return None
     more = sum(1 for n in counts if n > 2)
+    if more < MANY_COPIES * len(counts):
+        return None
+    firing = per_firing(members)
+    if firing is not None:
+        return Observation("copies", "per firing", f"the keys were written {times((min(counts), max(counts)))}; in "
+                           "each firing (keys whose copies interleave) every key was written once by each of the same "
+                           f"writers ({firing} copies a key): each of them wrote the whole batch")
     commonest = max(counts.count(n) for n in set(counts))
-    if more < MANY_COPIES * len(counts) or commonest >= 0.9 * len(counts):
+    if commonest >= 0.9 * len(counts):
         return None
     return Observation("copies", "varying", f"the keys were written from {min(counts)} to {max(counts)} times, "
                        f"{more} of {len(counts)} more than twice")
+
+
+FIRING_MIN = 3       # keys a firing must hold before its writers are read as one set
+FIRING_SHARE = 0.9   # of a firing's keys written by one set of writers, and of the keys in such firings
+
+
+def firings(members: Sequence[Cluster]) -> list[list[int]]:
+    """The clusters (indexes) grouped as ``chains`` groups them: clusters whose copies interleave (one's first
+    copy written before another's last) are one firing of the job, each writer walking the same keys.
+
+    >>> from types import SimpleNamespace as C
+    >>> firings([C(start_us=0, end_us=10), C(start_us=5, end_us=15), C(start_us=100, end_us=101)])
+    [[0, 1], [2]]
+    """
+    groups: list[list[int]] = []
+    end = 0
+    for i in sorted(range(len(members)), key=lambda j: members[j].start_us):
+        if groups and members[i].start_us < end:
+            groups[-1].append(i)
+            end = max(end, members[i].end_us)
+        else:
+            groups.append([i])
+            end = members[i].end_us
+    return groups
+
+
+def per_firing(members: Sequence[Cluster]) -> str | None:
+    """Whether the copy counts vary from one firing to the next, not key by key within a firing: (nearly) every
+    key sits in a firing of ``FIRING_MIN`` keys or more in which (nearly) every key was written by one and the
+    same set of writers, one copy each. That is N schedulers (or runs) each walking the whole batch: a process
+    that checked after another committed writes none of that firing's keys, one that checked before writes
+    every one of them. Workers who all take the oldest pending item write each key as often as they read it
+    before the first marked it done, so the set of writers changes key by key within one stretch of work.
+    Returns the firings' copy counts in words (None: not so).
+
+    >>> from types import SimpleNamespace as C
+    >>> def row(w, t): return C(writer={"process": w}, ts_us=t, xmin=None)
+    >>> def key(ws, t): return C(rows=[row(w, t + n) for n, w in enumerate(ws)], start_us=t, end_us=t + len(ws))
+    >>> hour = lambda ws, t: [key(ws, t + k) for k in range(5)]  # five keys, each writer a copy of each
+    >>> per_firing(hour("abcd", 0) + hour("ab", 1000) + hour("abc", 2000))
+    '4, 2 and 3'
+    >>> per_firing([key(ws, k) for k, ws in enumerate(["abcd", "ab", "abc", "bd", "abcd", "ac"])])  # one firing
+    """
+    steady = 0
+    seen: list[int] = []
+    for firing in firings(members):
+        sets = [frozenset(writer_of(r) for r in members[i].rows) for i in firing]
+        own = Counter(s for s, i in zip(sets, firing, strict=True) if len(s) == len(members[i].rows))
+        if len(firing) >= FIRING_MIN and own and max(own.values()) >= FIRING_SHARE * len(firing):
+            steady += len(firing)
+            seen.append(len(own.most_common(1)[0][0]))
+    if steady < FIRING_SHARE * len(members):
+        return None
+    shown = [str(n) for n in seen[:8]] + (["..."] if len(seen) > 8 else [])
+    return ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
 
 
 def fixed_gap(episode: Episode, members: Sequence[Cluster]) -> tuple[float, float, int] | None:
@@ -452,6 +533,8 @@ def observe(cluster: Cluster, episode: Episode, alike: int, whole_seconds: bool,
     weighed); ``copied``: the episode's ``copies`` reading."""
     gap = max(cluster.gaps_seconds, default=0.0)
     apart_said = apart(gap, whole_seconds, "the copies")
+    if copied is not None and copied.value != "varying":  # per firing: the runs' shape, read beside the rest
+        return [*observe(cluster, episode, alike, whole_seconds, offsets, around, chain, peers), copied]
     if copied is not None:
         # keys written a varying number of times: the keys around were written several times because every
         # worker took the same next item, the fact the copy counts already say; the neighbourhood and the
@@ -502,7 +585,7 @@ def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_s
             f"(of {episode.rows[0]} rows) and {episode.coverage[1]:.0%} (of {episode.rows[1]})")])
         if batch and min(episode.coverage) >= 0.9 and episode.size >= WHOLE_BATCH:
             found.append(Observation("whole_batch", "yes", f"each of the two writers wrote all {episode.size} "
-                                     "keys the other wrote then: a batch written twice"))
+                                     f"keys the other wrote then: a batch written {times(episode.copies)}"))
     elif episode.pair is None and episode.span_shared is not None:
         share = episode.span_shared
         # the copies' writer values are all alike (one host's two runs, a process retrying): keys written more
@@ -511,8 +594,9 @@ def _rest(cluster: Cluster, episode: Episode, same_gap: tuple[int, int], whole_s
         what = "a key written more than once"
         found.append(Observation("span_coverage", _level(share), f"{share:.0%} of the rows written then have {what}"))
         if batch and share >= 0.9 and episode.size >= WHOLE_BATCH:
+            written = times(episode.copies)
             found.append(Observation("whole_batch", "yes", f"all {episode.size} keys written in the span were "
-                                     "written twice: a batch written twice"))
+                                     f"written {written}: a batch written {written}"))
     if offsets is not None:
         found.append(offsets)
     if episode.pair is not None:

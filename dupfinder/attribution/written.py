@@ -143,7 +143,6 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
         return written
     params: dict = {"bucket_us": bucket, **(span_arrays(info, aware, merged) if apart is not None
                                            else span_binds(info, aware, merged))}
-    taken = {c.lower() for c in info.column_names}
     by_id = members is not None and members.covers(merged)
     if by_id:
         params["members"] = members.ids
@@ -151,8 +150,7 @@ def count(conn: Connection, info: TableInfo, spec: TableSpec, aware: bool | None
             "spans": len(merged), "members": by_id, "where": info.where,
             "span_array": None if apart is None else _alias_beside(info.name),
             "span_index": spec.ts in info.index_leading_columns,
-            "span_bound": next((lo, hi) for lo, hi in (("lo", "hi"), *((f"_lo{n}", f"_hi{n}") for n in range(
-                len(taken) + 1))) if lo not in taken and hi not in taken)}
+            "span_bound": _bounds_beside(info.column_names)}
     roles = [w.role for w in writers]
     counted = None
     if by_id and cells is not None and cells.columns == tuple(columns):
@@ -218,6 +216,14 @@ def span_arrays(info: TableInfo, aware: bool | None, spans: Sequence[tuple[int, 
             return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
         return {"span_json": json.dumps([[text(a), text(b)] for a, b in zip(lo, hi, strict=True)])}
     return {"span_lo": lo, "span_hi": hi, "span_bounds": [x for a, b in spans for x in (at(a), at(b + 1))]}
+
+
+def _bounds_beside(columns: Sequence[str]) -> tuple[str, str]:
+    """Names for the spans' start and end columns (MySQL's JSON_TABLE) that no column of the table takes, in any
+    case (MySQL compares column names without it)."""
+    taken = {c.lower() for c in columns}
+    return next((lo, hi) for lo, hi in (("lo", "hi"), *((f"_lo{n}", f"_hi{n}") for n in range(len(taken) + 1)))
+                if lo not in taken and hi not in taken)
 
 
 def _alias_beside(table: str) -> str:

@@ -88,7 +88,8 @@ def parse_gate(text: str) -> Gate:
     if (metric in NAMED_METRICS) != (argument is not None):
         raise UsageError(f"bad --fail-on {text!r}: only mechanism and possible take a name, and need one "
                          "(mechanism:retry>0, possible:retry>0)")
-    names = MECHANISMS if metric == "mechanism" else MECHANISMS[:-1]  # every shortlist is an unknown's
+    # every shortlist is an unknown's, so possible:unknown would count nothing
+    names = MECHANISMS if metric == "mechanism" else tuple(m for m in MECHANISMS if m != "unknown")
     if argument is not None and argument not in names:
         raise UsageError(f"bad --fail-on {text!r}: unknown mechanism {argument!r}; one of {', '.join(names)}")
     return Gate(metric, argument, match["op"], int(match["n"]))

@@ -228,20 +228,30 @@ def chains(clusters: Sequence[Sequence[int]]) -> list[int]:
     >>> chains([[0, 10], [5, 15], [12, 20], [100, 101]])
     [3, 3, 3, 1]
     """
-    order = sorted(range(len(clusters)), key=lambda i: clusters[i][0])
     size = [1] * len(clusters)
-    group: list[int] = []
-    end = None
-    for i in order:
-        if group and clusters[i][0] >= end:
-            for j in group:
-                size[j] = len(group)
-            group, end = [], None
-        group.append(i)
-        end = clusters[i][-1] if end is None else max(end, clusters[i][-1])
-    for j in group:
-        size[j] = len(group)
+    for group in interleaved([c[0] for c in clusters], [c[-1] for c in clusters]):
+        for j in group:
+            size[j] = len(group)
     return size
+
+
+def interleaved(starts: Sequence[int], ends: Sequence[int]) -> list[list[int]]:
+    """The items (indexes) grouped where they interleave: one starts before another ends (``chains`` and
+    ``firings`` read the groups).
+
+    >>> interleaved([0, 5, 12, 100], [10, 15, 20, 101])
+    [[0, 1, 2], [3]]
+    """
+    groups: list[list[int]] = []
+    end = 0
+    for i in sorted(range(len(starts)), key=lambda j: starts[j]):
+        if groups and starts[i] < end:
+            groups[-1].append(i)
+            end = max(end, ends[i])
+        else:
+            groups.append([i])
+            end = ends[i]
+    return groups
 
 
 def scatter(offsets: Sequence[float]) -> float:
@@ -353,16 +363,7 @@ def firings(members: Sequence[Cluster]) -> list[list[int]]:
     >>> firings([C(start_us=0, end_us=10), C(start_us=5, end_us=15), C(start_us=100, end_us=101)])
     [[0, 1], [2]]
     """
-    groups: list[list[int]] = []
-    end = 0
-    for i in sorted(range(len(members)), key=lambda j: members[j].start_us):
-        if groups and members[i].start_us < end:
-            groups[-1].append(i)
-            end = max(end, members[i].end_us)
-        else:
-            groups.append([i])
-            end = members[i].end_us
-    return groups
+    return interleaved([c.start_us for c in members], [c.end_us for c in members])
 
 
 def per_firing(members: Sequence[Cluster]) -> str | None:

@@ -352,3 +352,14 @@ def test_an_unknown_holding_a_mechanism_counts_for_possible_not_for_mechanism(de
     # on a real scan: the demo's 17 clusters are all multi_host, none unknown
     assert scan_demo(demo_url, "--fail-on", "possible:multi_host>16").exit_code == 1
     assert scan_demo(demo_url, "--fail-on", "possible:retry>0").exit_code == 0
+
+
+def test_the_gate_knows_every_mechanism_the_model_names():
+    """gates keeps its own list of mechanism names (a clean check never imports the model); a mechanism the model
+    gains must be a name --fail-on mechanism:NAME and possible:NAME take."""
+    from dupfinder import gates
+    from dupfinder.attribution import model
+
+    assert gates.MECHANISMS == (*model.MECHANISMS, "unknown")
+    for name in model.MECHANISMS:
+        assert parse_gate(f"possible:{name}>0").argument == parse_gate(f"mechanism:{name}>0").argument == name
